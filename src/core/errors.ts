@@ -1,0 +1,173 @@
+/**
+ * Typed errors. Every error cairn throws is a `CairnError` with a stable string `code`
+ * that callers and the CLI can switch on; the original error, if any, is kept as `cause`.
+ */
+
+/** Stable error codes; they are part of the public API and never change meaning. */
+export const ErrorCode = {
+  InvalidName: "CAIRN_INVALID_NAME",
+  InvalidArgument: "CAIRN_INVALID_ARGUMENT",
+  InvalidConfig: "CAIRN_INVALID_CONFIG",
+  Unserializable: "CAIRN_UNSERIALIZABLE",
+  NotFound: "CAIRN_NOT_FOUND",
+  Corrupt: "CAIRN_CORRUPT",
+  Conflict: "CAIRN_CONFLICT",
+  StoreUnavailable: "CAIRN_STORE_UNAVAILABLE",
+  StoreFailed: "CAIRN_STORE_FAILED",
+  MissingDriver: "CAIRN_MISSING_DRIVER",
+  Closed: "CAIRN_CLOSED",
+} as const;
+
+/** One of the values of {@link ErrorCode}. */
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every error cairn throws. */
+export class CairnError extends Error {
+  /** Stable machine-readable code, e.g. `CAIRN_CORRUPT`. */
+  readonly code: ErrorCodeValue;
+
+  constructor(code: ErrorCodeValue, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A pipeline name, run id, stage name or checkpoint id is not allowed. */
+export class InvalidNameError extends CairnError {
+  /** Which kind of name was rejected (`pipelineId`, `stageName`, ...). */
+  readonly field: string;
+  /** The rejected value, as given. */
+  readonly value: unknown;
+
+  constructor(field: string, value: unknown, reason: string) {
+    super(ErrorCode.InvalidName, `Invalid ${field} ${JSON.stringify(String(value))}: ${reason}`);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** An argument other than a name is malformed (a negative index, an unknown status...). */
+export class InvalidArgumentError extends CairnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.InvalidArgument, message, options);
+  }
+}
+
+/** A store or manager configuration is wrong; `problems` lists every issue found. */
+export class InvalidConfigError extends CairnError {
+  /** Every problem found, one sentence each. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[] | string) {
+    const list = typeof problems === "string" ? [problems] : problems;
+    super(ErrorCode.InvalidConfig, `Invalid configuration: ${list.join("; ")}`);
+    this.problems = list;
+  }
+}
+
+/** A value cannot be stored losslessly (function, symbol, cycle, class instance). */
+export class UnserializableValueError extends CairnError {
+  /** Where the bad value sits, e.g. `agentOutputs.load.rows[3].parser`. */
+  readonly path: string;
+
+  constructor(path: string, reason: string) {
+    super(ErrorCode.Unserializable, `Cannot checkpoint the value at ${path}: ${reason}`);
+    this.path = path;
+  }
+}
+
+/** No checkpoint (or run) with that id exists in the store. */
+export class CheckpointNotFoundError extends CairnError {
+  /** The id that was looked up. */
+  readonly id: string;
+
+  constructor(id: string, what = "checkpoint") {
+    super(ErrorCode.NotFound, `No ${what} with id ${JSON.stringify(id)} in the store`);
+    this.id = id;
+  }
+}
+
+/** Stored data failed verification: checksum, output hash, or it does not parse. */
+export class CheckpointCorruptError extends CairnError {
+  /** The checkpoint id, when it is known. */
+  readonly checkpointId: string | undefined;
+  /** Every problem found, one sentence each. */
+  readonly problems: readonly string[];
+
+  constructor(
+    checkpointId: string | undefined,
+    problems: readonly string[] | string,
+    options?: { cause?: unknown },
+  ) {
+    const list = typeof problems === "string" ? [problems] : problems;
+    const subject = checkpointId ? `Checkpoint ${checkpointId}` : "Checkpoint data";
+    super(ErrorCode.Corrupt, `${subject} is corrupt: ${list.join("; ")}`, options);
+    this.checkpointId = checkpointId;
+    this.problems = list;
+  }
+}
+
+/** A write would overwrite something that already exists. */
+export class CheckpointConflictError extends CairnError {
+  /** The id that already exists. */
+  readonly id: string;
+
+  constructor(id: string, message?: string) {
+    super(ErrorCode.Conflict, message ?? `Checkpoint ${JSON.stringify(id)} already exists`);
+    this.id = id;
+  }
+}
+
+/** The store cannot be reached (server down, connection lost, folder unreadable). */
+export class StoreUnavailableError extends CairnError {
+  /** Strategy name of the store, e.g. `postgres`. */
+  readonly store: string;
+
+  constructor(store: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.StoreUnavailable, `${store} store unavailable: ${message}`, options);
+    this.store = store;
+  }
+}
+
+/** A store operation failed for a reason other than unavailability (disk full, permissions). */
+export class StoreOperationError extends CairnError {
+  /** Strategy name of the store. */
+  readonly store: string;
+  /** The operation that failed, e.g. `putCheckpoint`. */
+  readonly operation: string;
+
+  constructor(store: string, operation: string, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(ErrorCode.StoreFailed, `${store} store: ${operation} failed: ${reason}`, options);
+    this.store = store;
+    this.operation = operation;
+  }
+}
+
+/** A store's optional driver package is not installed. */
+export class MissingDriverError extends CairnError {
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(store: string, packageName: string, options?: { cause?: unknown }) {
+    super(
+      ErrorCode.MissingDriver,
+      `The ${store} store needs the "${packageName}" package: run \`npm install ${packageName}\``,
+      options,
+    );
+    this.packageName = packageName;
+  }
+}
+
+/** The manager or store was used after `close()`. */
+export class ClosedError extends CairnError {
+  constructor(what: string) {
+    super(ErrorCode.Closed, `${what} is closed`);
+  }
+}
+
+/** True when `error` is a cairn error, optionally with the given code. */
+export function isCairnError(error: unknown, code?: ErrorCodeValue): error is CairnError {
+  return error instanceof CairnError && (code === undefined || error.code === code);
+}

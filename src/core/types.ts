@@ -1,0 +1,191 @@
+/**
+ * The data model of the seed document. TypeScript uses camelCase; everything persisted
+ * (files, SQL columns, Redis values, export files) uses the seed's snake_case names.
+ *
+ * Glossary:
+ * - run / `pipelineId`: one execution of a pipeline; resuming continues the same run.
+ * - stage / `stageName`: one step of a run; its result is the stage's output.
+ * - checkpoint: the saved state of a run after one stage; written once, only its status
+ *   fields (status, error message, resume count) change afterwards.
+ * - resume point: the newest checkpoint of a run that verifies and is resumable.
+ */
+
+/** Checkpoint statuses, as in the seed. */
+export const CheckpointStatus = {
+  InProgress: "in_progress",
+  Completed: "completed",
+  Failed: "failed",
+  Resumed: "resumed",
+  Expired: "expired",
+} as const;
+
+/** One of the values of {@link CheckpointStatus}. */
+export type CheckpointStatusValue = (typeof CheckpointStatus)[keyof typeof CheckpointStatus];
+
+/** Every status, in display order. */
+export const CHECKPOINT_STATUSES: readonly CheckpointStatusValue[] = Object.values(CheckpointStatus);
+
+/** Statuses a run may resume from; `expired` checkpoints are kept for audit only. */
+export const RESUMABLE_STATUSES: ReadonlySet<CheckpointStatusValue> = new Set([
+  CheckpointStatus.InProgress,
+  CheckpointStatus.Completed,
+  CheckpointStatus.Failed,
+  CheckpointStatus.Resumed,
+]);
+
+/** Storage strategies, as in the seed (`database` is an alias of `postgres`). */
+export const STRATEGIES = ["file", "sqlite", "database", "postgres", "redis", "memory"] as const;
+
+/** One of the storage strategy names. */
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** Stage name of the checkpoint written when a run finishes successfully. */
+export const PIPELINE_COMPLETE_STAGE = "pipeline_complete";
+
+/** Version of the persisted checkpoint format; bumped on any incompatible change. */
+export const FORMAT_VERSION = 1;
+
+/** Metadata of one checkpoint. */
+export interface CheckpointMetadata {
+  /** Unique, readable id: `{pipelineId}_{stageName}_{UTC time}_{suffix}`. */
+  checkpointId: string;
+  /** The run this checkpoint belongs to. */
+  pipelineId: string;
+  /** The pipeline's name (several runs share it). */
+  pipelineName: string;
+  /** The stage this checkpoint was taken after. */
+  stageName: string;
+  /** Position of that stage in the pipeline, from 0. */
+  stageIndex: number;
+  /** Position of this checkpoint in its run's history, from 1; orders checkpoints exactly. */
+  sequence: number;
+  /** When the checkpoint was created (UTC). */
+  timestamp: Date;
+  /** Mutable status. */
+  status: CheckpointStatusValue;
+  /** SHA-256 (hex) over the checkpoint's immutable content. */
+  checksum: string;
+  /** Bytes of encoded state and outputs the checkpoint holds. */
+  dataSize: number;
+  /** Error message of a failed stage. Mutable. */
+  errorMessage?: string;
+  /** How many times a run resumed from this checkpoint. Mutable. */
+  resumeCount: number;
+  /** The run's previous checkpoint, if any. */
+  parentCheckpointId?: string;
+  /** The previous checkpoint's checksum: links the run's history into a hash chain. */
+  parentChecksum?: string;
+  /** Persisted format version. */
+  formatVersion: number;
+}
+
+/** A checkpoint with its full content. */
+export interface PipelineCheckpoint {
+  /** Metadata, including the integrity checksum. */
+  metadata: CheckpointMetadata;
+  /** Run state: inputs, pipeline configuration and anything the runner keeps. */
+  stateData: Record<string, unknown>;
+  /** Stages completed when the checkpoint was taken, in order. */
+  completedStages: string[];
+  /** Stages still to run, in order. */
+  pendingStages: string[];
+  /** Output of every completed stage, by stage name. */
+  agentOutputs: Record<string, unknown>;
+  /** Provenance hash of every completed stage, by stage name. */
+  provenanceHashes: Record<string, string>;
+}
+
+/** What `CheckpointManager.createCheckpoint` takes. */
+export interface CreateCheckpointInput {
+  pipelineId: string;
+  /** Defaults to the part of `pipelineId` before its run suffix, or `pipelineId` itself. */
+  pipelineName?: string;
+  stageName: string;
+  stageIndex: number;
+  stateData?: Record<string, unknown>;
+  completedStages?: string[];
+  pendingStages?: string[];
+  agentOutputs?: Record<string, unknown>;
+  provenanceHashes?: Record<string, string>;
+  /** Defaults to `in_progress`. */
+  status?: CheckpointStatusValue;
+  errorMessage?: string;
+}
+
+/** What `resumePipeline` returns: everything a runner needs to continue a run. */
+export interface ResumeContext {
+  checkpointId: string;
+  pipelineId: string;
+  pipelineName: string;
+  /** First stage to run, or undefined when nothing is pending. */
+  resumeFromStage: string | undefined;
+  /** Index of that stage in the pipeline. */
+  resumeFromIndex: number;
+  completedStages: string[];
+  pendingStages: string[];
+  stateData: Record<string, unknown>;
+  agentOutputs: Record<string, unknown>;
+  provenanceHashes: Record<string, string>;
+  /** Resume count of the checkpoint after this resume was recorded. */
+  resumeCount: number;
+}
+
+/** One problem found when validating a checkpoint. */
+export interface ValidationProblem {
+  /** Stable kind of problem. */
+  kind:
+    | "unreadable"
+    | "checksum_mismatch"
+    | "output_missing"
+    | "output_hash_mismatch"
+    | "broken_chain"
+    | "invalid_metadata";
+  /** Human-readable explanation. */
+  message: string;
+}
+
+/** Result of `validateCheckpoint`. */
+export interface ValidationResult {
+  checkpointId: string;
+  valid: boolean;
+  problems: ValidationProblem[];
+}
+
+/** Summary of one run, as `listPipelines` returns it. */
+export interface PipelineSummary {
+  pipelineId: string;
+  pipelineName: string;
+  /** Status of the newest checkpoint, or `completed` once the run wrote `pipeline_complete`. */
+  status: CheckpointStatusValue;
+  /** True once the run wrote its `pipeline_complete` checkpoint. */
+  finished: boolean;
+  checkpointCount: number;
+  corruptCount: number;
+  latestCheckpointId: string | undefined;
+  latestStage: string | undefined;
+  completedStages: number;
+  totalStages: number;
+  firstTimestamp: Date | undefined;
+  lastTimestamp: Date | undefined;
+  resumeCount: number;
+}
+
+/** What `getStatistics` returns; computed from the store. */
+export interface CheckpointStatistics {
+  totalCheckpoints: number;
+  totalPipelines: number;
+  /** Runs that have not written `pipeline_complete`. */
+  activePipelines: number;
+  completedPipelines: number;
+  storageStrategy: string;
+  checkpointsByStatus: Record<CheckpointStatusValue, number>;
+  corruptCheckpoints: number;
+  totalDataSize: number;
+  averageDataSize: number;
+  totalResumeCount: number;
+  resumedPipelines: number;
+  /** Share of resumed runs that went on to complete; `null` when no run was resumed. */
+  resumeSuccessRate: number | null;
+  oldestCheckpoint: Date | undefined;
+  newestCheckpoint: Date | undefined;
+}

@@ -1,0 +1,161 @@
+import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
+import { applyPatch, compareStored } from "../../core/record.js";
+import type {
+  CheckpointRecord,
+  CheckpointStore,
+  ListedCheckpoint,
+  OutputRecord,
+  StatusPatch,
+  StoredMetadata,
+} from "../types.js";
+
+interface Run {
+  checkpoints: Map<string, CheckpointRecord>;
+  outputs: Map<string, string>;
+}
+
+/** Options of the memory store. */
+export interface MemoryStoreConfig {
+  /** Label for messages; several managers may share one store instance instead. */
+  name?: string;
+}
+
+const copy = (record: CheckpointRecord): CheckpointRecord => ({
+  metadata: { ...record.metadata },
+  body: record.body,
+});
+
+/**
+ * Keeps checkpoints in process memory, for tests and development. It stores copies, never
+ * live references, so a caller mutating a record cannot change what was checkpointed.
+ */
+export class MemoryStore implements CheckpointStore {
+  readonly strategy = "memory";
+  readonly persistent = false;
+  readonly location: string;
+  private readonly runs = new Map<string, Run>();
+  private readonly runOf = new Map<string, string>();
+
+  constructor(config: MemoryStoreConfig = {}) {
+    this.location = `memory:${config.name ?? ""}`;
+  }
+
+  async setup(): Promise<void> {}
+
+  private run(pipelineId: string, create: true): Run;
+  private run(pipelineId: string, create?: false): Run | undefined;
+  private run(pipelineId: string, create = false): Run | undefined {
+    let run = this.runs.get(pipelineId);
+    if (!run && create) {
+      run = { checkpoints: new Map(), outputs: new Map() };
+      this.runs.set(pipelineId, run);
+    }
+    return run;
+  }
+
+  async putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
+    const id = record.metadata.checkpoint_id;
+    if (this.runOf.has(id)) throw new CheckpointConflictError(id);
+    const run = this.run(record.metadata.pipeline_id, true);
+    for (const output of outputs) {
+      if (!run.outputs.has(output.hash)) run.outputs.set(output.hash, output.body);
+    }
+    run.checkpoints.set(id, copy(record));
+    this.runOf.set(id, record.metadata.pipeline_id);
+  }
+
+  async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
+    const pipelineId = this.runOf.get(checkpointId);
+    const record =
+      pipelineId === undefined ? undefined : this.runs.get(pipelineId)?.checkpoints.get(checkpointId);
+    return record && copy(record);
+  }
+
+  async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
+    let latest: CheckpointRecord | undefined;
+    for (const record of this.run(pipelineId)?.checkpoints.values() ?? []) {
+      if (!latest || compareStored(record.metadata, latest.metadata) > 0) latest = record;
+    }
+    return latest && copy(latest);
+  }
+
+  async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
+    const records = [...(this.run(pipelineId)?.checkpoints.values() ?? [])];
+    const metadata: StoredMetadata[] = records.map((r) => ({ ...r.metadata }));
+    return metadata.sort(compareStored).map((m) => ({ ok: true, metadata: m }));
+  }
+
+  async listPipelineIds(): Promise<string[]> {
+    return [...this.runs.keys()].sort();
+  }
+
+  async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
+    const pipelineId = this.runOf.get(checkpointId);
+    const run = pipelineId === undefined ? undefined : this.runs.get(pipelineId);
+    const record = run?.checkpoints.get(checkpointId);
+    if (!run || !record) throw new CheckpointNotFoundError(checkpointId);
+    run.checkpoints.set(checkpointId, { metadata: applyPatch(record.metadata, patch), body: record.body });
+  }
+
+  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+    const run = this.run(pipelineId);
+    if (!run) return 0;
+    let deleted = 0;
+    for (const id of checkpointIds) {
+      if (run.checkpoints.delete(id)) {
+        this.runOf.delete(id);
+        deleted++;
+      }
+    }
+    this.dropIfEmpty(pipelineId, run);
+    return deleted;
+  }
+
+  async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
+    const run = this.run(pipelineId);
+    const found = new Map<string, string>();
+    for (const hash of hashes) {
+      const body = run?.outputs.get(hash);
+      if (body !== undefined) found.set(hash, body);
+    }
+    return found;
+  }
+
+  async listOutputHashes(pipelineId: string): Promise<string[]> {
+    return [...(this.run(pipelineId)?.outputs.keys() ?? [])].sort();
+  }
+
+  async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
+    const run = this.run(pipelineId);
+    if (!run) return 0;
+    let deleted = 0;
+    for (const hash of hashes) if (run.outputs.delete(hash)) deleted++;
+    this.dropIfEmpty(pipelineId, run);
+    return deleted;
+  }
+
+  async deleteRun(pipelineId: string): Promise<void> {
+    const run = this.run(pipelineId);
+    if (!run) return;
+    for (const id of run.checkpoints.keys()) this.runOf.delete(id);
+    this.runs.delete(pipelineId);
+  }
+
+  async close(): Promise<void> {}
+
+  private dropIfEmpty(pipelineId: string, run: Run): void {
+    if (run.checkpoints.size === 0 && run.outputs.size === 0) this.runs.delete(pipelineId);
+  }
+}
+
+const shared = new Map<string, MemoryStore>();
+
+/** The process-wide memory store of that name (`memory:name`), so several managers share it. */
+export function sharedMemoryStore(name: string): MemoryStore {
+  let store = shared.get(name);
+  if (!store) {
+    store = new MemoryStore({ name });
+    shared.set(name, store);
+  }
+  return store;
+}
