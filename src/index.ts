@@ -1,0 +1,68 @@
+/**
+ * cairn: checkpointed, resumable data pipelines. The package root never loads a database
+ * driver; each store imports its driver when it is created.
+ */
+export { decode, encode } from "./core/codec.js";
+export {
+  CairnError,
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  ClosedError,
+  ErrorCode,
+  type ErrorCodeValue,
+  InvalidArgumentError,
+  InvalidConfigError,
+  InvalidNameError,
+  isCairnError,
+  MissingDriverError,
+  StoreOperationError,
+  StoreUnavailableError,
+  UnserializableValueError,
+} from "./core/errors.js";
+export { assertValidName, isValidName, NAME_PATTERN, newRunId } from "./core/ids.js";
+export {
+  CHECKPOINT_STATUSES,
+  type CheckpointMetadata,
+  type CheckpointStatistics,
+  CheckpointStatus,
+  type CheckpointStatusValue,
+  type CreateCheckpointInput,
+  FORMAT_VERSION,
+  PIPELINE_COMPLETE_STAGE,
+  type PipelineCheckpoint,
+  type PipelineSummary,
+  RESUMABLE_STATUSES,
+  type ResumeContext,
+  STRATEGIES,
+  type Strategy,
+  type ValidationProblem,
+  type ValidationResult,
+} from "./core/types.js";
+export { STATUS_SYMBOLS } from "./manager/chain-text.js";
+export {
+  CheckpointManager,
+  type CheckpointManagerOptions,
+  type ImportOptions,
+} from "./manager/checkpoint-manager.js";
+export type { CleanupOptions, CleanupReport } from "./manager/retention.js";
+export { EXPORT_VERSION } from "./manager/transfer.js";
+export {
+  DEFAULT_BASE_PATH,
+  openStore,
+  registeredStrategies,
+  registerStore,
+  resolveStore,
+  type StoreConfig,
+  type StoreDefinition,
+  type StoreSpec,
+} from "./stores/registry.js";
+export type {
+  CheckpointRecord,
+  CheckpointStore,
+  CorruptEntry,
+  ListedCheckpoint,
+  OutputRecord,
+  StatusPatch,
+  StoredMetadata,
+} from "./stores/types.js";

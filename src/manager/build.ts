@@ -1,0 +1,130 @@
+/**
+ * Builds checkpoint records: encodes state and outputs once, hashes them, and seals the record
+ * with its checksum. Shared by `createCheckpoint` and `importCheckpoint` so both produce
+ * byte-identical records from the same content.
+ */
+import { canonicalJson, encode } from "../core/codec.js";
+import { InvalidArgumentError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import {
+  type CheckpointRecord,
+  computeChecksum,
+  type OutputRecord,
+  type StoredMetadata,
+  sha256,
+} from "../core/record.js";
+
+/**
+ * A stage output already encoded and hashed. The pipeline runner encodes each output once and
+ * hands this to the manager, so later checkpoints of the run never re-encode earlier outputs.
+ */
+export class EncodedOutput {
+  /** Byte length of `text` in UTF-8. */
+  readonly size: number;
+
+  private constructor(
+    /** Canonical codec text. */
+    readonly text: string,
+    /** SHA-256 of `text`. */
+    readonly hash: string,
+  ) {
+    this.size = Buffer.byteLength(text);
+  }
+
+  /** Encodes a value; `path` names it in errors (`agentOutputs.load`). */
+  static of(value: unknown, path: string): EncodedOutput {
+    const text = encode(value, path);
+    return new EncodedOutput(text, sha256(text));
+  }
+
+  /** Wraps text that is already canonical codec text (from a store or an export file). */
+  static fromText(text: string): EncodedOutput {
+    return new EncodedOutput(text, sha256(text));
+  }
+}
+
+/** The content of a checkpoint, encoded, ready to be sealed. */
+export interface EncodedContent {
+  /** Canonical codec text of the state data. */
+  stateText: string;
+  completedStages: readonly string[];
+  pendingStages: readonly string[];
+  provenanceHashes: Readonly<Record<string, string>>;
+  outputs: ReadonlyMap<string, EncodedOutput>;
+}
+
+function sortedRecord(entries: Iterable<[string, string]>): Record<string, string> {
+  return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Canonical body text: keys in sorted order, the state embedded as its canonical text. */
+export function buildBody(content: EncodedContent): string {
+  const refs = sortedRecord([...content.outputs].map(([stage, out]) => [stage, out.hash]));
+  return (
+    `{"completed_stages":${canonicalJson(content.completedStages)}` +
+    `,"output_refs":${canonicalJson(refs)}` +
+    `,"pending_stages":${canonicalJson(content.pendingStages)}` +
+    `,"provenance_hashes":${canonicalJson(content.provenanceHashes)}` +
+    `,"state_data":${content.stateText}}`
+  );
+}
+
+/** Encodes and checks the `agentOutputs` of a checkpoint input. */
+export function encodeOutputs(agentOutputs: Record<string, unknown> | undefined): Map<string, EncodedOutput> {
+  const outputs = new Map<string, EncodedOutput>();
+  for (const [stage, value] of Object.entries(agentOutputs ?? {})) {
+    assertValidName("agentOutputs key (stage name)", stage);
+    outputs.set(
+      stage,
+      value instanceof EncodedOutput ? value : EncodedOutput.of(value, `agentOutputs.${stage}`),
+    );
+  }
+  return outputs;
+}
+
+/** Checks a list of stage names. */
+export function checkStageList(field: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`${field} must be an array of stage names`);
+  return value.map((stage) => assertValidName(`${field} entry`, stage));
+}
+
+/** Checks a provenance map: stage name → hash string. */
+export function checkProvenance(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new InvalidArgumentError("provenanceHashes must be an object of stage name → hash");
+  }
+  const out: Record<string, string> = {};
+  for (const [stage, hash] of Object.entries(value)) {
+    assertValidName("provenanceHashes key (stage name)", stage);
+    if (typeof hash !== "string")
+      throw new InvalidArgumentError(`provenanceHashes.${stage} must be a string`);
+    out[stage] = hash;
+  }
+  return out;
+}
+
+/** Metadata fields a caller supplies; the rest are derived while sealing. */
+export type MetadataDraft = Omit<StoredMetadata, "checksum" | "data_size">;
+
+/** Seals content into a record: computes the body, data size and checksum. */
+export function sealRecord(
+  draft: MetadataDraft,
+  content: EncodedContent,
+  dataSize?: number,
+): { record: CheckpointRecord; outputs: OutputRecord[] } {
+  const body = buildBody(content);
+  let size = Buffer.byteLength(body);
+  for (const output of content.outputs.values()) size += output.size;
+  const metadata: StoredMetadata = { ...draft, checksum: "", data_size: dataSize ?? size };
+  metadata.checksum = computeChecksum(metadata, body);
+  const outputs: OutputRecord[] = [];
+  const seen = new Set<string>();
+  for (const output of content.outputs.values()) {
+    if (seen.has(output.hash)) continue;
+    seen.add(output.hash);
+    outputs.push({ hash: output.hash, body: output.text });
+  }
+  return { record: { metadata, body }, outputs };
+}

@@ -1,0 +1,423 @@
+import { encode } from "../core/codec.js";
+import {
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  ClosedError,
+  InvalidArgumentError,
+} from "../core/errors.js";
+import { assertValidName, newCheckpointId, pipelineNameFromRunId } from "../core/ids.js";
+import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
+import {
+  CHECKPOINT_STATUSES,
+  type CheckpointMetadata,
+  type CheckpointStatistics,
+  CheckpointStatus,
+  type CheckpointStatusValue,
+  type CreateCheckpointInput,
+  FORMAT_VERSION,
+  type PipelineCheckpoint,
+  type PipelineSummary,
+  RESUMABLE_STATUSES,
+  type ResumeContext,
+  type ValidationResult,
+} from "../core/types.js";
+import type { GuardedStore } from "../stores/guarded-store.js";
+import {
+  openStore,
+  type ResolvedStore,
+  resolveStore,
+  type StoreConfig,
+  type StoreSpec,
+} from "../stores/registry.js";
+import type { CheckpointStore } from "../stores/types.js";
+import { checkProvenance, checkStageList, encodeOutputs, sealRecord } from "./build.js";
+import { renderChain } from "./chain-text.js";
+import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
+import { computeStatistics, summarizeRun } from "./statistics.js";
+import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
+import { chainProblem, decodeVerified, inspectRecord, type VerifiedRecord, verifyRecord } from "./verify.js";
+
+/** How to build a {@link CheckpointManager}. */
+export interface CheckpointManagerOptions {
+  /** Storage strategy (`file`, `sqlite`, `postgres`/`database`, `redis`, `memory`) or a store URL. */
+  strategy?: string;
+  /** Options of that strategy's store (camelCase; the seed's snake_case is accepted). */
+  config?: StoreConfig;
+  /** A store URL (`sqlite:./cairn.db`) or a store instance; takes precedence over `strategy`. */
+  store?: StoreSpec;
+  /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
+  clock?: () => Date;
+}
+
+/** Options of `importCheckpoint`. */
+export interface ImportOptions {
+  /** Replace a checkpoint that already exists with the same id. */
+  overwrite?: boolean;
+}
+
+/**
+ * Creates, verifies, resumes and manages checkpoints in one store. All reads are verified:
+ * a checkpoint whose checksum or outputs do not match is never returned as valid.
+ */
+export class CheckpointManager {
+  private readonly spec: StoreSpec | ResolvedStore;
+  private storePromise: Promise<GuardedStore> | undefined;
+  private readonly clock: () => Date;
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private closed = false;
+
+  constructor(options: CheckpointManagerOptions = {}) {
+    // Resolve now so a bad strategy or option fails at construction, not at first write.
+    this.spec =
+      options.store !== undefined
+        ? typeof options.store === "string"
+          ? resolveStore(options.store)
+          : options.store
+        : resolveStore(options.strategy, options.config);
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  /** The underlying store, opened and set up on first use. */
+  async getStore(): Promise<GuardedStore> {
+    if (this.closed) throw new ClosedError("This CheckpointManager");
+    if (!this.storePromise) {
+      this.storePromise = openStore(this.spec).catch((error: unknown) => {
+        this.storePromise = undefined;
+        throw error;
+      });
+    }
+    const store = await this.storePromise;
+    await store.setup();
+    return store;
+  }
+
+  /** The strategy name of the store (`file`, `sqlite`...). */
+  get storageStrategy(): string {
+    const spec = this.spec;
+    if (typeof spec === "string") return spec;
+    if ("definition" in spec) return spec.definition.strategy;
+    return (spec as CheckpointStore).strategy ?? "custom";
+  }
+
+  /** Runs `task` after every earlier write of the same run in this process has finished. */
+  private serialize<T>(pipelineId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(pipelineId) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const settled = next.catch(() => undefined);
+    this.queues.set(pipelineId, settled);
+    void settled.then(() => {
+      if (this.queues.get(pipelineId) === settled) this.queues.delete(pipelineId);
+    });
+    return next;
+  }
+
+  /** Writes a new checkpoint after the run's newest one and returns its id. */
+  async createCheckpoint(input: CreateCheckpointInput): Promise<string> {
+    if (input === null || typeof input !== "object")
+      throw new InvalidArgumentError("createCheckpoint needs an input object");
+    const pipelineId = assertValidName("pipelineId", input.pipelineId);
+    const stageName = assertValidName("stageName", input.stageName);
+    const pipelineName = input.pipelineName ?? pipelineNameFromRunId(pipelineId);
+    if (typeof pipelineName !== "string" || pipelineName.length === 0) {
+      throw new InvalidArgumentError("pipelineName must be a non-empty string");
+    }
+    if (!Number.isInteger(input.stageIndex) || input.stageIndex < 0) {
+      throw new InvalidArgumentError(
+        `stageIndex must be a non-negative integer, got ${String(input.stageIndex)}`,
+      );
+    }
+    const status = input.status ?? CheckpointStatus.InProgress;
+    assertStatus(status);
+    if (input.errorMessage !== undefined && typeof input.errorMessage !== "string") {
+      throw new InvalidArgumentError("errorMessage must be a string");
+    }
+    const stateData = input.stateData ?? {};
+    if (stateData === null || typeof stateData !== "object" || Array.isArray(stateData)) {
+      throw new InvalidArgumentError("stateData must be an object");
+    }
+    // Encode before touching the store: an unserializable value must not leave anything behind.
+    const content = {
+      stateText: encode(stateData, "stateData"),
+      completedStages: checkStageList("completedStages", input.completedStages),
+      pendingStages: checkStageList("pendingStages", input.pendingStages),
+      provenanceHashes: checkProvenance(input.provenanceHashes),
+      outputs: encodeOutputs(input.agentOutputs),
+    };
+    const store = await this.getStore();
+    return this.serialize(pipelineId, async () => {
+      const parent = await this.newestReadable(store, pipelineId);
+      const parentRefs = new Set(
+        parent ? Object.values(parseBody(parent.checkpoint_id, parent.body).output_refs) : [],
+      );
+      const timestamp = this.clock();
+      const { record, outputs } = sealRecord(
+        {
+          checkpoint_id: newCheckpointId(pipelineId, stageName, timestamp),
+          pipeline_id: pipelineId,
+          pipeline_name: pipelineName,
+          stage_name: stageName,
+          stage_index: input.stageIndex,
+          sequence: (parent?.sequence ?? 0) + 1,
+          timestamp: timestamp.toISOString(),
+          status,
+          error_message: input.errorMessage ?? null,
+          resume_count: 0,
+          parent_checkpoint_id: parent?.checkpoint_id ?? null,
+          parent_checksum: parent?.checksum ?? null,
+          format_version: FORMAT_VERSION,
+        },
+        content,
+      );
+      // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
+      await store.putCheckpoint(
+        record,
+        outputs.filter((o) => !parentRefs.has(o.hash)),
+      );
+      return record.metadata.checkpoint_id;
+    });
+  }
+
+  /** The newest checkpoint of a run whose metadata parses, with its body; the parent of the next one. */
+  private async newestReadable(
+    store: CheckpointStore,
+    pipelineId: string,
+  ): Promise<(StoredMetadata & { body: string }) | undefined> {
+    try {
+      const latest = await store.getLatestCheckpoint(pipelineId);
+      return latest && { ...latest.metadata, body: latest.body };
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+    }
+    const listing = await store.listCheckpoints(pipelineId);
+    for (let i = listing.length - 1; i >= 0; i--) {
+      const entry = listing[i];
+      if (!entry?.ok) continue;
+      try {
+        const record = await store.getCheckpoint(entry.metadata.checkpoint_id);
+        if (record) return { ...record.metadata, body: record.body };
+      } catch (error) {
+        if (!(error instanceof CheckpointCorruptError)) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {
+    assertValidName("checkpointId", checkpointId);
+    const store = await this.getStore();
+    const record = await store.getCheckpoint(checkpointId);
+    if (!record) throw new CheckpointNotFoundError(checkpointId);
+    return { store, record };
+  }
+
+  /** Loads and verifies one checkpoint; a checksum or output mismatch throws `CAIRN_CORRUPT`. */
+  async loadCheckpoint(checkpointId: string): Promise<PipelineCheckpoint> {
+    const { store, record } = await this.getRecord(checkpointId);
+    return decodeVerified(await verifyRecord(store, record));
+  }
+
+  /** Checks a checkpoint without throwing: checksum, outputs and the link to its parent. */
+  async validateCheckpoint(checkpointId: string): Promise<ValidationResult> {
+    assertValidName("checkpointId", checkpointId);
+    const store = await this.getStore();
+    let record: CheckpointRecord | undefined;
+    try {
+      record = await store.getCheckpoint(checkpointId);
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+      return { checkpointId, valid: false, problems: [{ kind: "unreadable", message: error.message }] };
+    }
+    if (!record) throw new CheckpointNotFoundError(checkpointId);
+    const { problems, verified } = await inspectRecord(store, record);
+    if (verified) {
+      try {
+        decodeVerified(verified);
+      } catch (error) {
+        problems.push({ kind: "unreadable", message: (error as Error).message });
+      }
+    }
+    const link = await chainProblem(store, record);
+    if (link) problems.push(link);
+    return { checkpointId, valid: problems.length === 0, problems };
+  }
+
+  /** Changes a checkpoint's status (and error message); the checksum is unaffected. */
+  async updateCheckpointStatus(
+    checkpointId: string,
+    status: CheckpointStatusValue,
+    errorMessage?: string,
+  ): Promise<void> {
+    assertValidName("checkpointId", checkpointId);
+    assertStatus(status);
+    const store = await this.getStore();
+    await store.updateCheckpoint(checkpointId, {
+      status,
+      ...(errorMessage !== undefined ? { error_message: errorMessage } : {}),
+    });
+  }
+
+  /** The run's newest checkpoint that verifies and is resumable; corrupt ones are skipped. */
+  async loadLatestCheckpoint(pipelineId: string): Promise<PipelineCheckpoint | undefined> {
+    const found = await this.findResumePoint(pipelineId);
+    return found && decodeVerified(found);
+  }
+
+  private async findResumePoint(pipelineId: string): Promise<VerifiedRecord | undefined> {
+    assertValidName("pipelineId", pipelineId);
+    const store = await this.getStore();
+    // Fast path: the newest record is usually the resume point; one indexed read, no listing.
+    let tried: string | undefined;
+    try {
+      const latest = await store.getLatestCheckpoint(pipelineId);
+      if (!latest) return undefined;
+      tried = latest.metadata.checkpoint_id;
+      if (RESUMABLE_STATUSES.has(latest.metadata.status)) {
+        const inspection = await inspectRecord(store, latest);
+        if (inspection.verified) return inspection.verified;
+      }
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+    }
+    const listing = await store.listCheckpoints(pipelineId);
+    for (let i = listing.length - 1; i >= 0; i--) {
+      const entry = listing[i];
+      if (!entry?.ok || entry.metadata.checkpoint_id === tried) continue;
+      if (!RESUMABLE_STATUSES.has(entry.metadata.status)) continue;
+      let record: CheckpointRecord | undefined;
+      try {
+        record = await store.getCheckpoint(entry.metadata.checkpoint_id);
+      } catch (error) {
+        if (error instanceof CheckpointCorruptError) continue;
+        throw error;
+      }
+      if (!record) continue;
+      const inspection = await inspectRecord(store, record);
+      if (inspection.verified) return inspection.verified;
+    }
+    return undefined;
+  }
+
+  /** The resume context of a run (newest valid checkpoint), recording the resume in the store. */
+  async resumePipeline(pipelineId: string): Promise<ResumeContext | undefined> {
+    const found = await this.findResumePoint(pipelineId);
+    if (!found) return undefined;
+    const checkpoint = decodeVerified(found);
+    const { metadata } = checkpoint;
+    const resumeCount = metadata.resumeCount + 1;
+    const store = await this.getStore();
+    await store.updateCheckpoint(metadata.checkpointId, {
+      status: CheckpointStatus.Resumed,
+      resume_count: resumeCount,
+    });
+    return {
+      checkpointId: metadata.checkpointId,
+      pipelineId: metadata.pipelineId,
+      pipelineName: metadata.pipelineName,
+      resumeFromStage: checkpoint.pendingStages[0],
+      resumeFromIndex: checkpoint.completedStages.length,
+      completedStages: checkpoint.completedStages,
+      pendingStages: checkpoint.pendingStages,
+      stateData: checkpoint.stateData,
+      agentOutputs: checkpoint.agentOutputs,
+      provenanceHashes: checkpoint.provenanceHashes,
+      resumeCount,
+    };
+  }
+
+  /** Metadata of every checkpoint of a run, newest first (unparseable entries left out). */
+  async getCheckpointHistory(pipelineId: string): Promise<CheckpointMetadata[]> {
+    assertValidName("pipelineId", pipelineId);
+    const store = await this.getStore();
+    const listing = await store.listCheckpoints(pipelineId);
+    const history: CheckpointMetadata[] = [];
+    for (const entry of listing) if (entry.ok) history.push(toMetadata(entry.metadata));
+    return history.reverse();
+  }
+
+  /** The checkpoint chain of a run as text, with a status symbol per checkpoint. */
+  async visualizeCheckpointChain(pipelineId: string): Promise<string> {
+    assertValidName("pipelineId", pipelineId);
+    const store = await this.getStore();
+    return renderChain(pipelineId, await store.listCheckpoints(pipelineId));
+  }
+
+  /** A summary of every run in the store. */
+  async listPipelines(): Promise<PipelineSummary[]> {
+    const store = await this.getStore();
+    const summaries: PipelineSummary[] = [];
+    for (const pipelineId of await store.listPipelineIds()) {
+      const listing = await store.listCheckpoints(pipelineId);
+      const latest = await this.newestReadable(store, pipelineId);
+      let stages: { completed: number; pending: number } | undefined;
+      try {
+        const body = latest && parseBody(latest.checkpoint_id, latest.body);
+        stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
+      } catch (error) {
+        if (!(error instanceof CheckpointCorruptError)) throw error;
+      }
+      summaries.push(summarizeRun(pipelineId, listing, stages));
+    }
+    return summaries;
+  }
+
+  /**
+   * Deletes every checkpoint and output of the given runs and returns how many checkpoints
+   * went. A run that has not finished is kept (its checkpoints are how it resumes) unless
+   * `force` is set.
+   */
+  async cleanupCompletedPipelines(
+    pipelineIds: readonly string[],
+    options: { force?: boolean } = {},
+  ): Promise<number> {
+    for (const id of pipelineIds) assertValidName("pipelineId", id);
+    return deleteRuns(await this.getStore(), pipelineIds, options.force ?? false);
+  }
+
+  /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */
+  async autoCleanup(options: CleanupOptions): Promise<number> {
+    return (await this.cleanupOldCheckpoints(options)).deletedCheckpoints.length;
+  }
+
+  /** Like {@link autoCleanup}, with the full report (and `dryRun` to only plan). */
+  async cleanupOldCheckpoints(options: CleanupOptions): Promise<CleanupReport> {
+    return cleanupOldCheckpoints(await this.getStore(), options, this.clock());
+  }
+
+  /** Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. */
+  async exportCheckpoint(checkpointId: string, path: string): Promise<void> {
+    const { store, record } = await this.getRecord(checkpointId);
+    await exportCheckpointFile(await verifyRecord(store, record), path, this.clock());
+  }
+
+  /** Imports an exported checkpoint after verifying it; returns its id. */
+  async importCheckpoint(path: string, options: ImportOptions = {}): Promise<string> {
+    return importCheckpointFile(await this.getStore(), path, options.overwrite ?? false);
+  }
+
+  /** Statistics computed from what the store holds. */
+  async getStatistics(): Promise<CheckpointStatistics> {
+    const store = await this.getStore();
+    return computeStatistics(store, this.storageStrategy);
+  }
+
+  /** Closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = [...this.queues.values()];
+    await Promise.allSettled(pending);
+    if (this.storePromise) {
+      const store = await this.storePromise.catch(() => undefined);
+      this.storePromise = undefined;
+      await store?.close();
+    }
+  }
+}
+
+function assertStatus(status: unknown): asserts status is CheckpointStatusValue {
+  if (!CHECKPOINT_STATUSES.includes(status as CheckpointStatusValue)) {
+    throw new InvalidArgumentError(
+      `Unknown checkpoint status ${JSON.stringify(status)} (expected one of ${CHECKPOINT_STATUSES.join(", ")})`,
+    );
+  }
+}

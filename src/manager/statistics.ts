@@ -1,0 +1,103 @@
+/** Run summaries and store-wide statistics, computed from what the store holds. */
+import {
+  CHECKPOINT_STATUSES,
+  type CheckpointStatistics,
+  type CheckpointStatusValue,
+  PIPELINE_COMPLETE_STAGE,
+  type PipelineSummary,
+} from "../core/types.js";
+import type { CheckpointStore, ListedCheckpoint, StoredMetadata } from "../stores/types.js";
+
+/** Summarizes one run from its listing. */
+export function summarizeRun(
+  pipelineId: string,
+  listing: readonly ListedCheckpoint[],
+  stages?: { completed: number; pending: number },
+): PipelineSummary {
+  const ok: StoredMetadata[] = [];
+  for (const entry of listing) if (entry.ok) ok.push(entry.metadata);
+  const latest = ok.at(-1);
+  const finished = ok.some((m) => m.stage_name === PIPELINE_COMPLETE_STAGE);
+  return {
+    pipelineId,
+    pipelineName: latest?.pipeline_name ?? pipelineId,
+    status: finished ? "completed" : (latest?.status ?? "expired"),
+    finished,
+    checkpointCount: ok.length,
+    corruptCount: listing.length - ok.length,
+    latestCheckpointId: latest?.checkpoint_id,
+    latestStage: latest?.stage_name,
+    completedStages: stages?.completed ?? 0,
+    totalStages: stages ? stages.completed + stages.pending : 0,
+    firstTimestamp: ok[0] ? new Date(ok[0].timestamp) : undefined,
+    lastTimestamp: latest ? new Date(latest.timestamp) : undefined,
+    resumeCount: ok.reduce((sum, m) => sum + m.resume_count, 0),
+  };
+}
+
+/** Statistics over every run in the store. */
+export async function computeStatistics(
+  store: CheckpointStore,
+  strategy: string,
+): Promise<CheckpointStatistics> {
+  const byStatus = Object.fromEntries(CHECKPOINT_STATUSES.map((s) => [s, 0])) as Record<
+    CheckpointStatusValue,
+    number
+  >;
+  const stats: CheckpointStatistics = {
+    totalCheckpoints: 0,
+    totalPipelines: 0,
+    activePipelines: 0,
+    completedPipelines: 0,
+    storageStrategy: strategy,
+    checkpointsByStatus: byStatus,
+    corruptCheckpoints: 0,
+    totalDataSize: 0,
+    averageDataSize: 0,
+    totalResumeCount: 0,
+    resumedPipelines: 0,
+    resumeSuccessRate: null,
+    oldestCheckpoint: undefined,
+    newestCheckpoint: undefined,
+  };
+  let resumedAndCompleted = 0;
+  let oldest = Number.POSITIVE_INFINITY;
+  let newest = Number.NEGATIVE_INFINITY;
+  for (const pipelineId of await store.listPipelineIds()) {
+    const listing = await store.listCheckpoints(pipelineId);
+    if (listing.length === 0) continue;
+    stats.totalPipelines++;
+    let resumes = 0;
+    let finished = false;
+    for (const entry of listing) {
+      if (!entry.ok) {
+        stats.corruptCheckpoints++;
+        continue;
+      }
+      const m = entry.metadata;
+      stats.totalCheckpoints++;
+      byStatus[m.status]++;
+      stats.totalDataSize += m.data_size;
+      resumes += m.resume_count;
+      if (m.stage_name === PIPELINE_COMPLETE_STAGE) finished = true;
+      const time = Date.parse(m.timestamp);
+      oldest = Math.min(oldest, time);
+      newest = Math.max(newest, time);
+    }
+    stats.totalResumeCount += resumes;
+    if (finished) stats.completedPipelines++;
+    else stats.activePipelines++;
+    if (resumes > 0) {
+      stats.resumedPipelines++;
+      if (finished) resumedAndCompleted++;
+    }
+  }
+  stats.averageDataSize =
+    stats.totalCheckpoints > 0 ? Math.round(stats.totalDataSize / stats.totalCheckpoints) : 0;
+  stats.resumeSuccessRate = stats.resumedPipelines > 0 ? resumedAndCompleted / stats.resumedPipelines : null;
+  if (stats.totalCheckpoints > 0) {
+    stats.oldestCheckpoint = new Date(oldest);
+    stats.newestCheckpoint = new Date(newest);
+  }
+  return stats;
+}

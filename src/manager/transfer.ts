@@ -1,0 +1,120 @@
+/**
+ * Export and import of single checkpoints as self-contained JSON files (`export_version` "1.0"):
+ * the seed's fields in snake_case with every output inlined, so a file moves between stores of
+ * any strategy. An import recomputes every hash and the checksum; a tampered file is refused.
+ */
+import { readFile } from "node:fs/promises";
+import { canonicalJson } from "../core/codec.js";
+import { CheckpointConflictError, CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import { parseStoredMetadata, type StoredMetadata } from "../core/record.js";
+import type { CheckpointStore } from "../stores/types.js";
+import { writeFileAtomic } from "../util/atomic-file.js";
+import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
+import type { VerifiedRecord } from "./verify.js";
+
+/** Version of the export file format. */
+export const EXPORT_VERSION = "1.0";
+
+/** Builds the export file text of a verified checkpoint; outputs are embedded as their canonical text. */
+export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
+  const { record, body, outputs } = verified;
+  const outputParts = Object.entries(body.output_refs).map(
+    ([stage, hash]) => `${JSON.stringify(stage)}:${outputs.get(hash) as string}`,
+  );
+  const head = {
+    export_version: EXPORT_VERSION,
+    exported_at: exportedAt.toISOString(),
+    metadata: record.metadata,
+    completed_stages: body.completed_stages,
+    pending_stages: body.pending_stages,
+    provenance_hashes: body.provenance_hashes,
+  };
+  const headText = JSON.stringify(head);
+  return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
+}
+
+/** Writes the export file of a verified checkpoint atomically. */
+export async function exportCheckpointFile(verified: VerifiedRecord, path: string, now: Date): Promise<void> {
+  if (typeof path !== "string" || path.length === 0)
+    throw new InvalidArgumentError("export path must be a file path");
+  await writeFileAtomic(path, exportText(verified, now));
+}
+
+/** Parses and verifies export file text into a sealed record and its outputs. */
+export function parseExport(text: string, source: string) {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new CheckpointCorruptError(undefined, `${source} is not valid JSON`, { cause: error });
+  }
+  if (parsed === null || typeof parsed !== "object" || parsed.export_version !== EXPORT_VERSION) {
+    throw new CheckpointCorruptError(
+      undefined,
+      `${source} is not a cairn export (export_version ${JSON.stringify(parsed?.export_version)}, expected "${EXPORT_VERSION}")`,
+    );
+  }
+  const metadata: StoredMetadata = parseStoredMetadata(parsed.metadata, source);
+  const id = metadata.checkpoint_id;
+  const outputsTree = parsed.agent_outputs;
+  if (outputsTree === null || typeof outputsTree !== "object" || Array.isArray(outputsTree)) {
+    throw new CheckpointCorruptError(id, `${source}: agent_outputs is not an object`);
+  }
+  if (!("state_data" in parsed)) throw new CheckpointCorruptError(id, `${source}: state_data is missing`);
+  let content: Parameters<typeof sealRecord>[1];
+  try {
+    const outputs = new Map<string, EncodedOutput>();
+    for (const [stage, tree] of Object.entries(outputsTree)) {
+      outputs.set(assertValidName("agent_outputs key", stage), EncodedOutput.fromText(canonicalJson(tree)));
+    }
+    content = {
+      stateText: canonicalJson(parsed.state_data),
+      completedStages: checkStageList("completed_stages", parsed.completed_stages),
+      pendingStages: checkStageList("pending_stages", parsed.pending_stages),
+      provenanceHashes: checkProvenance(parsed.provenance_hashes),
+      outputs,
+    };
+  } catch (error) {
+    throw new CheckpointCorruptError(id, `${source}: ${(error as Error).message}`, { cause: error });
+  }
+  const { checksum, data_size: dataSize, ...draft } = metadata;
+  const sealed = sealRecord(draft, content, dataSize);
+  if (sealed.record.metadata.checksum !== checksum) {
+    throw new CheckpointCorruptError(
+      id,
+      `${source} was modified after export: its content hashes to ${sealed.record.metadata.checksum.slice(0, 12)}…, the checksum says ${checksum.slice(0, 12)}…`,
+    );
+  }
+  return sealed;
+}
+
+/** Imports an export file into a store; refuses to replace an existing checkpoint unless asked. */
+export async function importCheckpointFile(
+  store: CheckpointStore,
+  path: string,
+  overwrite: boolean,
+): Promise<string> {
+  if (typeof path !== "string" || path.length === 0)
+    throw new InvalidArgumentError("import path must be a file path");
+  const { record, outputs } = parseExport(await readFile(path, "utf8"), path);
+  const id = record.metadata.checkpoint_id;
+  let exists: boolean;
+  try {
+    exists = (await store.getCheckpoint(id)) !== undefined;
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    exists = true;
+  }
+  if (exists) {
+    if (!overwrite) {
+      throw new CheckpointConflictError(
+        id,
+        `Checkpoint ${id} already exists in the store; import with overwrite to replace it`,
+      );
+    }
+    await store.deleteCheckpoints(record.metadata.pipeline_id, [id]);
+  }
+  await store.putCheckpoint(record, outputs);
+  return id;
+}

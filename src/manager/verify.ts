@@ -1,0 +1,131 @@
+/**
+ * Verification of stored records: the checksum over immutable content, every output's hash,
+ * and the link to the parent. Every load goes through here; nothing unverified is returned.
+ */
+import { decode, decodeTree } from "../core/codec.js";
+import { CheckpointCorruptError } from "../core/errors.js";
+import {
+  type CheckpointBody,
+  type CheckpointRecord,
+  computeChecksum,
+  parseBody,
+  sha256,
+  toMetadata,
+} from "../core/record.js";
+import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
+import type { CheckpointStore } from "../stores/types.js";
+
+/** A record that passed verification, with its outputs' verified texts. */
+export interface VerifiedRecord {
+  record: CheckpointRecord;
+  body: CheckpointBody;
+  /** Output text by hash, each verified against its hash. */
+  outputs: Map<string, string>;
+}
+
+/** Outcome of inspecting a record: the problems found, and the verified record when none. */
+export interface Inspection {
+  problems: ValidationProblem[];
+  verified?: VerifiedRecord;
+}
+
+/** Checks a record's checksum and outputs without throwing; problems are collected. */
+export async function inspectRecord(store: CheckpointStore, record: CheckpointRecord): Promise<Inspection> {
+  const { metadata } = record;
+  const problems: ValidationProblem[] = [];
+  const expected = computeChecksum(metadata, record.body);
+  if (expected !== metadata.checksum) {
+    problems.push({
+      kind: "checksum_mismatch",
+      message: `checksum mismatch: stored ${metadata.checksum.slice(0, 12)}…, content hashes to ${expected.slice(0, 12)}…`,
+    });
+  }
+  let body: CheckpointBody;
+  try {
+    body = parseBody(metadata.checkpoint_id, record.body);
+  } catch (error) {
+    problems.push({ kind: "unreadable", message: (error as Error).message });
+    return { problems };
+  }
+  const hashes = [...new Set(Object.values(body.output_refs))];
+  const outputs = hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map();
+  for (const [stage, hash] of Object.entries(body.output_refs)) {
+    const text = outputs.get(hash);
+    if (text === undefined) {
+      problems.push({
+        kind: "output_missing",
+        message: `output of stage ${stage} (${hash.slice(0, 12)}…) is missing`,
+      });
+    } else if (sha256(text) !== hash) {
+      problems.push({
+        kind: "output_hash_mismatch",
+        message: `output of stage ${stage} does not match its hash ${hash.slice(0, 12)}…`,
+      });
+      outputs.delete(hash);
+    }
+  }
+  return problems.length > 0 ? { problems } : { problems, verified: { record, body, outputs } };
+}
+
+/** Verifies a record, throwing {@link CheckpointCorruptError} listing every problem. */
+export async function verifyRecord(
+  store: CheckpointStore,
+  record: CheckpointRecord,
+): Promise<VerifiedRecord> {
+  const { problems, verified } = await inspectRecord(store, record);
+  if (!verified)
+    throw new CheckpointCorruptError(
+      record.metadata.checkpoint_id,
+      problems.map((p) => p.message),
+    );
+  return verified;
+}
+
+/** Checks the hash-chain link to the parent; a parent removed by retention is not a break. */
+export async function chainProblem(
+  store: CheckpointStore,
+  record: CheckpointRecord,
+): Promise<ValidationProblem | undefined> {
+  const { parent_checkpoint_id: parentId, parent_checksum: parentChecksum } = record.metadata;
+  if (parentId === null) return undefined;
+  let parent: CheckpointRecord | undefined;
+  try {
+    parent = await store.getCheckpoint(parentId);
+  } catch (error) {
+    if (error instanceof CheckpointCorruptError) {
+      return { kind: "broken_chain", message: `parent ${parentId} is unreadable: ${error.message}` };
+    }
+    throw error;
+  }
+  if (parent === undefined) return undefined;
+  if (parent.metadata.checksum !== parentChecksum) {
+    return {
+      kind: "broken_chain",
+      message: `parent ${parentId} has checksum ${parent.metadata.checksum.slice(0, 12)}…, expected ${String(parentChecksum).slice(0, 12)}…`,
+    };
+  }
+  return undefined;
+}
+
+/** Decodes a verified record into the public checkpoint shape. */
+export function decodeVerified({ record, body, outputs }: VerifiedRecord): PipelineCheckpoint {
+  const id = record.metadata.checkpoint_id;
+  try {
+    const agentOutputs: Record<string, unknown> = {};
+    // Decode per stage, so two stages with identical outputs never share one object.
+    for (const [stage, hash] of Object.entries(body.output_refs))
+      agentOutputs[stage] = decode(outputs.get(hash) as string);
+    return {
+      metadata: toMetadata(record.metadata),
+      stateData: decodeTree(body.state_data) as Record<string, unknown>,
+      completedStages: body.completed_stages,
+      pendingStages: body.pending_stages,
+      agentOutputs,
+      provenanceHashes: body.provenance_hashes,
+    };
+  } catch (error) {
+    throw new CheckpointCorruptError(id, `content does not decode: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Schema migrations of the SQLite store. The list is append-only: a released migration is never
+ * edited or renumbered, because databases in the field record which versions they have applied.
+ * A schema change is a new entry with the next version.
+ */
+import { StoreUnavailableError } from "../../core/errors.js";
+import type { SqliteDatabase } from "./sqlite-store.js";
+
+/** Table names for one table prefix. */
+export interface TableNames {
+  migrations: string;
+  checkpoints: string;
+  outputs: string;
+}
+
+/** One schema change. */
+export interface Migration {
+  /** Position in the history, from 1, without gaps. */
+  version: number;
+  /** Short description, recorded in the migrations table. */
+  name: string;
+  /** The SQL to run, for the given table names. */
+  sql(tables: TableNames): string;
+}
+
+/** Table names for a prefix; the prefix must already be validated, since it lands in SQL. */
+export function tableNames(prefix: string): TableNames {
+  return {
+    migrations: `${prefix}migrations`,
+    checkpoints: `${prefix}checkpoints`,
+    outputs: `${prefix}outputs`,
+  };
+}
+
+/** Every migration, oldest first. Append only. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "checkpoints and outputs",
+    // The run index also carries the tie-breakers (timestamp, id) so that both the oldest-first
+    // listing and the newest-first "latest" lookup are served in index order, with no sort step.
+    sql: (t) => `
+      CREATE TABLE ${t.checkpoints} (
+        checkpoint_id TEXT NOT NULL PRIMARY KEY,
+        pipeline_id TEXT NOT NULL,
+        pipeline_name TEXT NOT NULL,
+        stage_name TEXT NOT NULL,
+        stage_index INTEGER NOT NULL,
+        sequence INTEGER NOT NULL,
+        timestamp TEXT NOT NULL,
+        status TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        data_size INTEGER NOT NULL,
+        error_message TEXT NULL,
+        resume_count INTEGER NOT NULL,
+        parent_checkpoint_id TEXT NULL,
+        parent_checksum TEXT NULL,
+        format_version INTEGER NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX ${t.checkpoints}_run_sequence
+        ON ${t.checkpoints} (pipeline_id, sequence DESC, timestamp DESC, checkpoint_id DESC);
+      CREATE INDEX ${t.checkpoints}_timestamp ON ${t.checkpoints} (timestamp);
+      CREATE TABLE ${t.outputs} (
+        pipeline_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        body TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (pipeline_id, hash)
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+/** The schema version this code writes and expects. */
+export const LATEST_VERSION = MIGRATIONS.length;
+
+/**
+ * Applies the migrations the database lacks, each in its own immediate transaction, and returns
+ * the versions applied (empty when the schema is current). Each version is re-checked inside its
+ * write lock, so processes that start together do not apply the same migration twice.
+ */
+export function applyMigrations(db: SqliteDatabase, tables: TableNames, now = () => new Date()): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS ${tables.migrations} (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  )`);
+  const maxVersion = db.prepare(`SELECT MAX(version) AS v FROM ${tables.migrations}`).safeIntegers(false);
+  const isApplied = db.prepare(`SELECT 1 FROM ${tables.migrations} WHERE version = ?`);
+  const record = db.prepare(`INSERT INTO ${tables.migrations} (version, name, applied_at) VALUES (?, ?, ?)`);
+
+  // Refuse a schema written by a newer cairn rather than read or write it with old assumptions.
+  const current = (maxVersion.get() as { v: number | null } | undefined)?.v ?? 0;
+  if (current > LATEST_VERSION) {
+    throw new StoreUnavailableError(
+      "sqlite",
+      `schema version ${current} in ${tables.migrations} is newer than this cairn supports ` +
+        `(${LATEST_VERSION}); upgrade cairn`,
+    );
+  }
+
+  const applied: number[] = [];
+  for (const migration of MIGRATIONS) {
+    const apply = db.transaction(() => {
+      if (isApplied.get(migration.version) !== undefined) return false;
+      db.exec(migration.sql(tables));
+      record.run(migration.version, migration.name, now().toISOString());
+      return true;
+    });
+    if (apply.immediate()) applied.push(migration.version);
+  }
+  return applied;
+}

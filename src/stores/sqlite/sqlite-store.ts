@@ -1,0 +1,388 @@
+/**
+ * The SQLite store: one row per checkpoint (a column per metadata field, plus the body) and one
+ * row per stage output, keyed by run and hash. It uses `better-sqlite3`, an optional peer
+ * dependency that is imported only when a store is opened, never when cairn is imported.
+ */
+import { mkdir } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import {
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  InvalidConfigError,
+  MissingDriverError,
+  StoreUnavailableError,
+} from "../../core/errors.js";
+import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
+import type {
+  CheckpointRecord,
+  CheckpointStore,
+  ListedCheckpoint,
+  OutputRecord,
+  StatusPatch,
+  StoredMetadata,
+} from "../types.js";
+import { applyMigrations, type TableNames, tableNames } from "./migrations.js";
+
+/** The part of a better-sqlite3 statement this store uses. */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  safeIntegers(toggleState?: boolean): this;
+}
+
+/** A better-sqlite3 transaction function. */
+export interface SqliteTransaction<A extends unknown[], R> {
+  (...args: A): R;
+  immediate(...args: A): R;
+}
+
+/**
+ * The part of a better-sqlite3 `Database` this store uses. Typed structurally so that cairn's
+ * public types do not require `@types/better-sqlite3` and users can pass their own connection.
+ */
+export interface SqliteDatabase {
+  readonly name: string;
+  readonly memory: boolean;
+  readonly open: boolean;
+  prepare(source: string): SqliteStatement;
+  exec(source: string): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): SqliteTransaction<A, R>;
+  close(): unknown;
+}
+
+/** Options of the SQLite store. */
+export interface SqliteStoreConfig {
+  /** Database file; created with its folder when missing. `:memory:` keeps nothing. */
+  dbPath?: string;
+  /** An open better-sqlite3 database to use instead; the caller keeps ownership and closes it. */
+  database?: SqliteDatabase;
+  /** Prefix of every table and index name; default `cairn_`. */
+  tablePrefix?: string;
+}
+
+/** The table prefix when none is configured. */
+export const DEFAULT_TABLE_PREFIX = "cairn_";
+
+// Same rule as the registry: the prefix is pasted into SQL, so it must be a plain identifier.
+const PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
+
+// A Record over every key makes the compiler reject a metadata field this store forgets.
+const FIELDS: Record<keyof StoredMetadata, true> = {
+  checkpoint_id: true,
+  pipeline_id: true,
+  pipeline_name: true,
+  stage_name: true,
+  stage_index: true,
+  sequence: true,
+  timestamp: true,
+  status: true,
+  checksum: true,
+  data_size: true,
+  error_message: true,
+  resume_count: true,
+  parent_checkpoint_id: true,
+  parent_checksum: true,
+  format_version: true,
+};
+const COLUMNS = Object.keys(FIELDS) as (keyof StoredMetadata)[];
+const PATCH_FIELDS = [
+  "status",
+  "error_message",
+  "resume_count",
+] as const satisfies readonly (keyof StatusPatch)[];
+
+type Row = Record<string, unknown>;
+
+const isModuleNotFound = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
+};
+
+async function loadDriver(): Promise<new (filename: string) => SqliteDatabase> {
+  try {
+    return (await import("better-sqlite3")).default;
+  } catch (error) {
+    if (isModuleNotFound(error)) throw new MissingDriverError("sqlite", "better-sqlite3", { cause: error });
+    throw error;
+  }
+}
+
+// A BLOB written by another tool is still usable text; anything else is not a body.
+const asText = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : Buffer.isBuffer(value) ? value.toString("utf8") : undefined;
+
+const metadataOf = (row: Row): Row => Object.fromEntries(COLUMNS.map((c) => [c, row[c]]));
+
+// Mirrors `compareStored` on raw rows, so corrupt rows can be ordered too (no sequence: last).
+const sequenceOf = (row: Row) => (typeof row.sequence === "number" ? row.sequence : Number.POSITIVE_INFINITY);
+const compareRows = (a: Row, b: Row) =>
+  sequenceOf(a) - sequenceOf(b) ||
+  String(a.timestamp).localeCompare(String(b.timestamp)) ||
+  String(a.checkpoint_id).localeCompare(String(b.checkpoint_id));
+
+// Runs after the migrations: SQLite resolves table names when a statement is prepared.
+function prepareAll(db: SqliteDatabase, tables: TableNames) {
+  const { checkpoints: c, outputs: o } = tables;
+  const columns = COLUMNS.join(", ");
+  const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
+  const s = {
+    insertOutput: prepare(`INSERT OR IGNORE INTO ${o} (pipeline_id, hash, body, size) VALUES (?, ?, ?, ?)`),
+    insertCheckpoint: prepare(
+      `INSERT INTO ${c} (${columns}, body) VALUES (${COLUMNS.map((f) => `@${f}`).join(", ")}, @body)`,
+    ),
+    selectCheckpoint: prepare(`SELECT ${columns}, body FROM ${c} WHERE checkpoint_id = ?`),
+    selectLatest: prepare(
+      `SELECT ${columns}, body FROM ${c} WHERE pipeline_id = ?
+       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
+    ),
+    selectRun: prepare(
+      `SELECT ${columns} FROM ${c} WHERE pipeline_id = ? ORDER BY sequence, timestamp, checkpoint_id`,
+    ),
+    selectRunIds: prepare(`SELECT pipeline_id FROM ${c} UNION SELECT pipeline_id FROM ${o}`),
+    checkpointExists: prepare(`SELECT 1 FROM ${c} WHERE checkpoint_id = ?`),
+    deleteCheckpoint: prepare(`DELETE FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`),
+    selectOutput: prepare(`SELECT body FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
+    selectOutputHashes: prepare(`SELECT hash FROM ${o} WHERE pipeline_id = ? ORDER BY hash`),
+    deleteOutput: prepare(`DELETE FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
+    deleteRunCheckpoints: prepare(`DELETE FROM ${c} WHERE pipeline_id = ?`),
+    deleteRunOutputs: prepare(`DELETE FROM ${o} WHERE pipeline_id = ?`),
+  };
+  const sumChanges = (statement: SqliteStatement, pipelineId: string, keys: readonly string[]) => {
+    let changes = 0;
+    for (const key of keys) changes += statement.run(pipelineId, key).changes;
+    return changes;
+  };
+  const transactions = {
+    put: db.transaction((record: CheckpointRecord, outputs: readonly OutputRecord[]) => {
+      const m = record.metadata;
+      for (const output of outputs) {
+        s.insertOutput.run(m.pipeline_id, output.hash, output.body, Buffer.byteLength(output.body, "utf8"));
+      }
+      const params: Row = { body: record.body };
+      for (const field of COLUMNS) params[field] = m[field];
+      try {
+        s.insertCheckpoint.run(params);
+      } catch (error) {
+        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
+        if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+          throw new CheckpointConflictError(m.checkpoint_id);
+        }
+        throw error;
+      }
+    }),
+    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) =>
+      sumChanges(s.deleteCheckpoint, pipelineId, ids),
+    ),
+    // A read transaction gives every lookup the same snapshot.
+    getOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) => {
+      const found = new Map<string, string>();
+      for (const hash of hashes) {
+        const row = s.selectOutput.get(pipelineId, hash) as Row | undefined;
+        if (row === undefined) continue;
+        const body = asText(row.body);
+        if (body === undefined) {
+          throw new CheckpointCorruptError(undefined, `${o}#${pipelineId}/${hash}: output body is not text`);
+        }
+        found.set(hash, body);
+      }
+      return found;
+    }),
+    deleteOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) =>
+      sumChanges(s.deleteOutput, pipelineId, hashes),
+    ),
+    deleteRun: db.transaction((pipelineId: string) => {
+      s.deleteRunCheckpoints.run(pipelineId);
+      s.deleteRunOutputs.run(pipelineId);
+    }),
+  };
+  return { statements: s, transactions };
+}
+
+type Prepared = ReturnType<typeof prepareAll>;
+
+/** A checkpoint store in a SQLite database file, through `better-sqlite3`. */
+export class SqliteStore implements CheckpointStore {
+  readonly strategy = "sqlite";
+  readonly location: string;
+  readonly persistent: boolean;
+  private readonly tables: TableNames;
+  private prepared: Prepared | undefined;
+  private readonly updates = new Map<string, SqliteStatement>();
+
+  private constructor(
+    private readonly db: SqliteDatabase,
+    prefix: string,
+    private readonly ownsDatabase: boolean,
+  ) {
+    this.tables = tableNames(prefix);
+    this.persistent = !db.memory;
+    this.location = db.memory ? "sqlite::memory:" : `sqlite:${resolve(db.name)}`;
+  }
+
+  /** Validates the configuration, loads the driver and opens (or adopts) the database. */
+  static async open(config: Record<string, unknown>): Promise<SqliteStore> {
+    const { dbPath, database, tablePrefix = DEFAULT_TABLE_PREFIX } = config as SqliteStoreConfig;
+    const problems: string[] = [];
+    if (typeof tablePrefix !== "string" || !PREFIX_PATTERN.test(tablePrefix)) {
+      problems.push("tablePrefix must be letters, digits and '_', not starting with a digit (at most 31)");
+    }
+    if (database !== undefined && dbPath !== undefined) {
+      problems.push("give dbPath or database, not both");
+    } else if (database !== undefined) {
+      const db = database as Partial<SqliteDatabase> | null;
+      if (typeof db?.prepare !== "function" || typeof db.transaction !== "function") {
+        problems.push("database must be an open better-sqlite3 Database");
+      } else if (db.open === false) problems.push("database is closed");
+    } else if (typeof dbPath !== "string" || dbPath.length === 0) {
+      problems.push(
+        "dbPath must be a non-empty string (or pass an open better-sqlite3 database as database)",
+      );
+    }
+    if (problems.length > 0) throw new InvalidConfigError(problems);
+
+    // The caller's connection keeps the caller's settings (pragmas included): they own it.
+    if (database !== undefined) return new SqliteStore(database, tablePrefix, false);
+
+    const Database = await loadDriver();
+    const path = dbPath === ":memory:" ? dbPath : resolve(dbPath as string);
+    let db: SqliteDatabase | undefined;
+    try {
+      if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
+      db = new Database(path);
+      db.exec("PRAGMA journal_mode = WAL");
+      // FULL syncs the WAL on every commit: a checkpoint reported as written survives power loss.
+      db.exec("PRAGMA synchronous = FULL");
+      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec("PRAGMA foreign_keys = ON");
+    } catch (error) {
+      db?.close();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StoreUnavailableError("sqlite", `cannot open ${path}: ${reason}`, { cause: error });
+    }
+    return new SqliteStore(db, tablePrefix, true);
+  }
+
+  /** Applies missing migrations and prepares the statements; idempotent. */
+  async setup(): Promise<void> {
+    applyMigrations(this.db, this.tables);
+    this.prepared ??= prepareAll(this.db, this.tables);
+  }
+
+  private get ready(): Prepared {
+    if (!this.prepared) throw new Error("SqliteStore.setup() must be called before any other method");
+    return this.prepared;
+  }
+
+  private rowLocation(row: Row): string {
+    return `${this.tables.checkpoints}#${String(row.checkpoint_id)}`;
+  }
+
+  private toRecord(row: Row | undefined): CheckpointRecord | undefined {
+    if (row === undefined) return undefined;
+    const where = this.rowLocation(row);
+    const metadata = parseStoredMetadata(metadataOf(row), where);
+    const body = asText(row.body);
+    if (body === undefined)
+      throw new CheckpointCorruptError(metadata.checkpoint_id, `${where}: body is not text`);
+    return { metadata, body };
+  }
+
+  /** Stores the checkpoint and its outputs in one transaction; a duplicate id is a conflict. */
+  async putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
+    this.ready.transactions.put(record, outputs);
+  }
+
+  /** One checkpoint by id, checked with `parseStoredMetadata`. */
+  async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
+    return this.toRecord(this.ready.statements.selectCheckpoint.get(checkpointId) as Row | undefined);
+  }
+
+  /** The run's newest checkpoint, read through the run index. */
+  async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
+    return this.toRecord(this.ready.statements.selectLatest.get(pipelineId) as Row | undefined);
+  }
+
+  /** The run's checkpoint metadata, oldest first; unparseable rows are listed as corrupt. */
+  async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
+    const rows = this.ready.statements.selectRun.all(pipelineId) as Row[];
+    // SQLite orders text bytewise; re-sort so ties break exactly as `compareStored` does.
+    return rows.sort(compareRows).map((row): ListedCheckpoint => {
+      const metadata = metadataOf(row);
+      const problems = metadataProblems(metadata);
+      if (problems.length === 0) return { ok: true, metadata: metadata as unknown as StoredMetadata };
+      const id = row.checkpoint_id;
+      return {
+        ok: false,
+        corrupt: {
+          pipelineId,
+          checkpointId: typeof id === "string" ? id : undefined,
+          location: this.rowLocation(row),
+          reason: problems.join("; "),
+        },
+      };
+    });
+  }
+
+  /** Every run id with a checkpoint or an output, sorted. */
+  async listPipelineIds(): Promise<string[]> {
+    const rows = this.ready.statements.selectRunIds.all() as { pipeline_id: unknown }[];
+    return rows.map((r) => String(r.pipeline_id)).sort();
+  }
+
+  /** Updates only the patched fields; `CheckpointNotFoundError` when the id is absent. */
+  async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
+    const fields = PATCH_FIELDS.filter((f) => patch[f] !== undefined);
+    const { statements } = this.ready;
+    if (fields.length === 0) {
+      if (statements.checkpointExists.get(checkpointId) === undefined) {
+        throw new CheckpointNotFoundError(checkpointId);
+      }
+      return;
+    }
+    const key = fields.join(",");
+    let update = this.updates.get(key);
+    if (!update) {
+      const set = fields.map((f) => `${f} = @${f}`).join(", ");
+      update = this.db
+        .prepare(`UPDATE ${this.tables.checkpoints} SET ${set} WHERE checkpoint_id = @checkpoint_id`)
+        .safeIntegers(false);
+      this.updates.set(key, update);
+    }
+    const params: Row = { checkpoint_id: checkpointId };
+    for (const f of fields) params[f] = patch[f];
+    if (update.run(params).changes === 0) throw new CheckpointNotFoundError(checkpointId);
+  }
+
+  /** Deletes the listed checkpoints of a run; returns how many existed. */
+  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+    return this.ready.transactions.deleteCheckpoints(pipelineId, checkpointIds);
+  }
+
+  /** The run's outputs with the given hashes; missing hashes are absent from the map. */
+  async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
+    return this.ready.transactions.getOutputs(pipelineId, hashes);
+  }
+
+  /** Every output hash stored for the run, sorted. */
+  async listOutputHashes(pipelineId: string): Promise<string[]> {
+    const rows = this.ready.statements.selectOutputHashes.all(pipelineId) as { hash: unknown }[];
+    return rows.map((r) => String(r.hash));
+  }
+
+  /** Deletes the listed outputs of a run; returns how many existed. */
+  async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
+    return this.ready.transactions.deleteOutputs(pipelineId, hashes);
+  }
+
+  /** Deletes every checkpoint row (corrupt ones included) and output of the run. */
+  async deleteRun(pipelineId: string): Promise<void> {
+    this.ready.transactions.deleteRun(pipelineId);
+  }
+
+  /** Closes the database when this store opened it; a caller's database is left open. */
+  async close(): Promise<void> {
+    if (this.ownsDatabase && this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The conformance suite every store runs: the raw store contract (`store-contract.ts`) and the
+ * CheckpointManager's guarantees on top of that store (`manager-behaviour.ts`).
+ *
+ * A store's test file calls `describeStore(name, createHarness)`; `createHarness` runs before
+ * each test and gives a fresh, isolated store (its own folder, database schema or key prefix)
+ * plus the store-specific hooks the suite needs to tamper with stored bytes.
+ */
+import { afterEach, beforeEach, describe } from "vitest";
+import type { CheckpointRecord, CheckpointStore } from "../../src/index.js";
+import { GuardedStore } from "../../src/stores/guarded-store.js";
+import { managerTests } from "./manager-behaviour.js";
+import { storeContractTests } from "./store-contract.js";
+
+/** What a store provides to the suite for one test. */
+export interface HarnessParts {
+  /** A fresh, empty store. */
+  store: CheckpointStore;
+  /** Opens a second store on the same location (persistent stores only). */
+  reopen?: () => Promise<CheckpointStore>;
+  /** Overwrites the stored bytes of an output behind the store's back. */
+  corruptOutput(pipelineId: string, hash: string, body: string): Promise<void>;
+  /** Rewrites a stored checkpoint behind the store's back; the default deletes and re-puts it. */
+  tamperCheckpoint?(checkpointId: string, edit: (record: CheckpointRecord) => void): Promise<void>;
+  /** Puts something unparseable among a run's checkpoints, where the store can hold one. */
+  addGarbage?(pipelineId: string): Promise<void>;
+  /** Removes everything the test created. */
+  cleanup(): Promise<void>;
+}
+
+/** The harness as tests see it. */
+export interface StoreHarness extends HarnessParts {
+  /** A run id unique to this test. */
+  runId(name: string): string;
+  tamperCheckpoint(checkpointId: string, edit: (record: CheckpointRecord) => void): Promise<void>;
+}
+
+let sequence = 0;
+
+/** Registers the whole conformance suite for one store. */
+export function describeStore(name: string, create: () => Promise<HarnessParts>): void {
+  describe(`${name} store conformance`, () => {
+    let current: StoreHarness | undefined;
+    const opened: CheckpointStore[] = [];
+
+    beforeEach(async () => {
+      const parts = await create();
+      const store = new GuardedStore(parts.store);
+      await store.setup();
+      const tag = `t${process.pid}x${++sequence}`;
+      current = {
+        ...parts,
+        store,
+        reopen: parts.reopen
+          ? async () => {
+              const again = new GuardedStore(await (parts.reopen as () => Promise<CheckpointStore>)());
+              await again.setup();
+              opened.push(again);
+              return again;
+            }
+          : undefined,
+        runId: (runName: string) => `${runName}-${tag}`,
+        tamperCheckpoint:
+          parts.tamperCheckpoint ??
+          (async (checkpointId, edit) => {
+            const record = await store.getCheckpoint(checkpointId);
+            if (!record) throw new Error(`no checkpoint ${checkpointId} to tamper with`);
+            edit(record);
+            await store.deleteCheckpoints(record.metadata.pipeline_id, [checkpointId]);
+            await store.putCheckpoint(record, []);
+          }),
+      };
+    });
+
+    afterEach(async () => {
+      for (const store of opened.splice(0)) await store.close();
+      if (current) {
+        await current.store.close();
+        await current.cleanup();
+      }
+      current = undefined;
+    });
+
+    const harness = (): StoreHarness => {
+      if (!current) throw new Error("harness used outside a test");
+      return current;
+    };
+    storeContractTests(harness);
+    managerTests(harness);
+  });
+}
