@@ -95,8 +95,14 @@ class Encoder {
     if (this.ancestors.has(value)) this.fail("circular reference");
     if (Array.isArray(value)) return this.enter(value, () => this.array(value));
     const proto = Object.getPrototypeOf(value);
-    if (proto === Object.prototype || proto === null) {
+    if (proto === Object.prototype)
       return this.enter(value, () => this.plain(value as Record<string, unknown>));
+    if (proto === null) {
+      // Dictionaries made with Object.create(null) keep their null prototype on decode.
+      return tagged(
+        "dict",
+        this.enter(value, () => this.plain(value as Record<string, unknown>)),
+      );
     }
     if (value instanceof Date) {
       const time = value.getTime();
@@ -229,6 +235,8 @@ function reviveTagged(node: Record<string, unknown>): unknown {
       return new Set((v as unknown[]).map(revive));
     case "object":
       return reviveObject(v as Record<string, unknown>);
+    case "dict":
+      return Object.assign(Object.create(null), revive(v));
     default:
       throw new TypeError(`unknown codec tag ${JSON.stringify(node[TAG])}`);
   }

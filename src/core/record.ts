@@ -207,11 +207,16 @@ export function applyPatch(m: StoredMetadata, patch: StatusPatch): StoredMetadat
   return next;
 }
 
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Orders persisted metadata oldest first: by sequence, then time, then id. */
 export function compareStored(a: StoredMetadata, b: StoredMetadata): number {
+  // Byte order, not localeCompare: the same in every locale and the same as SQL's ORDER BY.
   return (
     a.sequence - b.sequence ||
-    a.timestamp.localeCompare(b.timestamp) ||
-    a.checkpoint_id.localeCompare(b.checkpoint_id)
+    byteOrder(a.timestamp, b.timestamp) ||
+    byteOrder(a.checkpoint_id, b.checkpoint_id)
   );
 }

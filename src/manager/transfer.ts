@@ -4,12 +4,13 @@
  * any strategy. An import recomputes every hash and the checksum; a tampered file is refused.
  */
 import { readFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { canonicalJson } from "../core/codec.js";
 import { CheckpointConflictError, CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { parseStoredMetadata, type StoredMetadata } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
-import { writeFileAtomic } from "../util/atomic-file.js";
+import { replaceFile } from "../util/atomic-file.js";
 import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
 import type { VerifiedRecord } from "./verify.js";
 
@@ -38,7 +39,7 @@ export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
 export async function exportCheckpointFile(verified: VerifiedRecord, path: string, now: Date): Promise<void> {
   if (typeof path !== "string" || path.length === 0)
     throw new InvalidArgumentError("export path must be a file path");
-  await writeFileAtomic(path, exportText(verified, now));
+  await replaceFile(dirname(path), basename(path), exportText(verified, now), true);
 }
 
 /** Parses and verifies export file text into a sealed record and its outputs. */

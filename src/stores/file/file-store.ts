@@ -21,6 +21,8 @@ import {
 } from "../../core/errors.js";
 import { assertValidName, isValidName } from "../../core/ids.js";
 import { applyPatch, compareStored } from "../../core/record.js";
+import { createFile, fsyncDir, isTempName, removeIfPresent, replaceFile } from "../../util/atomic-file.js";
+import { exists, hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -30,7 +32,6 @@ import type {
   StatusPatch,
   StoredMetadata,
 } from "../types.js";
-import { createFile, fsyncDir, isTempName, removeIfPresent, replaceFile } from "./atomic.js";
 import {
   candidateRuns,
   checkpointFileName,
@@ -41,7 +42,6 @@ import {
   parseCheckpointFileName,
   parseOutputFileName,
 } from "./checkpoint-file.js";
-import { exists, hasCode, KeyedLock, mapLimit, readdirIfPresent } from "./fs-util.js";
 
 /** Options of the file store. */
 export interface FileStoreOptions {
