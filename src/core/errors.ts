@@ -82,8 +82,8 @@ export class CheckpointNotFoundError extends CairnError {
   /** The id that was looked up. */
   readonly id: string;
 
-  constructor(id: string, what = "checkpoint") {
-    super(ErrorCode.NotFound, `No ${what} with id ${JSON.stringify(id)} in the store`);
+  constructor(id: string, message?: string) {
+    super(ErrorCode.NotFound, message ?? `No checkpoint with id ${JSON.stringify(id)} in the store`);
     this.id = id;
   }
 }

@@ -6,11 +6,17 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { canonicalJson } from "../core/codec.js";
-import { CheckpointConflictError, CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
+import {
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  InvalidArgumentError,
+} from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { parseStoredMetadata, type StoredMetadata } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { replaceFile } from "../util/atomic-file.js";
+import { hasCode } from "../util/fs-util.js";
 import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
 import type { VerifiedRecord } from "./verify.js";
 
@@ -98,7 +104,15 @@ export async function importCheckpointFile(
 ): Promise<string> {
   if (typeof path !== "string" || path.length === 0)
     throw new InvalidArgumentError("import path must be a file path");
-  const { record, outputs } = parseExport(await readFile(path, "utf8"), path);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT"))
+      throw new CheckpointNotFoundError(path, `Export file ${path} does not exist`);
+    throw error;
+  }
+  const { record, outputs } = parseExport(text, path);
   const id = record.metadata.checkpoint_id;
   let exists: boolean;
   try {

@@ -1,0 +1,19 @@
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/**
+ * Builds `dist/` once before the tests: the CLI and package tests run the built code the way a
+ * user gets it from npm, not the TypeScript sources.
+ */
+export default function setup(): void {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+  execFileSync(
+    process.execPath,
+    [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    {
+      cwd: root,
+      stdio: "inherit",
+    },
+  );
+}

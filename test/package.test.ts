@@ -1,0 +1,42 @@
+/**
+ * The package as a user installs it: the built `dist/` under `node_modules/cairn`, imported by
+ * name from a project that has no database drivers installed.
+ */
+import { execFile } from "node:child_process";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, expect, it } from "vitest";
+
+const run = promisify(execFile);
+let project: string;
+
+beforeAll(async () => {
+  project = await mkdtemp(join(tmpdir(), "cairn-pkg-"));
+  const pkg = join(project, "node_modules", "cairn");
+  await mkdir(pkg, { recursive: true });
+  await cp("dist", join(pkg, "dist"), { recursive: true });
+  await cp("package.json", join(pkg, "package.json"));
+});
+afterAll(async () => {
+  await rm(project, { recursive: true, force: true });
+});
+
+it("imports by name without loading any driver, and names the missing one when a store needs it", async () => {
+  const script = `
+    import { CheckpointManager, isCairnError } from "cairn";
+    const m = new CheckpointManager({ strategy: "file", config: { basePath: "./store" } });
+    const id = await m.createCheckpoint({ pipelineId: "p", stageName: "s", stageIndex: 0, agentOutputs: { s: 1 } });
+    const loaded = await m.loadCheckpoint(id);
+    const sqlite = new CheckpointManager({ strategy: "sqlite", config: { dbPath: "./x.db" } });
+    let code;
+    try { await sqlite.listPipelines(); } catch (e) { code = isCairnError(e) && e.code + " " + e.message; }
+    console.log(JSON.stringify({ output: loaded.agentOutputs.s, code }));
+  `;
+  await writeFile(join(project, "main.mjs"), script);
+  const { stdout } = await run(process.execPath, ["main.mjs"], { cwd: project });
+  const result = JSON.parse(stdout);
+  expect(result.output).toBe(1);
+  expect(result.code).toMatch(/^CAIRN_MISSING_DRIVER .*better-sqlite3/);
+});
