@@ -61,6 +61,8 @@ export type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  Lease,
+  LeaseAttempt,
   ListedCheckpoint,
   OutputRecord,
   StatusPatch,

@@ -16,6 +16,13 @@ export const ErrorCode = {
   StoreFailed: "CAIRN_STORE_FAILED",
   MissingDriver: "CAIRN_MISSING_DRIVER",
   Closed: "CAIRN_CLOSED",
+  RunLocked: "CAIRN_RUN_LOCKED",
+  LeaseLost: "CAIRN_LEASE_LOST",
+  StageFailed: "CAIRN_STAGE_FAILED",
+  StageTimeout: "CAIRN_STAGE_TIMEOUT",
+  Aborted: "CAIRN_ABORTED",
+  InvalidPipeline: "CAIRN_INVALID_PIPELINE",
+  InvalidReference: "CAIRN_INVALID_REFERENCE",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -164,6 +171,38 @@ export class MissingDriverError extends CairnError {
 export class ClosedError extends CairnError {
   constructor(what: string) {
     super(ErrorCode.Closed, `${what} is closed`);
+  }
+}
+
+/** Another runner holds the run's lease: it is being executed right now. */
+export class RunLockedError extends CairnError {
+  /** The run. */
+  readonly pipelineId: string;
+  /** Who holds the lease. */
+  readonly holder: string;
+  /** When the holder's lease runs out unless renewed. */
+  readonly expiresAt: Date;
+
+  constructor(pipelineId: string, holder: string, expiresAt: Date) {
+    super(
+      ErrorCode.RunLocked,
+      `Run ${pipelineId} is being executed by ${holder} (lease until ${expiresAt.toISOString()}); ` +
+        "wait for it to finish, or for its lease to expire if that process died",
+    );
+    this.pipelineId = pipelineId;
+    this.holder = holder;
+    this.expiresAt = expiresAt;
+  }
+}
+
+/** This runner's lease on a run was taken over by another runner; its writes are refused. */
+export class LeaseLostError extends CairnError {
+  /** The run. */
+  readonly pipelineId: string;
+
+  constructor(pipelineId: string, detail: string) {
+    super(ErrorCode.LeaseLost, `Lost the lease on run ${pipelineId}: ${detail}; this runner must stop`);
+    this.pipelineId = pipelineId;
   }
 }
 

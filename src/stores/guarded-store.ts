@@ -5,6 +5,9 @@ type StoreMethod = Exclude<keyof CheckpointStore, "strategy" | "location" | "per
 
 const METHODS: readonly StoreMethod[] = [
   "putCheckpoint",
+  "acquireLease",
+  "renewLease",
+  "releaseLease",
   "getCheckpoint",
   "getLatestCheckpoint",
   "listCheckpoints",
@@ -74,6 +77,9 @@ export class GuardedStore implements CheckpointStore {
 
   // Replaced per instance in the constructor; declared for the type checker.
   declare putCheckpoint: CheckpointStore["putCheckpoint"];
+  declare acquireLease: CheckpointStore["acquireLease"];
+  declare renewLease: CheckpointStore["renewLease"];
+  declare releaseLease: CheckpointStore["releaseLease"];
   declare getCheckpoint: CheckpointStore["getCheckpoint"];
   declare getLatestCheckpoint: CheckpointStore["getLatestCheckpoint"];
   declare listCheckpoints: CheckpointStore["listCheckpoints"];

@@ -29,6 +29,24 @@ export interface CorruptEntry {
 /** One entry of a run's listing: parsed metadata, or a corrupt entry. */
 export type ListedCheckpoint = { ok: true; metadata: StoredMetadata } | { ok: false; corrupt: CorruptEntry };
 
+/**
+ * A runner's lease on a run. Only the holder of the current lease executes the run; every
+ * checkpoint it writes carries the lease, and the store refuses the write unless the lease is
+ * still the run's current one (fencing), so a stalled runner cannot overwrite its successor.
+ */
+export interface Lease {
+  pipelineId: string;
+  /** Who holds it: a unique id per runner (host, pid, random). */
+  owner: string;
+  /** Fencing token: strictly increases each time the run changes hands; never reused. */
+  token: number;
+  /** When it runs out unless renewed. */
+  expiresAt: Date;
+}
+
+/** Outcome of `acquireLease`. */
+export type LeaseAttempt = { acquired: true; lease: Lease } | { acquired: false; holder: Lease };
+
 /** The contract every checkpoint store implements. */
 export interface CheckpointStore {
   /** Strategy name, e.g. `file`. */
@@ -41,8 +59,24 @@ export interface CheckpointStore {
   /** Creates folders, tables or schema; idempotent. Called once before any other method. */
   setup(): Promise<void>;
 
-  /** Stores a checkpoint and the outputs it introduces, atomically; create-only. */
-  putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void>;
+  /**
+   * Stores a checkpoint and the outputs it introduces, atomically; create-only. With `fence`,
+   * the write happens only if `fence` is still the run's current lease (same owner and token),
+   * checked atomically with the write; otherwise `LeaseLostError` and nothing is stored.
+   */
+  putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[], fence?: Lease): Promise<void>;
+
+  /**
+   * Takes the run's lease for `ttlMs` if nobody holds an unexpired one (or `owner` already
+   * does). A new holder gets a token greater than any before; atomic across processes.
+   */
+  acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt>;
+
+  /** Extends a lease still held (same owner and token); undefined when it was taken over. */
+  renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
+
+  /** Ends a lease still held, keeping its token so tokens are never reused. */
+  releaseLease(lease: Lease): Promise<void>;
 
   /** One checkpoint by id; undefined when absent; `CheckpointCorruptError` when unparseable. */
   getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined>;

@@ -11,6 +11,7 @@ import type { CheckpointRecord, CheckpointStore } from "../../src/index.js";
 import { GuardedStore } from "../../src/stores/guarded-store.js";
 import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
+import { leaseTests } from "./store-leases.js";
 
 /** What a store provides to the suite for one test. */
 export interface HarnessParts {
@@ -86,6 +87,7 @@ export function describeStore(name: string, create: () => Promise<HarnessParts>)
       return current;
     };
     storeContractTests(harness);
+    leaseTests(harness);
     managerTests(harness);
   });
 }

@@ -23,10 +23,13 @@ import { assertValidName, isValidName } from "../../core/ids.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import { createFile, fsyncDir, isTempName, removeIfPresent, replaceFile } from "../../util/atomic-file.js";
 import { exists, hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
+import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  Lease,
+  LeaseAttempt,
   ListedCheckpoint,
   OutputRecord,
   StatusPatch,
@@ -42,6 +45,7 @@ import {
   parseCheckpointFileName,
   parseOutputFileName,
 } from "./checkpoint-file.js";
+import { readLease, withRunLock, writeLease } from "./file-leases.js";
 
 /** Options of the file store. */
 export interface FileStoreOptions {
@@ -83,7 +87,62 @@ export class FileStore implements CheckpointStore {
   }
 
   /** Writes new outputs, then the checkpoint file create-only. */
-  async putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
+  async putCheckpoint(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fence?: Lease,
+  ): Promise<void> {
+    if (fence) {
+      // The fencing check and the write must not interleave with another process taking the lease.
+      await withRunLock(this.basePath, this.checkRun(record.metadata.pipeline_id), async () => {
+        assertFence(await readLease(this.basePath, record.metadata.pipeline_id), fence);
+        await this.put(record, outputs);
+      });
+    } else await this.put(record, outputs);
+  }
+
+  /** Takes the run's lease under the run's cross-process lock. */
+  async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
+    checkLeaseArgs(owner, ttlMs);
+    return withRunLock(this.basePath, this.checkRun(pipelineId), async () => {
+      const attempt = decideAcquire(
+        pipelineId,
+        await readLease(this.basePath, pipelineId),
+        owner,
+        ttlMs,
+        Date.now(),
+      );
+      if (attempt.acquired) await writeLease(this.basePath, attempt.lease, this.fsync);
+      return attempt;
+    });
+  }
+
+  /** Extends a lease still held. */
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    checkLeaseArgs(lease.owner, ttlMs);
+    return withRunLock(this.basePath, this.checkRun(lease.pipelineId), async () => {
+      if (!isSameLease(await readLease(this.basePath, lease.pipelineId), lease)) return undefined;
+      const renewed = { ...lease, expiresAt: new Date(Date.now() + ttlMs) };
+      await writeLease(this.basePath, renewed, this.fsync);
+      return renewed;
+    });
+  }
+
+  /** Ends a lease still held, keeping its token. */
+  async releaseLease(lease: Lease): Promise<void> {
+    await withRunLock(this.basePath, this.checkRun(lease.pipelineId), async () => {
+      if (isSameLease(await readLease(this.basePath, lease.pipelineId), lease)) {
+        await writeLease(this.basePath, { ...lease, expiresAt: new Date(0) }, this.fsync);
+      }
+    });
+  }
+
+  private checkRun(pipelineId: string): string {
+    this.runDir(pipelineId);
+    return pipelineId;
+  }
+
+  private async put(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
     const { metadata, body } = record;
     const id = assertValidName("checkpointId", metadata.checkpoint_id);
     const dir = this.runDir(metadata.pipeline_id);

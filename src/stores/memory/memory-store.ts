@@ -1,8 +1,12 @@
 import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
+import { assertValidName } from "../../core/ids.js";
 import { applyPatch, compareStored } from "../../core/record.js";
+import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
+  Lease,
+  LeaseAttempt,
   ListedCheckpoint,
   OutputRecord,
   StatusPatch,
@@ -35,6 +39,7 @@ export class MemoryStore implements CheckpointStore {
   readonly location: string;
   private readonly runs = new Map<string, Run>();
   private readonly runOf = new Map<string, string>();
+  private readonly leases = new Map<string, Lease>();
 
   constructor(config: MemoryStoreConfig = {}) {
     this.location = `memory:${config.name ?? ""}`;
@@ -53,8 +58,13 @@ export class MemoryStore implements CheckpointStore {
     return run;
   }
 
-  async putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
+  async putCheckpoint(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fence?: Lease,
+  ): Promise<void> {
     const id = record.metadata.checkpoint_id;
+    if (fence) assertFence(this.leases.get(record.metadata.pipeline_id), fence);
     if (this.runOf.has(id)) throw new CheckpointConflictError(id);
     const run = this.run(record.metadata.pipeline_id, true);
     for (const output of outputs) {
@@ -62,6 +72,30 @@ export class MemoryStore implements CheckpointStore {
     }
     run.checkpoints.set(id, copy(record));
     this.runOf.set(id, record.metadata.pipeline_id);
+  }
+
+  async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
+    assertValidName("pipelineId", pipelineId);
+    checkLeaseArgs(owner, ttlMs);
+    const attempt = decideAcquire(pipelineId, this.leases.get(pipelineId), owner, ttlMs, Date.now());
+    if (attempt.acquired) this.leases.set(pipelineId, attempt.lease);
+    return attempt.acquired
+      ? { acquired: true, lease: { ...attempt.lease } }
+      : { acquired: false, holder: { ...attempt.holder } };
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    checkLeaseArgs(lease.owner, ttlMs);
+    if (!isSameLease(this.leases.get(lease.pipelineId), lease)) return undefined;
+    const renewed = { ...lease, expiresAt: new Date(Date.now() + ttlMs) };
+    this.leases.set(lease.pipelineId, renewed);
+    return { ...renewed };
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    const current = this.leases.get(lease.pipelineId);
+    if (current && isSameLease(current, lease))
+      this.leases.set(lease.pipelineId, { ...current, expiresAt: new Date(0) });
   }
 
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {

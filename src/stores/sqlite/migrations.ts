@@ -11,6 +11,7 @@ export interface TableNames {
   migrations: string;
   checkpoints: string;
   outputs: string;
+  leases: string;
 }
 
 /** One schema change. */
@@ -29,6 +30,7 @@ export function tableNames(prefix: string): TableNames {
     migrations: `${prefix}migrations`,
     checkpoints: `${prefix}checkpoints`,
     outputs: `${prefix}outputs`,
+    leases: `${prefix}leases`,
   };
 }
 
@@ -67,6 +69,19 @@ export const MIGRATIONS: readonly Migration[] = [
         body TEXT NOT NULL,
         size INTEGER NOT NULL,
         PRIMARY KEY (pipeline_id, hash)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 2,
+    name: "run leases",
+    // One row per run ever leased; a released lease keeps its row so tokens are never reused.
+    sql: (t) => `
+      CREATE TABLE ${t.leases} (
+        pipeline_id TEXT NOT NULL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
       ) WITHOUT ROWID;
     `,
   },

@@ -13,10 +13,14 @@ import {
   MissingDriverError,
   StoreUnavailableError,
 } from "../../core/errors.js";
+import { assertValidName } from "../../core/ids.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
+import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
+  Lease,
+  LeaseAttempt,
   ListedCheckpoint,
   OutputRecord,
   StatusPatch,
@@ -117,14 +121,19 @@ const metadataOf = (row: Row): Row => Object.fromEntries(COLUMNS.map((c) => [c, 
 
 // Mirrors `compareStored` on raw rows, so corrupt rows can be ordered too (no sequence: last).
 const sequenceOf = (row: Row) => (typeof row.sequence === "number" ? row.sequence : Number.POSITIVE_INFINITY);
+const byteOrder = (a: unknown, b: unknown) => {
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
 const compareRows = (a: Row, b: Row) =>
   sequenceOf(a) - sequenceOf(b) ||
-  String(a.timestamp).localeCompare(String(b.timestamp)) ||
-  String(a.checkpoint_id).localeCompare(String(b.checkpoint_id));
+  byteOrder(a.timestamp, b.timestamp) ||
+  byteOrder(a.checkpoint_id, b.checkpoint_id);
 
 // Runs after the migrations: SQLite resolves table names when a statement is prepared.
 function prepareAll(db: SqliteDatabase, tables: TableNames) {
-  const { checkpoints: c, outputs: o } = tables;
+  const { checkpoints: c, outputs: o, leases: l } = tables;
   const columns = COLUMNS.join(", ");
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
   const s = {
@@ -148,15 +157,31 @@ function prepareAll(db: SqliteDatabase, tables: TableNames) {
     deleteOutput: prepare(`DELETE FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
     deleteRunCheckpoints: prepare(`DELETE FROM ${c} WHERE pipeline_id = ?`),
     deleteRunOutputs: prepare(`DELETE FROM ${o} WHERE pipeline_id = ?`),
+    selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
+    upsertLease: prepare(
+      `INSERT INTO ${l} (pipeline_id, owner, token, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (pipeline_id) DO UPDATE SET owner = excluded.owner, token = excluded.token,
+       expires_at = excluded.expires_at`,
+    ),
   };
+  const leaseOf = (pipelineId: string): Lease | undefined => {
+    const row = s.selectLease.get(pipelineId) as
+      | { owner: string; token: number; expires_at: number }
+      | undefined;
+    return row && { pipelineId, owner: row.owner, token: row.token, expiresAt: new Date(row.expires_at) };
+  };
+  const writeLease = (lease: Lease) =>
+    s.upsertLease.run(lease.pipelineId, lease.owner, lease.token, lease.expiresAt.getTime());
   const sumChanges = (statement: SqliteStatement, pipelineId: string, keys: readonly string[]) => {
     let changes = 0;
     for (const key of keys) changes += statement.run(pipelineId, key).changes;
     return changes;
   };
   const transactions = {
-    put: db.transaction((record: CheckpointRecord, outputs: readonly OutputRecord[]) => {
+    put: db.transaction((record: CheckpointRecord, outputs: readonly OutputRecord[], fence?: Lease) => {
       const m = record.metadata;
+      // Checked inside the write transaction: no other runner can take the lease in between.
+      if (fence) assertFence(leaseOf(m.pipeline_id), fence);
       for (const output of outputs) {
         s.insertOutput.run(m.pipeline_id, output.hash, output.body, Buffer.byteLength(output.body, "utf8"));
       }
@@ -192,6 +217,20 @@ function prepareAll(db: SqliteDatabase, tables: TableNames) {
     deleteOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) =>
       sumChanges(s.deleteOutput, pipelineId, hashes),
     ),
+    acquireLease: db.transaction((pipelineId: string, owner: string, ttlMs: number): LeaseAttempt => {
+      const attempt = decideAcquire(pipelineId, leaseOf(pipelineId), owner, ttlMs, Date.now());
+      if (attempt.acquired) writeLease(attempt.lease);
+      return attempt;
+    }),
+    renewLease: db.transaction((lease: Lease, ttlMs: number): Lease | undefined => {
+      if (!isSameLease(leaseOf(lease.pipelineId), lease)) return undefined;
+      const renewed = { ...lease, expiresAt: new Date(Date.now() + ttlMs) };
+      writeLease(renewed);
+      return renewed;
+    }),
+    releaseLease: db.transaction((lease: Lease) => {
+      if (isSameLease(leaseOf(lease.pipelineId), lease)) writeLease({ ...lease, expiresAt: new Date(0) });
+    }),
     deleteRun: db.transaction((pipelineId: string) => {
       s.deleteRunCheckpoints.run(pipelineId);
       s.deleteRunOutputs.run(pipelineId);
@@ -290,8 +329,32 @@ export class SqliteStore implements CheckpointStore {
   }
 
   /** Stores the checkpoint and its outputs in one transaction; a duplicate id is a conflict. */
-  async putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
-    this.ready.transactions.put(record, outputs);
+  async putCheckpoint(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fence?: Lease,
+  ): Promise<void> {
+    // IMMEDIATE takes the write lock up front, so a fenced check and its insert see one state.
+    if (fence) this.ready.transactions.put.immediate(record, outputs, fence);
+    else this.ready.transactions.put(record, outputs);
+  }
+
+  /** Takes the run's lease in an immediate transaction (atomic across processes). */
+  async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
+    assertValidName("pipelineId", pipelineId);
+    checkLeaseArgs(owner, ttlMs);
+    return this.ready.transactions.acquireLease.immediate(pipelineId, owner, ttlMs);
+  }
+
+  /** Extends a lease still held. */
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    checkLeaseArgs(lease.owner, ttlMs);
+    return this.ready.transactions.renewLease.immediate(lease, ttlMs);
+  }
+
+  /** Ends a lease still held, keeping its token. */
+  async releaseLease(lease: Lease): Promise<void> {
+    this.ready.transactions.releaseLease.immediate(lease);
   }
 
   /** One checkpoint by id, checked with `parseStoredMetadata`. */

@@ -1,0 +1,86 @@
+/**
+ * Run leases for the file store. Each run's lease is a small JSON file in `basePath/.leases/`
+ * (a dot-folder, so it is never taken for a run). Deciding and writing a lease, and a fenced
+ * checkpoint write, happen under a per-run lock folder created with `mkdir`, which is atomic
+ * across processes on one machine.
+ */
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { StoreUnavailableError } from "../../core/errors.js";
+import { replaceFile } from "../../util/atomic-file.js";
+import { hasCode } from "../../util/fs-util.js";
+import type { Lease } from "../types.js";
+
+/** Folder of lease files and lock folders, inside the base folder. */
+export const LEASES_DIR = ".leases";
+
+/** A lock folder older than this was left by a process that died while holding it. */
+const STALE_LOCK_MS = 10_000;
+/** How long to wait for the lock before giving up. */
+const LOCK_TIMEOUT_MS = 15_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `fn` holding the run's cross-process lock. */
+export async function withRunLock<T>(basePath: string, pipelineId: string, fn: () => Promise<T>): Promise<T> {
+  const dir = join(basePath, LEASES_DIR);
+  const lock = join(dir, `${pipelineId}.lock`);
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (error) {
+      if (hasCode(error, "ENOENT")) {
+        await mkdir(dir, { recursive: true });
+        continue;
+      }
+      if (!hasCode(error, "EEXIST")) throw error;
+    }
+    const age = await stat(lock).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > STALE_LOCK_MS) {
+      await rm(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() - started > LOCK_TIMEOUT_MS) {
+      throw new StoreUnavailableError(
+        "file",
+        `run lock ${lock} has been held for over ${LOCK_TIMEOUT_MS} ms`,
+      );
+    }
+    await sleep(Math.min(50, 2 + attempt * 2));
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** Reads the run's lease file; undefined when the run was never leased. */
+export async function readLease(basePath: string, pipelineId: string): Promise<Lease | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(basePath, LEASES_DIR, `${pipelineId}.json`), "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return undefined;
+    throw error;
+  }
+  const row = JSON.parse(text) as { owner: string; token: number; expires_at: number };
+  return { pipelineId, owner: row.owner, token: row.token, expiresAt: new Date(row.expires_at) };
+}
+
+/** Writes the run's lease file atomically. */
+export async function writeLease(basePath: string, lease: Lease, fsync: boolean): Promise<void> {
+  const dir = join(basePath, LEASES_DIR);
+  await mkdir(dir, { recursive: true });
+  const text = JSON.stringify({
+    owner: lease.owner,
+    token: lease.token,
+    expires_at: lease.expiresAt.getTime(),
+  });
+  await replaceFile(dir, `${lease.pipelineId}.json`, text, fsync);
+}
