@@ -15,6 +15,7 @@ import {
   type CheckpointStatusValue,
   type CreateCheckpointInput,
   FORMAT_VERSION,
+  PIPELINE_COMPLETE_STAGE,
   type PipelineCheckpoint,
   type PipelineSummary,
   RESUMABLE_STATUSES,
@@ -29,7 +30,7 @@ import {
   type StoreConfig,
   type StoreSpec,
 } from "../stores/registry.js";
-import type { CheckpointStore } from "../stores/types.js";
+import type { CheckpointStore, Lease } from "../stores/types.js";
 import { checkProvenance, checkStageList, encodeOutputs, sealRecord } from "./build.js";
 import { renderChain } from "./chain-text.js";
 import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
@@ -47,6 +48,16 @@ export interface CheckpointManagerOptions {
   store?: StoreSpec;
   /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
   clock?: () => Date;
+}
+
+/** What the store says of one run. */
+export interface RunInfo {
+  pipelineId: string;
+  /** Undefined when no checkpoint of the run can be read. */
+  pipelineName: string | undefined;
+  /** True once the run wrote its `pipeline_complete` checkpoint. */
+  finished: boolean;
+  lastTimestamp: Date | undefined;
 }
 
 /** Options of `importCheckpoint`. */
@@ -111,8 +122,11 @@ export class CheckpointManager {
     return next;
   }
 
-  /** Writes a new checkpoint after the run's newest one and returns its id. */
-  async createCheckpoint(input: CreateCheckpointInput): Promise<string> {
+  /**
+   * Writes a new checkpoint after the run's newest one and returns its id. With `fence` (the
+   * runner's lease), the store refuses the write if another runner has taken the run over.
+   */
+  async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
     if (input === null || typeof input !== "object")
       throw new InvalidArgumentError("createCheckpoint needs an input object");
     const pipelineId = assertValidName("pipelineId", input.pipelineId);
@@ -172,6 +186,7 @@ export class CheckpointManager {
       await store.putCheckpoint(
         record,
         outputs.filter((o) => !parentRefs.has(o.hash)),
+        options.fence,
       );
       return record.metadata.checkpoint_id;
     });
@@ -297,18 +312,23 @@ export class CheckpointManager {
     return undefined;
   }
 
-  /** The resume context of a run (newest valid checkpoint), recording the resume in the store. */
-  async resumePipeline(pipelineId: string): Promise<ResumeContext | undefined> {
-    const found = await this.findResumePoint(pipelineId);
-    if (!found) return undefined;
-    const checkpoint = decodeVerified(found);
-    const { metadata } = checkpoint;
-    const resumeCount = metadata.resumeCount + 1;
+  /** Marks a checkpoint as resumed from and bumps its resume count; returns the new count. */
+  async recordResume(checkpoint: PipelineCheckpoint): Promise<number> {
+    const resumeCount = checkpoint.metadata.resumeCount + 1;
     const store = await this.getStore();
-    await store.updateCheckpoint(metadata.checkpointId, {
+    await store.updateCheckpoint(checkpoint.metadata.checkpointId, {
       status: CheckpointStatus.Resumed,
       resume_count: resumeCount,
     });
+    return resumeCount;
+  }
+
+  /** The resume context of a run (newest valid checkpoint), recording the resume in the store. */
+  async resumePipeline(pipelineId: string): Promise<ResumeContext | undefined> {
+    const checkpoint = await this.loadLatestCheckpoint(pipelineId);
+    if (!checkpoint) return undefined;
+    const { metadata } = checkpoint;
+    const resumeCount = await this.recordResume(checkpoint);
     return {
       checkpointId: metadata.checkpointId,
       pipelineId: metadata.pipelineId,
@@ -322,6 +342,38 @@ export class CheckpointManager {
       provenanceHashes: checkpoint.provenanceHashes,
       resumeCount,
     };
+  }
+
+  /**
+   * What the store says of a run: whether it exists, whose it is, and whether it finished.
+   * Reads the newest checkpoint only (falling back to the listing when that one is unreadable).
+   */
+  async getRunInfo(pipelineId: string): Promise<RunInfo | undefined> {
+    assertValidName("pipelineId", pipelineId);
+    const store = await this.getStore();
+    const latest = await this.newestReadable(store, pipelineId);
+    if (!latest) {
+      const listing = await store.listCheckpoints(pipelineId);
+      return listing.length > 0 ? { pipelineId, pipelineName: undefined, finished: false, lastTimestamp: undefined } : undefined;
+    }
+    return {
+      pipelineId,
+      pipelineName: latest.pipeline_name,
+      finished: latest.stage_name === PIPELINE_COMPLETE_STAGE,
+      lastTimestamp: new Date(latest.timestamp),
+    };
+  }
+
+  /** The newest run of a pipeline that has not finished, for auto-resume; undefined when none. */
+  async findUnfinishedRun(pipelineName: string): Promise<string | undefined> {
+    const store = await this.getStore();
+    let best: RunInfo | undefined;
+    for (const pipelineId of await store.listPipelineIds()) {
+      const info = await this.getRunInfo(pipelineId);
+      if (!info || info.finished || info.pipelineName !== pipelineName || !info.lastTimestamp) continue;
+      if (!best?.lastTimestamp || info.lastTimestamp > best.lastTimestamp) best = info;
+    }
+    return best?.pipelineId;
   }
 
   /** Metadata of every checkpoint of a run, newest first (unparseable entries left out). */

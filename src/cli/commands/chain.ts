@@ -1,0 +1,27 @@
+/** `cairn chain`: a run's checkpoint chain, oldest first, with a status symbol per checkpoint. */
+import type { Command } from "commander";
+import { printJson, printText } from "../output.js";
+import { examples, requireRun } from "../runs.js";
+import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+
+interface ChainFlags extends StoreFlags {
+  pipelineId: string;
+}
+
+/** Registers `cairn chain`. */
+export function registerChain(program: Command): void {
+  const command = program
+    .command("chain")
+    .summary("Show a run's checkpoint chain")
+    .description("Show a run's checkpoint chain as text, oldest first")
+    .requiredOption("--pipeline-id <id>", "the run to show")
+    .addHelpText("after", examples("cairn chain --pipeline-id etl_20240101T000000000Z_abc234"));
+  addStoreOptions(command).action(async (flags: ChainFlags) => {
+    await withManager(flags, async (manager) => {
+      await requireRun(manager, flags.pipelineId);
+      const text = await manager.visualizeCheckpointChain(flags.pipelineId);
+      if (flags.json) printJson({ pipelineId: flags.pipelineId, text });
+      else printText(text);
+    });
+  });
+}

@@ -1,0 +1,169 @@
+/** `cairn inspect`: everything about one checkpoint, including whether it verifies. */
+import type { Command } from "commander";
+import {
+  type CheckpointManager,
+  type CheckpointMetadata,
+  ErrorCode,
+  encode,
+  isCairnError,
+  type PipelineCheckpoint,
+  type ValidationResult,
+} from "../../index.js";
+import { CommandExit, ExitCode } from "../exit-codes.js";
+import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
+import { examples } from "../runs.js";
+import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+
+interface InspectFlags extends StoreFlags {
+  checkpointId: string;
+}
+
+/** What `inspect` reports; content fields are null when the checkpoint does not verify. */
+interface Inspection {
+  checkpointId: string;
+  readable: boolean;
+  metadata: CheckpointMetadata | null;
+  completedStages: string[] | null;
+  pendingStages: string[] | null;
+  stateKeys: string[] | null;
+  outputs: { stage: string; bytes: number }[] | null;
+  validation: ValidationResult;
+  parentCheckpointId: string | null;
+  /** False when retention (or a hand) removed the parent; null when there is no parent. */
+  parentInStore: boolean | null;
+  children: string[];
+}
+
+/** Loads the checkpoint; undefined when it does not verify, so what can be read is shown instead. */
+async function tryLoad(manager: CheckpointManager, id: string): Promise<PipelineCheckpoint | undefined> {
+  try {
+    return await manager.loadCheckpoint(id);
+  } catch (error) {
+    if (isCairnError(error, ErrorCode.Corrupt)) return undefined;
+    throw error;
+  }
+}
+
+/** The metadata of a checkpoint that does not verify, as the run's history lists it. */
+async function listedMetadata(
+  manager: CheckpointManager,
+  id: string,
+): Promise<CheckpointMetadata | undefined> {
+  let pipelineId: string;
+  try {
+    const record = await (await manager.getStore()).getCheckpoint(id);
+    if (!record) return undefined;
+    pipelineId = record.metadata.pipeline_id;
+  } catch (error) {
+    if (isCairnError(error, ErrorCode.Corrupt)) return undefined;
+    throw error;
+  }
+  return (await manager.getCheckpointHistory(pipelineId)).find((m) => m.checkpointId === id);
+}
+
+/** True when the store holds the checkpoint, even if it cannot be parsed. */
+async function isStored(manager: CheckpointManager, id: string): Promise<boolean> {
+  try {
+    return (await (await manager.getStore()).getCheckpoint(id)) !== undefined;
+  } catch (error) {
+    if (isCairnError(error, ErrorCode.Corrupt)) return true;
+    throw error;
+  }
+}
+
+async function inspect(manager: CheckpointManager, id: string): Promise<Inspection> {
+  // Validation first: it throws CAIRN_NOT_FOUND for an unknown id and never throws for corrupt data.
+  const validation = await manager.validateCheckpoint(id);
+  const checkpoint = await tryLoad(manager, id);
+  const metadata = checkpoint?.metadata ?? (await listedMetadata(manager, id));
+  const history = metadata ? await manager.getCheckpointHistory(metadata.pipelineId) : [];
+  const parent = metadata?.parentCheckpointId;
+  return {
+    checkpointId: id,
+    readable: checkpoint !== undefined,
+    metadata: metadata ?? null,
+    completedStages: checkpoint?.completedStages ?? null,
+    pendingStages: checkpoint?.pendingStages ?? null,
+    stateKeys: checkpoint ? Object.keys(checkpoint.stateData) : null,
+    outputs: checkpoint
+      ? Object.entries(checkpoint.agentOutputs).map(([stage, value]) => ({
+          stage,
+          bytes: Buffer.byteLength(encode(value, stage)),
+        }))
+      : null,
+    validation,
+    parentCheckpointId: parent ?? null,
+    parentInStore: parent === undefined ? null : await isStored(manager, parent),
+    children: history.filter((m) => m.parentCheckpointId === id).map((m) => m.checkpointId),
+  };
+}
+
+const list = (items: readonly string[] | null) =>
+  items === null ? "(unreadable)" : items.length === 0 ? "(none)" : items.join(", ");
+
+function render(report: Inspection): string {
+  const m = report.metadata;
+  const lines = [`Checkpoint ${report.checkpointId}`];
+  if (m) {
+    const fields: [string, string][] = [
+      ["Pipeline", `${m.pipelineId} (${m.pipelineName})`],
+      ["Stage", `${m.stageName} (#${m.stageIndex})`],
+      ["Sequence", String(m.sequence)],
+      ["Status", m.status + (m.errorMessage ? ` (error: ${m.errorMessage})` : "")],
+      ["Created", formatTime(m.timestamp)],
+      ["Size", formatBytes(m.dataSize)],
+      ["Checksum", m.checksum],
+      ["Resume count", String(m.resumeCount)],
+      ["Format version", String(m.formatVersion)],
+    ];
+    for (const [label, value] of fields) lines.push(`  ${`${label}:`.padEnd(16)}${value}`);
+  } else {
+    lines.push("  Metadata:       (unreadable)");
+  }
+  lines.push("", `Completed stages: ${list(report.completedStages)}`);
+  lines.push(`Pending stages:   ${list(report.pendingStages)}`);
+  lines.push(`State keys:       ${list(report.stateKeys)}`);
+  if (report.outputs === null) lines.push("Outputs:          (unreadable)");
+  else if (report.outputs.length === 0) lines.push("Outputs:          (none)");
+  else {
+    const rows = report.outputs.map((o) => [`  ${o.stage}`, formatBytes(o.bytes)]);
+    lines.push("Outputs:", formatTable(["  STAGE", "SIZE"], rows, ["left", "right"]));
+  }
+  const parent = report.parentCheckpointId;
+  if (m === null) lines.push("", "Parent:   (unknown)", "Children: (unknown)");
+  else {
+    const gone = report.parentInStore ? "" : " (no longer in the store)";
+    lines.push("", `Parent:   ${parent === null ? "(none)" : parent + gone}`);
+    lines.push(`Children: ${list(report.children)}`);
+  }
+  lines.push("");
+  if (report.validation.valid) lines.push("Validation: valid");
+  else {
+    const count = report.validation.problems.length;
+    lines.push(`Validation: ${count} problem${count === 1 ? "" : "s"}`);
+    for (const p of report.validation.problems) lines.push(`  - ${p.kind}: ${p.message}`);
+  }
+  return lines.join("\n");
+}
+
+/** Registers `cairn inspect`. */
+export function registerInspect(program: Command): void {
+  const command = program
+    .command("inspect")
+    .summary("Show everything about one checkpoint")
+    .description(
+      "Show a checkpoint's metadata, stages, state keys, outputs, validation, parent and children (exit 4 if it is corrupt)",
+    )
+    .requiredOption("--checkpoint-id <id>", "the checkpoint to inspect")
+    .addHelpText("after", examples("cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345"));
+  addStoreOptions(command).action(async (flags: InspectFlags) => {
+    await withManager(flags, async (manager) => {
+      const report = await inspect(manager, flags.checkpointId);
+      if (flags.json) printJson(report);
+      else printText(render(report));
+      if (!report.validation.valid) {
+        throw new CommandExit(ExitCode.Corrupt, `checkpoint ${flags.checkpointId} is corrupt`);
+      }
+    });
+  });
+}

@@ -1,0 +1,181 @@
+/** `cairn validate`: verifies checkpoints and reports every problem found. */
+import type { Command } from "commander";
+import {
+  type CheckpointManager,
+  ErrorCode,
+  isCairnError,
+  type ListedCheckpoint,
+  type ValidationProblem,
+} from "../../index.js";
+import { STATUS_SYMBOLS } from "../../manager/chain-text.js";
+import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
+import { printJson, printText } from "../output.js";
+import { examples, requireRun } from "../runs.js";
+import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+
+interface ValidateFlags extends StoreFlags {
+  pipelineId?: string;
+  checkpointId?: string;
+  all?: boolean;
+}
+
+/** One problem, with the checkpoint (or, for an unparseable entry, the location) it is about. */
+interface FoundProblem extends ValidationProblem {
+  pipelineId: string | null;
+  checkpointId: string | null;
+  /** Where an unparseable entry is (file path, row key); null for checkpoints that parse. */
+  location: string | null;
+}
+
+interface ValidationReport {
+  scope: { pipelineId: string } | { checkpointId: string } | { all: true };
+  runsChecked: number;
+  checkpointsChecked: number;
+  valid: boolean;
+  problems: FoundProblem[];
+}
+
+/** Validates every entry of a run's listing; unparseable entries are problems themselves. */
+async function validateListing(
+  manager: CheckpointManager,
+  pipelineId: string,
+  listing: readonly ListedCheckpoint[],
+  report: ValidationReport,
+): Promise<void> {
+  report.runsChecked++;
+  for (const entry of listing) {
+    report.checkpointsChecked++;
+    if (!entry.ok) {
+      const { checkpointId, location, reason } = entry.corrupt;
+      report.problems.push({
+        pipelineId,
+        checkpointId: checkpointId ?? null,
+        location,
+        kind: "unreadable",
+        message: reason,
+      });
+      continue;
+    }
+    const id = entry.metadata.checkpoint_id;
+    try {
+      const result = await manager.validateCheckpoint(id);
+      for (const p of result.problems)
+        report.problems.push({ pipelineId, checkpointId: id, location: null, ...p });
+    } catch (error) {
+      // Removed since the listing was read (a concurrent cleanup): nothing left to check.
+      if (isCairnError(error, ErrorCode.NotFound)) report.checkpointsChecked--;
+      else throw error;
+    }
+  }
+}
+
+function scopeOf(flags: ValidateFlags): ValidationReport["scope"] {
+  const given = [
+    flags.pipelineId !== undefined ? "--pipeline-id" : undefined,
+    flags.checkpointId !== undefined ? "--checkpoint-id" : undefined,
+    flags.all ? "--all" : undefined,
+  ].filter((f) => f !== undefined);
+  if (given.length !== 1) {
+    throw new UsageError(
+      given.length === 0
+        ? "say what to validate: --pipeline-id <id>, --checkpoint-id <id> or --all"
+        : `${given.join(", ")} cannot be combined: validate one run, one checkpoint, or --all`,
+    );
+  }
+  if (flags.pipelineId !== undefined) return { pipelineId: flags.pipelineId };
+  if (flags.checkpointId !== undefined) return { checkpointId: flags.checkpointId };
+  return { all: true };
+}
+
+async function validate(
+  manager: CheckpointManager,
+  scope: ValidationReport["scope"],
+): Promise<ValidationReport> {
+  const report: ValidationReport = {
+    scope,
+    runsChecked: 0,
+    checkpointsChecked: 0,
+    valid: true,
+    problems: [],
+  };
+  if ("checkpointId" in scope) {
+    const result = await manager.validateCheckpoint(scope.checkpointId);
+    report.checkpointsChecked = 1;
+    for (const p of result.problems) {
+      report.problems.push({ pipelineId: null, checkpointId: scope.checkpointId, location: null, ...p });
+    }
+  } else if ("pipelineId" in scope) {
+    await validateListing(manager, scope.pipelineId, await requireRun(manager, scope.pipelineId), report);
+  } else {
+    const store = await manager.getStore();
+    for (const pipelineId of await store.listPipelineIds()) {
+      await validateListing(manager, pipelineId, await store.listCheckpoints(pipelineId), report);
+    }
+  }
+  report.valid = report.problems.length === 0;
+  return report;
+}
+
+function render(report: ValidationReport): string {
+  const lines: string[] = [];
+  let current: string | undefined;
+  for (const p of report.problems) {
+    const heading =
+      p.location === null
+        ? (p.checkpointId ?? "(unknown)")
+        : p.checkpointId === null
+          ? `${p.location} (unreadable entry)`
+          : `${p.checkpointId} (unreadable entry: ${p.location})`;
+    if (heading !== current) {
+      lines.push(`${STATUS_SYMBOLS.corrupt} ${heading}`);
+      current = heading;
+    }
+    lines.push(`    ${p.kind}: ${p.message}`);
+  }
+  const runs =
+    "checkpointId" in report.scope
+      ? ""
+      : ` in ${report.runsChecked} run${report.runsChecked === 1 ? "" : "s"}`;
+  const checked = `Checked ${report.checkpointsChecked} checkpoint${report.checkpointsChecked === 1 ? "" : "s"}${runs}`;
+  if (report.valid) lines.push(`${checked}: all valid.`);
+  else {
+    const subjects = new Set(report.problems.map((p) => p.checkpointId ?? p.location)).size;
+    lines.push(
+      "",
+      `${checked}: ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"} in ${subjects} checkpoint${subjects === 1 ? "" : "s"}.`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Registers `cairn validate`. */
+export function registerValidate(program: Command): void {
+  const command = program
+    .command("validate")
+    .summary("Verify checkpoints; exit 4 if any problem is found")
+    .description("Verify checksums, outputs and chain links; exit 4 if any problem is found")
+    .option("--pipeline-id <id>", "validate every checkpoint of this run")
+    .option("--checkpoint-id <id>", "validate one checkpoint")
+    .option("--all", "validate every checkpoint in the store")
+    .addHelpText(
+      "after",
+      examples(
+        "cairn validate --all --store sqlite:./cairn.db",
+        "cairn validate --pipeline-id etl_20240101T000000000Z_abc234",
+      ),
+    );
+  addStoreOptions(command).action(async (flags: ValidateFlags) => {
+    const scope = scopeOf(flags);
+    await withManager(flags, async (manager) => {
+      const report = await validate(manager, scope);
+      if (flags.json) printJson(report);
+      else printText(render(report));
+      if (!report.valid) {
+        throw new CommandExit(
+          ExitCode.Corrupt,
+          `validation found ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"}`,
+        );
+      }
+    });
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * The CLI's exit codes and how errors map to them. Scripts switch on these numbers, so they
+ * are part of the command-line contract and never change meaning.
+ */
+import { CommanderError } from "commander";
+import { ErrorCode, isCairnError } from "../index.js";
+
+/** Exit codes of every `cairn` command. */
+export const ExitCode = {
+  /** The command did what was asked. */
+  Success: 0,
+  /** Anything not covered below (I/O error, conflict, refused operation). */
+  Failure: 1,
+  /** Bad or missing flags, invalid names, invalid store configuration. */
+  Usage: 2,
+  /** The checkpoint or run does not exist. */
+  NotFound: 3,
+  /** Corrupt data was found (including `validate` finding problems). */
+  Corrupt: 4,
+  /** The store cannot be reached, or its driver package is not installed. */
+  StoreUnavailable: 5,
+} as const;
+
+/** One of the values of {@link ExitCode}. */
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Text appended to `cairn --help`. */
+export const EXIT_CODES_HELP = `Exit codes:
+  0  success
+  1  failure (anything not listed below)
+  2  usage error: bad or missing flags, invalid names or store configuration
+  3  not found: no such checkpoint or run
+  4  corrupt data found (validate found problems, or a checkpoint failed verification)
+  5  store unavailable, or its driver package is not installed`;
+
+/** A command-line usage mistake the CLI detects itself (conflicting flags, missing mode). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Ends a command with a non-zero exit code after it printed its result, e.g. `validate`
+ * finding problems: the report is the output, the code tells scripts what it means.
+ */
+export class CommandExit extends Error {
+  readonly exitCode: ExitCodeValue;
+
+  constructor(exitCode: ExitCodeValue, message: string) {
+    super(message);
+    this.name = "CommandExit";
+    this.exitCode = exitCode;
+  }
+}
+
+const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
+  [ErrorCode.NotFound]: ExitCode.NotFound,
+  [ErrorCode.Corrupt]: ExitCode.Corrupt,
+  [ErrorCode.StoreUnavailable]: ExitCode.StoreUnavailable,
+  [ErrorCode.MissingDriver]: ExitCode.StoreUnavailable,
+  [ErrorCode.InvalidName]: ExitCode.Usage,
+  [ErrorCode.InvalidArgument]: ExitCode.Usage,
+  [ErrorCode.InvalidConfig]: ExitCode.Usage,
+};
+
+/** The exit code for an error thrown by a command or by commander's parsing. */
+export function exitCodeFor(error: unknown): ExitCodeValue {
+  if (error instanceof CommandExit) return error.exitCode;
+  if (error instanceof UsageError) return ExitCode.Usage;
+  // Help and --version end parsing with an exception too, but with exit code 0.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.Success : ExitCode.Usage;
+  if (isCairnError(error)) return BY_CODE[error.code] ?? ExitCode.Failure;
+  return ExitCode.Failure;
+}

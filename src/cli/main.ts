@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * The `cairn` command line: a thin layer over `CheckpointManager`. Each command lives in
+ * `commands/`; this file builds the program, runs it and turns errors into exit codes.
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { registerChain } from "./commands/chain.js";
+import { registerCleanup } from "./commands/cleanup.js";
+import { registerExport } from "./commands/export.js";
+import { registerImport } from "./commands/import.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerList } from "./commands/list.js";
+import { registerStats } from "./commands/stats.js";
+import { registerValidate } from "./commands/validate.js";
+import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
+import { reportError } from "./output.js";
+import { STORE_HELP } from "./store-options.js";
+
+/** The package version, read at run time so the CLI never disagrees with package.json. */
+function packageVersion(): string {
+  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** Builds the `cairn` program with every command registered. */
+export function createProgram(): Command {
+  const program = new Command()
+    .name("cairn")
+    .description("Inspect, verify and manage cairn pipeline checkpoints")
+    .version(packageVersion(), "-V, --version", "print the version")
+    // Settings made before `.command()` are inherited by every command.
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({
+      outputError: (text, write) => write(text.replace(/^error: /, "cairn: ")),
+    })
+    .addHelpText(
+      "after",
+      `\n${STORE_HELP}\n\n${EXIT_CODES_HELP}\n\nDebugging: CAIRN_DEBUG=1 prints stack traces.`,
+    );
+  registerList(program);
+  registerInspect(program);
+  registerValidate(program);
+  registerStats(program);
+  registerExport(program);
+  registerImport(program);
+  registerCleanup(program);
+  registerChain(program);
+  return program;
+}
+
+/** Runs the CLI on `argv` (as `process.argv`) and returns the exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync([...argv]);
+    return ExitCode.Success;
+  } catch (error) {
+    const code = exitCodeFor(error);
+    // Commander has already printed its own errors and help; everything else is reported here.
+    if (!(error instanceof CommanderError)) reportError(error);
+    return code;
+  }
+}
+
+// A closed pipe (`cairn list | head`) is not an error worth a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(ExitCode.Success);
+  throw error;
+});
+
+// exitCode instead of process.exit(): pending stdout writes are flushed before the process ends.
+process.exitCode = await runCli(process.argv);
