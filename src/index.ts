@@ -15,7 +15,9 @@ export {
   InvalidConfigError,
   InvalidNameError,
   isCairnError,
+  LeaseLostError,
   MissingDriverError,
+  RunLockedError,
   StoreOperationError,
   StoreUnavailableError,
   UnserializableValueError,
@@ -40,6 +42,7 @@ export {
   type ValidationResult,
 } from "./core/types.js";
 export { STATUS_SYMBOLS } from "./manager/chain-text.js";
+export type { RunInfo } from "./manager/checkpoint-manager.js";
 export {
   CheckpointManager,
   type CheckpointManagerOptions,
@@ -47,6 +50,28 @@ export {
 } from "./manager/checkpoint-manager.js";
 export type { CleanupOptions, CleanupReport } from "./manager/retention.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
+export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
+export type { StageProgress } from "./pipeline/execution.js";
+export { Pipeline } from "./pipeline/pipeline.js";
+export { PROGRESS_SYMBOLS } from "./pipeline/progress.js";
+export { InvalidReferenceError } from "./pipeline/references.js";
+export { PipelineAbortedError, StageFailedError, StageTimeoutError } from "./pipeline/stage-runner.js";
+export type {
+  Agent,
+  AgentFunction,
+  AgentObject,
+  DryRunResult,
+  ExecuteOptions,
+  PipelineEvent,
+  PipelineOptions,
+  PipelineResults,
+  PlannedStage,
+  RerunReason,
+  StageContext,
+  StepDefinition,
+  StepResult,
+} from "./pipeline/types.js";
+export { InvalidPipelineError } from "./pipeline/validate.js";
 export {
   DEFAULT_BASE_PATH,
   openStore,

@@ -354,7 +354,9 @@ export class CheckpointManager {
     const latest = await this.newestReadable(store, pipelineId);
     if (!latest) {
       const listing = await store.listCheckpoints(pipelineId);
-      return listing.length > 0 ? { pipelineId, pipelineName: undefined, finished: false, lastTimestamp: undefined } : undefined;
+      return listing.length > 0
+        ? { pipelineId, pipelineName: undefined, finished: false, lastTimestamp: undefined }
+        : undefined;
     }
     return {
       pipelineId,

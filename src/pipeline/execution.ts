@@ -1,0 +1,311 @@
+/**
+ * One execution of a run: restore what a valid checkpoint holds, skip the stages whose
+ * fingerprints still match, run the rest, and checkpoint after each stage under the run's lease.
+ */
+import { LeaseLostError } from "../core/errors.js";
+import { PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
+import { EncodedOutput } from "../manager/build.js";
+import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import type { Lease } from "../stores/types.js";
+import { fingerprintChange, fingerprintOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
+import { resolveInputs } from "./references.js";
+import { PipelineAbortedError, runStage, StageFailedError } from "./stage-runner.js";
+import type { PipelineEvent, PipelineResults, RerunReason, StepResult } from "./types.js";
+import type { NormalizedStep } from "./validate.js";
+
+/** Progress of one stage, as `visualizeProgress` shows it. */
+export interface StageProgress {
+  state: "pending" | "running" | "completed" | "skipped" | "failed";
+  attempts: number;
+  durationMs: number | undefined;
+  error?: string;
+}
+
+/** Everything an execution needs from its pipeline. */
+export interface ExecutionContext {
+  name: string;
+  steps: readonly NormalizedStep[];
+  manager: CheckpointManager | undefined;
+  checkpointAfterEachStep: boolean;
+  emit(event: PipelineEvent): void;
+  /** True once `pause()` was called. */
+  pauseRequested(): boolean;
+  progress: Map<string, StageProgress>;
+  /** Aborts the current stage at once: the lease was lost. */
+  hardSignal: AbortSignal;
+  /** Stops the run after the current stage. */
+  stopSignal: AbortSignal | undefined;
+  lease: () => Lease | undefined;
+}
+
+/** Where an execution starts from. */
+export interface StartPoint {
+  pipelineId: string;
+  inputs: Record<string, unknown>;
+  /** The verified checkpoint to resume from, with the resume count recorded for this resume. */
+  resume?: { checkpoint: PipelineCheckpoint; resumeCount: number };
+}
+
+/** State saved in every checkpoint of a run (`state_data`). */
+interface RunState {
+  inputs: Record<string, unknown>;
+  pipeline_config: { name: string; steps: { name: string; agent: string; version: string | null }[] };
+  fingerprints: Record<string, StageFingerprint>;
+}
+
+const errorOf = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
+/** Runs (or resumes) a run to completion, a pause, or a failure. */
+export async function executeRun(ctx: ExecutionContext, start: StartPoint): Promise<PipelineResults> {
+  const startedAt = new Date();
+  const { pipelineId } = start;
+  const steps = ctx.steps;
+  const outputs = new Map<string, unknown>();
+  const encoded = new Map<string, EncodedOutput>();
+  const provenance: Record<string, string> = {};
+  const fingerprints: Record<string, StageFingerprint> = {};
+  const completed: string[] = [];
+  const stepsResults: Record<string, StepResult> = {};
+  const skippedStages: string[] = [];
+  const rerunStages: RerunReason[] = [];
+  let checkpointsCreated = 0;
+  const resumeCount = start.resume?.resumeCount ?? 0;
+  const state = (): RunState => ({
+    inputs: start.inputs,
+    pipeline_config: {
+      name: ctx.name,
+      steps: steps.map((s) => ({ name: s.name, agent: s.agent.name, version: s.agent.version ?? null })),
+    },
+    fingerprints: { ...fingerprints },
+  });
+  const stageInputs = (step: NormalizedStep) => ({ ...start.inputs, ...resolveInputs(step.inputs, outputs) });
+
+  async function checkpoint(
+    stageName: string,
+    stageIndex: number,
+    status: "completed" | "failed" | "in_progress",
+    errorMessage?: string,
+  ): Promise<string | undefined> {
+    if (!ctx.manager) return undefined;
+    const fence = ctx.lease();
+    const id = await ctx.manager.createCheckpoint(
+      {
+        pipelineId,
+        pipelineName: ctx.name,
+        stageName,
+        stageIndex,
+        stateData: state() as unknown as Record<string, unknown>,
+        completedStages: [...completed],
+        pendingStages: steps.filter((s) => !completed.includes(s.name)).map((s) => s.name),
+        agentOutputs: Object.fromEntries(encoded),
+        provenanceHashes: { ...provenance },
+        status,
+        ...(errorMessage !== undefined ? { errorMessage } : {}),
+      },
+      fence ? { fence } : {},
+    );
+    checkpointsCreated++;
+    ctx.emit({ type: "checkpoint_created", pipelineId, at: new Date(), checkpointId: id, stageName });
+    return id;
+  }
+
+  // Restore the stages a verified checkpoint holds, in pipeline order, while their fingerprints match.
+  const resumed = start.resume?.checkpoint;
+  if (resumed) {
+    const stored = ((resumed.stateData as Partial<RunState>).fingerprints ?? {}) as Record<string, unknown>;
+    const done = new Set(resumed.completedStages);
+    for (const step of steps) {
+      if (!done.has(step.name) || !(step.name in resumed.agentOutputs)) break;
+      let change: string | undefined;
+      let fingerprint: StageFingerprint | undefined;
+      try {
+        fingerprint = fingerprintOf(step, stageInputs(step));
+        change = fingerprintChange(stored[step.name], fingerprint);
+      } catch (error) {
+        change = `its inputs cannot be resolved any more: ${errorOf(error).message}`;
+      }
+      if (change || !fingerprint) {
+        for (const later of steps.slice(step.index)) {
+          if (done.has(later.name)) {
+            const reason =
+              later === step ? (change ?? "changed") : `an earlier stage (${step.name}) runs again`;
+            rerunStages.push({ stageName: later.name, reason });
+            ctx.emit({ type: "stage_rerun", pipelineId, at: new Date(), stageName: later.name, reason });
+          }
+        }
+        break;
+      }
+      const output = resumed.agentOutputs[step.name];
+      outputs.set(step.name, output);
+      encoded.set(step.name, EncodedOutput.of(output, `agentOutputs.${step.name}`));
+      fingerprints[step.name] = fingerprint;
+      provenance[step.name] =
+        resumed.provenanceHashes[step.name] ??
+        provenanceOf(step.name, fingerprint, encoded.get(step.name)?.hash ?? "");
+      completed.push(step.name);
+      skippedStages.push(step.name);
+      stepsResults[step.name] = {
+        status: "skipped",
+        output,
+        attempts: 0,
+        durationMs: 0,
+        checkpointId: undefined,
+      };
+      ctx.progress.set(step.name, { state: "skipped", attempts: 0, durationMs: undefined });
+      ctx.emit({
+        type: "stage_skipped",
+        pipelineId,
+        at: new Date(),
+        stageName: step.name,
+        stageIndex: step.index,
+      });
+    }
+  }
+
+  const results = (status: "completed" | "paused", pending: string[]): PipelineResults => ({
+    pipelineId,
+    name: ctx.name,
+    status,
+    startedAt,
+    completedAt: new Date(),
+    stepsResults,
+    finalOutputs: Object.fromEntries(outputs),
+    checkpointsCreated,
+    ...(resumed ? { resumedFrom: resumed.metadata.checkpointId } : {}),
+    skippedStages,
+    rerunStages,
+    pendingStages: pending,
+  });
+
+  let lastCheckpointed = completed.length;
+  for (const step of steps.slice(completed.length)) {
+    const stopRequested = ctx.pauseRequested() || ctx.stopSignal?.aborted;
+    if (stopRequested) {
+      const pending = steps.slice(step.index).map((s) => s.name);
+      // Without a checkpoint after each stage, save the progress made so far before stopping.
+      if (lastCheckpointed < completed.length) {
+        const last = steps[step.index - 1] as NormalizedStep;
+        await checkpoint(last.name, last.index, "in_progress");
+      }
+      ctx.emit({ type: "run_paused", pipelineId, at: new Date(), pendingStages: pending });
+      if (ctx.stopSignal?.aborted && !ctx.pauseRequested()) {
+        throw new PipelineAbortedError(pipelineId, `stopped before stage ${step.name}; resume to continue`, {
+          cause: ctx.stopSignal.reason,
+        });
+      }
+      return results("paused", pending);
+    }
+    const began = performance.now();
+    ctx.progress.set(step.name, { state: "running", attempts: 0, durationMs: undefined });
+    let inputs: Record<string, unknown> | undefined;
+    let fingerprint: StageFingerprint | undefined;
+    let outcome: Awaited<ReturnType<typeof runStage>>;
+    try {
+      inputs = stageInputs(step);
+      fingerprint = fingerprintOf(step, inputs);
+      outcome = await runStage(
+        step,
+        inputs,
+        {
+          pipelineId,
+          pipelineName: ctx.name,
+          stageName: step.name,
+          stageIndex: step.index,
+          resumeCount,
+          idempotencyKey: `${pipelineId}:${step.name}`,
+          config: step.config,
+        },
+        ctx.hardSignal,
+        (attempt, delayMs, error) =>
+          ctx.emit({
+            type: "stage_retry",
+            pipelineId,
+            at: new Date(),
+            stageName: step.name,
+            attempt,
+            delayMs,
+            error,
+          }),
+        (attempt) => {
+          ctx.progress.set(step.name, { state: "running", attempts: attempt, durationMs: undefined });
+          ctx.emit({
+            type: "stage_started",
+            pipelineId,
+            at: new Date(),
+            stageName: step.name,
+            stageIndex: step.index,
+            attempt,
+          });
+        },
+      );
+    } catch (error) {
+      outcome = { ok: false, error, attempts: 0 };
+    }
+    let output: EncodedOutput | undefined;
+    if (outcome.ok) {
+      try {
+        output = EncodedOutput.of(outcome.output, `agentOutputs.${step.name}`);
+      } catch (error) {
+        outcome = { ok: false, error, attempts: outcome.attempts };
+      }
+    }
+    const durationMs = performance.now() - began;
+    if (!outcome.ok || !output || !fingerprint) {
+      const error = errorOf(outcome.ok ? new Error("stage produced no output") : outcome.error);
+      ctx.progress.set(step.name, {
+        state: "failed",
+        attempts: outcome.attempts,
+        durationMs,
+        error: error.message,
+      });
+      ctx.emit({
+        type: "stage_failed",
+        pipelineId,
+        at: new Date(),
+        stageName: step.name,
+        stageIndex: step.index,
+        error,
+      });
+      // A lost lease means another runner owns the run now: write nothing more.
+      if (error instanceof LeaseLostError || ctx.hardSignal.aborted) throw ctx.hardSignal.reason ?? error;
+      const failureId = await checkpoint(step.name, step.index, "failed", error.message);
+      ctx.emit({ type: "run_failed", pipelineId, at: new Date(), stageName: step.name, error });
+      throw new StageFailedError(step.name, pipelineId, failureId, outcome.attempts, error);
+    }
+    outputs.set(step.name, outcome.output);
+    encoded.set(step.name, output);
+    fingerprints[step.name] = fingerprint;
+    provenance[step.name] = provenanceOf(step.name, fingerprint, output.hash);
+    completed.push(step.name);
+    // A stage counts as completed only once its checkpoint is stored.
+    const checkpointId = ctx.checkpointAfterEachStep
+      ? await checkpoint(step.name, step.index, "completed")
+      : undefined;
+    if (checkpointId) lastCheckpointed = completed.length;
+    stepsResults[step.name] = {
+      status: "completed",
+      output: outcome.output,
+      attempts: outcome.attempts,
+      durationMs,
+      checkpointId,
+    };
+    ctx.progress.set(step.name, { state: "completed", attempts: outcome.attempts, durationMs });
+    ctx.emit({
+      type: "stage_completed",
+      pipelineId,
+      at: new Date(),
+      stageName: step.name,
+      stageIndex: step.index,
+      durationMs,
+      attempts: outcome.attempts,
+    });
+  }
+  await checkpoint(PIPELINE_COMPLETE_STAGE, steps.length, "completed");
+  ctx.emit({
+    type: "run_completed",
+    pipelineId,
+    at: new Date(),
+    durationMs: Date.now() - startedAt.getTime(),
+  });
+  return results("completed", []);
+}

@@ -1,0 +1,84 @@
+/**
+ * Holds a run's lease while the run executes: acquires it (or fails with `CAIRN_RUN_LOCKED`),
+ * renews it in the background, and aborts the run as soon as it may have been lost.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { LeaseLostError, RunLockedError } from "../core/errors.js";
+import type { CheckpointStore, Lease } from "../stores/types.js";
+
+/** A unique id for one runner: which host and process, plus randomness for several per process. */
+export function newRunnerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+}
+
+/** Keeps a lease alive until released; `signal` aborts if it is lost. */
+export class LeaseKeeper {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private released = false;
+
+  private constructor(
+    private readonly store: CheckpointStore,
+    /** The current lease; its expiry moves forward on every renewal. */
+    public lease: Lease,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** Acquires the run's lease or throws {@link RunLockedError}. */
+  static async acquire(store: CheckpointStore, pipelineId: string, ttlMs: number, owner = newRunnerId()) {
+    const attempt = await store.acquireLease(pipelineId, owner, ttlMs);
+    if (!attempt.acquired)
+      throw new RunLockedError(pipelineId, attempt.holder.owner, attempt.holder.expiresAt);
+    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs);
+    keeper.schedule();
+    return keeper;
+  }
+
+  /** Aborted with a {@link LeaseLostError} when the lease was taken over or could not be renewed in time. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private schedule(): void {
+    // Renew at a third of the TTL: two renewals can fail (a slow store) before the lease runs out.
+    this.timer = setTimeout(
+      () => {
+        this.renewing = this.renew().finally(() => {
+          this.renewing = undefined;
+          if (!this.released && !this.controller.signal.aborted) this.schedule();
+        });
+      },
+      Math.max(10, Math.floor(this.ttlMs / 3)),
+    );
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      const renewed = await this.store.renewLease(this.lease, this.ttlMs);
+      if (renewed) this.lease = renewed;
+      else this.lose("another runner took the run over");
+    } catch (error) {
+      // A store hiccup is not a loss yet; it is once the lease may have expired.
+      if (Date.now() >= this.lease.expiresAt.getTime()) {
+        this.lose(`could not renew before it expired: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private lose(detail: string): void {
+    if (!this.controller.signal.aborted)
+      this.controller.abort(new LeaseLostError(this.lease.pipelineId, detail));
+  }
+
+  /** Stops renewing and releases the lease (keeping its token in the store). */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.renewing;
+    if (!this.controller.signal.aborted) await this.store.releaseLease(this.lease);
+  }
+}

@@ -1,0 +1,345 @@
+import { CheckpointConflictError, InvalidArgumentError, InvalidConfigError } from "../core/errors.js";
+import { assertValidName, newRunId } from "../core/ids.js";
+import { type CheckpointMetadata, PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
+import { CheckpointManager } from "../manager/checkpoint-manager.js";
+import { registerAgent } from "./agents.js";
+import { executeRun, type StageProgress, type StartPoint } from "./execution.js";
+import { fingerprintChange, fingerprintOf } from "./fingerprint.js";
+import { LeaseKeeper } from "./lease-keeper.js";
+import { renderProgress } from "./progress.js";
+import { resolveInputs } from "./references.js";
+import type {
+  Agent,
+  DryRunResult,
+  ExecuteOptions,
+  PipelineEvent,
+  PipelineOptions,
+  PipelineResults,
+  PlannedStage,
+} from "./types.js";
+import { InvalidPipelineError, type NormalizedStep, validatePipeline } from "./validate.js";
+
+const DEFAULT_LEASE_TTL_MS = 30_000;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * A named, ordered list of stages run by agents, with a verified checkpoint after each stage.
+ * An interrupted run resumes from its last valid checkpoint, in this process or another one,
+ * and skips the stages that completed, as long as they are unchanged.
+ */
+export class Pipeline {
+  /** Registers an agent that steps can name as a string. */
+  static registerAgent(name: string, agent: Agent): void {
+    registerAgent(name, agent);
+  }
+
+  /** The pipeline's name. */
+  readonly name: string;
+  /** Whether checkpoints are written. */
+  readonly checkpointEnabled: boolean;
+  private readonly steps: NormalizedStep[];
+  private readonly options: PipelineOptions;
+  private readonly manager: CheckpointManager | undefined;
+  private readonly progress = new Map<string, StageProgress>();
+  private lastRunId: string | undefined;
+  private paused = false;
+  private running = false;
+
+  constructor(options: PipelineOptions) {
+    this.steps = validatePipeline(options);
+    this.options = options;
+    this.name = options.name;
+    this.checkpointEnabled = options.checkpointEnabled ?? false;
+    if (this.checkpointEnabled) {
+      try {
+        const store = options.checkpointStore;
+        this.manager =
+          store instanceof CheckpointManager
+            ? store
+            : new CheckpointManager(
+                store !== undefined
+                  ? { store }
+                  : {
+                      ...(options.checkpointStrategy !== undefined
+                        ? { strategy: options.checkpointStrategy }
+                        : {}),
+                      ...(options.checkpointConfig !== undefined ? { config: options.checkpointConfig } : {}),
+                    },
+              );
+      } catch (error) {
+        if (error instanceof InvalidConfigError)
+          throw new InvalidPipelineError(error.problems.map((p) => `checkpoint store: ${p}`));
+        throw error;
+      }
+    }
+    this.resetProgress();
+  }
+
+  /** The checkpoint manager (undefined when checkpointing is off). */
+  get checkpointManager(): CheckpointManager | undefined {
+    return this.manager;
+  }
+
+  /** The run id of the last `execute()`, if any. */
+  get pipelineId(): string | undefined {
+    return this.lastRunId;
+  }
+
+  /** Stage names in order. */
+  get stageNames(): string[] {
+    return this.steps.map((s) => s.name);
+  }
+
+  private resetProgress(): void {
+    for (const step of this.steps)
+      this.progress.set(step.name, { state: "pending", attempts: 0, durationMs: undefined });
+  }
+
+  private emit(event: PipelineEvent): void {
+    if (!this.options.onEvent) return;
+    try {
+      this.options.onEvent(event);
+    } catch (error) {
+      // A broken logger must not break the run; it is reported, not hidden.
+      process.emitWarning(`cairn: onEvent listener threw on ${event.type}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Asks the running execution to stop after its current stage, with a checkpoint. */
+  pause(): void {
+    if (this.running) this.paused = true;
+  }
+
+  /** Runs the pipeline, resuming an unfinished run when there is one (see the options). */
+  execute(options: ExecuteOptions & { dryRun: true }): Promise<DryRunResult>;
+  execute(options?: ExecuteOptions): Promise<PipelineResults>;
+  async execute(options: ExecuteOptions = {}): Promise<PipelineResults | DryRunResult> {
+    const problems: string[] = [];
+    if (!isPlainObject(options)) throw new InvalidArgumentError("execute() options must be an object");
+    if (options.inputs !== undefined && !isPlainObject(options.inputs))
+      problems.push("inputs must be an object");
+    if (options.resume !== undefined && typeof options.resume !== "boolean")
+      problems.push("resume must be a boolean");
+    if (options.runId !== undefined) assertValidName("runId", options.runId);
+    if (problems.length > 0) throw new InvalidArgumentError(`execute(): ${problems.join("; ")}`);
+    if (options.dryRun) return this.plan(options);
+    if (this.running)
+      throw new InvalidArgumentError(`pipeline ${this.name} is already executing in this process`);
+    this.running = true;
+    this.paused = false;
+    this.resetProgress();
+    try {
+      return await (this.manager
+        ? this.executeCheckpointed(this.manager, options)
+        : this.executeInMemory(options));
+    } finally {
+      this.running = false;
+      this.paused = false;
+    }
+  }
+
+  private context(
+    manager: CheckpointManager | undefined,
+    hardSignal: AbortSignal,
+    lease: () => undefined | LeaseKeeper["lease"],
+    stop?: AbortSignal,
+  ) {
+    return {
+      name: this.name,
+      steps: this.steps,
+      manager,
+      checkpointAfterEachStep: this.options.checkpointAfterEachStep ?? true,
+      emit: (event: PipelineEvent) => this.emit(event),
+      pauseRequested: () => this.paused,
+      progress: this.progress,
+      hardSignal,
+      stopSignal: stop,
+      lease,
+    };
+  }
+
+  private async executeInMemory(options: ExecuteOptions): Promise<PipelineResults> {
+    const pipelineId = options.runId ?? newRunId(this.name);
+    this.lastRunId = pipelineId;
+    this.emit({ type: "run_started", pipelineId, at: new Date() });
+    const ctx = this.context(undefined, new AbortController().signal, () => undefined, options.signal);
+    return executeRun(ctx, { pipelineId, inputs: options.inputs ?? {} });
+  }
+
+  /** Which run to execute: the named one, the newest unfinished one, or a new one. */
+  private async chooseRun(
+    manager: CheckpointManager,
+    options: ExecuteOptions,
+  ): Promise<{ pipelineId: string; exists: boolean }> {
+    if (options.runId !== undefined) {
+      const info = await manager.getRunInfo(options.runId);
+      if (info?.pipelineName !== undefined && info.pipelineName !== this.name) {
+        throw new InvalidArgumentError(
+          `run ${options.runId} belongs to pipeline ${info.pipelineName}, not ${this.name}`,
+        );
+      }
+      if (info && options.resume === false) {
+        throw new CheckpointConflictError(
+          options.runId,
+          `Run ${options.runId} already has checkpoints; resume it, or start a fresh run under another runId`,
+        );
+      }
+      return { pipelineId: options.runId, exists: info !== undefined };
+    }
+    const autoResume = (this.options.autoResume ?? true) && options.resume !== false;
+    const unfinished = autoResume ? await manager.findUnfinishedRun(this.name) : undefined;
+    return unfinished
+      ? { pipelineId: unfinished, exists: true }
+      : { pipelineId: newRunId(this.name), exists: false };
+  }
+
+  private async executeCheckpointed(
+    manager: CheckpointManager,
+    options: ExecuteOptions,
+  ): Promise<PipelineResults> {
+    const { pipelineId, exists } = await this.chooseRun(manager, options);
+    this.lastRunId = pipelineId;
+    const store = await manager.getStore();
+    const keeper = await LeaseKeeper.acquire(
+      store,
+      pipelineId,
+      this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
+    );
+    try {
+      // Read the resume point only under the lease: nobody else can be writing the run now.
+      const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
+      if (checkpoint?.metadata.stageName === PIPELINE_COMPLETE_STAGE)
+        return this.completedResults(checkpoint);
+      const start: StartPoint = {
+        pipelineId,
+        inputs: options.inputs ?? (checkpoint?.stateData.inputs as Record<string, unknown> | undefined) ?? {},
+      };
+      if (checkpoint) {
+        start.resume = { checkpoint, resumeCount: await manager.recordResume(checkpoint) };
+        this.emit({
+          type: "run_resumed",
+          pipelineId,
+          at: new Date(),
+          checkpointId: checkpoint.metadata.checkpointId,
+          resumeFromStage: checkpoint.pendingStages[0],
+        });
+      } else this.emit({ type: "run_started", pipelineId, at: new Date() });
+      const ctx = this.context(manager, keeper.signal, () => keeper.lease, options.signal);
+      return await executeRun(ctx, start);
+    } finally {
+      await keeper.release();
+    }
+  }
+
+  /** The results of a run that already finished: nothing runs again. */
+  private completedResults(checkpoint: PipelineCheckpoint): PipelineResults {
+    const stepsResults: PipelineResults["stepsResults"] = {};
+    for (const step of this.steps) {
+      const output = checkpoint.agentOutputs[step.name];
+      stepsResults[step.name] = {
+        status: "skipped",
+        output,
+        attempts: 0,
+        durationMs: 0,
+        checkpointId: undefined,
+      };
+      this.progress.set(step.name, { state: "skipped", attempts: 0, durationMs: undefined });
+    }
+    const at = checkpoint.metadata.timestamp;
+    return {
+      pipelineId: checkpoint.metadata.pipelineId,
+      name: this.name,
+      status: "completed",
+      startedAt: at,
+      completedAt: at,
+      stepsResults,
+      finalOutputs: checkpoint.agentOutputs,
+      checkpointsCreated: 0,
+      resumedFrom: checkpoint.metadata.checkpointId,
+      skippedStages: this.stageNames,
+      rerunStages: [],
+      pendingStages: [],
+    };
+  }
+
+  /** Validates and shows what `execute()` would do, reading the store but writing nothing. */
+  private async plan(options: ExecuteOptions): Promise<DryRunResult> {
+    let pipelineId: string | undefined;
+    let checkpoint: PipelineCheckpoint | undefined;
+    if (this.manager) {
+      const chosen = await this.chooseRun(this.manager, options);
+      if (chosen.exists) {
+        pipelineId = chosen.pipelineId;
+        checkpoint = await this.manager.loadLatestCheckpoint(chosen.pipelineId);
+      } else if (options.runId !== undefined) pipelineId = options.runId;
+    }
+    const runInputs =
+      options.inputs ?? (checkpoint?.stateData.inputs as Record<string, unknown> | undefined) ?? {};
+    const stored = (checkpoint?.stateData.fingerprints ?? {}) as Record<string, unknown>;
+    const done = new Set(checkpoint?.completedStages ?? []);
+    const outputs = new Map<string, unknown>();
+    let changed = false;
+    const stages: PlannedStage[] = this.steps.map((step) => {
+      let action: PlannedStage["action"] = "run";
+      let reason: string | undefined;
+      if (checkpoint && done.has(step.name) && step.name in checkpoint.agentOutputs) {
+        if (changed) {
+          action = "rerun";
+          reason = "an earlier stage runs again";
+        } else {
+          try {
+            reason = fingerprintChange(
+              stored[step.name],
+              fingerprintOf(step, { ...runInputs, ...resolveInputs(step.inputs, outputs) }),
+            );
+          } catch (error) {
+            reason = `its inputs cannot be resolved: ${(error as Error).message}`;
+          }
+          action = reason ? "rerun" : "skip";
+          changed = reason !== undefined;
+          outputs.set(step.name, checkpoint.agentOutputs[step.name]);
+        }
+      }
+      return {
+        stageName: step.name,
+        stageIndex: step.index,
+        agent: step.agent.identity,
+        action,
+        ...(reason ? { reason } : {}),
+        inputs: step.inputs ?? {},
+      };
+    });
+    return {
+      name: this.name,
+      status: "dry_run",
+      pipelineId,
+      resumeFrom: checkpoint?.metadata.checkpointId,
+      stages,
+    };
+  }
+
+  /** Checkpoint metadata of the last executed run (or the newest run of this pipeline), newest first. */
+  async getCheckpointHistory(): Promise<CheckpointMetadata[]> {
+    if (!this.manager) return [];
+    let runId = this.lastRunId;
+    if (runId === undefined) {
+      const runs = (await this.manager.listPipelines()).filter((r) => r.pipelineName === this.name);
+      runs.sort((a, b) => (b.lastTimestamp?.getTime() ?? 0) - (a.lastTimestamp?.getTime() ?? 0));
+      runId = runs[0]?.pipelineId;
+    }
+    return runId === undefined ? [] : this.manager.getCheckpointHistory(runId);
+  }
+
+  /** The progress of the current or last execution, one line per stage. */
+  visualizeProgress(): string {
+    return renderProgress(this.name, this.lastRunId, this.steps, this.progress);
+  }
+
+  /** Closes the checkpoint store (when the pipeline created it). */
+  async close(): Promise<void> {
+    if (this.manager && !(this.options.checkpointStore instanceof CheckpointManager))
+      await this.manager.close();
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Up-front validation of pipeline options. Every problem is collected and reported in one
+ * `InvalidPipelineError`, so a user fixes a pipeline definition in one pass.
+ */
+import { encode } from "../core/codec.js";
+import { CairnError, ErrorCode } from "../core/errors.js";
+import { isValidName } from "../core/ids.js";
+import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
+import { agentProblem, type ResolvedAgent, resolveAgent } from "./agents.js";
+import { referenceProblems } from "./references.js";
+import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
+
+/** The pipeline definition is invalid; `problems` lists everything wrong with it. */
+export class InvalidPipelineError extends CairnError {
+  /** Every problem found, one sentence each. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(ErrorCode.InvalidPipeline, `Invalid pipeline:\n  - ${problems.join("\n  - ")}`);
+    this.problems = problems;
+  }
+}
+
+/** A validated step. */
+export interface NormalizedStep {
+  name: string;
+  index: number;
+  agent: ResolvedAgent;
+  inputs: Record<string, unknown> | undefined;
+  retries: number;
+  retryDelayMs: number;
+  timeoutMs: number | undefined;
+  config: Record<string, unknown>;
+  /** Canonical text of what defines the step besides its agent (inputs spec and config). */
+  definitionText: string;
+}
+
+const OPTION_KEYS = new Set<keyof PipelineOptions>([
+  "name",
+  "steps",
+  "checkpointEnabled",
+  "checkpointStrategy",
+  "checkpointConfig",
+  "checkpointStore",
+  "autoResume",
+  "checkpointAfterEachStep",
+  "agents",
+  "onEvent",
+  "leaseTtlMs",
+]);
+const STEP_KEYS = new Set<keyof StepDefinition>([
+  "name",
+  "agent",
+  "inputs",
+  "retries",
+  "retryDelayMs",
+  "timeoutMs",
+  "config",
+]);
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+function checkNumber(problems: string[], where: string, value: unknown, min: number, integer = true): void {
+  if (value === undefined) return;
+  if (
+    typeof value !== "number" ||
+    !Number.isFinite(value) ||
+    value < min ||
+    (integer && !Number.isInteger(value))
+  ) {
+    problems.push(
+      `${where} must be ${integer ? "an integer" : "a number"} ≥ ${min}, got ${JSON.stringify(value)}`,
+    );
+  }
+}
+
+function checkEncodable(problems: string[], where: string, value: unknown): string {
+  try {
+    return encode(value ?? {}, where);
+  } catch (error) {
+    problems.push((error as Error).message);
+    return "{}";
+  }
+}
+
+/** Validates pipeline options; returns the normalized steps or throws {@link InvalidPipelineError}. */
+export function validatePipeline(options: PipelineOptions): NormalizedStep[] {
+  const problems: string[] = [];
+  if (!isPlainObject(options)) throw new InvalidPipelineError(["options must be an object"]);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key as keyof PipelineOptions)) problems.push(`unknown option ${key}`);
+  }
+  if (!isValidName(options.name)) {
+    problems.push(
+      `name ${JSON.stringify(options.name)} must use letters, digits, '.', '_' and '-' (at most 128)`,
+    );
+  }
+  for (const key of ["checkpointEnabled", "autoResume", "checkpointAfterEachStep"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "boolean")
+      problems.push(`${key} must be a boolean`);
+  }
+  checkNumber(problems, "leaseTtlMs", options.leaseTtlMs, 100);
+  if (options.onEvent !== undefined && typeof options.onEvent !== "function")
+    problems.push("onEvent must be a function");
+  const agents = options.agents;
+  if (agents !== undefined && !isPlainObject(agents))
+    problems.push("agents must be an object of name → agent");
+  for (const [name, agent] of Object.entries(
+    (isPlainObject(agents) ? agents : {}) as Record<string, Agent>,
+  )) {
+    const problem = agentProblem(agent);
+    if (problem) problems.push(`agents.${name}: ${problem}`);
+  }
+  const steps = options.steps;
+  if (!Array.isArray(steps) || steps.length === 0) {
+    problems.push("steps must be a non-empty array");
+    throw new InvalidPipelineError(problems);
+  }
+  const order = steps.map((s) => (isPlainObject(s) ? String(s.name) : ""));
+  const seen = new Set<string>();
+  const normalized: NormalizedStep[] = [];
+  steps.forEach((step, index) => {
+    const where = `step ${isPlainObject(step) && typeof step.name === "string" ? step.name : `#${index}`}`;
+    if (!isPlainObject(step)) {
+      problems.push(`${where} must be an object with a name and an agent`);
+      return;
+    }
+    for (const key of Object.keys(step))
+      if (!STEP_KEYS.has(key as keyof StepDefinition)) problems.push(`${where}: unknown field ${key}`);
+    const name = step.name;
+    if (!isValidName(name))
+      problems.push(`${where}: name must use letters, digits, '.', '_' and '-' (at most 128)`);
+    else if (name === PIPELINE_COMPLETE_STAGE)
+      problems.push(`${where}: ${PIPELINE_COMPLETE_STAGE} is reserved`);
+    else if (seen.has(name)) problems.push(`${where}: the name is used by an earlier step`);
+    seen.add(String(name));
+    const agent = resolveAgent(
+      step.agent as Agent | string,
+      isPlainObject(agents) ? (agents as Record<string, Agent>) : undefined,
+    );
+    if (!agent) {
+      problems.push(
+        typeof step.agent === "string"
+          ? `${where}: no agent named ${step.agent} in the agents option or the registry`
+          : `${where}: ${agentProblem(step.agent) ?? "invalid agent"}`,
+      );
+    }
+    if (step.inputs !== undefined && !isPlainObject(step.inputs))
+      problems.push(`${where}: inputs must be an object`);
+    if (step.config !== undefined && !isPlainObject(step.config))
+      problems.push(`${where}: config must be an object`);
+    checkNumber(problems, `${where}: retries`, step.retries, 0);
+    checkNumber(problems, `${where}: retryDelayMs`, step.retryDelayMs, 0);
+    checkNumber(problems, `${where}: timeoutMs`, step.timeoutMs, 1);
+    problems.push(...referenceProblems(String(name), index, step.inputs, order));
+    const definitionText = checkEncodable(problems, `steps[${index}]`, {
+      inputs: step.inputs ?? {},
+      config: step.config ?? {},
+    });
+    if (agent) {
+      normalized.push({
+        name: String(name),
+        index,
+        agent,
+        inputs: step.inputs as Record<string, unknown> | undefined,
+        retries: (step.retries as number | undefined) ?? 0,
+        retryDelayMs: (step.retryDelayMs as number | undefined) ?? 100,
+        timeoutMs: step.timeoutMs as number | undefined,
+        config: (step.config as Record<string, unknown> | undefined) ?? {},
+        definitionText,
+      });
+    }
+  });
+  if (problems.length > 0) throw new InvalidPipelineError(problems);
+  return normalized;
+}
