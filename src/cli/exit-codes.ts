@@ -19,6 +19,10 @@ export const ExitCode = {
   Corrupt: 4,
   /** The store cannot be reached, or its driver package is not installed. */
   StoreUnavailable: 5,
+  /** Another runner is executing the run (`cairn run`). */
+  RunLocked: 6,
+  /** Stopped by SIGINT/SIGTERM after a checkpoint (`cairn run`); the run can be resumed. */
+  Interrupted: 130,
 } as const;
 
 /** One of the values of {@link ExitCode}. */
@@ -31,7 +35,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error: bad or missing flags, invalid names or store configuration
   3  not found: no such checkpoint or run
   4  corrupt data found (validate found problems, or a checkpoint failed verification)
-  5  store unavailable, or its driver package is not installed`;
+  5  store unavailable, or its driver package is not installed
+  6  run locked: another process is executing that run (cairn run)
+  130 stopped by a signal after a checkpoint; the run can be resumed (cairn run)`;
 
 /** A command-line usage mistake the CLI detects itself (conflicting flags, missing mode). */
 export class UsageError extends Error {
@@ -63,6 +69,8 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.InvalidName]: ExitCode.Usage,
   [ErrorCode.InvalidArgument]: ExitCode.Usage,
   [ErrorCode.InvalidConfig]: ExitCode.Usage,
+  [ErrorCode.InvalidPipeline]: ExitCode.Usage,
+  [ErrorCode.RunLocked]: ExitCode.RunLocked,
 };
 
 /** The exit code for an error thrown by a command or by commander's parsing. */

@@ -11,6 +11,7 @@ import { registerExport } from "./commands/export.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerList } from "./commands/list.js";
+import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
 import { registerValidate } from "./commands/validate.js";
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
@@ -27,7 +28,7 @@ function packageVersion(): string {
 export function createProgram(): Command {
   const program = new Command()
     .name("cairn")
-    .description("Inspect, verify and manage cairn pipeline checkpoints")
+    .description("Run checkpointed pipelines; inspect, verify and manage their checkpoints")
     .version(packageVersion(), "-V, --version", "print the version")
     // Settings made before `.command()` are inherited by every command.
     .exitOverride()
@@ -39,6 +40,7 @@ export function createProgram(): Command {
       "after",
       `\n${STORE_HELP}\n\n${EXIT_CODES_HELP}\n\nDebugging: CAIRN_DEBUG=1 prints stack traces.`,
     );
+  registerRun(program);
   registerList(program);
   registerInspect(program);
   registerValidate(program);

@@ -5,6 +5,7 @@ import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { registerAgent } from "./agents.js";
 import { executeRun, type StageProgress, type StartPoint } from "./execution.js";
 import { fingerprintChange, fingerprintOf } from "./fingerprint.js";
+import { loadPipelineOptions } from "./from-file.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { renderProgress } from "./progress.js";
 import { resolveInputs } from "./references.js";
@@ -33,6 +34,14 @@ export class Pipeline {
   /** Registers an agent that steps can name as a string. */
   static registerAgent(name: string, agent: Agent): void {
     registerAgent(name, agent);
+  }
+
+  /**
+   * Loads a pipeline from a YAML or JSON file (the seed's step dicts; agents as names or
+   * `./module.js:Export`). `overrides` replace options of the file, e.g. `checkpointStore`.
+   */
+  static async fromFile(path: string, overrides: Partial<PipelineOptions> = {}): Promise<Pipeline> {
+    return new Pipeline(await loadPipelineOptions(path, overrides));
   }
 
   /** The pipeline's name. */

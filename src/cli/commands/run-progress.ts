@@ -1,0 +1,110 @@
+/**
+ * The live display of `cairn run`: on a terminal, the per-stage progress block is redrawn in
+ * place on every event; elsewhere (CI logs, pipes) each event is one plain, timestamped line.
+ */
+import type { DryRunResult, Pipeline, PipelineEvent, PipelineResults } from "../../index.js";
+
+const time = (d: Date) => d.toISOString().slice(11, 19);
+const ms = (v: number) => (v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`);
+
+/** Plain-text line for an event, or undefined for events not worth a line. */
+export function eventLine(event: PipelineEvent): string | undefined {
+  const at = time(event.at);
+  switch (event.type) {
+    case "run_started":
+      return `${at} run ${event.pipelineId} started`;
+    case "run_resumed":
+      return `${at} resuming run ${event.pipelineId} from checkpoint ${event.checkpointId} (next stage: ${event.resumeFromStage ?? "none"})`;
+    case "stage_started":
+      return `${at} ▶ ${event.stageName} started${event.attempt > 1 ? ` (attempt ${event.attempt})` : ""}`;
+    case "stage_skipped":
+      return `${at} ↷ ${event.stageName} skipped: completed in a valid checkpoint`;
+    case "stage_rerun":
+      return `${at} ↻ ${event.stageName} runs again: ${event.reason}`;
+    case "stage_retry":
+      return `${at} ⟳ ${event.stageName} attempt ${event.attempt} failed (${event.error.message}); retrying in ${ms(event.delayMs)}`;
+    case "stage_completed":
+      return `${at} ✓ ${event.stageName} completed in ${ms(event.durationMs)}`;
+    case "stage_failed":
+      return `${at} ✗ ${event.stageName} failed: ${event.error.message}`;
+    case "checkpoint_created":
+      return `${at}   checkpoint ${event.checkpointId}`;
+    case "run_paused":
+      return `${at} paused; pending: ${event.pendingStages.join(", ")}`;
+    case "run_completed":
+      return `${at} run ${event.pipelineId} completed in ${ms(event.durationMs)}`;
+    case "run_failed":
+      return `${at} run ${event.pipelineId} failed at ${event.stageName}`;
+  }
+}
+
+/** Writes progress to a stream, redrawing in place when it is a terminal. */
+export class ProgressView {
+  private drawn = 0;
+  private readonly live: boolean;
+
+  constructor(private readonly out: NodeJS.WriteStream) {
+    this.live = Boolean(out.isTTY) && process.env.TERM !== "dumb";
+  }
+
+  /** Shows one event. */
+  update(event: PipelineEvent, pipeline: Pipeline | undefined): void {
+    if (!this.live || !pipeline) {
+      const line = eventLine(event);
+      if (line) this.out.write(`${line}\n`);
+      return;
+    }
+    // Lines that matter after the run (resume point, reruns, failures) are kept above the block.
+    if (
+      event.type === "run_resumed" ||
+      event.type === "stage_rerun" ||
+      event.type === "stage_failed" ||
+      event.type === "stage_retry"
+    ) {
+      this.note(eventLine(event) as string);
+    }
+    this.clear();
+    const block = pipeline.visualizeProgress();
+    this.out.write(block);
+    this.drawn = block.split("\n").length - 1;
+  }
+
+  private clear(): void {
+    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
+    this.drawn = 0;
+  }
+
+  /** A message kept in the output (above the live block). */
+  note(message: string): void {
+    if (this.live) this.clear();
+    this.out.write(`${message}\n`);
+  }
+
+  /** Leaves the last drawn block in place. */
+  finish(): void {
+    this.drawn = 0;
+  }
+
+  /** Prints a dry run's plan. */
+  printPlan(plan: DryRunResult): void {
+    const lines = [
+      `Plan for ${plan.name}: ${plan.pipelineId ? `run ${plan.pipelineId}` : "a new run"}${plan.resumeFrom ? `, from checkpoint ${plan.resumeFrom}` : ""}`,
+    ];
+    for (const s of plan.stages)
+      lines.push(`  ${s.action.padEnd(5)} ${s.stageName}  (${s.agent})${s.reason ? `: ${s.reason}` : ""}`);
+    this.out.write(`${lines.join("\n")}\n`);
+  }
+
+  /** Prints the summary of a finished or paused run. */
+  printResults(results: PipelineResults): void {
+    const took = results.completedAt.getTime() - results.startedAt.getTime();
+    const ran = Object.values(results.stepsResults).filter((r) => r.status === "completed").length;
+    const lines = [
+      `Run ${results.pipelineId} ${results.status} in ${ms(took)}: ${ran} stage(s) ran, ${results.skippedStages.length} skipped, ${results.checkpointsCreated} checkpoint(s) written`,
+    ];
+    if (results.resumedFrom) lines.push(`Resumed from checkpoint ${results.resumedFrom}`);
+    for (const r of results.rerunStages) lines.push(`Ran again: ${r.stageName} (${r.reason})`);
+    if (results.pendingStages.length > 0) lines.push(`Pending: ${results.pendingStages.join(", ")}`);
+    this.out.write(`${lines.join("\n")}\n`);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * `cairn run`: executes a pipeline file with live progress. The first SIGINT/SIGTERM stops the
+ * run after its current stage, with a checkpoint; a second one exits at once.
+ */
+import { readFile } from "node:fs/promises";
+import { extname } from "node:path";
+import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { Pipeline, type PipelineEvent, type PipelineResults, StageFailedError } from "../../index.js";
+import { loadPipelineOptions } from "../../pipeline/from-file.js";
+import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
+import { printJson } from "../output.js";
+import { examples } from "../runs.js";
+import { addStoreOptions, createManager, type StoreFlags } from "../store-options.js";
+import { ProgressView } from "./run-progress.js";
+
+interface RunFlags extends StoreFlags {
+  inputs?: string;
+  runId?: string;
+  resume: boolean;
+  dryRun?: boolean;
+}
+
+async function readInputs(path: string): Promise<Record<string, unknown>> {
+  const text = await readFile(path, "utf8").catch((error: Error) => {
+    throw new UsageError(`--inputs ${path}: ${error.message}`);
+  });
+  let parsed: unknown;
+  try {
+    parsed = extname(path) === ".json" ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new UsageError(`--inputs ${path} does not parse: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new UsageError(`--inputs ${path} must hold an object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+const storeGiven = (flags: StoreFlags) =>
+  flags.store !== undefined ||
+  flags.strategy !== undefined ||
+  flags.basePath !== undefined ||
+  flags.dbPath !== undefined;
+
+/** The command that resumes a run, shown when it fails or stops. */
+function resumeCommand(file: string, pipelineId: string, flags: StoreFlags): string {
+  const store = flags.store ? ` --store ${flags.store}` : "";
+  return `cairn run ${file} --run-id ${pipelineId}${store}`;
+}
+
+/** Registers `cairn run`. */
+export function registerRun(program: Command): void {
+  const command = program
+    .command("run <pipeline-file>")
+    .summary("Run a pipeline file, resuming where it stopped")
+    .description(
+      "Run a pipeline defined in YAML or JSON. With checkpoints on, an unfinished run of the same pipeline " +
+        "is resumed from its last valid checkpoint; completed stages are skipped.",
+    )
+    .option("--inputs <file>", "YAML or JSON file with the run's inputs")
+    .option("--run-id <id>", "execute or resume this run id")
+    .option("--no-resume", "start a fresh run even if an unfinished one exists")
+    .option("--dry-run", "show the plan without running agents or writing checkpoints")
+    .addHelpText(
+      "after",
+      examples(
+        "cairn run examples/co2e/pipeline.yaml",
+        "cairn run pipeline.yaml --inputs inputs.json --store sqlite:./cairn.db",
+        "cairn run pipeline.yaml --run-id etl_pipeline_20240101T000000000Z_abc234",
+      ),
+    );
+  addStoreOptions(command).action(async (file: string, flags: RunFlags) => {
+    const inputs = flags.inputs !== undefined ? await readInputs(flags.inputs) : undefined;
+    if (flags.runId !== undefined && flags.resume === false) {
+      throw new UsageError(
+        "--run-id and --no-resume cannot be combined: a named run either resumes or is new",
+      );
+    }
+    const manager = storeGiven(flags) ? createManager(flags) : undefined;
+    const view = new ProgressView(flags.json ? process.stderr : process.stdout);
+    const options = await loadPipelineOptions(file, {
+      ...(manager ? { checkpointEnabled: true, checkpointStore: manager } : {}),
+      onEvent: (event: PipelineEvent) => view.update(event, pipeline),
+    });
+    const pipeline = new Pipeline(options);
+    const execute = { ...(inputs ? { inputs } : {}), ...(flags.runId ? { runId: flags.runId } : {}) };
+    if (flags.dryRun) {
+      const plan = await pipeline.execute({ ...execute, resume: flags.resume, dryRun: true });
+      if (flags.json) printJson(plan);
+      else view.printPlan(plan);
+      await (manager ?? pipeline).close();
+      return;
+    }
+    const stop = new AbortController();
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        view.note(`${signal} again: exiting now; the run resumes from its last checkpoint`);
+        process.exit(130);
+      }
+      view.note(`${signal}: stopping after the current stage (press Ctrl+C again to exit now)`);
+      stop.abort(new Error(signal));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    let results: PipelineResults;
+    try {
+      results = await pipeline.execute({ ...execute, resume: flags.resume, signal: stop.signal });
+    } catch (error) {
+      view.finish();
+      const id = pipeline.pipelineId;
+      if (error instanceof StageFailedError) {
+        view.note(
+          `Stage ${error.stageName} failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+        );
+        if (pipeline.checkpointEnabled)
+          view.note(`Resume with: ${resumeCommand(file, error.pipelineId, flags)}`);
+        throw new CommandExit(ExitCode.Failure, error.message);
+      }
+      if ((error as { code?: string }).code === "CAIRN_ABORTED" && id) {
+        view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags)}`);
+        throw new CommandExit(ExitCode.Interrupted, "stopped by signal");
+      }
+      throw error;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await (manager ?? pipeline).close();
+    }
+    view.finish();
+    if (flags.json) printJson(results);
+    else view.printResults(results);
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * Pipelines as files (YAML or JSON). Keys may be written camelCase or in the seed's snake_case;
+ * checkpoint options go either in a `checkpoint:` block or at the top level as in the seed.
+ * Agents are names from the `agents:` block or the registry, or `./module.js:ExportName`
+ * references resolved against the pipeline file's folder; a class export is instantiated.
+ *
+ *   name: etl_pipeline
+ *   checkpoint: { enabled: true, strategy: file, config: { base_path: ./checkpoints } }
+ *   agents: { ExtractAgent: ./agents.js:ExtractAgent }
+ *   steps:
+ *     - { name: extract, agent: ExtractAgent, inputs: { source: data.csv } }
+ *     - { name: load, agent: ./load.js, inputs: { rows: "$extract.rows" }, retries: 2 }
+ */
+import { readFile } from "node:fs/promises";
+import { dirname, extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { CheckpointNotFoundError } from "../core/errors.js";
+import { hasCode } from "../util/fs-util.js";
+import { agentProblem } from "./agents.js";
+import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
+import { InvalidPipelineError } from "./validate.js";
+
+const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Renames the keys of an object to camelCase (one level). */
+function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), v]));
+}
+
+/** True for an agent written as a module reference rather than a name. */
+const isModuleRef = (spec: string) =>
+  spec.startsWith(".") || spec.startsWith("/") || /\.(c|m)?js(:|$)/.test(spec);
+
+const isClass = (value: unknown): value is new () => unknown =>
+  typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value));
+
+/** Loads `./module.js:Export` relative to `baseDir` and turns the export into an agent. */
+async function loadAgentModule(spec: string, baseDir: string): Promise<Agent> {
+  const colon = spec.lastIndexOf(":");
+  const hasExport = colon > 1 && !/^[A-Za-z]:[\\/]/.test(spec.slice(colon - 1));
+  const modulePath = hasExport ? spec.slice(0, colon) : spec;
+  const exportName = hasExport ? spec.slice(colon + 1) : "default";
+  const url = pathToFileURL(resolve(baseDir, modulePath)).href;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    throw new InvalidPipelineError([`agent ${spec}: cannot load ${modulePath}: ${(error as Error).message}`]);
+  }
+  if (!(exportName in mod)) {
+    throw new InvalidPipelineError([
+      `agent ${spec}: ${modulePath} has no export ${exportName} (it exports ${Object.keys(mod).join(", ") || "nothing"})`,
+    ]);
+  }
+  const exported = mod[exportName];
+  const agent = isClass(exported) ? new exported() : exported;
+  const problem = agentProblem(agent);
+  if (problem) throw new InvalidPipelineError([`agent ${spec}: ${problem}`]);
+  return agent as Agent;
+}
+
+/** Parses pipeline file text (YAML or JSON) into a plain object. */
+export function parsePipelineText(text: string, source: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = extname(source) === ".json" ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new InvalidPipelineError([`${source} does not parse: ${(error as Error).message}`]);
+  }
+  if (!isPlainObject(parsed))
+    throw new InvalidPipelineError([`${source} must hold an object with name and steps`]);
+  return parsed;
+}
+
+/**
+ * Turns a parsed pipeline file into Pipeline options, loading agent modules. Extra options
+ * (such as `checkpointStore` or `onEvent`) given by the caller override the file.
+ */
+export async function optionsFromDefinition(
+  definition: Record<string, unknown>,
+  baseDir: string,
+  overrides: Partial<PipelineOptions> = {},
+): Promise<PipelineOptions> {
+  const top = camelKeys(definition);
+  const problems: string[] = [];
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(top)) {
+    if (key === "checkpoint") {
+      if (!isPlainObject(value)) problems.push("checkpoint must be an object");
+      else {
+        const block = camelKeys(value);
+        for (const [k, v] of Object.entries(block)) {
+          const name =
+            k === "afterEachStep"
+              ? "checkpointAfterEachStep"
+              : k === "autoResume" || k === "leaseTtlMs"
+                ? k
+                : `checkpoint${k[0]?.toUpperCase()}${k.slice(1)}`;
+          options[name] = v;
+        }
+      }
+    } else if (key !== "agents" && key !== "steps") options[key] = value;
+  }
+  const agents: Record<string, Agent> = {};
+  const rawAgents = top.agents ?? {};
+  if (!isPlainObject(rawAgents)) problems.push("agents must map names to module references");
+  else {
+    for (const [name, spec] of Object.entries(rawAgents)) {
+      if (typeof spec !== "string")
+        problems.push(`agents.${name} must be a module reference like ./agents.js:${name}`);
+      else {
+        try {
+          agents[name] = await loadAgentModule(spec, baseDir);
+        } catch (error) {
+          problems.push(...((error as InvalidPipelineError).problems ?? [(error as Error).message]));
+        }
+      }
+    }
+  }
+  const steps: StepDefinition[] = [];
+  if (!Array.isArray(top.steps)) problems.push("steps must be a list");
+  else {
+    for (const [i, raw] of top.steps.entries()) {
+      if (!isPlainObject(raw)) {
+        problems.push(`steps[${i}] must be an object`);
+        continue;
+      }
+      const step = camelKeys(raw) as unknown as StepDefinition;
+      if (typeof step.agent === "string" && isModuleRef(step.agent)) {
+        try {
+          step.agent = await loadAgentModule(step.agent, baseDir);
+        } catch (error) {
+          problems.push(...((error as InvalidPipelineError).problems ?? [(error as Error).message]));
+        }
+      }
+      steps.push(step);
+    }
+  }
+  if (problems.length > 0) throw new InvalidPipelineError(problems);
+  return { ...(options as Partial<PipelineOptions>), agents, steps, ...overrides } as PipelineOptions;
+}
+
+/** Reads a pipeline file and returns its options, ready for `new Pipeline(...)`. */
+export async function loadPipelineOptions(
+  path: string,
+  overrides: Partial<PipelineOptions> = {},
+): Promise<PipelineOptions> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT"))
+      throw new CheckpointNotFoundError(path, `Pipeline file ${path} does not exist`);
+    throw error;
+  }
+  return optionsFromDefinition(parsePipelineText(text, path), dirname(resolve(path)), overrides);
+}
