@@ -3,9 +3,9 @@
  * name from a project that has no database drivers installed.
  */
 import { execFile } from "node:child_process";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
@@ -18,6 +18,13 @@ beforeAll(async () => {
   await mkdir(pkg, { recursive: true });
   await cp("dist", join(pkg, "dist"), { recursive: true });
   await cp("package.json", join(pkg, "package.json"));
+  // The package's own dependencies are installed with it; the optional database drivers are not.
+  const manifest = JSON.parse(await readFile("package.json", "utf8")) as {
+    dependencies: Record<string, string>;
+  };
+  for (const dep of Object.keys(manifest.dependencies)) {
+    await symlink(resolve("node_modules", dep), join(project, "node_modules", dep), "dir");
+  }
 });
 afterAll(async () => {
   await rm(project, { recursive: true, force: true });

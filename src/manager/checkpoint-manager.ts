@@ -31,6 +31,7 @@ import {
   type StoreSpec,
 } from "../stores/registry.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
+import { KeyedLock } from "../util/fs-util.js";
 import { checkProvenance, checkStageList, encodeOutputs, sealRecord } from "./build.js";
 import { renderChain } from "./chain-text.js";
 import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
@@ -74,7 +75,7 @@ export class CheckpointManager {
   private readonly spec: StoreSpec | ResolvedStore;
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly writes = new KeyedLock();
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
@@ -108,18 +109,6 @@ export class CheckpointManager {
     if (typeof spec === "string") return spec;
     if ("definition" in spec) return spec.definition.strategy;
     return (spec as CheckpointStore).strategy ?? "custom";
-  }
-
-  /** Runs `task` after every earlier write of the same run in this process has finished. */
-  private serialize<T>(pipelineId: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(pipelineId) ?? Promise.resolve();
-    const next = previous.then(task, task);
-    const settled = next.catch(() => undefined);
-    this.queues.set(pipelineId, settled);
-    void settled.then(() => {
-      if (this.queues.get(pipelineId) === settled) this.queues.delete(pipelineId);
-    });
-    return next;
   }
 
   /**
@@ -158,7 +147,8 @@ export class CheckpointManager {
       outputs: encodeOutputs(input.agentOutputs),
     };
     const store = await this.getStore();
-    return this.serialize(pipelineId, async () => {
+    // Checkpoints of one run are written one at a time, so each sees its parent.
+    return this.writes.run(pipelineId, async () => {
       const parent = await this.newestReadable(store, pipelineId);
       const parentRefs = new Set(
         parent ? Object.values(parseBody(parent.checkpoint_id, parent.body).output_refs) : [],
@@ -458,8 +448,7 @@ export class CheckpointManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const pending = [...this.queues.values()];
-    await Promise.allSettled(pending);
+    await this.writes.idle();
     if (this.storePromise) {
       const store = await this.storePromise.catch(() => undefined);
       this.storePromise = undefined;

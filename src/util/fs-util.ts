@@ -49,6 +49,11 @@ export async function mapLimit<T, R>(items: readonly T[], fn: (item: T) => Promi
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** Resolves once every task started so far has finished. */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.tails.values()]);
+  }
+
   /** Runs `fn` once every earlier task of `key` has finished. */
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();

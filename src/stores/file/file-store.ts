@@ -11,13 +11,14 @@
  * outputs are missing. Writes within one store instance are serialized per run.
  */
 import type { Dirent } from "node:fs";
-import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
 import {
   CheckpointConflictError,
   CheckpointCorruptError,
   CheckpointNotFoundError,
   InvalidNameError,
+  StoreUnavailableError,
 } from "../../core/errors.js";
 import { assertValidName, isValidName } from "../../core/ids.js";
 import { applyPatch, compareStored } from "../../core/record.js";
@@ -83,7 +84,15 @@ export class FileStore implements CheckpointStore {
 
   /** Creates the base folder. */
   async setup(): Promise<void> {
-    await mkdir(this.basePath, { recursive: true });
+    // Nothing is created until the first write: a read-only command on a mistyped path must
+    // not leave an empty store behind. A path that is not a folder is reported at once.
+    try {
+      if (!(await stat(this.basePath)).isDirectory()) {
+        throw new StoreUnavailableError("file", `${this.basePath} is not a folder`);
+      }
+    } catch (error) {
+      if (!hasCode(error, "ENOENT")) throw error;
+    }
   }
 
   /** Writes new outputs, then the checkpoint file create-only. */
@@ -352,8 +361,12 @@ export class FileStore implements CheckpointStore {
       return true;
     } catch (error) {
       if (hasCode(error, "EEXIST")) return false;
-      throw error;
+      if (!hasCode(error, "ENOENT")) throw error;
     }
+    // The base folder itself does not exist yet: this is the store's first write.
+    await mkdir(dirname(dir), { recursive: true });
+    await mkdir(dir);
+    return true;
   }
 
   private async writeOutputs(dir: string, outputs: readonly OutputRecord[], names: string[]): Promise<void> {
