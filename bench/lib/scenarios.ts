@@ -1,0 +1,178 @@
+/**
+ * The three scenarios, each run against one store: checkpoint write and latest-checkpoint read
+ * beside the raw floor, and resume (loadLatestCheckpoint) as a run's history grows.
+ */
+import { join } from "node:path";
+import { CheckpointManager, type CreateCheckpointInput } from "../../src/index.js";
+import { compareInRounds, type Variant } from "./measure.js";
+import { type Profile, planFor } from "./options.js";
+import { type Payload, stamp } from "./payload.js";
+import { type Row, toRows } from "./results.js";
+import { summarize } from "./stats.js";
+import type { BenchStore } from "./stores.js";
+
+/** What every scenario gets. */
+export interface ScenarioContext {
+  store: BenchStore;
+  /** An empty folder of this store's child; each scenario uses its own subfolder. */
+  dir: string;
+  profile: Profile;
+  payloads: Payload[];
+  log(message: string): void;
+}
+
+/** A checkpoint after the middle stage of extract → transform → load, the payload as its output. */
+function payloadCheckpoint(pipelineId: string, payload: Payload, sample: number): CreateCheckpointInput {
+  return {
+    pipelineId,
+    stageName: "transform",
+    stageIndex: 1,
+    stateData: { source: "meters/2024.csv", sample },
+    completedStages: ["extract", "transform"],
+    pendingStages: ["load"],
+    agentOutputs: { transform: payload.records },
+  };
+}
+
+/** Throws unless a read gave back the payload, so a broken read is never timed as a fast one. */
+function checkRecords(what: string, value: unknown, payload: Payload): void {
+  const records = value as Payload["records"] | undefined;
+  if (!Array.isArray(records) || records.length !== payload.records.length) {
+    throw new Error(`${what} did not return the ${payload.records.length} records written`);
+  }
+  if (records[0]?.kwh !== payload.records[0]?.kwh) throw new Error(`${what} returned other records`);
+}
+
+/** createCheckpoint vs a durable raw write of the same payload. */
+export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
+  const dir = join(ctx.dir, "write");
+  const manager = new CheckpointManager(ctx.store.options(dir));
+  const raw = await ctx.store.openRaw(join(dir, "raw"));
+  const rows: Row[] = [];
+  try {
+    for (const payload of ctx.payloads) {
+      ctx.log(`write ${payload.label}`);
+      let runId = "";
+      let sample = 0;
+      const prepare = (n: number) => {
+        sample = n;
+        stamp(payload, n);
+      };
+      const variants: Variant[] = [
+        {
+          name: "cairn",
+          // A fresh run per round keeps the history (which a write reads its parent from) short.
+          beforeRound: (round) => {
+            runId = `write-${payload.key}-r${round}`;
+          },
+          prepare,
+          run: () => manager.createCheckpoint(payloadCheckpoint(runId, payload, sample)),
+        },
+        { name: "raw", prepare, run: () => raw.write(`write-${payload.key}-${sample}`, payload.records) },
+      ];
+      const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
+      rows.push(...toRows("write", ctx.store.name, payload.label, samples));
+    }
+  } finally {
+    await manager.close();
+    await raw.close();
+  }
+  return rows;
+}
+
+/** loadLatestCheckpoint (verifying checksum and output hashes) vs read + JSON.parse. */
+export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
+  const dir = join(ctx.dir, "read");
+  const manager = new CheckpointManager(ctx.store.options(dir));
+  const raw = await ctx.store.openRaw(join(dir, "raw"));
+  const rows: Row[] = [];
+  try {
+    for (const payload of ctx.payloads) {
+      ctx.log(`read ${payload.label}`);
+      const id = `read-${payload.key}`;
+      stamp(payload, 0);
+      await manager.createCheckpoint(payloadCheckpoint(id, payload, 0));
+      await raw.write(id, payload.records);
+      const loaded = await manager.loadLatestCheckpoint(id);
+      checkRecords("loadLatestCheckpoint", loaded?.agentOutputs.transform, payload);
+      checkRecords("the raw read", await raw.read(id), payload);
+      const variants: Variant[] = [
+        { name: "cairn", run: () => manager.loadLatestCheckpoint(id) },
+        { name: "raw", run: () => raw.read(id) },
+      ];
+      const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
+      rows.push(...toRows("read", ctx.store.name, payload.label, samples));
+    }
+  } finally {
+    await manager.close();
+    await raw.close();
+  }
+  return rows;
+}
+
+const RESUME_STAGES = Array.from({ length: 10 }, (_, i) => `stage-${i}`);
+
+/**
+ * Checkpoint `i` of a long run: a 10-stage pipeline run over and over in one run, small state,
+ * the outputs of the stages completed so far in this pass (at most 10 small objects). Earlier
+ * outputs repeat their parent's, so cairn stores only the new stage's output, as in a real run.
+ */
+function smallCheckpoint(pipelineId: string, i: number): CreateCheckpointInput {
+  const index = i % RESUME_STAGES.length;
+  const pass = Math.floor(i / RESUME_STAGES.length);
+  const agentOutputs: Record<string, unknown> = {};
+  for (let j = 0; j <= index; j++) agentOutputs[`stage-${j}`] = { pass, rows: 100 + j, status: "ok" };
+  return {
+    pipelineId,
+    stageName: RESUME_STAGES[index] as string,
+    stageIndex: index,
+    stateData: { source: "meters/2024.csv", cursor: i },
+    completedStages: RESUME_STAGES.slice(0, index + 1),
+    pendingStages: RESUME_STAGES.slice(index + 1),
+    agentOutputs,
+  };
+}
+
+/** loadLatestCheckpoint on runs of 10, 1,000 (and 10,000) checkpoints, interleaved. */
+export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
+  const dir = join(ctx.dir, "resume");
+  const sizes = ctx.profile.resumeSizes;
+  const runId = (n: number) => `resume-${n}`;
+  const fillSeconds = new Map<number, number>();
+  const filler = await ctx.store.openFiller(dir);
+  try {
+    for (const n of sizes) {
+      const start = performance.now();
+      for (let i = 0; i < n; i++) await filler.manager.createCheckpoint(smallCheckpoint(runId(n), i));
+      fillSeconds.set(n, (performance.now() - start) / 1000);
+      ctx.log(`resume: filled ${n} checkpoints in ${fillSeconds.get(n)?.toFixed(1)} s`);
+    }
+  } finally {
+    await filler.close();
+  }
+  const manager = new CheckpointManager(ctx.store.options(dir));
+  try {
+    for (const n of sizes) {
+      const latest = await manager.loadLatestCheckpoint(runId(n));
+      if (latest?.metadata.sequence !== n)
+        throw new Error(`run ${runId(n)} does not resume from checkpoint ${n}`);
+    }
+    const variants: Variant[] = sizes.map((n) => ({
+      name: String(n),
+      run: () => manager.loadLatestCheckpoint(runId(n)),
+    }));
+    const samples = await compareInRounds(variants, ctx.profile.resume);
+    return sizes.map(
+      (n): Row => ({
+        scenario: "resume",
+        store: ctx.store.name,
+        case: String(n),
+        variant: "cairn",
+        summary: summarize(samples.get(String(n)) ?? []),
+        fillSeconds: fillSeconds.get(n) as number,
+      }),
+    );
+  } finally {
+    await manager.close();
+  }
+}

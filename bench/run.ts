@@ -1,0 +1,134 @@
+/**
+ * `npm run bench`: measures cairn's checkpoint write, latest-checkpoint read and resume against
+ * the raw floor of each store. The parent spawns one child process per store, so one store's
+ * heap, JIT state and open handles never colour another's numbers, collects each child's JSON
+ * from stdout, and renders Markdown. Benchmarks are never part of `npm test`.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BenchOptions, parseOptions } from "./lib/options.js";
+import { standardPayloads } from "./lib/payload.js";
+import { describeMachine, renderMarkdown } from "./lib/report.js";
+import type { Row, RunReport, StoreResult } from "./lib/results.js";
+import { measureReads, measureResume, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
+import { BENCH_STORES, benchStore } from "./lib/stores.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RESULTS = join(ROOT, "bench", "results");
+
+/** Child: measures one store in `dir` and prints a {@link StoreResult} as JSON on stdout. */
+async function runChild(options: BenchOptions): Promise<void> {
+  const store = benchStore(options.store ?? "");
+  if (!options.dir) throw new Error("--child needs --dir");
+  const started = performance.now();
+  await mkdir(options.dir, { recursive: true });
+  const ctx: ScenarioContext = {
+    store,
+    dir: options.dir,
+    profile: options.profile,
+    payloads: standardPayloads(),
+    // stdout carries the JSON result; progress goes to stderr, which the parent passes through.
+    log: (message) => console.error(`[${store.name}] ${message}`),
+  };
+  const rows: Row[] = [];
+  try {
+    const wanted = (name: string) => options.scenario === undefined || options.scenario === name;
+    if (wanted("write")) rows.push(...(await measureWrites(ctx)));
+    if (wanted("read")) rows.push(...(await measureReads(ctx)));
+    if (wanted("resume")) rows.push(...(await measureResume(ctx)));
+  } finally {
+    await rm(options.dir, { recursive: true, force: true });
+  }
+  const result: StoreResult = {
+    store: store.name,
+    durability: store.durability,
+    rawFloor: store.rawFloor,
+    rows,
+    seconds: (performance.now() - started) / 1000,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** Runs one child and parses its stdout; rejects with its exit status when it fails. */
+function spawnChild(options: BenchOptions, store: string, dir: string): Promise<StoreResult> {
+  const args = ["--expose-gc", "--import", "tsx", "bench/run.ts", "--child", "--store", store, "--dir", dir];
+  if (options.profile.name === "quick") args.push("--quick");
+  if (options.scenario) args.push("--scenario", options.scenario);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (code !== 0) return reject(new Error(`${store} child exited with ${signal ?? `code ${code}`}`));
+      try {
+        resolve(JSON.parse(stdout) as StoreResult);
+      } catch (error) {
+        reject(new Error(`${store} child printed no result: ${(error as Error).message}`));
+      }
+    });
+  });
+}
+
+/** Parent: runs the children one after another (never in parallel: they would share cores and disk). */
+async function runParent(options: BenchOptions): Promise<number> {
+  const started = performance.now();
+  const stores = options.store ? [benchStore(options.store)] : BENCH_STORES;
+  const payloads = standardPayloads();
+  const root = await mkdtemp(join(os.tmpdir(), "cairn-bench-"));
+  const results: StoreResult[] = [];
+  const failures: string[] = [];
+  try {
+    for (const store of stores) {
+      console.error(`[bench] ${store.name} (${options.profile.name})`);
+      try {
+        results.push(await spawnChild(options, store.name, join(root, store.name)));
+      } catch (error) {
+        failures.push((error as Error).message);
+        console.error(`[bench] ${(error as Error).message}`);
+      }
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+  const { small, large, resume, resumeSizes } = options.profile;
+  const report: RunReport = {
+    date: new Date().toISOString(),
+    profile: options.profile.name,
+    machine: describeMachine(),
+    plans: { "10 KB": small, "1 MB": large, resume: { ...resume, sizes: resumeSizes } },
+    payloads: payloads.map((p) => ({ label: p.label, records: p.records.length, jsonBytes: p.jsonBytes })),
+    stores: results,
+    failures,
+    seconds: (performance.now() - started) / 1000,
+  };
+  const markdown = renderMarkdown(report);
+  process.stdout.write(markdown);
+  await mkdir(RESULTS, { recursive: true });
+  const stamp = report.date.replace(/[:.]/g, "-");
+  await writeFile(join(RESULTS, `${stamp}-${report.profile}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  // latest.md is committed: only a complete full run of every store may replace it.
+  const complete = options.profile.name === "full" && !options.store && !options.scenario;
+  if (complete && failures.length === 0) {
+    await writeFile(join(RESULTS, "latest.md"), markdown);
+    console.error("[bench] wrote bench/results/latest.md");
+  } else {
+    console.error("[bench] partial or failed run: bench/results/latest.md left unchanged");
+  }
+  return failures.length === 0 ? 0 : 1;
+}
+
+const options = parseOptions(process.argv.slice(2));
+try {
+  if (options.child) await runChild(options);
+  else process.exitCode = await runParent(options);
+} catch (error) {
+  // A bad --store or a failed child setup: one line, not a stack trace, and a failing exit code.
+  console.error(`[bench] ${(error as Error).message}`);
+  process.exitCode = 1;
+}
