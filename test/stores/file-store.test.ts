@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { canonicalJson } from "../../src/core/codec.js";
@@ -199,6 +199,21 @@ describe("FileStore", () => {
     }
     // Nothing at all is created: the store's folder only appears with its first write.
     expect(await readdir(root)).toEqual([]);
+  });
+
+  it("breaks a run lock left by a dead process at once, and never removes another holder's lock", async () => {
+    const lock = join(basePath, ".leases", "run1.lock");
+    await mkdir(lock, { recursive: true });
+    // A pid far above pid_max on Linux: certainly not alive.
+    await writeFile(
+      join(lock, "owner.json"),
+      JSON.stringify({ host: hostname(), pid: 99_999_999, nonce: "dead" }),
+    );
+    const started = Date.now();
+    const attempt = await store.acquireLease("run1", "runner-a", 10_000);
+    expect(attempt.acquired).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await readdir(join(basePath, ".leases"))).toEqual(["run1.json"]);
   });
 
   it("keeps data across close and reopen", async () => {

@@ -4,7 +4,9 @@
  * checkpoint write, happen under a per-run lock folder created with `mkdir`, which is atomic
  * across processes on one machine.
  */
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { StoreUnavailableError } from "../../core/errors.js";
 import { replaceFile } from "../../util/atomic-file.js";
@@ -14,21 +16,62 @@ import type { Lease } from "../types.js";
 /** Folder of lease files and lock folders, inside the base folder. */
 export const LEASES_DIR = ".leases";
 
-/** A lock folder older than this was left by a process that died while holding it. */
+/** A lock folder of a holder on another host older than this is taken as abandoned. */
 const STALE_LOCK_MS = 10_000;
 /** How long to wait for the lock before giving up. */
 const LOCK_TIMEOUT_MS = 15_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface LockOwner {
+  host: string;
+  pid: number;
+  nonce: string;
+}
+
+async function readOwner(lock: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(join(lock, "owner.json"), "utf8")) as LockOwner;
+  } catch {
+    // Not written yet (the holder is between mkdir and its write) or torn: judged by age alone.
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return hasCode(error, "EPERM");
+  }
+}
+
+/**
+ * Whether a lock folder was left by a dead holder. On this host the holder's pid tells for sure,
+ * so a live but paused holder (SIGSTOP, a frozen VM) keeps its lock however long it takes;
+ * only a holder on another host (a shared folder) is judged by the lock's age.
+ */
+async function isStale(lock: string): Promise<boolean> {
+  const owner = await readOwner(lock);
+  if (owner && owner.host === hostname()) return !isAlive(owner.pid);
+  const age = await stat(lock).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  );
+  return age > STALE_LOCK_MS;
+}
+
 /** Runs `fn` holding the run's cross-process lock. */
 export async function withRunLock<T>(basePath: string, pipelineId: string, fn: () => Promise<T>): Promise<T> {
   const dir = join(basePath, LEASES_DIR);
   const lock = join(dir, `${pipelineId}.lock`);
+  const me: LockOwner = { host: hostname(), pid: process.pid, nonce: randomBytes(8).toString("hex") };
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
       await mkdir(lock);
+      await writeFile(join(lock, "owner.json"), JSON.stringify(me));
       break;
     } catch (error) {
       if (hasCode(error, "ENOENT")) {
@@ -37,12 +80,15 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
       }
       if (!hasCode(error, "EEXIST")) throw error;
     }
-    const age = await stat(lock).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (age > STALE_LOCK_MS) {
-      await rm(lock, { recursive: true, force: true });
+    if (await isStale(lock)) {
+      // Rename first: of several processes breaking the same stale lock, only one succeeds.
+      const grave = `${lock}.stale-${me.nonce}`;
+      try {
+        await rename(lock, grave);
+        await rm(grave, { recursive: true, force: true });
+      } catch (error) {
+        if (!hasCode(error, "ENOENT", "ENOTEMPTY", "EEXIST")) throw error;
+      }
       continue;
     }
     if (Date.now() - started > LOCK_TIMEOUT_MS) {
@@ -56,7 +102,9 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
   try {
     return await fn();
   } finally {
-    await rm(lock, { recursive: true, force: true });
+    // Remove the lock only if it is still ours: never another holder's.
+    const owner = await readOwner(lock);
+    if (owner?.nonce === me.nonce) await rm(lock, { recursive: true, force: true });
   }
 }
 
