@@ -109,8 +109,11 @@ export function metadataProblems(value: unknown): string[] {
   if (typeof m.pipeline_name !== "string") problems.push("pipeline_name is not a string");
   if (!isIntAtLeast(m.stage_index, 0)) problems.push("stage_index is not a non-negative integer");
   if (!isIntAtLeast(m.sequence, 1)) problems.push("sequence is not a positive integer");
+  // Only the canonical form: the checksum covers the exact text, and SQL stores give back toISOString().
   if (typeof m.timestamp !== "string" || Number.isNaN(Date.parse(m.timestamp))) {
     problems.push("timestamp is not a date");
+  } else if (new Date(m.timestamp).toISOString() !== m.timestamp) {
+    problems.push("timestamp is not in canonical ISO form (YYYY-MM-DDTHH:mm:ss.sssZ)");
   }
   if (!CHECKPOINT_STATUSES.includes(m.status as CheckpointStatusValue)) {
     problems.push(`status ${JSON.stringify(m.status)} is unknown`);

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { InvalidConfigError } from "../core/errors.js";
 import { GuardedStore } from "./guarded-store.js";
+import { POSTGRES_OPTIONS, configProblems as postgresConfigProblems } from "./postgres/config.js";
 import type { CheckpointStore } from "./types.js";
 
 /** Loose store configuration, as users write it (camelCase; the seed's snake_case is accepted). */
@@ -196,5 +197,18 @@ registerStore({
   create: async (config) => {
     const { SqliteStore } = await import("./sqlite/sqlite-store.js");
     return SqliteStore.open(config);
+  },
+});
+
+registerStore({
+  strategy: "postgres",
+  aliases: ["database"],
+  schemes: ["postgres", "postgresql"],
+  options: POSTGRES_OPTIONS,
+  validate: postgresConfigProblems,
+  fromUrl: (url) => ({ connectionString: url }),
+  create: async (config) => {
+    const { PostgresStore } = await import("./postgres/postgres-store.js");
+    return PostgresStore.open(config);
   },
 });

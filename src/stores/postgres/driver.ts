@@ -1,0 +1,159 @@
+/**
+ * The part of `pg` the PostgreSQL store uses, typed structurally so that cairn's public types do
+ * not need `@types/pg` and users can pass their own pool; plus the lazy driver import, the
+ * mapping of connection failures to `StoreUnavailableError`, and the transaction helper.
+ */
+import { CairnError, MissingDriverError, StoreUnavailableError } from "../../core/errors.js";
+
+/** Type parsers for one query, as pg's `types` option takes them. */
+export interface PgTypeParsers {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown;
+}
+
+/** A query as pg's `query(config)` takes it. */
+export interface PgQuery {
+  text: string;
+  values?: unknown[];
+  /** Name of a prepared statement, prepared once per connection. */
+  name?: string;
+  types?: PgTypeParsers;
+}
+
+/** The part of a pg result this store reads. */
+export interface PgResult {
+  rows: Record<string, unknown>[];
+  rowCount: number | null;
+}
+
+/** Something that runs queries: a pool or a checked-out client. */
+export interface PgQueryable {
+  query(query: PgQuery): Promise<PgResult>;
+}
+
+/** A client checked out of a pool. */
+export interface PgPoolClient extends PgQueryable {
+  release(error?: Error | boolean): void;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  removeListener(event: "error", listener: (error: Error) => void): unknown;
+}
+
+/** The part of a `pg.Pool` this store uses. */
+export interface PgPool extends PgQueryable {
+  connect(): Promise<PgPoolClient>;
+  end(): Promise<void>;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  /** The pool's configuration, read only to describe where the data lives. */
+  readonly options?: unknown;
+}
+
+/** What this store needs from the `pg` module. */
+export interface PgDriver {
+  Pool: new (config: Record<string, unknown>) => PgPool;
+  types: PgTypeParsers;
+}
+
+const isModuleNotFound = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
+};
+
+/** Imports `pg`, an optional peer dependency, only when a store is opened. */
+export async function loadDriver(): Promise<PgDriver> {
+  try {
+    const pg = await import("pg");
+    return (pg.default ?? pg) as unknown as PgDriver;
+  } catch (error) {
+    if (isModuleNotFound(error)) throw new MissingDriverError("postgres", "pg", { cause: error });
+    throw error;
+  }
+}
+
+const INT8 = 20;
+
+/**
+ * Per-query type parsers: BIGINT columns come back as numbers (pg's default is a string, to
+ * avoid precision loss; a value past 2^53 stays a string, so the row is reported as corrupt
+ * rather than silently rounded). Given per query, not globally, so the user's pg settings and
+ * a caller's own pool are left alone.
+ */
+export function typeParsers(driver: PgDriver): PgTypeParsers {
+  const parseInt8 = (text: string) => {
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : text;
+  };
+  return {
+    getTypeParser: (oid, format) => (oid === INT8 ? parseInt8 : driver.types.getTypeParser(oid, format)),
+  };
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+// 57P01-57P03: the server is shutting down or starting; 53300: it accepts no more connections.
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+// pg's own messages when a connection ends or cannot be made in time.
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed/i;
+
+/** True when `error` means the server cannot be reached, rather than that a query failed. */
+export function isConnectionError(error: unknown): boolean {
+  if (error === null || typeof error !== "object") return false;
+  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof code === "string") {
+    if (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))
+      return true;
+  }
+  // Node reports a failed connection to a host with several addresses as an AggregateError.
+  if (Array.isArray(errors) && errors.some(isConnectionError)) return true;
+  return typeof message === "string" && UNAVAILABLE_MESSAGE.test(message);
+}
+
+/** `StoreUnavailableError` for a connection failure; any other error is returned unchanged. */
+export function classify(error: unknown): unknown {
+  // A cairn error (a conflict, a lost lease) is already what the caller should see.
+  if (error instanceof CairnError || !isConnectionError(error)) return error;
+  const message = error instanceof Error && error.message ? error.message : String(error);
+  return new StoreUnavailableError("postgres", message, { cause: error });
+}
+
+/**
+ * Runs `work` in a transaction on one pooled client: COMMIT when it resolves, ROLLBACK when it
+ * throws (the error is rethrown as is). A client whose connection failed is discarded, not
+ * returned to the pool.
+ */
+export async function inTransaction<T>(pool: PgPool, work: (client: PgQueryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  // A checked-out client has no listener of the pool's: without ours, a connection dropped
+  // between two queries would be an unhandled 'error' event that kills the process. The next
+  // query on the client fails and reports it.
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on("error", onError);
+  try {
+    await client.query({ text: "BEGIN" });
+    const result = await work(client);
+    await client.query({ text: "COMMIT" });
+    return result;
+  } catch (error) {
+    try {
+      await client.query({ text: "ROLLBACK" });
+    } catch (rollbackError) {
+      // The original error is the one to report; a failed ROLLBACK means the connection is gone
+      // (the server then aborts the transaction itself), so the client must not be reused.
+      broken ??= rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    }
+    throw error;
+  } finally {
+    client.removeListener("error", onError);
+    client.release(broken ?? false);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Schema migrations of the PostgreSQL store. The list is append-only: a released migration is
+ * never edited or renumbered, because databases in the field record which versions they have
+ * applied in `<schema>.<prefix>migrations`. A schema change is a new entry with the next version.
+ */
+import { StoreUnavailableError } from "../../core/errors.js";
+import { sha256 } from "../../core/record.js";
+import type { PgQueryable } from "./driver.js";
+
+/** Quoted, schema-qualified names for one schema and table prefix. */
+export interface TableNames {
+  /** The schema, quoted. */
+  schema: string;
+  migrations: string;
+  checkpoints: string;
+  outputs: string;
+  leases: string;
+  /** Quoted index name for `<prefix><suffix>` (indexes live in the table's schema). */
+  index(suffix: string): string;
+}
+
+/** One schema change. */
+export interface Migration {
+  /** Position in the history, from 1, without gaps. */
+  version: number;
+  /** Short description, recorded in the migrations table. */
+  name: string;
+  /** The SQL to run (several statements), for the given table names. */
+  sql(tables: TableNames): string;
+}
+
+/** Table names for a schema and prefix; both must already be validated as plain identifiers. */
+export function tableNames(schema: string, prefix: string): TableNames {
+  // Quoted so that the names are taken exactly as configured (no case folding).
+  const q = (name: string) => `"${schema}"."${prefix}${name}"`;
+  return {
+    schema: `"${schema}"`,
+    migrations: q("migrations"),
+    checkpoints: q("checkpoints"),
+    outputs: q("outputs"),
+    leases: q("leases"),
+    index: (suffix) => `"${prefix}${suffix}"`,
+  };
+}
+
+/** Every migration, oldest first. Append only. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "checkpoints, outputs and run leases",
+    // - Ids are COLLATE "C" so that ORDER BY is byte order whatever the database's locale: the
+    //   same order as `compareStored`, and the same on every server.
+    // - `body` is the exact canonical text the checksum covers; the JSONB columns are a copy for
+    //   queries, never read back (NULL when the body holds what JSONB refuses, such as \u0000).
+    // - The run index carries the tie-breakers (timestamp, id) so both the oldest-first listing
+    //   and the newest-first "latest" lookup read the index in order, with no sort step.
+    // - A lease row is kept after release so that tokens are never reused.
+    sql: (t) => `
+      CREATE TABLE ${t.checkpoints} (
+        checkpoint_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        pipeline_id TEXT COLLATE "C" NOT NULL,
+        pipeline_name TEXT NOT NULL,
+        stage_name TEXT COLLATE "C" NOT NULL,
+        stage_index INTEGER NOT NULL,
+        sequence INTEGER NOT NULL,
+        timestamp TIMESTAMPTZ NOT NULL,
+        status TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        data_size BIGINT NOT NULL,
+        error_message TEXT NULL,
+        resume_count INTEGER NOT NULL,
+        parent_checkpoint_id TEXT COLLATE "C" NULL,
+        parent_checksum TEXT NULL,
+        format_version INTEGER NOT NULL,
+        completed_stages JSONB NULL,
+        pending_stages JSONB NULL,
+        state_data JSONB NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX ${t.index("checkpoints_run_sequence")}
+        ON ${t.checkpoints} (pipeline_id, sequence DESC, timestamp DESC, checkpoint_id DESC);
+      CREATE INDEX ${t.index("checkpoints_timestamp")} ON ${t.checkpoints} (timestamp);
+      CREATE TABLE ${t.outputs} (
+        pipeline_id TEXT COLLATE "C" NOT NULL,
+        hash TEXT COLLATE "C" NOT NULL,
+        body TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (pipeline_id, hash)
+      );
+      CREATE TABLE ${t.leases} (
+        pipeline_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: "lz4 compression of bodies where the server supports it",
+    // lz4 compresses and decompresses several times faster than the default pglz; servers built
+    // without it (or older than 14) keep pglz, which is only slower.
+    sql: (t) => `
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM pg_settings
+                   WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+          EXECUTE 'ALTER TABLE ${t.checkpoints} ALTER COLUMN body SET COMPRESSION lz4';
+          EXECUTE 'ALTER TABLE ${t.outputs} ALTER COLUMN body SET COMPRESSION lz4';
+        END IF;
+      END
+      $$;
+    `,
+  },
+];
+
+/** The schema version this code writes and expects. */
+export const LATEST_VERSION = MIGRATIONS.length;
+
+/** A signed 64-bit advisory lock key for a text, as a string (pg sends BIGINT as text). */
+export function lockKey(text: string): string {
+  return BigInt.asIntN(64, BigInt(`0x${sha256(`cairn:${text}`).slice(0, 16)}`)).toString();
+}
+
+/**
+ * Applies the migrations the schema lacks and returns the versions applied (empty when it is
+ * current). Runs inside the caller's transaction, under an advisory lock for this schema and
+ * prefix, so processes that start together apply each migration once, and a failure leaves
+ * nothing half-applied (PostgreSQL DDL is transactional).
+ */
+export async function applyMigrations(
+  client: PgQueryable,
+  schema: string,
+  prefix: string,
+  tables: TableNames,
+): Promise<number[]> {
+  await client.query({
+    text: "SELECT pg_advisory_xact_lock($1::bigint)",
+    values: [lockKey(`${schema}.${prefix}`)],
+  });
+  // Look before CREATE SCHEMA IF NOT EXISTS: that statement needs the CREATE privilege on the
+  // database even when the schema exists, which a role using an existing schema may lack.
+  const schemaExists = async () =>
+    (await client.query({ text: "SELECT 1 FROM pg_namespace WHERE nspname = $1", values: [schema] })).rows
+      .length > 0;
+  if (!(await schemaExists())) {
+    // Stores with other prefixes may create the same schema at the same moment; concurrent
+    // CREATE SCHEMA IF NOT EXISTS can still fail with a unique violation, so serialize it too.
+    await client.query({ text: "SELECT pg_advisory_xact_lock($1::bigint)", values: [lockKey(schema)] });
+    if (!(await schemaExists())) await client.query({ text: `CREATE SCHEMA ${tables.schema}` });
+  }
+  await client.query({
+    text: `CREATE TABLE IF NOT EXISTS ${tables.migrations} (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )`,
+  });
+  const { rows } = await client.query({ text: `SELECT version FROM ${tables.migrations}` });
+  const done = new Set(rows.map((r) => Number(r.version)));
+
+  // Refuse a schema written by a newer cairn rather than read or write it with old assumptions.
+  const current = Math.max(0, ...done);
+  if (current > LATEST_VERSION) {
+    throw new StoreUnavailableError(
+      "postgres",
+      `schema version ${current} in ${tables.migrations} is newer than this cairn supports ` +
+        `(${LATEST_VERSION}); upgrade cairn`,
+    );
+  }
+
+  const applied: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (done.has(migration.version)) continue;
+    await client.query({ text: migration.sql(tables) });
+    await client.query({
+      text: `INSERT INTO ${tables.migrations} (version, name) VALUES ($1, $2)`,
+      values: [migration.version, migration.name],
+    });
+    applied.push(migration.version);
+  }
+  return applied;
+}

@@ -1,0 +1,343 @@
+/**
+ * The PostgreSQL store: one row per checkpoint (a column per metadata field, JSONB copies of the
+ * queried body parts, and the exact body text the checksum covers), one row per stage output
+ * keyed by run and hash, one row per leased run. It uses `pg`, an optional peer dependency that
+ * is imported only when a store is opened, never when cairn is imported.
+ */
+import {
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  InvalidArgumentError,
+} from "../../core/errors.js";
+import { assertValidName } from "../../core/ids.js";
+import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
+import { assertFence, checkLeaseArgs, decideAcquire } from "../lease.js";
+import type {
+  CheckpointRecord,
+  CheckpointStore,
+  Lease,
+  LeaseAttempt,
+  ListedCheckpoint,
+  OutputRecord,
+  StatusPatch,
+  StoredMetadata,
+} from "../types.js";
+import { resolveConfig } from "./config.js";
+import {
+  classify,
+  inTransaction,
+  loadDriver,
+  type PgPool,
+  type PgQueryable,
+  type PgResult,
+  type PgTypeParsers,
+  typeParsers,
+} from "./driver.js";
+import { applyMigrations, type TableNames, tableNames } from "./migrations.js";
+import { buildStatements, COLUMNS, type Statement, type Statements } from "./queries.js";
+
+export type { PostgresStoreConfig } from "./config.js";
+export { configProblems, POSTGRES_OPTIONS } from "./config.js";
+export type { PgPool, PgPoolClient } from "./driver.js";
+
+type Row = Record<string, unknown>;
+
+// JSONB refuses \u0000 and unpaired surrogate escapes, which a canonical body may hold (JSON
+// escapes them; TEXT stores them fine). Such a body gets no JSONB copy rather than failing.
+const JSONB_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
+
+/** The canonical form of a timestamp, or undefined when `value` is not a valid date. */
+function isoOf(value: unknown): string | undefined {
+  const date = value instanceof Date ? value : typeof value === "string" ? new Date(value) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date.toISOString() : undefined;
+}
+
+/** A row's metadata fields, with the TIMESTAMPTZ back in the exact form it was written. */
+function metadataOf(row: Row): Row {
+  const metadata: Row = {};
+  for (const column of COLUMNS) metadata[column] = row[column];
+  metadata.timestamp = isoOf(row.timestamp) ?? row.timestamp;
+  return metadata;
+}
+
+function leaseOf(pipelineId: string, row: Row | undefined): Lease | undefined {
+  // The placeholder row of a run never leased has no owner: it is no lease.
+  if (row === undefined || row.owner === "") return undefined;
+  return {
+    pipelineId,
+    owner: String(row.owner),
+    token: Number(row.token),
+    expiresAt: new Date(row.expires_at as Date),
+  };
+}
+
+/** A checkpoint store in a PostgreSQL database, through `pg`. */
+export class PostgresStore implements CheckpointStore {
+  /** Always `postgres`. */
+  readonly strategy = "postgres";
+  /** `postgres://host:port/db (schema x)`, without credentials. */
+  readonly location: string;
+  /** Data lives on the server. */
+  readonly persistent = true;
+  private readonly tables: TableNames;
+  private readonly sql: Statements;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: PgPool,
+    private readonly ownsPool: boolean,
+    private readonly types: PgTypeParsers,
+    private readonly schema: string,
+    private readonly prefix: string,
+    location: string,
+  ) {
+    this.location = location;
+    this.tables = tableNames(schema, prefix);
+    this.sql = buildStatements(this.tables, schema, prefix);
+  }
+
+  /** Validates the configuration, loads `pg` and creates (or adopts) the pool; connects lazily. */
+  static async open(config: Record<string, unknown>): Promise<PostgresStore> {
+    const resolved = resolveConfig(config);
+    const driver = await loadDriver();
+    const types = typeParsers(driver);
+    const { schema, tablePrefix, location } = resolved;
+    if (resolved.pool) return new PostgresStore(resolved.pool, false, types, schema, tablePrefix, location);
+    const pool = new driver.Pool(resolved.poolOptions);
+    // An idle client whose connection drops makes the pool emit 'error'; unhandled, that would
+    // crash the process. The pool has already discarded the client, and the next query reports
+    // the server as unavailable, so there is nothing else to do here.
+    pool.on("error", () => {});
+    return new PostgresStore(pool, true, types, schema, tablePrefix, location);
+  }
+
+  /** Creates the schema and applies missing migrations, in one transaction; idempotent. */
+  async setup(): Promise<void> {
+    await this.call(() =>
+      inTransaction(this.pool, (client) => applyMigrations(client, this.schema, this.prefix, this.tables)),
+    );
+  }
+
+  // Every method runs through here, so a connection failure is always a StoreUnavailableError.
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  private run(on: PgQueryable, statement: Statement, values: unknown[]): Promise<PgResult> {
+    return on.query({ ...statement, values, types: this.types });
+  }
+
+  private rowLocation(row: Row): string {
+    return `${this.schema}.${this.prefix}checkpoints#${String(row.checkpoint_id)}`;
+  }
+
+  private toRecord(row: Row | undefined): CheckpointRecord | undefined {
+    if (row === undefined) return undefined;
+    const where = this.rowLocation(row);
+    const metadata = parseStoredMetadata(metadataOf(row), where);
+    if (typeof row.body !== "string") {
+      throw new CheckpointCorruptError(metadata.checkpoint_id, `${where}: body is not text`);
+    }
+    return { metadata, body: row.body };
+  }
+
+  /** Stores the checkpoint and its outputs in one transaction; a duplicate id is a conflict. */
+  async putCheckpoint(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fence?: Lease,
+  ): Promise<void> {
+    const m = record.metadata;
+    // The checksum covers the timestamp text; TIMESTAMPTZ gives back toISOString(), so any other
+    // spelling of the same instant would read back different and fail verification.
+    if (isoOf(m.timestamp) !== m.timestamp) {
+      throw new InvalidArgumentError(
+        `checkpoint ${m.checkpoint_id}: timestamp ${JSON.stringify(m.timestamp)} is not in ` +
+          "the form 2024-01-01T12:00:00.000Z, the only form this store gives back unchanged",
+      );
+    }
+    const values: unknown[] = COLUMNS.map((column) => m[column]);
+    values.push(record.body, !JSONB_UNSAFE.test(record.body));
+    await this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        if (fence) {
+          // The row lock holds off a concurrent acquire until this write commits or rolls back.
+          const { rows } = await this.run(client, this.sql.lockLease, [m.pipeline_id]);
+          assertFence(leaseOf(m.pipeline_id, rows[0]), fence);
+        }
+        if (outputs.length > 0) {
+          await this.run(client, this.sql.insertOutputs, [
+            m.pipeline_id,
+            outputs.map((o) => o.hash),
+            outputs.map((o) => o.body),
+          ]);
+        }
+        const inserted = await this.run(client, this.sql.insertCheckpoint, values);
+        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
+        if (inserted.rowCount === 0) throw new CheckpointConflictError(m.checkpoint_id);
+      }),
+    );
+  }
+
+  /** Takes the run's lease in a transaction that locks its row, by the server's clock. */
+  async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
+    assertValidName("pipelineId", pipelineId);
+    checkLeaseArgs(owner, ttlMs);
+    return this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        await this.run(client, this.sql.ensureLeaseRow, [pipelineId]);
+        const { rows } = await this.run(client, this.sql.lockLease, [pipelineId]);
+        const now = (await this.run(client, this.sql.serverNow, [])).rows[0]?.now_ms;
+        const attempt = decideAcquire(pipelineId, leaseOf(pipelineId, rows[0]), owner, ttlMs, Number(now));
+        if (attempt.acquired) {
+          const { lease } = attempt;
+          await this.run(client, this.sql.writeLease, [
+            pipelineId,
+            lease.owner,
+            lease.token,
+            lease.expiresAt.toISOString(),
+          ]);
+        }
+        return attempt;
+      }),
+    );
+  }
+
+  /** Extends a lease still held (same owner and token), by the server's clock. */
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    checkLeaseArgs(lease.owner, ttlMs);
+    // One conditional UPDATE is atomic: no transaction needed.
+    const { rows } = await this.call(() =>
+      this.run(this.pool, this.sql.renewLease, [lease.pipelineId, lease.owner, lease.token, ttlMs]),
+    );
+    const row = rows[0];
+    return row ? { ...lease, expiresAt: new Date(row.expires_at as Date) } : undefined;
+  }
+
+  /** Ends a lease still held, keeping its token (the row stays, expired). */
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.call(() =>
+      this.run(this.pool, this.sql.releaseLease, [lease.pipelineId, lease.owner, lease.token]),
+    );
+  }
+
+  /** One checkpoint by id, checked with `parseStoredMetadata`. */
+  async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.selectCheckpoint, [checkpointId]));
+    return this.toRecord(rows[0]);
+  }
+
+  /** The run's newest checkpoint: one indexed `ORDER BY ... LIMIT 1`. */
+  async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.selectLatest, [pipelineId]));
+    return this.toRecord(rows[0]);
+  }
+
+  /** The run's checkpoint metadata, oldest first; unparseable rows are listed as corrupt. */
+  async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.selectRun, [pipelineId]));
+    return rows.map((row): ListedCheckpoint => {
+      const metadata = metadataOf(row);
+      const problems = metadataProblems(metadata);
+      if (problems.length === 0) return { ok: true, metadata: metadata as unknown as StoredMetadata };
+      const id = row.checkpoint_id;
+      return {
+        ok: false,
+        corrupt: {
+          pipelineId,
+          checkpointId: typeof id === "string" ? id : undefined,
+          location: this.rowLocation(row),
+          reason: problems.join("; "),
+        },
+      };
+    });
+  }
+
+  /** Every run id with a checkpoint or an output, sorted. */
+  async listPipelineIds(): Promise<string[]> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.selectRunIds, []));
+    return rows.map((r) => String(r.pipeline_id)).sort();
+  }
+
+  /** Writes every patched field in one UPDATE; `CheckpointNotFoundError` when the id is absent. */
+  async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
+    const { rowCount } = await this.call(() =>
+      this.run(this.pool, this.sql.updateCheckpoint, [
+        checkpointId,
+        patch.status !== undefined,
+        patch.status ?? null,
+        patch.error_message !== undefined,
+        patch.error_message ?? null,
+        patch.resume_count !== undefined,
+        patch.resume_count ?? null,
+      ]),
+    );
+    if (rowCount === 0) throw new CheckpointNotFoundError(checkpointId);
+  }
+
+  /** Deletes the listed checkpoints of a run; returns how many existed. */
+  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+    if (checkpointIds.length === 0) return 0;
+    const { rowCount } = await this.call(() =>
+      this.run(this.pool, this.sql.deleteCheckpoints, [pipelineId, [...checkpointIds]]),
+    );
+    return rowCount ?? 0;
+  }
+
+  /** The run's outputs with the given hashes, read in one statement (one snapshot). */
+  async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    if (hashes.length === 0) return found;
+    const { rows } = await this.call(() =>
+      this.run(this.pool, this.sql.selectOutputs, [pipelineId, [...hashes]]),
+    );
+    for (const row of rows) {
+      if (typeof row.body !== "string") {
+        throw new CheckpointCorruptError(
+          undefined,
+          `${this.schema}.${this.prefix}outputs#${pipelineId}/${String(row.hash)}: output body is not text`,
+        );
+      }
+      found.set(String(row.hash), row.body);
+    }
+    return found;
+  }
+
+  /** Every output hash stored for the run, sorted. */
+  async listOutputHashes(pipelineId: string): Promise<string[]> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.selectOutputHashes, [pipelineId]));
+    return rows.map((r) => String(r.hash));
+  }
+
+  /** Deletes the listed outputs of a run; returns how many existed. */
+  async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
+    if (hashes.length === 0) return 0;
+    const { rowCount } = await this.call(() =>
+      this.run(this.pool, this.sql.deleteOutputs, [pipelineId, [...hashes]]),
+    );
+    return rowCount ?? 0;
+  }
+
+  /** Deletes every checkpoint row (corrupt ones included) and output of the run, atomically. */
+  async deleteRun(pipelineId: string): Promise<void> {
+    // The lease row stays: a new runner of the same id must still get a larger token.
+    await this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        await this.run(client, this.sql.deleteRunCheckpoints, [pipelineId]);
+        await this.run(client, this.sql.deleteRunOutputs, [pipelineId]);
+      }),
+    );
+  }
+
+  /** Ends the pool when this store created it; a caller's pool is left open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsPool) await this.pool.end();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Every SQL statement of the PostgreSQL store, for one schema and table prefix. Each is a named
+ * prepared statement: pg parses and plans it once per connection, then only binds values.
+ */
+import { type StoredMetadata, sha256 } from "../../core/record.js";
+import type { TableNames } from "./migrations.js";
+
+/** A statement's name and text; values are bound per call. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+// A Record over every key makes the compiler reject a metadata field this store forgets. The
+// value is the SQL type each parameter is cast to (INSERT ... SELECT does not infer them).
+const FIELD_TYPES: Record<keyof StoredMetadata, string> = {
+  checkpoint_id: "text",
+  pipeline_id: "text",
+  pipeline_name: "text",
+  stage_name: "text",
+  stage_index: "integer",
+  sequence: "integer",
+  timestamp: "timestamptz",
+  status: "text",
+  checksum: "text",
+  data_size: "bigint",
+  error_message: "text",
+  resume_count: "integer",
+  parent_checkpoint_id: "text",
+  parent_checksum: "text",
+  format_version: "integer",
+};
+
+/** The metadata columns, in parameter order. */
+export const COLUMNS = Object.keys(FIELD_TYPES) as (keyof StoredMetadata)[];
+
+/** The statements for one schema and prefix. */
+export function buildStatements(tables: TableNames, schema: string, prefix: string) {
+  const { checkpoints: c, outputs: o, leases: l } = tables;
+  // Named per schema and prefix: stores on different tables may share a caller's pool, and a
+  // connection refuses a second statement with the same name and other text.
+  const tag = sha256(`${schema}.${prefix}`).slice(0, 12);
+  const statement = (op: string, text: string): Statement => ({ name: `cairn_${tag}_${op}`, text });
+  const columns = COLUMNS.join(", ");
+  const params = COLUMNS.map((f, i) => `$${i + 1}::${FIELD_TYPES[f]}`).join(", ");
+  const body = `$${COLUMNS.length + 1}::text`;
+  const queryable = `$${COLUMNS.length + 2}::boolean`;
+  return {
+    // In hash order, so two transactions inserting overlapping outputs take their row locks in
+    // the same order and cannot deadlock.
+    insertOutputs: statement(
+      "insert_outputs",
+      `INSERT INTO ${o} (pipeline_id, hash, body, size)
+       SELECT $1::text, u.hash, u.body, octet_length(u.body) FROM unnest($2::text[], $3::text[]) AS u(hash, body)
+       ORDER BY u.hash
+       ON CONFLICT (pipeline_id, hash) DO NOTHING`,
+    ),
+    // The body is parsed once into JSONB, and only when it holds nothing JSONB refuses.
+    insertCheckpoint: statement(
+      "insert_checkpoint",
+      `INSERT INTO ${c} (${columns}, completed_stages, pending_stages, state_data, body)
+       SELECT ${params}, j -> 'completed_stages', j -> 'pending_stages', j -> 'state_data', ${body}
+       FROM (SELECT CASE WHEN ${queryable} THEN ${body}::jsonb END AS j) AS parsed
+       ON CONFLICT (checkpoint_id) DO NOTHING`,
+    ),
+    selectCheckpoint: statement(
+      "select_checkpoint",
+      `SELECT ${columns}, body FROM ${c} WHERE checkpoint_id = $1::text`,
+    ),
+    selectLatest: statement(
+      "select_latest",
+      `SELECT ${columns}, body FROM ${c} WHERE pipeline_id = $1::text
+       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
+    ),
+    selectRun: statement(
+      "select_run",
+      `SELECT ${columns} FROM ${c} WHERE pipeline_id = $1::text
+       ORDER BY sequence, timestamp, checkpoint_id`,
+    ),
+    selectRunIds: statement(
+      "select_run_ids",
+      `SELECT pipeline_id FROM ${c} UNION SELECT pipeline_id FROM ${o}`,
+    ),
+    // One statement whatever the patch: a flag per field says whether to write it.
+    updateCheckpoint: statement(
+      "update_checkpoint",
+      `UPDATE ${c} SET
+         status = CASE WHEN $2::boolean THEN $3::text ELSE status END,
+         error_message = CASE WHEN $4::boolean THEN $5::text ELSE error_message END,
+         resume_count = CASE WHEN $6::boolean THEN $7::integer ELSE resume_count END
+       WHERE checkpoint_id = $1::text`,
+    ),
+    deleteCheckpoints: statement(
+      "delete_checkpoints",
+      `DELETE FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = ANY ($2::text[])`,
+    ),
+    selectOutputs: statement(
+      "select_outputs",
+      `SELECT hash, body FROM ${o} WHERE pipeline_id = $1::text AND hash = ANY ($2::text[])`,
+    ),
+    selectOutputHashes: statement(
+      "select_output_hashes",
+      `SELECT hash FROM ${o} WHERE pipeline_id = $1::text ORDER BY hash`,
+    ),
+    deleteOutputs: statement(
+      "delete_outputs",
+      `DELETE FROM ${o} WHERE pipeline_id = $1::text AND hash = ANY ($2::text[])`,
+    ),
+    deleteRunCheckpoints: statement(
+      "delete_run_checkpoints",
+      `DELETE FROM ${c} WHERE pipeline_id = $1::text`,
+    ),
+    deleteRunOutputs: statement("delete_run_outputs", `DELETE FROM ${o} WHERE pipeline_id = $1::text`),
+    // A placeholder row (no owner, token 0) gives the acquiring transaction a row to lock even
+    // for a run never leased; it reads as "no lease".
+    ensureLeaseRow: statement(
+      "ensure_lease_row",
+      `INSERT INTO ${l} (pipeline_id, owner, token, expires_at) VALUES ($1::text, '', 0, 'epoch')
+       ON CONFLICT (pipeline_id) DO NOTHING`,
+    ),
+    lockLease: statement(
+      "lock_lease",
+      `SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = $1::text FOR UPDATE`,
+    ),
+    // The server's clock, not this machine's: runners on several machines must agree on expiry.
+    // clock_timestamp(), not now(): now() is the transaction start, before any wait for the lock.
+    serverNow: statement(
+      "server_now",
+      "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms",
+    ),
+    writeLease: statement(
+      "write_lease",
+      `UPDATE ${l} SET owner = $2::text, token = $3::bigint, expires_at = $4::timestamptz
+       WHERE pipeline_id = $1::text`,
+    ),
+    renewLease: statement(
+      "renew_lease",
+      `UPDATE ${l}
+       SET expires_at = date_trunc('milliseconds', clock_timestamp()) + $4::float8 * interval '1 millisecond'
+       WHERE pipeline_id = $1::text AND owner = $2::text AND token = $3::bigint
+       RETURNING expires_at`,
+    ),
+    releaseLease: statement(
+      "release_lease",
+      `UPDATE ${l} SET expires_at = 'epoch'
+       WHERE pipeline_id = $1::text AND owner = $2::text AND token = $3::bigint`,
+    ),
+  };
+}
+
+/** The statements of one store. */
+export type Statements = ReturnType<typeof buildStatements>;
