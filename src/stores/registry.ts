@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { InvalidConfigError } from "../core/errors.js";
 import { GuardedStore } from "./guarded-store.js";
 import { POSTGRES_OPTIONS, configProblems as postgresConfigProblems } from "./postgres/config.js";
+import { REDIS_OPTIONS, redisConfigProblems } from "./redis/config.js";
 import type { CheckpointStore } from "./types.js";
 
 /** Loose store configuration, as users write it (camelCase; the seed's snake_case is accepted). */
@@ -210,5 +211,17 @@ registerStore({
   create: async (config) => {
     const { PostgresStore } = await import("./postgres/postgres-store.js");
     return PostgresStore.open(config);
+  },
+});
+
+registerStore({
+  strategy: "redis",
+  schemes: ["redis", "rediss"],
+  options: REDIS_OPTIONS,
+  validate: redisConfigProblems,
+  fromUrl: (url) => ({ url }),
+  create: async (config) => {
+    const { RedisStore } = await import("./redis/redis-store.js");
+    return RedisStore.open(config);
   },
 });

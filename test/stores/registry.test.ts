@@ -81,3 +81,22 @@ describe("store registry", () => {
     await expect(m.listPipelines()).rejects.toMatchObject({ code: "CAIRN_CLOSED" });
   });
 });
+
+describe("server store URLs", () => {
+  it("resolves postgres (and the seed's database alias) and redis by URL and by strategy", () => {
+    expect(resolveStore("postgres://u@h:5432/db").definition.strategy).toBe("postgres");
+    expect(resolveStore("postgresql://u@h/db").definition.strategy).toBe("postgres");
+    expect(resolveStore("database", { connection_string: "postgres://u@h/db" }).config).toEqual({
+      connectionString: "postgres://u@h/db",
+    });
+    expect(resolveStore("redis://127.0.0.1:6379/2").definition.strategy).toBe("redis");
+    expect(resolveStore("rediss://h:6380").config).toEqual({ url: "rediss://h:6380" });
+    expect(resolveStore("redis", { host: "redis.internal", port: 6379, ttl_seconds: 3600 }).config).toEqual({
+      host: "redis.internal",
+      port: 6379,
+      ttlSeconds: 3600,
+    });
+    expect(() => resolveStore("redis", { ttlSeconds: -1 })).toThrow(/ttlSeconds/);
+    expect(() => resolveStore("postgres", { poolSize: 0 })).toThrow(/poolSize/);
+  });
+});

@@ -1,0 +1,393 @@
+/**
+ * The Redis store: checkpoints, run indexes, outputs and leases under one key prefix (layout
+ * and TTL rules in `keys.ts`), every operation one Lua script (`scripts.ts`), so a write and
+ * its fencing check are one atomic step and one round trip. It uses `ioredis`, an optional peer
+ * dependency imported only when a store is opened, never when cairn is imported.
+ */
+import { createHash } from "node:crypto";
+import {
+  CairnError,
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  LeaseLostError,
+  StoreOperationError,
+  StoreUnavailableError,
+} from "../../core/errors.js";
+import { assertValidName } from "../../core/ids.js";
+import { compareStored, metadataProblems } from "../../core/record.js";
+import { assertFence, checkLeaseArgs } from "../lease.js";
+import type {
+  CheckpointRecord,
+  CheckpointStore,
+  Lease,
+  LeaseAttempt,
+  ListedCheckpoint,
+  OutputRecord,
+  StatusPatch,
+  StoredMetadata,
+} from "../types.js";
+import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
+import { connect, isUnavailableError } from "./connection.js";
+import { RedisKeys } from "./keys.js";
+import { SCRIPTS, type ScriptName } from "./scripts.js";
+
+export type { RedisClient, RedisStoreConfig } from "./config.js";
+export { REDIS_OPTIONS, redisConfigProblems } from "./config.js";
+export { isUnavailableError } from "./connection.js";
+
+/** One checkpoint as the scripts answer it: `[id, score, kind, meta|type, run, body]`. */
+type Entry = [string, string, "hash" | "wrongtype", string | null, string | null, string | null];
+
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A checkpoint store on a Redis server, through `ioredis`. */
+export class RedisStore implements CheckpointStore {
+  readonly strategy = "redis";
+  readonly persistent = true;
+  private readonly keys: RedisKeys;
+  private readonly commands = new Map<ScriptName, string>();
+  private lastError: Error | undefined;
+  private readonly onError = (error: Error) => {
+    // Kept for messages; the failing command itself rejects, so nothing is lost here.
+    this.lastError = error;
+  };
+  private readonly onReady = () => {
+    this.lastError = undefined;
+  };
+
+  private constructor(
+    private readonly client: RedisClient,
+    readonly location: string,
+    prefix: string,
+    private readonly ttlSeconds: number,
+    private readonly ownsClient: boolean,
+  ) {
+    this.keys = new RedisKeys(prefix);
+    client.on("error", this.onError);
+    client.on("ready", this.onReady);
+    for (const [name, definition] of Object.entries(SCRIPTS) as [
+      ScriptName,
+      (typeof SCRIPTS)[ScriptName],
+    ][]) {
+      // A name per script text: two cairn versions sharing one client never clobber each other.
+      const command = `cairn_${name}_${createHash("sha1").update(definition.lua).digest("hex").slice(0, 8)}`;
+      client.defineCommand(command, definition);
+      this.commands.set(name, command);
+    }
+  }
+
+  /** Validates the configuration, loads the driver and connects (or adopts the caller's client). */
+  static async open(config: Record<string, unknown>): Promise<RedisStore> {
+    const settings = parseRedisConfig(config);
+    const { prefix, ttlSeconds, location } = settings;
+    if (settings.client) return new RedisStore(settings.client, location, prefix, ttlSeconds, false);
+    const client = await connect(settings.connection as RedisConnection, settings.connectTimeoutMs, location);
+    return new RedisStore(client, location, prefix, ttlSeconds, true);
+  }
+
+  /** Checks that the server answers; nothing to create (keys appear on first write). */
+  async setup(): Promise<void> {
+    await this.run("setup", () => this.client.call("PING"));
+  }
+
+  private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof CairnError) throw error;
+      if (isUnavailableError(error)) {
+        const name = error instanceof Error ? error.name : "";
+        // Sent but unanswered when the connection dropped: the server may have run it.
+        const message =
+          name === "MaxRetriesPerRequestError" || name === "AbortError"
+            ? "the connection dropped before the server answered; the command may have been applied"
+            : error instanceof Error
+              ? error.message
+              : String(error);
+        const last = this.lastError && this.lastError !== error ? ` (${this.lastError.message})` : "";
+        throw new StoreUnavailableError("redis", `${operation} on ${this.location}: ${message}${last}`, {
+          cause: error,
+        });
+      }
+      throw new StoreOperationError("redis", operation, { cause: error });
+    }
+  }
+
+  private script(operation: string, name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    const command = this.commands.get(name) as string;
+    const fn = (this.client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
+      command
+    ] as (...a: (string | number)[]) => Promise<unknown>;
+    return this.run(operation, () => fn.apply(this.client, args));
+  }
+
+  /** Writes the checkpoint, its outputs and both indexes in one script; fenced when `fence` is given. */
+  async putCheckpoint(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fence?: Lease,
+  ): Promise<void> {
+    const m = record.metadata;
+    const pipelineId = assertValidName("pipelineId", m.pipeline_id);
+    const id = assertValidName("checkpointId", m.checkpoint_id);
+    const k = this.keys;
+    const pairs = outputs.flatMap((o) => [o.hash, o.body]);
+    const reply = (await this.script(
+      "putCheckpoint",
+      "put",
+      ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
+      ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
+      ...[fence?.owner ?? "", fence?.token ?? 0, ...pairs],
+    )) as [string, string | null, string?];
+    if (reply[0] === "ok") return;
+    if (reply[0] === "conflict") throw new CheckpointConflictError(id);
+    if (reply[0] === "lease_lost" && fence) {
+      const current = this.leaseFrom(pipelineId, reply[1]);
+      if (reply[1] && !current) {
+        throw new LeaseLostError(pipelineId, `the lease entry at ${k.lease(pipelineId)} is unreadable`);
+      }
+      assertFence(current, fence);
+    }
+    throw new StoreOperationError("redis", "putCheckpoint", {
+      cause: new Error(`key ${reply[1]} holds a ${reply[2]}, which cairn did not write`),
+    });
+  }
+
+  private leaseFrom(pipelineId: string, json: string | null | undefined): Lease | undefined {
+    if (!json) return undefined;
+    try {
+      const v = JSON.parse(json) as { owner?: unknown; token?: unknown; expiresAt?: unknown };
+      if (typeof v.owner !== "string" || typeof v.token !== "number") return undefined;
+      return { pipelineId, owner: v.owner, token: v.token, expiresAt: new Date(Number(v.expiresAt)) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Takes the run's lease in one script, with the server's clock. */
+  async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
+    assertValidName("pipelineId", pipelineId);
+    checkLeaseArgs(owner, ttlMs);
+    const k = this.keys;
+    const reply = (await this.script(
+      "acquireLease",
+      "acquire",
+      k.lease(pipelineId),
+      k.leaseToken(pipelineId),
+      owner,
+      ttlMs,
+    )) as [number, ...(string | number)[]];
+    if (reply[0] === 1) {
+      const [, token, expiresAt] = reply as [number, number, number];
+      return { acquired: true, lease: { pipelineId, owner, token, expiresAt: new Date(expiresAt) } };
+    }
+    const [, holder, token, expiresAt] = reply as [number, string, number, number];
+    return { acquired: false, holder: { pipelineId, owner: holder, token, expiresAt: new Date(expiresAt) } };
+  }
+
+  /** Extends a lease still held; undefined once it expired or changed hands. */
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    checkLeaseArgs(lease.owner, ttlMs);
+    const key = this.keys.lease(lease.pipelineId);
+    const expiresAt = await this.script("renewLease", "renew", key, lease.owner, lease.token, ttlMs);
+    return typeof expiresAt === "number" ? { ...lease, expiresAt: new Date(expiresAt) } : undefined;
+  }
+
+  /** Deletes a lease still held; the token counter stays, so its token is never reused. */
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.script("releaseLease", "release", this.keys.lease(lease.pipelineId), lease.owner, lease.token);
+  }
+
+  /** One checkpoint by id; reading it refreshes its run's TTL. */
+  async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
+    const key = this.keys.checkpoint(checkpointId);
+    const entry = (await this.script(
+      "getCheckpoint",
+      "get",
+      key,
+      this.keys.prefix,
+      this.ttlSeconds,
+      checkpointId,
+    )) as Entry | null;
+    return entry ? this.toRecord(entry) : undefined;
+  }
+
+  /** The run's newest checkpoint: only the entries with the top score are read. */
+  async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
+    const entries = (await this.script(
+      "getLatestCheckpoint",
+      "latest",
+      this.keys.index(pipelineId),
+      this.keys.prefix,
+      this.ttlSeconds,
+      pipelineId,
+    )) as Entry[];
+    const records = entries.map((e) => this.toRecord(e, pipelineId));
+    return records.sort((a, b) => compareStored(a.metadata, b.metadata)).at(-1);
+  }
+
+  /** The run's checkpoints, oldest first; unreadable ones are listed as corrupt. */
+  async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
+    const entries = (await this.script(
+      "listCheckpoints",
+      "list",
+      this.keys.index(pipelineId),
+      this.keys.prefix,
+      this.ttlSeconds,
+      pipelineId,
+    )) as Entry[];
+    const listed = entries.map((entry) => {
+      const checked = this.inspect(entry, pipelineId);
+      const item: ListedCheckpoint =
+        "metadata" in checked
+          ? { ok: true, metadata: checked.metadata }
+          : {
+              ok: false,
+              corrupt: {
+                pipelineId,
+                checkpointId: entry[0],
+                location: this.keys.checkpoint(entry[0]),
+                reason: checked.problems.join("; "),
+              },
+            };
+      return { id: entry[0], score: Number(entry[1]), item };
+    });
+    // Same order as `compareStored`; a corrupt entry sorts by its index score.
+    const sequence = (e: (typeof listed)[number]) => (e.item.ok ? e.item.metadata.sequence : e.score);
+    const time = (e: (typeof listed)[number]) => (e.item.ok ? e.item.metadata.timestamp : "");
+    listed.sort((a, b) => sequence(a) - sequence(b) || byteOrder(time(a), time(b)) || byteOrder(a.id, b.id));
+    return listed.map((e) => e.item);
+  }
+
+  /** Every run id that still holds checkpoints or outputs, sorted; ids of expired runs are pruned. */
+  async listPipelineIds(): Promise<string[]> {
+    const ids = (await this.script(
+      "listPipelineIds",
+      "listRuns",
+      this.keys.runs,
+      this.keys.prefix,
+    )) as string[];
+    return ids.sort();
+  }
+
+  /** Patches the mutable fields in one script; `CheckpointNotFoundError` when absent. */
+  async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
+    const fields: Partial<StatusPatch> = {};
+    if (patch.status !== undefined) fields.status = patch.status;
+    if (patch.error_message !== undefined) fields.error_message = patch.error_message;
+    if (patch.resume_count !== undefined) fields.resume_count = patch.resume_count;
+    const key = this.keys.checkpoint(checkpointId);
+    const reply = (await this.script(
+      "updateCheckpoint",
+      "update",
+      key,
+      this.keys.prefix,
+      this.ttlSeconds,
+      JSON.stringify(fields),
+    )) as [string, string?];
+    if (reply[0] === "missing") throw new CheckpointNotFoundError(checkpointId);
+    if (reply[0] === "corrupt") throw new CheckpointCorruptError(checkpointId, `${key}: ${reply[1]}`);
+  }
+
+  /** Deletes the listed checkpoints of a run; returns how many existed. */
+  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+    if (checkpointIds.length === 0) return 0;
+    const k = this.keys;
+    const args = [k.index(pipelineId), k.prefix, pipelineId, ...new Set(checkpointIds)];
+    return (await this.script("deleteCheckpoints", "deleteCheckpoints", ...args)) as number;
+  }
+
+  /** The run's outputs with the given hashes; reading them refreshes the run's TTL. */
+  async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(hashes)];
+    const k = this.keys;
+    const values = (await this.script(
+      "getOutputs",
+      "getOutputs",
+      ...[k.outputs(pipelineId), k.prefix, this.ttlSeconds, pipelineId, ...unique],
+    )) as (string | null)[];
+    const found = new Map<string, string>();
+    unique.forEach((hash, i) => {
+      const body = values[i];
+      if (typeof body === "string") found.set(hash, body);
+    });
+    return found;
+  }
+
+  /** Every output hash stored for the run, sorted. */
+  async listOutputHashes(pipelineId: string): Promise<string[]> {
+    const k = this.keys;
+    const args = [k.outputs(pipelineId), k.prefix, this.ttlSeconds, pipelineId];
+    return ((await this.script("listOutputHashes", "outputHashes", ...args)) as string[]).sort();
+  }
+
+  /** Deletes the listed outputs of a run; returns how many existed. */
+  async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
+    if (hashes.length === 0) return 0;
+    const key = this.keys.outputs(pipelineId);
+    return (await this.run("deleteOutputs", () =>
+      this.client.call("HDEL", key, ...new Set(hashes)),
+    )) as number;
+  }
+
+  /** Deletes every key of the run (corrupt entries included) and its entry in `runs`, in one script. */
+  async deleteRun(pipelineId: string): Promise<void> {
+    const k = this.keys;
+    const args = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.prefix, pipelineId];
+    await this.script("deleteRun", "deleteRun", ...args);
+  }
+
+  /** Quits the connection this store opened; a caller's client is left open. */
+  async close(): Promise<void> {
+    this.client.removeListener("error", this.onError);
+    this.client.removeListener("ready", this.onReady);
+    if (!this.ownsClient) return;
+    if (this.client.status === "ready") {
+      try {
+        await this.client.quit();
+        return;
+      } catch {
+        // The connection broke while quitting: dropping it is all that is left to do.
+      }
+    }
+    this.client.disconnect();
+  }
+
+  /** Parses an entry's metadata; returns it, or every problem found. */
+  private inspect(entry: Entry, pipelineId?: string): { metadata: StoredMetadata } | { problems: string[] } {
+    const [id, , kind, meta, run] = entry;
+    if (kind === "wrongtype") return { problems: [`holds a ${meta}, not a hash`] };
+    if (meta === null) return { problems: ["has no meta field"] };
+    let value: unknown;
+    try {
+      value = JSON.parse(meta);
+    } catch {
+      return { problems: ["meta is not valid JSON"] };
+    }
+    const problems = metadataProblems(value);
+    if (problems.length > 0) return { problems };
+    const metadata = value as StoredMetadata;
+    if (metadata.checkpoint_id !== id) problems.push(`meta is of checkpoint ${metadata.checkpoint_id}`);
+    if (pipelineId !== undefined && metadata.pipeline_id !== pipelineId) {
+      problems.push(`meta is of run ${metadata.pipeline_id}`);
+    }
+    if (run !== metadata.pipeline_id)
+      problems.push(`run field ${JSON.stringify(run)} differs from pipeline_id`);
+    return problems.length > 0 ? { problems } : { metadata };
+  }
+
+  private toRecord(entry: Entry, pipelineId?: string): CheckpointRecord {
+    const key = this.keys.checkpoint(entry[0]);
+    const checked = this.inspect(entry, pipelineId);
+    if ("problems" in checked) {
+      throw new CheckpointCorruptError(
+        entry[0],
+        checked.problems.map((p) => `${key}: ${p}`),
+      );
+    }
+    const body = entry[5];
+    if (typeof body !== "string") throw new CheckpointCorruptError(entry[0], `${key}: has no body field`);
+    return { metadata: checked.metadata, body };
+  }
+}
