@@ -6,7 +6,7 @@ import { registerAgent } from "./agents.js";
 import { executeRun, type StageProgress, type StartPoint } from "./execution.js";
 import { fingerprintChange, fingerprintOf } from "./fingerprint.js";
 import { loadPipelineOptions } from "./from-file.js";
-import { LeaseKeeper } from "./lease-keeper.js";
+import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
 import { renderProgress } from "./progress.js";
 import { resolveInputs } from "./references.js";
 import type {
@@ -53,6 +53,7 @@ export class Pipeline {
   private readonly manager: CheckpointManager | undefined;
   private readonly progress = new Map<string, StageProgress>();
   private lastRunId: string | undefined;
+  private readonly runnerId = newRunnerId();
   private paused = false;
   private running = false;
 
@@ -238,7 +239,12 @@ export class Pipeline {
       const ctx = this.context(manager, keeper.signal, () => keeper.lease, options.signal);
       return await executeRun(ctx, start);
     } finally {
-      await keeper.release();
+      await keeper.release().catch((error: unknown) => {
+        // The lease expires on its own; a failed release must not hide the run's own outcome.
+        process.emitWarning(
+          `cairn: could not release the lease on ${pipelineId}: ${(error as Error).message}`,
+        );
+      });
     }
   }
 
