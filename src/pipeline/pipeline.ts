@@ -212,10 +212,13 @@ export class Pipeline {
     const { pipelineId, exists } = await this.chooseRun(manager, options);
     this.lastRunId = pipelineId;
     const store = await manager.getStore();
+    // One runner id per Pipeline instance: after a store outage cut this instance off, its next
+    // execute() takes its own unreleased lease back at once instead of waiting for it to expire.
     const keeper = await LeaseKeeper.acquire(
       store,
       pipelineId,
       this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
+      this.runnerId,
     );
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
