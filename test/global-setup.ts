@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
  * user gets it from npm, not the TypeScript sources.
  */
 export default function setup(): void {
+  // For quick local runs of unit tests only; CI and `npm test` always build.
+  if (process.env.CAIRN_SKIP_BUILD === "1") return;
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   execFileSync(
     process.execPath,

@@ -49,161 +49,225 @@ function formatPath(path: readonly (string | number)[], root: string): string {
   return out;
 }
 
-function tagged(tag: string, value?: string): string {
-  return value === undefined
-    ? `{"${TAG}":${JSON.stringify(tag)}}`
-    : `{"${TAG}":${JSON.stringify(tag)},"v":${value}}`;
-}
+const tag = (name: string, v?: unknown): Record<string, unknown> =>
+  v === undefined ? { [TAG]: name } : { [TAG]: name, v };
 
 function bytesToBase64(view: ArrayBufferView): string {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString("base64");
 }
 
-class Encoder {
+/** Sorted key order of one object shape, cached because records in a list share their shape. */
+interface Shape {
+  keys: string[];
+  sorted: string[];
+  hasTagKey: boolean;
+}
+
+/** Thrown by the fast pass to ask for the slow pass, which knows the path of the problem. */
+class NeedsSlowPass extends Error {}
+
+/** Deeper than this, the fast pass hands over to the slow one (which detects cycles). */
+const FAST_DEPTH_LIMIT = 500;
+
+/**
+ * Builds the canonical tree of a value: a copy made of plain objects, arrays and JSON
+ * primitives, every object's keys inserted in sorted order, every special value replaced by
+ * its tag. `JSON.stringify` of that tree (native, fast) is the canonical text.
+ *
+ * The fast pass keeps no path and no set of ancestors, only a depth; any problem, or an
+ * unusual depth, makes `encode` run the slow pass, which tracks both and names the path.
+ */
+class CanonicalCopier {
   private readonly path: (string | number)[] = [];
   private readonly ancestors = new Set<object>();
+  private readonly shapes: (Shape | undefined)[] = [];
+  private depth = 0;
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    /** Slow pass: track the path and detect cycles. */
+    private readonly tracking: boolean,
+    /** Plain JSON trees (canonicalJson): no tags, numbers as JSON writes them. */
+    private readonly plain = false,
+  ) {}
 
-  fail(reason: string): never {
+  private fail(reason: string): never {
+    if (!this.tracking) throw new NeedsSlowPass(reason);
     throw new UnserializableValueError(formatPath(this.path, this.root), reason);
   }
 
-  value(value: unknown): string {
+  copy(value: unknown): unknown {
     switch (typeof value) {
       case "string":
-        return JSON.stringify(value);
-      case "number":
-        if (Number.isFinite(value)) return Object.is(value, -0) ? tagged("number", '"-0"') : String(value);
-        return tagged("number", JSON.stringify(String(value)));
       case "boolean":
-        return value ? "true" : "false";
+        return value;
+      case "number":
+        if (this.plain || (Number.isFinite(value) && !Object.is(value, -0))) return value;
+        return tag("number", Object.is(value, -0) ? "-0" : String(value));
       case "undefined":
-        return tagged("undefined");
+        return this.plain ? null : tag("undefined");
       case "bigint":
-        return tagged("bigint", JSON.stringify(value.toString()));
+        return tag("bigint", value.toString());
       case "function":
         return this.fail("functions cannot be stored");
       case "symbol":
         return this.fail("symbols cannot be stored");
       default:
-        return value === null ? "null" : this.object(value as object);
+        return value === null ? null : this.object(value as object);
     }
   }
 
-  private object(value: object): string {
-    if (this.ancestors.has(value)) this.fail("circular reference");
+  private object(value: object): unknown {
+    if (this.tracking) {
+      if (this.ancestors.has(value)) this.fail("circular reference");
+    } else if (this.depth > FAST_DEPTH_LIMIT) this.fail("deep");
     if (Array.isArray(value)) return this.enter(value, () => this.array(value));
     const proto = Object.getPrototypeOf(value);
     if (proto === Object.prototype)
-      return this.enter(value, () => this.plain(value as Record<string, unknown>));
+      return this.enter(value, () => this.plainObject(value as Record<string, unknown>));
     if (proto === null) {
       // Dictionaries made with Object.create(null) keep their null prototype on decode.
-      return tagged(
-        "dict",
-        this.enter(value, () => this.plain(value as Record<string, unknown>)),
-      );
+      const copy = this.enter(value, () => this.plainObject(value as Record<string, unknown>));
+      return this.plain ? copy : tag("dict", copy);
     }
     if (value instanceof Date) {
       const time = value.getTime();
-      return tagged("date", Number.isNaN(time) ? "null" : JSON.stringify(value.toISOString()));
+      return tag("date", Number.isNaN(time) ? null : value.toISOString());
     }
-    if (Buffer.isBuffer(value)) return tagged("buffer", JSON.stringify(bytesToBase64(value)));
+    if (Buffer.isBuffer(value)) return tag("buffer", bytesToBase64(value));
     if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
       const name = value.constructor.name as TypedArrayName;
       if (TYPED_ARRAYS[name] !== value.constructor) this.fail(`unsupported typed array ${name}`);
-      const body = name === "Uint8Array" ? "" : `,"t":${JSON.stringify(name)}`;
-      return `{"${TAG}":"bytes"${body},"v":${JSON.stringify(bytesToBase64(value))}}`;
+      const base64 = bytesToBase64(value);
+      return name === "Uint8Array" ? { [TAG]: "bytes", v: base64 } : { [TAG]: "bytes", t: name, v: base64 };
     }
-    if (value instanceof Map) return this.enter(value, () => this.map(value));
-    if (value instanceof Set) return this.enter(value, () => this.set(value));
+    if (value instanceof Map) return this.enter(value, () => tag("map", this.map(value)));
+    if (value instanceof Set) return this.enter(value, () => tag("set", this.set(value)));
     const name = (proto as { constructor?: { name?: string } })?.constructor?.name ?? "unknown";
     return this.fail(
       `instances of class ${name} cannot be stored losslessly; convert it to plain data first`,
     );
   }
 
-  private enter(value: object, encode: () => string): string {
-    this.ancestors.add(value);
+  private enter<T>(value: object, copy: () => T): T {
+    this.depth++;
+    if (this.tracking) this.ancestors.add(value);
     try {
-      return encode();
+      return copy();
     } finally {
-      this.ancestors.delete(value);
+      this.depth--;
+      if (this.tracking) this.ancestors.delete(value);
     }
   }
 
-  private array(value: unknown[]): string {
-    let out = "[";
+  private array(value: unknown[]): unknown[] {
+    const out = new Array<unknown>(value.length);
     for (let i = 0; i < value.length; i++) {
-      this.path.push(i);
-      out += (i === 0 ? "" : ",") + this.value(value[i]);
-      this.path.pop();
+      if (this.tracking) this.path.push(i);
+      out[i] = this.copy(value[i]);
+      if (this.tracking) this.path.pop();
     }
-    return `${out}]`;
+    return out;
   }
 
-  private plain(value: Record<string, unknown>): string {
-    const keys = Object.keys(value).sort();
-    let out = "{";
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
-      this.path.push(key);
-      out += `${i === 0 ? "" : ","}${JSON.stringify(key)}:${this.value(value[key])}`;
-      this.path.pop();
+  private shapeOf(value: Record<string, unknown>): Shape {
+    const keys = Object.keys(value);
+    const cached = this.shapes[this.depth];
+    if (cached && cached.keys.length === keys.length) {
+      let same = true;
+      for (let i = 0; i < keys.length; i++) {
+        if (keys[i] !== cached.keys[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return cached;
     }
-    out += "}";
-    // A user object that itself has a "$cairn" key is wrapped so decode never mistakes it for a tag.
-    return Object.hasOwn(value, TAG) ? tagged("object", out) : out;
+    const shape = { keys, sorted: [...keys].sort(), hasTagKey: keys.includes(TAG) };
+    this.shapes[this.depth] = shape;
+    return shape;
   }
 
-  private map(value: Map<unknown, unknown>): string {
-    let out = "[";
+  private plainObject(value: Record<string, unknown>): unknown {
+    const { sorted, hasTagKey } = this.shapeOf(value);
+    const out: Record<string, unknown> = {};
+    for (const key of sorted) {
+      if (this.tracking) this.path.push(key);
+      const copy = this.copy(value[key]);
+      // `out[key] = ...` would set the prototype for "__proto__" instead of an own property.
+      if (key === "__proto__")
+        Object.defineProperty(out, key, {
+          value: copy,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else out[key] = copy;
+      if (this.tracking) this.path.pop();
+    }
+    // A user object with its own "$cairn" key is wrapped so decode never mistakes it for a tag.
+    return hasTagKey && !this.plain ? tag("object", out) : out;
+  }
+
+  private map(value: Map<unknown, unknown>): unknown[] {
+    const out: unknown[] = [];
     let i = 0;
     for (const [key, entry] of value) {
-      this.path.push(`<map key ${i}>`);
-      const k = this.value(key);
-      this.path.pop();
-      this.path.push(typeof key === "string" || typeof key === "number" ? String(key) : `<map value ${i}>`);
-      out += `${i === 0 ? "" : ","}[${k},${this.value(entry)}]`;
-      this.path.pop();
+      if (this.tracking) this.path.push(`<map key ${i}>`);
+      const k = this.copy(key);
+      if (this.tracking) {
+        this.path.pop();
+        this.path.push(typeof key === "string" || typeof key === "number" ? String(key) : `<map value ${i}>`);
+      }
+      out.push([k, this.copy(entry)]);
+      if (this.tracking) this.path.pop();
       i++;
     }
-    return tagged("map", `${out}]`);
+    return out;
   }
 
-  private set(value: Set<unknown>): string {
-    let out = "[";
+  private set(value: Set<unknown>): unknown[] {
+    const out: unknown[] = [];
     let i = 0;
     for (const entry of value) {
-      this.path.push(`<set item ${i}>`);
-      out += (i === 0 ? "" : ",") + this.value(entry);
-      this.path.pop();
+      if (this.tracking) this.path.push(`<set item ${i}>`);
+      out.push(this.copy(entry));
+      if (this.tracking) this.path.pop();
       i++;
     }
-    return tagged("set", `${out}]`);
+    return out;
   }
 }
 
 /**
  * Encodes `value` as canonical JSON text. `root` names the value in error paths
  * (for instance `agentOutputs.load`). Throws {@link UnserializableValueError}.
+ *
+ * Key order: sorted, as ECMAScript enumerates an object whose keys were inserted sorted, i.e.
+ * array-index keys ("1", "2", "10") ascending by number first, then the other keys by UTF-16
+ * code units. The order is fixed by the language, so it is the same in every process.
  */
 export function encode(value: unknown, root = "value"): string {
-  return new Encoder(root).value(value);
+  return JSON.stringify(canonicalTree(value, root, false));
 }
 
-/** Canonical JSON text of an already-decoded JSON tree (sorted keys, no whitespace). */
+/** Canonical JSON text of an already-decoded JSON tree (same key order as {@link encode}). */
 export function canonicalJson(tree: unknown): string {
-  if (tree === null || typeof tree !== "object") return JSON.stringify(tree) ?? "null";
-  if (Array.isArray(tree)) return `[${tree.map(canonicalJson).join(",")}]`;
-  const record = tree as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  let out = "{";
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    out += `${i === 0 ? "" : ","}${JSON.stringify(key)}:${canonicalJson(record[key])}`;
+  return JSON.stringify(canonicalTree(tree, "tree", true)) ?? "null";
+}
+
+function canonicalTree(value: unknown, root: string, plain: boolean): unknown {
+  try {
+    return new CanonicalCopier(root, false, plain).copy(value);
+  } catch (error) {
+    if (!(error instanceof NeedsSlowPass)) throw error;
   }
-  return `${out}}`;
+  try {
+    return new CanonicalCopier(root, true, plain).copy(value);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UnserializableValueError(root, "it is nested too deeply to store");
+    throw error;
+  }
 }
 
 function reviveTagged(node: Record<string, unknown>): unknown {

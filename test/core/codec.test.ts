@@ -486,8 +486,37 @@ describe("codec canonical form", () => {
     );
   });
 
-  it("sorts keys by UTF-16 code units, including numeric-looking keys", () => {
-    expect(encode({ b: 1, "10": 2, "9": 3, A: 4, $: 5 })).toBe('{"$":5,"10":2,"9":3,"A":4,"b":1}');
+  it("orders array-index keys numerically first, then the other keys by UTF-16 code units", () => {
+    // The order ECMAScript gives an object whose keys were inserted sorted: fixed by the language.
+    expect(encode({ b: 1, "10": 2, "9": 3, A: 4, $: 5, "01": 6 })).toBe(
+      '{"9":3,"10":2,"$":5,"01":6,"A":4,"b":1}',
+    );
+    expect(canonicalJson(JSON.parse('{"b":1,"10":2,"9":3}'))).toBe('{"9":3,"10":2,"b":1}');
+  });
+
+  it("keeps a __proto__ key as data", () => {
+    const value = JSON.parse('{"__proto__":{"polluted":true},"a":1}');
+    const text = encode(value);
+    expect(text).toBe('{"__proto__":{"polluted":true},"a":1}');
+    const back = decode(text) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("encodes structures deeper than the fast pass handles, and records sharing a shape", () => {
+    let deep: unknown = "leaf";
+    for (let i = 0; i < 800; i++) deep = { next: deep };
+    expect(decode(encode(deep))).toStrictEqual(deep);
+    let tooDeep: unknown = "leaf";
+    for (let i = 0; i < 100_000; i++) tooDeep = [tooDeep];
+    expect(() => encode(tooDeep, "stateData")).toThrow(/nested too deeply/);
+    const rows = [
+      { b: 1, a: 2 },
+      { b: 3, a: 4, c: 5 },
+      { a: 6, b: 7 },
+      { b: 8, a: { y: 1, x: 2 } },
+    ];
+    expect(encode(rows)).toBe('[{"a":2,"b":1},{"a":4,"b":3,"c":5},{"a":6,"b":7},{"a":{"x":2,"y":1},"b":8}]');
   });
 
   it("writes no whitespace", () => {
