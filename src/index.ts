@@ -41,6 +41,14 @@ export {
   type ValidationProblem,
   type ValidationResult,
 } from "./core/types.js";
+export {
+  buildCheckpointGraph,
+  type CheckpointGraph,
+  formatFromPath,
+  GRAPH_FORMATS,
+  renderCheckpointGraph,
+  STATUS_COLORS,
+} from "./debug/visualize/index.js";
 export { STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type { RunInfo } from "./manager/checkpoint-manager.js";
 export {
@@ -49,6 +57,14 @@ export {
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
 export type { CleanupOptions, CleanupReport } from "./manager/retention.js";
+export type {
+  ProgressCallback,
+  RunExportOptions,
+  RunExportReport,
+  RunImportOptions,
+  RunImportReport,
+  SkippedCheckpoint,
+} from "./manager/run-transfer.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
 export type { StageProgress } from "./pipeline/execution.js";
@@ -89,6 +105,7 @@ export type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  MigrationStatus,
   OutputRecord,
   StatusPatch,
   StoredMetadata,

@@ -1,0 +1,96 @@
+/** `cairn visualize`: draws a run's checkpoint graph to a PNG, SVG, Mermaid or DOT file. */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Command } from "commander";
+import {
+  buildCheckpointGraph,
+  formatFromPath,
+  GRAPH_FORMATS,
+  renderCheckpointGraph,
+} from "../../debug/visualize/index.js";
+import { printJson, printText, warn } from "../output.js";
+import { examples } from "../runs.js";
+import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+
+interface VisualizeFlags extends StoreFlags {
+  pipelineId: string;
+  output: string;
+  validate: boolean;
+}
+
+/** Registers `cairn visualize`. */
+export function registerVisualize(program: Command): void {
+  const command = program
+    .command("visualize")
+    .summary("Draw a run's checkpoint graph (PNG, SVG, Mermaid, DOT)")
+    .description(
+      "Draw a run's checkpoints left to right, parent to child, coloured by status, with resumes, " +
+        "failures, checkpoints that fail validation and corrupt entries marked. The output file's " +
+        `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}.`,
+    )
+    .requiredOption("--pipeline-id <id>", "the run to draw")
+    .requiredOption("-o, --output <file>", "file to write: graph.png, graph.svg, graph.mmd or graph.dot")
+    .option("--no-validate", "skip validating each checkpoint (faster; no invalid marks)")
+    .addHelpText(
+      "after",
+      examples(
+        "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.png",
+        "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.mmd --store sqlite:./cairn.db",
+      ),
+    );
+  addStoreOptions(command).action(async (flags: VisualizeFlags) => {
+    // A bad extension is a usage error found before the store is opened.
+    const format = formatFromPath(flags.output);
+    const output = resolve(flags.output);
+    const graph = await withManager(flags, (manager) =>
+      buildCheckpointGraph(manager, flags.pipelineId, { validate: flags.validate }),
+    );
+    await writeAtomically(output, await renderCheckpointGraph(graph, format));
+    const { invalid, corrupt } = graph.counts;
+    if (flags.json) {
+      printJson({
+        pipelineId: graph.pipelineId,
+        output,
+        format,
+        nodes: graph.nodes.length,
+        edges: graph.edges.length,
+        invalid,
+        corrupt,
+      });
+    } else {
+      const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+      printText(
+        `Wrote the checkpoint graph of ${graph.pipelineId} to ${output} (${format}: ` +
+          `${plural(graph.nodes.length, "node")}, ${plural(graph.edges.length, "edge")})`,
+      );
+    }
+    const problems = [
+      invalid > 0 ? `${invalid} checkpoint${invalid === 1 ? " fails" : "s fail"} validation` : "",
+      corrupt > 0 ? `${corrupt} ${corrupt === 1 ? "entry is" : "entries are"} corrupt` : "",
+    ].filter((p) => p !== "");
+    if (problems.length > 0) {
+      warn(`${problems.join(" and ")}; see cairn validate --pipeline-id ${graph.pipelineId}`);
+    }
+  });
+}
+
+/** Writes `data` to a temp file beside `path`, then renames it into place. */
+async function writeAtomically(path: string, data: string | Buffer): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const handle = await open(temp, "wx");
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The checkpoint graph of one run as a plain model: one node per checkpoint (and per corrupt
+ * entry of the listing), edges from each checkpoint's parent to it. Every renderer (SVG, PNG,
+ * Mermaid, DOT) draws this model; none of them reads the store.
+ */
+import { CheckpointNotFoundError } from "../../core/errors.js";
+import { assertValidName } from "../../core/ids.js";
+import type { CheckpointStatusValue, ValidationProblem } from "../../core/types.js";
+import type { CheckpointManager } from "../../manager/checkpoint-manager.js";
+
+/** A checkpoint whose metadata could be read. */
+export interface CheckpointGraphNode {
+  kind: "checkpoint";
+  /** Node key in the graph: the checkpoint id. */
+  id: string;
+  checkpointId: string;
+  /** Position in the run's history, from 1. */
+  sequence: number;
+  stageName: string;
+  stageIndex: number;
+  status: CheckpointStatusValue;
+  timestamp: Date;
+  /** Bytes of encoded state and outputs. */
+  dataSize: number;
+  resumeCount: number;
+  errorMessage: string | undefined;
+  /** Result of `validateCheckpoint`; undefined when validation was not asked for. */
+  valid: boolean | undefined;
+  /** What validation found (empty when valid or not validated). */
+  problems: ValidationProblem[];
+  /** The run resumed from this checkpoint (resume count > 0 or status `resumed`). */
+  resumed: boolean;
+  /** The stage failed here (status `failed` or an error message). */
+  failed: boolean;
+  /** Position in the store's listing, from 0 (oldest first). */
+  position: number;
+}
+
+/** An entry of the listing that cannot be parsed. */
+export interface CorruptGraphNode {
+  kind: "corrupt";
+  /** Node key: `corrupt:<location>`. */
+  id: string;
+  /** The checkpoint id, when the store can tell it from the location. */
+  checkpointId: string | undefined;
+  /** Where it is: a file path, a row key... */
+  location: string;
+  /** Why it cannot be read. */
+  reason: string;
+  /** Position in the store's listing, from 0. */
+  position: number;
+}
+
+/** A parent a checkpoint refers to that is no longer in the store. */
+export interface RemovedGraphNode {
+  kind: "removed";
+  /** Node key: the removed checkpoint's id. */
+  id: string;
+  checkpointId: string;
+}
+
+/** One node of the graph. */
+export type GraphNode = CheckpointGraphNode | CorruptGraphNode | RemovedGraphNode;
+
+/** A parent → child link. */
+export interface GraphEdge {
+  /** Node id of the parent. */
+  from: string;
+  /** Node id of the child. */
+  to: string;
+}
+
+/** The checkpoint graph of one run. */
+export interface CheckpointGraph {
+  pipelineId: string;
+  /** Undefined when no checkpoint of the run can be read. */
+  pipelineName: string | undefined;
+  /** `<pipeline name> — run <pipeline id>` (`run <pipeline id>` when the two are the same). */
+  title: string;
+  /** When the model was built. */
+  generatedAt: Date;
+  /** Whether checkpoints were validated. */
+  validated: boolean;
+  /** Listing order: checkpoints and corrupt entries oldest first, removed parents before their child. */
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  counts: GraphCounts;
+}
+
+/** Totals shown in titles and returned by the CLI. */
+export interface GraphCounts {
+  checkpoints: number;
+  corrupt: number;
+  removed: number;
+  invalid: number;
+  resumed: number;
+  failed: number;
+}
+
+/** Options of {@link buildCheckpointGraph}. */
+export interface BuildGraphOptions {
+  /** Run `validateCheckpoint` on every checkpoint (default true). */
+  validate?: boolean;
+  /** Time stamped on the graph (default now). */
+  now?: Date;
+}
+
+/** Builds the graph model of a run from the store; an unknown run is `CAIRN_NOT_FOUND`. */
+export async function buildCheckpointGraph(
+  manager: CheckpointManager,
+  pipelineId: string,
+  options: BuildGraphOptions = {},
+): Promise<CheckpointGraph> {
+  assertValidName("pipelineId", pipelineId);
+  const validate = options.validate ?? true;
+  const store = await manager.getStore();
+  const listing = await store.listCheckpoints(pipelineId);
+  if (listing.length === 0) {
+    throw new CheckpointNotFoundError(
+      pipelineId,
+      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
+    );
+  }
+  const listed: (CheckpointGraphNode | CorruptGraphNode)[] = [];
+  const parents = new Map<string, string>();
+  let pipelineName: string | undefined;
+  for (const [position, entry] of listing.entries()) {
+    if (!entry.ok) {
+      const { checkpointId, location, reason } = entry.corrupt;
+      listed.push({ kind: "corrupt", id: `corrupt:${location}`, checkpointId, location, reason, position });
+      continue;
+    }
+    const m = entry.metadata;
+    pipelineName ??= m.pipeline_name;
+    let valid: boolean | undefined;
+    let problems: ValidationProblem[] = [];
+    if (validate) {
+      const result = await validateOne(manager, m.checkpoint_id);
+      valid = result.valid;
+      problems = result.problems;
+    }
+    const errorMessage = m.error_message ?? undefined;
+    listed.push({
+      kind: "checkpoint",
+      id: m.checkpoint_id,
+      checkpointId: m.checkpoint_id,
+      sequence: m.sequence,
+      stageName: m.stage_name,
+      stageIndex: m.stage_index,
+      status: m.status,
+      timestamp: new Date(m.timestamp),
+      dataSize: m.data_size,
+      resumeCount: m.resume_count,
+      errorMessage,
+      valid,
+      problems,
+      resumed: m.resume_count > 0 || m.status === "resumed",
+      failed: m.status === "failed" || Boolean(errorMessage),
+      position,
+    });
+    if (m.parent_checkpoint_id) parents.set(m.checkpoint_id, m.parent_checkpoint_id);
+  }
+  const { nodes, edges } = linkParents(listed, parents);
+  return {
+    pipelineId,
+    pipelineName,
+    title:
+      pipelineName && pipelineName !== pipelineId
+        ? `${pipelineName} — run ${pipelineId}`
+        : `run ${pipelineId}`,
+    generatedAt: options.now ?? new Date(),
+    validated: validate,
+    nodes,
+    edges,
+    counts: countNodes(nodes),
+  };
+}
+
+/** Validates one checkpoint; one that vanished meanwhile counts as unreadable. */
+async function validateOne(
+  manager: CheckpointManager,
+  checkpointId: string,
+): Promise<{ valid: boolean; problems: ValidationProblem[] }> {
+  try {
+    const result = await manager.validateCheckpoint(checkpointId);
+    return { valid: result.valid, problems: result.problems };
+  } catch (error) {
+    if (!(error instanceof CheckpointNotFoundError)) throw error;
+    return { valid: false, problems: [{ kind: "unreadable", message: "deleted while the graph was built" }] };
+  }
+}
+
+/**
+ * Edges from each checkpoint's parent. A parent that is a corrupt entry links to that entry; a
+ * parent no longer stored becomes a `removed` node placed just before its first child.
+ */
+function linkParents(
+  listed: readonly (CheckpointGraphNode | CorruptGraphNode)[],
+  parents: ReadonlyMap<string, string>,
+): { nodes: GraphNode[]; edges: GraphEdge[] } {
+  const byCheckpointId = new Map<string, string>();
+  for (const node of listed) {
+    if (node.kind === "checkpoint") byCheckpointId.set(node.checkpointId, node.id);
+    else if (node.checkpointId !== undefined && !byCheckpointId.has(node.checkpointId)) {
+      byCheckpointId.set(node.checkpointId, node.id);
+    }
+  }
+  const nodes: GraphNode[] = [];
+  const edges: GraphEdge[] = [];
+  const removed = new Set<string>();
+  for (const node of listed) {
+    const parentId = node.kind === "checkpoint" ? parents.get(node.checkpointId) : undefined;
+    if (parentId !== undefined) {
+      let from = byCheckpointId.get(parentId);
+      if (from === undefined) {
+        from = `removed:${parentId}`;
+        if (!removed.has(from)) {
+          removed.add(from);
+          nodes.push({ kind: "removed", id: from, checkpointId: parentId });
+        }
+      }
+      edges.push({ from, to: node.id });
+    }
+    nodes.push(node);
+  }
+  return { nodes, edges };
+}
+
+function countNodes(nodes: readonly GraphNode[]): GraphCounts {
+  const counts: GraphCounts = { checkpoints: 0, corrupt: 0, removed: 0, invalid: 0, resumed: 0, failed: 0 };
+  for (const node of nodes) {
+    if (node.kind === "corrupt") counts.corrupt++;
+    else if (node.kind === "removed") counts.removed++;
+    else {
+      counts.checkpoints++;
+      if (node.valid === false) counts.invalid++;
+      if (node.resumed) counts.resumed++;
+      if (node.failed) counts.failed++;
+    }
+  }
+  return counts;
+}

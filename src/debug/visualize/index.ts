@@ -1,0 +1,76 @@
+/**
+ * Checkpoint graphs: the model of a run's checkpoints ({@link buildCheckpointGraph}) and its
+ * renderings as SVG, PNG, Mermaid and Graphviz DOT.
+ */
+import { extname } from "node:path";
+import { InvalidArgumentError } from "../../core/errors.js";
+import { renderDot } from "./dot.js";
+import type { CheckpointGraph } from "./graph.js";
+import { renderMermaid } from "./mermaid.js";
+import { type PngOptions, renderPng } from "./png.js";
+import { renderSvg } from "./svg.js";
+
+export { renderDot } from "./dot.js";
+export {
+  type BuildGraphOptions,
+  buildCheckpointGraph,
+  type CheckpointGraph,
+  type CheckpointGraphNode,
+  type CorruptGraphNode,
+  type GraphCounts,
+  type GraphEdge,
+  type GraphNode,
+  type RemovedGraphNode,
+} from "./graph.js";
+export { renderMermaid } from "./mermaid.js";
+export { MARK_COLORS, type NodeColorKey, STATUS_COLORS, STATUS_TEXT_COLORS } from "./palette.js";
+export { fontFiles, type PngOptions, renderPng } from "./png.js";
+export { FONT_FAMILY, renderSvg } from "./svg.js";
+
+/** Output formats of checkpoint graphs. */
+export const GRAPH_FORMATS = ["svg", "png", "mmd", "dot"] as const;
+
+/** One of {@link GRAPH_FORMATS}. */
+export type GraphFormat = (typeof GRAPH_FORMATS)[number];
+
+const EXTENSIONS: Readonly<Record<string, GraphFormat>> = {
+  ".svg": "svg",
+  ".png": "png",
+  ".mmd": "mmd",
+  ".mermaid": "mmd",
+  ".dot": "dot",
+  ".gv": "dot",
+};
+
+/** Renders the graph: text for svg, mmd and dot, PNG bytes for png. */
+export async function renderCheckpointGraph(
+  graph: CheckpointGraph,
+  format: GraphFormat,
+  options: PngOptions = {},
+): Promise<string | Buffer> {
+  switch (format) {
+    case "svg":
+      return renderSvg(graph);
+    case "png":
+      return renderPng(renderSvg(graph), options);
+    case "mmd":
+      return renderMermaid(graph);
+    case "dot":
+      return renderDot(graph);
+    default:
+      throw new InvalidArgumentError(
+        `Unknown graph format ${JSON.stringify(format)} (expected one of ${GRAPH_FORMATS.join(", ")})`,
+      );
+  }
+}
+
+/** The format an output path asks for, by its extension; anything else is `CAIRN_INVALID_ARGUMENT`. */
+export function formatFromPath(path: string): GraphFormat {
+  const format = EXTENSIONS[extname(path).toLowerCase()];
+  if (format === undefined) {
+    throw new InvalidArgumentError(
+      `Cannot tell the graph format of ${JSON.stringify(path)}: use one of the extensions ${Object.keys(EXTENSIONS).join(", ")}`,
+    );
+  }
+  return format;
+}

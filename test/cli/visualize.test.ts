@@ -1,0 +1,231 @@
+/**
+ * `cairn visualize` run as a subprocess, the way users run it, against a file store and a
+ * SQLite store: every output format, the exit codes of an unknown run and a bad extension.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PNG } from "pngjs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { STATUS_COLORS } from "../../src/debug/visualize/index.js";
+import { CheckpointManager } from "../../src/index.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+const cliPath = join(root, "dist/cli/main.js");
+const RUN = "etl_20240101T000000000Z_abc234";
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI; resolves with its exit code and output, whatever the code. */
+function cairn(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cliPath, ...args],
+      { cwd: dir, env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cairn-cli-visualize-"));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A run with completed checkpoints, a failure the run resumed from, and a failure. */
+async function makeRun(store: string): Promise<void> {
+  const manager = new CheckpointManager({ store });
+  const stages = ["extract", "transform", "load"];
+  const write = (index: number, status: "completed" | "failed", errorMessage?: string) =>
+    manager.createCheckpoint({
+      pipelineId: RUN,
+      stageName: stages[index] as string,
+      stageIndex: index,
+      stateData: { index },
+      completedStages: stages.slice(0, index + 1),
+      pendingStages: stages.slice(index + 1),
+      agentOutputs: { [stages[index] as string]: { rows: [index] } },
+      status,
+      ...(errorMessage ? { errorMessage } : {}),
+    });
+  try {
+    await write(0, "completed");
+    await write(1, "failed", "timeout <after> 30 s & retries");
+    await manager.resumePipeline(RUN);
+    await write(1, "completed");
+    await write(2, "failed", "disk full");
+  } finally {
+    await manager.close();
+  }
+}
+
+function hasColor(png: PNG, hex: string): boolean {
+  const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+  for (let i = 0; i < png.data.length; i += 4) {
+    if (png.data[i] === r && png.data[i + 1] === g && png.data[i + 2] === b) return true;
+  }
+  return false;
+}
+
+const stores = {
+  file: () => `file:${join(dir, "checkpoints")}`,
+  sqlite: () => `sqlite:${join(dir, "cairn.db")}`,
+};
+
+describe.each(Object.entries(stores))("cairn visualize on the %s store", (_name, storeUrl) => {
+  it("writes a PNG with the status colours", async () => {
+    await makeRun(storeUrl());
+    const result = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "--output",
+      "graph.png",
+      "--store",
+      storeUrl(),
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(join(dir, "graph.png"));
+    expect(result.stdout).toContain("4 nodes, 3 edges");
+    const png = PNG.sync.read(await readFile(join(dir, "graph.png")));
+    expect(png.width).toBeGreaterThanOrEqual(400);
+    for (const key of ["completed", "failed", "resumed"] as const) {
+      expect(hasColor(png, STATUS_COLORS[key]), key).toBe(true);
+    }
+    // Written through a temp file that is gone afterwards.
+    expect((await readdir(dir)).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("writes SVG, Mermaid and DOT, and reports JSON", async () => {
+    await makeRun(storeUrl());
+    const svg = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "-o",
+      "out/graph.svg",
+      "--store",
+      storeUrl(),
+    ]);
+    expect(svg.code).toBe(0);
+    const svgText = await readFile(join(dir, "out/graph.svg"), "utf8");
+    expect(svgText).toMatch(/^<\?xml[^>]*>\n<svg /);
+    expect(svgText).toContain("✗ timeout &lt;after&gt; 30 s &amp; retries");
+    expect(svgText.trimEnd().endsWith("</svg>")).toBe(true);
+
+    const mmd = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "--output",
+      "graph.mmd",
+      "--store",
+      storeUrl(),
+      "--json",
+    ]);
+    expect(mmd.code).toBe(0);
+    expect(JSON.parse(mmd.stdout)).toEqual({
+      pipelineId: RUN,
+      output: join(dir, "graph.mmd"),
+      format: "mmd",
+      nodes: 4,
+      edges: 3,
+      invalid: 0,
+      corrupt: 0,
+    });
+    const mermaid = await readFile(join(dir, "graph.mmd"), "utf8");
+    expect(mermaid.startsWith("flowchart LR\n")).toBe(true);
+    expect(mermaid).toContain("c1 --> c2");
+
+    const dot = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "--output",
+      "graph.dot",
+      "--store",
+      storeUrl(),
+      "--no-validate",
+    ]);
+    expect(dot.code).toBe(0);
+    const dotText = await readFile(join(dir, "graph.dot"), "utf8");
+    expect(dotText).toMatch(/^digraph /);
+    expect(dotText).toContain("rankdir=LR;");
+    expect(dotText).toContain("c3 -> c4;");
+  });
+
+  it("exits 3 for an unknown run and 2 for an unknown extension, writing nothing", async () => {
+    await makeRun(storeUrl());
+    const unknown = await cairn([
+      "visualize",
+      "--pipeline-id",
+      "nope",
+      "--output",
+      "graph.png",
+      "--store",
+      storeUrl(),
+    ]);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toContain("CAIRN_NOT_FOUND");
+    const gif = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "--output",
+      "graph.gif",
+      "--store",
+      storeUrl(),
+    ]);
+    expect(gif.code).toBe(2);
+    expect(gif.stderr).toMatch(/\.png/);
+    expect((await readdir(dir)).filter((n) => n.startsWith("graph"))).toEqual([]);
+  });
+});
+
+describe("cairn visualize usage", () => {
+  it("has help with an example, and needs --pipeline-id and --output", async () => {
+    const help = await cairn(["visualize", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("--output");
+    expect(help.stdout).toContain("--no-validate");
+    expect(help.stdout).toContain("$ cairn visualize --pipeline-id");
+    expect((await cairn(["visualize", "--output", "graph.png"])).code).toBe(2);
+    expect((await cairn(["visualize", "--pipeline-id", RUN])).code).toBe(2);
+  });
+
+  it("warns about invalid and corrupt entries on stderr, and still draws them", async () => {
+    const basePath = join(dir, "checkpoints");
+    await makeRun(`file:${basePath}`);
+    await writeFile(join(basePath, RUN, "junk.txt"), "junk");
+    const result = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "--output",
+      "graph.svg",
+      "--base-path",
+      basePath,
+      "--json",
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ nodes: 5, corrupt: 1, invalid: 0 });
+    expect(result.stderr).toContain("1 entry is corrupt");
+    expect(await readFile(join(dir, "graph.svg"), "utf8")).toContain("⚠ corrupt entry");
+  });
+});
