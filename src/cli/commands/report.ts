@@ -1,0 +1,73 @@
+/** `cairn report`: the recovery report of a run, as text, Markdown or a self-contained HTML page. */
+import { basename, dirname, resolve } from "node:path";
+import { type Command, Option } from "commander";
+import { buildRecoveryReport, REPORT_FORMATS, type ReportFormat, renderReport } from "../../debug/report.js";
+import { fsyncDir, replaceFile } from "../../util/atomic-file.js";
+import { UsageError } from "../exit-codes.js";
+import { printJson, printText } from "../output.js";
+import { examples } from "../runs.js";
+import { storeArgs } from "../store-args.js";
+import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+
+interface ReportFlags extends StoreFlags {
+  pipelineId: string;
+  format?: ReportFormat;
+  output?: string;
+  pipelineFile?: string;
+}
+
+/** Writes the file atomically: a reader never sees half a report, and a failed write keeps the old one. */
+async function writeReport(path: string, text: string): Promise<string> {
+  const target = resolve(path);
+  try {
+    await replaceFile(dirname(target), basename(target), text, true);
+    await fsyncDir(dirname(target));
+  } catch (error) {
+    throw new Error(`cannot write --output ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  return target;
+}
+
+/** Registers `cairn report`. */
+export function registerReport(program: Command): void {
+  const command = program
+    .command("report")
+    .summary("Write a run's recovery report (text, Markdown or HTML)")
+    .description(
+      "Write the recovery report of one run: summary, statistics, storage, the recommended recovery " +
+        "point, failure points, recommendations and the command that resumes the run. " +
+        "With --json the report data is printed as JSON (and --output still gets the rendered report). " +
+        "Exits 0 even when the run has problems; 3 when it does not exist.",
+    )
+    .requiredOption("--pipeline-id <id>", "the run to report on")
+    .addOption(
+      new Option("--format <format>", "text, md (Markdown) or html (default: text)").choices(REPORT_FORMATS),
+    )
+    .option("--output <file>", "write the report to this file (replaced atomically) instead of stdout")
+    .option("--pipeline-file <path>", "pipeline file to put in the resume command (it is not stored)")
+    .addHelpText(
+      "after",
+      examples(
+        "cairn report --pipeline-id etl_pipeline_20240101T000000000Z_abc234",
+        "cairn report --pipeline-id etl_20240101 --format html --output report.html --store sqlite:./cairn.db",
+      ),
+    );
+  addStoreOptions(command).action(async (flags: ReportFlags, self: Command) => {
+    if (flags.json && flags.format !== undefined && flags.output === undefined) {
+      throw new UsageError("--json prints the report as JSON; --format applies only with --output <file>");
+    }
+    const args = storeArgs(self, ["pipelineId", "format", "output", "pipelineFile"]);
+    await withManager(flags, async (manager) => {
+      const report = await buildRecoveryReport(manager, flags.pipelineId, {
+        storeArgs: args,
+        ...(flags.pipelineFile !== undefined ? { pipelineFile: flags.pipelineFile } : {}),
+      });
+      const text = renderReport(report, flags.format ?? "text");
+      const written = flags.output !== undefined ? await writeReport(flags.output, text) : undefined;
+      if (flags.json) printJson(report);
+      else if (written !== undefined)
+        printText(`Wrote the recovery report of ${flags.pipelineId} to ${written}`);
+      else printText(text);
+    });
+  });
+}

@@ -1,0 +1,352 @@
+/**
+ * Pipeline analysis (the seed's `analyze` debugger command): the health of one run's
+ * checkpoints, what it stores, how its resumes went, where it failed, and what to do next.
+ * Informational: it reports problems, it never repairs or deletes anything.
+ */
+import { CheckpointCorruptError, CheckpointNotFoundError, ErrorCode, isCairnError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import { parseBody, type StoredMetadata } from "../core/record.js";
+import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
+import { formatBytes } from "../manager/chain-text.js";
+import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
+import { recommend } from "./recommendations.js";
+import { formatRate, formatTime, terminalSafe } from "./report-formats.js";
+
+/** A checkpoint that fails verification, or a stored entry that does not parse. */
+export interface CorruptedCheckpoint {
+  /** Undefined for an unparseable entry whose id cannot be told from its location. */
+  checkpointId?: string;
+  /** Where an unparseable entry is (file path, row key); absent for checkpoints that parse. */
+  location?: string;
+  problems: string[];
+}
+
+/** A checkpoint whose parent is gone while older checkpoints of the run remain: a gap in the chain. */
+export interface OrphanedCheckpoint {
+  checkpointId: string;
+  stageName: string;
+  sequence: number;
+  /** The parent id it names, which the store no longer holds. */
+  missingParentId: string;
+}
+
+/** Failures of one stage, from `failed` checkpoints and checkpoints carrying an error message. */
+export interface FailurePoint {
+  stageName: string;
+  count: number;
+  /** The latest error message of the stage; null when its failed checkpoints carry none. */
+  lastError: string | null;
+  lastAt: Date;
+}
+
+/** The checkpoint a resume would start from (what `loadLatestCheckpoint` returns). */
+export interface ResumePoint {
+  checkpointId: string;
+  stageName: string;
+  stageIndex: number;
+  sequence: number;
+  timestamp: Date;
+  completedStages: string[];
+  pendingStages: string[];
+  /** False when newer checkpoints exist that a resume cannot use (corrupt or expired). */
+  isNewest: boolean;
+}
+
+/** What {@link analyzePipeline} finds. */
+export interface PipelineAnalysis {
+  pipelineId: string;
+  pipelineName: string;
+  /** Disjoint counts: a corrupted checkpoint whose parent is also missing counts as corrupted. */
+  checkpoints: { total: number; healthy: number; corrupted: number; orphaned: number };
+  corrupted: CorruptedCheckpoint[];
+  orphaned: OrphanedCheckpoint[];
+  storage: {
+    /** Sum of `data_size` as the store reports it. */
+    checkpointBytes: number;
+    /** Bytes of the outputs the store holds for the run. */
+    outputBytes: number;
+    outputs: number;
+    /** Stored outputs no readable checkpoint references. */
+    unreferencedOutputs: number;
+  };
+  resumes: { totalResumeCount: number; resumedCheckpoints: number };
+  /** For this run: null if never resumed, 1 if resumed and finished, 0 if resumed and not finished. */
+  resumeSuccessRate: number | null;
+  finished: boolean;
+  /** Null when no checkpoint verifies (a resume starts from the first stage). */
+  resumePoint: ResumePoint | null;
+  failurePoints: FailurePoint[];
+  recommendations: string[];
+}
+
+/** Options of {@link analyzePipeline}. */
+export interface AnalyzeOptions {
+  /** Reference time for the age of checkpoints (default: now). */
+  now?: Date;
+  /** Checkpoints older than this many days are reported as due for cleanup (default 30). */
+  retentionDays?: number;
+  /** Store flags appended to the commands in recommendations, e.g. `["--store", "sqlite:./cairn.db"]`. */
+  storeArgs?: readonly string[];
+}
+
+/** Facts the recommendations are made from, beyond the analysis itself. */
+export interface AnalysisFacts {
+  /** Checkpoints older than the retention period. */
+  old: StoredMetadata[];
+  retentionDays: number;
+  /** Bytes of the unreferenced outputs. */
+  unreferencedBytes: number;
+  /** False when a checkpoint could not be read, so outputs it references may count as unreferenced. */
+  refsComplete: boolean;
+  /** Why the resume point could not be decoded, when it could not. */
+  resumeError: string | undefined;
+  storeArgs: readonly string[];
+}
+
+const DAY_MS = 86_400_000;
+
+/** Analyzes one run; an unknown run is a `CheckpointNotFoundError`. */
+export async function analyzePipeline(
+  manager: CheckpointManager,
+  pipelineId: string,
+  options: AnalyzeOptions = {},
+): Promise<PipelineAnalysis> {
+  assertValidName("pipelineId", pipelineId);
+  const store = await manager.getStore();
+  const listing = await store.listCheckpoints(pipelineId);
+  if (listing.length === 0) {
+    throw new CheckpointNotFoundError(
+      pipelineId,
+      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
+    );
+  }
+  const corrupted: CorruptedCheckpoint[] = [];
+  const ok: StoredMetadata[] = [];
+  for (const entry of listing) {
+    if (!entry.ok) {
+      const { checkpointId, location, reason } = entry.corrupt;
+      corrupted.push({
+        ...(checkpointId !== undefined ? { checkpointId } : {}),
+        location,
+        problems: [reason],
+      });
+      continue;
+    }
+    const id = entry.metadata.checkpoint_id;
+    try {
+      const result = await manager.validateCheckpoint(id);
+      if (!result.valid)
+        corrupted.push({ checkpointId: id, problems: result.problems.map((p) => p.message) });
+      ok.push(entry.metadata);
+    } catch (error) {
+      // Removed since the listing was read (a concurrent cleanup): it is no longer part of the run.
+      if (!isCairnError(error, ErrorCode.NotFound)) throw error;
+    }
+  }
+  const corruptIds = new Set(corrupted.map((c) => c.checkpointId));
+  const orphaned = findOrphans(listing, ok).filter((o) => !corruptIds.has(o.checkpointId));
+  const { storage, unreferencedBytes, refsComplete } = await measureStorage(
+    store,
+    pipelineId,
+    ok,
+    listing.some((e) => !e.ok),
+  );
+  const finished = ok.some((m) => m.stage_name === PIPELINE_COMPLETE_STAGE);
+  const totalResumeCount = ok.reduce((sum, m) => sum + m.resume_count, 0);
+  const { resumePoint, resumeError } = await findResumePoint(manager, pipelineId, ok);
+  const retentionDays = options.retentionDays ?? 30;
+  const cutoff = (options.now ?? new Date()).getTime() - retentionDays * DAY_MS;
+  const total = ok.length + listing.filter((e) => !e.ok).length;
+  const analysis: PipelineAnalysis = {
+    pipelineId,
+    pipelineName: ok.at(-1)?.pipeline_name ?? pipelineId,
+    checkpoints: {
+      total,
+      healthy: total - corrupted.length - orphaned.length,
+      corrupted: corrupted.length,
+      orphaned: orphaned.length,
+    },
+    corrupted,
+    orphaned,
+    storage,
+    resumes: { totalResumeCount, resumedCheckpoints: ok.filter((m) => m.resume_count > 0).length },
+    resumeSuccessRate: totalResumeCount === 0 ? null : finished ? 1 : 0,
+    finished,
+    resumePoint,
+    failurePoints: failurePoints(ok),
+    recommendations: [],
+  };
+  analysis.recommendations = recommend(analysis, {
+    old: ok.filter((m) => Date.parse(m.timestamp) < cutoff),
+    retentionDays,
+    unreferencedBytes,
+    refsComplete,
+    resumeError,
+    storeArgs: options.storeArgs ?? [],
+  });
+  return analysis;
+}
+
+/**
+ * Checkpoints whose parent is not in the store while an older checkpoint of the run is: a
+ * checkpoint was removed from the middle. Retention removes the oldest ones, which leaves the
+ * oldest survivor without a parent but no older checkpoint, so it is not counted.
+ */
+function findOrphans(
+  listing: readonly ListedCheckpoint[],
+  ok: readonly StoredMetadata[],
+): OrphanedCheckpoint[] {
+  const present = new Set<string>();
+  // An unparseable entry is still in the store: its child is corrupt (broken chain), not orphaned.
+  for (const e of listing) {
+    const id = e.ok ? e.metadata.checkpoint_id : e.corrupt.checkpointId;
+    if (id !== undefined) present.add(id);
+  }
+  const oldest = Math.min(...ok.map((m) => m.sequence));
+  const orphans: OrphanedCheckpoint[] = [];
+  for (const m of ok) {
+    const parent = m.parent_checkpoint_id;
+    if (parent === null || present.has(parent) || m.sequence <= oldest) continue;
+    orphans.push({
+      checkpointId: m.checkpoint_id,
+      stageName: m.stage_name,
+      sequence: m.sequence,
+      missingParentId: parent,
+    });
+  }
+  return orphans;
+}
+
+async function measureStorage(
+  store: CheckpointStore,
+  pipelineId: string,
+  ok: readonly StoredMetadata[],
+  unparseable: boolean,
+): Promise<{ storage: PipelineAnalysis["storage"]; unreferencedBytes: number; refsComplete: boolean }> {
+  const referenced = new Set<string>();
+  let refsComplete = true;
+  for (const m of ok) {
+    try {
+      const record = await store.getCheckpoint(m.checkpoint_id);
+      if (!record) continue;
+      for (const hash of Object.values(parseBody(m.checkpoint_id, record.body).output_refs)) {
+        referenced.add(hash);
+      }
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+      refsComplete = false;
+    }
+  }
+  const hashes = await store.listOutputHashes(pipelineId);
+  const texts = hashes.length > 0 ? await store.getOutputs(pipelineId, hashes) : new Map<string, string>();
+  let outputBytes = 0;
+  let unreferencedBytes = 0;
+  let unreferenced = 0;
+  for (const hash of hashes) {
+    const bytes = Buffer.byteLength(texts.get(hash) ?? "", "utf8");
+    outputBytes += bytes;
+    if (!referenced.has(hash)) {
+      unreferenced++;
+      unreferencedBytes += bytes;
+    }
+  }
+  return {
+    storage: {
+      checkpointBytes: ok.reduce((sum, m) => sum + m.data_size, 0),
+      outputBytes,
+      outputs: hashes.length,
+      unreferencedOutputs: unreferenced,
+    },
+    unreferencedBytes,
+    // Unparseable entries may reference outputs too; their references cannot be known.
+    refsComplete: refsComplete && !unparseable,
+  };
+}
+
+async function findResumePoint(
+  manager: CheckpointManager,
+  pipelineId: string,
+  ok: readonly StoredMetadata[],
+): Promise<{ resumePoint: ResumePoint | null; resumeError: string | undefined }> {
+  try {
+    const checkpoint = await manager.loadLatestCheckpoint(pipelineId);
+    if (!checkpoint) return { resumePoint: null, resumeError: undefined };
+    const m = checkpoint.metadata;
+    return {
+      resumePoint: {
+        checkpointId: m.checkpointId,
+        stageName: m.stageName,
+        stageIndex: m.stageIndex,
+        sequence: m.sequence,
+        timestamp: m.timestamp,
+        completedStages: checkpoint.completedStages,
+        pendingStages: checkpoint.pendingStages,
+        isNewest: ok.every((o) => o.sequence <= m.sequence),
+      },
+      resumeError: undefined,
+    };
+  } catch (error) {
+    // The newest verified checkpoint does not decode: a resume would fail the same way.
+    if (error instanceof CheckpointCorruptError) return { resumePoint: null, resumeError: error.message };
+    throw error;
+  }
+}
+
+/** Failures grouped by stage, most frequent first. */
+function failurePoints(ok: readonly StoredMetadata[]): FailurePoint[] {
+  const byStage = new Map<string, FailurePoint>();
+  // `ok` is oldest first, so the last one seen per stage is the latest failure.
+  for (const m of ok) {
+    if (m.status !== "failed" && m.error_message === null) continue;
+    const point = byStage.get(m.stage_name) ?? {
+      stageName: m.stage_name,
+      count: 0,
+      lastError: null,
+      lastAt: new Date(m.timestamp),
+    };
+    point.count++;
+    point.lastAt = new Date(m.timestamp);
+    if (m.error_message !== null) point.lastError = m.error_message;
+    byStage.set(m.stage_name, point);
+  }
+  return [...byStage.values()].sort((a, b) => b.count - a.count || b.lastAt.getTime() - a.lastAt.getTime());
+}
+
+/** Renders an analysis as text for terminals. */
+export function renderAnalysisText(a: PipelineAnalysis): string {
+  const c = a.checkpoints;
+  const lines = [
+    `Analysis of ${a.pipelineId} (pipeline ${a.pipelineName})`,
+    "",
+    `Status:          ${a.finished ? "finished" : "not finished"}`,
+    `Checkpoints:     ${c.total} (${c.healthy} healthy, ${c.corrupted} corrupted, ${c.orphaned} orphaned)`,
+    `Checkpoint data: ${formatBytes(a.storage.checkpointBytes)}`,
+    `Outputs:         ${a.storage.outputs} stored, ${formatBytes(a.storage.outputBytes)}, ${a.storage.unreferencedOutputs} unreferenced`,
+    `Resumes:         ${a.resumes.totalResumeCount} (from ${a.resumes.resumedCheckpoints} checkpoint${a.resumes.resumedCheckpoints === 1 ? "" : "s"})`,
+    `Resume success:  ${formatRate(a.resumeSuccessRate)}`,
+    `Resume point:    ${a.resumePoint ? `${a.resumePoint.checkpointId} (stage ${a.resumePoint.stageName})` : "none"}`,
+  ];
+  if (a.corrupted.length > 0) {
+    lines.push("", "Corrupted:");
+    for (const x of a.corrupted) {
+      lines.push(
+        `  ⚠ ${x.checkpointId ?? x.location}${x.checkpointId && x.location ? ` (${x.location})` : ""}`,
+      );
+      for (const p of x.problems) lines.push(`      ${p}`);
+    }
+  }
+  if (a.orphaned.length > 0) {
+    lines.push("", "Orphaned (parent missing):");
+    for (const o of a.orphaned) lines.push(`  ${o.checkpointId} [${o.sequence}] parent ${o.missingParentId}`);
+  }
+  if (a.failurePoints.length > 0) {
+    lines.push("", "Failure points:");
+    for (const f of a.failurePoints) {
+      const error = f.lastError !== null ? `: ${f.lastError}` : "";
+      lines.push(`  ${f.stageName}: ${f.count}× (last ${formatTime(f.lastAt)})${error}`);
+    }
+  }
+  lines.push("", "Recommendations:", ...a.recommendations.map((r) => `  - ${r}`));
+  return terminalSafe(lines.join("\n"));
+}

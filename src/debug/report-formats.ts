@@ -1,0 +1,320 @@
+/**
+ * Markdown and HTML renderings of a recovery report. Everything taken from the store (names,
+ * error messages, paths) is escaped: an error message is data, never markup.
+ */
+import { formatBytes } from "../manager/chain-text.js";
+import type { RecoveryReport } from "./report.js";
+
+/** `2024-01-01 12:00:00Z`, or `-`. */
+export function formatTime(date: Date | null | undefined): string {
+  return date
+    ? date
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, "Z")
+    : "-";
+}
+
+/** The resume success rate in words. */
+export function formatRate(rate: number | null): string {
+  if (rate === null) return "n/a (never resumed)";
+  return rate === 1 ? "100% (resumed and finished)" : "0% (resumed, not finished)";
+}
+
+/** Label/value rows shared by every format, so they all say the same things. */
+export function sections(r: RecoveryReport): { title: string; rows: [string, string][] }[] {
+  const s = r.statistics;
+  const p = r.recoveryPoint;
+  const byStatus = Object.entries(s.byStatus)
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${status} ${n}`)
+    .join(", ");
+  return [
+    {
+      title: "Run",
+      rows: [
+        ["Pipeline", r.run.pipelineName],
+        ["Run id", r.run.pipelineId],
+        ["Status", `${r.run.status}${r.run.finished ? " (finished)" : " (not finished)"}`],
+        ["Stages", `${r.run.stagesCompleted}/${r.run.stagesTotal} completed`],
+        ["First checkpoint", formatTime(r.run.firstAt)],
+        [
+          "Last checkpoint",
+          `${formatTime(r.run.lastAt)}${r.run.latestStage ? ` (stage ${r.run.latestStage})` : ""}`,
+        ],
+      ],
+    },
+    {
+      title: "Statistics",
+      rows: [
+        [
+          "Checkpoints",
+          `${s.checkpoints} (${s.healthy} healthy, ${s.corrupted} corrupted, ${s.orphaned} orphaned)`,
+        ],
+        ["By status", byStatus || "-"],
+        [
+          "Resumes",
+          `${s.totalResumeCount} (from ${s.resumedCheckpoints} checkpoint${s.resumedCheckpoints === 1 ? "" : "s"})`,
+        ],
+        ["Resume success", formatRate(s.resumeSuccessRate)],
+      ],
+    },
+    {
+      title: "Storage",
+      rows: [
+        ["Checkpoint data", formatBytes(r.storage.checkpointBytes)],
+        ["Outputs", `${r.storage.outputs} stored, ${formatBytes(r.storage.outputBytes)}`],
+        ["Unreferenced outputs", String(r.storage.unreferencedOutputs)],
+      ],
+    },
+    {
+      title: "Recommended recovery point",
+      rows: p
+        ? [
+            ["Checkpoint", p.checkpointId],
+            ["Stage", `${p.stageName} (#${p.stageIndex}), sequence ${p.sequence}`],
+            ["Time", formatTime(p.timestamp)],
+            ["Completed stages", p.completedStages.join(", ") || "-"],
+            ["Pending stages", p.pendingStages.join(", ") || "-"],
+            ["Newest checkpoint", p.isNewest ? "yes" : "no: newer checkpoints cannot be used"],
+          ]
+        : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
+    },
+  ];
+}
+
+/** One line per problem: corrupted entries, then orphans. */
+export function problemLines(r: RecoveryReport): { subject: string; kind: string; detail: string }[] {
+  const lines: { subject: string; kind: string; detail: string }[] = [];
+  for (const c of r.corrupted) {
+    const subject = c.checkpointId ?? c.location ?? "(unknown)";
+    for (const problem of c.problems) lines.push({ subject, kind: "corrupted", detail: problem });
+  }
+  for (const o of r.orphaned) {
+    lines.push({
+      subject: o.checkpointId,
+      kind: "orphaned",
+      detail: `parent ${o.missingParentId} is missing`,
+    });
+  }
+  return lines;
+}
+
+/** Renders a report as plain text for terminals. */
+export function renderText(r: RecoveryReport): string {
+  const out = [
+    `Recovery report: ${r.run.pipelineName} (run ${r.run.pipelineId})`,
+    `Generated ${formatTime(r.generatedAt)}`,
+  ];
+  for (const section of sections(r)) {
+    out.push("", section.title);
+    const width = Math.max(...section.rows.map(([label]) => label.length)) + 2;
+    for (const [label, value] of section.rows) out.push(`  ${`${label}:`.padEnd(width)}${value}`);
+  }
+  const problems = problemLines(r);
+  if (problems.length > 0) {
+    out.push("", "Problems");
+    for (const p of problems) out.push(`  ⚠ ${p.subject} (${p.kind}): ${p.detail}`);
+  }
+  if (r.failurePoints.length > 0) {
+    out.push("", "Failure points");
+    for (const f of r.failurePoints) {
+      out.push(
+        `  ${f.stageName}: ${f.count}× (last ${formatTime(f.lastAt)})${f.lastError !== null ? `: ${f.lastError}` : ""}`,
+      );
+    }
+  }
+  out.push("", "Recommendations", ...r.recommendations.map((line) => `  - ${line}`));
+  out.push("", "Resume command", `  ${r.resumeCommand ?? "none: the run finished"}`);
+  return `${terminalSafe(out.join("\n"))}\n`;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Shows control characters from stored data (an error message with ANSI escapes, a carriage
+ * return) as `\xNN` instead of letting them drive the terminal. Newlines and tabs stay.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** Escapes text for a Markdown paragraph or table cell (CommonMark backslash escapes). */
+export function escapeMarkdown(text: string): string {
+  // `<` must not start inline HTML, `|` must not end a cell, a newline must not end a row.
+  // An underscore inside a word never makes emphasis, so ids like `etl_run_1` stay readable.
+  return text
+    .replace(/[\\`*[\]<>|&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, (c) => `\\${c}`)
+    .replace(/\r?\n/g, " ");
+}
+
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Splits a recommendation into plain text and the `commands` it quotes. A stray backtick in an
+ * error message only shifts what is shown as code; both parts are escaped either way.
+ */
+function codeSegments(text: string): { code: boolean; text: string }[] {
+  return text.split("`").map((part, i) => ({ code: i % 2 === 1, text: part }));
+}
+
+function mdInline(text: string): string {
+  return codeSegments(text)
+    .map((s) =>
+      s.code ? (s.text === "" ? "" : `\`${s.text.replace(/\r?\n/g, " ")}\``) : escapeMarkdown(s.text),
+    )
+    .join("");
+}
+
+function mdTable(headers: readonly string[], rows: readonly string[][]): string[] {
+  return [
+    `| ${headers.map(escapeMarkdown).join(" | ")} |`,
+    `| ${headers.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.map(escapeMarkdown).join(" | ")} |`),
+  ];
+}
+
+/** A fence longer than any run of backticks in the text, so the text cannot close it. */
+function fence(text: string): string {
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+  return "`".repeat(Math.max(3, longest + 1));
+}
+
+/** Renders a report as Markdown with tables. */
+export function renderMarkdown(r: RecoveryReport): string {
+  const out = [
+    `# Recovery report: ${escapeMarkdown(r.run.pipelineName)}`,
+    "",
+    `Run \`${r.run.pipelineId}\`, generated ${formatTime(r.generatedAt)}.`,
+  ];
+  for (const section of sections(r)) {
+    out.push("", `## ${section.title}`, "", ...mdTable(["Field", "Value"], section.rows));
+  }
+  const problems = problemLines(r);
+  if (problems.length > 0) {
+    out.push(
+      "",
+      "## Problems",
+      "",
+      ...mdTable(
+        ["Checkpoint", "Kind", "Detail"],
+        problems.map((p) => [p.subject, p.kind, p.detail]),
+      ),
+    );
+  }
+  if (r.failurePoints.length > 0) {
+    const rows = r.failurePoints.map((f) => [
+      f.stageName,
+      String(f.count),
+      formatTime(f.lastAt),
+      f.lastError ?? "-",
+    ]);
+    out.push("", "## Failure points", "", ...mdTable(["Stage", "Failures", "Last at", "Last error"], rows));
+  }
+  out.push("", "## Recommendations", "", ...r.recommendations.map((line) => `- ${mdInline(line)}`));
+  out.push("", "## Resume command", "");
+  if (r.resumeCommand === null) out.push("None: the run finished.");
+  else {
+    const f = fence(r.resumeCommand);
+    out.push(`${f}sh`, r.resumeCommand, f);
+  }
+  return `${out.join("\n")}\n`;
+}
+
+const CSS = `
+body{margin:0;background:#f6f7f9;color:#1f2328;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:960px;margin:0 auto;padding:24px}
+h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+.meta{color:#59636e;margin:0}
+table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7de}
+th,td{text-align:left;vertical-align:top;padding:6px 10px;border-bottom:1px solid #eaeef2;overflow-wrap:anywhere}
+thead th{background:#f0f2f4}tbody th{width:14em;font-weight:600;color:#424a53}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em}
+code{background:#eff1f3;padding:1px 4px;border-radius:4px}
+pre{background:#1f2328;color:#f6f8fa;padding:12px 14px;border-radius:6px;overflow-x:auto}
+pre code{background:none;padding:0}
+ul{background:#fff;border:1px solid #d0d7de;margin:0;padding:10px 10px 10px 30px}li{margin:4px 0}
+.bad{color:#b42318;font-weight:600}.ok{color:#1a7f37;font-weight:600}.warn{color:#9a6700;font-weight:600}
+`;
+
+function htmlInline(text: string): string {
+  return codeSegments(text)
+    .map((s) => (s.code ? (s.text === "" ? "" : `<code>${escapeHtml(s.text)}</code>`) : escapeHtml(s.text)))
+    .join("");
+}
+
+function htmlTable(headers: readonly string[], rows: readonly string[][]): string {
+  const head = headers.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join("");
+  const body = rows
+    .map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`)
+    .join("\n");
+  return `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+function statusClass(r: RecoveryReport): string {
+  if (r.statistics.corrupted > 0 || (!r.run.finished && r.run.status === "failed")) return "bad";
+  return r.run.finished && r.statistics.orphaned === 0 ? "ok" : "warn";
+}
+
+/** Renders a report as a self-contained HTML page: inline CSS, no scripts, no external assets. */
+export function renderHtml(r: RecoveryReport): string {
+  const parts: string[] = [];
+  for (const section of sections(r)) {
+    const rows = section.rows
+      .map(([label, value]) => {
+        const cls = section.title === "Run" && label === "Status" ? ` class="${statusClass(r)}"` : "";
+        return `<tr><th scope="row">${escapeHtml(label)}</th><td${cls}>${escapeHtml(value)}</td></tr>`;
+      })
+      .join("\n");
+    parts.push(
+      `<section><h2>${escapeHtml(section.title)}</h2><table><tbody>\n${rows}\n</tbody></table></section>`,
+    );
+  }
+  const problems = problemLines(r);
+  if (problems.length > 0) {
+    const rows = problems.map((p) => [p.subject, p.kind, p.detail]);
+    parts.push(`<section><h2>Problems</h2>${htmlTable(["Checkpoint", "Kind", "Detail"], rows)}</section>`);
+  }
+  if (r.failurePoints.length > 0) {
+    const rows = r.failurePoints.map((f) => [
+      f.stageName,
+      String(f.count),
+      formatTime(f.lastAt),
+      f.lastError ?? "-",
+    ]);
+    parts.push(
+      `<section><h2>Failure points</h2>${htmlTable(["Stage", "Failures", "Last at", "Last error"], rows)}</section>`,
+    );
+  }
+  const recommendations = r.recommendations.map((line) => `<li>${htmlInline(line)}</li>`).join("\n");
+  parts.push(`<section><h2>Recommendations</h2><ul>\n${recommendations}\n</ul></section>`);
+  parts.push(
+    `<section><h2>Resume command</h2>${
+      r.resumeCommand === null
+        ? "<p>None: the run finished.</p>"
+        : `<pre><code>${escapeHtml(r.resumeCommand)}</code></pre>`
+    }</section>`,
+  );
+  const title = `Recovery report: ${r.run.pipelineName}`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+<h1>${escapeHtml(title)}</h1>
+<p class="meta">Run <code>${escapeHtml(r.run.pipelineId)}</code>, generated ${escapeHtml(formatTime(r.generatedAt))}</p>
+${parts.join("\n")}
+</main>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,162 @@
+/**
+ * Recovery report (the seed's `report` debugger command): everything an operator needs to
+ * bring a failed or stopped run back: its state, its checkpoints' health, where a resume would
+ * start, what failed, and the exact command that resumes it.
+ */
+import { CheckpointCorruptError } from "../core/errors.js";
+import { parseBody, type StoredMetadata } from "../core/record.js";
+import { CHECKPOINT_STATUSES, type CheckpointStatusValue } from "../core/types.js";
+import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import { summarizeRun } from "../manager/statistics.js";
+import type { CheckpointStore } from "../stores/types.js";
+import {
+  type AnalyzeOptions,
+  analyzePipeline,
+  type CorruptedCheckpoint,
+  type FailurePoint,
+  type OrphanedCheckpoint,
+  type PipelineAnalysis,
+  type ResumePoint,
+} from "./analyze.js";
+import { commandLine, shellQuote } from "./recommendations.js";
+import { renderHtml, renderMarkdown, renderText } from "./report-formats.js";
+
+/** Options of {@link buildRecoveryReport}. */
+export interface ReportOptions extends AnalyzeOptions {
+  /** The pipeline file, for the resume command; `<pipeline-file>` is printed without it (it is not stored). */
+  pipelineFile?: string;
+}
+
+/** The recovery report of one run. */
+export interface RecoveryReport {
+  generatedAt: Date;
+  run: {
+    pipelineId: string;
+    pipelineName: string;
+    /** Status of the newest checkpoint, or `completed` once the run finished. */
+    status: CheckpointStatusValue;
+    finished: boolean;
+    /** From the newest checkpoint that parses. */
+    stagesCompleted: number;
+    stagesTotal: number;
+    firstAt: Date | null;
+    lastAt: Date | null;
+    latestCheckpointId: string | null;
+    latestStage: string | null;
+  };
+  statistics: {
+    checkpoints: number;
+    healthy: number;
+    corrupted: number;
+    orphaned: number;
+    /** Checkpoints that parse, by status. */
+    byStatus: Record<CheckpointStatusValue, number>;
+    totalResumeCount: number;
+    resumedCheckpoints: number;
+    resumeSuccessRate: number | null;
+  };
+  storage: PipelineAnalysis["storage"];
+  /** The checkpoint a resume starts from (`loadLatestCheckpoint`); null when none verifies. */
+  recoveryPoint: ResumePoint | null;
+  corrupted: CorruptedCheckpoint[];
+  orphaned: OrphanedCheckpoint[];
+  failurePoints: FailurePoint[];
+  recommendations: string[];
+  /** `cairn run <pipeline-file> --run-id <id> <store flags>`; null once the run finished. */
+  resumeCommand: string | null;
+}
+
+/** The report formats {@link renderReport} produces. */
+export type ReportFormat = "text" | "md" | "html";
+
+/** Every {@link ReportFormat}. */
+export const REPORT_FORMATS: readonly ReportFormat[] = ["text", "md", "html"];
+
+/** Builds the recovery report of a run; an unknown run is a `CheckpointNotFoundError`. */
+export async function buildRecoveryReport(
+  manager: CheckpointManager,
+  pipelineId: string,
+  options: ReportOptions = {},
+): Promise<RecoveryReport> {
+  const generatedAt = options.now ?? new Date();
+  const analysis = await analyzePipeline(manager, pipelineId, { ...options, now: generatedAt });
+  const store = await manager.getStore();
+  const listing = await store.listCheckpoints(pipelineId);
+  const ok = listing.flatMap((e) => (e.ok ? [e.metadata] : []));
+  const summary = summarizeRun(pipelineId, listing, await newestStages(store, ok));
+  const byStatus = Object.fromEntries(CHECKPOINT_STATUSES.map((s) => [s, 0])) as Record<
+    CheckpointStatusValue,
+    number
+  >;
+  for (const m of ok) byStatus[m.status]++;
+  const { total, healthy, corrupted, orphaned } = analysis.checkpoints;
+  return {
+    generatedAt,
+    run: {
+      pipelineId,
+      pipelineName: analysis.pipelineName,
+      status: summary.status,
+      finished: analysis.finished,
+      stagesCompleted: summary.completedStages,
+      stagesTotal: summary.totalStages,
+      firstAt: summary.firstTimestamp ?? null,
+      lastAt: summary.lastTimestamp ?? null,
+      latestCheckpointId: summary.latestCheckpointId ?? null,
+      latestStage: summary.latestStage ?? null,
+    },
+    statistics: {
+      checkpoints: total,
+      healthy,
+      corrupted,
+      orphaned,
+      byStatus,
+      ...analysis.resumes,
+      resumeSuccessRate: analysis.resumeSuccessRate,
+    },
+    storage: analysis.storage,
+    recoveryPoint: analysis.resumePoint,
+    corrupted: analysis.corrupted,
+    orphaned: analysis.orphaned,
+    failurePoints: analysis.failurePoints,
+    recommendations: analysis.recommendations,
+    resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),
+  };
+}
+
+/** The command that resumes the run, pasteable as is once the pipeline file is filled in. */
+function resumeCommand(pipelineId: string, options: ReportOptions): string {
+  // The placeholder is for the user to replace, so it is not shell-quoted.
+  const file = options.pipelineFile !== undefined ? shellQuote(options.pipelineFile) : "<pipeline-file>";
+  return `cairn run ${file} ${commandLine("--run-id", pipelineId, ...(options.storeArgs ?? []))}`;
+}
+
+/** Stage counts of the newest checkpoint whose body parses (as `cairn list` shows them). */
+async function newestStages(
+  store: CheckpointStore,
+  ok: readonly StoredMetadata[],
+): Promise<{ completed: number; pending: number } | undefined> {
+  for (let i = ok.length - 1; i >= 0; i--) {
+    const id = (ok[i] as StoredMetadata).checkpoint_id;
+    try {
+      const record = await store.getCheckpoint(id);
+      if (!record) continue;
+      const body = parseBody(id, record.body);
+      return { completed: body.completed_stages.length, pending: body.pending_stages.length };
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+    }
+  }
+  return undefined;
+}
+
+/** Renders a report as plain text, Markdown with tables, or a self-contained HTML page. */
+export function renderReport(report: RecoveryReport, format: ReportFormat): string {
+  switch (format) {
+    case "text":
+      return renderText(report);
+    case "md":
+      return renderMarkdown(report);
+    case "html":
+      return renderHtml(report);
+  }
+}
