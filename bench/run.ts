@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { type BenchOptions, parseOptions } from "./lib/options.js";
 import { standardPayloads } from "./lib/payload.js";
 import { describeMachine, renderMarkdown } from "./lib/report.js";
-import type { Row, RunReport, StoreResult } from "./lib/results.js";
+import type { RunReport, StoreResult } from "./lib/results.js";
 import { measureReads, measureResume, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
 import { BENCH_STORES, benchStore } from "./lib/stores.js";
 
@@ -24,32 +24,63 @@ async function runChild(options: BenchOptions): Promise<void> {
   const store = benchStore(options.store ?? "");
   if (!options.dir) throw new Error("--child needs --dir");
   const started = performance.now();
-  await mkdir(options.dir, { recursive: true });
-  const ctx: ScenarioContext = {
-    store,
-    dir: options.dir,
-    profile: options.profile,
-    payloads: standardPayloads(),
-    // stdout carries the JSON result; progress goes to stderr, which the parent passes through.
-    log: (message) => console.error(`[${store.name}] ${message}`),
-  };
-  const rows: Row[] = [];
-  try {
-    const wanted = (name: string) => options.scenario === undefined || options.scenario === name;
-    if (wanted("write")) rows.push(...(await measureWrites(ctx)));
-    if (wanted("read")) rows.push(...(await measureReads(ctx)));
-    if (wanted("resume")) rows.push(...(await measureResume(ctx)));
-  } finally {
-    await rm(options.dir, { recursive: true, force: true });
-  }
+  // stdout carries the JSON result; progress goes to stderr, which the parent passes through.
+  const log = (message: string) => console.error(`[${store.name}] ${message}`);
   const result: StoreResult = {
     store: store.name,
     durability: store.durability,
     rawFloor: store.rawFloor,
-    rows,
-    seconds: (performance.now() - started) / 1000,
+    rows: [],
+    seconds: 0,
   };
+  const availability = await store.connect?.();
+  if (availability?.available === false) {
+    // An unreachable server skips this store's rows; the parent reports it, the bench goes on.
+    log(`skipped: ${availability.reason}`);
+    result.skipped = availability.reason;
+  } else {
+    if (availability) {
+      result.durability = availability.durability;
+      result.server = availability.server;
+      log(`${availability.server}; namespace of pid ${process.pid}`);
+    }
+    await mkdir(options.dir, { recursive: true });
+    const ctx: ScenarioContext = {
+      store,
+      dir: options.dir,
+      profile: options.profile,
+      payloads: standardPayloads(),
+      log,
+    };
+    try {
+      const wanted = (name: string) => options.scenario === undefined || options.scenario === name;
+      if (wanted("write")) result.rows.push(...(await measureWrites(ctx)));
+      if (wanted("read")) result.rows.push(...(await measureReads(ctx)));
+      if (wanted("resume")) result.rows.push(...(await measureResume(ctx)));
+    } finally {
+      await rm(options.dir, { recursive: true, force: true });
+      // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.
+      await store
+        .cleanup?.(process.pid)
+        .then(log, (error: unknown) =>
+          log(
+            `cleanup failed, remove the namespace of pid ${process.pid} by hand: ${(error as Error).message}`,
+          ),
+        );
+    }
+  }
+  result.seconds = (performance.now() - started) / 1000;
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** A failed child, with its pid so the parent can remove what it left on a server. */
+class ChildFailed extends Error {
+  constructor(
+    message: string,
+    readonly pid: number | undefined,
+  ) {
+    super(message);
+  }
 }
 
 /** Runs one child and parses its stdout; rejects with its exit status when it fails. */
@@ -63,13 +94,14 @@ function spawnChild(options: BenchOptions, store: string, dir: string): Promise<
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       stdout += chunk;
     });
-    child.on("error", reject);
+    const fail = (message: string) => reject(new ChildFailed(message, child.pid));
+    child.on("error", (error) => fail(error.message));
     child.on("close", (code, signal) => {
-      if (code !== 0) return reject(new Error(`${store} child exited with ${signal ?? `code ${code}`}`));
+      if (code !== 0) return fail(`${store} child exited with ${signal ?? `code ${code}`}`);
       try {
         resolve(JSON.parse(stdout) as StoreResult);
       } catch (error) {
-        reject(new Error(`${store} child printed no result: ${(error as Error).message}`));
+        fail(`${store} child printed no result: ${(error as Error).message}`);
       }
     });
   });
@@ -83,14 +115,26 @@ async function runParent(options: BenchOptions): Promise<number> {
   const root = await mkdtemp(join(os.tmpdir(), "cairn-bench-"));
   const results: StoreResult[] = [];
   const failures: string[] = [];
+  const skipped: string[] = [];
   try {
     for (const store of stores) {
       console.error(`[bench] ${store.name} (${options.profile.name})`);
       try {
-        results.push(await spawnChild(options, store.name, join(root, store.name)));
+        const result = await spawnChild(options, store.name, join(root, store.name));
+        if (result.skipped) skipped.push(store.name);
+        results.push(result);
       } catch (error) {
         failures.push((error as Error).message);
         console.error(`[bench] ${(error as Error).message}`);
+        const pid = error instanceof ChildFailed ? error.pid : undefined;
+        // A child that died mid-run may have left its schema or keys on the server.
+        if (store.cleanup && pid !== undefined) {
+          await store.cleanup(pid).then(
+            (done) => console.error(`[bench] ${store.name}: ${done}`),
+            (cleanupError: unknown) =>
+              console.error(`[bench] ${store.name}: cleanup failed: ${(cleanupError as Error).message}`),
+          );
+        }
       }
     }
   } finally {
@@ -112,11 +156,16 @@ async function runParent(options: BenchOptions): Promise<number> {
   await mkdir(RESULTS, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, "-");
   await writeFile(join(RESULTS, `${stamp}-${report.profile}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  // latest.md is committed: only a complete full run of every store may replace it.
+  // latest.md is committed: only a complete full run of every store may replace it. A skipped
+  // store (server unreachable) is not a failure, but its rows are missing, so it is not complete.
   const complete = options.profile.name === "full" && !options.store && !options.scenario;
-  if (complete && failures.length === 0) {
+  if (complete && failures.length === 0 && skipped.length === 0) {
     await writeFile(join(RESULTS, "latest.md"), markdown);
     console.error("[bench] wrote bench/results/latest.md");
+  } else if (skipped.length > 0) {
+    console.error(
+      `[bench] skipped ${skipped.join(", ")} (server unreachable): bench/results/latest.md left unchanged`,
+    );
   } else {
     console.error("[bench] partial or failed run: bench/results/latest.md left unchanged");
   }

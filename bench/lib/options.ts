@@ -55,10 +55,12 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite] [--scenario write|read|resume]
-  --quick      smoke run (fewer samples, resume up to 1,000 checkpoints), well under a minute
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume]
+  --quick      smoke run (fewer samples, resume up to 1,000 checkpoints), about a minute
   --store      measure one store only
   --scenario   measure one scenario only
+Servers: CAIRN_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and
+CAIRN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); an unreachable server skips its store.
 A full run of every store writes bench/results/latest.md; other runs only print and save JSON.`;
 
 /** Parses `argv` (without node and script); exits with usage on a bad flag. */

@@ -6,6 +6,7 @@
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
+import type { Pool } from "pg";
 
 /** Stores and loads one JSON document per key. */
 export interface RawFloor {
@@ -94,6 +95,88 @@ export async function openSqliteFloor(dir: string): Promise<RawFloor> {
     read: async (key) => JSON.parse((select.get(key) as { body: string }).body),
     close: async () => {
       db.close();
+    },
+  };
+}
+
+/**
+ * The PostgreSQL store's pool settings (src/stores/postgres/config.ts: default poolSize 10,
+ * 10 s connection timeout, TCP keepalive), repeated because the store does not export them.
+ */
+export const POSTGRES_POOL_OPTIONS = { max: 10, connectionTimeoutMillis: 10_000, keepAlive: true };
+
+/** A pg Pool as the store makes one; an idle connection that drops must not crash the process. */
+export async function openPgPool(connectionString: string, applicationName: string): Promise<Pool> {
+  const { default: pg } = await import("pg");
+  const pool = new pg.Pool({ ...POSTGRES_POOL_OPTIONS, connectionString, application_name: applicationName });
+  pool.on("error", () => {});
+  return pool;
+}
+
+/**
+ * One autocommitted single-row INSERT of the JSON text into a TEXT column per write (the
+ * server's default synchronous_commit, as the store commits), SELECT by primary key to read.
+ * One pg Pool, as the store has; named prepared statements, as the store uses, so both sides
+ * parse and plan once per connection. The column gets lz4 TOAST compression when the server
+ * has it, as the store's body columns do (its migration 2): otherwise a 1 MB row would pay
+ * pglz here and lz4 in cairn, and the difference would be the compressor, not cairn.
+ */
+export async function openPostgresFloor(
+  connectionString: string,
+  schema: string,
+  table: string,
+): Promise<RawFloor> {
+  const pool = await openPgPool(connectionString, "cairn-bench-raw");
+  const name = `"${schema}"."${table}"`;
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await pool.query(
+      `CREATE TABLE IF NOT EXISTS ${name} (key TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL)`,
+    );
+    const { rows } = await pool.query(
+      "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)",
+    );
+    if (rows.length > 0) await pool.query(`ALTER TABLE ${name} ALTER COLUMN body SET COMPRESSION lz4`);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  const insert = { name: `bench_${table}_insert`, text: `INSERT INTO ${name} (key, body) VALUES ($1, $2)` };
+  const select = { name: `bench_${table}_select`, text: `SELECT body FROM ${name} WHERE key = $1` };
+  return {
+    write: async (key, value) => {
+      await pool.query({ ...insert, values: [key, JSON.stringify(value)] });
+    },
+    read: async (key) => {
+      const { rows } = await pool.query({ ...select, values: [key] });
+      return JSON.parse((rows[0] as { body: string }).body);
+    },
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * `SET key json` / `GET key` + `JSON.parse` on one ioredis client, with the options the store
+ * connects with (src/stores/redis/connection.ts): no offline queue, no retries. Durability is
+ * the server's persistence configuration, the same for the store and this floor.
+ */
+export async function openRedisFloor(url: string, prefix: string): Promise<RawFloor> {
+  const { Redis } = await import("ioredis");
+  const client = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+  });
+  client.on("error", () => {});
+  await client.connect();
+  return {
+    write: async (key, value) => {
+      await client.set(`${prefix}${key}`, JSON.stringify(value));
+    },
+    read: async (key) => JSON.parse((await client.get(`${prefix}${key}`)) as string),
+    close: async () => {
+      await client.quit();
     },
   };
 }

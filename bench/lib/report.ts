@@ -116,8 +116,10 @@ export function renderMarkdown(report: RunReport): string {
       .map(([k, v]) => `${k} ${JSON.stringify(v)}`)
       .join("; ")}`,
     `- Payloads: ${payloads} (seeded meter readings)`,
-    ...report.stores.map(
-      (s) => `- ${s.store}: ${s.durability}; raw floor: ${s.rawFloor} (${s.seconds.toFixed(0)} s)`,
+    ...report.stores.map((s) =>
+      s.skipped
+        ? `- ${s.store}: **SKIPPED**, no rows: ${s.skipped}`
+        : `- ${s.store}: ${s.server ? `${s.server}; ` : ""}${s.durability}; raw floor: ${s.rawFloor} (${s.seconds.toFixed(0)} s)`,
     ),
     ...report.failures.map((f) => `- **FAILED**: ${f}`),
     "",
@@ -130,12 +132,12 @@ export function renderMarkdown(report: RunReport): string {
     ],
     [
       "Latest-checkpoint read",
-      "`loadLatestCheckpoint(pipelineId)` (finds the newest checkpoint, verifies the checksum and every output hash, decodes) vs reading the raw document back and `JSON.parse`. Data is in the OS page cache for both.",
+      "`loadLatestCheckpoint(pipelineId)` (finds the newest checkpoint, verifies the checksum and every output hash, decodes) vs reading the raw document back and `JSON.parse`. Data is in the OS page cache (file, sqlite) or the server's memory (postgres shared buffers, redis) for both.",
       versusRaw(of("read")),
     ],
     [
       "Resume: loadLatestCheckpoint by run length",
-      "Runs of a 10-stage pipeline repeated within one run: small state, at most 10 small outputs per checkpoint. Runs are filled without waiting for the disk (file `fsync: false`, SQLite `synchronous=OFF` on an adopted connection; same on-disk data), then read through the store's default configuration; `fill s` is that fill time. `t/t(10)` is the p50 relative to the 10-checkpoint run.",
+      "Runs of a 10-stage pipeline repeated within one run: small state, at most 10 small outputs per checkpoint. Runs are filled without waiting for the disk (file `fsync: false`, SQLite `synchronous=OFF` on an adopted connection, PostgreSQL `synchronous_commit=off` on an adopted pool; same stored data; Redis through the measured configuration, since its persistence is the server's), then read through the store's default configuration; `fill s` is that fill time. `t/t(10)` is the p50 relative to the 10-checkpoint run.",
       resumeTable(of("resume")),
     ],
   ];
@@ -143,7 +145,7 @@ export function renderMarkdown(report: RunReport): string {
     lines.push(`## ${title}`, "", text, "", body, "");
   }
   lines.push(
-    "Method: one child process per store; warm-up iterations first; compared variants run interleaved in rounds (order alternating, GC between batches); p50/p99 over all samples; ops/s = 1000 / mean latency, one operation at a time; `performance.now()`.",
+    "Method: one child process per store; warm-up iterations first; compared variants run interleaved in rounds (order alternating, GC between batches); p50/p99 over all samples; ops/s = 1000 / mean latency, one operation at a time; `performance.now()`. Server stores talk to their server over TCP; each child writes only into its own namespace (PostgreSQL schema `cairn_bench_<pid>`, Redis key prefix `cairn-bench:<pid>:`), removed at the end; a server that does not answer skips its store's rows.",
     "",
   );
   return lines.join("\n");

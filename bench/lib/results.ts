@@ -20,6 +20,10 @@ export interface StoreResult {
   store: string;
   durability: string;
   rawFloor: string;
+  /** Server stores: the server measured (`PostgreSQL 15.2 at postgres://...`), without credentials. */
+  server?: string;
+  /** Set when the store was not measured (its server did not answer): why. */
+  skipped?: string;
   rows: Row[];
   seconds: number;
 }

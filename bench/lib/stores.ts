@@ -1,19 +1,35 @@
 /**
  * The stores the benchmark knows. Each is one entry in {@link BENCH_STORES}: how to configure
- * cairn for it, how to fill long runs fast, and its raw floor. Adding postgres or redis later is
- * adding an entry here (plus its raw floor); nothing else needs to know about stores.
+ * cairn for it, how to fill long runs fast, and its raw floor; server stores also say how to
+ * reach the server and how to remove what the bench wrote. Nothing else needs to know about stores.
  */
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
 import {
   openFileFloor,
   openMemoryFloor,
+  openPgPool,
+  openPostgresFloor,
+  openRedisFloor,
   openSqlite,
   openSqliteFloor,
   type RawFloor,
   SQLITE_STORE_PRAGMAS,
 } from "./raw-floors.js";
+import {
+  type Availability,
+  benchKeyPrefix,
+  benchSchema,
+  deleteRedisKeys,
+  driverUrl,
+  dropPostgresSchema,
+  POSTGRES_URL,
+  probePostgres,
+  probeRedis,
+  REDIS_URL,
+  withParams,
+} from "./servers.js";
 
 /** A manager that fills runs with checkpoints quickly, and how to release it. */
 export interface Filler {
@@ -38,6 +54,13 @@ export interface BenchStore {
   openFiller(dir: string): Promise<Filler>;
   /** The bare-driver floor, with the same durability as the store. */
   openRaw(dir: string): Promise<RawFloor>;
+  /**
+   * Server stores: connects once before anything is measured. Unavailable means the store's
+   * rows are skipped (with the reason in the report), not that the bench fails.
+   */
+  connect?(): Promise<Availability>;
+  /** Server stores: removes everything bench process `pid` wrote; says what it removed. */
+  cleanup?(pid: number): Promise<string>;
 }
 
 const managerFiller = (options: CheckpointManagerOptions): Filler => {
@@ -87,8 +110,69 @@ const sqlite: BenchStore = {
   openRaw: (dir) => openSqliteFloor(dir),
 };
 
+/**
+ * The name a scenario folder gives a server namespace: each scenario gets its own tables or
+ * keys, as it gets its own folder on the embedded stores (`.../write` → `write`).
+ */
+const tag = (dir: string) => basename(dir).replace(/[^A-Za-z0-9_]/g, "_");
+
+// Server stores write into the namespace of the process that measures them (see servers.ts).
+const schema = () => benchSchema(process.pid);
+
+const postgres: BenchStore = {
+  name: "postgres",
+  durability: "one transaction per checkpoint, the server's default synchronous_commit",
+  rawFloor:
+    "pg Pool, autocommitted single-row INSERT of the JSON text into a TEXT column (lz4, as the store's) / SELECT by primary key + JSON.parse",
+  connect: () => probePostgres(POSTGRES_URL),
+  options: (dir) => ({
+    strategy: "postgres",
+    config: {
+      connectionString: withParams(POSTGRES_URL, { schema: schema(), tablePrefix: `${tag(dir)}_` }),
+    },
+  }),
+  openFiller: async (dir) => {
+    // The store adopts a caller's pool; this one's sessions commit without waiting for the WAL
+    // flush (synchronous_commit=off). Same rows, same tables; only the commit wait is gone.
+    const pool = await openPgPool(driverUrl(POSTGRES_URL), "cairn-bench-fill");
+    pool.on("connect", (client) => {
+      client.query("SET synchronous_commit = off").catch(() => {});
+    });
+    const manager = new CheckpointManager({
+      strategy: "postgres",
+      config: { pool, schema: schema(), tablePrefix: `${tag(dir)}_` },
+    });
+    return {
+      manager,
+      close: async () => {
+        await manager.close();
+        await pool.end();
+      },
+    };
+  },
+  openRaw: (dir) => openPostgresFloor(driverUrl(POSTGRES_URL), schema(), `${tag(dirname(dir))}_${tag(dir)}`),
+  cleanup: (pid) => dropPostgresSchema(POSTGRES_URL, benchSchema(pid)),
+};
+
+const redis: BenchStore = {
+  name: "redis",
+  durability: "one Lua script per checkpoint; the server's persistence configuration",
+  rawFloor: "one ioredis client, SET key json / GET + JSON.parse",
+  connect: () => probeRedis(REDIS_URL),
+  options: (dir) => ({
+    strategy: "redis",
+    config: { url: withParams(REDIS_URL, { keyPrefix: `${benchKeyPrefix(process.pid)}${tag(dir)}:` }) },
+  }),
+  // Redis has no per-client durability setting to relax (persistence is the server's), so runs
+  // are filled through the measured configuration.
+  openFiller: async (dir) => managerFiller(redis.options(dir)),
+  openRaw: (dir) =>
+    openRedisFloor(driverUrl(REDIS_URL), `${benchKeyPrefix(process.pid)}${tag(dirname(dir))}:${tag(dir)}:`),
+  cleanup: (pid) => deleteRedisKeys(REDIS_URL, benchKeyPrefix(pid)),
+};
+
 /** Every store measured by default, in report order. */
-export const BENCH_STORES: readonly BenchStore[] = [memory, file, sqlite];
+export const BENCH_STORES: readonly BenchStore[] = [memory, file, sqlite, postgres, redis];
 
 /** The store of that name, or an error listing the known ones. */
 export function benchStore(name: string): BenchStore {
