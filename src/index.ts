@@ -41,6 +41,16 @@ export {
   type ValidationProblem,
   type ValidationResult,
 } from "./core/types.js";
+export { analyzePipeline, type PipelineAnalysis, renderAnalysisText } from "./debug/analyze.js";
+export { type CheckpointComparison, compareCheckpoints } from "./debug/compare.js";
+export {
+  DEFAULT_BACKUP_DIR,
+  type RepairOptions,
+  type RepairReport,
+  type RepairStatus,
+  repairCheckpoint,
+} from "./debug/repair.js";
+export { buildRecoveryReport, type RecoveryReport, type ReportFormat, renderReport } from "./debug/report.js";
 export {
   buildCheckpointGraph,
   type CheckpointGraph,

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
@@ -23,7 +23,9 @@ beforeAll(async () => {
     dependencies: Record<string, string>;
   };
   for (const dep of Object.keys(manifest.dependencies)) {
-    await symlink(resolve("node_modules", dep), join(project, "node_modules", dep), "dir");
+    const link = join(project, "node_modules", dep);
+    await mkdir(dirname(link), { recursive: true }); // scoped packages: node_modules/@scope/name
+    await symlink(resolve("node_modules", dep), link, "dir");
   }
 });
 afterAll(async () => {

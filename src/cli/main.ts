@@ -5,15 +5,22 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerAnalyze } from "./commands/analyze.js";
 import { registerChain } from "./commands/chain.js";
 import { registerCleanup } from "./commands/cleanup.js";
+import { registerCompare } from "./commands/compare.js";
 import { registerExport } from "./commands/export.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerList } from "./commands/list.js";
+import { registerMigrate } from "./commands/migrate.js";
+import { registerMonitor } from "./commands/monitor.js";
+import { registerRepair } from "./commands/repair.js";
+import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerVisualize } from "./commands/visualize.js";
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
 import { reportError } from "./output.js";
 import { STORE_HELP } from "./store-options.js";
@@ -44,11 +51,18 @@ export function createProgram(): Command {
   registerList(program);
   registerInspect(program);
   registerValidate(program);
+  registerRepair(program);
+  registerCompare(program);
   registerStats(program);
   registerExport(program);
   registerImport(program);
   registerCleanup(program);
+  registerMigrate(program);
+  registerMonitor(program);
   registerChain(program);
+  registerAnalyze(program);
+  registerReport(program);
+  registerVisualize(program);
   return program;
 }
 

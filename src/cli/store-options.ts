@@ -1,16 +1,17 @@
 /**
  * The store flags every command shares, and the {@link CheckpointManager} built from them.
- * A store is chosen by `--store <url>`, or by the seed's `--strategy` with `--base-path` /
- * `--db-path`; with none of them `CAIRN_STORE` names it, else the file store in
- * `.cairn/checkpoints`.
+ * A store is chosen by `--store <url>`, or by the seed's `--strategy` with that store's own
+ * options (`--base-path`, `--db-path`, `--connection-string`, `--redis-url`, ...); with none of
+ * them `CAIRN_STORE` names it, else the file store in `.cairn/checkpoints`.
  */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import {
   CheckpointManager,
   type CheckpointManagerOptions,
   DEFAULT_BASE_PATH,
   ErrorCode,
   isCairnError,
+  type StoreConfig,
 } from "../index.js";
 import { UsageError } from "./exit-codes.js";
 
@@ -20,24 +21,119 @@ export interface StoreFlags {
   strategy?: string;
   basePath?: string;
   dbPath?: string;
+  tablePrefix?: string;
+  connectionString?: string;
+  schema?: string;
+  redisUrl?: string;
+  keyPrefix?: string;
+  ttlSeconds?: number;
   json?: boolean;
 }
+
+/** A store's own flag: which config key it sets and which stores accept it. */
+interface StoreFlag {
+  key: Exclude<keyof StoreFlags, "store" | "strategy" | "json">;
+  flag: string;
+  config: string;
+  strategies: readonly string[];
+}
+
+// Order matters for messages only: the seed's flags first.
+const STORE_FLAGS: readonly StoreFlag[] = [
+  { key: "basePath", flag: "--base-path", config: "basePath", strategies: ["file"] },
+  { key: "dbPath", flag: "--db-path", config: "dbPath", strategies: ["sqlite"] },
+  { key: "tablePrefix", flag: "--table-prefix", config: "tablePrefix", strategies: ["sqlite", "postgres"] },
+  {
+    key: "connectionString",
+    flag: "--connection-string",
+    config: "connectionString",
+    strategies: ["postgres"],
+  },
+  { key: "schema", flag: "--schema", config: "schema", strategies: ["postgres"] },
+  { key: "redisUrl", flag: "--redis-url", config: "url", strategies: ["redis"] },
+  { key: "keyPrefix", flag: "--key-prefix", config: "keyPrefix", strategies: ["redis"] },
+  { key: "ttlSeconds", flag: "--ttl-seconds", config: "ttlSeconds", strategies: ["redis"] },
+];
+
+/** `database` is the seed's name for the postgres store. */
+const canonical = (strategy: string) => (strategy === "database" ? "postgres" : strategy);
+
+const storeNames = (strategies: readonly string[]) =>
+  `the ${strategies.join(" and ")} store${strategies.length > 1 ? "s" : ""}`;
 
 /** Help text describing how the store is chosen. */
 export const STORE_HELP = `Store selection (first that applies):
   --store <url>                 file:<dir>, sqlite:<file>, memory:, postgres://..., redis://...
-  --strategy <name> [options]   file with --base-path <dir>, sqlite with --db-path <file>
+  --strategy <name> [options]   file:      --base-path <dir>
+                                sqlite:    --db-path <file> [--table-prefix <p>]
+                                postgres:  --connection-string <url> [--schema <name>] [--table-prefix <p>]
+                                           (--strategy database is the same store)
+                                redis:     --redis-url <url> [--key-prefix <p>] [--ttl-seconds <n>]
+                                A store's options alone imply its strategy; options of another
+                                store are a usage error.
   CAIRN_STORE=<url>             environment variable
   default                       file store in ${DEFAULT_BASE_PATH}`;
 
-/** Adds `--store`, `--strategy`, `--base-path`, `--db-path` and `--json` to a command. */
+function parseTtl(value: string): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    throw new CommanderArgumentError("expected a positive whole number of seconds");
+  }
+  return Number(value);
+}
+
+/** Adds `--store`, `--strategy`, every store's own options and `--json` to a command. */
 export function addStoreOptions(command: Command): Command {
   return command
     .option("--store <url>", "store URL: file:<dir>, sqlite:<file>, memory:, postgres://..., redis://...")
-    .option("--strategy <name>", "storage strategy (file, sqlite, ...), as an alternative to --store")
-    .option("--base-path <dir>", `folder of the file store (default: ${DEFAULT_BASE_PATH})`)
-    .option("--db-path <file>", "database file of the sqlite store")
+    .option("--strategy <name>", "storage strategy (file, sqlite, postgres, redis, ...), instead of --store")
+    .option("--base-path <dir>", `file: folder of the store (default: ${DEFAULT_BASE_PATH})`)
+    .option("--db-path <file>", "sqlite: database file")
+    .option("--table-prefix <p>", "sqlite, postgres: prefix of the table names (default: cairn_)")
+    .option("--connection-string <url>", "postgres: postgres://user:password@host:port/database")
+    .option("--schema <name>", "postgres: schema holding the tables (default: public)")
+    .option("--redis-url <url>", "redis: redis://host:port/db")
+    .option("--key-prefix <p>", "redis: prefix of every key (default: cairn:)")
+    .option("--ttl-seconds <n>", "redis: a run's keys expire this long after its last use", parseTtl)
     .option("--json", "print the result as one JSON document on stdout");
+}
+
+/** The store-specific flags that were given, in {@link STORE_FLAGS} order. */
+function givenStoreFlags(flags: StoreFlags): StoreFlag[] {
+  return STORE_FLAGS.filter((f) => flags[f.key] !== undefined);
+}
+
+/** True when any flag chooses the store (otherwise `CAIRN_STORE` or the default applies). */
+export function storeFlagsGiven(flags: StoreFlags): boolean {
+  return flags.store !== undefined || flags.strategy !== undefined || givenStoreFlags(flags).length > 0;
+}
+
+/** The strategy the flags mean: `--strategy`, or the one store that accepts every given option. */
+function chosenStrategy(strategy: string | undefined, given: readonly StoreFlag[]): string {
+  if (strategy !== undefined) {
+    if (strategy.includes(":"))
+      throw new UsageError(`--strategy takes a name; pass a URL with --store ${strategy}`);
+    for (const f of given) {
+      if (!f.strategies.includes(canonical(strategy))) {
+        throw new UsageError(
+          `${f.flag} applies to ${storeNames(f.strategies)} only, not to --strategy ${strategy}`,
+        );
+      }
+    }
+    return strategy;
+  }
+  // The seed always passed --strategy; a store's own options alone say which store they mean.
+  const candidates = STORE_FLAGS.flatMap((f) => f.strategies).filter(
+    (s, i, all) => all.indexOf(s) === i && given.every((f) => f.strategies.includes(s)),
+  );
+  const flags = given.map((f) => f.flag).join(", ");
+  if (candidates.length === 0) {
+    const owners = given.map((f) => `${f.flag} (${f.strategies.join("/")})`).join(", ");
+    throw new UsageError(`${owners} belong to different stores and cannot be combined`);
+  }
+  if (candidates.length > 1) {
+    throw new UsageError(`${flags} applies to ${storeNames(candidates)}: say which with --strategy`);
+  }
+  return candidates[0] as string;
 }
 
 /** Turns the store flags into manager options; conflicting flags are a {@link UsageError}. */
@@ -45,13 +141,10 @@ export function managerOptions(
   flags: StoreFlags,
   env: NodeJS.ProcessEnv = process.env,
 ): CheckpointManagerOptions {
-  const { store, strategy, basePath, dbPath } = flags;
+  const { store, strategy } = flags;
+  const given = givenStoreFlags(flags);
   if (store !== undefined) {
-    const others = [
-      strategy !== undefined ? "--strategy" : undefined,
-      basePath !== undefined ? "--base-path" : undefined,
-      dbPath !== undefined ? "--db-path" : undefined,
-    ].filter((f) => f !== undefined);
+    const others = [...(strategy !== undefined ? ["--strategy"] : []), ...given.map((f) => f.flag)];
     if (others.length > 0) {
       throw new UsageError(
         `--store cannot be combined with ${others.join(", ")}: the URL names the store and its location (e.g. --store sqlite:./cairn.db)`,
@@ -59,21 +152,10 @@ export function managerOptions(
     }
     return { store };
   }
-  if (strategy !== undefined || basePath !== undefined || dbPath !== undefined) {
-    if (basePath !== undefined && dbPath !== undefined) {
-      throw new UsageError("--base-path (file store) and --db-path (sqlite store) cannot be combined");
-    }
-    // The seed always passed --strategy; a lone --base-path or --db-path says which store it means.
-    const chosen = strategy ?? (dbPath !== undefined ? "sqlite" : "file");
-    if (chosen.includes(":"))
-      throw new UsageError(`--strategy takes a name; pass a URL with --store ${chosen}`);
-    if (basePath !== undefined && chosen !== "file") {
-      throw new UsageError(`--base-path applies to the file store only, not to --strategy ${chosen}`);
-    }
-    if (dbPath !== undefined && chosen !== "sqlite") {
-      throw new UsageError(`--db-path applies to the sqlite store only, not to --strategy ${chosen}`);
-    }
-    const config = basePath !== undefined ? { basePath } : dbPath !== undefined ? { dbPath } : {};
+  if (strategy !== undefined || given.length > 0) {
+    const chosen = chosenStrategy(strategy, given);
+    const config: StoreConfig = {};
+    for (const f of given) config[f.config] = flags[f.key];
     return { strategy: chosen, config };
   }
   const fromEnv = env.CAIRN_STORE;

@@ -265,7 +265,8 @@ function canonicalTree(value: unknown, root: string, plain: boolean): unknown {
   try {
     return new CanonicalCopier(root, true, plain).copy(value);
   } catch (error) {
-    if (error instanceof RangeError) throw new UnserializableValueError(root, "it is nested too deeply to store");
+    if (error instanceof RangeError)
+      throw new UnserializableValueError(root, "it is nested too deeply to store");
     throw error;
   }
 }

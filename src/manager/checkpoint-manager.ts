@@ -35,6 +35,14 @@ import { KeyedLock } from "../util/fs-util.js";
 import { checkProvenance, checkStageList, encodeOutputs, sealRecord } from "./build.js";
 import { renderChain } from "./chain-text.js";
 import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
+import {
+  exportRun,
+  importRun,
+  type RunExportOptions,
+  type RunExportReport,
+  type RunImportOptions,
+  type RunImportReport,
+} from "./run-transfer.js";
 import { computeStatistics, summarizeRun } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
 import { chainProblem, decodeVerified, inspectRecord, type VerifiedRecord, verifyRecord } from "./verify.js";
@@ -436,6 +444,20 @@ export class CheckpointManager {
   /** Imports an exported checkpoint after verifying it; returns its id. */
   async importCheckpoint(path: string, options: ImportOptions = {}): Promise<string> {
     return importCheckpointFile(await this.getStore(), path, options.overwrite ?? false);
+  }
+
+  /** Writes every checkpoint of a run, each verified, oldest first, to one JSON file. */
+  async exportPipeline(
+    pipelineId: string,
+    path: string,
+    options: RunExportOptions = {},
+  ): Promise<RunExportReport> {
+    return exportRun(await this.getStore(), pipelineId, path, this.clock(), options);
+  }
+
+  /** Imports a run export (or a single-checkpoint export), verifying every checkpoint first. */
+  async importPipeline(path: string, options: RunImportOptions = {}): Promise<RunImportReport> {
+    return importRun(await this.getStore(), path, options);
   }
 
   /** Statistics computed from what the store holds. */

@@ -16,6 +16,8 @@ export interface CleanupOptions {
   dryRun?: boolean;
   /** Limit the cleanup to one run. */
   pipelineId?: string;
+  /** Called as the cleanup advances: `done` of `total` runs examined. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** What a cleanup removed (or, with `dryRun`, would remove). */
@@ -81,7 +83,8 @@ export async function cleanupOldCheckpoints(
     options.pipelineId !== undefined
       ? [assertValidName("pipelineId", options.pipelineId)]
       : await store.listPipelineIds();
-  for (const pipelineId of runs) {
+  for (const [i, pipelineId] of runs.entries()) {
+    options.onProgress?.(i, runs.length);
     const listing = await store.listCheckpoints(pipelineId);
     const old = listing.filter((e) => e.ok && Date.parse(e.metadata.timestamp) < cutoff.getTime());
     if (old.length === 0) continue;
@@ -114,6 +117,7 @@ export async function cleanupOldCheckpoints(
     await store.deleteCheckpoints(pipelineId, ids);
     if (unreferenced.length > 0) await store.deleteOutputs(pipelineId, unreferenced);
   }
+  options.onProgress?.(runs.length, runs.length);
   return report;
 }
 

@@ -48,8 +48,8 @@ export async function exportCheckpointFile(verified: VerifiedRecord, path: strin
   await replaceFile(dirname(path), basename(path), exportText(verified, now), true);
 }
 
-/** Parses and verifies export file text into a sealed record and its outputs. */
-export function parseExport(text: string, source: string) {
+/** Parses export file text as JSON; anything else is `CAIRN_CORRUPT`. */
+export function parseExportJson(text: string, source: string): Record<string, unknown> {
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(text) as Record<string, unknown>;
@@ -60,6 +60,25 @@ export function parseExport(text: string, source: string) {
     throw new CheckpointCorruptError(
       undefined,
       `${source} is not a cairn export (export_version ${JSON.stringify(parsed?.export_version)}, expected "${EXPORT_VERSION}")`,
+    );
+  }
+  return parsed;
+}
+
+/** Parses and verifies export file text into a sealed record and its outputs. */
+export function parseExport(text: string, source: string) {
+  return parseExportObject(parseExportJson(text, source), source);
+}
+
+/** Verifies one parsed single-checkpoint export object into a sealed record and its outputs. */
+export function parseExportObject(parsed: Record<string, unknown>, source: string) {
+  if (parsed === null || typeof parsed !== "object" || parsed.export_version !== EXPORT_VERSION) {
+    throw new CheckpointCorruptError(undefined, `${source} is not a cairn checkpoint export`);
+  }
+  if (parsed.kind === "run") {
+    throw new CheckpointCorruptError(
+      undefined,
+      `${source} is the export of a whole run, not of one checkpoint; import it as a run (importPipeline)`,
     );
   }
   const metadata: StoredMetadata = parseStoredMetadata(parsed.metadata, source);
@@ -112,7 +131,15 @@ export async function importCheckpointFile(
       throw new CheckpointNotFoundError(path, `Export file ${path} does not exist`);
     throw error;
   }
-  const { record, outputs } = parseExport(text, path);
+  return storeImported(store, parseExport(text, path), overwrite);
+}
+
+/** Stores one verified, sealed checkpoint; refuses to replace an existing one unless asked. */
+export async function storeImported(
+  store: CheckpointStore,
+  { record, outputs }: ReturnType<typeof parseExportObject>,
+  overwrite: boolean,
+): Promise<string> {
   const id = record.metadata.checkpoint_id;
   let exists: boolean;
   try {

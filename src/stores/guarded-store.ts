@@ -1,7 +1,10 @@
 import { CairnError, ClosedError, StoreOperationError } from "../core/errors.js";
-import type { CheckpointStore } from "./types.js";
+import type { CheckpointStore, MigrationStatus } from "./types.js";
 
-type StoreMethod = Exclude<keyof CheckpointStore, "strategy" | "location" | "persistent" | "setup" | "close">;
+type StoreMethod = Exclude<
+  keyof CheckpointStore,
+  "strategy" | "location" | "persistent" | "setup" | "close" | "migrationStatus"
+>;
 
 const METHODS: readonly StoreMethod[] = [
   "putCheckpoint",
@@ -18,6 +21,8 @@ const METHODS: readonly StoreMethod[] = [
   "listOutputHashes",
   "deleteOutputs",
   "deleteRun",
+  "readCorruptEntry",
+  "removeCorruptEntry",
 ];
 
 /**
@@ -38,14 +43,31 @@ export class GuardedStore implements CheckpointStore {
     this.strategy = inner.strategy;
     this.location = inner.location;
     this.persistent = inner.persistent;
-    for (const name of METHODS) {
-      const method = inner[name] as (...args: unknown[]) => Promise<unknown>;
+    // An optional method is wrapped only when the inner store has it, so callers can test for it.
+    const names: readonly string[] =
+      typeof inner.rebuildIndexes === "function" ? [...METHODS, "rebuildIndexes"] : METHODS;
+    for (const name of names) {
+      const method = (inner as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name] as (
+        ...args: unknown[]
+      ) => Promise<unknown>;
       (this as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
         await this.setup();
         try {
           return await method.apply(inner, args);
         } catch (error) {
           throw this.wrap(name, error);
+        }
+      };
+    }
+    // Optional, so only present when the inner store has it: callers test for it.
+    if (inner.migrationStatus) {
+      const status = inner.migrationStatus.bind(inner);
+      this.migrationStatus = async () => {
+        await this.setup();
+        try {
+          return await status();
+        } catch (error) {
+          throw this.wrap("migrationStatus", error);
         }
       };
     }
@@ -90,4 +112,8 @@ export class GuardedStore implements CheckpointStore {
   declare listOutputHashes: CheckpointStore["listOutputHashes"];
   declare deleteOutputs: CheckpointStore["deleteOutputs"];
   declare deleteRun: CheckpointStore["deleteRun"];
+  declare readCorruptEntry: CheckpointStore["readCorruptEntry"];
+  declare removeCorruptEntry: CheckpointStore["removeCorruptEntry"];
+  declare rebuildIndexes?: CheckpointStore["rebuildIndexes"];
+  declare migrationStatus?: () => Promise<MigrationStatus>;
 }

@@ -47,6 +47,18 @@ export interface Lease {
 /** Outcome of `acquireLease`. */
 export type LeaseAttempt = { acquired: true; lease: Lease } | { acquired: false; holder: Lease };
 
+/** Schema versions of a store with migrations (sqlite, postgres). */
+export interface MigrationStatus {
+  /** Every version recorded in the store, ascending. */
+  applied: number[];
+  /** The versions this store instance's `setup()` applied; empty when the schema was current. */
+  appliedNow: number[];
+  /** The highest version recorded (0 before any). */
+  current: number;
+  /** The highest version this cairn knows. */
+  latest: number;
+}
+
 /** The contract every checkpoint store implements. */
 export interface CheckpointStore {
   /** Strategy name, e.g. `file`. */
@@ -108,6 +120,28 @@ export interface CheckpointStore {
   /** Deletes everything stored for a run, corrupt entries included. */
   deleteRun(pipelineId: string): Promise<void>;
 
+  /**
+   * The raw stored content of a corrupt listing entry, for a backup before a repair: a file's
+   * text, or a JSON rendering of the SQL row or Redis hash. `CheckpointNotFoundError` when the
+   * entry is gone (a store that never holds corrupt entries always throws that).
+   */
+  readCorruptEntry(entry: CorruptEntry): Promise<string>;
+
+  /**
+   * Removes a corrupt listing entry from its run. `CheckpointNotFoundError` when it is gone;
+   * `CheckpointConflictError` when it parses now (never a way to delete a readable checkpoint).
+   */
+  removeCorruptEntry(entry: CorruptEntry): Promise<void>;
+
+  /**
+   * Optional: rebuilds the store's own indexes for a run (SQL `REINDEX`, the Redis run index)
+   * and returns what it did, one line each. Never changes checkpoint content.
+   */
+  rebuildIndexes?(pipelineId: string): Promise<string[]>;
+
   /** Releases connections and handles. */
   close(): Promise<void>;
+
+  /** Optional: the schema versions, for stores with migrations (`cairn migrate`). */
+  migrationStatus?(): Promise<MigrationStatus>;
 }

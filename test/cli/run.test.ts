@@ -110,3 +110,20 @@ it("shows a plan with --dry-run, reads --inputs, and honours --store and --no-re
   const missing = await cairn(["run", "nope.yaml"]);
   expect(missing.code).toBe(3);
 });
+
+it("repeats the store flags in the resume command it prints", async () => {
+  const failed = await cairn(["run", "p.yaml", "--db-path", "./my store.db"], { FAIL: "1" });
+  expect(failed.code).toBe(1);
+  const line = /Resume with: (.*)/.exec(failed.stdout)?.[1] ?? "";
+  expect(line).toMatch(/^cairn run p\.yaml --run-id \S+ --db-path '\.\/my store\.db'$/);
+  const resumed = await cairn([
+    "run",
+    "p.yaml",
+    "--run-id",
+    line.split(" ")[4] as string,
+    "--db-path",
+    "./my store.db",
+  ]);
+  expect(resumed.code).toBe(0);
+  expect(resumed.stdout).toContain("↷ a skipped");
+});

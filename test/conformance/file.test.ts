@@ -21,6 +21,8 @@ describeStore("file", async () => {
         "{not json",
       );
     },
+    checkpointLocation: (pipelineId, checkpointId, sequence) =>
+      join(basePath, pipelineId, `${String(sequence).padStart(10, "0")}-${checkpointId}.json`),
     async cleanup() {
       await rm(basePath, { recursive: true, force: true });
     },

@@ -32,6 +32,9 @@ describe.skipIf(!redisUp)("redis", () => {
         await raw.hset(`${keyPrefix}ckpt:${id}`, { meta: "{not json", body: "{", run: pipelineId });
         await raw.zadd(index(pipelineId), 99, id);
       },
+      async dropIndexEntry(pipelineId, checkpointId) {
+        await raw.zrem(index(pipelineId), checkpointId);
+      },
       async cleanup() {
         await deleteByPrefix(raw, keyPrefix);
         await raw.quit();

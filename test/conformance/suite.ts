@@ -11,6 +11,7 @@ import type { CheckpointRecord, CheckpointStore } from "../../src/index.js";
 import { GuardedStore } from "../../src/stores/guarded-store.js";
 import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
+import { corruptEntryTests } from "./store-corrupt-entries.js";
 import { leaseTests } from "./store-leases.js";
 
 /** What a store provides to the suite for one test. */
@@ -25,6 +26,10 @@ export interface HarnessParts {
   tamperCheckpoint?(checkpointId: string, edit: (record: CheckpointRecord) => void): Promise<void>;
   /** Puts something unparseable among a run's checkpoints, where the store can hold one. */
   addGarbage?(pipelineId: string): Promise<void>;
+  /** Where the store keeps a checkpoint, as its corrupt entries name it (stores that locate by it). */
+  checkpointLocation?(pipelineId: string, checkpointId: string, sequence: number): string;
+  /** Removes a checkpoint from its run's separate index only (stores that have one). */
+  dropIndexEntry?(pipelineId: string, checkpointId: string): Promise<void>;
   /** Removes everything the test created. */
   cleanup(): Promise<void>;
 }
@@ -88,6 +93,7 @@ export function describeStore(name: string, create: () => Promise<HarnessParts>)
     };
     storeContractTests(harness);
     leaseTests(harness);
+    corruptEntryTests(harness);
     managerTests(harness);
   });
 }

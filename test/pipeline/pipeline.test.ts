@@ -25,6 +25,7 @@ function etl(
   manager: CheckpointManager,
   overrides: Partial<PipelineOptions> = {},
   failAt?: { stage: string; times: number },
+  transform: { version?: string; retries?: number; retryDelayMs?: number } = {},
 ) {
   const calls: string[] = [];
   let failures = 0;
@@ -54,20 +55,23 @@ function etl(
         name: "transform",
         agent: {
           name: "Doubler",
-          version: "1",
-          process: (inputs) => (maybeFail("transform"), (inputs.rows as number[]).map((n) => n * 2)),
+          version: transform.version ?? "1",
+          process: (inputs) => {
+            maybeFail("transform");
+            return (inputs.rows as number[]).map((n) => n * 2);
+          },
         },
         inputs: { rows: "$extract.rows" },
+        ...(transform.retries !== undefined ? { retries: transform.retries } : {}),
+        ...(transform.retryDelayMs !== undefined ? { retryDelayMs: transform.retryDelayMs } : {}),
       },
       {
         name: "load",
-        agent: async (inputs) => (
-          maybeFail("load"),
-          {
-            written: (inputs.values as number[]).length,
-            sum: (inputs.values as number[]).reduce((a, b) => a + b, 0),
-          }
-        ),
+        agent: async (inputs) => {
+          maybeFail("load");
+          const values = inputs.values as number[];
+          return { written: values.length, sum: values.reduce((a, b) => a + b, 0) };
+        },
         inputs: { values: "$transform" },
       },
     ],
@@ -130,10 +134,8 @@ describe("Pipeline", () => {
       manager,
       { onEvent: (e) => events.push(e) },
       { stage: "transform", times: 2 },
+      { retries: 2, retryDelayMs: 5 },
     );
-    (pipeline as unknown as { steps: { retries: number; retryDelayMs: number }[] }).steps[1]!.retries = 2;
-    (pipeline as unknown as { steps: { retries: number; retryDelayMs: number }[] }).steps[1]!.retryDelayMs =
-      5;
     const results = await pipeline.execute({ inputs: { scale: 1 } });
     expect(calls).toEqual(["extract", "transform", "transform", "transform", "load"]);
     expect(results.stepsResults.transform?.attempts).toBe(3);
@@ -160,9 +162,7 @@ describe("Pipeline", () => {
     const manager = memory();
     const first = etl(manager, {}, { stage: "load", times: 1 });
     await first.pipeline.execute({ inputs: { scale: 1 } }).catch(() => undefined);
-    const changed = etl(manager);
-    const steps = (changed.pipeline as unknown as { steps: { agent: { identity: string } }[] }).steps;
-    steps[1]!.agent.identity = "Doubler@2";
+    const changed = etl(manager, {}, undefined, { version: "2" });
     const results = await changed.pipeline.execute();
     expect(changed.calls).toEqual(["transform", "load"]);
     expect(results.skippedStages).toEqual(["extract"]);

@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError as CommanderArgumentError } from "co
 import type { CheckpointManager, CleanupReport } from "../../index.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, formatTime, printJson, printText } from "../output.js";
+import { withProgress } from "../progress.js";
 import { examples, requireRun } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
@@ -98,10 +99,13 @@ export function registerCleanup(program: Command): void {
     if (byRun && flags.dryRun) throw new UsageError("--dry-run applies to --retention-days only");
     await withManager(flags, async (manager) => {
       if (flags.pipelineId !== undefined) return cleanupRun(manager, flags.pipelineId, flags);
-      const report = await manager.cleanupOldCheckpoints({
-        retentionDays: flags.retentionDays as number,
-        dryRun: flags.dryRun === true,
-      });
+      const report = await withProgress(flags, (progress) =>
+        manager.cleanupOldCheckpoints({
+          retentionDays: flags.retentionDays as number,
+          dryRun: flags.dryRun === true,
+          onProgress: (done, total) => progress.count("cleaning up", done, total, "runs"),
+        }),
+      );
       if (flags.json) printJson(report);
       else printText(renderReport(report));
     });

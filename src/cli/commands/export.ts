@@ -1,33 +1,107 @@
-/** `cairn export`: writes one checkpoint, outputs inlined, to a self-contained JSON file. */
+/**
+ * `cairn export`: writes one checkpoint (`--checkpoint-id`), or every checkpoint of a run
+ * (`--pipeline-id`), outputs inlined, to a self-contained JSON file.
+ */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { printJson, printText } from "../output.js";
+import { CheckpointCorruptError, type CheckpointManager } from "../../index.js";
+import { UsageError } from "../exit-codes.js";
+import { printJson, printText, warn } from "../output.js";
+import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ExportFlags extends StoreFlags {
-  checkpointId: string;
+  checkpointId?: string;
+  pipelineId?: string;
   output: string;
+  skipCorrupt?: boolean;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+async function exportRun(
+  manager: CheckpointManager,
+  pipelineId: string,
+  output: string,
+  flags: ExportFlags,
+): Promise<void> {
+  let report: Awaited<ReturnType<CheckpointManager["exportPipeline"]>>;
+  try {
+    report = await withProgress(flags, (progress) =>
+      manager.exportPipeline(pipelineId, output, {
+        skipCorrupt: flags.skipCorrupt === true,
+        onProgress: (done, total) => progress.count("exporting", done, total, "checkpoints"),
+      }),
+    );
+  } catch (error) {
+    // The library's message speaks of an option; the user needs the flag's name.
+    if (error instanceof CheckpointCorruptError && error.problems.some((p) => p.includes("skipCorrupt"))) {
+      throw new CheckpointCorruptError(
+        error.checkpointId,
+        error.problems.map((p) => p.replace("export with skipCorrupt", "pass --skip-corrupt")),
+      );
+    }
+    throw error;
+  }
+  for (const s of report.skipped) {
+    warn(`left out corrupt checkpoint ${s.checkpointId ?? s.location}: ${s.reason}`);
+  }
+  if (flags.json) {
+    printJson({
+      pipelineId,
+      output,
+      checkpoints: report.checkpointIds.length,
+      checkpointIds: report.checkpointIds,
+      skipped: report.skipped,
+    });
+    return;
+  }
+  const left =
+    report.skipped.length > 0 ? ` (${plural(report.skipped.length, "corrupt checkpoint")} left out)` : "";
+  printText(
+    `Exported run ${pipelineId}: ${plural(report.checkpointIds.length, "checkpoint")} to ${output}${left}`,
+  );
 }
 
 /** Registers `cairn export`. */
 export function registerExport(program: Command): void {
   const command = program
     .command("export")
-    .summary("Export a checkpoint to a JSON file")
-    .description("Export a verified checkpoint to a JSON file that any store can import")
-    .requiredOption("--checkpoint-id <id>", "the checkpoint to export")
+    .summary("Export a checkpoint, or a whole run, to a JSON file")
+    .description(
+      "Export a verified checkpoint (--checkpoint-id), or every checkpoint of a run (--pipeline-id), " +
+        "to a JSON file that any store can import",
+    )
+    .option("--checkpoint-id <id>", "the checkpoint to export")
+    .option("--pipeline-id <id>", "export every checkpoint of this run, oldest first")
     .requiredOption("--output <file>", "file to write (replaced if it exists)")
+    .option("--skip-corrupt", "with --pipeline-id: leave out checkpoints that fail verification")
     .addHelpText(
       "after",
-      examples("cairn export --checkpoint-id etl_load_20240101T000000000Z_abcd2345 --output load.json"),
+      examples(
+        "cairn export --checkpoint-id etl_load_20240101T000000000Z_abcd2345 --output load.json",
+        "cairn export --pipeline-id etl_20240101T000000000Z_abc234 --output run.json",
+      ),
     );
   addStoreOptions(command).action(async (flags: ExportFlags) => {
+    const byId = flags.checkpointId !== undefined;
+    const byRun = flags.pipelineId !== undefined;
+    if (byId === byRun) {
+      throw new UsageError(
+        byId
+          ? "--checkpoint-id and --pipeline-id cannot be combined: export one checkpoint or one run"
+          : "say what to export: --checkpoint-id <id> or --pipeline-id <id>",
+      );
+    }
+    if (byId && flags.skipCorrupt) throw new UsageError("--skip-corrupt applies to --pipeline-id only");
     await withManager(flags, async (manager) => {
       const output = resolve(flags.output);
-      await manager.exportCheckpoint(flags.checkpointId, output);
-      if (flags.json) printJson({ checkpointId: flags.checkpointId, output });
-      else printText(`Exported ${flags.checkpointId} to ${output}`);
+      if (flags.pipelineId !== undefined) return exportRun(manager, flags.pipelineId, output, flags);
+      const checkpointId = flags.checkpointId as string;
+      await manager.exportCheckpoint(checkpointId, output);
+      if (flags.json) printJson({ checkpointId, output });
+      else printText(`Exported ${checkpointId} to ${output}`);
     });
   });
 }

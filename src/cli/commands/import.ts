@@ -1,8 +1,9 @@
-/** `cairn import`: imports an exported checkpoint file after verifying it. */
+/** `cairn import`: imports an exported checkpoint or run after verifying every checkpoint. */
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { CheckpointConflictError } from "../../index.js";
 import { printJson, printText } from "../output.js";
+import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
@@ -11,34 +12,62 @@ interface ImportFlags extends StoreFlags {
   overwrite?: boolean;
 }
 
+const PHASES: Record<string, string> = { checking: "checking", writing: "importing" };
+
 /** Registers `cairn import`. */
 export function registerImport(program: Command): void {
   const command = program
     .command("import")
-    .summary("Import an exported checkpoint file")
-    .description("Import a checkpoint exported by `cairn export`; a modified file is refused")
-    .requiredOption("--input <file>", "export file to read")
-    .option("--overwrite", "replace a checkpoint that already exists with the same id")
-    .addHelpText("after", examples("cairn import --input load.json --store sqlite:./cairn.db"));
+    .summary("Import an exported checkpoint or run")
+    .description(
+      "Import a checkpoint or a whole run exported by `cairn export`; a modified file is refused, and " +
+        "nothing is written when the checkpoint or run already exists (unless --overwrite)",
+    )
+    .requiredOption("--input <file>", "export file to read (one checkpoint, or a run)")
+    .option("--overwrite", "replace the checkpoint, or the whole run, if it already exists")
+    .addHelpText(
+      "after",
+      examples(
+        "cairn import --input load.json --store sqlite:./cairn.db",
+        "cairn import --input run.json --overwrite --strategy postgres --connection-string postgres://localhost/cairn",
+      ),
+    );
   addStoreOptions(command).action(async (flags: ImportFlags) => {
     await withManager(flags, async (manager) => {
-      let checkpointId: string;
+      const overwrite = flags.overwrite === true;
+      let report: Awaited<ReturnType<typeof manager.importPipeline>>;
       try {
-        checkpointId = await manager.importCheckpoint(resolve(flags.input), {
-          overwrite: flags.overwrite === true,
-        });
+        report = await withProgress(flags, (progress) =>
+          manager.importPipeline(resolve(flags.input), {
+            overwrite,
+            onProgress: (done, total, phase) =>
+              progress.count(PHASES[phase] ?? phase, done, total, "checkpoints"),
+          }),
+        );
       } catch (error) {
         // The library's message speaks of an option; the user needs the flag's name.
-        if (error instanceof CheckpointConflictError) {
+        // (A clash with another run's checkpoint has no such hint: --overwrite cannot fix it.)
+        if (error instanceof CheckpointConflictError && error.message.includes("import with overwrite")) {
           throw new CheckpointConflictError(
             error.id,
-            `Checkpoint ${error.id} already exists in the store; pass --overwrite to replace it`,
+            error.message.replace("import with overwrite", "pass --overwrite"),
           );
         }
         throw error;
       }
-      if (flags.json) printJson({ checkpointId, overwrite: flags.overwrite === true });
-      else printText(`Imported ${checkpointId}`);
+      const [checkpointId] = report.checkpointIds;
+      if (flags.json) {
+        printJson(
+          report.kind === "checkpoint"
+            ? { kind: report.kind, checkpointId, overwrite }
+            : { ...report, overwrite, checkpoints: report.checkpointIds.length },
+        );
+      } else if (report.kind === "checkpoint") printText(`Imported ${checkpointId}`);
+      else {
+        const n = report.checkpointIds.length;
+        const replaced = report.replaced > 0 ? ` (replacing ${report.replaced} stored before)` : "";
+        printText(`Imported run ${report.pipelineId}: ${n} checkpoint${n === 1 ? "" : "s"}${replaced}`);
+      }
     });
   });
 }

@@ -6,12 +6,14 @@ import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
+import { commandLine } from "../../debug/recommendations.js";
 import { Pipeline, type PipelineEvent, type PipelineResults, StageFailedError } from "../../index.js";
 import { loadPipelineOptions } from "../../pipeline/from-file.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, createManager, type StoreFlags } from "../store-options.js";
+import { storeArgs } from "../store-args.js";
+import { addStoreOptions, createManager, type StoreFlags, storeFlagsGiven } from "../store-options.js";
 import { ProgressView } from "./run-progress.js";
 
 interface RunFlags extends StoreFlags {
@@ -37,16 +39,13 @@ async function readInputs(path: string): Promise<Record<string, unknown>> {
   return parsed as Record<string, unknown>;
 }
 
-const storeGiven = (flags: StoreFlags) =>
-  flags.store !== undefined ||
-  flags.strategy !== undefined ||
-  flags.basePath !== undefined ||
-  flags.dbPath !== undefined;
-
-/** The command that resumes a run, shown when it fails or stops. */
-function resumeCommand(file: string, pipelineId: string, flags: StoreFlags): string {
-  const store = flags.store ? ` --store ${flags.store}` : "";
-  return `cairn run ${file} --run-id ${pipelineId}${store}`;
+/**
+ * The command that resumes a run, shown when it fails or stops. It repeats the store flags the
+ * user gave (all of them, quoted); without any, the pipeline file names the store again.
+ */
+function resumeCommand(file: string, pipelineId: string, flags: StoreFlags, command: Command): string {
+  const store = storeFlagsGiven(flags) ? storeArgs(command, ["inputs", "runId", "resume", "dryRun"]) : [];
+  return commandLine("cairn", "run", file, "--run-id", pipelineId, ...store);
 }
 
 /** Registers `cairn run`. */
@@ -70,14 +69,14 @@ export function registerRun(program: Command): void {
         "cairn run pipeline.yaml --run-id etl_pipeline_20240101T000000000Z_abc234",
       ),
     );
-  addStoreOptions(command).action(async (file: string, flags: RunFlags) => {
+  addStoreOptions(command).action(async (file: string, flags: RunFlags, self: Command) => {
     const inputs = flags.inputs !== undefined ? await readInputs(flags.inputs) : undefined;
     if (flags.runId !== undefined && flags.resume === false) {
       throw new UsageError(
         "--run-id and --no-resume cannot be combined: a named run either resumes or is new",
       );
     }
-    const manager = storeGiven(flags) ? createManager(flags) : undefined;
+    const manager = storeFlagsGiven(flags) ? createManager(flags) : undefined;
     const view = new ProgressView(flags.json ? process.stderr : process.stdout);
     const options = await loadPipelineOptions(file, {
       ...(manager ? { checkpointEnabled: true, checkpointStore: manager } : {}),
@@ -116,11 +115,11 @@ export function registerRun(program: Command): void {
           `Stage ${error.stageName} failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
         );
         if (pipeline.checkpointEnabled)
-          view.note(`Resume with: ${resumeCommand(file, error.pipelineId, flags)}`);
+          view.note(`Resume with: ${resumeCommand(file, error.pipelineId, flags, self)}`);
         throw new CommandExit(ExitCode.Failure, error.message);
       }
       if ((error as { code?: string }).code === "CAIRN_ABORTED" && id) {
-        view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags)}`);
+        view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags, self)}`);
         throw new CommandExit(ExitCode.Interrupted, "stopped by signal");
       }
       throw error;

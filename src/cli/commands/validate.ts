@@ -10,6 +10,7 @@ import {
 import { STATUS_SYMBOLS } from "../../manager/chain-text.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
+import { type ProgressLine, withProgress } from "../progress.js";
 import { examples, requireRun } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
@@ -41,9 +42,11 @@ async function validateListing(
   pipelineId: string,
   listing: readonly ListedCheckpoint[],
   report: ValidationReport,
+  tick: () => void,
 ): Promise<void> {
   report.runsChecked++;
   for (const entry of listing) {
+    tick();
     report.checkpointsChecked++;
     if (!entry.ok) {
       const { checkpointId, location, reason } = entry.corrupt;
@@ -90,6 +93,7 @@ function scopeOf(flags: ValidateFlags): ValidationReport["scope"] {
 async function validate(
   manager: CheckpointManager,
   scope: ValidationReport["scope"],
+  progress: ProgressLine,
 ): Promise<ValidationReport> {
   const report: ValidationReport = {
     scope,
@@ -104,13 +108,23 @@ async function validate(
     for (const p of result.problems) {
       report.problems.push({ pipelineId: null, checkpointId: scope.checkpointId, location: null, ...p });
     }
-  } else if ("pipelineId" in scope) {
-    await validateListing(manager, scope.pipelineId, await requireRun(manager, scope.pipelineId), report);
   } else {
-    const store = await manager.getStore();
-    for (const pipelineId of await store.listPipelineIds()) {
-      await validateListing(manager, pipelineId, await store.listCheckpoints(pipelineId), report);
+    const runs: [string, ListedCheckpoint[]][] = [];
+    if ("pipelineId" in scope) runs.push([scope.pipelineId, await requireRun(manager, scope.pipelineId)]);
+    else {
+      // Listed up front so the progress line knows the total.
+      const store = await manager.getStore();
+      for (const pipelineId of await store.listPipelineIds()) {
+        runs.push([pipelineId, await store.listCheckpoints(pipelineId)]);
+      }
     }
+    const total = runs.reduce((sum, [, listing]) => sum + listing.length, 0);
+    let done = 0;
+    const tick = () => progress.count("validating", done++, total, "checkpoints");
+    for (const [pipelineId, listing] of runs) {
+      await validateListing(manager, pipelineId, listing, report, tick);
+    }
+    progress.count("validating", total, total, "checkpoints");
   }
   report.valid = report.problems.length === 0;
   return report;
@@ -167,7 +181,7 @@ export function registerValidate(program: Command): void {
   addStoreOptions(command).action(async (flags: ValidateFlags) => {
     const scope = scopeOf(flags);
     await withManager(flags, async (manager) => {
-      const report = await validate(manager, scope);
+      const report = await withProgress(flags, (progress) => validate(manager, scope, progress));
       if (flags.json) printJson(report);
       else printText(render(report));
       if (!report.valid) {

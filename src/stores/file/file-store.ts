@@ -12,7 +12,7 @@
  */
 import type { Dirent } from "node:fs";
 import { mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import {
   CheckpointConflictError,
   CheckpointCorruptError,
@@ -46,7 +46,10 @@ import {
   parseCheckpointFileName,
   parseOutputFileName,
 } from "./checkpoint-file.js";
+import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { readLease, withRunLock, writeLease } from "./file-leases.js";
+
+const OUTPUTS = "outputs";
 
 /** Options of the file store. */
 export interface FileStoreOptions {
@@ -55,8 +58,6 @@ export interface FileStoreOptions {
   /** Flush files and folders to disk on every write (default true); off only for tests and benchmarks. */
   fsync?: boolean;
 }
-
-const OUTPUTS = "outputs";
 
 /** Where a checkpoint's file is. */
 interface Located {
@@ -334,6 +335,41 @@ export class FileStore implements CheckpointStore {
       await rm(dir, { recursive: true, force: true });
       if (existed) await this.sync(this.basePath);
     });
+  }
+
+  /** The text of a corrupt entry's file (a folder or a link is described in JSON instead). */
+  async readCorruptEntry(entry: CorruptEntry): Promise<string> {
+    return readEntry(entryPath(this.runDir(entry.pipelineId), entry), entry);
+  }
+
+  /** Unlinks a corrupt entry's file from its run folder, once sure it still does not parse. */
+  async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
+    const dir = this.runDir(entry.pipelineId);
+    const path = entryPath(dir, entry);
+    const name = basename(path);
+    await this.locks.run(entry.pipelineId, async () => {
+      const parsed = parseCheckpointFileName(name);
+      if (parsed && (await this.parses({ pipelineId: entry.pipelineId, dir, name }))) {
+        throw new CheckpointConflictError(
+          parsed.checkpointId,
+          `${path} parses as a checkpoint now; it is not removed as a corrupt entry`,
+        );
+      }
+      await removeEntry(path, entry);
+      await this.sync(dir);
+      await this.dropIfEmpty(dir);
+    });
+  }
+
+  /** True when the file reads as a checkpoint; false when it is corrupt, a folder or gone. */
+  private async parses(found: Located): Promise<boolean> {
+    try {
+      await this.readLocated(found);
+      return true;
+    } catch (error) {
+      if (error instanceof CheckpointCorruptError || hasCode(error, "ENOENT", "EISDIR")) return false;
+      throw error;
+    }
   }
 
   /** Nothing to release: no handle stays open between calls. */

@@ -5,6 +5,7 @@ import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../leas
 import type {
   CheckpointRecord,
   CheckpointStore,
+  CorruptEntry,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -175,12 +176,28 @@ export class MemoryStore implements CheckpointStore {
     this.runs.delete(pipelineId);
   }
 
+  /** Never found: this store keeps parsed records, so it can never hold a corrupt entry. */
+  async readCorruptEntry(entry: CorruptEntry): Promise<string> {
+    throw notHeld(entry);
+  }
+
+  /** Never found: this store keeps parsed records, so it can never hold a corrupt entry. */
+  async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
+    throw notHeld(entry);
+  }
+
   async close(): Promise<void> {}
 
   private dropIfEmpty(pipelineId: string, run: Run): void {
     if (run.checkpoints.size === 0 && run.outputs.size === 0) this.runs.delete(pipelineId);
   }
 }
+
+const notHeld = (entry: CorruptEntry) =>
+  new CheckpointNotFoundError(
+    entry.checkpointId ?? entry.location,
+    `The memory store holds no corrupt entry ${JSON.stringify(entry.location)}`,
+  );
 
 const shared = new Map<string, MemoryStore>();
 

@@ -181,3 +181,9 @@ export async function applyMigrations(
   }
   return applied;
 }
+
+/** Every version recorded in the migrations table, ascending. */
+export async function recordedVersions(client: PgQueryable, tables: TableNames): Promise<number[]> {
+  const { rows } = await client.query({ text: `SELECT version FROM ${tables.migrations} ORDER BY version` });
+  return rows.map((r) => Number(r.version));
+}

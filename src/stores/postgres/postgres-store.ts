@@ -13,12 +13,15 @@ import {
 import { assertValidName } from "../../core/ids.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire } from "../lease.js";
+import { renderRow } from "../raw-row.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
+  CorruptEntry,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  MigrationStatus,
   OutputRecord,
   StatusPatch,
   StoredMetadata,
@@ -34,7 +37,13 @@ import {
   type PgTypeParsers,
   typeParsers,
 } from "./driver.js";
-import { applyMigrations, type TableNames, tableNames } from "./migrations.js";
+import {
+  applyMigrations,
+  LATEST_VERSION,
+  recordedVersions,
+  type TableNames,
+  tableNames,
+} from "./migrations.js";
 import { buildStatements, COLUMNS, type Statement, type Statements } from "./queries.js";
 
 export type { PostgresStoreConfig } from "./config.js";
@@ -83,6 +92,7 @@ export class PostgresStore implements CheckpointStore {
   private readonly tables: TableNames;
   private readonly sql: Statements;
   private closed = false;
+  private readonly appliedNow: number[] = [];
 
   private constructor(
     private readonly pool: PgPool,
@@ -114,9 +124,21 @@ export class PostgresStore implements CheckpointStore {
 
   /** Creates the schema and applies missing migrations, in one transaction; idempotent. */
   async setup(): Promise<void> {
-    await this.call(() =>
+    const applied = await this.call(() =>
       inTransaction(this.pool, (client) => applyMigrations(client, this.schema, this.prefix, this.tables)),
     );
+    this.appliedNow.push(...applied);
+  }
+
+  /** The schema versions recorded on the server, and those this store's setup applied. */
+  async migrationStatus(): Promise<MigrationStatus> {
+    const applied = await this.call(() => recordedVersions(this.pool, this.tables));
+    return {
+      applied,
+      appliedNow: [...this.appliedNow],
+      current: applied.at(-1) ?? 0,
+      latest: LATEST_VERSION,
+    };
   }
 
   // Every method runs through here, so a connection failure is always a StoreUnavailableError.
@@ -332,6 +354,53 @@ export class PostgresStore implements CheckpointStore {
         await this.run(client, this.sql.deleteRunOutputs, [pipelineId]);
       }),
     );
+  }
+
+  /** The row of a corrupt entry, every column, as JSON. */
+  async readCorruptEntry(entry: CorruptEntry): Promise<string> {
+    const { rows } = await this.call(() =>
+      this.run(this.pool, this.sql.selectRawRow, [entry.pipelineId, entry.checkpointId ?? null]),
+    );
+    return renderRow(this.corruptRow(entry, rows[0]));
+  }
+
+  /** Deletes a corrupt entry's row (by checkpoint id and run), once sure it still does not parse. */
+  async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
+    await this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        const args = [entry.pipelineId, entry.checkpointId ?? null];
+        const row = this.corruptRow(entry, (await this.run(client, this.sql.lockRawRow, args)).rows[0]);
+        // The same test a read applies: metadata that parses and a text body is a checkpoint.
+        if (metadataProblems(metadataOf(row)).length === 0 && typeof row.body === "string") {
+          throw new CheckpointConflictError(
+            String(entry.checkpointId),
+            `${entry.location} parses as a checkpoint now; it is not removed as a corrupt entry`,
+          );
+        }
+        await this.run(client, this.sql.deleteRow, args);
+      }),
+    );
+  }
+
+  private corruptRow(entry: CorruptEntry, row: Row | undefined): Row {
+    if (row === undefined) {
+      throw new CheckpointNotFoundError(
+        entry.checkpointId ?? entry.location,
+        `The corrupt entry ${entry.location} is no longer in the store`,
+      );
+    }
+    return row;
+  }
+
+  /** `REINDEX TABLE` of cairn's tables; their indexes cover every run, so `pipelineId` does not narrow it. */
+  async rebuildIndexes(_pipelineId: string): Promise<string[]> {
+    const done: string[] = [];
+    for (const table of [this.tables.checkpoints, this.tables.outputs]) {
+      // A utility statement: sent as plain text, never as a named prepared statement.
+      await this.call(() => this.pool.query({ text: `REINDEX TABLE ${table}` }));
+      done.push(`REINDEX TABLE ${table}: rebuilt the table's indexes (they cover every run)`);
+    }
+    return done;
   }
 
   /** Ends the pool when this store created it; a caller's pool is left open. */

@@ -94,6 +94,19 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
       "delete_checkpoints",
       `DELETE FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = ANY ($2::text[])`,
     ),
+    // Every column, for a backup of a row that does not parse; FOR UPDATE holds it while it is removed.
+    selectRawRow: statement(
+      "select_raw_row",
+      `SELECT * FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = $2::text`,
+    ),
+    lockRawRow: statement(
+      "lock_raw_row",
+      `SELECT * FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = $2::text FOR UPDATE`,
+    ),
+    deleteRow: statement(
+      "delete_row",
+      `DELETE FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = $2::text`,
+    ),
     selectOutputs: statement(
       "select_outputs",
       `SELECT hash, body FROM ${o} WHERE pipeline_id = $1::text AND hash = ANY ($2::text[])`,

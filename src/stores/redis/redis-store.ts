@@ -20,6 +20,7 @@ import { assertFence, checkLeaseArgs } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
+  CorruptEntry,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -30,6 +31,7 @@ import type {
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect, isUnavailableError } from "./connection.js";
 import { RedisKeys } from "./keys.js";
+import { renderKey, scanCheckpointIds } from "./maintenance.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
 export type { RedisClient, RedisStoreConfig } from "./config.js";
@@ -40,6 +42,12 @@ export { isUnavailableError } from "./connection.js";
 type Entry = [string, string, "hash" | "wrongtype", string | null, string | null, string | null];
 
 const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const corruptEntryGone = (entry: CorruptEntry) =>
+  new CheckpointNotFoundError(
+    entry.checkpointId ?? entry.location,
+    `The corrupt entry ${entry.location} is no longer in the store`,
+  );
 
 /** A checkpoint store on a Redis server, through `ioredis`. */
 export class RedisStore implements CheckpointStore {
@@ -336,6 +344,57 @@ export class RedisStore implements CheckpointStore {
     const k = this.keys;
     const args = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.prefix, pipelineId];
     await this.script("deleteRun", "deleteRun", ...args);
+  }
+
+  /** What a corrupt entry's key holds (the hash's fields, or the value of another type) as JSON. */
+  async readCorruptEntry(entry: CorruptEntry): Promise<string> {
+    const key = this.corruptKey(entry);
+    const text = await this.run("readCorruptEntry", () => renderKey(this.client, key));
+    if (text === undefined) throw corruptEntryGone(entry);
+    return text;
+  }
+
+  /** DELs a corrupt entry's key and ZREMs it from the run index, once sure it still does not parse. */
+  async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
+    const key = this.corruptKey(entry);
+    const id = entry.checkpointId as string;
+    const args = [key, this.keys.prefix, this.ttlSeconds, id];
+    const found = (await this.script("removeCorruptEntry", "get", ...args)) as Entry | null;
+    if (found && "metadata" in this.inspect(found, entry.pipelineId) && typeof found[5] === "string") {
+      throw new CheckpointConflictError(
+        id,
+        `${key} parses as a checkpoint now; it is not removed as a corrupt entry`,
+      );
+    }
+    // The delete script removes the key only when it is this run's (indexed here, or its `run` field).
+    if ((await this.deleteCheckpoints(entry.pipelineId, [id])) === 0) throw corruptEntryGone(entry);
+  }
+
+  /** Puts back in the run index every checkpoint hash of this run it lacks (found by SCAN). */
+  async rebuildIndexes(pipelineId: string): Promise<string[]> {
+    const index = this.keys.index(assertValidName("pipelineId", pipelineId));
+    const ids = await this.run("rebuildIndexes", () => scanCheckpointIds(this.client, this.keys));
+    const done: string[] = [];
+    for (const id of ids) {
+      const k = [this.keys.checkpoint(id), index, this.keys.runs];
+      const added = await this.script(
+        "rebuildIndexes",
+        "reindex",
+        ...k,
+        this.keys.prefix,
+        this.ttlSeconds,
+        pipelineId,
+        id,
+      );
+      if (added === 1) done.push(`re-added checkpoint ${id} to the run index ${index}`);
+    }
+    return done;
+  }
+
+  private corruptKey(entry: CorruptEntry): string {
+    assertValidName("pipelineId", entry.pipelineId);
+    if (entry.checkpointId === undefined) throw corruptEntryGone(entry);
+    return this.keys.checkpoint(assertValidName("checkpointId", entry.checkpointId));
   }
 
   /** Quits the connection this store opened; a caller's client is left open. */

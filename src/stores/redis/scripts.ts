@@ -230,6 +230,26 @@ export const SCRIPTS = {
     `,
   ),
 
+  /**
+   * KEYS: ckpt, index, runs. ARGV: prefix, ttl, pipelineId, checkpointId. Puts a checkpoint
+   * hash of this run back in the run index when the index lacks it (score: its sequence, or 0
+   * when its meta does not parse, so it is listed as corrupt). Answers 1 when re-added, else 0.
+   */
+  reindex: script(
+    3,
+    `
+    if typeOf(KEYS[1]) ~= 'hash' or redis.call('HGET', KEYS[1], 'run') ~= ARGV[3] then return 0 end
+    if redis.call('ZSCORE', KEYS[2], ARGV[4]) then return 0 end
+    local score = 0
+    local ok, meta = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'meta') or '')
+    if ok and type(meta) == 'table' and type(meta.sequence) == 'number' then score = meta.sequence end
+    redis.call('ZADD', KEYS[2], score, ARGV[4])
+    redis.call('ZADD', KEYS[3], 0, ARGV[3])
+    refresh(ARGV[1], ARGV[3], tonumber(ARGV[2]))
+    return 1
+    `,
+  ),
+
   /** KEYS: index, outputs, runs. ARGV: prefix, pipelineId. Deletes every key of the run. */
   deleteRun: script(
     3,

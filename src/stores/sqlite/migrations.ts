@@ -127,3 +127,12 @@ export function applyMigrations(db: SqliteDatabase, tables: TableNames, now = ()
   }
   return applied;
 }
+
+/** Every version recorded in the migrations table, ascending (empty before the first setup). */
+export function recordedVersions(db: SqliteDatabase, tables: TableNames): number[] {
+  const rows = db
+    .prepare(`SELECT version FROM ${tables.migrations} ORDER BY version`)
+    .safeIntegers(false)
+    .all() as { version: number }[];
+  return rows.map((r) => Number(r.version));
+}

@@ -19,14 +19,23 @@ import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../leas
 import type {
   CheckpointRecord,
   CheckpointStore,
+  CorruptEntry,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  MigrationStatus,
   OutputRecord,
   StatusPatch,
   StoredMetadata,
 } from "../types.js";
-import { applyMigrations, type TableNames, tableNames } from "./migrations.js";
+import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.js";
+import {
+  applyMigrations,
+  LATEST_VERSION,
+  recordedVersions,
+  type TableNames,
+  tableNames,
+} from "./migrations.js";
 
 /** The part of a better-sqlite3 statement this store uses. */
 export interface SqliteStatement {
@@ -249,6 +258,7 @@ export class SqliteStore implements CheckpointStore {
   private readonly tables: TableNames;
   private prepared: Prepared | undefined;
   private readonly updates = new Map<string, SqliteStatement>();
+  private readonly appliedNow: number[] = [];
 
   private constructor(
     private readonly db: SqliteDatabase,
@@ -305,8 +315,19 @@ export class SqliteStore implements CheckpointStore {
 
   /** Applies missing migrations and prepares the statements; idempotent. */
   async setup(): Promise<void> {
-    applyMigrations(this.db, this.tables);
+    this.appliedNow.push(...applyMigrations(this.db, this.tables));
     this.prepared ??= prepareAll(this.db, this.tables);
+  }
+
+  /** The schema versions recorded in the database, and those this store's setup applied. */
+  async migrationStatus(): Promise<MigrationStatus> {
+    const applied = recordedVersions(this.db, this.tables);
+    return {
+      applied,
+      appliedNow: [...this.appliedNow],
+      current: applied.at(-1) ?? 0,
+      latest: LATEST_VERSION,
+    };
   }
 
   private get ready(): Prepared {
@@ -442,6 +463,21 @@ export class SqliteStore implements CheckpointStore {
   /** Deletes every checkpoint row (corrupt ones included) and output of the run. */
   async deleteRun(pipelineId: string): Promise<void> {
     this.ready.transactions.deleteRun(pipelineId);
+  }
+
+  /** The row of a corrupt entry, every column, as JSON. */
+  async readCorruptEntry(entry: CorruptEntry): Promise<string> {
+    return readCorruptRow(this.db, this.tables, entry);
+  }
+
+  /** Deletes a corrupt entry's row (by checkpoint id and run), once sure it still does not parse. */
+  async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
+    removeCorruptRow(this.db, this.tables, entry);
+  }
+
+  /** `REINDEX` of cairn's tables; the indexes cover every run, so `pipelineId` does not narrow it. */
+  async rebuildIndexes(_pipelineId: string): Promise<string[]> {
+    return reindexTables(this.db, this.tables);
   }
 
   /** Closes the database when this store opened it; a caller's database is left open. */

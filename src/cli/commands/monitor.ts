@@ -1,0 +1,140 @@
+/**
+ * `cairn monitor`: a live view of the runs in a store. On a terminal it redraws in place every
+ * `--refresh` seconds; otherwise it prints one timestamped block per refresh. SIGINT/SIGTERM
+ * stop it cleanly (cursor restored, store closed, exit 0); `--once` prints one snapshot.
+ */
+import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
+import { type CheckpointManager, ErrorCode, isCairnError } from "../../index.js";
+import { ExitCode, UsageError } from "../exit-codes.js";
+import { ansiFrame, type MonitorSnapshot, renderSnapshot, takeSnapshot } from "../monitor-view.js";
+import { printJson, printText } from "../output.js";
+import { examples } from "../runs.js";
+import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+
+interface MonitorFlags extends StoreFlags {
+  refresh: number;
+  pipelineId?: string;
+  once?: boolean;
+}
+
+const HIDE_CURSOR = "\x1b[?25l";
+const SHOW_CURSOR = "\x1b[?25h";
+
+function parseRefresh(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isFinite(seconds) || seconds < 0.1) {
+    throw new CommanderArgumentError("expected a number of seconds, at least 0.1");
+  }
+  return seconds;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+/** One refresh; an unreachable store is shown (and retried next time) rather than ending the view. */
+async function refresh(
+  manager: CheckpointManager,
+  flags: MonitorFlags,
+  last: MonitorSnapshot | undefined,
+): Promise<{ snapshot: MonitorSnapshot | undefined; lines: string[] }> {
+  try {
+    const options = flags.pipelineId !== undefined ? { pipelineId: flags.pipelineId } : {};
+    const snapshot = await takeSnapshot(manager, options);
+    const lines = renderSnapshot(snapshot);
+    if (flags.pipelineId !== undefined && snapshot.runs.length === 0) {
+      lines.push(`No run ${flags.pipelineId} in the store (yet).`);
+    }
+    return { snapshot, lines };
+  } catch (error) {
+    if (!isCairnError(error, ErrorCode.StoreUnavailable)) throw error;
+    const note = `${new Date().toISOString()}: ${error.message} (retrying)`;
+    return { snapshot: last, lines: last ? renderSnapshot(last, "(stale)").concat("", note) : [note] };
+  }
+}
+
+/** Redraws until SIGINT/SIGTERM; resolves once stopped, with the terminal restored. */
+async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<void> {
+  const out = process.stdout;
+  const tty = out.isTTY === true;
+  const stop = new AbortController();
+  let signals = 0;
+  const restore = () => {
+    if (tty) out.write(SHOW_CURSOR);
+  };
+  const onSignal = () => {
+    signals++;
+    // A refresh stuck on a slow store would delay the clean stop: a second signal exits at once.
+    if (signals > 1) {
+      restore();
+      process.exit(ExitCode.Interrupted);
+    }
+    stop.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  if (tty) out.write(`${HIDE_CURSOR}\x1b[2J`);
+  try {
+    let last: MonitorSnapshot | undefined;
+    while (!stop.signal.aborted) {
+      const { snapshot, lines } = await refresh(manager, flags, last);
+      last = snapshot;
+      if (stop.signal.aborted) break;
+      if (tty) {
+        const footer = `every ${flags.refresh}s — Ctrl+C to stop`;
+        out.write(ansiFrame([...lines, "", footer], out.columns || 80, out.rows || 24));
+      } else {
+        printText(`--- ${new Date().toISOString()} ---\n${lines.join("\n")}\n`);
+      }
+      await sleep(flags.refresh * 1000, stop.signal);
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    restore();
+  }
+}
+
+/** Registers `cairn monitor`. */
+export function registerMonitor(program: Command): void {
+  const command = program
+    .command("monitor")
+    .summary("Watch runs live")
+    .description(
+      "A live view of the runs in a store (status, stages, checkpoints, latest stage) and the latest " +
+        "checkpoint of each unfinished run, refreshed every --refresh seconds until Ctrl+C",
+    )
+    .option("--refresh <seconds>", "seconds between refreshes", parseRefresh, 2)
+    .option("--pipeline-id <id>", "watch only this run")
+    .option("--once", "print one snapshot and exit (with --json: as JSON)")
+    .addHelpText(
+      "after",
+      examples(
+        "cairn monitor --store sqlite:./cairn.db",
+        "cairn monitor --refresh 5 --pipeline-id etl_20240101T000000000Z_abc234",
+        "cairn monitor --once --json",
+      ),
+    );
+  addStoreOptions(command).action(async (flags: MonitorFlags) => {
+    if (flags.json && !flags.once) throw new UsageError("--json needs --once: a live view is not a document");
+    await withManager(flags, async (manager) => {
+      if (!flags.once) return watch(manager, flags);
+      const snapshot = await takeSnapshot(manager, {
+        ...(flags.pipelineId !== undefined ? { pipelineId: flags.pipelineId } : {}),
+        requireRun: true,
+      });
+      if (flags.json) printJson(snapshot);
+      else printText(renderSnapshot(snapshot).join("\n"));
+    });
+  });
+}

@@ -1,0 +1,107 @@
+/** What `cairn monitor` shows: a snapshot of the runs in a store, as plain text or JSON. */
+import {
+  type CheckpointManager,
+  type CheckpointMetadata,
+  CheckpointNotFoundError,
+  type PipelineSummary,
+} from "../index.js";
+import { formatTable, formatTime } from "./output.js";
+
+/** One refresh of the monitor. */
+export interface MonitorSnapshot {
+  takenAt: Date;
+  store: string;
+  runs: PipelineSummary[];
+  /** The newest checkpoint of every run that has not finished, in the order of `runs`. */
+  active: { pipelineId: string; latest: CheckpointMetadata | null }[];
+}
+
+/**
+ * Reads the runs (or one run) and the latest checkpoint of each unfinished one. With
+ * `pipelineId` and `requireRun`, a run that is not there is `CAIRN_NOT_FOUND`.
+ */
+export async function takeSnapshot(
+  manager: CheckpointManager,
+  options: { pipelineId?: string; requireRun?: boolean },
+): Promise<MonitorSnapshot> {
+  const takenAt = new Date();
+  const store = (await manager.getStore()).location;
+  let runs = await manager.listPipelines();
+  if (options.pipelineId !== undefined) {
+    runs = runs.filter((r) => r.pipelineId === options.pipelineId);
+    if (runs.length === 0 && options.requireRun) {
+      throw new CheckpointNotFoundError(
+        options.pipelineId,
+        `No pipeline run with id ${JSON.stringify(options.pipelineId)} in the store`,
+      );
+    }
+  }
+  const active: MonitorSnapshot["active"] = [];
+  for (const run of runs) {
+    if (run.finished) continue;
+    const [latest] = await manager.getCheckpointHistory(run.pipelineId);
+    active.push({ pipelineId: run.pipelineId, latest: latest ?? null });
+  }
+  return { takenAt, store, runs, active };
+}
+
+function runsTable(runs: readonly PipelineSummary[]): string {
+  const rows = runs.map((r) => [
+    r.pipelineId,
+    r.pipelineName,
+    r.status,
+    `${r.completedStages}/${r.totalStages}`,
+    r.corruptCount > 0 ? `${r.checkpointCount} (+${r.corruptCount} corrupt)` : String(r.checkpointCount),
+    formatTime(r.lastTimestamp),
+    r.latestStage ?? "-",
+  ]);
+  return formatTable(
+    ["PIPELINE ID", "NAME", "STATUS", "STAGES", "CHECKPOINTS", "LAST UPDATE", "LATEST STAGE"],
+    rows,
+    ["left", "left", "left", "right", "right"],
+  );
+}
+
+function activeLines(snapshot: MonitorSnapshot): string[] {
+  if (snapshot.active.length === 0) return ["No active runs."];
+  const lines = [`Active runs (${snapshot.active.length}):`];
+  for (const { pipelineId, latest } of snapshot.active) {
+    if (!latest) {
+      lines.push(
+        `  ${pipelineId}: no readable checkpoint (run \`cairn validate --pipeline-id ${pipelineId}\`)`,
+      );
+      continue;
+    }
+    const resumes = latest.resumeCount > 0 ? `, resumed ${latest.resumeCount}×` : "";
+    lines.push(
+      `  ${pipelineId}: ${latest.stageName} (#${latest.stageIndex}) ${latest.status} at ${formatTime(latest.timestamp)}${resumes}`,
+      `    checkpoint ${latest.checkpointId}`,
+    );
+    if (latest.errorMessage) lines.push(`    error: ${latest.errorMessage}`);
+  }
+  return lines;
+}
+
+/** The snapshot as plain lines: a header, the runs table, then the active runs. */
+export function renderSnapshot(snapshot: MonitorSnapshot, note?: string): string[] {
+  const lines = [`${formatTime(snapshot.takenAt)}  ${snapshot.store}${note ? `  ${note}` : ""}`, ""];
+  if (snapshot.runs.length === 0) lines.push("No pipeline runs.");
+  else lines.push(...runsTable(snapshot.runs).split("\n"), "", ...activeLines(snapshot));
+  return lines;
+}
+
+/**
+ * ANSI text that redraws `lines` over the previous frame: home, each line cleared to its end,
+ * then the rest of the screen cleared. Lines are cut to the terminal so nothing wraps or scrolls
+ * (either would shift the next frame).
+ */
+export function ansiFrame(lines: readonly string[], columns: number, rows: number): string {
+  const height = Math.max(1, rows - 1);
+  const shown =
+    lines.length > height
+      ? [...lines.slice(0, height - 1), `… ${lines.length - height + 1} more lines`]
+      : lines;
+  const cut = (line: string) =>
+    line.length > columns ? `${line.slice(0, Math.max(0, columns - 1))}…` : line;
+  return `\x1b[H${shown.map((l) => `${cut(l)}\x1b[K`).join("\n")}\n\x1b[J`;
+}

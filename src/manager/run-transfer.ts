@@ -1,0 +1,308 @@
+/**
+ * Export and import of a whole run as one JSON file: `{ export_version, kind: "run",
+ * pipeline_id, exported_at, skipped_corrupt, checkpoints: [...] }`, where each checkpoint is
+ * exactly a single-checkpoint export (`transfer.ts`), oldest first. Every checkpoint is verified
+ * on the way out and on the way in; ids, sequences and the hash chain are kept as they are.
+ */
+import { readFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import {
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  InvalidArgumentError,
+} from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import { compareStored } from "../core/record.js";
+import type { CheckpointStore, OutputRecord } from "../stores/types.js";
+import { replaceFile } from "../util/atomic-file.js";
+import { hasCode } from "../util/fs-util.js";
+import { EXPORT_VERSION, exportText, parseExportJson, parseExportObject, storeImported } from "./transfer.js";
+import { chainProblem, inspectRecord } from "./verify.js";
+
+/** Called as a long operation advances: `done` of `total` items of the current `phase`. */
+export type ProgressCallback = (done: number, total: number, phase: string) => void;
+
+/** A checkpoint left out of a run export because it does not verify. */
+export interface SkippedCheckpoint {
+  /** Null when the stored entry cannot even be parsed far enough to tell its id. */
+  checkpointId: string | null;
+  /** Where the entry is (file path, row key), for unparseable entries; otherwise null. */
+  location: string | null;
+  reason: string;
+}
+
+/** Options of `exportPipeline`. */
+export interface RunExportOptions {
+  /** Leave checkpoints that fail verification out (listed in the report and the file) instead of refusing. */
+  skipCorrupt?: boolean;
+  onProgress?: ProgressCallback;
+}
+
+/** What a run export wrote. */
+export interface RunExportReport {
+  pipelineId: string;
+  path: string;
+  /** Ids written, oldest first. */
+  checkpointIds: string[];
+  skipped: SkippedCheckpoint[];
+}
+
+/** Options of `importPipeline`. */
+export interface RunImportOptions {
+  /** Replace the run (or, for a single-checkpoint file, the checkpoint) if it already exists. */
+  overwrite?: boolean;
+  onProgress?: ProgressCallback;
+}
+
+/** What an import stored. */
+export interface RunImportReport {
+  /** `run` for a run export, `checkpoint` for a single-checkpoint export. */
+  kind: "run" | "checkpoint";
+  pipelineId: string;
+  /** Ids stored, oldest first. */
+  checkpointIds: string[];
+  /** How many checkpoints of the run the store held before and `overwrite` replaced. */
+  replaced: number;
+}
+
+const count = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/**
+ * Writes every checkpoint of a run, verified (checksum, outputs, link to the parent), to one
+ * file, atomically. A checkpoint that fails verification makes the export fail unless
+ * `skipCorrupt` is set, which leaves it out and lists it.
+ */
+export async function exportRun(
+  store: CheckpointStore,
+  pipelineId: string,
+  path: string,
+  now: Date,
+  options: RunExportOptions = {},
+): Promise<RunExportReport> {
+  assertValidName("pipelineId", pipelineId);
+  if (typeof path !== "string" || path.length === 0)
+    throw new InvalidArgumentError("export path must be a file path");
+  const listing = await store.listCheckpoints(pipelineId);
+  if (listing.length === 0) {
+    throw new CheckpointNotFoundError(
+      pipelineId,
+      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
+    );
+  }
+  const parts: string[] = [];
+  const checkpointIds: string[] = [];
+  const skipped: SkippedCheckpoint[] = [];
+  for (const [i, entry] of listing.entries()) {
+    options.onProgress?.(i, listing.length, "verifying");
+    if (!entry.ok) {
+      const { checkpointId, location, reason } = entry.corrupt;
+      skipped.push({ checkpointId: checkpointId ?? null, location, reason });
+      continue;
+    }
+    const id = entry.metadata.checkpoint_id;
+    let record: Awaited<ReturnType<CheckpointStore["getCheckpoint"]>>;
+    try {
+      record = await store.getCheckpoint(id);
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+      skipped.push({ checkpointId: id, location: null, reason: error.message });
+      continue;
+    }
+    // Deleted since the listing was read (a concurrent cleanup): nothing left to export.
+    if (!record) continue;
+    const { problems, verified } = await inspectRecord(store, record);
+    const link = await chainProblem(store, record);
+    if (link) problems.push(link);
+    if (!verified || problems.length > 0) {
+      skipped.push({ checkpointId: id, location: null, reason: problems.map((p) => p.message).join("; ") });
+      continue;
+    }
+    parts.push(exportText(verified, now).trimEnd());
+    checkpointIds.push(id);
+  }
+  options.onProgress?.(listing.length, listing.length, "verifying");
+  if (skipped.length > 0 && !options.skipCorrupt) {
+    throw new CheckpointCorruptError(undefined, [
+      `${count(skipped.length, "checkpoint")} of run ${pipelineId} fail verification`,
+      ...skipped.map((s) => `${s.checkpointId ?? s.location}: ${s.reason}`),
+      "export with skipCorrupt to leave them out",
+    ]);
+  }
+  if (parts.length === 0) {
+    throw new CheckpointCorruptError(
+      undefined,
+      `no checkpoint of run ${pipelineId} verifies; nothing to export`,
+    );
+  }
+  const head = JSON.stringify({
+    export_version: EXPORT_VERSION,
+    kind: "run",
+    pipeline_id: pipelineId,
+    exported_at: now.toISOString(),
+    skipped_corrupt: skipped,
+  });
+  // One checkpoint per line: the file stays greppable and diffable.
+  const text = `${head.slice(0, -1)},"checkpoints":[\n${parts.join(",\n")}\n]}\n`;
+  await replaceFile(dirname(path), basename(path), text, true);
+  return { pipelineId, path, checkpointIds, skipped };
+}
+
+type Sealed = ReturnType<typeof parseExportObject>;
+
+/** Verifies every checkpoint of a parsed run export, their run, order and chain links. */
+function parseRun(parsed: Record<string, unknown>, source: string): { pipelineId: string; sealed: Sealed[] } {
+  const pipelineId = parsed.pipeline_id;
+  if (typeof pipelineId !== "string")
+    throw new CheckpointCorruptError(undefined, `${source}: pipeline_id is missing`);
+  try {
+    assertValidName("pipeline_id", pipelineId);
+  } catch (error) {
+    throw new CheckpointCorruptError(undefined, `${source}: ${(error as Error).message}`, { cause: error });
+  }
+  const items = parsed.checkpoints;
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new CheckpointCorruptError(undefined, `${source}: checkpoints must be a non-empty array`);
+  }
+  const sealed = items.map((item, i) =>
+    parseExportObject(item as Record<string, unknown>, `${source} checkpoint #${i + 1}`),
+  );
+  const byId = new Map<string, Sealed>();
+  for (const [i, s] of sealed.entries()) {
+    const m = s.record.metadata;
+    const where = `${source} checkpoint #${i + 1}`;
+    if (m.pipeline_id !== pipelineId) {
+      throw new CheckpointCorruptError(
+        m.checkpoint_id,
+        `${where} belongs to run ${m.pipeline_id}, not ${pipelineId}`,
+      );
+    }
+    const previous = sealed[i - 1]?.record.metadata;
+    if (byId.has(m.checkpoint_id) || (previous && compareStored(previous, m) >= 0)) {
+      throw new CheckpointCorruptError(
+        m.checkpoint_id,
+        `${where} is out of order or repeated: checkpoints must be oldest first, each once`,
+      );
+    }
+    // A parent that is in the file must be the one this checkpoint was chained to. A parent that
+    // is not (removed by retention, or left out as corrupt) is no break, as in validation.
+    const parent = m.parent_checkpoint_id === null ? undefined : byId.get(m.parent_checkpoint_id);
+    if (parent && parent.record.metadata.checksum !== m.parent_checksum) {
+      throw new CheckpointCorruptError(
+        m.checkpoint_id,
+        `${where}: its parent ${m.parent_checkpoint_id} in the file has another checksum (broken chain)`,
+      );
+    }
+    byId.set(m.checkpoint_id, s);
+  }
+  return { pipelineId, sealed };
+}
+
+/**
+ * How many checkpoints the store already holds for the run, after making sure no id of the file
+ * belongs to another run (which `overwrite` could not replace). Reads only; writes nothing.
+ */
+async function existingCheckpoints(
+  store: CheckpointStore,
+  pipelineId: string,
+  sealed: readonly Sealed[],
+  onProgress?: ProgressCallback,
+): Promise<{ existing: number; clashing: number }> {
+  const listing = await store.listCheckpoints(pipelineId);
+  const inRun = new Set<string>();
+  for (const e of listing) {
+    const id = e.ok ? e.metadata.checkpoint_id : e.corrupt.checkpointId;
+    if (id !== undefined) inRun.add(id);
+  }
+  let clashing = 0;
+  for (const [i, s] of sealed.entries()) {
+    onProgress?.(i, sealed.length, "checking");
+    const id = s.record.metadata.checkpoint_id;
+    if (inRun.has(id)) {
+      clashing++;
+      continue;
+    }
+    let owner: string | undefined;
+    try {
+      owner = (await store.getCheckpoint(id))?.metadata.pipeline_id;
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError)) throw error;
+      owner = "(unreadable)";
+    }
+    if (owner !== undefined) {
+      throw new CheckpointConflictError(
+        id,
+        `Checkpoint ${id} already exists in the store under run ${owner}, not ${pipelineId}; nothing was imported`,
+      );
+    }
+  }
+  onProgress?.(sealed.length, sealed.length, "checking");
+  return { existing: listing.length, clashing };
+}
+
+/**
+ * Imports an export file: a run export (every checkpoint verified, then written oldest first, so
+ * an interrupted import leaves a valid prefix of the chain) or a single-checkpoint export. A run
+ * the store already holds is a conflict, found before anything is written; `overwrite` replaces
+ * the whole run.
+ */
+export async function importRun(
+  store: CheckpointStore,
+  path: string,
+  options: RunImportOptions = {},
+): Promise<RunImportReport> {
+  if (typeof path !== "string" || path.length === 0)
+    throw new InvalidArgumentError("import path must be a file path");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT"))
+      throw new CheckpointNotFoundError(path, `Export file ${path} does not exist`);
+    throw error;
+  }
+  const parsed = parseExportJson(text, path);
+  const overwrite = options.overwrite ?? false;
+  if (parsed.kind === undefined || parsed.kind === "checkpoint") {
+    const single = parseExportObject(parsed, path);
+    const id = await storeImported(store, single, overwrite);
+    options.onProgress?.(1, 1, "writing");
+    return {
+      kind: "checkpoint",
+      pipelineId: single.record.metadata.pipeline_id,
+      checkpointIds: [id],
+      replaced: 0,
+    };
+  }
+  if (parsed.kind !== "run") {
+    throw new CheckpointCorruptError(
+      undefined,
+      `${path} has an unknown kind ${JSON.stringify(parsed.kind)} (expected "run")`,
+    );
+  }
+  const { pipelineId, sealed } = parseRun(parsed, path);
+  const { existing, clashing } = await existingCheckpoints(store, pipelineId, sealed, options.onProgress);
+  if (existing > 0) {
+    if (!overwrite) {
+      throw new CheckpointConflictError(
+        pipelineId,
+        `Run ${pipelineId} already has ${count(existing, "checkpoint")} in the store (${clashing} of the ${sealed.length} in ${path}); nothing was imported; import with overwrite to replace the run`,
+      );
+    }
+    await store.deleteRun(pipelineId);
+  }
+  const written = new Set<string>();
+  for (const [i, { record, outputs }] of sealed.entries()) {
+    options.onProgress?.(i, sealed.length, "writing");
+    const fresh: OutputRecord[] = outputs.filter((o) => !written.has(o.hash));
+    await store.putCheckpoint(record, fresh);
+    for (const o of fresh) written.add(o.hash);
+  }
+  options.onProgress?.(sealed.length, sealed.length, "writing");
+  return {
+    kind: "run",
+    pipelineId,
+    checkpointIds: sealed.map((s) => s.record.metadata.checkpoint_id),
+    replaced: existing,
+  };
+}
