@@ -32,7 +32,9 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
   if (withId.length > 0) {
     out.push(
       `${plural(withId.length, "corrupted checkpoint")} (${list(withId)}): a resume never uses ${withId.length === 1 ? "it" : "them"}. ` +
-        `See what is wrong with ${cmd("inspect", "--checkpoint-id", withId[0] as string)}; ` +
+        `See what is wrong with ${cmd("inspect", "--checkpoint-id", withId[0] as string)}, then ` +
+        `back it up and quarantine it with ${cmd("repair", "--checkpoint-id", withId[0] as string)} ` +
+        `(add --force only to accept content that changed on purpose); ` +
         `if you exported a good copy, restore it with ${cmd("import", "--input", "<export-file>", "--overwrite")}.`,
     );
   }

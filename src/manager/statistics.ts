@@ -21,7 +21,12 @@ export function summarizeRun(
   return {
     pipelineId,
     pipelineName: latest?.pipeline_name ?? pipelineId,
-    status: finished ? "completed" : (latest?.status ?? "expired"),
+    // An unfinished run whose newest checkpoint is a completed stage is still in progress.
+    status: finished
+      ? "completed"
+      : latest?.status === "completed" || latest?.status === "resumed"
+        ? "in_progress"
+        : (latest?.status ?? "expired"),
     finished,
     checkpointCount: ok.length,
     corruptCount: listing.length - ok.length,

@@ -33,8 +33,12 @@ function render(c: CheckpointComparison): string {
   }
   lines.push(`Same run: ${c.sameRun ? "yes" : "no"}`);
   // Checksums are told apart by their first characters; the full ones are in --json.
-  const cell = (field: string, v: unknown) =>
-    v === null || v === undefined ? "-" : field === "checksum" ? short(String(v)) : String(v);
+  const cell = (field: string, v: unknown) => {
+    if (v === null || v === undefined) return "-";
+    const text = field === "checksum" ? short(String(v)) : String(v);
+    // Long values (an error message, a backup path) would stretch every row; --json has them whole.
+    return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+  };
   const metadata = c.metadata.map((d) => [d.field, cell(d.field, d.a), cell(d.field, d.b)]);
   section(
     lines,
