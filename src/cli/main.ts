@@ -21,7 +21,7 @@ import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVisualize } from "./commands/visualize.js";
-import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
+import { CommandExit, EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
 import { reportError } from "./output.js";
 import { STORE_HELP } from "./store-options.js";
 
@@ -73,8 +73,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return ExitCode.Success;
   } catch (error) {
     const code = exitCodeFor(error);
-    // Commander has already printed its own errors and help; everything else is reported here.
-    if (!(error instanceof CommanderError)) reportError(error);
+    // Commander has already printed its own errors and help, and a command that ends with an
+    // empty CommandExit has printed what there was to say; everything else is reported here.
+    const silent = error instanceof CommanderError || (error instanceof CommandExit && error.message === "");
+    if (!silent) reportError(error);
     return code;
   }
 }

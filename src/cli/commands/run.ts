@@ -120,7 +120,7 @@ export function registerRun(program: Command): void {
       }
       if ((error as { code?: string }).code === "CAIRN_ABORTED" && id) {
         view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags, self)}`);
-        throw new CommandExit(ExitCode.Interrupted, "stopped by signal");
+        throw new CommandExit(ExitCode.Interrupted, ""); // the resume hint above says it all
       }
       throw error;
     } finally {
