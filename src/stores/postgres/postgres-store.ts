@@ -192,7 +192,10 @@ export class PostgresStore implements CheckpointStore {
           const { rows } = await this.run(client, this.sql.lockLease, [m.pipeline_id]);
           assertFence(leaseOf(m.pipeline_id, rows[0]), fence);
         }
-        if (outputs.length > 0) {
+        if (outputs.length === 1) {
+          const [only] = outputs as [OutputRecord];
+          await this.run(client, this.sql.insertOutput, [m.pipeline_id, only.hash, only.body]);
+        } else if (outputs.length > 1) {
           await this.run(client, this.sql.insertOutputs, [
             m.pipeline_id,
             outputs.map((o) => o.hash),
