@@ -1,10 +1,3 @@
-/**
- * Export and import of a whole run as one JSON file: `{ export_version, kind: "run",
- * pipeline_id, exported_at, skipped_corrupt, checkpoints: [...] }`, where each checkpoint is
- * exactly a single-checkpoint export (`transfer.ts`), oldest first. Every checkpoint is verified
- * on the way out and on the way in; ids, sequences and the hash chain are kept as they are.
- */
-import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import {
   CheckpointConflictError,
@@ -16,8 +9,14 @@ import { assertValidName } from "../core/ids.js";
 import { compareStored } from "../core/record.js";
 import type { CheckpointStore, OutputRecord } from "../stores/types.js";
 import { replaceFile } from "../util/atomic-file.js";
-import { hasCode } from "../util/fs-util.js";
-import { EXPORT_VERSION, exportText, parseExportJson, parseExportObject, storeImported } from "./transfer.js";
+import {
+  EXPORT_VERSION,
+  exportText,
+  parseExportJson,
+  parseExportObject,
+  readExportFile,
+  storeImported,
+} from "./transfer.js";
 import { chainProblem, inspectRecord } from "./verify.js";
 
 /** Called as a long operation advances: `done` of `total` items of the current `phase`. */
@@ -251,17 +250,7 @@ export async function importRun(
   path: string,
   options: RunImportOptions = {},
 ): Promise<RunImportReport> {
-  if (typeof path !== "string" || path.length === 0)
-    throw new InvalidArgumentError("import path must be a file path");
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if (hasCode(error, "ENOENT"))
-      throw new CheckpointNotFoundError(path, `Export file ${path} does not exist`);
-    throw error;
-  }
-  const parsed = parseExportJson(text, path);
+  const parsed = parseExportJson(await readExportFile(path), path);
   const overwrite = options.overwrite ?? false;
   if (parsed.kind === undefined || parsed.kind === "checkpoint") {
     const single = parseExportObject(parsed, path);

@@ -121,17 +121,20 @@ export async function importCheckpointFile(
   path: string,
   overwrite: boolean,
 ): Promise<string> {
+  return storeImported(store, parseExport(await readExportFile(path), path), overwrite);
+}
+
+/** Reads an export file's text; a missing file is `CAIRN_NOT_FOUND`. */
+export async function readExportFile(path: string): Promise<string> {
   if (typeof path !== "string" || path.length === 0)
     throw new InvalidArgumentError("import path must be a file path");
-  let text: string;
   try {
-    text = await readFile(path, "utf8");
+    return await readFile(path, "utf8");
   } catch (error) {
     if (hasCode(error, "ENOENT"))
       throw new CheckpointNotFoundError(path, `Export file ${path} does not exist`);
     throw error;
   }
-  return storeImported(store, parseExport(text, path), overwrite);
 }
 
 /** Stores one verified, sealed checkpoint; refuses to replace an existing one unless asked. */

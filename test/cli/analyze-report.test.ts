@@ -1,37 +1,16 @@
-/**
- * `cairn analyze` and `cairn report` on the built CLI, as a subprocess, over file and sqlite
- * stores. Runs are made through the library (or `cairn run`), then damaged by hand.
- */
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { storeArgs } from "../../src/cli/store-args.js";
 import { addStoreOptions } from "../../src/cli/store-options.js";
 import { CheckpointManager, type CheckpointManagerOptions, DEFAULT_BASE_PATH } from "../../src/index.js";
-
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), "../../dist/cli/main.js");
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { type CliResult, runCairn } from "../support/cli.js";
 
 function cairn(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: dir, env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined, ...env } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCairn(args, { cwd: dir, env });
 }
 
 let dir: string;

@@ -1,43 +1,19 @@
-/**
- * The built `cairn` CLI, run as a subprocess the way users run it. Data is created through the
- * library in a fresh temporary folder per test; the global setup has built `dist/`.
- */
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
+import { type CliResult, runCairn } from "../support/cli.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const cliPath = join(root, "dist/cli/main.js");
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the built CLI; resolves with its exit code and output, whatever the code. */
 function cairn(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      {
-        cwd: options.cwd ?? dir,
-        env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined, ...options.env },
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCairn(args, { cwd: options.cwd ?? dir, env: options.env ?? {} });
 }
 
 let dir: string;

@@ -3,34 +3,21 @@
  * stores, `migrate`, export and import of whole runs, `monitor`, and progress lines (never
  * drawn here: the tests run without a terminal).
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProgressLine } from "../../src/cli/progress.js";
 import { CheckpointManager } from "../../src/index.js";
+import { CLI_PATH, type CliResult, runCairn } from "../support/cli.js";
 import { POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const cliPath = join(root, "dist/cli/main.js");
 const cleanEnv = () => ({ ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined });
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the built CLI; resolves with its exit code and output, whatever the code. */
 function cairn(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { cwd: dir, env: cleanEnv() }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCairn(args, { cwd: dir });
 }
 
 let dir: string;
@@ -261,7 +248,7 @@ describe("monitor", () => {
 
   it("prints a timestamped block per refresh and stops with exit 0 on SIGINT", async () => {
     await makeRun("run-live", 2);
-    const child = spawn(process.execPath, [cliPath, "monitor", "--refresh", "0.2", ...files()], {
+    const child = spawn(process.execPath, [CLI_PATH, "monitor", "--refresh", "0.2", ...files()], {
       cwd: dir,
       env: cleanEnv(),
     });

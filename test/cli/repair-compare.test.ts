@@ -1,38 +1,13 @@
-/**
- * `cairn repair` and `cairn compare`, run as the built CLI in a subprocess, on the file and
- * sqlite stores. Data is made and tampered with behind the CLI's back; the global setup has
- * built `dist/`.
- */
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const cliPath = join(root, "dist/cli/main.js");
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { type CliResult, runCairn } from "../support/cli.js";
 
 function cairn(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: dir, env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCairn(args, { cwd: dir });
 }
 
 let dir: string;

@@ -1,27 +1,15 @@
 /** `cairn run` on a pipeline file, as a subprocess: failure, resume, signals, dry run, inputs. */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { CLI_PATH, type CliResult, runCairn } from "../support/cli.js";
 
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), "../../dist/cli/main.js");
 let dir: string;
 
-function cairn(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: dir, env: { ...process.env, CAIRN_STORE: undefined, ...env } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+function cairn(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCairn(args, { cwd: dir, env });
 }
 
 beforeEach(async () => {
@@ -72,7 +60,7 @@ it("fails with the stage and the resume command, then resumes where it failed", 
 });
 
 it("stops after the current stage on SIGINT and resumes later", async () => {
-  const child = spawn(process.execPath, [cliPath, "run", "p.yaml"], {
+  const child = spawn(process.execPath, [CLI_PATH, "run", "p.yaml"], {
     cwd: dir,
     env: { ...process.env, SLOW: "500" },
   });

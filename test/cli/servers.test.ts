@@ -1,28 +1,17 @@
-/** The built CLI against the server stores: the operator's commands on postgres and redis. */
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
+import { type CliResult, runCairn } from "../support/cli.js";
 import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), "../../dist/cli/main.js");
 const schema = uniqueName("cairn_cli");
 const prefix = `${uniqueName("cairn-cli")}:`;
 let dir: string;
 
-function cairn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: dir, env: { ...process.env, CAIRN_STORE: undefined } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+function cairn(args: string[]): Promise<CliResult> {
+  return runCairn(args, { cwd: dir });
 }
 
 const cases = [

@@ -1,40 +1,17 @@
-/**
- * `cairn visualize` run as a subprocess, the way users run it, against a file store and a
- * SQLite store: every output format, the exit codes of an unknown run and a bad extension.
- */
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STATUS_COLORS } from "../../src/debug/visualize/index.js";
 import { CheckpointManager } from "../../src/index.js";
+import { type CliResult, runCairn } from "../support/cli.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const cliPath = join(root, "dist/cli/main.js");
 const RUN = "etl_20240101T000000000Z_abc234";
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the built CLI; resolves with its exit code and output, whatever the code. */
 function cairn(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, ...args],
-      { cwd: dir, env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCairn(args, { cwd: dir });
 }
 
 let dir: string;

@@ -13,7 +13,7 @@ import {
 import { assertValidName } from "../../core/ids.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire } from "../lease.js";
-import { renderRow } from "../raw-row.js";
+import { listedFromRow, renderRow } from "../raw-row.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -24,7 +24,6 @@ import type {
   MigrationStatus,
   OutputRecord,
   StatusPatch,
-  StoredMetadata,
 } from "../types.js";
 import { resolveConfig } from "./config.js";
 import {
@@ -266,21 +265,7 @@ export class PostgresStore implements CheckpointStore {
   /** The run's checkpoint metadata, oldest first; unparseable rows are listed as corrupt. */
   async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
     const { rows } = await this.call(() => this.run(this.pool, this.sql.selectRun, [pipelineId]));
-    return rows.map((row): ListedCheckpoint => {
-      const metadata = metadataOf(row);
-      const problems = metadataProblems(metadata);
-      if (problems.length === 0) return { ok: true, metadata: metadata as unknown as StoredMetadata };
-      const id = row.checkpoint_id;
-      return {
-        ok: false,
-        corrupt: {
-          pipelineId,
-          checkpointId: typeof id === "string" ? id : undefined,
-          location: this.rowLocation(row),
-          reason: problems.join("; "),
-        },
-      };
-    });
+    return rows.map((row) => listedFromRow(pipelineId, metadataOf(row), this.rowLocation(row)));
   }
 
   /** Every run id with a checkpoint or an output, sorted. */

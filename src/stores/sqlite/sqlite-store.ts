@@ -14,8 +14,9 @@ import {
   StoreUnavailableError,
 } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
-import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
+import { parseStoredMetadata } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
+import { listedFromRow } from "../raw-row.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -392,21 +393,9 @@ export class SqliteStore implements CheckpointStore {
   async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
     const rows = this.ready.statements.selectRun.all(pipelineId) as Row[];
     // SQLite orders text bytewise; re-sort so ties break exactly as `compareStored` does.
-    return rows.sort(compareRows).map((row): ListedCheckpoint => {
-      const metadata = metadataOf(row);
-      const problems = metadataProblems(metadata);
-      if (problems.length === 0) return { ok: true, metadata: metadata as unknown as StoredMetadata };
-      const id = row.checkpoint_id;
-      return {
-        ok: false,
-        corrupt: {
-          pipelineId,
-          checkpointId: typeof id === "string" ? id : undefined,
-          location: this.rowLocation(row),
-          reason: problems.join("; "),
-        },
-      };
-    });
+    return rows
+      .sort(compareRows)
+      .map((row) => listedFromRow(pipelineId, metadataOf(row), this.rowLocation(row)));
   }
 
   /** Every run id with a checkpoint or an output, sorted. */
