@@ -1,24 +1,14 @@
-import { encode } from "../core/codec.js";
+import { CheckpointCorruptError, CheckpointNotFoundError, ClosedError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import { type CheckpointRecord, parseBody, toMetadata } from "../core/record.js";
 import {
-  CheckpointCorruptError,
-  CheckpointNotFoundError,
-  ClosedError,
-  InvalidArgumentError,
-} from "../core/errors.js";
-import { assertValidName, newCheckpointId, pipelineNameFromRunId } from "../core/ids.js";
-import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
-import {
-  CHECKPOINT_STATUSES,
   type CheckpointMetadata,
   type CheckpointStatistics,
   CheckpointStatus,
   type CheckpointStatusValue,
   type CreateCheckpointInput,
-  FORMAT_VERSION,
-  PIPELINE_COMPLETE_STAGE,
   type PipelineCheckpoint,
   type PipelineSummary,
-  RESUMABLE_STATUSES,
   type ResumeContext,
   type ValidationResult,
 } from "../core/types.js";
@@ -32,8 +22,8 @@ import {
 } from "../stores/registry.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
-import { checkProvenance, checkStageList, encodeOutputs, sealRecord } from "./build.js";
 import { renderChain } from "./chain-text.js";
+import { assertStatus, checkInput, sealChild } from "./input.js";
 import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
 import {
   exportRun,
@@ -43,9 +33,19 @@ import {
   type RunImportOptions,
   type RunImportReport,
 } from "./run-transfer.js";
-import { computeStatistics, summarizeRun } from "./statistics.js";
+import {
+  findResumePoint,
+  findUnfinishedRun,
+  getRunInfo,
+  newestReadable,
+  type RunInfo,
+  summarizeRuns,
+} from "./runs.js";
+import { computeStatistics } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
-import { chainProblem, decodeVerified, inspectRecord, type VerifiedRecord, verifyRecord } from "./verify.js";
+import { chainProblem, decodeVerified, inspectRecord, verifyRecord } from "./verify.js";
+
+export type { RunInfo } from "./runs.js";
 
 /** How to build a {@link CheckpointManager}. */
 export interface CheckpointManagerOptions {
@@ -57,16 +57,6 @@ export interface CheckpointManagerOptions {
   store?: StoreSpec;
   /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
   clock?: () => Date;
-}
-
-/** What the store says of one run. */
-export interface RunInfo {
-  pipelineId: string;
-  /** Undefined when no checkpoint of the run can be read. */
-  pipelineName: string | undefined;
-  /** True once the run wrote its `pipeline_complete` checkpoint. */
-  finished: boolean;
-  lastTimestamp: Date | undefined;
 }
 
 /** Options of `importCheckpoint`. */
@@ -124,62 +114,16 @@ export class CheckpointManager {
    * runner's lease), the store refuses the write if another runner has taken the run over.
    */
   async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
-    if (input === null || typeof input !== "object")
-      throw new InvalidArgumentError("createCheckpoint needs an input object");
-    const pipelineId = assertValidName("pipelineId", input.pipelineId);
-    const stageName = assertValidName("stageName", input.stageName);
-    const pipelineName = input.pipelineName ?? pipelineNameFromRunId(pipelineId);
-    if (typeof pipelineName !== "string" || pipelineName.length === 0) {
-      throw new InvalidArgumentError("pipelineName must be a non-empty string");
-    }
-    if (!Number.isInteger(input.stageIndex) || input.stageIndex < 0) {
-      throw new InvalidArgumentError(
-        `stageIndex must be a non-negative integer, got ${String(input.stageIndex)}`,
-      );
-    }
-    const status = input.status ?? CheckpointStatus.InProgress;
-    assertStatus(status);
-    if (input.errorMessage !== undefined && typeof input.errorMessage !== "string") {
-      throw new InvalidArgumentError("errorMessage must be a string");
-    }
-    const stateData = input.stateData ?? {};
-    if (stateData === null || typeof stateData !== "object" || Array.isArray(stateData)) {
-      throw new InvalidArgumentError("stateData must be an object");
-    }
-    // Encode before touching the store: an unserializable value must not leave anything behind.
-    const content = {
-      stateText: encode(stateData, "stateData"),
-      completedStages: checkStageList("completedStages", input.completedStages),
-      pendingStages: checkStageList("pendingStages", input.pendingStages),
-      provenanceHashes: checkProvenance(input.provenanceHashes),
-      outputs: encodeOutputs(input.agentOutputs),
-    };
+    const checked = checkInput(input);
+    const { pipelineId } = checked;
     const store = await this.getStore();
     // Checkpoints of one run are written one at a time, so each sees its parent.
     return this.writes.run(pipelineId, async () => {
-      const parent = await this.newestReadable(store, pipelineId);
+      const parent = await newestReadable(store, pipelineId);
       const parentRefs = new Set(
         parent ? Object.values(parseBody(parent.checkpoint_id, parent.body).output_refs) : [],
       );
-      const timestamp = this.clock();
-      const { record, outputs } = sealRecord(
-        {
-          checkpoint_id: newCheckpointId(pipelineId, stageName, timestamp),
-          pipeline_id: pipelineId,
-          pipeline_name: pipelineName,
-          stage_name: stageName,
-          stage_index: input.stageIndex,
-          sequence: (parent?.sequence ?? 0) + 1,
-          timestamp: timestamp.toISOString(),
-          status,
-          error_message: input.errorMessage ?? null,
-          resume_count: 0,
-          parent_checkpoint_id: parent?.checkpoint_id ?? null,
-          parent_checksum: parent?.checksum ?? null,
-          format_version: FORMAT_VERSION,
-        },
-        content,
-      );
+      const { record, outputs } = sealChild(checked, parent, this.clock());
       // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
       await store.putCheckpoint(
         record,
@@ -188,31 +132,6 @@ export class CheckpointManager {
       );
       return record.metadata.checkpoint_id;
     });
-  }
-
-  /** The newest checkpoint of a run whose metadata parses, with its body; the parent of the next one. */
-  private async newestReadable(
-    store: CheckpointStore,
-    pipelineId: string,
-  ): Promise<(StoredMetadata & { body: string }) | undefined> {
-    try {
-      const latest = await store.getLatestCheckpoint(pipelineId);
-      return latest && { ...latest.metadata, body: latest.body };
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-    }
-    const listing = await store.listCheckpoints(pipelineId);
-    for (let i = listing.length - 1; i >= 0; i--) {
-      const entry = listing[i];
-      if (!entry?.ok) continue;
-      try {
-        const record = await store.getCheckpoint(entry.metadata.checkpoint_id);
-        if (record) return { ...record.metadata, body: record.body };
-      } catch (error) {
-        if (!(error instanceof CheckpointCorruptError)) throw error;
-      }
-    }
-    return undefined;
   }
 
   private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {
@@ -271,43 +190,8 @@ export class CheckpointManager {
 
   /** The run's newest checkpoint that verifies and is resumable; corrupt ones are skipped. */
   async loadLatestCheckpoint(pipelineId: string): Promise<PipelineCheckpoint | undefined> {
-    const found = await this.findResumePoint(pipelineId);
+    const found = await findResumePoint(() => this.getStore(), pipelineId);
     return found && decodeVerified(found);
-  }
-
-  private async findResumePoint(pipelineId: string): Promise<VerifiedRecord | undefined> {
-    assertValidName("pipelineId", pipelineId);
-    const store = await this.getStore();
-    // Fast path: the newest record is usually the resume point; one indexed read, no listing.
-    let tried: string | undefined;
-    try {
-      const latest = await store.getLatestCheckpoint(pipelineId);
-      if (!latest) return undefined;
-      tried = latest.metadata.checkpoint_id;
-      if (RESUMABLE_STATUSES.has(latest.metadata.status)) {
-        const inspection = await inspectRecord(store, latest);
-        if (inspection.verified) return inspection.verified;
-      }
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-    }
-    const listing = await store.listCheckpoints(pipelineId);
-    for (let i = listing.length - 1; i >= 0; i--) {
-      const entry = listing[i];
-      if (!entry?.ok || entry.metadata.checkpoint_id === tried) continue;
-      if (!RESUMABLE_STATUSES.has(entry.metadata.status)) continue;
-      let record: CheckpointRecord | undefined;
-      try {
-        record = await store.getCheckpoint(entry.metadata.checkpoint_id);
-      } catch (error) {
-        if (error instanceof CheckpointCorruptError) continue;
-        throw error;
-      }
-      if (!record) continue;
-      const inspection = await inspectRecord(store, record);
-      if (inspection.verified) return inspection.verified;
-    }
-    return undefined;
   }
 
   /** Marks a checkpoint as resumed from and bumps its resume count; returns the new count. */
@@ -347,33 +231,12 @@ export class CheckpointManager {
    * Reads the newest checkpoint only (falling back to the listing when that one is unreadable).
    */
   async getRunInfo(pipelineId: string): Promise<RunInfo | undefined> {
-    assertValidName("pipelineId", pipelineId);
-    const store = await this.getStore();
-    const latest = await this.newestReadable(store, pipelineId);
-    if (!latest) {
-      const listing = await store.listCheckpoints(pipelineId);
-      return listing.length > 0
-        ? { pipelineId, pipelineName: undefined, finished: false, lastTimestamp: undefined }
-        : undefined;
-    }
-    return {
-      pipelineId,
-      pipelineName: latest.pipeline_name,
-      finished: latest.stage_name === PIPELINE_COMPLETE_STAGE,
-      lastTimestamp: new Date(latest.timestamp),
-    };
+    return getRunInfo(() => this.getStore(), pipelineId);
   }
 
   /** The newest run of a pipeline that has not finished, for auto-resume; undefined when none. */
   async findUnfinishedRun(pipelineName: string): Promise<string | undefined> {
-    const store = await this.getStore();
-    let best: RunInfo | undefined;
-    for (const pipelineId of await store.listPipelineIds()) {
-      const info = await this.getRunInfo(pipelineId);
-      if (!info || info.finished || info.pipelineName !== pipelineName || !info.lastTimestamp) continue;
-      if (!best?.lastTimestamp || info.lastTimestamp > best.lastTimestamp) best = info;
-    }
-    return best?.pipelineId;
+    return findUnfinishedRun(() => this.getStore(), pipelineName);
   }
 
   /** Metadata of every checkpoint of a run, newest first (unparseable entries left out). */
@@ -395,21 +258,7 @@ export class CheckpointManager {
 
   /** A summary of every run in the store. */
   async listPipelines(): Promise<PipelineSummary[]> {
-    const store = await this.getStore();
-    const summaries: PipelineSummary[] = [];
-    for (const pipelineId of await store.listPipelineIds()) {
-      const listing = await store.listCheckpoints(pipelineId);
-      const latest = await this.newestReadable(store, pipelineId);
-      let stages: { completed: number; pending: number } | undefined;
-      try {
-        const body = latest && parseBody(latest.checkpoint_id, latest.body);
-        stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
-      } catch (error) {
-        if (!(error instanceof CheckpointCorruptError)) throw error;
-      }
-      summaries.push(summarizeRun(pipelineId, listing, stages));
-    }
-    return summaries;
+    return summarizeRuns(await this.getStore());
   }
 
   /**
@@ -476,13 +325,5 @@ export class CheckpointManager {
       this.storePromise = undefined;
       await store?.close();
     }
-  }
-}
-
-function assertStatus(status: unknown): asserts status is CheckpointStatusValue {
-  if (!CHECKPOINT_STATUSES.includes(status as CheckpointStatusValue)) {
-    throw new InvalidArgumentError(
-      `Unknown checkpoint status ${JSON.stringify(status)} (expected one of ${CHECKPOINT_STATUSES.join(", ")})`,
-    );
   }
 }

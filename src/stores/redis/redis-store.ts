@@ -5,18 +5,10 @@
  * dependency imported only when a store is opened, never when cairn is imported.
  */
 import { createHash } from "node:crypto";
-import {
-  CairnError,
-  CheckpointConflictError,
-  CheckpointCorruptError,
-  CheckpointNotFoundError,
-  LeaseLostError,
-  StoreOperationError,
-  StoreUnavailableError,
-} from "../../core/errors.js";
+import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
-import { compareStored, metadataProblems } from "../../core/record.js";
-import { assertFence, checkLeaseArgs } from "../lease.js";
+import { compareStored } from "../../core/record.js";
+import { checkLeaseArgs } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -26,22 +18,18 @@ import type {
   ListedCheckpoint,
   OutputRecord,
   StatusPatch,
-  StoredMetadata,
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
-import { connect, isUnavailableError } from "./connection.js";
+import { connect } from "./connection.js";
+import { type Entry, inspectEntry, toListing, toRecord } from "./entries.js";
 import { RedisKeys } from "./keys.js";
 import { renderKey, scanCheckpointIds } from "./maintenance.js";
+import { checkPutReply, checkUpdateReply, leaseAttemptFrom, type PutReply, storeError } from "./replies.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
 export type { RedisClient, RedisStoreConfig } from "./config.js";
 export { REDIS_OPTIONS, redisConfigProblems } from "./config.js";
 export { isUnavailableError } from "./connection.js";
-
-/** One checkpoint as the scripts answer it: `[id, score, kind, meta|type, run, body]`. */
-type Entry = [string, string, "hash" | "wrongtype", string | null, string | null, string | null];
-
-const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const corruptEntryGone = (entry: CorruptEntry) =>
   new CheckpointNotFoundError(
@@ -103,22 +91,7 @@ export class RedisStore implements CheckpointStore {
     try {
       return await fn();
     } catch (error) {
-      if (error instanceof CairnError) throw error;
-      if (isUnavailableError(error)) {
-        const name = error instanceof Error ? error.name : "";
-        // Sent but unanswered when the connection dropped: the server may have run it.
-        const message =
-          name === "MaxRetriesPerRequestError" || name === "AbortError"
-            ? "the connection dropped before the server answered; the command may have been applied"
-            : error instanceof Error
-              ? error.message
-              : String(error);
-        const last = this.lastError && this.lastError !== error ? ` (${this.lastError.message})` : "";
-        throw new StoreUnavailableError("redis", `${operation} on ${this.location}: ${message}${last}`, {
-          cause: error,
-        });
-      }
-      throw new StoreOperationError("redis", operation, { cause: error });
+      throw storeError(operation, this.location, this.lastError, error);
     }
   }
 
@@ -147,30 +120,8 @@ export class RedisStore implements CheckpointStore {
       ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
       ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
       ...[fence?.owner ?? "", fence?.token ?? 0, ...pairs],
-    )) as [string, string | null, string?];
-    if (reply[0] === "ok") return;
-    if (reply[0] === "conflict") throw new CheckpointConflictError(id);
-    if (reply[0] === "lease_lost" && fence) {
-      const current = this.leaseFrom(pipelineId, reply[1]);
-      if (reply[1] && !current) {
-        throw new LeaseLostError(pipelineId, `the lease entry at ${k.lease(pipelineId)} is unreadable`);
-      }
-      assertFence(current, fence);
-    }
-    throw new StoreOperationError("redis", "putCheckpoint", {
-      cause: new Error(`key ${reply[1]} holds a ${reply[2]}, which cairn did not write`),
-    });
-  }
-
-  private leaseFrom(pipelineId: string, json: string | null | undefined): Lease | undefined {
-    if (!json) return undefined;
-    try {
-      const v = JSON.parse(json) as { owner?: unknown; token?: unknown; expiresAt?: unknown };
-      if (typeof v.owner !== "string" || typeof v.token !== "number") return undefined;
-      return { pipelineId, owner: v.owner, token: v.token, expiresAt: new Date(Number(v.expiresAt)) };
-    } catch {
-      return undefined;
-    }
+    )) as PutReply;
+    checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence);
   }
 
   /** Takes the run's lease in one script, with the server's clock. */
@@ -186,12 +137,7 @@ export class RedisStore implements CheckpointStore {
       owner,
       ttlMs,
     )) as [number, ...(string | number)[]];
-    if (reply[0] === 1) {
-      const [, token, expiresAt] = reply as [number, number, number];
-      return { acquired: true, lease: { pipelineId, owner, token, expiresAt: new Date(expiresAt) } };
-    }
-    const [, holder, token, expiresAt] = reply as [number, string, number, number];
-    return { acquired: false, holder: { pipelineId, owner: holder, token, expiresAt: new Date(expiresAt) } };
+    return leaseAttemptFrom(pipelineId, owner, reply);
   }
 
   /** Extends a lease still held; undefined once it expired or changed hands. */
@@ -218,7 +164,7 @@ export class RedisStore implements CheckpointStore {
       this.ttlSeconds,
       checkpointId,
     )) as Entry | null;
-    return entry ? this.toRecord(entry) : undefined;
+    return entry ? toRecord(this.keys, entry) : undefined;
   }
 
   /** The run's newest checkpoint: only the entries with the top score are read. */
@@ -231,7 +177,7 @@ export class RedisStore implements CheckpointStore {
       this.ttlSeconds,
       pipelineId,
     )) as Entry[];
-    const records = entries.map((e) => this.toRecord(e, pipelineId));
+    const records = entries.map((e) => toRecord(this.keys, e, pipelineId));
     return records.sort((a, b) => compareStored(a.metadata, b.metadata)).at(-1);
   }
 
@@ -245,27 +191,7 @@ export class RedisStore implements CheckpointStore {
       this.ttlSeconds,
       pipelineId,
     )) as Entry[];
-    const listed = entries.map((entry) => {
-      const checked = this.inspect(entry, pipelineId);
-      const item: ListedCheckpoint =
-        "metadata" in checked
-          ? { ok: true, metadata: checked.metadata }
-          : {
-              ok: false,
-              corrupt: {
-                pipelineId,
-                checkpointId: entry[0],
-                location: this.keys.checkpoint(entry[0]),
-                reason: checked.problems.join("; "),
-              },
-            };
-      return { id: entry[0], score: Number(entry[1]), item };
-    });
-    // Same order as `compareStored`; a corrupt entry sorts by its index score.
-    const sequence = (e: (typeof listed)[number]) => (e.item.ok ? e.item.metadata.sequence : e.score);
-    const time = (e: (typeof listed)[number]) => (e.item.ok ? e.item.metadata.timestamp : "");
-    listed.sort((a, b) => sequence(a) - sequence(b) || byteOrder(time(a), time(b)) || byteOrder(a.id, b.id));
-    return listed.map((e) => e.item);
+    return toListing(this.keys, entries, pipelineId);
   }
 
   /** Every run id that still holds checkpoints or outputs, sorted; ids of expired runs are pruned. */
@@ -294,8 +220,7 @@ export class RedisStore implements CheckpointStore {
       this.ttlSeconds,
       JSON.stringify(fields),
     )) as [string, string?];
-    if (reply[0] === "missing") throw new CheckpointNotFoundError(checkpointId);
-    if (reply[0] === "corrupt") throw new CheckpointCorruptError(checkpointId, `${key}: ${reply[1]}`);
+    checkUpdateReply(reply, checkpointId, key);
   }
 
   /** Deletes the listed checkpoints of a run; returns how many existed. */
@@ -360,7 +285,7 @@ export class RedisStore implements CheckpointStore {
     const id = entry.checkpointId as string;
     const args = [key, this.keys.prefix, this.ttlSeconds, id];
     const found = (await this.script("removeCorruptEntry", "get", ...args)) as Entry | null;
-    if (found && "metadata" in this.inspect(found, entry.pipelineId) && typeof found[5] === "string") {
+    if (found && "metadata" in inspectEntry(found, entry.pipelineId) && typeof found[5] === "string") {
       throw new CheckpointConflictError(
         id,
         `${key} parses as a checkpoint now; it is not removed as a corrupt entry`,
@@ -411,42 +336,5 @@ export class RedisStore implements CheckpointStore {
       }
     }
     this.client.disconnect();
-  }
-
-  /** Parses an entry's metadata; returns it, or every problem found. */
-  private inspect(entry: Entry, pipelineId?: string): { metadata: StoredMetadata } | { problems: string[] } {
-    const [id, , kind, meta, run] = entry;
-    if (kind === "wrongtype") return { problems: [`holds a ${meta}, not a hash`] };
-    if (meta === null) return { problems: ["has no meta field"] };
-    let value: unknown;
-    try {
-      value = JSON.parse(meta);
-    } catch {
-      return { problems: ["meta is not valid JSON"] };
-    }
-    const problems = metadataProblems(value);
-    if (problems.length > 0) return { problems };
-    const metadata = value as StoredMetadata;
-    if (metadata.checkpoint_id !== id) problems.push(`meta is of checkpoint ${metadata.checkpoint_id}`);
-    if (pipelineId !== undefined && metadata.pipeline_id !== pipelineId) {
-      problems.push(`meta is of run ${metadata.pipeline_id}`);
-    }
-    if (run !== metadata.pipeline_id)
-      problems.push(`run field ${JSON.stringify(run)} differs from pipeline_id`);
-    return problems.length > 0 ? { problems } : { metadata };
-  }
-
-  private toRecord(entry: Entry, pipelineId?: string): CheckpointRecord {
-    const key = this.keys.checkpoint(entry[0]);
-    const checked = this.inspect(entry, pipelineId);
-    if ("problems" in checked) {
-      throw new CheckpointCorruptError(
-        entry[0],
-        checked.problems.map((p) => `${key}: ${p}`),
-      );
-    }
-    const body = entry[5];
-    if (typeof body !== "string") throw new CheckpointCorruptError(entry[0], `${key}: has no body field`);
-    return { metadata: checked.metadata, body };
   }
 }

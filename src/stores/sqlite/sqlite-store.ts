@@ -6,16 +6,14 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import {
-  CheckpointConflictError,
   CheckpointCorruptError,
   CheckpointNotFoundError,
   InvalidConfigError,
-  MissingDriverError,
   StoreUnavailableError,
 } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
 import { parseStoredMetadata } from "../../core/record.js";
-import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
+import { checkLeaseArgs } from "../lease.js";
 import { listedFromRow } from "../raw-row.js";
 import type {
   CheckpointRecord,
@@ -27,8 +25,8 @@ import type {
   MigrationStatus,
   OutputRecord,
   StatusPatch,
-  StoredMetadata,
 } from "../types.js";
+import { loadDriver } from "./driver.js";
 import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.js";
 import {
   applyMigrations,
@@ -37,6 +35,8 @@ import {
   type TableNames,
   tableNames,
 } from "./migrations.js";
+import { asText, compareRows, metadataOf, type Row } from "./rows.js";
+import { type Prepared, prepareAll } from "./statements.js";
 
 /** The part of a better-sqlite3 statement this store uses. */
 export interface SqliteStatement {
@@ -82,174 +82,11 @@ export const DEFAULT_TABLE_PREFIX = "cairn_";
 // Same rule as the registry: the prefix is pasted into SQL, so it must be a plain identifier.
 const PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
 
-// A Record over every key makes the compiler reject a metadata field this store forgets.
-const FIELDS: Record<keyof StoredMetadata, true> = {
-  checkpoint_id: true,
-  pipeline_id: true,
-  pipeline_name: true,
-  stage_name: true,
-  stage_index: true,
-  sequence: true,
-  timestamp: true,
-  status: true,
-  checksum: true,
-  data_size: true,
-  error_message: true,
-  resume_count: true,
-  parent_checkpoint_id: true,
-  parent_checksum: true,
-  format_version: true,
-};
-const COLUMNS = Object.keys(FIELDS) as (keyof StoredMetadata)[];
 const PATCH_FIELDS = [
   "status",
   "error_message",
   "resume_count",
 ] as const satisfies readonly (keyof StatusPatch)[];
-
-type Row = Record<string, unknown>;
-
-const isModuleNotFound = (error: unknown) => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
-};
-
-async function loadDriver(): Promise<new (filename: string) => SqliteDatabase> {
-  try {
-    return (await import("better-sqlite3")).default;
-  } catch (error) {
-    if (isModuleNotFound(error)) throw new MissingDriverError("sqlite", "better-sqlite3", { cause: error });
-    throw error;
-  }
-}
-
-// A BLOB written by another tool is still usable text; anything else is not a body.
-const asText = (value: unknown): string | undefined =>
-  typeof value === "string" ? value : Buffer.isBuffer(value) ? value.toString("utf8") : undefined;
-
-const metadataOf = (row: Row): Row => Object.fromEntries(COLUMNS.map((c) => [c, row[c]]));
-
-// Mirrors `compareStored` on raw rows, so corrupt rows can be ordered too (no sequence: last).
-const sequenceOf = (row: Row) => (typeof row.sequence === "number" ? row.sequence : Number.POSITIVE_INFINITY);
-const byteOrder = (a: unknown, b: unknown) => {
-  const x = String(a);
-  const y = String(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-};
-const compareRows = (a: Row, b: Row) =>
-  sequenceOf(a) - sequenceOf(b) ||
-  byteOrder(a.timestamp, b.timestamp) ||
-  byteOrder(a.checkpoint_id, b.checkpoint_id);
-
-// Runs after the migrations: SQLite resolves table names when a statement is prepared.
-function prepareAll(db: SqliteDatabase, tables: TableNames) {
-  const { checkpoints: c, outputs: o, leases: l } = tables;
-  const columns = COLUMNS.join(", ");
-  const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
-  const s = {
-    insertOutput: prepare(`INSERT OR IGNORE INTO ${o} (pipeline_id, hash, body, size) VALUES (?, ?, ?, ?)`),
-    insertCheckpoint: prepare(
-      `INSERT INTO ${c} (${columns}, body) VALUES (${COLUMNS.map((f) => `@${f}`).join(", ")}, @body)`,
-    ),
-    selectCheckpoint: prepare(`SELECT ${columns}, body FROM ${c} WHERE checkpoint_id = ?`),
-    selectLatest: prepare(
-      `SELECT ${columns}, body FROM ${c} WHERE pipeline_id = ?
-       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
-    ),
-    selectRun: prepare(
-      `SELECT ${columns} FROM ${c} WHERE pipeline_id = ? ORDER BY sequence, timestamp, checkpoint_id`,
-    ),
-    selectRunIds: prepare(`SELECT pipeline_id FROM ${c} UNION SELECT pipeline_id FROM ${o}`),
-    checkpointExists: prepare(`SELECT 1 FROM ${c} WHERE checkpoint_id = ?`),
-    deleteCheckpoint: prepare(`DELETE FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`),
-    selectOutput: prepare(`SELECT body FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
-    selectOutputHashes: prepare(`SELECT hash FROM ${o} WHERE pipeline_id = ? ORDER BY hash`),
-    deleteOutput: prepare(`DELETE FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
-    deleteRunCheckpoints: prepare(`DELETE FROM ${c} WHERE pipeline_id = ?`),
-    deleteRunOutputs: prepare(`DELETE FROM ${o} WHERE pipeline_id = ?`),
-    selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
-    upsertLease: prepare(
-      `INSERT INTO ${l} (pipeline_id, owner, token, expires_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (pipeline_id) DO UPDATE SET owner = excluded.owner, token = excluded.token,
-       expires_at = excluded.expires_at`,
-    ),
-  };
-  const leaseOf = (pipelineId: string): Lease | undefined => {
-    const row = s.selectLease.get(pipelineId) as
-      | { owner: string; token: number; expires_at: number }
-      | undefined;
-    return row && { pipelineId, owner: row.owner, token: row.token, expiresAt: new Date(row.expires_at) };
-  };
-  const writeLease = (lease: Lease) =>
-    s.upsertLease.run(lease.pipelineId, lease.owner, lease.token, lease.expiresAt.getTime());
-  const sumChanges = (statement: SqliteStatement, pipelineId: string, keys: readonly string[]) => {
-    let changes = 0;
-    for (const key of keys) changes += statement.run(pipelineId, key).changes;
-    return changes;
-  };
-  const transactions = {
-    put: db.transaction((record: CheckpointRecord, outputs: readonly OutputRecord[], fence?: Lease) => {
-      const m = record.metadata;
-      // Checked inside the write transaction: no other runner can take the lease in between.
-      if (fence) assertFence(leaseOf(m.pipeline_id), fence);
-      for (const output of outputs) {
-        s.insertOutput.run(m.pipeline_id, output.hash, output.body, Buffer.byteLength(output.body, "utf8"));
-      }
-      const params: Row = { body: record.body };
-      for (const field of COLUMNS) params[field] = m[field];
-      try {
-        s.insertCheckpoint.run(params);
-      } catch (error) {
-        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
-        if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-          throw new CheckpointConflictError(m.checkpoint_id);
-        }
-        throw error;
-      }
-    }),
-    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) =>
-      sumChanges(s.deleteCheckpoint, pipelineId, ids),
-    ),
-    // A read transaction gives every lookup the same snapshot.
-    getOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) => {
-      const found = new Map<string, string>();
-      for (const hash of hashes) {
-        const row = s.selectOutput.get(pipelineId, hash) as Row | undefined;
-        if (row === undefined) continue;
-        const body = asText(row.body);
-        if (body === undefined) {
-          throw new CheckpointCorruptError(undefined, `${o}#${pipelineId}/${hash}: output body is not text`);
-        }
-        found.set(hash, body);
-      }
-      return found;
-    }),
-    deleteOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) =>
-      sumChanges(s.deleteOutput, pipelineId, hashes),
-    ),
-    acquireLease: db.transaction((pipelineId: string, owner: string, ttlMs: number): LeaseAttempt => {
-      const attempt = decideAcquire(pipelineId, leaseOf(pipelineId), owner, ttlMs, Date.now());
-      if (attempt.acquired) writeLease(attempt.lease);
-      return attempt;
-    }),
-    renewLease: db.transaction((lease: Lease, ttlMs: number): Lease | undefined => {
-      if (!isSameLease(leaseOf(lease.pipelineId), lease)) return undefined;
-      const renewed = { ...lease, expiresAt: new Date(Date.now() + ttlMs) };
-      writeLease(renewed);
-      return renewed;
-    }),
-    releaseLease: db.transaction((lease: Lease) => {
-      if (isSameLease(leaseOf(lease.pipelineId), lease)) writeLease({ ...lease, expiresAt: new Date(0) });
-    }),
-    deleteRun: db.transaction((pipelineId: string) => {
-      s.deleteRunCheckpoints.run(pipelineId);
-      s.deleteRunOutputs.run(pipelineId);
-    }),
-  };
-  return { statements: s, transactions };
-}
-
-type Prepared = ReturnType<typeof prepareAll>;
 
 /** A checkpoint store in a SQLite database file, through `better-sqlite3`. */
 export class SqliteStore implements CheckpointStore {

@@ -1,0 +1,105 @@
+/**
+ * The input of `createCheckpoint`: checked and encoded before the store is touched, then sealed
+ * as the child of the run's newest readable checkpoint.
+ */
+import { encode } from "../core/codec.js";
+import { InvalidArgumentError } from "../core/errors.js";
+import { assertValidName, newCheckpointId, pipelineNameFromRunId } from "../core/ids.js";
+import type { CheckpointRecord, OutputRecord, StoredMetadata } from "../core/record.js";
+import {
+  CHECKPOINT_STATUSES,
+  CheckpointStatus,
+  type CheckpointStatusValue,
+  type CreateCheckpointInput,
+  FORMAT_VERSION,
+} from "../core/types.js";
+import { checkProvenance, checkStageList, type EncodedContent, encodeOutputs, sealRecord } from "./build.js";
+
+/** A `createCheckpoint` input, checked, with its content encoded. */
+export interface CheckedInput {
+  pipelineId: string;
+  pipelineName: string;
+  stageName: string;
+  stageIndex: number;
+  status: CheckpointStatusValue;
+  errorMessage: string | undefined;
+  content: EncodedContent;
+}
+
+/** Checks a `createCheckpoint` input and encodes its content; throws on the first problem. */
+export function checkInput(input: CreateCheckpointInput): CheckedInput {
+  if (input === null || typeof input !== "object")
+    throw new InvalidArgumentError("createCheckpoint needs an input object");
+  const pipelineId = assertValidName("pipelineId", input.pipelineId);
+  const stageName = assertValidName("stageName", input.stageName);
+  const pipelineName = input.pipelineName ?? pipelineNameFromRunId(pipelineId);
+  if (typeof pipelineName !== "string" || pipelineName.length === 0) {
+    throw new InvalidArgumentError("pipelineName must be a non-empty string");
+  }
+  if (!Number.isInteger(input.stageIndex) || input.stageIndex < 0) {
+    throw new InvalidArgumentError(
+      `stageIndex must be a non-negative integer, got ${String(input.stageIndex)}`,
+    );
+  }
+  const status = input.status ?? CheckpointStatus.InProgress;
+  assertStatus(status);
+  if (input.errorMessage !== undefined && typeof input.errorMessage !== "string") {
+    throw new InvalidArgumentError("errorMessage must be a string");
+  }
+  const stateData = input.stateData ?? {};
+  if (stateData === null || typeof stateData !== "object" || Array.isArray(stateData)) {
+    throw new InvalidArgumentError("stateData must be an object");
+  }
+  // Encode before touching the store: an unserializable value must not leave anything behind.
+  const content = {
+    stateText: encode(stateData, "stateData"),
+    completedStages: checkStageList("completedStages", input.completedStages),
+    pendingStages: checkStageList("pendingStages", input.pendingStages),
+    provenanceHashes: checkProvenance(input.provenanceHashes),
+    outputs: encodeOutputs(input.agentOutputs),
+  };
+  return {
+    pipelineId,
+    pipelineName,
+    stageName,
+    stageIndex: input.stageIndex,
+    status,
+    errorMessage: input.errorMessage,
+    content,
+  };
+}
+
+/** Seals a checked input as the checkpoint after `parent`, the run's newest readable one. */
+export function sealChild(
+  input: CheckedInput,
+  parent: StoredMetadata | undefined,
+  timestamp: Date,
+): { record: CheckpointRecord; outputs: OutputRecord[] } {
+  return sealRecord(
+    {
+      checkpoint_id: newCheckpointId(input.pipelineId, input.stageName, timestamp),
+      pipeline_id: input.pipelineId,
+      pipeline_name: input.pipelineName,
+      stage_name: input.stageName,
+      stage_index: input.stageIndex,
+      sequence: (parent?.sequence ?? 0) + 1,
+      timestamp: timestamp.toISOString(),
+      status: input.status,
+      error_message: input.errorMessage ?? null,
+      resume_count: 0,
+      parent_checkpoint_id: parent?.checkpoint_id ?? null,
+      parent_checksum: parent?.checksum ?? null,
+      format_version: FORMAT_VERSION,
+    },
+    input.content,
+  );
+}
+
+/** Throws `InvalidArgumentError` unless `status` is a checkpoint status. */
+export function assertStatus(status: unknown): asserts status is CheckpointStatusValue {
+  if (!CHECKPOINT_STATUSES.includes(status as CheckpointStatusValue)) {
+    throw new InvalidArgumentError(
+      `Unknown checkpoint status ${JSON.stringify(status)} (expected one of ${CHECKPOINT_STATUSES.join(", ")})`,
+    );
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Where things are in the file store: a run's folder under the base folder, the run folders
+ * themselves, and the file holding a checkpoint of a given id. A checkpoint id usually starts
+ * with its run id, so the run folders it points to are searched before any other.
+ */
+import type { Dirent } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { CheckpointCorruptError, InvalidNameError } from "../../core/errors.js";
+import { assertValidName, isValidName } from "../../core/ids.js";
+import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
+import type { CheckpointRecord } from "../types.js";
+import { candidateRuns, isFileOf, parseCheckpointFile, parseCheckpointFileName } from "./checkpoint-file.js";
+
+/** The run's subfolder holding its outputs. */
+export const OUTPUTS = "outputs";
+
+/** Where a checkpoint's file is. */
+export interface Located {
+  pipelineId: string;
+  dir: string;
+  name: string;
+}
+
+/** The run's folder; refuses a name that is invalid or would resolve outside the base folder. */
+export function runFolder(basePath: string, pipelineId: string): string {
+  assertValidName("pipelineId", pipelineId);
+  const dir = resolve(basePath, pipelineId);
+  // The name pattern already excludes separators and `..`; this guards the folder itself.
+  if (relative(basePath, dir) !== pipelineId) {
+    throw new InvalidNameError("pipelineId", pipelineId, "it resolves outside the store's folder");
+  }
+  return dir;
+}
+
+/** Lists the run folders, sorted. */
+export async function listRunIds(basePath: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(basePath, { withFileTypes: true });
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return [];
+    throw error;
+  }
+  return entries
+    .filter((e) => e.isDirectory() && isValidName(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** True when a file of that id exists in the run or in any run folder its id points to. */
+export async function holds(basePath: string, pipelineId: string, checkpointId: string): Promise<boolean> {
+  for (const runId of new Set([pipelineId, ...candidateRuns(checkpointId)])) {
+    if (await findIn(basePath, runId, checkpointId)) return true;
+  }
+  return false;
+}
+
+/** Finds the file of a checkpoint id, in the run folders its id points to first. */
+export async function locate(basePath: string, checkpointId: string): Promise<Located | undefined> {
+  const tried = new Set<string>();
+  for (const runId of candidateRuns(checkpointId)) {
+    tried.add(runId);
+    const found = await findIn(basePath, runId, checkpointId);
+    if (found) return found;
+  }
+  // The id does not start with its run id (renamed, imported, hand-made): look everywhere.
+  for (const runId of await listRunIds(basePath)) {
+    if (tried.has(runId)) continue;
+    const found = await findIn(basePath, runId, checkpointId);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+async function findIn(
+  basePath: string,
+  pipelineId: string,
+  checkpointId: string,
+): Promise<Located | undefined> {
+  const dir = runFolder(basePath, pipelineId);
+  let names: string[] | undefined;
+  try {
+    names = await readdirIfPresent(dir);
+  } catch (error) {
+    // A candidate that is a plain file in the base folder is simply not a run.
+    if (hasCode(error, "ENOTDIR")) return undefined;
+    throw error;
+  }
+  const name = names
+    ?.filter((n) => isFileOf(n, checkpointId))
+    .sort()
+    .at(-1);
+  return name === undefined ? undefined : { pipelineId, dir, name };
+}
+
+/** Reads and parses a located checkpoint file. */
+export async function readLocated({ pipelineId, dir, name }: Located): Promise<CheckpointRecord> {
+  const path = join(dir, name);
+  const parsed = parseCheckpointFileName(name);
+  if (!parsed) throw new CheckpointCorruptError(undefined, `${path}: not a checkpoint file name`);
+  const text = await readFile(path, "utf8");
+  return parseCheckpointFile(text, { pipelineId, path, ...parsed });
+}

@@ -1,0 +1,122 @@
+/**
+ * The SQLite store's prepared statements, and the transactions that group them: a checkpoint
+ * with its outputs, lease decisions, and deletions each run in one transaction.
+ */
+import { CheckpointConflictError, CheckpointCorruptError } from "../../core/errors.js";
+import { assertFence, decideAcquire, isSameLease } from "../lease.js";
+import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord } from "../types.js";
+import type { TableNames } from "./migrations.js";
+import { asText, COLUMNS, type Row } from "./rows.js";
+import type { SqliteDatabase, SqliteStatement } from "./sqlite-store.js";
+
+// Runs after the migrations: SQLite resolves table names when a statement is prepared.
+/** Prepares every statement of the store and the transactions built on them. */
+export function prepareAll(db: SqliteDatabase, tables: TableNames) {
+  const { checkpoints: c, outputs: o, leases: l } = tables;
+  const columns = COLUMNS.join(", ");
+  const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
+  const s = {
+    insertOutput: prepare(`INSERT OR IGNORE INTO ${o} (pipeline_id, hash, body, size) VALUES (?, ?, ?, ?)`),
+    insertCheckpoint: prepare(
+      `INSERT INTO ${c} (${columns}, body) VALUES (${COLUMNS.map((f) => `@${f}`).join(", ")}, @body)`,
+    ),
+    selectCheckpoint: prepare(`SELECT ${columns}, body FROM ${c} WHERE checkpoint_id = ?`),
+    selectLatest: prepare(
+      `SELECT ${columns}, body FROM ${c} WHERE pipeline_id = ?
+       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
+    ),
+    selectRun: prepare(
+      `SELECT ${columns} FROM ${c} WHERE pipeline_id = ? ORDER BY sequence, timestamp, checkpoint_id`,
+    ),
+    selectRunIds: prepare(`SELECT pipeline_id FROM ${c} UNION SELECT pipeline_id FROM ${o}`),
+    checkpointExists: prepare(`SELECT 1 FROM ${c} WHERE checkpoint_id = ?`),
+    deleteCheckpoint: prepare(`DELETE FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`),
+    selectOutput: prepare(`SELECT body FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
+    selectOutputHashes: prepare(`SELECT hash FROM ${o} WHERE pipeline_id = ? ORDER BY hash`),
+    deleteOutput: prepare(`DELETE FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
+    deleteRunCheckpoints: prepare(`DELETE FROM ${c} WHERE pipeline_id = ?`),
+    deleteRunOutputs: prepare(`DELETE FROM ${o} WHERE pipeline_id = ?`),
+    selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
+    upsertLease: prepare(
+      `INSERT INTO ${l} (pipeline_id, owner, token, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (pipeline_id) DO UPDATE SET owner = excluded.owner, token = excluded.token,
+       expires_at = excluded.expires_at`,
+    ),
+  };
+  const leaseOf = (pipelineId: string): Lease | undefined => {
+    const row = s.selectLease.get(pipelineId) as
+      | { owner: string; token: number; expires_at: number }
+      | undefined;
+    return row && { pipelineId, owner: row.owner, token: row.token, expiresAt: new Date(row.expires_at) };
+  };
+  const writeLease = (lease: Lease) =>
+    s.upsertLease.run(lease.pipelineId, lease.owner, lease.token, lease.expiresAt.getTime());
+  const sumChanges = (statement: SqliteStatement, pipelineId: string, keys: readonly string[]) => {
+    let changes = 0;
+    for (const key of keys) changes += statement.run(pipelineId, key).changes;
+    return changes;
+  };
+  const transactions = {
+    put: db.transaction((record: CheckpointRecord, outputs: readonly OutputRecord[], fence?: Lease) => {
+      const m = record.metadata;
+      // Checked inside the write transaction: no other runner can take the lease in between.
+      if (fence) assertFence(leaseOf(m.pipeline_id), fence);
+      for (const output of outputs) {
+        s.insertOutput.run(m.pipeline_id, output.hash, output.body, Buffer.byteLength(output.body, "utf8"));
+      }
+      const params: Row = { body: record.body };
+      for (const field of COLUMNS) params[field] = m[field];
+      try {
+        s.insertCheckpoint.run(params);
+      } catch (error) {
+        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
+        if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+          throw new CheckpointConflictError(m.checkpoint_id);
+        }
+        throw error;
+      }
+    }),
+    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) =>
+      sumChanges(s.deleteCheckpoint, pipelineId, ids),
+    ),
+    // A read transaction gives every lookup the same snapshot.
+    getOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) => {
+      const found = new Map<string, string>();
+      for (const hash of hashes) {
+        const row = s.selectOutput.get(pipelineId, hash) as Row | undefined;
+        if (row === undefined) continue;
+        const body = asText(row.body);
+        if (body === undefined) {
+          throw new CheckpointCorruptError(undefined, `${o}#${pipelineId}/${hash}: output body is not text`);
+        }
+        found.set(hash, body);
+      }
+      return found;
+    }),
+    deleteOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) =>
+      sumChanges(s.deleteOutput, pipelineId, hashes),
+    ),
+    acquireLease: db.transaction((pipelineId: string, owner: string, ttlMs: number): LeaseAttempt => {
+      const attempt = decideAcquire(pipelineId, leaseOf(pipelineId), owner, ttlMs, Date.now());
+      if (attempt.acquired) writeLease(attempt.lease);
+      return attempt;
+    }),
+    renewLease: db.transaction((lease: Lease, ttlMs: number): Lease | undefined => {
+      if (!isSameLease(leaseOf(lease.pipelineId), lease)) return undefined;
+      const renewed = { ...lease, expiresAt: new Date(Date.now() + ttlMs) };
+      writeLease(renewed);
+      return renewed;
+    }),
+    releaseLease: db.transaction((lease: Lease) => {
+      if (isSameLease(leaseOf(lease.pipelineId), lease)) writeLease({ ...lease, expiresAt: new Date(0) });
+    }),
+    deleteRun: db.transaction((pipelineId: string) => {
+      s.deleteRunCheckpoints.run(pipelineId);
+      s.deleteRunOutputs.run(pipelineId);
+    }),
+  };
+  return { statements: s, transactions };
+}
+
+/** The prepared statements and transactions of one store. */
+export type Prepared = ReturnType<typeof prepareAll>;
