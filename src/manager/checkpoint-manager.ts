@@ -1,6 +1,6 @@
 import { CheckpointCorruptError, CheckpointNotFoundError, ClosedError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointRecord, parseBody, toMetadata } from "../core/record.js";
+import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
 import {
   type CheckpointMetadata,
   type CheckpointStatistics,
@@ -74,6 +74,11 @@ export class CheckpointManager {
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
   private readonly writes = new KeyedLock();
+  /** Per run, the last checkpoint written here under a lease: the parent of the next fenced write. */
+  private readonly fencedTips = new Map<
+    string,
+    { owner: string; token: number; parent: StoredMetadata; refs: ReadonlySet<string> }
+  >();
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
@@ -119,17 +124,41 @@ export class CheckpointManager {
     const store = await this.getStore();
     // Checkpoints of one run are written one at a time, so each sees its parent.
     return this.writes.run(pipelineId, async () => {
-      const parent = await newestReadable(store, pipelineId);
-      const parentRefs = new Set(
-        parent ? Object.values(parseBody(parent.checkpoint_id, parent.body).output_refs) : [],
-      );
+      const fence = options.fence;
+      const tip = fence ? this.fencedTips.get(pipelineId) : undefined;
+      let parent: StoredMetadata | undefined;
+      let parentRefs: ReadonlySet<string>;
+      if (tip && fence && tip.owner === fence.owner && tip.token === fence.token) {
+        // Under the same lease nobody else can have written since: skip reading the parent back.
+        ({ parent, refs: parentRefs } = tip);
+      } else {
+        const newest = await newestReadable(store, pipelineId);
+        parent = newest;
+        parentRefs = new Set(
+          newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : [],
+        );
+      }
       const { record, outputs } = sealChild(checked, parent, this.clock());
-      // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
-      await store.putCheckpoint(
-        record,
-        outputs.filter((o) => !parentRefs.has(o.hash)),
-        options.fence,
-      );
+      try {
+        // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
+        await store.putCheckpoint(
+          record,
+          outputs.filter((o) => !parentRefs.has(o.hash)),
+          fence,
+        );
+      } catch (error) {
+        this.fencedTips.delete(pipelineId);
+        throw error;
+      }
+      if (fence) {
+        const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
+        this.fencedTips.set(pipelineId, {
+          owner: fence.owner,
+          token: fence.token,
+          parent: record.metadata,
+          refs,
+        });
+      } else this.fencedTips.delete(pipelineId);
       return record.metadata.checkpoint_id;
     });
   }
