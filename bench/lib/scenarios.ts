@@ -3,7 +3,7 @@
  * beside the raw floor, and resume (loadLatestCheckpoint) as a run's history grows.
  */
 import { join } from "node:path";
-import { CheckpointManager, type CreateCheckpointInput } from "../../src/index.js";
+import { CheckpointManager, type CreateCheckpointInput, type Lease } from "../../src/index.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { type Profile, planFor } from "./options.js";
 import { type Payload, stamp } from "./payload.js";
@@ -53,6 +53,8 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
     for (const payload of ctx.payloads) {
       ctx.log(`write ${payload.label}`);
       let runId = "";
+      let leaseRun = "";
+      let fence: Lease | undefined;
       let sample = 0;
       const prepare = (n: number) => {
         sample = n;
@@ -67,6 +69,18 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
           },
           prepare,
           run: () => manager.createCheckpoint(payloadCheckpoint(runId, payload, sample)),
+        },
+        {
+          // The Pipeline's write path: under the run's lease, chained to the checkpoint it just wrote.
+          name: "cairn (lease)",
+          beforeRound: async (round) => {
+            leaseRun = `write-lease-${payload.key}-r${round}`;
+            const attempt = await (await manager.getStore()).acquireLease(leaseRun, "bench", 600_000);
+            if (!attempt.acquired) throw new Error(`lease on ${leaseRun} not acquired`);
+            fence = attempt.lease;
+          },
+          prepare,
+          run: () => manager.createCheckpoint(payloadCheckpoint(leaseRun, payload, sample), { fence }),
         },
         { name: "raw", prepare, run: () => raw.write(`write-${payload.key}-${sample}`, payload.records) },
       ];

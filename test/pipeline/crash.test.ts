@@ -34,9 +34,9 @@ interface StoreCase {
   name: string;
   url(dir: string): string;
   /**
-   * True when a killed runner left a cross-process lock behind that delays the next acquire (the
-   * file store's run lock folder, held for ~1 ms at each lease renewal; a later runner treats it
-   * as stale after 10 s). Stores whose locks die with the process return false.
+   * True when a killed runner left a cross-process lock behind (the file store's run lock file,
+   * held for ~1 ms at each lease renewal; a later runner breaks it once it sees the holder's pid
+   * is gone). Stores whose locks die with the process return false.
    */
   leftoverRunLock(dir: string, runId: string): boolean;
   /** True when the store's server is not reachable (outside CI): its tests are skipped. */

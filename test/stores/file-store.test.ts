@@ -203,12 +203,9 @@ describe("FileStore", () => {
 
   it("breaks a run lock left by a dead process at once, and never removes another holder's lock", async () => {
     const lock = join(basePath, ".leases", "run1.lock");
-    await mkdir(lock, { recursive: true });
+    await mkdir(join(basePath, ".leases"), { recursive: true });
     // A pid far above pid_max on Linux: certainly not alive.
-    await writeFile(
-      join(lock, "owner.json"),
-      JSON.stringify({ host: hostname(), pid: 99_999_999, nonce: "dead" }),
-    );
+    await writeFile(lock, JSON.stringify({ host: hostname(), pid: 99_999_999, nonce: "dead" }));
     const started = Date.now();
     const attempt = await store.acquireLease("run1", "runner-a", 10_000);
     expect(attempt.acquired).toBe(true);

@@ -1,11 +1,11 @@
 /**
  * Run leases for the file store. Each run's lease is a small JSON file in `basePath/.leases/`
  * (a dot-folder, so it is never taken for a run). Deciding and writing a lease, and a fenced
- * checkpoint write, happen under a per-run lock folder created with `mkdir`, which is atomic
+ * checkpoint write, happen under a per-run lock file created exclusively (`O_EXCL`), which is atomic
  * across processes on one machine.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StoreUnavailableError } from "../../core/errors.js";
@@ -13,10 +13,10 @@ import { replaceFile } from "../../util/atomic-file.js";
 import { hasCode } from "../../util/fs-util.js";
 import type { Lease } from "../types.js";
 
-/** Folder of lease files and lock folders, inside the base folder. */
+/** Folder of lease files and lock files, inside the base folder. */
 export const LEASES_DIR = ".leases";
 
-/** A lock folder of a holder on another host older than this is taken as abandoned. */
+/** A lock file of a holder on another host older than this is taken as abandoned. */
 const STALE_LOCK_MS = 10_000;
 /** How long to wait for the lock before giving up. */
 const LOCK_TIMEOUT_MS = 15_000;
@@ -31,9 +31,9 @@ interface LockOwner {
 
 async function readOwner(lock: string): Promise<LockOwner | undefined> {
   try {
-    return JSON.parse(await readFile(join(lock, "owner.json"), "utf8")) as LockOwner;
+    return JSON.parse(await readFile(lock, "utf8")) as LockOwner;
   } catch {
-    // Not written yet (the holder is between mkdir and its write) or torn: judged by age alone.
+    // Not written yet (the holder is between creating and writing it) or gone: judged by age alone.
     return undefined;
   }
 }
@@ -48,7 +48,7 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Whether a lock folder was left by a dead holder. On this host the holder's pid tells for sure,
+ * Whether a lock file was left by a dead holder. On this host the holder's pid tells for sure,
  * so a live but paused holder (SIGSTOP, a frozen VM) keeps its lock however long it takes;
  * only a holder on another host (a shared folder) is judged by the lock's age.
  */
@@ -70,8 +70,13 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
-      await mkdir(lock);
-      await writeFile(join(lock, "owner.json"), JSON.stringify(me));
+      // One exclusive create holds the lock and names its holder: cheaper than a folder plus a file.
+      const handle = await open(lock, "wx");
+      try {
+        await handle.writeFile(JSON.stringify(me));
+      } finally {
+        await handle.close();
+      }
       break;
     } catch (error) {
       if (hasCode(error, "ENOENT")) {
@@ -85,9 +90,9 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
       const grave = `${lock}.stale-${me.nonce}`;
       try {
         await rename(lock, grave);
-        await rm(grave, { recursive: true, force: true });
+        await rm(grave, { force: true });
       } catch (error) {
-        if (!hasCode(error, "ENOENT", "ENOTEMPTY", "EEXIST")) throw error;
+        if (!hasCode(error, "ENOENT")) throw error;
       }
       continue;
     }
@@ -104,7 +109,7 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
   } finally {
     // Remove the lock only if it is still ours: never another holder's.
     const owner = await readOwner(lock);
-    if (owner?.nonce === me.nonce) await rm(lock, { recursive: true, force: true });
+    if (owner?.nonce === me.nonce) await rm(lock, { force: true });
   }
 }
 
