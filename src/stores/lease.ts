@@ -36,9 +36,13 @@ export function isSameLease(current: Lease | undefined, lease: Lease): boolean {
 
 /** Throws unless `current` is `fence`: the fencing check of a write. */
 export function assertFence(current: Lease | undefined, fence: Lease): void {
-  if (isSameLease(current, fence)) return;
+  if (!isSameLease(current, fence)) throw leaseLostError(current, fence);
+}
+
+/** The error of a write refused because `fence` is no longer the run's lease. */
+export function leaseLostError(current: Lease | undefined, fence: Lease): LeaseLostError {
   const detail = current
     ? `the run is now held by ${current.owner} with token ${current.token} (this runner has token ${fence.token})`
     : "the run has no lease any more";
-  throw new LeaseLostError(fence.pipelineId, detail);
+  return new LeaseLostError(fence.pipelineId, detail);
 }

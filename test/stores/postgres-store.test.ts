@@ -201,6 +201,31 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
     expect(await store.getCheckpoint("p1_s1")).toEqual(first);
   });
 
+  it("writes a checkpoint with one new output in one statement, atomically, fenced or not", async () => {
+    const store = await openStore({ connectionString: url, schema: newSchema() });
+    const first = record("p1", 1);
+    await store.putCheckpoint(first, [output("a")]);
+    // A duplicate id with one new output: the output insert is undone with the failed statement.
+    await expect(
+      store.putCheckpoint(record("p1", 2, { checkpoint_id: "p1_s1" }), [output("b")]),
+    ).rejects.toMatchObject({
+      code: "CAIRN_CONFLICT",
+    });
+    expect(await store.listOutputHashes("p1")).toEqual([output("a").hash]);
+    const attempt = await store.acquireLease("p1", "me", 60_000);
+    if (!attempt.acquired) throw new Error("lease not acquired");
+    const stale = { ...attempt.lease, token: attempt.lease.token - 1 };
+    await expect(store.putCheckpoint(record("p1", 2), [output("c")], stale)).rejects.toMatchObject({
+      code: "CAIRN_LEASE_LOST",
+    });
+    expect(await store.listOutputHashes("p1")).toEqual([output("a").hash]);
+    expect((await store.listCheckpoints("p1")).length).toBe(1);
+    await store.putCheckpoint(record("p1", 2), [output("c")], attempt.lease);
+    await store.putCheckpoint(record("p1", 3), [], attempt.lease);
+    expect((await store.listCheckpoints("p1")).length).toBe(3);
+    expect((await store.listOutputHashes("p1")).sort()).toEqual([output("a").hash, output("c").hash].sort());
+  });
+
   it("updates status, error message and resume count together, in one statement", async () => {
     const pool = newPool();
     const texts: string[] = [];

@@ -12,7 +12,7 @@ import {
 } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
-import { assertFence, checkLeaseArgs, decideAcquire } from "../lease.js";
+import { assertFence, checkLeaseArgs, decideAcquire, leaseLostError } from "../lease.js";
 import { listedFromRow, renderRow } from "../raw-row.js";
 import type {
   CheckpointRecord,
@@ -184,6 +184,7 @@ export class PostgresStore implements CheckpointStore {
     }
     const values: unknown[] = COLUMNS.map((column) => m[column]);
     values.push(record.body, !JSONB_UNSAFE.test(record.body));
+    if (outputs.length <= 1) return this.putSingleStatement(m, values, outputs[0], fence);
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
         if (fence) {
@@ -206,6 +207,39 @@ export class PostgresStore implements CheckpointStore {
         if (inserted.rowCount === 0) throw new CheckpointConflictError(m.checkpoint_id);
       }),
     );
+  }
+
+  /** The common case (at most one new output) in one round trip; see `putOne` in queries.ts. */
+  private async putSingleStatement(
+    m: CheckpointRecord["metadata"],
+    values: unknown[],
+    output: OutputRecord | undefined,
+    fence: Lease | undefined,
+  ): Promise<void> {
+    const params = [...values];
+    if (output) params.push(output.hash, output.body);
+    if (fence) params.push(fence.owner, fence.token);
+    const statement = output
+      ? fence
+        ? this.sql.putOneFenced
+        : this.sql.putOne
+      : fence
+        ? this.sql.putNoneFenced
+        : this.sql.putNone;
+    const result = await this.call(async () => {
+      try {
+        return await this.run(this.pool, statement, params);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === "23505")
+          throw new CheckpointConflictError(m.checkpoint_id);
+        throw error;
+      }
+    });
+    if (fence && result.rowCount === 0) {
+      // Nothing was written: say who holds the run now (assertFence throws LeaseLostError).
+      const { rows } = await this.call(() => this.run(this.pool, this.sql.lockLease, [m.pipeline_id]));
+      throw leaseLostError(leaseOf(m.pipeline_id, rows[0]), fence);
+    }
   }
 
   /** Takes the run's lease in a transaction that locks its row, by the server's clock. */

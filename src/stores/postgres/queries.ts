@@ -45,7 +45,45 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
   const params = COLUMNS.map((f, i) => `$${i + 1}::${FIELD_TYPES[f]}`).join(", ");
   const body = `$${COLUMNS.length + 1}::text`;
   const queryable = `$${COLUMNS.length + 2}::boolean`;
+  const n = COLUMNS.length + 2;
+  const runParam = `$${COLUMNS.indexOf("pipeline_id") + 1}::text`;
+  /**
+   * A checkpoint with at most one new output as ONE statement: one round trip, atomic on its own.
+   * A duplicate checkpoint id raises a unique violation, which undoes the output insert too.
+   * Fenced, the lease row is locked and checked in the same statement; a lease that is not the
+   * fence's inserts nothing (rowCount 0).
+   * Parameters: metadata columns, body, queryable, [output hash, output body], [owner, token].
+   */
+  const putOne = (withOutput: boolean, fenced: boolean) => {
+    let next = n;
+    const out = withOutput ? { hash: `$${++next}::text`, body: `$${++next}::text` } : undefined;
+    const fence = fenced ? { owner: `$${++next}::text`, token: `$${++next}::bigint` } : undefined;
+    const ctes: string[] = [];
+    const gate = fence ? "WHERE EXISTS (SELECT 1 FROM fence)" : "";
+    if (fence) {
+      ctes.push(
+        `fence AS (SELECT 1 FROM ${l} WHERE pipeline_id = ${runParam} AND owner = ${fence.owner} AND token = ${fence.token} FOR UPDATE)`,
+      );
+    }
+    if (out) {
+      ctes.push(
+        `new_output AS (INSERT INTO ${o} (pipeline_id, hash, body, size)
+         SELECT ${runParam}, ${out.hash}, ${out.body}, octet_length(${out.body}) ${gate}
+         ON CONFLICT (pipeline_id, hash) DO NOTHING)`,
+      );
+    }
+    return statement(
+      `put_${withOutput ? "one" : "none"}${fenced ? "_fenced" : ""}`,
+      `${ctes.length > 0 ? `WITH ${ctes.join(", ")} ` : ""}INSERT INTO ${c} (${columns}, completed_stages, pending_stages, state_data, body)
+       SELECT ${params}, j -> 'completed_stages', j -> 'pending_stages', j -> 'state_data', ${body}
+       FROM (SELECT CASE WHEN ${queryable} THEN ${body}::jsonb END AS j) AS parsed ${gate}`,
+    );
+  };
   return {
+    putNone: putOne(false, false),
+    putOne: putOne(true, false),
+    putNoneFenced: putOne(false, true),
+    putOneFenced: putOne(true, true),
     // In hash order, so two transactions inserting overlapping outputs take their row locks in
     // the same order and cannot deadlock.
     insertOutputs: statement(
