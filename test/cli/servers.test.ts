@@ -4,7 +4,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import { type CliResult, runCairn } from "../support/cli.js";
-import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+  uniqueName,
+} from "../support/services.js";
 
 const schema = uniqueName("cairn_cli");
 const prefix = `${uniqueName("cairn-cli")}:`;
@@ -24,18 +32,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-  if (postgresUp) {
-    const pg = new (await import("pg")).default.Client({ connectionString: POSTGRES_URL });
-    await pg.connect();
-    await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await pg.end();
-  }
-  if (redisUp) {
-    const redis = new (await import("ioredis")).Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`); // test cleanup only
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  }
+  if (postgresUp) await dropSchemas(schema);
+  if (redisUp) await deleteKeyPrefixes(prefix);
 });
 
 describe.each(cases)("the cairn command on $name", (c) => {

@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { CheckpointManager, type PipelineCheckpoint } from "../../src/index.js";
-import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+  uniqueName,
+} from "../support/services.js";
 
 let dir: string;
 const schema = uniqueName("cairn_matrix");
@@ -23,18 +31,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-  if (postgresUp) {
-    const pg = new (await import("pg")).default.Client({ connectionString: POSTGRES_URL });
-    await pg.connect();
-    await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await pg.end();
-  }
-  if (redisUp) {
-    const redis = new (await import("ioredis")).Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`); // test cleanup only
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-  }
+  if (postgresUp) await dropSchemas(schema);
+  if (redisUp) await deleteKeyPrefixes(prefix);
 });
 
 it("moves a checkpoint between every pair of stores", async () => {

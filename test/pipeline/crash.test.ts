@@ -22,7 +22,14 @@ import {
   Pipeline,
   RunLockedError,
 } from "../../src/index.js";
-import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp } from "../support/services.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+} from "../support/services.js";
 
 const RUNNER = fileURLToPath(new URL("./fixtures/crash-runner.mjs", import.meta.url));
 const PIPELINE_NAME = "crashtest";
@@ -78,24 +85,8 @@ function track(names: Set<string>, name: string): string {
 }
 
 afterAll(async () => {
-  if (serverSchemas.size > 0) {
-    const pg = new (await import("pg")).default.Client({ connectionString: POSTGRES_URL });
-    await pg.connect();
-    for (const schema of serverSchemas) await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await pg.end();
-  }
-  if (serverPrefixes.size > 0) {
-    const redis = new (await import("ioredis")).Redis(REDIS_URL);
-    for (const prefix of serverPrefixes) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== "0");
-    }
-    redis.disconnect();
-  }
+  await dropSchemas(...serverSchemas);
+  await deleteKeyPrefixes(...serverPrefixes);
 });
 
 /** What `crash-runner.mjs` accepts (see the fixture). */

@@ -5,7 +5,15 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { CheckpointManager, Pipeline, type PipelineResults } from "../../src/index.js";
-import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+  uniqueName,
+} from "../support/services.js";
 import { startProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 interface Case {
@@ -33,11 +41,7 @@ const cases: Case[] = [
       };
     },
     async cleanup(direct) {
-      const schema = new URL(direct).searchParams.get("schema") as string;
-      const pg = new (await import("pg")).default.Client({ connectionString: POSTGRES_URL });
-      await pg.connect();
-      await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await pg.end();
+      await dropSchemas(new URL(direct).searchParams.get("schema") as string);
     },
   },
   {
@@ -53,11 +57,7 @@ const cases: Case[] = [
       };
     },
     async cleanup(direct) {
-      const prefix = new URL(direct).searchParams.get("keyPrefix") as string;
-      const redis = new (await import("ioredis")).Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}*`); // test cleanup only
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
+      await deleteKeyPrefixes(new URL(direct).searchParams.get("keyPrefix") as string);
     },
   },
 ];

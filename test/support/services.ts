@@ -49,3 +49,33 @@ let counter = 0;
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${++counter}`;
 }
+
+/** Drops test schemas from the PostgreSQL server (CASCADE). */
+export async function dropSchemas(...schemas: string[]): Promise<void> {
+  if (schemas.length === 0) return;
+  const pg = new (await import("pg")).default.Client({ connectionString: POSTGRES_URL });
+  await pg.connect();
+  try {
+    for (const schema of schemas) await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await pg.end();
+  }
+}
+
+/** Deletes every Redis key under the given prefixes (SCAN, never KEYS). */
+export async function deleteKeyPrefixes(...prefixes: string[]): Promise<void> {
+  if (prefixes.length === 0) return;
+  const redis = new (await import("ioredis")).Redis(REDIS_URL);
+  try {
+    for (const prefix of prefixes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
