@@ -1,7 +1,4 @@
-import { execFile } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256 } from "../../src/core/record.js";
@@ -11,8 +8,6 @@ import { makeRecord } from "../conformance/store-contract.js";
 import { REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 import { startProxy } from "../support/tcp-proxy.js";
 
-const run = promisify(execFile);
-const STORE_MODULE = fileURLToPath(new URL("../../src/stores/redis/redis-store.ts", import.meta.url));
 const server = new URL(REDIS_URL);
 const HOST = server.hostname;
 const PORT = Number(server.port || 6379);
@@ -388,36 +383,5 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(stored).toBe(true);
     expect(await store.getCheckpoint(id)).toEqual(made.record);
     expect((await store.listCheckpoints("p1")).map((e) => e.ok && e.metadata.sequence)).toEqual([1, 2]);
-  });
-
-  it("names the missing driver when ioredis is not installed", async () => {
-    // A real child process whose resolver cannot find ioredis, as for a user without it.
-    const hooks = `export async function resolve(specifier, context, next) {
-      if (specifier === "ioredis") {
-        throw Object.assign(new Error("Cannot find package 'ioredis'"), { code: "ERR_MODULE_NOT_FOUND" });
-      }
-      return next(specifier, context);
-    }`;
-    const register = `import { register } from "node:module";
-      register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
-    const script = `import { RedisStore } from ${JSON.stringify(pathToFileURL(STORE_MODULE).href)};
-      RedisStore.open({ url: ${JSON.stringify(REDIS_URL)} }).then(
-        () => console.log("opened"),
-        (e) => console.log(JSON.stringify({ code: e.code, packageName: e.packageName, cause: e.cause?.code })),
-      );`;
-    const { stdout } = await run(process.execPath, [
-      "--import",
-      "tsx",
-      "--import",
-      `data:text/javascript,${encodeURIComponent(register)}`,
-      "--input-type=module",
-      "--eval",
-      script,
-    ]);
-    expect(JSON.parse(stdout)).toEqual({
-      code: "CAIRN_MISSING_DRIVER",
-      packageName: "ioredis",
-      cause: "ERR_MODULE_NOT_FOUND",
-    });
   });
 });

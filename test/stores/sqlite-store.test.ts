@@ -1,18 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { computeChecksum, sha256 } from "../../src/core/record.js";
 import { LATEST_VERSION } from "../../src/stores/sqlite/migrations.js";
 import { type SqliteDatabase, SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
 import type { CheckpointRecord, OutputRecord, StoredMetadata } from "../../src/stores/types.js";
-
-const run = promisify(execFile);
-const STORE_MODULE = fileURLToPath(new URL("../../src/stores/sqlite/sqlite-store.ts", import.meta.url));
 
 let dir: string;
 const opened: { close(): unknown }[] = [];
@@ -244,36 +238,5 @@ describe("SqliteStore", () => {
       code: "CAIRN_INVALID_CONFIG",
     });
     await expect(SqliteStore.open({ database: {} })).rejects.toMatchObject({ code: "CAIRN_INVALID_CONFIG" });
-  });
-
-  it("names the missing driver when better-sqlite3 is not installed", async () => {
-    // A real child process whose resolver cannot find better-sqlite3, as for a user without it.
-    const hooks = `export async function resolve(specifier, context, next) {
-      if (specifier === "better-sqlite3") {
-        throw Object.assign(new Error("Cannot find package 'better-sqlite3'"), { code: "ERR_MODULE_NOT_FOUND" });
-      }
-      return next(specifier, context);
-    }`;
-    const register = `import { register } from "node:module";
-      register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
-    const script = `import { SqliteStore } from ${JSON.stringify(pathToFileURL(STORE_MODULE).href)};
-      SqliteStore.open({ dbPath: ${JSON.stringify(join(dir, "x.db"))} }).then(
-        () => console.log("opened"),
-        (e) => console.log(JSON.stringify({ code: e.code, packageName: e.packageName, cause: e.cause?.code })),
-      );`;
-    const { stdout } = await run(process.execPath, [
-      "--import",
-      "tsx",
-      "--import",
-      `data:text/javascript,${encodeURIComponent(register)}`,
-      "--input-type=module",
-      "--eval",
-      script,
-    ]);
-    expect(JSON.parse(stdout)).toEqual({
-      code: "CAIRN_MISSING_DRIVER",
-      packageName: "better-sqlite3",
-      cause: "ERR_MODULE_NOT_FOUND",
-    });
   });
 });

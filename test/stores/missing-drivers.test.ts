@@ -1,0 +1,77 @@
+/**
+ * Each server or embedded store names its missing driver: a real child process, started in an
+ * empty folder, whose module resolver cannot find the driver package, as for a user without it.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { afterEach, beforeEach, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const moduleUrl = (path: string) => new URL(path, import.meta.url).href;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cairn-nodriver-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+it.each([
+  {
+    pkg: "better-sqlite3",
+    module: "../../src/stores/sqlite/sqlite-store.ts",
+    store: "SqliteStore",
+    config: () => ({ dbPath: join(dir, "x.db") }),
+  },
+  {
+    pkg: "pg",
+    module: "../../src/stores/postgres/postgres-store.ts",
+    store: "PostgresStore",
+    config: () => ({ connectionString: "postgres://127.0.0.1/x" }),
+  },
+  {
+    pkg: "ioredis",
+    module: "../../src/stores/redis/redis-store.ts",
+    store: "RedisStore",
+    config: () => ({ url: "redis://127.0.0.1:6379/0" }),
+  },
+])("the $store names $pkg when it is not installed", async ({ pkg, module, store, config }) => {
+  const hooks = `export async function resolve(specifier, context, next) {
+    if (specifier === ${JSON.stringify(pkg)}) {
+      throw Object.assign(new Error("Cannot find package '${pkg}'"), { code: "ERR_MODULE_NOT_FOUND" });
+    }
+    return next(specifier, context);
+  }`;
+  const register = `import { register } from "node:module";
+    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
+  const script = `import { ${store} } from ${JSON.stringify(moduleUrl(module))};
+    ${store}.open(${JSON.stringify(config())}).then(
+      () => console.log("opened"),
+      (e) => console.log(JSON.stringify({ code: e.code, packageName: e.packageName, cause: e.cause?.code })),
+    );`;
+  const { stdout } = await run(
+    process.execPath,
+    [
+      "--import",
+      TSX,
+      "--import",
+      `data:text/javascript,${encodeURIComponent(register)}`,
+      "--input-type=module",
+      "--eval",
+      script,
+    ],
+    { cwd: dir },
+  );
+  expect(JSON.parse(stdout)).toEqual({
+    code: "CAIRN_MISSING_DRIVER",
+    packageName: pkg,
+    cause: "ERR_MODULE_NOT_FOUND",
+  });
+});
