@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: measures cairn's checkpoint write, latest-checkpoint read and resume against
- * the raw floor of each store. The parent spawns one child process per store, so one store's
+ * the raw floor of each store and against LangGraph's checkpoint saver where the store has one,
+ * and the time and bytes of runs whose outputs grow. The parent spawns one child process per store, so one store's
  * heap, JIT state and open handles never colour another's numbers, collects each child's JSON
  * from stdout, and renders Markdown. Benchmarks are never part of `npm test`.
  */
@@ -9,6 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measureGrowth } from "./lib/growth.js";
 import { type BenchOptions, parseOptions } from "./lib/options.js";
 import { standardPayloads } from "./lib/payload.js";
 import { describeMachine, renderMarkdown } from "./lib/report.js";
@@ -57,6 +59,7 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("write")) result.rows.push(...(await measureWrites(ctx)));
       if (wanted("read")) result.rows.push(...(await measureReads(ctx)));
       if (wanted("resume")) result.rows.push(...(await measureResume(ctx)));
+      if (wanted("growth")) result.growth = await measureGrowth(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.
@@ -140,12 +143,17 @@ async function runParent(options: BenchOptions): Promise<number> {
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-  const { small, large, resume, resumeSizes } = options.profile;
+  const { small, large, resume, resumeSizes, growthStages } = options.profile;
   const report: RunReport = {
     date: new Date().toISOString(),
     profile: options.profile.name,
     machine: describeMachine(),
-    plans: { "10 KB": small, "1 MB": large, resume: { ...resume, sizes: resumeSizes } },
+    plans: {
+      "10 KB": small,
+      "1 MB": large,
+      resume: { ...resume, sizes: resumeSizes },
+      growth: { stages: growthStages, runs: 1 },
+    },
     payloads: payloads.map((p) => ({ label: p.label, records: p.records.length, jsonBytes: p.jsonBytes })),
     stores: results,
     failures,

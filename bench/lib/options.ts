@@ -4,7 +4,7 @@ import type { Plan } from "./measure.js";
 import type { Payload } from "./payload.js";
 
 /** The scenarios a run can be limited to. */
-export const SCENARIOS = ["write", "read", "resume"] as const;
+export const SCENARIOS = ["write", "read", "resume", "growth"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How much to measure. */
@@ -17,6 +17,8 @@ export interface Profile {
   /** Run lengths (checkpoints) the resume test loads from; the first is the baseline. */
   resumeSizes: number[];
   resume: Plan;
+  /** Growth: run lengths (stages, each adding a ~100 KB output), each run once. */
+  growthStages: number[];
 }
 
 // Sized so the full run stays well under ten minutes on 2 cores; filling the 10,000-checkpoint
@@ -25,9 +27,10 @@ const PROFILES: Record<Profile["name"], Profile> = {
   quick: {
     name: "quick",
     small: { warmup: 5, rounds: 3, batch: 5 },
-    large: { warmup: 2, rounds: 3, batch: 3 },
+    large: { warmup: 1, rounds: 2, batch: 3 },
     resumeSizes: [10, 1000],
     resume: { warmup: 3, rounds: 3, batch: 5 },
+    growthStages: [50],
   },
   full: {
     name: "full",
@@ -35,6 +38,7 @@ const PROFILES: Record<Profile["name"], Profile> = {
     large: { warmup: 5, rounds: 10, batch: 6 },
     resumeSizes: [10, 1000, 10_000],
     resume: { warmup: 10, rounds: 10, batch: 10 },
+    growthStages: [50, 200],
   },
 };
 
@@ -55,8 +59,8 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume]
-  --quick      smoke run (fewer samples, resume up to 1,000 checkpoints), about a minute
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth]
+  --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only
 Servers: CAIRN_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and

@@ -1,6 +1,8 @@
 /** Renders a run as Markdown: the machine, the method, and one table per scenario. */
+import { createRequire } from "node:module";
 import os from "node:os";
-import type { Row, RunReport } from "./results.js";
+import { PEER_SAVERS } from "./peer.js";
+import type { GrowthRow, Row, RunReport } from "./results.js";
 
 /** The machine the numbers come from; without it they mean nothing to a reader. */
 export function describeMachine(): Record<string, string> {
@@ -38,12 +40,29 @@ function table(header: string[], rows: string[][]): string {
   return [header, align, ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
+/** On a `langgraph` row: LangGraph's p50 over cairn's p50 for the same store and case (> 1: cairn is faster). */
+function speedUp(rows: Row[], row: Row): string {
+  if (row.variant !== "langgraph") return "";
+  const cairn = rows.find((r) => r.store === row.store && r.case === row.case && r.variant === "cairn");
+  return cairn ? ratio(row.summary.p50Ms, cairn.summary.p50Ms) : "";
+}
+
 /** A scenario where every variant is compared with the raw floor of the same store and case. */
 function versusRaw(rows: Row[]): string {
   const raw = (row: Row) =>
     rows.find((r) => r.store === row.store && r.case === row.case && r.variant === "raw");
   return table(
-    ["store", "payload", "variant", "ops/s", "p50 ms", "p99 ms", "samples", "cairn/raw (p50)"],
+    [
+      "store",
+      "payload",
+      "variant",
+      "ops/s",
+      "p50 ms",
+      "p99 ms",
+      "samples",
+      "p50 / raw p50",
+      "cairn speed-up (langgraph p50 / cairn p50)",
+    ],
     rows.map((row) => {
       const floor = raw(row);
       const s = row.summary;
@@ -57,8 +76,43 @@ function versusRaw(rows: Row[]): string {
         ms(s.p99Ms),
         String(s.samples),
         versus,
+        speedUp(rows, row),
       ];
     }),
+  );
+}
+
+const mb = (bytes: number | undefined) => (bytes === undefined ? "–" : `${(bytes / 1e6).toFixed(1)} MB`);
+const seconds = (s: number | undefined) => (s === undefined ? "–" : `${s.toFixed(s >= 10 ? 1 : 2)} s`);
+
+function growthTable(rows: GrowthRow[]): string {
+  return table(
+    [
+      "store",
+      "stages",
+      "sum of outputs",
+      "naive full snapshots",
+      "cairn time",
+      "cairn bytes",
+      "cairn bytes / outputs",
+      "LangGraph time",
+      "LangGraph bytes",
+      "LangGraph bytes / outputs",
+      "cairn speed-up (LangGraph time / cairn time)",
+    ],
+    rows.map((r) => [
+      r.store,
+      String(r.stages),
+      mb(r.outputBytes),
+      mb(r.naiveBytes),
+      seconds(r.cairnSeconds),
+      mb(r.cairnBytes),
+      ratio(r.cairnBytes, r.outputBytes),
+      seconds(r.langgraphSeconds),
+      mb(r.langgraphBytes),
+      r.langgraphBytes === undefined ? "–" : ratio(r.langgraphBytes, r.outputBytes),
+      r.langgraphSeconds === undefined ? "no saver" : ratio(r.langgraphSeconds, r.cairnSeconds),
+    ]),
   );
 }
 
@@ -74,6 +128,7 @@ function resumeTable(rows: Row[]): string {
       "samples",
       "t/t(10) (p50)",
       "fill s",
+      "cairn speed-up (langgraph p50 / cairn p50)",
     ],
     rows.map((row) => {
       const base = rows.find((r) => r.store === row.store && r.variant === row.variant && r.case === "10");
@@ -91,10 +146,28 @@ function resumeTable(rows: Row[]): string {
         String(s.samples),
         versus,
         fill,
+        speedUp(rows, row),
       ];
     }),
   );
 }
+
+/** The installed LangGraph packages, from their package.json files. */
+const PEER_VERSIONS = (() => {
+  const require = createRequire(import.meta.url);
+  const names = [
+    "@langchain/langgraph-checkpoint",
+    "@langchain/langgraph-checkpoint-sqlite",
+    "@langchain/langgraph-checkpoint-postgres",
+  ];
+  try {
+    return names
+      .map((n) => `${n}@${(require(`${n}/package.json`) as { version: string }).version}`)
+      .join(", ");
+  } catch {
+    return names.join(", ");
+  }
+})();
 
 /** The whole report as Markdown. */
 export function renderMarkdown(report: RunReport): string {
@@ -122,25 +195,38 @@ export function renderMarkdown(report: RunReport): string {
         : `- ${s.store}: ${s.server ? `${s.server}; ` : ""}${s.durability}; raw floor: ${s.rawFloor} (${s.seconds.toFixed(0)} s)`,
     ),
     ...report.failures.map((f) => `- **FAILED**: ${f}`),
+    `- Peer (variant \`langgraph\`): LangGraph.js checkpoint savers ${PEER_VERSIONS} — ${Object.entries(
+      PEER_SAVERS,
+    )
+      .map(([store, saver]) => `${store}: ${saver}`)
+      .join("; ")}. file and redis: no LangGraph rows (no LangGraph saver in scope for them).`,
     "",
   ];
   const sections: [string, string, string][] = [
     [
       "Checkpoint write",
-      "`createCheckpoint` with the payload as one stage's output, vs the same payload `JSON.stringify`-ed and written durably by the bare driver. Each round writes into a fresh run (so history stays at most one batch long, and the first write of a round also creates the run); each sample changes one number of the payload so its output hash is new and nothing is deduplicated.",
+      "`createCheckpoint` with the payload as one stage's output, vs the same payload `JSON.stringify`-ed and written durably by the bare driver. Each round writes into a fresh run (so history stays at most one batch long, and the first write of a round also creates the run); each sample changes one number of the payload so its output hash is new and nothing is deduplicated. `langgraph` (memory, sqlite, postgres): the store's LangGraph saver, `put` of the next superstep with the payload as the one changed channel (`newVersions`), a fresh thread per round, same payloads, in the same rounds.",
       versusRaw(of("write")),
     ],
     [
       "Latest-checkpoint read",
-      "`loadLatestCheckpoint(pipelineId)` (finds the newest checkpoint, verifies the checksum and every output hash, decodes) vs reading the raw document back and `JSON.parse`. Data is in the OS page cache (file, sqlite) or the server's memory (postgres shared buffers, redis) for both.",
+      "`loadLatestCheckpoint(pipelineId)` (finds the newest checkpoint, verifies the checksum and every output hash, decodes) vs reading the raw document back and `JSON.parse`. Data is in the OS page cache (file, sqlite) or the server's memory (postgres shared buffers, redis) for both. `langgraph`: `getTuple({ configurable: { thread_id } })` of a thread whose latest checkpoint holds the payload as a channel value.",
       versusRaw(of("read")),
     ],
     [
       "Resume: loadLatestCheckpoint by run length",
-      "Runs of a 10-stage pipeline repeated within one run: small state, at most 10 small outputs per checkpoint. Runs are filled without waiting for the disk (file `fsync: false`, SQLite `synchronous=OFF` on an adopted connection, PostgreSQL `synchronous_commit=off` on an adopted pool; same stored data; Redis through the measured configuration, since its persistence is the server's), then read through the store's default configuration; `fill s` is that fill time. `t/t(10)` is the p50 relative to the 10-checkpoint run.",
+      "Runs of a 10-stage pipeline repeated within one run: small state, at most 10 small outputs per checkpoint. Runs are filled without waiting for the disk (file `fsync: false`, SQLite `synchronous=OFF` on an adopted connection, PostgreSQL `synchronous_commit=off` on an adopted pool; same stored data; Redis through the measured configuration, since its persistence is the server's), then read through the store's default configuration; `fill s` is that fill time. `t/t(10)` is the p50 relative to the 10-checkpoint run. `langgraph` rows: the same runs as LangGraph threads (one channel per stage, filled through a saver on the same tables that does not wait for the disk), read with `getTuple({ configurable: { thread_id } })` through the default saver.",
       resumeTable(of("resume")),
     ],
   ];
+  const growth = report.stores.flatMap((s) => s.growth ?? []);
+  if (growth.length > 0) {
+    sections.push([
+      "Growth: runs whose outputs accumulate",
+      "Each stage adds a ~100 KB output (seeded meter readings, a different seed per stage) and is checkpointed with all outputs so far, through each store's measured (durable) configuration; each run is written once and timed end to end (checkpoint writes only, the stage work is not in it). cairn: `createCheckpoint` with every output so far, each output encoded once as the Pipeline does (`EncodedOutput`), so a checkpoint stores only its new output. LangGraph: one channel per stage, `put` with `newVersions` naming only the new channel. Sum of outputs = their JSON bytes, each counted once; naive full snapshots = what storing every output in every checkpoint would take (computed, not written). Bytes: file = sum of file sizes; sqlite = database file after close; postgres = `pg_total_relation_size` of the tables (TOAST compresses: cairn lz4, LangGraph's bytea pglz); memory and redis (cairn) = checkpoint bodies + stored outputs through the store API; MemorySaver = its serialized checkpoints + metadata.",
+      growthTable(growth),
+    ]);
+  }
   for (const [title, text, body] of sections) {
     lines.push(`## ${title}`, "", text, "", body, "");
   }

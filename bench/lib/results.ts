@@ -25,7 +25,26 @@ export interface StoreResult {
   /** Set when the store was not measured (its server did not answer): why. */
   skipped?: string;
   rows: Row[];
+  /** The growth scenario's runs (growth.ts). */
+  growth?: GrowthRow[];
   seconds: number;
+}
+
+/** One growth run: `stages` checkpoints, each adding a ~100 KB output, written once by each side. */
+export interface GrowthRow {
+  store: string;
+  stages: number;
+  /** Bytes of the outputs' JSON, summed over the stages (each output counted once). */
+  outputBytes: number;
+  /** What a layout storing every output in every checkpoint would hold (computed, not written). */
+  naiveBytes: number;
+  cairnSeconds: number;
+  cairnBytes: number;
+  /** How `cairnBytes` was measured. */
+  cairnBytesMethod: string;
+  langgraphSeconds?: number;
+  langgraphBytes?: number;
+  langgraphBytesMethod?: string;
 }
 
 /** What a full run saves as JSON and renders as Markdown. */

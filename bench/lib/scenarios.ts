@@ -1,12 +1,15 @@
 /**
- * The three scenarios, each run against one store: checkpoint write and latest-checkpoint read
- * beside the raw floor, and resume (loadLatestCheckpoint) as a run's history grows.
+ * The three timed scenarios, each run against one store: checkpoint write and latest-checkpoint
+ * read beside the raw floor, and resume (loadLatestCheckpoint) as a run's history grows; on the
+ * stores with a LangGraph saver (memory, sqlite, postgres) the saver runs as a `langgraph`
+ * variant in the same rounds, on the same payloads (see peer.ts).
  */
 import { join } from "node:path";
 import { CheckpointManager, type CreateCheckpointInput, type Lease } from "../../src/index.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { type Profile, planFor } from "./options.js";
 import { type Payload, stamp } from "./payload.js";
+import { hasPeer, openPeer, type Peer, PeerThread, peerLatest } from "./peer.js";
 import { type Row, toRows } from "./results.js";
 import { summarize } from "./stats.js";
 import type { BenchStore } from "./stores.js";
@@ -48,6 +51,9 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
   const dir = join(ctx.dir, "write");
   const manager = new CheckpointManager(ctx.store.options(dir));
   const raw = await ctx.store.openRaw(join(dir, "raw"));
+  const peer = hasPeer(ctx.store.name)
+    ? await openPeer(ctx.store.name, join(dir, "langgraph"), "write")
+    : undefined;
   const rows: Row[] = [];
   try {
     for (const payload of ctx.payloads) {
@@ -84,12 +90,25 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
         },
         { name: "raw", prepare, run: () => raw.write(`write-${payload.key}-${sample}`, payload.records) },
       ];
+      if (peer) {
+        // A fresh thread per round, as cairn's fresh run; each write is the next superstep.
+        let thread: PeerThread | undefined;
+        variants.push({
+          name: "langgraph",
+          beforeRound: (round) => {
+            thread = new PeerThread(peer.saver, `write-${payload.key}-r${round}`);
+          },
+          prepare,
+          run: () => (thread as PeerThread).stage("transform", payload.records),
+        });
+      }
       const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
       rows.push(...toRows("write", ctx.store.name, payload.label, samples));
     }
   } finally {
     await manager.close();
     await raw.close();
+    await peer?.close({ drop: true });
   }
   return rows;
 }
@@ -99,6 +118,9 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
   const dir = join(ctx.dir, "read");
   const manager = new CheckpointManager(ctx.store.options(dir));
   const raw = await ctx.store.openRaw(join(dir, "raw"));
+  const peer = hasPeer(ctx.store.name)
+    ? await openPeer(ctx.store.name, join(dir, "langgraph"), "read")
+    : undefined;
   const rows: Row[] = [];
   try {
     for (const payload of ctx.payloads) {
@@ -114,12 +136,19 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
         { name: "cairn", run: () => manager.loadLatestCheckpoint(id) },
         { name: "raw", run: () => raw.read(id) },
       ];
+      if (peer) {
+        await new PeerThread(peer.saver, id).stage("transform", payload.records);
+        const tuple = await peerLatest(peer.saver, id);
+        checkRecords("getTuple", tuple?.checkpoint.channel_values.transform, payload);
+        variants.push({ name: "langgraph", run: () => peerLatest(peer.saver, id) });
+      }
       const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
       rows.push(...toRows("read", ctx.store.name, payload.label, samples));
     }
   } finally {
     await manager.close();
     await raw.close();
+    await peer?.close({ drop: true });
   }
   return rows;
 }
@@ -164,29 +193,65 @@ export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
   } finally {
     await filler.close();
   }
+  const peerDir = join(dir, "langgraph");
+  const peerFill = new Map<number, number>();
+  let peer: Peer | undefined;
+  if (hasPeer(ctx.store.name)) {
+    // The same runs as LangGraph threads: one channel per stage, each superstep writes one.
+    const fill = await openPeer(ctx.store.name, peerDir, "resume", true);
+    try {
+      for (const n of sizes) {
+        const start = performance.now();
+        const thread = new PeerThread(fill.saver, runId(n));
+        for (let i = 0; i < n; i++) {
+          const index = i % RESUME_STAGES.length;
+          const value = { pass: Math.floor(i / RESUME_STAGES.length), rows: 100 + index, status: "ok" };
+          await thread.stage(RESUME_STAGES[index] as string, value);
+        }
+        peerFill.set(n, (performance.now() - start) / 1000);
+        ctx.log(`resume: filled ${n} LangGraph checkpoints in ${peerFill.get(n)?.toFixed(1)} s`);
+      }
+    } finally {
+      await fill.close();
+    }
+    peer = await openPeer(ctx.store.name, peerDir, "resume");
+  }
   const manager = new CheckpointManager(ctx.store.options(dir));
   try {
     for (const n of sizes) {
       const latest = await manager.loadLatestCheckpoint(runId(n));
       if (latest?.metadata.sequence !== n)
         throw new Error(`run ${runId(n)} does not resume from checkpoint ${n}`);
+      if (peer) {
+        const tuple = await peerLatest(peer.saver, runId(n));
+        if (tuple?.metadata?.step !== n - 1)
+          throw new Error(`LangGraph thread ${runId(n)} does not resume from step ${n - 1}`);
+      }
     }
     const variants: Variant[] = sizes.map((n) => ({
       name: String(n),
       run: () => manager.loadLatestCheckpoint(runId(n)),
     }));
+    const saver = peer?.saver;
+    if (saver) {
+      for (const n of sizes)
+        variants.push({ name: `langgraph ${n}`, run: () => peerLatest(saver, runId(n)) });
+    }
     const samples = await compareInRounds(variants, ctx.profile.resume);
-    return sizes.map(
-      (n): Row => ({
-        scenario: "resume",
-        store: ctx.store.name,
-        case: String(n),
-        variant: "cairn",
-        summary: summarize(samples.get(String(n)) ?? []),
-        fillSeconds: fillSeconds.get(n) as number,
-      }),
-    );
+    const row = (n: number, variant: string, name: string, fill: Map<number, number>): Row => ({
+      scenario: "resume",
+      store: ctx.store.name,
+      case: String(n),
+      variant,
+      summary: summarize(samples.get(name) ?? []),
+      fillSeconds: fill.get(n) as number,
+    });
+    return [
+      ...sizes.map((n) => row(n, "cairn", String(n), fillSeconds)),
+      ...(saver ? sizes.map((n) => row(n, "langgraph", `langgraph ${n}`, peerFill)) : []),
+    ];
   } finally {
     await manager.close();
+    await peer?.close({ drop: true });
   }
 }

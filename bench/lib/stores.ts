@@ -6,6 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
+import { dropPeerSchemas } from "./peer.js";
 import {
   openFileFloor,
   openMemoryFloor,
@@ -151,7 +152,8 @@ const postgres: BenchStore = {
     };
   },
   openRaw: (dir) => openPostgresFloor(driverUrl(POSTGRES_URL), schema(), `${tag(dirname(dir))}_${tag(dir)}`),
-  cleanup: (pid) => dropPostgresSchema(POSTGRES_URL, benchSchema(pid)),
+  cleanup: async (pid) =>
+    `${await dropPostgresSchema(POSTGRES_URL, benchSchema(pid))}; ${await dropPeerSchemas(pid)}`,
 };
 
 const redis: BenchStore = {

@@ -1,0 +1,184 @@
+/**
+ * Growth: a run of 50 (and, in the full run, 200) stages where each stage adds a ~100 KB output
+ * of seeded meter readings, checkpointed after every stage with all outputs so far. Measures the
+ * total time of the checkpoint writes and the bytes stored, for cairn on every store and for the
+ * LangGraph saver of the same store (one channel per stage, `newVersions` naming only the new
+ * channel), against the sum of the outputs and the naive full-snapshot layout (every checkpoint
+ * holding every output so far: computed, not written). Each run is written once, not sampled.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { CheckpointManager } from "../../src/index.js";
+// The Pipeline encodes each stage output once and hands the encoded output to every later
+// checkpoint (src/pipeline/execution.ts); the bench does the same, so that cairn's numbers are
+// the Pipeline's and not those of a caller who re-encodes every output at every stage.
+import { EncodedOutput } from "../../src/manager/build.js";
+import { type MeterReading, makeReadings } from "./payload.js";
+import { hasPeer, openPeer, PeerThread, peerLatest } from "./peer.js";
+import { openPgPool } from "./raw-floors.js";
+import type { GrowthRow } from "./results.js";
+import type { ScenarioContext } from "./scenarios.js";
+import { benchSchema, driverUrl, POSTGRES_URL } from "./servers.js";
+
+const OUTPUT_BYTES = 100 * 1024;
+const stageName = (i: number) => `stage_${String(i).padStart(3, "0")}`;
+
+/** Sum of the sizes of every file under `dir` (what `du --apparent-size` counts). */
+async function folderBytes(dir: string): Promise<number> {
+  let sum = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) sum += (await stat(join(entry.parentPath, entry.name))).size;
+  }
+  return sum;
+}
+
+/** Logical bytes through the store API: every checkpoint body plus every stored output. */
+async function logicalBytes(manager: CheckpointManager, runId: string): Promise<number> {
+  const store = await manager.getStore();
+  let sum = 0;
+  for (const listed of await store.listCheckpoints(runId)) {
+    if (!listed.ok) throw new Error(`corrupt checkpoint in ${runId}`);
+    const record = await store.getCheckpoint(listed.metadata.checkpoint_id);
+    sum += Buffer.byteLength(record?.body ?? "");
+  }
+  const outputs = await store.getOutputs(runId, await store.listOutputHashes(runId));
+  for (const body of outputs.values()) sum += Buffer.byteLength(body);
+  return sum;
+}
+
+/** pg_total_relation_size of the tables of `schema` whose name starts with `prefix`. */
+async function postgresBytes(schema: string, prefix: string): Promise<number> {
+  const pool = await openPgPool(driverUrl(POSTGRES_URL), "cairn-bench-size");
+  try {
+    const { rows } = await pool.query(
+      `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2`,
+      [schema, prefix],
+    );
+    return Number((rows[0] as { bytes: string }).bytes);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** cairn's bytes for the run in `dir` (measured after the manager is closed), and how. */
+async function cairnBytes(
+  store: string,
+  dir: string,
+  manager: CheckpointManager,
+  runId: string,
+): Promise<[() => Promise<number>, string]> {
+  switch (store) {
+    case "file":
+      return [() => folderBytes(join(dir, "checkpoints")), "sum of file sizes in the store folder"];
+    case "sqlite":
+      // Closing the last connection checkpoints the WAL into the database file.
+      return [() => folderBytes(dir), "database file size after close (WAL checkpointed)"];
+    case "postgres": {
+      const prefix = `${dir
+        .split("/")
+        .at(-1)
+        ?.replace(/[^A-Za-z0-9_]/g, "_")}_`;
+      return [
+        () => postgresBytes(benchSchema(process.pid), prefix),
+        "pg_total_relation_size of the store's tables (TOAST lz4)",
+      ];
+    }
+    default: {
+      // Memory and Redis: measured before close, through the store API.
+      const bytes = await logicalBytes(manager, runId);
+      return [async () => bytes, "checkpoint bodies + stored outputs (logical)"];
+    }
+  }
+}
+
+/** The growth runs of one store. */
+export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> {
+  const most = Math.max(...ctx.profile.growthStages);
+  const outputs: MeterReading[][] = Array.from({ length: most }, (_, i) =>
+    makeReadings(OUTPUT_BYTES, 7000 + i),
+  );
+  const sizes = outputs.map((o) => Buffer.byteLength(JSON.stringify(o)));
+  const rows: GrowthRow[] = [];
+  for (const stages of ctx.profile.growthStages) {
+    const dir = join(ctx.dir, `growth_${stages}`);
+    const runId = `growth-${stages}`;
+    const names = Array.from({ length: stages }, (_, i) => stageName(i));
+    let outputBytes = 0;
+    let naiveBytes = 0;
+    for (let i = 0; i < stages; i++) {
+      outputBytes += sizes[i] as number;
+      naiveBytes += outputBytes;
+    }
+
+    const manager = new CheckpointManager(ctx.store.options(dir));
+    let cairnSeconds: number;
+    let measure: () => Promise<number>;
+    let method: string;
+    try {
+      await manager.getStore(); // open and migrate before the clock starts, as LangGraph's setup()
+      const start = performance.now();
+      const encoded: Record<string, EncodedOutput> = {};
+      for (let i = 0; i < stages; i++) {
+        const name = names[i] as string;
+        encoded[name] = EncodedOutput.of(outputs[i], `agentOutputs.${name}`);
+        await manager.createCheckpoint({
+          pipelineId: runId,
+          stageName: name,
+          stageIndex: i,
+          stateData: { source: "meters/2024.csv", stage: i },
+          completedStages: names.slice(0, i + 1),
+          pendingStages: names.slice(i + 1),
+          agentOutputs: encoded,
+        });
+      }
+      cairnSeconds = (performance.now() - start) / 1000;
+      const latest = await manager.loadLatestCheckpoint(runId);
+      if (Object.keys(latest?.agentOutputs ?? {}).length !== stages) {
+        throw new Error(`cairn ${runId} does not hold ${stages} outputs`);
+      }
+      [measure, method] = await cairnBytes(ctx.store.name, dir, manager, runId);
+    } finally {
+      await manager.close();
+    }
+    const row: GrowthRow = {
+      store: ctx.store.name,
+      stages,
+      outputBytes,
+      naiveBytes,
+      cairnSeconds,
+      cairnBytes: await measure(),
+      cairnBytesMethod: method,
+    };
+    ctx.log(`growth ${stages}: cairn ${cairnSeconds.toFixed(2)} s, ${row.cairnBytes} bytes`);
+
+    if (hasPeer(ctx.store.name)) {
+      const peer = await openPeer(ctx.store.name, join(dir, "langgraph"), `growth_${stages}`);
+      try {
+        const thread = new PeerThread(peer.saver, runId);
+        const start = performance.now();
+        for (let i = 0; i < stages; i++) await thread.stage(names[i] as string, outputs[i]);
+        row.langgraphSeconds = (performance.now() - start) / 1000;
+        const tuple = await peerLatest(peer.saver, runId);
+        if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== stages) {
+          throw new Error(`LangGraph ${runId} does not hold ${stages} channels`);
+        }
+        if (ctx.store.name === "sqlite") await peer.close();
+        row.langgraphBytes = await peer.bytes();
+        row.langgraphBytesMethod = {
+          memory: "serialized checkpoints + metadata held by MemorySaver",
+          sqlite: "database file size after close (WAL checkpointed)",
+          postgres: "pg_total_relation_size of its schema's tables (TOAST pglz)",
+        }[ctx.store.name];
+      } finally {
+        await peer.close({ drop: true });
+      }
+      ctx.log(
+        `growth ${stages}: LangGraph ${row.langgraphSeconds?.toFixed(2)} s, ${row.langgraphBytes} bytes`,
+      );
+    }
+    rows.push(row);
+  }
+  return rows;
+}
