@@ -8,6 +8,7 @@ import { storeArgs } from "../../src/cli/store-args.js";
 import { addStoreOptions } from "../../src/cli/store-options.js";
 import { CheckpointManager, type CheckpointManagerOptions, DEFAULT_BASE_PATH } from "../../src/index.js";
 import { type CliResult, runCairn } from "../support/cli.js";
+import { checkpointFile } from "../support/file-store.js";
 
 function cairn(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return runCairn(args, { cwd: dir, env });
@@ -55,8 +56,7 @@ async function makeRun(pipelineId: string, options: CheckpointManagerOptions): P
 
 /** Changes a value inside a checkpoint's `"body"` in the file store. */
 async function editFile(pipelineId: string, checkpointId: string): Promise<void> {
-  const name = (await readdir(join(basePath, pipelineId))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  const path = join(basePath, pipelineId, name as string);
+  const path = await checkpointFile(basePath, pipelineId, checkpointId);
   const text = await readFile(path, "utf8");
   const body = text.indexOf('"body":');
   await writeFile(path, text.slice(0, body) + text.slice(body).replace("orders.csv", "ORDERS.csv"));

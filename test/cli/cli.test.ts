@@ -1,10 +1,11 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
 import { type CliResult, runCairn } from "../support/cli.js";
+import { checkpointFile as fileOf } from "../support/file-store.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -60,11 +61,8 @@ async function makeRun(
 }
 
 /** The file of a checkpoint in the file store: `<basePath>/<run>/<sequence>-<id>.json`. */
-async function checkpointFile(pipelineId: string, checkpointId: string): Promise<string> {
-  const names = await readdir(join(basePath, pipelineId));
-  const name = names.find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, pipelineId, name);
+function checkpointFile(pipelineId: string, checkpointId: string): Promise<string> {
+  return fileOf(basePath, pipelineId, checkpointId);
 }
 
 const store = () => ["--base-path", basePath];

@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
 import { type CliResult, runCairn } from "../support/cli.js";
+import { checkpointFile as fileOf } from "../support/file-store.js";
 
 function cairn(args: string[]): Promise<CliResult> {
   return runCairn(args, { cwd: dir });
@@ -63,10 +64,8 @@ async function withManager<T>(options: CheckpointManagerOptions, work: (m: Check
   }
 }
 
-async function checkpointFile(checkpointId: string): Promise<string> {
-  const name = (await readdir(join(basePath, "etl"))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, "etl", name);
+function checkpointFile(checkpointId: string): Promise<string> {
+  return fileOf(basePath, "etl", checkpointId);
 }
 
 /** A function: `basePath` is set per test, after this module loads. */

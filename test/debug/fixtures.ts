@@ -1,7 +1,7 @@
 /** Runs built through the library in a file store, and the hand edits an operator makes. */
-import { readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile, writeFile } from "node:fs/promises";
 import { CheckpointManager, type CheckpointStatusValue } from "../../src/index.js";
+import { checkpointFile } from "../support/file-store.js";
 
 export const STAGES = ["extract", "transform", "load", "report"] as const;
 
@@ -47,18 +47,9 @@ export async function writeStages(
   return ids;
 }
 
-/** The file of a checkpoint: `<basePath>/<run>/<10-digit sequence>-<id>.json`. */
-export async function checkpointFile(
-  basePath: string,
-  pipelineId: string,
-  checkpointId: string,
-): Promise<string> {
-  const name = (await readdir(join(basePath, pipelineId))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, pipelineId, name);
-}
-
 /** Changes a value inside the checkpoint's `"body"`, the way a hand edit does. */
+export { checkpointFile };
+
 export async function editBody(basePath: string, pipelineId: string, checkpointId: string): Promise<void> {
   const path = await checkpointFile(basePath, pipelineId, checkpointId);
   const text = await readFile(path, "utf8");

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { computeChecksum, sha256 } from "../../src/core/record.js";
 import { rebuiltProvenance, repairCheckpoint } from "../../src/debug/repair.js";
 import { CheckpointManager } from "../../src/index.js";
+import { checkpointFile } from "../support/file-store.js";
 
 let root: string;
 let basePath: string;
@@ -52,15 +53,9 @@ async function run(pipelineId: string, count = 3, provenance = true): Promise<st
   return ids;
 }
 
-async function fileOf(pipelineId: string, checkpointId: string): Promise<string> {
-  const name = (await readdir(join(basePath, pipelineId))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, pipelineId, name);
-}
-
 /** Edits a value inside the checkpoint's `"body"`, keeping the file's layout; returns the original text. */
 async function tamper(pipelineId: string, checkpointId: string, from: string, to: string): Promise<string> {
-  const path = await fileOf(pipelineId, checkpointId);
+  const path = await fileOfRun(pipelineId, checkpointId);
   const text = await readFile(path, "utf8");
   const bodyAt = text.indexOf(',"body":');
   expect(text.indexOf(from, bodyAt)).toBeGreaterThan(bodyAt);
@@ -70,6 +65,9 @@ async function tamper(pipelineId: string, checkpointId: string, from: string, to
 }
 
 const backups = async () => (await readdir(backupDir).catch(() => [])).filter((n) => n.endsWith(".json"));
+
+const fileOfRun = (pipelineId: string, checkpointId: string) =>
+  checkpointFile(basePath, pipelineId, checkpointId);
 
 describe("repairCheckpoint", () => {
   it("quarantines a hand-edited checkpoint without making it valid, after a backup of its exact bytes", async () => {
@@ -111,7 +109,7 @@ describe("repairCheckpoint", () => {
 
   it("quarantines a checkpoint re-sealed after its child was written, which verifies on its own", async () => {
     const [extract, transform] = (await run("etl")) as [string, string, string];
-    const path = await fileOf("etl", transform);
+    const path = await fileOfRun("etl", transform);
     const text = await readFile(path, "utf8");
     const body = text.slice(text.indexOf(',"body":') + 8, -2).replace('"total":200', '"total":201');
     const { metadata } = JSON.parse(text);
@@ -145,12 +143,12 @@ describe("repairCheckpoint", () => {
     const report = await repairCheckpoint(manager, load, { backupDir, now, dryRun: true });
     expect(report).toMatchObject({ status: "would-quarantine", dryRun: true, corrupt: true });
     expect(report.backup).toBeUndefined();
-    expect(await readFile(await fileOf("etl", load), "utf8")).toBe(edited);
+    expect(await readFile(await fileOfRun("etl", load), "utf8")).toBe(edited);
     expect(await backups()).toEqual([]);
     const forced = await repairCheckpoint(manager, load, { backupDir, now, dryRun: true, force: true });
     expect(forced.status).toBe("would-force-accept");
     expect((await manager.getCheckpointHistory("etl")).map((m) => m.checkpointId)).toHaveLength(3);
-    expect(await readFile(await fileOf("etl", load), "utf8")).toBe(edited);
+    expect(await readFile(await fileOfRun("etl", load), "utf8")).toBe(edited);
   });
 
   it("with force, appends a new valid checkpoint holding the changed content and recording it", async () => {

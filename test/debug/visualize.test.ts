@@ -3,7 +3,7 @@
  * checkpoint, a garbage file, a removed parent) and its SVG, PNG, Mermaid and DOT renderings.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,7 @@ import {
   STATUS_COLORS,
 } from "../../src/debug/visualize/index.js";
 import { CheckpointManager, type CheckpointStatusValue } from "../../src/index.js";
+import { checkpointFile } from "../support/file-store.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const ERROR = `boom <&> "quoted" 'single' & more`;
@@ -49,12 +50,6 @@ function checkpoint(pipelineId: string, index: number, status: CheckpointStatusV
   });
 }
 
-async function fileOf(pipelineId: string, checkpointId: string): Promise<string> {
-  const name = (await readdir(join(basePath, pipelineId))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, pipelineId, name);
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "cairn-visualize-"));
   basePath = join(dir, "store");
@@ -69,7 +64,7 @@ beforeAll(async () => {
   ids.report = await checkpoint(RUN, 3, "in_progress");
   await manager.updateCheckpointStatus(ids.extract, "expired");
   // Tamper with the transform checkpoint's body, and drop garbage into the run folder.
-  const path = await fileOf(RUN, ids.transform);
+  const path = await fileOfRun(RUN, ids.transform);
   const text = await readFile(path, "utf8");
   expect(text).toContain('"total":200');
   await writeFile(path, text.replace('"total":200', '"total":201'));
@@ -144,6 +139,9 @@ function countDark(png: PNG): number {
   return count;
 }
 
+const fileOfRun = (pipelineId: string, checkpointId: string) =>
+  checkpointFile(basePath, pipelineId, checkpointId);
+
 describe("the graph model", () => {
   it("has one node per checkpoint, the corrupt entry, and parent edges in order", () => {
     expect(graph.pipelineId).toBe(RUN);
@@ -208,7 +206,7 @@ describe("the graph model", () => {
     const fourth = await checkpoint(run, 3, "completed");
     const store = await manager.getStore();
     await store.deleteCheckpoints(run, [first]);
-    const thirdFile = await fileOf(run, third);
+    const thirdFile = await fileOfRun(run, third);
     await writeFile(thirdFile, "{ truncated");
     const gaps = await buildCheckpointGraph(manager, run);
     expect(gaps.nodes.map((n) => n.kind)).toEqual(["removed", "checkpoint", "corrupt", "checkpoint"]);

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
+import { checkpointFile } from "../support/file-store.js";
 
 let root: string;
 let basePath: string;
@@ -42,16 +43,13 @@ async function threeStages(pipelineId: string, clock?: () => Date) {
   return ids;
 }
 
-async function fileOf(pipelineId: string, checkpointId: string): Promise<string> {
-  const name = (await readdir(join(basePath, pipelineId))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, pipelineId, name);
-}
+const fileOfRun = (pipelineId: string, checkpointId: string) =>
+  checkpointFile(basePath, pipelineId, checkpointId);
 
 describe("a file store edited by hand", () => {
   it("refuses a hand-edited checkpoint file and resumes from the previous valid one", async () => {
     const [, transform, load] = await threeStages("etl");
-    const path = await fileOf("etl", load as string);
+    const path = await fileOfRun("etl", load as string);
     const text = await readFile(path, "utf8");
     expect(text).toContain('"total":300');
     await writeFile(path, text.replace('"total":300', '"total":301'));
@@ -66,7 +64,7 @@ describe("a file store edited by hand", () => {
 
   it("refuses an edited output file, and a status edit is not tampering", async () => {
     const [, , load] = await threeStages("etl");
-    const path = await fileOf("etl", load as string);
+    const path = await fileOfRun("etl", load as string);
     const text = await readFile(path, "utf8");
     await writeFile(path, text.replace('"status":"completed"', '"status":"failed"'));
     expect((await manager.loadCheckpoint(load as string)).metadata.status).toBe("failed");

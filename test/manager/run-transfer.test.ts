@@ -1,10 +1,11 @@
 /** Export and import of whole runs: verified both ways, ids, order and chain kept, conflicts found first. */
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import { exportRun, importRun } from "../../src/manager/run-transfer.js";
+import { checkpointFile } from "../support/file-store.js";
 
 let dir: string;
 let basePath: string;
@@ -44,11 +45,8 @@ async function makeRun(manager: CheckpointManager, pipelineId: string): Promise<
   return ids;
 }
 
-async function fileOf(pipelineId: string, checkpointId: string): Promise<string> {
-  const name = (await readdir(join(basePath, pipelineId))).find((n) => n.endsWith(`-${checkpointId}.json`));
-  if (!name) throw new Error(`no file for ${checkpointId}`);
-  return join(basePath, pipelineId, name);
-}
+const fileOfRun = (pipelineId: string, checkpointId: string) =>
+  checkpointFile(basePath, pipelineId, checkpointId);
 
 describe("exportPipeline / importPipeline", () => {
   it("moves a run with its ids, sequences, data and hash chain", async () => {
@@ -132,7 +130,7 @@ describe("exportPipeline / importPipeline", () => {
 
   it("refuses to export a corrupt run unless skipCorrupt, which leaves the corrupt checkpoint out", async () => {
     const ids = await makeRun(source, "etl");
-    const tampered = await fileOf("etl", ids[1] as string);
+    const tampered = await fileOfRun("etl", ids[1] as string);
     await writeFile(tampered, (await readFile(tampered, "utf8")).replace('"total":200', '"total":202'));
     const path = join(dir, "run.json");
 
