@@ -181,7 +181,7 @@ registerStore({
 registerStore({
   strategy: "sqlite",
   schemes: ["sqlite"],
-  options: ["dbPath", "database", "tablePrefix"],
+  options: ["dbPath", "database", "tablePrefix", "synchronous"],
   fromUrl: (url) => ({ dbPath: pathFromUrl(url) }),
   validate: (c) => {
     const problems: string[] = [];
@@ -192,6 +192,9 @@ registerStore({
     }
     if (c.tablePrefix !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(String(c.tablePrefix))) {
       problems.push("tablePrefix must be letters, digits and '_'");
+    }
+    if (c.synchronous !== undefined && c.synchronous !== "full" && c.synchronous !== "normal") {
+      problems.push(`synchronous must be "full" or "normal", got ${JSON.stringify(c.synchronous)}`);
     }
     return problems;
   },

@@ -112,6 +112,20 @@ export function storeContractTests(harness: () => StoreHarness): void {
       expect((await store.getLatestCheckpoint(p))?.metadata.checkpoint_id).toBe(third.metadata.checkpoint_id);
     });
 
+    it("falls back to the next newest once the newest is deleted, and sees status updates", async () => {
+      const p = run("latest-delete");
+      const first = await put(store, makeRecord(p, 1));
+      const second = await put(store, makeRecord(p, 2));
+      await store.updateCheckpoint(second.metadata.checkpoint_id, { status: "failed" });
+      expect((await store.getLatestCheckpoint(p))?.metadata).toMatchObject({ sequence: 2, status: "failed" });
+      await store.deleteCheckpoints(p, [second.metadata.checkpoint_id]);
+      expect((await store.getLatestCheckpoint(p))?.metadata.checkpoint_id).toBe(first.metadata.checkpoint_id);
+      const third = await put(store, makeRecord(p, 3));
+      expect((await store.getLatestCheckpoint(p))?.metadata.checkpoint_id).toBe(third.metadata.checkpoint_id);
+      await store.deleteCheckpoints(p, [first.metadata.checkpoint_id, third.metadata.checkpoint_id]);
+      expect(await store.getLatestCheckpoint(p)).toBeUndefined();
+    });
+
     it("refuses to overwrite an existing checkpoint id and keeps the original", async () => {
       const p = run("conflict");
       const original = await put(store, makeRecord(p, 1));

@@ -81,6 +81,17 @@ describe("SqliteStore", () => {
     expect(raw(dbPath).pragma("journal_mode", { simple: true })).toBe("wal");
   });
 
+  it("syncs every commit by default and only at WAL checkpoints with synchronous: normal", async () => {
+    // The pragma is per connection, so it is read on the store's own one.
+    const level = (store: SqliteStore) =>
+      (store as unknown as { db: SqliteDatabase }).db.prepare("PRAGMA synchronous").get();
+    expect(level(await openStore({ dbPath: join(dir, "full.db") }))).toEqual({ synchronous: 2 });
+    const normal = await openStore({ dbPath: join(dir, "normal.db"), synchronous: "normal" });
+    expect(level(normal)).toEqual({ synchronous: 1 });
+    await normal.putCheckpoint(record("p1", 1), []);
+    expect((await normal.getCheckpoint("p1_s1"))?.metadata.sequence).toBe(1);
+  });
+
   it("is not persistent in memory", async () => {
     const store = await openStore({ dbPath: ":memory:" });
     expect(store.persistent).toBe(false);
@@ -238,5 +249,14 @@ describe("SqliteStore", () => {
       code: "CAIRN_INVALID_CONFIG",
     });
     await expect(SqliteStore.open({ database: {} })).rejects.toMatchObject({ code: "CAIRN_INVALID_CONFIG" });
+    await expect(SqliteStore.open({ dbPath: "x.db", synchronous: "off" })).rejects.toMatchObject({
+      code: "CAIRN_INVALID_CONFIG",
+      message: expect.stringContaining('synchronous must be "full" or "normal"'),
+    });
+    const own = new Database(":memory:");
+    opened.push(own);
+    await expect(SqliteStore.open({ database: own, synchronous: "normal" })).rejects.toMatchObject({
+      code: "CAIRN_INVALID_CONFIG",
+    });
   });
 });

@@ -17,6 +17,8 @@ import type {
 interface Run {
   checkpoints: Map<string, CheckpointRecord>;
   outputs: Map<string, string>;
+  /** Id of the newest checkpoint, kept on write so resume never scans the history. */
+  latestId: string | undefined;
 }
 
 /** Options of the memory store. */
@@ -53,7 +55,7 @@ export class MemoryStore implements CheckpointStore {
   private run(pipelineId: string, create = false): Run | undefined {
     let run = this.runs.get(pipelineId);
     if (!run && create) {
-      run = { checkpoints: new Map(), outputs: new Map() };
+      run = { checkpoints: new Map(), outputs: new Map(), latestId: undefined };
       this.runs.set(pipelineId, run);
     }
     return run;
@@ -73,6 +75,8 @@ export class MemoryStore implements CheckpointStore {
     }
     run.checkpoints.set(id, copy(record));
     this.runOf.set(id, record.metadata.pipeline_id);
+    const latest = run.latestId === undefined ? undefined : run.checkpoints.get(run.latestId);
+    if (!latest || compareStored(record.metadata, latest.metadata) > 0) run.latestId = id;
   }
 
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
@@ -107,10 +111,8 @@ export class MemoryStore implements CheckpointStore {
   }
 
   async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
-    let latest: CheckpointRecord | undefined;
-    for (const record of this.run(pipelineId)?.checkpoints.values() ?? []) {
-      if (!latest || compareStored(record.metadata, latest.metadata) > 0) latest = record;
-    }
+    const run = this.run(pipelineId);
+    const latest = run?.latestId === undefined ? undefined : run.checkpoints.get(run.latestId);
     return latest && copy(latest);
   }
 
@@ -142,6 +144,7 @@ export class MemoryStore implements CheckpointStore {
         deleted++;
       }
     }
+    if (run.latestId !== undefined && !run.checkpoints.has(run.latestId)) run.latestId = newestId(run);
     this.dropIfEmpty(pipelineId, run);
     return deleted;
   }
@@ -191,6 +194,15 @@ export class MemoryStore implements CheckpointStore {
   private dropIfEmpty(pipelineId: string, run: Run): void {
     if (run.checkpoints.size === 0 && run.outputs.size === 0) this.runs.delete(pipelineId);
   }
+}
+
+/** The id of the run's newest checkpoint, by a scan: only after the newest one was deleted. */
+function newestId(run: Run): string | undefined {
+  let latest: CheckpointRecord | undefined;
+  for (const record of run.checkpoints.values()) {
+    if (!latest || compareStored(record.metadata, latest.metadata) > 0) latest = record;
+  }
+  return latest?.metadata.checkpoint_id;
 }
 
 const notHeld = (entry: CorruptEntry) =>

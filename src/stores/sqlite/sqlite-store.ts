@@ -74,7 +74,16 @@ export interface SqliteStoreConfig {
   database?: SqliteDatabase;
   /** Prefix of every table and index name; default `cairn_`. */
   tablePrefix?: string;
+  /**
+   * `full` (default) syncs the WAL on every commit, so a checkpoint survives power loss;
+   * `normal` syncs only at WAL checkpoints: it survives a crash of the process, not of the machine.
+   */
+  synchronous?: SqliteSynchronous;
 }
+
+/** SQLite's `PRAGMA synchronous` levels the store accepts. */
+export type SqliteSynchronous = "full" | "normal";
+const SYNCHRONOUS_LEVELS: readonly string[] = ["full", "normal"] satisfies SqliteSynchronous[];
 
 /** The table prefix when none is configured. */
 export const DEFAULT_TABLE_PREFIX = "cairn_";
@@ -110,8 +119,16 @@ export class SqliteStore implements CheckpointStore {
 
   /** Validates the configuration, loads the driver and opens (or adopts) the database. */
   static async open(config: Record<string, unknown>): Promise<SqliteStore> {
-    const { dbPath, database, tablePrefix = DEFAULT_TABLE_PREFIX } = config as SqliteStoreConfig;
+    const {
+      dbPath,
+      database,
+      tablePrefix = DEFAULT_TABLE_PREFIX,
+      synchronous = "full",
+    } = config as SqliteStoreConfig;
     const problems: string[] = [];
+    if (typeof synchronous !== "string" || !SYNCHRONOUS_LEVELS.includes(synchronous)) {
+      problems.push(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
+    }
     if (typeof tablePrefix !== "string" || !PREFIX_PATTERN.test(tablePrefix)) {
       problems.push("tablePrefix must be letters, digits and '_', not starting with a digit (at most 31)");
     }
@@ -122,6 +139,9 @@ export class SqliteStore implements CheckpointStore {
       if (typeof db?.prepare !== "function" || typeof db.transaction !== "function") {
         problems.push("database must be an open better-sqlite3 Database");
       } else if (db.open === false) problems.push("database is closed");
+      if (config.synchronous !== undefined) {
+        problems.push("synchronous applies to a database the store opens; set the pragma on your own connection");
+      }
     } else if (typeof dbPath !== "string" || dbPath.length === 0) {
       problems.push(
         "dbPath must be a non-empty string (or pass an open better-sqlite3 database as database)",
@@ -140,7 +160,8 @@ export class SqliteStore implements CheckpointStore {
       db = new Database(path);
       db.exec("PRAGMA journal_mode = WAL");
       // FULL syncs the WAL on every commit: a checkpoint reported as written survives power loss.
-      db.exec("PRAGMA synchronous = FULL");
+      // Always set explicitly: better-sqlite3 builds SQLite to drop to NORMAL on entering WAL mode.
+      db.exec(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`);
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA foreign_keys = ON");
     } catch (error) {
