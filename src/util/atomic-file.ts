@@ -2,11 +2,20 @@
  * Atomic, durable file writes (file store, export files). A file is first written in full to a temp file
  * beside its target (`.<name>.<random>.tmp`), flushed, and only then moved into place, so a
  * crash can leave a stray temp file but never a half-written target.
+ *
+ * Opening, writing into the page cache, renaming and linking are synchronous system calls: on a
+ * local disk each takes microseconds, less than a round trip through libuv's thread pool, and a
+ * checkpoint write makes a dozen of them. Flushes (`fsync`), which wait for the disk and can take
+ * milliseconds, run on the thread pool so the event loop stays free, and the temp files of one
+ * write are flushed together rather than one after another.
  */
 import { randomBytes } from "node:crypto";
-import { link, open, rename, unlink } from "node:fs/promises";
+import { closeSync, fsync, linkSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { hasCode } from "./fs-util.js";
+
+const fsyncFd = promisify(fsync);
 
 /** True for the temp files this module writes; readers skip them. */
 export function isTempName(name: string): boolean {
@@ -17,18 +26,22 @@ export function isTempName(name: string): boolean {
 export async function fsyncDir(dir: string): Promise<void> {
   // Windows cannot open a folder for fsync; there the rename is as durable as it gets.
   if (process.platform === "win32") return;
-  const handle = await open(dir, "r");
+  const fd = openSync(dir, "r");
   try {
-    await handle.sync();
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
 /** Removes a file; a file that is already gone is fine. */
 export async function removeIfPresent(path: string): Promise<boolean> {
+  return unlinkIfPresent(path);
+}
+
+function unlinkIfPresent(path: string): boolean {
   try {
-    await unlink(path);
+    unlinkSync(path);
     return true;
   } catch (error) {
     if (hasCode(error, "ENOENT")) return false;
@@ -36,31 +49,93 @@ export async function removeIfPresent(path: string): Promise<boolean> {
   }
 }
 
-/** Writes `data` to a new temp file in `dir` and returns its path; removes it on failure. */
-async function writeTemp(dir: string, name: string, data: string, fsync: boolean): Promise<string> {
-  const temp = join(dir, `.${name}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(temp, "wx");
-    try {
-      await handle.writeFile(data, "utf8");
-      if (fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    await cleanup(temp, error);
-  }
-  return temp;
+/** A file to write: its folder, its final name and its content. */
+export interface FileWrite {
+  dir: string;
+  name: string;
+  data: string;
 }
 
-/** Removes a temp file after a failure, then rethrows the failure (not a cleanup error). */
-async function cleanup(temp: string, error: unknown): Promise<never> {
+/** A written (and, when asked, flushed) temp file, not yet moved into place. */
+export interface TempFile extends FileWrite {
+  /** Full path of the temp file. */
+  temp: string;
+  /** Full path of the target. */
+  target: string;
+}
+
+/**
+ * Writes every file to a temp file beside its target and flushes them all at once. On failure
+ * no temp file is left behind and the failure is thrown.
+ */
+export async function writeTemps(files: readonly FileWrite[], flush: boolean): Promise<TempFile[]> {
+  const temps: TempFile[] = [];
+  const fds: number[] = [];
   try {
-    await removeIfPresent(temp);
-  } catch {
-    // The original failure is the one the caller must see; a leftover temp file is ignored by readers.
+    for (const file of files) {
+      const temp = join(file.dir, `.${file.name}.${randomBytes(6).toString("hex")}.tmp`);
+      const fd = openSync(temp, "wx");
+      fds.push(fd);
+      temps.push({ ...file, temp, target: join(file.dir, file.name) });
+      writeAll(fd, file.data);
+    }
+    if (flush) await Promise.all(fds.map((fd) => fsyncFd(fd)));
+    for (const fd of fds.splice(0)) closeSync(fd);
+    return temps;
+  } catch (error) {
+    discardTemps(temps, fds);
+    throw error;
   }
-  throw error;
+}
+
+function writeAll(fd: number, data: string): void {
+  const bytes = Buffer.from(data, "utf8");
+  let offset = 0;
+  while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+}
+
+/** Removes temp files after a failure; the original failure is the one the caller must see. */
+export function discardTemps(temps: readonly TempFile[], fds: readonly number[] = []): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // Closing can only fail for a bad descriptor; the write error is what matters.
+    }
+  }
+  for (const { temp } of temps) {
+    try {
+      unlinkIfPresent(temp);
+    } catch {
+      // A leftover temp file is ignored by readers.
+    }
+  }
+}
+
+/** Moves a temp file onto its target, replacing any file there. */
+export function moveIntoPlace(file: TempFile): void {
+  try {
+    renameSync(file.temp, file.target);
+  } catch (error) {
+    discardTemps([file]);
+    throw error;
+  }
+}
+
+/**
+ * Moves a temp file to its target only if the target does not exist yet; false when it does. The
+ * hard link fails with EEXIST instead of replacing, which makes the check and the write one step.
+ */
+export function linkIntoPlace(file: TempFile): boolean {
+  try {
+    linkSync(file.temp, file.target);
+  } catch (error) {
+    discardTemps([file]);
+    if (hasCode(error, "EEXIST")) return false;
+    throw error;
+  }
+  unlinkSync(file.temp);
+  return true;
 }
 
 /**
@@ -68,29 +143,15 @@ async function cleanup(temp: string, error: unknown): Promise<never> {
  * (once for a batch of writes) to make the rename durable.
  */
 export async function replaceFile(dir: string, name: string, data: string, fsync: boolean): Promise<void> {
-  const temp = await writeTemp(dir, name, data, fsync);
-  try {
-    await rename(temp, join(dir, name));
-  } catch (error) {
-    await cleanup(temp, error);
-  }
+  const [temp] = await writeTemps([{ dir, name, data }], fsync);
+  moveIntoPlace(temp as TempFile);
 }
 
 /**
- * Writes `dir/name` atomically only if it does not exist yet; returns false when it does. The
- * hard link fails with EEXIST instead of replacing, which makes the check and the write one step.
+ * Writes `dir/name` atomically only if it does not exist yet; returns false when it does.
+ * The caller fsyncs `dir` afterwards.
  */
 export async function createFile(dir: string, name: string, data: string, fsync: boolean): Promise<boolean> {
-  const temp = await writeTemp(dir, name, data, fsync);
-  try {
-    await link(temp, join(dir, name));
-  } catch (error) {
-    if (hasCode(error, "EEXIST")) {
-      await unlink(temp);
-      return false;
-    }
-    await cleanup(temp, error);
-  }
-  await unlink(temp);
-  return true;
+  const [temp] = await writeTemps([{ dir, name, data }], fsync);
+  return linkIntoPlace(temp as TempFile);
 }

@@ -19,7 +19,14 @@ import {
 } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
 import { applyPatch, compareStored } from "../../core/record.js";
-import { createFile, removeIfPresent, replaceFile } from "../../util/atomic-file.js";
+import {
+  discardTemps,
+  linkIntoPlace,
+  moveIntoPlace,
+  removeIfPresent,
+  replaceFile,
+  writeTemps,
+} from "../../util/atomic-file.js";
 import { hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
@@ -42,7 +49,7 @@ import {
 import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { readLease, withRunLock, writeLease } from "./file-leases.js";
 import { listRun, parses } from "./listing.js";
-import { dropIfEmpty, ensureDir, syncDir, writeOutputs } from "./run-folders.js";
+import { dropIfEmpty, ensureDir, newOutputs, syncDir } from "./run-folders.js";
 import { holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 
 /** Options of the file store. */
@@ -148,10 +155,23 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(metadata.pipeline_id, async () => {
       // Checked before any output is written, so a refused put normally leaves nothing behind.
       if (await holds(this.basePath, metadata.pipeline_id, id)) throw new CheckpointConflictError(id);
-      if (await ensureDir(dir)) await this.sync(this.basePath);
-      if (outputs.length > 0) await writeOutputs(dir, outputs, outputNames, this.fsync);
-      const created = await createFile(dir, name, formatCheckpointFile(metadata, body), this.fsync);
-      if (!created) throw new CheckpointConflictError(id);
+      if (ensureDir(dir)) await this.sync(this.basePath);
+      const fresh = newOutputs(dir, outputs, outputNames);
+      if (fresh.createdFolder) await this.sync(dir);
+      // The outputs and the checkpoint are written and flushed together; the order that matters
+      // is of the moves into place: outputs first, their folder flushed, then the checkpoint.
+      const text = formatCheckpointFile(metadata, body);
+      const temps = await writeTemps([...fresh.writes, { dir, name, data: text }], this.fsync);
+      const checkpoint = temps.pop() as (typeof temps)[number];
+      let moved = 0;
+      try {
+        for (; moved < temps.length; moved++) moveIntoPlace(temps[moved] as (typeof temps)[number]);
+        if (temps.length > 0) await this.sync(fresh.folder);
+      } catch (error) {
+        discardTemps([checkpoint, ...temps.slice(moved)]);
+        throw error;
+      }
+      if (!linkIntoPlace(checkpoint)) throw new CheckpointConflictError(id);
       await this.sync(dir);
     });
   }

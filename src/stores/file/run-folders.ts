@@ -2,10 +2,11 @@
  * Folder upkeep of the file store: creating a run's folders, writing its outputs, flushing
  * folders, and removing a run folder once nothing is left in it.
  */
-import { mkdir, rmdir } from "node:fs/promises";
+import { existsSync, mkdirSync } from "node:fs";
+import { rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { fsyncDir, replaceFile } from "../../util/atomic-file.js";
-import { exists, hasCode, readdirIfPresent } from "../../util/fs-util.js";
+import { type FileWrite, fsyncDir } from "../../util/atomic-file.js";
+import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
 import type { OutputRecord } from "../types.js";
 import { OUTPUTS } from "./run-paths.js";
 
@@ -15,41 +16,44 @@ export async function syncDir(dir: string, fsync: boolean): Promise<void> {
 }
 
 /** Creates a folder; true when it was created (so its parent needs flushing). */
-export async function ensureDir(dir: string): Promise<boolean> {
+export function ensureDir(dir: string): boolean {
   try {
-    await mkdir(dir);
+    mkdirSync(dir);
     return true;
   } catch (error) {
     if (hasCode(error, "EEXIST")) return false;
     if (!hasCode(error, "ENOENT")) throw error;
   }
   // The base folder itself does not exist yet: this is the store's first write.
-  await mkdir(dirname(dir), { recursive: true });
-  await mkdir(dir);
+  mkdirSync(dirname(dir), { recursive: true });
+  mkdirSync(dir);
   return true;
 }
 
-/** Writes the outputs not stored yet into the run's outputs folder, named by `names`. */
-export async function writeOutputs(
-  dir: string,
-  outputs: readonly OutputRecord[],
-  names: string[],
-  fsync: boolean,
-): Promise<void> {
+/** The output files a checkpoint must add to its run's outputs folder, and whether it made that folder. */
+export interface NewOutputs {
+  folder: string;
+  createdFolder: boolean;
+  writes: FileWrite[];
+}
+
+/**
+ * Creates the run's outputs folder when missing and lists the outputs not stored yet, named by
+ * `names`. Same hash, same bytes: an output already there is never written again.
+ */
+export function newOutputs(dir: string, outputs: readonly OutputRecord[], names: string[]): NewOutputs {
   const folder = join(dir, OUTPUTS);
-  const createdFolder = await ensureDir(folder);
-  const written = new Set<string>();
+  const createdFolder = outputs.length > 0 && ensureDir(folder);
+  const seen = new Set<string>();
+  const writes: FileWrite[] = [];
   for (const [i, { body }] of outputs.entries()) {
     const name = names[i] as string;
-    if (written.has(name) || (!createdFolder && (await exists(join(folder, name))))) continue;
-    // Same hash, same bytes: replacing a copy written concurrently is harmless.
-    await replaceFile(folder, name, body, fsync);
-    written.add(name);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    if (!createdFolder && existsSync(join(folder, name))) continue;
+    writes.push({ dir: folder, name, data: body });
   }
-  const wrote = written.size > 0;
-  // Flushed before the checkpoint is written, so a durable checkpoint implies durable outputs.
-  if (wrote) await syncDir(folder, fsync);
-  if (createdFolder) await syncDir(dir, fsync);
+  return { folder, createdFolder, writes };
 }
 
 /** Removes the run folder once it holds no checkpoint and no output. */

@@ -140,7 +140,9 @@ export class SqliteStore implements CheckpointStore {
         problems.push("database must be an open better-sqlite3 Database");
       } else if (db.open === false) problems.push("database is closed");
       if (config.synchronous !== undefined) {
-        problems.push("synchronous applies to a database the store opens; set the pragma on your own connection");
+        problems.push(
+          "synchronous applies to a database the store opens; set the pragma on your own connection",
+        );
       }
     } else if (typeof dbPath !== "string" || dbPath.length === 0) {
       problems.push(
