@@ -1,15 +1,18 @@
 /**
  * `npm run bench`: measures cairn's checkpoint write, latest-checkpoint read and resume against
  * the raw floor of each store and against LangGraph's checkpoint saver where the store has one,
- * and the time and bytes of runs whose outputs grow. The parent spawns one child process per store, so one store's
- * heap, JIT state and open handles never colour another's numbers, collects each child's JSON
- * from stdout, and renders Markdown. Benchmarks are never part of `npm test`.
+ * the time and bytes of runs whose outputs grow and the resume of such a run, and the example
+ * pipeline end to end with checkpointing off and on. The parent spawns one child process per
+ * store, so one store's heap, JIT state and open handles never colour another's numbers,
+ * collects each child's JSON from stdout, and renders Markdown. Benchmarks are never part of
+ * `npm test`.
  */
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measureEndToEnd } from "./lib/e2e.js";
 import { measureGrowth } from "./lib/growth.js";
 import { type BenchOptions, parseOptions } from "./lib/options.js";
 import { standardPayloads } from "./lib/payload.js";
@@ -60,6 +63,7 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("read")) result.rows.push(...(await measureReads(ctx)));
       if (wanted("resume")) result.rows.push(...(await measureResume(ctx)));
       if (wanted("growth")) result.growth = await measureGrowth(ctx);
+      if (wanted("e2e")) result.e2e = await measureEndToEnd(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.
@@ -143,7 +147,8 @@ async function runParent(options: BenchOptions): Promise<number> {
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-  const { small, large, resume, resumeSizes, growthStages } = options.profile;
+  const { small, large, resume, resumeSizes, growthStages, grownResumeStages, grownResume, e2e } =
+    options.profile;
   const report: RunReport = {
     date: new Date().toISOString(),
     profile: options.profile.name,
@@ -153,6 +158,8 @@ async function runParent(options: BenchOptions): Promise<number> {
       "1 MB": large,
       resume: { ...resume, sizes: resumeSizes },
       growth: { stages: growthStages, runs: 1 },
+      "grown resume": { ...grownResume, stages: grownResumeStages },
+      "end to end": e2e,
     },
     payloads: payloads.map((p) => ({ label: p.label, records: p.records.length, jsonBytes: p.jsonBytes })),
     stores: results,

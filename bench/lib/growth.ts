@@ -5,6 +5,8 @@
  * LangGraph saver of the same store (one channel per stage, `newVersions` naming only the new
  * channel), against the sum of the outputs and the naive full-snapshot layout (every checkpoint
  * holding every output so far: computed, not written). Each run is written once, not sampled.
+ * The run of `grownResumeStages` stages is then resumed: a fresh reader on each side loads its
+ * newest checkpoint, with every output, in interleaved samples.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,12 +15,14 @@ import { CheckpointManager } from "../../src/index.js";
 // checkpoint (src/pipeline/execution.ts); the bench does the same, so that cairn's numbers are
 // the Pipeline's and not those of a caller who re-encodes every output at every stage.
 import { EncodedOutput } from "../../src/manager/build.js";
+import { compareInRounds, type Variant } from "./measure.js";
 import { type MeterReading, makeReadings } from "./payload.js";
-import { hasPeer, openPeer, PeerThread, peerLatest } from "./peer.js";
+import { hasPeer, openPeer, type Peer, PeerThread, peerLatest } from "./peer.js";
 import { openPgPool } from "./raw-floors.js";
-import type { GrowthRow } from "./results.js";
+import type { GrownResume, GrowthRow } from "./results.js";
 import type { ScenarioContext } from "./scenarios.js";
 import { benchSchema, driverUrl, POSTGRES_URL } from "./servers.js";
+import { summarize } from "./stats.js";
 
 const OUTPUT_BYTES = 100 * 1024;
 const stageName = (i: number) => `stage_${String(i).padStart(3, "0")}`;
@@ -153,9 +157,11 @@ export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> 
     };
     ctx.log(`growth ${stages}: cairn ${cairnSeconds.toFixed(2)} s, ${row.cairnBytes} bytes`);
 
-    if (hasPeer(ctx.store.name)) {
-      const peer = await openPeer(ctx.store.name, join(dir, "langgraph"), `growth_${stages}`);
-      try {
+    const peerTag = `growth_${stages}`;
+    let peer: Peer | undefined;
+    try {
+      if (hasPeer(ctx.store.name)) {
+        peer = await openPeer(ctx.store.name, join(dir, "langgraph"), peerTag);
         const thread = new PeerThread(peer.saver, runId);
         const start = performance.now();
         for (let i = 0; i < stages; i++) await thread.stage(names[i] as string, outputs[i]);
@@ -171,14 +177,63 @@ export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> 
           sqlite: "database file size after close (WAL checkpointed)",
           postgres: "pg_total_relation_size of its schema's tables (TOAST pglz)",
         }[ctx.store.name];
-      } finally {
-        await peer.close({ drop: true });
+        ctx.log(
+          `growth ${stages}: LangGraph ${row.langgraphSeconds?.toFixed(2)} s, ${row.langgraphBytes} bytes`,
+        );
       }
-      ctx.log(
-        `growth ${stages}: LangGraph ${row.langgraphSeconds?.toFixed(2)} s, ${row.langgraphBytes} bytes`,
-      );
+      // After the bytes are measured, so that no reader's connection or WAL is in them.
+      if (stages === ctx.profile.grownResumeStages) {
+        row.resume = await measureGrownResume(ctx, dir, runId, stages, peer ? peerTag : undefined);
+      }
+    } finally {
+      // The writer's data (the PostgreSQL schema, the MemorySaver) goes only after the resume.
+      await peer?.close({ drop: true });
     }
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * Resume on a grown run: loads the newest checkpoint of `runId` with all `stages` outputs, as a
+ * run resuming in a new process would. The readers are fresh (a new CheckpointManager on the
+ * measured configuration; LangGraph's default saver, on `peerTag`'s tables), so only what the
+ * store itself keeps (page cache, shared buffers, the named memory store) is warm.
+ */
+async function measureGrownResume(
+  ctx: ScenarioContext,
+  dir: string,
+  runId: string,
+  stages: number,
+  peerTag: string | undefined,
+): Promise<GrownResume> {
+  const manager = new CheckpointManager(ctx.store.options(dir));
+  let peer: Peer | undefined;
+  try {
+    // Checked once, untimed (this also opens the store), so a broken resume is never timed as a fast one.
+    const latest = await manager.loadLatestCheckpoint(runId);
+    if (Object.keys(latest?.agentOutputs ?? {}).length !== stages) {
+      throw new Error(`cairn ${runId} does not resume with ${stages} outputs`);
+    }
+    const variants: Variant[] = [{ name: "cairn", run: () => manager.loadLatestCheckpoint(runId) }];
+    if (peerTag !== undefined) {
+      peer = await openPeer(ctx.store.name, join(dir, "langgraph"), peerTag);
+      const saver = peer.saver;
+      const tuple = await peerLatest(saver, runId);
+      if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== stages) {
+        throw new Error(`LangGraph ${runId} does not resume with ${stages} channels`);
+      }
+      variants.push({ name: "langgraph", run: () => peerLatest(saver, runId) });
+    }
+    const samples = await compareInRounds(variants, ctx.profile.grownResume);
+    const result: GrownResume = { cairn: summarize(samples.get("cairn") ?? []) };
+    if (samples.has("langgraph")) result.langgraph = summarize(samples.get("langgraph") ?? []);
+    const peerP50 = result.langgraph ? `, LangGraph ${result.langgraph.p50Ms.toFixed(1)} ms` : "";
+    ctx.log(`growth ${stages}: resume p50 cairn ${result.cairn.p50Ms.toFixed(1)} ms${peerP50}`);
+    return result;
+  } finally {
+    await manager.close();
+    // The reader only: the writer in measureGrowth drops the data.
+    await peer?.close();
+  }
 }

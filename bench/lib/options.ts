@@ -4,7 +4,7 @@ import type { Plan } from "./measure.js";
 import type { Payload } from "./payload.js";
 
 /** The scenarios a run can be limited to. */
-export const SCENARIOS = ["write", "read", "resume", "growth"] as const;
+export const SCENARIOS = ["write", "read", "resume", "growth", "e2e"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How much to measure. */
@@ -19,6 +19,11 @@ export interface Profile {
   resume: Plan;
   /** Growth: run lengths (stages, each adding a ~100 KB output), each run once. */
   growthStages: number[];
+  /** Growth: the run length whose resume is timed after it is written, and the plan for it. */
+  grownResumeStages: number;
+  grownResume: Plan;
+  /** End to end: runs of the example pipeline per variant (checkpointing off / on), batch 1. */
+  e2e: Plan;
 }
 
 // Sized so the full run stays well under ten minutes on 2 cores; filling the 10,000-checkpoint
@@ -31,6 +36,9 @@ const PROFILES: Record<Profile["name"], Profile> = {
     resumeSizes: [10, 1000],
     resume: { warmup: 3, rounds: 3, batch: 5 },
     growthStages: [50],
+    grownResumeStages: 50,
+    grownResume: { warmup: 2, rounds: 3, batch: 1 },
+    e2e: { warmup: 1, rounds: 3, batch: 1 },
   },
   full: {
     name: "full",
@@ -39,6 +47,9 @@ const PROFILES: Record<Profile["name"], Profile> = {
     resumeSizes: [10, 1000, 10_000],
     resume: { warmup: 10, rounds: 10, batch: 10 },
     growthStages: [50, 200],
+    grownResumeStages: 50,
+    grownResume: { warmup: 2, rounds: 10, batch: 1 },
+    e2e: { warmup: 2, rounds: 10, batch: 1 },
   },
 };
 
@@ -59,7 +70,7 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only

@@ -27,6 +27,8 @@ export interface StoreResult {
   rows: Row[];
   /** The growth scenario's runs (growth.ts). */
   growth?: GrowthRow[];
+  /** The end-to-end scenario (e2e.ts). */
+  e2e?: EndToEndRow;
   seconds: number;
 }
 
@@ -45,6 +47,26 @@ export interface GrowthRow {
   langgraphSeconds?: number;
   langgraphBytes?: number;
   langgraphBytesMethod?: string;
+  /** Resume on the run just written, when `stages` is the profile's grown-resume length. */
+  resume?: GrownResume;
+}
+
+/** Latency of loading the newest checkpoint (with every output) of a grown run, read by a fresh reader. */
+export interface GrownResume {
+  cairn: Summary;
+  langgraph?: Summary;
+}
+
+/** The example pipeline run whole with checkpointing off and on, through one store. */
+export interface EndToEndRow {
+  store: string;
+  pipeline: string;
+  stages: number;
+  /** Run time of `execute()` with checkpointing off / on, milliseconds. */
+  off: Summary;
+  on: Summary;
+  /** Checkpoints one run with checkpointing on writes (`checkpointsCreated`). */
+  checkpointsPerRun: number;
 }
 
 /** What a full run saves as JSON and renders as Markdown. */
