@@ -37,6 +37,11 @@ export class EncodedOutput {
     return new EncodedOutput(text, sha256(text));
   }
 
+  /** Wraps stored text whose hash was just verified, without hashing it again. */
+  static verified(text: string, hash: string): EncodedOutput {
+    return new EncodedOutput(text, hash);
+  }
+
   /** Wraps text that is already canonical codec text (from a store or an export file). */
   static fromText(text: string): EncodedOutput {
     return new EncodedOutput(text, sha256(text));

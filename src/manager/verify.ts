@@ -14,6 +14,7 @@ import {
 } from "../core/record.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
 import type { CheckpointStore } from "../stores/types.js";
+import { EncodedOutput } from "./build.js";
 
 /** A record that passed verification, with its outputs' verified texts. */
 export interface VerifiedRecord {
@@ -107,14 +108,73 @@ export async function chainProblem(
   return undefined;
 }
 
-/** Decodes a verified record into the public checkpoint shape. */
+/** The verified, still encoded outputs behind a loaded checkpoint's `agentOutputs`. */
+const encodedBehind = new WeakMap<object, ReadonlyMap<string, EncodedOutput>>();
+
+/**
+ * The outputs of a loaded checkpoint as their verified stored text, so a resumed run carries
+ * them into its next checkpoints without encoding or hashing them again. Undefined for an
+ * `agentOutputs` object that did not come from a load.
+ */
+export function encodedOutputsOf(agentOutputs: object): ReadonlyMap<string, EncodedOutput> | undefined {
+  return encodedBehind.get(agentOutputs);
+}
+
+/**
+ * `agentOutputs` whose values decode on first read. Every output's hash is verified before the
+ * checkpoint is returned; decoding (most of a load's time once outputs are large) waits until a
+ * stage's output is read, so a resume that reads two outputs of fifty decodes two. Each property
+ * turns into a plain value once read (or assigned), and each stage decodes its own copy, so two
+ * stages with identical outputs never share one object.
+ */
+function lazyOutputs(
+  checkpointId: string,
+  refs: Record<string, string>,
+  outputs: Map<string, string>,
+): Record<string, unknown> {
+  const agentOutputs: Record<string, unknown> = {};
+  const encoded = new Map<string, EncodedOutput>();
+  for (const [stage, hash] of Object.entries(refs)) {
+    const text = outputs.get(hash) as string;
+    encoded.set(stage, EncodedOutput.verified(text, hash));
+    const settle = (value: unknown) => {
+      Object.defineProperty(agentOutputs, stage, {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+      return value;
+    };
+    Object.defineProperty(agentOutputs, stage, {
+      enumerable: true,
+      configurable: true,
+      get: () => settle(decodeOutput(checkpointId, stage, text)),
+      set: settle,
+    });
+  }
+  encodedBehind.set(agentOutputs, encoded);
+  return agentOutputs;
+}
+
+function decodeOutput(checkpointId: string, stage: string, text: string): unknown {
+  try {
+    return decode(text);
+  } catch (error) {
+    // Only text this cairn cannot read (a newer format's tag) gets here: its hash was verified.
+    throw new CheckpointCorruptError(
+      checkpointId,
+      `output of stage ${stage} does not decode: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Decodes a verified record into the public checkpoint shape; outputs decode on first read. */
 export function decodeVerified({ record, body, outputs }: VerifiedRecord): PipelineCheckpoint {
   const id = record.metadata.checkpoint_id;
   try {
-    const agentOutputs: Record<string, unknown> = {};
-    // Decode per stage, so two stages with identical outputs never share one object.
-    for (const [stage, hash] of Object.entries(body.output_refs))
-      agentOutputs[stage] = decode(outputs.get(hash) as string);
+    const agentOutputs = lazyOutputs(id, body.output_refs, outputs);
     return {
       metadata: toMetadata(record.metadata),
       stateData: decodeTree(body.state_data) as Record<string, unknown>,

@@ -6,6 +6,7 @@ import { LeaseLostError } from "../core/errors.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import { encodedOutputsOf } from "../manager/verify.js";
 import type { Lease } from "../stores/types.js";
 import { fingerprintChange, fingerprintOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
 import { resolveInputs } from "./references.js";
@@ -114,6 +115,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   if (resumed) {
     const stored = ((resumed.stateData as Partial<RunState>).fingerprints ?? {}) as Record<string, unknown>;
     const done = new Set(resumed.completedStages);
+    const storedOutputs = encodedOutputsOf(resumed.agentOutputs);
     for (const step of steps) {
       if (!done.has(step.name) || !(step.name in resumed.agentOutputs)) break;
       let change: string | undefined;
@@ -137,7 +139,11 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       }
       const output = resumed.agentOutputs[step.name];
       outputs.set(step.name, output);
-      encoded.set(step.name, EncodedOutput.of(output, `agentOutputs.${step.name}`));
+      // The stored text was verified at load: carried as is, never encoded and hashed again.
+      encoded.set(
+        step.name,
+        storedOutputs?.get(step.name) ?? EncodedOutput.of(output, `agentOutputs.${step.name}`),
+      );
       fingerprints[step.name] = fingerprint;
       provenance[step.name] =
         resumed.provenanceHashes[step.name] ??

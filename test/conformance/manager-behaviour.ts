@@ -5,8 +5,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { computeChecksum, parseBody } from "../../src/core/record.js";
-import { CheckpointManager, type CreateCheckpointInput, NAME_PATTERN } from "../../src/index.js";
+import { computeChecksum, parseBody, sha256 } from "../../src/core/record.js";
+import {
+  CheckpointManager,
+  type CreateCheckpointInput,
+  NAME_PATTERN,
+  type PipelineCheckpoint,
+} from "../../src/index.js";
+import { encodedOutputsOf } from "../../src/manager/verify.js";
 import type { StoreHarness } from "./suite.js";
 
 const rich = () => ({
@@ -188,6 +194,31 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(await h.store.listOutputHashes(p)).toHaveLength(4);
       const latest = await manager.loadLatestCheckpoint(p);
       expect(Object.keys(latest?.agentOutputs ?? {})).toEqual(["s1", "s2", "s3", "s4"]);
+    });
+
+    it("decodes each loaded output on first read, once, and keeps its verified text for a resume", async () => {
+      const p = h.runId("lazy");
+      await runStages(p, 3);
+      const latest = (await manager.loadLatestCheckpoint(p)) as PipelineCheckpoint;
+      const outputs = latest.agentOutputs;
+      expect(Object.getOwnPropertyDescriptor(outputs, "s1")?.get).toBeTypeOf("function");
+      const first = outputs.s1;
+      expect(first).toEqual({ stage: "s1", rows: expect.any(Array) });
+      // Read once, the property is a plain value: the same object every time.
+      expect(outputs.s1).toBe(first);
+      expect(Object.getOwnPropertyDescriptor(outputs, "s1")).toMatchObject({ value: first, writable: true });
+      outputs.s2 = "replaced";
+      expect(outputs.s2).toBe("replaced");
+      expect(JSON.parse(JSON.stringify(outputs)).s3.stage).toBe("s3");
+      expect({ ...outputs }).toEqual({ s1: first, s2: "replaced", s3: outputs.s3 });
+      const encoded = encodedOutputsOf(outputs);
+      expect([...(encoded?.keys() ?? [])]).toEqual(["s1", "s2", "s3"]);
+      const hashes = await h.store.listOutputHashes(p);
+      for (const output of encoded?.values() ?? []) {
+        expect(hashes).toContain(output.hash);
+        expect(output.hash).toBe(sha256(output.text));
+      }
+      expect(encodedOutputsOf({})).toBeUndefined();
     });
 
     it("detects a tampered checkpoint and resumes from the previous valid one", async () => {

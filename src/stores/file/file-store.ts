@@ -10,7 +10,8 @@
  * after its outputs: a crash in between leaves unreferenced outputs, never a checkpoint whose
  * outputs are missing. Writes within one store instance are serialized per run.
  */
-import { readFile, rm, stat } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { rm, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
   CheckpointConflictError,
@@ -51,6 +52,32 @@ import { readLease, withRunLock, writeLease } from "./file-leases.js";
 import { listRun, parses } from "./listing.js";
 import { dropIfEmpty, ensureDir, newOutputs, syncDir } from "./run-folders.js";
 import { holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
+
+/**
+ * The checkpoint file names with the highest sequence, in one pass without sorting: resume
+ * reads a run's folder, and at thousands of checkpoints sorting and matching every name would
+ * cost more than reading the folder. Several names only after concurrent writers.
+ */
+function newestNames(names: readonly string[]): string[] {
+  let best: string | undefined;
+  for (const name of names) {
+    // Names compare by their zero-padded sequence first; only a name that beats the best is matched.
+    if ((best === undefined || name > best) && parseCheckpointFileName(name)) best = name;
+  }
+  if (best === undefined) return [];
+  const sequence = best.slice(0, 11);
+  return names.filter((n) => n.startsWith(sequence) && parseCheckpointFileName(n));
+}
+
+/** Reads a folder's names synchronously (one system call, cheaper than a thread-pool round trip); undefined when absent. */
+function readdirSyncIfPresent(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir);
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return undefined;
+    throw error;
+  }
+}
 
 /** Options of the file store. */
 export interface FileStoreOptions {
@@ -194,12 +221,8 @@ export class FileStore implements CheckpointStore {
     const dir = this.runDir(pipelineId);
     // A file deleted between the listing and the read sends us back to list again.
     for (let attempt = 1; ; attempt++) {
-      const names = (await readdirIfPresent(dir))?.filter((n) => parseCheckpointFileName(n)).sort();
-      const last = names?.at(-1);
-      if (!names || last === undefined) return undefined;
-      // Ties on sequence (only after concurrent writers) are broken the way listings order them.
-      const sequence = last.slice(0, 10);
-      const tied = names.filter((n) => n.startsWith(sequence));
+      const tied = newestNames(readdirSyncIfPresent(dir) ?? []);
+      if (tied.length === 0) return undefined;
       try {
         const records = await mapLimit(tied, (n) => readLocated({ pipelineId, dir, name: n }));
         return records.reduce((a, b) => (compareStored(a.metadata, b.metadata) >= 0 ? a : b));
@@ -267,7 +290,7 @@ export class FileStore implements CheckpointStore {
     const names = unique.map(outputFileName);
     const bodies = await mapLimit(names, async (name) => {
       try {
-        return await readFile(join(outputs, name), "utf8");
+        return readFileSync(join(outputs, name), "utf8");
       } catch (error) {
         if (hasCode(error, "ENOENT")) return undefined;
         throw error;
