@@ -36,7 +36,8 @@ export const PEER_STORES = ["memory", "sqlite", "postgres"] as const;
 /** Which saver stands beside which cairn store, for the report. */
 export const PEER_SAVERS: Record<string, string> = {
   memory: "MemorySaver",
-  sqlite: "SqliteSaver (WAL, better-sqlite3 default synchronous=FULL)",
+  sqlite:
+    "SqliteSaver as shipped: WAL, synchronous=NORMAL (better-sqlite3 builds SQLite to drop to NORMAL in WAL mode, so a commit survives a crash of the process but not of the machine); the write table adds `langgraph (synchronous=FULL)`, the same saver on a connection set to FULL",
   postgres: "PostgresSaver (own pg Pool, server's default synchronous_commit)",
 };
 
@@ -63,6 +64,24 @@ const memorySavers = new Map<string, MemorySaver>();
  * PostgreSQL synchronous_commit=off), as cairn's filler does; only setup uses it.
  */
 export async function openPeer(store: string, dir: string, tag: string, fill = false): Promise<Peer> {
+  return openPeerWith(store, dir, tag, fill ? "fill" : "default");
+}
+
+/**
+ * SqliteSaver on a connection set to synchronous=FULL, so that it waits for the disk on every
+ * commit as cairn's sqlite store does by default.
+ */
+export async function openSqlitePeerFull(dir: string): Promise<Peer> {
+  return openPeerWith("sqlite", dir, "full", "full");
+}
+
+async function openPeerWith(
+  store: string,
+  dir: string,
+  tag: string,
+  mode: "default" | "fill" | "full",
+): Promise<Peer> {
+  const fill = mode === "fill";
   if (store === "memory") {
     let saver = memorySavers.get(dir);
     if (!saver) {
@@ -89,9 +108,15 @@ export async function openPeer(store: string, dir: string, tag: string, fill = f
   if (store === "sqlite") {
     await mkdir(dir, { recursive: true });
     const path = join(dir, "langgraph.db");
-    const saver = fill
-      ? new SqliteSaver(await openSqlite(path, ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = OFF"]))
-      : SqliteSaver.fromConnString(path);
+    const saver =
+      mode === "default"
+        ? SqliteSaver.fromConnString(path)
+        : new SqliteSaver(
+            await openSqlite(path, [
+              "PRAGMA journal_mode = WAL",
+              `PRAGMA synchronous = ${fill ? "OFF" : "FULL"}`,
+            ]),
+          );
     return {
       saver,
       // Closing the last connection checkpoints the WAL into the database file; measure after close.

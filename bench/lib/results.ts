@@ -53,7 +53,10 @@ export interface GrowthRow {
 
 /** Latency of loading the newest checkpoint (with every output) of a grown run, read by a fresh reader. */
 export interface GrownResume {
+  /** `loadLatestCheckpoint`: found and verified (checksum, every output hash); outputs decode on read. */
   cairn: Summary;
+  /** The same load, then every output read (decoded), as LangGraph's getTuple returns them. */
+  cairnDecoded?: Summary;
   langgraph?: Summary;
 }
 

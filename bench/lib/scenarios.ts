@@ -9,7 +9,7 @@ import { CheckpointManager, type CreateCheckpointInput, type Lease } from "../..
 import { compareInRounds, type Variant } from "./measure.js";
 import { type Profile, planFor } from "./options.js";
 import { type Payload, stamp } from "./payload.js";
-import { hasPeer, openPeer, type Peer, PeerThread, peerLatest } from "./peer.js";
+import { hasPeer, openPeer, openSqlitePeerFull, type Peer, PeerThread, peerLatest } from "./peer.js";
 import { type Row, toRows } from "./results.js";
 import { summarize } from "./stats.js";
 import type { BenchStore } from "./stores.js";
@@ -54,6 +54,16 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
   const peer = hasPeer(ctx.store.name)
     ? await openPeer(ctx.store.name, join(dir, "langgraph"), "write")
     : undefined;
+  // SqliteSaver as shipped commits at synchronous=NORMAL: each side is also run at the other's
+  // durability, so every LangGraph row has a cairn row that waits for the disk as it does.
+  const sqlite = ctx.store.name === "sqlite";
+  const normal = sqlite
+    ? new CheckpointManager({
+        strategy: "sqlite",
+        config: { dbPath: join(dir, "cairn-normal.db"), synchronous: "normal" },
+      })
+    : undefined;
+  const peerFull = sqlite ? await openSqlitePeerFull(join(dir, "langgraph-full")) : undefined;
   const rows: Row[] = [];
   try {
     for (const payload of ctx.payloads) {
@@ -90,13 +100,28 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
         },
         { name: "raw", prepare, run: () => raw.write(`write-${payload.key}-${sample}`, payload.records) },
       ];
-      if (peer) {
-        // A fresh thread per round, as cairn's fresh run; each write is the next superstep.
+      if (normal) {
+        let normalRun = "";
+        variants.push({
+          name: "cairn (synchronous=normal)",
+          beforeRound: (round) => {
+            normalRun = `write-normal-${payload.key}-r${round}`;
+          },
+          prepare,
+          run: () => normal.createCheckpoint(payloadCheckpoint(normalRun, payload, sample)),
+        });
+      }
+      // A fresh thread per round, as cairn's fresh run; each write is the next superstep.
+      for (const [name, saver] of [
+        ["langgraph", peer?.saver],
+        ["langgraph (synchronous=FULL)", peerFull?.saver],
+      ] as const) {
+        if (!saver) continue;
         let thread: PeerThread | undefined;
         variants.push({
-          name: "langgraph",
+          name,
           beforeRound: (round) => {
-            thread = new PeerThread(peer.saver, `write-${payload.key}-r${round}`);
+            thread = new PeerThread(saver, `write-${payload.key}-r${round}`);
           },
           prepare,
           run: () => (thread as PeerThread).stage("transform", payload.records),
@@ -107,8 +132,10 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
     }
   } finally {
     await manager.close();
+    await normal?.close();
     await raw.close();
     await peer?.close({ drop: true });
+    await peerFull?.close({ drop: true });
   }
   return rows;
 }

@@ -20,7 +20,7 @@ import { type CheckpointBody, type CheckpointRecord, parseBody, sha256 } from ".
 import { CheckpointStatus, type ValidationProblem } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
-import { chainProblem, decodeVerified, inspectRecord } from "../manager/verify.js";
+import { chainProblem, decodeVerifiedFully, inspectRecord } from "../manager/verify.js";
 import type { CorruptEntry } from "../stores/types.js";
 import { checkpointBackup, corruptEntryBackup, findCorruptEntry, writeBackup } from "./repair-backup.js";
 import {
@@ -72,7 +72,7 @@ export async function repairCheckpoint(
   const { problems, verified } = await inspectRecord(ctx.store, record);
   if (verified) {
     try {
-      decodeVerified(verified);
+      decodeVerifiedFully(verified);
     } catch (error) {
       problems.push({ kind: "unreadable", message: (error as Error).message });
     }

@@ -43,7 +43,7 @@ import {
 } from "./runs.js";
 import { computeStatistics } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
-import { chainProblem, decodeVerified, inspectRecord, verifyRecord } from "./verify.js";
+import { chainProblem, decodeVerified, decodeVerifiedFully, inspectRecord, verifyRecord } from "./verify.js";
 
 export type { RunInfo } from "./runs.js";
 
@@ -192,7 +192,7 @@ export class CheckpointManager {
     const { problems, verified } = await inspectRecord(store, record);
     if (verified) {
       try {
-        decodeVerified(verified);
+        decodeVerifiedFully(verified);
       } catch (error) {
         problems.push({ kind: "unreadable", message: (error as Error).message });
       }

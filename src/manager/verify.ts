@@ -189,3 +189,10 @@ export function decodeVerified({ record, body, outputs }: VerifiedRecord): Pipel
     });
   }
 }
+
+/** Decodes a verified record and every one of its outputs now; for checks that must see all of it. */
+export function decodeVerifiedFully(verified: VerifiedRecord): PipelineCheckpoint {
+  const checkpoint = decodeVerified(verified);
+  for (const stage of Object.keys(checkpoint.agentOutputs)) void checkpoint.agentOutputs[stage];
+  return checkpoint;
+}

@@ -51,5 +51,11 @@ describe("lazily decoded outputs", () => {
         message: expect.stringContaining("output of stage b does not decode"),
       }),
     );
+    // Validation decodes everything, so it reports what a load only meets when the output is read.
+    const result = await manager.validateCheckpoint("run1_b_1");
+    expect(result.valid).toBe(false);
+    expect(result.problems).toEqual([
+      { kind: "unreadable", message: expect.stringContaining("output of stage b does not decode") },
+    ]);
   });
 });
