@@ -248,7 +248,90 @@ class CanonicalCopier {
  * code units. The order is fixed by the language, so it is the same in every process.
  */
 export function encode(value: unknown, root = "value"): string {
+  const keys = plainJsonKeys(value);
+  // JSON.stringify with a list of property names writes every object's keys in the list's
+  // order: with the tree's keys sorted, that is the canonical text, without copying the tree.
+  if (keys) return JSON.stringify(value, keys);
   return JSON.stringify(canonicalTree(value, root, false));
+}
+
+/** Text as the copying encoder writes it; the reference the fast path is tested against. */
+export function encodeByCopy(value: unknown, root = "value"): string {
+  return JSON.stringify(canonicalTree(value, root, false));
+}
+
+const INDEX_LIKE = /^(?:0|[1-9]\d*)$/;
+
+/**
+ * Every key of a tree that JSON already writes losslessly, sorted; undefined for any other
+ * tree. Qualifies: plain objects and arrays, strings, booleans, null, finite numbers but -0,
+ * nested no deeper than the fast copier goes; no `$cairn` or `__proto__` key (they need
+ * wrapping), no index-like key (engines enumerate those first, so a property list would
+ * reorder them). Anything else (a Date, a Map, undefined, a hole) goes through the copier.
+ */
+function plainJsonKeys(value: unknown): string[] | undefined {
+  const walker = new PlainWalker();
+  // Sorted by UTF-16 code units, as the copier inserts keys.
+  return walker.walk(value, 0) ? [...walker.keys].sort() : undefined;
+}
+
+/**
+ * True when a key names a non-function property every plain object inherits: JSON.stringify
+ * with a property list would write it for objects that lack it (functions it leaves out).
+ */
+function inheritsData(key: string): boolean {
+  return key in Object.prototype && typeof (Object.prototype as Record<string, unknown>)[key] !== "function";
+}
+
+class PlainWalker {
+  readonly keys = new Set<string>();
+  /** The last key list seen at each depth: records of one shape are checked once. */
+  private readonly shapes: (string[] | undefined)[] = [];
+
+  walk(node: unknown, depth: number): boolean {
+    switch (typeof node) {
+      case "string":
+      case "boolean":
+        return true;
+      case "number":
+        return Number.isFinite(node) && !Object.is(node, -0);
+      case "object":
+        break;
+      default:
+        return false;
+    }
+    if (node === null) return true;
+    if (depth > FAST_DEPTH_LIMIT) return false;
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) if (!this.walk(node[i], depth + 1)) return false;
+      return true;
+    }
+    if (Object.getPrototypeOf(node) !== Object.prototype) return false;
+    const record = node as Record<string, unknown>;
+    const keys = Object.keys(record);
+    if (!this.sameShape(keys, depth) && !this.addKeys(keys, depth)) return false;
+    for (let i = 0; i < keys.length; i++) {
+      if (!this.walk(record[keys[i] as string], depth + 1)) return false;
+    }
+    return true;
+  }
+
+  private sameShape(keys: string[], depth: number): boolean {
+    const shape = this.shapes[depth];
+    if (shape === undefined || shape.length !== keys.length) return false;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== shape[i]) return false;
+    return true;
+  }
+
+  private addKeys(keys: string[], depth: number): boolean {
+    for (const key of keys) {
+      if (this.keys.has(key)) continue;
+      if (key === TAG || key === "__proto__" || INDEX_LIKE.test(key) || inheritsData(key)) return false;
+      this.keys.add(key);
+    }
+    this.shapes[depth] = keys;
+    return true;
+  }
 }
 
 /** Canonical JSON text of an already-decoded JSON tree (same key order as {@link encode}). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, decode, decodeTree, encode } from "../../src/core/codec.js";
+import { canonicalJson, decode, decodeTree, encode, encodeByCopy } from "../../src/core/codec.js";
 import { CairnError, ErrorCode, UnserializableValueError } from "../../src/core/errors.js";
 
 /** decode(encode(x)). */
@@ -752,5 +752,87 @@ describe("codec refusals", () => {
   it("recovers after a refusal: the next encode works", () => {
     unserializable(() => encode({ a: { b: () => 1 } }));
     expect(encode({ a: { b: 1 } })).toBe('{"a":{"b":1}}');
+  });
+});
+
+describe("codec: the fast path for plain JSON trees", () => {
+  // A seeded generator of trees mixing what the fast path takes with what it must hand over.
+  function generator(seed: number) {
+    let state = seed >>> 0;
+    const next = () => {
+      state = (state * 1664525 + 1013904223) >>> 0;
+      return state / 2 ** 32;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+    const KEYS = [
+      "b",
+      "a",
+      "B",
+      "é",
+      "z1",
+      "z10",
+      "z2",
+      "",
+      " ",
+      "$x",
+      "ünï",
+      "😀",
+      "aa",
+      "a_b",
+      "constructor",
+    ];
+    const RARE_KEYS = ["0", "10", "2", "$cairn", "__proto__", "01", "-1", "1.5"];
+    const LEAVES: unknown[] = [0, 1, -1.5, 1e21, 5e-324, "", "text", 'ü\n"\\', true, false, null];
+    const RARE_LEAVES: unknown[] = [-0, Number.NaN, Number.POSITIVE_INFINITY, undefined, 1n, new Date(0)];
+    const tree = (depth: number, rare: number): unknown => {
+      const roll = next();
+      if (depth > 4 || roll < 0.35) return next() < rare ? pick(RARE_LEAVES) : pick(LEAVES);
+      if (roll < 0.6) return Array.from({ length: Math.floor(next() * 4) }, () => tree(depth + 1, rare));
+      const object: Record<string, unknown> = {};
+      for (let i = Math.floor(next() * 5); i > 0; i--) {
+        const key = next() < rare ? pick(RARE_KEYS) : pick(KEYS);
+        Object.defineProperty(object, key, {
+          value: tree(depth + 1, rare),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return object;
+    };
+    return tree;
+  }
+
+  it("writes exactly the copier's text for every tree, plain or not", () => {
+    let plain = 0;
+    for (let seed = 1; seed <= 3000; seed++) {
+      const value = generator(seed)(0, seed % 3 === 0 ? 0.2 : 0);
+      const expected = encodeByCopy(value);
+      expect(encode(value)).toBe(expected);
+      if (!expected.includes("$cairn")) plain++;
+    }
+    // Most trees took the fast path; the rest exercised the hand-over.
+    expect(plain).toBeGreaterThan(1500);
+  });
+
+  it("sorts the keys of records of one shape and of mixed shapes alike", () => {
+    const rows = [
+      { site: "a", kwh: 1, tags: ["x"] },
+      { kwh: 2, site: "b", tags: [] },
+      { site: "c", kwh: 3, extra: { z: 1, a: 2 } },
+    ];
+    expect(encode(rows)).toBe(
+      '[{"kwh":1,"site":"a","tags":["x"]},{"kwh":2,"site":"b","tags":[]},{"extra":{"a":2,"z":1},"kwh":3,"site":"c"}]',
+    );
+  });
+
+  it("never writes a property a plain object only inherits", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = 1;
+    try {
+      expect(encode([{ polluted: 2 }, { a: 1 }])).toBe('[{"polluted":2},{"a":1}]');
+    } finally {
+      delete proto.polluted;
+    }
   });
 });
