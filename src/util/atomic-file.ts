@@ -39,7 +39,8 @@ export async function removeIfPresent(path: string): Promise<boolean> {
   return unlinkIfPresent(path);
 }
 
-function unlinkIfPresent(path: string): boolean {
+/** Removes a file now (one system call); false when it was already gone. */
+export function unlinkIfPresent(path: string): boolean {
   try {
     unlinkSync(path);
     return true;

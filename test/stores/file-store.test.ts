@@ -299,3 +299,78 @@ describe("FileStore", () => {
     expect(await missing.listCheckpoints("a")).toEqual([]);
   });
 });
+
+describe("FileStore head hint", () => {
+  const headPath = (run: string) => join(basePath, run, "outputs", ".head");
+  const fence = async (run: string) => {
+    const attempt = await store.acquireLease(run, "runner-a", 60_000);
+    if (!attempt.acquired) throw new Error("lease not acquired");
+    return attempt.lease;
+  };
+
+  it("is kept by fenced writes and names the newest checkpoint, with or without new outputs", async () => {
+    const lease = await fence("run1");
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [output('"a"')], lease);
+    expect(await readFile(headPath("run1"), "utf8")).toBe("0000000001-run1_a_1.json\n");
+    await store.putCheckpoint(record("run1", "run1_b_2", 2), [], lease);
+    expect(await readFile(headPath("run1"), "utf8")).toBe("0000000002-run1_b_2.json\n");
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_b_2");
+    // Not an output: output listings never see it.
+    expect(await store.listOutputHashes("run1")).toEqual([sha256('"a"')]);
+  });
+
+  it("is what the newest lookup reads: the folder is not listed while it names a checkpoint", async () => {
+    const lease = await fence("run1");
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [], lease);
+    await store.putCheckpoint(record("run1", "run1_b_2", 2), [], lease);
+    // Pointed at the older checkpoint by hand, the hint wins: proof the lookup trusts it.
+    await writeFile(headPath("run1"), "0000000001-run1_a_1.json\n");
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_a_1");
+    // Which is why an operator who edits checkpoint files by hand rebuilds the indexes.
+    expect(await store.rebuildIndexes("run1")).toEqual([expect.stringContaining("removed")]);
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_b_2");
+    expect(await store.rebuildIndexes("run1")).toEqual([]);
+  });
+
+  it("falls back to listing the folder when it names a missing file or is garbage", async () => {
+    const lease = await fence("run1");
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [], lease);
+    await store.putCheckpoint(record("run1", "run1_b_2", 2), [], lease);
+    // A crash after the hint was written but before its checkpoint was: it names nothing.
+    await writeFile(headPath("run1"), "0000000003-run1_c_3.json\n");
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_b_2");
+    for (const garbage of ["", "0000000002-run1_b_2.json", "../../etc/passwd\n", "\n"]) {
+      await writeFile(headPath("run1"), garbage);
+      expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_b_2");
+    }
+    // Deleting the newest checkpoint leaves the hint naming a missing file: the next newest is found.
+    await writeFile(headPath("run1"), "0000000002-run1_b_2.json\n");
+    await store.deleteCheckpoints("run1", ["run1_b_2"]);
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_a_1");
+  });
+
+  it("is removed by an unfenced write, which cannot keep it in step with other processes", async () => {
+    const lease = await fence("run1");
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [output('"a"')], lease);
+    await store.putCheckpoint(record("run1", "run1_b_2", 2), [output('"b"')]);
+    await expect(readFile(headPath("run1"), "utf8")).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_b_2");
+  });
+
+  it("never names a checkpoint a refused fenced write did not make", async () => {
+    const lease = await fence("run1");
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [], lease);
+    expect(await codeOf(store.putCheckpoint(record("run1", "run1_a_1", 1), [], lease))).toBe(
+      "CAIRN_CONFLICT",
+    );
+    expect(await readFile(headPath("run1"), "utf8")).toBe("0000000001-run1_a_1.json\n");
+  });
+
+  it("does not keep an emptied run's folder alive", async () => {
+    const lease = await fence("run1");
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [output('"a"')], lease);
+    await store.deleteOutputs("run1", [sha256('"a"')]);
+    await store.deleteCheckpoints("run1", ["run1_a_1"]);
+    expect(await store.listPipelineIds()).toEqual([]);
+  });
+});

@@ -26,6 +26,7 @@ import {
   moveIntoPlace,
   removeIfPresent,
   replaceFile,
+  unlinkIfPresent,
   writeTemps,
 } from "../../util/atomic-file.js";
 import { hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
@@ -51,7 +52,7 @@ import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { readLease, withRunLock, writeLease } from "./file-leases.js";
 import { listRun, parses } from "./listing.js";
 import { dropIfEmpty, ensureDir, newOutputs, syncDir } from "./run-folders.js";
-import { holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
+import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 
 /**
  * The checkpoint file names with the highest sequence, in one pass without sorting: resume
@@ -127,9 +128,9 @@ export class FileStore implements CheckpointStore {
       // The fencing check and the write must not interleave with another process taking the lease.
       await withRunLock(this.basePath, this.checkRun(record.metadata.pipeline_id), async () => {
         assertFence(await readLease(this.basePath, record.metadata.pipeline_id), fence);
-        await this.put(record, outputs);
+        await this.put(record, outputs, true);
       });
-    } else await this.put(record, outputs);
+    } else await this.put(record, outputs, false);
   }
 
   /** Takes the run's lease under the run's cross-process lock. */
@@ -173,7 +174,19 @@ export class FileStore implements CheckpointStore {
     return pipelineId;
   }
 
-  private async put(record: CheckpointRecord, outputs: readonly OutputRecord[]): Promise<void> {
+  /**
+   * Writes the outputs, then the checkpoint. A fenced write (under the run's lease and its
+   * cross-process lock, so no other writer interleaves) also points the head hint at the new
+   * checkpoint, and makes the hint durable before the checkpoint can be: the hint may name a
+   * checkpoint that a crash kept from being written (a reader then lists the folder), never
+   * one older than the newest. An unfenced write removes the hint the same way, since it
+   * cannot keep it in step with another process.
+   */
+  private async put(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fenced: boolean,
+  ): Promise<void> {
     const { metadata, body } = record;
     const id = assertValidName("checkpointId", metadata.checkpoint_id);
     const dir = this.runDir(metadata.pipeline_id);
@@ -184,21 +197,31 @@ export class FileStore implements CheckpointStore {
       if (await holds(this.basePath, metadata.pipeline_id, id)) throw new CheckpointConflictError(id);
       if (ensureDir(dir)) await this.sync(this.basePath);
       const fresh = newOutputs(dir, outputs, outputNames);
-      if (fresh.createdFolder) await this.sync(dir);
-      // The outputs and the checkpoint are written and flushed together; the order that matters
-      // is of the moves into place: outputs first, their folder flushed, then the checkpoint.
+      const folderMade = fenced && !fresh.createdFolder ? ensureDir(fresh.folder) : fresh.createdFolder;
+      if (folderMade) await this.sync(dir);
+      const head = join(fresh.folder, HEAD);
+      const early = fenced
+        ? [...fresh.writes, { dir: fresh.folder, name: HEAD, data: `${name}\n` }]
+        : fresh.writes;
+      // Everything is written and flushed together; the order that matters is of the moves
+      // into place: outputs and hint first, their folder flushed, then the checkpoint.
       const text = formatCheckpointFile(metadata, body);
-      const temps = await writeTemps([...fresh.writes, { dir, name, data: text }], this.fsync);
+      const temps = await writeTemps([...early, { dir, name, data: text }], this.fsync);
       const checkpoint = temps.pop() as (typeof temps)[number];
       let moved = 0;
       try {
         for (; moved < temps.length; moved++) moveIntoPlace(temps[moved] as (typeof temps)[number]);
-        if (temps.length > 0) await this.sync(fresh.folder);
+        const dropped = !fenced && unlinkIfPresent(head);
+        if (temps.length > 0 || dropped) await this.sync(fresh.folder);
       } catch (error) {
         discardTemps([checkpoint, ...temps.slice(moved)]);
         throw error;
       }
-      if (!linkIntoPlace(checkpoint)) throw new CheckpointConflictError(id);
+      if (!linkIntoPlace(checkpoint)) {
+        // The hint must not name a checkpoint this write did not make.
+        if (fenced) unlinkIfPresent(head);
+        throw new CheckpointConflictError(id);
+      }
       await this.sync(dir);
     });
   }
@@ -219,6 +242,8 @@ export class FileStore implements CheckpointStore {
   /** Reads the run's checkpoint with the highest sequence, parsing no other file. */
   async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
     const dir = this.runDir(pipelineId);
+    const hinted = await this.readHinted(pipelineId, dir);
+    if (hinted) return hinted;
     // A file deleted between the listing and the read sends us back to list again.
     for (let attempt = 1; ; attempt++) {
       const tied = newestNames(readdirSyncIfPresent(dir) ?? []);
@@ -230,6 +255,40 @@ export class FileStore implements CheckpointStore {
         if (!hasCode(error, "ENOENT") || attempt >= 5) throw error;
       }
     }
+  }
+
+  /**
+   * The checkpoint the run's head hint names, without listing the folder; undefined when there
+   * is no usable hint (none, not a checkpoint file name, or naming a file that is gone).
+   */
+  private async readHinted(pipelineId: string, dir: string): Promise<CheckpointRecord | undefined> {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, OUTPUTS, HEAD), "utf8");
+    } catch (error) {
+      if (hasCode(error, "ENOENT", "ENOTDIR", "EISDIR")) return undefined;
+      throw error;
+    }
+    const name = text.endsWith("\n") ? text.slice(0, -1) : "";
+    if (!parseCheckpointFileName(name)) return undefined;
+    try {
+      return await readLocated({ pipelineId, dir, name });
+    } catch (error) {
+      if (hasCode(error, "ENOENT")) return undefined;
+      throw error;
+    }
+  }
+
+  /** Removes the run's head hint, so the next lookup lists the folder; for checkpoint files changed by hand. */
+  async rebuildIndexes(pipelineId: string): Promise<string[]> {
+    const dir = this.runDir(pipelineId);
+    return this.locks.run(pipelineId, async () => {
+      if (!unlinkIfPresent(join(dir, OUTPUTS, HEAD))) return [];
+      await this.sync(join(dir, OUTPUTS));
+      return [
+        `removed the newest-checkpoint hint ${join(dir, OUTPUTS, HEAD)}; the next write under a lease writes it again`,
+      ];
+    });
   }
 
   /** Lists the run's checkpoints oldest first; unreadable files are reported as corrupt entries. */

@@ -5,10 +5,10 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type FileWrite, fsyncDir } from "../../util/atomic-file.js";
+import { type FileWrite, fsyncDir, unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
 import type { OutputRecord } from "../types.js";
-import { OUTPUTS } from "./run-paths.js";
+import { HEAD, OUTPUTS } from "./run-paths.js";
 
 /** Flushes a folder's entries to disk, when the store flushes at all. */
 export async function syncDir(dir: string, fsync: boolean): Promise<void> {
@@ -61,6 +61,8 @@ export async function dropIfEmpty(basePath: string, dir: string, fsync: boolean)
   const names = await readdirIfPresent(dir);
   if (!names || names.some((n) => n !== OUTPUTS)) return;
   try {
+    // Without checkpoints the head hint names nothing; it must not keep the folder alive.
+    if (names.length > 0) unlinkIfPresent(join(dir, OUTPUTS, HEAD));
     if (names.length > 0) await rmdir(join(dir, OUTPUTS));
     await rmdir(dir);
   } catch (error) {

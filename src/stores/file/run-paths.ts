@@ -16,6 +16,13 @@ import { candidateRuns, isFileOf, parseCheckpointFile, parseCheckpointFileName }
 /** The run's subfolder holding its outputs. */
 export const OUTPUTS = "outputs";
 
+/**
+ * The newest-checkpoint hint, in the outputs folder: the file name of the run's newest
+ * checkpoint, kept by fenced writes (see `FileStore.putCheckpoint`). Not an output: its name is
+ * not a hash, so output listings never see it.
+ */
+export const HEAD = ".head";
+
 /** Where a checkpoint's file is. */
 export interface Located {
   pipelineId: string;
