@@ -218,7 +218,14 @@ export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
   try {
     for (const n of sizes) {
       const start = performance.now();
-      for (let i = 0; i < n; i++) await filler.manager.createCheckpoint(smallCheckpoint(runId(n), i));
+      // Written as the Pipeline writes a run: under the run's lease, each write fenced by it.
+      const store = await filler.manager.getStore();
+      const attempt = await store.acquireLease(runId(n), "bench-filler", 3_600_000);
+      if (!attempt.acquired) throw new Error(`lease on ${runId(n)} not acquired`);
+      const fence = attempt.lease;
+      for (let i = 0; i < n; i++)
+        await filler.manager.createCheckpoint(smallCheckpoint(runId(n), i), { fence });
+      await store.releaseLease(fence);
       fillSeconds.set(n, (performance.now() - start) / 1000);
       ctx.log(`resume: filled ${n} checkpoints in ${fillSeconds.get(n)?.toFixed(1)} s`);
     }
