@@ -82,7 +82,8 @@ const memory: BenchStore = {
 const file: BenchStore = {
   name: "file",
   durability: "fsync file + rename + fsync folder per write",
-  rawFloor: "writeFile temp + fsync + rename + fsync folder / readFile + JSON.parse",
+  rawFloor:
+    "write temp + fsync + rename + fsync folder / read + JSON.parse, the store's system calls (synchronous open, write, rename, read; flushes on the thread pool)",
   options: (dir) => ({ strategy: "file", config: { basePath: join(dir, "checkpoints") } }),
   openFiller: async (dir) =>
     managerFiller({ strategy: "file", config: { basePath: join(dir, "checkpoints"), fsync: false } }),
