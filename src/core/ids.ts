@@ -37,12 +37,21 @@ export function compactUtc(date: Date): string {
   return date.toISOString().replace(/[-:]/g, "").replace(".", "");
 }
 
+// Random bytes are drawn from the CSPRNG in blocks: one call per 512 ids instead of one per id.
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
 function randomSuffix(length: number): string {
   // base32 (lowercase, no padding): 5 bits per character.
   const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
-  const bytes = randomBytes(length);
+  if (poolOffset + length > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
   let out = "";
-  for (const byte of bytes) out += alphabet[byte & 31];
+  for (let i = 0; i < length; i++) out += alphabet[(pool[poolOffset + i] as number) & 31];
+  poolOffset += length;
   return out;
 }
 
