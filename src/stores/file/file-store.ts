@@ -26,6 +26,7 @@ import {
   moveIntoPlace,
   removeIfPresent,
   replaceFile,
+  type TempFile,
   unlinkIfPresent,
   writeTemps,
 } from "../../util/atomic-file.js";
@@ -207,10 +208,10 @@ export class FileStore implements CheckpointStore {
       // into place: outputs and hint first, their folder flushed, then the checkpoint.
       const text = formatCheckpointFile(metadata, body);
       const temps = await writeTemps([...early, { dir, name, data: text }], this.fsync);
-      const checkpoint = temps.pop() as (typeof temps)[number];
+      const checkpoint = temps.pop() as TempFile;
       let moved = 0;
       try {
-        for (; moved < temps.length; moved++) moveIntoPlace(temps[moved] as (typeof temps)[number]);
+        for (; moved < temps.length; moved++) moveIntoPlace(temps[moved] as TempFile);
         const dropped = !fenced && unlinkIfPresent(head);
         if (temps.length > 0 || dropped) await this.sync(fresh.folder);
       } catch (error) {
