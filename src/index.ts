@@ -20,6 +20,7 @@ export {
   RunLockedError,
   StoreOperationError,
   StoreUnavailableError,
+  TipMovedError,
   UnserializableValueError,
 } from "./core/errors.js";
 export { assertValidName, isValidName, NAME_PATTERN, newRunId } from "./core/ids.js";
@@ -117,6 +118,7 @@ export type {
   ListedCheckpoint,
   MigrationStatus,
   OutputRecord,
+  PutOptions,
   StatusPatch,
   StoredMetadata,
 } from "./stores/types.js";

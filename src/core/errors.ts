@@ -126,6 +126,29 @@ export class CheckpointConflictError extends CairnError {
   }
 }
 
+/**
+ * A write conditioned on the run's newest checkpoint found another one there: someone else
+ * wrote to the run since. Nothing was stored; the writer reads the run again and re-chains.
+ */
+export class TipMovedError extends CheckpointConflictError {
+  /** The run written to. */
+  readonly pipelineId: string;
+  /** The newest checkpoint the write expected (`null`: none). */
+  readonly expected: string | null;
+  /** The newest checkpoint the store holds (`null`: none). */
+  readonly actual: string | null;
+
+  constructor(id: string, pipelineId: string, expected: string | null, actual: string | null) {
+    super(
+      id,
+      `Checkpoint ${JSON.stringify(id)} was not written: the newest checkpoint of run ${JSON.stringify(pipelineId)} is ${JSON.stringify(actual)}, not ${JSON.stringify(expected)}`,
+    );
+    this.pipelineId = pipelineId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
 /** The store cannot be reached (server down, connection lost, folder unreadable). */
 export class StoreUnavailableError extends CairnError {
   /** Strategy name of the store, e.g. `postgres`. */

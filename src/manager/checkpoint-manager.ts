@@ -1,4 +1,9 @@
-import { CheckpointCorruptError, CheckpointNotFoundError, ClosedError } from "../core/errors.js";
+import {
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  ClosedError,
+  TipMovedError,
+} from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
 import {
@@ -65,6 +70,9 @@ export interface ImportOptions {
   overwrite?: boolean;
 }
 
+/** Writes refused because the run's newest checkpoint moved, before one goes unchecked. */
+const TIP_ATTEMPTS = 3;
+
 /**
  * Creates, verifies, resumes and manages checkpoints in one store. All reads are verified:
  * a checkpoint whose checksum or outputs do not match is never returned as valid.
@@ -74,10 +82,14 @@ export class CheckpointManager {
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
   private readonly writes = new KeyedLock();
-  /** Per run, the last checkpoint written here under a lease: the parent of the next fenced write. */
-  private readonly fencedTips = new Map<
+  /**
+   * Per run, the last checkpoint written here: the parent of the next write, which then need not
+   * read it back. Used under the same lease (nobody else can write), or, without a lease, on a
+   * store that checks the run's newest checkpoint atomically with the write (`checksTip`).
+   */
+  private readonly tips = new Map<
     string,
-    { owner: string; token: number; parent: StoredMetadata; refs: ReadonlySet<string> }
+    { owner?: string; token?: number; parent: StoredMetadata; refs: ReadonlySet<string> }
   >();
   private closed = false;
 
@@ -125,41 +137,50 @@ export class CheckpointManager {
     // Checkpoints of one run are written one at a time, so each sees its parent.
     return this.writes.run(pipelineId, async () => {
       const fence = options.fence;
-      const tip = fence ? this.fencedTips.get(pipelineId) : undefined;
-      let parent: StoredMetadata | undefined;
-      let parentRefs: ReadonlySet<string>;
-      if (tip && fence && tip.owner === fence.owner && tip.token === fence.token) {
-        // Under the same lease nobody else can have written since: skip reading the parent back.
-        ({ parent, refs: parentRefs } = tip);
-      } else {
-        const newest = await newestReadable(store, pipelineId);
-        parent = newest;
-        parentRefs = new Set(
-          newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : [],
-        );
-      }
-      const { record, outputs } = sealChild(checked, parent, this.clock());
-      try {
-        // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
-        await store.putCheckpoint(
-          record,
-          outputs.filter((o) => !parentRefs.has(o.hash)),
-          fence,
-        );
-      } catch (error) {
-        this.fencedTips.delete(pipelineId);
-        throw error;
-      }
-      if (fence) {
+      for (let attempt = 1; ; attempt++) {
+        const tip = this.tips.get(pipelineId);
+        // Without a lease another writer may come in between: the store must check the tip, and
+        // after a few refusals (a run whose newest checkpoint is unreadable) the write goes unchecked.
+        const tipChecked = !fence && store.checksTip && attempt <= TIP_ATTEMPTS;
+        let parent: StoredMetadata | undefined;
+        let parentRefs: ReadonlySet<string>;
+        if (
+          tip &&
+          (fence ? tip.owner === fence.owner && tip.token === fence.token : tipChecked && !tip.owner)
+        ) {
+          // The checkpoint written here last: no need to read it back.
+          ({ parent, refs: parentRefs } = tip);
+        } else {
+          const newest = await newestReadable(store, pipelineId);
+          parent = newest;
+          parentRefs = new Set(
+            newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : [],
+          );
+        }
+        const { record, outputs } = sealChild(checked, parent, this.clock());
+        try {
+          // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
+          await store.putCheckpoint(
+            record,
+            outputs.filter((o) => !parentRefs.has(o.hash)),
+            fence,
+            tipChecked ? { expectedTip: parent?.checkpoint_id ?? null } : undefined,
+          );
+        } catch (error) {
+          this.tips.delete(pipelineId);
+          // Someone else wrote to the run: read it again and chain after their checkpoint.
+          if (error instanceof TipMovedError && tipChecked) continue;
+          throw error;
+        }
         const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
-        this.fencedTips.set(pipelineId, {
-          owner: fence.owner,
-          token: fence.token,
+        this.tips.set(pipelineId, {
+          owner: fence?.owner,
+          token: fence?.token,
           parent: record.metadata,
           refs,
         });
-      } else this.fencedTips.delete(pipelineId);
-      return record.metadata.checkpoint_id;
+        return record.metadata.checkpoint_id;
+      }
     });
   }
 

@@ -36,6 +36,7 @@ export class GuardedStore implements CheckpointStore {
   readonly strategy: string;
   readonly location: string;
   readonly persistent: boolean;
+  readonly checksTip: boolean;
   private ready: Promise<void> | undefined;
   private closed = false;
 
@@ -43,6 +44,7 @@ export class GuardedStore implements CheckpointStore {
     this.strategy = inner.strategy;
     this.location = inner.location;
     this.persistent = inner.persistent;
+    this.checksTip = inner.checksTip === true;
     // An optional method is wrapped only when the inner store has it, so callers can test for it.
     const names: readonly string[] =
       typeof inner.rebuildIndexes === "function" ? [...METHODS, "rebuildIndexes"] : METHODS;

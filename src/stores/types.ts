@@ -59,6 +59,17 @@ export interface MigrationStatus {
   latest: number;
 }
 
+/** Options of `putCheckpoint`. */
+export interface PutOptions {
+  /**
+   * Store the checkpoint only if the run's newest checkpoint is this id (`null`: the run has
+   * none), checked atomically with the write; otherwise `TipMovedError` and nothing is stored.
+   * Lets a writer chain to the checkpoint it wrote last without reading it back. Only for
+   * stores that declare `checksTip`.
+   */
+  expectedTip?: string | null;
+}
+
 /** The contract every checkpoint store implements. */
 export interface CheckpointStore {
   /** Strategy name, e.g. `file`. */
@@ -76,7 +87,15 @@ export interface CheckpointStore {
    * the write happens only if `fence` is still the run's current lease (same owner and token),
    * checked atomically with the write; otherwise `LeaseLostError` and nothing is stored.
    */
-  putCheckpoint(record: CheckpointRecord, outputs: readonly OutputRecord[], fence?: Lease): Promise<void>;
+  putCheckpoint(
+    record: CheckpointRecord,
+    outputs: readonly OutputRecord[],
+    fence?: Lease,
+    options?: PutOptions,
+  ): Promise<void>;
+
+  /** True when `putCheckpoint` honours `options.expectedTip` (memory, sqlite, redis). */
+  readonly checksTip?: boolean;
 
   /**
    * Takes the run's lease for `ttlMs` if nobody holds an unexpired one (or `owner` already

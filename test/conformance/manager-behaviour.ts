@@ -188,6 +188,45 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(await h.store.listCheckpoints(p)).toEqual([]);
     });
 
+    it("keeps one chain when two managers write to one run in turn, and reads back nothing it wrote where the store checks the tip", async () => {
+      const p = h.runId("two-writers");
+      const other = new CheckpointManager({ store: h.store, clock });
+      const reads = { count: 0 };
+      const latest = h.store.getLatestCheckpoint.bind(h.store);
+      h.store.getLatestCheckpoint = async (id) => {
+        reads.count++;
+        return latest(id);
+      };
+      try {
+        const write = (m: CheckpointManager, i: number) =>
+          m.createCheckpoint({
+            pipelineId: p,
+            stageName: `s${i}`,
+            stageIndex: i,
+            agentOutputs: { [`s${i}`]: i },
+          });
+        await write(manager, 1);
+        await write(manager, 2);
+        await write(manager, 3);
+        const ownWrites = reads.count;
+        // Only the first write of a run reads the newest checkpoint, where the store checks the tip.
+        expect(ownWrites).toBe(h.store.checksTip ? 1 : 3);
+        await write(other, 4);
+        await write(manager, 5); // its own tip moved: refused by the store, read again, re-chained
+        await write(other, 6);
+        const history = (await manager.getCheckpointHistory(p)).reverse();
+        expect(history.map((m) => m.sequence)).toEqual([1, 2, 3, 4, 5, 6]);
+        for (let i = 1; i < history.length; i++) {
+          expect(history[i]?.parentCheckpointId).toBe(history[i - 1]?.checkpointId);
+        }
+        const validation = await manager.validateCheckpoint(history[5]?.checkpointId as string);
+        expect(validation).toMatchObject({ valid: true });
+      } finally {
+        // `other` is not closed: it would close the harness's store, which the harness closes.
+        h.store.getLatestCheckpoint = latest;
+      }
+    });
+
     it("writes each output once per run and shares it with later checkpoints", async () => {
       const p = h.runId("once");
       await runStages(p, 4);

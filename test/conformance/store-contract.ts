@@ -126,6 +126,36 @@ export function storeContractTests(harness: () => StoreHarness): void {
       expect(await store.getLatestCheckpoint(p)).toBeUndefined();
     });
 
+    it("writes only on the newest checkpoint it expects, where the store checks the tip", async () => {
+      if (!store.checksTip) return;
+      const p = run("tip");
+      const first = makeRecord(p, 1, { outputs: { s1: '"one"' } });
+      await store.putCheckpoint(first.record, first.outputs, undefined, { expectedTip: null });
+      const second = makeRecord(p, 2);
+      await store.putCheckpoint(second.record, second.outputs, undefined, {
+        expectedTip: first.record.metadata.checkpoint_id,
+      });
+      // A writer still chaining to the first checkpoint, or to none, is refused; nothing is stored.
+      for (const expectedTip of [first.record.metadata.checkpoint_id, null]) {
+        const stale = makeRecord(p, 2, { outputs: { s2: '"stale"' } });
+        await expect(
+          store.putCheckpoint(stale.record, stale.outputs, undefined, { expectedTip }),
+        ).rejects.toMatchObject({
+          code: "CAIRN_CONFLICT",
+          name: "TipMovedError",
+          pipelineId: p,
+          expected: expectedTip,
+          actual: second.record.metadata.checkpoint_id,
+        });
+        expect(await store.getCheckpoint(stale.record.metadata.checkpoint_id)).toBeUndefined();
+      }
+      expect(await store.listOutputHashes(p)).toEqual([sha256('"one"')]);
+      expect(await ids(store, p)).toEqual([first, second].map((r) => r.record.metadata.checkpoint_id));
+      await expect(
+        store.putCheckpoint(makeRecord(run("tip-empty"), 1).record, [], undefined, { expectedTip: "x_y_1" }),
+      ).rejects.toMatchObject({ name: "TipMovedError", actual: null });
+    });
+
     it("refuses to overwrite an existing checkpoint id and keeps the original", async () => {
       const p = run("conflict");
       const original = await put(store, makeRecord(p, 1));

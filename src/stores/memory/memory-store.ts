@@ -1,4 +1,4 @@
-import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
+import { CheckpointConflictError, CheckpointNotFoundError, TipMovedError } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
@@ -10,6 +10,7 @@ import type {
   LeaseAttempt,
   ListedCheckpoint,
   OutputRecord,
+  PutOptions,
   StatusPatch,
   StoredMetadata,
 } from "../types.js";
@@ -39,6 +40,7 @@ const copy = (record: CheckpointRecord): CheckpointRecord => ({
 export class MemoryStore implements CheckpointStore {
   readonly strategy = "memory";
   readonly persistent = false;
+  readonly checksTip = true;
   readonly location: string;
   private readonly runs = new Map<string, Run>();
   private readonly runOf = new Map<string, string>();
@@ -65,9 +67,16 @@ export class MemoryStore implements CheckpointStore {
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
     fence?: Lease,
+    options?: PutOptions,
   ): Promise<void> {
     const id = record.metadata.checkpoint_id;
-    if (fence) assertFence(this.leases.get(record.metadata.pipeline_id), fence);
+    const pipelineId = record.metadata.pipeline_id;
+    if (fence) assertFence(this.leases.get(pipelineId), fence);
+    if (options?.expectedTip !== undefined) {
+      const actual = this.run(pipelineId)?.latestId ?? null;
+      if (actual !== options.expectedTip)
+        throw new TipMovedError(id, pipelineId, options.expectedTip, actual);
+    }
     if (this.runOf.has(id)) throw new CheckpointConflictError(id);
     const run = this.run(record.metadata.pipeline_id, true);
     for (const output of outputs) {

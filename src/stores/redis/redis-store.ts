@@ -17,6 +17,7 @@ import type {
   LeaseAttempt,
   ListedCheckpoint,
   OutputRecord,
+  PutOptions,
   StatusPatch,
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
@@ -41,6 +42,7 @@ const corruptEntryGone = (entry: CorruptEntry) =>
 export class RedisStore implements CheckpointStore {
   readonly strategy = "redis";
   readonly persistent = true;
+  readonly checksTip = true;
   private readonly keys: RedisKeys;
   private readonly commands = new Map<ScriptName, string>();
   private lastError: Error | undefined;
@@ -108,7 +110,9 @@ export class RedisStore implements CheckpointStore {
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
     fence?: Lease,
+    options?: PutOptions,
   ): Promise<void> {
+    const expectedTip = options?.expectedTip;
     const m = record.metadata;
     const pipelineId = assertValidName("pipelineId", m.pipeline_id);
     const id = assertValidName("checkpointId", m.checkpoint_id);
@@ -119,9 +123,10 @@ export class RedisStore implements CheckpointStore {
       "put",
       ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
       ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
-      ...[fence?.owner ?? "", fence?.token ?? 0, ...pairs],
+      ...[fence?.owner ?? "", fence?.token ?? 0],
+      ...[expectedTip === undefined ? "0" : "1", expectedTip ?? "", ...pairs],
     )) as PutReply;
-    checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence);
+    checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence, expectedTip);
   }
 
   /** Takes the run's lease in one script, with the server's clock. */

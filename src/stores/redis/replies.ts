@@ -11,6 +11,7 @@ import {
   LeaseLostError,
   StoreOperationError,
   StoreUnavailableError,
+  TipMovedError,
 } from "../../core/errors.js";
 import { assertFence } from "../lease.js";
 import type { Lease, LeaseAttempt } from "../types.js";
@@ -45,7 +46,7 @@ export function storeError(
   return new StoreOperationError("redis", operation, { cause: error });
 }
 
-/** The `put` script's reply: `ok`, `conflict`, `lease_lost` with the lease entry, or a foreign key's type. */
+/** The `put` script's reply: `ok`, `conflict`, `lease_lost` with the lease entry, `tip_moved` with the newest id, or a foreign key's type. */
 export type PutReply = [string, string | null, string?];
 
 /** Throws what a `put` reply other than `ok` means; `leaseKey` names the lease entry in errors. */
@@ -55,9 +56,13 @@ export function checkPutReply(
   checkpointId: string,
   leaseKey: string,
   fence?: Lease,
+  expectedTip?: string | null,
 ): void {
   if (reply[0] === "ok") return;
   if (reply[0] === "conflict") throw new CheckpointConflictError(checkpointId);
+  if (reply[0] === "tip_moved" && expectedTip !== undefined) {
+    throw new TipMovedError(checkpointId, pipelineId, expectedTip, reply[1] || null);
+  }
   if (reply[0] === "lease_lost" && fence) {
     const current = leaseFrom(pipelineId, reply[1]);
     if (reply[1] && !current) {

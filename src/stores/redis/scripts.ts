@@ -73,8 +73,9 @@ const script = (numberOfKeys: number, body: string): ScriptDefinition => ({
 export const SCRIPTS = {
   /**
    * KEYS: ckpt, index, outputs, runs, lease. ARGV: prefix, ttl, pipelineId, checkpointId,
-   * sequence, meta, body, fenceOwner ('' = unfenced), fenceToken, then hash/body pairs.
-   * Answers {'ok'} | {'conflict'} | {'lease_lost', leaseJson|false} | {'wrongtype', key, type}.
+   * sequence, meta, body, fenceOwner ('' = unfenced), fenceToken, tip check ('1' or '0'),
+   * expected tip ('' = the run has none), then hash/body pairs. Answers {'ok'} | {'conflict'} |
+   * {'lease_lost', leaseJson|false} | {'tip_moved', newestId|''} | {'wrongtype', key, type}.
    */
   put: script(
     5,
@@ -92,9 +93,13 @@ export const SCRIPTS = {
       local t = typeOf(key)
       if t ~= 'none' and t ~= expected[key] then return {'wrongtype', key, t} end
     end
+    if ARGV[10] == '1' then
+      local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0)[1] or ''
+      if newest ~= ARGV[11] then return {'tip_moved', newest} end
+    end
     redis.call('HSET', KEYS[1], 'meta', ARGV[6], 'body', ARGV[7], 'run', ARGV[3])
     redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
-    for i = 10, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+    for i = 12, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
     redis.call('ZADD', KEYS[4], 0, ARGV[3])
     refresh(ARGV[1], ARGV[3], tonumber(ARGV[2]))
     return {'ok'}

@@ -24,6 +24,7 @@ import type {
   ListedCheckpoint,
   MigrationStatus,
   OutputRecord,
+  PutOptions,
   StatusPatch,
 } from "../types.js";
 import { loadDriver } from "./driver.js";
@@ -102,6 +103,7 @@ export class SqliteStore implements CheckpointStore {
   readonly strategy = "sqlite";
   readonly location: string;
   readonly persistent: boolean;
+  readonly checksTip = true;
   private readonly tables: TableNames;
   private prepared: Prepared | undefined;
   private readonly updates = new Map<string, SqliteStatement>();
@@ -215,10 +217,13 @@ export class SqliteStore implements CheckpointStore {
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
     fence?: Lease,
+    options?: PutOptions,
   ): Promise<void> {
-    // IMMEDIATE takes the write lock up front, so a fenced check and its insert see one state.
-    if (fence) this.ready.transactions.put.immediate(record, outputs, fence);
-    else this.ready.transactions.put(record, outputs);
+    const expectedTip = options?.expectedTip;
+    // IMMEDIATE takes the write lock up front, so a check (fence, tip) and its insert see one state.
+    if (fence || expectedTip !== undefined)
+      this.ready.transactions.put.immediate(record, outputs, fence, expectedTip);
+    else this.ready.transactions.put(record, outputs, undefined, undefined);
   }
 
   /** Takes the run's lease in an immediate transaction (atomic across processes). */

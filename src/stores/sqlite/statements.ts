@@ -2,7 +2,7 @@
  * The SQLite store's prepared statements, and the transactions that group them: a checkpoint
  * with its outputs, lease decisions, and deletions each run in one transaction.
  */
-import { CheckpointConflictError, CheckpointCorruptError } from "../../core/errors.js";
+import { CheckpointConflictError, CheckpointCorruptError, TipMovedError } from "../../core/errors.js";
 import { assertFence, decideAcquire, isSameLease } from "../lease.js";
 import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord } from "../types.js";
 import type { TableNames } from "./migrations.js";
@@ -23,6 +23,10 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     selectCheckpoint: prepare(`SELECT ${columns}, body FROM ${c} WHERE checkpoint_id = ?`),
     selectLatest: prepare(
       `SELECT ${columns}, body FROM ${c} WHERE pipeline_id = ?
+       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
+    ),
+    selectLatestId: prepare(
+      `SELECT checkpoint_id FROM ${c} WHERE pipeline_id = ?
        ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
     ),
     selectRun: prepare(
@@ -57,25 +61,38 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     return changes;
   };
   const transactions = {
-    put: db.transaction((record: CheckpointRecord, outputs: readonly OutputRecord[], fence?: Lease) => {
-      const m = record.metadata;
-      // Checked inside the write transaction: no other runner can take the lease in between.
-      if (fence) assertFence(leaseOf(m.pipeline_id), fence);
-      for (const output of outputs) {
-        s.insertOutput.run(m.pipeline_id, output.hash, output.body, Buffer.byteLength(output.body, "utf8"));
-      }
-      const params: Row = { body: record.body };
-      for (const field of COLUMNS) params[field] = m[field];
-      try {
-        s.insertCheckpoint.run(params);
-      } catch (error) {
-        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
-        if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-          throw new CheckpointConflictError(m.checkpoint_id);
+    put: db.transaction(
+      (
+        record: CheckpointRecord,
+        outputs: readonly OutputRecord[],
+        fence: Lease | undefined,
+        expectedTip: string | null | undefined,
+      ) => {
+        const m = record.metadata;
+        // Checked inside the write transaction: no other runner can take the lease in between.
+        if (fence) assertFence(leaseOf(m.pipeline_id), fence);
+        if (expectedTip !== undefined) {
+          const newest = s.selectLatestId.get(m.pipeline_id) as { checkpoint_id: unknown } | undefined;
+          const actual = newest === undefined ? null : String(newest.checkpoint_id);
+          if (actual !== expectedTip)
+            throw new TipMovedError(m.checkpoint_id, m.pipeline_id, expectedTip, actual);
         }
-        throw error;
-      }
-    }),
+        for (const output of outputs) {
+          s.insertOutput.run(m.pipeline_id, output.hash, output.body, Buffer.byteLength(output.body, "utf8"));
+        }
+        const params: Row = { body: record.body };
+        for (const field of COLUMNS) params[field] = m[field];
+        try {
+          s.insertCheckpoint.run(params);
+        } catch (error) {
+          // Thrown inside the transaction, so the outputs inserted above are rolled back too.
+          if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+            throw new CheckpointConflictError(m.checkpoint_id);
+          }
+          throw error;
+        }
+      },
+    ),
     deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) =>
       sumChanges(s.deleteCheckpoint, pipelineId, ids),
     ),
