@@ -72,6 +72,8 @@ export interface ImportOptions {
 
 /** Writes refused because the run's newest checkpoint moved, before one goes unchecked. */
 const TIP_ATTEMPTS = 3;
+/** Runs whose last checkpoint a manager remembers; a run beyond them reads its parent once. */
+const MAX_TIPS = 1000;
 
 /**
  * Creates, verifies, resumes and manages checkpoints in one store. All reads are verified:
@@ -173,12 +175,15 @@ export class CheckpointManager {
           throw error;
         }
         const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
+        // Re-inserted so the map keeps runs in order of their last write; the oldest go first.
+        this.tips.delete(pipelineId);
         this.tips.set(pipelineId, {
           owner: fence?.owner,
           token: fence?.token,
           parent: record.metadata,
           refs,
         });
+        if (this.tips.size > MAX_TIPS) this.tips.delete(this.tips.keys().next().value as string);
         return record.metadata.checkpoint_id;
       }
     });
