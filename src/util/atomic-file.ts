@@ -34,11 +34,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Removes a file; a file that is already gone is fine. */
-export async function removeIfPresent(path: string): Promise<boolean> {
-  return unlinkIfPresent(path);
-}
-
 /** Removes a file now (one system call); false when it was already gone. */
 export function unlinkIfPresent(path: string): boolean {
   try {

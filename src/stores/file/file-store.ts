@@ -10,7 +10,7 @@
  * after its outputs: a crash in between leaves unreferenced outputs, never a checkpoint whose
  * outputs are missing. Writes within one store instance are serialized per run.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
@@ -24,7 +24,6 @@ import {
   discardTemps,
   linkIntoPlace,
   moveIntoPlace,
-  removeIfPresent,
   replaceFile,
   type TempFile,
   unlinkIfPresent,
@@ -69,16 +68,6 @@ function newestNames(names: readonly string[]): string[] {
   if (best === undefined) return [];
   const sequence = best.slice(0, 11);
   return names.filter((n) => n.startsWith(sequence) && parseCheckpointFileName(n));
-}
-
-/** Reads a folder's names synchronously (one system call, cheaper than a thread-pool round trip); undefined when absent. */
-function readdirSyncIfPresent(dir: string): string[] | undefined {
-  try {
-    return readdirSync(dir);
-  } catch (error) {
-    if (hasCode(error, "ENOENT")) return undefined;
-    throw error;
-  }
 }
 
 /** Options of the file store. */
@@ -197,9 +186,8 @@ export class FileStore implements CheckpointStore {
       // Checked before any output is written, so a refused put normally leaves nothing behind.
       if (await holds(this.basePath, metadata.pipeline_id, id)) throw new CheckpointConflictError(id);
       if (ensureDir(dir)) await this.sync(this.basePath);
-      const fresh = newOutputs(dir, outputs, outputNames);
-      const folderMade = fenced && !fresh.createdFolder ? ensureDir(fresh.folder) : fresh.createdFolder;
-      if (folderMade) await this.sync(dir);
+      const fresh = newOutputs(dir, outputs, outputNames, fenced);
+      if (fresh.createdFolder) await this.sync(dir);
       const head = join(fresh.folder, HEAD);
       const early = fenced
         ? [...fresh.writes, { dir: fresh.folder, name: HEAD, data: `${name}\n` }]
@@ -247,7 +235,7 @@ export class FileStore implements CheckpointStore {
     if (hinted) return hinted;
     // A file deleted between the listing and the read sends us back to list again.
     for (let attempt = 1; ; attempt++) {
-      const tied = newestNames(readdirSyncIfPresent(dir) ?? []);
+      const tied = newestNames(readdirIfPresent(dir) ?? []);
       if (tied.length === 0) return undefined;
       try {
         const records = await mapLimit(tied, (n) => readLocated({ pipelineId, dir, name: n }));
@@ -326,12 +314,12 @@ export class FileStore implements CheckpointStore {
     const dir = this.runDir(pipelineId);
     const ids = new Set(checkpointIds.map((id) => assertValidName("checkpointId", id)));
     return this.locks.run(pipelineId, async () => {
-      const names = await readdirIfPresent(dir);
+      const names = readdirIfPresent(dir);
       if (!names) return 0;
       const deleted = new Set<string>();
       for (const name of names) {
         const parsed = parseCheckpointFileName(name);
-        if (parsed && ids.has(parsed.checkpointId) && (await removeIfPresent(join(dir, name)))) {
+        if (parsed && ids.has(parsed.checkpointId) && unlinkIfPresent(join(dir, name))) {
           deleted.add(parsed.checkpointId);
         }
       }
@@ -366,7 +354,7 @@ export class FileStore implements CheckpointStore {
 
   /** Lists the hashes of the run's stored outputs, sorted. */
   async listOutputHashes(pipelineId: string): Promise<string[]> {
-    const names = await readdirIfPresent(join(this.runDir(pipelineId), OUTPUTS));
+    const names = readdirIfPresent(join(this.runDir(pipelineId), OUTPUTS));
     return (names ?? []).flatMap((n) => parseOutputFileName(n) ?? []).sort();
   }
 
@@ -377,7 +365,7 @@ export class FileStore implements CheckpointStore {
     const names = [...new Set(hashes)].map(outputFileName);
     return this.locks.run(pipelineId, async () => {
       let deleted = 0;
-      for (const name of names) if (await removeIfPresent(join(outputs, name))) deleted++;
+      for (const name of names) if (unlinkIfPresent(join(outputs, name))) deleted++;
       if (deleted > 0) {
         await this.sync(outputs);
         await dropIfEmpty(this.basePath, dir, this.fsync);
@@ -390,7 +378,7 @@ export class FileStore implements CheckpointStore {
   async deleteRun(pipelineId: string): Promise<void> {
     const dir = this.runDir(pipelineId);
     await this.locks.run(pipelineId, async () => {
-      const existed = (await readdirIfPresent(dir)) !== undefined;
+      const existed = readdirIfPresent(dir) !== undefined;
       await rm(dir, { recursive: true, force: true });
       if (existed) await this.sync(this.basePath);
     });

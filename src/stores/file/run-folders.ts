@@ -41,9 +41,15 @@ export interface NewOutputs {
  * Creates the run's outputs folder when missing and lists the outputs not stored yet, named by
  * `names`. Same hash, same bytes: an output already there is never written again.
  */
-export function newOutputs(dir: string, outputs: readonly OutputRecord[], names: string[]): NewOutputs {
+export function newOutputs(
+  dir: string,
+  outputs: readonly OutputRecord[],
+  names: string[],
+  /** Create the folder even without outputs (it holds the head hint). */
+  needFolder = false,
+): NewOutputs {
   const folder = join(dir, OUTPUTS);
-  const createdFolder = outputs.length > 0 && ensureDir(folder);
+  const createdFolder = (needFolder || outputs.length > 0) && ensureDir(folder);
   const seen = new Set<string>();
   const writes: FileWrite[] = [];
   for (const [i, { body }] of outputs.entries()) {
@@ -58,7 +64,7 @@ export function newOutputs(dir: string, outputs: readonly OutputRecord[], names:
 
 /** Removes the run folder once it holds no checkpoint and no output. */
 export async function dropIfEmpty(basePath: string, dir: string, fsync: boolean): Promise<void> {
-  const names = await readdirIfPresent(dir);
+  const names = readdirIfPresent(dir);
   if (!names || names.some((n) => n !== OUTPUTS)) return;
   try {
     // Without checkpoints the head hint names nothing; it must not keep the folder alive.

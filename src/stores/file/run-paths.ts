@@ -89,7 +89,7 @@ async function findIn(
   const dir = runFolder(basePath, pipelineId);
   let names: string[] | undefined;
   try {
-    names = await readdirIfPresent(dir);
+    names = readdirIfPresent(dir);
   } catch (error) {
     // A candidate that is a plain file in the base folder is simply not a run.
     if (hasCode(error, "ENOTDIR")) return undefined;

@@ -15,20 +15,17 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
   const { checkpoints: c, outputs: o, leases: l } = tables;
   const columns = COLUMNS.join(", ");
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
+  // The run's newest checkpoint, in the order `compareStored` gives, served by the run index.
+  const newest = `FROM ${c} WHERE pipeline_id = ? ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`;
   const s = {
     insertOutput: prepare(`INSERT OR IGNORE INTO ${o} (pipeline_id, hash, body, size) VALUES (?, ?, ?, ?)`),
     insertCheckpoint: prepare(
       `INSERT INTO ${c} (${columns}, body) VALUES (${COLUMNS.map((f) => `@${f}`).join(", ")}, @body)`,
     ),
     selectCheckpoint: prepare(`SELECT ${columns}, body FROM ${c} WHERE checkpoint_id = ?`),
-    selectLatest: prepare(
-      `SELECT ${columns}, body FROM ${c} WHERE pipeline_id = ?
-       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
-    ),
-    selectLatestId: prepare(
-      `SELECT checkpoint_id FROM ${c} WHERE pipeline_id = ?
-       ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`,
-    ),
+    selectLatest: prepare(`SELECT ${columns}, body ${newest}`),
+    // The same row without its body, for the tip check of a write.
+    selectLatestId: prepare(`SELECT checkpoint_id ${newest}`),
     selectRun: prepare(
       `SELECT ${columns} FROM ${c} WHERE pipeline_id = ? ORDER BY sequence, timestamp, checkpoint_id`,
     ),
