@@ -4,51 +4,10 @@
  */
 import pg from "pg";
 import { afterEach } from "vitest";
-import { computeChecksum, sha256 } from "../../src/core/record.js";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.js";
-import type { CheckpointRecord, OutputRecord, StoredMetadata } from "../../src/stores/types.js";
 import { POSTGRES_URL, uniqueName } from "../support/services.js";
 
-/** A well-formed record of run `pipelineId` at `sequence`. */
-export function record(
-  pipelineId: string,
-  sequence: number,
-  overrides: Partial<StoredMetadata> = {},
-  state: unknown = { n: sequence },
-): CheckpointRecord {
-  const body = JSON.stringify({
-    completed_stages: [`s${sequence}`],
-    output_refs: {},
-    pending_stages: ["later"],
-    provenance_hashes: {},
-    state_data: state,
-  });
-  const metadata: StoredMetadata = {
-    checkpoint_id: `${pipelineId}_s${sequence}`,
-    pipeline_id: pipelineId,
-    pipeline_name: "demo",
-    stage_name: `s${sequence}`,
-    stage_index: sequence - 1,
-    sequence,
-    timestamp: new Date(Date.UTC(2024, 0, 1, 0, 0, 0, sequence)).toISOString(),
-    status: "completed",
-    checksum: "",
-    data_size: Buffer.byteLength(body),
-    error_message: null,
-    resume_count: 0,
-    parent_checkpoint_id: null,
-    parent_checksum: null,
-    format_version: 1,
-    ...overrides,
-  };
-  metadata.checksum = computeChecksum(metadata, body);
-  return { metadata, body };
-}
-
-/** An output record for `text`. */
-export function output(text: string): OutputRecord {
-  return { hash: sha256(text), body: text };
-}
+export { output, record } from "../support/records.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 

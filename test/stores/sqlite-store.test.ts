@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { computeChecksum, sha256 } from "../../src/core/record.js";
+import { sha256 } from "../../src/core/record.js";
 import { LATEST_VERSION } from "../../src/stores/sqlite/migrations.js";
 import { type SqliteDatabase, SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
-import type { CheckpointRecord, OutputRecord, StoredMetadata } from "../../src/stores/types.js";
+import { output, record } from "../support/records.js";
 
 let dir: string;
 const opened: { close(): unknown }[] = [];
@@ -19,44 +19,6 @@ afterEach(async () => {
   for (const handle of opened.splice(0)) await handle.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-function record(
-  pipelineId: string,
-  sequence: number,
-  overrides: Partial<StoredMetadata> = {},
-): CheckpointRecord {
-  const body = JSON.stringify({
-    state_data: { n: sequence },
-    completed_stages: [],
-    pending_stages: [],
-    provenance_hashes: {},
-    output_refs: {},
-  });
-  const metadata: StoredMetadata = {
-    checkpoint_id: `${pipelineId}_s${sequence}`,
-    pipeline_id: pipelineId,
-    pipeline_name: "demo",
-    stage_name: `s${sequence}`,
-    stage_index: sequence - 1,
-    sequence,
-    timestamp: new Date(Date.UTC(2024, 0, 1, 0, 0, sequence)).toISOString(),
-    status: "completed",
-    checksum: "",
-    data_size: body.length,
-    error_message: null,
-    resume_count: 0,
-    parent_checkpoint_id: null,
-    parent_checksum: null,
-    format_version: 1,
-    ...overrides,
-  };
-  metadata.checksum = computeChecksum(metadata, body);
-  return { metadata, body };
-}
-
-function output(text: string): OutputRecord {
-  return { hash: sha256(text), body: text };
-}
 
 async function openStore(config: Record<string, unknown> = {}): Promise<SqliteStore> {
   const store = await SqliteStore.open({ dbPath: join(dir, "cairn.db"), ...config });
