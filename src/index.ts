@@ -116,9 +116,12 @@ export type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   MigrationStatus,
   OutputRecord,
   PutOptions,
+  RunEntry,
+  RunPage,
   StatusPatch,
   StoredMetadata,
 } from "./stores/types.js";

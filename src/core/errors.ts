@@ -138,10 +138,16 @@ export class TipMovedError extends CheckpointConflictError {
   /** The newest checkpoint the store holds (`null`: none). */
   readonly actual: string | null;
 
-  constructor(id: string, pipelineId: string, expected: string | null, actual: string | null) {
+  constructor(
+    id: string,
+    pipelineId: string,
+    expected: string | null,
+    actual: string | null,
+    detail?: string,
+  ) {
     super(
       id,
-      `Checkpoint ${JSON.stringify(id)} was not written: the newest checkpoint of run ${JSON.stringify(pipelineId)} is ${JSON.stringify(actual)}, not ${JSON.stringify(expected)}`,
+      `Checkpoint ${JSON.stringify(id)} was not written: the newest checkpoint of run ${JSON.stringify(pipelineId)} is ${JSON.stringify(actual)}, not ${JSON.stringify(expected)}${detail ? ` (${detail})` : ""}`,
     );
     this.pipelineId = pipelineId;
     this.expected = expected;

@@ -70,10 +70,29 @@ export interface ImportOptions {
   overwrite?: boolean;
 }
 
-/** Writes refused because the run's newest checkpoint moved, before one goes unchecked. */
-const TIP_ATTEMPTS = 3;
+/** Attempts at a write whose tip keeps moving, before the writer gets `CAIRN_CONFLICT`. */
+const TIP_ATTEMPTS = 8;
 /** Runs whose last checkpoint a manager remembers; a run beyond them reads its parent once. */
 const MAX_TIPS = 1000;
+
+/** The parent of a run's next checkpoint and the outputs it already stored. */
+interface Tip {
+  parent: StoredMetadata | undefined;
+  refs: ReadonlySet<string>;
+}
+
+/** True when the store holds `checkpointId` but cannot parse it. */
+async function isUnreadable(store: CheckpointStore, checkpointId: string): Promise<boolean> {
+  try {
+    await store.getCheckpoint(checkpointId);
+    return false;
+  } catch (error) {
+    if (error instanceof CheckpointCorruptError) return true;
+    throw error;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Creates, verifies, resumes and manages checkpoints in one store. All reads are verified:
@@ -86,13 +105,9 @@ export class CheckpointManager {
   private readonly writes = new KeyedLock();
   /**
    * Per run, the last checkpoint written here: the parent of the next write, which then need not
-   * read it back. Used under the same lease (nobody else can write), or, without a lease, on a
-   * store that checks the run's newest checkpoint atomically with the write (`checksTip`).
+   * read it back. Safe because every store checks the expected tip atomically with the write.
    */
-  private readonly tips = new Map<
-    string,
-    { owner?: string; token?: number; parent: StoredMetadata; refs: ReadonlySet<string> }
-  >();
+  private readonly tips = new Map<string, Tip>();
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
@@ -138,55 +153,62 @@ export class CheckpointManager {
     const store = await this.getStore();
     // Checkpoints of one run are written one at a time, so each sees its parent.
     return this.writes.run(pipelineId, async () => {
-      const fence = options.fence;
+      // The id the write is conditioned on, when it is not the parent's: an unreadable newest entry.
+      let unreadableTip: string | undefined;
       for (let attempt = 1; ; attempt++) {
-        const tip = this.tips.get(pipelineId);
-        // Without a lease another writer may come in between: the store must check the tip, and
-        // after a few refusals (a run whose newest checkpoint is unreadable) the write goes unchecked.
-        const tipChecked = !fence && store.checksTip && attempt <= TIP_ATTEMPTS;
-        let parent: StoredMetadata | undefined;
-        let parentRefs: ReadonlySet<string>;
-        if (
-          tip &&
-          (fence ? tip.owner === fence.owner && tip.token === fence.token : tipChecked && !tip.owner)
-        ) {
-          // The checkpoint written here last: no need to read it back.
-          ({ parent, refs: parentRefs } = tip);
-        } else {
-          const newest = await newestReadable(store, pipelineId);
-          parent = newest;
-          parentRefs = new Set(
-            newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : [],
-          );
-        }
-        const { record, outputs } = sealChild(checked, parent, this.clock());
+        // The checkpoint written here last is the parent unless the store says the tip moved:
+        // every write is conditional on the tip it chains to, so two writers never fork a run.
+        const tip = this.tips.get(pipelineId) ?? (await this.readTip(store, pipelineId));
+        const { record, outputs } = sealChild(checked, tip.parent, this.clock());
         try {
           // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
           await store.putCheckpoint(
             record,
-            outputs.filter((o) => !parentRefs.has(o.hash)),
-            fence,
-            tipChecked ? { expectedTip: parent?.checkpoint_id ?? null } : undefined,
+            outputs.filter((o) => !tip.refs.has(o.hash)),
+            options.fence,
+            {
+              expectedTip: unreadableTip ?? tip.parent?.checkpoint_id ?? null,
+            },
           );
         } catch (error) {
           this.tips.delete(pipelineId);
+          if (!(error instanceof TipMovedError)) throw error;
+          // The newest entry cannot be read (a corrupt record): chain to the newest readable one,
+          // still conditioned on that entry, so a writer that comes in between is still refused.
+          unreadableTip =
+            error.actual !== null && (await isUnreadable(store, error.actual)) ? error.actual : undefined;
           // Someone else wrote to the run: read it again and chain after their checkpoint.
-          if (error instanceof TipMovedError && tipChecked) continue;
-          throw error;
+          if (attempt < TIP_ATTEMPTS) {
+            await sleep(unreadableTip ? 0 : Math.random() * 5 * attempt);
+            continue;
+          }
+          throw new TipMovedError(
+            record.metadata.checkpoint_id,
+            pipelineId,
+            error.expected,
+            error.actual,
+            `gave up after ${TIP_ATTEMPTS} attempts: other writers keep writing to the run`,
+          );
         }
-        const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
         // Re-inserted so the map keeps runs in order of their last write; the oldest go first.
         this.tips.delete(pipelineId);
         this.tips.set(pipelineId, {
-          owner: fence?.owner,
-          token: fence?.token,
           parent: record.metadata,
-          refs,
+          refs: new Set([...checked.content.outputs.values()].map((o) => o.hash)),
         });
         if (this.tips.size > MAX_TIPS) this.tips.delete(this.tips.keys().next().value as string);
         return record.metadata.checkpoint_id;
       }
     });
+  }
+
+  /** The run's newest readable checkpoint, as the parent of the next write. */
+  private async readTip(store: GuardedStore, pipelineId: string): Promise<Tip> {
+    const newest = await newestReadable(store, pipelineId);
+    return {
+      parent: newest,
+      refs: new Set(newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : []),
+    };
   }
 
   private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {

@@ -1,5 +1,14 @@
-import { CairnError, ClosedError, StoreOperationError } from "../core/errors.js";
-import type { CheckpointStore, MigrationStatus } from "./types.js";
+import { CairnError, ClosedError, InvalidArgumentError, StoreOperationError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import type {
+  CheckpointRecord,
+  CheckpointStore,
+  CorruptEntry,
+  Lease,
+  ListRunsQuery,
+  MigrationStatus,
+  OutputRecord,
+} from "./types.js";
 
 type StoreMethod = Exclude<
   keyof CheckpointStore,
@@ -15,6 +24,7 @@ const METHODS: readonly StoreMethod[] = [
   "getLatestCheckpoint",
   "listCheckpoints",
   "listPipelineIds",
+  "listRuns",
   "updateCheckpoint",
   "deleteCheckpoints",
   "getOutputs",
@@ -25,18 +35,129 @@ const METHODS: readonly StoreMethod[] = [
   "removeCorruptEntry",
 ];
 
+/** An output's content address: a SHA-256 in lower-case hex (safe as a file name and a key). */
+const HASH = /^[0-9a-f]{64}$/;
+
+function assertHashes(hashes: unknown): void {
+  if (!Array.isArray(hashes)) throw new InvalidArgumentError("output hashes must be an array");
+  for (const hash of hashes) {
+    if (typeof hash !== "string" || !HASH.test(hash))
+      throw new InvalidArgumentError(`output hash ${JSON.stringify(hash)} is not a SHA-256 in hex`);
+  }
+}
+
+function assertLease(lease: unknown): void {
+  const l = lease as Lease | undefined;
+  if (typeof l !== "object" || l === null) throw new InvalidArgumentError("lease must be an object");
+  assertValidName("pipelineId", l.pipelineId);
+  if (typeof l.owner !== "string" || l.owner.length === 0)
+    throw new InvalidArgumentError("lease owner must be a non-empty string");
+  if (!Number.isSafeInteger(l.token)) throw new InvalidArgumentError("lease token must be an integer");
+}
+
+function assertTtl(ttlMs: unknown): void {
+  if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0)
+    throw new InvalidArgumentError(`lease ttlMs must be a positive number, got ${String(ttlMs)}`);
+}
+
+function assertRunsQuery(query: unknown): void {
+  const q = query as ListRunsQuery | undefined;
+  if (typeof q !== "object" || q === null) throw new InvalidArgumentError("listRuns query must be an object");
+  assertValidName("pipelineName", q.pipelineName);
+  if (q.limit !== undefined && (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 1000))
+    throw new InvalidArgumentError(
+      `listRuns limit must be an integer from 1 to 1000, got ${String(q.limit)}`,
+    );
+  if (
+    q.cursor !== undefined &&
+    (typeof q.cursor !== "string" || q.cursor.length === 0 || q.cursor.length > 1024)
+  )
+    throw new InvalidArgumentError("listRuns cursor must be a cursor string from an earlier page");
+  if (q.unfinished !== undefined && typeof q.unfinished !== "boolean")
+    throw new InvalidArgumentError("listRuns unfinished must be a boolean");
+}
+
+function assertEntry(entry: unknown): void {
+  const e = entry as CorruptEntry | undefined;
+  if (typeof e !== "object" || e === null) throw new InvalidArgumentError("corrupt entry must be an object");
+  assertValidName("pipelineId", e.pipelineId);
+  if (e.checkpointId !== undefined) assertValidName("checkpointId", e.checkpointId);
+  if (typeof e.location !== "string")
+    throw new InvalidArgumentError("corrupt entry location must be a string");
+}
+
+/**
+ * The argument checks of every store method, made once here for all stores: names and ids
+ * match the name pattern (no path traversal, no key or SQL injection), hashes are hex SHA-256.
+ */
+const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> = {
+  putCheckpoint: ([record, outputs, fence, options]) => {
+    const m = (record as CheckpointRecord | undefined)?.metadata;
+    if (typeof m !== "object" || m === null)
+      throw new InvalidArgumentError("checkpoint record must have metadata");
+    assertValidName("pipelineId", m.pipeline_id);
+    assertValidName("checkpointId", m.checkpoint_id);
+    assertValidName("pipelineName", m.pipeline_name);
+    assertValidName("stageName", m.stage_name);
+    assertHashes((outputs as OutputRecord[] | undefined)?.map((o) => o.hash));
+    if (fence !== undefined) {
+      assertLease(fence);
+      if ((fence as Lease).pipelineId !== m.pipeline_id)
+        throw new InvalidArgumentError(
+          `the lease is on run ${(fence as Lease).pipelineId}, not ${m.pipeline_id}`,
+        );
+    }
+    const tip = (options as { expectedTip?: unknown } | undefined)?.expectedTip;
+    if (tip !== undefined && tip !== null) assertValidName("expectedTip", tip);
+  },
+  acquireLease: ([pipelineId, owner, ttlMs]) => {
+    assertValidName("pipelineId", pipelineId);
+    if (typeof owner !== "string" || owner.length === 0)
+      throw new InvalidArgumentError("lease owner must be a non-empty string");
+    assertTtl(ttlMs);
+  },
+  renewLease: ([lease, ttlMs]) => {
+    assertLease(lease);
+    assertTtl(ttlMs);
+  },
+  releaseLease: ([lease]) => assertLease(lease),
+  getCheckpoint: ([id]) => assertValidName("checkpointId", id),
+  getLatestCheckpoint: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  listCheckpoints: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  listPipelineIds: () => {},
+  listRuns: ([query]) => assertRunsQuery(query),
+  updateCheckpoint: ([id]) => assertValidName("checkpointId", id),
+  deleteCheckpoints: ([pipelineId, ids]) => {
+    assertValidName("pipelineId", pipelineId);
+    if (!Array.isArray(ids)) throw new InvalidArgumentError("checkpoint ids must be an array");
+    for (const id of ids) assertValidName("checkpointId", id);
+  },
+  getOutputs: ([pipelineId, hashes]) => {
+    assertValidName("pipelineId", pipelineId);
+    assertHashes(hashes);
+  },
+  listOutputHashes: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  deleteOutputs: ([pipelineId, hashes]) => {
+    assertValidName("pipelineId", pipelineId);
+    assertHashes(hashes);
+  },
+  deleteRun: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  readCorruptEntry: ([entry]) => assertEntry(entry),
+  removeCorruptEntry: ([entry]) => assertEntry(entry),
+  rebuildIndexes: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+};
+
 /**
  * Wraps a store so that every store behaves the same at the edges: `setup()` runs once before
  * first use (concurrent callers share it, a failed setup is retried next time), calls after
  * `close()` fail with `CAIRN_CLOSED`, and an error that is not already a cairn error becomes a
  * `StoreOperationError` naming the operation, with the original as `cause`. Nothing is
- * swallowed.
+ * swallowed. Arguments are checked here, once for every store, before the store sees them.
  */
 export class GuardedStore implements CheckpointStore {
   readonly strategy: string;
   readonly location: string;
   readonly persistent: boolean;
-  readonly checksTip: boolean;
   private ready: Promise<void> | undefined;
   private closed = false;
 
@@ -44,15 +165,16 @@ export class GuardedStore implements CheckpointStore {
     this.strategy = inner.strategy;
     this.location = inner.location;
     this.persistent = inner.persistent;
-    this.checksTip = inner.checksTip === true;
     // An optional method is wrapped only when the inner store has it, so callers can test for it.
     const names: readonly string[] =
       typeof inner.rebuildIndexes === "function" ? [...METHODS, "rebuildIndexes"] : METHODS;
-    for (const name of names) {
+    for (const name of names as readonly (StoreMethod | "rebuildIndexes")[]) {
+      const check = CHECKS[name];
       const method = (inner as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name] as (
         ...args: unknown[]
       ) => Promise<unknown>;
       (this as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        check(args);
         await this.setup();
         try {
           return await method.apply(inner, args);
@@ -108,6 +230,7 @@ export class GuardedStore implements CheckpointStore {
   declare getLatestCheckpoint: CheckpointStore["getLatestCheckpoint"];
   declare listCheckpoints: CheckpointStore["listCheckpoints"];
   declare listPipelineIds: CheckpointStore["listPipelineIds"];
+  declare listRuns: CheckpointStore["listRuns"];
   declare updateCheckpoint: CheckpointStore["updateCheckpoint"];
   declare deleteCheckpoints: CheckpointStore["deleteCheckpoints"];
   declare getOutputs: CheckpointStore["getOutputs"];

@@ -10,6 +10,8 @@
  * - Listing is by exact `pipelineId` (run `p1` never lists `p10`), oldest first by `sequence`.
  * - Something the store holds but cannot parse is reported as a corrupt entry, never skipped.
  * - Errors are thrown, never swallowed: a lost checkpoint is data loss.
+ * - Names and ids arrive already checked against the name pattern: `GuardedStore`, which wraps
+ *   every store a manager uses, checks them once for all stores.
  */
 import type { CheckpointRecord, OutputRecord, StatusPatch, StoredMetadata } from "../core/record.js";
 
@@ -64,10 +66,42 @@ export interface PutOptions {
   /**
    * Store the checkpoint only if the run's newest checkpoint is this id (`null`: the run has
    * none), checked atomically with the write; otherwise `TipMovedError` and nothing is stored.
-   * Lets a writer chain to the checkpoint it wrote last without reading it back. Only for
-   * stores that declare `checksTip`.
+   * Every store honours it, so two writers never fork a run, with or without a lease.
    */
   expectedTip?: string | null;
+}
+
+/**
+ * One run in the runs-by-name index. Every store keeps this index up to date atomically with
+ * `putCheckpoint` and `deleteRun`, so finding a pipeline's runs never scans the store.
+ */
+export interface RunEntry {
+  pipelineId: string;
+  /** The `pipeline_name` of the run's first stored checkpoint. */
+  pipelineName: string;
+  /** The timestamp (ISO 8601, as stored) of the run's first stored checkpoint; runs sort by it. */
+  createdAt: string;
+  /** True once a checkpoint of stage `pipeline_complete` was stored for the run. */
+  finished: boolean;
+}
+
+/** A query of `listRuns`. */
+export interface ListRunsQuery {
+  /** The pipeline whose runs to list (exact name). */
+  pipelineName: string;
+  /** Only runs that have no `pipeline_complete` checkpoint. */
+  unfinished?: boolean;
+  /** Page size: 1 to 1,000 (default 100). */
+  limit?: number;
+  /** The `nextCursor` of the previous page; opaque to callers. */
+  cursor?: string;
+}
+
+/** A page of `listRuns`: newest first (`createdAt`, then `pipelineId`, both descending). */
+export interface RunPage {
+  runs: RunEntry[];
+  /** Present when more runs may follow; pass it as `cursor` for the next page. */
+  nextCursor?: string;
 }
 
 /** The contract every checkpoint store implements. */
@@ -94,9 +128,6 @@ export interface CheckpointStore {
     options?: PutOptions,
   ): Promise<void>;
 
-  /** True when `putCheckpoint` honours `options.expectedTip` (memory, sqlite, redis). */
-  readonly checksTip?: boolean;
-
   /**
    * Takes the run's lease for `ttlMs` if nobody holds an unexpired one (or `owner` already
    * does). A new holder gets a token greater than any before; atomic across processes.
@@ -120,6 +151,15 @@ export interface CheckpointStore {
 
   /** Every run id that has anything stored, sorted. */
   listPipelineIds(): Promise<string[]>;
+
+  /**
+   * Runs of one pipeline, newest first, one page at a time, answered from an index (never by
+   * reading every run). A run enters the index with its first checkpoint (`createdAt` is that
+   * checkpoint's timestamp, `pipelineName` its `pipeline_name`), becomes `finished` with its
+   * `pipeline_complete` checkpoint, and leaves it with `deleteRun`. A run whose checkpoints were
+   * all deleted by `deleteCheckpoints` may still be listed; callers treat it as absent.
+   */
+  listRuns(query: ListRunsQuery): Promise<RunPage>;
 
   /** Changes the mutable fields of a checkpoint; `CheckpointNotFoundError` when absent. */
   updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void>;
@@ -153,8 +193,9 @@ export interface CheckpointStore {
   removeCorruptEntry(entry: CorruptEntry): Promise<void>;
 
   /**
-   * Optional: rebuilds the store's own indexes for a run (SQL `REINDEX`, the Redis run index)
-   * and returns what it did, one line each. Never changes checkpoint content.
+   * Optional: rebuilds the store's own indexes for a run (SQL `REINDEX`, the Redis run index, the
+   * run's `listRuns` entry, from its checkpoints) and returns what it did, one line each. Never
+   * changes checkpoint content.
    */
   rebuildIndexes?(pipelineId: string): Promise<string[]>;
 

@@ -1,10 +1,10 @@
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { describeStoreConformance } from "cairn/testing";
 import { FileStore } from "../../src/stores/file/file-store.js";
-import { describeStore } from "./suite.js";
 
-describeStore("file", async () => {
+describeStoreConformance("file", async () => {
   const basePath = await mkdtemp(join(tmpdir(), "cairn-file-"));
   const open = () => new FileStore({ basePath, fsync: true });
   return {

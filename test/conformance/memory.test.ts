@@ -1,7 +1,7 @@
+import { describeStoreConformance } from "cairn/testing";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
-import { describeStore } from "./suite.js";
 
-describeStore("memory", async () => {
+describeStoreConformance("memory", async () => {
   const store = new MemoryStore();
   return {
     store,

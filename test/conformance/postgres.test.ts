@@ -1,11 +1,11 @@
+import { describeStoreConformance } from "cairn/testing";
 import pg from "pg";
 import { describe } from "vitest";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.js";
 import { POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
-import { describeStore } from "./suite.js";
 
 describe.skipIf(!postgresUp)("postgres", () => {
-  describeStore("postgres", async () => {
+  describeStoreConformance("postgres", async () => {
     // Each test gets its own schema, so tests never see each other's rows.
     const schema = uniqueName("cairn_t");
     const open = () => PostgresStore.open({ connectionString: POSTGRES_URL, schema, poolSize: 4 });

@@ -1,8 +1,8 @@
+import { describeStoreConformance } from "cairn/testing";
 import { Redis } from "ioredis";
 import { describe } from "vitest";
 import { RedisStore } from "../../src/stores/redis/redis-store.js";
 import { REDIS_URL, redisUp, uniqueName } from "../support/services.js";
-import { describeStore } from "./suite.js";
 
 /** Deletes every key under `prefix` with SCAN (never KEYS, which blocks the server). */
 async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
@@ -16,7 +16,7 @@ async function deleteByPrefix(client: Redis, prefix: string): Promise<void> {
 }
 
 describe.skipIf(!redisUp)("redis", () => {
-  describeStore("redis", async () => {
+  describeStoreConformance("redis", async () => {
     const keyPrefix = `${uniqueName("cairn-t")}:`;
     const raw = new Redis(REDIS_URL);
     const index = (pipelineId: string) => `${keyPrefix}run:${pipelineId}:index`;

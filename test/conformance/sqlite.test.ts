@@ -2,10 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { describeStoreConformance } from "cairn/testing";
 import { SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
-import { describeStore } from "./suite.js";
 
-describeStore("sqlite", async () => {
+describeStoreConformance("sqlite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "cairn-sqlite-"));
   const dbPath = join(dir, "cairn.db");
   const open = () => SqliteStore.open({ dbPath });

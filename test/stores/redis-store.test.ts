@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256 } from "../../src/core/record.js";
 import { parseRedisConfig } from "../../src/stores/redis/config.js";
 import { RedisStore } from "../../src/stores/redis/redis-store.js";
-import { makeRecord } from "../conformance/store-contract.js";
+import { makeRecord } from "cairn/testing";
 import { REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 import { startProxy } from "../support/tcp-proxy.js";
 

@@ -3,7 +3,7 @@
  * was taken over can no longer write checkpoints for that run.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import type { CheckpointStore, Lease } from "../../src/index.js";
+import type { CheckpointStore, Lease } from "../index.js";
 import { makeRecord } from "./store-contract.js";
 import type { StoreHarness } from "./suite.js";
 

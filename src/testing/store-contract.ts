@@ -3,8 +3,8 @@
  * `describeStore` (see `suite.ts`); a third-party store can run it the same way.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { computeChecksum, sha256 } from "../../src/core/record.js";
-import type { CheckpointRecord, CheckpointStore, OutputRecord } from "../../src/index.js";
+import { computeChecksum, sha256 } from "../core/record.js";
+import type { CheckpointRecord, CheckpointStore, OutputRecord } from "../index.js";
 import type { StoreHarness } from "./suite.js";
 
 let counter = 0;
@@ -13,7 +13,13 @@ let counter = 0;
 export function makeRecord(
   pipelineId: string,
   sequence: number,
-  options: { stage?: string; outputs?: Record<string, string>; timestamp?: string; id?: string } = {},
+  options: {
+    stage?: string;
+    outputs?: Record<string, string>;
+    timestamp?: string;
+    id?: string;
+    pipelineName?: string;
+  } = {},
 ): { record: CheckpointRecord; outputs: OutputRecord[] } {
   const stage = options.stage ?? `stage${sequence}`;
   const outputs = Object.entries(options.outputs ?? {}).map(([, body]) => ({ hash: sha256(body), body }));
@@ -32,7 +38,7 @@ export function makeRecord(
     checkpoint_id:
       options.id ?? `${pipelineId}_${stage}_20240101T000000000Z_${String(counter).padStart(8, "0")}`,
     pipeline_id: pipelineId,
-    pipeline_name: "conformance",
+    pipeline_name: options.pipelineName ?? "conformance",
     stage_name: stage,
     stage_index: sequence - 1,
     sequence,
@@ -126,8 +132,7 @@ export function storeContractTests(harness: () => StoreHarness): void {
       expect(await store.getLatestCheckpoint(p)).toBeUndefined();
     });
 
-    it("writes only on the newest checkpoint it expects, where the store checks the tip", async () => {
-      if (!store.checksTip) return;
+    it("writes only on the newest checkpoint it expects (expectedTip)", async () => {
       const p = run("tip");
       const first = makeRecord(p, 1, { outputs: { s1: '"one"' } });
       await store.putCheckpoint(first.record, first.outputs, undefined, { expectedTip: null });
@@ -254,11 +259,11 @@ export function storeContractTests(harness: () => StoreHarness): void {
   });
 
   describe("store persistence", () => {
-    it("keeps everything across close and reopen (persistent stores)", async () => {
+    it("keeps everything across close and reopen (persistent stores)", async (ctx) => {
       const h = harness();
       if (!h.reopen) {
         expect(store.persistent).toBe(false);
-        return;
+        return ctx.skip("not persistent: the harness has no reopen hook");
       }
       const p = run("reopen");
       const record = await put(store, makeRecord(p, 1, { outputs: { s: '"persisted"' } }));

@@ -1,18 +1,20 @@
 /**
- * The conformance suite every store runs: the raw store contract (`store-contract.ts`) and the
- * CheckpointManager's guarantees on top of that store (`manager-behaviour.ts`).
+ * The conformance suite every store runs: the raw store contract (`store-contract.ts`), leases,
+ * corrupt entries, the runs-by-name index, and the CheckpointManager's guarantees on top of
+ * the store (`manager-behaviour.ts`).
  *
- * A store's test file calls `describeStore(name, createHarness)`; `createHarness` runs before
- * each test and gives a fresh, isolated store (its own folder, database schema or key prefix)
- * plus the store-specific hooks the suite needs to tamper with stored bytes.
+ * A store's test file calls `describeStoreConformance(name, create)`; `create` runs before each
+ * test and gives a fresh store, or a harness: the store plus hooks that let the suite tamper
+ * with stored bytes. A test that needs a hook the harness lacks is skipped with the reason.
  */
 import { afterEach, beforeEach, describe } from "vitest";
-import type { CheckpointRecord, CheckpointStore } from "../../src/index.js";
-import { GuardedStore } from "../../src/stores/guarded-store.js";
+import type { CheckpointRecord, CheckpointStore } from "../index.js";
+import { GuardedStore } from "../stores/guarded-store.js";
 import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
 import { corruptEntryTests } from "./store-corrupt-entries.js";
 import { leaseTests } from "./store-leases.js";
+import { runsIndexTests } from "./store-runs.js";
 
 /** What a store provides to the suite for one test. */
 export interface HarnessParts {
@@ -21,7 +23,7 @@ export interface HarnessParts {
   /** Opens a second store on the same location (persistent stores only). */
   reopen?: () => Promise<CheckpointStore>;
   /** Overwrites the stored bytes of an output behind the store's back. */
-  corruptOutput(pipelineId: string, hash: string, body: string): Promise<void>;
+  corruptOutput?(pipelineId: string, hash: string, body: string): Promise<void>;
   /** Rewrites a stored checkpoint behind the store's back; the default deletes and re-puts it. */
   tamperCheckpoint?(checkpointId: string, edit: (record: CheckpointRecord) => void): Promise<void>;
   /** Puts something unparseable among a run's checkpoints, where the store can hold one. */
@@ -30,9 +32,15 @@ export interface HarnessParts {
   checkpointLocation?(pipelineId: string, checkpointId: string, sequence: number): string;
   /** Removes a checkpoint from its run's separate index only (stores that have one). */
   dropIndexEntry?(pipelineId: string, checkpointId: string): Promise<void>;
-  /** Removes everything the test created. */
-  cleanup(): Promise<void>;
+  /** Removes everything the test created; by default each run the test named is deleted. */
+  cleanup?(): Promise<void>;
 }
+
+/** What `create` may return: a bare store, or a harness with hooks. */
+export type HarnessFactory = () => CheckpointStore | HarnessParts | Promise<CheckpointStore | HarnessParts>;
+
+const isHarness = (value: CheckpointStore | HarnessParts): value is HarnessParts =>
+  "store" in value && typeof (value as HarnessParts).store === "object";
 
 /** The harness as tests see it. */
 export interface StoreHarness extends HarnessParts {
@@ -43,14 +51,19 @@ export interface StoreHarness extends HarnessParts {
 
 let sequence = 0;
 
-/** Registers the whole conformance suite for one store. */
-export function describeStore(name: string, create: () => Promise<HarnessParts>): void {
+/**
+ * Registers the whole store conformance suite for one store: `create` gives a fresh, isolated
+ * store (or a harness around one) before each test.
+ */
+export function describeStoreConformance(name: string, create: HarnessFactory): void {
   describe(`${name} store conformance`, () => {
     let current: StoreHarness | undefined;
     const opened: CheckpointStore[] = [];
+    const runs = new Set<string>();
 
     beforeEach(async () => {
-      const parts = await create();
+      const made = await create();
+      const parts: HarnessParts = isHarness(made) ? made : { store: made };
       const store = new GuardedStore(parts.store);
       await store.setup();
       const tag = `t${process.pid}x${++sequence}`;
@@ -65,7 +78,11 @@ export function describeStore(name: string, create: () => Promise<HarnessParts>)
               return again;
             }
           : undefined,
-        runId: (runName: string) => `${runName}-${tag}`,
+        runId: (runName: string) => {
+          const id = `${runName}-${tag}`;
+          runs.add(id);
+          return id;
+        },
         tamperCheckpoint:
           parts.tamperCheckpoint ??
           (async (checkpointId, edit) => {
@@ -81,9 +98,11 @@ export function describeStore(name: string, create: () => Promise<HarnessParts>)
     afterEach(async () => {
       for (const store of opened.splice(0)) await store.close();
       if (current) {
+        if (!current.cleanup) for (const id of runs) await current.store.deleteRun(id);
         await current.store.close();
-        await current.cleanup();
+        await current.cleanup?.();
       }
+      runs.clear();
       current = undefined;
     });
 
@@ -94,6 +113,7 @@ export function describeStore(name: string, create: () => Promise<HarnessParts>)
     storeContractTests(harness);
     leaseTests(harness);
     corruptEntryTests(harness);
+    runsIndexTests(harness);
     managerTests(harness);
   });
 }

@@ -5,14 +5,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { computeChecksum, parseBody, sha256 } from "../../src/core/record.js";
+import { computeChecksum, parseBody, sha256 } from "../core/record.js";
 import {
   CheckpointManager,
   type CreateCheckpointInput,
   NAME_PATTERN,
   type PipelineCheckpoint,
-} from "../../src/index.js";
-import { encodedOutputsOf } from "../../src/manager/verify.js";
+} from "../index.js";
+import { encodedOutputsOf } from "../manager/verify.js";
 import type { StoreHarness } from "./suite.js";
 
 const rich = () => ({
@@ -188,7 +188,7 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(await h.store.listCheckpoints(p)).toEqual([]);
     });
 
-    it("keeps one chain when two managers write to one run in turn, and reads back nothing it wrote where the store checks the tip", async () => {
+    it("keeps one chain when two managers write to one run in turn, and reads back nothing it wrote", async () => {
       const p = h.runId("two-writers");
       const other = new CheckpointManager({ store: h.store, clock });
       const reads = { count: 0 };
@@ -209,8 +209,8 @@ export function managerTests(harness: () => StoreHarness): void {
         await write(manager, 2);
         await write(manager, 3);
         const ownWrites = reads.count;
-        // Only the first write of a run reads the newest checkpoint, where the store checks the tip.
-        expect(ownWrites).toBe(h.store.checksTip ? 1 : 3);
+        // Only the first write of a run reads the newest checkpoint: the store checks the tip.
+        expect(ownWrites).toBe(1);
         await write(other, 4);
         await write(manager, 5); // its own tip moved: refused by the store, read again, re-chained
         await write(other, 6);
@@ -283,7 +283,8 @@ export function managerTests(harness: () => StoreHarness): void {
       });
     });
 
-    it("detects a changed output and falls back to a checkpoint that does not hold it", async () => {
+    it("detects a changed output and falls back to a checkpoint that does not hold it", async (ctx) => {
+      if (!h.corruptOutput) return ctx.skip("the harness has no corruptOutput hook");
       const p = h.runId("badoutput");
       const [c1, c2] = await runStages(p, 2);
       const record = await h.store.getCheckpoint(c2 as string);
@@ -478,8 +479,9 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(text).toContain("error: disk full");
     });
 
-    it("reports unparseable entries as corrupt and resumes around them", async () => {
-      if (!h.addGarbage) return;
+    it("reports unparseable entries as corrupt and resumes around them", async (ctx) => {
+      if (!h.addGarbage)
+        return ctx.skip("the harness has no addGarbage hook (a store that cannot hold garbage)");
       const p = h.runId("garbage");
       const [, c2] = await runStages(p, 2);
       await h.addGarbage(p);
