@@ -3,7 +3,8 @@
  * not need `@types/pg` and users can pass their own pool; plus the lazy driver import, the
  * mapping of connection failures to `StoreUnavailableError`, and the transaction helper.
  */
-import { CairnError, MissingDriverError, StoreUnavailableError } from "../../core/errors.js";
+import { CairnError, StoreUnavailableError } from "../../core/errors.js";
+import { loadDriver as load } from "../driver.js";
 
 /** Type parsers for one query, as pg's `types` option takes them. */
 export interface PgTypeParsers {
@@ -52,20 +53,14 @@ export interface PgDriver {
   types: PgTypeParsers;
 }
 
-const isModuleNotFound = (error: unknown) => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
-};
-
 /** Imports `pg`, an optional peer dependency, only when a store is opened. */
-export async function loadDriver(): Promise<PgDriver> {
-  try {
-    const pg = await import("pg");
-    return (pg.default ?? pg) as unknown as PgDriver;
-  } catch (error) {
-    if (isModuleNotFound(error)) throw new MissingDriverError("postgres", "pg", { cause: error });
-    throw error;
-  }
+export function loadDriver(): Promise<PgDriver> {
+  return load(
+    "postgres",
+    "pg",
+    () => import("pg"),
+    (m) => (typeof m.Pool === "function" ? (m as unknown as PgDriver) : undefined),
+  );
 }
 
 const INT8 = 20;

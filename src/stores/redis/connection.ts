@@ -2,29 +2,19 @@
  * Connecting to Redis: the lazy `ioredis` import, the client options that make a command fail
  * fast when the server is away, and the test for "this error means the server is unavailable".
  */
-import { MissingDriverError, StoreUnavailableError } from "../../core/errors.js";
+import { StoreUnavailableError } from "../../core/errors.js";
+import { loadDriver } from "../driver.js";
 import type { RedisClient, RedisConnection } from "./config.js";
 
 type RedisConstructor = new (options: Record<string, unknown>) => RedisClient;
 
-const isModuleNotFound = (error: unknown) => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
-};
-
-async function loadDriver(): Promise<RedisConstructor> {
-  try {
-    const mod = (await import("ioredis")) as unknown as {
-      Redis?: RedisConstructor;
-      default?: RedisConstructor;
-    };
-    const Redis = mod.Redis ?? mod.default;
-    if (typeof Redis !== "function") throw new Error("the ioredis module exports no Redis class");
-    return Redis;
-  } catch (error) {
-    if (isModuleNotFound(error)) throw new MissingDriverError("redis", "ioredis", { cause: error });
-    throw error;
-  }
+function loadIoredis(): Promise<RedisConstructor> {
+  return loadDriver(
+    "redis",
+    "ioredis",
+    () => import("ioredis"),
+    (m) => (typeof m.Redis === "function" ? (m.Redis as RedisConstructor) : undefined),
+  );
 }
 
 const NETWORK_CODES = new Set([
@@ -58,7 +48,7 @@ export async function connect(
   connectTimeoutMs: number,
   location: string,
 ): Promise<RedisClient> {
-  const Redis = await loadDriver();
+  const Redis = await loadIoredis();
   const client = new Redis({
     ...connection,
     lazyConnect: true,

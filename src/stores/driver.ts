@@ -1,0 +1,37 @@
+/**
+ * Loading a store's driver, an optional peer dependency: imported only when the store is opened,
+ * never when cairn is imported, and reported as a `MissingDriverError` naming the package to
+ * install when it is absent. Each store passes its own `import()` so bundlers still see it.
+ */
+import { MissingDriverError, StoreOperationError } from "../core/errors.js";
+
+const isModuleNotFound = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
+};
+
+/**
+ * Imports `packageName` with `load` and picks what the store needs from the module; a module
+ * without it (an incompatible major version) is a typed error, not a crash later.
+ */
+export async function loadDriver<T>(
+  strategy: string,
+  packageName: string,
+  load: () => Promise<unknown>,
+  pick: (module: Record<string, unknown>) => T | undefined,
+): Promise<T> {
+  let module: Record<string, unknown>;
+  try {
+    module = (await load()) as Record<string, unknown>;
+  } catch (error) {
+    if (isModuleNotFound(error)) throw new MissingDriverError(strategy, packageName, { cause: error });
+    throw error;
+  }
+  const picked = pick(module) ?? pick((module.default ?? {}) as Record<string, unknown>);
+  if (picked === undefined) {
+    throw new StoreOperationError(strategy, "load driver", {
+      cause: new TypeError(`the ${packageName} module does not export what the ${strategy} store needs`),
+    });
+  }
+  return picked;
+}
