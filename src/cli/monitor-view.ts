@@ -17,25 +17,29 @@ export interface MonitorSnapshot {
 }
 
 /**
- * Reads the runs (or one run) and the latest checkpoint of each unfinished one. With
- * `pipelineId` and `requireRun`, a run that is not there is `CAIRN_NOT_FOUND`.
+ * Reads the runs (one run, or the newest runs of one pipeline through the runs-by-name index)
+ * and the latest checkpoint of each unfinished one. With `pipelineId` and `requireRun`, a run
+ * that is not there is `CAIRN_NOT_FOUND`.
  */
 export async function takeSnapshot(
   manager: CheckpointManager,
-  options: { pipelineId?: string; requireRun?: boolean },
+  options: { pipelineId?: string; pipelineName?: string; limit?: number; requireRun?: boolean },
 ): Promise<MonitorSnapshot> {
   const takenAt = new Date();
   const store = (await manager.getStore()).location;
-  let runs = await manager.listPipelines();
+  let runs: PipelineSummary[];
   if (options.pipelineId !== undefined) {
-    runs = runs.filter((r) => r.pipelineId === options.pipelineId);
+    const run = await manager.getRunSummary(options.pipelineId);
+    runs = run ? [run] : [];
     if (runs.length === 0 && options.requireRun) {
       throw new CheckpointNotFoundError(
         options.pipelineId,
         `No pipeline run with id ${JSON.stringify(options.pipelineId)} in the store`,
       );
     }
-  }
+  } else if (options.pipelineName !== undefined) {
+    runs = (await manager.listRuns(options.pipelineName, { limit: options.limit ?? 50 })).runs;
+  } else runs = await manager.listPipelines();
   const active: MonitorSnapshot["active"] = [];
   for (const run of runs) {
     if (run.finished) continue;

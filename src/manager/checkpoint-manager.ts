@@ -42,15 +42,19 @@ import {
   findResumePoint,
   findUnfinishedRun,
   getRunInfo,
+  type ListRunsOptions,
+  listRunsByName,
   newestReadable,
   type RunInfo,
+  type RunSummaryPage,
+  summarizeOneRun,
   summarizeRuns,
 } from "./runs.js";
 import { computeStatistics } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
 import { chainProblem, decodeVerified, decodeVerifiedFully, inspectRecord, verifyRecord } from "./verify.js";
 
-export type { RunInfo } from "./runs.js";
+export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 
 /** How to build a {@link CheckpointManager}. */
 export interface CheckpointManagerOptions {
@@ -333,9 +337,20 @@ export class CheckpointManager {
     return renderChain(pipelineId, await store.listCheckpoints(pipelineId));
   }
 
-  /** A summary of every run in the store. */
+  /** A summary of every run in the store (reads every run: prefer `listRuns` for one pipeline). */
   async listPipelines(): Promise<PipelineSummary[]> {
     return summarizeRuns(await this.getStore());
+  }
+
+  /** One page of a pipeline's runs, newest first, answered from the store's runs-by-name index. */
+  async listRuns(pipelineName: string, options: ListRunsOptions = {}): Promise<RunSummaryPage> {
+    return listRunsByName(await this.getStore(), pipelineName, options);
+  }
+
+  /** The summary of one run; undefined when the store holds nothing of it. */
+  async getRunSummary(pipelineId: string): Promise<PipelineSummary | undefined> {
+    assertValidName("pipelineId", pipelineId);
+    return summarizeOneRun(await this.getStore(), pipelineId);
   }
 
   /**
@@ -386,10 +401,14 @@ export class CheckpointManager {
     return importRun(await this.getStore(), path, options);
   }
 
-  /** Statistics computed from what the store holds. */
-  async getStatistics(): Promise<CheckpointStatistics> {
+  /**
+   * Statistics computed from what the store holds: over every run, or with `pipelineName` over
+   * that pipeline's runs only (found through the runs-by-name index, without reading the others).
+   */
+  async getStatistics(options: { pipelineName?: string } = {}): Promise<CheckpointStatistics> {
+    if (options.pipelineName !== undefined) assertValidName("pipelineName", options.pipelineName);
     const store = await this.getStore();
-    return computeStatistics(store, this.storageStrategy);
+    return computeStatistics(store, this.storageStrategy, options.pipelineName);
   }
 
   /** Closes the store. */

@@ -118,30 +118,91 @@ export async function findUnfinishedRun(
   openStore: OpenStore,
   pipelineName: string,
 ): Promise<string | undefined> {
+  assertValidName("pipelineName", pipelineName);
   const store = await openStore();
-  let best: RunInfo | undefined;
-  for (const pipelineId of await store.listPipelineIds()) {
-    const info = await getRunInfo(openStore, pipelineId);
-    if (!info || info.finished || info.pipelineName !== pipelineName || !info.lastTimestamp) continue;
-    if (!best?.lastTimestamp || info.lastTimestamp > best.lastTimestamp) best = info;
+  // The index answers newest first; an entry whose run lost its checkpoints, or whose newest
+  // readable checkpoint says it finished (an index rebuilt from older data), is passed over.
+  let cursor: string | undefined;
+  do {
+    const page = await store.listRuns({
+      pipelineName,
+      unfinished: true,
+      limit: 20,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const run of page.runs) {
+      const info = await getRunInfo(openStore, run.pipelineId);
+      if (info && !info.finished && (info.pipelineName ?? pipelineName) === pipelineName)
+        return run.pipelineId;
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return undefined;
+}
+
+/** The summary of one run; undefined when the store holds nothing of it. */
+export async function summarizeOneRun(
+  store: CheckpointStore,
+  pipelineId: string,
+): Promise<PipelineSummary | undefined> {
+  const listing = await store.listCheckpoints(pipelineId);
+  if (listing.length === 0) return undefined;
+  const latest = await newestReadable(store, pipelineId);
+  let stages: { completed: number; pending: number } | undefined;
+  try {
+    const body = latest && parseBody(latest.checkpoint_id, latest.body);
+    stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
   }
-  return best?.pipelineId;
+  return summarizeRun(pipelineId, listing, stages);
 }
 
 /** A summary of every run in the store. */
 export async function summarizeRuns(store: CheckpointStore): Promise<PipelineSummary[]> {
   const summaries: PipelineSummary[] = [];
   for (const pipelineId of await store.listPipelineIds()) {
-    const listing = await store.listCheckpoints(pipelineId);
-    const latest = await newestReadable(store, pipelineId);
-    let stages: { completed: number; pending: number } | undefined;
-    try {
-      const body = latest && parseBody(latest.checkpoint_id, latest.body);
-      stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-    }
-    summaries.push(summarizeRun(pipelineId, listing, stages));
+    const summary = await summarizeOneRun(store, pipelineId);
+    if (summary) summaries.push(summary);
   }
   return summaries;
+}
+
+/** Options of `listRuns`. */
+export interface ListRunsOptions {
+  /** Only runs that have not finished. */
+  unfinished?: boolean;
+  /** Page size, 1 to 1,000 (default 20). */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** A page of run summaries, newest first. */
+export interface RunSummaryPage {
+  runs: PipelineSummary[];
+  /** Pass as `cursor` for the next page; absent on the last one. */
+  nextCursor?: string;
+}
+
+/** One page of a pipeline's runs, newest first, from the store's runs-by-name index. */
+export async function listRunsByName(
+  store: CheckpointStore,
+  pipelineName: string,
+  options: ListRunsOptions,
+): Promise<RunSummaryPage> {
+  assertValidName("pipelineName", pipelineName);
+  const page = await store.listRuns({
+    pipelineName,
+    limit: options.limit ?? 20,
+    ...(options.unfinished !== undefined ? { unfinished: options.unfinished } : {}),
+    ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+  });
+  const runs: PipelineSummary[] = [];
+  for (const run of page.runs) {
+    // A run whose checkpoints are all gone (retention) is left out, as listPipelines does.
+    const summary = await summarizeOneRun(store, run.pipelineId);
+    if (summary) runs.push(summary);
+  }
+  return { runs, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
 }

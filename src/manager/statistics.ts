@@ -40,10 +40,21 @@ export function summarizeRun(
   };
 }
 
-/** Statistics over every run in the store. */
+/** Every run of one pipeline, from the runs-by-name index, a page at a time. */
+async function* runsOf(store: CheckpointStore, pipelineName: string): AsyncGenerator<string> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.listRuns({ pipelineName, limit: 1000, ...(cursor ? { cursor } : {}) });
+    for (const run of page.runs) yield run.pipelineId;
+    cursor = page.nextCursor;
+  } while (cursor);
+}
+
+/** Statistics over every run in the store, or over one pipeline's runs. */
 export async function computeStatistics(
   store: CheckpointStore,
   strategy: string,
+  pipelineName?: string,
 ): Promise<CheckpointStatistics> {
   const byStatus = Object.fromEntries(CHECKPOINT_STATUSES.map((s) => [s, 0])) as Record<
     CheckpointStatusValue,
@@ -68,7 +79,8 @@ export async function computeStatistics(
   let resumedAndCompleted = 0;
   let oldest = Number.POSITIVE_INFINITY;
   let newest = Number.NEGATIVE_INFINITY;
-  for (const pipelineId of await store.listPipelineIds()) {
+  const runs = pipelineName === undefined ? await store.listPipelineIds() : runsOf(store, pipelineName);
+  for await (const pipelineId of runs) {
     const listing = await store.listCheckpoints(pipelineId);
     if (listing.length === 0) continue;
     stats.totalPipelines++;

@@ -338,15 +338,12 @@ export class Pipeline {
     };
   }
 
-  /** Checkpoint metadata of the last executed run (or the newest run of this pipeline), newest first. */
+  /** Checkpoint metadata of the last executed run (or the newest-created run of this pipeline), newest first. */
   async getCheckpointHistory(): Promise<CheckpointMetadata[]> {
     if (!this.manager) return [];
     let runId = this.lastRunId;
-    if (runId === undefined) {
-      const runs = (await this.manager.listPipelines()).filter((r) => r.pipelineName === this.name);
-      runs.sort((a, b) => (b.lastTimestamp?.getTime() ?? 0) - (a.lastTimestamp?.getTime() ?? 0));
-      runId = runs[0]?.pipelineId;
-    }
+    if (runId === undefined)
+      runId = (await this.manager.listRuns(this.name, { limit: 1 })).runs[0]?.pipelineId;
     return runId === undefined ? [] : this.manager.getCheckpointHistory(runId);
   }
 

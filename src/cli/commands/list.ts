@@ -1,19 +1,45 @@
 /** `cairn list`: the runs in a store, or one run's checkpoints. */
 import type { Command } from "commander";
-import type { CheckpointManager } from "../../index.js";
+import { InvalidArgumentError as CommanderArgumentError } from "commander";
+import type { CheckpointManager, PipelineSummary } from "../../index.js";
+import { UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
 import { corruptCount, examples, requireRun } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
   pipelineId?: string;
+  name?: string;
+  unfinished?: boolean;
+  limit?: number;
+  cursor?: string;
 }
 
-async function listRuns(manager: CheckpointManager, json: boolean): Promise<void> {
-  const runs = await manager.listPipelines();
-  if (json) return printJson(runs);
+async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<void> {
+  const json = flags.json === true;
+  let nextCursor: string | undefined;
+  let runs: PipelineSummary[];
+  if (flags.name !== undefined) {
+    ({ runs, nextCursor } = await manager.listRuns(flags.name, {
+      ...(flags.unfinished ? { unfinished: true } : {}),
+      ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+      ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
+    }));
+    if (json) return printJson({ runs, ...(nextCursor ? { nextCursor } : {}) });
+  } else {
+    if (flags.unfinished || flags.limit !== undefined || flags.cursor !== undefined)
+      throw new UsageError(
+        "--unfinished, --limit and --cursor page one pipeline's runs: add --name <pipeline>",
+      );
+    runs = await manager.listPipelines();
+    if (json) return printJson(runs);
+  }
   if (runs.length === 0) {
-    printText(`No pipeline runs in ${(await manager.getStore()).location}`);
+    printText(
+      flags.name !== undefined
+        ? `No runs of pipeline ${flags.name}${flags.cursor ? " after that cursor" : ""}`
+        : `No pipeline runs in ${(await manager.getStore()).location}`,
+    );
     return;
   }
   const rows = runs.map((r) => [
@@ -33,6 +59,7 @@ async function listRuns(manager: CheckpointManager, json: boolean): Promise<void
       "right",
     ]),
   );
+  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}`);
 }
 
 async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
@@ -64,6 +91,13 @@ async function listRun(manager: CheckpointManager, pipelineId: string, json: boo
   );
 }
 
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new CommanderArgumentError("must be an integer from 1 to 1000");
+  return n;
+}
+
 /** Registers `cairn list`. */
 export function registerList(program: Command): void {
   const command = program
@@ -71,17 +105,24 @@ export function registerList(program: Command): void {
     .summary("List runs, or one run's checkpoints")
     .description("List pipeline runs, or the checkpoints of one run (newest first)")
     .option("--pipeline-id <id>", "list this run's checkpoints instead of the runs")
+    .option("--name <pipeline>", "list one pipeline's runs, newest first, from the runs-by-name index")
+    .option("--unfinished", "with --name: only runs that have not finished")
+    .option("--limit <n>", "with --name: runs per page (1-1000, default 20)", parseLimit)
+    .option("--cursor <cursor>", "with --name: the page after the one that printed this cursor")
     .addHelpText(
       "after",
       examples(
         "cairn list --store sqlite:./cairn.db",
         "cairn list --pipeline-id etl_20240101T000000000Z_abc234",
+        "cairn list --name etl --unfinished --limit 5",
       ),
     );
   addStoreOptions(command).action(async (flags: ListFlags) => {
+    if (flags.pipelineId !== undefined && flags.name !== undefined)
+      throw new UsageError("--pipeline-id lists one run's checkpoints, --name one pipeline's runs: give one");
     await withManager(flags, (manager) =>
       flags.pipelineId === undefined
-        ? listRuns(manager, flags.json === true)
+        ? listRuns(manager, flags)
         : listRun(manager, flags.pipelineId, flags.json === true),
     );
   });

@@ -14,8 +14,15 @@ import { addStoreOptions, type StoreFlags, withManager } from "../store-options.
 interface MonitorFlags extends StoreFlags {
   refresh: number;
   pipelineId?: string;
+  name?: string;
   once?: boolean;
 }
+
+/** What to watch, from the flags. */
+const scope = (flags: MonitorFlags) => ({
+  ...(flags.pipelineId !== undefined ? { pipelineId: flags.pipelineId } : {}),
+  ...(flags.name !== undefined ? { pipelineName: flags.name } : {}),
+});
 
 const HIDE_CURSOR = "\x1b[?25l";
 const SHOW_CURSOR = "\x1b[?25h";
@@ -49,8 +56,7 @@ async function refresh(
   last: MonitorSnapshot | undefined,
 ): Promise<{ snapshot: MonitorSnapshot | undefined; lines: string[] }> {
   try {
-    const options = flags.pipelineId !== undefined ? { pipelineId: flags.pipelineId } : {};
-    const snapshot = await takeSnapshot(manager, options);
+    const snapshot = await takeSnapshot(manager, scope(flags));
     const lines = renderSnapshot(snapshot);
     if (flags.pipelineId !== undefined && snapshot.runs.length === 0) {
       lines.push(`No run ${flags.pipelineId} in the store (yet).`);
@@ -116,23 +122,23 @@ export function registerMonitor(program: Command): void {
     )
     .option("--refresh <seconds>", "seconds between refreshes", parseRefresh, 2)
     .option("--pipeline-id <id>", "watch only this run")
+    .option("--name <pipeline>", "watch only this pipeline's newest 50 runs (from the runs-by-name index)")
     .option("--once", "print one snapshot and exit (with --json: as JSON)")
     .addHelpText(
       "after",
       examples(
         "cairn monitor --store sqlite:./cairn.db",
         "cairn monitor --refresh 5 --pipeline-id etl_20240101T000000000Z_abc234",
-        "cairn monitor --once --json",
+        "cairn monitor --name etl --once --json",
       ),
     );
   addStoreOptions(command).action(async (flags: MonitorFlags) => {
     if (flags.json && !flags.once) throw new UsageError("--json needs --once: a live view is not a document");
+    if (flags.name !== undefined && flags.pipelineId !== undefined)
+      throw new UsageError("--name and --pipeline-id pick what to watch: give one of them");
     await withManager(flags, async (manager) => {
       if (!flags.once) return watch(manager, flags);
-      const snapshot = await takeSnapshot(manager, {
-        ...(flags.pipelineId !== undefined ? { pipelineId: flags.pipelineId } : {}),
-        requireRun: true,
-      });
+      const snapshot = await takeSnapshot(manager, { ...scope(flags), requireRun: true });
       if (flags.json) printJson(snapshot);
       else printText(renderSnapshot(snapshot).join("\n"));
     });

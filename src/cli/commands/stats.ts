@@ -32,10 +32,14 @@ export function registerStats(program: Command): void {
     .command("stats")
     .summary("Show store statistics")
     .description("Show statistics of the store: runs, checkpoints by status, sizes, resumes")
-    .addHelpText("after", examples("cairn stats --store sqlite:./cairn.db --json"));
-  addStoreOptions(command).action(async (flags: StoreFlags) => {
+    .option("--name <pipeline>", "only this pipeline's runs (found through the runs-by-name index)")
+    .addHelpText(
+      "after",
+      examples("cairn stats --store sqlite:./cairn.db --json", "cairn stats --name etl_pipeline"),
+    );
+  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string }) => {
     await withManager(flags, async (manager) => {
-      const stats = await manager.getStatistics();
+      const stats = await manager.getStatistics(flags.name !== undefined ? { pipelineName: flags.name } : {});
       if (flags.json) printJson(stats);
       else printText(render(stats, (await manager.getStore()).location));
     });
