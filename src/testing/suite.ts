@@ -14,6 +14,7 @@ import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
 import { corruptEntryTests } from "./store-corrupt-entries.js";
 import { leaseTests } from "./store-leases.js";
+import { modelTests } from "./store-model.js";
 import { runsIndexTests } from "./store-runs.js";
 
 /** What a store provides to the suite for one test. */
@@ -114,6 +115,7 @@ export function describeStoreConformance(name: string, create: HarnessFactory): 
     leaseTests(harness);
     corruptEntryTests(harness);
     runsIndexTests(harness);
+    modelTests(harness);
     managerTests(harness);
   });
 }

@@ -1,0 +1,93 @@
+/**
+ * The reference model of the model-based store test (`store-model.ts`): what a store must hold
+ * after a sequence of operations, in plain Maps, with the contract's rules written out once.
+ */
+import { compareStored, sha256 } from "../core/record.js";
+import type { CheckpointRecord, Lease, RunEntry } from "../stores/types.js";
+
+/** Output bodies the test's checkpoints share, so runs reuse and orphan outputs. */
+export const OUTPUT_POOL = ['"a"', '"b"', '{"rows":[1,2,3]}', "[]"] as const;
+
+/** The content address of an output body. */
+export const outputHash = (body: string): string => sha256(body);
+
+/** A stored checkpoint and the outputs it refers to. */
+export interface ModelCheckpoint {
+  record: CheckpointRecord;
+  refs: string[];
+}
+
+/** What the model knows of a run's lease. */
+export interface ModelLease {
+  /** False after deleteRun, which may or may not drop the lease: the next acquire teaches it. */
+  known: boolean;
+  /** The run's current lease; `live` is false once released (expiry is not modelled). */
+  current: { owner: string; token: number; live: boolean } | undefined;
+  /** The largest token the run has handed out. */
+  maxToken: number;
+  /** Every lease the store handed out, current or stale, for renew, release and fences. */
+  handed: Lease[];
+}
+
+/** One run of the model. */
+export interface ModelRun {
+  id: string;
+  /** Which of the model's pipeline names the run writes under by default. */
+  home: number;
+  checkpoints: Map<string, ModelCheckpoint>;
+  outputs: Map<string, string>;
+  /** Ids deleted, for reads and stale tips that must find nothing. */
+  deleted: string[];
+  usedSequences: Set<number>;
+  maxSequence: number;
+  /** The run's listRuns entry, as the contract defines it. */
+  entry: RunEntry | undefined;
+  /** True once deleteCheckpoints emptied the run: the contract lets it stay listed or not. */
+  entryUnknown: boolean;
+  lease: ModelLease;
+}
+
+/** The reference model: three runs over two pipeline names. */
+export interface Model {
+  runs: ModelRun[];
+  names: string[];
+}
+
+/** A fresh model for these run ids and pipeline names. */
+export function newModel(runIds: readonly string[], names: readonly string[]): Model {
+  return {
+    names: [...names],
+    runs: runIds.map((id, i) => ({
+      id,
+      home: i % names.length,
+      checkpoints: new Map(),
+      outputs: new Map(),
+      deleted: [],
+      usedSequences: new Set(),
+      maxSequence: 0,
+      entry: undefined,
+      entryUnknown: false,
+      lease: { known: true, current: undefined, maxToken: 0, handed: [] },
+    })),
+  };
+}
+
+/** The run's checkpoints in listing order: by sequence, oldest first. */
+export function sorted(run: ModelRun): ModelCheckpoint[] {
+  return [...run.checkpoints.values()].sort((a, b) => compareStored(a.record.metadata, b.record.metadata));
+}
+
+/** The run's newest checkpoint, as getLatestCheckpoint and expectedTip see it. */
+export function tipOf(run: ModelRun): ModelCheckpoint | undefined {
+  return sorted(run).at(-1);
+}
+
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The runs listRuns must return for a name: newest first by creation, then by run id. */
+export function expectedRuns(model: Model, pipelineName: string, unfinished: boolean): RunEntry[] {
+  return model.runs
+    .flatMap((r) => (r.entry ? [{ ...r.entry }] : []))
+    .filter((e) => e.pipelineName === pipelineName && !(unfinished && e.finished))
+    .sort((a, b) => byteOrder(b.createdAt, a.createdAt) || byteOrder(b.pipelineId, a.pipelineId));
+}
