@@ -11,6 +11,7 @@ export {
   ClosedError,
   ErrorCode,
   type ErrorCodeValue,
+  FormatTooNewError,
   InvalidArgumentError,
   InvalidConfigError,
   InvalidNameError,
@@ -22,6 +23,7 @@ export {
   StoreUnavailableError,
   TipMovedError,
   UnserializableValueError,
+  type VersionedThing,
 } from "./core/errors.js";
 export { assertValidName, isValidName, NAME_PATTERN, newRunId } from "./core/ids.js";
 export {

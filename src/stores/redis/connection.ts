@@ -19,7 +19,12 @@ async function loadDriver(): Promise<RedisConstructor> {
       default?: RedisConstructor;
     };
     const Redis = mod.Redis ?? mod.default;
-    if (typeof Redis !== "function") throw new Error("the ioredis module exports no Redis class");
+    if (typeof Redis !== "function") {
+      // Installed but not a usable ioredis (another package under that name, or too old).
+      throw new MissingDriverError("redis", "ioredis", {
+        cause: new TypeError("the installed ioredis module exports no Redis class"),
+      });
+    }
     return Redis;
   } catch (error) {
     if (isModuleNotFound(error)) throw new MissingDriverError("redis", "ioredis", { cause: error });

@@ -194,7 +194,9 @@ export class SqliteStore implements CheckpointStore {
   }
 
   private get ready(): Prepared {
-    if (!this.prepared) throw new Error("SqliteStore.setup() must be called before any other method");
+    if (!this.prepared) {
+      throw new StoreUnavailableError("sqlite", "it is not set up: call setup() before any other method");
+    }
     return this.prepared;
   }
 
