@@ -5,6 +5,7 @@ import {
   TipMovedError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
+import { assertKnownOptions } from "../core/options.js";
 import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
 import {
   type CheckpointMetadata,
@@ -64,6 +65,13 @@ export interface CheckpointManagerOptions {
   clock?: () => Date;
 }
 
+const MANAGER_OPTIONS = [
+  "strategy",
+  "config",
+  "store",
+  "clock",
+] as const satisfies readonly (keyof CheckpointManagerOptions)[];
+
 /** Options of `importCheckpoint`. */
 export interface ImportOptions {
   /** Replace a checkpoint that already exists with the same id. */
@@ -96,6 +104,8 @@ export class CheckpointManager {
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
+    // A misspelt option (say, encryption settings) must not be silently ignored.
+    assertKnownOptions("CheckpointManager", options, MANAGER_OPTIONS);
     // Resolve now so a bad strategy or option fails at construction, not at first write.
     this.spec =
       options.store !== undefined

@@ -1,5 +1,11 @@
-import { CheckpointConflictError, CheckpointNotFoundError, TipMovedError } from "../../core/errors.js";
+import {
+  CheckpointConflictError,
+  CheckpointNotFoundError,
+  InvalidConfigError,
+  TipMovedError,
+} from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
@@ -47,6 +53,8 @@ export class MemoryStore implements CheckpointStore {
   private readonly leases = new Map<string, Lease>();
 
   constructor(config: MemoryStoreConfig = {}) {
+    const unknown = unknownOptionsProblem("the memory store", config, ["name"]);
+    if (unknown !== undefined) throw new InvalidConfigError(unknown);
     this.location = `memory:${config.name ?? ""}`;
   }
 
