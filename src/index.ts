@@ -69,7 +69,7 @@ export {
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
-export type { CleanupOptions, CleanupReport } from "./manager/retention.js";
+export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
   ProgressCallback,
   RunExportOptions,

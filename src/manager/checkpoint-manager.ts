@@ -30,7 +30,13 @@ import type { CheckpointStore, Lease } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
 import { renderChain } from "./chain-text.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
-import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
+import {
+  type CleanupOptions,
+  type CleanupReport,
+  cleanupOldCheckpoints,
+  cleanupRuns,
+  type RunCleanupReport,
+} from "./retention.js";
 import {
   exportRun,
   importRun,
@@ -329,14 +335,23 @@ export class CheckpointManager {
   /**
    * Deletes every checkpoint and output of the given runs and returns how many checkpoints
    * went. A run that has not finished is kept (its checkpoints are how it resumes) unless
-   * `force` is set.
+   * `force` is set. {@link cleanupPipelines} tells a refused run from a missing one.
    */
   async cleanupCompletedPipelines(
     pipelineIds: readonly string[],
     options: { force?: boolean } = {},
   ): Promise<number> {
+    const report = await this.cleanupPipelines(pipelineIds, options);
+    return report.deleted.reduce((sum, run) => sum + run.checkpoints, 0);
+  }
+
+  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing. */
+  async cleanupPipelines(
+    pipelineIds: readonly string[],
+    options: { force?: boolean } = {},
+  ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    return deleteRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    return cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
   }
 
   /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */
