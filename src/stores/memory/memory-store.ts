@@ -1,4 +1,10 @@
-import { CheckpointConflictError, CheckpointNotFoundError, TipMovedError } from "../../core/errors.js";
+import {
+  CheckpointConflictError,
+  CheckpointNotFoundError,
+  InvalidConfigError,
+  TipMovedError,
+} from "../../core/errors.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
@@ -49,6 +55,8 @@ export class MemoryStore implements CheckpointStore {
   private readonly index = new RunsIndex();
 
   constructor(config: MemoryStoreConfig = {}) {
+    const unknown = unknownOptionsProblem("the memory store", config, ["name"]);
+    if (unknown !== undefined) throw new InvalidConfigError(unknown);
     this.location = `memory:${config.name ?? ""}`;
   }
 
