@@ -11,6 +11,7 @@ export {
   ClosedError,
   ErrorCode,
   type ErrorCodeValue,
+  FormatTooNewError,
   InvalidArgumentError,
   InvalidConfigError,
   InvalidNameError,
@@ -22,6 +23,7 @@ export {
   StoreUnavailableError,
   TipMovedError,
   UnserializableValueError,
+  type VersionedThing,
 } from "./core/errors.js";
 export { assertValidName, isValidName, NAME_PATTERN, newRunId } from "./core/ids.js";
 export {
@@ -67,7 +69,7 @@ export {
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
-export type { CleanupOptions, CleanupReport } from "./manager/retention.js";
+export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
   ProgressCallback,
   RunExportOptions,

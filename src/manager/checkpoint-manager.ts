@@ -5,6 +5,7 @@ import {
   TipMovedError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
+import { assertKnownOptions } from "../core/options.js";
 import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
 import {
   type CheckpointMetadata,
@@ -29,7 +30,13 @@ import type { CheckpointStore, Lease } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
 import { renderChain } from "./chain-text.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
-import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
+import {
+  type CleanupOptions,
+  type CleanupReport,
+  cleanupOldCheckpoints,
+  cleanupRuns,
+  type RunCleanupReport,
+} from "./retention.js";
 import {
   exportRun,
   importRun,
@@ -67,6 +74,13 @@ export interface CheckpointManagerOptions {
   /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
   clock?: () => Date;
 }
+
+const MANAGER_OPTIONS = [
+  "strategy",
+  "config",
+  "store",
+  "clock",
+] as const satisfies readonly (keyof CheckpointManagerOptions)[];
 
 /** Options of `importCheckpoint`. */
 export interface ImportOptions {
@@ -115,6 +129,8 @@ export class CheckpointManager {
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
+    // A misspelt option (say, encryption settings) must not be silently ignored.
+    assertKnownOptions("CheckpointManager", options, MANAGER_OPTIONS);
     // Resolve now so a bad strategy or option fails at construction, not at first write.
     this.spec =
       options.store !== undefined
@@ -356,14 +372,23 @@ export class CheckpointManager {
   /**
    * Deletes every checkpoint and output of the given runs and returns how many checkpoints
    * went. A run that has not finished is kept (its checkpoints are how it resumes) unless
-   * `force` is set.
+   * `force` is set. {@link cleanupPipelines} tells a refused run from a missing one.
    */
   async cleanupCompletedPipelines(
     pipelineIds: readonly string[],
     options: { force?: boolean } = {},
   ): Promise<number> {
+    const report = await this.cleanupPipelines(pipelineIds, options);
+    return report.deleted.reduce((sum, run) => sum + run.checkpoints, 0);
+  }
+
+  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing. */
+  async cleanupPipelines(
+    pipelineIds: readonly string[],
+    options: { force?: boolean } = {},
+  ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    return deleteRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    return cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
   }
 
   /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */
