@@ -5,6 +5,13 @@
 import { compareStored, sha256 } from "../core/record.js";
 import type { CheckpointRecord, Lease, RunEntry } from "../stores/types.js";
 
+/** Long enough that no lease runs out during a test: expiry is not modelled. */
+export const TTL = 600_000;
+
+/** The item at `index`, wrapping around; undefined for an empty list. */
+export const pick = <T>(items: readonly T[], index: number): T | undefined =>
+  items.length === 0 ? undefined : items[index % items.length];
+
 /** Output bodies the test's checkpoints share, so runs reuse and orphan outputs. */
 export const OUTPUT_POOL = ['"a"', '"b"', '{"rows":[1,2,3]}', "[]"] as const;
 
@@ -77,6 +84,16 @@ export function sorted(run: ModelRun): ModelCheckpoint[] {
   return [...run.checkpoints.values()].sort((a, b) => compareStored(a.record.metadata, b.record.metadata));
 }
 
+/** Ids a command may name: the run's checkpoints newest first (the tip most often), then deleted ones. */
+export function knownIds(run: ModelRun): string[] {
+  return [
+    ...sorted(run)
+      .map((c) => c.record.metadata.checkpoint_id)
+      .reverse(),
+    ...[...run.deleted].reverse(),
+  ];
+}
+
 /** The run's newest checkpoint, as getLatestCheckpoint and expectedTip see it. */
 export function tipOf(run: ModelRun): ModelCheckpoint | undefined {
   return sorted(run).at(-1);
@@ -90,4 +107,41 @@ export function expectedRuns(model: Model, pipelineName: string, unfinished: boo
     .flatMap((r) => (r.entry ? [{ ...r.entry }] : []))
     .filter((e) => e.pipelineName === pipelineName && !(unfinished && e.finished))
     .sort((a, b) => byteOrder(b.createdAt, a.createdAt) || byteOrder(b.pipelineId, a.pipelineId));
+}
+
+/** A tip that is not the run's tip: none, an older or deleted checkpoint, or one never written. */
+export function staleTip(run: ModelRun, tip: string | null, index: number): string | null {
+  const choices: (string | null)[] = [`${run.id}_never_20240101T000000000Z_00000000`, ...run.deleted];
+  if (tip !== null) choices.push(null, ...[...run.checkpoints.keys()].filter((id) => id !== tip));
+  return pick(choices, index) as string | null;
+}
+
+/** The fence a put uses and whether the store must accept it; "undecided" when the contract leaves it open. */
+export function fenceFor(run: ModelRun, index: number): { lease: Lease; ok: boolean } | "undecided" {
+  const lease = run.lease;
+  if (!lease.known) return "undecided";
+  const held = pick(lease.handed, index);
+  if (!held)
+    return {
+      lease: { pipelineId: run.id, owner: "nobody", token: 1, expiresAt: new Date(Date.now() + TTL) },
+      ok: false,
+    };
+  const current = lease.current;
+  const same = current !== undefined && current.owner === held.owner && current.token === held.token;
+  // A released lease nobody took over: whether it still fences is left to the store.
+  if (same && !current.live) return "undecided";
+  return { lease: held, ok: same };
+}
+
+/** Removes deleted checkpoints from the model. */
+export function deleteFromModel(run: ModelRun, ids: readonly string[]): void {
+  for (const id of ids) {
+    run.checkpoints.delete(id);
+    run.deleted.push(id);
+  }
+  // A run emptied by deleteCheckpoints may stay listed or not (the contract leaves it open).
+  if (run.checkpoints.size === 0 && ids.length > 0 && run.entry) {
+    run.entry = undefined;
+    run.entryUnknown = true;
+  }
 }
