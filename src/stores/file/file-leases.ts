@@ -76,9 +76,14 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
       const fd = openSync(lock, "wx");
       try {
         writeSync(fd, JSON.stringify(me));
-      } finally {
+      } catch (error) {
+        // A full disk creates the file but refuses its content: an empty lock names no holder
+        // and would stall every later caller until it counts as stale, so it goes at once.
         closeSync(fd);
+        unlinkIfPresent(lock);
+        throw error;
       }
+      closeSync(fd);
       break;
     } catch (error) {
       if (hasCode(error, "ENOENT")) {
