@@ -120,13 +120,17 @@ describe("the file store on a full filesystem", () => {
     const basePath = join(dir, "pipeline");
     const filler = join(dir, "filler-pipeline");
     const ran: string[] = [];
+    const stage = (name: string) => {
+      ran.push(name);
+      return blob(name, 64);
+    };
     const pipeline = new Pipeline({
       name: "full_disk",
       checkpointEnabled: true,
       checkpointStrategy: "file",
       checkpointConfig: { basePath },
       steps: [
-        { name: "s1", agent: () => (ran.push("s1"), blob("s1", 64)) },
+        { name: "s1", agent: () => stage("s1") },
         {
           name: "s2",
           agent: () => {
@@ -136,7 +140,7 @@ describe("the file store on a full filesystem", () => {
             return blob("s2", 64);
           },
         },
-        { name: "s3", agent: () => (ran.push("s3"), blob("s3", 64)) },
+        { name: "s3", agent: () => stage("s3") },
       ],
     });
     const runId = "full_disk_run";
