@@ -209,10 +209,12 @@ export class CheckpointManager {
   /** The run's newest readable checkpoint, as the parent of the next write. */
   private async readTip(store: GuardedStore, pipelineId: string): Promise<Tip> {
     const newest = await newestReadable(store, pipelineId);
-    return {
-      parent: newest,
-      refs: new Set(newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : []),
-    };
+    if (!newest) return { parent: undefined, refs: new Set() };
+    // Only outputs the store still holds count as stored: the parent may reference one that was
+    // deleted (the reason a resume fell back past it), and a child must not reference it unstored.
+    const stored = new Set(await store.listOutputHashes(pipelineId));
+    const refs = Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs);
+    return { parent: newest, refs: new Set(refs.filter((hash) => stored.has(hash))) };
   }
 
   private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {
@@ -272,6 +274,11 @@ export class CheckpointManager {
   /** The run's newest checkpoint that verifies and is resumable; corrupt ones are skipped. */
   async loadLatestCheckpoint(pipelineId: string): Promise<PipelineCheckpoint | undefined> {
     const found = await findResumePoint(() => this.getStore(), pipelineId);
+    // Resuming behind the newest checkpoint (it failed verification): what this manager knows
+    // of the run's stored outputs may be wrong, so the next write reads the run again.
+    const tip = this.tips.get(pipelineId);
+    if (tip && tip.parent?.checkpoint_id !== found?.record.metadata.checkpoint_id)
+      this.tips.delete(pipelineId);
     return found && decodeVerified(found);
   }
 
