@@ -19,6 +19,7 @@ import { standardPayloads } from "./lib/payload.js";
 import { describeMachine, renderMarkdown } from "./lib/report.js";
 import type { RunReport, StoreResult } from "./lib/results.js";
 import { measureReads, measureResume, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
+import { measureStartup } from "./lib/startup.js";
 import { BENCH_STORES, benchStore } from "./lib/stores.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -64,6 +65,7 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("resume")) result.rows.push(...(await measureResume(ctx)));
       if (wanted("growth")) result.growth = await measureGrowth(ctx);
       if (wanted("e2e")) result.e2e = await measureEndToEnd(ctx);
+      if (wanted("startup")) result.startup = await measureStartup(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.

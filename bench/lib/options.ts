@@ -4,7 +4,7 @@ import type { Plan } from "./measure.js";
 import type { Payload } from "./payload.js";
 
 /** The scenarios a run can be limited to. */
-export const SCENARIOS = ["write", "read", "resume", "growth", "e2e"] as const;
+export const SCENARIOS = ["write", "read", "resume", "growth", "e2e", "startup"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How much to measure. */
@@ -24,6 +24,9 @@ export interface Profile {
   grownResume: Plan;
   /** End to end: runs of the example pipeline per variant (checkpointing off / on), batch 1. */
   e2e: Plan;
+  /** Start-up: other runs in the store at each measurement (the first is the baseline). */
+  startupSizes: number[];
+  startup: Plan;
 }
 
 // Sized so the full run stays well under ten minutes on 2 cores; filling the 10,000-checkpoint
@@ -39,6 +42,8 @@ const PROFILES: Record<Profile["name"], Profile> = {
     grownResumeStages: 50,
     grownResume: { warmup: 2, rounds: 3, batch: 1 },
     e2e: { warmup: 1, rounds: 3, batch: 1 },
+    startupSizes: [0, 1000],
+    startup: { warmup: 3, rounds: 1, batch: 10 },
   },
   full: {
     name: "full",
@@ -50,6 +55,8 @@ const PROFILES: Record<Profile["name"], Profile> = {
     grownResumeStages: 50,
     grownResume: { warmup: 2, rounds: 10, batch: 1 },
     e2e: { warmup: 2, rounds: 10, batch: 1 },
+    startupSizes: [0, 10_000, 100_000],
+    startup: { warmup: 5, rounds: 1, batch: 40 },
   },
 };
 
@@ -70,7 +77,7 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only

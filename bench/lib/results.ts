@@ -29,6 +29,8 @@ export interface StoreResult {
   growth?: GrowthRow[];
   /** The end-to-end scenario (e2e.ts). */
   e2e?: EndToEndRow;
+  /** The start-up scenario (startup.ts). */
+  startup?: StartupRow;
   seconds: number;
 }
 
@@ -70,6 +72,12 @@ export interface EndToEndRow {
   on: Summary;
   /** Checkpoints one run with checkpointing on writes (`checkpointsCreated`). */
   checkpointsPerRun: number;
+}
+
+/** `execute()` start-up (until the first stage begins) by the number of other runs in the store. */
+export interface StartupRow {
+  store: string;
+  points: { others: number; fillSeconds: number; summary: Summary }[];
 }
 
 /** What a full run saves as JSON and renders as Markdown. */
