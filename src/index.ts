@@ -11,6 +11,7 @@ export {
   ClosedError,
   ErrorCode,
   type ErrorCodeValue,
+  HistoryLostError,
   InvalidArgumentError,
   InvalidConfigError,
   InvalidNameError,

@@ -2,6 +2,8 @@ import {
   CheckpointCorruptError,
   CheckpointNotFoundError,
   ClosedError,
+  HistoryLostError,
+  LeaseLostError,
   TipMovedError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
@@ -96,6 +98,23 @@ async function isUnreadable(store: CheckpointStore, checkpointId: string): Promi
   }
 }
 
+/**
+ * After a refused write to a run this manager wrote to: when the store holds nothing of the run
+ * any more, the history is gone, and re-chaining from nothing would fork it silently.
+ */
+async function assertHistoryKept(
+  store: CheckpointStore,
+  pipelineId: string,
+  expected: string,
+  error: unknown,
+): Promise<void> {
+  const gone =
+    error instanceof TipMovedError
+      ? error.actual === null
+      : error instanceof LeaseLostError && (await store.getLatestCheckpoint(pipelineId)) === undefined;
+  if (gone) throw new HistoryLostError(pipelineId, expected, { cause: error });
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -150,6 +169,7 @@ export class CheckpointManager {
   /**
    * Writes a new checkpoint after the run's newest one and returns its id. With `fence` (the
    * runner's lease), the store refuses the write if another runner has taken the run over.
+   * `HistoryLostError` when the store lost every checkpoint of a run this manager wrote to.
    */
   async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
     const checked = checkInput(input);
@@ -162,7 +182,8 @@ export class CheckpointManager {
       for (let attempt = 1; ; attempt++) {
         // The checkpoint written here last is the parent unless the store says the tip moved:
         // every write is conditional on the tip it chains to, so two writers never fork a run.
-        const tip = this.tips.get(pipelineId) ?? (await this.readTip(store, pipelineId));
+        const cached = this.tips.get(pipelineId);
+        const tip = cached ?? (await this.readTip(store, pipelineId));
         const { record, outputs } = sealChild(checked, tip.parent, this.clock());
         try {
           // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
@@ -176,6 +197,7 @@ export class CheckpointManager {
           );
         } catch (error) {
           this.tips.delete(pipelineId);
+          if (cached?.parent) await assertHistoryKept(store, pipelineId, cached.parent.checkpoint_id, error);
           if (!(error instanceof TipMovedError)) throw error;
           // The newest entry cannot be read (a corrupt record): chain to the newest readable one,
           // still conditioned on that entry, so a writer that comes in between is still refused.
@@ -370,7 +392,10 @@ export class CheckpointManager {
     options: { force?: boolean } = {},
   ): Promise<number> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    return deleteRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    const deleted = await deleteRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    // A run deleted here is no lost history: writing to it again starts it anew.
+    for (const id of pipelineIds) this.tips.delete(id);
+    return deleted;
   }
 
   /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */
@@ -380,7 +405,9 @@ export class CheckpointManager {
 
   /** Like {@link autoCleanup}, with the full report (and `dryRun` to only plan). */
   async cleanupOldCheckpoints(options: CleanupOptions): Promise<CleanupReport> {
-    return cleanupOldCheckpoints(await this.getStore(), options, this.clock());
+    const report = await cleanupOldCheckpoints(await this.getStore(), options, this.clock());
+    for (const id of report.removedRuns) this.tips.delete(id);
+    return report;
   }
 
   /** Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. */
