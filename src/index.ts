@@ -11,6 +11,7 @@ export {
   ClosedError,
   ErrorCode,
   type ErrorCodeValue,
+  FormatTooNewError,
   HistoryLostError,
   InvalidArgumentError,
   InvalidConfigError,
@@ -23,6 +24,7 @@ export {
   StoreUnavailableError,
   TipMovedError,
   UnserializableValueError,
+  type VersionedThing,
 } from "./core/errors.js";
 export { assertValidName, isValidName, NAME_PATTERN, newRunId } from "./core/ids.js";
 export {
@@ -68,7 +70,7 @@ export {
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
-export type { CleanupOptions, CleanupReport } from "./manager/retention.js";
+export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
   ProgressCallback,
   RunExportOptions,

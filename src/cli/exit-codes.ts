@@ -11,7 +11,7 @@ export const ExitCode = {
   Success: 0,
   /** Anything not covered below (I/O error, conflict, refused operation). */
   Failure: 1,
-  /** Bad or missing flags, invalid names, invalid store configuration. */
+  /** Bad or missing flags, invalid names, invalid store configuration, data of a newer cairn. */
   Usage: 2,
   /** The checkpoint or run does not exist. */
   NotFound: 3,
@@ -32,7 +32,8 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  failure (anything not listed below)
-  2  usage error: bad or missing flags, invalid names or store configuration
+  2  usage error: bad or missing flags, invalid names or store configuration;
+     or the store or file was written by a newer cairn (upgrade cairn)
   3  not found: no such checkpoint or run
   4  corrupt data found (validate found problems, or a checkpoint failed verification)
   5  store unavailable, or its driver package is not installed
@@ -70,6 +71,8 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.InvalidArgument]: ExitCode.Usage,
   [ErrorCode.InvalidConfig]: ExitCode.Usage,
   [ErrorCode.InvalidPipeline]: ExitCode.Usage,
+  // Retrying cannot help and nothing is broken: the remedy is on the user's side, as for usage.
+  [ErrorCode.FormatTooNew]: ExitCode.Usage,
   [ErrorCode.RunLocked]: ExitCode.RunLocked,
 };
 

@@ -8,7 +8,7 @@
  * Uint8Array and the other typed arrays. Refused, with the path of the bad value: functions,
  * symbols, circular references and class instances (their prototype would be lost).
  */
-import { UnserializableValueError } from "./errors.js";
+import { CheckpointCorruptError, UnserializableValueError } from "./errors.js";
 
 const TAG = "$cairn";
 
@@ -370,8 +370,13 @@ function reviveTagged(node: Record<string, unknown>): unknown {
     case "bytes": {
       const raw = Buffer.from(v as string, "base64");
       const name = (node.t as TypedArrayName | undefined) ?? "Uint8Array";
-      const Ctor = TYPED_ARRAYS[name];
-      if (!Ctor) throw new TypeError(`unknown typed array ${String(name)}`);
+      const Ctor = Object.hasOwn(TYPED_ARRAYS, name) ? TYPED_ARRAYS[name] : undefined;
+      if (!Ctor) {
+        throw new CheckpointCorruptError(
+          undefined,
+          `it does not decode: unknown typed array ${String(name)}`,
+        );
+      }
       // Copy into a fresh, aligned buffer owned by the result.
       const copy = new ArrayBuffer(raw.byteLength);
       new Uint8Array(copy).set(raw);
@@ -386,7 +391,10 @@ function reviveTagged(node: Record<string, unknown>): unknown {
     case "dict":
       return Object.assign(Object.create(null), revive(v));
     default:
-      throw new TypeError(`unknown codec tag ${JSON.stringify(node[TAG])}`);
+      throw new CheckpointCorruptError(
+        undefined,
+        `it does not decode: unknown codec tag ${JSON.stringify(node[TAG])}`,
+      );
   }
 }
 
@@ -406,14 +414,32 @@ function revive(node: unknown): unknown {
   return reviveObject(record);
 }
 
-/** Decodes canonical JSON text made by {@link encode}. */
+/** Malformed input, whatever broke on it (JSON.parse, BigInt, a missing array), as one typed error. */
+function undecodable(error: unknown): CheckpointCorruptError {
+  if (error instanceof CheckpointCorruptError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CheckpointCorruptError(undefined, `it does not decode: ${reason}`, { cause: error });
+}
+
+/**
+ * Decodes canonical JSON text made by {@link encode}. Throws {@link CheckpointCorruptError}
+ * (`CAIRN_CORRUPT`), with the original error as `cause`, when the text is not such text.
+ */
 export function decode(text: string): unknown {
-  const tree: unknown = JSON.parse(text);
-  // Most data has no tagged values: skip the revive walk when the tag never occurs.
-  return text.includes(`"${TAG}"`) ? revive(tree) : tree;
+  try {
+    const tree: unknown = JSON.parse(text);
+    // Most data has no tagged values: skip the revive walk when the tag never occurs.
+    return text.includes(`"${TAG}"`) ? revive(tree) : tree;
+  } catch (error) {
+    throw undecodable(error);
+  }
 }
 
 /** Decodes a parsed JSON tree made by {@link encode}; the tree is revived in place. */
 export function decodeTree(tree: unknown): unknown {
-  return revive(tree);
+  try {
+    return revive(tree);
+  } catch (error) {
+    throw undecodable(error);
+  }
 }

@@ -24,6 +24,7 @@ export const ErrorCode = {
   Aborted: "CAIRN_ABORTED",
   InvalidPipeline: "CAIRN_INVALID_PIPELINE",
   InvalidReference: "CAIRN_INVALID_REFERENCE",
+  FormatTooNew: "CAIRN_FORMAT_TOO_NEW",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -179,6 +180,41 @@ export class StoreOperationError extends CairnError {
     super(ErrorCode.StoreFailed, `${store} store: ${operation} failed: ${reason}`, options);
     this.store = store;
     this.operation = operation;
+  }
+}
+
+/** What a {@link FormatTooNewError} is about. */
+export type VersionedThing = "store schema" | "checkpoint record" | "export file";
+
+/**
+ * Data written by a newer cairn: a store schema, a checkpoint record or an export file whose
+ * format version is above the one this cairn knows. Nothing is read or written with old
+ * assumptions; upgrading cairn is the fix.
+ */
+export class FormatTooNewError extends CairnError {
+  /** What carries the version. */
+  readonly subject: VersionedThing;
+  /** The version found in the data. */
+  readonly found: number | string;
+  /** The newest version this cairn supports. */
+  readonly supported: number | string;
+
+  constructor(
+    subject: VersionedThing,
+    where: string,
+    found: number | string,
+    supported: number | string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      ErrorCode.FormatTooNew,
+      `${where}: ${subject} format version ${found} is newer than this cairn supports ` +
+        `(${supported}); it was written by a newer cairn: upgrade cairn to use it`,
+      options,
+    );
+    this.subject = subject;
+    this.found = found;
+    this.supported = supported;
   }
 }
 

@@ -13,9 +13,14 @@
  */
 import { createHash } from "node:crypto";
 import { canonicalJson } from "./codec.js";
-import { CheckpointCorruptError } from "./errors.js";
+import { CheckpointCorruptError, FormatTooNewError } from "./errors.js";
 import { isValidName } from "./ids.js";
-import { CHECKPOINT_STATUSES, type CheckpointMetadata, type CheckpointStatusValue } from "./types.js";
+import {
+  CHECKPOINT_STATUSES,
+  type CheckpointMetadata,
+  type CheckpointStatusValue,
+  FORMAT_VERSION,
+} from "./types.js";
 
 /** Checkpoint metadata as persisted (snake_case). */
 export interface StoredMetadata {
@@ -137,7 +142,26 @@ export function metadataProblems(value: unknown): string[] {
   return problems;
 }
 
-/** Parses a stored metadata object, throwing {@link CheckpointCorruptError} when malformed. */
+/**
+ * Throws {@link FormatTooNewError} for a record written in a newer format than this cairn's:
+ * it is well-formed, just not readable with this code's assumptions.
+ */
+export function assertSupportedFormat(metadata: StoredMetadata, where?: string): StoredMetadata {
+  if (metadata.format_version > FORMAT_VERSION) {
+    throw new FormatTooNewError(
+      "checkpoint record",
+      where ?? `checkpoint ${metadata.checkpoint_id}`,
+      metadata.format_version,
+      FORMAT_VERSION,
+    );
+  }
+  return metadata;
+}
+
+/**
+ * Parses a stored metadata object, throwing {@link CheckpointCorruptError} when malformed and
+ * {@link FormatTooNewError} when it is of a newer format.
+ */
 export function parseStoredMetadata(value: unknown, where?: string): StoredMetadata {
   const problems = metadataProblems(value);
   if (problems.length > 0) {
@@ -148,7 +172,7 @@ export function parseStoredMetadata(value: unknown, where?: string): StoredMetad
       problems.map((p) => prefix + p),
     );
   }
-  return value as StoredMetadata;
+  return assertSupportedFormat(value as StoredMetadata, where);
 }
 
 /** Parses a record body, throwing {@link CheckpointCorruptError} when malformed. */

@@ -7,6 +7,7 @@ import {
   TipMovedError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
+import { assertKnownOptions } from "../core/options.js";
 import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
 import {
   type CheckpointMetadata,
@@ -31,7 +32,13 @@ import type { CheckpointStore, Lease } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
 import { renderChain } from "./chain-text.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
-import { type CleanupOptions, type CleanupReport, cleanupOldCheckpoints, deleteRuns } from "./retention.js";
+import {
+  type CleanupOptions,
+  type CleanupReport,
+  cleanupOldCheckpoints,
+  cleanupRuns,
+  type RunCleanupReport,
+} from "./retention.js";
 import {
   exportRun,
   importRun,
@@ -69,6 +76,13 @@ export interface CheckpointManagerOptions {
   /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
   clock?: () => Date;
 }
+
+const MANAGER_OPTIONS = [
+  "strategy",
+  "config",
+  "store",
+  "clock",
+] as const satisfies readonly (keyof CheckpointManagerOptions)[];
 
 /** Options of `importCheckpoint`. */
 export interface ImportOptions {
@@ -134,6 +148,8 @@ export class CheckpointManager {
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
+    // A misspelt option (say, encryption settings) must not be silently ignored.
+    assertKnownOptions("CheckpointManager", options, MANAGER_OPTIONS);
     // Resolve now so a bad strategy or option fails at construction, not at first write.
     this.spec =
       options.store !== undefined
@@ -385,17 +401,26 @@ export class CheckpointManager {
   /**
    * Deletes every checkpoint and output of the given runs and returns how many checkpoints
    * went. A run that has not finished is kept (its checkpoints are how it resumes) unless
-   * `force` is set.
+   * `force` is set. {@link cleanupPipelines} tells a refused run from a missing one.
    */
   async cleanupCompletedPipelines(
     pipelineIds: readonly string[],
     options: { force?: boolean } = {},
   ): Promise<number> {
+    const report = await this.cleanupPipelines(pipelineIds, options);
+    return report.deleted.reduce((sum, run) => sum + run.checkpoints, 0);
+  }
+
+  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing. */
+  async cleanupPipelines(
+    pipelineIds: readonly string[],
+    options: { force?: boolean } = {},
+  ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    const deleted = await deleteRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
     // A run deleted here is no lost history: writing to it again starts it anew.
-    for (const id of pipelineIds) this.tips.delete(id);
-    return deleted;
+    for (const run of report.deleted) this.tips.delete(run.pipelineId);
+    return report;
   }
 
   /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */

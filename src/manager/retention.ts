@@ -121,19 +121,40 @@ export async function cleanupOldCheckpoints(
   return report;
 }
 
-/** Deletes whole runs; unfinished runs only when `force` is set. Returns checkpoints deleted. */
-export async function deleteRuns(
+/** What deleting whole runs did, run by run: nothing is left out or folded into a count. */
+export interface RunCleanupReport {
+  /** Runs deleted, with how many checkpoints each had. */
+  deleted: { pipelineId: string; checkpoints: number }[];
+  /** Runs kept, and why (an unfinished run without `force`). */
+  refused: { pipelineId: string; reason: string }[];
+  /** Runs with no checkpoint in the store; nothing was done for them. */
+  missing: string[];
+}
+
+/** Why an unfinished run is kept; also the text the CLI prints. */
+export const UNFINISHED_REASON =
+  "the run has not finished; its checkpoints are how it resumes (force deletes it anyway)";
+
+/** Deletes whole runs; unfinished runs only when `force` is set. Reports each run's outcome. */
+export async function cleanupRuns(
   store: CheckpointStore,
   pipelineIds: readonly string[],
   force: boolean,
-): Promise<number> {
-  let deleted = 0;
-  for (const pipelineId of pipelineIds) {
+): Promise<RunCleanupReport> {
+  const report: RunCleanupReport = { deleted: [], refused: [], missing: [] };
+  for (const pipelineId of new Set(pipelineIds)) {
     const listing = await store.listCheckpoints(pipelineId);
+    if (listing.length === 0) {
+      report.missing.push(pipelineId);
+      continue;
+    }
     const finished = listing.some((e) => e.ok && e.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
-    if (!finished && !force) continue;
+    if (!finished && !force) {
+      report.refused.push({ pipelineId, reason: UNFINISHED_REASON });
+      continue;
+    }
     await store.deleteRun(pipelineId);
-    deleted += listing.length;
+    report.deleted.push({ pipelineId, checkpoints: listing.length });
   }
-  return deleted;
+  return report;
 }

@@ -10,6 +10,7 @@ import {
   CheckpointConflictError,
   CheckpointCorruptError,
   CheckpointNotFoundError,
+  FormatTooNewError,
   InvalidArgumentError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
@@ -48,13 +49,29 @@ export async function exportCheckpointFile(verified: VerifiedRecord, path: strin
   await replaceFile(dirname(path), basename(path), exportText(verified, now), true);
 }
 
-/** Parses export file text as JSON; anything else is `CAIRN_CORRUPT`. */
+/** True for a `major.minor` export version above {@link EXPORT_VERSION}: a newer cairn's file. */
+function isNewerExportVersion(version: unknown): boolean {
+  const parts = (v: string) => /^(\d{1,9})\.(\d{1,9})$/.exec(v)?.slice(1).map(Number);
+  const found = typeof version === "string" ? parts(version) : undefined;
+  const ours = parts(EXPORT_VERSION) as number[];
+  if (!found) return false;
+  const [major = 0, minor = 0] = found;
+  return major > (ours[0] as number) || (major === ours[0] && minor > (ours[1] as number));
+}
+
+/**
+ * Parses export file text as JSON; anything else is `CAIRN_CORRUPT`, and the file of a newer
+ * cairn `CAIRN_FORMAT_TOO_NEW`.
+ */
 export function parseExportJson(text: string, source: string): Record<string, unknown> {
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(text) as Record<string, unknown>;
   } catch (error) {
     throw new CheckpointCorruptError(undefined, `${source} is not valid JSON`, { cause: error });
+  }
+  if (isNewerExportVersion(parsed?.export_version)) {
+    throw new FormatTooNewError("export file", source, String(parsed.export_version), EXPORT_VERSION);
   }
   if (parsed === null || typeof parsed !== "object" || parsed.export_version !== EXPORT_VERSION) {
     throw new CheckpointCorruptError(

@@ -16,6 +16,7 @@ import { dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { CheckpointNotFoundError } from "../core/errors.js";
+import { unknownOptionsProblem } from "../core/options.js";
 import { hasCode } from "../util/fs-util.js";
 import { agentProblem } from "./agents.js";
 import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
@@ -25,6 +26,41 @@ const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUp
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Keys a pipeline file may have at the top level (camelCase; snake_case is accepted too). */
+const FILE_KEYS = [
+  "name",
+  "steps",
+  "agents",
+  "checkpoint",
+  "checkpointEnabled",
+  "checkpointStrategy",
+  "checkpointConfig",
+  "checkpointStore",
+  "checkpointAfterEachStep",
+  "autoResume",
+  "leaseTtlMs",
+] as const satisfies readonly (keyof PipelineOptions | "checkpoint")[];
+/** Keys of the `checkpoint:` block. */
+const CHECKPOINT_KEYS = [
+  "enabled",
+  "strategy",
+  "config",
+  "store",
+  "autoResume",
+  "afterEachStep",
+  "leaseTtlMs",
+];
+/** Keys of one step. */
+const STEP_KEYS = [
+  "name",
+  "agent",
+  "inputs",
+  "retries",
+  "retryDelayMs",
+  "timeoutMs",
+  "config",
+] as const satisfies readonly (keyof StepDefinition)[];
 
 /** Renames the keys of an object to camelCase (one level). */
 function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
@@ -87,11 +123,16 @@ export async function optionsFromDefinition(
 ): Promise<PipelineOptions> {
   const top = camelKeys(definition);
   const problems: string[] = [];
+  // Checked here, in the file's own terms (`checkpoint.enabld`, not `checkpointEnabld`).
+  const unknownTop = unknownOptionsProblem("the pipeline file", definition, FILE_KEYS, camel);
+  if (unknownTop !== undefined) problems.push(unknownTop);
   const options: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(top)) {
     if (key === "checkpoint") {
       if (!isPlainObject(value)) problems.push("checkpoint must be an object");
       else {
+        const unknown = unknownOptionsProblem("its checkpoint block", value, CHECKPOINT_KEYS, camel);
+        if (unknown !== undefined) problems.push(unknown);
         const block = camelKeys(value);
         for (const [k, v] of Object.entries(block)) {
           const name =
@@ -129,6 +170,9 @@ export async function optionsFromDefinition(
         problems.push(`steps[${i}] must be an object`);
         continue;
       }
+      const label = typeof raw.name === "string" ? `step ${raw.name}` : `steps[${i}]`;
+      const unknown = unknownOptionsProblem(label, raw, STEP_KEYS, camel);
+      if (unknown !== undefined) problems.push(unknown);
       const step = camelKeys(raw) as unknown as StepDefinition;
       if (typeof step.agent === "string" && isModuleRef(step.agent)) {
         try {

@@ -3,7 +3,7 @@
  * never when cairn is imported, and reported as a `MissingDriverError` naming the package to
  * install when it is absent. Each store passes its own `import()` so bundlers still see it.
  */
-import { MissingDriverError, StoreOperationError } from "../core/errors.js";
+import { MissingDriverError } from "../core/errors.js";
 
 const isModuleNotFound = (error: unknown) => {
   const code = (error as { code?: unknown } | null)?.code;
@@ -12,7 +12,7 @@ const isModuleNotFound = (error: unknown) => {
 
 /**
  * Imports `packageName` with `load` and picks what the store needs from the module; a module
- * without it (an incompatible major version) is a typed error, not a crash later.
+ * without it is a `MissingDriverError` too, not a crash later.
  */
 export async function loadDriver<T>(
   strategy: string,
@@ -29,8 +29,11 @@ export async function loadDriver<T>(
   }
   const picked = pick(module) ?? pick((module.default ?? {}) as Record<string, unknown>);
   if (picked === undefined) {
-    throw new StoreOperationError(strategy, "load driver", {
-      cause: new TypeError(`the ${packageName} module does not export what the ${strategy} store needs`),
+    // Installed but not usable: another package under that name, or an incompatible version.
+    throw new MissingDriverError(strategy, packageName, {
+      cause: new TypeError(
+        `the installed ${packageName} module does not export what the ${strategy} store needs`,
+      ),
     });
   }
   return picked;

@@ -5,6 +5,7 @@
  */
 import { resolve } from "node:path";
 import { InvalidConfigError } from "../core/errors.js";
+import { unknownOptionsProblem } from "../core/options.js";
 import { GuardedStore } from "./guarded-store.js";
 import { POSTGRES_OPTIONS, configProblems as postgresConfigProblems } from "./postgres/config.js";
 import { REDIS_OPTIONS, redisConfigProblems } from "./redis/config.js";
@@ -56,13 +57,12 @@ const snakeToCamel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) =>
 function normalizeConfig(definition: StoreDefinition, config: StoreConfig): StoreConfig {
   const out: StoreConfig = {};
   const problems: string[] = [];
+  const subject = `the ${definition.strategy} store`;
+  const unknown = unknownOptionsProblem(subject, config, definition.options, snakeToCamel);
+  if (unknown !== undefined) problems.push(unknown);
   for (const [key, value] of Object.entries(config)) {
     const name = snakeToCamel(key);
-    if (!definition.options.includes(name)) {
-      problems.push(
-        `the ${definition.strategy} store has no option "${key}" (options: ${definition.options.join(", ")})`,
-      );
-    } else if (value !== undefined) out[name] = value;
+    if (definition.options.includes(name) && value !== undefined) out[name] = value;
   }
   problems.push(...(definition.validate?.(out) ?? []));
   if (problems.length > 0) throw new InvalidConfigError(problems);

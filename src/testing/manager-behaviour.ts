@@ -407,6 +407,33 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(await manager.cleanupCompletedPipelines([open], { force: true })).toBe(1);
     });
 
+    it("reports each run of a cleanup as deleted, refused or missing", async () => {
+      const done = h.runId("done2");
+      const open = h.runId("open2");
+      const absent = h.runId("absent");
+      await runStages(done, 1);
+      await manager.createCheckpoint({
+        pipelineId: done,
+        stageName: "pipeline_complete",
+        stageIndex: 1,
+        status: "completed",
+      });
+      await runStages(open, 1);
+      const report = await manager.cleanupPipelines([done, open, absent, done]);
+      expect(report).toEqual({
+        deleted: [{ pipelineId: done, checkpoints: 2 }],
+        refused: [{ pipelineId: open, reason: expect.stringContaining("has not finished") }],
+        missing: [absent],
+      });
+      expect(await h.store.listCheckpoints(open)).toHaveLength(1);
+      expect(await manager.cleanupPipelines([open, absent], { force: true })).toEqual({
+        deleted: [{ pipelineId: open, checkpoints: 1 }],
+        refused: [],
+        missing: [absent],
+      });
+      expect(await h.store.listCheckpoints(open)).toEqual([]);
+    });
+
     it("exports a self-contained file and imports it, refusing tampering and silent overwrites", async () => {
       const p = h.runId("export");
       const [, c2] = await runStages(p, 2);

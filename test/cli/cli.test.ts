@@ -361,4 +361,31 @@ describe("export, import and cleanup", () => {
     expect(forced.code).toBe(0);
     expect((await cairn(["list", "--pipeline-id", "run-a", ...store()])).code).toBe(3);
   });
+
+  it("cleanup of several runs reports refused and missing runs apart, on stderr", async () => {
+    await makeRun("run-a");
+    await makeRun("run-b");
+    const ids = ["--pipeline-id", "run-a", "--pipeline-id", "run-b", "--pipeline-id", "run-x"];
+    const refused = await cairn(["cleanup", ...ids, ...store()]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe("");
+    const lines = refused.stderr.trim().split("\n");
+    expect(lines).toEqual([
+      expect.stringMatching(/^cairn: refused to delete run run-a: the run has not finished; .*--force/),
+      expect.stringMatching(/^cairn: refused to delete run run-b: /),
+      'cairn: no pipeline run with id "run-x" in the store',
+    ]);
+    const forced = await cairn(["cleanup", ...ids, "--force", "--json", ...store()]);
+    expect(forced.code).toBe(3);
+    expect(JSON.parse(forced.stdout)).toEqual({
+      deleted: [
+        { pipelineId: "run-a", checkpoints: 2 },
+        { pipelineId: "run-b", checkpoints: 2 },
+      ],
+      refused: [],
+      missing: ["run-x"],
+      force: true,
+    });
+    expect(forced.stderr.trim()).toBe('cairn: no pipeline run with id "run-x" in the store');
+  });
 });

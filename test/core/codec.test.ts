@@ -1,6 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson, decode, decodeTree, encode, encodeByCopy } from "../../src/core/codec.js";
-import { CairnError, ErrorCode, UnserializableValueError } from "../../src/core/errors.js";
+import {
+  CairnError,
+  CheckpointCorruptError,
+  ErrorCode,
+  UnserializableValueError,
+} from "../../src/core/errors.js";
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected a throw");
+}
 
 /** decode(encode(x)). */
 function roundTrip<T>(value: T, root?: string): unknown {
@@ -598,8 +612,29 @@ describe("codec canonical form", () => {
     expect(decodeTree(JSON.parse(text))).toStrictEqual(value);
   });
 
-  it("rejects unknown tags when decoding", () => {
-    expect(() => decode('{"$cairn":"no-such-tag","v":1}')).toThrow(TypeError);
+  it("rejects unknown tags when decoding, as corrupt data", () => {
+    for (const text of ['{"$cairn":"no-such-tag","v":1}', '{"$cairn":"bytes","t":"constructor","v":""}']) {
+      const error = thrown(() => decode(text));
+      expect(error).toBeInstanceOf(CheckpointCorruptError);
+      expect(error).toMatchObject({ code: ErrorCode.Corrupt });
+      expect(thrown(() => decodeTree(JSON.parse(text)))).toBeInstanceOf(CheckpointCorruptError);
+    }
+    expect(thrown(() => decode('{"$cairn":"no-such-tag"}')).message).toContain(
+      'unknown codec tag "no-such-tag"',
+    );
+  });
+
+  it.each([
+    ["text that is not JSON", "{", SyntaxError],
+    ["a bigint that is not a number", '{"$cairn":"bigint","v":"1.5"}', SyntaxError],
+    ["a map whose entries are not a list", '{"$cairn":"map","v":5}', TypeError],
+    ["a set whose items are not a list", '{"$cairn":"set","v":null}', TypeError],
+  ])("throws CheckpointCorruptError for %s, with the original as cause", (_, text, causeType) => {
+    const error = thrown(() => decode(text)) as CheckpointCorruptError;
+    expect(error).toBeInstanceOf(CheckpointCorruptError);
+    expect(error.code).toBe("CAIRN_CORRUPT");
+    expect(error.cause).toBeInstanceOf(causeType);
+    expect(error.message).toContain((error.cause as Error).message);
   });
 });
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson, decodeTree, encode } from "../../src/core/codec.js";
-import { CairnError, CheckpointCorruptError, ErrorCode } from "../../src/core/errors.js";
+import { CairnError, CheckpointCorruptError, ErrorCode, FormatTooNewError } from "../../src/core/errors.js";
 import {
   applyPatch,
+  assertSupportedFormat,
   compareStored,
   computeChecksum,
   metadataProblems,
@@ -12,7 +13,7 @@ import {
   sha256,
   toMetadata,
 } from "../../src/core/record.js";
-import { CHECKPOINT_STATUSES } from "../../src/core/types.js";
+import { CHECKPOINT_STATUSES, FORMAT_VERSION } from "../../src/core/types.js";
 
 const HASH_A = "a".repeat(64);
 const HASH_B = "b".repeat(64);
@@ -182,6 +183,33 @@ describe("computeChecksum", () => {
     expect(computeChecksum(applyPatch(parsed, { status: "failed", resume_count: 2 }), BODY)).toBe(
       parsed.checksum,
     );
+  });
+});
+
+describe("format versions", () => {
+  it("refuses a record of a newer format with FormatTooNewError naming both versions", () => {
+    const m = makeMetadata({ format_version: FORMAT_VERSION + 1 });
+    // Well-formed: listings keep it (never reported corrupt, never repaired away) ...
+    expect(metadataProblems(m)).toStrictEqual([]);
+    // ... but it is not read with this cairn's assumptions.
+    let error: unknown;
+    try {
+      parseStoredMetadata(m, "runs/etl_run1/3.json");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(FormatTooNewError);
+    expect(error).toMatchObject({
+      code: ErrorCode.FormatTooNew,
+      subject: "checkpoint record",
+      found: FORMAT_VERSION + 1,
+      supported: FORMAT_VERSION,
+    });
+    expect((error as Error).message).toBe(
+      `runs/etl_run1/3.json: checkpoint record format version ${FORMAT_VERSION + 1} is newer than this cairn supports (${FORMAT_VERSION}); it was written by a newer cairn: upgrade cairn to use it`,
+    );
+    expect(() => assertSupportedFormat(m)).toThrow(`checkpoint ${m.checkpoint_id}: checkpoint record format`);
+    expect(parseStoredMetadata(makeMetadata({ format_version: FORMAT_VERSION }))).toBeDefined();
   });
 });
 

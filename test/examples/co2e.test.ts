@@ -479,11 +479,10 @@ describe("CO2e example", () => {
     try {
       const controller = new AbortController();
       const ctx: AgentContext = { pipelineId: "r", idempotencyKey: "r:aggregate", signal: controller.signal };
-      const started = Date.now();
       const pending = new AggregateAgent().process({ rows: [] }, ctx);
-      setTimeout(() => controller.abort(new Error("stopped")), 50);
-      await expect(pending).rejects.toThrow();
-      expect(Date.now() - started).toBeLessThan(5000);
+      controller.abort(new Error("stopped"));
+      // The wait itself is aborted; were it not cut short, the test would time out.
+      await expect(pending).rejects.toMatchObject({ name: "AbortError" });
     } finally {
       if (before === undefined) delete process.env.CAIRN_EXAMPLE_SLOW_MS;
       else process.env.CAIRN_EXAMPLE_SLOW_MS = before;

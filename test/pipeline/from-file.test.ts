@@ -85,3 +85,31 @@ steps:
     code: "CAIRN_NOT_FOUND",
   });
 });
+
+it("rejects unknown keys at the top, in the checkpoint block and in steps, in the file's own terms", async () => {
+  const yaml = `
+name: typos
+descripton: not a key
+checkpoint: { enabld: true, strategy: memory, after_each_stepp: false }
+steps:
+  - name: one
+    agent: ./agents.mjs:one
+    retrys: 2
+    retry_delay_ms: 5
+  - { agent: ./agents.mjs:one, timeout: 10 }
+`;
+  await writeFile(join(dir, "agents.mjs"), "export const one = () => 1;\n");
+  await writeFile(join(dir, "p.yaml"), yaml);
+  const error = await Pipeline.fromFile(join(dir, "p.yaml")).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(InvalidPipelineError);
+  const problems = (error as InvalidPipelineError).problems;
+  expect(problems).toHaveLength(4);
+  expect(problems[0]).toMatch(
+    /^the pipeline file has no option "descripton" \(options: name, steps, agents, /,
+  );
+  expect(problems[1]).toMatch(
+    /^its checkpoint block has no options "enabld", "after_each_stepp" \(options: enabled,/,
+  );
+  expect(problems[2]).toMatch(/^step one has no option "retrys" \(options: name, agent, inputs, retries,/);
+  expect(problems[3]).toMatch(/^steps\[1\] has no option "timeout" /);
+});

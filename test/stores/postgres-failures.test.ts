@@ -33,12 +33,10 @@ describe.skipIf(!postgresUp)("PostgresStore failures", () => {
 
     await proxy.down();
     const second = record("p1", 2);
-    const started = Date.now();
     await expect(store.putCheckpoint(second, [output("two")])).rejects.toMatchObject({
       code: "CAIRN_STORE_UNAVAILABLE",
       store: "postgres",
     });
-    expect(Date.now() - started).toBeLessThan(5000);
     await expect(store.listCheckpoints("p1")).rejects.toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
     expect(await rowCounts(schema, "p1")).toEqual({ checkpoints: 1, outputs: 1 });
 

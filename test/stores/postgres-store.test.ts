@@ -1,6 +1,8 @@
 import pg from "pg";
 import { describe, expect, it, vi } from "vitest";
+import { FormatTooNewError } from "../../src/core/errors.js";
 import { compareStored } from "../../src/core/record.js";
+import { CheckpointManager } from "../../src/manager/checkpoint-manager.js";
 import { applyMigrations, LATEST_VERSION, tableNames } from "../../src/stores/postgres/migrations.js";
 import { configProblems, PostgresStore } from "../../src/stores/postgres/postgres-store.js";
 import { buildStatements } from "../../src/stores/postgres/queries.js";
@@ -82,7 +84,20 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
     await sql(`INSERT INTO "${schema}".cairn_migrations (version, name) VALUES (99, 'future')`);
     const store = await PostgresStore.open({ connectionString: url, schema });
     later(() => store.close());
-    await expect(store.setup()).rejects.toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
+    const error = await store.setup().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FormatTooNewError);
+    expect(error).toMatchObject({ code: "CAIRN_FORMAT_TOO_NEW", subject: "store schema", found: 99 });
+    expect((error as Error).message).toMatch(/cairn_migrations": store schema format version 99 .*\(2\)/);
+
+    // Through a manager (a guarded store): the same error, unwrapped, on every attempt.
+    const manager = new CheckpointManager({
+      strategy: "postgres",
+      config: { connectionString: url, schema },
+    });
+    later(() => manager.close());
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(manager.listPipelines()).rejects.toBeInstanceOf(FormatTooNewError);
+    }
   });
 
   it("creates the indexes and reads the latest checkpoint with one indexed LIMIT 1", async () => {

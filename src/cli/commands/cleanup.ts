@@ -4,13 +4,13 @@ import type { CheckpointManager, CleanupReport } from "../../index.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, formatTime, printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
-import { examples, requireRun } from "../runs.js";
+import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface CleanupFlags extends StoreFlags {
   retentionDays?: number;
   dryRun?: boolean;
-  pipelineId?: string;
+  pipelineId?: string[];
   force?: boolean;
 }
 
@@ -47,24 +47,38 @@ function renderReport(report: CleanupReport): string {
   return lines.join("\n");
 }
 
-async function cleanupRun(
+/**
+ * Deletes the named runs. Each deleted run is a line on stdout; each refused or missing run a
+ * line on stderr, so a script sees them apart. Exit 0 when every run went, 1 when any was
+ * refused (unfinished, without --force), else 3 when any does not exist.
+ */
+async function cleanupRuns(
   manager: CheckpointManager,
-  pipelineId: string,
+  pipelineIds: string[],
   flags: CleanupFlags,
 ): Promise<void> {
-  await requireRun(manager, pipelineId);
   const force = flags.force === true;
-  const deleted = await manager.cleanupCompletedPipelines([pipelineId], { force });
-  // The library skips an unfinished run silently; on the command line that must not look like success.
-  if (deleted === 0) {
-    throw new CommandExit(
-      ExitCode.Failure,
-      `run ${pipelineId} has not finished; its checkpoints are how it resumes. Pass --force to delete it anyway`,
+  const report = await manager.cleanupPipelines(pipelineIds, { force });
+  if (flags.json) printJson({ ...report, force });
+  else {
+    for (const run of report.deleted) {
+      printText(`Removed run ${run.pipelineId}: ${plural(run.checkpoints, "checkpoint")} deleted.`);
+    }
+  }
+  for (const run of report.refused) {
+    process.stderr.write(
+      `cairn: refused to delete run ${run.pipelineId}: ${run.reason.replace("force", "--force")}\n`,
     );
   }
-  if (flags.json) printJson({ pipelineId, deletedCheckpoints: deleted, force });
-  else printText(`Removed run ${pipelineId}: ${plural(deleted, "checkpoint")} deleted.`);
+  for (const pipelineId of report.missing) {
+    process.stderr.write(`cairn: no pipeline run with id ${JSON.stringify(pipelineId)} in the store\n`);
+  }
+  // The lines above said it all: an empty message keeps the CLI from saying it again.
+  if (report.refused.length > 0) throw new CommandExit(ExitCode.Failure, "");
+  if (report.missing.length > 0) throw new CommandExit(ExitCode.NotFound, "");
 }
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** Registers `cairn cleanup`. */
 export function registerCleanup(program: Command): void {
@@ -72,17 +86,24 @@ export function registerCleanup(program: Command): void {
     .command("cleanup")
     .summary("Delete old checkpoints, or a finished run")
     .description(
-      "Delete checkpoints older than --retention-days, or one finished run with --pipeline-id (exactly one of the two)",
+      "Delete checkpoints older than --retention-days, or finished runs with --pipeline-id (exactly one of the two). " +
+        "With --pipeline-id, each refused (unfinished) or missing run is a line on stderr; the exit code is 1 " +
+        "when any run was refused, else 3 when any does not exist.",
     )
     .option("--retention-days <n>", "delete checkpoints older than this many days", parseDays)
     .option("--dry-run", "with --retention-days: only report what would be deleted")
-    .option("--pipeline-id <id>", "delete this run entirely, if it has finished")
-    .option("--force", "with --pipeline-id: delete the run even if it has not finished")
+    .option(
+      "--pipeline-id <id>",
+      "delete this run entirely, if it has finished (repeat the flag for several runs)",
+      collect,
+    )
+    .option("--force", "with --pipeline-id: delete the runs even if they have not finished")
     .addHelpText(
       "after",
       examples(
         "cairn cleanup --retention-days 30 --dry-run",
         "cairn cleanup --pipeline-id etl_20240101T000000000Z_abc234 --force",
+        "cairn cleanup --pipeline-id etl_a --pipeline-id etl_b",
       ),
     );
   addStoreOptions(command).action(async (flags: CleanupFlags) => {
@@ -98,7 +119,7 @@ export function registerCleanup(program: Command): void {
     if (byAge && flags.force) throw new UsageError("--force applies to --pipeline-id only");
     if (byRun && flags.dryRun) throw new UsageError("--dry-run applies to --retention-days only");
     await withManager(flags, async (manager) => {
-      if (flags.pipelineId !== undefined) return cleanupRun(manager, flags.pipelineId, flags);
+      if (flags.pipelineId !== undefined) return cleanupRuns(manager, flags.pipelineId, flags);
       const report = await withProgress(flags, (progress) =>
         manager.cleanupOldCheckpoints({
           retentionDays: flags.retentionDays as number,

@@ -1,6 +1,7 @@
 /** `cairn report`: the recovery report of a run, as text, Markdown or a self-contained HTML page. */
 import { basename, dirname, resolve } from "node:path";
 import { type Command, Option } from "commander";
+import { InvalidArgumentError } from "../../core/errors.js";
 import { buildRecoveryReport, REPORT_FORMATS, type ReportFormat, renderReport } from "../../debug/report.js";
 import { fsyncDir, replaceFile } from "../../util/atomic-file.js";
 import { UsageError } from "../exit-codes.js";
@@ -23,7 +24,9 @@ async function writeReport(path: string, text: string): Promise<string> {
     await replaceFile(dirname(target), basename(target), text, true);
     await fsyncDir(dirname(target));
   } catch (error) {
-    throw new Error(`cannot write --output ${path}: ${(error as Error).message}`, { cause: error });
+    throw new InvalidArgumentError(`cannot write --output ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return target;
 }

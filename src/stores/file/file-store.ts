@@ -16,9 +16,11 @@ import { basename, join, resolve } from "node:path";
 import {
   CheckpointConflictError,
   CheckpointNotFoundError,
+  InvalidConfigError,
   StoreUnavailableError,
 } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import {
   discardTemps,
@@ -78,6 +80,8 @@ export interface FileStoreOptions {
   fsync?: boolean;
 }
 
+const FILE_STORE_OPTIONS = ["basePath", "fsync"] as const satisfies readonly (keyof FileStoreOptions)[];
+
 /** Stores checkpoints as JSON files, one folder per run. */
 export class FileStore implements CheckpointStore {
   readonly strategy = "file";
@@ -90,6 +94,8 @@ export class FileStore implements CheckpointStore {
   private readonly locks = new KeyedLock();
 
   constructor(options: FileStoreOptions) {
+    const unknown = unknownOptionsProblem("the file store", options, FILE_STORE_OPTIONS);
+    if (unknown !== undefined) throw new InvalidConfigError(unknown);
     this.basePath = resolve(options.basePath);
     this.fsync = options.fsync ?? true;
     this.location = `file:${this.basePath}`;

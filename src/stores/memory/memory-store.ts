@@ -1,5 +1,10 @@
-import { CheckpointConflictError, CheckpointNotFoundError, TipMovedError } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
+import {
+  CheckpointConflictError,
+  CheckpointNotFoundError,
+  InvalidConfigError,
+  TipMovedError,
+} from "../../core/errors.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
@@ -9,11 +14,14 @@ import type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   OutputRecord,
   PutOptions,
+  RunPage,
   StatusPatch,
   StoredMetadata,
 } from "../types.js";
+import { RunsIndex } from "./runs-index.js";
 
 interface Run {
   checkpoints: Map<string, CheckpointRecord>;
@@ -40,13 +48,15 @@ const copy = (record: CheckpointRecord): CheckpointRecord => ({
 export class MemoryStore implements CheckpointStore {
   readonly strategy = "memory";
   readonly persistent = false;
-  readonly checksTip = true;
   readonly location: string;
   private readonly runs = new Map<string, Run>();
   private readonly runOf = new Map<string, string>();
   private readonly leases = new Map<string, Lease>();
+  private readonly index = new RunsIndex();
 
   constructor(config: MemoryStoreConfig = {}) {
+    const unknown = unknownOptionsProblem("the memory store", config, ["name"]);
+    if (unknown !== undefined) throw new InvalidConfigError(unknown);
     this.location = `memory:${config.name ?? ""}`;
   }
 
@@ -86,10 +96,11 @@ export class MemoryStore implements CheckpointStore {
     this.runOf.set(id, record.metadata.pipeline_id);
     const latest = run.latestId === undefined ? undefined : run.checkpoints.get(run.latestId);
     if (!latest || compareStored(record.metadata, latest.metadata) > 0) run.latestId = id;
+    const m = record.metadata;
+    this.index.noteCheckpoint(pipelineId, m.pipeline_name, m.timestamp, m.stage_name);
   }
 
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
-    assertValidName("pipelineId", pipelineId);
     checkLeaseArgs(owner, ttlMs);
     const attempt = decideAcquire(pipelineId, this.leases.get(pipelineId), owner, ttlMs, Date.now());
     if (attempt.acquired) this.leases.set(pipelineId, attempt.lease);
@@ -133,6 +144,10 @@ export class MemoryStore implements CheckpointStore {
 
   async listPipelineIds(): Promise<string[]> {
     return [...this.runs.keys()].sort();
+  }
+
+  async listRuns(query: ListRunsQuery): Promise<RunPage> {
+    return this.index.list(query);
   }
 
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
@@ -186,6 +201,23 @@ export class MemoryStore implements CheckpointStore {
     if (!run) return;
     for (const id of run.checkpoints.keys()) this.runOf.delete(id);
     this.runs.delete(pipelineId);
+    this.index.delete(pipelineId);
+  }
+
+  /** Recomputes the run's `listRuns` entry from its checkpoints: its oldest one names and dates it. */
+  async rebuildIndexes(pipelineId: string): Promise<string[]> {
+    const records = [...(this.run(pipelineId)?.checkpoints.values() ?? [])].map((r) => r.metadata);
+    const first = records.sort(compareStored)[0];
+    const before = this.index.get(pipelineId);
+    const entry = first && {
+      pipelineId,
+      pipelineName: first.pipeline_name,
+      createdAt: first.timestamp,
+      finished: records.some((m) => m.stage_name === "pipeline_complete"),
+    };
+    this.index.set(pipelineId, entry);
+    if (!entry) return before ? [`removed the runs-index entry of ${pipelineId}: it has no checkpoints`] : [];
+    return [`rebuilt the runs-index entry of ${pipelineId} (${entry.pipelineName}, ${entry.createdAt})`];
   }
 
   /** Never found: this store keeps parsed records, so it can never hold a corrupt entry. */
@@ -201,7 +233,10 @@ export class MemoryStore implements CheckpointStore {
   async close(): Promise<void> {}
 
   private dropIfEmpty(pipelineId: string, run: Run): void {
-    if (run.checkpoints.size === 0 && run.outputs.size === 0) this.runs.delete(pipelineId);
+    if (run.checkpoints.size > 0 || run.outputs.size > 0) return;
+    this.runs.delete(pipelineId);
+    // The run is gone as a whole, so its next checkpoint starts a new entry.
+    this.index.delete(pipelineId);
   }
 }
 

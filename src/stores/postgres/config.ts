@@ -3,6 +3,7 @@
  * options handed to `pg.Pool`, and the location string shown in messages (never the password).
  */
 import { InvalidConfigError } from "../../core/errors.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import type { PgPool } from "./driver.js";
 
 /** Options of the PostgreSQL store. */
@@ -130,11 +131,8 @@ function parseConnectionString(value: unknown, problems: string[]): ParsedUrl | 
 /** Validates a store configuration; throws `InvalidConfigError` listing every problem. */
 export function resolveConfig(config: Record<string, unknown>): ResolvedConfig {
   const problems: string[] = [];
-  for (const key of Object.keys(config)) {
-    if (!(POSTGRES_OPTIONS as readonly string[]).includes(key) && config[key] !== undefined) {
-      problems.push(`the postgres store has no option "${key}" (options: ${POSTGRES_OPTIONS.join(", ")})`);
-    }
-  }
+  const unknown = unknownOptionsProblem("the postgres store", config, POSTGRES_OPTIONS);
+  if (unknown !== undefined) problems.push(unknown);
   const given = (key: string) => config[key] !== undefined;
   const parsed = given("connectionString")
     ? parseConnectionString(config.connectionString, problems)

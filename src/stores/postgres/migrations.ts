@@ -3,7 +3,7 @@
  * never edited or renumbered, because databases in the field record which versions they have
  * applied in `<schema>.<prefix>migrations`. A schema change is a new entry with the next version.
  */
-import { StoreUnavailableError } from "../../core/errors.js";
+import { FormatTooNewError } from "../../core/errors.js";
 import { sha256 } from "../../core/record.js";
 import type { PgQueryable } from "./driver.js";
 
@@ -162,11 +162,7 @@ export async function applyMigrations(
   // Refuse a schema written by a newer cairn rather than read or write it with old assumptions.
   const current = Math.max(0, ...done);
   if (current > LATEST_VERSION) {
-    throw new StoreUnavailableError(
-      "postgres",
-      `schema version ${current} in ${tables.migrations} is newer than this cairn supports ` +
-        `(${LATEST_VERSION}); upgrade cairn`,
-    );
+    throw new FormatTooNewError("store schema", tables.migrations, current, LATEST_VERSION);
   }
 
   const applied: number[] = [];

@@ -4,6 +4,7 @@
  * a configuration without connecting.
  */
 import { InvalidConfigError } from "../../core/errors.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN, normalizeKeyPrefix } from "./keys.js";
 
 /**
@@ -149,11 +150,8 @@ function takeParam(
 export function parseRedisConfig(config: Record<string, unknown>): RedisSettings {
   const problems: string[] = [];
   const c = config as RedisStoreConfig & Record<string, unknown>;
-  for (const [key, value] of Object.entries(config)) {
-    if (value !== undefined && !(REDIS_OPTIONS as readonly string[]).includes(key)) {
-      problems.push(`the redis store has no option "${key}" (options: ${REDIS_OPTIONS.join(", ")})`);
-    }
-  }
+  const unknown = unknownOptionsProblem("the redis store", config, REDIS_OPTIONS);
+  if (unknown !== undefined) problems.push(unknown);
   const connectionKeys = ["url", "host", "port", "db", "username", "password", "tls", "connectTimeoutMs"];
   const given = (keys: string[]) => keys.filter((k) => c[k] !== undefined);
 

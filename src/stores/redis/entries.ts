@@ -3,7 +3,7 @@
  * key and its run before it becomes a record or a listing row; what does not parse is corrupt.
  */
 import { CheckpointCorruptError } from "../../core/errors.js";
-import { metadataProblems } from "../../core/record.js";
+import { assertSupportedFormat, metadataProblems } from "../../core/record.js";
 import type { CheckpointRecord, ListedCheckpoint, StoredMetadata } from "../types.js";
 import type { RedisKeys } from "./keys.js";
 
@@ -50,7 +50,7 @@ export function toRecord(keys: RedisKeys, entry: Entry, pipelineId?: string): Ch
   }
   const body = entry[5];
   if (typeof body !== "string") throw new CheckpointCorruptError(entry[0], `${key}: has no body field`);
-  return { metadata: checked.metadata, body };
+  return { metadata: assertSupportedFormat(checked.metadata, key), body };
 }
 
 /** A run's entries as its listing, oldest first; unreadable ones are listed as corrupt. */

@@ -3,7 +3,7 @@
  * edited or renumbered, because databases in the field record which versions they have applied.
  * A schema change is a new entry with the next version.
  */
-import { StoreUnavailableError } from "../../core/errors.js";
+import { FormatTooNewError } from "../../core/errors.js";
 import type { SqliteDatabase } from "./sqlite-store.js";
 
 /** Table names for one table prefix. */
@@ -108,11 +108,7 @@ export function applyMigrations(db: SqliteDatabase, tables: TableNames, now = ()
   // Refuse a schema written by a newer cairn rather than read or write it with old assumptions.
   const current = (maxVersion.get() as { v: number | null } | undefined)?.v ?? 0;
   if (current > LATEST_VERSION) {
-    throw new StoreUnavailableError(
-      "sqlite",
-      `schema version ${current} in ${tables.migrations} is newer than this cairn supports ` +
-        `(${LATEST_VERSION}); upgrade cairn`,
-    );
+    throw new FormatTooNewError("store schema", tables.migrations, current, LATEST_VERSION);
   }
 
   const applied: number[] = [];

@@ -12,6 +12,7 @@ import {
   StoreUnavailableError,
 } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
+import { unknownOptionsProblem } from "../../core/options.js";
 import { parseStoredMetadata } from "../../core/record.js";
 import { checkLeaseArgs } from "../lease.js";
 import { listedFromRow } from "../raw-row.js";
@@ -85,6 +86,12 @@ export interface SqliteStoreConfig {
 /** SQLite's `PRAGMA synchronous` levels the store accepts. */
 export type SqliteSynchronous = "full" | "normal";
 const SYNCHRONOUS_LEVELS: readonly string[] = ["full", "normal"] satisfies SqliteSynchronous[];
+const SQLITE_OPTIONS = [
+  "dbPath",
+  "database",
+  "tablePrefix",
+  "synchronous",
+] as const satisfies readonly (keyof SqliteStoreConfig)[];
 
 /** The table prefix when none is configured. */
 export const DEFAULT_TABLE_PREFIX = "cairn_";
@@ -128,6 +135,8 @@ export class SqliteStore implements CheckpointStore {
       synchronous = "full",
     } = config as SqliteStoreConfig;
     const problems: string[] = [];
+    const unknown = unknownOptionsProblem("the sqlite store", config, SQLITE_OPTIONS);
+    if (unknown !== undefined) problems.push(unknown);
     if (typeof synchronous !== "string" || !SYNCHRONOUS_LEVELS.includes(synchronous)) {
       problems.push(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
     }
@@ -194,7 +203,9 @@ export class SqliteStore implements CheckpointStore {
   }
 
   private get ready(): Prepared {
-    if (!this.prepared) throw new Error("SqliteStore.setup() must be called before any other method");
+    if (!this.prepared) {
+      throw new StoreUnavailableError("sqlite", "it is not set up: call setup() before any other method");
+    }
     return this.prepared;
   }
 
