@@ -4,7 +4,7 @@ import type { CheckpointManager, CleanupReport } from "../../index.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, formatTime, printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
-import { examples, requireRun } from "../runs.js";
+import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface CleanupFlags extends StoreFlags {
@@ -52,7 +52,8 @@ async function cleanupRun(
   pipelineId: string,
   flags: CleanupFlags,
 ): Promise<void> {
-  await requireRun(manager, pipelineId);
+  // A mistyped id is CAIRN_NOT_FOUND (exit 3), not "nothing to delete".
+  await manager.listRun(pipelineId);
   const force = flags.force === true;
   const deleted = await manager.cleanupCompletedPipelines([pipelineId], { force });
   // The library skips an unfinished run silently; on the command line that must not look like success.

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { CheckpointManager } from "../../index.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
-import { corruptCount, examples, requireRun } from "../runs.js";
+import { corruptCount, examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
@@ -36,7 +36,7 @@ async function listRuns(manager: CheckpointManager, json: boolean): Promise<void
 }
 
 async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
-  const listing = await requireRun(manager, pipelineId);
+  const listing = await manager.listRun(pipelineId);
   const history = await manager.getCheckpointHistory(pipelineId);
   const unreadable = corruptCount(listing);
   if (unreadable > 0) {
