@@ -26,10 +26,7 @@ afterEach(async () => {
 const cairn = (...args: string[]) => runCairn([...args, "--base-path", basePath], { cwd: dir });
 
 /** Stores hand-sealed checkpoints of run1, each chained to the one before; returns their metadata. */
-async function storeRun(
-  outputs: Record<string, string>[],
-  stageNames: string[] = [],
-): Promise<StoredMetadata[]> {
+async function storeRun(outputs: Record<string, string>[]): Promise<StoredMetadata[]> {
   const manager = new CheckpointManager({ strategy: "file", config: { basePath } });
   const store = await manager.getStore();
   const written: StoredMetadata[] = [];
