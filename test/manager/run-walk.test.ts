@@ -77,12 +77,8 @@ describe("one checkpoint check for validate and export", () => {
     const b = await putSealed(store, 2, { a: PLAIN, b: FUTURE }, a);
     const c = await putSealed(store, 3, { a: PLAIN, b: FUTURE, c: PLAIN }, b);
 
-    const run = await manager.validateRun("run1");
-    expect(run.valid).toBe(false);
-    expect(run.summary).toEqual({ listed: 3, valid: 1, invalid: 2, gone: 0 });
-    const invalid = run.checkpoints.filter((v) => v.status === "invalid").map((v) => v.checkpointId);
-    expect(invalid).toEqual([b.checkpoint_id, c.checkpoint_id]);
-    for (const id of invalid) expect((await manager.validateCheckpoint(id as string)).valid).toBe(false);
+    const invalid = [b.checkpoint_id, c.checkpoint_id];
+    for (const id of invalid) expect((await manager.validateCheckpoint(id)).valid).toBe(false);
 
     const path = join(dir, "run.json");
     await expect(manager.exportPipeline("run1", path)).rejects.toMatchObject({
@@ -100,6 +96,11 @@ describe("one checkpoint check for validate and export", () => {
     );
     const file = JSON.parse(await readFile(path, "utf8")) as { skipped_corrupt: unknown[] };
     expect(file.skipped_corrupt).toHaveLength(2);
+
+    const run = await manager.validateRun("run1");
+    expect(run.valid).toBe(false);
+    expect(run.summary).toEqual({ listed: 3, valid: 1, invalid: 2, gone: 0 });
+    expect(run.checkpoints.filter((v) => v.status === "invalid").map((v) => v.checkpointId)).toEqual(invalid);
 
     // A single checkpoint is refused for the same reason.
     await expect(manager.exportCheckpoint(b.checkpoint_id, join(dir, "b.json"))).rejects.toMatchObject({
