@@ -8,7 +8,7 @@ import { CheckpointCorruptError } from "../core/errors.js";
 import type { CheckpointRecord } from "../core/record.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
-import { decodeVerifiedFully, inspectRecord, type VerifiedRecord } from "./verify.js";
+import { decodeVerified, inspectRecord, type VerifiedRecord } from "./verify.js";
 
 /** What the chain check knows of a parent: its stored checksum, why it is unreadable, or nothing (absent). */
 export type ParentInfo = { checksum: string } | { unreadable: string } | undefined;
@@ -79,18 +79,59 @@ export async function chainLink(
   };
 }
 
+/**
+ * What a run walk already read and decoded. A run's outputs are cumulative (checkpoint k holds
+ * the outputs of stages 1..k), so without it a walk of N checkpoints reads and decodes O(N²)
+ * outputs; with it, each output once. It holds what loading the run's newest checkpoint holds.
+ */
+export class OutputMemo {
+  private readonly texts = new Map<string, string>();
+  /** Hashes whose text verified and decoded: neither is done again. */
+  readonly decoded = new Set<string>();
+
+  /** `source`, asked only for the hashes this memo has not seen yet. */
+  over(source: OutputSource): OutputSource {
+    return {
+      getOutputs: async (pipelineId, hashes) => {
+        const missing = hashes.filter((h) => !this.texts.has(h));
+        if (missing.length > 0) {
+          for (const [hash, text] of await source.getOutputs(pipelineId, missing)) this.texts.set(hash, text);
+        }
+        const found = new Map<string, string>();
+        for (const hash of hashes) {
+          const text = this.texts.get(hash);
+          if (text !== undefined) found.set(hash, text);
+        }
+        return found;
+      },
+    };
+  }
+}
+
 /** Checks one record as the module comment says; problems are returned, never thrown. */
 export async function checkRecord(
   source: OutputSource,
   record: CheckpointRecord,
   parents: ParentLookup,
+  memo?: OutputMemo,
 ): Promise<CheckOutcome> {
-  const { problems, verified } = await inspectRecord(source, record);
+  const { problems, verified } = await inspectRecord(
+    memo ? memo.over(source) : source,
+    record,
+    memo?.decoded,
+  );
   let checkpoint: PipelineCheckpoint | undefined;
   if (verified) {
     try {
-      checkpoint = decodeVerifiedFully(verified);
+      checkpoint = decodeVerified(verified);
+      // Outputs decode on first read: read each one this walk has not decoded yet.
+      for (const [stage, hash] of Object.entries(verified.body.output_refs)) {
+        if (memo?.decoded.has(hash)) continue;
+        void checkpoint.agentOutputs[stage];
+        memo?.decoded.add(hash);
+      }
     } catch (error) {
+      checkpoint = undefined;
       problems.push({ kind: "unreadable", message: (error as Error).message });
     }
   }
@@ -111,6 +152,7 @@ export async function checkStored(
   store: CheckpointStore,
   checkpointId: string,
   parents: ParentLookup,
+  memo?: OutputMemo,
 ): Promise<StoredCheck> {
   let record: CheckpointRecord | undefined;
   try {
@@ -120,7 +162,7 @@ export async function checkStored(
     return { gone: false, problems: [{ kind: "unreadable", message: error.message }] };
   }
   if (!record) return { gone: true };
-  const outcome = await checkRecord(store, record, parents);
+  const outcome = await checkRecord(store, record, parents, memo);
   // A run deleted after the record was read takes its outputs along: that is a delete, not damage.
   if (outcome.problems.some((p) => p.kind === "output_missing")) {
     const still = await store.getCheckpoint(checkpointId).catch((error: unknown) => {

@@ -9,7 +9,7 @@ import { assertValidName } from "../core/ids.js";
 import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
-import { checkStored, listedParents, type StoredCheck, storeParents } from "./check.js";
+import { checkStored, listedParents, OutputMemo, type StoredCheck, storeParents } from "./check.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** What the walk found for one entry of a run's listing. */
@@ -76,7 +76,10 @@ export async function listRun(store: CheckpointStore, pipelineId: string): Promi
   return listing;
 }
 
-/** Walks a run entry by entry, as the module comment says; one store read per checkpoint. */
+/**
+ * Walks a run entry by entry, as the module comment says: one record read per checkpoint, and
+ * each output read, hashed and decoded once however many checkpoints hold it.
+ */
 export async function* walkRun(
   store: CheckpointStore,
   pipelineId: string,
@@ -84,6 +87,7 @@ export async function* walkRun(
 ): AsyncGenerator<WalkStep> {
   const listing = options.listing ?? (await listRun(store, pipelineId));
   const parents = listedParents(listing, storeParents(store));
+  const memo = new OutputMemo();
   for (const [i, entry] of listing.entries()) {
     options.onProgress?.(i, listing.length);
     if (!entry.ok) {
@@ -102,7 +106,7 @@ export async function* walkRun(
     }
     const { metadata } = entry;
     const id = metadata.checkpoint_id;
-    const checked = await checkStored(store, id, parents);
+    const checked = await checkStored(store, id, parents, memo);
     const verdict: CheckpointVerdict = {
       checkpointId: id,
       status: checked.gone ? "gone" : checked.problems.length > 0 ? "invalid" : "valid",

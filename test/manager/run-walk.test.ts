@@ -17,6 +17,7 @@ import { recordWithOutputs } from "../support/records.js";
 class WatchedStore extends MemoryStore {
   gets = 0;
   lists = 0;
+  outputsRead = 0;
   afterList: (() => Promise<void>) | undefined;
   beforeOutputs: (() => Promise<void>) | undefined;
 
@@ -38,6 +39,7 @@ class WatchedStore extends MemoryStore {
     const hook = this.beforeOutputs;
     this.beforeOutputs = undefined;
     await hook?.();
+    this.outputsRead += hashes.length;
     return super.getOutputs(pipelineId, hashes);
   }
 }
@@ -108,7 +110,7 @@ describe("one checkpoint check for validate and export", () => {
     });
   });
 
-  it("walks a run with one listing and one read per checkpoint, parents taken from the listing", async () => {
+  it("walks a run with one listing, one read per checkpoint and one per output, parents from the listing", async () => {
     let parent: StoredMetadata | undefined;
     const outputs: Record<string, string> = {};
     for (let i = 1; i <= 20; i++) {
@@ -117,10 +119,13 @@ describe("one checkpoint check for validate and export", () => {
     }
     store.gets = 0;
     store.lists = 0;
+    store.outputsRead = 0;
     const run = await manager.validateRun("run1");
     expect(run.summary).toEqual({ listed: 20, valid: 20, invalid: 0, gone: 0 });
     expect(store.lists).toBe(1);
     expect(store.gets).toBe(20);
+    // Checkpoint k holds k outputs: 210 references, 20 distinct outputs.
+    expect(store.outputsRead).toBe(20);
   });
 
   it("reports an unknown run as not found", async () => {
