@@ -79,6 +79,12 @@ export type {
   RunImportReport,
   SkippedCheckpoint,
 } from "./manager/run-transfer.js";
+export type {
+  CheckpointVerdict,
+  RunSummary,
+  RunValidation,
+  WalkOptions,
+} from "./manager/run-walk.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
 export type { StageProgress } from "./pipeline/execution.js";

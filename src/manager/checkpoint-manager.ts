@@ -28,9 +28,10 @@ import {
   type StoreConfig,
   type StoreSpec,
 } from "../stores/registry.js";
-import type { CheckpointStore, Lease } from "../stores/types.js";
+import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
 import { renderChain } from "./chain-text.js";
+import { checkRecord, checkStored, storeParents } from "./check.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
 import {
   type CleanupOptions,
@@ -47,6 +48,7 @@ import {
   type RunImportOptions,
   type RunImportReport,
 } from "./run-transfer.js";
+import { listRun, type RunValidation, validateAllRuns, validateRun, type WalkOptions } from "./run-walk.js";
 import {
   findResumePoint,
   findUnfinishedRun,
@@ -61,7 +63,7 @@ import {
 } from "./runs.js";
 import { computeStatistics } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
-import { chainProblem, decodeVerified, decodeVerifiedFully, inspectRecord, verifyRecord } from "./verify.js";
+import { decodeVerified, verifyRecord } from "./verify.js";
 
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 
@@ -269,29 +271,32 @@ export class CheckpointManager {
     return decodeVerified(await verifyRecord(store, record));
   }
 
-  /** Checks a checkpoint without throwing: checksum, outputs and the link to its parent. */
+  /** Checks a checkpoint without throwing: checksum, outputs, their decoding and the link to its parent. */
   async validateCheckpoint(checkpointId: string): Promise<ValidationResult> {
     assertValidName("checkpointId", checkpointId);
     const store = await this.getStore();
-    let record: CheckpointRecord | undefined;
-    try {
-      record = await store.getCheckpoint(checkpointId);
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-      return { checkpointId, valid: false, problems: [{ kind: "unreadable", message: error.message }] };
-    }
-    if (!record) throw new CheckpointNotFoundError(checkpointId);
-    const { problems, verified } = await inspectRecord(store, record);
-    if (verified) {
-      try {
-        decodeVerifiedFully(verified);
-      } catch (error) {
-        problems.push({ kind: "unreadable", message: (error as Error).message });
-      }
-    }
-    const link = await chainProblem(store, record);
-    if (link) problems.push(link);
-    return { checkpointId, valid: problems.length === 0, problems };
+    const checked = await checkStored(store, checkpointId, storeParents(store));
+    if (checked.gone) throw new CheckpointNotFoundError(checkpointId);
+    return { checkpointId, valid: checked.problems.length === 0, problems: checked.problems };
+  }
+
+  /**
+   * Checks every checkpoint of a run with one listing, as {@link validateCheckpoint} does one;
+   * unparseable entries count as invalid, checkpoints deleted meanwhile as gone. `CAIRN_NOT_FOUND`
+   * for a run with nothing stored.
+   */
+  async validateRun(pipelineId: string, options: WalkOptions = {}): Promise<RunValidation> {
+    return validateRun(await this.getStore(), pipelineId, options);
+  }
+
+  /** {@link validateRun} for every run in the store. */
+  async validateAllRuns(options: Parameters<typeof validateAllRuns>[1] = {}): Promise<RunValidation[]> {
+    return validateAllRuns(await this.getStore(), options);
+  }
+
+  /** A run's listing, unparseable entries included; `CAIRN_NOT_FOUND` for a run with nothing stored. */
+  async listRun(pipelineId: string): Promise<ListedCheckpoint[]> {
+    return listRun(await this.getStore(), pipelineId);
   }
 
   /** Changes a checkpoint's status (and error message); the checksum is unaffected. */
@@ -438,7 +443,8 @@ export class CheckpointManager {
   /** Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. */
   async exportCheckpoint(checkpointId: string, path: string): Promise<void> {
     const { store, record } = await this.getRecord(checkpointId);
-    await exportCheckpointFile(await verifyRecord(store, record), path, this.clock());
+    const checked = await checkRecord(store, record, storeParents(store));
+    await exportCheckpointFile({ ...checked, record }, path, this.clock());
   }
 
   /** Imports an exported checkpoint after verifying it; returns its id. */

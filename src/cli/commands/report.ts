@@ -1,9 +1,9 @@
 /** `cairn report`: the recovery report of a run, as text, Markdown or a self-contained HTML page. */
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { buildRecoveryReport, REPORT_FORMATS, type ReportFormat, renderReport } from "../../debug/report.js";
-import { fsyncDir, replaceFile } from "../../util/atomic-file.js";
+import { writeFileDurably } from "../../util/atomic-file.js";
 import { UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
@@ -17,12 +17,11 @@ interface ReportFlags extends StoreFlags {
   pipelineFile?: string;
 }
 
-/** Writes the file atomically: a reader never sees half a report, and a failed write keeps the old one. */
+/** Writes the file durably: a reader never sees half a report, and a failed write keeps the old one. */
 async function writeReport(path: string, text: string): Promise<string> {
   const target = resolve(path);
   try {
-    await replaceFile(dirname(target), basename(target), text, true);
-    await fsyncDir(dirname(target));
+    await writeFileDurably(target, text);
   } catch (error) {
     throw new InvalidArgumentError(`cannot write --output ${path}: ${(error as Error).message}`, {
       cause: error,
