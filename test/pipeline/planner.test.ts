@@ -1,10 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  CheckpointManager,
-  Pipeline,
-  type PipelineEvent,
-  type StepDefinition,
-} from "../../src/index.js";
+import { CheckpointManager, Pipeline, type PipelineEvent, type StepDefinition } from "../../src/index.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
 
 const managers: CheckpointManager[] = [];
@@ -63,9 +58,9 @@ describe("the resume plan is the plan that runs", () => {
     expect(calls).toEqual(["x", "b", "c"]);
     expect(results.skippedStages).toEqual(["a"]);
     expect(results.rerunStages).toEqual([{ stageName: "b", reason: "an earlier stage (x) runs" }]);
-    expect(
-      events.flatMap((e) => (e.type === "stage_rerun" ? [`${e.stageName}: ${e.reason}`] : [])),
-    ).toEqual(["b: an earlier stage (x) runs"]);
+    expect(events.flatMap((e) => (e.type === "stage_rerun" ? [`${e.stageName}: ${e.reason}`] : []))).toEqual([
+      "b: an earlier stage (x) runs",
+    ]);
   });
 
   it("ignores the outputs of removed stages and skips unchanged later ones", async () => {
