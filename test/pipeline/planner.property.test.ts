@@ -62,7 +62,15 @@ function fixRefs(specs: StageSpec[]): StageSpec[] {
   });
 }
 
-const stageArb = fc.record({
+interface RawStage {
+  kind: StageSpec["kind"];
+  version: string;
+  n: number | undefined;
+  ref: number | undefined;
+  config: number | undefined;
+}
+
+const stageArb: fc.Arbitrary<RawStage> = fc.record({
   kind: fc.constantFrom("Hasher" as const, "Mixer" as const),
   version: fc.constantFrom("1", "2"),
   n: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
@@ -70,7 +78,7 @@ const stageArb = fc.record({
   config: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
 });
 
-function pipelineOf(raw: readonly fc.infer<typeof stageArb>[]): StageSpec[] {
+function pipelineOf(raw: readonly RawStage[]): StageSpec[] {
   return raw.map((r, i) => ({
     name: `s${i}`,
     kind: r.kind,
@@ -81,12 +89,17 @@ function pipelineOf(raw: readonly fc.infer<typeof stageArb>[]): StageSpec[] {
   }));
 }
 
-const editArb = fc.record({
+interface Edit {
+  kind: "insert" | "remove" | "reorder" | "rename" | "version" | "inputs" | "config";
+  at: number;
+  value: number;
+}
+
+const editArb: fc.Arbitrary<Edit> = fc.record({
   kind: fc.constantFrom("insert", "remove", "reorder", "rename", "version", "inputs", "config"),
   at: fc.nat(),
   value: fc.nat(),
 });
-type Edit = fc.infer<typeof editArb>;
 
 function applyEdit(specs: StageSpec[], edit: Edit, fresh: () => string): StageSpec[] {
   const out = specs.map((s) => ({ ...s }));
