@@ -120,7 +120,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   for (const decision of start.plan.stages) {
     if (decision.action !== "skip") break;
     const step = steps[decision.stageIndex] as NormalizedStep;
-    const fingerprint = decision.fingerprint as StageFingerprint;
+    const fingerprint = decision.fingerprint ?? fingerprintOf(step, stageInputs(step));
     const output = resumed?.agentOutputs[step.name];
     outputs.set(step.name, output);
     // The stored text was verified at load: carried as is, never encoded and hashed again.
