@@ -6,6 +6,7 @@
 import { CHECKPOINT_STATUSES, type CheckpointStatusValue } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { summarizeRun } from "../manager/statistics.js";
+import type { PlannedStage } from "../pipeline/types.js";
 import type { CorruptEntry, ListedCheckpoint } from "../stores/types.js";
 import {
   type AnalyzeOptions,
@@ -23,6 +24,8 @@ import { renderHtml, renderMarkdown, renderText } from "./report-formats.js";
 export interface ReportOptions extends AnalyzeOptions {
   /** The pipeline file, for the resume command; `<pipeline-file>` is printed without it (it is not stored). */
   pipelineFile?: string;
+  /** The planner's decisions for resuming the run (a dry run of the pipeline definition), to show. */
+  resumePlan?: PlannedStage[];
 }
 
 /** The recovery report of one run. */
@@ -62,6 +65,8 @@ export interface RecoveryReport {
   recommendations: string[];
   /** `cairn run <pipeline-file> --run-id <id> <store flags>`; null once the run finished. */
   resumeCommand: string | null;
+  /** What a resume would skip, re-run and run, and why; only when the pipeline definition was given. */
+  resumePlan?: PlannedStage[];
 }
 
 /** The report formats {@link renderReport} produces. */
@@ -127,6 +132,7 @@ export async function buildRecoveryReport(
     failurePoints: analysis.failurePoints,
     recommendations: analysis.recommendations,
     resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),
+    ...(options.resumePlan ? { resumePlan: options.resumePlan } : {}),
   };
 }
 
