@@ -89,6 +89,7 @@ export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
 export type { StageProgress } from "./pipeline/execution.js";
 export { Pipeline } from "./pipeline/pipeline.js";
+export type { RunPlan, StageAction, StageDecision } from "./pipeline/planner.js";
 export { PROGRESS_SYMBOLS } from "./pipeline/progress.js";
 export { InvalidReferenceError } from "./pipeline/references.js";
 export { PipelineAbortedError, StageFailedError, StageTimeoutError } from "./pipeline/stage-runner.js";
