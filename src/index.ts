@@ -12,6 +12,7 @@ export {
   ErrorCode,
   type ErrorCodeValue,
   FormatTooNewError,
+  HistoryLostError,
   InvalidArgumentError,
   InvalidConfigError,
   InvalidNameError,
@@ -78,10 +79,17 @@ export type {
   RunImportReport,
   SkippedCheckpoint,
 } from "./manager/run-transfer.js";
+export type {
+  CheckpointVerdict,
+  RunSummary,
+  RunValidation,
+  WalkOptions,
+} from "./manager/run-walk.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
 export type { StageProgress } from "./pipeline/execution.js";
 export { Pipeline } from "./pipeline/pipeline.js";
+export type { RunPlan, StageAction, StageDecision } from "./pipeline/planner.js";
 export { PROGRESS_SYMBOLS } from "./pipeline/progress.js";
 export { InvalidReferenceError } from "./pipeline/references.js";
 export { PipelineAbortedError, StageFailedError, StageTimeoutError } from "./pipeline/stage-runner.js";

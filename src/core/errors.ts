@@ -18,6 +18,7 @@ export const ErrorCode = {
   Closed: "CAIRN_CLOSED",
   RunLocked: "CAIRN_RUN_LOCKED",
   LeaseLost: "CAIRN_LEASE_LOST",
+  HistoryLost: "CAIRN_HISTORY_LOST",
   StageFailed: "CAIRN_STAGE_FAILED",
   StageTimeout: "CAIRN_STAGE_TIMEOUT",
   Aborted: "CAIRN_ABORTED",
@@ -268,6 +269,30 @@ export class LeaseLostError extends CairnError {
   constructor(pipelineId: string, detail: string) {
     super(ErrorCode.LeaseLost, `Lost the lease on run ${pipelineId}: ${detail}; this runner must stop`);
     this.pipelineId = pipelineId;
+  }
+}
+
+/**
+ * The store no longer holds any checkpoint of a run this writer has written to (a server that
+ * restarted without its data, a run deleted underneath it). Nothing was written: chaining on
+ * would silently start the run over at sequence 1 as if its history had never been.
+ */
+export class HistoryLostError extends CairnError {
+  /** The run. */
+  readonly pipelineId: string;
+  /** The newest checkpoint this writer stored in the run, now gone. */
+  readonly expected: string;
+
+  constructor(pipelineId: string, expected: string, options?: { cause?: unknown }) {
+    super(
+      ErrorCode.HistoryLost,
+      `Run ${pipelineId} lost its history: the store holds none of its checkpoints, not even ` +
+        `${expected}, which was written to it; nothing was written. The store may have restarted ` +
+        "without its data, or the run was deleted: restore the data, or start a new run",
+      options,
+    );
+    this.pipelineId = pipelineId;
+    this.expected = expected;
   }
 }
 

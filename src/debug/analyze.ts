@@ -3,13 +3,13 @@
  * checkpoints, what it stores, how its resumes went, where it failed, and what to do next.
  * Informational: it reports problems, it never repairs or deletes anything.
  */
-import { CheckpointCorruptError, CheckpointNotFoundError, ErrorCode, isCairnError } from "../core/errors.js";
-import { assertValidName } from "../core/ids.js";
-import { parseBody, type StoredMetadata } from "../core/record.js";
+import { CheckpointCorruptError } from "../core/errors.js";
+import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import { formatBytes } from "../manager/chain-text.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
-import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
+import type { CheckpointVerdict, RunValidation } from "../manager/run-walk.js";
+import type { CheckpointStore } from "../stores/types.js";
 import { recommend } from "./recommendations.js";
 import { formatRate, formatTime, terminalSafe } from "./report-formats.js";
 
@@ -112,52 +112,45 @@ export async function analyzePipeline(
   pipelineId: string,
   options: AnalyzeOptions = {},
 ): Promise<PipelineAnalysis> {
-  assertValidName("pipelineId", pipelineId);
-  const store = await manager.getStore();
-  const listing = await store.listCheckpoints(pipelineId);
-  if (listing.length === 0) {
-    throw new CheckpointNotFoundError(
-      pipelineId,
-      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
-    );
-  }
-  const corrupted: CorruptedCheckpoint[] = [];
-  const ok: StoredMetadata[] = [];
-  for (const entry of listing) {
-    if (!entry.ok) {
-      const { checkpointId, location, reason } = entry.corrupt;
-      corrupted.push({
-        ...(checkpointId !== undefined ? { checkpointId } : {}),
-        location,
-        problems: [reason],
-      });
-      continue;
-    }
-    const id = entry.metadata.checkpoint_id;
-    try {
-      const result = await manager.validateCheckpoint(id);
-      if (!result.valid)
-        corrupted.push({ checkpointId: id, problems: result.problems.map((p) => p.message) });
-      ok.push(entry.metadata);
-    } catch (error) {
-      // Removed since the listing was read (a concurrent cleanup): it is no longer part of the run.
-      if (!isCairnError(error, ErrorCode.NotFound)) throw error;
-    }
-  }
+  return (await analyzeRun(manager, pipelineId, options)).analysis;
+}
+
+/**
+ * {@link analyzePipeline} with the run walk it was made from, for callers (the recovery report)
+ * that need the listing and verdicts too, without walking the run again.
+ */
+export async function analyzeRun(
+  manager: CheckpointManager,
+  pipelineId: string,
+  options: AnalyzeOptions = {},
+): Promise<{ analysis: PipelineAnalysis; run: RunValidation }> {
+  const run = await manager.validateRun(pipelineId);
+  // A checkpoint deleted during the walk (a concurrent cleanup) is no longer part of the run.
+  const present = run.checkpoints.filter((v) => v.status !== "gone");
+  const corrupted: CorruptedCheckpoint[] = present
+    .filter((v) => v.status === "invalid")
+    .map((v) => ({
+      ...(v.checkpointId !== null ? { checkpointId: v.checkpointId } : {}),
+      ...(v.corrupt ? { location: v.corrupt.location } : {}),
+      problems: v.problems.map((p) => p.message),
+    }));
+  const ok = present.flatMap((v) => (v.metadata ? [v.metadata] : []));
   const corruptIds = new Set(corrupted.map((c) => c.checkpointId));
-  const orphaned = findOrphans(listing, ok).filter((o) => !corruptIds.has(o.checkpointId));
+  const orphaned = findOrphans(present, ok).filter((o) => !corruptIds.has(o.checkpointId));
   const { storage, unreferencedBytes, refsComplete } = await measureStorage(
-    store,
+    await manager.getStore(),
     pipelineId,
-    ok,
-    listing.some((e) => !e.ok),
+    present,
   );
-  const finished = ok.some((m) => m.stage_name === PIPELINE_COMPLETE_STAGE);
+  // Only a valid `pipeline_complete` checkpoint finishes a run: a corrupt one proves nothing.
+  const finished = present.some(
+    (v) => v.status === "valid" && v.metadata?.stage_name === PIPELINE_COMPLETE_STAGE,
+  );
   const totalResumeCount = ok.reduce((sum, m) => sum + m.resume_count, 0);
   const { resumePoint, resumeError } = await findResumePoint(manager, pipelineId, ok);
   const retentionDays = options.retentionDays ?? 30;
   const cutoff = (options.now ?? new Date()).getTime() - retentionDays * DAY_MS;
-  const total = ok.length + listing.filter((e) => !e.ok).length;
+  const total = present.length;
   const analysis: PipelineAnalysis = {
     pipelineId,
     pipelineName: ok.at(-1)?.pipeline_name ?? pipelineId,
@@ -185,7 +178,7 @@ export async function analyzePipeline(
     resumeError,
     storeArgs: options.storeArgs ?? [],
   });
-  return analysis;
+  return { analysis, run };
 }
 
 /**
@@ -194,20 +187,16 @@ export async function analyzePipeline(
  * oldest survivor without a parent but no older checkpoint, so it is not counted.
  */
 function findOrphans(
-  listing: readonly ListedCheckpoint[],
+  present: readonly CheckpointVerdict[],
   ok: readonly StoredMetadata[],
 ): OrphanedCheckpoint[] {
-  const present = new Set<string>();
   // An unparseable entry is still in the store: its child is corrupt (broken chain), not orphaned.
-  for (const e of listing) {
-    const id = e.ok ? e.metadata.checkpoint_id : e.corrupt.checkpointId;
-    if (id !== undefined) present.add(id);
-  }
+  const ids = new Set(present.map((v) => v.checkpointId));
   const oldest = Math.min(...ok.map((m) => m.sequence));
   const orphans: OrphanedCheckpoint[] = [];
   for (const m of ok) {
     const parent = m.parent_checkpoint_id;
-    if (parent === null || present.has(parent) || m.sequence <= oldest) continue;
+    if (parent === null || ids.has(parent) || m.sequence <= oldest) continue;
     orphans.push({
       checkpointId: m.checkpoint_id,
       stageName: m.stage_name,
@@ -218,25 +207,18 @@ function findOrphans(
   return orphans;
 }
 
+/** Output bytes of the run, and which outputs no checkpoint the walk could read references. */
 async function measureStorage(
   store: CheckpointStore,
   pipelineId: string,
-  ok: readonly StoredMetadata[],
-  unparseable: boolean,
+  present: readonly CheckpointVerdict[],
 ): Promise<{ storage: PipelineAnalysis["storage"]; unreferencedBytes: number; refsComplete: boolean }> {
   const referenced = new Set<string>();
+  // An entry whose body does not parse may reference outputs too; its references cannot be known.
   let refsComplete = true;
-  for (const m of ok) {
-    try {
-      const record = await store.getCheckpoint(m.checkpoint_id);
-      if (!record) continue;
-      for (const hash of Object.values(parseBody(m.checkpoint_id, record.body).output_refs)) {
-        referenced.add(hash);
-      }
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-      refsComplete = false;
-    }
+  for (const v of present) {
+    if (v.body) for (const hash of Object.values(v.body.output_refs)) referenced.add(hash);
+    else refsComplete = false;
   }
   const hashes = await store.listOutputHashes(pipelineId);
   const texts = hashes.length > 0 ? await store.getOutputs(pipelineId, hashes) : new Map<string, string>();
@@ -251,16 +233,11 @@ async function measureStorage(
       unreferencedBytes += bytes;
     }
   }
+  const checkpointBytes = present.reduce((sum, v) => sum + (v.metadata?.data_size ?? 0), 0);
   return {
-    storage: {
-      checkpointBytes: ok.reduce((sum, m) => sum + m.data_size, 0),
-      outputBytes,
-      outputs: hashes.length,
-      unreferencedOutputs: unreferenced,
-    },
+    storage: { checkpointBytes, outputBytes, outputs: hashes.length, unreferencedOutputs: unreferenced },
     unreferencedBytes,
-    // Unparseable entries may reference outputs too; their references cannot be known.
-    refsComplete: refsComplete && !unparseable,
+    refsComplete,
   };
 }
 

@@ -9,8 +9,8 @@ import { decodeTree, encode } from "../core/codec.js";
 import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/record.js";
+import { checkRecord, storeParents } from "../manager/check.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
-import { decodeVerified, inspectRecord } from "../manager/verify.js";
 import type { CheckpointStore } from "../stores/types.js";
 
 /** The metadata of one side, flattened for display and comparison. */
@@ -33,7 +33,7 @@ export interface MetadataSummary {
 /** One checkpoint of the comparison. */
 export interface CompareSide {
   checkpointId: string;
-  /** True when it verified (checksum, outputs) and decoded. */
+  /** True when it passes the one checkpoint check (checksum, outputs, decoding, chain link). */
   verified: boolean;
   /** Why it failed verification; empty when verified. */
   problems: string[];
@@ -132,16 +132,11 @@ async function load(store: CheckpointStore, checkpointId: string): Promise<Loade
   }
   if (!record) throw new CheckpointNotFoundError(checkpointId);
   side.metadata = summarize(record.metadata);
-  const { problems, verified } = await inspectRecord(store, record);
+  const { problems, verified, checkpoint } = await checkRecord(store, record, storeParents(store));
   side.problems.push(...problems.map((p) => p.message));
-  if (verified) {
-    try {
-      const checkpoint = decodeVerified(verified);
-      side.verified = true;
-      return { side, body: verified.body, state: checkpoint.stateData };
-    } catch (error) {
-      side.problems.push((error as Error).message);
-    }
+  if (verified && checkpoint) {
+    side.verified = problems.length === 0;
+    return { side, body: verified.body, state: checkpoint.stateData };
   }
   // Unverified: whatever still parses is compared, and the report says this side failed.
   let body: CheckpointBody | undefined;

@@ -4,13 +4,12 @@
  * (the store's raw rendering of it), and the search for such an entry by checkpoint id.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { compactUtc } from "../core/ids.js";
 import type { CheckpointRecord } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry } from "../stores/types.js";
-import { fsyncDir, replaceFile } from "../util/atomic-file.js";
+import { writeFileDurably } from "../util/atomic-file.js";
 
 /** Version of the backup file format. */
 export const BACKUP_VERSION = 1;
@@ -76,7 +75,7 @@ export async function corruptEntryBackup(
 }
 
 /**
- * Writes a backup file atomically in `dir` (created if needed) and returns its absolute path.
+ * Writes a backup file durably in `dir` (created if needed) and returns its absolute path.
  * The name carries the id, the time and a random part, so a backup never replaces another.
  */
 export async function writeBackup(
@@ -87,7 +86,6 @@ export async function writeBackup(
   at: Date,
 ): Promise<string> {
   const folder = resolve(dir);
-  await mkdir(folder, { recursive: true });
   const name = `${checkpointId}.${compactUtc(at)}.${randomBytes(3).toString("hex")}.json`;
   const document = {
     backup_version: BACKUP_VERSION,
@@ -95,9 +93,9 @@ export async function writeBackup(
     store: store.location,
     ...content,
   };
-  await replaceFile(folder, name, `${JSON.stringify(document, null, 2)}\n`, true);
-  await fsyncDir(folder);
-  return join(folder, name);
+  const path = join(folder, name);
+  await writeFileDurably(path, `${JSON.stringify(document, null, 2)}\n`);
+  return path;
 }
 
 /** Run ids a checkpoint id may belong to, most likely first (ids are `{run}_{stage}_{time}_{suffix}`). */

@@ -19,9 +19,9 @@ import { assertValidName } from "../core/ids.js";
 import { type CheckpointBody, type CheckpointRecord, parseBody, sha256 } from "../core/record.js";
 import { CheckpointStatus, type ValidationProblem } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
+import { checkRecord, listedParents, storeParents } from "../manager/check.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
-import { chainProblem, decodeVerifiedFully, inspectRecord } from "../manager/verify.js";
-import type { CorruptEntry } from "../stores/types.js";
+import type { CorruptEntry, ListedCheckpoint } from "../stores/types.js";
 import { checkpointBackup, corruptEntryBackup, findCorruptEntry, writeBackup } from "./repair-backup.js";
 import {
   DEFAULT_BACKUP_DIR,
@@ -69,17 +69,14 @@ export async function repairCheckpoint(
     return removeUnparseable(ctx, checkpointId, entry);
   }
   if (!record) throw new CheckpointNotFoundError(checkpointId);
-  const { problems, verified } = await inspectRecord(ctx.store, record);
-  if (verified) {
-    try {
-      decodeVerifiedFully(verified);
-    } catch (error) {
-      problems.push({ kind: "unreadable", message: (error as Error).message });
-    }
-  }
-  const link = await chainProblem(ctx.store, record);
-  if (link) problems.push(link);
-  problems.push(...(await childLinkProblems(ctx, record)));
+  // The run is listed once: for the link to the parent and for the links from the children.
+  const listing = await ctx.store.listCheckpoints(record.metadata.pipeline_id);
+  const { problems, verified } = await checkRecord(
+    ctx.store,
+    record,
+    listedParents(listing, storeParents(ctx.store)),
+  );
+  problems.push(...childLinkProblems(record, listing));
   if (problems.length === 0 && verified) return rebuildValid(ctx, verified);
   return ctx.force ? forceAccept(ctx, record, problems) : quarantine(ctx, record, problems);
 }
@@ -88,10 +85,13 @@ export async function repairCheckpoint(
  * A checkpoint re-sealed after its children were written verifies on its own; only a child's
  * recorded `parent_checksum` gives it away, so the run's listing is checked for such links.
  */
-async function childLinkProblems(ctx: RepairContext, record: CheckpointRecord): Promise<ValidationProblem[]> {
-  const { checkpoint_id: id, checksum, pipeline_id: pipelineId } = record.metadata;
+function childLinkProblems(
+  record: CheckpointRecord,
+  listing: readonly ListedCheckpoint[],
+): ValidationProblem[] {
+  const { checkpoint_id: id, checksum } = record.metadata;
   const problems: ValidationProblem[] = [];
-  for (const entry of await ctx.store.listCheckpoints(pipelineId)) {
+  for (const entry of listing) {
     if (!entry.ok || entry.metadata.parent_checkpoint_id !== id) continue;
     if (entry.metadata.parent_checksum !== checksum) {
       problems.push({

@@ -80,6 +80,17 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
           ]
         : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
     },
+    ...(r.resumePlan
+      ? [
+          {
+            title: "Resume plan",
+            rows: r.resumePlan.map((s): [string, string] => [
+              s.stageName,
+              `${s.action}${s.reason !== undefined ? `: ${s.reason}` : ""}`,
+            ]),
+          },
+        ]
+      : []),
   ];
 }
 

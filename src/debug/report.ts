@@ -3,15 +3,14 @@
  * bring a failed or stopped run back: its state, its checkpoints' health, where a resume would
  * start, what failed, and the exact command that resumes it.
  */
-import { CheckpointCorruptError } from "../core/errors.js";
-import { parseBody, type StoredMetadata } from "../core/record.js";
 import { CHECKPOINT_STATUSES, type CheckpointStatusValue } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { summarizeRun } from "../manager/statistics.js";
-import type { CheckpointStore } from "../stores/types.js";
+import type { PlannedStage } from "../pipeline/types.js";
+import type { CorruptEntry, ListedCheckpoint } from "../stores/types.js";
 import {
   type AnalyzeOptions,
-  analyzePipeline,
+  analyzeRun,
   type CorruptedCheckpoint,
   type FailurePoint,
   type OrphanedCheckpoint,
@@ -25,6 +24,8 @@ import { renderHtml, renderMarkdown, renderText } from "./report-formats.js";
 export interface ReportOptions extends AnalyzeOptions {
   /** The pipeline file, for the resume command; `<pipeline-file>` is printed without it (it is not stored). */
   pipelineFile?: string;
+  /** The planner's decisions for resuming the run (a dry run of the pipeline definition), to show. */
+  resumePlan?: PlannedStage[];
 }
 
 /** The recovery report of one run. */
@@ -64,6 +65,8 @@ export interface RecoveryReport {
   recommendations: string[];
   /** `cairn run <pipeline-file> --run-id <id> <store flags>`; null once the run finished. */
   resumeCommand: string | null;
+  /** What a resume would skip, re-run and run, and why; only when the pipeline definition was given. */
+  resumePlan?: PlannedStage[];
 }
 
 /** The report formats {@link renderReport} produces. */
@@ -79,11 +82,19 @@ export async function buildRecoveryReport(
   options: ReportOptions = {},
 ): Promise<RecoveryReport> {
   const generatedAt = options.now ?? new Date();
-  const analysis = await analyzePipeline(manager, pipelineId, { ...options, now: generatedAt });
-  const store = await manager.getStore();
-  const listing = await store.listCheckpoints(pipelineId);
-  const ok = listing.flatMap((e) => (e.ok ? [e.metadata] : []));
-  const summary = summarizeRun(pipelineId, listing, await newestStages(store, ok));
+  const { analysis, run } = await analyzeRun(manager, pipelineId, { ...options, now: generatedAt });
+  const present = run.checkpoints.filter((v) => v.status !== "gone");
+  const ok = present.flatMap((v) => (v.metadata ? [v.metadata] : []));
+  const listing = present.map(
+    (v): ListedCheckpoint =>
+      v.metadata ? { ok: true, metadata: v.metadata } : { ok: false, corrupt: v.corrupt as CorruptEntry },
+  );
+  const newest = present.findLast((v) => v.body !== undefined)?.body;
+  const summary = summarizeRun(
+    pipelineId,
+    listing,
+    newest && { completed: newest.completed_stages.length, pending: newest.pending_stages.length },
+  );
   const byStatus = Object.fromEntries(CHECKPOINT_STATUSES.map((s) => [s, 0])) as Record<
     CheckpointStatusValue,
     number
@@ -95,7 +106,8 @@ export async function buildRecoveryReport(
     run: {
       pipelineId,
       pipelineName: analysis.pipelineName,
-      status: summary.status,
+      // The listing alone counts a corrupt `pipeline_complete` as finished; the walk does not.
+      status: summary.finished && !analysis.finished ? "in_progress" : summary.status,
       finished: analysis.finished,
       stagesCompleted: summary.completedStages,
       stagesTotal: summary.totalStages,
@@ -120,6 +132,7 @@ export async function buildRecoveryReport(
     failurePoints: analysis.failurePoints,
     recommendations: analysis.recommendations,
     resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),
+    ...(options.resumePlan ? { resumePlan: options.resumePlan } : {}),
   };
 }
 
@@ -128,25 +141,6 @@ function resumeCommand(pipelineId: string, options: ReportOptions): string {
   // The placeholder is for the user to replace, so it is not shell-quoted.
   const file = options.pipelineFile !== undefined ? shellQuote(options.pipelineFile) : "<pipeline-file>";
   return `cairn run ${file} ${commandLine("--run-id", pipelineId, ...(options.storeArgs ?? []))}`;
-}
-
-/** Stage counts of the newest checkpoint whose body parses (as `cairn list` shows them). */
-async function newestStages(
-  store: CheckpointStore,
-  ok: readonly StoredMetadata[],
-): Promise<{ completed: number; pending: number } | undefined> {
-  for (let i = ok.length - 1; i >= 0; i--) {
-    const id = (ok[i] as StoredMetadata).checkpoint_id;
-    try {
-      const record = await store.getCheckpoint(id);
-      if (!record) continue;
-      const body = parseBody(id, record.body);
-      return { completed: body.completed_stages.length, pending: body.pending_stages.length };
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-    }
-  }
-  return undefined;
 }
 
 /** Renders a report as plain text, Markdown with tables, or a self-contained HTML page. */

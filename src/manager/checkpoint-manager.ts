@@ -2,6 +2,8 @@ import {
   CheckpointCorruptError,
   CheckpointNotFoundError,
   ClosedError,
+  HistoryLostError,
+  LeaseLostError,
   TipMovedError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
@@ -26,9 +28,10 @@ import {
   type StoreConfig,
   type StoreSpec,
 } from "../stores/registry.js";
-import type { CheckpointStore, Lease } from "../stores/types.js";
+import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
 import { renderChain } from "./chain-text.js";
+import { checkRecord, checkStored, storeParents } from "./check.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
 import {
   type CleanupOptions,
@@ -45,6 +48,7 @@ import {
   type RunImportOptions,
   type RunImportReport,
 } from "./run-transfer.js";
+import { listRun, type RunValidation, validateAllRuns, validateRun, type WalkOptions } from "./run-walk.js";
 import {
   findResumePoint,
   findUnfinishedRun,
@@ -59,7 +63,7 @@ import {
 } from "./runs.js";
 import { computeStatistics } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
-import { chainProblem, decodeVerified, decodeVerifiedFully, inspectRecord, verifyRecord } from "./verify.js";
+import { decodeVerified, verifyRecord } from "./verify.js";
 
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 
@@ -108,6 +112,23 @@ async function isUnreadable(store: CheckpointStore, checkpointId: string): Promi
     if (error instanceof CheckpointCorruptError) return true;
     throw error;
   }
+}
+
+/**
+ * After a refused write to a run this manager wrote to: when the store holds nothing of the run
+ * any more, the history is gone, and re-chaining from nothing would fork it silently.
+ */
+async function assertHistoryKept(
+  store: CheckpointStore,
+  pipelineId: string,
+  expected: string,
+  error: unknown,
+): Promise<void> {
+  const gone =
+    error instanceof TipMovedError
+      ? error.actual === null
+      : error instanceof LeaseLostError && (await store.getLatestCheckpoint(pipelineId)) === undefined;
+  if (gone) throw new HistoryLostError(pipelineId, expected, { cause: error });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -166,6 +187,7 @@ export class CheckpointManager {
   /**
    * Writes a new checkpoint after the run's newest one and returns its id. With `fence` (the
    * runner's lease), the store refuses the write if another runner has taken the run over.
+   * `HistoryLostError` when the store lost every checkpoint of a run this manager wrote to.
    */
   async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
     const checked = checkInput(input);
@@ -178,7 +200,8 @@ export class CheckpointManager {
       for (let attempt = 1; ; attempt++) {
         // The checkpoint written here last is the parent unless the store says the tip moved:
         // every write is conditional on the tip it chains to, so two writers never fork a run.
-        const tip = this.tips.get(pipelineId) ?? (await this.readTip(store, pipelineId));
+        const cached = this.tips.get(pipelineId);
+        const tip = cached ?? (await this.readTip(store, pipelineId));
         const { record, outputs } = sealChild(checked, tip.parent, this.clock());
         try {
           // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
@@ -192,6 +215,7 @@ export class CheckpointManager {
           );
         } catch (error) {
           this.tips.delete(pipelineId);
+          if (cached?.parent) await assertHistoryKept(store, pipelineId, cached.parent.checkpoint_id, error);
           if (!(error instanceof TipMovedError)) throw error;
           // The newest entry cannot be read (a corrupt record): chain to the newest readable one,
           // still conditioned on that entry, so a writer that comes in between is still refused.
@@ -225,10 +249,12 @@ export class CheckpointManager {
   /** The run's newest readable checkpoint, as the parent of the next write. */
   private async readTip(store: GuardedStore, pipelineId: string): Promise<Tip> {
     const newest = await newestReadable(store, pipelineId);
-    return {
-      parent: newest,
-      refs: new Set(newest ? Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs) : []),
-    };
+    if (!newest) return { parent: undefined, refs: new Set() };
+    // Only outputs the store still holds count as stored: the parent may reference one that was
+    // deleted (the reason a resume fell back past it), and a child must not reference it unstored.
+    const stored = new Set(await store.listOutputHashes(pipelineId));
+    const refs = Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs);
+    return { parent: newest, refs: new Set(refs.filter((hash) => stored.has(hash))) };
   }
 
   private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {
@@ -245,29 +271,32 @@ export class CheckpointManager {
     return decodeVerified(await verifyRecord(store, record));
   }
 
-  /** Checks a checkpoint without throwing: checksum, outputs and the link to its parent. */
+  /** Checks a checkpoint without throwing: checksum, outputs, their decoding and the link to its parent. */
   async validateCheckpoint(checkpointId: string): Promise<ValidationResult> {
     assertValidName("checkpointId", checkpointId);
     const store = await this.getStore();
-    let record: CheckpointRecord | undefined;
-    try {
-      record = await store.getCheckpoint(checkpointId);
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-      return { checkpointId, valid: false, problems: [{ kind: "unreadable", message: error.message }] };
-    }
-    if (!record) throw new CheckpointNotFoundError(checkpointId);
-    const { problems, verified } = await inspectRecord(store, record);
-    if (verified) {
-      try {
-        decodeVerifiedFully(verified);
-      } catch (error) {
-        problems.push({ kind: "unreadable", message: (error as Error).message });
-      }
-    }
-    const link = await chainProblem(store, record);
-    if (link) problems.push(link);
-    return { checkpointId, valid: problems.length === 0, problems };
+    const checked = await checkStored(store, checkpointId, storeParents(store));
+    if (checked.gone) throw new CheckpointNotFoundError(checkpointId);
+    return { checkpointId, valid: checked.problems.length === 0, problems: checked.problems };
+  }
+
+  /**
+   * Checks every checkpoint of a run with one listing, as {@link validateCheckpoint} does one;
+   * unparseable entries count as invalid, checkpoints deleted meanwhile as gone. `CAIRN_NOT_FOUND`
+   * for a run with nothing stored.
+   */
+  async validateRun(pipelineId: string, options: WalkOptions = {}): Promise<RunValidation> {
+    return validateRun(await this.getStore(), pipelineId, options);
+  }
+
+  /** {@link validateRun} for every run in the store. */
+  async validateAllRuns(options: Parameters<typeof validateAllRuns>[1] = {}): Promise<RunValidation[]> {
+    return validateAllRuns(await this.getStore(), options);
+  }
+
+  /** A run's listing, unparseable entries included; `CAIRN_NOT_FOUND` for a run with nothing stored. */
+  async listRun(pipelineId: string): Promise<ListedCheckpoint[]> {
+    return listRun(await this.getStore(), pipelineId);
   }
 
   /** Changes a checkpoint's status (and error message); the checksum is unaffected. */
@@ -288,6 +317,11 @@ export class CheckpointManager {
   /** The run's newest checkpoint that verifies and is resumable; corrupt ones are skipped. */
   async loadLatestCheckpoint(pipelineId: string): Promise<PipelineCheckpoint | undefined> {
     const found = await findResumePoint(() => this.getStore(), pipelineId);
+    // Resuming behind the newest checkpoint (it failed verification): what this manager knows
+    // of the run's stored outputs may be wrong, so the next write reads the run again.
+    const tip = this.tips.get(pipelineId);
+    if (tip && tip.parent?.checkpoint_id !== found?.record.metadata.checkpoint_id)
+      this.tips.delete(pipelineId);
     return found && decodeVerified(found);
   }
 
@@ -388,7 +422,10 @@ export class CheckpointManager {
     options: { force?: boolean } = {},
   ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    return cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    // A run deleted here is no lost history: writing to it again starts it anew.
+    for (const run of report.deleted) this.tips.delete(run.pipelineId);
+    return report;
   }
 
   /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */
@@ -398,13 +435,16 @@ export class CheckpointManager {
 
   /** Like {@link autoCleanup}, with the full report (and `dryRun` to only plan). */
   async cleanupOldCheckpoints(options: CleanupOptions): Promise<CleanupReport> {
-    return cleanupOldCheckpoints(await this.getStore(), options, this.clock());
+    const report = await cleanupOldCheckpoints(await this.getStore(), options, this.clock());
+    for (const id of report.removedRuns) this.tips.delete(id);
+    return report;
   }
 
   /** Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. */
   async exportCheckpoint(checkpointId: string, path: string): Promise<void> {
     const { store, record } = await this.getRecord(checkpointId);
-    await exportCheckpointFile(await verifyRecord(store, record), path, this.clock());
+    const checked = await checkRecord(store, record, storeParents(store));
+    await exportCheckpointFile({ ...checked, record }, path, this.clock());
   }
 
   /** Imports an exported checkpoint after verifying it; returns its id. */

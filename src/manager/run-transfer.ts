@@ -1,23 +1,20 @@
-import { basename, dirname } from "node:path";
-import {
-  CheckpointConflictError,
-  CheckpointCorruptError,
-  CheckpointNotFoundError,
-  InvalidArgumentError,
-} from "../core/errors.js";
+import { CheckpointConflictError, CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { compareStored } from "../core/record.js";
 import type { CheckpointStore, OutputRecord } from "../stores/types.js";
-import { replaceFile } from "../util/atomic-file.js";
+import { writeFileDurably } from "../util/atomic-file.js";
+import type { ParentLookup } from "./check.js";
+import { walkRun } from "./run-walk.js";
 import {
+  checkImported,
   EXPORT_VERSION,
   exportText,
   parseExportJson,
   parseExportObject,
   readExportFile,
+  type SealedImport,
   storeImported,
 } from "./transfer.js";
-import { chainProblem, inspectRecord } from "./verify.js";
 
 /** Called as a long operation advances: `done` of `total` items of the current `phase`. */
 export type ProgressCallback = (done: number, total: number, phase: string) => void;
@@ -68,9 +65,9 @@ export interface RunImportReport {
 const count = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /**
- * Writes every checkpoint of a run, verified (checksum, outputs, link to the parent), to one
- * file, atomically. A checkpoint that fails verification makes the export fail unless
- * `skipCorrupt` is set, which leaves it out and lists it.
+ * Writes every checkpoint of a run to one file, durably, after the run walk checked each: what
+ * `validateRun` calls invalid makes the export fail, unless `skipCorrupt` is set, which leaves
+ * exactly those out and lists them. A checkpoint deleted during the walk is not exported.
  */
 export async function exportRun(
   store: CheckpointStore,
@@ -82,45 +79,23 @@ export async function exportRun(
   assertValidName("pipelineId", pipelineId);
   if (typeof path !== "string" || path.length === 0)
     throw new InvalidArgumentError("export path must be a file path");
-  const listing = await store.listCheckpoints(pipelineId);
-  if (listing.length === 0) {
-    throw new CheckpointNotFoundError(
-      pipelineId,
-      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
-    );
-  }
   const parts: string[] = [];
   const checkpointIds: string[] = [];
   const skipped: SkippedCheckpoint[] = [];
-  for (const [i, entry] of listing.entries()) {
-    options.onProgress?.(i, listing.length, "verifying");
-    if (!entry.ok) {
-      const { checkpointId, location, reason } = entry.corrupt;
-      skipped.push({ checkpointId: checkpointId ?? null, location, reason });
-      continue;
+  const onProgress =
+    options.onProgress && ((d: number, t: number) => options.onProgress?.(d, t, "verifying"));
+  for await (const { verdict, verified } of walkRun(store, pipelineId, onProgress ? { onProgress } : {})) {
+    if (verdict.status === "invalid") {
+      skipped.push({
+        checkpointId: verdict.checkpointId,
+        location: verdict.corrupt?.location ?? null,
+        reason: verdict.problems.map((p) => p.message).join("; "),
+      });
+    } else if (verified) {
+      parts.push(exportText(verified, now).trimEnd());
+      checkpointIds.push(verified.record.metadata.checkpoint_id);
     }
-    const id = entry.metadata.checkpoint_id;
-    let record: Awaited<ReturnType<CheckpointStore["getCheckpoint"]>>;
-    try {
-      record = await store.getCheckpoint(id);
-    } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
-      skipped.push({ checkpointId: id, location: null, reason: error.message });
-      continue;
-    }
-    // Deleted since the listing was read (a concurrent cleanup): nothing left to export.
-    if (!record) continue;
-    const { problems, verified } = await inspectRecord(store, record);
-    const link = await chainProblem(store, record);
-    if (link) problems.push(link);
-    if (!verified || problems.length > 0) {
-      skipped.push({ checkpointId: id, location: null, reason: problems.map((p) => p.message).join("; ") });
-      continue;
-    }
-    parts.push(exportText(verified, now).trimEnd());
-    checkpointIds.push(id);
   }
-  options.onProgress?.(listing.length, listing.length, "verifying");
   if (skipped.length > 0 && !options.skipCorrupt) {
     throw new CheckpointCorruptError(undefined, [
       `${count(skipped.length, "checkpoint")} of run ${pipelineId} fail verification`,
@@ -143,14 +118,17 @@ export async function exportRun(
   });
   // One checkpoint per line: the file stays greppable and diffable.
   const text = `${head.slice(0, -1)},"checkpoints":[\n${parts.join(",\n")}\n]}\n`;
-  await replaceFile(dirname(path), basename(path), text, true);
+  await writeFileDurably(path, text);
   return { pipelineId, path, checkpointIds, skipped };
 }
 
-type Sealed = ReturnType<typeof parseExportObject>;
+type Sealed = SealedImport;
 
 /** Verifies every checkpoint of a parsed run export, their run, order and chain links. */
-function parseRun(parsed: Record<string, unknown>, source: string): { pipelineId: string; sealed: Sealed[] } {
+async function parseRun(
+  parsed: Record<string, unknown>,
+  source: string,
+): Promise<{ pipelineId: string; sealed: Sealed[] }> {
   const pipelineId = parsed.pipeline_id;
   if (typeof pipelineId !== "string")
     throw new CheckpointCorruptError(undefined, `${source}: pipeline_id is missing`);
@@ -167,6 +145,10 @@ function parseRun(parsed: Record<string, unknown>, source: string): { pipelineId
     parseExportObject(item as Record<string, unknown>, `${source} checkpoint #${i + 1}`),
   );
   const byId = new Map<string, Sealed>();
+  const fileParents: ParentLookup = async (parentId) => {
+    const parent = byId.get(parentId);
+    return parent && { checksum: parent.record.metadata.checksum };
+  };
   for (const [i, s] of sealed.entries()) {
     const m = s.record.metadata;
     const where = `${source} checkpoint #${i + 1}`;
@@ -183,15 +165,9 @@ function parseRun(parsed: Record<string, unknown>, source: string): { pipelineId
         `${where} is out of order or repeated: checkpoints must be oldest first, each once`,
       );
     }
-    // A parent that is in the file must be the one this checkpoint was chained to. A parent that
-    // is not (removed by retention, or left out as corrupt) is no break, as in validation.
-    const parent = m.parent_checkpoint_id === null ? undefined : byId.get(m.parent_checkpoint_id);
-    if (parent && parent.record.metadata.checksum !== m.parent_checksum) {
-      throw new CheckpointCorruptError(
-        m.checkpoint_id,
-        `${where}: its parent ${m.parent_checkpoint_id} in the file has another checksum (broken chain)`,
-      );
-    }
+    // Parents are looked up in the file only: one that is not in it (removed by retention, or left
+    // out as corrupt) is no break, as in validation; the store's copy of the run is replaced.
+    await checkImported(s, fileParents, where);
     byId.set(m.checkpoint_id, s);
   }
   return { pipelineId, sealed };
@@ -254,7 +230,7 @@ export async function importRun(
   const overwrite = options.overwrite ?? false;
   if (parsed.kind === undefined || parsed.kind === "checkpoint") {
     const single = parseExportObject(parsed, path);
-    const id = await storeImported(store, single, overwrite);
+    const id = await storeImported(store, single, path, overwrite);
     options.onProgress?.(1, 1, "writing");
     return {
       kind: "checkpoint",
@@ -269,7 +245,7 @@ export async function importRun(
       `${path} has an unknown kind ${JSON.stringify(parsed.kind)} (expected "run")`,
     );
   }
-  const { pipelineId, sealed } = parseRun(parsed, path);
+  const { pipelineId, sealed } = await parseRun(parsed, path);
   const { existing, clashing } = await existingCheckpoints(store, pipelineId, sealed, options.onProgress);
   if (existing > 0) {
     if (!overwrite) {

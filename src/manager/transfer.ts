@@ -4,7 +4,6 @@
  * any strategy. An import recomputes every hash and the checksum; a tampered file is refused.
  */
 import { readFile } from "node:fs/promises";
-import { basename, dirname } from "node:path";
 import { canonicalJson } from "../core/codec.js";
 import {
   CheckpointConflictError,
@@ -14,11 +13,12 @@ import {
   InvalidArgumentError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { parseStoredMetadata, type StoredMetadata } from "../core/record.js";
+import { type CheckpointRecord, parseStoredMetadata, type StoredMetadata } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
-import { replaceFile } from "../util/atomic-file.js";
+import { writeFileDurably } from "../util/atomic-file.js";
 import { hasCode } from "../util/fs-util.js";
 import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
+import { type CheckOutcome, checkRecord, type ParentLookup, storeParents } from "./check.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** Version of the export file format. */
@@ -42,11 +42,25 @@ export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
   return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
 }
 
-/** Writes the export file of a verified checkpoint atomically. */
-export async function exportCheckpointFile(verified: VerifiedRecord, path: string, now: Date): Promise<void> {
+/**
+ * Writes the export file of a checked checkpoint, durably; one that the check finds invalid
+ * (what `validateCheckpoint` calls invalid) is refused with its problems.
+ */
+export async function exportCheckpointFile(
+  checked: CheckOutcome & { record: CheckpointRecord },
+  path: string,
+  now: Date,
+): Promise<void> {
   if (typeof path !== "string" || path.length === 0)
     throw new InvalidArgumentError("export path must be a file path");
-  await replaceFile(dirname(path), basename(path), exportText(verified, now), true);
+  const { problems, verified } = checked;
+  if (problems.length > 0 || !verified) {
+    throw new CheckpointCorruptError(
+      checked.record.metadata.checkpoint_id,
+      problems.map((p) => p.message),
+    );
+  }
+  await writeFileDurably(path, exportText(verified, now));
 }
 
 /** True for a `major.minor` export version above {@link EXPORT_VERSION}: a newer cairn's file. */
@@ -138,7 +152,34 @@ export async function importCheckpointFile(
   path: string,
   overwrite: boolean,
 ): Promise<string> {
-  return storeImported(store, parseExport(await readExportFile(path), path), overwrite);
+  return storeImported(store, parseExport(await readExportFile(path), path), path, overwrite);
+}
+
+/** A checkpoint sealed from an export file, with the outputs the file holds. */
+export type SealedImport = ReturnType<typeof parseExportObject>;
+
+/**
+ * Runs the one check on a checkpoint sealed from an export file, its outputs read from the file:
+ * one that `validateCheckpoint` would call invalid (an output that does not decode, a broken
+ * link to a parent `parents` knows) is refused before anything is written.
+ */
+export async function checkImported(
+  sealed: SealedImport,
+  parents: ParentLookup,
+  source: string,
+): Promise<void> {
+  const texts = new Map(sealed.outputs.map((o) => [o.hash, o.body]));
+  const fromFile = {
+    getOutputs: async (_pipelineId: string, hashes: readonly string[]) =>
+      new Map(hashes.flatMap((h) => (texts.has(h) ? [[h, texts.get(h) as string] as const] : []))),
+  };
+  const { problems } = await checkRecord(fromFile, sealed.record, parents);
+  if (problems.length > 0) {
+    throw new CheckpointCorruptError(
+      sealed.record.metadata.checkpoint_id,
+      problems.map((p) => `${source}: ${p.message}`),
+    );
+  }
 }
 
 /** Reads an export file's text; a missing file is `CAIRN_NOT_FOUND`. */
@@ -154,12 +195,18 @@ export async function readExportFile(path: string): Promise<string> {
   }
 }
 
-/** Stores one verified, sealed checkpoint; refuses to replace an existing one unless asked. */
+/**
+ * Checks one sealed checkpoint (its parent looked up in the store) and stores it; refuses to
+ * replace an existing one unless asked.
+ */
 export async function storeImported(
   store: CheckpointStore,
-  { record, outputs }: ReturnType<typeof parseExportObject>,
+  sealed: SealedImport,
+  source: string,
   overwrite: boolean,
 ): Promise<string> {
+  await checkImported(sealed, storeParents(store), source);
+  const { record, outputs } = sealed;
   const id = record.metadata.checkpoint_id;
   let exists: boolean;
   try {

@@ -1,6 +1,6 @@
 /**
- * One execution of a run: restore what a valid checkpoint holds, skip the stages whose
- * fingerprints still match, run the rest, and checkpoint after each stage under the run's lease.
+ * One execution of a run: restore the stages the plan skips, run the rest, and checkpoint after
+ * each stage under the run's lease. What to skip is the planner's decision, never this file's.
  */
 import { LeaseLostError } from "../core/errors.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
@@ -8,7 +8,8 @@ import { EncodedOutput } from "../manager/build.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { encodedOutputsOf } from "../manager/verify.js";
 import type { Lease } from "../stores/types.js";
-import { fingerprintChange, fingerprintOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
+import { fingerprintOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
+import type { RunPlan } from "./planner.js";
 import { resolveInputs } from "./references.js";
 import { PipelineAbortedError, runStage, StageFailedError } from "./stage-runner.js";
 import type { PipelineEvent, PipelineResults, RerunReason, StepResult } from "./types.js";
@@ -45,6 +46,8 @@ export interface StartPoint {
   inputs: Record<string, unknown>;
   /** The verified checkpoint to resume from, with the resume count recorded for this resume. */
   resume?: { checkpoint: PipelineCheckpoint; resumeCount: number };
+  /** The planner's decisions for this run: the skipped stages are restored, the rest run. */
+  plan: RunPlan;
 }
 
 /** State saved in every checkpoint of a run (`state_data`). */
@@ -110,62 +113,48 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     return id;
   }
 
-  // Restore the stages a verified checkpoint holds, in pipeline order, while their fingerprints match.
+  // Restore the stages the plan skips (a prefix of the pipeline: plans are linear), and report
+  // every re-run with the planner's reason before anything runs.
   const resumed = start.resume?.checkpoint;
-  if (resumed) {
-    const stored = ((resumed.stateData as Partial<RunState>).fingerprints ?? {}) as Record<string, unknown>;
-    const done = new Set(resumed.completedStages);
-    const storedOutputs = encodedOutputsOf(resumed.agentOutputs);
-    for (const step of steps) {
-      if (!done.has(step.name) || !(step.name in resumed.agentOutputs)) break;
-      let change: string | undefined;
-      let fingerprint: StageFingerprint | undefined;
-      try {
-        fingerprint = fingerprintOf(step, stageInputs(step));
-        change = fingerprintChange(stored[step.name], fingerprint);
-      } catch (error) {
-        change = `its inputs cannot be resolved any more: ${errorOf(error).message}`;
-      }
-      if (change || !fingerprint) {
-        for (const later of steps.slice(step.index)) {
-          if (done.has(later.name)) {
-            const reason =
-              later === step ? (change ?? "changed") : `an earlier stage (${step.name}) runs again`;
-            rerunStages.push({ stageName: later.name, reason });
-            ctx.emit({ type: "stage_rerun", pipelineId, at: new Date(), stageName: later.name, reason });
-          }
-        }
-        break;
-      }
-      const output = resumed.agentOutputs[step.name];
-      outputs.set(step.name, output);
-      // The stored text was verified at load: carried as is, never encoded and hashed again.
-      encoded.set(
-        step.name,
-        storedOutputs?.get(step.name) ?? EncodedOutput.of(output, `agentOutputs.${step.name}`),
-      );
-      fingerprints[step.name] = fingerprint;
-      provenance[step.name] =
-        resumed.provenanceHashes[step.name] ??
-        provenanceOf(step.name, fingerprint, encoded.get(step.name)?.hash ?? "");
-      completed.push(step.name);
-      skippedStages.push(step.name);
-      stepsResults[step.name] = {
-        status: "skipped",
-        output,
-        attempts: 0,
-        durationMs: 0,
-        checkpointId: undefined,
-      };
-      ctx.progress.set(step.name, { state: "skipped", attempts: 0, durationMs: undefined });
-      ctx.emit({
-        type: "stage_skipped",
-        pipelineId,
-        at: new Date(),
-        stageName: step.name,
-        stageIndex: step.index,
-      });
-    }
+  const storedOutputs = resumed ? encodedOutputsOf(resumed.agentOutputs) : undefined;
+  for (const decision of start.plan.stages) {
+    if (decision.action !== "skip") break;
+    const step = steps[decision.stageIndex] as NormalizedStep;
+    const fingerprint = decision.fingerprint ?? fingerprintOf(step, stageInputs(step));
+    const output = resumed?.agentOutputs[step.name];
+    outputs.set(step.name, output);
+    // The stored text was verified at load: carried as is, never encoded and hashed again.
+    encoded.set(
+      step.name,
+      storedOutputs?.get(step.name) ?? EncodedOutput.of(output, `agentOutputs.${step.name}`),
+    );
+    fingerprints[step.name] = fingerprint;
+    provenance[step.name] =
+      resumed?.provenanceHashes[step.name] ??
+      provenanceOf(step.name, fingerprint, encoded.get(step.name)?.hash ?? "");
+    completed.push(step.name);
+    skippedStages.push(step.name);
+    stepsResults[step.name] = {
+      status: "skipped",
+      output,
+      attempts: 0,
+      durationMs: 0,
+      checkpointId: undefined,
+    };
+    ctx.progress.set(step.name, { state: "skipped", attempts: 0, durationMs: undefined });
+    ctx.emit({
+      type: "stage_skipped",
+      pipelineId,
+      at: new Date(),
+      stageName: step.name,
+      stageIndex: step.index,
+    });
+  }
+  for (const { stageName, action, reason } of start.plan.stages) {
+    if (action !== "rerun") continue;
+    const why = reason ?? "it changed";
+    rerunStages.push({ stageName, reason: why });
+    ctx.emit({ type: "stage_rerun", pipelineId, at: new Date(), stageName, reason: why });
   }
 
   const results = (status: "completed" | "paused", pending: string[]): PipelineResults => ({

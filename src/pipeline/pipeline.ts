@@ -1,14 +1,13 @@
 import { CheckpointConflictError, InvalidArgumentError, InvalidConfigError } from "../core/errors.js";
 import { assertValidName, newRunId } from "../core/ids.js";
-import { type CheckpointMetadata, PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
+import type { CheckpointMetadata, PipelineCheckpoint } from "../core/types.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { registerAgent } from "./agents.js";
 import { executeRun, type StageProgress, type StartPoint } from "./execution.js";
-import { fingerprintChange, fingerprintOf } from "./fingerprint.js";
 import { loadPipelineOptions } from "./from-file.js";
 import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
+import { planRun, type RunPlan, runInputsOf } from "./planner.js";
 import { renderProgress } from "./progress.js";
-import { resolveInputs } from "./references.js";
 import type {
   Agent,
   DryRunResult,
@@ -175,7 +174,12 @@ export class Pipeline {
     this.lastRunId = pipelineId;
     this.emit({ type: "run_started", pipelineId, at: new Date() });
     const ctx = this.context(undefined, new AbortController().signal, () => undefined, options.signal);
-    return executeRun(ctx, { pipelineId, inputs: options.inputs ?? {} });
+    const inputs = options.inputs ?? {};
+    return executeRun(ctx, {
+      pipelineId,
+      inputs,
+      plan: planRun({ steps: this.steps, resume: undefined, inputs }),
+    });
   }
 
   /** Which run to execute: the named one, the newest unfinished one, or a new one. */
@@ -223,12 +227,10 @@ export class Pipeline {
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
       const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
-      if (checkpoint?.metadata.stageName === PIPELINE_COMPLETE_STAGE)
-        return this.completedResults(checkpoint);
-      const start: StartPoint = {
-        pipelineId,
-        inputs: options.inputs ?? (checkpoint?.stateData.inputs as Record<string, unknown> | undefined) ?? {},
-      };
+      const inputs = runInputsOf(options.inputs, checkpoint);
+      const plan = planRun({ steps: this.steps, resume: checkpoint, inputs });
+      if (checkpoint && plan.finished) return this.completedResults(checkpoint, plan);
+      const start: StartPoint = { pipelineId, inputs, plan };
       if (checkpoint) {
         start.resume = { checkpoint, resumeCount: await manager.recordResume(checkpoint) };
         this.emit({
@@ -236,7 +238,7 @@ export class Pipeline {
           pipelineId,
           at: new Date(),
           checkpointId: checkpoint.metadata.checkpointId,
-          resumeFromStage: checkpoint.pendingStages[0],
+          resumeFromStage: plan.stages.find((s) => s.action !== "skip")?.stageName,
         });
       } else this.emit({ type: "run_started", pipelineId, at: new Date() });
       const ctx = this.context(manager, keeper.signal, () => keeper.lease, options.signal);
@@ -252,7 +254,7 @@ export class Pipeline {
   }
 
   /** The results of a run that already finished: nothing runs again. */
-  private completedResults(checkpoint: PipelineCheckpoint): PipelineResults {
+  private completedResults(checkpoint: PipelineCheckpoint, plan: RunPlan): PipelineResults {
     const stepsResults: PipelineResults["stepsResults"] = {};
     for (const step of this.steps) {
       const output = checkpoint.agentOutputs[step.name];
@@ -276,7 +278,7 @@ export class Pipeline {
       finalOutputs: checkpoint.agentOutputs,
       checkpointsCreated: 0,
       resumedFrom: checkpoint.metadata.checkpointId,
-      skippedStages: this.stageNames,
+      skippedStages: plan.stages.map((s) => s.stageName),
       rerunStages: [],
       pendingStages: [],
     };
@@ -293,39 +295,19 @@ export class Pipeline {
         checkpoint = await this.manager.loadLatestCheckpoint(chosen.pipelineId);
       } else if (options.runId !== undefined) pipelineId = options.runId;
     }
-    const runInputs =
-      options.inputs ?? (checkpoint?.stateData.inputs as Record<string, unknown> | undefined) ?? {};
-    const stored = (checkpoint?.stateData.fingerprints ?? {}) as Record<string, unknown>;
-    const done = new Set(checkpoint?.completedStages ?? []);
-    const outputs = new Map<string, unknown>();
-    let changed = false;
-    const stages: PlannedStage[] = this.steps.map((step) => {
-      let action: PlannedStage["action"] = "run";
-      let reason: string | undefined;
-      if (checkpoint && done.has(step.name) && step.name in checkpoint.agentOutputs) {
-        if (changed) {
-          action = "rerun";
-          reason = "an earlier stage runs again";
-        } else {
-          try {
-            reason = fingerprintChange(
-              stored[step.name],
-              fingerprintOf(step, { ...runInputs, ...resolveInputs(step.inputs, outputs) }),
-            );
-          } catch (error) {
-            reason = `its inputs cannot be resolved: ${(error as Error).message}`;
-          }
-          action = reason ? "rerun" : "skip";
-          changed = reason !== undefined;
-          outputs.set(step.name, checkpoint.agentOutputs[step.name]);
-        }
-      }
+    const plan = planRun({
+      steps: this.steps,
+      resume: checkpoint,
+      inputs: runInputsOf(options.inputs, checkpoint),
+    });
+    const stages = plan.stages.map(({ stageName, stageIndex, action, reason }): PlannedStage => {
+      const step = this.steps[stageIndex] as NormalizedStep;
       return {
-        stageName: step.name,
-        stageIndex: step.index,
+        stageName,
+        stageIndex,
         agent: step.agent.identity,
         action,
-        ...(reason ? { reason } : {}),
+        ...(reason !== undefined ? { reason } : {}),
         inputs: step.inputs ?? {},
       };
     });
@@ -333,7 +315,7 @@ export class Pipeline {
       name: this.name,
       status: "dry_run",
       pipelineId,
-      resumeFrom: checkpoint?.metadata.checkpointId,
+      resumeFrom: plan.resumeFrom,
       stages,
     };
   }

@@ -1,6 +1,7 @@
 /** Types of the Pipeline SDK. */
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { StoreConfig, StoreSpec } from "../stores/registry.js";
+import type { StageAction } from "./planner.js";
 
 /** What an agent receives besides its inputs. */
 export interface StageContext {
@@ -180,7 +181,7 @@ export interface PipelineResults {
   resumedFrom?: string;
   /** Stages skipped because a valid checkpoint already held them. */
   skippedStages: string[];
-  /** Completed stages that ran again because the pipeline changed, with the reason. */
+  /** Completed stages that ran again because they or an earlier stage changed, with the planner's reason. */
   rerunStages: RerunReason[];
   /** Stages not run (only when paused). */
   pendingStages: string[];
@@ -191,7 +192,9 @@ export interface PlannedStage {
   stageName: string;
   stageIndex: number;
   agent: string;
-  action: "run" | "skip" | "rerun";
+  /** The planner's decision; `execute()` does exactly this. */
+  action: StageAction;
+  /** Always set for `rerun`, naming what changed or the earlier stage that runs. */
   reason?: string;
   inputs: Record<string, unknown>;
 }

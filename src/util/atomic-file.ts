@@ -1,5 +1,5 @@
 /**
- * Atomic, durable file writes (file store, export files). A file is first written in full to a temp file
+ * Atomic, durable file writes (file store, export files, backups, reports, graphs). A file is first written in full to a temp file
  * beside its target (`.<name>.<random>.tmp`), flushed, and only then moved into place, so a
  * crash can leave a stray temp file but never a half-written target.
  *
@@ -11,7 +11,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, fsync, linkSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import { hasCode } from "./fs-util.js";
 
@@ -49,7 +50,7 @@ export function unlinkIfPresent(path: string): boolean {
 export interface FileWrite {
   dir: string;
   name: string;
-  data: string;
+  data: string | Uint8Array;
 }
 
 /** A written (and, when asked, flushed) temp file, not yet moved into place. */
@@ -84,8 +85,8 @@ export async function writeTemps(files: readonly FileWrite[], flush: boolean): P
   }
 }
 
-function writeAll(fd: number, data: string): void {
-  const bytes = Buffer.from(data, "utf8");
+function writeAll(fd: number, data: string | Uint8Array): void {
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   let offset = 0;
   while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }
@@ -150,4 +151,24 @@ export async function replaceFile(dir: string, name: string, data: string, fsync
 export async function createFile(dir: string, name: string, data: string, fsync: boolean): Promise<boolean> {
   const [temp] = await writeTemps([{ dir, name, data }], fsync);
   return linkIntoPlace(temp as TempFile);
+}
+
+/**
+ * Writes the file at `path` so that it is there, whole, once this resolves, even if the machine
+ * loses power right after: a temp file beside it, fsync, rename, fsync of the folder. Missing
+ * folders are created, and each one's own entry is flushed too. Every file cairn writes outside
+ * a store (exports, backups, reports, graphs) goes through here.
+ */
+export async function writeFileDurably(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const created = await mkdir(dir, { recursive: true });
+  const [temp] = await writeTemps([{ dir, name: basename(path), data }], true);
+  moveIntoPlace(temp as TempFile);
+  await fsyncDir(dir);
+  if (created !== undefined) {
+    // A new folder's entry lives in its parent: flush every parent from the innermost one up.
+    const levels = relative(dirname(created), dir).split(sep).length;
+    let folder = dirname(dir);
+    for (let i = 1; i <= levels; i++, folder = dirname(folder)) await fsyncDir(folder);
+  }
 }

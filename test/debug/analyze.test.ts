@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyzePipeline } from "../../src/debug/analyze.js";
+import { buildRecoveryReport } from "../../src/debug/report.js";
 import { type CheckpointManager, CheckpointNotFoundError, PIPELINE_COMPLETE_STAGE } from "../../src/index.js";
 import { checkpointFile, editBody, fileManager, writeStages } from "./fixtures.js";
 
@@ -155,6 +156,42 @@ describe("analyzePipeline", () => {
     const done = await analyzePipeline(manager, "run-resume");
     expect(done).toMatchObject({ resumeSuccessRate: 1, finished: true });
     expect(done.recommendations.join("\n")).toContain("The run finished: nothing to resume");
+  });
+
+  it("does not count a run as finished when its pipeline_complete checkpoint is corrupt", async () => {
+    await writeStages(manager, "run-end", 4);
+    const end = await manager.createCheckpoint({
+      pipelineId: "run-end",
+      pipelineName: "etl",
+      stageName: PIPELINE_COMPLETE_STAGE,
+      stageIndex: 4,
+      stateData: { source: "orders.csv" },
+      completedStages: ["extract", "transform", "load", "report"],
+      status: "completed",
+    });
+    expect((await analyzePipeline(manager, "run-end")).finished).toBe(true);
+    await editBody(basePath, "run-end", end);
+    const a = await analyzePipeline(manager, "run-end");
+    expect(a.finished).toBe(false);
+    expect(a.corrupted.map((c) => c.checkpointId)).toEqual([end]);
+    const report = await buildRecoveryReport(manager, "run-end");
+    expect(report.run).toMatchObject({ finished: false, status: "in_progress" });
+    expect(report.resumeCommand).toContain("--run-id run-end");
+  });
+
+  it("leaves out a checkpoint deleted while the run is walked", async () => {
+    const ids = await writeStages(manager, "run-gone", 3);
+    const store = await manager.getStore();
+    const read = store.getCheckpoint.bind(store);
+    // The first read of the walk deletes a checkpoint the listing still holds.
+    store.getCheckpoint = async (id) => {
+      store.getCheckpoint = read;
+      await store.deleteCheckpoints("run-gone", [ids[1] as string]);
+      return read(id);
+    };
+    const a = await analyzePipeline(manager, "run-gone");
+    expect(a.checkpoints).toEqual({ total: 2, healthy: 1, corrupted: 0, orphaned: 1 });
+    expect(a.corrupted).toEqual([]);
   });
 
   it("counts outputs no checkpoint references, with their bytes", async () => {

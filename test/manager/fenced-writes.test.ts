@@ -1,6 +1,6 @@
 /**
- * Writes under a lease reuse the checkpoint they just wrote as the next parent instead of
- * reading it back from the store; anything else reads the parent from the store.
+ * Writes reuse the checkpoint they just wrote as the next parent instead of reading it back
+ * from the store; the store's tip check (expectedTip) catches a parent that moved.
  */
 import { expect, it } from "vitest";
 import { CheckpointManager, type CheckpointStore, type Lease } from "../../src/index.js";
@@ -53,26 +53,31 @@ it("chains fenced writes without reading the parent back, and the chain verifies
   expect(await store.listOutputHashes("run")).toHaveLength(5);
 });
 
-it("reads the parent again after a write without the lease, under another lease, or after a failure", async () => {
+it("reads the parent again only when the store says the tip moved, or after a failed write", async () => {
   const { store, calls } = countingStore();
   const manager = new CheckpointManager({ store });
   const first = await lease(store, "run", "me");
   await manager.createCheckpoint(input("run", 0), { fence: first });
-  // Another manager (another process) writes without a lease: the next fenced write must see it.
+  expect(calls.latest).toBe(1);
+  // Another manager (another process) writes: this manager's next write is refused by the
+  // store's tip check, reads the run again and chains after the other's checkpoint.
   await new CheckpointManager({ store }).createCheckpoint(input("run", 1));
-  await manager.createCheckpoint(input("run", 2));
   const before = calls.latest;
+  await manager.createCheckpoint(input("run", 2));
+  expect(calls.latest).toBe(before + 1);
+  // A new lease does not invalidate what this manager wrote last: the store checks the tip.
   await store.releaseLease(first);
   const second = await lease(store, "run", "someone-else");
   await manager.createCheckpoint(input("run", 3), { fence: second });
   expect(calls.latest).toBe(before + 1);
-  // A stale fence fails and forgets the cached parent.
+  // A stale fence fails and forgets the cached parent; the next write reads it again.
   await expect(manager.createCheckpoint(input("run", 4), { fence: first })).rejects.toMatchObject({
     code: "CAIRN_LEASE_LOST",
   });
-  expect(calls.latest).toBe(before + 2);
   await manager.createCheckpoint(input("run", 4), { fence: second });
   expect(calls.latest).toBe(before + 3);
   const history = await manager.getCheckpointHistory("run");
   expect(history.map((m) => m.sequence)).toEqual([5, 4, 3, 2, 1]);
+  for (let i = 0; i < history.length - 1; i++)
+    expect(history[i]?.parentCheckpointId).toBe(history[i + 1]?.checkpointId);
 });

@@ -45,3 +45,25 @@ export function record(
 export function output(text: string): OutputRecord {
   return { hash: sha256(text), body: text };
 }
+
+/**
+ * A record of run `pipelineId` at `sequence` referencing `outputs` (stage → stored text, which
+ * may be text this cairn cannot decode), chained to `parent`; with the output records to store.
+ */
+export function recordWithOutputs(
+  pipelineId: string,
+  sequence: number,
+  outputs: Record<string, string>,
+  parent?: StoredMetadata,
+): { record: CheckpointRecord; outputs: OutputRecord[] } {
+  const sealed = record(pipelineId, sequence, {
+    parent_checkpoint_id: parent?.checkpoint_id ?? null,
+    parent_checksum: parent?.checksum ?? null,
+  });
+  const body = JSON.parse(sealed.body) as Record<string, unknown>;
+  body.output_refs = Object.fromEntries(Object.entries(outputs).map(([s, text]) => [s, sha256(text)]));
+  sealed.body = JSON.stringify(body);
+  sealed.metadata.checksum = computeChecksum(sealed.metadata, sealed.body);
+  const unique = new Map(Object.values(outputs).map((text) => [text, output(text)]));
+  return { record: sealed, outputs: [...unique.values()] };
+}

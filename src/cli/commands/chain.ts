@@ -1,7 +1,7 @@
 /** `cairn chain`: a run's checkpoint chain, oldest first, with a status symbol per checkpoint. */
 import type { Command } from "commander";
 import { printJson, printText } from "../output.js";
-import { examples, requireRun } from "../runs.js";
+import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ChainFlags extends StoreFlags {
@@ -18,7 +18,8 @@ export function registerChain(program: Command): void {
     .addHelpText("after", examples("cairn chain --pipeline-id etl_20240101T000000000Z_abc234"));
   addStoreOptions(command).action(async (flags: ChainFlags) => {
     await withManager(flags, async (manager) => {
-      await requireRun(manager, flags.pipelineId);
+      // A mistyped id is CAIRN_NOT_FOUND (exit 3), not an empty chain.
+      await manager.listRun(flags.pipelineId);
       const text = await manager.visualizeCheckpointChain(flags.pipelineId);
       if (flags.json) printJson({ pipelineId: flags.pipelineId, text });
       else printText(text);

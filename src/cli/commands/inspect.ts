@@ -1,14 +1,6 @@
 /** `cairn inspect`: everything about one checkpoint, including whether it verifies. */
 import type { Command } from "commander";
-import {
-  type CheckpointManager,
-  type CheckpointMetadata,
-  ErrorCode,
-  encode,
-  isCairnError,
-  type PipelineCheckpoint,
-  type ValidationResult,
-} from "../../index.js";
+import { type CheckpointInspection, inspectCheckpoint } from "../../debug/inspect.js";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
@@ -18,90 +10,10 @@ interface InspectFlags extends StoreFlags {
   checkpointId: string;
 }
 
-/** What `inspect` reports; content fields are null when the checkpoint does not verify. */
-interface Inspection {
-  checkpointId: string;
-  readable: boolean;
-  metadata: CheckpointMetadata | null;
-  completedStages: string[] | null;
-  pendingStages: string[] | null;
-  stateKeys: string[] | null;
-  outputs: { stage: string; bytes: number }[] | null;
-  validation: ValidationResult;
-  parentCheckpointId: string | null;
-  /** False when retention (or a hand) removed the parent; null when there is no parent. */
-  parentInStore: boolean | null;
-  children: string[];
-}
-
-/** Loads the checkpoint; undefined when it does not verify, so what can be read is shown instead. */
-async function tryLoad(manager: CheckpointManager, id: string): Promise<PipelineCheckpoint | undefined> {
-  try {
-    return await manager.loadCheckpoint(id);
-  } catch (error) {
-    if (isCairnError(error, ErrorCode.Corrupt)) return undefined;
-    throw error;
-  }
-}
-
-/** The metadata of a checkpoint that does not verify, as the run's history lists it. */
-async function listedMetadata(
-  manager: CheckpointManager,
-  id: string,
-): Promise<CheckpointMetadata | undefined> {
-  let pipelineId: string;
-  try {
-    const record = await (await manager.getStore()).getCheckpoint(id);
-    if (!record) return undefined;
-    pipelineId = record.metadata.pipeline_id;
-  } catch (error) {
-    if (isCairnError(error, ErrorCode.Corrupt)) return undefined;
-    throw error;
-  }
-  return (await manager.getCheckpointHistory(pipelineId)).find((m) => m.checkpointId === id);
-}
-
-/** True when the store holds the checkpoint, even if it cannot be parsed. */
-async function isStored(manager: CheckpointManager, id: string): Promise<boolean> {
-  try {
-    return (await (await manager.getStore()).getCheckpoint(id)) !== undefined;
-  } catch (error) {
-    if (isCairnError(error, ErrorCode.Corrupt)) return true;
-    throw error;
-  }
-}
-
-async function inspect(manager: CheckpointManager, id: string): Promise<Inspection> {
-  // Validation first: it throws CAIRN_NOT_FOUND for an unknown id and never throws for corrupt data.
-  const validation = await manager.validateCheckpoint(id);
-  const checkpoint = await tryLoad(manager, id);
-  const metadata = checkpoint?.metadata ?? (await listedMetadata(manager, id));
-  const history = metadata ? await manager.getCheckpointHistory(metadata.pipelineId) : [];
-  const parent = metadata?.parentCheckpointId;
-  return {
-    checkpointId: id,
-    readable: checkpoint !== undefined,
-    metadata: metadata ?? null,
-    completedStages: checkpoint?.completedStages ?? null,
-    pendingStages: checkpoint?.pendingStages ?? null,
-    stateKeys: checkpoint ? Object.keys(checkpoint.stateData) : null,
-    outputs: checkpoint
-      ? Object.entries(checkpoint.agentOutputs).map(([stage, value]) => ({
-          stage,
-          bytes: Buffer.byteLength(encode(value, stage)),
-        }))
-      : null,
-    validation,
-    parentCheckpointId: parent ?? null,
-    parentInStore: parent === undefined ? null : await isStored(manager, parent),
-    children: history.filter((m) => m.parentCheckpointId === id).map((m) => m.checkpointId),
-  };
-}
-
 const list = (items: readonly string[] | null) =>
   items === null ? "(unreadable)" : items.length === 0 ? "(none)" : items.join(", ");
 
-function render(report: Inspection): string {
+function render(report: CheckpointInspection): string {
   const m = report.metadata;
   const lines = [`Checkpoint ${report.checkpointId}`];
   if (m) {
@@ -158,7 +70,7 @@ export function registerInspect(program: Command): void {
     .addHelpText("after", examples("cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345"));
   addStoreOptions(command).action(async (flags: InspectFlags) => {
     await withManager(flags, async (manager) => {
-      const report = await inspect(manager, flags.checkpointId);
+      const report = await inspectCheckpoint(manager, flags.checkpointId);
       if (flags.json) printJson(report);
       else printText(render(report));
       if (!report.validation.valid) {

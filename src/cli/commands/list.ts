@@ -4,7 +4,7 @@ import { InvalidArgumentError as CommanderArgumentError } from "commander";
 import type { CheckpointManager, PipelineSummary } from "../../index.js";
 import { UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
-import { corruptCount, examples, requireRun } from "../runs.js";
+import { corruptCount, examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
@@ -63,7 +63,7 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
 }
 
 async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
-  const listing = await requireRun(manager, pipelineId);
+  const listing = await manager.listRun(pipelineId);
   const history = await manager.getCheckpointHistory(pipelineId);
   const unreadable = corruptCount(listing);
   if (unreadable > 0) {

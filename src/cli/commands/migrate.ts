@@ -1,17 +1,9 @@
 /** `cairn migrate`: sets up or upgrades the store's schema, and says what it did. */
 import type { Command } from "commander";
-import type { MigrationStatus } from "../../index.js";
+import { type MigrateReport, migrateStore } from "../../manager/migrate.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
-
-/** What `migrate --json` prints. */
-interface MigrateReport {
-  strategy: string;
-  location: string;
-  /** Null for stores without a schema (file, memory, redis). */
-  migrations: (MigrationStatus & { alreadyPresent: number[] }) | null;
-}
 
 const versions = (list: readonly number[]) => (list.length > 0 ? list.join(", ") : "none");
 
@@ -48,17 +40,7 @@ export function registerMigrate(program: Command): void {
     );
   addStoreOptions(command).action(async (flags: StoreFlags) => {
     await withManager(flags, async (manager) => {
-      // Opening the store runs its setup, which applies the migrations it lacks.
-      const store = await manager.getStore();
-      await store.setup();
-      const status = store.migrationStatus ? await store.migrationStatus() : undefined;
-      const report: MigrateReport = {
-        strategy: store.strategy,
-        location: store.location,
-        migrations: status
-          ? { ...status, alreadyPresent: status.applied.filter((v) => !status.appliedNow.includes(v)) }
-          : null,
-      };
+      const report = await migrateStore(manager);
       if (flags.json) printJson(report);
       else printText(render(report));
     });

@@ -1,9 +1,12 @@
 /** `cairn report`: the recovery report of a run, as text, Markdown or a self-contained HTML page. */
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { buildRecoveryReport, REPORT_FORMATS, type ReportFormat, renderReport } from "../../debug/report.js";
-import { fsyncDir, replaceFile } from "../../util/atomic-file.js";
+import type { CheckpointManager } from "../../manager/checkpoint-manager.js";
+import { Pipeline } from "../../pipeline/pipeline.js";
+import type { PlannedStage } from "../../pipeline/types.js";
+import { writeFileDurably } from "../../util/atomic-file.js";
 import { UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
@@ -17,18 +20,27 @@ interface ReportFlags extends StoreFlags {
   pipelineFile?: string;
 }
 
-/** Writes the file atomically: a reader never sees half a report, and a failed write keeps the old one. */
+/** Writes the file durably: a reader never sees half a report, and a failed write keeps the old one. */
 async function writeReport(path: string, text: string): Promise<string> {
   const target = resolve(path);
   try {
-    await replaceFile(dirname(target), basename(target), text, true);
-    await fsyncDir(dirname(target));
+    await writeFileDurably(target, text);
   } catch (error) {
     throw new InvalidArgumentError(`cannot write --output ${path}: ${(error as Error).message}`, {
       cause: error,
     });
   }
   return target;
+}
+
+/** The planner's decisions for resuming the run under the given definition (a dry run: nothing is written). */
+async function resumePlan(
+  file: string,
+  pipelineId: string,
+  manager: CheckpointManager,
+): Promise<PlannedStage[]> {
+  const pipeline = await Pipeline.fromFile(file, { checkpointEnabled: true, checkpointStore: manager });
+  return (await pipeline.execute({ runId: pipelineId, dryRun: true })).stages;
 }
 
 /** Registers `cairn report`. */
@@ -38,7 +50,8 @@ export function registerReport(program: Command): void {
     .summary("Write a run's recovery report (text, Markdown or HTML)")
     .description(
       "Write the recovery report of one run: summary, statistics, storage, the recommended recovery " +
-        "point, failure points, recommendations and the command that resumes the run. " +
+        "point, failure points, recommendations and the command that resumes the run. With --pipeline-file, " +
+        "also the resume plan: which stages a resume would skip, re-run and run under that definition, and why. " +
         "With --json the report data is printed as JSON (and --output still gets the rendered report). " +
         "Exits 0 even when the run has problems; 3 when it does not exist.",
     )
@@ -47,7 +60,10 @@ export function registerReport(program: Command): void {
       new Option("--format <format>", "text, md (Markdown) or html (default: text)").choices(REPORT_FORMATS),
     )
     .option("--output <file>", "write the report to this file (replaced atomically) instead of stdout")
-    .option("--pipeline-file <path>", "pipeline file to put in the resume command (it is not stored)")
+    .option(
+      "--pipeline-file <path>",
+      "the run's pipeline file: shows what a resume would skip, re-run and run, and completes the resume command",
+    )
     .addHelpText(
       "after",
       examples(
@@ -63,7 +79,12 @@ export function registerReport(program: Command): void {
     await withManager(flags, async (manager) => {
       const report = await buildRecoveryReport(manager, flags.pipelineId, {
         storeArgs: args,
-        ...(flags.pipelineFile !== undefined ? { pipelineFile: flags.pipelineFile } : {}),
+        ...(flags.pipelineFile !== undefined
+          ? {
+              pipelineFile: flags.pipelineFile,
+              resumePlan: await resumePlan(flags.pipelineFile, flags.pipelineId, manager),
+            }
+          : {}),
       });
       const text = renderReport(report, flags.format ?? "text");
       const written = flags.output !== undefined ? await writeReport(flags.output, text) : undefined;

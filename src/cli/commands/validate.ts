@@ -1,17 +1,11 @@
 /** `cairn validate`: verifies checkpoints and reports every problem found. */
 import type { Command } from "commander";
-import {
-  type CheckpointManager,
-  ErrorCode,
-  isCairnError,
-  type ListedCheckpoint,
-  type ValidationProblem,
-} from "../../index.js";
+import type { CheckpointManager, RunValidation, ValidationProblem } from "../../index.js";
 import { STATUS_SYMBOLS } from "../../manager/chain-text.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { type ProgressLine, withProgress } from "../progress.js";
-import { examples, requireRun } from "../runs.js";
+import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ValidateFlags extends StoreFlags {
@@ -36,38 +30,18 @@ interface ValidationReport {
   problems: FoundProblem[];
 }
 
-/** Validates every entry of a run's listing; unparseable entries are problems themselves. */
-async function validateListing(
-  manager: CheckpointManager,
-  pipelineId: string,
-  listing: readonly ListedCheckpoint[],
-  report: ValidationReport,
-  tick: () => void,
-): Promise<void> {
+/** Adds a run walk's problems to the report; checkpoints deleted during the walk were not checked. */
+function addRun(report: ValidationReport, run: RunValidation): void {
   report.runsChecked++;
-  for (const entry of listing) {
-    tick();
-    report.checkpointsChecked++;
-    if (!entry.ok) {
-      const { checkpointId, location, reason } = entry.corrupt;
+  report.checkpointsChecked += run.summary.listed - run.summary.gone;
+  for (const v of run.checkpoints) {
+    for (const p of v.problems) {
       report.problems.push({
-        pipelineId,
-        checkpointId: checkpointId ?? null,
-        location,
-        kind: "unreadable",
-        message: reason,
+        pipelineId: run.pipelineId,
+        checkpointId: v.checkpointId,
+        location: v.corrupt?.location ?? null,
+        ...p,
       });
-      continue;
-    }
-    const id = entry.metadata.checkpoint_id;
-    try {
-      const result = await manager.validateCheckpoint(id);
-      for (const p of result.problems)
-        report.problems.push({ pipelineId, checkpointId: id, location: null, ...p });
-    } catch (error) {
-      // Removed since the listing was read (a concurrent cleanup): nothing left to check.
-      if (isCairnError(error, ErrorCode.NotFound)) report.checkpointsChecked--;
-      else throw error;
     }
   }
 }
@@ -108,23 +82,16 @@ async function validate(
     for (const p of result.problems) {
       report.problems.push({ pipelineId: null, checkpointId: scope.checkpointId, location: null, ...p });
     }
+  } else if ("pipelineId" in scope) {
+    const onProgress = (done: number, total: number) =>
+      progress.count("validating", done, total, "checkpoints");
+    addRun(report, await manager.validateRun(scope.pipelineId, { onProgress }));
   } else {
-    const runs: [string, ListedCheckpoint[]][] = [];
-    if ("pipelineId" in scope) runs.push([scope.pipelineId, await requireRun(manager, scope.pipelineId)]);
-    else {
-      // Listed up front so the progress line knows the total.
-      const store = await manager.getStore();
-      for (const pipelineId of await store.listPipelineIds()) {
-        runs.push([pipelineId, await store.listCheckpoints(pipelineId)]);
-      }
-    }
-    const total = runs.reduce((sum, [, listing]) => sum + listing.length, 0);
-    let done = 0;
-    const tick = () => progress.count("validating", done++, total, "checkpoints");
-    for (const [pipelineId, listing] of runs) {
-      await validateListing(manager, pipelineId, listing, report, tick);
-    }
-    progress.count("validating", total, total, "checkpoints");
+    const runs = await manager.validateAllRuns({
+      onProgress: (done, total, pipelineId) =>
+        progress.count(`validating ${pipelineId}`, done, total, "checkpoints"),
+    });
+    for (const run of runs) addRun(report, run);
   }
   report.valid = report.problems.length === 0;
   return report;

@@ -1,7 +1,5 @@
 /** `cairn visualize`: draws a run's checkpoint graph to a PNG, SVG, Mermaid or DOT file. */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import {
   buildCheckpointGraph,
@@ -9,6 +7,7 @@ import {
   GRAPH_FORMATS,
   renderCheckpointGraph,
 } from "../../debug/visualize/index.js";
+import { writeFileDurably } from "../../util/atomic-file.js";
 import { printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
@@ -46,7 +45,7 @@ export function registerVisualize(program: Command): void {
     const graph = await withManager(flags, (manager) =>
       buildCheckpointGraph(manager, flags.pipelineId, { validate: flags.validate }),
     );
-    await writeAtomically(output, await renderCheckpointGraph(graph, format));
+    await writeFileDurably(output, await renderCheckpointGraph(graph, format));
     const { invalid, corrupt } = graph.counts;
     if (flags.json) {
       printJson({
@@ -73,24 +72,4 @@ export function registerVisualize(program: Command): void {
       warn(`${problems.join(" and ")}; see cairn validate --pipeline-id ${graph.pipelineId}`);
     }
   });
-}
-
-/** Writes `data` to a temp file beside `path`, then renames it into place. */
-async function writeAtomically(path: string, data: string | Buffer): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(temp, "wx");
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true }).catch(() => undefined);
-    throw error;
-  }
 }

@@ -3,8 +3,7 @@
  * entry of the listing), edges from each checkpoint's parent to it. Every renderer (SVG, PNG,
  * Mermaid, DOT) draws this model; none of them reads the store.
  */
-import { CheckpointNotFoundError } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
+import type { StoredMetadata } from "../../core/record.js";
 import type { CheckpointStatusValue, ValidationProblem } from "../../core/types.js";
 import type { CheckpointManager } from "../../manager/checkpoint-manager.js";
 
@@ -24,7 +23,7 @@ export interface CheckpointGraphNode {
   dataSize: number;
   resumeCount: number;
   errorMessage: string | undefined;
-  /** Result of `validateCheckpoint`; undefined when validation was not asked for. */
+  /** What the run walk (`validateRun`) says; undefined when validation was not asked for. */
   valid: boolean | undefined;
   /** What validation found (empty when valid or not validated). */
   problems: ValidationProblem[];
@@ -99,7 +98,7 @@ export interface GraphCounts {
 
 /** Options of {@link buildCheckpointGraph}. */
 export interface BuildGraphOptions {
-  /** Run `validateCheckpoint` on every checkpoint (default true). */
+  /** Check every checkpoint with the run walk (default true). */
   validate?: boolean;
   /** Time stamped on the graph (default now). */
   now?: Date;
@@ -111,34 +110,31 @@ export async function buildCheckpointGraph(
   pipelineId: string,
   options: BuildGraphOptions = {},
 ): Promise<CheckpointGraph> {
-  assertValidName("pipelineId", pipelineId);
   const validate = options.validate ?? true;
-  const store = await manager.getStore();
-  const listing = await store.listCheckpoints(pipelineId);
-  if (listing.length === 0) {
-    throw new CheckpointNotFoundError(
-      pipelineId,
-      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
-    );
-  }
+  // Validated, the run walk says what each entry is; otherwise the listing alone is drawn.
+  const verdicts = validate
+    ? (await manager.validateRun(pipelineId)).checkpoints
+    : (await manager.listRun(pipelineId)).map((entry) => ({
+        status: undefined,
+        problems: [],
+        metadata: entry.ok ? entry.metadata : undefined,
+        corrupt: entry.ok ? undefined : entry.corrupt,
+      }));
   const listed: (CheckpointGraphNode | CorruptGraphNode)[] = [];
   const parents = new Map<string, string>();
   let pipelineName: string | undefined;
-  for (const [position, entry] of listing.entries()) {
-    if (!entry.ok) {
-      const { checkpointId, location, reason } = entry.corrupt;
+  for (const [position, verdict] of verdicts.entries()) {
+    // Deleted while the run was walked: no longer part of it.
+    if (verdict.status === "gone") continue;
+    if (verdict.corrupt) {
+      const { checkpointId, location, reason } = verdict.corrupt;
       listed.push({ kind: "corrupt", id: `corrupt:${location}`, checkpointId, location, reason, position });
       continue;
     }
-    const m = entry.metadata;
+    const m = verdict.metadata as StoredMetadata;
     pipelineName ??= m.pipeline_name;
-    let valid: boolean | undefined;
-    let problems: ValidationProblem[] = [];
-    if (validate) {
-      const result = await validateOne(manager, m.checkpoint_id);
-      valid = result.valid;
-      problems = result.problems;
-    }
+    const valid = verdict.status === undefined ? undefined : verdict.status === "valid";
+    const problems = verdict.problems;
     const errorMessage = m.error_message ?? undefined;
     listed.push({
       kind: "checkpoint",
@@ -174,20 +170,6 @@ export async function buildCheckpointGraph(
     edges,
     counts: countNodes(nodes),
   };
-}
-
-/** Validates one checkpoint; one that vanished meanwhile counts as unreadable. */
-async function validateOne(
-  manager: CheckpointManager,
-  checkpointId: string,
-): Promise<{ valid: boolean; problems: ValidationProblem[] }> {
-  try {
-    const result = await manager.validateCheckpoint(checkpointId);
-    return { valid: result.valid, problems: result.problems };
-  } catch (error) {
-    if (!(error instanceof CheckpointNotFoundError)) throw error;
-    return { valid: false, problems: [{ kind: "unreadable", message: "deleted while the graph was built" }] };
-  }
 }
 
 /**

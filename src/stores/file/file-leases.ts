@@ -5,14 +5,15 @@
  * across processes on one machine.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { rename, rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StoreUnavailableError } from "../../core/errors.js";
 import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode } from "../../util/fs-util.js";
 import type { Lease } from "../types.js";
+import { ensureDir } from "./run-folders.js";
 
 /** Folder of lease files and lock files, inside the base folder. */
 export const LEASES_DIR = ".leases";
@@ -76,13 +77,19 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
       const fd = openSync(lock, "wx");
       try {
         writeSync(fd, JSON.stringify(me));
-      } finally {
+      } catch (error) {
+        // A full disk creates the file but refuses its content: an empty lock names no holder
+        // and would stall every later caller until it counts as stale, so it goes at once.
         closeSync(fd);
+        unlinkIfPresent(lock);
+        throw error;
       }
+      closeSync(fd);
       break;
     } catch (error) {
       if (hasCode(error, "ENOENT")) {
-        mkdirSync(dir, { recursive: true });
+        // Not a recursive mkdir: on a read-only filesystem Node reports that as ENOENT, not EROFS.
+        ensureDir(dir);
         continue;
       }
       if (!hasCode(error, "EEXIST")) throw error;
@@ -131,7 +138,7 @@ export async function readLease(basePath: string, pipelineId: string): Promise<L
 /** Writes the run's lease file atomically. */
 export async function writeLease(basePath: string, lease: Lease, fsync: boolean): Promise<void> {
   const dir = join(basePath, LEASES_DIR);
-  await mkdir(dir, { recursive: true });
+  ensureDir(dir);
   const text = JSON.stringify({
     owner: lease.owner,
     token: lease.token,

@@ -1,0 +1,92 @@
+/**
+ * Everything about one checkpoint (the seed's `inspect` debugger command): its metadata, content,
+ * the one check's verdict, its parent and its children. The run is listed once, for the chain
+ * link and the children alike.
+ */
+import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import { type CheckpointRecord, toMetadata } from "../core/record.js";
+import type { CheckpointMetadata, ValidationResult } from "../core/types.js";
+import { checkRecord, listedParents, storeParents } from "../manager/check.js";
+import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+
+/** What {@link inspectCheckpoint} reports; content fields are null when the checkpoint does not decode. */
+export interface CheckpointInspection {
+  checkpointId: string;
+  /** True when its checksum and outputs verify and everything decodes. */
+  readable: boolean;
+  metadata: CheckpointMetadata | null;
+  completedStages: string[] | null;
+  pendingStages: string[] | null;
+  stateKeys: string[] | null;
+  /** Each stage's output and the bytes of its stored text. */
+  outputs: { stage: string; bytes: number }[] | null;
+  validation: ValidationResult;
+  parentCheckpointId: string | null;
+  /** False when retention (or a hand) removed the parent; null when there is no parent. */
+  parentInStore: boolean | null;
+  children: string[];
+}
+
+/** Inspects one checkpoint; `CAIRN_NOT_FOUND` for an id the store does not hold. */
+export async function inspectCheckpoint(
+  manager: CheckpointManager,
+  checkpointId: string,
+): Promise<CheckpointInspection> {
+  assertValidName("checkpointId", checkpointId);
+  const store = await manager.getStore();
+  let record: CheckpointRecord | undefined;
+  try {
+    record = await store.getCheckpoint(checkpointId);
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    // A record that does not parse has no run to tell, nor content to show.
+    return unreadable(checkpointId, error.message);
+  }
+  if (!record) throw new CheckpointNotFoundError(checkpointId);
+  const listing = await store.listCheckpoints(record.metadata.pipeline_id);
+  const parents = listedParents(listing, storeParents(store));
+  const { problems, verified, checkpoint } = await checkRecord(store, record, parents);
+  const metadata = toMetadata(record.metadata);
+  const parent = metadata.parentCheckpointId;
+  const children: string[] = [];
+  for (const entry of listing) {
+    if (entry.ok && entry.metadata.parent_checkpoint_id === checkpointId)
+      children.push(entry.metadata.checkpoint_id);
+  }
+  return {
+    checkpointId,
+    readable: checkpoint !== undefined,
+    metadata,
+    completedStages: checkpoint?.completedStages ?? null,
+    pendingStages: checkpoint?.pendingStages ?? null,
+    stateKeys: checkpoint ? Object.keys(checkpoint.stateData) : null,
+    outputs:
+      checkpoint && verified
+        ? Object.entries(verified.body.output_refs).map(([stage, hash]) => ({
+            stage,
+            bytes: Buffer.byteLength(verified.outputs.get(hash) ?? "", "utf8"),
+          }))
+        : null,
+    validation: { checkpointId, valid: problems.length === 0, problems },
+    parentCheckpointId: parent ?? null,
+    parentInStore: parent === undefined ? null : (await parents(parent)) !== undefined,
+    children,
+  };
+}
+
+function unreadable(checkpointId: string, message: string): CheckpointInspection {
+  return {
+    checkpointId,
+    readable: false,
+    metadata: null,
+    completedStages: null,
+    pendingStages: null,
+    stateKeys: null,
+    outputs: null,
+    validation: { checkpointId, valid: false, problems: [{ kind: "unreadable", message }] },
+    parentCheckpointId: null,
+    parentInStore: null,
+    children: [],
+  };
+}

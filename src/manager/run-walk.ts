@@ -1,0 +1,175 @@
+/**
+ * The one run walk: list a run once (an empty run is `CAIRN_NOT_FOUND`), check every checkpoint
+ * with the one check (`check.ts`), count entries the listing cannot parse as invalid, and report
+ * a checkpoint deleted between the listing and its read as gone. Validation, export, analysis,
+ * reports and graphs all walk a run through here, so they agree on what is valid.
+ */
+import { CheckpointNotFoundError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/record.js";
+import type { ValidationProblem } from "../core/types.js";
+import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
+import { checkStored, listedParents, OutputMemo, type StoredCheck, storeParents } from "./check.js";
+import type { VerifiedRecord } from "./verify.js";
+
+/** What the walk found for one entry of a run's listing. */
+export interface CheckpointVerdict {
+  /** Null for an unparseable entry whose id cannot be told from its location. */
+  checkpointId: string | null;
+  /** `gone`: deleted since the listing was read; no longer part of the run. */
+  status: "valid" | "invalid" | "gone";
+  /** Empty unless `invalid`. */
+  problems: ValidationProblem[];
+  /** The listed metadata; undefined for an entry the listing cannot parse. */
+  metadata: StoredMetadata | undefined;
+  /** The entry the listing cannot parse (location and reason); undefined otherwise. */
+  corrupt: CorruptEntry | undefined;
+  /** Stage lists and output references, when the body parses (even if the checkpoint is invalid). */
+  body: Pick<CheckpointBody, "completed_stages" | "pending_stages" | "output_refs"> | undefined;
+}
+
+/** One step of {@link walkRun}: the verdict, and the verified record of a valid checkpoint. */
+export interface WalkStep {
+  verdict: CheckpointVerdict;
+  /** Present exactly when the verdict is `valid`. */
+  verified: VerifiedRecord | undefined;
+}
+
+/** Counts over a run's listing; `listed` = `valid` + `invalid` + `gone`. */
+export interface RunSummary {
+  listed: number;
+  valid: number;
+  invalid: number;
+  gone: number;
+}
+
+/** Outcome of {@link validateRun}. */
+export interface RunValidation {
+  pipelineId: string;
+  /** True when no entry is invalid. */
+  valid: boolean;
+  /** One verdict per listing entry, oldest first. */
+  checkpoints: CheckpointVerdict[];
+  summary: RunSummary;
+  /** The listing the walk read, as the store returned it. */
+  listing: ListedCheckpoint[];
+}
+
+/** Options of the run walk. */
+export interface WalkOptions {
+  /** Called before each entry and once at the end: `done` of `total` entries. */
+  onProgress?: (done: number, total: number) => void;
+  /** The run's listing, already read by the caller; the walk then lists nothing. */
+  listing?: ListedCheckpoint[];
+}
+
+/** The run's listing, corrupt entries included; a run with nothing stored is `CAIRN_NOT_FOUND`. */
+export async function listRun(store: CheckpointStore, pipelineId: string): Promise<ListedCheckpoint[]> {
+  assertValidName("pipelineId", pipelineId);
+  const listing = await store.listCheckpoints(pipelineId);
+  if (listing.length === 0) {
+    throw new CheckpointNotFoundError(
+      pipelineId,
+      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
+    );
+  }
+  return listing;
+}
+
+/**
+ * Walks a run entry by entry, as the module comment says: one record read per checkpoint, and
+ * each output read, hashed and decoded once however many checkpoints hold it.
+ */
+export async function* walkRun(
+  store: CheckpointStore,
+  pipelineId: string,
+  options: WalkOptions = {},
+): AsyncGenerator<WalkStep> {
+  const listing = options.listing ?? (await listRun(store, pipelineId));
+  const parents = listedParents(listing, storeParents(store));
+  const memo = new OutputMemo();
+  for (const [i, entry] of listing.entries()) {
+    options.onProgress?.(i, listing.length);
+    if (!entry.ok) {
+      const { corrupt } = entry;
+      const problems: ValidationProblem[] = [{ kind: "unreadable", message: corrupt.reason }];
+      const verdict: CheckpointVerdict = {
+        checkpointId: corrupt.checkpointId ?? null,
+        status: "invalid",
+        problems,
+        metadata: undefined,
+        corrupt,
+        body: undefined,
+      };
+      yield { verdict, verified: undefined };
+      continue;
+    }
+    const { metadata } = entry;
+    const id = metadata.checkpoint_id;
+    const checked = await checkStored(store, id, parents, memo);
+    const verdict: CheckpointVerdict = {
+      checkpointId: id,
+      status: checked.gone ? "gone" : checked.problems.length > 0 ? "invalid" : "valid",
+      problems: checked.gone ? [] : checked.problems,
+      metadata,
+      corrupt: undefined,
+      body: checked.gone ? undefined : bodyOf(checked),
+    };
+    yield { verdict, verified: verdict.status === "valid" && !checked.gone ? checked.verified : undefined };
+  }
+  options.onProgress?.(listing.length, listing.length);
+}
+
+/** The parts of a checked checkpoint's body the walk's callers read, when the body parses. */
+function bodyOf(checked: Extract<StoredCheck, { gone: false }>): CheckpointVerdict["body"] {
+  const { verified, record } = checked;
+  const body =
+    verified?.body ?? (record ? tryParseBody(record.metadata.checkpoint_id, record.body) : undefined);
+  if (!body) return undefined;
+  const { completed_stages, pending_stages, output_refs } = body;
+  return { completed_stages, pending_stages, output_refs };
+}
+
+function tryParseBody(id: string, text: string): CheckpointBody | undefined {
+  try {
+    return parseBody(id, text);
+  } catch {
+    // Already a problem of the verdict (the check parses the body too).
+    return undefined;
+  }
+}
+
+/** Walks a run and collects every verdict with the run's summary. */
+export async function validateRun(
+  store: CheckpointStore,
+  pipelineId: string,
+  options: WalkOptions = {},
+): Promise<RunValidation> {
+  const listing = options.listing ?? (await listRun(store, pipelineId));
+  const checkpoints: CheckpointVerdict[] = [];
+  const summary: RunSummary = { listed: listing.length, valid: 0, invalid: 0, gone: 0 };
+  for await (const { verdict } of walkRun(store, pipelineId, { ...options, listing })) {
+    checkpoints.push(verdict);
+    summary[verdict.status]++;
+  }
+  return { pipelineId, valid: summary.invalid === 0, checkpoints, summary, listing };
+}
+
+/**
+ * Validates every run in the store, one walk each; a run deleted since the store was listed
+ * is left out. `onProgress` names the run being walked.
+ */
+export async function validateAllRuns(
+  store: CheckpointStore,
+  options: { onProgress?: (done: number, total: number, pipelineId: string) => void } = {},
+): Promise<RunValidation[]> {
+  const runs: RunValidation[] = [];
+  for (const pipelineId of await store.listPipelineIds()) {
+    const listing = await store.listCheckpoints(pipelineId);
+    if (listing.length === 0) continue;
+    const onProgress =
+      options.onProgress && ((d: number, t: number) => options.onProgress?.(d, t, pipelineId));
+    runs.push(await validateRun(store, pipelineId, { listing, ...(onProgress ? { onProgress } : {}) }));
+  }
+  return runs;
+}
