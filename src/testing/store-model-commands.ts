@@ -100,7 +100,7 @@ export class PutCommand implements Cmd {
     const free: number[] = [];
     for (let s = 1; s <= run.maxSequence + 3; s++) if (!run.usedSequences.has(s)) free.push(s);
     const sequence = this.seqPick % 3 === 0 ? run.maxSequence + 1 : (pick(free, this.seqPick) as number);
-    const name = m.names[(run.home + (this.otherName ? 1 : 0)) % m.names.length] as string;
+    const name = m.names[this.otherName ? 1 : 0] as string;
     const made = makeRecord(run.id, sequence, {
       pipelineName: name,
       timestamp: minute(this.at),

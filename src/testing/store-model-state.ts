@@ -39,8 +39,6 @@ export interface ModelLease {
 /** One run of the model. */
 export interface ModelRun {
   id: string;
-  /** Which of the model's pipeline names the run writes under by default. */
-  home: number;
   checkpoints: Map<string, ModelCheckpoint>;
   outputs: Map<string, string>;
   /** Ids deleted, for reads and stale tips that must find nothing. */
@@ -54,7 +52,7 @@ export interface ModelRun {
   lease: ModelLease;
 }
 
-/** The reference model: three runs over two pipeline names. */
+/** The reference model: runs that write under the first pipeline name, now and then under the second. */
 export interface Model {
   runs: ModelRun[];
   names: string[];
@@ -64,9 +62,8 @@ export interface Model {
 export function newModel(runIds: readonly string[], names: readonly string[]): Model {
   return {
     names: [...names],
-    runs: runIds.map((id, i) => ({
+    runs: runIds.map((id) => ({
       id,
-      home: i % names.length,
       checkpoints: new Map(),
       outputs: new Map(),
       deleted: [],
