@@ -3,7 +3,8 @@
  * operations (puts with and without `expectedTip` and fences, reads, status updates, deletes,
  * retention, leases, `listRuns`) and checks every answer against a plain in-memory reference
  * model (`store-model-state.ts`). A failure prints fast-check's seed and counterexample path;
- * `CAIRN_MODEL_SEED` and `CAIRN_MODEL_PATH` replay it, `CAIRN_MODEL_RUNS` sets the run count.
+ * the `Replay:` line it ends with (`CAIRN_MODEL_SEED`, `CAIRN_MODEL_PATH`, `CAIRN_MODEL_REPLAY`) replays
+ * it. `CAIRN_MODEL_RUNS` sets the number of sequences (25 by default).
  */
 import type * as FastCheck from "fast-check";
 import { describe, it } from "vitest";
@@ -29,7 +30,7 @@ import { type Model, newModel, OUTPUT_POOL } from "./store-model-state.js";
 import type { StoreHarness } from "./suite.js";
 
 /** Random command sequences over two runs and two pipeline names. */
-function commandsArbitrary(fc: typeof FastCheck): FastCheck.Arbitrary<Iterable<Cmd>> {
+function commandsArbitrary(fc: typeof FastCheck, replayPath?: string): FastCheck.Arbitrary<Iterable<Cmd>> {
   const runIndex = fc.nat({ max: 1 });
   // Lease commands meet on one run more often, so acquire, release and take-over interleave.
   const leaseRun = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: runIndex });
@@ -96,7 +97,7 @@ function commandsArbitrary(fc: typeof FastCheck): FastCheck.Arbitrary<Iterable<C
       lease,
       lease,
     ],
-    { maxCommands: 40, size: "max" },
+    { maxCommands: 40, size: "max", ...(replayPath ? { replayPath } : {}) },
   );
 }
 
@@ -113,8 +114,8 @@ export function modelTests(harness: () => StoreHarness): void {
       const h: StoreHarness = harness();
       let made = 0;
       const seed = envNumber("CAIRN_MODEL_SEED");
-      await fc.assert(
-        fc.asyncProperty(commandsArbitrary(fc), async (cmds) => {
+      const details = await fc.check(
+        fc.asyncProperty(commandsArbitrary(fc, process.env.CAIRN_MODEL_REPLAY), async (cmds) => {
           const k = ++made;
           const setup = () => ({
             model: newModel(
@@ -130,6 +131,12 @@ export function modelTests(harness: () => StoreHarness): void {
           ...(seed === undefined ? {} : { seed, path: process.env.CAIRN_MODEL_PATH }),
         },
       );
+      if (details.failed) {
+        // The commands' own replay path makes the replay skip straight to the shrunk sequence.
+        const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample?.[0]))?.[1];
+        const replay = `Replay: CAIRN_MODEL_SEED=${details.seed} CAIRN_MODEL_PATH=${details.counterexamplePath} CAIRN_MODEL_REPLAY='${replayPath}'`;
+        throw new Error(`${fc.defaultReportMessage(details)}\n${replay}`, { cause: details.errorInstance });
+      }
     }, 120_000);
   });
 }
