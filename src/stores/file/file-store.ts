@@ -23,15 +23,7 @@ import {
 } from "../../core/errors.js";
 import { applyPatch, compareStored } from "../../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
-import {
-  discardTemps,
-  linkIntoPlace,
-  moveIntoPlace,
-  replaceFile,
-  type TempFile,
-  unlinkIfPresent,
-  writeTemps,
-} from "../../util/atomic-file.js";
+import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
@@ -58,9 +50,10 @@ import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { readLease, withRunLock, writeLease } from "./file-leases.js";
 import { listRun, parses } from "./listing.js";
 import { newestNames, readHinted, tipOf } from "./newest.js";
-import { dropIfEmpty, ensureDir, newOutputs, readOutputs, syncDir } from "./run-folders.js";
+import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
 import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
+import { writeCheckpoint } from "./write-checkpoint.js";
 
 /** Options of the file store. */
 export interface FileStoreOptions {
@@ -136,7 +129,7 @@ export class FileStore implements CheckpointStore {
         if (newest.length === 0) await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
         // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
         const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
-        await this.write(dir, name, record, outputs, outputNames, leads);
+        await writeCheckpoint(this.basePath, { dir, name, record, outputs, outputNames, leads }, this.fsync);
         if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
       }),
     );
@@ -181,49 +174,6 @@ export class FileStore implements CheckpointStore {
   private checkRun(pipelineId: string): string {
     this.runDir(pipelineId);
     return pipelineId;
-  }
-
-  /**
-   * Writes the outputs, then the checkpoint, under the run's lock. A write that `leads` (a higher
-   * sequence than any in the run) points the head hint at its checkpoint, any other removes it,
-   * and either is durable before the checkpoint can be. Every writer holds the lock and does
-   * this, so the hint never names a checkpoint older than the newest; after a crash it may name
-   * one that was never written, and readers then list the folder.
-   */
-  private async write(
-    dir: string,
-    name: string,
-    { metadata, body }: CheckpointRecord,
-    outputs: readonly OutputRecord[],
-    outputNames: string[],
-    leads: boolean,
-  ): Promise<void> {
-    if (ensureDir(dir)) await this.sync(this.basePath);
-    const fresh = newOutputs(dir, outputs, outputNames, leads);
-    if (fresh.createdFolder) await this.sync(dir);
-    const head = join(fresh.folder, HEAD);
-    const hint = { dir: fresh.folder, name: HEAD, data: `${name}\n` };
-    const early = leads ? [...fresh.writes, hint] : fresh.writes;
-    // Everything is written and flushed together; the order that matters is of the moves
-    // into place: outputs and hint first, their folder flushed, then the checkpoint.
-    const text = formatCheckpointFile(metadata, body);
-    const temps = await writeTemps([...early, { dir, name, data: text }], this.fsync);
-    const checkpoint = temps.pop() as TempFile;
-    let moved = 0;
-    try {
-      for (; moved < temps.length; moved++) moveIntoPlace(temps[moved] as TempFile);
-      const dropped = !leads && unlinkIfPresent(head);
-      if (temps.length > 0 || dropped) await this.sync(fresh.folder);
-    } catch (error) {
-      discardTemps([checkpoint, ...temps.slice(moved)]);
-      throw error;
-    }
-    if (!linkIntoPlace(checkpoint)) {
-      // The hint must not name a checkpoint this write did not make.
-      unlinkIfPresent(head);
-      throw new CheckpointConflictError(metadata.checkpoint_id);
-    }
-    await this.sync(dir);
   }
 
   /** Reads one checkpoint by id, searching the run folders its id points to first. */
