@@ -226,6 +226,19 @@ describe("FileStore", () => {
     expect(await readdir(join(basePath, ".leases"))).toEqual(["run1.json"]);
   });
 
+  it("breaks a run lock left by a dead process for a checkpoint write too, which takes the lock", async () => {
+    await mkdir(join(basePath, ".leases"), { recursive: true });
+    await writeFile(
+      join(basePath, ".leases", "run1.lock"),
+      JSON.stringify({ host: hostname(), pid: 99_999_999, nonce: "dead" }),
+    );
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [], undefined, { expectedTip: null });
+    expect(await readdir(join(basePath, ".leases"))).toEqual([]);
+    expect(
+      await codeOf(store.putCheckpoint(record("run1", "run1_b_2", 2), [], undefined, { expectedTip: null })),
+    ).toBe("CAIRN_CONFLICT");
+  });
+
   it("keeps data across close and reopen", async () => {
     const out = output('{"v":1}');
     await store.putCheckpoint(record("run1", "run1_a_1", 1), [out]);
