@@ -21,8 +21,8 @@ import { join } from "node:path";
 import { CheckpointCorruptError, InvalidArgumentError } from "../../core/errors.js";
 import { isValidName } from "../../core/ids.js";
 import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
-import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
-import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
+import { fsyncDir, fsyncFile, isTempName, replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
+import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { ListedCheckpoint, ListRunsQuery, RunEntry, RunPage, StoredMetadata } from "../types.js";
 import { parseCheckpointFileName } from "./checkpoint-file.js";
 import { withRunLock } from "./file-leases.js";
@@ -91,18 +91,25 @@ export class RunsIndex {
    */
   async setup(): Promise<void> {
     if (existsSync(join(this.root, MARKER))) return;
+    // Entries are written unflushed and flushed all at once before the marker, rather than a few
+    // flushes per run: until the marker is durable, a crash only means building again.
+    const builder = new RunsIndex(this.basePath, false);
     let indexed = 0;
     for (const pipelineId of await listRunIds(this.basePath)) {
       const dir = runFolder(this.basePath, pipelineId);
       const made = await withRunLock(this.basePath, pipelineId, async () => {
         const entry = await describeRun(pipelineId, dir);
-        await this.set(pipelineId, entry);
+        await builder.set(pipelineId, entry);
         return entry !== undefined;
       });
       if (made) indexed++;
     }
-    if (indexed === 0 && !existsSync(this.root)) this.fresh = true;
-    else await this.writeMarker();
+    if (indexed === 0 && !existsSync(this.root)) {
+      this.fresh = true;
+      return;
+    }
+    if (this.fsync) await flushIndex(this.basePath, this.root);
+    await this.writeMarker();
   }
 
   /** Enters a run that has no checkpoint yet, unfinished; before its first checkpoint is written. */
@@ -291,6 +298,21 @@ function touch(path: string): boolean {
     if (hasCode(error, "EEXIST")) return false;
     throw error;
   }
+}
+
+/** Flushes the `.ids` files and every folder of the index (and the base folder holding it), several at a time. */
+async function flushIndex(basePath: string, root: string): Promise<void> {
+  const ids = join(root, IDS);
+  const files = (readdirIfPresent(ids) ?? []).filter((n) => !isTempName(n)).map((n) => join(ids, n));
+  const dirs = [basePath, root];
+  for (const name of readdirIfPresent(root) ?? []) {
+    const path = join(root, name);
+    if (name === IDS) dirs.push(path);
+    else if (!name.startsWith("."))
+      dirs.push(path, ...(readdirIfPresent(path) ?? []).map((n) => join(path, n)));
+  }
+  await mapLimit(files, fsyncFile);
+  await mapLimit(dirs, fsyncDir);
 }
 
 /** A run's entry from its first and newest readable checkpoints; undefined when it has none. */
