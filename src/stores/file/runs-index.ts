@@ -224,7 +224,10 @@ export class RunsIndex {
     return done;
   }
 
-  /** Creates `.runs/<parts...>` one level at a time, flushing each parent that gained a folder. */
+  /**
+   * Creates `.runs/<parts...>` one level at a time, flushing each parent that gained a folder.
+   * The base folder exists: every caller holds a run's lock, whose file is in it.
+   */
   private async makeFolders(...parts: string[]): Promise<void> {
     let parent = this.basePath;
     for (const part of [RUNS_DIR, ...parts]) {
