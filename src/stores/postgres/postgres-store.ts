@@ -9,11 +9,12 @@ import {
   CheckpointCorruptError,
   CheckpointNotFoundError,
   InvalidArgumentError,
+  TipMovedError,
 } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
-import { assertFence, checkLeaseArgs, decideAcquire, leaseLostError } from "../lease.js";
+import { assertFence, checkLeaseArgs, decideAcquire } from "../lease.js";
 import { listedFromRow, renderRow } from "../raw-row.js";
+import { DEFAULT_RUNS_LIMIT, decodeRunCursor, pageOf } from "../run-cursor.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -21,8 +22,12 @@ import type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   MigrationStatus,
   OutputRecord,
+  PutOptions,
+  RunEntry,
+  RunPage,
   StatusPatch,
 } from "../types.js";
 import { resolveConfig } from "./config.js";
@@ -43,7 +48,7 @@ import {
   type TableNames,
   tableNames,
 } from "./migrations.js";
-import { buildStatements, COLUMNS, type Statement, type Statements } from "./queries.js";
+import { buildStatements, COLUMNS, type Statement, type Statements, type TipMode } from "./queries.js";
 
 export type { PostgresStoreConfig } from "./config.js";
 export { configProblems, POSTGRES_OPTIONS } from "./config.js";
@@ -167,11 +172,16 @@ export class PostgresStore implements CheckpointStore {
     return { metadata, body: row.body };
   }
 
-  /** Stores the checkpoint and its outputs in one transaction; a duplicate id is a conflict. */
+  /**
+   * Stores the checkpoint and its outputs atomically, with the run's row (runs index and head);
+   * a duplicate id is a conflict. At most one new output: one statement, one round trip; else,
+   * or when that statement writes nothing (a fence or tip check failed), one transaction.
+   */
   async putCheckpoint(
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
     fence?: Lease,
+    options?: PutOptions,
   ): Promise<void> {
     const m = record.metadata;
     // The checksum covers the timestamp text; TIMESTAMPTZ gives back toISOString(), so any other
@@ -184,13 +194,22 @@ export class PostgresStore implements CheckpointStore {
     }
     const values: unknown[] = COLUMNS.map((column) => m[column]);
     values.push(record.body, !JSONB_UNSAFE.test(record.body));
-    if (outputs.length <= 1) return this.putSingleStatement(m, values, outputs[0], fence);
+    const tip = options?.expectedTip;
+    if (outputs.length <= 1 && (await this.putSingleStatement(m, values, outputs[0], fence, tip))) return;
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
         if (fence) {
           // The row lock holds off a concurrent acquire until this write commits or rolls back.
           const { rows } = await this.run(client, this.sql.lockLease, [m.pipeline_id]);
           assertFence(leaseOf(m.pipeline_id, rows[0]), fence);
+        }
+        // Locked before the tip is read, so the read sees every write that came before ours.
+        await this.run(client, this.sql.ensureRun, [m.pipeline_id, m.pipeline_name, m.timestamp]);
+        await this.run(client, this.sql.lockRun, [m.pipeline_id]);
+        if (tip !== undefined) {
+          const { rows } = await this.run(client, this.sql.selectNewestId, [m.pipeline_id]);
+          const actual = rows[0] === undefined ? null : String(rows[0].checkpoint_id);
+          if (actual !== tip) throw new TipMovedError(m.checkpoint_id, m.pipeline_id, tip, actual);
         }
         if (outputs.length === 1) {
           const [only] = outputs as [OutputRecord];
@@ -205,27 +224,28 @@ export class PostgresStore implements CheckpointStore {
         const inserted = await this.run(client, this.sql.insertCheckpoint, values);
         // Thrown inside the transaction, so the outputs inserted above are rolled back too.
         if (inserted.rowCount === 0) throw new CheckpointConflictError(m.checkpoint_id);
+        await this.run(client, this.sql.refreshRun, [m.pipeline_id, m.stage_name === "pipeline_complete"]);
       }),
     );
   }
 
-  /** The common case (at most one new output) in one round trip; see `putOne` in queries.ts. */
+  /**
+   * The common case (at most one new output) in one round trip; see `putOne` in queries.ts.
+   * False when it wrote nothing: a fence or tip check failed, which the transaction reports.
+   */
   private async putSingleStatement(
     m: CheckpointRecord["metadata"],
     values: unknown[],
     output: OutputRecord | undefined,
     fence: Lease | undefined,
-  ): Promise<void> {
+    tip: string | null | undefined,
+  ): Promise<boolean> {
     const params = [...values];
     if (output) params.push(output.hash, output.body);
     if (fence) params.push(fence.owner, fence.token);
-    const statement = output
-      ? fence
-        ? this.sql.putOneFenced
-        : this.sql.putOne
-      : fence
-        ? this.sql.putNoneFenced
-        : this.sql.putNone;
+    if (typeof tip === "string") params.push(tip);
+    const mode: TipMode = tip === undefined ? "any" : tip === null ? "none" : "id";
+    const statement = this.sql.put[`${output ? "one" : "none"}${fence ? "_fenced" : ""}_${mode}`];
     const result = await this.call(async () => {
       try {
         return await this.run(this.pool, statement, params);
@@ -235,16 +255,11 @@ export class PostgresStore implements CheckpointStore {
         throw error;
       }
     });
-    if (fence && result.rowCount === 0) {
-      // Nothing was written: say who holds the run now (assertFence throws LeaseLostError).
-      const { rows } = await this.call(() => this.run(this.pool, this.sql.lockLease, [m.pipeline_id]));
-      throw leaseLostError(leaseOf(m.pipeline_id, rows[0]), fence);
-    }
+    return result.rowCount !== 0;
   }
 
   /** Takes the run's lease in a transaction that locks its row, by the server's clock. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
-    assertValidName("pipelineId", pipelineId);
     checkLeaseArgs(owner, ttlMs);
     return this.call(() =>
       inTransaction(this.pool, async (client) => {
@@ -308,6 +323,34 @@ export class PostgresStore implements CheckpointStore {
     return rows.map((r) => String(r.pipeline_id)).sort();
   }
 
+  /** Runs of one pipeline, newest first: one indexed range read of the runs table. */
+  async listRuns(query: ListRunsQuery): Promise<RunPage> {
+    const limit = query.limit ?? DEFAULT_RUNS_LIMIT;
+    const after = query.cursor === undefined ? undefined : decodeRunCursor(query.cursor);
+    if (after && isoOf(after[0]) !== after[0])
+      throw new InvalidArgumentError("listRuns cursor is not a cursor from an earlier page");
+    const sql = this.sql;
+    const statement = query.unfinished
+      ? after
+        ? sql.listUnfinishedAfter
+        : sql.listUnfinished
+      : after
+        ? sql.listRunsAfter
+        : sql.listRuns;
+    const { rows } = await this.call(() =>
+      this.run(this.pool, statement, [query.pipelineName, limit + 1, ...(after ?? [])]),
+    );
+    const runs = rows.map(
+      (row): RunEntry => ({
+        pipelineId: String(row.pipeline_id),
+        pipelineName: String(row.pipeline_name),
+        createdAt: isoOf(row.created_at) ?? String(row.created_at),
+        finished: row.finished === true,
+      }),
+    );
+    return pageOf(runs, limit);
+  }
+
   /** Writes every patched field in one UPDATE; `CheckpointNotFoundError` when the id is absent. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
     const { rowCount } = await this.call(() =>
@@ -324,13 +367,21 @@ export class PostgresStore implements CheckpointStore {
     if (rowCount === 0) throw new CheckpointNotFoundError(checkpointId);
   }
 
-  /** Deletes the listed checkpoints of a run; returns how many existed. */
+  /** Deletes the listed checkpoints of a run, and moves its head back; returns how many existed. */
   async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
     if (checkpointIds.length === 0) return 0;
-    const { rowCount } = await this.call(() =>
-      this.run(this.pool, this.sql.deleteCheckpoints, [pipelineId, [...checkpointIds]]),
+    return this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        // Locked first, as writers do: a writer checking its tip waits and sees the new head.
+        await this.run(client, this.sql.lockRun, [pipelineId]);
+        const { rowCount } = await this.run(client, this.sql.deleteCheckpoints, [
+          pipelineId,
+          [...checkpointIds],
+        ]);
+        if (rowCount) await this.run(client, this.sql.refreshRun, [pipelineId, false]);
+        return rowCount ?? 0;
+      }),
     );
-    return rowCount ?? 0;
   }
 
   /** The run's outputs with the given hashes, read in one statement (one snapshot). */
@@ -372,6 +423,8 @@ export class PostgresStore implements CheckpointStore {
     // The lease row stays: a new runner of the same id must still get a larger token.
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
+        // The runs row first: the lock writers take, so none is half-way through the run.
+        await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
         await this.run(client, this.sql.deleteRunCheckpoints, [pipelineId]);
         await this.run(client, this.sql.deleteRunOutputs, [pipelineId]);
       }),
@@ -390,6 +443,7 @@ export class PostgresStore implements CheckpointStore {
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
+        await this.run(client, this.sql.lockRun, [entry.pipelineId]);
         const args = [entry.pipelineId, entry.checkpointId ?? null];
         const row = this.corruptRow(entry, (await this.run(client, this.sql.lockRawRow, args)).rows[0]);
         // The same test a read applies: metadata that parses and a text body is a checkpoint.
@@ -400,6 +454,7 @@ export class PostgresStore implements CheckpointStore {
           );
         }
         await this.run(client, this.sql.deleteRow, args);
+        await this.run(client, this.sql.refreshRun, [entry.pipelineId, false]);
       }),
     );
   }
@@ -414,14 +469,28 @@ export class PostgresStore implements CheckpointStore {
     return row;
   }
 
-  /** `REINDEX TABLE` of cairn's tables; their indexes cover every run, so `pipelineId` does not narrow it. */
-  async rebuildIndexes(_pipelineId: string): Promise<string[]> {
+  /**
+   * `REINDEX TABLE` of cairn's tables (their indexes cover every run, so `pipelineId` does not
+   * narrow it), and the run's runs-index row recomputed from its checkpoints.
+   */
+  async rebuildIndexes(pipelineId: string): Promise<string[]> {
     const done: string[] = [];
-    for (const table of [this.tables.checkpoints, this.tables.outputs]) {
+    for (const table of [this.tables.checkpoints, this.tables.outputs, this.tables.runs]) {
       // A utility statement: sent as plain text, never as a named prepared statement.
       await this.call(() => this.pool.query({ text: `REINDEX TABLE ${table}` }));
       done.push(`REINDEX TABLE ${table}: rebuilt the table's indexes (they cover every run)`);
     }
+    const rebuilt = await this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
+        return (await this.run(client, this.sql.rebuildRun, [pipelineId])).rowCount;
+      }),
+    );
+    done.push(
+      rebuilt
+        ? `runs index: recomputed the entry of ${pipelineId} from its checkpoints`
+        : `runs index: ${pipelineId} has no checkpoints, so no entry`,
+    );
     return done;
   }
 
