@@ -8,13 +8,10 @@ import {
   CheckpointConflictError,
   CheckpointCorruptError,
   CheckpointNotFoundError,
-  InvalidArgumentError,
-  TipMovedError,
 } from "../../core/errors.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
-import { assertFence, checkLeaseArgs, decideAcquire } from "../lease.js";
+import { checkLeaseArgs, decideAcquire } from "../lease.js";
 import { listedFromRow, renderRow } from "../raw-row.js";
-import { DEFAULT_RUNS_LIMIT, decodeRunCursor, pageOf } from "../run-cursor.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -26,7 +23,6 @@ import type {
   MigrationStatus,
   OutputRecord,
   PutOptions,
-  RunEntry,
   RunPage,
   StatusPatch,
 } from "../types.js";
@@ -48,42 +44,14 @@ import {
   type TableNames,
   tableNames,
 } from "./migrations.js";
-import { buildStatements, COLUMNS, type Statement, type Statements, type TipMode } from "./queries.js";
+import { type PgWriter, putCheckpoint } from "./put.js";
+import { buildStatements, type Statement, type Statements } from "./queries.js";
+import { leaseOf, metadataOf, type Row } from "./rows.js";
+import { listRunsPage } from "./runs.js";
 
 export type { PostgresStoreConfig } from "./config.js";
 export { configProblems, POSTGRES_OPTIONS } from "./config.js";
 export type { PgPool, PgPoolClient } from "./driver.js";
-
-type Row = Record<string, unknown>;
-
-// JSONB refuses \u0000 and unpaired surrogate escapes, which a canonical body may hold (JSON
-// escapes them; TEXT stores them fine). Such a body gets no JSONB copy rather than failing.
-const JSONB_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
-
-/** The canonical form of a timestamp, or undefined when `value` is not a valid date. */
-function isoOf(value: unknown): string | undefined {
-  const date = value instanceof Date ? value : typeof value === "string" ? new Date(value) : undefined;
-  return date && !Number.isNaN(date.getTime()) ? date.toISOString() : undefined;
-}
-
-/** A row's metadata fields, with the TIMESTAMPTZ back in the exact form it was written. */
-function metadataOf(row: Row): Row {
-  const metadata: Row = {};
-  for (const column of COLUMNS) metadata[column] = row[column];
-  metadata.timestamp = isoOf(row.timestamp) ?? row.timestamp;
-  return metadata;
-}
-
-function leaseOf(pipelineId: string, row: Row | undefined): Lease | undefined {
-  // The placeholder row of a run never leased has no owner: it is no lease.
-  if (row === undefined || row.owner === "") return undefined;
-  return {
-    pipelineId,
-    owner: String(row.owner),
-    token: Number(row.token),
-    expiresAt: new Date(row.expires_at as Date),
-  };
-}
 
 /** A checkpoint store in a PostgreSQL database, through `pg`. */
 export class PostgresStore implements CheckpointStore {
@@ -97,6 +65,7 @@ export class PostgresStore implements CheckpointStore {
   private readonly sql: Statements;
   private closed = false;
   private readonly appliedNow: number[] = [];
+  private readonly writer: PgWriter;
 
   private constructor(
     private readonly pool: PgPool,
@@ -109,6 +78,12 @@ export class PostgresStore implements CheckpointStore {
     this.location = location;
     this.tables = tableNames(schema, prefix);
     this.sql = buildStatements(this.tables, schema, prefix);
+    this.writer = {
+      pool,
+      sql: this.sql,
+      run: (on, statement, values) => this.run(on, statement, values),
+      call: (work) => this.call(work),
+    };
   }
 
   /** Validates the configuration, loads `pg` and creates (or adopts) the pool; connects lazily. */
@@ -174,8 +149,7 @@ export class PostgresStore implements CheckpointStore {
 
   /**
    * Stores the checkpoint and its outputs atomically, with the run's row (runs index and head);
-   * a duplicate id is a conflict. At most one new output: one statement, one round trip; else,
-   * or when that statement writes nothing (a fence or tip check failed), one transaction.
+   * a duplicate id is a conflict. See `put.ts`.
    */
   async putCheckpoint(
     record: CheckpointRecord,
@@ -183,79 +157,7 @@ export class PostgresStore implements CheckpointStore {
     fence?: Lease,
     options?: PutOptions,
   ): Promise<void> {
-    const m = record.metadata;
-    // The checksum covers the timestamp text; TIMESTAMPTZ gives back toISOString(), so any other
-    // spelling of the same instant would read back different and fail verification.
-    if (isoOf(m.timestamp) !== m.timestamp) {
-      throw new InvalidArgumentError(
-        `checkpoint ${m.checkpoint_id}: timestamp ${JSON.stringify(m.timestamp)} is not in ` +
-          "the form 2024-01-01T12:00:00.000Z, the only form this store gives back unchanged",
-      );
-    }
-    const values: unknown[] = COLUMNS.map((column) => m[column]);
-    values.push(record.body, !JSONB_UNSAFE.test(record.body));
-    const tip = options?.expectedTip;
-    if (outputs.length <= 1 && (await this.putSingleStatement(m, values, outputs[0], fence, tip))) return;
-    await this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        if (fence) {
-          // The row lock holds off a concurrent acquire until this write commits or rolls back.
-          const { rows } = await this.run(client, this.sql.lockLease, [m.pipeline_id]);
-          assertFence(leaseOf(m.pipeline_id, rows[0]), fence);
-        }
-        // Locked before the tip is read, so the read sees every write that came before ours.
-        await this.run(client, this.sql.ensureRun, [m.pipeline_id, m.pipeline_name, m.timestamp]);
-        await this.run(client, this.sql.lockRun, [m.pipeline_id]);
-        if (tip !== undefined) {
-          const { rows } = await this.run(client, this.sql.selectNewestId, [m.pipeline_id]);
-          const actual = rows[0] === undefined ? null : String(rows[0].checkpoint_id);
-          if (actual !== tip) throw new TipMovedError(m.checkpoint_id, m.pipeline_id, tip, actual);
-        }
-        if (outputs.length === 1) {
-          const [only] = outputs as [OutputRecord];
-          await this.run(client, this.sql.insertOutput, [m.pipeline_id, only.hash, only.body]);
-        } else if (outputs.length > 1) {
-          await this.run(client, this.sql.insertOutputs, [
-            m.pipeline_id,
-            outputs.map((o) => o.hash),
-            outputs.map((o) => o.body),
-          ]);
-        }
-        const inserted = await this.run(client, this.sql.insertCheckpoint, values);
-        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
-        if (inserted.rowCount === 0) throw new CheckpointConflictError(m.checkpoint_id);
-        await this.run(client, this.sql.refreshRun, [m.pipeline_id, m.stage_name === "pipeline_complete"]);
-      }),
-    );
-  }
-
-  /**
-   * The common case (at most one new output) in one round trip; see `putOne` in queries.ts.
-   * False when it wrote nothing: a fence or tip check failed, which the transaction reports.
-   */
-  private async putSingleStatement(
-    m: CheckpointRecord["metadata"],
-    values: unknown[],
-    output: OutputRecord | undefined,
-    fence: Lease | undefined,
-    tip: string | null | undefined,
-  ): Promise<boolean> {
-    const params = [...values];
-    if (output) params.push(output.hash, output.body);
-    if (fence) params.push(fence.owner, fence.token);
-    if (typeof tip === "string") params.push(tip);
-    const mode: TipMode = tip === undefined ? "any" : tip === null ? "none" : "id";
-    const statement = this.sql.put[`${output ? "one" : "none"}${fence ? "_fenced" : ""}_${mode}`];
-    const result = await this.call(async () => {
-      try {
-        return await this.run(this.pool, statement, params);
-      } catch (error) {
-        if ((error as { code?: unknown }).code === "23505")
-          throw new CheckpointConflictError(m.checkpoint_id);
-        throw error;
-      }
-    });
-    return result.rowCount !== 0;
+    await putCheckpoint(this.writer, record, outputs, fence, options?.expectedTip);
   }
 
   /** Takes the run's lease in a transaction that locks its row, by the server's clock. */
@@ -325,30 +227,7 @@ export class PostgresStore implements CheckpointStore {
 
   /** Runs of one pipeline, newest first: one indexed range read of the runs table. */
   async listRuns(query: ListRunsQuery): Promise<RunPage> {
-    const limit = query.limit ?? DEFAULT_RUNS_LIMIT;
-    const after = query.cursor === undefined ? undefined : decodeRunCursor(query.cursor);
-    if (after && isoOf(after[0]) !== after[0])
-      throw new InvalidArgumentError("listRuns cursor is not a cursor from an earlier page");
-    const sql = this.sql;
-    const statement = query.unfinished
-      ? after
-        ? sql.listUnfinishedAfter
-        : sql.listUnfinished
-      : after
-        ? sql.listRunsAfter
-        : sql.listRuns;
-    const { rows } = await this.call(() =>
-      this.run(this.pool, statement, [query.pipelineName, limit + 1, ...(after ?? [])]),
-    );
-    const runs = rows.map(
-      (row): RunEntry => ({
-        pipelineId: String(row.pipeline_id),
-        pipelineName: String(row.pipeline_name),
-        createdAt: isoOf(row.created_at) ?? String(row.created_at),
-        finished: row.finished === true,
-      }),
-    );
-    return pageOf(runs, limit);
+    return listRunsPage(this.writer, query);
   }
 
   /** Writes every patched field in one UPDATE; `CheckpointNotFoundError` when the id is absent. */

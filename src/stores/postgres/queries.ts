@@ -4,7 +4,7 @@
  */
 import { type StoredMetadata, sha256 } from "../../core/record.js";
 import type { TableNames } from "./migrations.js";
-import { buildRunStatements } from "./run-queries.js";
+import { buildRunStatements } from "./runs.js";
 
 /** A statement's name and text; values are bound per call. */
 export interface Statement {

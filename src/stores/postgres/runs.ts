@@ -1,10 +1,15 @@
 /**
- * The PostgreSQL store's statements on `<prefix>runs`, the runs-by-name index and each run's
- * head (newest checkpoint): the transactional write path's lock and check, the head's refresh
- * after deletions, the rebuild of a run's row, and the `listRuns` pages.
+ * The PostgreSQL store's `<prefix>runs` table, the runs-by-name index and each run's head
+ * (newest checkpoint): the transactional write path's lock and check, the head's refresh after
+ * deletions, the rebuild of a run's row, and the `listRuns` pages.
  */
+import { InvalidArgumentError } from "../../core/errors.js";
+import { DEFAULT_RUNS_LIMIT, decodeRunCursor, pageOf } from "../run-cursor.js";
+import type { ListRunsQuery, RunEntry, RunPage } from "../types.js";
 import { recomputeRuns, type TableNames } from "./migrations.js";
+import type { PgWriter } from "./put.js";
 import type { Statement } from "./queries.js";
+import { isoOf } from "./rows.js";
 
 /** The runs statements, named by `statement` as the store's others. */
 export function buildRunStatements(tables: TableNames, statement: (op: string, text: string) => Statement) {
@@ -45,3 +50,27 @@ export function buildRunStatements(tables: TableNames, statement: (op: string, t
 
 /** The runs statements of one store. */
 export type RunStatements = ReturnType<typeof buildRunStatements>;
+
+/** One page of `listRuns`: one range read of the runs table's (partial) index. */
+export async function listRunsPage(db: PgWriter, query: ListRunsQuery): Promise<RunPage> {
+  const limit = query.limit ?? DEFAULT_RUNS_LIMIT;
+  const after = query.cursor === undefined ? undefined : decodeRunCursor(query.cursor);
+  if (after && isoOf(after[0]) !== after[0])
+    throw new InvalidArgumentError("listRuns cursor is not a cursor from an earlier page");
+  const { sql } = db;
+  let statement: Statement;
+  if (query.unfinished) statement = after ? sql.listUnfinishedAfter : sql.listUnfinished;
+  else statement = after ? sql.listRunsAfter : sql.listRuns;
+  const { rows } = await db.call(() =>
+    db.run(db.pool, statement, [query.pipelineName, limit + 1, ...(after ?? [])]),
+  );
+  const runs = rows.map(
+    (row): RunEntry => ({
+      pipelineId: String(row.pipeline_id),
+      pipelineName: String(row.pipeline_name),
+      createdAt: isoOf(row.created_at) ?? String(row.created_at),
+      finished: row.finished === true,
+    }),
+  );
+  return pageOf(runs, limit);
+}
