@@ -73,17 +73,26 @@ describe.skipIf(!postgresUp)("PostgresStore runs index and tip", () => {
     const schema = newSchema();
     const pool = newPool();
     let queries = 0;
+    let transactions = 0;
     const query = pool.query.bind(pool);
-    (pool as unknown as { query: unknown }).query = (...args: Parameters<typeof pool.query>) => {
+    const connect = pool.connect.bind(pool);
+    const spied = pool as unknown as { query: unknown; connect: unknown };
+    spied.query = (...args: Parameters<typeof pool.query>) => {
       queries++;
       return query(...args);
+    };
+    // pool.query checks out a client with a callback; the store's transactions call connect().
+    spied.connect = (...args: unknown[]) => {
+      if (args.length === 0) transactions++;
+      return (connect as (...a: unknown[]) => unknown)(...args);
     };
     const store = await openStore({ pool, schema });
     const first = record("p1", 1);
     queries = 0;
+    transactions = 0;
     await store.putCheckpoint(first, [output("a")], undefined, { expectedTip: null });
     await store.putCheckpoint(record("p1", 2), [output("b")], undefined, { expectedTip: "p1_s1" });
-    expect(queries).toBe(2);
+    expect({ queries, transactions }).toEqual({ queries: 2, transactions: 0 });
     // A write whose tip moved stores nothing, and names the actual tip.
     await expect(
       store.putCheckpoint(record("p1", 3), [output("c")], undefined, { expectedTip: "p1_s1" }),
