@@ -49,3 +49,23 @@ it("imports by name without loading any driver, and names the missing one when a
   expect(result.output).toBe(1);
   expect(result.code).toMatch(/^CAIRN_MISSING_DRIVER .*better-sqlite3/);
 });
+
+it("publishes the conformance kit as cairn/testing: a consumer's vitest runs it against a store", async () => {
+  // vitest is the kit's optional peer dependency: the consumer brings it.
+  await symlink(resolve("node_modules", "vitest"), join(project, "node_modules", "vitest"), "dir");
+  await writeFile(
+    join(project, "kit.test.mjs"),
+    `import { openStore } from "cairn";
+     import { describeStoreConformance } from "cairn/testing";
+     describeStoreConformance("memory, from the package", () => openStore("memory:"));
+    `,
+  );
+  const { stdout } = await run(
+    process.execPath,
+    [join(project, "node_modules", "vitest", "vitest.mjs"), "run", "--root", project, "kit.test.mjs"],
+    { cwd: project, env: { ...process.env, CI: "" } },
+  );
+  // Every test ran or was skipped with a reason; none failed (a failure rejects `run` above).
+  expect(stdout).toMatch(/Tests\s+\d+ passed/);
+  expect(stdout).toMatch(/skipped/);
+}, 120_000);

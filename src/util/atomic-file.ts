@@ -35,6 +35,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Flushes a file's content to disk (a file written without flushing, flushed later in a batch). */
+export async function fsyncFile(path: string): Promise<void> {
+  const fd = openSync(path, "r+");
+  try {
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Removes a file now (one system call); false when it was already gone. */
 export function unlinkIfPresent(path: string): boolean {
   try {

@@ -75,7 +75,8 @@ describe("the file store on a read-only folder", () => {
     const ids = [await writeStage(manager, runId, 0), await writeStage(manager, runId, 1)];
     (fs as Tmpfs).readOnly();
     try {
-      await expectRefused(writeStage(manager, runId, 2), join(basePath, runId));
+      // Every write takes the run lock first (.leases/<run>.lock): the first path refused is there.
+      await expectRefused(writeStage(manager, runId, 2), basePath);
       await expectRefused(writeStage(manager, "ro_new_run", 0), basePath);
       await expectRefused(manager.updateCheckpointStatus(ids[1] as string, "failed", "x"), basePath);
       const pipeline = new Pipeline({

@@ -148,6 +148,8 @@ describe("FileStore", () => {
       join(basePath, "run2", "0000000001-run2_a_1.json"),
       JSON.stringify({ metadata: record("run1", "run2_a_1", 1).metadata, body: {} }),
     );
+    // Files added by hand: the run's indexes are rebuilt, as the README asks.
+    await store.rebuildIndexes("run1");
     expect(await codeOf(store.getLatestCheckpoint("run1"))).toBe("CAIRN_CORRUPT");
     expect(await codeOf(store.getCheckpoint("run2_a_1"))).toBe("CAIRN_CORRUPT");
     const listed = await store.listCheckpoints("run2");
@@ -174,7 +176,11 @@ describe("FileStore", () => {
     expect(await codeOf(store.putCheckpoint(record("run1", "run1_a_1", 2), []))).toBe("CAIRN_CONFLICT");
     expect(await readFile(file, "utf8")).toBe(before);
     expect(await store.listOutputHashes("run1")).toEqual([]);
-    expect(await tree(join(basePath, "run1"))).toEqual(["0000000001-run1_a_1.json"]);
+    expect(await tree(join(basePath, "run1"))).toEqual([
+      "0000000001-run1_a_1.json",
+      "outputs",
+      "outputs/.head",
+    ]);
   });
 
   it("lets exactly one of several concurrent puts of one id succeed", async () => {
@@ -185,17 +191,24 @@ describe("FileStore", () => {
     expect(await tree(join(basePath, "run1"))).toEqual([
       "0000000001-run1_a_1.json",
       "outputs",
+      "outputs/.head",
       `outputs/${sha256('"1"')}.json`,
     ]);
   });
 
-  it("refuses names that are invalid or would leave the base folder", async () => {
-    for (const bad of ["../x", "a/b", "..", ".hidden", "", "a\\b"]) {
+  it("refuses, even without the name checks of GuardedStore, names that leave a plain folder of its own", async () => {
+    // Paths out of the base folder, the base folder itself, and the store's own dot-folders.
+    for (const bad of ["../x", "a/b", "..", ".", ".hidden", ".runs", ".leases", "", "/etc"]) {
       expect(await codeOf(store.putCheckpoint(record(bad, "ok_1", 1), []))).toBe("CAIRN_INVALID_NAME");
       expect(await codeOf(store.listCheckpoints(bad))).toBe("CAIRN_INVALID_NAME");
       expect(await codeOf(store.deleteRun(bad))).toBe("CAIRN_INVALID_NAME");
+      expect(await codeOf(store.listRuns({ pipelineName: bad }))).toBe("CAIRN_INVALID_NAME");
+      const named = record("run1", "run1_a_1", 1);
+      named.metadata.pipeline_name = bad;
+      expect(await codeOf(store.putCheckpoint(named, []))).toBe("CAIRN_INVALID_NAME");
+    }
+    for (const bad of ["../../x", "a/b", ""]) {
       expect(await codeOf(store.putCheckpoint(record("run1", bad, 1), []))).toBe("CAIRN_INVALID_NAME");
-      expect(await codeOf(store.getCheckpoint(bad))).toBe("CAIRN_INVALID_NAME");
     }
     // Nothing at all is created: the store's folder only appears with its first write.
     expect(await readdir(root)).toEqual([]);
@@ -210,6 +223,19 @@ describe("FileStore", () => {
     const attempt = await store.acquireLease("run1", "runner-a", 10_000);
     expect(attempt.acquired).toBe(true);
     expect(await readdir(join(basePath, ".leases"))).toEqual(["run1.json"]);
+  });
+
+  it("breaks a run lock left by a dead process for a checkpoint write too, which takes the lock", async () => {
+    await mkdir(join(basePath, ".leases"), { recursive: true });
+    await writeFile(
+      join(basePath, ".leases", "run1.lock"),
+      JSON.stringify({ host: hostname(), pid: 99_999_999, nonce: "dead" }),
+    );
+    await store.putCheckpoint(record("run1", "run1_a_1", 1), [], undefined, { expectedTip: null });
+    expect(await readdir(join(basePath, ".leases"))).toEqual([]);
+    expect(
+      await codeOf(store.putCheckpoint(record("run1", "run1_b_2", 2), [], undefined, { expectedTip: null })),
+    ).toBe("CAIRN_CONFLICT");
   });
 
   it("keeps data across close and reopen", async () => {
@@ -281,14 +307,15 @@ describe("FileStore", () => {
     expect(await store.listPipelineIds()).toEqual(["run1"]);
     expect(await store.deleteOutputs("run1", [out.hash, "f".repeat(64)])).toBe(1);
     expect(await store.listPipelineIds()).toEqual([]);
-    expect(await readdir(basePath)).toEqual([]);
+    const runFolders = async () => (await readdir(basePath)).filter((n) => !n.startsWith("."));
+    expect(await runFolders()).toEqual([]);
     expect(await codeOf(store.deleteOutputs("run1", ["F".repeat(64)]))).toBe("CAIRN_INVALID_ARGUMENT");
 
     await store.putCheckpoint(record("run2", "run2_a_1", 1), [out]);
     await writeFile(join(basePath, "run2", "junk"), "x");
     await store.deleteRun("run2");
     await store.deleteRun("run2");
-    expect(await readdir(basePath)).toEqual([]);
+    expect(await runFolders()).toEqual([]);
   });
 
   it("gives nothing for a base folder that does not exist", async () => {
@@ -348,12 +375,15 @@ describe("FileStore head hint", () => {
     expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_a_1");
   });
 
-  it("is removed by an unfenced write, which cannot keep it in step with other processes", async () => {
+  it("is kept by unfenced writes too (they hold the run lock as well), and removed by one out of order", async () => {
     const lease = await fence("run1");
     await store.putCheckpoint(record("run1", "run1_a_1", 1), [output('"a"')], lease);
-    await store.putCheckpoint(record("run1", "run1_b_2", 2), [output('"b"')]);
+    await store.putCheckpoint(record("run1", "run1_c_3", 3), [output('"b"')]);
+    expect(await readFile(headPath("run1"), "utf8")).toBe("0000000003-run1_c_3.json\n");
+    // A lower sequence is not the newest: the hint goes rather than name it.
+    await store.putCheckpoint(record("run1", "run1_b_2", 2), []);
     await expect(readFile(headPath("run1"), "utf8")).rejects.toMatchObject({ code: "ENOENT" });
-    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_b_2");
+    expect((await store.getLatestCheckpoint("run1"))?.metadata.checkpoint_id).toBe("run1_c_3");
   });
 
   it("never names a checkpoint a refused fenced write did not make", async () => {

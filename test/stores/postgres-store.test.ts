@@ -55,8 +55,8 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
     const { rows } = await sql(
       `SELECT version, name, applied_at FROM "${schema}".cairn_migrations ORDER BY 1`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2]);
-    expect(LATEST_VERSION).toBe(2);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(LATEST_VERSION).toBe(3);
     expect(rows[0]?.applied_at).toBeInstanceOf(Date);
 
     // Applied once: of two racing transactions, one applies everything and the other nothing.
@@ -75,7 +75,7 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
         }
       });
     const results = await Promise.all([race(), race()]);
-    expect(results.sort((x, y) => y.length - x.length)).toEqual([[1, 2], []]);
+    expect(results.sort((x, y) => y.length - x.length)).toEqual([[1, 2, 3], []]);
   });
 
   it("refuses a schema written by a newer version", async () => {
@@ -334,7 +334,13 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
     );
     expect(settings.rows[0]).toEqual({ t: "4500ms", a: "cairn-test" });
     const { rows } = await sql("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", [schema]);
-    expect(rows.map((r) => r.tablename)).toEqual(["q_checkpoints", "q_leases", "q_migrations", "q_outputs"]);
+    expect(rows.map((r) => r.tablename)).toEqual([
+      "q_checkpoints",
+      "q_leases",
+      "q_migrations",
+      "q_outputs",
+      "q_runs",
+    ]);
   });
 
   it("lists every configuration problem at once", async () => {

@@ -1,10 +1,11 @@
 import { createServer, type Server, type Socket } from "node:net";
+import { makeRecord } from "cairn/testing";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256 } from "../../src/core/record.js";
 import { parseRedisConfig } from "../../src/stores/redis/config.js";
+import { RUNS_INDEX_MARKER, runMember } from "../../src/stores/redis/keys.js";
 import { RedisStore } from "../../src/stores/redis/redis-store.js";
-import { makeRecord } from "cairn/testing";
 import { REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 import { startProxy } from "../support/tcp-proxy.js";
 
@@ -35,7 +36,7 @@ async function open(config: Record<string, unknown> = {}): Promise<RedisStore> {
   return store;
 }
 
-/** Every key of run `p` (checkpoints, index, outputs) with its PTTL. */
+/** Every key of run `p` (checkpoints, index, outputs, head) with its PTTL. */
 async function runPttls(p: string): Promise<Record<string, number>> {
   const keys = (await keysUnder(prefix)).filter((k) => k.includes(`ckpt:${p}_`) || k.includes(`run:${p}:`));
   return Object.fromEntries(await Promise.all(keys.map(async (k) => [k, await raw.pttl(k)] as const)));
@@ -61,8 +62,20 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     const lease = await store.acquireLease("p1", "runner-a", 60_000);
     const id = made.record.metadata.checkpoint_id;
     const k = (rest: string) => `${prefix}${rest}`;
+    const name = made.record.metadata.pipeline_name;
     expect(await keysUnder(prefix)).toEqual(
-      [`ckpt:${id}`, "lease-token:p1", "lease:p1", "run:p1:index", "run:p1:outputs", "runs"].map(k).sort(),
+      [
+        `ckpt:${id}`,
+        "lease:p1",
+        `name:${name}:open`,
+        `name:${name}:runs`,
+        "run:p1:head",
+        "run:p1:index",
+        "run:p1:outputs",
+        "runs",
+      ]
+        .map(k)
+        .sort(),
     );
     expect(await raw.type(k(`ckpt:${id}`))).toBe("hash");
     const hash = await raw.hgetall(k(`ckpt:${id}`));
@@ -72,13 +85,25 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(hash.run).toBe("p1");
     expect(await raw.zrange(k("run:p1:index"), 0, -1, "WITHSCORES")).toEqual([id, "1"]);
     expect(await raw.hgetall(k("run:p1:outputs"))).toEqual({ [sha256(body)]: body });
-    expect(await raw.zrange(k("runs"), 0, -1)).toEqual(["p1"]);
+    expect(await raw.zrange(k("runs"), 0, -1, "WITHSCORES")).toEqual([RUNS_INDEX_MARKER, "-1", "p1", "0"]);
+    const member = runMember(made.record.metadata.timestamp, "p1");
+    expect(await raw.hgetall(k("run:p1:head"))).toEqual({
+      name,
+      created: made.record.metadata.timestamp,
+      member,
+      finished: "0",
+      seq: "1",
+      tip: id,
+      sum: made.record.metadata.checksum,
+      token: "1",
+    });
+    expect(await raw.zrange(k(`name:${name}:runs`), 0, -1)).toEqual([member]);
+    expect(await raw.zrange(k(`name:${name}:open`), 0, -1)).toEqual([member]);
     expect(JSON.parse((await raw.get(k("lease:p1"))) as string)).toEqual({
       owner: "runner-a",
       token: 1,
       expiresAt: lease.acquired ? lease.lease.expiresAt.getTime() : 0,
     });
-    expect(await raw.get(k("lease-token:p1"))).toBe("1");
     // Without ttlSeconds nothing expires but the lease.
     for (const key of await keysUnder(prefix)) {
       if (key !== k("lease:p1")) expect(await raw.pttl(key), key).toBe(-1);
@@ -88,7 +113,7 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(store.location).toBe(`redis://${HOST}:${PORT}/0 (prefix ${prefix})`);
   });
 
-  it("gives every key of a run the TTL on write and keeps runs and lease tokens without one", async () => {
+  it("gives every key of a run the TTL on write, the lease its own", async () => {
     const store = await open({ ttlSeconds: 60 });
     await store.putCheckpoint(makeRecord("p1", 1, { outputs: { a: '"a"' } }).record, [
       { hash: sha256('"a"'), body: '"a"' },
@@ -96,10 +121,10 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     await store.putCheckpoint(makeRecord("p1", 2).record, []);
     await store.acquireLease("p1", "runner-a", 5000);
     const ttls = await runPttls("p1");
-    expect(Object.keys(ttls)).toHaveLength(4); // two checkpoints, index, outputs
+    expect(Object.keys(ttls)).toHaveLength(5); // two checkpoints, index, outputs, head
     for (const pttl of Object.values(ttls)) expect(pttl).toBeGreaterThan(55_000);
     expect(await raw.pttl(`${prefix}runs`)).toBe(-1);
-    expect(await raw.pttl(`${prefix}lease-token:p1`)).toBe(-1);
+    expect(await raw.pttl(`${prefix}lease:p1`)).toBeLessThanOrEqual(5000);
   });
 
   it("refreshes the TTL of all of a run's keys on every read and write", async () => {
@@ -108,7 +133,7 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     await store.putCheckpoint(first.record, first.outputs);
     // Aged by hand rather than by sleeping: the keys' TTLs drop, then a read must raise them.
     const aged = await runPttls("p1");
-    expect(Object.keys(aged)).toHaveLength(3);
+    expect(Object.keys(aged)).toHaveLength(4);
     for (const key of Object.keys(aged)) await raw.pexpire(key, 1000);
     await store.getCheckpoint(first.record.metadata.checkpoint_id);
     for (const pttl of Object.values(await runPttls("p1"))) expect(pttl).toBeGreaterThan(3500);
@@ -127,7 +152,7 @@ describe.skipIf(!redisUp)("RedisStore", () => {
       for (const key of Object.keys(await runPttls("p1"))) await raw.pexpire(key, 1000);
       await operation();
       const after = await runPttls("p1");
-      expect(Object.keys(after), name).toHaveLength(4); // two checkpoints, index, outputs
+      expect(Object.keys(after), name).toHaveLength(5); // two checkpoints, index, outputs, head
       for (const pttl of Object.values(after)) expect(pttl, name).toBeGreaterThan(3000);
     }
   });
@@ -143,7 +168,10 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(await store.listCheckpoints("p1")).toEqual([]);
     expect(await store.getCheckpoint(made.record.metadata.checkpoint_id)).toBeUndefined();
     expect(await store.getLatestCheckpoint("p1")).toBeUndefined();
-    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await store.listRuns({ pipelineName: made.record.metadata.pipeline_name })).toEqual({ runs: [] });
+    // Only the shared run index is left, holding nothing but its marker.
+    expect(await keysUnder(prefix)).toEqual([`${prefix}runs`]);
+    expect(await raw.zrange(`${prefix}runs`, 0, -1)).toEqual([RUNS_INDEX_MARKER]);
   });
 
   it("prunes index entries whose checkpoint key vanished instead of reporting them", async () => {

@@ -73,8 +73,8 @@ describe("SqliteStore", () => {
       version: number;
       applied_at: string;
     }[];
-    expect(rows.map((r) => r.version)).toEqual([1, 2]);
-    expect(LATEST_VERSION).toBe(2);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(LATEST_VERSION).toBe(3);
     expect(Number.isNaN(Date.parse(rows[0]?.applied_at ?? ""))).toBe(false);
   });
 

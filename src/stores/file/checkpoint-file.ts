@@ -5,7 +5,7 @@
  * `jq`, and an untouched file gives back the exact body bytes the checksum covers.
  */
 import { canonicalJson } from "../../core/codec.js";
-import { CheckpointCorruptError, InvalidArgumentError } from "../../core/errors.js";
+import { CheckpointCorruptError, InvalidArgumentError, InvalidNameError } from "../../core/errors.js";
 import { isValidName } from "../../core/ids.js";
 import { type CheckpointRecord, parseStoredMetadata, type StoredMetadata } from "../../core/record.js";
 
@@ -23,14 +23,21 @@ export interface CheckpointFileName {
   checkpointId: string;
 }
 
-/** The file name of a checkpoint; refuses a sequence that does not fit the padded width. */
+/**
+ * The file name of a checkpoint; refuses a sequence that does not fit the padded width, and an
+ * id that would not make a plain file name (the path check the store keeps for itself).
+ */
 export function checkpointFileName(sequence: number, checkpointId: string): string {
   if (!Number.isSafeInteger(sequence) || sequence < 1 || sequence > MAX_SEQUENCE) {
     throw new InvalidArgumentError(
       `checkpoint sequence must be an integer from 1 to ${MAX_SEQUENCE}, got ${sequence}`,
     );
   }
-  return `${String(sequence).padStart(SEQUENCE_DIGITS, "0")}-${checkpointId}.json`;
+  const name = `${String(sequence).padStart(SEQUENCE_DIGITS, "0")}-${checkpointId}.json`;
+  if (!FILE_NAME.test(name)) {
+    throw new InvalidNameError("checkpointId", checkpointId, "it does not make a plain file name");
+  }
+  return name;
 }
 
 /** Parses a checkpoint file name; undefined when the name is not one. */

@@ -4,13 +4,15 @@
  *
  *   basePath/<pipelineId>/<sequence padded to 10 digits>-<checkpointId>.json
  *   basePath/<pipelineId>/outputs/<sha256>.json
+ *   basePath/.leases/   leases and run locks (`file-leases.ts`)
+ *   basePath/.runs/     the runs-by-name index (`runs-index.ts`)
  *
  * Every write goes to a temp file that is flushed and then moved into place, and the folder is
  * flushed after, so a crash never leaves a half-written checkpoint. A checkpoint is written
  * after its outputs: a crash in between leaves unreferenced outputs, never a checkpoint whose
- * outputs are missing. Writes within one store instance are serialized per run.
+ * outputs are missing. Checkpoint writes of one run are serialized within the instance and,
+ * by the run's lock file, across processes.
  */
-import { readFileSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
@@ -18,19 +20,12 @@ import {
   CheckpointNotFoundError,
   InvalidConfigError,
   StoreUnavailableError,
+  TipMovedError,
 } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
 import { unknownOptionsProblem } from "../../core/options.js";
 import { applyPatch, compareStored } from "../../core/record.js";
-import {
-  discardTemps,
-  linkIntoPlace,
-  moveIntoPlace,
-  replaceFile,
-  type TempFile,
-  unlinkIfPresent,
-  writeTemps,
-} from "../../util/atomic-file.js";
+import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
+import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
 import type {
@@ -40,7 +35,10 @@ import type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   OutputRecord,
+  PutOptions,
+  RunPage,
   StatusPatch,
 } from "../types.js";
 import {
@@ -53,24 +51,11 @@ import {
 import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { readLease, withRunLock, writeLease } from "./file-leases.js";
 import { listRun, parses } from "./listing.js";
-import { dropIfEmpty, ensureDir, newOutputs, syncDir } from "./run-folders.js";
+import { newestNames, readHinted, tipOf } from "./newest.js";
+import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
 import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
-
-/**
- * The checkpoint file names with the highest sequence, in one pass without sorting: resume
- * reads a run's folder, and at thousands of checkpoints sorting and matching every name would
- * cost more than reading the folder. Several names only after concurrent writers.
- */
-function newestNames(names: readonly string[]): string[] {
-  let best: string | undefined;
-  for (const name of names) {
-    // Names compare by their zero-padded sequence first; only a name that beats the best is matched.
-    if ((best === undefined || name > best) && parseCheckpointFileName(name)) best = name;
-  }
-  if (best === undefined) return [];
-  const sequence = best.slice(0, 11);
-  return names.filter((n) => n.startsWith(sequence) && parseCheckpointFileName(n));
-}
+import { RunsIndex } from "./runs-index.js";
+import { writeCheckpoint } from "./write-checkpoint.js";
 
 /** Options of the file store. */
 export interface FileStoreOptions {
@@ -92,6 +77,7 @@ export class FileStore implements CheckpointStore {
   private readonly fsync: boolean;
   /** Serializes writes to one run within this instance, so a check and its write never interleave. */
   private readonly locks = new KeyedLock();
+  private readonly runs: RunsIndex;
 
   constructor(options: FileStoreOptions) {
     const unknown = unknownOptionsProblem("the file store", options, FILE_STORE_OPTIONS);
@@ -99,9 +85,10 @@ export class FileStore implements CheckpointStore {
     this.basePath = resolve(options.basePath);
     this.fsync = options.fsync ?? true;
     this.location = `file:${this.basePath}`;
+    this.runs = new RunsIndex(this.basePath, this.fsync);
   }
 
-  /** Creates the base folder. */
+  /** Checks the base folder and, for a store an older cairn wrote, builds the runs index once. */
   async setup(): Promise<void> {
     // Nothing is created until the first write: a read-only command on a mistyped path must
     // not leave an empty store behind. A path that is not a folder is reported at once.
@@ -112,21 +99,46 @@ export class FileStore implements CheckpointStore {
     } catch (error) {
       if (!hasCode(error, "ENOENT")) throw error;
     }
+    await this.runs.setup();
   }
 
-  /** Writes new outputs, then the checkpoint file create-only. */
+  /**
+   * Writes new outputs, then the checkpoint file create-only, all under the run's cross-process
+   * lock: the fencing check, the tip check and the write are one step for every other writer.
+   * The folder listing the id check needs anyway tells the tip, so checking it costs no I/O.
+   */
   async putCheckpoint(
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
     fence?: Lease,
+    options: PutOptions = {},
   ): Promise<void> {
-    if (fence) {
-      // The fencing check and the write must not interleave with another process taking the lease.
-      await withRunLock(this.basePath, this.checkRun(record.metadata.pipeline_id), async () => {
-        assertFence(await readLease(this.basePath, record.metadata.pipeline_id), fence);
-        await this.put(record, outputs, true);
-      });
-    } else await this.put(record, outputs, false);
+    const { metadata } = record;
+    const { pipeline_id: pipelineId, checkpoint_id: id } = metadata;
+    const dir = this.runDir(pipelineId);
+    const name = checkpointFileName(metadata.sequence, id);
+    const outputNames = outputs.map((o) => outputFileName(o.hash));
+    this.runs.nameFolder(metadata.pipeline_name);
+    // In-process queue first, then the lock file: waiting in the queue is cheaper than polling the lock.
+    await this.locks.run(pipelineId, () =>
+      withRunLock(this.basePath, pipelineId, async () => {
+        if (fence) assertFence(await readLease(this.basePath, pipelineId), fence);
+        // Checked before any output is written, so a refused put normally leaves nothing behind.
+        const names = readdirIfPresent(dir) ?? [];
+        if (await holds(this.basePath, pipelineId, id, names)) throw new CheckpointConflictError(id);
+        const newest = newestNames(names);
+        const { expectedTip } = options;
+        if (expectedTip !== undefined) {
+          const actual = await tipOf(pipelineId, dir, newest);
+          if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
+        }
+        if (newest.length === 0) await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
+        // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
+        const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
+        await writeCheckpoint(this.basePath, { dir, name, record, outputs, outputNames, leads }, this.fsync);
+        if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
+      }),
+    );
   }
 
   /** Takes the run's lease under the run's cross-process lock. */
@@ -170,60 +182,8 @@ export class FileStore implements CheckpointStore {
     return pipelineId;
   }
 
-  /**
-   * Writes the outputs, then the checkpoint. A fenced write (under the run's lease and its
-   * cross-process lock, so no other writer interleaves) also points the head hint at the new
-   * checkpoint, and makes the hint durable before the checkpoint can be: the hint may name a
-   * checkpoint that a crash kept from being written (a reader then lists the folder), never
-   * one older than the newest. An unfenced write removes the hint the same way, since it
-   * cannot keep it in step with another process.
-   */
-  private async put(
-    record: CheckpointRecord,
-    outputs: readonly OutputRecord[],
-    fenced: boolean,
-  ): Promise<void> {
-    const { metadata, body } = record;
-    const id = assertValidName("checkpointId", metadata.checkpoint_id);
-    const dir = this.runDir(metadata.pipeline_id);
-    const name = checkpointFileName(metadata.sequence, id);
-    const outputNames = outputs.map((o) => outputFileName(o.hash));
-    await this.locks.run(metadata.pipeline_id, async () => {
-      // Checked before any output is written, so a refused put normally leaves nothing behind.
-      if (await holds(this.basePath, metadata.pipeline_id, id)) throw new CheckpointConflictError(id);
-      if (ensureDir(dir)) await this.sync(this.basePath);
-      const fresh = newOutputs(dir, outputs, outputNames, fenced);
-      if (fresh.createdFolder) await this.sync(dir);
-      const head = join(fresh.folder, HEAD);
-      const early = fenced
-        ? [...fresh.writes, { dir: fresh.folder, name: HEAD, data: `${name}\n` }]
-        : fresh.writes;
-      // Everything is written and flushed together; the order that matters is of the moves
-      // into place: outputs and hint first, their folder flushed, then the checkpoint.
-      const text = formatCheckpointFile(metadata, body);
-      const temps = await writeTemps([...early, { dir, name, data: text }], this.fsync);
-      const checkpoint = temps.pop() as TempFile;
-      let moved = 0;
-      try {
-        for (; moved < temps.length; moved++) moveIntoPlace(temps[moved] as TempFile);
-        const dropped = !fenced && unlinkIfPresent(head);
-        if (temps.length > 0 || dropped) await this.sync(fresh.folder);
-      } catch (error) {
-        discardTemps([checkpoint, ...temps.slice(moved)]);
-        throw error;
-      }
-      if (!linkIntoPlace(checkpoint)) {
-        // The hint must not name a checkpoint this write did not make.
-        if (fenced) unlinkIfPresent(head);
-        throw new CheckpointConflictError(id);
-      }
-      await this.sync(dir);
-    });
-  }
-
   /** Reads one checkpoint by id, searching the run folders its id points to first. */
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
-    assertValidName("checkpointId", checkpointId);
     const found = await locate(this.basePath, checkpointId);
     try {
       return found && (await readLocated(found));
@@ -237,7 +197,7 @@ export class FileStore implements CheckpointStore {
   /** Reads the run's checkpoint with the highest sequence, parsing no other file. */
   async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
     const dir = this.runDir(pipelineId);
-    const hinted = await this.readHinted(pipelineId, dir);
+    const hinted = await readHinted(pipelineId, dir);
     if (hinted) return hinted;
     // A file deleted between the listing and the read sends us back to list again.
     for (let attempt = 1; ; attempt++) {
@@ -253,37 +213,27 @@ export class FileStore implements CheckpointStore {
   }
 
   /**
-   * The checkpoint the run's head hint names, without listing the folder; undefined when there
-   * is no usable hint (none, not a checkpoint file name, or naming a file that is gone).
+   * For checkpoint files changed by hand: removes the run's head hint, so the next lookup lists
+   * the folder, and recomputes the run's runs-index entry from its checkpoints.
    */
-  private async readHinted(pipelineId: string, dir: string): Promise<CheckpointRecord | undefined> {
-    let text: string;
-    try {
-      text = readFileSync(join(dir, OUTPUTS, HEAD), "utf8");
-    } catch (error) {
-      if (hasCode(error, "ENOENT", "ENOTDIR", "EISDIR")) return undefined;
-      throw error;
-    }
-    const name = text.endsWith("\n") ? text.slice(0, -1) : "";
-    if (!parseCheckpointFileName(name)) return undefined;
-    try {
-      return await readLocated({ pipelineId, dir, name });
-    } catch (error) {
-      if (hasCode(error, "ENOENT")) return undefined;
-      throw error;
-    }
-  }
-
-  /** Removes the run's head hint, so the next lookup lists the folder; for checkpoint files changed by hand. */
   async rebuildIndexes(pipelineId: string): Promise<string[]> {
     const dir = this.runDir(pipelineId);
-    return this.locks.run(pipelineId, async () => {
-      if (!unlinkIfPresent(join(dir, OUTPUTS, HEAD))) return [];
-      await this.sync(join(dir, OUTPUTS));
-      return [
-        `removed the newest-checkpoint hint ${join(dir, OUTPUTS, HEAD)}; the next write under a lease writes it again`,
-      ];
-    });
+    const head = join(dir, OUTPUTS, HEAD);
+    return this.locks.run(pipelineId, () =>
+      withRunLock(this.basePath, pipelineId, async () => {
+        const done: string[] = [];
+        if (unlinkIfPresent(head)) {
+          await this.sync(join(dir, OUTPUTS));
+          done.push(`removed the newest-checkpoint hint ${head}; the next write writes it again`);
+        }
+        return [...done, ...(await this.runs.rebuild(pipelineId, await listRun(pipelineId, dir)))];
+      }),
+    );
+  }
+
+  /** A page of a pipeline's runs from the runs index: one or two folder listings. */
+  async listRuns(query: ListRunsQuery): Promise<RunPage> {
+    return this.runs.list(query);
   }
 
   /** Lists the run's checkpoints oldest first; unreadable files are reported as corrupt entries. */
@@ -298,7 +248,6 @@ export class FileStore implements CheckpointStore {
 
   /** Rewrites a checkpoint's file with patched status fields, keeping its body bytes. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
-    assertValidName("checkpointId", checkpointId);
     const found = await locate(this.basePath, checkpointId);
     if (!found) throw new CheckpointNotFoundError(checkpointId);
     await this.locks.run(found.pipelineId, async () => {
@@ -318,7 +267,7 @@ export class FileStore implements CheckpointStore {
   /** Deletes checkpoint files by id, corrupt ones included; returns how many ids existed. */
   async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
     const dir = this.runDir(pipelineId);
-    const ids = new Set(checkpointIds.map((id) => assertValidName("checkpointId", id)));
+    const ids = new Set(checkpointIds);
     return this.locks.run(pipelineId, async () => {
       const names = readdirIfPresent(dir);
       if (!names) return 0;
@@ -339,23 +288,7 @@ export class FileStore implements CheckpointStore {
 
   /** Reads outputs by hash; hashes not stored are absent from the map. */
   async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
-    const outputs = join(this.runDir(pipelineId), OUTPUTS);
-    const unique = [...new Set(hashes)];
-    const names = unique.map(outputFileName);
-    const bodies = await mapLimit(names, async (name) => {
-      try {
-        return readFileSync(join(outputs, name), "utf8");
-      } catch (error) {
-        if (hasCode(error, "ENOENT")) return undefined;
-        throw error;
-      }
-    });
-    const found = new Map<string, string>();
-    unique.forEach((hash, i) => {
-      const body = bodies[i];
-      if (body !== undefined) found.set(hash, body);
-    });
-    return found;
+    return readOutputs(join(this.runDir(pipelineId), OUTPUTS), hashes);
   }
 
   /** Lists the hashes of the run's stored outputs, sorted. */
@@ -380,13 +313,22 @@ export class FileStore implements CheckpointStore {
     });
   }
 
-  /** Removes the run's folder and everything in it. */
+  /**
+   * Removes the run's folder and everything in it, then its runs-index entry: a crash in
+   * between leaves an entry for a run with no checkpoint, never a run missing from the index.
+   */
   async deleteRun(pipelineId: string): Promise<void> {
     const dir = this.runDir(pipelineId);
     await this.locks.run(pipelineId, async () => {
-      const existed = readdirIfPresent(dir) !== undefined;
-      await rm(dir, { recursive: true, force: true });
-      if (existed) await this.sync(this.basePath);
+      // Nothing to delete: no lock file, so a store that does not exist stays that way.
+      if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;
+      await withRunLock(this.basePath, pipelineId, async () => {
+        if (readdirIfPresent(dir) !== undefined) {
+          await rm(dir, { recursive: true, force: true });
+          await this.sync(this.basePath);
+        }
+        await this.runs.remove(pipelineId);
+      });
     });
   }
 
@@ -417,7 +359,7 @@ export class FileStore implements CheckpointStore {
   /** Nothing to release: no handle stays open between calls. */
   async close(): Promise<void> {}
 
-  /** The run's folder; refuses a name that is invalid or would resolve outside the base folder. */
+  /** The run's folder; refuses a name that would not be a plain folder of the base folder. */
   private runDir(pipelineId: string): string {
     return runFolder(this.basePath, pipelineId);
   }

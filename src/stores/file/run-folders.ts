@@ -1,13 +1,14 @@
 /**
- * Folder upkeep of the file store: creating a run's folders, writing its outputs, flushing
- * folders, and removing a run folder once nothing is left in it.
+ * Folder upkeep of the file store: creating a run's folders, writing and reading its outputs,
+ * flushing folders, and removing a run folder once nothing is left in it.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type FileWrite, fsyncDir, unlinkIfPresent } from "../../util/atomic-file.js";
-import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
+import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { OutputRecord } from "../types.js";
+import { outputFileName } from "./checkpoint-file.js";
 import { HEAD, OUTPUTS } from "./run-paths.js";
 
 /** Flushes a folder's entries to disk, when the store flushes at all. */
@@ -77,4 +78,24 @@ export async function dropIfEmpty(basePath: string, dir: string, fsync: boolean)
     throw error;
   }
   await syncDir(basePath, fsync);
+}
+
+/** Reads outputs by hash from a run's outputs folder; hashes not stored are absent from the map. */
+export async function readOutputs(folder: string, hashes: readonly string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(hashes)];
+  const names = unique.map(outputFileName);
+  const bodies = await mapLimit(names, async (name) => {
+    try {
+      return readFileSync(join(folder, name), "utf8");
+    } catch (error) {
+      if (hasCode(error, "ENOENT")) return undefined;
+      throw error;
+    }
+  });
+  const found = new Map<string, string>();
+  unique.forEach((hash, i) => {
+    const body = bodies[i];
+    if (body !== undefined) found.set(hash, body);
+  });
+  return found;
 }

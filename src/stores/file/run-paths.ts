@@ -6,9 +6,9 @@
 import type { Dirent } from "node:fs";
 import { readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointCorruptError, InvalidNameError } from "../../core/errors.js";
-import { assertValidName, isValidName } from "../../core/ids.js";
+import { isValidName } from "../../core/ids.js";
 import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
 import type { CheckpointRecord } from "../types.js";
 import { candidateRuns, isFileOf, parseCheckpointFile, parseCheckpointFileName } from "./checkpoint-file.js";
@@ -30,13 +30,21 @@ export interface Located {
   name: string;
 }
 
-/** The run's folder; refuses a name that is invalid or would resolve outside the base folder. */
+/** The run's folder; refuses a name that would not be a plain run folder of the base folder. */
 export function runFolder(basePath: string, pipelineId: string): string {
-  assertValidName("pipelineId", pipelineId);
-  const dir = resolve(basePath, pipelineId);
-  // The name pattern already excludes separators and `..`; this guards the folder itself.
-  if (relative(basePath, dir) !== pipelineId) {
-    throw new InvalidNameError("pipelineId", pipelineId, "it resolves outside the store's folder");
+  return childFolder(basePath, "pipelineId", pipelineId);
+}
+
+/**
+ * `parent/name`, refused unless it is a direct child whose name starts with no dot. Names are
+ * checked against the name pattern once, by `GuardedStore`; this is the path check the store
+ * keeps itself, so that no name can reach outside its folder or into the store's own
+ * dot-folders (`.leases`, `.runs`).
+ */
+export function childFolder(parent: string, field: string, name: string): string {
+  const dir = resolve(parent, String(name));
+  if (dirname(dir) !== parent || basename(dir) !== name || name.startsWith(".")) {
+    throw new InvalidNameError(field, name, "it is not a plain folder name inside the store's folder");
   }
   return dir;
 }
@@ -56,10 +64,19 @@ export async function listRunIds(basePath: string): Promise<string[]> {
     .sort();
 }
 
-/** True when a file of that id exists in the run or in any run folder its id points to. */
-export async function holds(basePath: string, pipelineId: string, checkpointId: string): Promise<boolean> {
-  for (const runId of new Set([pipelineId, ...candidateRuns(checkpointId)])) {
-    if (await findIn(basePath, runId, checkpointId)) return true;
+/**
+ * True when a file of that id exists in the run (whose folder's `names` the caller has read) or
+ * in any other run folder its id points to.
+ */
+export async function holds(
+  basePath: string,
+  pipelineId: string,
+  checkpointId: string,
+  names: readonly string[],
+): Promise<boolean> {
+  if (names.some((n) => isFileOf(n, checkpointId))) return true;
+  for (const runId of candidateRuns(checkpointId)) {
+    if (runId !== pipelineId && (await findIn(basePath, runId, checkpointId))) return true;
   }
   return false;
 }

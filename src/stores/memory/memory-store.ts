@@ -213,11 +213,21 @@ export class MemoryStore implements CheckpointStore {
       pipelineId,
       pipelineName: first.pipeline_name,
       createdAt: first.timestamp,
-      finished: records.some((m) => m.stage_name === "pipeline_complete"),
+      // Finished is for good: its pipeline_complete checkpoint may have been deleted since.
+      finished: before?.finished === true || records.some((m) => m.stage_name === "pipeline_complete"),
     };
+    const same =
+      entry && before
+        ? entry.pipelineName === before.pipelineName &&
+          entry.createdAt === before.createdAt &&
+          entry.finished === before.finished
+        : entry === before;
+    if (same) return [];
     this.index.set(pipelineId, entry);
-    if (!entry) return before ? [`removed the runs-index entry of ${pipelineId}: it has no checkpoints`] : [];
-    return [`rebuilt the runs-index entry of ${pipelineId} (${entry.pipelineName}, ${entry.createdAt})`];
+    if (!entry) return [`removed the runs-by-name entry of ${pipelineId}: it has no checkpoints`];
+    return [
+      `rebuilt the runs-by-name entry of ${pipelineId} (${entry.pipelineName}, created ${entry.createdAt})`,
+    ];
   }
 
   /** Never found: this store keeps parsed records, so it can never hold a corrupt entry. */

@@ -15,6 +15,7 @@ export interface TableNames {
   checkpoints: string;
   outputs: string;
   leases: string;
+  runs: string;
   /** Quoted index name for `<prefix><suffix>` (indexes live in the table's schema). */
   index(suffix: string): string;
 }
@@ -39,6 +40,7 @@ export function tableNames(schema: string, prefix: string): TableNames {
     checkpoints: q("checkpoints"),
     outputs: q("outputs"),
     leases: q("leases"),
+    runs: q("runs"),
     index: (suffix) => `"${prefix}${suffix}"`,
   };
 }
@@ -112,7 +114,55 @@ export const MIGRATIONS: readonly Migration[] = [
       $$;
     `,
   },
+  {
+    version: 3,
+    name: "runs by pipeline name",
+    // One row per run: what `listRuns` answers from, and the run's head (its newest checkpoint),
+    // which every write checks and moves under the row's lock: the atomic `expectedTip` check.
+    // The partial index serves "unfinished runs" without reading the finished ones. created_at
+    // keeps milliseconds only, as the timestamps cairn writes, so it reads back as the exact
+    // ISO string of the run's first checkpoint and cursors compare exactly. fillfactor leaves
+    // room on each page, so the update of a run's head every write stays a HOT update.
+    sql: (t) => `
+      CREATE TABLE ${t.runs} (
+        pipeline_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        pipeline_name TEXT COLLATE "C" NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        finished BOOLEAN NOT NULL,
+        last_sequence INTEGER NULL,
+        last_checkpoint_id TEXT COLLATE "C" NULL,
+        last_checksum TEXT NULL
+      ) WITH (fillfactor = 70);
+      CREATE INDEX ${t.index("runs_by_name")}
+        ON ${t.runs} (pipeline_name, created_at DESC, pipeline_id DESC);
+      CREATE INDEX ${t.index("runs_unfinished")}
+        ON ${t.runs} (pipeline_name, created_at DESC, pipeline_id DESC) WHERE NOT finished;
+      ${recomputeRuns(t, "")};
+    `,
+  },
 ];
+
+/**
+ * The runs rows recomputed from the checkpoints, for every run or (with a `WHERE` on
+ * `pipeline_id`) one: created and named by the first checkpoint, finished by a
+ * `pipeline_complete` one, headed by the newest. Also what `rebuildIndexes` runs.
+ */
+export function recomputeRuns(t: TableNames, where: string): string {
+  const c = t.checkpoints;
+  return `INSERT INTO ${t.runs} AS cur
+      (pipeline_id, pipeline_name, created_at, finished, last_sequence, last_checkpoint_id, last_checksum)
+    SELECT f.pipeline_id, f.pipeline_name, date_trunc('milliseconds', f.timestamp),
+      EXISTS (SELECT 1 FROM ${c} AS x WHERE x.pipeline_id = f.pipeline_id AND x.stage_name = 'pipeline_complete'),
+      l.sequence, l.checkpoint_id, l.checksum
+    FROM (SELECT DISTINCT ON (pipeline_id) pipeline_id, pipeline_name, timestamp FROM ${c} ${where}
+          ORDER BY pipeline_id, sequence, timestamp, checkpoint_id) AS f
+    JOIN (SELECT DISTINCT ON (pipeline_id) pipeline_id, sequence, checkpoint_id, checksum FROM ${c} ${where}
+          ORDER BY pipeline_id, sequence DESC, timestamp DESC, checkpoint_id DESC) AS l
+      ON l.pipeline_id = f.pipeline_id
+    ON CONFLICT (pipeline_id) DO UPDATE SET pipeline_name = EXCLUDED.pipeline_name,
+      created_at = EXCLUDED.created_at, finished = EXCLUDED.finished, last_sequence = EXCLUDED.last_sequence,
+      last_checkpoint_id = EXCLUDED.last_checkpoint_id, last_checksum = EXCLUDED.last_checksum`;
+}
 
 /** The schema version this code writes and expects. */
 export const LATEST_VERSION = MIGRATIONS.length;

@@ -8,11 +8,9 @@ import {
   CheckpointConflictError,
   CheckpointCorruptError,
   CheckpointNotFoundError,
-  InvalidArgumentError,
 } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
-import { assertFence, checkLeaseArgs, decideAcquire, leaseLostError } from "../lease.js";
+import { checkLeaseArgs, decideAcquire } from "../lease.js";
 import { listedFromRow, renderRow } from "../raw-row.js";
 import type {
   CheckpointRecord,
@@ -21,8 +19,11 @@ import type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   MigrationStatus,
   OutputRecord,
+  PutOptions,
+  RunPage,
   StatusPatch,
 } from "../types.js";
 import { resolveConfig } from "./config.js";
@@ -43,42 +44,14 @@ import {
   type TableNames,
   tableNames,
 } from "./migrations.js";
-import { buildStatements, COLUMNS, type Statement, type Statements } from "./queries.js";
+import { type PgWriter, putCheckpoint } from "./put.js";
+import { buildStatements, type Statement, type Statements } from "./queries.js";
+import { leaseOf, metadataOf, type Row } from "./rows.js";
+import { listRunsPage } from "./runs.js";
 
 export type { PostgresStoreConfig } from "./config.js";
 export { configProblems, POSTGRES_OPTIONS } from "./config.js";
 export type { PgPool, PgPoolClient } from "./driver.js";
-
-type Row = Record<string, unknown>;
-
-// JSONB refuses \u0000 and unpaired surrogate escapes, which a canonical body may hold (JSON
-// escapes them; TEXT stores them fine). Such a body gets no JSONB copy rather than failing.
-const JSONB_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
-
-/** The canonical form of a timestamp, or undefined when `value` is not a valid date. */
-function isoOf(value: unknown): string | undefined {
-  const date = value instanceof Date ? value : typeof value === "string" ? new Date(value) : undefined;
-  return date && !Number.isNaN(date.getTime()) ? date.toISOString() : undefined;
-}
-
-/** A row's metadata fields, with the TIMESTAMPTZ back in the exact form it was written. */
-function metadataOf(row: Row): Row {
-  const metadata: Row = {};
-  for (const column of COLUMNS) metadata[column] = row[column];
-  metadata.timestamp = isoOf(row.timestamp) ?? row.timestamp;
-  return metadata;
-}
-
-function leaseOf(pipelineId: string, row: Row | undefined): Lease | undefined {
-  // The placeholder row of a run never leased has no owner: it is no lease.
-  if (row === undefined || row.owner === "") return undefined;
-  return {
-    pipelineId,
-    owner: String(row.owner),
-    token: Number(row.token),
-    expiresAt: new Date(row.expires_at as Date),
-  };
-}
 
 /** A checkpoint store in a PostgreSQL database, through `pg`. */
 export class PostgresStore implements CheckpointStore {
@@ -92,6 +65,7 @@ export class PostgresStore implements CheckpointStore {
   private readonly sql: Statements;
   private closed = false;
   private readonly appliedNow: number[] = [];
+  private readonly writer: PgWriter;
 
   private constructor(
     private readonly pool: PgPool,
@@ -104,6 +78,12 @@ export class PostgresStore implements CheckpointStore {
     this.location = location;
     this.tables = tableNames(schema, prefix);
     this.sql = buildStatements(this.tables, schema, prefix);
+    this.writer = {
+      pool,
+      sql: this.sql,
+      run: (on, statement, values) => this.run(on, statement, values),
+      call: (work) => this.call(work),
+    };
   }
 
   /** Validates the configuration, loads `pg` and creates (or adopts) the pool; connects lazily. */
@@ -167,84 +147,21 @@ export class PostgresStore implements CheckpointStore {
     return { metadata, body: row.body };
   }
 
-  /** Stores the checkpoint and its outputs in one transaction; a duplicate id is a conflict. */
+  /**
+   * Stores the checkpoint and its outputs atomically, with the run's row (runs index and head);
+   * a duplicate id is a conflict. See `put.ts`.
+   */
   async putCheckpoint(
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
     fence?: Lease,
+    options?: PutOptions,
   ): Promise<void> {
-    const m = record.metadata;
-    // The checksum covers the timestamp text; TIMESTAMPTZ gives back toISOString(), so any other
-    // spelling of the same instant would read back different and fail verification.
-    if (isoOf(m.timestamp) !== m.timestamp) {
-      throw new InvalidArgumentError(
-        `checkpoint ${m.checkpoint_id}: timestamp ${JSON.stringify(m.timestamp)} is not in ` +
-          "the form 2024-01-01T12:00:00.000Z, the only form this store gives back unchanged",
-      );
-    }
-    const values: unknown[] = COLUMNS.map((column) => m[column]);
-    values.push(record.body, !JSONB_UNSAFE.test(record.body));
-    if (outputs.length <= 1) return this.putSingleStatement(m, values, outputs[0], fence);
-    await this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        if (fence) {
-          // The row lock holds off a concurrent acquire until this write commits or rolls back.
-          const { rows } = await this.run(client, this.sql.lockLease, [m.pipeline_id]);
-          assertFence(leaseOf(m.pipeline_id, rows[0]), fence);
-        }
-        if (outputs.length === 1) {
-          const [only] = outputs as [OutputRecord];
-          await this.run(client, this.sql.insertOutput, [m.pipeline_id, only.hash, only.body]);
-        } else if (outputs.length > 1) {
-          await this.run(client, this.sql.insertOutputs, [
-            m.pipeline_id,
-            outputs.map((o) => o.hash),
-            outputs.map((o) => o.body),
-          ]);
-        }
-        const inserted = await this.run(client, this.sql.insertCheckpoint, values);
-        // Thrown inside the transaction, so the outputs inserted above are rolled back too.
-        if (inserted.rowCount === 0) throw new CheckpointConflictError(m.checkpoint_id);
-      }),
-    );
-  }
-
-  /** The common case (at most one new output) in one round trip; see `putOne` in queries.ts. */
-  private async putSingleStatement(
-    m: CheckpointRecord["metadata"],
-    values: unknown[],
-    output: OutputRecord | undefined,
-    fence: Lease | undefined,
-  ): Promise<void> {
-    const params = [...values];
-    if (output) params.push(output.hash, output.body);
-    if (fence) params.push(fence.owner, fence.token);
-    const statement = output
-      ? fence
-        ? this.sql.putOneFenced
-        : this.sql.putOne
-      : fence
-        ? this.sql.putNoneFenced
-        : this.sql.putNone;
-    const result = await this.call(async () => {
-      try {
-        return await this.run(this.pool, statement, params);
-      } catch (error) {
-        if ((error as { code?: unknown }).code === "23505")
-          throw new CheckpointConflictError(m.checkpoint_id);
-        throw error;
-      }
-    });
-    if (fence && result.rowCount === 0) {
-      // Nothing was written: say who holds the run now (assertFence throws LeaseLostError).
-      const { rows } = await this.call(() => this.run(this.pool, this.sql.lockLease, [m.pipeline_id]));
-      throw leaseLostError(leaseOf(m.pipeline_id, rows[0]), fence);
-    }
+    await putCheckpoint(this.writer, record, outputs, fence, options?.expectedTip);
   }
 
   /** Takes the run's lease in a transaction that locks its row, by the server's clock. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
-    assertValidName("pipelineId", pipelineId);
     checkLeaseArgs(owner, ttlMs);
     return this.call(() =>
       inTransaction(this.pool, async (client) => {
@@ -308,6 +225,11 @@ export class PostgresStore implements CheckpointStore {
     return rows.map((r) => String(r.pipeline_id)).sort();
   }
 
+  /** Runs of one pipeline, newest first: one indexed range read of the runs table. */
+  async listRuns(query: ListRunsQuery): Promise<RunPage> {
+    return listRunsPage(this.writer, query);
+  }
+
   /** Writes every patched field in one UPDATE; `CheckpointNotFoundError` when the id is absent. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
     const { rowCount } = await this.call(() =>
@@ -324,13 +246,21 @@ export class PostgresStore implements CheckpointStore {
     if (rowCount === 0) throw new CheckpointNotFoundError(checkpointId);
   }
 
-  /** Deletes the listed checkpoints of a run; returns how many existed. */
+  /** Deletes the listed checkpoints of a run, and moves its head back; returns how many existed. */
   async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
     if (checkpointIds.length === 0) return 0;
-    const { rowCount } = await this.call(() =>
-      this.run(this.pool, this.sql.deleteCheckpoints, [pipelineId, [...checkpointIds]]),
+    return this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        // Locked first, as writers do: a writer checking its tip waits and sees the new head.
+        await this.run(client, this.sql.lockRun, [pipelineId]);
+        const { rowCount } = await this.run(client, this.sql.deleteCheckpoints, [
+          pipelineId,
+          [...checkpointIds],
+        ]);
+        if (rowCount) await this.run(client, this.sql.refreshRun, [pipelineId, false]);
+        return rowCount ?? 0;
+      }),
     );
-    return rowCount ?? 0;
   }
 
   /** The run's outputs with the given hashes, read in one statement (one snapshot). */
@@ -372,6 +302,8 @@ export class PostgresStore implements CheckpointStore {
     // The lease row stays: a new runner of the same id must still get a larger token.
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
+        // The runs row first: the lock writers take, so none is half-way through the run.
+        await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
         await this.run(client, this.sql.deleteRunCheckpoints, [pipelineId]);
         await this.run(client, this.sql.deleteRunOutputs, [pipelineId]);
       }),
@@ -390,6 +322,7 @@ export class PostgresStore implements CheckpointStore {
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
+        await this.run(client, this.sql.lockRun, [entry.pipelineId]);
         const args = [entry.pipelineId, entry.checkpointId ?? null];
         const row = this.corruptRow(entry, (await this.run(client, this.sql.lockRawRow, args)).rows[0]);
         // The same test a read applies: metadata that parses and a text body is a checkpoint.
@@ -400,6 +333,7 @@ export class PostgresStore implements CheckpointStore {
           );
         }
         await this.run(client, this.sql.deleteRow, args);
+        await this.run(client, this.sql.refreshRun, [entry.pipelineId, false]);
       }),
     );
   }
@@ -414,14 +348,28 @@ export class PostgresStore implements CheckpointStore {
     return row;
   }
 
-  /** `REINDEX TABLE` of cairn's tables; their indexes cover every run, so `pipelineId` does not narrow it. */
-  async rebuildIndexes(_pipelineId: string): Promise<string[]> {
+  /**
+   * `REINDEX TABLE` of cairn's tables (their indexes cover every run, so `pipelineId` does not
+   * narrow it), and the run's runs-index row recomputed from its checkpoints.
+   */
+  async rebuildIndexes(pipelineId: string): Promise<string[]> {
     const done: string[] = [];
-    for (const table of [this.tables.checkpoints, this.tables.outputs]) {
+    for (const table of [this.tables.checkpoints, this.tables.outputs, this.tables.runs]) {
       // A utility statement: sent as plain text, never as a named prepared statement.
       await this.call(() => this.pool.query({ text: `REINDEX TABLE ${table}` }));
       done.push(`REINDEX TABLE ${table}: rebuilt the table's indexes (they cover every run)`);
     }
+    const rebuilt = await this.call(() =>
+      inTransaction(this.pool, async (client) => {
+        await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
+        return (await this.run(client, this.sql.rebuildRun, [pipelineId])).rowCount;
+      }),
+    );
+    done.push(
+      rebuilt
+        ? `runs index: recomputed the entry of ${pipelineId} from its checkpoints`
+        : `runs index: ${pipelineId} has no checkpoints, so no entry`,
+    );
     return done;
   }
 

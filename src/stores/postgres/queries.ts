@@ -4,6 +4,7 @@
  */
 import { type StoredMetadata, sha256 } from "../../core/record.js";
 import type { TableNames } from "./migrations.js";
+import { buildRunStatements } from "./runs.js";
 
 /** A statement's name and text; values are bound per call. */
 export interface Statement {
@@ -31,12 +32,16 @@ const FIELD_TYPES: Record<keyof StoredMetadata, string> = {
   format_version: "integer",
 };
 
+/** How a write checks the run's tip: not at all, that the run has none, or that it is an id. */
+export type TipMode = "any" | "none" | "id";
+const TIP_MODES: readonly TipMode[] = ["any", "none", "id"];
+
 /** The metadata columns, in parameter order. */
 export const COLUMNS = Object.keys(FIELD_TYPES) as (keyof StoredMetadata)[];
 
 /** The statements for one schema and prefix. */
 export function buildStatements(tables: TableNames, schema: string, prefix: string) {
-  const { checkpoints: c, outputs: o, leases: l } = tables;
+  const { checkpoints: c, outputs: o, leases: l, runs: r } = tables;
   // Named per schema and prefix: stores on different tables may share a caller's pool, and a
   // connection refuses a second statement with the same name and other text.
   const tag = sha256(`${schema}.${prefix}`).slice(0, 12);
@@ -46,25 +51,58 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
   const body = `$${COLUMNS.length + 1}::text`;
   const queryable = `$${COLUMNS.length + 2}::boolean`;
   const n = COLUMNS.length + 2;
-  const runParam = `$${COLUMNS.indexOf("pipeline_id") + 1}::text`;
+  const param = (field: keyof StoredMetadata) => `$${COLUMNS.indexOf(field) + 1}::${FIELD_TYPES[field]}`;
+  const runParam = param("pipeline_id");
+  const complete = `(${param("stage_name")} = 'pipeline_complete')`;
+  const newestOf = (run: string) =>
+    `FROM ${c} WHERE pipeline_id = ${run} ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`;
   /**
    * A checkpoint with at most one new output as ONE statement: one round trip, atomic on its own.
-   * A duplicate checkpoint id raises a unique violation, which undoes the output insert too.
-   * Fenced, the lease row is locked and checked in the same statement; a lease that is not the
-   * fence's inserts nothing (rowCount 0).
-   * Parameters: metadata columns, body, queryable, [output hash, output body], [owner, token].
+   * Its first step locks and moves the run's row (`run`): the tip check is that row's head, which
+   * every write moves under the row lock, so a concurrent writer blocks on the row and the check
+   * is re-evaluated on the row it committed (a plain check of the checkpoints table would see
+   * the statement's snapshot, taken before the wait). The table's newest in that snapshot must
+   * agree too, so an entry written around the store (say a corrupt row) counts as the tip. When
+   * either disagrees nothing is written (no row returned) and the store retries in a transaction
+   * that reports the actual tip. Fenced, the lease row is locked and checked first. A duplicate
+   * checkpoint id raises a unique violation, which undoes the whole statement.
+   * Parameters: metadata columns, body, queryable, [output hash, output body], [owner, token], [tip].
    */
-  const putOne = (withOutput: boolean, fenced: boolean) => {
+  const putOne = (withOutput: boolean, fenced: boolean, tip: TipMode) => {
     let next = n;
     const out = withOutput ? { hash: `$${++next}::text`, body: `$${++next}::text` } : undefined;
     const fence = fenced ? { owner: `$${++next}::text`, token: `$${++next}::bigint` } : undefined;
+    const expected = tip === "id" ? `$${++next}::text` : undefined;
     const ctes: string[] = [];
-    const gate = fence ? "WHERE EXISTS (SELECT 1 FROM fence)" : "";
+    const fenceHolds = fence ? "EXISTS (SELECT 1 FROM fence)" : "true";
     if (fence) {
       ctes.push(
         `fence AS (SELECT 1 FROM ${l} WHERE pipeline_id = ${runParam} AND owner = ${fence.owner} AND token = ${fence.token} FOR UPDATE)`,
       );
     }
+    const head = `last_sequence = ${param("sequence")}, last_checkpoint_id = ${param("checkpoint_id")}, last_checksum = ${param("checksum")}`;
+    if (expected) {
+      ctes.push(
+        `run AS (UPDATE ${r} SET finished = finished OR ${complete}, ${head}
+         WHERE pipeline_id = ${runParam} AND last_checkpoint_id = ${expected}
+           AND ${expected} = (SELECT checkpoint_id ${newestOf(runParam)}) AND ${fenceHolds}
+         RETURNING 1)`,
+      );
+    } else {
+      const empty =
+        tip === "none" ? `AND NOT EXISTS (SELECT 1 FROM ${c} WHERE pipeline_id = ${runParam})` : "";
+      ctes.push(
+        `run AS (INSERT INTO ${r} AS cur (pipeline_id, pipeline_name, created_at, finished, last_sequence, last_checkpoint_id, last_checksum)
+         SELECT ${runParam}, ${param("pipeline_name")}, ${param("timestamp")}, ${complete}, ${param("sequence")}, ${param("checkpoint_id")}, ${param("checksum")}
+         WHERE ${fenceHolds} ${empty}
+         ON CONFLICT (pipeline_id) DO UPDATE SET finished = cur.finished OR EXCLUDED.finished,
+           last_sequence = EXCLUDED.last_sequence, last_checkpoint_id = EXCLUDED.last_checkpoint_id,
+           last_checksum = EXCLUDED.last_checksum
+         ${tip === "none" ? "WHERE cur.last_checkpoint_id IS NULL" : ""}
+         RETURNING 1)`,
+      );
+    }
+    const gate = "WHERE EXISTS (SELECT 1 FROM run)";
     if (out) {
       ctes.push(
         `new_output AS (INSERT INTO ${o} (pipeline_id, hash, body, size)
@@ -73,17 +111,24 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
       );
     }
     return statement(
-      `put_${withOutput ? "one" : "none"}${fenced ? "_fenced" : ""}`,
-      `${ctes.length > 0 ? `WITH ${ctes.join(", ")} ` : ""}INSERT INTO ${c} (${columns}, completed_stages, pending_stages, state_data, body)
+      `put_${withOutput ? "one" : "none"}${fenced ? "_fenced" : ""}_tip_${tip}`,
+      `WITH ${ctes.join(", ")} INSERT INTO ${c} (${columns}, completed_stages, pending_stages, state_data, body)
        SELECT ${params}, j -> 'completed_stages', j -> 'pending_stages', j -> 'state_data', ${body}
        FROM (SELECT CASE WHEN ${queryable} THEN ${body}::jsonb END AS j) AS parsed ${gate}`,
     );
   };
+  const putStatements = {} as Record<`${"one" | "none"}${"" | "_fenced"}_${TipMode}`, Statement>;
+  for (const withOutput of [false, true])
+    for (const fenced of [false, true])
+      for (const tip of TIP_MODES)
+        putStatements[`${withOutput ? "one" : "none"}${fenced ? "_fenced" : ""}_${tip}`] = putOne(
+          withOutput,
+          fenced,
+          tip,
+        );
   return {
-    putNone: putOne(false, false),
-    putOne: putOne(true, false),
-    putNoneFenced: putOne(false, true),
-    putOneFenced: putOne(true, true),
+    ...buildRunStatements(tables, statement),
+    put: putStatements,
     // In hash order, so two transactions inserting overlapping outputs take their row locks in
     // the same order and cannot deadlock.
     insertOutputs: statement(

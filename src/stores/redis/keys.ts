@@ -10,20 +10,32 @@
  *   {prefix}run:{pipelineId}:outputs   hash    field = output SHA-256, value = output body text
  *   {prefix}runs                       zset    member = pipelineId, every score 0, so members
  *                                              come back in byte order
+ *   {prefix}run:{pipelineId}:head      hash    the run's entry in the runs-by-name index: name,
+ *                                              created (ISO, of its first checkpoint), member (its
+ *                                              member in the name's sets), finished ('1' | '0');
+ *                                              the newest write: seq, tip (id), sum (checksum);
+ *                                              token = the last fencing token issued
+ *   {prefix}name:{pipelineName}:runs   zset    every run of that name; all scores 0, member =
+ *   {prefix}name:{pipelineName}:open   zset    `<sortable createdAt>|<pipelineId>` (`runMember`),
+ *                                              so a reverse lexical range is newest first; `open`
+ *                                              holds the unfinished runs only
  *   {prefix}lease:{pipelineId}         string  JSON {owner, token, expiresAt}; expires (PX) with
  *                                              the lease, so the key existing means a live lease
- *   {prefix}lease-token:{pipelineId}   string  the last fencing token issued (INCR); never
- *                                              expires and is never reset, so a token is never
- *                                              reused, even after the lease key expired
+ *   {prefix}lease-token:{pipelineId}   string  written by cairn before the head held the token;
+ *                                              read once, folded into the head and deleted
  *
  * Values are JSON or plain text, never an executable or serialized-object format. Ids match
- * `NAME_PATTERN` (no `:`), so `run:{a}:index` can never equal a key of another run or kind.
+ * `NAME_PATTERN` (no `:`, no `|`), so `run:{a}:index` can never equal a key of another run or kind.
  *
- * TTL (`ttlSeconds`): a run's checkpoint hashes, index and outputs get the same TTL on every
+ * TTL (`ttlSeconds`): a run's checkpoint hashes, index, outputs and head get the TTL on every
  * write and every read of the run, all in one script, so they expire together and the index
- * never outlives its data. `runs` has no TTL (members of a set cannot expire one by one): run
- * ids whose index and outputs are gone are pruned when `runs` is read. Lease keys carry the
- * lease's own expiry; `lease-token` keys never expire.
+ * never outlives its data. The head holds the fencing token, so the token lives exactly as long
+ * as the run (and at least as long as a lease on it). The name sets are shared by runs: each
+ * refresh of a run extends them to at least the run's TTL, and members whose head is gone are
+ * pruned when a page reads them and, the two oldest, whenever a run is added. `runs` is the one
+ * key without a TTL (members of a set cannot expire one by one): run ids whose index and outputs
+ * are gone are pruned when `runs` is read and, three sampled at random, whenever a run is added.
+ * It also holds {@link RUNS_INDEX_MARKER}, which is no run id.
  *
  * No code path uses `KEYS`; `SCAN` only in tests and admin tooling.
  */
@@ -43,7 +55,37 @@ export const SEGMENTS = {
   runs: "runs",
   lease: "lease:",
   leaseToken: "lease-token:",
+  head: ":head",
+  name: "name:",
+  nameRuns: ":runs",
+  nameOpen: ":open",
 } as const;
+
+/**
+ * A member of `runs` (score -1, never a run id: ids start with a letter or digit) saying every
+ * run in this prefix has its runs-by-name entry; `setup()` builds the entries once when absent.
+ */
+export const RUNS_INDEX_MARKER = ":runs-by-name:v1";
+
+/** Milliseconds beyond any Date (±8.64e15), so negative times still sort as 16 digits. */
+const DATE_RANGE = 8_640_000_000_000_000;
+
+/**
+ * A run's member in its name's sets: `createdAt` as fixed-width digits that sort like the time,
+ * then `|` and the run id, so equal times order by id. An unparseable time sorts oldest.
+ */
+export function runMember(createdAt: string, pipelineId: string): string {
+  const ms = Date.parse(createdAt);
+  const time = Number.isNaN(ms)
+    ? "0".repeat(17)
+    : ms >= 0
+      ? `1${String(ms).padStart(16, "0")}`
+      : `0${String(DATE_RANGE + ms).padStart(16, "0")}`;
+  return `${time}|${pipelineId}`;
+}
+
+/** The shape of {@link runMember}: what a `listRuns` cursor must be. */
+export const RUN_MEMBER_PATTERN = /^[01]\d{16}\|[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Appends the `:` separator when a prefix lacks it. */
 export function normalizeKeyPrefix(prefix: string): string {
@@ -79,8 +121,19 @@ export class RedisKeys {
     return `${this.prefix}${SEGMENTS.lease}${pipelineId}`;
   }
 
-  /** The run's fencing-token counter. */
+  /** Where cairn before the run head kept the run's fencing-token counter. */
   leaseToken(pipelineId: string): string {
     return `${this.prefix}${SEGMENTS.leaseToken}${pipelineId}`;
+  }
+
+  /** The run's head: its runs-by-name entry, newest write and fencing token. */
+  head(pipelineId: string): string {
+    return `${this.prefix}${SEGMENTS.run}${pipelineId}${SEGMENTS.head}`;
+  }
+
+  /** A name's set of runs (`open`: only the unfinished ones). */
+  nameRuns(pipelineName: string, open: boolean): string {
+    const tail = open ? SEGMENTS.nameOpen : SEGMENTS.nameRuns;
+    return `${this.prefix}${SEGMENTS.name}${pipelineName}${tail}`;
   }
 }

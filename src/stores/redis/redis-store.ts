@@ -6,7 +6,6 @@
  */
 import { createHash } from "node:crypto";
 import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
 import { compareStored } from "../../core/record.js";
 import { checkLeaseArgs } from "../lease.js";
 import type {
@@ -16,16 +15,19 @@ import type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   OutputRecord,
   PutOptions,
+  RunPage,
   StatusPatch,
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
 import { type Entry, inspectEntry, toListing, toRecord } from "./entries.js";
-import { RedisKeys } from "./keys.js";
+import { RedisKeys, runMember } from "./keys.js";
 import { renderKey, scanCheckpointIds } from "./maintenance.js";
 import { checkPutReply, checkUpdateReply, leaseAttemptFrom, type PutReply, storeError } from "./replies.js";
+import { buildEntry, buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
 export type { RedisClient, RedisStoreConfig } from "./config.js";
@@ -42,7 +44,6 @@ const corruptEntryGone = (entry: CorruptEntry) =>
 export class RedisStore implements CheckpointStore {
   readonly strategy = "redis";
   readonly persistent = true;
-  readonly checksTip = true;
   private readonly keys: RedisKeys;
   private readonly commands = new Map<ScriptName, string>();
   private lastError: Error | undefined;
@@ -84,9 +85,13 @@ export class RedisStore implements CheckpointStore {
     return new RedisStore(client, location, prefix, ttlSeconds, true);
   }
 
-  /** Checks that the server answers; nothing to create (keys appear on first write). */
+  /**
+   * Checks that the server answers; keys appear on first write. Data an older cairn wrote gets
+   * its runs-by-name entries here, once.
+   */
   async setup(): Promise<void> {
     await this.run("setup", () => this.client.call("PING"));
+    await this.run("setup", () => buildMissingEntries(this.client, this.runScript, this.keys));
   }
 
   private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -97,6 +102,9 @@ export class RedisStore implements CheckpointStore {
     }
   }
 
+  private readonly runScript: ScriptRunner = (operation, name, ...args) =>
+    this.script(operation, name, ...args);
+
   private script(operation: string, name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
     const command = this.commands.get(name) as string;
     const fn = (this.client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
@@ -105,7 +113,10 @@ export class RedisStore implements CheckpointStore {
     return this.run(operation, () => fn.apply(this.client, args));
   }
 
-  /** Writes the checkpoint, its outputs and both indexes in one script; fenced when `fence` is given. */
+  /**
+   * Writes the checkpoint, its outputs, the run index and the run's head (its runs-by-name
+   * entry) in one script; fenced when `fence` is given.
+   */
   async putCheckpoint(
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
@@ -114,33 +125,33 @@ export class RedisStore implements CheckpointStore {
   ): Promise<void> {
     const expectedTip = options?.expectedTip;
     const m = record.metadata;
-    const pipelineId = assertValidName("pipelineId", m.pipeline_id);
-    const id = assertValidName("checkpointId", m.checkpoint_id);
+    const pipelineId = m.pipeline_id;
+    const id = m.checkpoint_id;
     const k = this.keys;
     const pairs = outputs.flatMap((o) => [o.hash, o.body]);
+    const finishes = m.stage_name === "pipeline_complete" ? "1" : "0";
     const reply = (await this.script(
       "putCheckpoint",
       "put",
       ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
+      k.head(pipelineId),
       ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
       ...[fence?.owner ?? "", fence?.token ?? 0],
-      ...[expectedTip === undefined ? "0" : "1", expectedTip ?? "", ...pairs],
+      ...[expectedTip === undefined ? "0" : "1", expectedTip ?? ""],
+      ...[m.pipeline_name, m.timestamp, runMember(m.timestamp, pipelineId), finishes, m.checksum, ...pairs],
     )) as PutReply;
     checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence, expectedTip);
   }
 
   /** Takes the run's lease in one script, with the server's clock. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
-    assertValidName("pipelineId", pipelineId);
     checkLeaseArgs(owner, ttlMs);
     const k = this.keys;
     const reply = (await this.script(
       "acquireLease",
       "acquire",
-      k.lease(pipelineId),
-      k.leaseToken(pipelineId),
-      owner,
-      ttlMs,
+      ...[k.lease(pipelineId), k.head(pipelineId), k.leaseToken(pipelineId)],
+      ...[owner, ttlMs, this.ttlSeconds],
     )) as [number, ...(string | number)[]];
     return leaseAttemptFrom(pipelineId, owner, reply);
   }
@@ -148,12 +159,17 @@ export class RedisStore implements CheckpointStore {
   /** Extends a lease still held; undefined once it expired or changed hands. */
   async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
     checkLeaseArgs(lease.owner, ttlMs);
-    const key = this.keys.lease(lease.pipelineId);
-    const expiresAt = await this.script("renewLease", "renew", key, lease.owner, lease.token, ttlMs);
+    const k = this.keys;
+    const expiresAt = await this.script(
+      "renewLease",
+      "renew",
+      ...[k.lease(lease.pipelineId), k.head(lease.pipelineId)],
+      ...[lease.owner, lease.token, ttlMs, this.ttlSeconds],
+    );
     return typeof expiresAt === "number" ? { ...lease, expiresAt: new Date(expiresAt) } : undefined;
   }
 
-  /** Deletes a lease still held; the token counter stays, so its token is never reused. */
+  /** Deletes a lease still held; the token counter (in the run's head) stays, so its token is never reused. */
   async releaseLease(lease: Lease): Promise<void> {
     await this.script("releaseLease", "release", this.keys.lease(lease.pipelineId), lease.owner, lease.token);
   }
@@ -203,11 +219,16 @@ export class RedisStore implements CheckpointStore {
   async listPipelineIds(): Promise<string[]> {
     const ids = (await this.script(
       "listPipelineIds",
-      "listRuns",
+      "pipelineIds",
       this.keys.runs,
       this.keys.prefix,
     )) as string[];
     return ids.sort();
+  }
+
+  /** A page of the name's runs from its name set: one script, whatever else the store holds. */
+  async listRuns(query: ListRunsQuery): Promise<RunPage> {
+    return listRunsPage(this.runScript, this.keys, query);
   }
 
   /** Patches the mutable fields in one script; `CheckpointNotFoundError` when absent. */
@@ -269,10 +290,17 @@ export class RedisStore implements CheckpointStore {
     )) as number;
   }
 
-  /** Deletes every key of the run (corrupt entries included) and its entry in `runs`, in one script. */
+  /** Deletes every key of the run (corrupt entries included) and its index entries, in one script. */
   async deleteRun(pipelineId: string): Promise<void> {
     const k = this.keys;
-    const args = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.prefix, pipelineId];
+    const args = [
+      k.index(pipelineId),
+      k.outputs(pipelineId),
+      k.runs,
+      k.head(pipelineId),
+      k.lease(pipelineId),
+    ];
+    args.push(k.prefix, pipelineId);
     await this.script("deleteRun", "deleteRun", ...args);
   }
 
@@ -300,9 +328,12 @@ export class RedisStore implements CheckpointStore {
     if ((await this.deleteCheckpoints(entry.pipelineId, [id])) === 0) throw corruptEntryGone(entry);
   }
 
-  /** Puts back in the run index every checkpoint hash of this run it lacks (found by SCAN). */
+  /**
+   * Puts back in the run index every checkpoint hash of this run it lacks (found by SCAN), then
+   * recomputes the run's runs-by-name entry from its checkpoints.
+   */
   async rebuildIndexes(pipelineId: string): Promise<string[]> {
-    const index = this.keys.index(assertValidName("pipelineId", pipelineId));
+    const index = this.keys.index(pipelineId);
     const ids = await this.run("rebuildIndexes", () => scanCheckpointIds(this.client, this.keys));
     const done: string[] = [];
     for (const id of ids) {
@@ -318,13 +349,14 @@ export class RedisStore implements CheckpointStore {
       );
       if (added === 1) done.push(`re-added checkpoint ${id} to the run index ${index}`);
     }
+    const entry = await buildEntry(this.runScript, this.keys, pipelineId, true);
+    if (entry) done.push(entry);
     return done;
   }
 
   private corruptKey(entry: CorruptEntry): string {
-    assertValidName("pipelineId", entry.pipelineId);
     if (entry.checkpointId === undefined) throw corruptEntryGone(entry);
-    return this.keys.checkpoint(assertValidName("checkpointId", entry.checkpointId));
+    return this.keys.checkpoint(entry.checkpointId);
   }
 
   /** Quits the connection this store opened; a caller's client is left open. */

@@ -10,75 +10,24 @@
  * Keys derived from data (a run's checkpoint hashes) are built here from the prefix, which
  * standalone Redis allows; see `keys.ts` for the layout and the TTL rules.
  */
-import { SEGMENTS } from "./keys.js";
-
-const lua = (text: string) => text.replace(/^ {4}/gm, "").trim();
-
-// Shared helpers, prepended to every script that needs them.
-const PRELUDE = lua(`
-    local function ckptKey(prefix, id) return prefix .. '${SEGMENTS.checkpoint}' .. id end
-    local function indexKey(prefix, run) return prefix .. '${SEGMENTS.run}' .. run .. '${SEGMENTS.index}' end
-    local function outputsKey(prefix, run) return prefix .. '${SEGMENTS.run}' .. run .. '${SEGMENTS.outputs}' end
-    local function typeOf(key) return redis.call('TYPE', key)['ok'] end
-    -- One checkpoint as {id, score, kind, meta|type, run, body}; nil when the key is gone.
-    local function readCheckpoint(key, id, score, withBody)
-      local t = typeOf(key)
-      if t == 'none' then return nil end
-      if t ~= 'hash' then return {id, score, 'wrongtype', t, false, false} end
-      if withBody then
-        local v = redis.call('HMGET', key, 'meta', 'run', 'body')
-        return {id, score, 'hash', v[1], v[2], v[3]}
-      end
-      local v = redis.call('HMGET', key, 'meta', 'run')
-      return {id, score, 'hash', v[1], v[2], false}
-    end
-    -- Gives every key of a run the same TTL; index members whose hash expired are pruned.
-    local function refresh(prefix, run, ttl)
-      if ttl <= 0 or not string.match(run, '^[A-Za-z0-9][A-Za-z0-9._-]*$') then return end
-      local index = indexKey(prefix, run)
-      if typeOf(index) == 'zset' then
-        for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do
-          if redis.call('EXPIRE', ckptKey(prefix, id), ttl) == 0 then redis.call('ZREM', index, id) end
-        end
-        redis.call('EXPIRE', index, ttl)
-      end
-      redis.call('EXPIRE', outputsKey(prefix, run), ttl)
-    end
-    local function decodeLease(raw)
-      if not raw then return nil end
-      local ok, lease = pcall(cjson.decode, raw)
-      if ok and type(lease) == 'table' and type(lease.owner) == 'string' and type(lease.token) == 'number' then
-        return lease
-      end
-      return nil
-    end
-    local function serverNow()
-      local t = redis.call('TIME')
-      return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    end
-`);
-
-/** A script as ioredis `defineCommand` takes it. */
-export interface ScriptDefinition {
-  numberOfKeys: number;
-  lua: string;
-}
-
-const script = (numberOfKeys: number, body: string): ScriptDefinition => ({
-  numberOfKeys,
-  lua: `${PRELUDE}\n${lua(body)}`,
-});
+import { script } from "./lua.js";
+import { RUNS_SCRIPTS } from "./runs-scripts.js";
 
 /** Every script of the store, by name. */
 export const SCRIPTS = {
+  ...RUNS_SCRIPTS,
+
   /**
-   * KEYS: ckpt, index, outputs, runs, lease. ARGV: prefix, ttl, pipelineId, checkpointId,
+   * KEYS: ckpt, index, outputs, runs, lease, head. ARGV: prefix, ttl, pipelineId, checkpointId,
    * sequence, meta, body, fenceOwner ('' = unfenced), fenceToken, tip check ('1' or '0'),
-   * expected tip ('' = the run has none), then hash/body pairs. Answers {'ok'} | {'conflict'} |
-   * {'lease_lost', leaseJson|false} | {'tip_moved', newestId|''} | {'wrongtype', key, type}.
+   * expected tip ('' = the run has none), pipelineName, timestamp, the run's member
+   * (`runMember`), finishes ('1' for pipeline_complete), checksum, then hash/body pairs.
+   * Answers {'ok'} | {'conflict'} | {'lease_lost', leaseJson|false} | {'tip_moved', newestId|''}
+   * | {'wrongtype', key, type}. The run's first checkpoint adds it to its name's sets;
+   * pipeline_complete takes it out of the open set.
    */
   put: script(
-    5,
+    6,
     `
     if ARGV[8] ~= '' then
       local raw = redis.call('GET', KEYS[5])
@@ -88,10 +37,16 @@ export const SCRIPTS = {
       end
     end
     if typeOf(KEYS[1]) ~= 'none' then return {'conflict'} end
-    local expected = {[KEYS[2]] = 'zset', [KEYS[3]] = 'hash', [KEYS[4]] = 'zset'}
-    for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
+    local expected = {[KEYS[2]] = 'zset', [KEYS[3]] = 'hash', [KEYS[4]] = 'zset', [KEYS[6]] = 'hash'}
+    for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6]}) do
       local t = typeOf(key)
       if t ~= 'none' and t ~= expected[key] then return {'wrongtype', key, t} end
+    end
+    local head = redis.call('HMGET', KEYS[6], 'member', 'name', 'finished', 'seq')
+    local name = head[2] or ARGV[12]
+    for _, key in ipairs({nameKey(ARGV[1], name, false), nameKey(ARGV[1], name, true)}) do
+      local t = typeOf(key)
+      if t ~= 'none' and t ~= 'zset' then return {'wrongtype', key, t} end
     end
     if ARGV[10] == '1' then
       local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0)[1] or ''
@@ -99,9 +54,27 @@ export const SCRIPTS = {
     end
     redis.call('HSET', KEYS[1], 'meta', ARGV[6], 'body', ARGV[7], 'run', ARGV[3])
     redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
-    for i = 12, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+    for i = 17, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+    if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('ZADD', KEYS[4], -1, MARKER) end
     redis.call('ZADD', KEYS[4], 0, ARGV[3])
-    refresh(ARGV[1], ARGV[3], tonumber(ARGV[2]))
+    local ttl = tonumber(ARGV[2])
+    if not head[1] then
+      redis.call('HSET', KEYS[6], 'name', ARGV[12], 'created', ARGV[13], 'member', ARGV[14], 'finished', ARGV[15])
+      redis.call('ZADD', nameKey(ARGV[1], name, false), 0, ARGV[14])
+      if ARGV[15] ~= '1' then redis.call('ZADD', nameKey(ARGV[1], name, true), 0, ARGV[14]) end
+      pruneOldest(ARGV[1], name, false)
+      pruneOldest(ARGV[1], name, true)
+      pruneRuns(ARGV[1], KEYS[4])
+      -- A run that never expires keeps its name's sets from expiring.
+      if ttl <= 0 then redis.call('PERSIST', nameKey(ARGV[1], name, false)) redis.call('PERSIST', nameKey(ARGV[1], name, true)) end
+    elseif ARGV[15] == '1' and head[3] ~= '1' then
+      redis.call('HSET', KEYS[6], 'finished', '1')
+      redis.call('ZREM', nameKey(ARGV[1], name, true), head[1])
+    end
+    if not head[4] or tonumber(head[4]) <= tonumber(ARGV[5]) then
+      redis.call('HSET', KEYS[6], 'seq', ARGV[5], 'tip', ARGV[4], 'sum', ARGV[16])
+    end
+    refresh(ARGV[1], ARGV[3], ttl)
     return {'ok'}
     `,
   ),
@@ -172,12 +145,14 @@ export const SCRIPTS = {
   ),
 
   /** KEYS: runs. ARGV: prefix. Answers the run ids that still hold data; prunes the rest. */
-  listRuns: script(
+  pipelineIds: script(
     1,
     `
     local alive = {}
-    for _, run in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-      if redis.call('EXISTS', indexKey(ARGV[1], run), outputsKey(ARGV[1], run)) > 0 then
+    for _, run in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], 0, 0)) do
+      if not string.match(run, RUN_ID) then
+        -- Not a run id: left alone.
+      elseif redis.call('EXISTS', indexKey(ARGV[1], run), outputsKey(ARGV[1], run)) > 0 then
         table.insert(alive, run)
       else
         redis.call('ZREM', KEYS[1], run)
@@ -255,9 +230,13 @@ export const SCRIPTS = {
     `,
   ),
 
-  /** KEYS: index, outputs, runs. ARGV: prefix, pipelineId. Deletes every key of the run. */
+  /**
+   * KEYS: index, outputs, runs, head, lease. ARGV: prefix, pipelineId. Deletes every key of the
+   * run and its entries in `runs` and its name's sets. While a lease on the run is live, the
+   * head keeps the fencing token, so the holder's successor still gets a larger one.
+   */
   deleteRun: script(
-    3,
+    5,
     `
     for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       local key = ckptKey(ARGV[1], id)
@@ -267,19 +246,33 @@ export const SCRIPTS = {
     end
     redis.call('DEL', KEYS[1], KEYS[2])
     redis.call('ZREM', KEYS[3], ARGV[2])
+    if typeOf(KEYS[4]) == 'hash' then
+      local h = redis.call('HMGET', KEYS[4], 'member', 'name')
+      if h[1] and h[2] then
+        redis.call('ZREM', nameKey(ARGV[1], h[2], false), h[1])
+        redis.call('ZREM', nameKey(ARGV[1], h[2], true), h[1])
+      end
+      if redis.call('EXISTS', KEYS[5]) == 1 then
+        redis.call('HDEL', KEYS[4], 'name', 'created', 'member', 'finished', 'seq', 'tip', 'sum')
+      else
+        redis.call('DEL', KEYS[4])
+      end
+    end
     return 1
     `,
   ),
 
   /**
-   * KEYS: lease, lease-token. ARGV: owner, ttlMs. The rules of `decideAcquire` with the
-   * server's clock: a live lease of another owner wins; the same owner keeps its token;
-   * anyone else gets a fresh token from INCR. Since the script is atomic, the SET below is
-   * SET NX PX whenever the key was absent. Answers {1, token, expiresAt} or
-   * {0, holderOwner, holderToken, holderExpiresAt}.
+   * KEYS: lease, head, legacy lease-token. ARGV: owner, ttlMs, the run's ttl in seconds. The
+   * rules of `decideAcquire` with the server's clock: a live lease of another owner wins; the
+   * same owner keeps its token; anyone else gets the head's token plus one (a counter an older
+   * cairn kept in lease-token is folded in and deleted). The head lives at least as long as the
+   * run and the lease, so the token never goes back while the run exists. Since the script is
+   * atomic, the SET below is SET NX PX whenever the key was absent. Answers {1, token,
+   * expiresAt} or {0, holderOwner, holderToken, holderExpiresAt}.
    */
   acquire: script(
-    2,
+    3,
     `
     local now = serverNow()
     local ttl = tonumber(ARGV[2])
@@ -292,22 +285,36 @@ export const SCRIPTS = {
       return {0, lease.owner, lease.token, expiresAt}
     end
     local token
-    if lease then token = lease.token else token = redis.call('INCR', KEYS[2]) end
+    if lease then
+      token = lease.token
+    else
+      token = tonumber(redis.call('HGET', KEYS[2], 'token') or '0') or 0
+      local legacy = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+      if legacy > token then token = legacy end
+      token = token + 1
+      redis.call('HSET', KEYS[2], 'token', token)
+      redis.call('DEL', KEYS[3])
+    end
+    holdHead(KEYS[2], tonumber(ARGV[3]), ttl)
     local expiresAt = now + ttl
     redis.call('SET', KEYS[1], cjson.encode({owner = ARGV[1], token = token, expiresAt = expiresAt}), 'PX', ttl)
     return {1, token, expiresAt}
     `,
   ),
 
-  /** KEYS: lease. ARGV: owner, token, ttlMs. Answers the new expiry, or nil when not held. */
+  /**
+   * KEYS: lease, head. ARGV: owner, token, ttlMs, the run's ttl in seconds. Answers the new
+   * expiry, or nil when not held.
+   */
   renew: script(
-    1,
+    2,
     `
     local lease = decodeLease(redis.call('GET', KEYS[1]))
     if not lease or lease.owner ~= ARGV[1] or lease.token ~= tonumber(ARGV[2]) then return false end
     local ttl = tonumber(ARGV[3])
     local expiresAt = serverNow() + ttl
     redis.call('SET', KEYS[1], cjson.encode({owner = lease.owner, token = lease.token, expiresAt = expiresAt}), 'PX', ttl)
+    if redis.call('EXISTS', KEYS[2]) == 1 then holdHead(KEYS[2], tonumber(ARGV[4]), ttl) end
     return expiresAt
     `,
   ),

@@ -7,7 +7,7 @@ import { metadataProblems } from "../../core/record.js";
 import { renderRow } from "../raw-row.js";
 import type { CorruptEntry } from "../types.js";
 import type { TableNames } from "./migrations.js";
-import type { SqliteDatabase } from "./sqlite-store.js";
+import type { SqliteDatabase, SqliteStatement } from "./sqlite-store.js";
 
 type Row = Record<string, unknown>;
 
@@ -33,8 +33,16 @@ export function readCorruptRow(db: SqliteDatabase, tables: TableNames, entry: Co
   return renderRow(selectRow(db, tables, entry));
 }
 
-/** Deletes the row of a corrupt entry, in one immediate transaction with the check that it is still corrupt. */
-export function removeCorruptRow(db: SqliteDatabase, tables: TableNames, entry: CorruptEntry): void {
+/**
+ * Deletes the row of a corrupt entry, in one immediate transaction with the check that it is
+ * still corrupt and with `refreshHead` (the run's head moves if the row was its newest).
+ */
+export function removeCorruptRow(
+  db: SqliteDatabase,
+  tables: TableNames,
+  entry: CorruptEntry,
+  refreshHead: SqliteStatement,
+): void {
   db.transaction(() => {
     const { body, ...metadata } = selectRow(db, tables, entry);
     // The same test a read applies: metadata that parses and a body that is text is a checkpoint.
@@ -48,13 +56,14 @@ export function removeCorruptRow(db: SqliteDatabase, tables: TableNames, entry: 
       entry.pipelineId,
       entry.checkpointId,
     );
+    refreshHead.run({ run: entry.pipelineId });
   }).immediate();
 }
 
 /** Rebuilds every index of cairn's checkpoint and output tables (for all runs: SQLite indexes are per table). */
 export function reindexTables(db: SqliteDatabase, tables: TableNames): string[] {
   const done: string[] = [];
-  for (const table of [tables.checkpoints, tables.outputs]) {
+  for (const table of [tables.checkpoints, tables.outputs, tables.runs]) {
     db.exec(`REINDEX ${table}`);
     done.push(`REINDEX ${table}: rebuilt the table's indexes (they cover every run)`);
   }

@@ -12,6 +12,7 @@ export interface TableNames {
   checkpoints: string;
   outputs: string;
   leases: string;
+  runs: string;
 }
 
 /** One schema change. */
@@ -31,6 +32,7 @@ export function tableNames(prefix: string): TableNames {
     checkpoints: `${prefix}checkpoints`,
     outputs: `${prefix}outputs`,
     leases: `${prefix}leases`,
+    runs: `${prefix}runs`,
   };
 }
 
@@ -85,7 +87,48 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: "runs by pipeline name",
+    // One row per run: what `listRuns` answers from, and the run's head (its last checkpoint
+    // written) for checks of lost history. The partial index serves "unfinished runs" without
+    // reading the finished ones. Backfilled from the checkpoints already stored.
+    sql: (t) => `
+      CREATE TABLE ${t.runs} (
+        pipeline_id TEXT NOT NULL PRIMARY KEY,
+        pipeline_name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        finished INTEGER NOT NULL,
+        last_sequence INTEGER NULL,
+        last_checkpoint_id TEXT NULL,
+        last_checksum TEXT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX ${t.runs}_by_name ON ${t.runs} (pipeline_name, created_at DESC, pipeline_id DESC);
+      CREATE INDEX ${t.runs}_unfinished ON ${t.runs} (pipeline_name, created_at DESC, pipeline_id DESC)
+        WHERE finished = 0;
+      ${recomputeRuns(t, "")};
+    `,
+  },
 ];
+
+/**
+ * `INSERT OR REPLACE` of the runs rows recomputed from the checkpoints, for every run or (with
+ * a `WHERE` on `pipeline_id`) one: created and named by the first checkpoint, finished by a
+ * `pipeline_complete` one, headed by the newest. Also what `rebuildIndexes` runs.
+ */
+export function recomputeRuns(t: TableNames, where: string): string {
+  const c = t.checkpoints;
+  const pick = (order: string) =>
+    `(SELECT checkpoint_id FROM ${c} WHERE pipeline_id = r.pipeline_id ORDER BY ${order} LIMIT 1)`;
+  return `INSERT OR REPLACE INTO ${t.runs}
+      (pipeline_id, pipeline_name, created_at, finished, last_sequence, last_checkpoint_id, last_checksum)
+    SELECT r.pipeline_id, CAST(f.pipeline_name AS TEXT), CAST(f.timestamp AS TEXT),
+      EXISTS (SELECT 1 FROM ${c} WHERE pipeline_id = r.pipeline_id AND stage_name = 'pipeline_complete'),
+      l.sequence, l.checkpoint_id, l.checksum
+    FROM (SELECT DISTINCT pipeline_id FROM ${c} ${where}) AS r
+    JOIN ${c} AS f ON f.checkpoint_id = ${pick("sequence, timestamp, checkpoint_id")}
+    JOIN ${c} AS l ON l.checkpoint_id = ${pick("sequence DESC, timestamp DESC, checkpoint_id DESC")}`;
+}
 
 /** The schema version this code writes and expects. */
 export const LATEST_VERSION = MIGRATIONS.length;

@@ -11,7 +11,6 @@ import {
   InvalidConfigError,
   StoreUnavailableError,
 } from "../../core/errors.js";
-import { assertValidName } from "../../core/ids.js";
 import { unknownOptionsProblem } from "../../core/options.js";
 import { parseStoredMetadata } from "../../core/record.js";
 import { checkLeaseArgs } from "../lease.js";
@@ -23,9 +22,11 @@ import type {
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
+  ListRunsQuery,
   MigrationStatus,
   OutputRecord,
   PutOptions,
+  RunPage,
   StatusPatch,
 } from "../types.js";
 import { loadDriver } from "./driver.js";
@@ -38,6 +39,7 @@ import {
   tableNames,
 } from "./migrations.js";
 import { asText, compareRows, metadataOf, type Row } from "./rows.js";
+import { listRunsPage, rebuildRun } from "./runs.js";
 import { type Prepared, prepareAll } from "./statements.js";
 
 /** The part of a better-sqlite3 statement this store uses. */
@@ -110,7 +112,6 @@ export class SqliteStore implements CheckpointStore {
   readonly strategy = "sqlite";
   readonly location: string;
   readonly persistent: boolean;
-  readonly checksTip = true;
   private readonly tables: TableNames;
   private prepared: Prepared | undefined;
   private readonly updates = new Map<string, SqliteStatement>();
@@ -239,7 +240,6 @@ export class SqliteStore implements CheckpointStore {
 
   /** Takes the run's lease in an immediate transaction (atomic across processes). */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
-    assertValidName("pipelineId", pipelineId);
     checkLeaseArgs(owner, ttlMs);
     return this.ready.transactions.acquireLease.immediate(pipelineId, owner, ttlMs);
   }
@@ -278,6 +278,11 @@ export class SqliteStore implements CheckpointStore {
   async listPipelineIds(): Promise<string[]> {
     const rows = this.ready.statements.selectRunIds.all() as { pipeline_id: unknown }[];
     return rows.map((r) => String(r.pipeline_id)).sort();
+  }
+
+  /** Runs of one pipeline, newest first, from the runs table's (partial) index. */
+  async listRuns(query: ListRunsQuery): Promise<RunPage> {
+    return listRunsPage(this.ready.runs, query);
   }
 
   /** Updates only the patched fields; `CheckpointNotFoundError` when the id is absent. */
@@ -337,12 +342,14 @@ export class SqliteStore implements CheckpointStore {
 
   /** Deletes a corrupt entry's row (by checkpoint id and run), once sure it still does not parse. */
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
-    removeCorruptRow(this.db, this.tables, entry);
+    removeCorruptRow(this.db, this.tables, entry, this.ready.statements.refreshHead);
   }
 
-  /** `REINDEX` of cairn's tables; the indexes cover every run, so `pipelineId` does not narrow it. */
-  async rebuildIndexes(_pipelineId: string): Promise<string[]> {
-    return reindexTables(this.db, this.tables);
+  /** `REINDEX` of cairn's tables (their indexes cover every run), and the run's runs-index row recomputed. */
+  async rebuildIndexes(pipelineId: string): Promise<string[]> {
+    const done = reindexTables(this.db, this.tables);
+    done.push(rebuildRun(this.db, this.ready.runs, pipelineId));
+    return done;
   }
 
   /** Closes the database when this store opened it; a caller's database is left open. */

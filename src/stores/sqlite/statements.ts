@@ -7,16 +7,19 @@ import { assertFence, decideAcquire, isSameLease } from "../lease.js";
 import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord } from "../types.js";
 import type { TableNames } from "./migrations.js";
 import { asText, COLUMNS, type Row } from "./rows.js";
+import { prepareRunQueries } from "./runs.js";
 import type { SqliteDatabase, SqliteStatement } from "./sqlite-store.js";
 
 // Runs after the migrations: SQLite resolves table names when a statement is prepared.
 /** Prepares every statement of the store and the transactions built on them. */
 export function prepareAll(db: SqliteDatabase, tables: TableNames) {
-  const { checkpoints: c, outputs: o, leases: l } = tables;
+  const { checkpoints: c, outputs: o, leases: l, runs: r } = tables;
   const columns = COLUMNS.join(", ");
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
   // The run's newest checkpoint, in the order `compareStored` gives, served by the run index.
-  const newest = `FROM ${c} WHERE pipeline_id = ? ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`;
+  const newestOf = (run: string) =>
+    `FROM ${c} WHERE pipeline_id = ${run} ORDER BY sequence DESC, timestamp DESC, checkpoint_id DESC LIMIT 1`;
+  const newest = newestOf("?");
   const s = {
     insertOutput: prepare(`INSERT OR IGNORE INTO ${o} (pipeline_id, hash, body, size) VALUES (?, ?, ?, ?)`),
     insertCheckpoint: prepare(
@@ -37,6 +40,20 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     deleteOutput: prepare(`DELETE FROM ${o} WHERE pipeline_id = ? AND hash = ?`),
     deleteRunCheckpoints: prepare(`DELETE FROM ${c} WHERE pipeline_id = ?`),
     deleteRunOutputs: prepare(`DELETE FROM ${o} WHERE pipeline_id = ?`),
+    // Every write moves the run's head; the indexed columns change only when the run is created
+    // (the insert) or finishes (markFinished), so most writes rewrite one row and no index.
+    upsertRun: prepare(
+      `INSERT INTO ${r} (pipeline_id, pipeline_name, created_at, finished, last_sequence, last_checkpoint_id, last_checksum)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pipeline_id) DO UPDATE SET last_sequence = excluded.last_sequence,
+       last_checkpoint_id = excluded.last_checkpoint_id, last_checksum = excluded.last_checksum`,
+    ),
+    markFinished: prepare(`UPDATE ${r} SET finished = 1 WHERE pipeline_id = ? AND finished = 0`),
+    // After deletions: the head is the newest checkpoint left (none: NULLs).
+    refreshHead: prepare(
+      `UPDATE ${r} SET (last_sequence, last_checkpoint_id, last_checksum) =
+       (SELECT sequence, checkpoint_id, checksum ${newestOf("@run")}) WHERE pipeline_id = @run`,
+    ),
+    deleteRunEntry: prepare(`DELETE FROM ${r} WHERE pipeline_id = ?`),
     selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
     upsertLease: prepare(
       `INSERT INTO ${l} (pipeline_id, owner, token, expires_at) VALUES (?, ?, ?, ?)
@@ -88,11 +105,24 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
           }
           throw error;
         }
+        const complete = m.stage_name === "pipeline_complete" ? 1 : 0;
+        s.upsertRun.run(
+          m.pipeline_id,
+          m.pipeline_name,
+          m.timestamp,
+          complete,
+          m.sequence,
+          m.checkpoint_id,
+          m.checksum,
+        );
+        if (complete) s.markFinished.run(m.pipeline_id);
       },
     ),
-    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) =>
-      sumChanges(s.deleteCheckpoint, pipelineId, ids),
-    ),
+    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) => {
+      const deleted = sumChanges(s.deleteCheckpoint, pipelineId, ids);
+      if (deleted > 0) s.refreshHead.run({ run: pipelineId });
+      return deleted;
+    }),
     // A read transaction gives every lookup the same snapshot.
     getOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) => {
       const found = new Map<string, string>();
@@ -127,9 +157,10 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     deleteRun: db.transaction((pipelineId: string) => {
       s.deleteRunCheckpoints.run(pipelineId);
       s.deleteRunOutputs.run(pipelineId);
+      s.deleteRunEntry.run(pipelineId);
     }),
   };
-  return { statements: s, transactions };
+  return { statements: s, transactions, runs: prepareRunQueries(db, tables) };
 }
 
 /** The prepared statements and transactions of one store. */

@@ -1,0 +1,82 @@
+/**
+ * Several processes writing to one run of the file store without a lease: each write is
+ * conditional on the tip its manager read, and the store checks it under the run's lock file,
+ * so the run stays one chain. Real child processes (`fixtures/tip-writer.ts` under tsx), since
+ * writers within one process are already serialized by the store's in-process queue.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { FileStore } from "../../src/stores/file/file-store.js";
+import type { StoredMetadata } from "../../src/stores/types.js";
+
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const WRITER = fileURLToPath(new URL("./fixtures/tip-writer.ts", import.meta.url));
+const PROCESSES = 3;
+const WRITES = 40;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cairn-file-race-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Starts a writer; resolves `ready` once it has opened its store, `done` when it exits cleanly. */
+function startWriter(args: string[]): { ready: Promise<void>; done: Promise<void> } {
+  const child = spawn(process.execPath, ["--import", TSX, WRITER, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const ready = new Promise<void>((resolve) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ready")) resolve();
+    });
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`writer exited with ${code}: ${stderr}`)),
+    );
+  });
+  return { ready: Promise.race([ready, done]), done };
+}
+
+it(`keeps one chain when ${PROCESSES} processes each write ${WRITES} checkpoints to a run without a lease`, async () => {
+  const basePath = join(dir, "store");
+  const go = join(dir, "go");
+  const writers = Array.from({ length: PROCESSES }, (_, i) =>
+    startWriter([basePath, "race_run", `w${i}`, String(WRITES), go]),
+  );
+  await Promise.all(writers.map((w) => w.ready));
+  await writeFile(go, "");
+  await Promise.all(writers.map((w) => w.done));
+
+  const store = new FileStore({ basePath });
+  await store.setup();
+  const listed = await store.listCheckpoints("race_run");
+  const metadata = listed.map((e) => (e.ok ? e.metadata : undefined));
+  expect(metadata.every((m) => m !== undefined)).toBe(true);
+  const chain = metadata as StoredMetadata[];
+  expect(chain).toHaveLength(PROCESSES * WRITES);
+  // One chain: sequences 1..n with no repeat, each checkpoint the child of the one before.
+  expect(chain.map((m) => m.sequence)).toEqual(chain.map((_, i) => i + 1));
+  expect(chain.map((m) => m.parent_checkpoint_id)).toEqual([
+    null,
+    ...chain.slice(0, -1).map((m) => m.checkpoint_id),
+  ]);
+  expect((await store.getLatestCheckpoint("race_run"))?.metadata.checkpoint_id).toBe(
+    chain.at(-1)?.checkpoint_id,
+  );
+  expect(await store.listRuns({ pipelineName: "race" })).toEqual({
+    runs: [{ pipelineId: "race_run", pipelineName: "race", createdAt: chain[0]?.timestamp, finished: false }],
+  });
+  await store.close();
+}, 120_000);
