@@ -123,6 +123,7 @@ export class PutCommand implements Cmd {
       if (!run.entry && !run.entryUnknown)
         run.entry = { pipelineId: run.id, pipelineName: name, createdAt: minute(this.at), finished: false };
       if (this.complete && run.entry) run.entry.finished = true;
+      await expectRunMatches(store, run, m);
       return;
     }
     const error = await failure(store.putCheckpoint(made.record, made.outputs, fence?.lease, options));
