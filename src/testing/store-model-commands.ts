@@ -128,7 +128,7 @@ export class PutCommand implements Cmd {
     }
     const error = await failure(store.putCheckpoint(made.record, made.outputs, fence?.lease, options));
     if (!leaseOk && !tipOk) expect(["CAIRN_LEASE_LOST", "CAIRN_CONFLICT"]).toContain(error.code);
-    else if (!leaseOk) expect(error).toMatchObject({ code: "CAIRN_LEASE_LOST" });
+    else if (!leaseOk) expect(error).toMatchObject({ name: "LeaseLostError", code: "CAIRN_LEASE_LOST" });
     else
       expect(error).toMatchObject({
         name: "TipMovedError",
