@@ -59,6 +59,23 @@ interface RunState {
 
 const errorOf = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
+/** Records a stage that a run skips: its result holds the output restored from the checkpoint. */
+export function markSkipped(
+  stageName: string,
+  output: unknown,
+  stepsResults: Record<string, StepResult>,
+  progress: Map<string, StageProgress>,
+): void {
+  stepsResults[stageName] = {
+    status: "skipped",
+    output,
+    attempts: 0,
+    durationMs: 0,
+    checkpointId: undefined,
+  };
+  progress.set(stageName, { state: "skipped", attempts: 0, durationMs: undefined });
+}
+
 /** Runs (or resumes) a run to completion, a pause, or a failure. */
 export async function executeRun(ctx: ExecutionContext, start: StartPoint): Promise<PipelineResults> {
   const startedAt = new Date();
@@ -134,14 +151,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       provenanceOf(step.name, fingerprint, encoded.get(step.name)?.hash ?? "");
     completed.push(step.name);
     skippedStages.push(step.name);
-    stepsResults[step.name] = {
-      status: "skipped",
-      output,
-      attempts: 0,
-      durationMs: 0,
-      checkpointId: undefined,
-    };
-    ctx.progress.set(step.name, { state: "skipped", attempts: 0, durationMs: undefined });
+    markSkipped(step.name, output, stepsResults, ctx.progress);
     ctx.emit({
       type: "stage_skipped",
       pipelineId,

@@ -20,7 +20,7 @@ import { unknownOptionsProblem } from "../core/options.js";
 import { hasCode } from "../util/fs-util.js";
 import { agentProblem } from "./agents.js";
 import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
-import { InvalidPipelineError } from "./validate.js";
+import { InvalidPipelineError, STEP_FIELDS } from "./validate.js";
 
 const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -51,16 +51,6 @@ const CHECKPOINT_KEYS = [
   "afterEachStep",
   "leaseTtlMs",
 ];
-/** Keys of one step. */
-const STEP_KEYS = [
-  "name",
-  "agent",
-  "inputs",
-  "retries",
-  "retryDelayMs",
-  "timeoutMs",
-  "config",
-] as const satisfies readonly (keyof StepDefinition)[];
 
 /** Renames the keys of an object to camelCase (one level). */
 function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
@@ -171,7 +161,7 @@ export async function optionsFromDefinition(
         continue;
       }
       const label = typeof raw.name === "string" ? `step ${raw.name}` : `steps[${i}]`;
-      const unknown = unknownOptionsProblem(label, raw, STEP_KEYS, camel);
+      const unknown = unknownOptionsProblem(label, raw, STEP_FIELDS, camel);
       if (unknown !== undefined) problems.push(unknown);
       const step = camelKeys(raw) as unknown as StepDefinition;
       if (typeof step.agent === "string" && isModuleRef(step.agent)) {

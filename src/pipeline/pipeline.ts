@@ -3,7 +3,7 @@ import { assertValidName, newRunId } from "../core/ids.js";
 import type { CheckpointMetadata, PipelineCheckpoint } from "../core/types.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { registerAgent } from "./agents.js";
-import { executeRun, type StageProgress, type StartPoint } from "./execution.js";
+import { executeRun, markSkipped, type StageProgress, type StartPoint } from "./execution.js";
 import { loadPipelineOptions } from "./from-file.js";
 import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
 import { planRun, type RunPlan, runInputsOf } from "./planner.js";
@@ -257,15 +257,7 @@ export class Pipeline {
   private completedResults(checkpoint: PipelineCheckpoint, plan: RunPlan): PipelineResults {
     const stepsResults: PipelineResults["stepsResults"] = {};
     for (const step of this.steps) {
-      const output = checkpoint.agentOutputs[step.name];
-      stepsResults[step.name] = {
-        status: "skipped",
-        output,
-        attempts: 0,
-        durationMs: 0,
-        checkpointId: undefined,
-      };
-      this.progress.set(step.name, { state: "skipped", attempts: 0, durationMs: undefined });
+      markSkipped(step.name, checkpoint.agentOutputs[step.name], stepsResults, this.progress);
     }
     const at = checkpoint.metadata.timestamp;
     return {

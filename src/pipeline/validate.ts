@@ -48,7 +48,8 @@ const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "onEvent",
   "leaseTtlMs",
 ]);
-const STEP_KEYS = new Set<keyof StepDefinition>([
+/** The fields of one step; anything else is a validation problem (a pipeline file's too). */
+export const STEP_FIELDS = [
   "name",
   "agent",
   "inputs",
@@ -56,7 +57,8 @@ const STEP_KEYS = new Set<keyof StepDefinition>([
   "retryDelayMs",
   "timeoutMs",
   "config",
-]);
+] as const satisfies readonly (keyof StepDefinition)[];
+const STEP_KEYS = new Set<string>(STEP_FIELDS);
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
@@ -127,7 +129,7 @@ export function validatePipeline(options: PipelineOptions): NormalizedStep[] {
       return;
     }
     for (const key of Object.keys(step))
-      if (!STEP_KEYS.has(key as keyof StepDefinition)) problems.push(`${where}: unknown field ${key}`);
+      if (!STEP_KEYS.has(key)) problems.push(`${where}: unknown field ${key}`);
     const name = step.name;
     if (!isValidName(name))
       problems.push(`${where}: name must use letters, digits, '.', '_' and '-' (at most 128)`);

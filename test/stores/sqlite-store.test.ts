@@ -86,7 +86,7 @@ describe("SqliteStore", () => {
     const error = await store.setup().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FormatTooNewError);
     expect(error).toMatchObject({ code: "CAIRN_FORMAT_TOO_NEW", subject: "store schema", found: 99 });
-    expect((error as Error).message).toMatch(/cairn_migrations: store schema format version 99 .*\(2\)/);
+    expect((error as Error).message).toMatch(/cairn_migrations: store schema format version 99 .*\(3\)/);
 
     // Through a manager (a guarded store): the same error, unwrapped, on every attempt.
     const manager = new CheckpointManager({ strategy: "sqlite", config: { dbPath: join(dir, "cairn.db") } });

@@ -25,10 +25,16 @@ export function ensureDir(dir: string): boolean {
     if (hasCode(error, "EEXIST")) return false;
     if (!hasCode(error, "ENOENT")) throw error;
   }
-  // The base folder itself does not exist yet: this is the store's first write.
+  // The base folder itself does not exist yet: this is the store's first write. Another process
+  // may be making the same folder at this moment: one of them creates it, neither fails.
   mkdirSync(dirname(dir), { recursive: true });
-  mkdirSync(dir);
-  return true;
+  try {
+    mkdirSync(dir);
+    return true;
+  } catch (error) {
+    if (hasCode(error, "EEXIST")) return false;
+    throw error;
+  }
 }
 
 /** The output files a checkpoint must add to its run's outputs folder, and whether it made that folder. */
