@@ -43,7 +43,7 @@ const PROFILES: Record<Profile["name"], Profile> = {
     grownResume: { warmup: 2, rounds: 3, batch: 1 },
     e2e: { warmup: 1, rounds: 3, batch: 1 },
     startupSizes: [0, 1000],
-    startup: { warmup: 3, rounds: 1, batch: 10 },
+    startup: { warmup: 3, rounds: 2, batch: 5 },
   },
   full: {
     name: "full",
@@ -56,7 +56,7 @@ const PROFILES: Record<Profile["name"], Profile> = {
     grownResume: { warmup: 2, rounds: 10, batch: 1 },
     e2e: { warmup: 2, rounds: 10, batch: 1 },
     startupSizes: [0, 10_000, 100_000],
-    startup: { warmup: 5, rounds: 1, batch: 40 },
+    startup: { warmup: 5, rounds: 8, batch: 5 },
   },
 };
 

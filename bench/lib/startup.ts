@@ -37,9 +37,18 @@ async function addOtherRuns(manager: CheckpointManager, from: number, count: num
   }
 }
 
-/** `execute()` start-up with 0 and more other runs in the store. */
-export async function measureStartup(ctx: ScenarioContext): Promise<StartupRow> {
-  const dir = join(ctx.dir, "startup");
+/** One store of the comparison: its own namespace, pipeline and unfinished run. */
+interface Subject {
+  others: number;
+  fillSeconds: number;
+  manager: CheckpointManager;
+  close(): Promise<void>;
+  /** Times one `execute()` until stage b begins. */
+  once(): Promise<number>;
+}
+
+async function openSubject(ctx: ScenarioContext, others: number): Promise<Subject> {
+  const dir = join(ctx.dir, `startup-${others}`);
   const filler = await ctx.store.openFiller(dir);
   const manager = new CheckpointManager(ctx.store.options(dir));
   let began = 0;
@@ -71,25 +80,47 @@ export async function measureStartup(ctx: ScenarioContext): Promise<StartupRow> 
     );
     return began - start;
   };
+  await once(); // creates the unfinished run, before the others: the index must not be scanned past them
+  const fillStart = performance.now();
+  await addOtherRuns(filler.manager, 0, others);
+  const fillSeconds = (performance.now() - fillStart) / 1000;
+  await filler.close();
+  return { others, fillSeconds, manager, once, close: () => manager.close() };
+}
+
+/**
+ * `execute()` start-up in stores holding 0 and more other runs: one store (namespace) per size,
+ * filled first, then measured in interleaved rounds so that warm-up and machine noise fall on
+ * every size alike.
+ */
+export async function measureStartup(ctx: ScenarioContext): Promise<StartupRow> {
   const plan = ctx.profile.startup;
-  const points: StartupRow["points"] = [];
+  const subjects: Subject[] = [];
   try {
-    await once(); // creates the unfinished run
-    let others = 0;
-    for (const target of ctx.profile.startupSizes) {
-      const fillStart = performance.now();
-      await addOtherRuns(filler.manager, others, target - others);
-      const fillSeconds = (performance.now() - fillStart) / 1000;
-      others = target;
-      for (let i = 0; i < plan.warmup; i++) await once();
-      const samples: number[] = [];
-      for (let i = 0; i < plan.rounds * plan.batch; i++) samples.push(await once());
-      points.push({ others: target, fillSeconds, summary: summarize(samples) });
-      ctx.log(`startup with ${target} other runs: p50 ${points.at(-1)?.summary.p50Ms.toFixed(2)} ms`);
+    for (const others of ctx.profile.startupSizes) {
+      subjects.push(await openSubject(ctx, others));
+      ctx.log(
+        `startup: store with ${others} other runs filled in ${subjects.at(-1)?.fillSeconds.toFixed(1)} s`,
+      );
     }
+    const samples = new Map<Subject, number[]>(subjects.map((s) => [s, []]));
+    for (const subject of subjects) for (let i = 0; i < plan.warmup; i++) await subject.once();
+    for (let round = 0; round < plan.rounds; round++) {
+      const order = round % 2 === 0 ? subjects : [...subjects].reverse();
+      for (const subject of order) {
+        const into = samples.get(subject) as number[];
+        for (let i = 0; i < plan.batch; i++) into.push(await subject.once());
+      }
+    }
+    const points = subjects.map((s) => ({
+      others: s.others,
+      fillSeconds: s.fillSeconds,
+      summary: summarize(samples.get(s) as number[]),
+    }));
+    for (const p of points)
+      ctx.log(`startup with ${p.others} other runs: p50 ${p.summary.p50Ms.toFixed(2)} ms`);
+    return { store: ctx.store.name, points };
   } finally {
-    await manager.close();
-    await filler.close();
+    for (const subject of subjects) await subject.close();
   }
-  return { store: ctx.store.name, points };
 }
