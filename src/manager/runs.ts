@@ -27,28 +27,46 @@ export interface RunInfo {
  */
 export type OpenStore = () => Promise<CheckpointStore>;
 
-/** The newest checkpoint of a run whose metadata parses, with its body; the parent of the next one. */
-export async function newestReadable(
+/**
+ * The run's checkpoints that the store can read and `wanted` accepts, newest first: the newest by
+ * one indexed read, the rest from the listing only when the caller asks for more. A record the
+ * store cannot parse is passed over, never returned.
+ */
+async function* newestFirst(
   store: CheckpointStore,
   pipelineId: string,
-): Promise<(StoredMetadata & { body: string }) | undefined> {
+  wanted: (metadata: StoredMetadata) => boolean = () => true,
+): AsyncGenerator<CheckpointRecord> {
+  let tried: string | undefined;
   try {
     const latest = await store.getLatestCheckpoint(pipelineId);
-    return latest && { ...latest.metadata, body: latest.body };
+    if (!latest) return;
+    tried = latest.metadata.checkpoint_id;
+    if (wanted(latest.metadata)) yield latest;
   } catch (error) {
     if (!(error instanceof CheckpointCorruptError)) throw error;
   }
   const listing = await store.listCheckpoints(pipelineId);
   for (let i = listing.length - 1; i >= 0; i--) {
     const entry = listing[i];
-    if (!entry?.ok) continue;
+    if (!entry?.ok || entry.metadata.checkpoint_id === tried || !wanted(entry.metadata)) continue;
+    let record: CheckpointRecord | undefined;
     try {
-      const record = await store.getCheckpoint(entry.metadata.checkpoint_id);
-      if (record) return { ...record.metadata, body: record.body };
+      record = await store.getCheckpoint(entry.metadata.checkpoint_id);
     } catch (error) {
-      if (!(error instanceof CheckpointCorruptError)) throw error;
+      if (error instanceof CheckpointCorruptError) continue;
+      throw error;
     }
+    if (record) yield record;
   }
+}
+
+/** The newest checkpoint of a run whose metadata parses, with its body; the parent of the next one. */
+export async function newestReadable(
+  store: CheckpointStore,
+  pipelineId: string,
+): Promise<(StoredMetadata & { body: string }) | undefined> {
+  for await (const record of newestFirst(store, pipelineId)) return { ...record.metadata, body: record.body };
   return undefined;
 }
 
@@ -59,32 +77,8 @@ export async function findResumePoint(
 ): Promise<VerifiedRecord | undefined> {
   assertValidName("pipelineId", pipelineId);
   const store = await openStore();
-  // Fast path: the newest record is usually the resume point; one indexed read, no listing.
-  let tried: string | undefined;
-  try {
-    const latest = await store.getLatestCheckpoint(pipelineId);
-    if (!latest) return undefined;
-    tried = latest.metadata.checkpoint_id;
-    if (RESUMABLE_STATUSES.has(latest.metadata.status)) {
-      const inspection = await inspectRecord(store, latest);
-      if (inspection.verified) return inspection.verified;
-    }
-  } catch (error) {
-    if (!(error instanceof CheckpointCorruptError)) throw error;
-  }
-  const listing = await store.listCheckpoints(pipelineId);
-  for (let i = listing.length - 1; i >= 0; i--) {
-    const entry = listing[i];
-    if (!entry?.ok || entry.metadata.checkpoint_id === tried) continue;
-    if (!RESUMABLE_STATUSES.has(entry.metadata.status)) continue;
-    let record: CheckpointRecord | undefined;
-    try {
-      record = await store.getCheckpoint(entry.metadata.checkpoint_id);
-    } catch (error) {
-      if (error instanceof CheckpointCorruptError) continue;
-      throw error;
-    }
-    if (!record) continue;
+  // Usually the newest record is the resume point: one indexed read, no listing.
+  for await (const record of newestFirst(store, pipelineId, (m) => RESUMABLE_STATUSES.has(m.status))) {
     const inspection = await inspectRecord(store, record);
     if (inspection.verified) return inspection.verified;
   }
