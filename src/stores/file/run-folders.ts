@@ -27,7 +27,13 @@ export function ensureDir(dir: string): boolean {
   }
   // The base folder itself does not exist yet: this is the store's first write.
   mkdirSync(dirname(dir), { recursive: true });
-  mkdirSync(dir);
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    // Another process made it in between: not ours to report as created.
+    if (hasCode(error, "EEXIST")) return false;
+    throw error;
+  }
   return true;
 }
 
