@@ -58,7 +58,7 @@ import { newestNames, readHinted, tipOf } from "./newest.js";
 import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
 import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
-import { publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
+import { checkImport, publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
 import { writeCheckpoint } from "./write-checkpoint.js";
 
 /** Options of the file store. */
@@ -157,31 +157,17 @@ export class FileStore implements CheckpointStore {
   ): Promise<void> {
     for (const { record } of checkpoints) this.runs.nameFolder(record.metadata.pipeline_name);
     // Refused before the staging (which can take long) too, not only under the lock.
-    await this.checkImport(pipelineId, checkpoints, options);
+    await checkImport(this.basePath, pipelineId, checkpoints, options);
     const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync);
     try {
       await this.locks.run(pipelineId, () =>
         withRunLock(this.basePath, pipelineId, async () => {
-          await this.checkImport(pipelineId, checkpoints, options);
+          await checkImport(this.basePath, pipelineId, checkpoints, options);
           await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync);
         }),
       );
     } finally {
       await rm(staged.folder, { recursive: true, force: true });
-    }
-  }
-
-  private async checkImport(
-    pipelineId: string,
-    checkpoints: readonly ImportedCheckpoint[],
-    options: ImportRunOptions,
-  ): Promise<void> {
-    if (!options.replace && readdirIfPresent(this.runDir(pipelineId)) !== undefined) {
-      throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
-    }
-    for (const { record } of checkpoints) {
-      const id = record.metadata.checkpoint_id;
-      if (await holds(this.basePath, pipelineId, id, [])) throw new CheckpointConflictError(id);
     }
   }
 

@@ -30,15 +30,16 @@ import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { CheckpointConflictError } from "../../core/errors.js";
 import { fsyncDir } from "../../util/atomic-file.js";
 import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
-import type { ImportedCheckpoint } from "../types.js";
+import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
 import { checkpointFileName, formatCheckpointFile, outputFileName } from "./checkpoint-file.js";
 import { withRunLock } from "./file-leases.js";
 import { listRun } from "./listing.js";
 import { newestNames } from "./newest.js";
 import { ensureDir, syncDir } from "./run-folders.js";
-import { HEAD, OUTPUTS, runFolder } from "./run-paths.js";
+import { HEAD, holds, OUTPUTS, runFolder } from "./run-paths.js";
 import type { RunsIndex } from "./runs-index.js";
 
 /** Staged imports, inside the base folder. */
@@ -113,6 +114,22 @@ export async function stageRun(
   } catch (error) {
     await rm(folder, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** Refuses an import the store cannot take: the run exists (without `replace`), or an id is another run's. */
+export async function checkImport(
+  basePath: string,
+  pipelineId: string,
+  checkpoints: readonly ImportedCheckpoint[],
+  options: ImportRunOptions,
+): Promise<void> {
+  if (!options.replace && readdirIfPresent(runFolder(basePath, pipelineId)) !== undefined) {
+    throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
+  }
+  for (const { record } of checkpoints) {
+    const id = record.metadata.checkpoint_id;
+    if (await holds(basePath, pipelineId, id, [])) throw new CheckpointConflictError(id);
   }
 }
 
