@@ -5,15 +5,15 @@
  * observes (a temp file appearing, store files or the SQLite WAL growing), never after a delay.
  * Runs the built CLI (`dist/`, built by the global setup).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { type Dirent, existsSync, mkdirSync, readdirSync, statSync, watch } from "node:fs";
+import { type Dirent, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, PIPELINE_COMPLETE_STAGE } from "../../src/index.js";
 import { FileStore } from "../../src/stores/file/file-store.js";
-import { CLI_PATH, runCairn } from "../support/cli.js";
+import { runCairn } from "../support/cli.js";
+import { killWhen, start } from "../support/kill.js";
 
 const NAME = "bulk";
 const RUN = "bulk-run";
@@ -80,37 +80,6 @@ const SQLITE: StoreCase = {
   midway: 3_000_000,
   leftovers: () => [],
 };
-
-/** Starts `cairn ...args`. */
-function start(args: readonly string[]): ChildProcess {
-  return spawn(process.execPath, [CLI_PATH, ...args], {
-    stdio: "ignore",
-    env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined },
-  });
-}
-
-/**
- * SIGKILLs the child as soon as `ready()` holds (checked on every change `watched` reports and
- * every millisecond); resolves once it is gone, with whether it was killed or had exited first.
- */
-function killWhen(child: ChildProcess, ready: () => boolean, watched: string[] = []): Promise<boolean> {
-  return new Promise((resolve) => {
-    let killed = false;
-    const check = () => {
-      if (!killed && child.exitCode === null && ready()) {
-        killed = true;
-        child.kill("SIGKILL");
-      }
-    };
-    const watchers = watched.map((path) => watch(path, check));
-    const timer = setInterval(check, 1);
-    child.on("exit", () => {
-      clearInterval(timer);
-      for (const w of watchers) w.close();
-      resolve(killed);
-    });
-  });
-}
 
 /** Writes the big run (finished) into a store, in process. */
 async function makeRun(url: string): Promise<void> {
