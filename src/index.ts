@@ -123,6 +123,8 @@ export type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
+  ImportRunOptions,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,

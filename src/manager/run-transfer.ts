@@ -1,7 +1,7 @@
 import { CheckpointConflictError, CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { compareStored } from "../core/record.js";
-import type { CheckpointStore, OutputRecord } from "../stores/types.js";
+import type { CheckpointStore } from "../stores/types.js";
 import { writeFileDurably } from "../util/atomic-file.js";
 import type { ParentLookup } from "./check.js";
 import { walkRun } from "./run-walk.js";
@@ -216,10 +216,10 @@ async function existingCheckpoints(
 }
 
 /**
- * Imports an export file: a run export (every checkpoint verified, then written oldest first, so
- * an interrupted import leaves a valid prefix of the chain) or a single-checkpoint export. A run
+ * Imports an export file: a run export (every checkpoint verified, then stored with one atomic
+ * `importRun`, so no reader ever sees the run half-imported) or a single-checkpoint export. A run
  * the store already holds is a conflict, found before anything is written; `overwrite` replaces
- * the whole run.
+ * the whole run in the same atomic step, never deleting it first.
  */
 export async function importRun(
   store: CheckpointStore,
@@ -247,22 +247,19 @@ export async function importRun(
   }
   const { pipelineId, sealed } = await parseRun(parsed, path);
   const { existing, clashing } = await existingCheckpoints(store, pipelineId, sealed, options.onProgress);
-  if (existing > 0) {
-    if (!overwrite) {
-      throw new CheckpointConflictError(
-        pipelineId,
-        `Run ${pipelineId} already has ${count(existing, "checkpoint")} in the store (${clashing} of the ${sealed.length} in ${path}); nothing was imported; import with overwrite to replace the run`,
-      );
-    }
-    await store.deleteRun(pipelineId);
+  if (existing > 0 && !overwrite) {
+    throw new CheckpointConflictError(
+      pipelineId,
+      `Run ${pipelineId} already has ${count(existing, "checkpoint")} in the store (${clashing} of the ${sealed.length} in ${path}); nothing was imported; import with overwrite to replace the run`,
+    );
   }
-  const written = new Set<string>();
-  for (const [i, { record, outputs }] of sealed.entries()) {
-    options.onProgress?.(i, sealed.length, "writing");
-    const fresh: OutputRecord[] = outputs.filter((o) => !written.has(o.hash));
-    await store.putCheckpoint(record, fresh);
-    for (const o of fresh) written.add(o.hash);
-  }
+  options.onProgress?.(0, sealed.length, "writing");
+  // One atomic step: the run appears (or replaces the old one) whole, never half-imported.
+  await store.importRun(
+    pipelineId,
+    sealed.map(({ record, outputs }) => ({ record, outputs })),
+    { replace: overwrite },
+  );
   options.onProgress?.(sealed.length, sealed.length, "writing");
   return {
     kind: "run",

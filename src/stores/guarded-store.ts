@@ -4,6 +4,7 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
   Lease,
   ListRunsQuery,
   MigrationStatus,
@@ -17,6 +18,7 @@ type StoreMethod = Exclude<
 
 const METHODS: readonly StoreMethod[] = [
   "putCheckpoint",
+  "importRun",
   "acquireLease",
   "renewLease",
   "releaseLease",
@@ -44,6 +46,38 @@ function assertHashes(hashes: unknown): void {
     if (typeof hash !== "string" || !HASH.test(hash))
       throw new InvalidArgumentError(`output hash ${JSON.stringify(hash)} is not a SHA-256 in hex`);
   }
+}
+
+function assertRecord(record: unknown): CheckpointRecord["metadata"] {
+  const m = (record as CheckpointRecord | undefined)?.metadata;
+  if (typeof m !== "object" || m === null)
+    throw new InvalidArgumentError("checkpoint record must have metadata");
+  assertValidName("pipelineId", m.pipeline_id);
+  assertValidName("checkpointId", m.checkpoint_id);
+  assertValidName("pipelineName", m.pipeline_name);
+  assertValidName("stageName", m.stage_name);
+  return m;
+}
+
+/** A whole run to import: non-empty, every checkpoint of that run, each id once. */
+function assertImport(pipelineId: unknown, checkpoints: unknown, options: unknown): void {
+  assertValidName("pipelineId", pipelineId);
+  if (!Array.isArray(checkpoints) || checkpoints.length === 0)
+    throw new InvalidArgumentError("importRun needs a non-empty array of checkpoints");
+  const ids = new Set<string>();
+  for (const item of checkpoints as ImportedCheckpoint[]) {
+    const m = assertRecord(item?.record);
+    if (m.pipeline_id !== pipelineId)
+      throw new InvalidArgumentError(
+        `checkpoint ${m.checkpoint_id} belongs to run ${m.pipeline_id}, not ${pipelineId}`,
+      );
+    if (ids.has(m.checkpoint_id))
+      throw new InvalidArgumentError(`checkpoint ${m.checkpoint_id} is given twice`);
+    ids.add(m.checkpoint_id);
+    assertHashes((item.outputs as OutputRecord[] | undefined)?.map((o) => o.hash));
+  }
+  if (typeof (options as { replace?: unknown } | undefined)?.replace !== "boolean")
+    throw new InvalidArgumentError("importRun options.replace must be a boolean");
 }
 
 function assertLease(lease: unknown): void {
@@ -92,13 +126,7 @@ function assertEntry(entry: unknown): void {
  */
 const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> = {
   putCheckpoint: ([record, outputs, fence, options]) => {
-    const m = (record as CheckpointRecord | undefined)?.metadata;
-    if (typeof m !== "object" || m === null)
-      throw new InvalidArgumentError("checkpoint record must have metadata");
-    assertValidName("pipelineId", m.pipeline_id);
-    assertValidName("checkpointId", m.checkpoint_id);
-    assertValidName("pipelineName", m.pipeline_name);
-    assertValidName("stageName", m.stage_name);
+    const m = assertRecord(record);
     assertHashes((outputs as OutputRecord[] | undefined)?.map((o) => o.hash));
     if (fence !== undefined) {
       assertLease(fence);
@@ -110,6 +138,7 @@ const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> 
     const tip = (options as { expectedTip?: unknown } | undefined)?.expectedTip;
     if (tip !== undefined && tip !== null) assertValidName("expectedTip", tip);
   },
+  importRun: ([pipelineId, checkpoints, options]) => assertImport(pipelineId, checkpoints, options),
   acquireLease: ([pipelineId, owner, ttlMs]) => {
     assertValidName("pipelineId", pipelineId);
     if (typeof owner !== "string" || owner.length === 0)
@@ -223,6 +252,7 @@ export class GuardedStore implements CheckpointStore {
 
   // Replaced per instance in the constructor; declared for the type checker.
   declare putCheckpoint: CheckpointStore["putCheckpoint"];
+  declare importRun: CheckpointStore["importRun"];
   declare acquireLease: CheckpointStore["acquireLease"];
   declare renewLease: CheckpointStore["renewLease"];
   declare releaseLease: CheckpointStore["releaseLease"];

@@ -104,6 +104,18 @@ export interface RunPage {
   nextCursor?: string;
 }
 
+/** One checkpoint of `importRun`, with the outputs it introduces. */
+export interface ImportedCheckpoint {
+  record: CheckpointRecord;
+  outputs: readonly OutputRecord[];
+}
+
+/** Options of `importRun`. */
+export interface ImportRunOptions {
+  /** Replace a run the store already holds, in the same atomic step; never deleted first. */
+  replace: boolean;
+}
+
 /** The contract every checkpoint store implements. */
 export interface CheckpointStore {
   /** Strategy name, e.g. `file`. */
@@ -126,6 +138,21 @@ export interface CheckpointStore {
     outputs: readonly OutputRecord[],
     fence?: Lease,
     options?: PutOptions,
+  ): Promise<void>;
+
+  /**
+   * Stores a whole run in one atomic step: its checkpoints (oldest first, every one of run
+   * `pipelineId`) and their outputs all become visible at once, or none do, even if the process
+   * is killed half-way. The store's indexes (`listRuns`, the run's head) end up exactly as if the
+   * checkpoints had been put one by one in that order. A run the store already holds (anything
+   * stored for it) is a `CheckpointConflictError` and nothing changes, unless `replace` is set:
+   * then the old run is replaced in the same step, never deleted first. A checkpoint id another
+   * run holds is always a `CheckpointConflictError`. The run's lease (and fencing token) is kept.
+   */
+  importRun(
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
   ): Promise<void>;
 
   /**
@@ -176,7 +203,10 @@ export interface CheckpointStore {
   /** Deletes outputs of a run; returns how many existed. */
   deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number>;
 
-  /** Deletes everything stored for a run, corrupt entries included. */
+  /**
+   * Deletes everything stored for a run, corrupt entries included, in one atomic step: a reader
+   * never sees the run half-deleted, even when the process is killed during the delete.
+   */
   deleteRun(pipelineId: string): Promise<void>;
 
   /**

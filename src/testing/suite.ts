@@ -1,6 +1,6 @@
 /**
  * The conformance suite every store runs: the raw store contract (`store-contract.ts`), leases,
- * corrupt entries, the runs-by-name index, and the CheckpointManager's guarantees on top of
+ * corrupt entries, the runs-by-name index, whole-run imports, and the CheckpointManager's guarantees on top of
  * the store (`manager-behaviour.ts`).
  *
  * A store's test file calls `describeStoreConformance(name, create)`; `create` runs before each
@@ -13,6 +13,7 @@ import { GuardedStore } from "../stores/guarded-store.js";
 import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
 import { corruptEntryTests } from "./store-corrupt-entries.js";
+import { importRunTests } from "./store-import.js";
 import { leaseTests } from "./store-leases.js";
 import { modelTests } from "./store-model.js";
 import { runsIndexTests } from "./store-runs.js";
@@ -116,6 +117,7 @@ export function describeStoreConformance(name: string, create: HarnessFactory): 
     corruptEntryTests(harness);
     runsIndexTests(harness);
     modelTests(harness);
+    importRunTests(harness);
     managerTests(harness);
   });
 }

@@ -15,6 +15,7 @@ import { mkdir } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import { hasCode } from "./fs-util.js";
+import { durableTempName, removeStaleTemps } from "./stale-temps.js";
 
 const fsyncFd = promisify(fsync);
 
@@ -167,13 +168,25 @@ export async function createFile(dir: string, name: string, data: string, fsync:
  * Writes the file at `path` so that it is there, whole, once this resolves, even if the machine
  * loses power right after: a temp file beside it, fsync, rename, fsync of the folder. Missing
  * folders are created, and each one's own entry is flushed too. Every file cairn writes outside
- * a store (exports, backups, reports, graphs) goes through here.
+ * a store (exports, backups, reports, graphs) goes through here. The temp file's name says which
+ * process writes it (`stale-temps.ts`), so temp files a killed writer left in the folder are
+ * removed first, and never one a live writer is still writing.
  */
 export async function writeFileDurably(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
   const created = await mkdir(dir, { recursive: true });
-  const [temp] = await writeTemps([{ dir, name: basename(path), data }], true);
-  moveIntoPlace(temp as TempFile);
+  if (created === undefined) removeStaleTemps(dir);
+  const temp = join(dir, durableTempName(basename(path)));
+  const fd = openSync(temp, "wx");
+  try {
+    writeAll(fd, data);
+    await fsyncFd(fd);
+  } catch (error) {
+    discardTemps([{ dir, name: basename(path), data, temp, target: path }], [fd]);
+    throw error;
+  }
+  closeSync(fd);
+  moveIntoPlace({ dir, name: basename(path), data, temp, target: path });
   await fsyncDir(dir);
   if (created !== undefined) {
     // A new folder's entry lives in its parent: flush every parent from the innermost one up.

@@ -51,7 +51,7 @@ describe.skipIf(process.platform === "win32")("writeFileDurably", () => {
     expect(await readFile(target, "utf8")).toBe("{}\n");
     expect(await readdir(dir)).toEqual(["export.json"]);
     const temp = calls[0] as string;
-    expect(temp).toMatch(/^fsync .*\/\.export\.json\.[0-9a-f]+\.tmp$/);
+    expect(temp).toMatch(/^fsync .*\/\.export\.json\.cairn-[0-9a-f]{8}-\d+-[0-9a-f]{12}\.tmp$/);
     expect(calls).toEqual([temp, `rename ${target}`, `fsync ${dir}`]);
   });
 

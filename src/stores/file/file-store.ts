@@ -6,6 +6,7 @@
  *   basePath/<pipelineId>/outputs/<sha256>.json
  *   basePath/.leases/   leases and run locks (`file-leases.ts`)
  *   basePath/.runs/     the runs-by-name index (`runs-index.ts`)
+ *   basePath/.staging/, basePath/.trash/   whole-run imports and deletes (`staging.ts`)
  *
  * Every write goes to a temp file that is flushed and then moved into place, and the folder is
  * flushed after, so a crash never leaves a half-written checkpoint. A checkpoint is written
@@ -32,6 +33,8 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
+  ImportRunOptions,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -55,6 +58,7 @@ import { newestNames, readHinted, tipOf } from "./newest.js";
 import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
 import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
+import { checkImport, publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
 import { writeCheckpoint } from "./write-checkpoint.js";
 
 /** Options of the file store. */
@@ -99,6 +103,7 @@ export class FileStore implements CheckpointStore {
     } catch (error) {
       if (!hasCode(error, "ENOENT")) throw error;
     }
+    await recoverLeftovers(this.basePath, this.runs, this.fsync);
     await this.runs.setup();
   }
 
@@ -139,6 +144,31 @@ export class FileStore implements CheckpointStore {
         if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
       }),
     );
+  }
+
+  /**
+   * Stages the whole run folder under `.staging` (flushed, without the lock), then publishes it
+   * under the run's lock with one rename; see `staging.ts`. The checks run again under the lock.
+   */
+  async importRun(
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
+  ): Promise<void> {
+    for (const { record } of checkpoints) this.runs.nameFolder(record.metadata.pipeline_name);
+    // Refused before the staging (which can take long) too, not only under the lock.
+    await checkImport(this.basePath, pipelineId, checkpoints, options);
+    const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync);
+    try {
+      await this.locks.run(pipelineId, () =>
+        withRunLock(this.basePath, pipelineId, async () => {
+          await checkImport(this.basePath, pipelineId, checkpoints, options);
+          await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync);
+        }),
+      );
+    } finally {
+      await rm(staged.folder, { recursive: true, force: true });
+    }
   }
 
   /** Takes the run's lease under the run's cross-process lock. */
@@ -314,21 +344,17 @@ export class FileStore implements CheckpointStore {
   }
 
   /**
-   * Removes the run's folder and everything in it, then its runs-index entry: a crash in
-   * between leaves an entry for a run with no checkpoint, never a run missing from the index.
+   * Renames the run's folder into `.trash`, then removes its runs-index entry and the folder: a
+   * crash never leaves a half-deleted run, and the next setup finishes what a crash left.
    */
   async deleteRun(pipelineId: string): Promise<void> {
     const dir = this.runDir(pipelineId);
     await this.locks.run(pipelineId, async () => {
       // Nothing to delete: no lock file, so a store that does not exist stays that way.
       if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;
-      await withRunLock(this.basePath, pipelineId, async () => {
-        if (readdirIfPresent(dir) !== undefined) {
-          await rm(dir, { recursive: true, force: true });
-          await this.sync(this.basePath);
-        }
-        await this.runs.remove(pipelineId);
-      });
+      await withRunLock(this.basePath, pipelineId, () =>
+        trashRun(this.basePath, this.runs, pipelineId, this.fsync),
+      );
     });
   }
 

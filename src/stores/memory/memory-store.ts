@@ -11,6 +11,8 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
+  ImportRunOptions,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -88,7 +90,14 @@ export class MemoryStore implements CheckpointStore {
         throw new TipMovedError(id, pipelineId, options.expectedTip, actual);
     }
     if (this.runOf.has(id)) throw new CheckpointConflictError(id);
-    const run = this.run(record.metadata.pipeline_id, true);
+    this.putNow(record, outputs);
+  }
+
+  /** Stores a checkpoint whose checks passed; synchronous, so no other call runs in between. */
+  private putNow(record: CheckpointRecord, outputs: readonly OutputRecord[]): void {
+    const id = record.metadata.checkpoint_id;
+    const pipelineId = record.metadata.pipeline_id;
+    const run = this.run(pipelineId, true);
     for (const output of outputs) {
       if (!run.outputs.has(output.hash)) run.outputs.set(output.hash, output.body);
     }
@@ -98,6 +107,24 @@ export class MemoryStore implements CheckpointStore {
     if (!latest || compareStored(record.metadata, latest.metadata) > 0) run.latestId = id;
     const m = record.metadata;
     this.index.noteCheckpoint(pipelineId, m.pipeline_name, m.timestamp, m.stage_name);
+  }
+
+  /** Checks everything first, then replaces and stores synchronously: nothing runs in between. */
+  async importRun(
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
+  ): Promise<void> {
+    if (this.runs.has(pipelineId) && !options.replace) {
+      throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
+    }
+    for (const { record } of checkpoints) {
+      const owner = this.runOf.get(record.metadata.checkpoint_id);
+      if (owner !== undefined && owner !== pipelineId)
+        throw new CheckpointConflictError(record.metadata.checkpoint_id);
+    }
+    this.deleteNow(pipelineId);
+    for (const { record, outputs } of checkpoints) this.putNow(record, outputs);
   }
 
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
@@ -197,6 +224,10 @@ export class MemoryStore implements CheckpointStore {
   }
 
   async deleteRun(pipelineId: string): Promise<void> {
+    this.deleteNow(pipelineId);
+  }
+
+  private deleteNow(pipelineId: string): void {
     const run = this.run(pipelineId);
     if (!run) return;
     for (const id of run.checkpoints.keys()) this.runOf.delete(id);

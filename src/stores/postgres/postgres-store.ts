@@ -16,6 +16,8 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
+  ImportRunOptions,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -37,6 +39,7 @@ import {
   type PgTypeParsers,
   typeParsers,
 } from "./driver.js";
+import { importRun } from "./import.js";
 import {
   applyMigrations,
   LATEST_VERSION,
@@ -158,6 +161,15 @@ export class PostgresStore implements CheckpointStore {
     options?: PutOptions,
   ): Promise<void> {
     await putCheckpoint(this.writer, record, outputs, fence, options?.expectedTip);
+  }
+
+  /** Stores a whole run in one transaction; see `import.ts`. */
+  async importRun(
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
+  ): Promise<void> {
+    await importRun(this.writer, this.tables, pipelineId, checkpoints, options);
   }
 
   /** Takes the run's lease in a transaction that locks its row, by the server's clock. */

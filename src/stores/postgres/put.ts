@@ -13,7 +13,7 @@ import { isoOf, leaseOf } from "./rows.js";
 
 // JSONB refuses \u0000 and unpaired surrogate escapes, which a canonical body may hold (JSON
 // escapes them; TEXT stores them fine). Such a body gets no JSONB copy rather than failing.
-const JSONB_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
+export const JSONB_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
 
 /** What the write path needs from its store. */
 export interface PgWriter {

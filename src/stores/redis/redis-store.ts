@@ -12,6 +12,8 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
+  ImportRunOptions,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -24,6 +26,7 @@ import type {
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
 import { type Entry, inspectEntry, toListing, toRecord } from "./entries.js";
+import { importRun } from "./import.js";
 import { RedisKeys, runMember } from "./keys.js";
 import { renderKey, scanCheckpointIds } from "./maintenance.js";
 import { checkPutReply, checkUpdateReply, leaseAttemptFrom, type PutReply, storeError } from "./replies.js";
@@ -141,6 +144,15 @@ export class RedisStore implements CheckpointStore {
       ...[m.pipeline_name, m.timestamp, runMember(m.timestamp, pipelineId), finishes, m.checksum, ...pairs],
     )) as PutReply;
     checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence, expectedTip);
+  }
+
+  /** Stores a whole run with one script; see `import-script.ts`. */
+  async importRun(
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
+  ): Promise<void> {
+    await importRun(this.runScript, this.keys, this.ttlSeconds, pipelineId, checkpoints, options);
   }
 
   /** Takes the run's lease in one script, with the server's clock. */

@@ -10,12 +10,14 @@
  * Keys derived from data (a run's checkpoint hashes) are built here from the prefix, which
  * standalone Redis allows; see `keys.ts` for the layout and the TTL rules.
  */
+import { IMPORT_SCRIPTS } from "./import-script.js";
 import { script } from "./lua.js";
 import { RUNS_SCRIPTS } from "./runs-scripts.js";
 
 /** Every script of the store, by name. */
 export const SCRIPTS = {
   ...RUNS_SCRIPTS,
+  ...IMPORT_SCRIPTS,
 
   /**
    * KEYS: ckpt, index, outputs, runs, lease, head. ARGV: prefix, ttl, pipelineId, checkpointId,

@@ -19,6 +19,8 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  ImportedCheckpoint,
+  ImportRunOptions,
   Lease,
   LeaseAttempt,
   ListedCheckpoint,
@@ -30,6 +32,7 @@ import type {
   StatusPatch,
 } from "../types.js";
 import { loadDriver } from "./driver.js";
+import { prepareImport } from "./import.js";
 import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.js";
 import {
   applyMigrations,
@@ -114,6 +117,7 @@ export class SqliteStore implements CheckpointStore {
   readonly persistent: boolean;
   private readonly tables: TableNames;
   private prepared: Prepared | undefined;
+  private importer: ReturnType<typeof prepareImport> | undefined;
   private readonly updates = new Map<string, SqliteStatement>();
   private readonly appliedNow: number[] = [];
 
@@ -236,6 +240,16 @@ export class SqliteStore implements CheckpointStore {
     if (fence || expectedTip !== undefined)
       this.ready.transactions.put.immediate(record, outputs, fence, expectedTip);
     else this.ready.transactions.put(record, outputs, undefined, undefined);
+  }
+
+  /** Stores a whole run in one immediate transaction; see `import.ts`. */
+  async importRun(
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
+  ): Promise<void> {
+    this.importer ??= prepareImport(this.db, this.tables, this.ready);
+    this.importer(pipelineId, checkpoints, options);
   }
 
   /** Takes the run's lease in an immediate transaction (atomic across processes). */

@@ -1,0 +1,84 @@
+/**
+ * The PostgreSQL store's whole-run import: one transaction that locks the run's row, checks the
+ * run, empties and re-heads it when replacing, and inserts every output and checkpoint. Nothing
+ * is visible to other sessions before COMMIT; a killed client's transaction is rolled back.
+ */
+import { CheckpointConflictError, InvalidArgumentError } from "../../core/errors.js";
+import { sha256 } from "../../core/record.js";
+import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
+import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
+import { inTransaction } from "./driver.js";
+import type { TableNames } from "./migrations.js";
+import { JSONB_UNSAFE, type PgWriter } from "./put.js";
+import { COLUMNS, type Statement } from "./queries.js";
+import { isoOf } from "./rows.js";
+
+// Named by their text, which holds the table names: stores on other tables get other names.
+const named = (text: string): Statement => ({ name: `cairn_import_${sha256(text).slice(0, 16)}`, text });
+
+function importStatements(tables: TableNames) {
+  const { checkpoints: c, outputs: o, runs: r } = tables;
+  return {
+    held: named(
+      `SELECT 1 FROM ${c} WHERE pipeline_id = $1::text UNION ALL SELECT 1 FROM ${o} WHERE pipeline_id = $1::text LIMIT 1`,
+    ),
+    // The replaced run's row becomes the new run's, as its first write would have made it.
+    resetRun: named(
+      `UPDATE ${r} SET pipeline_name = $2::text, created_at = $3::timestamptz, finished = false,
+       last_sequence = NULL, last_checkpoint_id = NULL, last_checksum = NULL WHERE pipeline_id = $1::text`,
+    ),
+  };
+}
+
+/** Stores a whole run atomically; see the file's comment and `CheckpointStore.importRun`. */
+export async function importRun(
+  db: PgWriter,
+  tables: TableNames,
+  pipelineId: string,
+  checkpoints: readonly ImportedCheckpoint[],
+  options: ImportRunOptions,
+): Promise<void> {
+  for (const { record } of checkpoints) {
+    const m = record.metadata;
+    if (isoOf(m.timestamp) !== m.timestamp) {
+      throw new InvalidArgumentError(
+        `checkpoint ${m.checkpoint_id}: timestamp ${JSON.stringify(m.timestamp)} is not in ` +
+          "the form 2024-01-01T12:00:00.000Z, the only form this store gives back unchanged",
+      );
+    }
+  }
+  const first = (checkpoints[0] as ImportedCheckpoint).record.metadata;
+  const q = importStatements(tables);
+  await db.call(() =>
+    inTransaction(db.pool, async (client) => {
+      // Every writer of the run locks this row first, so none is half-way through it.
+      await db.run(client, db.sql.ensureRun, [pipelineId, first.pipeline_name, first.timestamp]);
+      await db.run(client, db.sql.lockRun, [pipelineId]);
+      const { rows } = await db.run(client, q.held, [pipelineId]);
+      if (rows.length > 0) {
+        if (!options.replace)
+          throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
+        await db.run(client, db.sql.deleteRunCheckpoints, [pipelineId]);
+        await db.run(client, db.sql.deleteRunOutputs, [pipelineId]);
+      }
+      await db.run(client, q.resetRun, [pipelineId, first.pipeline_name, first.timestamp]);
+      const stored = new Set<string>();
+      for (const { outputs } of checkpoints) {
+        for (const output of outputs) {
+          if (stored.has(output.hash)) continue;
+          stored.add(output.hash);
+          await db.run(client, db.sql.insertOutput, [pipelineId, output.hash, output.body]);
+        }
+      }
+      for (const { record } of checkpoints) {
+        const values: unknown[] = COLUMNS.map((column) => record.metadata[column]);
+        values.push(record.body, !JSONB_UNSAFE.test(record.body));
+        const inserted = await db.run(client, db.sql.insertCheckpoint, values);
+        // Another run holds the id: thrown inside the transaction, so nothing is kept.
+        if (inserted.rowCount === 0) throw new CheckpointConflictError(record.metadata.checkpoint_id);
+      }
+      const finished = checkpoints.some((c) => c.record.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
+      await db.run(client, db.sql.refreshRun, [pipelineId, finished]);
+    }),
+  );
+}

@@ -1,0 +1,34 @@
+/**
+ * The SQLite store's whole-run import: one IMMEDIATE transaction that checks the run, deletes
+ * the old one when replacing, and puts every checkpoint as `putCheckpoint` would (the runs row
+ * and head included). A kill at any point leaves the transaction uncommitted: no trace.
+ */
+import { CheckpointConflictError } from "../../core/errors.js";
+import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
+import type { TableNames } from "./migrations.js";
+import type { SqliteDatabase } from "./sqlite-store.js";
+import type { Prepared } from "./statements.js";
+
+/** Builds the import transaction of one store. */
+export function prepareImport(db: SqliteDatabase, tables: TableNames, prepared: Prepared) {
+  const { checkpoints: c, outputs: o } = tables;
+  const held = db.prepare(
+    `SELECT 1 FROM ${c} WHERE pipeline_id = ? UNION ALL SELECT 1 FROM ${o} WHERE pipeline_id = ? LIMIT 1`,
+  );
+  const { transactions } = prepared;
+  const importRun = db.transaction(
+    (pipelineId: string, checkpoints: readonly ImportedCheckpoint[], options: ImportRunOptions) => {
+      if (held.get(pipelineId, pipelineId) !== undefined) {
+        if (!options.replace)
+          throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
+        // The lease row is another table: the run's fencing token survives.
+        transactions.deleteRun(pipelineId);
+      }
+      // Nested transactions are savepoints; an id another run holds fails the insert, and the
+      // error rolls back the whole import, the delete above included.
+      for (const { record, outputs } of checkpoints) transactions.put(record, outputs, undefined, undefined);
+    },
+  );
+  return (pipelineId: string, checkpoints: readonly ImportedCheckpoint[], options: ImportRunOptions) =>
+    importRun.immediate(pipelineId, checkpoints, options);
+}
