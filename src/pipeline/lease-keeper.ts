@@ -18,20 +18,26 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
   private released = false;
+  /** When the lease may have run out, on this process's monotonic clock: never another host's. */
+  private validUntil: number;
 
   private constructor(
     private readonly store: CheckpointStore,
     /** The current lease; its expiry moves forward on every renewal. */
     public lease: Lease,
     private readonly ttlMs: number,
-  ) {}
+    askedAt: number,
+  ) {
+    this.validUntil = askedAt + ttlMs;
+  }
 
   /** Acquires the run's lease or throws {@link RunLockedError}. */
   static async acquire(store: CheckpointStore, pipelineId: string, ttlMs: number, owner = newRunnerId()) {
+    const askedAt = performance.now();
     const attempt = await store.acquireLease(pipelineId, owner, ttlMs);
     if (!attempt.acquired)
       throw new RunLockedError(pipelineId, attempt.holder.owner, attempt.holder.expiresAt);
-    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs);
+    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs, askedAt);
     keeper.schedule();
     return keeper;
   }
@@ -56,13 +62,17 @@ export class LeaseKeeper {
   }
 
   private async renew(): Promise<void> {
+    // Counted from before the call: the store wrote the renewal no earlier than this.
+    const askedAt = performance.now();
     try {
       const renewed = await this.store.renewLease(this.lease, this.ttlMs);
-      if (renewed) this.lease = renewed;
-      else this.lose("another runner took the run over");
+      if (renewed) {
+        this.lease = renewed;
+        this.validUntil = askedAt + this.ttlMs;
+      } else this.lose("another runner took the run over");
     } catch (error) {
       // A store hiccup is not a loss yet; it is once the lease may have expired.
-      if (Date.now() >= this.lease.expiresAt.getTime()) {
+      if (performance.now() >= this.validUntil) {
         this.lose(`could not renew before it expired: ${(error as Error).message}`);
       }
     }
