@@ -6,7 +6,7 @@
  * one runner at a time and its chain stays linear; a frozen holder that wakes up is fenced.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -198,4 +198,72 @@ describe("file-store leases across skewed clocks", () => {
       ...STAGES.map((s) => `start ${s} contender`),
     ]);
   }, 120_000);
+});
+
+describe("file-store leases and run locks judged by observation, in one process", () => {
+  let basePath: string;
+  let store: FileStore;
+  beforeEach(async () => {
+    basePath = join(dir, "store");
+    await mkdir(join(basePath, ".leases"), { recursive: true });
+    store = new FileStore({ basePath, fsync: false });
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  const leaseFile = () => join(basePath, ".leases", "run1.json");
+  /** A lease as another host writes it: its expiry, by its own clock, already in the past here. */
+  const writeForeignLease = (version: string) =>
+    writeFile(
+      leaseFile(),
+      JSON.stringify({
+        owner: "far-host:1:x",
+        token: 4,
+        expires_at: Date.now() - 60_000,
+        ttl_ms: 500,
+        version,
+      }),
+    );
+
+  it("does not take a lease whose holder's clock says it ended while the holder keeps renewing it", async () => {
+    await writeForeignLease("v1");
+    const attempt = store.acquireLease("run1", "runner-a", 10_000);
+    // The holder renews (a new version) while this process is watching its lease.
+    await new Promise((r) => setTimeout(r, 100));
+    await writeForeignLease("v2");
+    const result = await attempt;
+    expect(result.acquired).toBe(false);
+    if (!result.acquired) expect(result.holder).toMatchObject({ owner: "far-host:1:x", token: 4 });
+  });
+
+  it("takes over a lease seen unchanged for its TTL, whatever its holder's clock said, with a larger token", async () => {
+    await writeForeignLease("v1");
+    const result = await store.acquireLease("run1", "runner-a", 10_000);
+    expect(result.acquired).toBe(true);
+    if (result.acquired) expect(result.lease.token).toBe(5);
+  });
+
+  it("never breaks another host's run lock by its age", async () => {
+    const lock = join(basePath, ".leases", "run1.lock");
+    const held = JSON.stringify({ host: "far-host", pid: 1, nonce: "far" });
+    await writeFile(lock, held);
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(lock, anHourAgo, anHourAgo);
+    const attempt = store.acquireLease("run1", "runner-a", 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    // Still the other host's lock: an old mtime says nothing about a holder on another clock.
+    expect(await readFile(lock, "utf8")).toBe(held);
+    await rm(lock);
+    expect((await attempt).acquired).toBe(true);
+  });
+
+  it("breaks another host's run lock once it has stayed the same for the stale timeout", async () => {
+    await writeFile(
+      join(basePath, ".leases", "run1.lock"),
+      JSON.stringify({ host: "far-host", pid: 1, nonce: "abandoned" }),
+    );
+    expect((await store.acquireLease("run1", "runner-a", 10_000)).acquired).toBe(true);
+    expect(await readdir(join(basePath, ".leases"))).toEqual(["run1.json"]);
+  }, 60_000);
 });
