@@ -26,18 +26,20 @@ export class LeaseKeeper {
     /** The current lease; its expiry moves forward on every renewal. */
     public lease: Lease,
     private readonly ttlMs: number,
-    askedAt: number,
+    validUntil: number,
   ) {
-    this.validUntil = askedAt + ttlMs;
+    this.validUntil = validUntil;
   }
 
   /** Acquires the run's lease or throws {@link RunLockedError}. */
   static async acquire(store: CheckpointStore, pipelineId: string, ttlMs: number, owner = newRunnerId()) {
-    const askedAt = performance.now();
     const attempt = await store.acquireLease(pipelineId, owner, ttlMs);
     if (!attempt.acquired)
       throw new RunLockedError(pipelineId, attempt.holder.owner, attempt.holder.expiresAt);
-    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs, askedAt);
+    // Not from before the call: a store may watch a lapsed lease for a TTL before taking it.
+    // The lease's own expiry tells how much is left, never more than the TTL.
+    const left = Math.min(ttlMs, attempt.lease.expiresAt.getTime() - Date.now());
+    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs, performance.now() + left);
     keeper.schedule();
     return keeper;
   }
