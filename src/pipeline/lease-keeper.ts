@@ -18,20 +18,28 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
   private released = false;
+  /** When the lease may have run out, on this process's monotonic clock: never another host's. */
+  private validUntil: number;
 
   private constructor(
     private readonly store: CheckpointStore,
     /** The current lease; its expiry moves forward on every renewal. */
     public lease: Lease,
     private readonly ttlMs: number,
-  ) {}
+    validUntil: number,
+  ) {
+    this.validUntil = validUntil;
+  }
 
   /** Acquires the run's lease or throws {@link RunLockedError}. */
   static async acquire(store: CheckpointStore, pipelineId: string, ttlMs: number, owner = newRunnerId()) {
     const attempt = await store.acquireLease(pipelineId, owner, ttlMs);
     if (!attempt.acquired)
       throw new RunLockedError(pipelineId, attempt.holder.owner, attempt.holder.expiresAt);
-    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs);
+    // Not from before the call: a store may watch a lapsed lease for a TTL before taking it.
+    // The lease's own expiry tells how much is left, never more than the TTL.
+    const left = Math.min(ttlMs, attempt.lease.expiresAt.getTime() - Date.now());
+    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs, performance.now() + left);
     keeper.schedule();
     return keeper;
   }
@@ -56,13 +64,17 @@ export class LeaseKeeper {
   }
 
   private async renew(): Promise<void> {
+    // Counted from before the call: the store wrote the renewal no earlier than this.
+    const askedAt = performance.now();
     try {
       const renewed = await this.store.renewLease(this.lease, this.ttlMs);
-      if (renewed) this.lease = renewed;
-      else this.lose("another runner took the run over");
+      if (renewed) {
+        this.lease = renewed;
+        this.validUntil = askedAt + this.ttlMs;
+      } else this.lose("another runner took the run over");
     } catch (error) {
       // A store hiccup is not a loss yet; it is once the lease may have expired.
-      if (Date.now() >= this.lease.expiresAt.getTime()) {
+      if (performance.now() >= this.validUntil) {
         this.lose(`could not renew before it expired: ${(error as Error).message}`);
       }
     }

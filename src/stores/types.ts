@@ -158,6 +158,8 @@ export interface CheckpointStore {
   /**
    * Takes the run's lease for `ttlMs` if nobody holds an unexpired one (or `owner` already
    * does). A new holder gets a token greater than any before; atomic across processes.
+   * Expiry is judged by the server's clock or, where there is none (the file store), by the
+   * caller having seen the same lease unrenewed for its TTL: such a store may wait that long.
    */
   acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt>;
 

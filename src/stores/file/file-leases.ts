@@ -1,24 +1,26 @@
 /**
- * Run leases for the file store. Each run's lease is a small JSON file in `basePath/.leases/`
- * (a dot-folder, so it is never taken for a run). Deciding and writing a lease, and a fenced
- * checkpoint write, happen under a per-run lock file created exclusively (`O_EXCL`), which is atomic
- * across processes on one machine.
+ * The file store's run lock. Deciding and writing a lease (`run-leases.ts`), and every checkpoint
+ * write, happen under a per-run lock file in `basePath/.leases/` created exclusively (`O_EXCL`),
+ * which is atomic across processes on one machine (and on NFSv3+ servers, see the README).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { closeSync, linkSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StoreUnavailableError } from "../../core/errors.js";
-import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
+import { unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode } from "../../util/fs-util.js";
-import type { Lease } from "../types.js";
 import { ensureDir } from "./run-folders.js";
 
 /** Folder of lease files and lock files, inside the base folder. */
 export const LEASES_DIR = ".leases";
 
-/** A lock file of a holder on another host older than this is taken as abandoned. */
+/**
+ * A lock file of a holder on another host whose content has not changed for this long, on the
+ * reader's own monotonic clock, is taken as abandoned. Never judged by the file's mtime: that is
+ * another machine's (or the file server's) clock.
+ */
 const STALE_LOCK_MS = 10_000;
 /** How long to wait for the lock before giving up. */
 const LOCK_TIMEOUT_MS = 15_000;
@@ -31,11 +33,20 @@ interface LockOwner {
   nonce: string;
 }
 
-async function readOwner(lock: string): Promise<LockOwner | undefined> {
+function readText(path: string): string | undefined {
   try {
-    return JSON.parse(readFileSync(lock, "utf8")) as LockOwner;
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return undefined;
+    throw error;
+  }
+}
+
+function parseOwner(text: string | undefined): LockOwner | undefined {
+  try {
+    return text === undefined ? undefined : (JSON.parse(text) as LockOwner);
   } catch {
-    // Not written yet (the holder is between creating and writing it) or gone: judged by age alone.
+    // Not written yet (the holder is between creating and writing it): judged by watching it.
     return undefined;
   }
 }
@@ -50,18 +61,44 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Whether a lock file was left by a dead holder. On this host the holder's pid tells for sure,
- * so a live but paused holder (SIGSTOP, a frozen VM) keeps its lock however long it takes;
- * only a holder on another host (a shared folder) is judged by the lock's age.
+ * Watches another process's lock file. On this host the holder's pid tells for sure, so a live
+ * but paused holder (SIGSTOP, a frozen VM) keeps its lock however long it takes. A holder on
+ * another host (a shared folder) is judged by what this process saw: the same content (the
+ * holder's nonce) unchanged for {@link STALE_LOCK_MS} on this process's monotonic clock.
  */
-async function isStale(lock: string): Promise<boolean> {
-  const owner = await readOwner(lock);
-  if (owner && owner.host === hostname()) return !isAlive(owner.pid);
-  const age = await stat(lock).then(
-    (s) => Date.now() - s.mtimeMs,
-    () => 0,
-  );
-  return age > STALE_LOCK_MS;
+class LockWatch {
+  private seen: { text: string; since: number } | undefined;
+
+  isStale(text: string): boolean {
+    const owner = parseOwner(text);
+    if (owner && owner.host === hostname()) return !isAlive(owner.pid);
+    const now = performance.now();
+    if (this.seen?.text !== text) this.seen = { text, since: now };
+    return now - this.seen.since >= STALE_LOCK_MS;
+  }
+}
+
+/**
+ * Removes the stale lock `text` judged abandoned. Renamed first, so of several processes breaking
+ * it only one succeeds; if what was renamed is not the lock judged stale (another breaker already
+ * replaced it with a live one), it is put back with `link`, which never overwrites.
+ */
+async function breakLock(lock: string, text: string, nonce: string): Promise<void> {
+  const grave = `${lock}.stale-${nonce}`;
+  try {
+    renameSync(lock, grave);
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return;
+    throw error;
+  }
+  try {
+    if (readText(grave) !== text) linkSync(grave, lock);
+  } catch (error) {
+    // EEXIST: yet another process holds the lock now; the one moved aside cannot be restored.
+    if (!hasCode(error, "EEXIST")) throw error;
+  } finally {
+    await rm(grave, { force: true });
+  }
 }
 
 /** Runs `fn` holding the run's cross-process lock. */
@@ -69,7 +106,8 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
   const dir = join(basePath, LEASES_DIR);
   const lock = join(dir, `${pipelineId}.lock`);
   const me: LockOwner = { host: hostname(), pid: process.pid, nonce: randomBytes(8).toString("hex") };
-  const started = Date.now();
+  const watch = new LockWatch();
+  const started = performance.now();
   for (let attempt = 0; ; attempt++) {
     try {
       // One exclusive create holds the lock and names its holder: cheaper than a folder plus a
@@ -94,18 +132,13 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
       }
       if (!hasCode(error, "EEXIST")) throw error;
     }
-    if (await isStale(lock)) {
-      // Rename first: of several processes breaking the same stale lock, only one succeeds.
-      const grave = `${lock}.stale-${me.nonce}`;
-      try {
-        await rename(lock, grave);
-        await rm(grave, { force: true });
-      } catch (error) {
-        if (!hasCode(error, "ENOENT")) throw error;
-      }
+    const text = readText(lock);
+    if (text === undefined) continue; // released in between
+    if (watch.isStale(text)) {
+      await breakLock(lock, text, me.nonce);
       continue;
     }
-    if (Date.now() - started > LOCK_TIMEOUT_MS) {
+    if (performance.now() - started > LOCK_TIMEOUT_MS) {
       throw new StoreUnavailableError(
         "file",
         `run lock ${lock} has been held for over ${LOCK_TIMEOUT_MS} ms`,
@@ -117,32 +150,6 @@ export async function withRunLock<T>(basePath: string, pipelineId: string, fn: (
     return await fn();
   } finally {
     // Remove the lock only if it is still ours: never another holder's.
-    const owner = await readOwner(lock);
-    if (owner?.nonce === me.nonce) unlinkIfPresent(lock);
+    if (parseOwner(readText(lock))?.nonce === me.nonce) unlinkIfPresent(lock);
   }
-}
-
-/** Reads the run's lease file; undefined when the run was never leased. */
-export async function readLease(basePath: string, pipelineId: string): Promise<Lease | undefined> {
-  let text: string;
-  try {
-    text = readFileSync(join(basePath, LEASES_DIR, `${pipelineId}.json`), "utf8");
-  } catch (error) {
-    if (hasCode(error, "ENOENT")) return undefined;
-    throw error;
-  }
-  const row = JSON.parse(text) as { owner: string; token: number; expires_at: number };
-  return { pipelineId, owner: row.owner, token: row.token, expiresAt: new Date(row.expires_at) };
-}
-
-/** Writes the run's lease file atomically. */
-export async function writeLease(basePath: string, lease: Lease, fsync: boolean): Promise<void> {
-  const dir = join(basePath, LEASES_DIR);
-  ensureDir(dir);
-  const text = JSON.stringify({
-    owner: lease.owner,
-    token: lease.token,
-    expires_at: lease.expiresAt.getTime(),
-  });
-  await replaceFile(dir, `${lease.pipelineId}.json`, text, fsync);
 }

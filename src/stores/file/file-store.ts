@@ -4,7 +4,7 @@
  *
  *   basePath/<pipelineId>/<sequence padded to 10 digits>-<checkpointId>.json
  *   basePath/<pipelineId>/outputs/<sha256>.json
- *   basePath/.leases/   leases and run locks (`file-leases.ts`)
+ *   basePath/.leases/   leases (`run-leases.ts`) and run locks (`file-leases.ts`)
  *   basePath/.runs/     the runs-by-name index (`runs-index.ts`)
  *   basePath/.staging/, basePath/.trash/   whole-run imports and deletes (`staging.ts`)
  *
@@ -28,7 +28,7 @@ import { applyPatch, compareStored } from "../../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
 import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
-import { assertFence, checkLeaseArgs, decideAcquire, isSameLease } from "../lease.js";
+import { assertFence, checkLeaseArgs } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -52,10 +52,11 @@ import {
   parseOutputFileName,
 } from "./checkpoint-file.js";
 import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
-import { readLease, withRunLock, writeLease } from "./file-leases.js";
+import { withRunLock } from "./file-leases.js";
 import { listRun, parses } from "./listing.js";
 import { newestNames, readHinted, tipOf } from "./newest.js";
 import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
+import { RunLeases } from "./run-leases.js";
 import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
 import { checkImport, publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
@@ -82,6 +83,7 @@ export class FileStore implements CheckpointStore {
   /** Serializes writes to one run within this instance, so a check and its write never interleave. */
   private readonly locks = new KeyedLock();
   private readonly runs: RunsIndex;
+  private readonly leases: RunLeases;
 
   constructor(options: FileStoreOptions) {
     const unknown = unknownOptionsProblem("the file store", options, FILE_STORE_OPTIONS);
@@ -90,6 +92,7 @@ export class FileStore implements CheckpointStore {
     this.fsync = options.fsync ?? true;
     this.location = `file:${this.basePath}`;
     this.runs = new RunsIndex(this.basePath, this.fsync);
+    this.leases = new RunLeases(this.basePath, this.fsync);
   }
 
   /** Checks the base folder and, for a store an older cairn wrote, builds the runs index once. */
@@ -127,7 +130,7 @@ export class FileStore implements CheckpointStore {
     // In-process queue first, then the lock file: waiting in the queue is cheaper than polling the lock.
     await this.locks.run(pipelineId, () =>
       withRunLock(this.basePath, pipelineId, async () => {
-        if (fence) assertFence(await readLease(this.basePath, pipelineId), fence);
+        if (fence) assertFence(this.leases.current(pipelineId), fence);
         // Checked before any output is written, so a refused put normally leaves nothing behind.
         const names = readdirIfPresent(dir) ?? [];
         if (await holds(this.basePath, pipelineId, id, names)) throw new CheckpointConflictError(id);
@@ -171,40 +174,21 @@ export class FileStore implements CheckpointStore {
     }
   }
 
-  /** Takes the run's lease under the run's cross-process lock. */
+  /** Takes the run's lease under the run's cross-process lock; see `run-leases.ts` for expiry. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
     checkLeaseArgs(owner, ttlMs);
-    return withRunLock(this.basePath, this.checkRun(pipelineId), async () => {
-      const attempt = decideAcquire(
-        pipelineId,
-        await readLease(this.basePath, pipelineId),
-        owner,
-        ttlMs,
-        Date.now(),
-      );
-      if (attempt.acquired) await writeLease(this.basePath, attempt.lease, this.fsync);
-      return attempt;
-    });
+    return this.leases.acquire(this.checkRun(pipelineId), owner, ttlMs);
   }
 
   /** Extends a lease still held. */
   async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
     checkLeaseArgs(lease.owner, ttlMs);
-    return withRunLock(this.basePath, this.checkRun(lease.pipelineId), async () => {
-      if (!isSameLease(await readLease(this.basePath, lease.pipelineId), lease)) return undefined;
-      const renewed = { ...lease, expiresAt: new Date(Date.now() + ttlMs) };
-      await writeLease(this.basePath, renewed, this.fsync);
-      return renewed;
-    });
+    return this.leases.renew({ ...lease, pipelineId: this.checkRun(lease.pipelineId) }, ttlMs);
   }
 
   /** Ends a lease still held, keeping its token. */
   async releaseLease(lease: Lease): Promise<void> {
-    await withRunLock(this.basePath, this.checkRun(lease.pipelineId), async () => {
-      if (isSameLease(await readLease(this.basePath, lease.pipelineId), lease)) {
-        await writeLease(this.basePath, { ...lease, expiresAt: new Date(0) }, this.fsync);
-      }
-    });
+    await this.leases.release({ ...lease, pipelineId: this.checkRun(lease.pipelineId) });
   }
 
   private checkRun(pipelineId: string): string {
