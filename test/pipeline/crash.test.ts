@@ -336,7 +336,9 @@ describe.each(STORES)("crash safety on the $name store", (store) => {
       const dir = await tempDir();
       const url = store.url(dir);
       const journalPath = join(dir, "journal.log");
-      const leaseTtlMs = 1000;
+      // Long enough that the check right after the kill still finds the dead runner's lease on a
+      // loaded machine (its last renewal can be most of a TTL old when it dies).
+      const leaseTtlMs = 2500;
       const autoResume = k % 2 === 0;
       const runId = autoResume ? undefined : `crash-at-s${k}`;
       const hangStage = `s${k}`;
