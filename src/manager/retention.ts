@@ -19,7 +19,7 @@ import {
 export interface CleanupOptions {
   /** Checkpoints whose timestamp is older than this many days are deleted. */
   retentionDays: number;
-  /** Only report what would be deleted. */
+  /** Only report what would be deleted (each run's lease is still taken a moment, to tell a run in use). */
   dryRun?: boolean;
   /** Limit the cleanup to one run. */
   pipelineId?: string;
