@@ -406,7 +406,8 @@ export class CheckpointManager {
   /**
    * Deletes every checkpoint and output of the given runs and returns how many checkpoints
    * went. A run that has not finished is kept (its checkpoints are how it resumes) unless
-   * `force` is set. {@link cleanupPipelines} tells a refused run from a missing one.
+   * `force` is set; a run being executed (its lease is held) is kept even then.
+   * {@link cleanupPipelines} tells a refused run from a missing one.
    */
   async cleanupCompletedPipelines(
     pipelineIds: readonly string[],
@@ -428,7 +429,10 @@ export class CheckpointManager {
     return report;
   }
 
-  /** Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many. */
+  /**
+   * Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many.
+   * A run being executed (its lease is held) is skipped: {@link cleanupOldCheckpoints} says which.
+   */
   async autoCleanup(options: CleanupOptions): Promise<number> {
     return (await this.cleanupOldCheckpoints(options)).deletedCheckpoints.length;
   }

@@ -7,12 +7,19 @@ import { assertValidName } from "../core/ids.js";
 import { parseBody } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
+import {
+  inUseReason,
+  LEASE_LOST_REASON,
+  type LeaseHandle,
+  newCleanupOwner,
+  withCleanupLease,
+} from "./cleanup-lease.js";
 
 /** Options of `autoCleanup`. */
 export interface CleanupOptions {
   /** Checkpoints whose timestamp is older than this many days are deleted. */
   retentionDays: number;
-  /** Only report what would be deleted. */
+  /** Only report what would be deleted (each run's lease is still taken a moment, to tell a run in use). */
   dryRun?: boolean;
   /** Limit the cleanup to one run. */
   pipelineId?: string;
@@ -32,6 +39,8 @@ export interface CleanupReport {
   removedRuns: string[];
   /** Runs whose outputs were kept because a remaining checkpoint could not be read. */
   skippedOutputCleanup: string[];
+  /** Runs left untouched, and why: in use by a runner (its lease is held), or written to meanwhile. */
+  skipped: { pipelineId: string; reason: string }[];
 }
 
 const DAY_MS = 86_400_000;
@@ -59,7 +68,98 @@ async function referencedOutputs(
   return referenced;
 }
 
-/** Deletes checkpoints older than the retention period, then unreferenced outputs. */
+/** Passes at a run whose newest checkpoint keeps moving before retention leaves it for next time. */
+const PASSES = 3;
+
+/** Why retention left a run alone because writers kept adding checkpoints to it. */
+export const BUSY_REASON = "checkpoints kept being written to the run during the cleanup; try again later";
+
+/**
+ * The run's newest checkpoint, as an identity to compare: a write to the run changes it. When the
+ * newest entry cannot be read, the whole listing stands for it.
+ */
+async function tipOf(store: CheckpointStore, pipelineId: string): Promise<string> {
+  try {
+    return (await store.getLatestCheckpoint(pipelineId))?.metadata.checkpoint_id ?? "";
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    const listing = await store.listCheckpoints(pipelineId);
+    return JSON.stringify(listing.map((e) => (e.ok ? e.metadata.checkpoint_id : e.corrupt.location)));
+  }
+}
+
+const idOf = (e: ListedCheckpoint) => (e.ok ? e.metadata.checkpoint_id : undefined);
+
+/**
+ * One run's retention, under the cleanup's lease on it. A mark and sweep that never deletes an
+ * output a checkpoint needs: the candidate outputs are listed before the checkpoints (an output
+ * stored later is never a candidate), the newest checkpoint is kept unless the whole run goes
+ * (a checkpoint written later chains to it and reuses its outputs), and the newest checkpoint is
+ * read again right before each deletion: if it moved, the pass starts over.
+ */
+async function trimRun(
+  store: CheckpointStore,
+  pipelineId: string,
+  cutoff: number,
+  lease: LeaseHandle,
+  report: CleanupReport,
+): Promise<void> {
+  for (let pass = 1; pass <= PASSES; pass++) {
+    const tip = await tipOf(store, pipelineId);
+    const candidates = await store.listOutputHashes(pipelineId);
+    const listing = await store.listCheckpoints(pipelineId);
+    const newest = new Set([
+      tip,
+      listing.length > 0 ? idOf(listing[listing.length - 1] as ListedCheckpoint) : "",
+    ]);
+    const isOld = (e: ListedCheckpoint) => e.ok && Date.parse(e.metadata.timestamp) < cutoff;
+    const wholeRun = listing.length > 0 && listing.every(isOld);
+    const old = listing.filter((e) => isOld(e) && (wholeRun || !newest.has(idOf(e) ?? "")));
+    if (old.length === 0) return;
+    const remaining = listing.filter((e) => !old.includes(e));
+    const referenced = wholeRun ? new Set<string>() : await referencedOutputs(store, remaining);
+    if (!(await lease.keep())) {
+      report.skipped.push({ pipelineId, reason: LEASE_LOST_REASON });
+      return;
+    }
+    if ((await tipOf(store, pipelineId)) !== tip) continue;
+    for (const e of old) {
+      if (e.ok) {
+        report.deletedCheckpoints.push({
+          pipelineId,
+          checkpointId: e.metadata.checkpoint_id,
+          timestamp: new Date(e.metadata.timestamp),
+        });
+      }
+    }
+    if (wholeRun) {
+      report.removedRuns.push(pipelineId);
+      if (!report.dryRun) await store.deleteRun(pipelineId);
+      return;
+    }
+    if (!referenced) report.skippedOutputCleanup.push(pipelineId);
+    const unreferenced = referenced ? candidates.filter((h) => !referenced.has(h)) : [];
+    report.deletedOutputs += unreferenced.length;
+    if (report.dryRun) return;
+    // Checkpoints first: if the process dies between the two deletes, outputs are only orphaned.
+    await store.deleteCheckpoints(pipelineId, old.map(idOf) as string[]);
+    if (unreferenced.length === 0) return;
+    // A checkpoint written since may reuse a candidate: leave the outputs to the next cleanup.
+    if (!(await lease.keep()) || (await tipOf(store, pipelineId)) !== tip) {
+      report.deletedOutputs -= unreferenced.length;
+      return;
+    }
+    await store.deleteOutputs(pipelineId, unreferenced);
+    return;
+  }
+  report.skipped.push({ pipelineId, reason: BUSY_REASON });
+}
+
+/**
+ * Deletes checkpoints older than the retention period, then unreferenced outputs. A run whose
+ * lease another runner holds (it is being executed) is skipped and reported; every other run is
+ * trimmed while this cleanup holds its lease.
+ */
 export async function cleanupOldCheckpoints(
   store: CheckpointStore,
   options: CleanupOptions,
@@ -78,44 +178,22 @@ export async function cleanupOldCheckpoints(
     deletedOutputs: 0,
     removedRuns: [],
     skippedOutputCleanup: [],
+    skipped: [],
   };
   const runs =
     options.pipelineId !== undefined
       ? [assertValidName("pipelineId", options.pipelineId)]
       : await store.listPipelineIds();
+  const owner = newCleanupOwner();
   for (const [i, pipelineId] of runs.entries()) {
     options.onProgress?.(i, runs.length);
+    // A run with nothing old is left alone without taking its lease.
     const listing = await store.listCheckpoints(pipelineId);
-    const old = listing.filter((e) => e.ok && Date.parse(e.metadata.timestamp) < cutoff.getTime());
-    if (old.length === 0) continue;
-    const ids = old.map((e) => (e.ok ? e.metadata.checkpoint_id : ""));
-    for (const e of old) {
-      if (e.ok) {
-        report.deletedCheckpoints.push({
-          pipelineId,
-          checkpointId: e.metadata.checkpoint_id,
-          timestamp: new Date(e.metadata.timestamp),
-        });
-      }
-    }
-    const remaining = listing.filter((e) => !old.includes(e));
-    if (remaining.length === 0) {
-      report.removedRuns.push(pipelineId);
-      if (!dryRun) await store.deleteRun(pipelineId);
-      continue;
-    }
-    const referenced = await referencedOutputs(store, remaining);
-    if (!referenced) {
-      report.skippedOutputCleanup.push(pipelineId);
-      if (!dryRun) await store.deleteCheckpoints(pipelineId, ids);
-      continue;
-    }
-    const unreferenced = (await store.listOutputHashes(pipelineId)).filter((h) => !referenced.has(h));
-    report.deletedOutputs += unreferenced.length;
-    if (dryRun) continue;
-    // Checkpoints first: if the process dies between the two deletes, outputs are only orphaned.
-    await store.deleteCheckpoints(pipelineId, ids);
-    if (unreferenced.length > 0) await store.deleteOutputs(pipelineId, unreferenced);
+    if (!listing.some((e) => e.ok && Date.parse(e.metadata.timestamp) < cutoff.getTime())) continue;
+    const outcome = await withCleanupLease(store, pipelineId, owner, (lease) =>
+      trimRun(store, pipelineId, cutoff.getTime(), lease, report),
+    );
+    if (outcome.held) report.skipped.push({ pipelineId, reason: inUseReason(outcome.holder) });
   }
   options.onProgress?.(runs.length, runs.length);
   return report;
@@ -125,7 +203,7 @@ export async function cleanupOldCheckpoints(
 export interface RunCleanupReport {
   /** Runs deleted, with how many checkpoints each had. */
   deleted: { pipelineId: string; checkpoints: number }[];
-  /** Runs kept, and why (an unfinished run without `force`). */
+  /** Runs kept, and why: unfinished (without `force`), or in use by a runner holding its lease. */
   refused: { pipelineId: string; reason: string }[];
   /** Runs with no checkpoint in the store; nothing was done for them. */
   missing: string[];
@@ -135,26 +213,37 @@ export interface RunCleanupReport {
 export const UNFINISHED_REASON =
   "the run has not finished; its checkpoints are how it resumes (force deletes it anyway)";
 
-/** Deletes whole runs; unfinished runs only when `force` is set. Reports each run's outcome. */
+/**
+ * Deletes whole runs; unfinished runs only when `force` is set. A run whose lease another runner
+ * holds (it is being executed) is refused even with `force`; every other run is deleted while
+ * this cleanup holds its lease, so a runner that comes back is fenced rather than writing into a
+ * run being deleted. Reports each run's outcome.
+ */
 export async function cleanupRuns(
   store: CheckpointStore,
   pipelineIds: readonly string[],
   force: boolean,
 ): Promise<RunCleanupReport> {
   const report: RunCleanupReport = { deleted: [], refused: [], missing: [] };
+  const owner = newCleanupOwner();
   for (const pipelineId of new Set(pipelineIds)) {
-    const listing = await store.listCheckpoints(pipelineId);
-    if (listing.length === 0) {
+    // A run with nothing stored gets no lease record either.
+    if ((await store.listCheckpoints(pipelineId)).length === 0) {
       report.missing.push(pipelineId);
       continue;
     }
-    const finished = listing.some((e) => e.ok && e.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
-    if (!finished && !force) {
-      report.refused.push({ pipelineId, reason: UNFINISHED_REASON });
-      continue;
-    }
-    await store.deleteRun(pipelineId);
-    report.deleted.push({ pipelineId, checkpoints: listing.length });
+    const outcome = await withCleanupLease(store, pipelineId, owner, async (lease) => {
+      // Read under the lease: no runner can add a checkpoint (or finish the run) meanwhile.
+      const listing = await store.listCheckpoints(pipelineId);
+      const finished = listing.some((e) => e.ok && e.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
+      if (!finished && !force) return UNFINISHED_REASON;
+      if (!(await lease.keep())) return LEASE_LOST_REASON;
+      await store.deleteRun(pipelineId);
+      report.deleted.push({ pipelineId, checkpoints: listing.length });
+      return undefined;
+    });
+    const reason = outcome.held ? inUseReason(outcome.holder) : outcome.value;
+    if (reason !== undefined) report.refused.push({ pipelineId, reason });
   }
   return report;
 }

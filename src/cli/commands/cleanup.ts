@@ -39,6 +39,7 @@ function renderReport(report: CleanupReport): string {
     "",
     `Total: ${plural(deleted.length, "checkpoint")}, ${plural(report.deletedOutputs, "unreferenced output")}, ${plural(report.removedRuns.length, "run")} removed entirely${report.dryRun ? " (dry run: nothing was deleted)" : ""}.`,
   );
+  for (const run of report.skipped) lines.push(`Skipped run ${run.pipelineId}: ${run.reason}.`);
   if (report.skippedOutputCleanup.length > 0) {
     lines.push(
       `Outputs kept for ${report.skippedOutputCleanup.join(", ")}: a remaining checkpoint cannot be read (run \`cairn validate\`).`,
@@ -50,7 +51,7 @@ function renderReport(report: CleanupReport): string {
 /**
  * Deletes the named runs. Each deleted run is a line on stdout; each refused or missing run a
  * line on stderr, so a script sees them apart. Exit 0 when every run went, 1 when any was
- * refused (unfinished, without --force), else 3 when any does not exist.
+ * refused (unfinished without --force, or in use), else 3 when any does not exist.
  */
 async function cleanupRuns(
   manager: CheckpointManager,
@@ -87,7 +88,8 @@ export function registerCleanup(program: Command): void {
     .summary("Delete old checkpoints, or a finished run")
     .description(
       "Delete checkpoints older than --retention-days, or finished runs with --pipeline-id (exactly one of the two). " +
-        "With --pipeline-id, each refused (unfinished) or missing run is a line on stderr; the exit code is 1 " +
+        "A run being executed (its lease is held) is never touched: it is reported as skipped or refused, even with --force. " +
+        "With --pipeline-id, each refused (unfinished, or in use) or missing run is a line on stderr; the exit code is 1 " +
         "when any run was refused, else 3 when any does not exist.",
     )
     .option("--retention-days <n>", "delete checkpoints older than this many days", parseDays)
@@ -97,7 +99,10 @@ export function registerCleanup(program: Command): void {
       "delete this run entirely, if it has finished (repeat the flag for several runs)",
       collect,
     )
-    .option("--force", "with --pipeline-id: delete the runs even if they have not finished")
+    .option(
+      "--force",
+      "with --pipeline-id: delete the runs even if they have not finished (never one being executed)",
+    )
     .addHelpText(
       "after",
       examples(
