@@ -19,6 +19,24 @@ export function newCleanupOwner(): string {
   return `cairn-cleanup:${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
 }
 
+/**
+ * True when `owner` is a cleanup of a process on this host that is no longer alive: its lease
+ * protects nothing, so another cleanup may end it instead of waiting for it to run out.
+ */
+export function isDeadLocalCleanup(owner: string): boolean {
+  const parts = owner.split(":");
+  if (parts[0] !== "cairn-cleanup" || parts.length < 4) return false;
+  const pid = Number(parts.at(-2));
+  const host = parts.slice(1, -2).join(":");
+  if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
 /** Why a run whose lease someone else holds is left alone; also the text the CLI prints. */
 export function inUseReason(holder: Lease): string {
   return `in use by ${holder.owner} until ${holder.expiresAt.toISOString()} (its lease is held: it is being executed)`;
@@ -41,7 +59,12 @@ export async function withCleanupLease<T>(
   owner: string,
   work: (lease: LeaseHandle) => Promise<T>,
 ): Promise<UnderLease<T>> {
-  const attempt = await store.acquireLease(pipelineId, owner, CLEANUP_LEASE_MS);
+  let attempt = await store.acquireLease(pipelineId, owner, CLEANUP_LEASE_MS);
+  if (!attempt.acquired && isDeadLocalCleanup(attempt.holder.owner)) {
+    // A killed cleanup of this host: finish its job now rather than in two minutes.
+    await store.releaseLease(attempt.holder);
+    attempt = await store.acquireLease(pipelineId, owner, CLEANUP_LEASE_MS);
+  }
   if (!attempt.acquired) return { held: true, holder: attempt.holder };
   const handle = new LeaseHandle(store, attempt.lease);
   try {
