@@ -23,6 +23,7 @@ export {
   StoreOperationError,
   StoreUnavailableError,
   TipMovedError,
+  TooLargeError,
   UnserializableValueError,
   type VersionedThing,
 } from "./core/errors.js";

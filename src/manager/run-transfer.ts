@@ -4,14 +4,13 @@ import { compareStored } from "../core/record.js";
 import type { CheckpointStore, OutputRecord } from "../stores/types.js";
 import { writeFileDurably } from "../util/atomic-file.js";
 import type { ParentLookup } from "./check.js";
+import { readExport } from "./export-read.js";
 import { walkRun } from "./run-walk.js";
 import {
   checkImported,
   EXPORT_VERSION,
   exportText,
-  parseExportJson,
   parseExportObject,
-  readExportFile,
   type SealedImport,
   storeImported,
 } from "./transfer.js";
@@ -48,6 +47,8 @@ export interface RunExportReport {
 export interface RunImportOptions {
   /** Replace the run (or, for a single-checkpoint file, the checkpoint) if it already exists. */
   overwrite?: boolean;
+  /** Largest export file read, in bytes; larger is `CAIRN_TOO_LARGE`, checked before reading. Default 1 GiB. */
+  maxImportBytes?: number;
   onProgress?: ProgressCallback;
 }
 
@@ -226,7 +227,7 @@ export async function importRun(
   path: string,
   options: RunImportOptions = {},
 ): Promise<RunImportReport> {
-  const parsed = parseExportJson(await readExportFile(path), path);
+  const parsed = await readExport(path, options.maxImportBytes);
   const overwrite = options.overwrite ?? false;
   if (parsed.kind === undefined || parsed.kind === "checkpoint") {
     const single = parseExportObject(parsed, path);
