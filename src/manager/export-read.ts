@@ -5,7 +5,6 @@
  * string holds more than one checkpoint; any other layout of valid JSON is parsed whole.
  */
 import { type FileHandle, open } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import {
   CheckpointCorruptError,
   CheckpointNotFoundError,
@@ -74,16 +73,12 @@ type Lines = { single: string } | { head: string; tail: string; checkpoints: unk
 
 /** The file's lines as the layouts cairn writes; undefined for any other layout. */
 async function splitLines(handle: FileHandle, path: string): Promise<Lines | undefined> {
-  const lines = createInterface({
-    input: handle.createReadStream({ encoding: "utf8", autoClose: false, start: 0 }),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
   let head: string | undefined;
   let tail: string | undefined;
   const checkpoints: unknown[] = [];
   let comma = false;
   try {
-    for await (const line of lines) {
+    for await (const line of readLines(handle, path)) {
       if (head === undefined) {
         head = line;
         if (!line.endsWith(RUN_HEAD_END)) tail = "";
@@ -106,11 +101,46 @@ async function splitLines(handle: FileHandle, path: string): Promise<Lines | und
         cause: error,
       });
     throw error;
-  } finally {
-    lines.close();
   }
   if (head === undefined || tail === undefined) return undefined;
   return tail === "" && !head.endsWith(RUN_HEAD_END) ? { single: head } : { head, tail, checkpoints };
+}
+
+const CHUNK = 1024 * 1024;
+
+/**
+ * The file's lines (`\n` or `\r\n`), each decoded as UTF-8. A line longer than a string can
+ * hold is `CAIRN_TOO_LARGE`, found by counting bytes before the line is built.
+ */
+async function* readLines(handle: FileHandle, path: string): AsyncGenerator<string> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  const take = (end: Buffer): string => {
+    const bytes = parts.length === 0 ? end : Buffer.concat([...parts, end]);
+    parts = [];
+    length = 0;
+    const last = bytes.length - 1;
+    return bytes.toString("utf8", 0, last >= 0 && bytes[last] === 0x0d ? last : bytes.length);
+  };
+  for (let position = 0; ; ) {
+    const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(CHUNK), 0, CHUNK, position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    const chunk = buffer.subarray(0, bytesRead);
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      yield take(chunk.subarray(start, nl));
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      length += chunk.length - start;
+      // UTF-8 takes at least a byte per UTF-16 code unit: a line of more bytes may not fit a string.
+      if (length > MAX_STRING_LENGTH)
+        throw new TooLargeError(`A line of export file ${path}`, undefined, MAX_STRING_LENGTH);
+      parts.push(Buffer.from(chunk.subarray(start)));
+    }
+  }
+  if (parts.length > 0) yield take(Buffer.alloc(0));
 }
 
 function parseOrUndefined(text: string): unknown {
