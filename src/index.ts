@@ -2,7 +2,7 @@
  * cairn: checkpointed, resumable data pipelines. The package root never loads a database
  * driver; each store imports its driver when it is created.
  */
-export { decode, encode } from "./core/codec.js";
+export { decode, encode, MAX_DEPTH } from "./core/codec.js";
 export {
   CairnError,
   CheckpointConflictError,
@@ -23,6 +23,7 @@ export {
   StoreOperationError,
   StoreUnavailableError,
   TipMovedError,
+  TooLargeError,
   UnserializableValueError,
   type VersionedThing,
 } from "./core/errors.js";

@@ -11,7 +11,7 @@ export const ExitCode = {
   Success: 0,
   /** Anything not covered below (I/O error, conflict, refused operation). */
   Failure: 1,
-  /** Bad or missing flags, invalid names, invalid store configuration, data of a newer cairn. */
+  /** Bad or missing flags, invalid names, invalid store configuration, data of a newer cairn, data over a size limit. */
   Usage: 2,
   /** The checkpoint or run does not exist. */
   NotFound: 3,
@@ -33,7 +33,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  failure (anything not listed below)
   2  usage error: bad or missing flags, invalid names or store configuration;
-     or the store or file was written by a newer cairn (upgrade cairn)
+     or the store or file was written by a newer cairn (upgrade cairn);
+     or a file or checkpoint is larger than the size limit (raise --max-bytes)
   3  not found: no such checkpoint or run
   4  corrupt data found (validate found problems, or a checkpoint failed verification)
   5  store unavailable, or its driver package is not installed
@@ -73,6 +74,7 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.InvalidPipeline]: ExitCode.Usage,
   // Retrying cannot help and nothing is broken: the remedy is on the user's side, as for usage.
   [ErrorCode.FormatTooNew]: ExitCode.Usage,
+  [ErrorCode.TooLarge]: ExitCode.Usage,
   [ErrorCode.RunLocked]: ExitCode.RunLocked,
 };
 

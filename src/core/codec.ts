@@ -66,8 +66,22 @@ interface Shape {
 /** Thrown by the fast pass to ask for the slow pass, which knows the path of the problem. */
 class NeedsSlowPass extends Error {}
 
-/** Deeper than this, the fast pass hands over to the slow one (which detects cycles). */
-const FAST_DEPTH_LIMIT = 500;
+/**
+ * How deeply containers (objects, arrays, Maps, Sets) may nest in one stored value: the root
+ * container is level 1. `encode` refuses anything deeper, naming the path; every reader (decode,
+ * inspect, compare, export, import) handles values up to this depth. Stored, a Map's entries sit
+ * 3 JSON levels below it and a Set's items 2, so stored JSON nests at most 3 × MAX_DEPTH + 1.
+ */
+export const MAX_DEPTH = 512;
+
+/** How deeply a stored JSON tree may nest: a value at {@link MAX_DEPTH}, all Maps, plus a leaf tag. */
+export const MAX_TREE_DEPTH = 3 * MAX_DEPTH + 1;
+
+/**
+ * Deeper than this, the fast pass hands over to the slow one (which detects cycles and names the
+ * path of a value nested too deeply).
+ */
+const FAST_DEPTH_LIMIT = MAX_DEPTH;
 
 /**
  * Builds the canonical tree of a value: a copy made of plain objects, arrays and JSON
@@ -89,7 +103,12 @@ class CanonicalCopier {
     private readonly tracking: boolean,
     /** Plain JSON trees (canonicalJson): no tags, numbers as JSON writes them. */
     private readonly plain = false,
-  ) {}
+  ) {
+    // A plain tree is a value as stored, its Maps and Sets already spelt out as tagged arrays.
+    this.maxDepth = plain ? MAX_TREE_DEPTH : MAX_DEPTH;
+  }
+
+  private readonly maxDepth: number;
 
   private fail(reason: string): never {
     if (!this.tracking) throw new NeedsSlowPass(reason);
@@ -118,18 +137,40 @@ class CanonicalCopier {
   }
 
   private object(value: object): unknown {
+    const proto = Object.getPrototypeOf(value);
+    const container =
+      Array.isArray(value) ||
+      proto === Object.prototype ||
+      proto === null ||
+      value instanceof Map ||
+      value instanceof Set;
+    if (!container) return this.leaf(value, proto);
     if (this.tracking) {
       if (this.ancestors.has(value)) this.fail("circular reference");
-    } else if (this.depth > FAST_DEPTH_LIMIT) this.fail("deep");
-    if (Array.isArray(value)) return this.enter(value, () => this.array(value));
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Object.prototype)
-      return this.enter(value, () => this.plainObject(value as Record<string, unknown>));
-    if (proto === null) {
+      if (this.depth >= this.maxDepth)
+        this.fail(`it nests deeper than ${this.maxDepth} levels, the most cairn stores`);
+      this.ancestors.add(value);
+    } else if (this.depth >= this.maxDepth) this.fail("deep");
+    // No closure per level: the stack a reader needs stays a few frames per level of nesting.
+    this.depth++;
+    try {
+      if (Array.isArray(value)) return this.array(value);
+      if (proto === Object.prototype) return this.plainObject(value as Record<string, unknown>);
       // Dictionaries made with Object.create(null) keep their null prototype on decode.
-      const copy = this.enter(value, () => this.plainObject(value as Record<string, unknown>));
-      return this.plain ? copy : tag("dict", copy);
+      if (proto === null) {
+        const copy = this.plainObject(value as Record<string, unknown>);
+        return this.plain ? copy : tag("dict", copy);
+      }
+      if (value instanceof Map) return tag("map", this.map(value));
+      return tag("set", this.set(value as Set<unknown>));
+    } finally {
+      this.depth--;
+      if (this.tracking) this.ancestors.delete(value);
     }
+  }
+
+  /** A value with no nested values to walk: Dates, buffers, typed arrays; other classes are refused. */
+  private leaf(value: object, proto: unknown): unknown {
     if (value instanceof Date) {
       const time = value.getTime();
       return tag("date", Number.isNaN(time) ? null : value.toISOString());
@@ -141,23 +182,10 @@ class CanonicalCopier {
       const base64 = bytesToBase64(value);
       return name === "Uint8Array" ? { [TAG]: "bytes", v: base64 } : { [TAG]: "bytes", t: name, v: base64 };
     }
-    if (value instanceof Map) return this.enter(value, () => tag("map", this.map(value)));
-    if (value instanceof Set) return this.enter(value, () => tag("set", this.set(value)));
     const name = (proto as { constructor?: { name?: string } })?.constructor?.name ?? "unknown";
     return this.fail(
       `instances of class ${name} cannot be stored losslessly; convert it to plain data first`,
     );
-  }
-
-  private enter<T>(value: object, copy: () => T): T {
-    this.depth++;
-    if (this.tracking) this.ancestors.add(value);
-    try {
-      return copy();
-    } finally {
-      this.depth--;
-      if (this.tracking) this.ancestors.delete(value);
-    }
   }
 
   private array(value: unknown[]): unknown[] {
@@ -269,8 +297,8 @@ const INDEX_LIKE = /^(?:0|[1-9]\d*)$/;
  * wrapping), no index-like key (engines enumerate those first, so a property list would
  * reorder them). Anything else (a Date, a Map, undefined, a hole) goes through the copier.
  */
-function plainJsonKeys(value: unknown): string[] | undefined {
-  const walker = new PlainWalker();
+function plainJsonKeys(value: unknown, plain = false): string[] | undefined {
+  const walker = new PlainWalker(plain);
   // Sorted by UTF-16 code units, as the copier inserts keys.
   return walker.walk(value, 0) ? [...walker.keys].sort() : undefined;
 }
@@ -287,6 +315,12 @@ class PlainWalker {
   readonly keys = new Set<string>();
   /** The last key list seen at each depth: records of one shape are checked once. */
   private readonly shapes: (string[] | undefined)[] = [];
+  private readonly maxDepth: number;
+
+  /** `plain`: a stored tree (canonicalJson), whose `$cairn` keys are tags, written as they are. */
+  constructor(private readonly plain: boolean) {
+    this.maxDepth = plain ? MAX_TREE_DEPTH : FAST_DEPTH_LIMIT;
+  }
 
   walk(node: unknown, depth: number): boolean {
     switch (typeof node) {
@@ -301,7 +335,7 @@ class PlainWalker {
         return false;
     }
     if (node === null) return true;
-    if (depth > FAST_DEPTH_LIMIT) return false;
+    if (depth >= this.maxDepth) return false;
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) if (!this.walk(node[i], depth + 1)) return false;
       return true;
@@ -326,7 +360,8 @@ class PlainWalker {
   private addKeys(keys: string[], depth: number): boolean {
     for (const key of keys) {
       if (this.keys.has(key)) continue;
-      if (key === TAG || key === "__proto__" || INDEX_LIKE.test(key) || inheritsData(key)) return false;
+      if ((key === TAG && !this.plain) || key === "__proto__" || INDEX_LIKE.test(key) || inheritsData(key))
+        return false;
       this.keys.add(key);
     }
     this.shapes[depth] = keys;
@@ -336,6 +371,8 @@ class PlainWalker {
 
 /** Canonical JSON text of an already-decoded JSON tree (same key order as {@link encode}). */
 export function canonicalJson(tree: unknown): string {
+  const keys = plainJsonKeys(tree, true);
+  if (keys) return JSON.stringify(tree, keys);
   return JSON.stringify(canonicalTree(tree, "tree", true)) ?? "null";
 }
 

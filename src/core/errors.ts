@@ -2,6 +2,7 @@
  * Typed errors. Every error cairn throws is a `CairnError` with a stable string `code`
  * that callers and the CLI can switch on; the original error, if any, is kept as `cause`.
  */
+import { constants } from "node:buffer";
 
 /** Stable error codes; they are part of the public API and never change meaning. */
 export const ErrorCode = {
@@ -25,6 +26,7 @@ export const ErrorCode = {
   InvalidPipeline: "CAIRN_INVALID_PIPELINE",
   InvalidReference: "CAIRN_INVALID_REFERENCE",
   FormatTooNew: "CAIRN_FORMAT_TOO_NEW",
+  TooLarge: "CAIRN_TOO_LARGE",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -216,6 +218,42 @@ export class FormatTooNewError extends CairnError {
     this.found = found;
     this.supported = supported;
   }
+}
+
+/**
+ * A file or stored record is larger than a configured limit (or than a string Node can hold), so
+ * it is refused before being read whole. Raising the limit (`maxImportBytes`, `maxRecordBytes`,
+ * `--max-bytes`) is the fix when the machine has the memory.
+ */
+export class TooLargeError extends CairnError {
+  /** What was refused, e.g. `export file ./run.json` or `checkpoint etl_...`. */
+  readonly subject: string;
+  /** Its size in bytes, when known before reading it. */
+  readonly size: number | undefined;
+  /** The limit in bytes it exceeds. */
+  readonly limit: number;
+
+  constructor(subject: string, size: number | undefined, limit: number, options?: { cause?: unknown }) {
+    const found = size === undefined ? "is larger" : `is ${size} bytes, more`;
+    super(
+      ErrorCode.TooLarge,
+      `${subject} ${found} than the limit of ${limit} bytes; it was not read`,
+      options,
+    );
+    this.subject = subject;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** The longest string Node can build, in UTF-16 code units: a hard ceiling on any text read whole. */
+export const MAX_STRING_LENGTH: number = constants.MAX_STRING_LENGTH;
+
+/** True for the errors Node and V8 throw when a string would exceed {@link MAX_STRING_LENGTH}. */
+export function isStringTooLong(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if ((error as { code?: unknown }).code === "ERR_STRING_TOO_LONG") return true;
+  return error instanceof RangeError && /Invalid string length/.test(error.message);
 }
 
 /** A store's optional driver package is not installed. */

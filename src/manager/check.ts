@@ -82,7 +82,7 @@ export async function chainLink(
 /**
  * What a run walk already read and decoded. A run's outputs are cumulative (checkpoint k holds
  * the outputs of stages 1..k), so without it a walk of N checkpoints reads and decodes O(N²)
- * outputs; with it, each output once. It holds what loading the run's newest checkpoint holds.
+ * outputs; with it, each output once. It holds the outputs of the checkpoint being checked.
  */
 export class OutputMemo {
   private readonly texts = new Map<string, string>();
@@ -93,6 +93,14 @@ export class OutputMemo {
   over(source: OutputSource): OutputSource {
     return {
       getOutputs: async (pipelineId, hashes) => {
+        // Keep only this checkpoint's outputs: memory stays one checkpoint's worth when a run's
+        // outputs are not cumulative. A dropped output read again later is verified again.
+        const wanted = new Set(hashes);
+        for (const hash of this.texts.keys()) {
+          if (wanted.has(hash)) continue;
+          this.texts.delete(hash);
+          this.decoded.delete(hash);
+        }
         const missing = hashes.filter((h) => !this.texts.has(h));
         if (missing.length > 0) {
           for (const [hash, text] of await source.getOutputs(pipelineId, missing)) this.texts.set(hash, text);

@@ -33,6 +33,7 @@ import { KeyedLock } from "../util/fs-util.js";
 import { renderChain } from "./chain-text.js";
 import { checkRecord, checkStored, storeParents } from "./check.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
+import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
 import {
   type CleanupOptions,
   type CleanupReport,
@@ -77,6 +78,8 @@ export interface CheckpointManagerOptions {
   store?: StoreSpec;
   /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
   clock?: () => Date;
+  /** Largest checkpoint (record and outputs, bytes) a load reads; larger is `CAIRN_TOO_LARGE`. Default 512 MiB. */
+  maxRecordBytes?: number;
 }
 
 const MANAGER_OPTIONS = [
@@ -84,12 +87,15 @@ const MANAGER_OPTIONS = [
   "config",
   "store",
   "clock",
+  "maxRecordBytes",
 ] as const satisfies readonly (keyof CheckpointManagerOptions)[];
 
 /** Options of `importCheckpoint`. */
 export interface ImportOptions {
   /** Replace a checkpoint that already exists with the same id. */
   overwrite?: boolean;
+  /** Largest export file read, in bytes; larger is `CAIRN_TOO_LARGE`, checked before reading. Default 1 GiB. */
+  maxImportBytes?: number;
 }
 
 /** Attempts at a write whose tip keeps moving, before the writer gets `CAIRN_CONFLICT`. */
@@ -141,6 +147,7 @@ export class CheckpointManager {
   private readonly spec: StoreSpec | ResolvedStore;
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
+  private readonly maxRecordBytes: number;
   private readonly writes = new KeyedLock();
   /**
    * Per run, the last checkpoint written here: the parent of the next write, which then need not
@@ -160,6 +167,7 @@ export class CheckpointManager {
           : options.store
         : resolveStore(options.strategy, options.config);
     this.clock = options.clock ?? (() => new Date());
+    this.maxRecordBytes = byteLimit("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES);
   }
 
   /** The underlying store, opened and set up on first use. */
@@ -268,6 +276,7 @@ export class CheckpointManager {
   /** Loads and verifies one checkpoint; a checksum or output mismatch throws `CAIRN_CORRUPT`. */
   async loadCheckpoint(checkpointId: string): Promise<PipelineCheckpoint> {
     const { store, record } = await this.getRecord(checkpointId);
+    assertLoadable(record.metadata, this.maxRecordBytes);
     return decodeVerified(await verifyRecord(store, record));
   }
 
@@ -322,6 +331,7 @@ export class CheckpointManager {
     const tip = this.tips.get(pipelineId);
     if (tip && tip.parent?.checkpoint_id !== found?.record.metadata.checkpoint_id)
       this.tips.delete(pipelineId);
+    if (found) assertLoadable(found.record.metadata, this.maxRecordBytes);
     return found && decodeVerified(found);
   }
 
@@ -453,7 +463,12 @@ export class CheckpointManager {
 
   /** Imports an exported checkpoint after verifying it; returns its id. */
   async importCheckpoint(path: string, options: ImportOptions = {}): Promise<string> {
-    return importCheckpointFile(await this.getStore(), path, options.overwrite ?? false);
+    return importCheckpointFile(
+      await this.getStore(),
+      path,
+      options.overwrite ?? false,
+      options.maxImportBytes,
+    );
   }
 
   /** Writes every checkpoint of a run, each verified, oldest first, to one JSON file. */

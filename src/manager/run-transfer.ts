@@ -2,16 +2,15 @@ import { CheckpointConflictError, CheckpointCorruptError, InvalidArgumentError }
 import { assertValidName } from "../core/ids.js";
 import { compareStored } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
-import { writeFileDurably } from "../util/atomic-file.js";
+import { writeFileDurablyStreaming } from "../util/atomic-file.js";
 import type { ParentLookup } from "./check.js";
+import { readExport } from "./export-read.js";
 import { walkRun } from "./run-walk.js";
 import {
   checkImported,
   EXPORT_VERSION,
   exportText,
-  parseExportJson,
   parseExportObject,
-  readExportFile,
   type SealedImport,
   storeImported,
 } from "./transfer.js";
@@ -48,6 +47,8 @@ export interface RunExportReport {
 export interface RunImportOptions {
   /** Replace the run (or, for a single-checkpoint file, the checkpoint) if it already exists. */
   overwrite?: boolean;
+  /** Largest export file read, in bytes; larger is `CAIRN_TOO_LARGE`, checked before reading. Default 1 GiB. */
+  maxImportBytes?: number;
   onProgress?: ProgressCallback;
 }
 
@@ -79,46 +80,48 @@ export async function exportRun(
   assertValidName("pipelineId", pipelineId);
   if (typeof path !== "string" || path.length === 0)
     throw new InvalidArgumentError("export path must be a file path");
-  const parts: string[] = [];
   const checkpointIds: string[] = [];
   const skipped: SkippedCheckpoint[] = [];
   const onProgress =
     options.onProgress && ((d: number, t: number) => options.onProgress?.(d, t, "verifying"));
-  for await (const { verdict, verified } of walkRun(store, pipelineId, onProgress ? { onProgress } : {})) {
-    if (verdict.status === "invalid") {
-      skipped.push({
-        checkpointId: verdict.checkpointId,
-        location: verdict.corrupt?.location ?? null,
-        reason: verdict.problems.map((p) => p.message).join("; "),
-      });
-    } else if (verified) {
-      parts.push(exportText(verified, now).trimEnd());
-      checkpointIds.push(verified.record.metadata.checkpoint_id);
+  // Written as the walk goes, one checkpoint per line (greppable, diffable, and read back a line
+  // at a time): memory holds one checkpoint, whatever the size of the run.
+  await writeFileDurablyStreaming(path, async (write) => {
+    const head = JSON.stringify({
+      export_version: EXPORT_VERSION,
+      kind: "run",
+      pipeline_id: pipelineId,
+      exported_at: now.toISOString(),
+    });
+    await write(`${head.slice(0, -1)},"checkpoints":[`);
+    for await (const { verdict, verified } of walkRun(store, pipelineId, onProgress ? { onProgress } : {})) {
+      if (verdict.status === "invalid") {
+        skipped.push({
+          checkpointId: verdict.checkpointId,
+          location: verdict.corrupt?.location ?? null,
+          reason: verdict.problems.map((p) => p.message).join("; "),
+        });
+      } else if (verified) {
+        await write(`${checkpointIds.length === 0 ? "" : ","}\n${exportText(verified, now).trimEnd()}`);
+        checkpointIds.push(verified.record.metadata.checkpoint_id);
+      }
     }
-  }
-  if (skipped.length > 0 && !options.skipCorrupt) {
-    throw new CheckpointCorruptError(undefined, [
-      `${count(skipped.length, "checkpoint")} of run ${pipelineId} fail verification`,
-      ...skipped.map((s) => `${s.checkpointId ?? s.location}: ${s.reason}`),
-      "export with skipCorrupt to leave them out",
-    ]);
-  }
-  if (parts.length === 0) {
-    throw new CheckpointCorruptError(
-      undefined,
-      `no checkpoint of run ${pipelineId} verifies; nothing to export`,
-    );
-  }
-  const head = JSON.stringify({
-    export_version: EXPORT_VERSION,
-    kind: "run",
-    pipeline_id: pipelineId,
-    exported_at: now.toISOString(),
-    skipped_corrupt: skipped,
+    // Refusing now leaves no file: the temp file is removed and `path` is left as it was.
+    if (skipped.length > 0 && !options.skipCorrupt) {
+      throw new CheckpointCorruptError(undefined, [
+        `${count(skipped.length, "checkpoint")} of run ${pipelineId} fail verification`,
+        ...skipped.map((s) => `${s.checkpointId ?? s.location}: ${s.reason}`),
+        "export with skipCorrupt to leave them out",
+      ]);
+    }
+    if (checkpointIds.length === 0) {
+      throw new CheckpointCorruptError(
+        undefined,
+        `no checkpoint of run ${pipelineId} verifies; nothing to export`,
+      );
+    }
+    await write(`\n],"skipped_corrupt":${JSON.stringify(skipped)}}\n`);
   });
-  // One checkpoint per line: the file stays greppable and diffable.
-  const text = `${head.slice(0, -1)},"checkpoints":[\n${parts.join(",\n")}\n]}\n`;
-  await writeFileDurably(path, text);
   return { pipelineId, path, checkpointIds, skipped };
 }
 
@@ -226,7 +229,7 @@ export async function importRun(
   path: string,
   options: RunImportOptions = {},
 ): Promise<RunImportReport> {
-  const parsed = parseExportJson(await readExportFile(path), path);
+  const parsed = await readExport(path, options.maxImportBytes);
   const overwrite = options.overwrite ?? false;
   if (parsed.kind === undefined || parsed.kind === "checkpoint") {
     const single = parseExportObject(parsed, path);

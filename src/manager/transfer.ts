@@ -3,12 +3,10 @@
  * the seed's fields in snake_case with every output inlined, so a file moves between stores of
  * any strategy. An import recomputes every hash and the checksum; a tampered file is refused.
  */
-import { readFile } from "node:fs/promises";
 import { canonicalJson } from "../core/codec.js";
 import {
   CheckpointConflictError,
   CheckpointCorruptError,
-  CheckpointNotFoundError,
   FormatTooNewError,
   InvalidArgumentError,
 } from "../core/errors.js";
@@ -16,9 +14,9 @@ import { assertValidName } from "../core/ids.js";
 import { type CheckpointRecord, parseStoredMetadata, type StoredMetadata } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { writeFileDurably } from "../util/atomic-file.js";
-import { hasCode } from "../util/fs-util.js";
 import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
 import { type CheckOutcome, checkRecord, type ParentLookup, storeParents } from "./check.js";
+import { readExport } from "./export-read.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** Version of the export file format. */
@@ -73,19 +71,11 @@ function isNewerExportVersion(version: unknown): boolean {
   return major > (ours[0] as number) || (major === ours[0] && minor > (ours[1] as number));
 }
 
-/**
- * Parses export file text as JSON; anything else is `CAIRN_CORRUPT`, and the file of a newer
- * cairn `CAIRN_FORMAT_TOO_NEW`.
- */
-export function parseExportJson(text: string, source: string): Record<string, unknown> {
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw new CheckpointCorruptError(undefined, `${source} is not valid JSON`, { cause: error });
-  }
+/** Checks a parsed export's version: the file of a newer cairn is `CAIRN_FORMAT_TOO_NEW`, no export `CAIRN_CORRUPT`. */
+export function checkExportVersion(value: unknown, source: string): Record<string, unknown> {
+  const parsed = value as Record<string, unknown> | null;
   if (isNewerExportVersion(parsed?.export_version)) {
-    throw new FormatTooNewError("export file", source, String(parsed.export_version), EXPORT_VERSION);
+    throw new FormatTooNewError("export file", source, String(parsed?.export_version), EXPORT_VERSION);
   }
   if (parsed === null || typeof parsed !== "object" || parsed.export_version !== EXPORT_VERSION) {
     throw new CheckpointCorruptError(
@@ -94,11 +84,6 @@ export function parseExportJson(text: string, source: string): Record<string, un
     );
   }
   return parsed;
-}
-
-/** Parses and verifies export file text into a sealed record and its outputs. */
-export function parseExport(text: string, source: string) {
-  return parseExportObject(parseExportJson(text, source), source);
 }
 
 /** Verifies one parsed single-checkpoint export object into a sealed record and its outputs. */
@@ -151,8 +136,14 @@ export async function importCheckpointFile(
   store: CheckpointStore,
   path: string,
   overwrite: boolean,
+  maxImportBytes?: number,
 ): Promise<string> {
-  return storeImported(store, parseExport(await readExportFile(path), path), path, overwrite);
+  return storeImported(
+    store,
+    parseExportObject(await readExport(path, maxImportBytes), path),
+    path,
+    overwrite,
+  );
 }
 
 /** A checkpoint sealed from an export file, with the outputs the file holds. */
@@ -179,19 +170,6 @@ export async function checkImported(
       sealed.record.metadata.checkpoint_id,
       problems.map((p) => `${source}: ${p.message}`),
     );
-  }
-}
-
-/** Reads an export file's text; a missing file is `CAIRN_NOT_FOUND`. */
-export async function readExportFile(path: string): Promise<string> {
-  if (typeof path !== "string" || path.length === 0)
-    throw new InvalidArgumentError("import path must be a file path");
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    if (hasCode(error, "ENOENT"))
-      throw new CheckpointNotFoundError(path, `Export file ${path} does not exist`);
-    throw error;
   }
 }
 

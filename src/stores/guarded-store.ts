@@ -1,4 +1,12 @@
-import { CairnError, ClosedError, InvalidArgumentError, StoreOperationError } from "../core/errors.js";
+import {
+  CairnError,
+  ClosedError,
+  InvalidArgumentError,
+  isStringTooLong,
+  MAX_STRING_LENGTH,
+  StoreOperationError,
+  TooLargeError,
+} from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import type {
   CheckpointRecord,
@@ -227,9 +235,16 @@ export class GuardedStore implements CheckpointStore {
   }
 
   private wrap(operation: string, error: unknown): CairnError {
-    return error instanceof CairnError
-      ? error
-      : new StoreOperationError(this.strategy, operation, { cause: error });
+    if (error instanceof CairnError) return error;
+    // A stored value longer than any string Node can hold: typed, so callers can tell it apart.
+    if (isStringTooLong(error))
+      return new TooLargeError(
+        `A value the ${this.strategy} store read (${operation})`,
+        undefined,
+        MAX_STRING_LENGTH,
+        { cause: error },
+      );
+    return new StoreOperationError(this.strategy, operation, { cause: error });
   }
 
   /** Runs the inner store's setup once; concurrent callers wait for the same attempt. */

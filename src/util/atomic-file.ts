@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, fsync, linkSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import { hasCode } from "./fs-util.js";
@@ -187,6 +187,11 @@ export async function writeFileDurably(path: string, data: string | Uint8Array):
   }
   closeSync(fd);
   moveIntoPlace({ dir, name: basename(path), data, temp, target: path });
+  await fsyncFolders(dir, created);
+}
+
+/** Flushes `dir`, and when `mkdir` created folders (`created`: the outermost), each one's entry. */
+async function fsyncFolders(dir: string, created: string | undefined): Promise<void> {
   await fsyncDir(dir);
   if (created !== undefined) {
     // A new folder's entry lives in its parent: flush every parent from the innermost one up.
@@ -194,4 +199,44 @@ export async function writeFileDurably(path: string, data: string | Uint8Array):
     let folder = dirname(dir);
     for (let i = 1; i <= levels; i++, folder = dirname(folder)) await fsyncDir(folder);
   }
+}
+
+/** Appends text to a file being written by {@link writeFileDurablyStreaming}. */
+export type WriteChunk = (text: string) => Promise<void>;
+
+/**
+ * {@link writeFileDurably} for content produced piece by piece: `produce` writes chunks to the
+ * temp file as it goes, so memory holds one chunk, not the whole file. The file is moved into
+ * place (fsync, rename, fsync of the folder) only when `produce` resolves; if it throws, the
+ * temp file is removed, any existing file at `path` is left as it was, and the error is thrown.
+ */
+export async function writeFileDurablyStreaming<T>(
+  path: string,
+  produce: (write: WriteChunk) => Promise<T>,
+): Promise<T> {
+  const dir = dirname(path);
+  const created = await mkdir(dir, { recursive: true });
+  if (created === undefined) removeStaleTemps(dir);
+  const name = basename(path);
+  const file: TempFile = { dir, name, data: "", temp: join(dir, durableTempName(name)), target: path };
+  const handle = await open(file.temp, "wx");
+  let result: T;
+  try {
+    result = await produce(async (text) => {
+      const bytes = Buffer.from(text, "utf8");
+      let offset = 0;
+      while (offset < bytes.length) offset += (await handle.write(bytes, offset)).bytesWritten;
+    });
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {
+      // Closing can only fail for a bad descriptor; the write error is what matters.
+    });
+    discardTemps([file]);
+    throw error;
+  }
+  await handle.close();
+  moveIntoPlace(file);
+  await fsyncFolders(dir, created);
+  return result;
 }

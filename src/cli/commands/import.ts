@@ -1,6 +1,6 @@
 /** `cairn import`: imports an exported checkpoint or run after verifying every checkpoint. */
 import { resolve } from "node:path";
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { CheckpointConflictError } from "../../index.js";
 import { printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
@@ -10,6 +10,27 @@ import { addStoreOptions, type StoreFlags, withManager } from "../store-options.
 interface ImportFlags extends StoreFlags {
   input: string;
   overwrite?: boolean;
+  maxBytes?: number;
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** `--max-bytes`: a whole number of bytes, optionally in KiB, MiB or GiB (`512MiB`, `2G`). */
+function parseBytes(value: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? UNITS[(match[2] as string).toLowerCase()] : undefined;
+  const bytes = match && unit !== undefined ? Number(match[1]) * unit : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1)
+    throw new CommanderArgumentError("must be a positive number of bytes, optionally with KiB, MiB or GiB");
+  return bytes;
 }
 
 const PHASES: Record<string, string> = { checking: "checking", writing: "importing" };
@@ -25,6 +46,11 @@ export function registerImport(program: Command): void {
     )
     .requiredOption("--input <file>", "export file to read (one checkpoint, or a run)")
     .option("--overwrite", "replace the checkpoint, or the whole run, if it already exists")
+    .option(
+      "--max-bytes <size>",
+      "refuse a file larger than this, before reading it (bytes, or e.g. 2GiB; default 1GiB)",
+      parseBytes,
+    )
     .addHelpText(
       "after",
       examples(
@@ -40,6 +66,7 @@ export function registerImport(program: Command): void {
         report = await withProgress(flags, (progress) =>
           manager.importPipeline(resolve(flags.input), {
             overwrite,
+            ...(flags.maxBytes !== undefined ? { maxImportBytes: flags.maxBytes } : {}),
             onProgress: (done, total, phase) =>
               progress.count(PHASES[phase] ?? phase, done, total, "checkpoints"),
           }),
