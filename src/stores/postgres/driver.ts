@@ -110,12 +110,62 @@ export function isConnectionError(error: unknown): boolean {
   return typeof message === "string" && UNAVAILABLE_MESSAGE.test(message);
 }
 
-/** `StoreUnavailableError` for a connection failure; any other error is returned unchanged. */
+// pg's messages for a query refused before anything was sent: the client was already broken.
+const NOT_SENT_MESSAGE = /not queryable/i;
+/** Connection failures raised while a write statement or a COMMIT was on the wire. */
+const inFlight = new WeakSet<object>();
+
+/**
+ * Notes that `error` ended a write that had been sent: when it is a connection failure, the
+ * server may have applied the write before the connection was lost. Returns `error`.
+ */
+export function markInFlight(error: unknown): unknown {
+  if (error !== null && typeof error === "object" && isConnectionError(error)) {
+    const { message } = error as { message?: unknown };
+    if (!(typeof message === "string" && NOT_SENT_MESSAGE.test(message))) inFlight.add(error);
+  }
+  return error;
+}
+
+/**
+ * `StoreUnavailableError` for a connection failure (with `maybeCommitted` when a write was in
+ * flight, see {@link markInFlight}); any other error is returned unchanged.
+ */
 export function classify(error: unknown): unknown {
   // A cairn error (a conflict, a lost lease) is already what the caller should see.
   if (error instanceof CairnError || !isConnectionError(error)) return error;
   const message = error instanceof Error && error.message ? error.message : String(error);
-  return new StoreUnavailableError("postgres", message, { cause: error });
+  const maybeCommitted = inFlight.has(error as object);
+  return new StoreUnavailableError(
+    "postgres",
+    maybeCommitted
+      ? `${message}; the connection was lost after the write was sent and before the server answered, so the write may have been applied`
+      : message,
+    { cause: error, maybeCommitted },
+  );
+}
+
+/**
+ * Runs one write statement on a client of its own (what `pool.query` does), so that a connection
+ * lost after the statement was sent is told from one that could not be made: only the first may
+ * have been applied.
+ */
+export async function writeOne(pool: PgPool, query: PgQuery): Promise<PgResult> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on("error", onError);
+  try {
+    return await client.query(query);
+  } catch (error) {
+    if (isConnectionError(error)) broken ??= error as Error;
+    throw markInFlight(error);
+  } finally {
+    client.removeListener("error", onError);
+    client.release(broken ?? false);
+  }
 }
 
 /**
@@ -136,7 +186,10 @@ export async function inTransaction<T>(pool: PgPool, work: (client: PgQueryable)
   try {
     await client.query({ text: "BEGIN" });
     const result = await work(client);
-    await client.query({ text: "COMMIT" });
+    // Lost before COMMIT, the server rolls the transaction back; lost during it, it may not have.
+    await client.query({ text: "COMMIT" }).catch((error: unknown) => {
+      throw markInFlight(error);
+    });
     return result;
   } catch (error) {
     try {
