@@ -112,6 +112,23 @@ describe.skipIf(!postgresUp)("PostgresStore: a write whose reply is lost", () =>
     expect(read.maybeCommitted).toBe(false);
   });
 
+  it("reports a status update applied but unanswered as maybe committed", async () => {
+    const { proxy, url } = await proxied();
+    const schema = newSchema();
+    const store = await openStore({ connectionString: url, schema, connectionTimeoutMs: 2000 });
+    await store.putCheckpoint(record("p1", 1), []);
+    proxy.holdReplies(true);
+    const update = store.updateCheckpoint("p1_s1", { status: "failed" });
+    await until(
+      async () =>
+        (await sql(`SELECT status FROM "${schema}".cairn_checkpoints WHERE checkpoint_id = 'p1_s1'`)).rows[0]
+          ?.status === "failed",
+    );
+    proxy.cut();
+    proxy.holdReplies(false);
+    expect((await ambiguous(update)).maybeCommitted).toBe(true);
+  });
+
   describe("in a transaction (several new outputs)", () => {
     /** The caller's pool, with a hook run before each statement a checked-out client sends. */
     function hookedPool(url: string, before: (text: string) => void): PgPool {

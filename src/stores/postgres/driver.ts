@@ -145,26 +145,25 @@ export function classify(error: unknown): unknown {
   );
 }
 
+// Failures to make a connection at all: nothing was sent.
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const CONNECT_MESSAGE = /timeout exceeded when trying to connect/i;
+
 /**
- * Runs one write statement on a client of its own (what `pool.query` does), so that a connection
- * lost after the statement was sent is told from one that could not be made: only the first may
- * have been applied.
+ * Runs one write statement through `pool.query` (one round trip, no transaction). pool.query
+ * does not say whether a failure came before or after the statement was sent, so every
+ * connection failure but a refused or timed-out connect counts as maybe applied: a needless
+ * read-back at worst, never a write wrongly reported as not applied.
  */
-export async function writeOne(pool: PgPool, query: PgQuery): Promise<PgResult> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (error: Error) => {
-    broken ??= error;
-  };
-  client.on("error", onError);
+export async function writeOnPool(pool: PgPool, query: PgQuery): Promise<PgResult> {
   try {
-    return await client.query(query);
+    return await pool.query(query);
   } catch (error) {
-    if (isConnectionError(error)) broken ??= error as Error;
-    throw markInFlight(error);
-  } finally {
-    client.removeListener("error", onError);
-    client.release(broken ?? false);
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const refused =
+      (typeof code === "string" && CONNECT_CODES.has(code)) ||
+      (typeof message === "string" && CONNECT_MESSAGE.test(message));
+    throw refused ? error : markInFlight(error);
   }
 }
 

@@ -36,7 +36,7 @@ import {
   type PgResult,
   type PgTypeParsers,
   typeParsers,
-  writeOne,
+  writeOnPool,
 } from "./driver.js";
 import {
   applyMigrations,
@@ -131,7 +131,7 @@ export class PostgresStore implements CheckpointStore {
   }
 
   // Single write statements run here: a connection lost after sending one is reported as maybe applied.
-  private readonly writeOnce: PgQueryable = { query: (query) => writeOne(this.pool, query) };
+  private readonly writeOnce: PgQueryable = { query: (query) => writeOnPool(this.pool, query) };
 
   private run(on: PgQueryable, statement: Statement, values: unknown[]): Promise<PgResult> {
     return on.query({ ...statement, values, types: this.types });
