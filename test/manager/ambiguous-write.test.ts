@@ -4,11 +4,20 @@
  * stores a second copy. PostgreSQL is real; the lost reply is a proxy in front of it that holds
  * the server's answer (the write is applied) or drops the request (it is not), then cuts.
  */
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/core/errors.js";
 import { CheckpointManager, type CreateCheckpointInput, Pipeline } from "../../src/index.js";
-import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+  uniqueName,
+} from "../support/services.js";
 import { startProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -240,5 +249,57 @@ describe.skipIf(!postgresUp)("Pipeline: a stage checkpoint whose reply is lost",
     expect(ran).toEqual(["s1", "s2", "s3"]);
     const stored = await rows(runId);
     expectLinear(stored, 4);
+  });
+});
+
+describe.skipIf(!redisUp)("CheckpointManager on Redis: a checkpoint write whose reply is lost", () => {
+  async function redisSetup() {
+    const target = new URL(REDIS_URL);
+    const proxy = await startProxy(target.hostname, Number(target.port || 6379));
+    const keyPrefix = `${uniqueName("cairn-ambig")}:`;
+    const config = { host: "127.0.0.1", port: proxy.port, keyPrefix, connectTimeoutMs: 2000 };
+    const manager = new CheckpointManager({ strategy: "redis", config });
+    const raw = new Redis(REDIS_URL);
+    cleanups.push(
+      () => deleteKeyPrefixes(keyPrefix),
+      () => raw.quit(),
+      () => proxy.close(),
+      () => manager.close(),
+    );
+    const ids = () => raw.zrange(`${keyPrefix}run:run1:index`, 0, -1);
+    return { proxy, manager, ids };
+  }
+
+  it("finds a write the server ran, and a retry after an outage stores no second copy", async () => {
+    const { proxy, manager, ids } = await redisSetup();
+    await manager.createCheckpoint(input("run1", 1));
+
+    proxy.holdReplies(true);
+    const second = manager.createCheckpoint(input("run1", 2));
+    await until(async () => (await ids()).length === 2);
+    proxy.cut();
+    proxy.holdReplies(false);
+    expect((await ids())[1]).toBe(await second);
+
+    proxy.holdReplies(true);
+    const third = manager.createCheckpoint(input("run1", 3)).catch((e: unknown) => e);
+    await until(async () => (await ids()).length === 3);
+    await proxy.down();
+    proxy.holdReplies(false);
+    expect(await third).toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE", maybeCommitted: true });
+    await proxy.up();
+    // ioredis reconnects in the background; until it has, the retry fails fast, and is retried.
+    let id: string | undefined;
+    while (id === undefined) {
+      id = await manager.createCheckpoint(input("run1", 3)).catch((error: unknown) => {
+        expect(error).toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
+        return undefined;
+      });
+    }
+    const stored = await ids();
+    expect(stored).toHaveLength(3);
+    expect(stored[2]).toBe(id);
+    const history = await manager.getCheckpointHistory("run1");
+    expect(history.map((m) => m.parentCheckpointId)).toEqual([stored[1], stored[0], undefined]);
   });
 });
