@@ -121,8 +121,11 @@ const inFlight = new WeakSet<object>();
  */
 export function markInFlight(error: unknown): unknown {
   if (error !== null && typeof error === "object" && isConnectionError(error)) {
-    const { message } = error as { message?: unknown };
-    if (!(typeof message === "string" && NOT_SENT_MESSAGE.test(message))) inFlight.add(error);
+    const { message, severity } = error as { message?: unknown; severity?: unknown };
+    // An error message from the server (with its severity; say 57P01, its backend terminated) is
+    // its answer: the statement was aborted, not left unanswered.
+    const answered = typeof severity === "string";
+    if (!answered && !(typeof message === "string" && NOT_SENT_MESSAGE.test(message))) inFlight.add(error);
   }
   return error;
 }
