@@ -159,14 +159,21 @@ export class TipMovedError extends CheckpointConflictError {
   }
 }
 
-/** The store cannot be reached (server down, connection lost, folder unreadable). */
+/**
+ * The store cannot be reached (server down, connection lost, folder unreadable). With
+ * `maybeCommitted`, the connection was lost after a write was sent and before the server
+ * answered: the write may have been applied, and only reading the store again tells.
+ */
 export class StoreUnavailableError extends CairnError {
   /** Strategy name of the store, e.g. `postgres`. */
   readonly store: string;
+  /** True when a write was in flight as the connection was lost: it may have been applied. */
+  readonly maybeCommitted: boolean;
 
-  constructor(store: string, message: string, options?: { cause?: unknown }) {
+  constructor(store: string, message: string, options?: { cause?: unknown; maybeCommitted?: boolean }) {
     super(ErrorCode.StoreUnavailable, `${store} store unavailable: ${message}`, options);
     this.store = store;
+    this.maybeCommitted = options?.maybeCommitted ?? false;
   }
 }
 

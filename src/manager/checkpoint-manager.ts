@@ -30,6 +30,7 @@ import {
 } from "../stores/registry.js";
 import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
 import { KeyedLock } from "../util/fs-util.js";
+import { UnsettledWrites } from "./ambiguous-write.js";
 import { renderChain } from "./chain-text.js";
 import { checkRecord, checkStored, storeParents } from "./check.js";
 import { assertStatus, checkInput, sealChild } from "./input.js";
@@ -154,6 +155,8 @@ export class CheckpointManager {
    * read it back. Safe because every store checks the expected tip atomically with the write.
    */
   private readonly tips = new Map<string, Tip>();
+  /** Per run, a write the store could not confirm; the next write to the run settles it first. */
+  private readonly unsettled = new UnsettledWrites(MAX_TIPS);
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
@@ -196,6 +199,12 @@ export class CheckpointManager {
    * Writes a new checkpoint after the run's newest one and returns its id. With `fence` (the
    * runner's lease), the store refuses the write if another runner has taken the run over.
    * `HistoryLostError` when the store lost every checkpoint of a run this manager wrote to.
+   *
+   * A write the store could not confirm (the connection was lost after it was sent) is settled
+   * by reading its id back, for about 1.5 s while the store is away, and re-sending the same
+   * record when it is absent. If the store stays away, `StoreUnavailableError` with
+   * `maybeCommitted` is thrown, and the next write to the run settles it first: a retry of the
+   * same checkpoint then gets the stored id back instead of a second copy.
    */
   async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
     const checked = checkInput(input);
@@ -203,6 +212,12 @@ export class CheckpointManager {
     const store = await this.getStore();
     // Checkpoints of one run are written one at a time, so each sees its parent.
     return this.writes.run(pipelineId, async () => {
+      // A write of this run the store could not confirm is settled first: see `ambiguous-write.ts`.
+      const settled = await this.unsettled.settle(store, checked, options.fence);
+      if (settled) {
+        this.rememberTip(pipelineId, { parent: settled.write.record.metadata, refs: settled.write.refs });
+        if (settled.retried) return settled.write.record.metadata.checkpoint_id;
+      }
       // The id the write is conditioned on, when it is not the parent's: an unreadable newest entry.
       let unreadableTip: string | undefined;
       for (let attempt = 1; ; attempt++) {
@@ -211,15 +226,18 @@ export class CheckpointManager {
         const cached = this.tips.get(pipelineId);
         const tip = cached ?? (await this.readTip(store, pipelineId));
         const { record, outputs } = sealChild(checked, tip.parent, this.clock());
+        const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
         try {
           // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
-          await store.putCheckpoint(
-            record,
-            outputs.filter((o) => !tip.refs.has(o.hash)),
-            options.fence,
+          await this.unsettled.put(
+            store,
             {
+              record,
+              outputs: outputs.filter((o) => !tip.refs.has(o.hash)),
               expectedTip: unreadableTip ?? tip.parent?.checkpoint_id ?? null,
+              refs,
             },
+            options.fence,
           );
         } catch (error) {
           this.tips.delete(pipelineId);
@@ -242,16 +260,17 @@ export class CheckpointManager {
             `gave up after ${TIP_ATTEMPTS} attempts: other writers keep writing to the run`,
           );
         }
-        // Re-inserted so the map keeps runs in order of their last write; the oldest go first.
-        this.tips.delete(pipelineId);
-        this.tips.set(pipelineId, {
-          parent: record.metadata,
-          refs: new Set([...checked.content.outputs.values()].map((o) => o.hash)),
-        });
-        if (this.tips.size > MAX_TIPS) this.tips.delete(this.tips.keys().next().value as string);
+        this.rememberTip(pipelineId, { parent: record.metadata, refs });
         return record.metadata.checkpoint_id;
       }
     });
+  }
+
+  private rememberTip(pipelineId: string, tip: Tip): void {
+    // Re-inserted so the map keeps runs in order of their last write; the oldest go first.
+    this.tips.delete(pipelineId);
+    this.tips.set(pipelineId, tip);
+    if (this.tips.size > MAX_TIPS) this.tips.delete(this.tips.keys().next().value as string);
   }
 
   /** The run's newest readable checkpoint, as the parent of the next write. */

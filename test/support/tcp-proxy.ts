@@ -15,6 +15,14 @@ export interface TcpProxy {
   up(): Promise<void>;
   /** Stops the proxy for good. */
   close(): Promise<void>;
+  /** Drops every open connection but keeps accepting new ones. */
+  cut(): void;
+  /** While true, what the server sends is dropped: a request is served, its reply never arrives. */
+  holdReplies(hold: boolean): void;
+  /** While true, what clients send is dropped: the client has sent a request the server never gets. */
+  dropRequests(drop: boolean): void;
+  /** Bytes received from clients so far, forwarded or dropped. */
+  readonly clientBytes: number;
 }
 
 /** Starts a proxy to `targetHost:targetPort` on a free loopback port. */
@@ -22,13 +30,23 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
+  let holding = false;
+  let dropping = false;
+  let clientBytes = 0;
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       const s = createServer((client) => {
         const upstream = createConnection({ host: targetHost, port: targetPort });
         sockets.add(client);
         sockets.add(upstream);
-        client.pipe(upstream).pipe(client);
+        // Forwarded by hand rather than piped, so a direction can be held without closing it.
+        client.on("data", (chunk: Buffer) => {
+          clientBytes += chunk.length;
+          if (!dropping) upstream.write(chunk);
+        });
+        upstream.on("data", (chunk: Buffer) => {
+          if (!holding) client.write(chunk);
+        });
         const drop = () => {
           client.destroy();
           upstream.destroy();
@@ -45,14 +63,32 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
         resolve();
       });
     });
+  const cut = () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
   const stop = () =>
     new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
+      cut();
       if (!server) return resolve();
       server.close(() => resolve());
       server = undefined;
     });
   await listen();
-  return { port, down: stop, up: listen, close: stop };
+  return {
+    port,
+    down: stop,
+    up: listen,
+    close: stop,
+    cut,
+    holdReplies: (hold) => {
+      holding = hold;
+    },
+    dropRequests: (drop) => {
+      dropping = drop;
+    },
+    get clientBytes() {
+      return clientBytes;
+    },
+  };
 }

@@ -110,12 +110,64 @@ export function isConnectionError(error: unknown): boolean {
   return typeof message === "string" && UNAVAILABLE_MESSAGE.test(message);
 }
 
-/** `StoreUnavailableError` for a connection failure; any other error is returned unchanged. */
+// pg's messages for a query refused before anything was sent: the client was already broken.
+const NOT_SENT_MESSAGE = /not queryable/i;
+/** Connection failures raised while a write statement or a COMMIT was on the wire. */
+const inFlight = new WeakSet<object>();
+
+/**
+ * Notes that `error` ended a write that had been sent: when it is a connection failure, the
+ * server may have applied the write before the connection was lost. Returns `error`.
+ */
+export function markInFlight(error: unknown): unknown {
+  if (error !== null && typeof error === "object" && isConnectionError(error)) {
+    const { message, severity } = error as { message?: unknown; severity?: unknown };
+    // An error message from the server (with its severity; say 57P01, its backend terminated) is
+    // its answer: the statement was aborted, not left unanswered.
+    const answered = typeof severity === "string";
+    if (!answered && !(typeof message === "string" && NOT_SENT_MESSAGE.test(message))) inFlight.add(error);
+  }
+  return error;
+}
+
+/**
+ * `StoreUnavailableError` for a connection failure (with `maybeCommitted` when a write was in
+ * flight, see {@link markInFlight}); any other error is returned unchanged.
+ */
 export function classify(error: unknown): unknown {
   // A cairn error (a conflict, a lost lease) is already what the caller should see.
   if (error instanceof CairnError || !isConnectionError(error)) return error;
   const message = error instanceof Error && error.message ? error.message : String(error);
-  return new StoreUnavailableError("postgres", message, { cause: error });
+  const maybeCommitted = inFlight.has(error as object);
+  return new StoreUnavailableError(
+    "postgres",
+    maybeCommitted
+      ? `${message}; the connection was lost after the write was sent and before the server answered, so the write may have been applied`
+      : message,
+    { cause: error, maybeCommitted },
+  );
+}
+
+// Failures to make a connection at all: nothing was sent.
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const CONNECT_MESSAGE = /timeout exceeded when trying to connect/i;
+
+/**
+ * Runs one write statement through `pool.query` (one round trip, no transaction). pool.query
+ * does not say whether a failure came before or after the statement was sent, so every
+ * connection failure but a refused or timed-out connect counts as maybe applied: a needless
+ * read-back at worst, never a write wrongly reported as not applied.
+ */
+export async function writeOnPool(pool: PgPool, query: PgQuery): Promise<PgResult> {
+  try {
+    return await pool.query(query);
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const refused =
+      (typeof code === "string" && CONNECT_CODES.has(code)) ||
+      (typeof message === "string" && CONNECT_MESSAGE.test(message));
+    throw refused ? error : markInFlight(error);
+  }
 }
 
 /**
@@ -136,7 +188,10 @@ export async function inTransaction<T>(pool: PgPool, work: (client: PgQueryable)
   try {
     await client.query({ text: "BEGIN" });
     const result = await work(client);
-    await client.query({ text: "COMMIT" });
+    // Lost before COMMIT, the server rolls the transaction back; lost during it, it may not have.
+    await client.query({ text: "COMMIT" }).catch((error: unknown) => {
+      throw markInFlight(error);
+    });
     return result;
   } catch (error) {
     try {

@@ -38,6 +38,7 @@ import {
   type PgResult,
   type PgTypeParsers,
   typeParsers,
+  writeOnPool,
 } from "./driver.js";
 import { importRun } from "./import.js";
 import {
@@ -132,6 +133,9 @@ export class PostgresStore implements CheckpointStore {
     }
   }
 
+  // Single write statements run here: a connection lost after sending one is reported as maybe applied.
+  private readonly writeOnce: PgQueryable = { query: (query) => writeOnPool(this.pool, query) };
+
   private run(on: PgQueryable, statement: Statement, values: unknown[]): Promise<PgResult> {
     return on.query({ ...statement, values, types: this.types });
   }
@@ -200,7 +204,7 @@ export class PostgresStore implements CheckpointStore {
     checkLeaseArgs(lease.owner, ttlMs);
     // One conditional UPDATE is atomic: no transaction needed.
     const { rows } = await this.call(() =>
-      this.run(this.pool, this.sql.renewLease, [lease.pipelineId, lease.owner, lease.token, ttlMs]),
+      this.run(this.writeOnce, this.sql.renewLease, [lease.pipelineId, lease.owner, lease.token, ttlMs]),
     );
     const row = rows[0];
     return row ? { ...lease, expiresAt: new Date(row.expires_at as Date) } : undefined;
@@ -209,7 +213,7 @@ export class PostgresStore implements CheckpointStore {
   /** Ends a lease still held, keeping its token (the row stays, expired). */
   async releaseLease(lease: Lease): Promise<void> {
     await this.call(() =>
-      this.run(this.pool, this.sql.releaseLease, [lease.pipelineId, lease.owner, lease.token]),
+      this.run(this.writeOnce, this.sql.releaseLease, [lease.pipelineId, lease.owner, lease.token]),
     );
   }
 
@@ -245,7 +249,7 @@ export class PostgresStore implements CheckpointStore {
   /** Writes every patched field in one UPDATE; `CheckpointNotFoundError` when the id is absent. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
     const { rowCount } = await this.call(() =>
-      this.run(this.pool, this.sql.updateCheckpoint, [
+      this.run(this.writeOnce, this.sql.updateCheckpoint, [
         checkpointId,
         patch.status !== undefined,
         patch.status ?? null,
@@ -304,7 +308,7 @@ export class PostgresStore implements CheckpointStore {
   async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
     if (hashes.length === 0) return 0;
     const { rowCount } = await this.call(() =>
-      this.run(this.pool, this.sql.deleteOutputs, [pipelineId, [...hashes]]),
+      this.run(this.writeOnce, this.sql.deleteOutputs, [pipelineId, [...hashes]]),
     );
     return rowCount ?? 0;
   }

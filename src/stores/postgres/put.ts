@@ -7,7 +7,7 @@
 import { CheckpointConflictError, InvalidArgumentError, TipMovedError } from "../../core/errors.js";
 import { assertFence } from "../lease.js";
 import type { CheckpointRecord, Lease, OutputRecord } from "../types.js";
-import { inTransaction, type PgPool, type PgQueryable, type PgResult } from "./driver.js";
+import { inTransaction, type PgPool, type PgQueryable, type PgResult, writeOnPool } from "./driver.js";
 import { COLUMNS, type Statement, type Statements, type TipMode } from "./queries.js";
 import { isoOf, leaseOf } from "./rows.js";
 
@@ -98,7 +98,8 @@ async function putSingleStatement(
   const statement = db.sql.put[`${output ? "one" : "none"}${fence ? "_fenced" : ""}_${mode}`];
   const result = await db.call(async () => {
     try {
-      return await db.run(db.pool, statement, params);
+      // A connection lost after sending it is reported as maybe applied.
+      return await db.run({ query: (query) => writeOnPool(db.pool, query) }, statement, params);
     } catch (error) {
       if ((error as { code?: unknown }).code === "23505") throw new CheckpointConflictError(m.checkpoint_id);
       throw error;

@@ -17,6 +17,20 @@ import { assertFence } from "../lease.js";
 import type { Lease, LeaseAttempt } from "../types.js";
 import { isUnavailableError } from "./connection.js";
 
+/** The store operations that change data: only these can leave a write maybe applied. */
+const WRITES: ReadonlySet<string> = new Set([
+  "putCheckpoint",
+  "acquireLease",
+  "renewLease",
+  "releaseLease",
+  "updateCheckpoint",
+  "deleteCheckpoints",
+  "deleteOutputs",
+  "deleteRun",
+  "removeCorruptEntry",
+  "rebuildIndexes",
+]);
+
 /**
  * The error to throw for a failed client call: cairn's own errors as they are, connection
  * failures as unavailable (with the client's last `error` event when it says more), the rest
@@ -31,16 +45,21 @@ export function storeError(
   if (error instanceof CairnError) return error;
   if (isUnavailableError(error)) {
     const name = error instanceof Error ? error.name : "";
-    // Sent but unanswered when the connection dropped: the server may have run it.
-    const message =
-      name === "MaxRetriesPerRequestError" || name === "AbortError"
-        ? "the connection dropped before the server answered; the command may have been applied"
+    // Sent but unanswered when the connection dropped: the server may have run it. (A command
+    // that could not be sent fails with another error: the offline queue is off.)
+    const unanswered = name === "MaxRetriesPerRequestError" || name === "AbortError";
+    const maybeCommitted = unanswered && WRITES.has(operation);
+    const message = maybeCommitted
+      ? "the connection dropped after the write was sent and before the server answered; the write may have been applied"
+      : unanswered
+        ? "the connection dropped before the server answered"
         : error instanceof Error
           ? error.message
           : String(error);
     const last = lastError && lastError !== error ? ` (${lastError.message})` : "";
     return new StoreUnavailableError("redis", `${operation} on ${location}: ${message}${last}`, {
       cause: error,
+      maybeCommitted,
     });
   }
   return new StoreOperationError("redis", operation, { cause: error });
