@@ -222,6 +222,10 @@ describe.each(Object.keys(urls))("%s store", (name) => {
     }
     await written;
     expect(passes).toBeGreaterThan(1);
+    // On a loaded machine every racing pass may have seen the tip move and backed off (the
+    // test above that writes right after the listing forces the race); a last pass must trim.
+    deleted += (await cleaner.cleanupOldCheckpoints({ retentionDays: 3 / 86_400, pipelineId: runId }))
+      .deletedCheckpoints.length;
     expect(deleted).toBeGreaterThan(0);
     await expectValid(cleaner, runId);
     const newest = await writer.loadLatestCheckpoint(runId);
