@@ -1,14 +1,7 @@
-import {
-  CheckpointCorruptError,
-  CheckpointNotFoundError,
-  ClosedError,
-  HistoryLostError,
-  LeaseLostError,
-  TipMovedError,
-} from "../core/errors.js";
+import { CheckpointNotFoundError, ClosedError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { assertKnownOptions } from "../core/options.js";
-import { type CheckpointRecord, parseBody, type StoredMetadata, toMetadata } from "../core/record.js";
+import { type CheckpointRecord, toMetadata } from "../core/record.js";
 import {
   type CheckpointMetadata,
   type CheckpointStatistics,
@@ -29,11 +22,10 @@ import {
   type StoreSpec,
 } from "../stores/registry.js";
 import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
-import { KeyedLock } from "../util/fs-util.js";
-import { UnsettledWrites } from "./ambiguous-write.js";
 import { renderChain } from "./chain-text.js";
+import { ChainWriter } from "./chain-writer.js";
 import { checkRecord, checkStored, storeParents } from "./check.js";
-import { assertStatus, checkInput, sealChild } from "./input.js";
+import { assertStatus, checkInput } from "./input.js";
 import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
 import {
   type CleanupOptions,
@@ -57,7 +49,6 @@ import {
   getRunInfo,
   type ListRunsOptions,
   listRunsByName,
-  newestReadable,
   type RunInfo,
   type RunSummaryPage,
   summarizeOneRun,
@@ -99,47 +90,6 @@ export interface ImportOptions {
   maxImportBytes?: number;
 }
 
-/** Attempts at a write whose tip keeps moving, before the writer gets `CAIRN_CONFLICT`. */
-const TIP_ATTEMPTS = 8;
-/** Runs whose last checkpoint a manager remembers; a run beyond them reads its parent once. */
-const MAX_TIPS = 1000;
-
-/** The parent of a run's next checkpoint and the outputs it already stored. */
-interface Tip {
-  parent: StoredMetadata | undefined;
-  refs: ReadonlySet<string>;
-}
-
-/** True when the store holds `checkpointId` but cannot parse it. */
-async function isUnreadable(store: CheckpointStore, checkpointId: string): Promise<boolean> {
-  try {
-    await store.getCheckpoint(checkpointId);
-    return false;
-  } catch (error) {
-    if (error instanceof CheckpointCorruptError) return true;
-    throw error;
-  }
-}
-
-/**
- * After a refused write to a run this manager wrote to: when the store holds nothing of the run
- * any more, the history is gone, and re-chaining from nothing would fork it silently.
- */
-async function assertHistoryKept(
-  store: CheckpointStore,
-  pipelineId: string,
-  expected: string,
-  error: unknown,
-): Promise<void> {
-  const gone =
-    error instanceof TipMovedError
-      ? error.actual === null
-      : error instanceof LeaseLostError && (await store.getLatestCheckpoint(pipelineId)) === undefined;
-  if (gone) throw new HistoryLostError(pipelineId, expected, { cause: error });
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Creates, verifies, resumes and manages checkpoints in one store. All reads are verified:
  * a checkpoint whose checksum or outputs do not match is never returned as valid.
@@ -149,14 +99,7 @@ export class CheckpointManager {
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
   private readonly maxRecordBytes: number;
-  private readonly writes = new KeyedLock();
-  /**
-   * Per run, the last checkpoint written here: the parent of the next write, which then need not
-   * read it back. Safe because every store checks the expected tip atomically with the write.
-   */
-  private readonly tips = new Map<string, Tip>();
-  /** Per run, a write the store could not confirm; the next write to the run settles it first. */
-  private readonly unsettled = new UnsettledWrites(MAX_TIPS);
+  private readonly writer: ChainWriter;
   private closed = false;
 
   constructor(options: CheckpointManagerOptions = {}) {
@@ -170,6 +113,7 @@ export class CheckpointManager {
           : options.store
         : resolveStore(options.strategy, options.config);
     this.clock = options.clock ?? (() => new Date());
+    this.writer = new ChainWriter(this.clock);
     this.maxRecordBytes = byteLimit("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES);
   }
 
@@ -208,80 +152,7 @@ export class CheckpointManager {
    */
   async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
     const checked = checkInput(input);
-    const { pipelineId } = checked;
-    const store = await this.getStore();
-    // Checkpoints of one run are written one at a time, so each sees its parent.
-    return this.writes.run(pipelineId, async () => {
-      // A write of this run the store could not confirm is settled first: see `ambiguous-write.ts`.
-      const settled = await this.unsettled.settle(store, checked, options.fence);
-      if (settled) {
-        this.rememberTip(pipelineId, { parent: settled.write.record.metadata, refs: settled.write.refs });
-        if (settled.retried) return settled.write.record.metadata.checkpoint_id;
-      }
-      // The id the write is conditioned on, when it is not the parent's: an unreadable newest entry.
-      let unreadableTip: string | undefined;
-      for (let attempt = 1; ; attempt++) {
-        // The checkpoint written here last is the parent unless the store says the tip moved:
-        // every write is conditional on the tip it chains to, so two writers never fork a run.
-        const cached = this.tips.get(pipelineId);
-        const tip = cached ?? (await this.readTip(store, pipelineId));
-        const { record, outputs } = sealChild(checked, tip.parent, this.clock());
-        const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
-        try {
-          // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
-          await this.unsettled.put(
-            store,
-            {
-              record,
-              outputs: outputs.filter((o) => !tip.refs.has(o.hash)),
-              expectedTip: unreadableTip ?? tip.parent?.checkpoint_id ?? null,
-              refs,
-            },
-            options.fence,
-          );
-        } catch (error) {
-          this.tips.delete(pipelineId);
-          if (cached?.parent) await assertHistoryKept(store, pipelineId, cached.parent.checkpoint_id, error);
-          if (!(error instanceof TipMovedError)) throw error;
-          // The newest entry cannot be read (a corrupt record): chain to the newest readable one,
-          // still conditioned on that entry, so a writer that comes in between is still refused.
-          unreadableTip =
-            error.actual !== null && (await isUnreadable(store, error.actual)) ? error.actual : undefined;
-          // Someone else wrote to the run: read it again and chain after their checkpoint.
-          if (attempt < TIP_ATTEMPTS) {
-            await sleep(unreadableTip ? 0 : Math.random() * 5 * attempt);
-            continue;
-          }
-          throw new TipMovedError(
-            record.metadata.checkpoint_id,
-            pipelineId,
-            error.expected,
-            error.actual,
-            `gave up after ${TIP_ATTEMPTS} attempts: other writers keep writing to the run`,
-          );
-        }
-        this.rememberTip(pipelineId, { parent: record.metadata, refs });
-        return record.metadata.checkpoint_id;
-      }
-    });
-  }
-
-  private rememberTip(pipelineId: string, tip: Tip): void {
-    // Re-inserted so the map keeps runs in order of their last write; the oldest go first.
-    this.tips.delete(pipelineId);
-    this.tips.set(pipelineId, tip);
-    if (this.tips.size > MAX_TIPS) this.tips.delete(this.tips.keys().next().value as string);
-  }
-
-  /** The run's newest readable checkpoint, as the parent of the next write. */
-  private async readTip(store: GuardedStore, pipelineId: string): Promise<Tip> {
-    const newest = await newestReadable(store, pipelineId);
-    if (!newest) return { parent: undefined, refs: new Set() };
-    // Only outputs the store still holds count as stored: the parent may reference one that was
-    // deleted (the reason a resume fell back past it), and a child must not reference it unstored.
-    const stored = new Set(await store.listOutputHashes(pipelineId));
-    const refs = Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs);
-    return { parent: newest, refs: new Set(refs.filter((hash) => stored.has(hash))) };
+    return this.writer.write(await this.getStore(), checked, options);
   }
 
   private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {
@@ -347,9 +218,8 @@ export class CheckpointManager {
     const found = await findResumePoint(() => this.getStore(), pipelineId);
     // Resuming behind the newest checkpoint (it failed verification): what this manager knows
     // of the run's stored outputs may be wrong, so the next write reads the run again.
-    const tip = this.tips.get(pipelineId);
-    if (tip && tip.parent?.checkpoint_id !== found?.record.metadata.checkpoint_id)
-      this.tips.delete(pipelineId);
+    const last = this.writer.lastWritten(pipelineId);
+    if (last !== undefined && last !== found?.record.metadata.checkpoint_id) this.writer.forget(pipelineId);
     if (found) assertLoadable(found.record.metadata, this.maxRecordBytes);
     return found && decodeVerified(found);
   }
@@ -454,7 +324,7 @@ export class CheckpointManager {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
     const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
     // A run deleted here is no lost history: writing to it again starts it anew.
-    for (const run of report.deleted) this.tips.delete(run.pipelineId);
+    for (const run of report.deleted) this.writer.forget(run.pipelineId);
     return report;
   }
 
@@ -469,7 +339,7 @@ export class CheckpointManager {
   /** Like {@link autoCleanup}, with the full report (and `dryRun` to only plan). */
   async cleanupOldCheckpoints(options: CleanupOptions): Promise<CleanupReport> {
     const report = await cleanupOldCheckpoints(await this.getStore(), options, this.clock());
-    for (const id of report.removedRuns) this.tips.delete(id);
+    for (const id of report.removedRuns) this.writer.forget(id);
     return report;
   }
 
@@ -518,7 +388,7 @@ export class CheckpointManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writes.idle();
+    await this.writer.idle();
     if (this.storePromise) {
       const store = await this.storePromise.catch(() => undefined);
       this.storePromise = undefined;
