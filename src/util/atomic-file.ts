@@ -73,22 +73,35 @@ export interface TempFile extends FileWrite {
 }
 
 /**
- * Writes every file to a temp file beside its target and flushes them all at once. On failure
- * no temp file is left behind and the failure is thrown.
+ * Files held open at once by {@link writeTemps}: a checkpoint with thousands of new outputs must
+ * not run into the common limit of 1,024 open files per process (EMFILE).
  */
-export async function writeTemps(files: readonly FileWrite[], flush: boolean): Promise<TempFile[]> {
+export const OPEN_FILES_PER_BATCH = 64;
+
+/**
+ * Writes every file to a temp file beside its target and flushes them, `OPEN_FILES_PER_BATCH` at
+ * a time, each batch's flushes together. On failure no temp file is left behind and the failure
+ * is thrown.
+ */
+export async function writeTemps(
+  files: readonly FileWrite[],
+  flush: boolean,
+  batchSize = OPEN_FILES_PER_BATCH,
+): Promise<TempFile[]> {
   const temps: TempFile[] = [];
   const fds: number[] = [];
   try {
-    for (const file of files) {
-      const temp = join(file.dir, `.${file.name}.${randomBytes(6).toString("hex")}.tmp`);
-      const fd = openSync(temp, "wx");
-      fds.push(fd);
-      temps.push({ ...file, temp, target: join(file.dir, file.name) });
-      writeAll(fd, file.data);
+    for (let start = 0; start < files.length; start += batchSize) {
+      for (const file of files.slice(start, start + batchSize)) {
+        const temp = join(file.dir, `.${file.name}.${randomBytes(6).toString("hex")}.tmp`);
+        const fd = openSync(temp, "wx");
+        fds.push(fd);
+        temps.push({ ...file, temp, target: join(file.dir, file.name) });
+        writeAll(fd, file.data);
+      }
+      if (flush) await Promise.all(fds.map((fd) => fsyncFd(fd)));
+      for (const fd of fds.splice(0)) closeSync(fd);
     }
-    if (flush) await Promise.all(fds.map((fd) => fsyncFd(fd)));
-    for (const fd of fds.splice(0)) closeSync(fd);
     return temps;
   } catch (error) {
     discardTemps(temps, fds);
