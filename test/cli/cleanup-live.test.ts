@@ -3,85 +3,38 @@
  * run is skipped (retention) or refused (`--force`), and the Pipeline finishes with every
  * checkpoint valid.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CheckpointManager, Pipeline } from "../../src/index.js";
+import { describe, expect, it } from "vitest";
+import { CheckpointManager } from "../../src/index.js";
 import { runCairn } from "../support/cli.js";
-import {
-  deleteKeyPrefixes,
-  dropSchemas,
-  POSTGRES_URL,
-  postgresUp,
-  REDIS_URL,
-  redisUp,
-  uniqueName,
-} from "../support/services.js";
+import { slowPipeline } from "../support/pipelines.js";
+import { uniqueName } from "../support/services.js";
+import { storeUrls } from "../support/store-urls.js";
 
-let dir: string;
-const schema = uniqueName("cairn_cli_live");
-const prefix = `${uniqueName("cairn-cli-live")}:`;
-const urls: Record<string, () => string> = {
-  file: () => `file:${join(dir, "files")}`,
-  sqlite: () => `sqlite:${join(dir, "c.db")}`,
-  ...(postgresUp ? { postgres: () => `${POSTGRES_URL}?schema=${schema}` } : {}),
-  ...(redisUp ? { redis: () => `${REDIS_URL}?keyPrefix=${prefix}` } : {}),
-};
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cairn-cli-live-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-  if (postgresUp) await dropSchemas(schema);
-  if (redisUp) await deleteKeyPrefixes(prefix);
-});
+const { urls, dir } = storeUrls("cli-live");
 
 describe.each(Object.keys(urls))("%s store", (name) => {
   it("cleanup skips a run being executed, and refuses it even with --force", async () => {
     const url = (urls[name] as () => string)();
     const manager = new CheckpointManager({ store: url });
-    let finish!: () => void;
-    let started!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    const waiting = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const pipeline = new Pipeline({
-      name: "live",
-      checkpointEnabled: true,
-      checkpointStore: manager,
-      steps: [
-        { name: "extract", agent: () => ({ rows: [1, 2, 3] }) },
-        {
-          name: "load",
-          agent: async () => {
-            started();
-            await gate;
-            return { loaded: 3 };
-          },
-        },
-      ],
-    });
+    const { pipeline, waiting, finish } = slowPipeline(manager);
     const runId = uniqueName("live");
     const execution = pipeline.execute({ runId });
     execution.catch(() => undefined);
     await waiting;
 
-    const retention = await runCairn(["cleanup", "--retention-days", "0", "--store", url], { cwd: dir });
+    const retention = await runCairn(["cleanup", "--retention-days", "0", "--store", url], { cwd: dir() });
     expect(retention.code).toBe(0);
     expect(retention.stdout).toContain(`Skipped run ${runId}: in use by`);
-    const json = await runCairn(["cleanup", "--retention-days", "0", "--json", "--store", url], { cwd: dir });
+    const json = await runCairn(["cleanup", "--retention-days", "0", "--json", "--store", url], {
+      cwd: dir(),
+    });
     expect(JSON.parse(json.stdout)).toMatchObject({
       deletedCheckpoints: [],
       removedRuns: [],
       skipped: [{ pipelineId: runId, reason: expect.stringContaining("in use by") }],
     });
     const forced = await runCairn(["cleanup", "--pipeline-id", runId, "--force", "--store", url], {
-      cwd: dir,
+      cwd: dir(),
     });
     expect(forced.code).toBe(1);
     expect(forced.stderr).toContain(`refused to delete run ${runId}: in use by`);
@@ -91,7 +44,7 @@ describe.each(Object.keys(urls))("%s store", (name) => {
     const validation = await manager.validateRun(runId);
     expect(validation.summary).toEqual({ listed: 3, valid: 3, invalid: 0, gone: 0 });
     // The Pipeline released its lease: now the finished run goes.
-    const after = await runCairn(["cleanup", "--pipeline-id", runId, "--store", url], { cwd: dir });
+    const after = await runCairn(["cleanup", "--pipeline-id", runId, "--store", url], { cwd: dir() });
     expect(after.code).toBe(0);
     expect(await manager.getRunInfo(runId)).toBeUndefined();
     await manager.close();

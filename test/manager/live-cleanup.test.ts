@@ -3,69 +3,13 @@
  * writing to it without a lease. Each test runs on every store, with the cleanup on a second
  * manager of the same store, as another process would be.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CheckpointManager, Pipeline } from "../../src/index.js";
-import {
-  deleteKeyPrefixes,
-  dropSchemas,
-  POSTGRES_URL,
-  postgresUp,
-  REDIS_URL,
-  redisUp,
-  uniqueName,
-} from "../support/services.js";
+import { describe, expect, it } from "vitest";
+import { CheckpointManager } from "../../src/index.js";
+import { slowPipeline } from "../support/pipelines.js";
+import { uniqueName } from "../support/services.js";
+import { storeUrls } from "../support/store-urls.js";
 
-let dir: string;
-const schema = uniqueName("cairn_live_cleanup");
-const prefix = `${uniqueName("cairn-live-cleanup")}:`;
-const urls: Record<string, () => string> = {
-  memory: () => "memory:live-cleanup",
-  file: () => `file:${join(dir, "files")}`,
-  sqlite: () => `sqlite:${join(dir, "c.db")}`,
-  ...(postgresUp ? { postgres: () => `${POSTGRES_URL}?schema=${schema}` } : {}),
-  ...(redisUp ? { redis: () => `${REDIS_URL}?keyPrefix=${prefix}` } : {}),
-};
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cairn-live-cleanup-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-  if (postgresUp) await dropSchemas(schema);
-  if (redisUp) await deleteKeyPrefixes(prefix);
-});
-
-/** A two-stage Pipeline whose second stage waits until `finish()`; `started` once it is waiting. */
-function slowPipeline(manager: CheckpointManager) {
-  let finish!: () => void;
-  let started!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  const waiting = new Promise<void>((resolve) => {
-    started = resolve;
-  });
-  const pipeline = new Pipeline({
-    name: "live",
-    checkpointEnabled: true,
-    checkpointStore: manager,
-    steps: [
-      { name: "extract", agent: () => ({ rows: [1, 2, 3] }) },
-      {
-        name: "load",
-        agent: async () => {
-          started();
-          await gate;
-          return { loaded: 3 };
-        },
-      },
-    ],
-  });
-  return { pipeline, waiting, finish };
-}
+const { urls } = storeUrls("live-cleanup", { memory: true });
 
 /** Every checkpoint of the run validates. */
 async function expectValid(manager: CheckpointManager, runId: string): Promise<void> {

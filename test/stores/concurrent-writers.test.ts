@@ -6,46 +6,21 @@
  * already serialized by the manager's per-run queue.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import type { StoredMetadata } from "../../src/stores/types.js";
-import {
-  deleteKeyPrefixes,
-  dropSchemas,
-  POSTGRES_URL,
-  postgresUp,
-  REDIS_URL,
-  redisUp,
-  uniqueName,
-} from "../support/services.js";
+import { storeUrls } from "../support/store-urls.js";
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const WRITER = fileURLToPath(new URL("./fixtures/tip-writer.ts", import.meta.url));
 const PROCESSES = 3;
 const WRITES = 40;
 
-let dir: string;
-const schema = uniqueName("cairn_race");
-const prefix = `${uniqueName("cairn-race")}:`;
-const urls: Record<string, () => string> = {
-  file: () => `file:${join(dir, "store")}`,
-  sqlite: () => `sqlite:${join(dir, "race.db")}`,
-  ...(postgresUp ? { postgres: () => `${POSTGRES_URL}?schema=${schema}` } : {}),
-  ...(redisUp ? { redis: () => `${REDIS_URL}?keyPrefix=${prefix}` } : {}),
-};
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cairn-race-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-  if (postgresUp) await dropSchemas(schema);
-  if (redisUp) await deleteKeyPrefixes(prefix);
-});
+const { urls, dir } = storeUrls("race");
 
 /** Starts a writer; resolves `ready` once it has opened its store, `done` when it exits cleanly. */
 function startWriter(args: string[]): { ready: Promise<void>; done: Promise<void> } {
@@ -73,7 +48,7 @@ it.each(Object.keys(urls))(
   `%s: keeps one chain when ${PROCESSES} processes each write ${WRITES} checkpoints to a run without a lease`,
   async (name) => {
     const url = (urls[name] as () => string)();
-    const go = join(dir, `go-${name}`);
+    const go = join(dir(), `go-${name}`);
     // The store is set up before the writers start, so they race on writes, not on migrations.
     const manager = new CheckpointManager({ store: url });
     const store = await manager.getStore();
