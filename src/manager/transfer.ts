@@ -17,6 +17,7 @@ import { writeFileDurably } from "../util/atomic-file.js";
 import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
 import { type CheckOutcome, checkRecord, type ParentLookup, storeParents } from "./check.js";
 import { readExport } from "./export-read.js";
+import { replaceCheckpoint } from "./replace-checkpoint.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** Version of the export file format. */
@@ -175,7 +176,7 @@ export async function checkImported(
 
 /**
  * Checks one sealed checkpoint (its parent looked up in the store) and stores it; refuses to
- * replace an existing one unless asked.
+ * replace an existing one unless asked, and then replaces it atomically, never deleting it first.
  */
 export async function storeImported(
   store: CheckpointStore,
@@ -200,7 +201,8 @@ export async function storeImported(
         `Checkpoint ${id} already exists in the store; import with overwrite to replace it`,
       );
     }
-    await store.deleteCheckpoints(record.metadata.pipeline_id, [id]);
+    await replaceCheckpoint(store, record, outputs);
+    return id;
   }
   await store.putCheckpoint(record, outputs);
   return id;
