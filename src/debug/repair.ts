@@ -16,7 +16,13 @@ import { resolve } from "node:path";
 import { decode, decodeTree } from "../core/codec.js";
 import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointBody, type CheckpointRecord, parseBody, sha256 } from "../core/record.js";
+import {
+  type CheckpointBody,
+  type CheckpointRecord,
+  parseBody,
+  type StoredMetadata,
+  sha256,
+} from "../core/record.js";
 import { CheckpointStatus, type ValidationProblem } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import { checkRecord, listedParents, storeParents } from "../manager/check.js";
@@ -177,6 +183,29 @@ async function quarantineRecord(
   );
 }
 
+/**
+ * The checkpoint a forced acceptance of `m` already appended (same stage, later in the run, its
+ * `stateData.repair` naming `m` and its checksum), if any. Only valid checkpoints count.
+ */
+async function earlierAcceptance(ctx: RepairContext, m: StoredMetadata): Promise<string | undefined> {
+  for (const entry of await ctx.store.listCheckpoints(m.pipeline_id)) {
+    if (!entry.ok) continue;
+    const c = entry.metadata;
+    if (c.sequence <= m.sequence || c.stage_name !== m.stage_name) continue;
+    let repair: unknown;
+    try {
+      repair = (await ctx.manager.loadCheckpoint(c.checkpoint_id)).stateData.repair;
+    } catch (error) {
+      // An invalid or vanished checkpoint is no acceptance; a store error is thrown.
+      if (error instanceof CheckpointCorruptError || error instanceof CheckpointNotFoundError) continue;
+      throw error;
+    }
+    const r = repair as { forcedFrom?: unknown; originalChecksum?: unknown } | undefined;
+    if (r?.forcedFrom === m.checkpoint_id && r.originalChecksum === m.checksum) return c.checkpoint_id;
+  }
+  return undefined;
+}
+
 /** The content of a checkpoint as stored now, decoded; every reason it cannot be accepted otherwise. */
 async function currentContent(ctx: RepairContext, record: CheckpointRecord) {
   const id = record.metadata.checkpoint_id;
@@ -268,6 +297,16 @@ async function forceAccept(
     );
   } else {
     await underLease(ctx, m.pipeline_id, async (fence) => {
+      // A repair killed between the append and the quarantine left its copy: finish that one.
+      const earlier = await earlierAcceptance(ctx, m);
+      if (earlier !== undefined) {
+        out.newCheckpointId = earlier;
+        out.actions.push(
+          `found ${earlier}, appended by an earlier forced repair that did not finish; not appending again`,
+        );
+        await quarantineRecord(ctx, record, problems, out, earlier);
+        return;
+      }
       out.backup = await writeBackup(
         ctx.backupDir,
         ctx.store,

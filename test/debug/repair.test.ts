@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { computeChecksum, sha256 } from "../../src/core/record.js";
 import { rebuiltProvenance, repairCheckpoint } from "../../src/debug/repair.js";
-import { CheckpointManager } from "../../src/index.js";
+import { CheckpointManager, openStore, StoreUnavailableError } from "../../src/index.js";
 import { checkpointFile } from "../support/file-store.js";
 
 let root: string;
@@ -190,6 +190,44 @@ describe("repairCheckpoint", () => {
     const again = await repairCheckpoint(manager, load, { backupDir, now, force: true });
     expect(again.status).toBe("already-quarantined");
     expect(await manager.getCheckpointHistory("etl")).toHaveLength(4);
+  });
+
+  it("with force, re-run after a repair stopped between the append and the quarantine, appends nothing more", async () => {
+    const [, , load] = (await run("etl")) as [string, string, string];
+    await tamper("etl", load, '"total":300', '"total":301');
+    // The first repair dies after appending its copy: the quarantine's status write fails.
+    const store = await openStore({ strategy: "file", config: { basePath } });
+    const dying = new CheckpointManager({
+      store: new Proxy(store, {
+        get(target, key, receiver) {
+          if (key === "updateCheckpoint") {
+            return async () => {
+              throw new StoreUnavailableError("file", "injected: killed before the quarantine");
+            };
+          }
+          const value = Reflect.get(target, key, receiver);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }),
+    });
+    await expect(repairCheckpoint(dying, load, { backupDir, now, force: true })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    await dying.close();
+    const history = await manager.getCheckpointHistory("etl");
+    expect(history).toHaveLength(4);
+    const appended = history[0]?.checkpointId as string;
+
+    const again = await repairCheckpoint(manager, load, { backupDir, now, force: true });
+    expect(again.status).toBe("force-accepted");
+    expect(again.newCheckpointId).toBe(appended);
+    expect(again.actions.join("\n")).toContain("not appending again");
+    expect(await manager.getCheckpointHistory("etl")).toHaveLength(4);
+    expect((await manager.getCheckpointHistory("etl"))[1]).toMatchObject({
+      checkpointId: load,
+      status: "expired",
+    });
+    expect((await manager.resumePipeline("etl"))?.checkpointId).toBe(appended);
   });
 
   it("with force, takes a changed output as it is and drops its stale provenance", async () => {
