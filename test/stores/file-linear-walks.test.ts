@@ -189,6 +189,23 @@ describe("file store walks and writes at any run length", () => {
   });
 });
 
+describe("file store run imports", () => {
+  it("refuses to import an id a run that its id does not name already holds", async () => {
+    const [first] = await writeRun("y", 1);
+    const store = new FileStore({ basePath, fsync: false });
+    const stored = (await store.getCheckpoint(first as string)) as CheckpointRecord;
+    // Put into run y under an id naming no run of the store (as an import of a renamed run leaves it).
+    const foreign = { ...stored, metadata: { ...stored.metadata, checkpoint_id: "other_a_1", sequence: 2 } };
+    await store.putCheckpoint(foreign, []);
+    const imported = { ...foreign, metadata: { ...foreign.metadata, pipeline_id: "z", sequence: 1 } };
+    await expect(store.importRun("z", [{ record: imported, outputs: [] }], { replace: false })).rejects.toMatchObject({
+      code: "CAIRN_CONFLICT",
+    });
+    expect(await readdir(basePath)).not.toContain("z");
+    expect((await store.getCheckpoint("other_a_1"))?.metadata.pipeline_id).toBe("y");
+  });
+});
+
 /** The checkpoint after `prev` in its run, under a new id. */
 function nextRecord(prev: CheckpointRecord, checkpointId: string): CheckpointRecord {
   const m = prev.metadata;

@@ -36,7 +36,7 @@ import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
 import { checkpointFileName, formatCheckpointFile, outputFileName } from "./checkpoint-file.js";
 import { withRunLock } from "./file-leases.js";
-import { dropMarkers, setMarker } from "./id-index.js";
+import { dropMarkers, isPresent, readMarker, setMarker } from "./id-index.js";
 import { listRun } from "./listing.js";
 import { newestNames } from "./newest.js";
 import { ensureDir, syncDir } from "./run-folders.js";
@@ -133,6 +133,10 @@ export async function checkImport(
   for (const { record } of checkpoints) {
     const id = record.metadata.checkpoint_id;
     if (await holds(basePath, pipelineId, id, [])) throw new CheckpointConflictError(id);
+    // Held by a run its id does not name: only its marker tells (listing every run would not scale).
+    const marked = readMarker(basePath, id);
+    if (marked && marked.pipelineId !== pipelineId && isPresent(marked))
+      throw new CheckpointConflictError(id);
   }
 }
 
