@@ -76,9 +76,15 @@ export function claimMarker(basePath: string, checkpointId: string, found: Locat
   } catch (error) {
     if (hasCode(error, "EEXIST")) return false;
     if (!hasCode(error, "ENOENT")) throw error;
+    // The shard's first marker: made once, then created as above.
     ensureDir(join(basePath, IDS_DIR));
     ensureDir(shard);
-    return claimMarker(basePath, checkpointId, found);
+    try {
+      fd = openSync(path, "wx");
+    } catch (again) {
+      if (hasCode(again, "EEXIST")) return false;
+      throw again;
+    }
   }
   try {
     writeSync(fd, markerText(found));
