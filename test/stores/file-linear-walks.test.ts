@@ -12,6 +12,8 @@ import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TipMovedError } from "../../src/core/errors.js";
 import { analyzePipeline } from "../../src/debug/analyze.js";
+import { buildRecoveryReport } from "../../src/debug/report.js";
+import { buildCheckpointGraph } from "../../src/debug/visualize/graph.js";
 import { CheckpointManager } from "../../src/index.js";
 import { FileStore } from "../../src/stores/file/file-store.js";
 import type { CheckpointRecord } from "../../src/stores/types.js";
@@ -83,7 +85,7 @@ async function runListings(runId: string, action: () => Promise<unknown>): Promi
 }
 
 describe("file store walks and writes at any run length", () => {
-  it("validates and analyzes a run with a fixed number of folder listings, whatever its length", async () => {
+  it("validates, analyzes, reports, exports and draws a run with a fixed number of folder listings, whatever its length", async () => {
     const counts: number[][] = [];
     for (const [runId, n] of [
       ["short", 20],
@@ -96,7 +98,12 @@ describe("file store walks and writes at any run length", () => {
         expect(result.summary).toMatchObject({ listed: n, valid: n, invalid: 0 });
       });
       const analyzed = await runListings(runId, () => analyzePipeline(manager(), runId));
-      counts.push([validated, analyzed]);
+      const reported = await runListings(runId, () => buildRecoveryReport(manager(), runId));
+      const exported = await runListings(runId, () =>
+        manager().exportPipeline(runId, join(basePath, `${runId}.export.json`)),
+      );
+      const drawn = await runListings(runId, () => buildCheckpointGraph(manager(), runId));
+      counts.push([validated, analyzed, reported, exported, drawn]);
     }
     expect(counts[1]).toEqual(counts[0]);
     for (const count of counts.flat()) expect(count).toBeLessThanOrEqual(3);
@@ -198,7 +205,9 @@ describe("file store run imports", () => {
     const foreign = { ...stored, metadata: { ...stored.metadata, checkpoint_id: "other_a_1", sequence: 2 } };
     await store.putCheckpoint(foreign, []);
     const imported = { ...foreign, metadata: { ...foreign.metadata, pipeline_id: "z", sequence: 1 } };
-    await expect(store.importRun("z", [{ record: imported, outputs: [] }], { replace: false })).rejects.toMatchObject({
+    await expect(
+      store.importRun("z", [{ record: imported, outputs: [] }], { replace: false }),
+    ).rejects.toMatchObject({
       code: "CAIRN_CONFLICT",
     });
     expect(await readdir(basePath)).not.toContain("z");
