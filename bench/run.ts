@@ -21,6 +21,7 @@ import type { RunReport, StoreResult } from "./lib/results.js";
 import { measureReads, measureResume, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
 import { measureStartup } from "./lib/startup.js";
 import { BENCH_STORES, benchStore } from "./lib/stores.js";
+import { measureWalks } from "./lib/walks.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = join(ROOT, "bench", "results");
@@ -66,6 +67,7 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("growth")) result.growth = await measureGrowth(ctx);
       if (wanted("e2e")) result.e2e = await measureEndToEnd(ctx);
       if (wanted("startup")) result.startup = await measureStartup(ctx);
+      if (wanted("walks")) result.walks = await measureWalks(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.

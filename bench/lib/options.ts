@@ -4,7 +4,7 @@ import type { Plan } from "./measure.js";
 import type { Payload } from "./payload.js";
 
 /** The scenarios a run can be limited to. */
-export const SCENARIOS = ["write", "read", "resume", "growth", "e2e", "startup"] as const;
+export const SCENARIOS = ["write", "read", "resume", "growth", "e2e", "startup", "walks"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How much to measure. */
@@ -27,6 +27,8 @@ export interface Profile {
   /** Start-up: other runs in the store at each measurement (the first is the baseline). */
   startupSizes: number[];
   startup: Plan;
+  /** Walks: run lengths whose validate, analyze and new write are timed (the first is the baseline). */
+  walkSizes: number[];
 }
 
 // Sized so the full run stays well under ten minutes on 2 cores; filling the 10,000-checkpoint
@@ -44,6 +46,7 @@ const PROFILES: Record<Profile["name"], Profile> = {
     e2e: { warmup: 1, rounds: 3, batch: 1 },
     startupSizes: [0, 1000],
     startup: { warmup: 3, rounds: 2, batch: 5 },
+    walkSizes: [100, 1000, 2000],
   },
   full: {
     name: "full",
@@ -57,6 +60,7 @@ const PROFILES: Record<Profile["name"], Profile> = {
     e2e: { warmup: 2, rounds: 10, batch: 1 },
     startupSizes: [0, 10_000, 100_000],
     startup: { warmup: 5, rounds: 8, batch: 5 },
+    walkSizes: [1000, 10_000, 20_000],
   },
 };
 
@@ -77,7 +81,7 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup|walks]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only

@@ -1,8 +1,10 @@
 /** Renders a run as Markdown: the machine, the method, and one table per scenario. */
 import { createRequire } from "node:module";
 import os from "node:os";
+import { ms, ratio, table } from "./markdown.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
+import { WALKS_NOTE, walksTable } from "./walks-report.js";
 
 /** The machine the numbers come from; without it they mean nothing to a reader. */
 export function describeMachine(): Record<string, string> {
@@ -15,29 +17,9 @@ export function describeMachine(): Record<string, string> {
   };
 }
 
-/** Milliseconds with about three significant digits. */
-function ms(x: number): string {
-  if (!Number.isFinite(x)) return "–";
-  if (x >= 100) return x.toFixed(0);
-  if (x >= 10) return x.toFixed(1);
-  if (x >= 1) return x.toFixed(2);
-  return x.toFixed(3);
-}
-
 function ops(x: number): string {
   if (!Number.isFinite(x)) return "–";
   return x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(1);
-}
-
-function ratio(a: number, b: number): string {
-  if (!Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return "–";
-  const r = a / b;
-  return `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const align = header.map((_, i) => (i < 3 ? "---" : "---:"));
-  return [header, align, ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
 /**
@@ -375,6 +357,9 @@ export function renderMarkdown(report: RunReport): string {
       startupTable(startup),
     ]);
   }
+  const walks = report.stores.flatMap((s) => (s.walks ? [s.walks] : []));
+  if (walks.length > 0)
+    sections.push(["Walks: validate and analyze by run length", WALKS_NOTE, walksTable(walks)]);
   for (const [title, text, body] of sections) {
     lines.push(`## ${title}`, "", text, "", body, "");
   }

@@ -31,6 +31,8 @@ export interface StoreResult {
   e2e?: EndToEndRow;
   /** The start-up scenario (startup.ts). */
   startup?: StartupRow;
+  /** The walks scenario (walks.ts). */
+  walks?: WalksRow;
   seconds: number;
 }
 
@@ -78,6 +80,21 @@ export interface EndToEndRow {
 export interface StartupRow {
   store: string;
   points: { others: number; fillSeconds: number; summary: Summary }[];
+}
+
+/** Walks of runs of growing length (issue 11): one point per run length. */
+export interface WalksRow {
+  store: string;
+  points: {
+    checkpoints: number;
+    fillSeconds: number;
+    validateMs: number;
+    analyzeMs: number;
+    /** File store only: `exportPipeline` of the run. */
+    exportMs?: number | undefined;
+    /** New writes at the end of the run. */
+    write: Summary;
+  }[];
 }
 
 /** What a full run saves as JSON and renders as Markdown. */

@@ -180,6 +180,7 @@ describe("FileStore", () => {
       "0000000001-run1_a_1.json",
       "outputs",
       "outputs/.head",
+      "outputs/.indexed",
     ]);
   });
 
@@ -192,6 +193,7 @@ describe("FileStore", () => {
       "0000000001-run1_a_1.json",
       "outputs",
       "outputs/.head",
+      "outputs/.indexed",
       `outputs/${sha256('"1"')}.json`,
     ]);
   });

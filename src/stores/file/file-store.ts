@@ -53,11 +53,14 @@ import {
 } from "./checkpoint-file.js";
 import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { withRunLock } from "./file-leases.js";
+import { claimId } from "./id-claim.js";
+import { dropMarker, indexRun, isIndexed } from "./id-index.js";
 import { listRun, parses } from "./listing.js";
-import { newestNames, readHinted, tipOf } from "./newest.js";
+import { findById, Locations } from "./lookup.js";
+import { newestForWrite, newestNames, readHinted, tipOf } from "./newest.js";
 import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
 import { RunLeases } from "./run-leases.js";
-import { HEAD, holds, listRunIds, locate, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
+import { HEAD, lazyNames, listRunIds, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
 import { checkImport, publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
 import { writeCheckpoint } from "./write-checkpoint.js";
@@ -84,6 +87,7 @@ export class FileStore implements CheckpointStore {
   private readonly locks = new KeyedLock();
   private readonly runs: RunsIndex;
   private readonly leases: RunLeases;
+  private readonly locations = new Locations();
 
   constructor(options: FileStoreOptions) {
     const unknown = unknownOptionsProblem("the file store", options, FILE_STORE_OPTIONS);
@@ -113,7 +117,8 @@ export class FileStore implements CheckpointStore {
   /**
    * Writes new outputs, then the checkpoint file create-only, all under the run's cross-process
    * lock: the fencing check, the tip check and the write are one step for every other writer.
-   * The folder listing the id check needs anyway tells the tip, so checking it costs no I/O.
+   * In an indexed run neither check lists the folder: the id is claimed by its marker
+   * (`id-claim.ts`) and the tip is the head hint's file when it is there (`newestForWrite`).
    */
   async putCheckpoint(
     record: CheckpointRecord,
@@ -131,19 +136,28 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(pipelineId, () =>
       withRunLock(this.basePath, pipelineId, async () => {
         if (fence) assertFence(this.leases.current(pipelineId), fence);
+        const list = lazyNames(dir);
         // Checked before any output is written, so a refused put normally leaves nothing behind.
-        const names = readdirIfPresent(dir) ?? [];
-        if (await holds(this.basePath, pipelineId, id, names)) throw new CheckpointConflictError(id);
-        const newest = newestNames(names);
-        const { expectedTip } = options;
-        if (expectedTip !== undefined) {
-          const actual = await tipOf(pipelineId, dir, newest);
-          if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
+        const unclaim = await claimId(this.basePath, id, { pipelineId, dir, name }, list);
+        try {
+          const newest = newestForWrite(dir, list);
+          const { expectedTip } = options;
+          if (expectedTip !== undefined) {
+            const actual = await tipOf(pipelineId, dir, newest);
+            if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
+          }
+          if (newest.length === 0)
+            await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
+          // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
+          const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
+          // The run's first checkpoint, its id marked: from now on the run is indexed.
+          const flag = newest.length === 0 && !isIndexed(dir);
+          const write = { dir, name, record, outputs, outputNames, leads, flag };
+          await writeCheckpoint(this.basePath, write, this.fsync);
+        } catch (error) {
+          unclaim();
+          throw error;
         }
-        if (newest.length === 0) await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
-        // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
-        const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
-        await writeCheckpoint(this.basePath, { dir, name, record, outputs, outputNames, leads }, this.fsync);
         if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
       }),
     );
@@ -159,6 +173,7 @@ export class FileStore implements CheckpointStore {
     options: ImportRunOptions,
   ): Promise<void> {
     for (const { record } of checkpoints) this.runs.nameFolder(record.metadata.pipeline_name);
+    this.locations.forget(pipelineId);
     // Refused before the staging (which can take long) too, not only under the lock.
     await checkImport(this.basePath, pipelineId, checkpoints, options);
     const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync);
@@ -196,16 +211,9 @@ export class FileStore implements CheckpointStore {
     return pipelineId;
   }
 
-  /** Reads one checkpoint by id, searching the run folders its id points to first. */
+  /** Reads one checkpoint by id: where a listing saw it, where its marker says, else by listing. */
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
-    const found = await locate(this.basePath, checkpointId);
-    try {
-      return found && (await readLocated(found));
-    } catch (error) {
-      // Deleted between finding and reading it: absent.
-      if (hasCode(error, "ENOENT")) return undefined;
-      throw error;
-    }
+    return (await findById(this.basePath, this.locations, checkpointId))?.record;
   }
 
   /** Reads the run's checkpoint with the highest sequence, parsing no other file. */
@@ -227,8 +235,9 @@ export class FileStore implements CheckpointStore {
   }
 
   /**
-   * For checkpoint files changed by hand: removes the run's head hint, so the next lookup lists
-   * the folder, and recomputes the run's runs-index entry from its checkpoints.
+   * For checkpoint files changed by hand (and runs an older cairn wrote): removes the run's head
+   * hint, so the next lookup lists the folder, points the id markers at the run's files and flags
+   * it indexed, and recomputes the run's runs-index entry from its checkpoints.
    */
   async rebuildIndexes(pipelineId: string): Promise<string[]> {
     const dir = this.runDir(pipelineId);
@@ -240,6 +249,7 @@ export class FileStore implements CheckpointStore {
           await this.sync(join(dir, OUTPUTS));
           done.push(`removed the newest-checkpoint hint ${head}; the next write writes it again`);
         }
+        done.push(...indexRun(this.basePath, pipelineId, dir));
         return [...done, ...(await this.runs.rebuild(pipelineId, await listRun(pipelineId, dir)))];
       }),
     );
@@ -252,7 +262,11 @@ export class FileStore implements CheckpointStore {
 
   /** Lists the run's checkpoints oldest first; unreadable files are reported as corrupt entries. */
   async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
-    return listRun(pipelineId, this.runDir(pipelineId));
+    const dir = this.runDir(pipelineId);
+    const listing = await listRun(pipelineId, dir);
+    // A walk reads each listed checkpoint by id next: each lookup then opens the file it knows.
+    this.locations.remember(pipelineId, dir, listing);
+    return listing;
   }
 
   /** Lists the run folders, sorted. */
@@ -262,7 +276,7 @@ export class FileStore implements CheckpointStore {
 
   /** Rewrites a checkpoint's file with patched status fields, keeping its body bytes. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
-    const found = await locate(this.basePath, checkpointId);
+    const found = (await findById(this.basePath, this.locations, checkpointId))?.found;
     if (!found) throw new CheckpointNotFoundError(checkpointId);
     await this.locks.run(found.pipelineId, async () => {
       let record: CheckpointRecord;
@@ -290,6 +304,8 @@ export class FileStore implements CheckpointStore {
         const parsed = parseCheckpointFileName(name);
         if (parsed && ids.has(parsed.checkpointId) && unlinkIfPresent(join(dir, name))) {
           deleted.add(parsed.checkpointId);
+          // After the file: a crash in between leaves a stale marker, which lookups pass over.
+          dropMarker(this.basePath, parsed.checkpointId, { pipelineId, dir, name });
         }
       }
       if (deleted.size > 0) {
@@ -333,6 +349,7 @@ export class FileStore implements CheckpointStore {
    */
   async deleteRun(pipelineId: string): Promise<void> {
     const dir = this.runDir(pipelineId);
+    this.locations.forget(pipelineId);
     await this.locks.run(pipelineId, async () => {
       // Nothing to delete: no lock file, so a store that does not exist stays that way.
       if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;

@@ -2,7 +2,7 @@
  * Finding a run's newest checkpoint in the file store: from the head hint, from the run folder's
  * names, and as the tip a conditional write (`expectedTip`) is checked against.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CheckpointCorruptError } from "../../core/errors.js";
 import { compareStored } from "../../core/record.js";
@@ -61,6 +61,18 @@ export async function tipOf(
  * is no usable hint (none, not a checkpoint file name, or naming a file that is gone).
  */
 export async function readHinted(pipelineId: string, dir: string): Promise<CheckpointRecord | undefined> {
+  const name = hintedName(dir);
+  if (name === undefined) return undefined;
+  try {
+    return await readLocated({ pipelineId, dir, name });
+  } catch (error) {
+    if (hasCode(error, "ENOENT")) return undefined;
+    throw error;
+  }
+}
+
+/** The checkpoint file name the run's head hint holds; undefined when there is none or it is not one. */
+export function hintedName(dir: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(join(dir, OUTPUTS, HEAD), "utf8");
@@ -69,11 +81,16 @@ export async function readHinted(pipelineId: string, dir: string): Promise<Check
     throw error;
   }
   const name = text.endsWith("\n") ? text.slice(0, -1) : "";
-  if (!parseCheckpointFileName(name)) return undefined;
-  try {
-    return await readLocated({ pipelineId, dir, name });
-  } catch (error) {
-    if (hasCode(error, "ENOENT")) return undefined;
-    throw error;
-  }
+  return parseCheckpointFileName(name) ? name : undefined;
+}
+
+/**
+ * The run's newest checkpoint names for a write under the run's lock: the hinted file when it is
+ * there (every writer keeps the hint under that lock, so it names the newest), else from the
+ * folder's names, which `list` reads only then.
+ */
+export function newestForWrite(dir: string, list: () => readonly string[]): string[] {
+  const hinted = hintedName(dir);
+  if (hinted !== undefined && existsSync(join(dir, hinted))) return [hinted];
+  return newestNames(list());
 }

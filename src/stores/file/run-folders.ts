@@ -9,7 +9,7 @@ import { type FileWrite, fsyncDir, unlinkIfPresent } from "../../util/atomic-fil
 import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { OutputRecord } from "../types.js";
 import { outputFileName } from "./checkpoint-file.js";
-import { HEAD, OUTPUTS } from "./run-paths.js";
+import { HEAD, INDEXED, OUTPUTS } from "./run-paths.js";
 
 /** Flushes a folder's entries to disk, when the store flushes at all. */
 export async function syncDir(dir: string, fsync: boolean): Promise<void> {
@@ -75,7 +75,7 @@ export async function dropIfEmpty(basePath: string, dir: string, fsync: boolean)
   if (!names || names.some((n) => n !== OUTPUTS)) return;
   try {
     // Without checkpoints the head hint names nothing; it must not keep the folder alive.
-    if (names.length > 0) unlinkIfPresent(join(dir, OUTPUTS, HEAD));
+    if (names.length > 0) for (const flag of [HEAD, INDEXED]) unlinkIfPresent(join(dir, OUTPUTS, flag));
     if (names.length > 0) await rmdir(join(dir, OUTPUTS));
     await rmdir(dir);
   } catch (error) {

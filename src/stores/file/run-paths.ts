@@ -23,6 +23,12 @@ export const OUTPUTS = "outputs";
  */
 export const HEAD = ".head";
 
+/**
+ * The indexed flag, in the outputs folder: every checkpoint of the run has a marker in the id
+ * index (`id-index.ts`). Like the hint, not an output.
+ */
+export const INDEXED = ".indexed";
+
 /** Where a checkpoint's file is. */
 export interface Located {
   pipelineId: string;
@@ -47,6 +53,15 @@ export function childFolder(parent: string, field: string, name: string): string
     throw new InvalidNameError(field, name, "it is not a plain folder name inside the store's folder");
   }
   return dir;
+}
+
+/** The folder's names, read on the first call only (an empty list when it does not exist). */
+export function lazyNames(dir: string): () => string[] {
+  let names: string[] | undefined;
+  return () => {
+    names ??= readdirIfPresent(dir) ?? [];
+    return names;
+  };
 }
 
 /** Lists the run folders, sorted. */
@@ -98,7 +113,8 @@ export async function locate(basePath: string, checkpointId: string): Promise<Lo
   return undefined;
 }
 
-async function findIn(
+/** The file of a checkpoint id in one run folder, by listing it. */
+export async function findIn(
   basePath: string,
   pipelineId: string,
   checkpointId: string,

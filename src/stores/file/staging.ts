@@ -36,10 +36,11 @@ import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
 import { checkpointFileName, formatCheckpointFile, outputFileName } from "./checkpoint-file.js";
 import { withRunLock } from "./file-leases.js";
+import { dropMarkers, isPresent, readMarker, setMarker } from "./id-index.js";
 import { listRun } from "./listing.js";
 import { newestNames } from "./newest.js";
 import { ensureDir, syncDir } from "./run-folders.js";
-import { HEAD, holds, OUTPUTS, runFolder } from "./run-paths.js";
+import { HEAD, holds, INDEXED, OUTPUTS, runFolder } from "./run-paths.js";
 import type { RunsIndex } from "./runs-index.js";
 
 /** Staged imports, inside the base folder. */
@@ -108,6 +109,8 @@ export async function stageRun(
       checkpoints.map((c) => checkpointFileName(c.record.metadata.sequence, c.record.metadata.checkpoint_id)),
     );
     if (newest.length === 1) files.set(join(outputs, HEAD), `${newest[0]}\n`);
+    // Published only after its markers exist (`publishRun`), so the run is indexed from the start.
+    files.set(join(outputs, INDEXED), "");
     await mapLimit([...files], ([path, data]) => writeFlushed(path, data, flush));
     if (flush) await mapLimit([outputs, run, folder, staging, basePath], fsyncDir);
     return { folder, nonce };
@@ -130,6 +133,10 @@ export async function checkImport(
   for (const { record } of checkpoints) {
     const id = record.metadata.checkpoint_id;
     if (await holds(basePath, pipelineId, id, [])) throw new CheckpointConflictError(id);
+    // Held by a run its id does not name: only its marker tells (listing every run would not scale).
+    const marked = readMarker(basePath, id);
+    if (marked && marked.pipelineId !== pipelineId && isPresent(marked))
+      throw new CheckpointConflictError(id);
   }
 }
 
@@ -151,6 +158,13 @@ export async function publishRun(
   const aside = join(trash, `${pipelineId}~${staged.nonce}`);
   const first = (checkpoints[0] as ImportedCheckpoint).record.metadata;
   const replacing = readdirIfPresent(dir) !== undefined;
+  const names = new Set<string>();
+  for (const { record } of checkpoints) {
+    const name = checkpointFileName(record.metadata.sequence, record.metadata.checkpoint_id);
+    names.add(name);
+    // Before the publishing rename: a crash after it leaves no checkpoint without its marker.
+    setMarker(basePath, record.metadata.checkpoint_id, { pipelineId, dir, name });
+  }
   if (replacing) {
     renameSync(dir, aside);
   } else {
@@ -174,6 +188,8 @@ export async function publishRun(
     pipelineId,
     checkpoints.map((c) => ({ ok: true, metadata: c.record.metadata })),
   );
+  const replaced = (readdirIfPresent(aside) ?? []).filter((n) => !names.has(n));
+  dropMarkers(basePath, pipelineId, dir, replaced);
   await rm(aside, { recursive: true, force: true });
   await syncDir(trash, flush);
 }
@@ -192,6 +208,8 @@ export async function trashRun(
     renameSync(dir, aside);
     await syncDir(basePath, flush);
     await runs.remove(pipelineId);
+    // Best effort after the move: a marker left by a crash is stale, and lookups pass over it.
+    dropMarkers(basePath, pipelineId, dir, readdirIfPresent(aside) ?? []);
     await rm(aside, { recursive: true, force: true });
     await syncDir(trash, flush);
     return;

@@ -16,7 +16,7 @@ import {
 import type { CheckpointRecord, OutputRecord } from "../types.js";
 import { formatCheckpointFile } from "./checkpoint-file.js";
 import { ensureDir, newOutputs, syncDir } from "./run-folders.js";
-import { HEAD } from "./run-paths.js";
+import { HEAD, INDEXED } from "./run-paths.js";
 
 /** One checkpoint to write. */
 export interface CheckpointWrite {
@@ -30,6 +30,8 @@ export interface CheckpointWrite {
   outputNames: string[];
   /** True when the checkpoint has a higher sequence than any other of the run. */
   leads: boolean;
+  /** Also write the run's indexed flag (the run had no checkpoint, and this one's id is marked). */
+  flag?: boolean;
 }
 
 /**
@@ -45,13 +47,17 @@ export async function writeCheckpoint(
   write: CheckpointWrite,
   fsync: boolean,
 ): Promise<void> {
-  const { dir, name, record, outputs, outputNames, leads } = write;
+  const { dir, name, record, outputs, outputNames, leads, flag = false } = write;
   if (ensureDir(dir)) await syncDir(basePath, fsync);
-  const fresh = newOutputs(dir, outputs, outputNames, leads);
+  const fresh = newOutputs(dir, outputs, outputNames, leads || flag);
   if (fresh.createdFolder) await syncDir(dir, fsync);
   const head = join(fresh.folder, HEAD);
   const hint = { dir: fresh.folder, name: HEAD, data: `${name}\n` };
-  const early = leads ? [...fresh.writes, hint] : fresh.writes;
+  const early = [
+    ...fresh.writes,
+    ...(leads ? [hint] : []),
+    ...(flag ? [{ dir: fresh.folder, name: INDEXED, data: "" }] : []),
+  ];
   // Everything is written and flushed together; the order that matters is of the moves
   // into place: outputs and hint first, their folder flushed, then the checkpoint.
   const text = formatCheckpointFile(record.metadata, record.body);
