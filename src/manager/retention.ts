@@ -142,7 +142,7 @@ async function trimRun(
     report.deletedOutputs += unreferenced.length;
     if (report.dryRun) return;
     // Checkpoints first: if the process dies between the two deletes, outputs are only orphaned.
-    await store.deleteCheckpoints(pipelineId, old.map(idOf) as string[]);
+    await store.deleteCheckpoints(pipelineId, old.map(idOf) as string[], { retention: true });
     if (unreferenced.length === 0) return;
     // A checkpoint written since may reuse a candidate: leave the outputs to the next cleanup.
     if (!(await lease.keep()) || (await tipOf(store, pipelineId)) !== tip) {

@@ -180,6 +180,7 @@ describe("FileStore", () => {
       "0000000001-run1_a_1.json",
       "outputs",
       "outputs/.head",
+      "outputs/.run-head",
     ]);
   });
 
@@ -192,6 +193,7 @@ describe("FileStore", () => {
       "0000000001-run1_a_1.json",
       "outputs",
       "outputs/.head",
+      "outputs/.run-head",
       `outputs/${sha256('"1"')}.json`,
     ]);
   });

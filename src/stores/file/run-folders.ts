@@ -9,6 +9,7 @@ import { type FileWrite, fsyncDir, unlinkIfPresent } from "../../util/atomic-fil
 import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { OutputRecord } from "../types.js";
 import { outputFileName } from "./checkpoint-file.js";
+import { HEAD_RECORD } from "./head-record.js";
 import { HEAD, OUTPUTS } from "./run-paths.js";
 
 /** Flushes a folder's entries to disk, when the store flushes at all. */
@@ -74,9 +75,15 @@ export async function dropIfEmpty(basePath: string, dir: string, fsync: boolean)
   const names = readdirIfPresent(dir);
   if (!names || names.some((n) => n !== OUTPUTS)) return;
   try {
-    // Without checkpoints the head hint names nothing; it must not keep the folder alive.
-    if (names.length > 0) unlinkIfPresent(join(dir, OUTPUTS, HEAD));
-    if (names.length > 0) await rmdir(join(dir, OUTPUTS));
+    // Without checkpoints or outputs the head hint and head record name nothing: the run was
+    // deleted through the store, and they must not keep the folder alive.
+    if (names.length > 0) {
+      const outputs = join(dir, OUTPUTS);
+      if ((readdirIfPresent(outputs) ?? []).some((n) => n !== HEAD && n !== HEAD_RECORD)) return;
+      unlinkIfPresent(join(outputs, HEAD));
+      unlinkIfPresent(join(outputs, HEAD_RECORD));
+      await rmdir(outputs);
+    }
     await rmdir(dir);
   } catch (error) {
     // Something was added meanwhile (or `outputs` is not a folder): the run is not empty after all.
