@@ -71,6 +71,7 @@ export {
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
+export type { HistoryFinding } from "./manager/history.js";
 export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
   ProgressCallback,
