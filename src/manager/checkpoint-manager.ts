@@ -343,6 +343,8 @@ export class CheckpointManager {
     const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
     // A run deleted here is no lost history: writing to it again starts it anew.
     for (const run of report.deleted) this.writer.forget(run.pipelineId);
+    // Nothing of it is stored (a store that lost it): asked to delete it, the manager forgets it too.
+    for (const pipelineId of report.missing) this.writer.forget(pipelineId);
     return report;
   }
 
