@@ -71,6 +71,7 @@ export {
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
+export type { HistoryFinding } from "./manager/history.js";
 export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
   ProgressCallback,
@@ -124,6 +125,7 @@ export type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  DeleteCheckpointsOptions,
   ImportedCheckpoint,
   ImportRunOptions,
   Lease,
@@ -134,6 +136,7 @@ export type {
   OutputRecord,
   PutOptions,
   RunEntry,
+  RunHead,
   RunPage,
   StatusPatch,
   StoredMetadata,

@@ -224,6 +224,24 @@ export class CheckpointManager {
     return found && decodeVerified(found);
   }
 
+  /**
+   * The checkpoint a run is known to have had when the store holds none of its checkpoints any
+   * more: the one this manager wrote to it last, or the one its head record names. Undefined when
+   * the run has checkpoints, or never had any this manager or the store knows of.
+   */
+  async lostHistory(pipelineId: string): Promise<string | undefined> {
+    assertValidName("pipelineId", pipelineId);
+    const store = await this.getStore();
+    const known = this.writer.lastWritten(pipelineId) ?? (await store.getRunHead(pipelineId))?.checkpointId;
+    if (known === undefined) return undefined;
+    return (await store.listCheckpoints(pipelineId)).length === 0 ? known : undefined;
+  }
+
+  /** The newest checkpoint this manager wrote to the run, if it remembers one. */
+  lastWritten(pipelineId: string): string | undefined {
+    return this.writer.lastWritten(pipelineId);
+  }
+
   /** Marks a checkpoint as resumed from and bumps its resume count; returns the new count. */
   async recordResume(checkpoint: PipelineCheckpoint): Promise<number> {
     const resumeCount = checkpoint.metadata.resumeCount + 1;
@@ -325,6 +343,8 @@ export class CheckpointManager {
     const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
     // A run deleted here is no lost history: writing to it again starts it anew.
     for (const run of report.deleted) this.writer.forget(run.pipelineId);
+    // Nothing of it is stored (a store that lost it): asked to delete it, the manager forgets it too.
+    for (const pipelineId of report.missing) this.writer.forget(pipelineId);
     return report;
   }
 

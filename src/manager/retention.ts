@@ -142,7 +142,7 @@ async function trimRun(
     report.deletedOutputs += unreferenced.length;
     if (report.dryRun) return;
     // Checkpoints first: if the process dies between the two deletes, outputs are only orphaned.
-    await store.deleteCheckpoints(pipelineId, old.map(idOf) as string[]);
+    await store.deleteCheckpoints(pipelineId, old.map(idOf) as string[], { retention: true });
     if (unreferenced.length === 0) return;
     // A checkpoint written since may reuse a candidate: leave the outputs to the next cleanup.
     if (!(await lease.keep()) || (await tipOf(store, pipelineId)) !== tip) {
@@ -227,8 +227,10 @@ export async function cleanupRuns(
   const report: RunCleanupReport = { deleted: [], refused: [], missing: [] };
   const owner = newCleanupOwner();
   for (const pipelineId of new Set(pipelineIds)) {
-    // A run with nothing stored gets no lease record either.
-    if ((await store.listCheckpoints(pipelineId)).length === 0) {
+    // A run with nothing stored gets no lease record either. One whose checkpoints are gone but
+    // whose head record remains (lost history) is deleted like any unfinished run, to start anew.
+    const empty = (await store.listCheckpoints(pipelineId)).length === 0;
+    if (empty && (await store.getRunHead(pipelineId)) === undefined) {
       report.missing.push(pipelineId);
       continue;
     }

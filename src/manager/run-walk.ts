@@ -10,6 +10,7 @@ import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/rec
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
 import { checkStored, listedParents, OutputMemo, type StoredCheck, storeParents } from "./check.js";
+import { type HistoryFinding, historyFindings, readHead } from "./history.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** What the walk found for one entry of a run's listing. */
@@ -46,13 +47,15 @@ export interface RunSummary {
 /** Outcome of {@link validateRun}. */
 export interface RunValidation {
   pipelineId: string;
-  /** True when no entry is invalid. */
+  /** True when no entry is invalid and no history is lost (see {@link RunValidation.history}). */
   valid: boolean;
   /** One verdict per listing entry, oldest first. */
   checkpoints: CheckpointVerdict[];
   summary: RunSummary;
   /** The listing the walk read, as the store returned it. */
   listing: ListedCheckpoint[];
+  /** The listing compared with the run's head record: lost history, and what retention removed. */
+  history: HistoryFinding[];
 }
 
 /** Options of the run walk. */
@@ -139,25 +142,51 @@ function tryParseBody(id: string, text: string): CheckpointBody | undefined {
   }
 }
 
-/** Walks a run and collects every verdict with the run's summary. */
+/**
+ * Walks a run and collects every verdict with the run's summary and its history findings. The
+ * head record is read before the listing, so a checkpoint written in between is listed, never
+ * missed. A run with nothing listed and no head record is `CAIRN_NOT_FOUND`; with a head record
+ * its loss is reported.
+ */
 export async function validateRun(
   store: CheckpointStore,
   pipelineId: string,
   options: WalkOptions = {},
 ): Promise<RunValidation> {
-  const listing = options.listing ?? (await listRun(store, pipelineId));
+  assertValidName("pipelineId", pipelineId);
+  const read = await readHead(store, pipelineId);
+  const listing = options.listing ?? (await store.listCheckpoints(pipelineId));
+  if (listing.length === 0 && read.head === undefined && read.finding === undefined) {
+    throw new CheckpointNotFoundError(
+      pipelineId,
+      `No pipeline run with id ${JSON.stringify(pipelineId)} in the store`,
+    );
+  }
+  return validateListed(store, pipelineId, read, listing, options);
+}
+
+async function validateListed(
+  store: CheckpointStore,
+  pipelineId: string,
+  read: Awaited<ReturnType<typeof readHead>>,
+  listing: ListedCheckpoint[],
+  options: WalkOptions,
+): Promise<RunValidation> {
+  const history = read.finding ? [read.finding] : historyFindings(listing, read.head);
   const checkpoints: CheckpointVerdict[] = [];
   const summary: RunSummary = { listed: listing.length, valid: 0, invalid: 0, gone: 0 };
   for await (const { verdict } of walkRun(store, pipelineId, { ...options, listing })) {
     checkpoints.push(verdict);
     summary[verdict.status]++;
   }
-  return { pipelineId, valid: summary.invalid === 0, checkpoints, summary, listing };
+  const valid = summary.invalid === 0 && !history.some((f) => f.problem);
+  return { pipelineId, valid, checkpoints, summary, listing, history };
 }
 
 /**
  * Validates every run in the store, one walk each; a run deleted since the store was listed
- * is left out. `onProgress` names the run being walked.
+ * is left out, and a run whose checkpoints are all gone while its head record says some were
+ * written is reported. `onProgress` names the run being walked.
  */
 export async function validateAllRuns(
   store: CheckpointStore,
@@ -165,11 +194,12 @@ export async function validateAllRuns(
 ): Promise<RunValidation[]> {
   const runs: RunValidation[] = [];
   for (const pipelineId of await store.listPipelineIds()) {
-    const listing = await store.listCheckpoints(pipelineId);
-    if (listing.length === 0) continue;
     const onProgress =
       options.onProgress && ((d: number, t: number) => options.onProgress?.(d, t, pipelineId));
-    runs.push(await validateRun(store, pipelineId, { listing, ...(onProgress ? { onProgress } : {}) }));
+    const read = await readHead(store, pipelineId);
+    const listing = await store.listCheckpoints(pipelineId);
+    if (listing.length === 0 && read.head === undefined && read.finding === undefined) continue;
+    runs.push(await validateListed(store, pipelineId, read, listing, onProgress ? { onProgress } : {}));
   }
   return runs;
 }

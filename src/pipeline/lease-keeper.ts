@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { LeaseLostError, RunLockedError } from "../core/errors.js";
+import { HistoryLostError, LeaseLostError, RunLockedError } from "../core/errors.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
 
 /** A unique id for one runner: which host and process, plus randomness for several per process. */
@@ -27,19 +27,30 @@ export class LeaseKeeper {
     public lease: Lease,
     private readonly ttlMs: number,
     validUntil: number,
+    private readonly lastKnown: () => string | undefined,
   ) {
     this.validUntil = validUntil;
   }
 
-  /** Acquires the run's lease or throws {@link RunLockedError}. */
-  static async acquire(store: CheckpointStore, pipelineId: string, ttlMs: number, owner = newRunnerId()) {
+  /**
+   * Acquires the run's lease or throws {@link RunLockedError}. `lastKnown` names the run's newest
+   * checkpoint the runner knows of: when the lease vanishes together with the run's data, the
+   * loss is reported as {@link HistoryLostError} naming it, not as a lost lease.
+   */
+  static async acquire(
+    store: CheckpointStore,
+    pipelineId: string,
+    ttlMs: number,
+    owner = newRunnerId(),
+    lastKnown: () => string | undefined = () => undefined,
+  ) {
     const attempt = await store.acquireLease(pipelineId, owner, ttlMs);
     if (!attempt.acquired)
       throw new RunLockedError(pipelineId, attempt.holder.owner, attempt.holder.expiresAt);
     // Not from before the call: a store may watch a lapsed lease for a TTL before taking it.
     // The lease's own expiry tells how much is left, never more than the TTL.
     const left = Math.min(ttlMs, attempt.lease.expiresAt.getTime() - Date.now());
-    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs, performance.now() + left);
+    const keeper = new LeaseKeeper(store, attempt.lease, ttlMs, performance.now() + left, lastKnown);
     keeper.schedule();
     return keeper;
   }
@@ -71,13 +82,39 @@ export class LeaseKeeper {
       if (renewed) {
         this.lease = renewed;
         this.validUntil = askedAt + this.ttlMs;
-      } else this.lose("another runner took the run over");
+      } else await this.loseOrReportLoss();
     } catch (error) {
       // A store hiccup is not a loss yet; it is once the lease may have expired.
       if (performance.now() >= this.validUntil) {
         this.lose(`could not renew before it expired: ${(error as Error).message}`);
       }
     }
+  }
+
+  /**
+   * The lease is gone. When the run's head record and checkpoints went with it (a store that
+   * restarted without its data), the run's history is lost: said so, naming what was known.
+   */
+  private async loseOrReportLoss(): Promise<void> {
+    const { pipelineId } = this.lease;
+    const known = this.lastKnown();
+    const lost = new LeaseLostError(pipelineId, "the run's lease is no longer in the store");
+    try {
+      const gone =
+        known !== undefined &&
+        (await this.store.getRunHead(pipelineId)) === undefined &&
+        (await this.store.getLatestCheckpoint(pipelineId)) === undefined;
+      if (gone) {
+        if (!this.controller.signal.aborted)
+          this.controller.abort(new HistoryLostError(pipelineId, known, { cause: lost }));
+        return;
+      }
+    } catch (error) {
+      // Whether the data is gone cannot be told now; the lease is lost either way.
+      this.lose(`it is no longer in the store (whether the run's data is: ${(error as Error).message})`);
+      return;
+    }
+    this.lose("another runner took the run over");
   }
 
   private lose(detail: string): void {

@@ -1,4 +1,9 @@
-import { CheckpointConflictError, InvalidArgumentError, InvalidConfigError } from "../core/errors.js";
+import {
+  CheckpointConflictError,
+  HistoryLostError,
+  InvalidArgumentError,
+  InvalidConfigError,
+} from "../core/errors.js";
 import { assertValidName, newRunId } from "../core/ids.js";
 import type { CheckpointMetadata, PipelineCheckpoint } from "../core/types.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
@@ -216,6 +221,8 @@ export class Pipeline {
     const { pipelineId, exists } = await this.chooseRun(manager, options);
     this.lastRunId = pipelineId;
     const store = await manager.getStore();
+    // The run's newest checkpoint this runner knows of: what a vanished store is reported to lose.
+    let known: string | undefined;
     // One runner id per Pipeline instance: after a store outage cut this instance off, its next
     // execute() takes its own unreleased lease back at once instead of waiting for it to expire.
     const keeper = await LeaseKeeper.acquire(
@@ -223,10 +230,13 @@ export class Pipeline {
       pipelineId,
       this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       this.runnerId,
+      () => manager.lastWritten(pipelineId) ?? known,
     );
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
       const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
+      known = checkpoint?.metadata.checkpointId;
+      if (!checkpoint && options.runId !== undefined) await this.refuseLostHistory(manager, pipelineId);
       const inputs = runInputsOf(options.inputs, checkpoint);
       const plan = planRun({ steps: this.steps, resume: checkpoint, inputs });
       if (checkpoint && plan.finished) return this.completedResults(checkpoint, plan);
@@ -242,7 +252,13 @@ export class Pipeline {
         });
       } else this.emit({ type: "run_started", pipelineId, at: new Date() });
       const ctx = this.context(manager, keeper.signal, () => keeper.lease, options.signal);
-      return await executeRun(ctx, start);
+      try {
+        return await executeRun(ctx, start);
+      } catch (error) {
+        // The store lost the run's history while it ran (found by a write or the lease renewal).
+        if (error instanceof HistoryLostError) this.reportLostHistory(error);
+        throw error;
+      }
     } finally {
       await keeper.release().catch((error: unknown) => {
         // The lease expires on its own; a failed release must not hide the run's own outcome.
@@ -251,6 +267,25 @@ export class Pipeline {
         );
       });
     }
+  }
+
+  /**
+   * A named run whose checkpoints are all gone, though this manager wrote to it or the store's
+   * head record says it has had some, is never started over silently: a `history_lost` event, a
+   * warning, and `CAIRN_HISTORY_LOST`. Starting over is a choice: delete the run, or use a new runId.
+   */
+  private async refuseLostHistory(manager: CheckpointManager, pipelineId: string): Promise<void> {
+    const expected = await manager.lostHistory(pipelineId);
+    if (expected === undefined) return;
+    const error = new HistoryLostError(pipelineId, expected);
+    this.reportLostHistory(error);
+    throw error;
+  }
+
+  private reportLostHistory(error: HistoryLostError): void {
+    const { pipelineId, expected } = error;
+    this.emit({ type: "history_lost", pipelineId, at: new Date(), expected, error });
+    process.emitWarning(`cairn: ${error.message}`, { code: error.code });
   }
 
   /** The results of a run that already finished: nothing runs again. */

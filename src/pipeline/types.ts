@@ -107,7 +107,15 @@ export type PipelineEvent =
   | { type: "checkpoint_created"; pipelineId: string; at: Date; checkpointId: string; stageName: string }
   | { type: "run_paused"; pipelineId: string; at: Date; pendingStages: string[] }
   | { type: "run_completed"; pipelineId: string; at: Date; durationMs: number }
-  | { type: "run_failed"; pipelineId: string; at: Date; stageName: string; error: Error };
+  | { type: "run_failed"; pipelineId: string; at: Date; stageName: string; error: Error }
+  | {
+      /** The store no longer holds the run's checkpoints, though `expected` was written to it. */
+      type: "history_lost";
+      pipelineId: string;
+      at: Date;
+      expected: string;
+      error: Error;
+    };
 
 /** How to build a {@link Pipeline}. Defaults follow the seed. */
 export interface PipelineOptions {

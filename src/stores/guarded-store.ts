@@ -37,6 +37,7 @@ const METHODS: readonly StoreMethod[] = [
   "listRuns",
   "updateCheckpoint",
   "deleteCheckpoints",
+  "getRunHead",
   "getOutputs",
   "listOutputHashes",
   "deleteOutputs",
@@ -169,6 +170,7 @@ const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> 
     if (!Array.isArray(ids)) throw new InvalidArgumentError("checkpoint ids must be an array");
     for (const id of ids) assertValidName("checkpointId", id);
   },
+  getRunHead: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
   getOutputs: ([pipelineId, hashes]) => {
     assertValidName("pipelineId", pipelineId);
     assertHashes(hashes);
@@ -278,6 +280,7 @@ export class GuardedStore implements CheckpointStore {
   declare listRuns: CheckpointStore["listRuns"];
   declare updateCheckpoint: CheckpointStore["updateCheckpoint"];
   declare deleteCheckpoints: CheckpointStore["deleteCheckpoints"];
+  declare getRunHead: CheckpointStore["getRunHead"];
   declare getOutputs: CheckpointStore["getOutputs"];
   declare listOutputHashes: CheckpointStore["listOutputHashes"];
   declare deleteOutputs: CheckpointStore["deleteOutputs"];

@@ -116,6 +116,29 @@ export interface ImportRunOptions {
   replace: boolean;
 }
 
+/**
+ * A run's head record: the last checkpoint written to it, kept by the store atomically with every
+ * `putCheckpoint` and `importRun`, and what retention removed. The run's listing is compared with
+ * it to tell lost history (a truncated tail, a replaced tip) from retention.
+ */
+export interface RunHead {
+  /** Sequence of the last checkpoint written (the highest written, on a store that never lowers it). */
+  sequence: number;
+  checkpointId: string;
+  checksum: string;
+  /** What retention removed: every checkpoint up to this sequence, last at this time (ISO 8601). */
+  pruned?: { throughSequence: number; at: string };
+}
+
+/** Options of `deleteCheckpoints`. */
+export interface DeleteCheckpointsOptions {
+  /**
+   * The deletion is retention: the store records a tombstone (the highest sequence deleted, and
+   * when) on the run's head in the same atomic step, so the gap is not reported as lost history.
+   */
+  retention?: boolean;
+}
+
 /** The contract every checkpoint store implements. */
 export interface CheckpointStore {
   /** Strategy name, e.g. `file`. */
@@ -193,8 +216,21 @@ export interface CheckpointStore {
   /** Changes the mutable fields of a checkpoint; `CheckpointNotFoundError` when absent. */
   updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void>;
 
-  /** Deletes checkpoints of a run; returns how many existed. Outputs are left alone. */
-  deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number>;
+  /**
+   * Deletes checkpoints of a run; returns how many existed. Outputs are left alone. The run's
+   * head is never moved back: a deletion that is not retention stays visible as a truncation.
+   */
+  deleteCheckpoints(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    options?: DeleteCheckpointsOptions,
+  ): Promise<number>;
+
+  /**
+   * The run's head record (see {@link RunHead}); undefined when the store holds none for the run
+   * (never written, deleted with `deleteRun`, or lost with the store's data).
+   */
+  getRunHead(pipelineId: string): Promise<RunHead | undefined>;
 
   /** Outputs of a run by hash; hashes the store does not hold are absent from the map. */
   getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>>;

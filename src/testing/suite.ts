@@ -13,6 +13,7 @@ import { GuardedStore } from "../stores/guarded-store.js";
 import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
 import { corruptEntryTests } from "./store-corrupt-entries.js";
+import { runHeadTests } from "./store-heads.js";
 import { importRunTests } from "./store-import.js";
 import { leaseTests } from "./store-leases.js";
 import { modelTests } from "./store-model.js";
@@ -118,6 +119,7 @@ export function describeStoreConformance(name: string, create: HarnessFactory): 
     runsIndexTests(harness);
     modelTests(harness);
     importRunTests(harness);
+    runHeadTests(harness);
     managerTests(harness);
   });
 }

@@ -92,7 +92,7 @@ describe("store options", () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({
       strategy: "sqlite",
-      migrations: { appliedNow: [1, 2, 3] },
+      migrations: { appliedNow: [1, 2, 3, 4] },
     });
   });
 });
@@ -102,12 +102,12 @@ describe("migrate", () => {
     const first = await cairn(["migrate", ...sqlite()]);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(dbPath);
-    expect(first.stdout).toMatch(/Applied now:\s+1, 2, 3/);
+    expect(first.stdout).toMatch(/Applied now:\s+1, 2, 3, 4/);
     const again = await cairn(["migrate", "--json", ...sqlite()]);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({
       strategy: "sqlite",
-      migrations: { appliedNow: [], alreadyPresent: [1, 2, 3], current: 3, latest: 3 },
+      migrations: { appliedNow: [], alreadyPresent: [1, 2, 3, 4], current: 4, latest: 4 },
     });
   });
 
@@ -125,11 +125,11 @@ describe("migrate", () => {
       expect(first.code).toBe(0);
       const report = JSON.parse(first.stdout) as { location: string; migrations: unknown };
       expect(report.location).toContain(schema);
-      expect(report.migrations).toMatchObject({ appliedNow: [1, 2, 3], applied: [1, 2, 3] });
+      expect(report.migrations).toMatchObject({ appliedNow: [1, 2, 3, 4], applied: [1, 2, 3, 4] });
       const again = await cairn(["migrate", ...flags]);
       expect(again.code).toBe(0);
       expect(again.stdout).toMatch(/Applied now:\s+none/);
-      expect(again.stdout).toMatch(/Already present:\s+1, 2, 3/);
+      expect(again.stdout).toMatch(/Already present:\s+1, 2, 3, 4/);
     } finally {
       const { default: pg } = await import("pg");
       const client = new pg.Client({ connectionString: POSTGRES_URL });

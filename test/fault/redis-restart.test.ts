@@ -6,7 +6,7 @@
  * was lost, never a silent new chain at sequence 1.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { CheckpointManager, Pipeline } from "../../src/index.js";
+import { CheckpointManager, Pipeline, type PipelineEvent } from "../../src/index.js";
 import { type PrivateRedis, redisServerMissing, startRedisServer } from "../support/redis-server.js";
 import { expectRunIntact } from "../support/run-checks.js";
 import { uniqueName } from "../support/services.js";
@@ -197,6 +197,66 @@ describe.skipIf(missing)("a Redis server without persistence, killed and restart
     const error = await pipeline.execute({ runId: "r5" }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "CAIRN_HISTORY_LOST", pipelineId: "r5" });
     expect(await (await manager.getStore()).listCheckpoints("r5")).toEqual([]);
+    await manager.close();
+  });
+
+  it("a lease renewal that finds the run's data gone says so (CAIRN_HISTORY_LOST), not CAIRN_LEASE_LOST", async () => {
+    const manager = managerOn(server);
+    const events: PipelineEvent[] = [];
+    const pipeline = new Pipeline({
+      name: "redis_fault",
+      checkpointEnabled: true,
+      checkpointStore: manager,
+      // Renewed every second: the renewal, not the next write, finds the loss (the restart takes less than the TTL).
+      leaseTtlMs: 3000,
+      onEvent: (event) => events.push(event),
+      steps: [
+        { name: "a", agent: () => ({ n: 1 }) },
+        {
+          name: "b",
+          agent: async (_inputs, context) => {
+            await restart(server, manager);
+            // A long stage: it runs until the runner aborts it (bounded, so a miss fails, not hangs).
+            await new Promise<void>((resolve) => {
+              const bound = setTimeout(resolve, 20_000);
+              context.signal.addEventListener("abort", () => {
+                clearTimeout(bound);
+                resolve();
+              });
+            });
+            return { n: 2 };
+          },
+        },
+      ],
+    });
+    const error = await pipeline.execute({ runId: "r6" }).catch((e: unknown) => e);
+    const first = events.find((e) => e.type === "checkpoint_created");
+    const expected = first?.type === "checkpoint_created" ? first.checkpointId : "?";
+    expect(error, (error as Error).message).toMatchObject({
+      code: "CAIRN_HISTORY_LOST",
+      pipelineId: "r6",
+      expected,
+    });
+    expect((error as Error).message).toContain(expected);
+    expect(events.filter((e) => e.type === "history_lost")).toMatchObject([{ pipelineId: "r6", expected }]);
+    expect(await (await manager.getStore()).listCheckpoints("r6")).toEqual([]);
+
+    // Run again by id: said so (an event and a warning) and refused, never started over at sequence 1.
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    events.length = 0;
+    try {
+      const again = await pipeline.execute({ runId: "r6" }).catch((e: unknown) => e);
+      expect(again).toMatchObject({ code: "CAIRN_HISTORY_LOST", pipelineId: "r6", expected });
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(events.map((e) => e.type)).toEqual(["history_lost"]);
+    expect(warnings.map((w) => w.message)).toContainEqual(expect.stringContaining("Run r6 lost its history"));
+    expect(await (await manager.getStore()).listCheckpoints("r6")).toEqual([]);
     await manager.close();
   });
 });

@@ -181,6 +181,7 @@ describe("FileStore", () => {
       "outputs",
       "outputs/.head",
       "outputs/.indexed",
+      "outputs/.run-head",
     ]);
   });
 
@@ -194,6 +195,7 @@ describe("FileStore", () => {
       "outputs",
       "outputs/.head",
       "outputs/.indexed",
+      "outputs/.run-head",
       `outputs/${sha256('"1"')}.json`,
     ]);
   });

@@ -57,11 +57,11 @@ describe("SqliteStore runs index", () => {
     const before = await store.listRuns({ pipelineName: "etl" });
     const rowsBefore = runsRows(raw());
     await store.close();
-    // The schema as version 2 left it: no runs table, no record of migration 3.
+    // The schema as version 2 left it: no runs table, no record of migrations 3 and 4.
     const db = raw();
-    db.exec("DROP TABLE cairn_runs; DELETE FROM cairn_migrations WHERE version = 3");
+    db.exec("DROP TABLE cairn_runs; DELETE FROM cairn_migrations WHERE version >= 3");
     const again = await openStore();
-    expect((await again.migrationStatus()).appliedNow).toEqual([3]);
+    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4]);
     expect(await again.listRuns({ pipelineName: "etl" })).toEqual(before);
     expect(before.runs.map((r) => [r.pipelineId, r.createdAt, r.finished])).toEqual([
       ["b", at(21), false],
@@ -80,16 +80,17 @@ describe("SqliteStore runs index", () => {
     });
   });
 
-  it("keeps each run's head (last checkpoint) with every write and deletion", async () => {
+  it("keeps each run's head (last checkpoint) with every write, and never moves it back", async () => {
     const store = await openStore();
     await writeRun(store, "h", "etl", 0);
     const head = () =>
       raw().prepare("SELECT last_sequence AS s, last_checkpoint_id AS id FROM cairn_runs").get();
     expect(head()).toEqual({ s: 2, id: "h_s2" });
+    // A deletion keeps the head, so a truncation stays visible to validation.
     await store.deleteCheckpoints("h", ["h_s2"]);
-    expect(head()).toEqual({ s: 1, id: "h_s1" });
+    expect(head()).toEqual({ s: 2, id: "h_s2" });
     await store.deleteCheckpoints("h", ["h_s1"]);
-    expect(head()).toEqual({ s: null, id: null });
+    expect(head()).toEqual({ s: 2, id: "h_s2" });
     await store.deleteRun("h");
     expect(head()).toBeUndefined();
   });

@@ -35,6 +35,8 @@ export function eventLine(event: PipelineEvent): string | undefined {
       return `${at} run ${event.pipelineId} completed in ${ms(event.durationMs)}`;
     case "run_failed":
       return `${at} run ${event.pipelineId} failed at ${event.stageName}`;
+    case "history_lost":
+      return `${at} ✗ run ${event.pipelineId} lost its history: ${event.expected} and every other checkpoint of it are gone`;
   }
 }
 
@@ -57,6 +59,7 @@ export class ProgressView {
     // Lines that matter after the run (resume point, reruns, failures) are kept above the block.
     if (
       event.type === "run_resumed" ||
+      event.type === "history_lost" ||
       event.type === "stage_rerun" ||
       event.type === "stage_failed" ||
       event.type === "stage_retry"

@@ -1,6 +1,6 @@
 /** `cairn validate`: verifies checkpoints and reports every problem found. */
 import type { Command } from "commander";
-import type { CheckpointManager, RunValidation, ValidationProblem } from "../../index.js";
+import type { CheckpointManager, HistoryFinding, RunValidation, ValidationProblem } from "../../index.js";
 import { STATUS_SYMBOLS } from "../../manager/chain-text.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
@@ -22,12 +22,23 @@ interface FoundProblem extends ValidationProblem {
   location: string | null;
 }
 
+/** A run's history compared with its head record: lost history (`problem`), or information. */
+interface FoundHistory {
+  pipelineId: string;
+  kind: HistoryFinding["kind"];
+  problem: boolean;
+  message: string;
+  missing: HistoryFinding["missing"] | null;
+}
+
 interface ValidationReport {
   scope: { pipelineId: string } | { checkpointId: string } | { all: true };
   runsChecked: number;
   checkpointsChecked: number;
   valid: boolean;
   problems: FoundProblem[];
+  /** Per run, what the comparison with its head record found; `problem` ones make it invalid. */
+  history: FoundHistory[];
 }
 
 /** Adds a run walk's problems to the report; checkpoints deleted during the walk were not checked. */
@@ -43,6 +54,10 @@ function addRun(report: ValidationReport, run: RunValidation): void {
         ...p,
       });
     }
+  }
+  for (const f of run.history) {
+    const { kind, problem, message } = f;
+    report.history.push({ pipelineId: run.pipelineId, kind, problem, message, missing: f.missing ?? null });
   }
 }
 
@@ -75,6 +90,7 @@ async function validate(
     checkpointsChecked: 0,
     valid: true,
     problems: [],
+    history: [],
   };
   if ("checkpointId" in scope) {
     const result = await manager.validateCheckpoint(scope.checkpointId);
@@ -93,7 +109,7 @@ async function validate(
     });
     for (const run of runs) addRun(report, run);
   }
-  report.valid = report.problems.length === 0;
+  report.valid = report.problems.length === 0 && !report.history.some((h) => h.problem);
   return report;
 }
 
@@ -113,6 +129,12 @@ function render(report: ValidationReport): string {
     }
     lines.push(`    ${p.kind}: ${p.message}`);
   }
+  for (const h of report.history) {
+    if (h.problem) lines.push(`${STATUS_SYMBOLS.corrupt} run ${h.pipelineId}: ${h.kind}: ${h.message}`);
+  }
+  for (const h of report.history) {
+    if (!h.problem && h.kind === "pruned") lines.push(`  run ${h.pipelineId}: ${h.message}`);
+  }
   const runs =
     "checkpointId" in report.scope
       ? ""
@@ -121,10 +143,15 @@ function render(report: ValidationReport): string {
   if (report.valid) lines.push(`${checked}: all valid.`);
   else {
     const subjects = new Set(report.problems.map((p) => p.checkpointId ?? p.location)).size;
-    lines.push(
-      "",
-      `${checked}: ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"} in ${subjects} checkpoint${subjects === 1 ? "" : "s"}.`,
-    );
+    const lost = new Set(report.history.filter((h) => h.problem).map((h) => h.pipelineId)).size;
+    const parts = [];
+    if (report.problems.length > 0) {
+      parts.push(
+        `${report.problems.length} problem${report.problems.length === 1 ? "" : "s"} in ${subjects} checkpoint${subjects === 1 ? "" : "s"}`,
+      );
+    }
+    if (lost > 0) parts.push(`lost history in ${lost} run${lost === 1 ? "" : "s"}`);
+    lines.push("", `${checked}: ${parts.join("; ")}.`);
   }
   return lines.join("\n");
 }
@@ -133,8 +160,11 @@ function render(report: ValidationReport): string {
 export function registerValidate(program: Command): void {
   const command = program
     .command("validate")
-    .summary("Verify checkpoints; exit 4 if any problem is found")
-    .description("Verify checksums, outputs and chain links; exit 4 if any problem is found")
+    .summary("Verify checkpoints and run history; exit 4 if any problem is found")
+    .description(
+      "Verify checksums, outputs and chain links, and that no run lost checkpoints it was written " +
+        "(other than by retention); exit 4 if any problem is found",
+    )
     .option("--pipeline-id <id>", "validate every checkpoint of this run")
     .option("--checkpoint-id <id>", "validate one checkpoint")
     .option("--all", "validate every checkpoint in the store")
@@ -152,10 +182,8 @@ export function registerValidate(program: Command): void {
       if (flags.json) printJson(report);
       else printText(render(report));
       if (!report.valid) {
-        throw new CommandExit(
-          ExitCode.Corrupt,
-          `validation found ${report.problems.length} problem${report.problems.length === 1 ? "" : "s"}`,
-        );
+        const count = report.problems.length + report.history.filter((h) => h.problem).length;
+        throw new CommandExit(ExitCode.Corrupt, `validation found ${count} problem${count === 1 ? "" : "s"}`);
       }
     });
   });

@@ -33,6 +33,7 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  DeleteCheckpointsOptions,
   ImportedCheckpoint,
   ImportRunOptions,
   Lease,
@@ -41,6 +42,7 @@ import type {
   ListRunsQuery,
   OutputRecord,
   PutOptions,
+  RunHead,
   RunPage,
   StatusPatch,
 } from "../types.js";
@@ -53,6 +55,7 @@ import {
 } from "./checkpoint-file.js";
 import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
 import { withRunLock } from "./file-leases.js";
+import { headRecordText, keptPruned, readHeadRecord, recordPruned, writeHeadRecord } from "./head-record.js";
 import { claimId } from "./id-claim.js";
 import { dropMarker, indexRun, isIndexed } from "./id-index.js";
 import { listRun, parses } from "./listing.js";
@@ -154,6 +157,8 @@ export class FileStore implements CheckpointStore {
           const flag = newest.length === 0 && !isIndexed(dir);
           const write = { dir, name, record, outputs, outputNames, leads, flag };
           await writeCheckpoint(this.basePath, write, this.fsync);
+          // After the checkpoint is in place: the record never names a checkpoint not written.
+          await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
         } catch (error) {
           unclaim();
           throw error;
@@ -293,27 +298,44 @@ export class FileStore implements CheckpointStore {
   }
 
   /** Deletes checkpoint files by id, corrupt ones included; returns how many ids existed. */
-  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+  async deleteCheckpoints(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    options: DeleteCheckpointsOptions = {},
+  ): Promise<number> {
     const dir = this.runDir(pipelineId);
     const ids = new Set(checkpointIds);
-    return this.locks.run(pipelineId, async () => {
+    const remove = async () => {
       const names = readdirIfPresent(dir);
       if (!names) return 0;
       const deleted = new Set<string>();
+      let through = -1;
       for (const name of names) {
         const parsed = parseCheckpointFileName(name);
         if (parsed && ids.has(parsed.checkpointId) && unlinkIfPresent(join(dir, name))) {
           deleted.add(parsed.checkpointId);
           // After the file: a crash in between leaves a stale marker, which lookups pass over.
           dropMarker(this.basePath, parsed.checkpointId, { pipelineId, dir, name });
+          through = Math.max(through, parsed.sequence);
         }
       }
       if (deleted.size > 0) {
         await this.sync(dir);
+        // The head stays: a deletion is never a rewind, and retention's is recorded on it.
+        if (options.retention) await recordPruned(dir, through, this.fsync);
         await dropIfEmpty(this.basePath, dir, this.fsync);
       }
       return deleted.size;
-    });
+    };
+    // Retention rewrites the head record, which writers replace under the run's lock.
+    return this.locks.run(pipelineId, () =>
+      options.retention ? withRunLock(this.basePath, pipelineId, remove) : remove(),
+    );
+  }
+
+  /** The run's head record (`outputs/.run-head`, see `head-record.ts`). */
+  async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
+    return readHeadRecord(this.runDir(pipelineId));
   }
 
   /** Reads outputs by hash; hashes not stored are absent from the map. */

@@ -9,6 +9,7 @@ import { type FileWrite, fsyncDir, unlinkIfPresent } from "../../util/atomic-fil
 import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { OutputRecord } from "../types.js";
 import { outputFileName } from "./checkpoint-file.js";
+import { HEAD_RECORD } from "./head-record.js";
 import { HEAD, INDEXED, OUTPUTS } from "./run-paths.js";
 
 /** Flushes a folder's entries to disk, when the store flushes at all. */
@@ -74,9 +75,15 @@ export async function dropIfEmpty(basePath: string, dir: string, fsync: boolean)
   const names = readdirIfPresent(dir);
   if (!names || names.some((n) => n !== OUTPUTS)) return;
   try {
-    // Without checkpoints the head hint names nothing; it must not keep the folder alive.
-    if (names.length > 0) for (const flag of [HEAD, INDEXED]) unlinkIfPresent(join(dir, OUTPUTS, flag));
-    if (names.length > 0) await rmdir(join(dir, OUTPUTS));
+    // Without checkpoints or outputs the head hint, the index flag and the head record name
+    // nothing: the run was deleted through the store, and they must not keep the folder alive.
+    if (names.length > 0) {
+      const outputs = join(dir, OUTPUTS);
+      const own = [HEAD, INDEXED, HEAD_RECORD];
+      if ((readdirIfPresent(outputs) ?? []).some((n) => !own.includes(n))) return;
+      for (const flag of own) unlinkIfPresent(join(outputs, flag));
+      await rmdir(outputs);
+    }
     await rmdir(dir);
   } catch (error) {
     // Something was added meanwhile (or `outputs` is not a folder): the run is not empty after all.

@@ -36,6 +36,7 @@ import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
 import { checkpointFileName, formatCheckpointFile, outputFileName } from "./checkpoint-file.js";
 import { withRunLock } from "./file-leases.js";
+import { HEAD_RECORD, headRecordText } from "./head-record.js";
 import { dropMarkers, isPresent, readMarker, setMarker } from "./id-index.js";
 import { listRun } from "./listing.js";
 import { newestNames } from "./newest.js";
@@ -111,6 +112,8 @@ export async function stageRun(
     if (newest.length === 1) files.set(join(outputs, HEAD), `${newest[0]}\n`);
     // Published only after its markers exist (`publishRun`), so the run is indexed from the start.
     files.set(join(outputs, INDEXED), "");
+    const last = checkpoints.at(-1);
+    if (last) files.set(join(outputs, HEAD_RECORD), headRecordText(last.record.metadata));
     await mapLimit([...files], ([path, data]) => writeFlushed(path, data, flush));
     if (flush) await mapLimit([outputs, run, folder, staging, basePath], fsyncDir);
     return { folder, nonce };

@@ -11,6 +11,7 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  DeleteCheckpointsOptions,
   ImportedCheckpoint,
   ImportRunOptions,
   Lease,
@@ -19,6 +20,7 @@ import type {
   ListRunsQuery,
   OutputRecord,
   PutOptions,
+  RunHead,
   RunPage,
   StatusPatch,
   StoredMetadata,
@@ -55,6 +57,8 @@ export class MemoryStore implements CheckpointStore {
   private readonly runOf = new Map<string, string>();
   private readonly leases = new Map<string, Lease>();
   private readonly index = new RunsIndex();
+  /** Per run, its head record; outlives the run's checkpoints, so a truncation stays visible. */
+  private readonly heads = new Map<string, RunHead>();
 
   constructor(config: MemoryStoreConfig = {}) {
     const unknown = unknownOptionsProblem("the memory store", config, ["name"]);
@@ -106,6 +110,13 @@ export class MemoryStore implements CheckpointStore {
     const latest = run.latestId === undefined ? undefined : run.checkpoints.get(run.latestId);
     if (!latest || compareStored(record.metadata, latest.metadata) > 0) run.latestId = id;
     const m = record.metadata;
+    const head = this.heads.get(pipelineId);
+    this.heads.set(pipelineId, {
+      ...(head?.pruned ? { pruned: head.pruned } : {}),
+      sequence: m.sequence,
+      checkpointId: id,
+      checksum: m.checksum,
+    });
     this.index.noteCheckpoint(pipelineId, m.pipeline_name, m.timestamp, m.stage_name);
   }
 
@@ -185,19 +196,37 @@ export class MemoryStore implements CheckpointStore {
     run.checkpoints.set(checkpointId, { metadata: applyPatch(record.metadata, patch), body: record.body });
   }
 
-  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+  async deleteCheckpoints(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    options: DeleteCheckpointsOptions = {},
+  ): Promise<number> {
     const run = this.run(pipelineId);
     if (!run) return 0;
     let deleted = 0;
+    let through = -1;
     for (const id of checkpointIds) {
-      if (run.checkpoints.delete(id)) {
+      const record = run.checkpoints.get(id);
+      if (record && run.checkpoints.delete(id)) {
         this.runOf.delete(id);
         deleted++;
+        through = Math.max(through, record.metadata.sequence);
       }
+    }
+    const head = this.heads.get(pipelineId);
+    if (options.retention && head && through >= 0) {
+      const previous = head.pruned?.throughSequence ?? -1;
+      const at = new Date().toISOString();
+      this.heads.set(pipelineId, { ...head, pruned: { throughSequence: Math.max(previous, through), at } });
     }
     if (run.latestId !== undefined && !run.checkpoints.has(run.latestId)) run.latestId = newestId(run);
     this.dropIfEmpty(pipelineId, run);
     return deleted;
+  }
+
+  async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
+    const head = this.heads.get(pipelineId);
+    return head && { ...head, ...(head.pruned ? { pruned: { ...head.pruned } } : {}) };
   }
 
   async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
@@ -228,6 +257,7 @@ export class MemoryStore implements CheckpointStore {
   }
 
   private deleteNow(pipelineId: string): void {
+    this.heads.delete(pipelineId);
     const run = this.run(pipelineId);
     if (!run) return;
     for (const id of run.checkpoints.keys()) this.runOf.delete(id);

@@ -140,6 +140,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ${recomputeRuns(t, "")};
     `,
   },
+  {
+    version: 4,
+    name: "retention tombstones on run heads",
+    // What retention removed from a run (up to which sequence, when), so that validation tells
+    // retention from lost history. Nullable columns without a default: no table rewrite.
+    sql: (t) => `
+      ALTER TABLE ${t.runs} ADD COLUMN pruned_through INTEGER NULL, ADD COLUMN pruned_at TEXT NULL;
+    `,
+  },
 ];
 
 /**

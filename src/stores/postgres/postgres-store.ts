@@ -12,10 +12,12 @@ import {
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
 import { checkLeaseArgs, decideAcquire } from "../lease.js";
 import { listedFromRow, renderRow } from "../raw-row.js";
+import { headOfRow } from "../run-head.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  DeleteCheckpointsOptions,
   ImportedCheckpoint,
   ImportRunOptions,
   Lease,
@@ -25,6 +27,7 @@ import type {
   MigrationStatus,
   OutputRecord,
   PutOptions,
+  RunHead,
   RunPage,
   StatusPatch,
 } from "../types.js";
@@ -263,20 +266,31 @@ export class PostgresStore implements CheckpointStore {
   }
 
   /** Deletes the listed checkpoints of a run, and moves its head back; returns how many existed. */
-  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+  async deleteCheckpoints(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    options: DeleteCheckpointsOptions = {},
+  ): Promise<number> {
     if (checkpointIds.length === 0) return 0;
     return this.call(() =>
       inTransaction(this.pool, async (client) => {
-        // Locked first, as writers do: a writer checking its tip waits and sees the new head.
+        // Locked first, as writers do. The head stays: a deletion is never a rewind, and
+        // retention's is recorded as a tombstone in the same transaction.
         await this.run(client, this.sql.lockRun, [pipelineId]);
-        const { rowCount } = await this.run(client, this.sql.deleteCheckpoints, [
-          pipelineId,
-          [...checkpointIds],
-        ]);
-        if (rowCount) await this.run(client, this.sql.refreshRun, [pipelineId, false]);
-        return rowCount ?? 0;
+        const { rows } = await this.run(client, this.sql.deleteCheckpoints, [pipelineId, [...checkpointIds]]);
+        if (options.retention && rows.length > 0) {
+          const through = Math.max(...rows.map((r) => Number(r.sequence)));
+          await this.run(client, this.sql.markPruned, [pipelineId, through, new Date().toISOString()]);
+        }
+        return rows.length;
       }),
     );
+  }
+
+  /** The run's row in the runs table, as its head record. */
+  async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.selectHead, [pipelineId]));
+    return headOfRow(rows[0]);
   }
 
   /** The run's outputs with the given hashes, read in one statement (one snapshot). */

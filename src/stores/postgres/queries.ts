@@ -183,7 +183,7 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
     ),
     deleteCheckpoints: statement(
       "delete_checkpoints",
-      `DELETE FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = ANY ($2::text[])`,
+      `DELETE FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = ANY ($2::text[]) RETURNING sequence`,
     ),
     // Every column, for a backup of a row that does not parse; FOR UPDATE holds it while it is removed.
     selectRawRow: statement(

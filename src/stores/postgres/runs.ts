@@ -39,6 +39,17 @@ export function buildRunStatements(tables: TableNames, statement: (op: string, t
       `UPDATE ${r} SET (last_sequence, last_checkpoint_id, last_checksum) = (SELECT sequence, checkpoint_id, checksum ${newest}),
        finished = finished OR $2::boolean WHERE pipeline_id = $1::text`,
     ),
+    // Retention's tombstone: the highest sequence it removed, kept across cleanups.
+    markPruned: statement(
+      "mark_pruned",
+      `UPDATE ${r} SET pruned_through = GREATEST(COALESCE(pruned_through, -1), $2::integer), pruned_at = $3::text
+       WHERE pipeline_id = $1::text`,
+    ),
+    selectHead: statement(
+      "select_head",
+      `SELECT last_sequence, last_checkpoint_id, last_checksum, pruned_through, pruned_at FROM ${r}
+       WHERE pipeline_id = $1::text`,
+    ),
     deleteRunEntry: statement("delete_run_entry", `DELETE FROM ${r} WHERE pipeline_id = $1::text`),
     rebuildRun: statement("rebuild_run", recomputeRuns(tables, "WHERE pipeline_id = $1::text")),
     listRuns: list(false, false),

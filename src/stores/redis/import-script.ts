@@ -65,6 +65,7 @@ export const IMPORT_SCRIPTS = {
     for i = pairsAt, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
     if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('ZADD', KEYS[3], -1, MARKER) end
     redis.call('ZADD', KEYS[3], 0, ARGV[3])
+    redis.call('HDEL', KEYS[4], 'pruned', 'pruned_at')
     redis.call('HSET', KEYS[4], 'name', ARGV[6], 'created', ARGV[7], 'member', ARGV[8], 'finished', ARGV[9],
       'tip', ARGV[10], 'seq', ARGV[11], 'sum', ARGV[12])
     redis.call('ZADD', nameKey(ARGV[1], ARGV[6], false), 0, ARGV[8])

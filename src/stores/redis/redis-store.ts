@@ -12,6 +12,7 @@ import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  DeleteCheckpointsOptions,
   ImportedCheckpoint,
   ImportRunOptions,
   Lease,
@@ -20,6 +21,7 @@ import type {
   ListRunsQuery,
   OutputRecord,
   PutOptions,
+  RunHead,
   RunPage,
   StatusPatch,
 } from "../types.js";
@@ -261,12 +263,33 @@ export class RedisStore implements CheckpointStore {
     checkUpdateReply(reply, checkpointId, key);
   }
 
-  /** Deletes the listed checkpoints of a run; returns how many existed. */
-  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
+  /** Deletes the listed checkpoints of a run; returns how many existed. The head stays. */
+  async deleteCheckpoints(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    options: DeleteCheckpointsOptions = {},
+  ): Promise<number> {
     if (checkpointIds.length === 0) return 0;
     const k = this.keys;
-    const args = [k.index(pipelineId), k.prefix, pipelineId, ...new Set(checkpointIds)];
+    const retention = options.retention ? "1" : "0";
+    const args = [k.index(pipelineId), k.head(pipelineId), k.prefix, pipelineId, retention];
+    args.push(new Date().toISOString(), ...new Set(checkpointIds));
     return (await this.script("deleteCheckpoints", "deleteCheckpoints", ...args)) as number;
+  }
+
+  /** The run's head hash: its newest write and retention's tombstone. */
+  async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
+    const key = this.keys.head(pipelineId);
+    const fields = ["seq", "tip", "sum", "pruned", "pruned_at"];
+    const [seq, tip, sum, pruned, at] = (await this.run("getRunHead", () =>
+      this.client.call("HMGET", key, ...fields),
+    )) as (string | null)[];
+    if (!tip || seq === null || seq === undefined) return undefined;
+    const head: RunHead = { sequence: Number(seq), checkpointId: tip, checksum: sum ?? "" };
+    if (pruned !== null && pruned !== undefined) {
+      head.pruned = { throughSequence: Number(pruned), at: at ?? "" };
+    }
+    return head;
   }
 
   /** The run's outputs with the given hashes; reading them refreshes the run's TTL. */

@@ -190,12 +190,17 @@ export const SCRIPTS = {
     `,
   ),
 
-  /** KEYS: index. ARGV: prefix, pipelineId, ids... Answers how many checkpoints existed. */
+  /**
+   * KEYS: index, head. ARGV: prefix, pipelineId, retention ('1' | '0'), time (ISO), ids...
+   * Answers how many checkpoints existed. The head stays; with retention it gets the tombstone
+   * (`pruned`: the highest sequence deleted, `pruned_at`).
+   */
   deleteCheckpoints: script(
-    1,
+    2,
     `
     local deleted = 0
-    for i = 3, #ARGV do
+    local through = -1
+    for i = 5, #ARGV do
       local key = ckptKey(ARGV[1], ARGV[i])
       local member = redis.call('ZSCORE', KEYS[1], ARGV[i])
       local t = typeOf(key)
@@ -205,8 +210,14 @@ export const SCRIPTS = {
       if t ~= 'none' and (member or run == ARGV[2]) then
         redis.call('DEL', key)
         deleted = deleted + 1
+        if member and tonumber(member) > through then through = tonumber(member) end
       end
       if member then redis.call('ZREM', KEYS[1], ARGV[i]) end
+    end
+    if ARGV[3] == '1' and through >= 0 and typeOf(KEYS[2]) == 'hash' then
+      local before = tonumber(redis.call('HGET', KEYS[2], 'pruned') or '-1') or -1
+      if before > through then through = before end
+      redis.call('HSET', KEYS[2], 'pruned', tostring(through), 'pruned_at', ARGV[4])
     end
     return deleted
     `,
@@ -255,7 +266,7 @@ export const SCRIPTS = {
         redis.call('ZREM', nameKey(ARGV[1], h[2], true), h[1])
       end
       if redis.call('EXISTS', KEYS[5]) == 1 then
-        redis.call('HDEL', KEYS[4], 'name', 'created', 'member', 'finished', 'seq', 'tip', 'sum')
+        redis.call('HDEL', KEYS[4], 'name', 'created', 'member', 'finished', 'seq', 'tip', 'sum', 'pruned', 'pruned_at')
       else
         redis.call('DEL', KEYS[4])
       end

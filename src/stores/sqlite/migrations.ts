@@ -109,6 +109,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ${recomputeRuns(t, "")};
     `,
   },
+  {
+    version: 4,
+    name: "retention tombstones on run heads",
+    // What retention removed from a run (up to which sequence, when), so that validation tells
+    // retention from lost history.
+    sql: (t) => `
+      ALTER TABLE ${t.runs} ADD COLUMN pruned_through INTEGER NULL;
+      ALTER TABLE ${t.runs} ADD COLUMN pruned_at TEXT NULL;
+    `,
+  },
 ];
 
 /**

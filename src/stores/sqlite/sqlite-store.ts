@@ -15,10 +15,12 @@ import { unknownOptionsProblem } from "../../core/options.js";
 import { parseStoredMetadata } from "../../core/record.js";
 import { checkLeaseArgs } from "../lease.js";
 import { listedFromRow } from "../raw-row.js";
+import { headOfRow } from "../run-head.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
+  DeleteCheckpointsOptions,
   ImportedCheckpoint,
   ImportRunOptions,
   Lease,
@@ -28,6 +30,7 @@ import type {
   MigrationStatus,
   OutputRecord,
   PutOptions,
+  RunHead,
   RunPage,
   StatusPatch,
 } from "../types.js";
@@ -324,8 +327,17 @@ export class SqliteStore implements CheckpointStore {
   }
 
   /** Deletes the listed checkpoints of a run; returns how many existed. */
-  async deleteCheckpoints(pipelineId: string, checkpointIds: readonly string[]): Promise<number> {
-    return this.ready.transactions.deleteCheckpoints(pipelineId, checkpointIds);
+  async deleteCheckpoints(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    options: DeleteCheckpointsOptions = {},
+  ): Promise<number> {
+    return this.ready.transactions.deleteCheckpoints(pipelineId, checkpointIds, options.retention === true);
+  }
+
+  /** The run's row in the runs table, as its head record. */
+  async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
+    return headOfRow(this.ready.statements.selectHead.get(pipelineId) as Record<string, unknown> | undefined);
   }
 
   /** The run's outputs with the given hashes; missing hashes are absent from the map. */

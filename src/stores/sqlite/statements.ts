@@ -53,6 +53,16 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
       `UPDATE ${r} SET (last_sequence, last_checkpoint_id, last_checksum) =
        (SELECT sequence, checkpoint_id, checksum ${newestOf("@run")}) WHERE pipeline_id = @run`,
     ),
+    // Retention's tombstone: the highest sequence it removed, kept across cleanups.
+    markPruned: prepare(
+      `UPDATE ${r} SET pruned_through = MAX(COALESCE(pruned_through, -1), @through), pruned_at = @at
+       WHERE pipeline_id = @run`,
+    ),
+    selectHead: prepare(
+      `SELECT last_sequence, last_checkpoint_id, last_checksum, pruned_through, pruned_at FROM ${r}
+       WHERE pipeline_id = ?`,
+    ),
+    selectSequence: prepare(`SELECT sequence FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`),
     deleteRunEntry: prepare(`DELETE FROM ${r} WHERE pipeline_id = ?`),
     selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
     upsertLease: prepare(
@@ -118,9 +128,17 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
         if (complete) s.markFinished.run(m.pipeline_id);
       },
     ),
-    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[]) => {
+    // The head stays: a deletion is never a rewind, and retention's is recorded as a tombstone.
+    deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[], retention: boolean) => {
+      let through = -1;
+      if (retention) {
+        for (const id of ids) {
+          const row = s.selectSequence.get(pipelineId, id) as { sequence: unknown } | undefined;
+          if (row !== undefined) through = Math.max(through, Number(row.sequence));
+        }
+      }
       const deleted = sumChanges(s.deleteCheckpoint, pipelineId, ids);
-      if (deleted > 0) s.refreshHead.run({ run: pipelineId });
+      if (through >= 0) s.markPruned.run({ run: pipelineId, through, at: new Date().toISOString() });
       return deleted;
     }),
     // A read transaction gives every lookup the same snapshot.
