@@ -4,6 +4,7 @@
  * type-checked, run from the command line and used as the README's quick start shows.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +16,9 @@ const run = promisify(execFile);
 const manifest = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
   name: string;
   exports: Record<string, unknown>;
+  version: string;
   bin: Record<string, string>;
+  files: string[];
 };
 let tmp: string;
 let app: string;
@@ -46,6 +49,9 @@ it("installs under its npm name with its own dependencies and no database driver
   for (const driver of ["better-sqlite3", "pg", "ioredis"]) expect(installed).not.toContain(driver);
   const files = await readdir(join(app, "node_modules", manifest.name));
   expect(files).toEqual(expect.arrayContaining(["dist", "package.json", "README.md"]));
+  // Whatever `files` lists and the repository has is shipped (LICENSE, CHANGELOG.md once written).
+  const present = manifest.files.filter((file) => existsSync(join(ROOT, file)));
+  expect(files).toEqual(expect.arrayContaining(present));
   expect(files).not.toContain("src");
   expect(files).not.toContain("test");
 });
@@ -123,6 +129,9 @@ it("runs both commands with npx: cairn and cairn-pipelines", async () => {
     expect(stdout, bin).toMatch(/^Usage: cairn \[options\] \[command\]/);
     expect(stdout, bin).toContain("validate");
   }
+  // The command reads its version from the installed package.json.
+  const { stdout } = await run("npx", ["--offline", "cairn", "--version"], { cwd: app, env: consumerEnv() });
+  expect(stdout.trim()).toBe(manifest.version);
 });
 
 it("runs the README's quick start as written, on a file store in the project", async () => {
