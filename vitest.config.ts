@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   resolve: {
     // The repo's own store tests use the published kit entry point, built or not.
-    alias: { "cairn/testing": fileURLToPath(new URL("./src/testing/index.ts", import.meta.url)) },
+    alias: { "cairn-pipelines/testing": fileURLToPath(new URL("./src/testing/index.ts", import.meta.url)) },
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -1,6 +1,6 @@
 /**
  * Picks a store by strategy name or URL and creates it. Each built-in store's module (and the
- * driver package it needs) is imported only when that store is created, so `import "cairn"`
+ * driver package it needs) is imported only when that store is created, so `import "cairn-pipelines"`
  * never loads `better-sqlite3`, `pg` or `ioredis`.
  */
 import { resolve } from "node:path";

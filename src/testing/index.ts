@@ -1,9 +1,9 @@
 /**
- * `cairn/testing`: the store conformance kit. A store, built in or third-party, proves it keeps
+ * `cairn-pipelines/testing`: the store conformance kit. A store, built in or third-party, proves it keeps
  * the store contract by passing this suite under vitest:
  *
  * ```ts
- * import { describeStoreConformance } from "cairn/testing";
+ * import { describeStoreConformance } from "cairn-pipelines/testing";
  * describeStoreConformance("my-store", () => new MyStore({ ... }));
  * ```
  *

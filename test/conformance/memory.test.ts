@@ -1,4 +1,4 @@
-import { describeStoreConformance } from "cairn/testing";
+import { describeStoreConformance } from "cairn-pipelines/testing";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
 
 describeStoreConformance("memory", async () => {

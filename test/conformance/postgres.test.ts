@@ -1,4 +1,4 @@
-import { describeStoreConformance } from "cairn/testing";
+import { describeStoreConformance } from "cairn-pipelines/testing";
 import pg from "pg";
 import { describe } from "vitest";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.js";

@@ -1,4 +1,4 @@
-import { describeStoreConformance } from "cairn/testing";
+import { describeStoreConformance } from "cairn-pipelines/testing";
 import { Redis } from "ioredis";
 import { describe } from "vitest";
 import { RedisStore } from "../../src/stores/redis/redis-store.js";

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { describeStoreConformance } from "cairn/testing";
+import { describeStoreConformance } from "cairn-pipelines/testing";
 import { SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
 
 describeStoreConformance("sqlite", async () => {

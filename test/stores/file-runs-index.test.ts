@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeRecord } from "cairn/testing";
+import { makeRecord } from "cairn-pipelines/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileStore } from "../../src/stores/file/file-store.js";
 

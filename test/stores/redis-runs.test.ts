@@ -3,7 +3,7 @@
  * `ttlSeconds` nothing a run creates outlives it (but the shared `runs` set), fencing tokens
  * still only grow, expired runs leave the name sets, and data an older cairn wrote is indexed.
  */
-import { makeRecord } from "cairn/testing";
+import { makeRecord } from "cairn-pipelines/testing";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, type Lease, Pipeline } from "../../src/index.js";

@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { makeRecord } from "cairn/testing";
+import { makeRecord } from "cairn-pipelines/testing";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256 } from "../../src/core/record.js";

@@ -2,7 +2,7 @@
  * The README's conformance-kit example, as written there (but importing the sources): a custom
  * store passes the whole published suite, and the suite really exercises it.
  */
-import { describeStoreConformance } from "cairn/testing";
+import { describeStoreConformance } from "cairn-pipelines/testing";
 import { afterAll, expect } from "vitest";
 import { type CheckpointStore, openStore } from "../../src/index.js";
 
