@@ -50,3 +50,54 @@ export function rewriteImports(code: string, targets: { root: string; testing: s
       `${lead}${quote}${testing ? targets.testing : targets.root}${quote}`,
   );
 }
+
+/** A `cairn` command line the docs show: the subcommand and the flags given to it. */
+export interface CommandMention {
+  command: string;
+  flags: string[];
+  /** 1-based line in the document, for messages. */
+  line: number;
+  text: string;
+}
+
+const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*/g;
+/** `cairn <cmd> ...` or `node dist/cli/main.js <cmd> ...`, after `$ ` and `VAR=value ` prefixes. */
+const COMMAND =
+  /^(?:\$\s+)?(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(?:cairn|node dist\/cli\/main\.js)\s+([a-z][a-z-]*)(.*)$/;
+
+function mention(text: string, line: number): CommandMention | undefined {
+  const match = COMMAND.exec(text.trim());
+  if (!match) return undefined;
+  const rest = (match[2] ?? "").replace(/\s#.*$/, ""); // a shell comment is prose
+  return { command: match[1] as string, flags: rest.match(FLAG) ?? [], line, text: text.trim() };
+}
+
+/**
+ * Every `cairn` command line in a Markdown document: lines of shell and bare code blocks (split
+ * at `&&`, `|` and `;`), inline code spans, and the bold command headings of a reference section
+ * (`**\`run <file> [--dry-run]\`**`, read as `cairn run ...`).
+ */
+export function commandMentions(markdown: string): CommandMention[] {
+  const found: CommandMention[] = [];
+  for (const block of codeBlocks(markdown)) {
+    if (!["", "sh", "bash", "shell", "console"].includes(block.lang)) continue;
+    block.code.split("\n").forEach((text, i) => {
+      for (const part of text.split(/&&|\||;/)) {
+        const m = mention(part, block.line + 1 + i);
+        if (m) found.push(m);
+      }
+    });
+  }
+  const prose = markdown.replace(/^```[^\n]*\n[\s\S]*?^```$/gm, (block) => block.replace(/[^\n]/g, " "));
+  prose.split("\n").forEach((text, i) => {
+    for (const span of text.matchAll(/\*\*`([a-z][a-z-]* [^`]*)`\*\*/g)) {
+      const m = mention(`cairn ${span[1]}`, i + 1);
+      if (m) found.push(m);
+    }
+    for (const span of text.matchAll(/(?<!\*\*)`(cairn [^`]+)`/g)) {
+      const m = mention(span[1] as string, i + 1);
+      if (m) found.push(m);
+    }
+  });
+  return found;
+}
