@@ -3,16 +3,16 @@
  * (shell blocks, inline code, the command reference's headings) is a command of the built CLI,
  * and each flag given to it is one of that command's options by its own `--help`; a flag named
  * alone in the prose belongs to some command; every `npm run <script>` is a script of
- * package.json.
+ * package.json; the pipeline-file example runs with the command its first line gives.
  */
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { runCairn } from "../support/cli.js";
-import { commandMentions } from "../support/markdown.js";
+import { codeBlocks, commandMentions } from "../support/markdown.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const DOCS = ["README.md", "CONTRIBUTING.md"];
@@ -91,4 +91,31 @@ it("runs only npm scripts package.json has", () => {
   );
   expect(named.length).toBeGreaterThan(5);
   expect(named.filter((n) => !scripts.includes(n.script))).toEqual([]);
+});
+
+it("runs the README's pipeline file with the command its first line gives", { timeout: 60_000 }, async () => {
+  const files = codeBlocks(texts[0]?.text ?? "").filter(
+    (b) => b.lang === "yaml" && /run with: cairn /.test(b.code),
+  );
+  expect(files.length).toBe(1);
+  const yaml = files[0]?.code ?? "";
+  const [, name, command] = /^# (\S+) — run with: cairn (.+)$/m.exec(yaml) ?? [];
+  expect(name).toBeDefined();
+  const dir = join(cwd, "pipeline-file");
+  await mkdir(dir);
+  await writeFile(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+  await writeFile(join(dir, name as string), yaml);
+  // The agents the file names (`./module.js:Export`): a class export is instantiated, a function called.
+  const modules = new Map<string, string[]>();
+  for (const [, file, exported] of yaml.matchAll(/\.\/([\w-]+\.js):(\w+)/g)) {
+    const code = /^[A-Z]/.test(exported as string)
+      ? `export class ${exported} { process(inputs) { return { rows: [{ source: inputs.source }] }; } }`
+      : `export function ${exported}(inputs) { return { written: inputs.rows.length }; }`;
+    modules.set(file as string, [...(modules.get(file as string) ?? []), code]);
+  }
+  expect(modules.size).toBeGreaterThan(0);
+  for (const [file, code] of modules) await writeFile(join(dir, file), code.join("\n"));
+  const result = await runCairn((command as string).split(" "), { cwd: dir });
+  expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+  expect(result.stdout).toMatch(/completed/);
 });
