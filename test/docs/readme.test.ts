@@ -90,7 +90,7 @@ it("finds the README's code examples, and every fragment says why it is one", ()
   expect(blocks.filter(isFragment).length).toBeLessThanOrEqual(1);
 });
 
-it("type-checks every example against the sources", { timeout: 180_000 }, async () => {
+it("type-checks every example against the sources", { timeout: 300_000 }, async () => {
   const outcome = await run(
     process.execPath,
     [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", dir],
