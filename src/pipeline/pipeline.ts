@@ -55,6 +55,8 @@ export class Pipeline {
   private readonly runnerId = newRunnerId();
   private paused = false;
   private running = false;
+  /** The lease of the checkpointed execution in progress. */
+  private keeper: LeaseKeeper | undefined;
 
   constructor(options: PipelineOptions) {
     this.steps = validatePipeline(options);
@@ -114,6 +116,15 @@ export class Pipeline {
       // A broken logger must not break the run; it is reported, not hidden.
       process.emitWarning(`cairn: onEvent listener threw on ${event.type}: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Stops the running execution now, mid-stage, and releases its lease (best effort), for a
+   * process about to exit: another runner can resume the run from its last checkpoint at once
+   * instead of after the lease's TTL. The execution rejects and writes nothing more.
+   */
+  async abandon(): Promise<void> {
+    await this.keeper?.abandon();
   }
 
   /** Asks the running execution to stop after its current stage, with a checkpoint. */
@@ -224,6 +235,7 @@ export class Pipeline {
       this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       this.runnerId,
     );
+    this.keeper = keeper;
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
       const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
@@ -244,6 +256,7 @@ export class Pipeline {
       const ctx = this.context(manager, keeper.signal, () => keeper.lease, options.signal);
       return await executeRun(ctx, start);
     } finally {
+      this.keeper = undefined;
       await keeper.release().catch((error: unknown) => {
         // The lease expires on its own; a failed release must not hide the run's own outcome.
         process.emitWarning(

@@ -1,6 +1,6 @@
 /**
  * `cairn run`: executes a pipeline file with live progress. The first SIGINT/SIGTERM stops the
- * run after its current stage, with a checkpoint; a second one exits at once.
+ * run after its current stage, with a checkpoint; a second one releases the run's lease and exits.
  */
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
@@ -57,6 +57,31 @@ function storeSource(
   if (storeFlagsGiven(flags)) return { fromFile: false, label: "the store options" };
   if (env.CAIRN_STORE) return { fromFile: false, label: "CAIRN_STORE" };
   return { fromFile: true, label: file };
+}
+
+/** How long a second Ctrl+C waits for the store to release the lease before exiting anyway. */
+const RELEASE_WAIT_MS = 2_000;
+
+/**
+ * Exits with 130 after releasing the run's lease, so the next `cairn run` resumes at once rather
+ * than being refused until the lease expires. Best effort and brief: a store that does not
+ * answer must not hold up an exit the user asked for twice (a third signal exits at once).
+ */
+async function exitReleasingLease(pipeline: Pipeline): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  const released = pipeline.abandon().then(
+    () => true,
+    () => false,
+  );
+  const ok = await Promise.race([
+    released,
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), RELEASE_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!ok) warn("could not release the run's lease: the next run waits for it to expire");
+  process.exit(ExitCode.Interrupted);
 }
 
 /** Registers `cairn run`. */
@@ -116,11 +141,15 @@ export function registerRun(program: Command): void {
     }
     const stop = new AbortController();
     let signals = 0;
+    // Set by a second signal: the process ends there, whatever the execution does meanwhile.
+    let exiting: Promise<never> | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
+      if (signals > 2) process.exit(ExitCode.Interrupted);
       if (signals > 1) {
         view.note(`${signal} again: exiting now; the run resumes from its last checkpoint`);
-        process.exit(130);
+        exiting = exitReleasingLease(pipeline);
+        return;
       }
       view.note(`${signal}: stopping after the current stage (press Ctrl+C again to exit now)`);
       stop.abort(new Error(signal));
@@ -131,6 +160,7 @@ export function registerRun(program: Command): void {
     try {
       results = await pipeline.execute({ ...execute, resume: flags.resume, signal: stop.signal });
     } catch (error) {
+      if (exiting) await exiting; // the abandoned execution's own error is not the outcome
       view.finish();
       const id = pipeline.pipelineId;
       if (error instanceof StageFailedError) {
