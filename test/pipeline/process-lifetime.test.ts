@@ -2,7 +2,9 @@
  * A Pipeline that opened its own store does not keep the process alive once `execute()` has
  * settled, on every store, without `close()`: the README's first example ends by itself. Before,
  * an idle Redis connection kept it alive for good and an idle PostgreSQL pool for its 10 s idle
- * timeout. A real child process, since only a process's own exit shows what holds it open.
+ * timeout. A real child process, since only a process's own exit shows what holds it open. The
+ * child also runs again after a pause: an idle connection must not let the process end while a
+ * store call awaits its reply.
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -48,6 +50,8 @@ for (const [name, url] of Object.entries(urls)) {
     timeout: GIVE_UP_MS + 30_000,
   }, async () => {
     const { code, stdout, stderr } = await runChild(url());
+    // A process that ended while a store call was still awaited has no report (exit code 13).
+    expect(stdout, `no report (exit code ${code}): ${stderr}`).not.toBe("");
     expect(stderr).toBe("");
     const report = JSON.parse(stdout.trim()) as { status: string; active: string[] };
     expect(report.status).toBe("completed");
