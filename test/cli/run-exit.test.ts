@@ -151,3 +151,11 @@ it("says the holder of a lease is a dead process of this host, and how long unti
   expect(refused.stderr).toMatch(/its lease expires in \d+ s \(at \d{4}-\d\d-\d\dT[\d:.]+Z\)/);
   expect(refused.stderr).toContain("(CAIRN_RUN_LOCKED)");
 });
+
+it("ends cairn monitor when its reader goes away, rather than watching for nobody", async () => {
+  const code = await sh(
+    `{ "${process.execPath}" "${CLI_PATH}" monitor --store file:./store --refresh 0.2; echo $? > code.txt; } | head -1`,
+  );
+  expect(code).toBe(0);
+  expect((await readFile(join(dir, "code.txt"), "utf8")).trim()).toBe("0");
+});
