@@ -119,9 +119,11 @@ export class Pipeline {
   }
 
   /**
-   * Stops the running execution now, mid-stage, and releases its lease (best effort), for a
-   * process about to exit: another runner can resume the run from its last checkpoint at once
-   * instead of after the lease's TTL. The execution rejects and writes nothing more.
+   * Stops the running execution now, mid-stage, and releases its lease, for a process about to
+   * exit: another runner can resume the run from its last checkpoint at once instead of after
+   * the lease's TTL. The execution rejects with `LeaseLostError` and writes nothing more. Rejects
+   * when the store could not release the lease (it then expires on its own); without a running
+   * checkpointed execution it does nothing.
    */
   async abandon(): Promise<void> {
     await this.keeper?.abandon();
