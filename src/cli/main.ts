@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { dropOutputWhenClosed } from "./closed-output.js";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerChain } from "./commands/chain.js";
 import { registerCleanup } from "./commands/cleanup.js";
@@ -81,11 +82,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 }
 
-// A closed pipe (`cairn list | head`) is not an error worth a stack trace.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code === "EPIPE") process.exit(ExitCode.Success);
-  throw error;
-});
+// A closed pipe (`cairn run … | head`) is neither an error nor the end of the command.
+dropOutputWhenClosed();
 
 // exitCode instead of process.exit(): pending stdout writes are flushed before the process ends.
 process.exitCode = await runCli(process.argv);

@@ -11,8 +11,9 @@ export function redactPassword(value: string): string {
  * The store flags given to `command`, so a printed command (`cairn run ... --run-id`) uses the
  * same store verbatim. Every option of the command except `own` and `--json` is a store flag,
  * so new store flags are carried over without changes here. When the store came from
- * `CAIRN_STORE` or the default, it is named explicitly: `cairn run` without store flags uses the
- * pipeline file's own settings, which may point elsewhere or leave checkpoints off. Passwords
+ * `CAIRN_STORE` or the default, it is named explicitly: the command may be run where
+ * `CAIRN_STORE` is not set, and `cairn run` without either uses the pipeline file's own
+ * settings, which may point elsewhere or leave checkpoints off. Passwords
  * in URLs are replaced by `<password>`: reports are files that get shared.
  */
 export function storeArgs(

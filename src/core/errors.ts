@@ -294,15 +294,24 @@ export class RunLockedError extends CairnError {
   /** When the holder's lease runs out unless renewed. */
   readonly expiresAt: Date;
 
-  constructor(pipelineId: string, holder: string, expiresAt: Date) {
+  /** True when the holder is a process of this host that is no longer running. */
+  readonly holderGone: boolean;
+
+  constructor(pipelineId: string, holder: string, expiresAt: Date, options: { holderGone?: boolean } = {}) {
+    const holderGone = options.holderGone ?? false;
+    const left = Math.max(0, Math.ceil((expiresAt.getTime() - Date.now()) / 1000));
     super(
       ErrorCode.RunLocked,
-      `Run ${pipelineId} is being executed by ${holder} (lease until ${expiresAt.toISOString()}); ` +
-        "wait for it to finish, or for its lease to expire if that process died",
+      holderGone
+        ? `Run ${pipelineId} is locked by ${holder}, a process of this host that is no longer running; ` +
+            `its lease expires in ${left} s (at ${expiresAt.toISOString()}): the run can resume then`
+        : `Run ${pipelineId} is being executed by ${holder} (lease until ${expiresAt.toISOString()}); ` +
+            "wait for it to finish, or for its lease to expire if that process died",
     );
     this.pipelineId = pipelineId;
     this.holder = holder;
     this.expiresAt = expiresAt;
+    this.holderGone = holderGone;
   }
 }
 

@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { CheckpointStore, Lease } from "../stores/types.js";
+import { isGoneLocalOwner } from "../util/local-owner.js";
 
 /**
  * How long a cleanup's lease lasts. It is renewed before each deletion; a cleanup process that
@@ -24,17 +25,7 @@ export function newCleanupOwner(): string {
  * protects nothing, so another cleanup may end it instead of waiting for it to run out.
  */
 export function isDeadLocalCleanup(owner: string): boolean {
-  const parts = owner.split(":");
-  if (parts[0] !== "cairn-cleanup" || parts.length < 4) return false;
-  const pid = Number(parts.at(-2));
-  const host = parts.slice(1, -2).join(":");
-  if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  return owner.startsWith("cairn-cleanup:") && isGoneLocalOwner(owner);
 }
 
 /** Why a run whose lease someone else holds is left alone; also the text the CLI prints. */

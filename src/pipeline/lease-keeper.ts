@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { HistoryLostError, LeaseLostError, RunLockedError } from "../core/errors.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
+import { isGoneLocalOwner } from "../util/local-owner.js";
 
 /** A unique id for one runner: which host and process, plus randomness for several per process. */
 export function newRunnerId(): string {
@@ -45,8 +46,10 @@ export class LeaseKeeper {
     lastKnown: () => string | undefined = () => undefined,
   ) {
     const attempt = await store.acquireLease(pipelineId, owner, ttlMs);
-    if (!attempt.acquired)
-      throw new RunLockedError(pipelineId, attempt.holder.owner, attempt.holder.expiresAt);
+    if (!attempt.acquired) {
+      const { owner: holder, expiresAt } = attempt.holder;
+      throw new RunLockedError(pipelineId, holder, expiresAt, { holderGone: isGoneLocalOwner(holder) });
+    }
     // Not from before the call: a store may watch a lapsed lease for a TTL before taking it.
     // The lease's own expiry tells how much is left, never more than the TTL.
     const left = Math.min(ttlMs, attempt.lease.expiresAt.getTime() - Date.now());
@@ -120,6 +123,18 @@ export class LeaseKeeper {
   private lose(detail: string): void {
     if (!this.controller.signal.aborted)
       this.controller.abort(new LeaseLostError(this.lease.pipelineId, detail));
+  }
+
+  /**
+   * Releases the lease now and aborts the execution under it, which can write nothing more: the
+   * process is about to exit, and another runner can resume the run at once.
+   */
+  async abandon(): Promise<void> {
+    try {
+      await this.release();
+    } finally {
+      this.lose("this runner gave it up to exit");
+    }
   }
 
   /** Stops renewing and releases the lease (keeping its token in the store). */

@@ -60,6 +60,8 @@ export class Pipeline {
   private readonly runnerId = newRunnerId();
   private paused = false;
   private running = false;
+  /** The lease of the checkpointed execution in progress. */
+  private keeper: LeaseKeeper | undefined;
 
   constructor(options: PipelineOptions) {
     this.steps = validatePipeline(options);
@@ -119,6 +121,17 @@ export class Pipeline {
       // A broken logger must not break the run; it is reported, not hidden.
       process.emitWarning(`cairn: onEvent listener threw on ${event.type}: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Stops the running execution now, mid-stage, and releases its lease, for a process about to
+   * exit: another runner can resume the run from its last checkpoint at once instead of after
+   * the lease's TTL. The execution rejects with `LeaseLostError` and writes nothing more. Rejects
+   * when the store could not release the lease (it then expires on its own); without a running
+   * checkpointed execution it does nothing.
+   */
+  async abandon(): Promise<void> {
+    await this.keeper?.abandon();
   }
 
   /** Asks the running execution to stop after its current stage, with a checkpoint. */
@@ -232,6 +245,7 @@ export class Pipeline {
       this.runnerId,
       () => manager.lastWritten(pipelineId) ?? known,
     );
+    this.keeper = keeper;
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
       const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
@@ -260,6 +274,7 @@ export class Pipeline {
         throw error;
       }
     } finally {
+      this.keeper = undefined;
       await keeper.release().catch((error: unknown) => {
         // The lease expires on its own; a failed release must not hide the run's own outcome.
         process.emitWarning(

@@ -8,6 +8,7 @@ import {
   TooLargeError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
+import { keepAliveWhile } from "../util/keep-alive.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -192,6 +193,7 @@ const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> 
  * `close()` fail with `CAIRN_CLOSED`, and an error that is not already a cairn error becomes a
  * `StoreOperationError` naming the operation, with the original as `cause`. Nothing is
  * swallowed. Arguments are checked here, once for every store, before the store sees them.
+ * Every call keeps the process alive until it settles: idle connections do not (see keep-alive).
  */
 export class GuardedStore implements CheckpointStore {
   readonly strategy: string;
@@ -214,25 +216,28 @@ export class GuardedStore implements CheckpointStore {
       ) => Promise<unknown>;
       (this as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
         check(args);
-        await this.setup();
-        try {
-          return await method.apply(inner, args);
-        } catch (error) {
-          throw this.wrap(name, error);
-        }
+        return keepAliveWhile(async () => {
+          await this.setup();
+          try {
+            return await method.apply(inner, args);
+          } catch (error) {
+            throw this.wrap(name, error);
+          }
+        });
       };
     }
     // Optional, so only present when the inner store has it: callers test for it.
     if (inner.migrationStatus) {
       const status = inner.migrationStatus.bind(inner);
-      this.migrationStatus = async () => {
-        await this.setup();
-        try {
-          return await status();
-        } catch (error) {
-          throw this.wrap("migrationStatus", error);
-        }
-      };
+      this.migrationStatus = () =>
+        keepAliveWhile(async () => {
+          await this.setup();
+          try {
+            return await status();
+          } catch (error) {
+            throw this.wrap("migrationStatus", error);
+          }
+        });
     }
   }
 
@@ -253,7 +258,7 @@ export class GuardedStore implements CheckpointStore {
   setup(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError(`The ${this.strategy} store`));
     if (!this.ready) {
-      this.ready = this.inner.setup().catch((error: unknown) => {
+      this.ready = keepAliveWhile(() => this.inner.setup()).catch((error: unknown) => {
         this.ready = undefined;
         throw this.wrap("setup", error);
       });
@@ -264,7 +269,7 @@ export class GuardedStore implements CheckpointStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.inner.close();
+    await keepAliveWhile(() => this.inner.close());
   }
 
   // Replaced per instance in the constructor; declared for the type checker.

@@ -5,6 +5,7 @@
  */
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { type CheckpointManager, ErrorCode, isCairnError } from "../../index.js";
+import { outputClosed } from "../closed-output.js";
 import { ExitCode, UsageError } from "../exit-codes.js";
 import { ansiFrame, type MonitorSnapshot, renderSnapshot, takeSnapshot } from "../monitor-view.js";
 import { printJson, printText } from "../output.js";
@@ -89,6 +90,10 @@ async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<v
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Nobody reads any more (`cairn monitor | head`): watching on would only burn the store.
+  const onClosed = () => stop.abort();
+  outputClosed.addEventListener("abort", onClosed);
+  if (outputClosed.aborted) stop.abort();
   if (tty) out.write(`${HIDE_CURSOR}\x1b[2J`);
   try {
     let last: MonitorSnapshot | undefined;
@@ -107,6 +112,7 @@ async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<v
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    outputClosed.removeEventListener("abort", onClosed);
     restore();
   }
 }

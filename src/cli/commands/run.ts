@@ -1,6 +1,6 @@
 /**
  * `cairn run`: executes a pipeline file with live progress. The first SIGINT/SIGTERM stops the
- * run after its current stage, with a checkpoint; a second one exits at once.
+ * run after its current stage, with a checkpoint; a second one releases the run's lease and exits.
  */
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
@@ -10,7 +10,7 @@ import { commandLine } from "../../debug/recommendations.js";
 import { Pipeline, type PipelineEvent, type PipelineResults, StageFailedError } from "../../index.js";
 import { loadPipelineOptions } from "../../pipeline/from-file.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
-import { printJson } from "../output.js";
+import { printJson, warn } from "../output.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
 import { addStoreOptions, createManager, type StoreFlags, storeFlagsGiven } from "../store-options.js";
@@ -48,6 +48,42 @@ function resumeCommand(file: string, pipelineId: string, flags: StoreFlags, comm
   return commandLine("cairn", "run", file, "--run-id", pipelineId, ...store);
 }
 
+/** Where `cairn run` takes its store from, for the line it prints: flags, CAIRN_STORE, or the file. */
+function storeSource(
+  flags: StoreFlags,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { fromFile: boolean; label: string } {
+  if (storeFlagsGiven(flags)) return { fromFile: false, label: "the store options" };
+  if (env.CAIRN_STORE) return { fromFile: false, label: "CAIRN_STORE" };
+  return { fromFile: true, label: file };
+}
+
+/** How long a second Ctrl+C waits for the store to release the lease before exiting anyway. */
+const RELEASE_WAIT_MS = 2_000;
+
+/**
+ * Exits with 130 after releasing the run's lease, so the next `cairn run` resumes at once rather
+ * than being refused until the lease expires. Best effort and brief: a store that does not
+ * answer must not hold up an exit the user asked for twice (a third signal exits at once).
+ */
+async function exitReleasingLease(pipeline: Pipeline): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  const released = pipeline.abandon().then(
+    () => true,
+    () => false,
+  );
+  const ok = await Promise.race([
+    released,
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), RELEASE_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!ok) warn("could not release the run's lease: the next run waits for it to expire");
+  process.exit(ExitCode.Interrupted);
+}
+
 /** Registers `cairn run`. */
 export function registerRun(program: Command): void {
   const command = program
@@ -55,7 +91,9 @@ export function registerRun(program: Command): void {
     .summary("Run a pipeline file, resuming where it stopped")
     .description(
       "Run a pipeline defined in YAML or JSON. With checkpoints on, an unfinished run of the same pipeline " +
-        "is resumed from its last valid checkpoint; completed stages are skipped.",
+        "is resumed from its last valid checkpoint; completed stages are skipped. The store: the store " +
+        "options, else CAIRN_STORE, else the pipeline file's checkpoint section (which may leave " +
+        "checkpointing off: a warning says so).",
     )
     .option("--inputs <file>", "YAML or JSON file with the run's inputs")
     .option("--run-id <id>", "execute or resume this run id")
@@ -76,13 +114,23 @@ export function registerRun(program: Command): void {
         "--run-id and --no-resume cannot be combined: a named run either resumes or is new",
       );
     }
-    const manager = storeFlagsGiven(flags) ? createManager(flags) : undefined;
+    // One rule for every command: store flags, else CAIRN_STORE; only without either does the
+    // pipeline file's own checkpoint section choose (and may leave checkpointing off).
+    const source = storeSource(flags, file);
+    const manager = source.fromFile ? undefined : createManager(flags);
     const view = new ProgressView(flags.json ? process.stderr : process.stdout);
     const options = await loadPipelineOptions(file, {
       ...(manager ? { checkpointEnabled: true, checkpointStore: manager } : {}),
       onEvent: (event: PipelineEvent) => view.update(event, pipeline),
     });
     const pipeline = new Pipeline(options);
+    const used = pipeline.checkpointManager;
+    if (used) view.note(`Store: ${(await used.getStore()).location} (from ${source.label})`);
+    else
+      warn(
+        `checkpointing is off: ${file} does not enable it and neither --store nor CAIRN_STORE is set, ` +
+          "so this run cannot be resumed (pass --store <url>, set CAIRN_STORE, or enable checkpoint: in the file)",
+      );
     const execute = { ...(inputs ? { inputs } : {}), ...(flags.runId ? { runId: flags.runId } : {}) };
     if (flags.dryRun) {
       const plan = await pipeline.execute({ ...execute, resume: flags.resume, dryRun: true });
@@ -93,11 +141,15 @@ export function registerRun(program: Command): void {
     }
     const stop = new AbortController();
     let signals = 0;
+    // Set by a second signal: the process ends there, whatever the execution does meanwhile.
+    let exiting: Promise<never> | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
+      if (signals > 2) process.exit(ExitCode.Interrupted);
       if (signals > 1) {
         view.note(`${signal} again: exiting now; the run resumes from its last checkpoint`);
-        process.exit(130);
+        exiting = exitReleasingLease(pipeline);
+        return;
       }
       view.note(`${signal}: stopping after the current stage (press Ctrl+C again to exit now)`);
       stop.abort(new Error(signal));
@@ -108,6 +160,7 @@ export function registerRun(program: Command): void {
     try {
       results = await pipeline.execute({ ...execute, resume: flags.resume, signal: stop.signal });
     } catch (error) {
+      if (exiting) await exiting; // the abandoned execution's own error is not the outcome
       view.finish();
       const id = pipeline.pipelineId;
       if (error instanceof StageFailedError) {

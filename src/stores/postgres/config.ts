@@ -225,6 +225,9 @@ export function resolveConfig(config: Record<string, unknown>): ResolvedConfig {
     application_name: config.applicationName ?? "cairn",
     // TCP keepalive notices a server that vanished without closing the connection.
     keepAlive: true,
+    // Idle connections never keep the process alive (a script without close() ends); a
+    // connection in use still does, and the store holds the process while it awaits a reply.
+    allowExitOnIdle: true,
   };
   if (parsed) poolOptions.connectionString = parsed.url;
   for (const key of FIELD_OPTIONS) if (given(key)) poolOptions[key] = key === "port" ? port : config[key];

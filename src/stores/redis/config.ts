@@ -21,6 +21,8 @@ export interface RedisClient {
   disconnect(): void;
   on(event: "error" | "ready", listener: (error: Error) => void): unknown;
   removeListener(event: "error" | "ready", listener: (error: Error) => void): unknown;
+  /** The connection's socket (ioredis sets it once connecting). */
+  readonly stream?: { unref(): unknown };
 }
 
 /** Options of the Redis store (camelCase). */

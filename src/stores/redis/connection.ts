@@ -88,5 +88,10 @@ export async function connect(
     clearTimeout(timer);
   }
   client.removeListener("error", onError);
+  // An idle connection must not keep the process alive (a script without close() ends); the
+  // store holds the process while a reply is awaited. A reconnect makes a new socket, so again.
+  const unref = () => client.stream?.unref();
+  unref();
+  client.on("ready", unref);
   return client;
 }
