@@ -24,7 +24,7 @@ import {
 import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
 import { renderChain } from "./chain-text.js";
 import { ChainWriter } from "./chain-writer.js";
-import { checkRecord, checkStored, storeParents } from "./check.js";
+import { checkRecord, checkStored, isQuarantined, storeParents } from "./check.js";
 import { assertStatus, checkInput } from "./input.js";
 import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
 import {
@@ -54,7 +54,7 @@ import {
   summarizeOneRun,
   summarizeRuns,
 } from "./runs.js";
-import { computeStatistics } from "./statistics.js";
+import { computeStatistics, type StatisticsOptions } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
 
@@ -176,7 +176,9 @@ export class CheckpointManager {
     const store = await this.getStore();
     const checked = await checkStored(store, checkpointId, storeParents(store));
     if (checked.gone) throw new CheckpointNotFoundError(checkpointId);
-    return { checkpointId, valid: checked.problems.length === 0, problems: checked.problems };
+    const valid = checked.problems.length === 0;
+    const quarantined = !valid && checked.record !== undefined && isQuarantined(checked.record.metadata);
+    return { checkpointId, valid, problems: checked.problems, quarantined };
   }
 
   /**
@@ -279,11 +281,13 @@ export class CheckpointManager {
     return history.reverse();
   }
 
-  /** The checkpoint chain of a run as text, with a status symbol per checkpoint. */
+  /** The checkpoint chain of a run as text: each checkpoint's status and the one check's verdict. */
   async visualizeCheckpointChain(pipelineId: string): Promise<string> {
     assertValidName("pipelineId", pipelineId);
     const store = await this.getStore();
-    return renderChain(pipelineId, await store.listCheckpoints(pipelineId));
+    const listing = await store.listCheckpoints(pipelineId);
+    if (listing.length === 0) return renderChain(pipelineId, []);
+    return renderChain(pipelineId, (await validateRun(store, pipelineId, { listing })).checkpoints);
   }
 
   /** A summary of every run in the store (reads every run: prefer `listRuns` for one pipeline). */
@@ -316,13 +320,15 @@ export class CheckpointManager {
     return report.deleted.reduce((sum, run) => sum + run.checkpoints, 0);
   }
 
-  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing. */
+  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing (`dryRun`: would be). */
   async cleanupPipelines(
     pipelineIds: readonly string[],
-    options: { force?: boolean } = {},
+    options: { force?: boolean; dryRun?: boolean } = {},
   ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    const store = await this.getStore();
+    const report = await cleanupRuns(store, pipelineIds, options.force ?? false, options.dryRun ?? false);
+    if (report.dryRun) return report;
     // A run deleted here is no lost history: writing to it again starts it anew.
     for (const run of report.deleted) this.writer.forget(run.pipelineId);
     return report;
@@ -377,11 +383,11 @@ export class CheckpointManager {
   /**
    * Statistics computed from what the store holds: over every run, or with `pipelineName` over
    * that pipeline's runs only (found through the runs-by-name index, without reading the others).
+   * With `verify`, every checkpoint gets the one check too (`check`: as costly as `validateAllRuns`).
    */
-  async getStatistics(options: { pipelineName?: string } = {}): Promise<CheckpointStatistics> {
+  async getStatistics(options: StatisticsOptions = {}): Promise<CheckpointStatistics> {
     if (options.pipelineName !== undefined) assertValidName("pipelineName", options.pipelineName);
-    const store = await this.getStore();
-    return computeStatistics(store, this.storageStrategy, options.pipelineName);
+    return computeStatistics(await this.getStore(), this.storageStrategy, options);
   }
 
   /** Closes the store. */

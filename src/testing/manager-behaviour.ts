@@ -506,7 +506,7 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(text).toContain("error: disk full");
     });
 
-    it("reports unparseable entries as corrupt and resumes around them", async (ctx) => {
+    it("reports unparseable entries as unreadable and resumes around them", async (ctx) => {
       if (!h.addGarbage)
         return ctx.skip("the harness has no addGarbage hook (a store that cannot hold garbage)");
       const p = h.runId("garbage");
@@ -516,7 +516,12 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(listing.filter((e) => !e.ok)).toHaveLength(1);
       expect((await manager.getStatistics()).corruptCheckpoints).toBe(1);
       expect((await manager.loadLatestCheckpoint(p))?.metadata.checkpointId).toBe(c2);
-      expect(await manager.visualizeCheckpointChain(p)).toContain("⚠ corrupt");
+      expect(await manager.visualizeCheckpointChain(p)).toContain("⚠ unreadable");
+      expect((await manager.getStatistics({ verify: true })).check).toEqual({
+        valid: 2,
+        invalid: 1,
+        quarantined: 0,
+      });
       // A new checkpoint still chains to the newest readable one.
       const c3 = await manager.createCheckpoint({ pipelineId: p, stageName: "s3", stageIndex: 2 });
       expect((await manager.loadCheckpoint(c3)).metadata.parentCheckpointId).toBe(c2);

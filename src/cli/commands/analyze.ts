@@ -16,7 +16,7 @@ export function registerAnalyze(program: Command): void {
     .command("analyze")
     .summary("Analyze a run: checkpoint health, storage, resumes, failures")
     .description(
-      "Analyze one run: healthy, corrupted and orphaned checkpoints, storage used, resumes, failure " +
+      "Analyze one run: healthy, invalid (and quarantined) and orphaned checkpoints, storage used, resumes, failure " +
         "points, the checkpoint a resume would use, and recommendations.\n" +
         "Informational: exits 0 even when it finds problems (use `cairn validate` to fail on them); " +
         "exits 3 when the run does not exist.",

@@ -45,7 +45,7 @@ async function exportRun(
     throw error;
   }
   for (const s of report.skipped) {
-    warn(`left out corrupt checkpoint ${s.checkpointId ?? s.location}: ${s.reason}`);
+    warn(`left out invalid checkpoint ${s.checkpointId ?? s.location}: ${s.reason}`);
   }
   if (flags.json) {
     printJson({
@@ -58,7 +58,7 @@ async function exportRun(
     return;
   }
   const left =
-    report.skipped.length > 0 ? ` (${plural(report.skipped.length, "corrupt checkpoint")} left out)` : "";
+    report.skipped.length > 0 ? ` (${plural(report.skipped.length, "invalid checkpoint")} left out)` : "";
   printText(
     `Exported run ${pipelineId}: ${plural(report.checkpointIds.length, "checkpoint")} to ${output}${left}`,
   );
@@ -76,7 +76,10 @@ export function registerExport(program: Command): void {
     .option("--checkpoint-id <id>", "the checkpoint to export")
     .option("--pipeline-id <id>", "export every checkpoint of this run, oldest first")
     .requiredOption("--output <file>", "file to write (replaced if it exists)")
-    .option("--skip-corrupt", "with --pipeline-id: leave out checkpoints that fail verification")
+    .option(
+      "--skip-corrupt",
+      "with --pipeline-id: leave out invalid checkpoints (those that fail verification)",
+    )
     .addHelpText(
       "after",
       examples(

@@ -5,6 +5,14 @@ import { formatBytes, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
+/** The one check's counts, or why there are none. */
+function checked(s: CheckpointStatistics): string {
+  if (!s.check) return "not verified (--no-verify); `cairn validate --all` checks every checkpoint";
+  const { valid, invalid, quarantined } = s.check;
+  const unreadable = s.corruptCheckpoints > 0 ? `, ${s.corruptCheckpoints} of them unreadable entries` : "";
+  return `${valid} valid, ${invalid} invalid (${quarantined} quarantined${unreadable})`;
+}
+
 function render(s: CheckpointStatistics, location: string): string {
   const byStatus = Object.entries(s.checkpointsByStatus)
     .map(([status, n]) => `${status} ${n}`)
@@ -16,7 +24,7 @@ function render(s: CheckpointStatistics, location: string): string {
     ["Pipeline runs", `${s.totalPipelines} (${s.activePipelines} active, ${s.completedPipelines} completed)`],
     ["Checkpoints", String(s.totalCheckpoints)],
     ["  by status", byStatus],
-    ["Corrupt entries", String(s.corruptCheckpoints)],
+    ["  checked", checked(s)],
     ["Data size", `${formatBytes(s.totalDataSize)} total, ${formatBytes(s.averageDataSize)} average`],
     ["Resumes", `${s.totalResumeCount} in ${s.resumedPipelines} run${s.resumedPipelines === 1 ? "" : "s"}`],
     ["Resume success", rate],
@@ -31,15 +39,22 @@ export function registerStats(program: Command): void {
   const command = program
     .command("stats")
     .summary("Show store statistics")
-    .description("Show statistics of the store: runs, checkpoints by status, sizes, resumes")
+    .description(
+      "Show statistics of the store: runs, checkpoints by status and by the one check (valid, " +
+        "invalid, quarantined), sizes, resumes",
+    )
     .option("--name <pipeline>", "only this pipeline's runs (found through the runs-by-name index)")
+    .option("--no-verify", "skip the check of every checkpoint (checksums, outputs, chain links)")
     .addHelpText(
       "after",
       examples("cairn stats --store sqlite:./cairn.db --json", "cairn stats --name etl_pipeline"),
     );
-  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string }) => {
+  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string; verify: boolean }) => {
     await withManager(flags, async (manager) => {
-      const stats = await manager.getStatistics(flags.name !== undefined ? { pipelineName: flags.name } : {});
+      const stats = await manager.getStatistics({
+        verify: flags.verify,
+        ...(flags.name !== undefined ? { pipelineName: flags.name } : {}),
+      });
       if (flags.json) printJson(stats);
       else printText(render(stats, (await manager.getStore()).location));
     });
