@@ -20,6 +20,7 @@ export {
   LeaseLostError,
   MissingDriverError,
   RunLockedError,
+  StoreNotFoundError,
   StoreOperationError,
   StoreUnavailableError,
   TipMovedError,
@@ -113,6 +114,7 @@ export type {
 export { InvalidPipelineError } from "./pipeline/validate.js";
 export {
   DEFAULT_BASE_PATH,
+  type OpenOptions,
   openStore,
   registeredStrategies,
   registerStore,

@@ -72,6 +72,8 @@ export interface CheckpointManagerOptions {
   clock?: () => Date;
   /** Largest checkpoint (record and outputs, bytes) a load reads; larger is `CAIRN_TOO_LARGE`. Default 512 MiB. */
   maxRecordBytes?: number;
+  /** Open the store for reading: nothing is created or migrated; no store there is `CAIRN_NOT_FOUND`. */
+  readOnly?: boolean;
 }
 
 const MANAGER_OPTIONS = [
@@ -80,6 +82,7 @@ const MANAGER_OPTIONS = [
   "store",
   "clock",
   "maxRecordBytes",
+  "readOnly",
 ] as const satisfies readonly (keyof CheckpointManagerOptions)[];
 
 /** Options of `importCheckpoint`. */
@@ -99,6 +102,7 @@ export class CheckpointManager {
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
   private readonly maxRecordBytes: number;
+  private readonly readOnly: boolean;
   private readonly writer: ChainWriter;
   private closed = false;
 
@@ -115,13 +119,14 @@ export class CheckpointManager {
     this.clock = options.clock ?? (() => new Date());
     this.writer = new ChainWriter(this.clock);
     this.maxRecordBytes = byteLimit("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES);
+    this.readOnly = options.readOnly === true;
   }
 
   /** The underlying store, opened and set up on first use. */
   async getStore(): Promise<GuardedStore> {
     if (this.closed) throw new ClosedError("This CheckpointManager");
     if (!this.storePromise) {
-      this.storePromise = openStore(this.spec).catch((error: unknown) => {
+      this.storePromise = openStore(this.spec, { readOnly: this.readOnly }).catch((error: unknown) => {
         this.storePromise = undefined;
         throw error;
       });
@@ -258,10 +263,7 @@ export class CheckpointManager {
     };
   }
 
-  /**
-   * What the store says of a run: whether it exists, whose it is, and whether it finished.
-   * Reads the newest checkpoint only (falling back to the listing when that one is unreadable).
-   */
+  /** What the store says of a run: whether it exists, whose it is, whether it finished (reads its newest checkpoint). */
   async getRunInfo(pipelineId: string): Promise<RunInfo | undefined> {
     return getRunInfo(() => this.getStore(), pipelineId);
   }
@@ -334,10 +336,7 @@ export class CheckpointManager {
     return report;
   }
 
-  /**
-   * Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many.
-   * A run being executed (its lease is held) is skipped: {@link cleanupOldCheckpoints} says which.
-   */
+  /** Deletes checkpoints older than `retentionDays` (their own timestamps); returns how many. Runs in use are skipped. */
   async autoCleanup(options: CleanupOptions): Promise<number> {
     return (await this.cleanupOldCheckpoints(options)).deletedCheckpoints.length;
   }

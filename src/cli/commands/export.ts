@@ -9,7 +9,7 @@ import { UsageError } from "../exit-codes.js";
 import { printJson, printText, warn } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ExportFlags extends StoreFlags {
   checkpointId?: string;
@@ -98,7 +98,7 @@ export function registerExport(program: Command): void {
       );
     }
     if (byId && flags.skipCorrupt) throw new UsageError("--skip-corrupt applies to --pipeline-id only");
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const output = resolve(flags.output);
       if (flags.pipelineId !== undefined) return exportRun(manager, flags.pipelineId, output, flags);
       const checkpointId = flags.checkpointId as string;

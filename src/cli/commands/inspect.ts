@@ -4,7 +4,7 @@ import { type CheckpointInspection, inspectCheckpoint } from "../../debug/inspec
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface InspectFlags extends StoreFlags {
   checkpointId: string;
@@ -70,7 +70,7 @@ export function registerInspect(program: Command): void {
     .requiredOption("--checkpoint-id <id>", "the checkpoint to inspect")
     .addHelpText("after", examples("cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345"));
   addStoreOptions(command).action(async (flags: InspectFlags) => {
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const report = await inspectCheckpoint(manager, flags.checkpointId);
       if (flags.json) printJson(report);
       else printText(render(report));

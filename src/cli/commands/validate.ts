@@ -6,7 +6,7 @@ import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { type ProgressLine, withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ValidateFlags extends StoreFlags {
   pipelineId?: string;
@@ -183,7 +183,7 @@ export function registerValidate(program: Command): void {
     );
   addStoreOptions(command).action(async (flags: ValidateFlags) => {
     const scope = scopeOf(flags);
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const strict = flags.strict === true;
       const report = await withProgress(flags, (progress) => validate(manager, scope, strict, progress));
       if (flags.json) printJson(report);

@@ -10,7 +10,7 @@ import {
 import { writeFileDurably } from "../../util/atomic-file.js";
 import { printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface VisualizeFlags extends StoreFlags {
   pipelineId: string;
@@ -42,7 +42,7 @@ export function registerVisualize(program: Command): void {
     // A bad extension is a usage error found before the store is opened.
     const format = formatFromPath(flags.output);
     const output = resolve(flags.output);
-    const graph = await withManager(flags, (manager) =>
+    const graph = await withReader(flags, (manager) =>
       buildCheckpointGraph(manager, flags.pipelineId, { validate: flags.validate }),
     );
     await writeFileDurably(output, await renderCheckpointGraph(graph, format));

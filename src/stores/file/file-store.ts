@@ -20,6 +20,7 @@ import {
   CheckpointConflictError,
   CheckpointNotFoundError,
   InvalidConfigError,
+  StoreNotFoundError,
   StoreUnavailableError,
   TipMovedError,
 } from "../../core/errors.js";
@@ -68,9 +69,15 @@ export interface FileStoreOptions {
   basePath: string;
   /** Flush files and folders to disk on every write (default true); off only for tests and benchmarks. */
   fsync?: boolean;
+  /** For reading only: setup() changes nothing, and a missing folder is `StoreNotFoundError`. */
+  readOnly?: boolean;
 }
 
-const FILE_STORE_OPTIONS = ["basePath", "fsync"] as const satisfies readonly (keyof FileStoreOptions)[];
+const FILE_STORE_OPTIONS = [
+  "basePath",
+  "fsync",
+  "readOnly",
+] as const satisfies readonly (keyof FileStoreOptions)[];
 
 /** Stores checkpoints as JSON files, one folder per run. */
 export class FileStore implements CheckpointStore {
@@ -80,6 +87,7 @@ export class FileStore implements CheckpointStore {
   /** Absolute folder holding the runs. */
   readonly basePath: string;
   private readonly fsync: boolean;
+  private readonly readOnly: boolean;
   /** Serializes writes to one run within this instance, so a check and its write never interleave. */
   private readonly locks = new KeyedLock();
   private readonly runs: RunsIndex;
@@ -90,6 +98,7 @@ export class FileStore implements CheckpointStore {
     if (unknown !== undefined) throw new InvalidConfigError(unknown);
     this.basePath = resolve(options.basePath);
     this.fsync = options.fsync ?? true;
+    this.readOnly = options.readOnly ?? false;
     this.location = `file:${this.basePath}`;
     this.runs = new RunsIndex(this.basePath, this.fsync);
     this.leases = new RunLeases(this.basePath, this.fsync);
@@ -105,7 +114,10 @@ export class FileStore implements CheckpointStore {
       }
     } catch (error) {
       if (!hasCode(error, "ENOENT")) throw error;
+      if (this.readOnly) throw new StoreNotFoundError(this.location, "the folder does not exist");
     }
+    // A reader leaves a killed writer's leftovers, and an older store's missing index, to the next writer.
+    if (this.readOnly) return;
     await recoverLeftovers(this.basePath, this.runs, this.fsync);
     await this.runs.setup();
   }
