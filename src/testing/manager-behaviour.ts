@@ -421,13 +421,20 @@ export function managerTests(harness: () => StoreHarness): void {
       await runStages(open, 1);
       const report = await manager.cleanupPipelines([done, open, absent, done]);
       expect(report).toEqual({
-        deleted: [{ pipelineId: done, checkpoints: 2 }],
+        dryRun: false,
+        deleted: [{ pipelineId: done, checkpoints: 2, finished: true }],
         refused: [{ pipelineId: open, reason: expect.stringContaining("has not finished") }],
         missing: [absent],
       });
       expect(await h.store.listCheckpoints(open)).toHaveLength(1);
+      // A dry run reports the same and deletes nothing.
+      expect((await manager.cleanupPipelines([open], { force: true, dryRun: true })).deleted).toEqual([
+        { pipelineId: open, checkpoints: 1, finished: false },
+      ]);
+      expect(await h.store.listCheckpoints(open)).toHaveLength(1);
       expect(await manager.cleanupPipelines([open, absent], { force: true })).toEqual({
-        deleted: [{ pipelineId: open, checkpoints: 1 }],
+        dryRun: false,
+        deleted: [{ pipelineId: open, checkpoints: 1, finished: false }],
         refused: [],
         missing: [absent],
       });

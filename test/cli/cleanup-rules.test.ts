@@ -58,7 +58,7 @@ async function oldRun(pipelineId: string, finished: boolean): Promise<void> {
 }
 
 async function runIds(): Promise<string[]> {
-  const list = await cairn("list", "--json", "--no-verify");
+  const list = await cairn("list", "--json");
   const parsed = list.code === 0 ? (JSON.parse(list.stdout) as { pipelineId: string }[]) : [];
   return parsed.map((r) => r.pipelineId).sort();
 }

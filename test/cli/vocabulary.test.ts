@@ -87,20 +87,26 @@ describe("one definition of valid across commands", () => {
       [ids[0], "valid"],
     ]);
 
-    const runs = await cairn("list");
+    // Runs: validity is a claim only with --verify (each run's newest checkpoint); never a false one.
+    const unverified = await cairn("list");
+    expect(unverified.stdout).toContain("Not verified: --verify checks each run's newest checkpoint");
+    expect(unverified.stdout).not.toMatch(/\b(valid|invalid)\b/);
+    const runs = await cairn("list", "--verify");
     expect(runs.stdout.split("\n").find((l) => l.startsWith("etl"))).toContain("invalid (checksum_mismatch)");
-    const runsJson = JSON.parse((await cairn("list", "--json")).stdout) as {
+    const runsJson = JSON.parse((await cairn("list", "--verify", "--json")).stdout) as {
       latestCheck: { status: string };
     }[];
     expect(runsJson[0]?.latestCheck.status).toBe("invalid");
 
-    const stats = await cairn("stats");
+    const stats = await cairn("stats", "--verify");
     expect(stats.code).toBe(0);
     expect(stats.stdout).toContain("2 valid, 1 invalid (0 quarantined)");
-    const statsJson = JSON.parse((await cairn("stats", "--json")).stdout) as { check: unknown };
+    const statsJson = JSON.parse((await cairn("stats", "--verify", "--json")).stdout) as { check: unknown };
     expect(statsJson.check).toEqual({ valid: 2, invalid: 1, quarantined: 0 });
-    const unverified = await cairn("stats", "--no-verify", "--json");
-    expect(JSON.parse(unverified.stdout)).not.toHaveProperty("check");
+    const plain = await cairn("stats");
+    expect(plain.stdout).toContain("validity not checked (--verify checks every checkpoint");
+    expect(plain.stdout).not.toContain("Corrupt entries: 0");
+    expect(JSON.parse((await cairn("stats", "--json")).stdout)).not.toHaveProperty("check");
   }, 120_000);
 
   it("a quarantined checkpoint is reported, not a failure, after repair and resume (--strict fails)", async () => {
@@ -135,7 +141,7 @@ describe("one definition of valid across commands", () => {
 
     const chain = await cairn("chain", "--pipeline-id", "etl");
     expect(chain.stdout.split("\n").find((l) => l.includes(load))).toMatch(/^⊘ .*quarantined \(/);
-    const stats = JSON.parse((await cairn("stats", "--json")).stdout) as { check: unknown };
+    const stats = JSON.parse((await cairn("stats", "--verify", "--json")).stdout) as { check: unknown };
     expect(stats.check).toEqual({ valid: 3, invalid: 1, quarantined: 1 });
   }, 120_000);
 });

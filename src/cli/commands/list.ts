@@ -7,7 +7,7 @@ import { checkLatest } from "../../manager/run-walk.js";
 import { UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
   pipelineId?: string;
@@ -15,8 +15,8 @@ interface ListFlags extends StoreFlags {
   unfinished?: boolean;
   limit?: number;
   cursor?: string;
-  /** False with `--no-verify`: no check of each run's newest checkpoint. */
-  verify: boolean;
+  /** `--verify`: the one check of each run's newest checkpoint (it reads all that checkpoint's outputs). */
+  verify?: boolean;
 }
 
 async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<void> {
@@ -29,7 +29,7 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
     }));
-    const checked = flags.verify ? await withLatestCheck(manager, runs) : runs;
+    const checked = flags.verify === true ? await withLatestCheck(manager, runs) : runs;
     if (json) return printJson({ runs: checked, ...(nextCursor ? { nextCursor } : {}) });
     runs = checked;
   } else {
@@ -38,7 +38,7 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
         "--unfinished, --limit and --cursor page one pipeline's runs: add --name <pipeline>",
       );
     runs = await manager.listPipelines();
-    if (flags.verify) runs = await withLatestCheck(manager, runs);
+    if (flags.verify === true) runs = await withLatestCheck(manager, runs);
     if (json) return printJson(runs);
   }
   if (runs.length === 0) {
@@ -49,6 +49,7 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
     );
     return;
   }
+  const verify = flags.verify === true;
   const rows = (runs as CheckedSummary[]).map((r) => [
     r.pipelineId,
     r.pipelineName,
@@ -56,23 +57,17 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
     `${r.completedStages}/${r.totalStages}`,
     r.corruptCount > 0 ? `${r.checkpointCount} (+${r.corruptCount} unreadable)` : String(r.checkpointCount),
     formatTime(r.lastTimestamp),
-    r.latestCheck ? checkLabel(r.latestCheck) : "-",
+    ...(verify ? [r.latestCheck ? checkLabel(r.latestCheck) : "-"] : []),
   ]);
-  const headers = [
-    "PIPELINE ID",
-    "NAME",
-    "STATUS",
-    "STAGES",
-    "CHECKPOINTS",
-    "LAST UPDATE",
-    "NEWEST CHECKPOINT",
-  ];
+  const headers = ["PIPELINE ID", "NAME", "STATUS", "STAGES", "CHECKPOINTS", "LAST UPDATE"];
+  if (verify) headers.push("NEWEST CHECKPOINT");
   printText(formatTable(headers, rows, ["left", "left", "left", "right", "right", "left", "left"]));
   printText(
-    flags.verify
+    verify
       ? "NEWEST CHECKPOINT: the check of each run's newest checkpoint only; `cairn validate --all` checks every one."
-      : "Not verified (--no-verify); `cairn validate --all` checks every checkpoint.",
+      : "Not verified: --verify checks each run's newest checkpoint, `cairn validate --all` every one.",
   );
+
   if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}`);
 }
 
@@ -161,7 +156,10 @@ export function registerList(program: Command): void {
     .option("--unfinished", "with --name: only runs that have not finished")
     .option("--limit <n>", "with --name: runs per page (1-1000, default 20)", parseLimit)
     .option("--cursor <cursor>", "with --name: the page after the one that printed this cursor")
-    .option("--no-verify", "runs: skip the check of each run's newest checkpoint (NEWEST CHECKPOINT column)")
+    .option(
+      "--verify",
+      "runs: check each run's newest checkpoint (reads and hashes its outputs; a run's own checkpoints are always checked)",
+    )
     .addHelpText(
       "after",
       examples(
@@ -173,7 +171,7 @@ export function registerList(program: Command): void {
   addStoreOptions(command).action(async (flags: ListFlags) => {
     if (flags.pipelineId !== undefined && flags.name !== undefined)
       throw new UsageError("--pipeline-id lists one run's checkpoints, --name one pipeline's runs: give one");
-    await withManager(flags, (manager) =>
+    await withReader(flags, (manager) =>
       flags.pipelineId === undefined
         ? listRuns(manager, flags)
         : listRun(manager, flags.pipelineId, flags.json === true),

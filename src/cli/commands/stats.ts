@@ -3,11 +3,14 @@ import type { Command } from "commander";
 import type { CheckpointStatistics } from "../../index.js";
 import { formatBytes, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 /** The one check's counts, or why there are none. */
 function checked(s: CheckpointStatistics): string {
-  if (!s.check) return "not verified (--no-verify); `cairn validate --all` checks every checkpoint";
+  if (!s.check) {
+    const unreadable = `${s.corruptCheckpoints} unreadable entr${s.corruptCheckpoints === 1 ? "y" : "ies"}`;
+    return `${unreadable}; validity not checked (--verify checks every checkpoint, as \`cairn validate --all\` does)`;
+  }
   const { valid, invalid, quarantined } = s.check;
   const unreadable = s.corruptCheckpoints > 0 ? `, ${s.corruptCheckpoints} of them unreadable entries` : "";
   return `${valid} valid, ${invalid} invalid (${quarantined} quarantined${unreadable})`;
@@ -44,15 +47,18 @@ export function registerStats(program: Command): void {
         "invalid, quarantined), sizes, resumes",
     )
     .option("--name <pipeline>", "only this pipeline's runs (found through the runs-by-name index)")
-    .option("--no-verify", "skip the check of every checkpoint (checksums, outputs, chain links)")
+    .option(
+      "--verify",
+      "check every checkpoint too (checksums, outputs, chain links): as costly as validate --all",
+    )
     .addHelpText(
       "after",
       examples("cairn stats --store sqlite:./cairn.db --json", "cairn stats --name etl_pipeline"),
     );
-  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string; verify: boolean }) => {
-    await withManager(flags, async (manager) => {
+  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string; verify?: boolean }) => {
+    await withReader(flags, async (manager) => {
       const stats = await manager.getStatistics({
-        verify: flags.verify,
+        verify: flags.verify === true,
         ...(flags.name !== undefined ? { pipelineName: flags.name } : {}),
       });
       if (flags.json) printJson(stats);
