@@ -2,7 +2,7 @@
  * Reading commands open the store read-only: on a location with no store they say so (exit 3)
  * and create nothing — no folder, no database file, no schema, no key.
  */
-import { access } from "node:fs/promises";
+import { access, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
@@ -106,6 +106,22 @@ describe("reading commands on a location with no store", () => {
     },
     60_000,
   );
+
+  it("file: a store an older cairn wrote (no runs index) is read only after cairn migrate", async () => {
+    const base = join(dir(), "legacy");
+    const manager = new CheckpointManager({ store: `file:${base}` });
+    await manager.createCheckpoint({ pipelineId: "etl", stageName: "extract", stageIndex: 0 });
+    await manager.close();
+    await rm(join(base, ".runs"), { recursive: true });
+    const before = await runCairn(["list", "--store", `file:${base}`], { cwd: dir() });
+    expect(before.code).toBe(2);
+    expect(before.stderr).toContain("cairn migrate");
+    expect(await exists(join(base, ".runs"))).toBe(false);
+    expect((await runCairn(["migrate", "--store", `file:${base}`], { cwd: dir() })).code).toBe(0);
+    const after = await runCairn(["list", "--store", `file:${base}`], { cwd: dir() });
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toContain("etl");
+  }, 60_000);
 
   it("reads an existing store as before", async () => {
     const store = `sqlite:${join(dir(), "real.db")}`;

@@ -116,8 +116,15 @@ export class FileStore implements CheckpointStore {
       if (!hasCode(error, "ENOENT")) throw error;
       if (this.readOnly) throw new StoreNotFoundError(this.location, "the folder does not exist");
     }
-    // A reader leaves a killed writer's leftovers, and an older store's missing index, to the next writer.
-    if (this.readOnly) return;
+    // A reader leaves a killed writer's leftovers to the next writer, and builds no index.
+    if (this.readOnly) {
+      if (!(await this.runs.built())) {
+        throw new InvalidConfigError(
+          `the store at ${this.location} has no runs-by-name index yet (written by an older cairn): run \`cairn migrate\` on it first`,
+        );
+      }
+      return;
+    }
     await recoverLeftovers(this.basePath, this.runs, this.fsync);
     await this.runs.setup();
   }
