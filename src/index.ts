@@ -20,6 +20,7 @@ export {
   LeaseLostError,
   MissingDriverError,
   RunLockedError,
+  StoreNotFoundError,
   StoreOperationError,
   StoreUnavailableError,
   TipMovedError,
@@ -64,7 +65,7 @@ export {
   renderCheckpointGraph,
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
-export { STATUS_SYMBOLS } from "./manager/chain-text.js";
+export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type { RunInfo } from "./manager/checkpoint-manager.js";
 export {
   CheckpointManager,
@@ -87,6 +88,7 @@ export type {
   RunValidation,
   WalkOptions,
 } from "./manager/run-walk.js";
+export type { StatisticsOptions } from "./manager/statistics.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
 export type { StageProgress } from "./pipeline/execution.js";
@@ -113,6 +115,7 @@ export type {
 export { InvalidPipelineError } from "./pipeline/validate.js";
 export {
   DEFAULT_BASE_PATH,
+  type OpenOptions,
   openStore,
   registeredStrategies,
   registerStore,

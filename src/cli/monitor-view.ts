@@ -55,7 +55,7 @@ function runsTable(runs: readonly PipelineSummary[]): string {
     r.pipelineName,
     r.status,
     `${r.completedStages}/${r.totalStages}`,
-    r.corruptCount > 0 ? `${r.checkpointCount} (+${r.corruptCount} corrupt)` : String(r.checkpointCount),
+    r.corruptCount > 0 ? `${r.checkpointCount} (+${r.corruptCount} unreadable)` : String(r.checkpointCount),
     formatTime(r.lastTimestamp),
     r.latestStage ?? "-",
   ]);

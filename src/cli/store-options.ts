@@ -164,10 +164,14 @@ export function managerOptions(
 }
 
 /** Builds a manager from the store flags; a bad `CAIRN_STORE` is reported as such. */
-export function createManager(flags: StoreFlags, env: NodeJS.ProcessEnv = process.env): CheckpointManager {
+export function createManager(
+  flags: StoreFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  readOnly = false,
+): CheckpointManager {
   const options = managerOptions(flags, env);
   try {
-    return new CheckpointManager(options);
+    return new CheckpointManager(readOnly ? { ...options, readOnly } : options);
   } catch (error) {
     const fromEnv = flags.store === undefined && options.store !== undefined;
     if (fromEnv && isCairnError(error, ErrorCode.InvalidConfig)) {
@@ -181,8 +185,9 @@ export function createManager(flags: StoreFlags, env: NodeJS.ProcessEnv = proces
 export async function withManager<T>(
   flags: StoreFlags,
   task: (manager: CheckpointManager) => Promise<T>,
+  readOnly = false,
 ): Promise<T> {
-  const manager = createManager(flags);
+  const manager = createManager(flags, process.env, readOnly);
   let result: T;
   try {
     result = await task(manager);
@@ -193,4 +198,15 @@ export async function withManager<T>(
   }
   await manager.close();
   return result;
+}
+
+/**
+ * {@link withManager} for a command that only reads: the store is opened read-only, so nothing
+ * is created or migrated, and a location with no store is `CAIRN_NOT_FOUND` (exit 3).
+ */
+export function withReader<T>(
+  flags: StoreFlags,
+  task: (manager: CheckpointManager) => Promise<T>,
+): Promise<T> {
+  return withManager(flags, task, true);
 }

@@ -99,6 +99,24 @@ export class CheckpointNotFoundError extends CairnError {
   }
 }
 
+/** A read-only open found no store at the location (no folder, database file, schema or tables). */
+export class StoreNotFoundError extends CairnError {
+  /** Where the store was looked for (`sqlite:/path/x.db`, `postgres://host/db (schema s)`). */
+  readonly location: string;
+
+  constructor(location: string, detail: string) {
+    super(ErrorCode.NotFound, `No cairn store at ${location}: ${detail}`);
+    this.location = location;
+  }
+}
+
+/** A read-only open found a store whose schema is older than this cairn's; `cairn migrate` upgrades it. */
+export function schemaBehindError(location: string, current: number, latest: number): InvalidConfigError {
+  return new InvalidConfigError(
+    `the store at ${location} has schema version ${current}, this cairn reads version ${latest}: run \`cairn migrate\` on it first`,
+  );
+}
+
 /** Stored data failed verification: checksum, output hash, or it does not parse. */
 export class CheckpointCorruptError extends CairnError {
   /** The checkpoint id, when it is known. */

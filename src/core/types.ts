@@ -149,6 +149,8 @@ export interface ValidationResult {
   checkpointId: string;
   valid: boolean;
   problems: ValidationProblem[];
+  /** Invalid, and quarantined by `cairn repair` (status `expired`): a handled problem. */
+  quarantined: boolean;
 }
 
 /** Summary of one run, as `listPipelines` returns it. */
@@ -179,7 +181,13 @@ export interface CheckpointStatistics {
   completedPipelines: number;
   storageStrategy: string;
   checkpointsByStatus: Record<CheckpointStatusValue, number>;
+  /** Listing entries that do not parse (unreadable); the name is kept for compatibility. */
   corruptCheckpoints: number;
+  /**
+   * With `verify`: the one check over every checkpoint. `invalid` includes the unreadable entries
+   * and the quarantined checkpoints (`quarantined` says how many of them).
+   */
+  check?: { valid: number; invalid: number; quarantined: number };
   totalDataSize: number;
   averageDataSize: number;
   totalResumeCount: number;

@@ -6,20 +6,22 @@
 import { CheckpointCorruptError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
-import { formatBytes } from "../manager/chain-text.js";
+import { CHECK_SYMBOLS, formatBytes } from "../manager/chain-text.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { CheckpointVerdict, RunValidation } from "../manager/run-walk.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { recommend } from "./recommendations.js";
-import { formatRate, formatTime, terminalSafe } from "./report-formats.js";
+import { checkpointCounts, formatRate, formatTime, terminalSafe } from "./report-formats.js";
 
-/** A checkpoint that fails verification, or a stored entry that does not parse. */
+/** An invalid checkpoint (fails the one check), or an unreadable stored entry (does not parse). */
 export interface CorruptedCheckpoint {
   /** Undefined for an unparseable entry whose id cannot be told from its location. */
   checkpointId?: string;
   /** Where an unparseable entry is (file path, row key); absent for checkpoints that parse. */
   location?: string;
   problems: string[];
+  /** Quarantined by `cairn repair`: a handled problem, resume skips it. */
+  quarantined: boolean;
 }
 
 /** A checkpoint whose parent is gone while older checkpoints of the run remain: a gap in the chain. */
@@ -133,6 +135,7 @@ export async function analyzeRun(
       ...(v.checkpointId !== null ? { checkpointId: v.checkpointId } : {}),
       ...(v.corrupt ? { location: v.corrupt.location } : {}),
       problems: v.problems.map((p) => p.message),
+      quarantined: v.quarantined,
     }));
   const ok = present.flatMap((v) => (v.metadata ? [v.metadata] : []));
   const corruptIds = new Set(corrupted.map((c) => c.checkpointId));
@@ -142,7 +145,7 @@ export async function analyzeRun(
     pipelineId,
     present,
   );
-  // Only a valid `pipeline_complete` checkpoint finishes a run: a corrupt one proves nothing.
+  // Only a valid `pipeline_complete` checkpoint finishes a run: an invalid one proves nothing.
   const finished = present.some(
     (v) => v.status === "valid" && v.metadata?.stage_name === PIPELINE_COMPLETE_STAGE,
   );
@@ -297,7 +300,7 @@ export function renderAnalysisText(a: PipelineAnalysis): string {
     `Analysis of ${a.pipelineId} (pipeline ${a.pipelineName})`,
     "",
     `Status:          ${a.finished ? "finished" : "not finished"}`,
-    `Checkpoints:     ${c.total} (${c.healthy} healthy, ${c.corrupted} corrupted, ${c.orphaned} orphaned)`,
+    `Checkpoints:     ${checkpointCounts(c, a.corrupted)}`,
     `Checkpoint data: ${formatBytes(a.storage.checkpointBytes)}`,
     `Outputs:         ${a.storage.outputs} stored, ${formatBytes(a.storage.outputBytes)}, ${a.storage.unreferencedOutputs} unreferenced`,
     `Resumes:         ${a.resumes.totalResumeCount} (from ${a.resumes.resumedCheckpoints} checkpoint${a.resumes.resumedCheckpoints === 1 ? "" : "s"})`,
@@ -305,11 +308,11 @@ export function renderAnalysisText(a: PipelineAnalysis): string {
     `Resume point:    ${a.resumePoint ? `${a.resumePoint.checkpointId} (stage ${a.resumePoint.stageName})` : "none"}`,
   ];
   if (a.corrupted.length > 0) {
-    lines.push("", "Corrupted:");
+    lines.push("", "Invalid:");
     for (const x of a.corrupted) {
-      lines.push(
-        `  ⚠ ${x.checkpointId ?? x.location}${x.checkpointId && x.location ? ` (${x.location})` : ""}`,
-      );
+      const where = x.checkpointId && x.location ? ` (${x.location})` : "";
+      const mark = x.quarantined ? `${CHECK_SYMBOLS.quarantined} ` : `${CHECK_SYMBOLS.invalid} `;
+      lines.push(`  ${mark}${x.checkpointId ?? x.location}${where}${x.quarantined ? " (quarantined)" : ""}`);
       for (const p of x.problems) lines.push(`      ${p}`);
     }
   }

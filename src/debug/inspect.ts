@@ -7,7 +7,7 @@ import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.
 import { assertValidName } from "../core/ids.js";
 import { type CheckpointRecord, toMetadata } from "../core/record.js";
 import type { CheckpointMetadata, ValidationResult } from "../core/types.js";
-import { checkRecord, listedParents, storeParents } from "../manager/check.js";
+import { checkRecord, isQuarantined, listedParents, storeParents } from "../manager/check.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 
 /** What {@link inspectCheckpoint} reports; content fields are null when the checkpoint does not decode. */
@@ -68,7 +68,12 @@ export async function inspectCheckpoint(
             bytes: Buffer.byteLength(verified.outputs.get(hash) ?? "", "utf8"),
           }))
         : null,
-    validation: { checkpointId, valid: problems.length === 0, problems },
+    validation: {
+      checkpointId,
+      valid: problems.length === 0,
+      problems,
+      quarantined: problems.length > 0 && isQuarantined(record.metadata),
+    },
     parentCheckpointId: parent ?? null,
     parentInStore: parent === undefined ? null : (await parents(parent)) !== undefined,
     children,
@@ -84,7 +89,12 @@ function unreadable(checkpointId: string, message: string): CheckpointInspection
     pendingStages: null,
     stateKeys: null,
     outputs: null,
-    validation: { checkpointId, valid: false, problems: [{ kind: "unreadable", message }] },
+    validation: {
+      checkpointId,
+      valid: false,
+      problems: [{ kind: "unreadable", message }],
+      quarantined: false,
+    },
     parentCheckpointId: null,
     parentInStore: null,
     children: [],

@@ -25,17 +25,28 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
   const store = facts.storeArgs;
   const cmd = (...args: string[]) => `\`${commandLine("cairn", ...args, ...store)}\``;
   const out: string[] = [];
-  const withId = a.corrupted.flatMap((c) => (c.checkpointId !== undefined ? [c.checkpointId] : []));
+  const withId = a.corrupted.flatMap((c) =>
+    c.checkpointId !== undefined && !c.quarantined ? [c.checkpointId] : [],
+  );
+  const quarantined = a.corrupted.flatMap((c) =>
+    c.checkpointId !== undefined && c.quarantined ? [c.checkpointId] : [],
+  );
   const withoutId = a.corrupted.flatMap((c) =>
     c.checkpointId === undefined && c.location !== undefined ? [c.location] : [],
   );
   if (withId.length > 0) {
     out.push(
-      `${plural(withId.length, "corrupted checkpoint")} (${list(withId)}): a resume never uses ${withId.length === 1 ? "it" : "them"}. ` +
+      `${plural(withId.length, "invalid checkpoint")} (${list(withId)}): a resume never uses ${withId.length === 1 ? "it" : "them"}. ` +
         `See what is wrong with ${cmd("inspect", "--checkpoint-id", withId[0] as string)}, then ` +
         `back it up and quarantine it with ${cmd("repair", "--checkpoint-id", withId[0] as string)} ` +
         `(add --force only to accept content that changed on purpose); ` +
         `if you exported a good copy, restore it with ${cmd("import", "--input", "<export-file>", "--overwrite")}.`,
+    );
+  }
+  if (quarantined.length > 0) {
+    out.push(
+      `${plural(quarantined.length, "quarantined checkpoint")} (${list(quarantined)}): already handled by ` +
+        "`cairn repair` (backed up; a resume skips it); nothing to do unless you restore a good copy.",
     );
   }
   if (withoutId.length > 0) {

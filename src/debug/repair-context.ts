@@ -8,8 +8,7 @@ import type { Lease } from "../stores/types.js";
 /** Where backups go unless `backupDir` says otherwise (relative to the working directory). */
 export const DEFAULT_BACKUP_DIR = ".cairn/backups";
 
-/** How every quarantine message starts, so a quarantined checkpoint is recognised. */
-export const QUARANTINE_PREFIX = "quarantined by cairn repair";
+export { QUARANTINE_PREFIX } from "../manager/check.js";
 
 /** Outcome of a repair; `would-*` are the dry-run forms. */
 export type RepairStatus =

@@ -3,6 +3,7 @@
  * error messages, paths) is escaped: an error message is data, never markup.
  */
 import { formatBytes } from "../manager/chain-text.js";
+import type { CorruptedCheckpoint } from "./analyze.js";
 import type { RecoveryReport } from "./report.js";
 
 /** `2024-01-01 12:00:00Z`, or `-`. */
@@ -47,10 +48,7 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
     {
       title: "Statistics",
       rows: [
-        [
-          "Checkpoints",
-          `${s.checkpoints} (${s.healthy} healthy, ${s.corrupted} corrupted, ${s.orphaned} orphaned)`,
-        ],
+        ["Checkpoints", checkpointCounts({ ...s, total: s.checkpoints }, r.corrupted)],
         ["By status", byStatus || "-"],
         [
           "Resumes",
@@ -94,12 +92,13 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
   ];
 }
 
-/** One line per problem: corrupted entries, then orphans. */
+/** One line per problem: invalid (or quarantined) checkpoints and unreadable entries, then orphans. */
 export function problemLines(r: RecoveryReport): { subject: string; kind: string; detail: string }[] {
   const lines: { subject: string; kind: string; detail: string }[] = [];
   for (const c of r.corrupted) {
     const subject = c.checkpointId ?? c.location ?? "(unknown)";
-    for (const problem of c.problems) lines.push({ subject, kind: "corrupted", detail: problem });
+    const kind = c.quarantined ? "quarantined" : c.checkpointId === undefined ? "unreadable" : "invalid";
+    for (const problem of c.problems) lines.push({ subject, kind, detail: problem });
   }
   for (const o of r.orphaned) {
     lines.push({
@@ -267,7 +266,9 @@ function htmlTable(headers: readonly string[], rows: readonly string[][]): strin
 }
 
 function statusClass(r: RecoveryReport): string {
-  if (r.statistics.corrupted > 0 || (!r.run.finished && r.run.status === "failed")) return "bad";
+  // A quarantined checkpoint is a handled problem: a warning, not a failure.
+  if (r.corrupted.some((c) => !c.quarantined) || (!r.run.finished && r.run.status === "failed")) return "bad";
+  if (r.statistics.corrupted > 0) return "warn";
   return r.run.finished && r.statistics.orphaned === 0 ? "ok" : "warn";
 }
 
@@ -328,4 +329,14 @@ ${parts.join("\n")}
 </body>
 </html>
 `;
+}
+
+/** `3 (2 healthy, 1 invalid (1 quarantined), 0 orphaned)`: the counts in the one vocabulary. */
+export function checkpointCounts(
+  c: { total: number; healthy: number; corrupted: number; orphaned: number },
+  invalid: readonly CorruptedCheckpoint[],
+): string {
+  const quarantined = invalid.filter((x) => x.quarantined).length;
+  const handled = quarantined > 0 ? ` (${quarantined} quarantined)` : "";
+  return `${c.total} (${c.healthy} healthy, ${c.corrupted} invalid${handled}, ${c.orphaned} orphaned)`;
 }

@@ -1,8 +1,8 @@
 /** The text rendering of a run's checkpoint chain, as `visualizeCheckpointChain` returns it. */
 import type { CheckpointStatusValue } from "../core/types.js";
-import type { ListedCheckpoint } from "../stores/types.js";
+import type { CheckpointVerdict } from "./run-walk.js";
 
-/** Symbol shown for each status. */
+/** Symbol shown for each status (`corrupt` is kept for compatibility: see {@link CHECK_SYMBOLS}). */
 export const STATUS_SYMBOLS: Record<CheckpointStatusValue | "corrupt", string> = {
   completed: "✓",
   in_progress: "▶",
@@ -11,6 +11,20 @@ export const STATUS_SYMBOLS: Record<CheckpointStatusValue | "corrupt", string> =
   expired: "⌛",
   corrupt: "⚠",
 };
+
+/**
+ * The one vocabulary of the check, in every command and picture: a checkpoint is `valid` or
+ * `invalid` (with problem kinds); an invalid one `cairn repair` handled is `quarantined`; a
+ * listing entry that does not even parse is `unreadable` (one kind of invalid).
+ */
+export const CHECK_SYMBOLS = { invalid: "⚠", quarantined: "⊘", unreadable: "⚠" } as const;
+
+/** `invalid (checksum_mismatch, broken_chain)`, or `quarantined (...)`, for a checked checkpoint. */
+export function checkLabel(verdict: Pick<CheckpointVerdict, "status" | "problems" | "quarantined">): string {
+  if (verdict.status !== "invalid") return verdict.status;
+  const kinds = [...new Set(verdict.problems.map((p) => p.kind))].join(", ");
+  return `${verdict.quarantined ? "quarantined" : "invalid"} (${kinds})`;
+}
 
 /** Human-readable byte size: `512 B`, `1.5 KB`, `3.2 MB`. */
 export function formatBytes(bytes: number): string {
@@ -25,30 +39,43 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Renders the chain oldest first, one line per checkpoint, with a legend. */
-export function renderChain(pipelineId: string, listing: readonly ListedCheckpoint[]): string {
-  if (listing.length === 0) return `Pipeline ${pipelineId}: no checkpoints\n`;
+/** Renders the chain oldest first, one line per checkpoint with the check's verdict, and a legend. */
+export function renderChain(pipelineId: string, checkpoints: readonly CheckpointVerdict[]): string {
+  const shown = checkpoints.filter((v) => v.status !== "gone");
+  if (shown.length === 0) return `Pipeline ${pipelineId}: no checkpoints\n`;
+  const valid = shown.filter((v) => v.status === "valid").length;
+  const quarantined = shown.filter((v) => v.quarantined).length;
+  const invalid = shown.length - valid - quarantined;
+  const counts = [`${valid} valid`, ...(invalid > 0 ? [`${invalid} invalid`] : [])];
+  if (quarantined > 0) counts.push(`${quarantined} quarantined`);
   const lines = [
-    `Checkpoint chain of ${pipelineId} (${listing.length} checkpoint${listing.length === 1 ? "" : "s"})`,
+    `Checkpoint chain of ${pipelineId} (${shown.length} checkpoint${shown.length === 1 ? "" : "s"}: ${counts.join(", ")})`,
   ];
-  listing.forEach((entry, i) => {
+  shown.forEach((v, i) => {
     if (i > 0) lines.push("│");
-    if (!entry.ok) {
-      lines.push(
-        `${STATUS_SYMBOLS.corrupt} corrupt  ${entry.corrupt.checkpointId ?? entry.corrupt.location}: ${entry.corrupt.reason}`,
-      );
+    const m = v.metadata;
+    if (!m) {
+      const where = v.corrupt?.checkpointId ?? v.corrupt?.location ?? "(unknown)";
+      lines.push(`${CHECK_SYMBOLS.unreadable} unreadable  ${where}: ${v.corrupt?.reason ?? ""}`);
       return;
     }
-    const m = entry.metadata;
     const time = m.timestamp.replace("T", " ").replace(/\.\d+Z$/, "Z");
-    let line = `${STATUS_SYMBOLS[m.status]} [${m.sequence}] ${m.stage_name} (#${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
+    const symbol =
+      v.status === "valid"
+        ? STATUS_SYMBOLS[m.status]
+        : CHECK_SYMBOLS[v.quarantined ? "quarantined" : "invalid"];
+    let line = `${symbol} [${m.sequence}] ${m.stage_name} (#${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
+    if (v.status === "invalid") line += `  ${checkLabel(v)}`;
     if (m.resume_count > 0) line += `  resumed ×${m.resume_count}`;
     if (m.error_message) line += `\n│   error: ${m.error_message}`;
     lines.push(line);
   });
-  const legend = Object.entries(STATUS_SYMBOLS)
-    .map(([status, symbol]) => `${symbol} ${status}`)
-    .join("  ");
-  lines.push("", `Legend: ${legend}`);
+  const { corrupt: _alias, ...statuses } = STATUS_SYMBOLS;
+  const legend = [
+    ...Object.entries(statuses).map(([status, symbol]) => `${symbol} ${status}`),
+    `${CHECK_SYMBOLS.invalid} invalid`,
+    `${CHECK_SYMBOLS.quarantined} quarantined`,
+  ].join("  ");
+  lines.push("", `Legend: ${legend} (status symbols are shown for valid checkpoints)`);
   return `${lines.join("\n")}\n`;
 }

@@ -5,10 +5,21 @@
  * It returns the problems it finds and never throws for bad data; a store error is thrown.
  */
 import { CheckpointCorruptError } from "../core/errors.js";
-import type { CheckpointRecord } from "../core/record.js";
+import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
 import { decodeVerified, inspectRecord, type VerifiedRecord } from "./verify.js";
+
+/** How every quarantine message starts, so a quarantined checkpoint is recognised. */
+export const QUARANTINE_PREFIX = "quarantined by cairn repair";
+
+/**
+ * True for a checkpoint `cairn repair` quarantined: status `expired` with the repair's message.
+ * It stays invalid (repair never re-seals data), but it is a handled problem: resume skips it.
+ */
+export function isQuarantined(metadata: Pick<StoredMetadata, "status" | "error_message">): boolean {
+  return metadata.status === "expired" && (metadata.error_message?.startsWith(QUARANTINE_PREFIX) ?? false);
+}
 
 /** What the chain check knows of a parent: its stored checksum, why it is unreadable, or nothing (absent). */
 export type ParentInfo = { checksum: string } | { unreadable: string } | undefined;

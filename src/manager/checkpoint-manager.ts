@@ -24,7 +24,7 @@ import {
 import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
 import { renderChain } from "./chain-text.js";
 import { ChainWriter } from "./chain-writer.js";
-import { checkRecord, checkStored, storeParents } from "./check.js";
+import { checkRecord, checkStored, isQuarantined, storeParents } from "./check.js";
 import { assertStatus, checkInput } from "./input.js";
 import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
 import {
@@ -54,7 +54,7 @@ import {
   summarizeOneRun,
   summarizeRuns,
 } from "./runs.js";
-import { computeStatistics } from "./statistics.js";
+import { computeStatistics, type StatisticsOptions } from "./statistics.js";
 import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
 
@@ -72,6 +72,8 @@ export interface CheckpointManagerOptions {
   clock?: () => Date;
   /** Largest checkpoint (record and outputs, bytes) a load reads; larger is `CAIRN_TOO_LARGE`. Default 512 MiB. */
   maxRecordBytes?: number;
+  /** Open the store for reading: nothing is created or migrated; no store there is `CAIRN_NOT_FOUND`. */
+  readOnly?: boolean;
 }
 
 const MANAGER_OPTIONS = [
@@ -80,6 +82,7 @@ const MANAGER_OPTIONS = [
   "store",
   "clock",
   "maxRecordBytes",
+  "readOnly",
 ] as const satisfies readonly (keyof CheckpointManagerOptions)[];
 
 /** Options of `importCheckpoint`. */
@@ -99,6 +102,7 @@ export class CheckpointManager {
   private storePromise: Promise<GuardedStore> | undefined;
   private readonly clock: () => Date;
   private readonly maxRecordBytes: number;
+  private readonly readOnly: boolean;
   private readonly writer: ChainWriter;
   private closed = false;
 
@@ -115,13 +119,14 @@ export class CheckpointManager {
     this.clock = options.clock ?? (() => new Date());
     this.writer = new ChainWriter(this.clock);
     this.maxRecordBytes = byteLimit("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES);
+    this.readOnly = options.readOnly === true;
   }
 
   /** The underlying store, opened and set up on first use. */
   async getStore(): Promise<GuardedStore> {
     if (this.closed) throw new ClosedError("This CheckpointManager");
     if (!this.storePromise) {
-      this.storePromise = openStore(this.spec).catch((error: unknown) => {
+      this.storePromise = openStore(this.spec, { readOnly: this.readOnly }).catch((error: unknown) => {
         this.storePromise = undefined;
         throw error;
       });
@@ -176,7 +181,9 @@ export class CheckpointManager {
     const store = await this.getStore();
     const checked = await checkStored(store, checkpointId, storeParents(store));
     if (checked.gone) throw new CheckpointNotFoundError(checkpointId);
-    return { checkpointId, valid: checked.problems.length === 0, problems: checked.problems };
+    const valid = checked.problems.length === 0;
+    const quarantined = !valid && checked.record !== undefined && isQuarantined(checked.record.metadata);
+    return { checkpointId, valid, problems: checked.problems, quarantined };
   }
 
   /**
@@ -274,10 +281,7 @@ export class CheckpointManager {
     };
   }
 
-  /**
-   * What the store says of a run: whether it exists, whose it is, and whether it finished.
-   * Reads the newest checkpoint only (falling back to the listing when that one is unreadable).
-   */
+  /** What the store says of a run: whether it exists, whose it is, whether it finished (reads its newest checkpoint). */
   async getRunInfo(pipelineId: string): Promise<RunInfo | undefined> {
     return getRunInfo(() => this.getStore(), pipelineId);
   }
@@ -297,11 +301,13 @@ export class CheckpointManager {
     return history.reverse();
   }
 
-  /** The checkpoint chain of a run as text, with a status symbol per checkpoint. */
+  /** The checkpoint chain of a run as text: each checkpoint's status and the one check's verdict. */
   async visualizeCheckpointChain(pipelineId: string): Promise<string> {
     assertValidName("pipelineId", pipelineId);
     const store = await this.getStore();
-    return renderChain(pipelineId, await store.listCheckpoints(pipelineId));
+    const listing = await store.listCheckpoints(pipelineId);
+    if (listing.length === 0) return renderChain(pipelineId, []);
+    return renderChain(pipelineId, (await validateRun(store, pipelineId, { listing })).checkpoints);
   }
 
   /** A summary of every run in the store (reads every run: prefer `listRuns` for one pipeline). */
@@ -334,13 +340,15 @@ export class CheckpointManager {
     return report.deleted.reduce((sum, run) => sum + run.checkpoints, 0);
   }
 
-  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing. */
+  /** Like {@link cleanupCompletedPipelines}, reporting each run as deleted, refused or missing (`dryRun`: would be). */
   async cleanupPipelines(
     pipelineIds: readonly string[],
-    options: { force?: boolean } = {},
+    options: { force?: boolean; dryRun?: boolean } = {},
   ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    const report = await cleanupRuns(await this.getStore(), pipelineIds, options.force ?? false);
+    const store = await this.getStore();
+    const report = await cleanupRuns(store, pipelineIds, options.force ?? false, options.dryRun ?? false);
+    if (report.dryRun) return report;
     // A run deleted here is no lost history: writing to it again starts it anew.
     for (const run of report.deleted) this.writer.forget(run.pipelineId);
     // Nothing of it is stored (a store that lost it): asked to delete it, the manager forgets it too.
@@ -348,10 +356,7 @@ export class CheckpointManager {
     return report;
   }
 
-  /**
-   * Deletes checkpoints older than `retentionDays` by their own timestamps; returns how many.
-   * A run being executed (its lease is held) is skipped: {@link cleanupOldCheckpoints} says which.
-   */
+  /** Deletes checkpoints older than `retentionDays` (their own timestamps); returns how many. Runs in use are skipped. */
   async autoCleanup(options: CleanupOptions): Promise<number> {
     return (await this.cleanupOldCheckpoints(options)).deletedCheckpoints.length;
   }
@@ -397,11 +402,11 @@ export class CheckpointManager {
   /**
    * Statistics computed from what the store holds: over every run, or with `pipelineName` over
    * that pipeline's runs only (found through the runs-by-name index, without reading the others).
+   * With `verify`, every checkpoint gets the one check too (`check`: as costly as `validateAllRuns`).
    */
-  async getStatistics(options: { pipelineName?: string } = {}): Promise<CheckpointStatistics> {
+  async getStatistics(options: StatisticsOptions = {}): Promise<CheckpointStatistics> {
     if (options.pipelineName !== undefined) assertValidName("pipelineName", options.pipelineName);
-    const store = await this.getStore();
-    return computeStatistics(store, this.storageStrategy, options.pipelineName);
+    return computeStatistics(await this.getStore(), this.storageStrategy, options);
   }
 
   /** Closes the store. */

@@ -23,6 +23,12 @@ export interface CleanupOptions {
   dryRun?: boolean;
   /** Limit the cleanup to one run. */
   pipelineId?: string;
+  /**
+   * Leave runs that have not finished alone (reported in `skipped`): their checkpoints are how
+   * they resume. `cairn cleanup` sets it unless `--force`, the rule of `cleanupPipelines`; the
+   * default (false) trims every run, as before.
+   */
+  skipUnfinished?: boolean;
   /** Called as the cleanup advances: `done` of `total` runs examined. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -39,8 +45,10 @@ export interface CleanupReport {
   removedRuns: string[];
   /** Runs whose outputs were kept because a remaining checkpoint could not be read. */
   skippedOutputCleanup: string[];
-  /** Runs left untouched, and why: in use by a runner (its lease is held), or written to meanwhile. */
+  /** Runs left untouched, and why: unfinished (with `skipUnfinished`), in use by a runner (its lease is held), or written to meanwhile. */
   skipped: { pipelineId: string; reason: string }[];
+  /** Unfinished runs this cleanup trimmed or removed (none with `skipUnfinished`). */
+  unfinishedRuns: string[];
 }
 
 const DAY_MS = 86_400_000;
@@ -103,11 +111,18 @@ async function trimRun(
   cutoff: number,
   lease: LeaseHandle,
   report: CleanupReport,
+  skipUnfinished: boolean,
 ): Promise<void> {
   for (let pass = 1; pass <= PASSES; pass++) {
     const tip = await tipOf(store, pipelineId);
     const candidates = await store.listOutputHashes(pipelineId);
     const listing = await store.listCheckpoints(pipelineId);
+    // Read under the lease, as cleanupRuns does: no runner can finish the run meanwhile.
+    const finished = isFinished(listing);
+    if (!finished && skipUnfinished) {
+      report.skipped.push({ pipelineId, reason: UNFINISHED_REASON });
+      return;
+    }
     const newest = new Set([
       tip,
       listing.length > 0 ? idOf(listing[listing.length - 1] as ListedCheckpoint) : "",
@@ -132,6 +147,7 @@ async function trimRun(
         });
       }
     }
+    if (!finished) report.unfinishedRuns.push(pipelineId);
     if (wholeRun) {
       report.removedRuns.push(pipelineId);
       if (!report.dryRun) await store.deleteRun(pipelineId);
@@ -179,6 +195,7 @@ export async function cleanupOldCheckpoints(
     removedRuns: [],
     skippedOutputCleanup: [],
     skipped: [],
+    unfinishedRuns: [],
   };
   const runs =
     options.pipelineId !== undefined
@@ -191,7 +208,7 @@ export async function cleanupOldCheckpoints(
     const listing = await store.listCheckpoints(pipelineId);
     if (!listing.some((e) => e.ok && Date.parse(e.metadata.timestamp) < cutoff.getTime())) continue;
     const outcome = await withCleanupLease(store, pipelineId, owner, (lease) =>
-      trimRun(store, pipelineId, cutoff.getTime(), lease, report),
+      trimRun(store, pipelineId, cutoff.getTime(), lease, report, options.skipUnfinished ?? false),
     );
     if (outcome.held) report.skipped.push({ pipelineId, reason: inUseReason(outcome.holder) });
   }
@@ -201,8 +218,10 @@ export async function cleanupOldCheckpoints(
 
 /** What deleting whole runs did, run by run: nothing is left out or folded into a count. */
 export interface RunCleanupReport {
-  /** Runs deleted, with how many checkpoints each had. */
-  deleted: { pipelineId: string; checkpoints: number }[];
+  /** True when nothing was deleted: `deleted` lists what would have been. */
+  dryRun: boolean;
+  /** Runs deleted, with how many checkpoints each had and whether it had finished. */
+  deleted: { pipelineId: string; checkpoints: number; finished: boolean }[];
   /** Runs kept, and why: unfinished (without `force`), or in use by a runner holding its lease. */
   refused: { pipelineId: string; reason: string }[];
   /** Runs with no checkpoint in the store; nothing was done for them. */
@@ -213,18 +232,23 @@ export interface RunCleanupReport {
 export const UNFINISHED_REASON =
   "the run has not finished; its checkpoints are how it resumes (force deletes it anyway)";
 
+/** A run has finished once it wrote its `pipeline_complete` checkpoint. */
+const isFinished = (listing: readonly ListedCheckpoint[]) =>
+  listing.some((e) => e.ok && e.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
+
 /**
  * Deletes whole runs; unfinished runs only when `force` is set. A run whose lease another runner
  * holds (it is being executed) is refused even with `force`; every other run is deleted while
  * this cleanup holds its lease, so a runner that comes back is fenced rather than writing into a
- * run being deleted. Reports each run's outcome.
+ * run being deleted. Reports each run's outcome; with `dryRun`, what it would be.
  */
 export async function cleanupRuns(
   store: CheckpointStore,
   pipelineIds: readonly string[],
   force: boolean,
+  dryRun = false,
 ): Promise<RunCleanupReport> {
-  const report: RunCleanupReport = { deleted: [], refused: [], missing: [] };
+  const report: RunCleanupReport = { dryRun, deleted: [], refused: [], missing: [] };
   const owner = newCleanupOwner();
   for (const pipelineId of new Set(pipelineIds)) {
     // A run with nothing stored gets no lease record either. One whose checkpoints are gone but
@@ -237,11 +261,11 @@ export async function cleanupRuns(
     const outcome = await withCleanupLease(store, pipelineId, owner, async (lease) => {
       // Read under the lease: no runner can add a checkpoint (or finish the run) meanwhile.
       const listing = await store.listCheckpoints(pipelineId);
-      const finished = listing.some((e) => e.ok && e.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
+      const finished = isFinished(listing);
       if (!finished && !force) return UNFINISHED_REASON;
       if (!(await lease.keep())) return LEASE_LOST_REASON;
-      await store.deleteRun(pipelineId);
-      report.deleted.push({ pipelineId, checkpoints: listing.length });
+      if (!dryRun) await store.deleteRun(pipelineId);
+      report.deleted.push({ pipelineId, checkpoints: listing.length, finished });
       return undefined;
     });
     const reason = outcome.held ? inUseReason(outcome.holder) : outcome.value;

@@ -109,7 +109,7 @@ export async function exportRun(
     // Refusing now leaves no file: the temp file is removed and `path` is left as it was.
     if (skipped.length > 0 && !options.skipCorrupt) {
       throw new CheckpointCorruptError(undefined, [
-        `${count(skipped.length, "checkpoint")} of run ${pipelineId} fail verification`,
+        `${count(skipped.length, "checkpoint")} of run ${pipelineId} ${skipped.length === 1 ? "is" : "are"} invalid (fail verification)`,
         ...skipped.map((s) => `${s.checkpointId ?? s.location}: ${s.reason}`),
         "export with skipCorrupt to leave them out",
       ]);

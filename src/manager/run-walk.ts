@@ -9,7 +9,14 @@ import { assertValidName } from "../core/ids.js";
 import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
-import { checkStored, listedParents, OutputMemo, type StoredCheck, storeParents } from "./check.js";
+import {
+  checkStored,
+  isQuarantined,
+  listedParents,
+  OutputMemo,
+  type StoredCheck,
+  storeParents,
+} from "./check.js";
 import { type HistoryFinding, historyFindings, readHead } from "./history.js";
 import type { VerifiedRecord } from "./verify.js";
 
@@ -21,6 +28,8 @@ export interface CheckpointVerdict {
   status: "valid" | "invalid" | "gone";
   /** Empty unless `invalid`. */
   problems: ValidationProblem[];
+  /** An invalid checkpoint `cairn repair` quarantined: a handled problem, resume skips it. */
+  quarantined: boolean;
   /** The listed metadata; undefined for an entry the listing cannot parse. */
   metadata: StoredMetadata | undefined;
   /** The entry the listing cannot parse (location and reason); undefined otherwise. */
@@ -42,6 +51,8 @@ export interface RunSummary {
   valid: number;
   invalid: number;
   gone: number;
+  /** The invalid checkpoints that are quarantined (counted in `invalid` too). */
+  quarantined: number;
 }
 
 /** Outcome of {@link validateRun}. */
@@ -64,6 +75,8 @@ export interface WalkOptions {
   onProgress?: (done: number, total: number) => void;
   /** The run's listing, already read by the caller; the walk then lists nothing. */
   listing?: ListedCheckpoint[];
+  /** Where parents are looked up first, when it is not `listing` (a walk of part of a run). */
+  parents?: readonly ListedCheckpoint[];
 }
 
 /** The run's listing, corrupt entries included; a run with nothing stored is `CAIRN_NOT_FOUND`. */
@@ -89,7 +102,7 @@ export async function* walkRun(
   options: WalkOptions = {},
 ): AsyncGenerator<WalkStep> {
   const listing = options.listing ?? (await listRun(store, pipelineId));
-  const parents = listedParents(listing, storeParents(store));
+  const parents = listedParents(options.parents ?? listing, storeParents(store));
   const memo = new OutputMemo();
   for (const [i, entry] of listing.entries()) {
     options.onProgress?.(i, listing.length);
@@ -100,6 +113,7 @@ export async function* walkRun(
         checkpointId: corrupt.checkpointId ?? null,
         status: "invalid",
         problems,
+        quarantined: false,
         metadata: undefined,
         corrupt,
         body: undefined,
@@ -110,10 +124,14 @@ export async function* walkRun(
     const { metadata } = entry;
     const id = metadata.checkpoint_id;
     const checked = await checkStored(store, id, parents, memo);
+    const status = checked.gone ? "gone" : checked.problems.length > 0 ? "invalid" : "valid";
     const verdict: CheckpointVerdict = {
       checkpointId: id,
-      status: checked.gone ? "gone" : checked.problems.length > 0 ? "invalid" : "valid",
+      status,
       problems: checked.gone ? [] : checked.problems,
+      // The record read now, not the listing: the repair may have run since the listing.
+      quarantined:
+        !checked.gone && status === "invalid" && isQuarantined(checked.record?.metadata ?? metadata),
       metadata,
       corrupt: undefined,
       body: checked.gone ? undefined : bodyOf(checked),
@@ -174,10 +192,11 @@ async function validateListed(
 ): Promise<RunValidation> {
   const history = read.finding ? [read.finding] : historyFindings(listing, read.head);
   const checkpoints: CheckpointVerdict[] = [];
-  const summary: RunSummary = { listed: listing.length, valid: 0, invalid: 0, gone: 0 };
+  const summary: RunSummary = { listed: listing.length, valid: 0, invalid: 0, gone: 0, quarantined: 0 };
   for await (const { verdict } of walkRun(store, pipelineId, { ...options, listing })) {
     checkpoints.push(verdict);
     summary[verdict.status]++;
+    if (verdict.quarantined) summary.quarantined++;
   }
   const valid = summary.invalid === 0 && !history.some((f) => f.problem);
   return { pipelineId, valid, checkpoints, summary, listing, history };
@@ -202,4 +221,23 @@ export async function validateAllRuns(
     runs.push(await validateListed(store, pipelineId, read, listing, onProgress ? { onProgress } : {}));
   }
   return runs;
+}
+
+/**
+ * The one check of a run's newest listing entry, for views of many runs (`cairn list`) where a
+ * full walk of every run would cost as much as `validate --all`. Undefined for an empty run.
+ */
+export async function checkLatest(
+  store: CheckpointStore,
+  pipelineId: string,
+): Promise<CheckpointVerdict | undefined> {
+  assertValidName("pipelineId", pipelineId);
+  const listing = await store.listCheckpoints(pipelineId);
+  const newest = listing.at(-1);
+  if (newest === undefined) return undefined;
+  for await (const { verdict } of walkRun(store, pipelineId, { listing: [newest], parents: listing })) {
+    if (verdict.status !== "gone") return verdict;
+  }
+  // Deleted since the listing: what is newest now.
+  return listing.length > 1 ? checkLatest(store, pipelineId) : undefined;
 }

@@ -7,6 +7,7 @@ import {
   type PipelineSummary,
 } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint, StoredMetadata } from "../stores/types.js";
+import { validateRun } from "./run-walk.js";
 
 /** Summarizes one run from its listing. */
 export function summarizeRun(
@@ -50,12 +51,21 @@ async function* runsOf(store: CheckpointStore, pipelineName: string): AsyncGener
   } while (cursor);
 }
 
+/** Options of {@link computeStatistics}. */
+export interface StatisticsOptions {
+  /** Only this pipeline's runs (found through the runs-by-name index). */
+  pipelineName?: string;
+  /** Walk every run with the one check and report `check` (reads and hashes every output). */
+  verify?: boolean;
+}
+
 /** Statistics over every run in the store, or over one pipeline's runs. */
 export async function computeStatistics(
   store: CheckpointStore,
   strategy: string,
-  pipelineName?: string,
+  options: StatisticsOptions = {},
 ): Promise<CheckpointStatistics> {
+  const { pipelineName } = options;
   const byStatus = Object.fromEntries(CHECKPOINT_STATUSES.map((s) => [s, 0])) as Record<
     CheckpointStatusValue,
     number
@@ -75,6 +85,7 @@ export async function computeStatistics(
     resumeSuccessRate: null,
     oldestCheckpoint: undefined,
     newestCheckpoint: undefined,
+    ...(options.verify ? { check: { valid: 0, invalid: 0, quarantined: 0 } } : {}),
   };
   let resumedAndCompleted = 0;
   let oldest = Number.POSITIVE_INFINITY;
@@ -84,6 +95,12 @@ export async function computeStatistics(
     const listing = await store.listCheckpoints(pipelineId);
     if (listing.length === 0) continue;
     stats.totalPipelines++;
+    if (stats.check) {
+      const { summary } = await validateRun(store, pipelineId, { listing });
+      stats.check.valid += summary.valid;
+      stats.check.invalid += summary.invalid;
+      stats.check.quarantined += summary.quarantined;
+    }
     let resumes = 0;
     let finished = false;
     for (const entry of listing) {

@@ -28,8 +28,18 @@ export interface StoreDefinition {
   validate?(config: StoreConfig): string[];
   /** Turns a URL of one of `schemes` into a configuration. */
   fromUrl(url: string): StoreConfig;
-  /** Creates the store; may import its driver lazily. */
-  create(config: StoreConfig): Promise<CheckpointStore>;
+  /**
+   * Creates the store; may import its driver lazily. With `readOnly`, nothing may be created or
+   * migrated, by this call or by the store's `setup()`, which then fails with
+   * `StoreNotFoundError` (`CAIRN_NOT_FOUND`) when no store exists at the location.
+   */
+  create(config: StoreConfig, options?: OpenOptions): Promise<CheckpointStore>;
+}
+
+/** How a store is opened. */
+export interface OpenOptions {
+  /** For reading only: create and migrate nothing; no store at the location is `CAIRN_NOT_FOUND`. */
+  readOnly?: boolean;
 }
 
 /** What a manager or pipeline accepts as a store: a URL, a strategy with config, or an instance. */
@@ -123,13 +133,16 @@ export function resolveStore(strategy?: string, config: StoreConfig = {}): Resol
 }
 
 /** Creates a store from a spec; the result is guarded (setup once, typed errors). */
-export async function openStore(spec?: StoreSpec | ResolvedStore): Promise<GuardedStore> {
+export async function openStore(
+  spec?: StoreSpec | ResolvedStore,
+  options: OpenOptions = {},
+): Promise<GuardedStore> {
   if (isStoreInstance(spec)) return spec instanceof GuardedStore ? spec : new GuardedStore(spec);
   let resolved: ResolvedStore;
   if (spec === undefined || typeof spec === "string") resolved = resolveStore(spec);
   else if ("definition" in spec) resolved = spec;
   else resolved = resolveStore(spec.strategy, spec.config);
-  return new GuardedStore(await resolved.definition.create(resolved.config));
+  return new GuardedStore(await resolved.definition.create(resolved.config, options));
 }
 
 /** Strips `scheme:` and an empty `//` authority: `file:///a/b` → `/a/b`, `file:./x` → `./x`. */
@@ -169,11 +182,12 @@ registerStore({
     if (c.fsync !== undefined && typeof c.fsync !== "boolean") problems.push("fsync must be a boolean");
     return problems;
   },
-  create: async (config) => {
+  create: async (config, options) => {
     const { FileStore } = await import("./file/file-store.js");
     return new FileStore({
       basePath: resolve((config.basePath as string | undefined) ?? DEFAULT_BASE_PATH),
       fsync: (config.fsync as boolean | undefined) ?? true,
+      ...(options?.readOnly ? { readOnly: true } : {}),
     });
   },
 });
@@ -198,9 +212,9 @@ registerStore({
     }
     return problems;
   },
-  create: async (config) => {
+  create: async (config, options) => {
     const { SqliteStore } = await import("./sqlite/sqlite-store.js");
-    return SqliteStore.open(config);
+    return SqliteStore.open(config, options);
   },
 });
 
@@ -211,9 +225,9 @@ registerStore({
   options: POSTGRES_OPTIONS,
   validate: postgresConfigProblems,
   fromUrl: (url) => ({ connectionString: url }),
-  create: async (config) => {
+  create: async (config, options) => {
     const { PostgresStore } = await import("./postgres/postgres-store.js");
-    return PostgresStore.open(config);
+    return PostgresStore.open(config, options);
   },
 });
 
@@ -223,8 +237,8 @@ registerStore({
   options: REDIS_OPTIONS,
   validate: redisConfigProblems,
   fromUrl: (url) => ({ url }),
-  create: async (config) => {
+  create: async (config, options) => {
     const { RedisStore } = await import("./redis/redis-store.js");
-    return RedisStore.open(config);
+    return RedisStore.open(config, options);
   },
 });

@@ -421,13 +421,20 @@ export function managerTests(harness: () => StoreHarness): void {
       await runStages(open, 1);
       const report = await manager.cleanupPipelines([done, open, absent, done]);
       expect(report).toEqual({
-        deleted: [{ pipelineId: done, checkpoints: 2 }],
+        dryRun: false,
+        deleted: [{ pipelineId: done, checkpoints: 2, finished: true }],
         refused: [{ pipelineId: open, reason: expect.stringContaining("has not finished") }],
         missing: [absent],
       });
       expect(await h.store.listCheckpoints(open)).toHaveLength(1);
+      // A dry run reports the same and deletes nothing.
+      expect((await manager.cleanupPipelines([open], { force: true, dryRun: true })).deleted).toEqual([
+        { pipelineId: open, checkpoints: 1, finished: false },
+      ]);
+      expect(await h.store.listCheckpoints(open)).toHaveLength(1);
       expect(await manager.cleanupPipelines([open, absent], { force: true })).toEqual({
-        deleted: [{ pipelineId: open, checkpoints: 1 }],
+        dryRun: false,
+        deleted: [{ pipelineId: open, checkpoints: 1, finished: false }],
         refused: [],
         missing: [absent],
       });
@@ -506,7 +513,7 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(text).toContain("error: disk full");
     });
 
-    it("reports unparseable entries as corrupt and resumes around them", async (ctx) => {
+    it("reports unparseable entries as unreadable and resumes around them", async (ctx) => {
       if (!h.addGarbage)
         return ctx.skip("the harness has no addGarbage hook (a store that cannot hold garbage)");
       const p = h.runId("garbage");
@@ -516,7 +523,12 @@ export function managerTests(harness: () => StoreHarness): void {
       expect(listing.filter((e) => !e.ok)).toHaveLength(1);
       expect((await manager.getStatistics()).corruptCheckpoints).toBe(1);
       expect((await manager.loadLatestCheckpoint(p))?.metadata.checkpointId).toBe(c2);
-      expect(await manager.visualizeCheckpointChain(p)).toContain("⚠ corrupt");
+      expect(await manager.visualizeCheckpointChain(p)).toContain("⚠ unreadable");
+      expect((await manager.getStatistics({ verify: true })).check).toEqual({
+        valid: 2,
+        invalid: 1,
+        quarantined: 0,
+      });
       // A new checkpoint still chains to the newest readable one.
       const c3 = await manager.createCheckpoint({ pipelineId: p, stageName: "s3", stageIndex: 2 });
       expect((await manager.loadCheckpoint(c3)).metadata.parentCheckpointId).toBe(c2);

@@ -99,7 +99,7 @@ describe.each(stores)("analyze and report on the $name store", (s) => {
 
     const analyzed = await cairn(["analyze", "--pipeline-id", "orders-1", ...s.args()]);
     expect(analyzed.code).toBe(0);
-    expect(analyzed.stdout).toContain("Checkpoints:     3 (2 healthy, 1 corrupted, 0 orphaned)");
+    expect(analyzed.stdout).toContain("Checkpoints:     3 (2 healthy, 1 invalid, 0 orphaned)");
     expect(analyzed.stdout).toContain(`⚠ ${load}`);
     expect(analyzed.stdout).toContain(`Resume point:    ${transform} (stage transform)`);
 

@@ -155,7 +155,7 @@ describe("list, inspect, chain and stats", () => {
     const history = await cairn(["list", "--pipeline-id", "run-a", ...store()]);
     expect(history.code).toBe(0);
     expect(history.stdout.indexOf(second as string)).toBeLessThan(history.stdout.indexOf(first as string));
-    expect(history.stdout).toMatch(/SEQ\s+STAGE\s+STATUS\s+TIME\s+SIZE\s+CHECKPOINT ID/);
+    expect(history.stdout).toMatch(/SEQ\s+STAGE\s+STATUS\s+TIME\s+SIZE\s+CHECK\s+CHECKPOINT ID/);
 
     expect((await cairn(["list", "--pipeline-id", "run-zzz", ...store()])).code).toBe(3);
   });
@@ -190,7 +190,7 @@ describe("list, inspect, chain and stats", () => {
     const [first] = await makeRun("run-a");
     const chain = await cairn(["chain", "--pipeline-id", "run-a", ...store()]);
     expect(chain.code).toBe(0);
-    expect(chain.stdout).toContain("Checkpoint chain of run-a (2 checkpoints)");
+    expect(chain.stdout).toContain("Checkpoint chain of run-a (2 checkpoints: 2 valid)");
     expect(chain.stdout).toContain(first);
 
     const stats = await cairn(["stats", ...store()]);
@@ -334,7 +334,8 @@ describe("export, import and cleanup", () => {
     });
     await makeRun("run-new");
 
-    const dry = await cairn(["cleanup", "--retention-days", "30", "--dry-run", ...store()]);
+    // Both runs are unfinished: only --force lets retention touch them (no question off a terminal).
+    const dry = await cairn(["cleanup", "--retention-days", "30", "--dry-run", "--force", ...store()]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("Would remove 2 checkpoints");
     for (const id of old) expect(dry.stdout).toContain(id);
@@ -344,7 +345,7 @@ describe("export, import and cleanup", () => {
     };
     expect(stillThere.totalCheckpoints).toBe(4);
 
-    const real = await cairn(["cleanup", "--retention-days", "30", "--json", ...store()]);
+    const real = await cairn(["cleanup", "--retention-days", "30", "--json", "--force", ...store()]);
     expect(real.code).toBe(0);
     const report = JSON.parse(real.stdout) as { dryRun: boolean; removedRuns: string[]; cutoff: string };
     expect(report).toMatchObject({ dryRun: false, removedRuns: ["run-old"] });
@@ -378,9 +379,10 @@ describe("export, import and cleanup", () => {
     const forced = await cairn(["cleanup", ...ids, "--force", "--json", ...store()]);
     expect(forced.code).toBe(3);
     expect(JSON.parse(forced.stdout)).toEqual({
+      dryRun: false,
       deleted: [
-        { pipelineId: "run-a", checkpoints: 2 },
-        { pipelineId: "run-b", checkpoints: 2 },
+        { pipelineId: "run-a", checkpoints: 2, finished: false },
+        { pipelineId: "run-b", checkpoints: 2, finished: false },
       ],
       refused: [],
       missing: ["run-x"],

@@ -202,8 +202,8 @@ describe("export and import of a whole run", () => {
       ...files(),
     ]);
     expect(skipped.code).toBe(0);
-    expect(skipped.stdout).toContain("1 corrupt checkpoint left out");
-    expect(skipped.stderr).toContain(`left out corrupt checkpoint ${ids[1]}`);
+    expect(skipped.stdout).toContain("1 invalid checkpoint left out");
+    expect(skipped.stderr).toContain(`left out invalid checkpoint ${ids[1]}`);
     expect((await cairn(["import", "--input", output, ...sqlite()])).code).toBe(0);
     expect((await listed(["--pipeline-id", "run-t", ...sqlite()])).map(([id]) => id)).toEqual([
       ids[2],

@@ -81,11 +81,22 @@ describe("cairn repair (file store)", () => {
     await writeFile(path, edited);
     const result = await cairn(["repair", "--checkpoint-id", load as string, ...fileArgs()]);
     expect(result.code).toBe(4);
-    expect(result.stdout).toContain("corrupt: quarantined");
+    expect(result.stdout).toContain("invalid: quarantined");
     expect(result.stdout).toContain("checksum_mismatch");
     expect(result.stdout).toContain(`Resume point: ${transform}`);
     expect(result.stdout).toMatch(/Backup: .*backups.*\.json/);
-    const validate = await cairn(["validate", "--checkpoint-id", load as string, "--base-path", basePath]);
+    // Quarantined: still invalid, a handled problem (exit 0), a failure with --strict.
+    expect((await cairn(["validate", "--checkpoint-id", load as string, "--base-path", basePath])).code).toBe(
+      0,
+    );
+    const validate = await cairn([
+      "validate",
+      "--checkpoint-id",
+      load as string,
+      "--strict",
+      "--base-path",
+      basePath,
+    ]);
     expect(validate.code).toBe(4);
     const [backupName] = await backups();
     const backup = JSON.parse(await readFile(join(backupDir, backupName as string), "utf8"));
@@ -131,9 +142,10 @@ describe("cairn repair (file store)", () => {
     expect(
       (await cairn(["validate", "--checkpoint-id", report.newCheckpointId, "--base-path", basePath])).code,
     ).toBe(0);
-    expect((await cairn(["validate", "--checkpoint-id", load as string, "--base-path", basePath])).code).toBe(
-      4,
-    );
+    expect(
+      (await cairn(["validate", "--checkpoint-id", load as string, "--strict", "--base-path", basePath]))
+        .code,
+    ).toBe(4);
     await withManager(fileStore(), async (m) => {
       const added = await m.loadCheckpoint(report.newCheckpointId);
       expect(added.stateData).toMatchObject({ total: 301, repair: { forcedFrom: load } });
@@ -146,7 +158,7 @@ describe("cairn repair (file store)", () => {
     await writeFile(join(basePath, "etl", "0000000004-garbage.json"), "{not json");
     const result = await cairn(["repair", "--checkpoint-id", "garbage", ...fileArgs()]);
     expect(result.code).toBe(4);
-    expect(result.stdout).toContain("unparseable: backed up and removed");
+    expect(result.stdout).toContain("unreadable: backed up and removed");
     expect(await readdir(join(basePath, "etl"))).not.toContain("0000000004-garbage.json");
     expect(await backups()).toHaveLength(1);
     expect((await cairn(["validate", "--pipeline-id", "etl", "--base-path", basePath])).code).toBe(0);
@@ -178,7 +190,7 @@ describe("cairn repair (file store)", () => {
     const help = await cairn(["repair", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(
-      /Exit codes:[\s\S]*0 {2}repaired[\s\S]*3 {2}no checkpoint[\s\S]*4 {2}the checkpoint was corrupt/,
+      /Exit codes:[\s\S]*0 {2}repaired[\s\S]*3 {2}no checkpoint[\s\S]*4 {2}the checkpoint was invalid/,
     );
   });
 });
@@ -262,7 +274,9 @@ describe("cairn repair and compare (sqlite store)", () => {
     const quarantined = await cairn(["repair", "--checkpoint-id", load as string, "--json", ...sqliteArgs()]);
     expect(quarantined.code).toBe(4);
     expect(JSON.parse(quarantined.stdout)).toMatchObject({ status: "quarantined", resumePoint: transform });
-    expect((await cairn(["validate", "--checkpoint-id", load as string, "--db-path", dbPath])).code).toBe(4);
+    expect(
+      (await cairn(["validate", "--checkpoint-id", load as string, "--strict", "--db-path", dbPath])).code,
+    ).toBe(4);
     const forced = await cairn([
       "repair",
       "--checkpoint-id",

@@ -124,6 +124,7 @@ describe.each(Object.entries(stores))("cairn visualize on the %s store", (_name,
       nodes: 4,
       edges: 3,
       invalid: 0,
+      quarantined: 0,
       corrupt: 0,
     });
     const mermaid = await readFile(join(dir, "graph.mmd"), "utf8");
@@ -202,7 +203,7 @@ describe("cairn visualize usage", () => {
     ]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ nodes: 5, corrupt: 1, invalid: 0 });
-    expect(result.stderr).toContain("1 entry is corrupt");
-    expect(await readFile(join(dir, "graph.svg"), "utf8")).toContain("⚠ corrupt entry");
+    expect(result.stderr).toContain("1 entry is unreadable");
+    expect(await readFile(join(dir, "graph.svg"), "utf8")).toContain("⚠ unreadable entry");
   });
 });

@@ -74,7 +74,7 @@ describe("analyzePipeline", () => {
     // The edited newest checkpoint is skipped; the orphan still verifies and is the resume point.
     expect(a.resumePoint).toMatchObject({ checkpointId: ids[3], isNewest: false });
     const text = a.recommendations.join("\n");
-    expect(text).toContain(`1 corrupted checkpoint (${ids[4]})`);
+    expect(text).toContain(`1 invalid checkpoint (${ids[4]})`);
     expect(text).toContain(`cairn inspect --checkpoint-id ${ids[4]}`);
     expect(text).toContain("1 unreadable entry with no checkpoint id");
     expect(text).toContain("1 orphaned checkpoint");

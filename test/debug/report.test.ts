@@ -94,7 +94,7 @@ describe("buildRecoveryReport", () => {
     const section = text.slice(text.indexOf("Recommended recovery point"));
     expect(section).toMatch(new RegExp(`Checkpoint:\\s+${ids[1]}`));
     expect(section).toMatch(/Pending stages:\s+load, report/);
-    expect(text).toContain(`⚠ ${ids[2]} (corrupted): checksum mismatch`);
+    expect(text).toContain(`⚠ ${ids[2]} (invalid): checksum mismatch`);
   });
 
   it("prints the resume command with the run id, the pipeline file and the store flags", async () => {

@@ -164,6 +164,7 @@ describe("the graph model", () => {
       corrupt: 1,
       removed: 0,
       invalid: 1,
+      quarantined: 0,
       resumed: 1,
       failed: 2,
     });
@@ -242,10 +243,18 @@ describe("SVG", () => {
     await expect(renderPng(svg)).resolves.toBeInstanceOf(Buffer);
     expect(svg).toContain('font-family="DejaVu Sans, sans-serif"');
     expect(svg).toContain(`etl — run ${RUN}`);
-    expect(svg).toContain("6 checkpoints · 1 resumed · 2 failed · 1 invalid · 1 corrupt");
+    expect(svg).toContain("6 checkpoints · 1 resumed · 2 failed · 1 invalid (0 quarantined) · 1 unreadable");
     expect(svg).toContain("04:05:06 UTC · 2024-02-03");
     expect(svg).toContain('class="legend"');
-    for (const label of ["completed", "in progress", "failed", "resumed", "expired", "corrupt", "invalid"]) {
+    for (const label of [
+      "completed",
+      "in progress",
+      "failed",
+      "resumed",
+      "expired",
+      "unreadable entry",
+      "invalid",
+    ]) {
       expect(svg).toContain(`>${label}`);
     }
     for (const color of Object.values(STATUS_COLORS)) expect(svg).toContain(`fill="${color}"`);

@@ -34,6 +34,7 @@ describe.each(Object.keys(urls))("%s store", (name) => {
     expect(report.deletedCheckpoints.filter((c) => c.pipelineId === runId)).toEqual([]);
     const forced = await cleaner.cleanupPipelines([runId], { force: true });
     expect(forced).toEqual({
+      dryRun: false,
       deleted: [],
       refused: [{ pipelineId: runId, reason: expect.stringContaining("in use by") }],
       missing: [],

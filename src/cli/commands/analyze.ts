@@ -4,7 +4,7 @@ import { analyzePipeline, renderAnalysisText } from "../../debug/analyze.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface AnalyzeFlags extends StoreFlags {
   pipelineId: string;
@@ -16,7 +16,7 @@ export function registerAnalyze(program: Command): void {
     .command("analyze")
     .summary("Analyze a run: checkpoint health, storage, resumes, failures")
     .description(
-      "Analyze one run: healthy, corrupted and orphaned checkpoints, storage used, resumes, failure " +
+      "Analyze one run: healthy, invalid (and quarantined) and orphaned checkpoints, storage used, resumes, failure " +
         "points, the checkpoint a resume would use, and recommendations.\n" +
         "Informational: exits 0 even when it finds problems (use `cairn validate` to fail on them); " +
         "exits 3 when the run does not exist.",
@@ -30,7 +30,7 @@ export function registerAnalyze(program: Command): void {
       ),
     );
   addStoreOptions(command).action(async (flags: AnalyzeFlags, self: Command) => {
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const analysis = await analyzePipeline(manager, flags.pipelineId, {
         storeArgs: storeArgs(self, ["pipelineId"]),
       });

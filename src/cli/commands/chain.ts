@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ChainFlags extends StoreFlags {
   pipelineId: string;
@@ -17,7 +17,7 @@ export function registerChain(program: Command): void {
     .requiredOption("--pipeline-id <id>", "the run to show")
     .addHelpText("after", examples("cairn chain --pipeline-id etl_20240101T000000000Z_abc234"));
   addStoreOptions(command).action(async (flags: ChainFlags) => {
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       // A mistyped id is CAIRN_NOT_FOUND (exit 3), not an empty chain.
       await manager.listRun(flags.pipelineId);
       const text = await manager.visualizeCheckpointChain(flags.pipelineId);

@@ -1,4 +1,5 @@
 /** `cairn cleanup`: removes old checkpoints by age, or whole finished runs. */
+import { createInterface } from "node:readline/promises";
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import type { CheckpointManager, CleanupReport } from "../../index.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
@@ -12,6 +13,7 @@ interface CleanupFlags extends StoreFlags {
   dryRun?: boolean;
   pipelineId?: string[];
   force?: boolean;
+  yes?: boolean;
 }
 
 function parseDays(value: string): number {
@@ -39,7 +41,13 @@ function renderReport(report: CleanupReport): string {
     "",
     `Total: ${plural(deleted.length, "checkpoint")}, ${plural(report.deletedOutputs, "unreferenced output")}, ${plural(report.removedRuns.length, "run")} removed entirely${report.dryRun ? " (dry run: nothing was deleted)" : ""}.`,
   );
-  for (const run of report.skipped) lines.push(`Skipped run ${run.pipelineId}: ${run.reason}.`);
+  for (const run of report.skipped) {
+    lines.push(`Skipped run ${run.pipelineId}: ${run.reason.replace("force", "--force")}.`);
+  }
+  if (report.unfinishedRuns.length > 0) {
+    const verb = report.dryRun ? "would be trimmed" : "were trimmed";
+    lines.push(`Unfinished runs that ${verb} (--force): ${report.unfinishedRuns.join(", ")}.`);
+  }
   if (report.skippedOutputCleanup.length > 0) {
     lines.push(
       `Outputs kept for ${report.skippedOutputCleanup.join(", ")}: a remaining checkpoint cannot be read (run \`cairn validate\`).`,
@@ -59,12 +67,24 @@ async function cleanupRuns(
   flags: CleanupFlags,
 ): Promise<void> {
   const force = flags.force === true;
-  const report = await manager.cleanupPipelines(pipelineIds, { force });
+  const dryRun = flags.dryRun === true;
+  if (force && !dryRun && !flags.yes && onTerminal()) {
+    const preview = await manager.cleanupPipelines(pipelineIds, { force, dryRun: true });
+    const unfinished = preview.deleted.filter((r) => !r.finished).map((r) => r.pipelineId);
+    await confirmUnfinished(unfinished);
+  }
+  const report = await manager.cleanupPipelines(pipelineIds, { force, dryRun });
   if (flags.json) printJson({ ...report, force });
   else {
     for (const run of report.deleted) {
-      printText(`Removed run ${run.pipelineId}: ${plural(run.checkpoints, "checkpoint")} deleted.`);
+      const what = `${plural(run.checkpoints, "checkpoint")}${run.finished ? "" : ", unfinished"}`;
+      printText(
+        dryRun
+          ? `Would remove run ${run.pipelineId} (${what}).`
+          : `Removed run ${run.pipelineId}: ${plural(run.checkpoints, "checkpoint")} deleted${run.finished ? "" : " (unfinished)"}.`,
+      );
     }
+    if (dryRun) printText("Dry run: nothing was deleted.");
   }
   for (const run of report.refused) {
     process.stderr.write(
@@ -81,6 +101,30 @@ async function cleanupRuns(
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
+/** A person can answer a question: stdin and stderr are both a terminal. */
+function onTerminal(): boolean {
+  return process.stdin.isTTY === true && process.stderr.isTTY === true;
+}
+
+/**
+ * On a terminal, deleting unfinished runs (only ever with --force) needs a "y": they cannot be
+ * resumed afterwards. `--yes` answers for scripts; elsewhere --force alone is the consent.
+ */
+async function confirmUnfinished(unfinished: readonly string[]): Promise<void> {
+  if (unfinished.length === 0) return;
+  const names = unfinished.length <= 5 ? unfinished.join(", ") : `${unfinished.slice(0, 5).join(", ")}, …`;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  let answer: string;
+  try {
+    answer = await rl.question(
+      `Delete checkpoints of ${plural(unfinished.length, "unfinished run")} (${names})? They cannot be resumed afterwards. [y/N] `,
+    );
+  } finally {
+    rl.close();
+  }
+  if (!/^y(es)?$/i.test(answer.trim())) throw new CommandExit(ExitCode.Failure, "nothing was deleted");
+}
+
 /** Registers `cairn cleanup`. */
 export function registerCleanup(program: Command): void {
   const command = program
@@ -88,12 +132,15 @@ export function registerCleanup(program: Command): void {
     .summary("Delete old checkpoints, or a finished run")
     .description(
       "Delete checkpoints older than --retention-days, or finished runs with --pipeline-id (exactly one of the two). " +
+        "Both leave unfinished runs alone unless --force (their checkpoints are how they resume); on a terminal, " +
+        "--force shows what would go and asks before deleting from unfinished runs (--yes skips the question). " +
+        "--dry-run only reports. " +
         "A run being executed (its lease is held) is never touched: it is reported as skipped or refused, even with --force. " +
         "With --pipeline-id, each refused (unfinished, or in use) or missing run is a line on stderr; the exit code is 1 " +
         "when any run was refused, else 3 when any does not exist.",
     )
     .option("--retention-days <n>", "delete checkpoints older than this many days", parseDays)
-    .option("--dry-run", "with --retention-days: only report what would be deleted")
+    .option("--dry-run", "only report what would be deleted")
     .option(
       "--pipeline-id <id>",
       "delete this run entirely, if it has finished (repeat the flag for several runs)",
@@ -101,8 +148,9 @@ export function registerCleanup(program: Command): void {
     )
     .option(
       "--force",
-      "with --pipeline-id: delete the runs even if they have not finished (never one being executed)",
+      "also delete from runs that have not finished (never one being executed); asks first on a terminal",
     )
+    .option("--yes", "with --force: do not ask for confirmation on a terminal")
     .addHelpText(
       "after",
       examples(
@@ -121,13 +169,19 @@ export function registerCleanup(program: Command): void {
           : "say what to clean up: --retention-days <n> or --pipeline-id <id>",
       );
     }
-    if (byAge && flags.force) throw new UsageError("--force applies to --pipeline-id only");
-    if (byRun && flags.dryRun) throw new UsageError("--dry-run applies to --retention-days only");
+    if (flags.yes && !flags.force) throw new UsageError("--yes confirms --force: give both");
     await withManager(flags, async (manager) => {
       if (flags.pipelineId !== undefined) return cleanupRuns(manager, flags.pipelineId, flags);
+      const force = flags.force === true;
+      const byAgeOptions = { retentionDays: flags.retentionDays as number, skipUnfinished: !force };
+      if (force && !flags.dryRun && !flags.yes && onTerminal()) {
+        const preview = await manager.cleanupOldCheckpoints({ ...byAgeOptions, dryRun: true });
+        if (preview.unfinishedRuns.length > 0) printText(renderReport(preview));
+        await confirmUnfinished(preview.unfinishedRuns);
+      }
       const report = await withProgress(flags, (progress) =>
         manager.cleanupOldCheckpoints({
-          retentionDays: flags.retentionDays as number,
+          ...byAgeOptions,
           dryRun: flags.dryRun === true,
           onProgress: (done, total) => progress.count("cleaning up", done, total, "runs"),
         }),

@@ -4,7 +4,7 @@ import { type CheckpointComparison, type CompareSide, compareCheckpoints } from 
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface CompareFlags extends StoreFlags {
   checkpointId: string[];
@@ -113,7 +113,7 @@ ${examples("cairn compare --checkpoint-id etl_extract_20240101T000000000Z_abc234
       );
     }
     const [idA, idB] = ids as [string, string];
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const comparison = await compareCheckpoints(manager, idA, idB);
       if (flags.json) printJson(comparison);
       else printText(render(comparison));

@@ -9,7 +9,7 @@ import { UsageError } from "../exit-codes.js";
 import { printJson, printText, warn } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ExportFlags extends StoreFlags {
   checkpointId?: string;
@@ -45,7 +45,7 @@ async function exportRun(
     throw error;
   }
   for (const s of report.skipped) {
-    warn(`left out corrupt checkpoint ${s.checkpointId ?? s.location}: ${s.reason}`);
+    warn(`left out invalid checkpoint ${s.checkpointId ?? s.location}: ${s.reason}`);
   }
   if (flags.json) {
     printJson({
@@ -58,7 +58,7 @@ async function exportRun(
     return;
   }
   const left =
-    report.skipped.length > 0 ? ` (${plural(report.skipped.length, "corrupt checkpoint")} left out)` : "";
+    report.skipped.length > 0 ? ` (${plural(report.skipped.length, "invalid checkpoint")} left out)` : "";
   printText(
     `Exported run ${pipelineId}: ${plural(report.checkpointIds.length, "checkpoint")} to ${output}${left}`,
   );
@@ -76,7 +76,10 @@ export function registerExport(program: Command): void {
     .option("--checkpoint-id <id>", "the checkpoint to export")
     .option("--pipeline-id <id>", "export every checkpoint of this run, oldest first")
     .requiredOption("--output <file>", "file to write (replaced if it exists)")
-    .option("--skip-corrupt", "with --pipeline-id: leave out checkpoints that fail verification")
+    .option(
+      "--skip-corrupt",
+      "with --pipeline-id: leave out invalid checkpoints (those that fail verification)",
+    )
     .addHelpText(
       "after",
       examples(
@@ -95,7 +98,7 @@ export function registerExport(program: Command): void {
       );
     }
     if (byId && flags.skipCorrupt) throw new UsageError("--skip-corrupt applies to --pipeline-id only");
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const output = resolve(flags.output);
       if (flags.pipelineId !== undefined) return exportRun(manager, flags.pipelineId, output, flags);
       const checkpointId = flags.checkpointId as string;

@@ -4,7 +4,7 @@ import { type CheckpointInspection, inspectCheckpoint } from "../../debug/inspec
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface InspectFlags extends StoreFlags {
   checkpointId: string;
@@ -52,7 +52,8 @@ function render(report: CheckpointInspection): string {
   if (report.validation.valid) lines.push("Validation: valid");
   else {
     const count = report.validation.problems.length;
-    lines.push(`Validation: ${count} problem${count === 1 ? "" : "s"}`);
+    const handled = report.validation.quarantined ? ", quarantined (resume skips it)" : "";
+    lines.push(`Validation: invalid${handled}, ${count} problem${count === 1 ? "" : "s"}`);
     for (const p of report.validation.problems) lines.push(`  - ${p.kind}: ${p.message}`);
   }
   return lines.join("\n");
@@ -64,17 +65,17 @@ export function registerInspect(program: Command): void {
     .command("inspect")
     .summary("Show everything about one checkpoint")
     .description(
-      "Show a checkpoint's metadata, stages, state keys, outputs, validation, parent and children (exit 4 if it is corrupt)",
+      "Show a checkpoint's metadata, stages, state keys, outputs, validation, parent and children (exit 4 if it is invalid)",
     )
     .requiredOption("--checkpoint-id <id>", "the checkpoint to inspect")
     .addHelpText("after", examples("cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345"));
   addStoreOptions(command).action(async (flags: InspectFlags) => {
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const report = await inspectCheckpoint(manager, flags.checkpointId);
       if (flags.json) printJson(report);
       else printText(render(report));
       if (!report.validation.valid) {
-        throw new CommandExit(ExitCode.Corrupt, `checkpoint ${flags.checkpointId} is corrupt`);
+        throw new CommandExit(ExitCode.Corrupt, `checkpoint ${flags.checkpointId} is invalid`);
       }
     });
   });

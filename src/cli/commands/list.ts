@@ -1,11 +1,13 @@
 /** `cairn list`: the runs in a store, or one run's checkpoints. */
 import type { Command } from "commander";
 import { InvalidArgumentError as CommanderArgumentError } from "commander";
-import type { CheckpointManager, PipelineSummary } from "../../index.js";
+import type { CheckpointManager, CheckpointVerdict, PipelineSummary } from "../../index.js";
+import { checkLabel } from "../../manager/chain-text.js";
+import { checkLatest } from "../../manager/run-walk.js";
 import { UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
-import { corruptCount, examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { examples } from "../runs.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
   pipelineId?: string;
@@ -13,6 +15,8 @@ interface ListFlags extends StoreFlags {
   unfinished?: boolean;
   limit?: number;
   cursor?: string;
+  /** `--verify`: the one check of each run's newest checkpoint (it reads all that checkpoint's outputs). */
+  verify?: boolean;
 }
 
 async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<void> {
@@ -25,13 +29,16 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
     }));
-    if (json) return printJson({ runs, ...(nextCursor ? { nextCursor } : {}) });
+    const checked = flags.verify === true ? await withLatestCheck(manager, runs) : runs;
+    if (json) return printJson({ runs: checked, ...(nextCursor ? { nextCursor } : {}) });
+    runs = checked;
   } else {
     if (flags.unfinished || flags.limit !== undefined || flags.cursor !== undefined)
       throw new UsageError(
         "--unfinished, --limit and --cursor page one pipeline's runs: add --name <pipeline>",
       );
     runs = await manager.listPipelines();
+    if (flags.verify === true) runs = await withLatestCheck(manager, runs);
     if (json) return printJson(runs);
   }
   if (runs.length === 0) {
@@ -42,51 +49,91 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
     );
     return;
   }
-  const rows = runs.map((r) => [
+  const verify = flags.verify === true;
+  const rows = (runs as CheckedSummary[]).map((r) => [
     r.pipelineId,
     r.pipelineName,
     r.status,
     `${r.completedStages}/${r.totalStages}`,
-    r.corruptCount > 0 ? `${r.checkpointCount} (+${r.corruptCount} corrupt)` : String(r.checkpointCount),
+    r.corruptCount > 0 ? `${r.checkpointCount} (+${r.corruptCount} unreadable)` : String(r.checkpointCount),
     formatTime(r.lastTimestamp),
+    ...(verify ? [r.latestCheck ? checkLabel(r.latestCheck) : "-"] : []),
   ]);
+  const headers = ["PIPELINE ID", "NAME", "STATUS", "STAGES", "CHECKPOINTS", "LAST UPDATE"];
+  if (verify) headers.push("NEWEST CHECKPOINT");
+  printText(formatTable(headers, rows, ["left", "left", "left", "right", "right", "left", "left"]));
   printText(
-    formatTable(["PIPELINE ID", "NAME", "STATUS", "STAGES", "CHECKPOINTS", "LAST UPDATE"], rows, [
-      "left",
-      "left",
-      "left",
-      "right",
-      "right",
-    ]),
+    verify
+      ? "NEWEST CHECKPOINT: the check of each run's newest checkpoint only; `cairn validate --all` checks every one."
+      : "Not verified: --verify checks each run's newest checkpoint, `cairn validate --all` every one.",
   );
+
   if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}`);
 }
 
-async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
-  const listing = await manager.listRun(pipelineId);
-  const history = await manager.getCheckpointHistory(pipelineId);
-  const unreadable = corruptCount(listing);
-  if (unreadable > 0) {
-    warn(
-      `${unreadable} stored entr${unreadable === 1 ? "y" : "ies"} of ${pipelineId} cannot be read; run \`cairn validate --pipeline-id ${pipelineId}\``,
+/** A run summary with the one check of its newest checkpoint (`latestCheck`, absent for an empty run). */
+type CheckedSummary = PipelineSummary & {
+  latestCheck?: Pick<CheckpointVerdict, "status" | "quarantined" | "problems">;
+};
+
+/** Adds each run's `latestCheck`: a full walk of every run would cost as much as `validate --all`. */
+async function withLatestCheck(
+  manager: CheckpointManager,
+  runs: PipelineSummary[],
+): Promise<CheckedSummary[]> {
+  const store = await manager.getStore();
+  const checked: CheckedSummary[] = [];
+  for (const run of runs) {
+    const verdict = await checkLatest(store, run.pipelineId);
+    checked.push(
+      verdict
+        ? {
+            ...run,
+            latestCheck: {
+              status: verdict.status,
+              quarantined: verdict.quarantined,
+              problems: verdict.problems,
+            },
+          }
+        : run,
     );
   }
-  if (json) return printJson(history);
+  return checked;
+}
+
+async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
+  const validation = await manager.validateRun(pipelineId);
+  const unreadable = validation.checkpoints.filter((v) => v.corrupt !== undefined).length;
+  if (unreadable > 0) {
+    warn(
+      `${unreadable} stored entr${unreadable === 1 ? "y" : "ies"} of ${pipelineId} cannot be read (unreadable); run \`cairn validate --pipeline-id ${pipelineId}\``,
+    );
+  }
+  const verdicts = new Map(validation.checkpoints.map((v) => [v.checkpointId, v]));
+  const history = (await manager.getCheckpointHistory(pipelineId)).flatMap((m) => {
+    const v = verdicts.get(m.checkpointId);
+    // Deleted since the walk, or written after it (not checked): left out, as a listing would.
+    if (!v || v.status === "gone") return [];
+    return [{ ...m, check: v.quarantined ? "quarantined" : v.status, problems: v.problems, verdict: v }];
+  });
+  if (json) return printJson(history.map(({ verdict: _, ...m }) => m));
   const rows = history.map((m) => [
     String(m.sequence),
     m.stageName,
     m.status,
     formatTime(m.timestamp),
     formatBytes(m.dataSize),
+    checkLabel(m.verdict),
     m.checkpointId,
   ]);
   printText(
-    formatTable(["SEQ", "STAGE", "STATUS", "TIME", "SIZE", "CHECKPOINT ID"], rows, [
+    formatTable(["SEQ", "STAGE", "STATUS", "TIME", "SIZE", "CHECK", "CHECKPOINT ID"], rows, [
       "right",
       "left",
       "left",
       "left",
       "right",
+      "left",
     ]),
   );
 }
@@ -109,6 +156,10 @@ export function registerList(program: Command): void {
     .option("--unfinished", "with --name: only runs that have not finished")
     .option("--limit <n>", "with --name: runs per page (1-1000, default 20)", parseLimit)
     .option("--cursor <cursor>", "with --name: the page after the one that printed this cursor")
+    .option(
+      "--verify",
+      "runs: check each run's newest checkpoint (reads and hashes its outputs; a run's own checkpoints are always checked)",
+    )
     .addHelpText(
       "after",
       examples(
@@ -120,7 +171,7 @@ export function registerList(program: Command): void {
   addStoreOptions(command).action(async (flags: ListFlags) => {
     if (flags.pipelineId !== undefined && flags.name !== undefined)
       throw new UsageError("--pipeline-id lists one run's checkpoints, --name one pipeline's runs: give one");
-    await withManager(flags, (manager) =>
+    await withReader(flags, (manager) =>
       flags.pipelineId === undefined
         ? listRuns(manager, flags)
         : listRun(manager, flags.pipelineId, flags.json === true),

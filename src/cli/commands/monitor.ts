@@ -10,7 +10,7 @@ import { ExitCode, UsageError } from "../exit-codes.js";
 import { ansiFrame, type MonitorSnapshot, renderSnapshot, takeSnapshot } from "../monitor-view.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface MonitorFlags extends StoreFlags {
   refresh: number;
@@ -142,7 +142,7 @@ export function registerMonitor(program: Command): void {
     if (flags.json && !flags.once) throw new UsageError("--json needs --once: a live view is not a document");
     if (flags.name !== undefined && flags.pipelineId !== undefined)
       throw new UsageError("--name and --pipeline-id pick what to watch: give one of them");
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       if (!flags.once) return watch(manager, flags);
       const snapshot = await takeSnapshot(manager, { ...scope(flags), requireRun: true });
       if (flags.json) printJson(snapshot);

@@ -21,14 +21,14 @@ interface RepairFlags extends StoreFlags {
 const OUTCOMES: Record<RepairStatus, string> = {
   healthy: "valid: nothing to repair",
   rebuilt: "valid: rebuilt what it lacked",
-  quarantined: "corrupt: quarantined (status expired); resume no longer uses it",
-  "already-quarantined": "corrupt: already quarantined by an earlier repair",
-  "force-accepted": "corrupt: its current content was accepted with --force as a new checkpoint",
-  removed: "unparseable: backed up and removed from its run",
+  quarantined: "invalid: quarantined (status expired); resume no longer uses it",
+  "already-quarantined": "invalid: already quarantined by an earlier repair",
+  "force-accepted": "invalid: its current content was accepted with --force as a new checkpoint",
+  removed: "unreadable: backed up and removed from its run",
   "would-rebuild": "valid: would rebuild what it lacks",
-  "would-quarantine": "corrupt: would be quarantined",
-  "would-force-accept": "corrupt: its current content would be accepted as a new checkpoint",
-  "would-remove": "unparseable: would be backed up and removed from its run",
+  "would-quarantine": "invalid: would be quarantined",
+  "would-force-accept": "invalid: its current content would be accepted as a new checkpoint",
+  "would-remove": "unreadable: would be backed up and removed from its run",
 };
 
 /** Outcomes that leave the checkpoint out of the run (exit 4); a forced acceptance is a repair. */
@@ -45,7 +45,7 @@ Exit codes:
   0  repaired, or healthy: the checkpoint verifies (missing provenance and indexes rebuilt),
      or its changed content was accepted with --force as a new checkpoint
   3  no checkpoint with that id
-  4  the checkpoint was corrupt and was quarantined (or removed, when it does not even parse);
+  4  the checkpoint was invalid and was quarantined (or removed, when it does not even parse);
      with --dry-run: it would be
   6  a runner is executing the run: repair waits for no one and changes nothing`;
 
@@ -70,7 +70,7 @@ function render(report: RepairReport): string {
 export function registerRepair(program: Command): void {
   const command = program
     .command("repair")
-    .summary("Back up and quarantine a corrupt checkpoint, or rebuild what a valid one lacks")
+    .summary("Back up and quarantine an invalid checkpoint, or rebuild what a valid one lacks")
     .description(
       "Repair one checkpoint without ever re-sealing data that changed. A backup of what is stored " +
         "is written before any change. A checkpoint that fails verification is quarantined (status " +
@@ -101,7 +101,7 @@ export function registerRepair(program: Command): void {
       if (QUARANTINED.has(report.status)) {
         throw new CommandExit(
           ExitCode.Corrupt,
-          `checkpoint ${report.checkpointId} is corrupt (${report.status})`,
+          `checkpoint ${report.checkpointId} is invalid (${report.status})`,
         );
       }
     });

@@ -11,7 +11,7 @@ import { UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ReportFlags extends StoreFlags {
   pipelineId: string;
@@ -76,7 +76,7 @@ export function registerReport(program: Command): void {
       throw new UsageError("--json prints the report as JSON; --format applies only with --output <file>");
     }
     const args = storeArgs(self, ["pipelineId", "format", "output", "pipelineFile"]);
-    await withManager(flags, async (manager) => {
+    await withReader(flags, async (manager) => {
       const report = await buildRecoveryReport(manager, flags.pipelineId, {
         storeArgs: args,
         ...(flags.pipelineFile !== undefined

@@ -3,7 +3,18 @@ import type { Command } from "commander";
 import type { CheckpointStatistics } from "../../index.js";
 import { formatBytes, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
+
+/** The one check's counts, or why there are none. */
+function checked(s: CheckpointStatistics): string {
+  if (!s.check) {
+    const unreadable = `${s.corruptCheckpoints} unreadable entr${s.corruptCheckpoints === 1 ? "y" : "ies"}`;
+    return `${unreadable}; validity not checked (--verify checks every checkpoint, as \`cairn validate --all\` does)`;
+  }
+  const { valid, invalid, quarantined } = s.check;
+  const unreadable = s.corruptCheckpoints > 0 ? `, ${s.corruptCheckpoints} of them unreadable entries` : "";
+  return `${valid} valid, ${invalid} invalid (${quarantined} quarantined${unreadable})`;
+}
 
 function render(s: CheckpointStatistics, location: string): string {
   const byStatus = Object.entries(s.checkpointsByStatus)
@@ -16,7 +27,7 @@ function render(s: CheckpointStatistics, location: string): string {
     ["Pipeline runs", `${s.totalPipelines} (${s.activePipelines} active, ${s.completedPipelines} completed)`],
     ["Checkpoints", String(s.totalCheckpoints)],
     ["  by status", byStatus],
-    ["Corrupt entries", String(s.corruptCheckpoints)],
+    ["  checked", checked(s)],
     ["Data size", `${formatBytes(s.totalDataSize)} total, ${formatBytes(s.averageDataSize)} average`],
     ["Resumes", `${s.totalResumeCount} in ${s.resumedPipelines} run${s.resumedPipelines === 1 ? "" : "s"}`],
     ["Resume success", rate],
@@ -31,15 +42,25 @@ export function registerStats(program: Command): void {
   const command = program
     .command("stats")
     .summary("Show store statistics")
-    .description("Show statistics of the store: runs, checkpoints by status, sizes, resumes")
+    .description(
+      "Show statistics of the store: runs, checkpoints by status and by the one check (valid, " +
+        "invalid, quarantined), sizes, resumes",
+    )
     .option("--name <pipeline>", "only this pipeline's runs (found through the runs-by-name index)")
+    .option(
+      "--verify",
+      "check every checkpoint too (checksums, outputs, chain links): as costly as validate --all",
+    )
     .addHelpText(
       "after",
       examples("cairn stats --store sqlite:./cairn.db --json", "cairn stats --name etl_pipeline"),
     );
-  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string }) => {
-    await withManager(flags, async (manager) => {
-      const stats = await manager.getStatistics(flags.name !== undefined ? { pipelineName: flags.name } : {});
+  addStoreOptions(command).action(async (flags: StoreFlags & { name?: string; verify?: boolean }) => {
+    await withReader(flags, async (manager) => {
+      const stats = await manager.getStatistics({
+        verify: flags.verify === true,
+        ...(flags.name !== undefined ? { pipelineName: flags.name } : {}),
+      });
       if (flags.json) printJson(stats);
       else printText(render(stats, (await manager.getStore()).location));
     });

@@ -1,17 +1,18 @@
 /** `cairn validate`: verifies checkpoints and reports every problem found. */
 import type { Command } from "commander";
 import type { CheckpointManager, HistoryFinding, RunValidation, ValidationProblem } from "../../index.js";
-import { STATUS_SYMBOLS } from "../../manager/chain-text.js";
+import { CHECK_SYMBOLS } from "../../manager/chain-text.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { type ProgressLine, withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ValidateFlags extends StoreFlags {
   pipelineId?: string;
   checkpointId?: string;
   all?: boolean;
+  strict?: boolean;
 }
 
 /** One problem, with the checkpoint (or, for an unparseable entry, the location) it is about. */
@@ -20,6 +21,8 @@ interface FoundProblem extends ValidationProblem {
   checkpointId: string | null;
   /** Where an unparseable entry is (file path, row key); null for checkpoints that parse. */
   location: string | null;
+  /** The checkpoint was quarantined by `cairn repair`: reported, a failure only with `--strict`. */
+  quarantined: boolean;
 }
 
 /** A run's history compared with its head record: lost history (`problem`), or information. */
@@ -35,7 +38,11 @@ interface ValidationReport {
   scope: { pipelineId: string } | { checkpointId: string } | { all: true };
   runsChecked: number;
   checkpointsChecked: number;
+  /** False when a checkpoint is invalid and not quarantined (with `--strict`: when any is invalid). */
   valid: boolean;
+  /** Quarantined checkpoints among the invalid ones. */
+  quarantined: number;
+  strict: boolean;
   problems: FoundProblem[];
   /** Per run, what the comparison with its head record found; `problem` ones make it invalid. */
   history: FoundHistory[];
@@ -45,12 +52,14 @@ interface ValidationReport {
 function addRun(report: ValidationReport, run: RunValidation): void {
   report.runsChecked++;
   report.checkpointsChecked += run.summary.listed - run.summary.gone;
+  report.quarantined += run.summary.quarantined;
   for (const v of run.checkpoints) {
     for (const p of v.problems) {
       report.problems.push({
         pipelineId: run.pipelineId,
         checkpointId: v.checkpointId,
         location: v.corrupt?.location ?? null,
+        quarantined: v.quarantined,
         ...p,
       });
     }
@@ -82,6 +91,7 @@ function scopeOf(flags: ValidateFlags): ValidationReport["scope"] {
 async function validate(
   manager: CheckpointManager,
   scope: ValidationReport["scope"],
+  strict: boolean,
   progress: ProgressLine,
 ): Promise<ValidationReport> {
   const report: ValidationReport = {
@@ -89,14 +99,24 @@ async function validate(
     runsChecked: 0,
     checkpointsChecked: 0,
     valid: true,
+    quarantined: 0,
+    strict,
     problems: [],
     history: [],
   };
   if ("checkpointId" in scope) {
     const result = await manager.validateCheckpoint(scope.checkpointId);
     report.checkpointsChecked = 1;
+    if (result.quarantined) report.quarantined = 1;
     for (const p of result.problems) {
-      report.problems.push({ pipelineId: null, checkpointId: scope.checkpointId, location: null, ...p });
+      const { quarantined } = result;
+      report.problems.push({
+        pipelineId: null,
+        checkpointId: scope.checkpointId,
+        location: null,
+        quarantined,
+        ...p,
+      });
     }
   } else if ("pipelineId" in scope) {
     const onProgress = (done: number, total: number) =>
@@ -109,8 +129,13 @@ async function validate(
     });
     for (const run of runs) addRun(report, run);
   }
-  report.valid = report.problems.length === 0 && !report.history.some((h) => h.problem);
+  report.valid = failing(report).length === 0 && !report.history.some((h) => h.problem);
   return report;
+}
+
+/** The problems that fail the command: all with `--strict`, else those of unquarantined checkpoints. */
+function failing(report: ValidationReport): FoundProblem[] {
+  return report.strict ? report.problems : report.problems.filter((p) => !p.quarantined);
 }
 
 function render(report: ValidationReport): string {
@@ -124,13 +149,17 @@ function render(report: ValidationReport): string {
           ? `${p.location} (unreadable entry)`
           : `${p.checkpointId} (unreadable entry: ${p.location})`;
     if (heading !== current) {
-      lines.push(`${STATUS_SYMBOLS.corrupt} ${heading}`);
+      lines.push(
+        p.quarantined
+          ? `${CHECK_SYMBOLS.quarantined} ${heading} (quarantined)`
+          : `${CHECK_SYMBOLS.invalid} ${heading}`,
+      );
       current = heading;
     }
     lines.push(`    ${p.kind}: ${p.message}`);
   }
   for (const h of report.history) {
-    if (h.problem) lines.push(`${STATUS_SYMBOLS.corrupt} run ${h.pipelineId}: ${h.kind}: ${h.message}`);
+    if (h.problem) lines.push(`${CHECK_SYMBOLS.invalid} run ${h.pipelineId}: ${h.kind}: ${h.message}`);
   }
   for (const h of report.history) {
     if (!h.problem && h.kind === "pruned") lines.push(`  run ${h.pipelineId}: ${h.message}`);
@@ -140,18 +169,23 @@ function render(report: ValidationReport): string {
       ? ""
       : ` in ${report.runsChecked} run${report.runsChecked === 1 ? "" : "s"}`;
   const checked = `Checked ${report.checkpointsChecked} checkpoint${report.checkpointsChecked === 1 ? "" : "s"}${runs}`;
-  if (report.valid) lines.push(`${checked}: all valid.`);
-  else {
+  if (report.problems.length === 0 && !report.history.some((h) => h.problem)) {
+    lines.push(`${checked}: all valid.`);
+  } else {
     const subjects = new Set(report.problems.map((p) => p.checkpointId ?? p.location)).size;
     const lost = new Set(report.history.filter((h) => h.problem).map((h) => h.pipelineId)).size;
     const parts = [];
     if (report.problems.length > 0) {
-      parts.push(
-        `${report.problems.length} problem${report.problems.length === 1 ? "" : "s"} in ${subjects} checkpoint${subjects === 1 ? "" : "s"}`,
-      );
+      const invalid = `${subjects} invalid checkpoint${subjects === 1 ? "" : "s"}`;
+      const quarantined = report.quarantined > 0 ? ` (${report.quarantined} quarantined)` : "";
+      const problems = `${report.problems.length} problem${report.problems.length === 1 ? "" : "s"}`;
+      parts.push(`${invalid}${quarantined}, ${problems}`);
     }
     if (lost > 0) parts.push(`lost history in ${lost} run${lost === 1 ? "" : "s"}`);
     lines.push("", `${checked}: ${parts.join("; ")}.`);
+    if (report.valid && report.problems.length > 0) {
+      lines.push("Every invalid checkpoint is quarantined: resume skips them (--strict fails on them).");
+    }
   }
   return lines.join("\n");
 }
@@ -160,14 +194,16 @@ function render(report: ValidationReport): string {
 export function registerValidate(program: Command): void {
   const command = program
     .command("validate")
-    .summary("Verify checkpoints and run history; exit 4 if any problem is found")
+    .summary("Verify checkpoints and run history; exit 4 if a checkpoint is invalid or history was lost")
     .description(
       "Verify checksums, outputs and chain links, and that no run lost checkpoints it was written " +
-        "(other than by retention); exit 4 if any problem is found",
+        "(other than by retention); exit 4 if any problem is found. A checkpoint quarantined by " +
+        "`cairn repair` is a handled problem: reported, and exit 4 only with --strict",
     )
     .option("--pipeline-id <id>", "validate every checkpoint of this run")
     .option("--checkpoint-id <id>", "validate one checkpoint")
     .option("--all", "validate every checkpoint in the store")
+    .option("--strict", "exit 4 on quarantined checkpoints too (by default they are reported only)")
     .addHelpText(
       "after",
       examples(
@@ -177,13 +213,14 @@ export function registerValidate(program: Command): void {
     );
   addStoreOptions(command).action(async (flags: ValidateFlags) => {
     const scope = scopeOf(flags);
-    await withManager(flags, async (manager) => {
-      const report = await withProgress(flags, (progress) => validate(manager, scope, progress));
+    await withReader(flags, async (manager) => {
+      const strict = flags.strict === true;
+      const report = await withProgress(flags, (progress) => validate(manager, scope, strict, progress));
       if (flags.json) printJson(report);
       else printText(render(report));
       if (!report.valid) {
-        const count = report.problems.length + report.history.filter((h) => h.problem).length;
-        throw new CommandExit(ExitCode.Corrupt, `validation found ${count} problem${count === 1 ? "" : "s"}`);
+        const n = failing(report).length + report.history.filter((h) => h.problem).length;
+        throw new CommandExit(ExitCode.Corrupt, `validation found ${n} problem${n === 1 ? "" : "s"}`);
       }
     });
   });

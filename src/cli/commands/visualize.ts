@@ -10,7 +10,7 @@ import {
 import { writeFileDurably } from "../../util/atomic-file.js";
 import { printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface VisualizeFlags extends StoreFlags {
   pipelineId: string;
@@ -25,7 +25,7 @@ export function registerVisualize(program: Command): void {
     .summary("Draw a run's checkpoint graph (PNG, SVG, Mermaid, DOT)")
     .description(
       "Draw a run's checkpoints left to right, parent to child, coloured by status, with resumes, " +
-        "failures, checkpoints that fail validation and corrupt entries marked. The output file's " +
+        "failures, invalid and quarantined checkpoints and unreadable entries marked. The output file's " +
         `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}.`,
     )
     .requiredOption("--pipeline-id <id>", "the run to draw")
@@ -42,11 +42,11 @@ export function registerVisualize(program: Command): void {
     // A bad extension is a usage error found before the store is opened.
     const format = formatFromPath(flags.output);
     const output = resolve(flags.output);
-    const graph = await withManager(flags, (manager) =>
+    const graph = await withReader(flags, (manager) =>
       buildCheckpointGraph(manager, flags.pipelineId, { validate: flags.validate }),
     );
     await writeFileDurably(output, await renderCheckpointGraph(graph, format));
-    const { invalid, corrupt } = graph.counts;
+    const { invalid, corrupt, quarantined } = graph.counts;
     if (flags.json) {
       printJson({
         pipelineId: graph.pipelineId,
@@ -55,6 +55,7 @@ export function registerVisualize(program: Command): void {
         nodes: graph.nodes.length,
         edges: graph.edges.length,
         invalid,
+        quarantined,
         corrupt,
       });
     } else {
@@ -64,9 +65,10 @@ export function registerVisualize(program: Command): void {
           `${plural(graph.nodes.length, "node")}, ${plural(graph.edges.length, "edge")})`,
       );
     }
+    const handled = quarantined > 0 ? ` (${quarantined} quarantined)` : "";
     const problems = [
-      invalid > 0 ? `${invalid} checkpoint${invalid === 1 ? " fails" : "s fail"} validation` : "",
-      corrupt > 0 ? `${corrupt} ${corrupt === 1 ? "entry is" : "entries are"} corrupt` : "",
+      invalid > 0 ? `${invalid} checkpoint${invalid === 1 ? " is" : "s are"} invalid${handled}` : "",
+      corrupt > 0 ? `${corrupt} ${corrupt === 1 ? "entry is" : "entries are"} unreadable` : "",
     ].filter((p) => p !== "");
     if (problems.length > 0) {
       warn(`${problems.join(" and ")}; see cairn validate --pipeline-id ${graph.pipelineId}`);

@@ -36,7 +36,7 @@ function attributes(node: GraphNode): string[] {
   }
   if (node.kind === "corrupt") {
     return [
-      `label=${quote(`⚠ corrupt entry\n${node.location}\n${fitText(node.reason, 400, 11)}`)}`,
+      `label=${quote(`⚠ unreadable entry\n${node.location}\n${fitText(node.reason, 400, 11)}`)}`,
       `fillcolor="${STATUS_COLORS.corrupt}"`,
       `fontcolor="${STATUS_TEXT_COLORS.corrupt}"`,
       `tooltip=${quote(node.reason)}`,
@@ -50,7 +50,8 @@ function attributes(node: GraphNode): string[] {
   ];
   if (node.resumed) text.push(`↻ resumed ×${node.resumeCount}`);
   if (node.failed) text.push(`✗ ${fitText(node.errorMessage ?? "failed", 300, 11)}`);
-  if (node.valid === false) text.push("⚠ invalid");
+  if (node.quarantined) text.push("⊘ quarantined");
+  else if (node.valid === false) text.push("⚠ invalid");
   const attrs = [
     `label=${quote(text.join("\n"))}`,
     `fillcolor="${STATUS_COLORS[node.status]}"`,

@@ -1,10 +1,11 @@
 /**
- * The checkpoint graph of one run as a plain model: one node per checkpoint (and per corrupt
+ * The checkpoint graph of one run as a plain model: one node per checkpoint (and per unreadable
  * entry of the listing), edges from each checkpoint's parent to it. Every renderer (SVG, PNG,
  * Mermaid, DOT) draws this model; none of them reads the store.
  */
 import type { StoredMetadata } from "../../core/record.js";
 import type { CheckpointStatusValue, ValidationProblem } from "../../core/types.js";
+import { isQuarantined } from "../../manager/check.js";
 import type { CheckpointManager } from "../../manager/checkpoint-manager.js";
 
 /** A checkpoint whose metadata could be read. */
@@ -29,8 +30,10 @@ export interface CheckpointGraphNode {
   problems: ValidationProblem[];
   /** The run resumed from this checkpoint (resume count > 0 or status `resumed`). */
   resumed: boolean;
-  /** The stage failed here (status `failed` or an error message). */
+  /** The stage failed here (status `failed`, or an error message other than a quarantine's). */
   failed: boolean;
+  /** Quarantined by `cairn repair` (invalid, status `expired`): a handled problem, not a failure. */
+  quarantined: boolean;
   /** Position in the store's listing, from 0 (oldest first). */
   position: number;
 }
@@ -91,7 +94,10 @@ export interface GraphCounts {
   checkpoints: number;
   corrupt: number;
   removed: number;
+  /** Invalid checkpoints, quarantined ones included. */
   invalid: number;
+  /** Quarantined checkpoints (counted in `invalid` too when validated). */
+  quarantined: number;
   resumed: number;
   failed: number;
 }
@@ -117,6 +123,7 @@ export async function buildCheckpointGraph(
     : (await manager.listRun(pipelineId)).map((entry) => ({
         status: undefined,
         problems: [],
+        quarantined: entry.ok && isQuarantined(entry.metadata),
         metadata: entry.ok ? entry.metadata : undefined,
         corrupt: entry.ok ? undefined : entry.corrupt,
       }));
@@ -136,6 +143,7 @@ export async function buildCheckpointGraph(
     const valid = verdict.status === undefined ? undefined : verdict.status === "valid";
     const problems = verdict.problems;
     const errorMessage = m.error_message ?? undefined;
+    const quarantined = verdict.quarantined;
     listed.push({
       kind: "checkpoint",
       id: m.checkpoint_id,
@@ -151,7 +159,8 @@ export async function buildCheckpointGraph(
       valid,
       problems,
       resumed: m.resume_count > 0 || m.status === "resumed",
-      failed: m.status === "failed" || Boolean(errorMessage),
+      failed: m.status === "failed" || (Boolean(errorMessage) && !quarantined),
+      quarantined,
       position,
     });
     if (m.parent_checkpoint_id) parents.set(m.checkpoint_id, m.parent_checkpoint_id);
@@ -173,7 +182,7 @@ export async function buildCheckpointGraph(
 }
 
 /**
- * Edges from each checkpoint's parent. A parent that is a corrupt entry links to that entry; a
+ * Edges from each checkpoint's parent. A parent that is an unreadable entry links to that entry; a
  * parent no longer stored becomes a `removed` node placed just before its first child.
  */
 function linkParents(
@@ -209,13 +218,22 @@ function linkParents(
 }
 
 function countNodes(nodes: readonly GraphNode[]): GraphCounts {
-  const counts: GraphCounts = { checkpoints: 0, corrupt: 0, removed: 0, invalid: 0, resumed: 0, failed: 0 };
+  const counts: GraphCounts = {
+    checkpoints: 0,
+    corrupt: 0,
+    removed: 0,
+    invalid: 0,
+    quarantined: 0,
+    resumed: 0,
+    failed: 0,
+  };
   for (const node of nodes) {
     if (node.kind === "corrupt") counts.corrupt++;
     else if (node.kind === "removed") counts.removed++;
     else {
       counts.checkpoints++;
       if (node.valid === false) counts.invalid++;
+      if (node.quarantined) counts.quarantined++;
       if (node.resumed) counts.resumed++;
       if (node.failed) counts.failed++;
     }

@@ -10,7 +10,7 @@ export function renderLegend(x: number, top: number, maxWidth: number): { svg: s
   }));
   items.push(
     {
-      label: "invalid (fails validation)",
+      label: "invalid (fails validation; ⊘ quarantined by repair)",
       swatch: `fill="${MARK_COLORS.background}" stroke="${MARK_COLORS.invalid}" stroke-width="2.5" stroke-dasharray="4 2"`,
     },
     {

@@ -51,7 +51,7 @@ function classOf(node: GraphNode): string {
 function shape(node: GraphNode): string {
   if (node.kind === "removed") return `(["${label(["parent removed", node.checkpointId])}"])`;
   if (node.kind === "corrupt") {
-    return `["${label(["⚠ corrupt entry", node.location, fitText(node.reason, 400, 12)])}"]`;
+    return `["${label(["⚠ unreadable entry", node.location, fitText(node.reason, 400, 12)])}"]`;
   }
   const parts = [
     escapeMermaid(node.stageName),
@@ -61,7 +61,8 @@ function shape(node: GraphNode): string {
   ];
   if (node.resumed) parts.push(escapeMermaid(`↻ resumed ×${node.resumeCount}`));
   if (node.failed) parts.push(escapeMermaid(`✗ ${fitText(node.errorMessage ?? "failed", 300, 12)}`));
-  if (node.valid === false) parts.push("⚠ invalid");
+  if (node.quarantined) parts.push("⊘ quarantined");
+  else if (node.valid === false) parts.push("⚠ invalid");
   return `("${parts.join("<br/>")}")`;
 }
 

@@ -1,7 +1,7 @@
 /** The fixed colours of checkpoint graphs, shared by the SVG, PNG, Mermaid and DOT renderers. */
 import type { CheckpointStatusValue } from "../../core/types.js";
 
-/** What a node's fill colour says: a checkpoint status, or a corrupt listing entry. */
+/** What a node's fill colour says: a checkpoint status, or an unreadable listing entry (`corrupt`). */
 export type NodeColorKey = CheckpointStatusValue | "corrupt";
 
 /** Fill colour of a node by status; solid, so a PNG holds these exact RGB values. */
@@ -56,7 +56,7 @@ export const LEGEND_STATUSES: readonly NodeColorKey[] = [
   "corrupt",
 ];
 
-/** `in_progress` → `in progress`. */
+/** `in_progress` → `in progress`; `corrupt` (a listing entry that does not parse) → `unreadable entry`. */
 export function statusLabel(key: NodeColorKey): string {
-  return key.replace(/_/g, " ");
+  return key === "corrupt" ? "unreadable entry" : key.replace(/_/g, " ");
 }

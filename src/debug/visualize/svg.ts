@@ -59,8 +59,8 @@ export function renderSvg(graph: CheckpointGraph): string {
     `${counts.checkpoints} checkpoint${counts.checkpoints === 1 ? "" : "s"}`,
     `${counts.resumed} resumed`,
     `${counts.failed} failed`,
-    graph.validated ? `${counts.invalid} invalid` : "not validated",
-    `${counts.corrupt} corrupt`,
+    graph.validated ? `${counts.invalid} invalid (${counts.quarantined} quarantined)` : "not validated",
+    `${counts.corrupt} unreadable`,
     `generated ${formatUtc(graph.generatedAt)}`,
   ].join(" · ");
   const width = Math.ceil(
@@ -130,7 +130,7 @@ function boxFor(node: GraphNode): Box {
   } else if (node.kind === "corrupt") {
     const where = node.location.split(/[\\/]/).pop() ?? node.location;
     lines = [
-      line("⚠ corrupt entry", HEAD, true),
+      line("⚠ unreadable entry", HEAD, true),
       line(where, BODY),
       ...wrapText(node.reason, inner, SMALL.size, 2).map((t) => ({ text: t, ...SMALL })),
     ];
@@ -147,9 +147,10 @@ function boxFor(node: GraphNode): Box {
     if (node.resumed) {
       lines.push(line(`↻ resumed${node.resumeCount > 0 ? ` ×${node.resumeCount}` : ""}`, BODY, true));
     }
-    if (node.valid === false) {
+    if (node.valid === false || node.quarantined) {
       const kinds = [...new Set(node.problems.map((p) => p.kind.replace(/_/g, " ")))].join(", ");
-      lines.push(line(`⚠ invalid${kinds ? `: ${kinds}` : ""}`, BODY, true));
+      const what = node.quarantined ? "⊘ quarantined" : "⚠ invalid";
+      lines.push(line(`${what}${kinds ? `: ${kinds}` : ""}`, BODY, true));
     }
     if (node.failed) {
       const message = `✗ ${node.errorMessage ?? "failed"}`;
@@ -190,7 +191,7 @@ function layOut(graph: CheckpointGraph, boxes: ReadonlyMap<string, Box>): Layout
   for (const [id, box] of boxes)
     g.setNode(id, { width: box.width + 2 * HALO, height: box.height + 2 * HALO });
   for (const edge of graph.edges) g.setEdge(edge.from, edge.to, { weight: 2 });
-  // A corrupt entry has no parent link; place it after the entry listed before it.
+  // An unreadable entry has no parent link; place it after the entry listed before it.
   let previous: string | undefined;
   for (const node of graph.nodes) {
     if (node.kind === "removed") continue;

@@ -20,6 +20,7 @@ import {
   CheckpointConflictError,
   CheckpointNotFoundError,
   InvalidConfigError,
+  StoreNotFoundError,
   StoreUnavailableError,
   TipMovedError,
 } from "../../core/errors.js";
@@ -74,9 +75,15 @@ export interface FileStoreOptions {
   basePath: string;
   /** Flush files and folders to disk on every write (default true); off only for tests and benchmarks. */
   fsync?: boolean;
+  /** For reading only: setup() changes nothing, and a missing folder is `StoreNotFoundError`. */
+  readOnly?: boolean;
 }
 
-const FILE_STORE_OPTIONS = ["basePath", "fsync"] as const satisfies readonly (keyof FileStoreOptions)[];
+const FILE_STORE_OPTIONS = [
+  "basePath",
+  "fsync",
+  "readOnly",
+] as const satisfies readonly (keyof FileStoreOptions)[];
 
 /** Stores checkpoints as JSON files, one folder per run. */
 export class FileStore implements CheckpointStore {
@@ -86,6 +93,7 @@ export class FileStore implements CheckpointStore {
   /** Absolute folder holding the runs. */
   readonly basePath: string;
   private readonly fsync: boolean;
+  private readonly readOnly: boolean;
   /** Serializes writes to one run within this instance, so a check and its write never interleave. */
   private readonly locks = new KeyedLock();
   private readonly runs: RunsIndex;
@@ -97,6 +105,7 @@ export class FileStore implements CheckpointStore {
     if (unknown !== undefined) throw new InvalidConfigError(unknown);
     this.basePath = resolve(options.basePath);
     this.fsync = options.fsync ?? true;
+    this.readOnly = options.readOnly ?? false;
     this.location = `file:${this.basePath}`;
     this.runs = new RunsIndex(this.basePath, this.fsync);
     this.leases = new RunLeases(this.basePath, this.fsync);
@@ -112,6 +121,16 @@ export class FileStore implements CheckpointStore {
       }
     } catch (error) {
       if (!hasCode(error, "ENOENT")) throw error;
+      if (this.readOnly) throw new StoreNotFoundError(this.location, "the folder does not exist");
+    }
+    // A reader leaves a killed writer's leftovers to the next writer, and builds no index.
+    if (this.readOnly) {
+      if (!(await this.runs.built())) {
+        throw new InvalidConfigError(
+          `the store at ${this.location} has no runs-by-name index yet (written by an older cairn): run \`cairn migrate\` on it first`,
+        );
+      }
+      return;
     }
     await recoverLeftovers(this.basePath, this.runs, this.fsync);
     await this.runs.setup();

@@ -112,6 +112,15 @@ export class RunsIndex {
     await this.writeMarker();
   }
 
+  /**
+   * For a read-only open: whether the index can answer, without building anything. False for a
+   * store an older cairn wrote (runs, but no marker), which `cairn migrate` indexes.
+   */
+  async built(): Promise<boolean> {
+    if (existsSync(join(this.root, MARKER))) return true;
+    return (await listRunIds(this.basePath)).length === 0;
+  }
+
   /** Enters a run that has no checkpoint yet, unfinished; before its first checkpoint is written. */
   async add(pipelineId: string, pipelineName: string, createdAt: string): Promise<void> {
     await this.set(pipelineId, { pipelineId, pipelineName, createdAt, finished: false });

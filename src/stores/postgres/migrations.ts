@@ -3,7 +3,7 @@
  * never edited or renumbered, because databases in the field record which versions they have
  * applied in `<schema>.<prefix>migrations`. A schema change is a new entry with the next version.
  */
-import { FormatTooNewError } from "../../core/errors.js";
+import { FormatTooNewError, StoreNotFoundError, schemaBehindError } from "../../core/errors.js";
 import { sha256 } from "../../core/record.js";
 import type { PgQueryable } from "./driver.js";
 
@@ -241,4 +241,28 @@ export async function applyMigrations(
 export async function recordedVersions(client: PgQueryable, tables: TableNames): Promise<number[]> {
   const { rows } = await client.query({ text: `SELECT version FROM ${tables.migrations} ORDER BY version` });
   return rows.map((r) => Number(r.version));
+}
+
+/**
+ * For a read-only open: the schema holds a cairn store whose version this cairn reads, checked
+ * without creating or migrating anything. No schema or no migrations table is `StoreNotFoundError`.
+ */
+export async function checkReadable(
+  client: PgQueryable,
+  schema: string,
+  tables: TableNames,
+  location: string,
+): Promise<void> {
+  const { rows } = await client.query({
+    text: "SELECT to_regclass($1) IS NOT NULL AS found, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2) AS schema",
+    values: [tables.migrations, schema],
+  });
+  const row = rows[0] as { found: boolean; schema: boolean } | undefined;
+  if (!row?.schema) throw new StoreNotFoundError(location, `the schema ${tables.schema} does not exist`);
+  if (!row.found) throw new StoreNotFoundError(location, `no ${tables.migrations} table`);
+  const current = (await recordedVersions(client, tables)).at(-1) ?? 0;
+  if (current > LATEST_VERSION) {
+    throw new FormatTooNewError("store schema", tables.migrations, current, LATEST_VERSION);
+  }
+  if (current < LATEST_VERSION) throw schemaBehindError(location, current, LATEST_VERSION);
 }

@@ -12,6 +12,7 @@ import {
 import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
 import { checkLeaseArgs, decideAcquire } from "../lease.js";
 import { listedFromRow, renderRow } from "../raw-row.js";
+import type { OpenOptions } from "../registry.js";
 import { headOfRow } from "../run-head.js";
 import type {
   CheckpointRecord,
@@ -46,6 +47,7 @@ import {
 import { importRun } from "./import.js";
 import {
   applyMigrations,
+  checkReadable,
   LATEST_VERSION,
   recordedVersions,
   type TableNames,
@@ -81,6 +83,7 @@ export class PostgresStore implements CheckpointStore {
     private readonly schema: string,
     private readonly prefix: string,
     location: string,
+    private readonly readOnly: boolean,
   ) {
     this.location = location;
     this.tables = tableNames(schema, prefix);
@@ -94,22 +97,26 @@ export class PostgresStore implements CheckpointStore {
   }
 
   /** Validates the configuration, loads `pg` and creates (or adopts) the pool; connects lazily. */
-  static async open(config: Record<string, unknown>): Promise<PostgresStore> {
+  static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<PostgresStore> {
     const resolved = resolveConfig(config);
     const driver = await loadDriver();
     const types = typeParsers(driver);
     const { schema, tablePrefix, location } = resolved;
-    if (resolved.pool) return new PostgresStore(resolved.pool, false, types, schema, tablePrefix, location);
+    const readOnly = options.readOnly ?? false;
+    if (resolved.pool)
+      return new PostgresStore(resolved.pool, false, types, schema, tablePrefix, location, readOnly);
     const pool = new driver.Pool(resolved.poolOptions);
     // An idle client whose connection drops makes the pool emit 'error'; unhandled, that would
     // crash the process. The pool has already discarded the client, and the next query reports
     // the server as unavailable, so there is nothing else to do here.
     pool.on("error", () => {});
-    return new PostgresStore(pool, true, types, schema, tablePrefix, location);
+    return new PostgresStore(pool, true, types, schema, tablePrefix, location, readOnly);
   }
 
   /** Creates the schema and applies missing migrations, in one transaction; idempotent. */
   async setup(): Promise<void> {
+    if (this.readOnly)
+      return this.call(() => checkReadable(this.pool, this.schema, this.tables, this.location));
     const applied = await this.call(() =>
       inTransaction(this.pool, (client) => applyMigrations(client, this.schema, this.prefix, this.tables)),
     );

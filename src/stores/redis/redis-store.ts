@@ -4,10 +4,12 @@
  * its fencing check are one atomic step and one round trip. It uses `ioredis`, an optional peer
  * dependency imported only when a store is opened, never when cairn is imported.
  */
+
 import { createHash } from "node:crypto";
 import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
 import { compareStored } from "../../core/record.js";
 import { checkLeaseArgs } from "../lease.js";
+import type { OpenOptions } from "../registry.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -82,13 +84,25 @@ export class RedisStore implements CheckpointStore {
   }
 
   /** Validates the configuration, loads the driver and connects (or adopts the caller's client). */
-  static async open(config: Record<string, unknown>): Promise<RedisStore> {
+  static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<RedisStore> {
     const settings = parseRedisConfig(config);
     const { prefix, ttlSeconds, location } = settings;
-    if (settings.client) return new RedisStore(settings.client, location, prefix, ttlSeconds, false);
-    const client = await connect(settings.connection as RedisConnection, settings.connectTimeoutMs, location);
-    return new RedisStore(client, location, prefix, ttlSeconds, true);
+    let store: RedisStore;
+    if (settings.client) store = new RedisStore(settings.client, location, prefix, ttlSeconds, false);
+    else {
+      const client = await connect(
+        settings.connection as RedisConnection,
+        settings.connectTimeoutMs,
+        location,
+      );
+      store = new RedisStore(client, location, prefix, ttlSeconds, true);
+    }
+    store.readOnly = options.readOnly ?? false;
+    return store;
   }
+
+  /** Set by a read-only open: setup() leaves an older cairn's data without its runs-by-name entries. */
+  private readOnly = false;
 
   /**
    * Checks that the server answers; keys appear on first write. Data an older cairn wrote gets
@@ -96,6 +110,8 @@ export class RedisStore implements CheckpointStore {
    */
   async setup(): Promise<void> {
     await this.run("setup", () => this.client.call("PING"));
+    // A keyspace cannot tell "no store here" from an empty store: a reader only writes nothing.
+    if (this.readOnly) return;
     await this.run("setup", () => buildMissingEntries(this.client, this.runScript, this.keys));
   }
 

@@ -5,7 +5,7 @@
 import { loadDriver as load } from "../driver.js";
 import type { SqliteDatabase } from "./sqlite-store.js";
 
-type DatabaseConstructor = new (filename: string) => SqliteDatabase;
+type DatabaseConstructor = new (filename: string, options?: { fileMustExist?: boolean }) => SqliteDatabase;
 
 /** The `better-sqlite3` `Database` constructor; `MissingDriverError` when the package is absent. */
 export function loadDriver(): Promise<DatabaseConstructor> {

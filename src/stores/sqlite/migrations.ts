@@ -3,7 +3,7 @@
  * edited or renumbered, because databases in the field record which versions they have applied.
  * A schema change is a new entry with the next version.
  */
-import { FormatTooNewError } from "../../core/errors.js";
+import { FormatTooNewError, StoreNotFoundError, schemaBehindError } from "../../core/errors.js";
 import type { SqliteDatabase } from "./sqlite-store.js";
 
 /** Table names for one table prefix. */
@@ -184,4 +184,21 @@ export function recordedVersions(db: SqliteDatabase, tables: TableNames): number
     .safeIntegers(false)
     .all() as { version: number }[];
   return rows.map((r) => Number(r.version));
+}
+
+/**
+ * For a read-only open: the database holds a cairn store whose schema this cairn reads, checked
+ * without creating or migrating anything. No migrations table is `StoreNotFoundError`.
+ */
+export function checkReadable(db: SqliteDatabase, tables: TableNames, location: string): void {
+  const found = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+    .get(tables.migrations);
+  if (found === undefined)
+    throw new StoreNotFoundError(location, `no ${tables.migrations} table in the database`);
+  const current = recordedVersions(db, tables).at(-1) ?? 0;
+  if (current > LATEST_VERSION) {
+    throw new FormatTooNewError("store schema", tables.migrations, current, LATEST_VERSION);
+  }
+  if (current < LATEST_VERSION) throw schemaBehindError(location, current, LATEST_VERSION);
 }

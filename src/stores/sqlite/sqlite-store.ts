@@ -3,18 +3,21 @@
  * row per stage output, keyed by run and hash. It uses `better-sqlite3`, an optional peer
  * dependency that is imported only when a store is opened, never when cairn is imported.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import {
   CheckpointCorruptError,
   CheckpointNotFoundError,
   InvalidConfigError,
+  StoreNotFoundError,
   StoreUnavailableError,
 } from "../../core/errors.js";
 import { unknownOptionsProblem } from "../../core/options.js";
 import { parseStoredMetadata } from "../../core/record.js";
+import { hasCode } from "../../util/fs-util.js";
 import { checkLeaseArgs } from "../lease.js";
 import { listedFromRow } from "../raw-row.js";
+import type { OpenOptions } from "../registry.js";
 import { headOfRow } from "../run-head.js";
 import type {
   CheckpointRecord,
@@ -39,6 +42,7 @@ import { prepareImport } from "./import.js";
 import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.js";
 import {
   applyMigrations,
+  checkReadable,
   LATEST_VERSION,
   recordedVersions,
   type TableNames,
@@ -113,6 +117,16 @@ const PATCH_FIELDS = [
   "resume_count",
 ] as const satisfies readonly (keyof StatusPatch)[];
 
+/** True when `path` is an existing file (a folder or nothing is no database to read). */
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (error) {
+    if (hasCode(error, "ENOENT") || hasCode(error, "ENOTDIR")) return false;
+    throw error;
+  }
+}
+
 /** A checkpoint store in a SQLite database file, through `better-sqlite3`. */
 export class SqliteStore implements CheckpointStore {
   readonly strategy = "sqlite";
@@ -128,6 +142,7 @@ export class SqliteStore implements CheckpointStore {
     private readonly db: SqliteDatabase,
     prefix: string,
     private readonly ownsDatabase: boolean,
+    private readonly readOnly = false,
   ) {
     this.tables = tableNames(prefix);
     this.persistent = !db.memory;
@@ -135,7 +150,7 @@ export class SqliteStore implements CheckpointStore {
   }
 
   /** Validates the configuration, loads the driver and opens (or adopts) the database. */
-  static async open(config: Record<string, unknown>): Promise<SqliteStore> {
+  static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<SqliteStore> {
     const {
       dbPath,
       database,
@@ -171,12 +186,22 @@ export class SqliteStore implements CheckpointStore {
     if (problems.length > 0) throw new InvalidConfigError(problems);
 
     // The caller's connection keeps the caller's settings (pragmas included): they own it.
-    if (database !== undefined) return new SqliteStore(database, tablePrefix, false);
+    if (database !== undefined) return new SqliteStore(database, tablePrefix, false, options.readOnly);
 
     const Database = await loadDriver();
     const path = dbPath === ":memory:" ? dbPath : resolve(dbPath as string);
     let db: SqliteDatabase | undefined;
+    const location = `sqlite:${path}`;
+    if (options.readOnly && (path === ":memory:" || !(await isFile(path)))) {
+      throw new StoreNotFoundError(location, "the database file does not exist");
+    }
     try {
+      if (options.readOnly) {
+        // No folder, no file, no journal mode change: a reader leaves the file as it found it.
+        db = new Database(path, { fileMustExist: true });
+        db.exec("PRAGMA busy_timeout = 5000");
+        return new SqliteStore(db, tablePrefix, true, true);
+      }
       if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
       db = new Database(path);
       db.exec("PRAGMA journal_mode = WAL");
@@ -195,7 +220,8 @@ export class SqliteStore implements CheckpointStore {
 
   /** Applies missing migrations and prepares the statements; idempotent. */
   async setup(): Promise<void> {
-    this.appliedNow.push(...applyMigrations(this.db, this.tables));
+    if (this.readOnly) checkReadable(this.db, this.tables, this.location);
+    else this.appliedNow.push(...applyMigrations(this.db, this.tables));
     this.prepared ??= prepareAll(this.db, this.tables);
   }
 
