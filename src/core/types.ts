@@ -180,7 +180,11 @@ export interface CheckpointStatistics {
   storageStrategy: string;
   checkpointsByStatus: Record<CheckpointStatusValue, number>;
   corruptCheckpoints: number;
+  /** Sum of the checkpoints' `data_size`: each counts every output it refers to, shared or not. */
   totalDataSize: number;
+  /** Bytes the store holds: each record body once and each distinct output of a run once. */
+  storedDataSize: number;
+  /** `totalDataSize` per checkpoint. */
   averageDataSize: number;
   totalResumeCount: number;
   resumedPipelines: number;

@@ -7,6 +7,7 @@ import {
   type PipelineSummary,
 } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint, StoredMetadata } from "../stores/types.js";
+import { storedRunBytes } from "./stored-size.js";
 
 /** Summarizes one run from its listing. */
 export function summarizeRun(
@@ -69,6 +70,7 @@ export async function computeStatistics(
     checkpointsByStatus: byStatus,
     corruptCheckpoints: 0,
     totalDataSize: 0,
+    storedDataSize: 0,
     averageDataSize: 0,
     totalResumeCount: 0,
     resumedPipelines: 0,
@@ -86,12 +88,14 @@ export async function computeStatistics(
     stats.totalPipelines++;
     let resumes = 0;
     let finished = false;
+    const readable: StoredMetadata[] = [];
     for (const entry of listing) {
       if (!entry.ok) {
         stats.corruptCheckpoints++;
         continue;
       }
       const m = entry.metadata;
+      readable.push(m);
       stats.totalCheckpoints++;
       byStatus[m.status]++;
       stats.totalDataSize += m.data_size;
@@ -101,6 +105,7 @@ export async function computeStatistics(
       oldest = Math.min(oldest, time);
       newest = Math.max(newest, time);
     }
+    stats.storedDataSize += await storedRunBytes(store, pipelineId, readable);
     stats.totalResumeCount += resumes;
     if (finished) stats.completedPipelines++;
     else stats.activePipelines++;

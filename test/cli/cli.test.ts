@@ -196,12 +196,12 @@ describe("list, inspect, chain and stats", () => {
     const stats = await cairn(["stats", ...store()]);
     expect(stats.code).toBe(0);
     expect(stats.stdout).toContain("n/a (no resumed runs)");
+    expect(stats.stdout).toMatch(/Stored: +\S+ \S+ \(each output once\)/);
     const json = await cairn(["stats", "--json", ...store()]);
-    expect(JSON.parse(json.stdout)).toMatchObject({
-      totalCheckpoints: 2,
-      totalPipelines: 1,
-      resumeSuccessRate: null,
-    });
+    const parsed = JSON.parse(json.stdout);
+    expect(parsed).toMatchObject({ totalCheckpoints: 2, totalPipelines: 1, resumeSuccessRate: null });
+    expect(parsed.storedDataSize).toBeGreaterThan(0);
+    expect(parsed.storedDataSize).toBeLessThanOrEqual(parsed.totalDataSize);
   });
 
   it("honours CAIRN_STORE and defaults to .cairn/checkpoints", async () => {

@@ -87,7 +87,7 @@ describe("run export format 1.1", () => {
 
   it("still imports 1.0 exports (a run and a checkpoint), which re-export as 1.1", async () => {
     const run = join(dir, "run-1.0.json");
-    await copyFile(join(FIXTURES, "run-export-v1.0.json"), run);
+    await copyFile(join(FIXTURES, "run-v1.0.export"), run);
     expect(JSON.parse(await readFile(run, "utf8"))).toMatchObject({ export_version: "1.0" });
     const report = await target.importPipeline(run);
     expect(report).toMatchObject({ kind: "run", pipelineId: "etl_v10" });
@@ -100,7 +100,7 @@ describe("run export format 1.1", () => {
       load: { rows: ["load", 4] },
     });
 
-    const single = await target.importCheckpoint(join(FIXTURES, "checkpoint-export-v1.0.json"));
+    const single = await target.importCheckpoint(join(FIXTURES, "checkpoint-v1.0.export"));
     expect((await target.validateCheckpoint(single)).valid).toBe(true);
 
     const again = join(dir, "run-1.1.json");
