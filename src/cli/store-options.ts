@@ -65,6 +65,9 @@ const STORE_FLAGS: readonly StoreFlag[] = [
   { key: "ttlSeconds", flag: "--ttl-seconds", config: "ttlSeconds", strategies: ["redis"], locates: false },
 ];
 
+/** The attribute names of every store option `addStoreOptions` adds (all but `--json`). */
+export const STORE_OPTION_KEYS: readonly string[] = ["store", "strategy", ...STORE_FLAGS.map((f) => f.key)];
+
 /** `database` is the seed's name for the postgres store. */
 const canonical = (strategy: string) => (strategy === "database" ? "postgres" : strategy);
 

@@ -154,6 +154,22 @@ describe.each(stores)("analyze and report on the $name store", (s) => {
     expect((await readdir(dir)).filter((n) => n.endsWith(".tmp"))).toEqual([]);
   });
 
+  it("takes the format from the --output extension when --format is not given", async () => {
+    await makeRun("orders-4", s.options());
+    for (const [file, start] of [
+      ["r.HTML", "<!DOCTYPE html>"],
+      ["r.md", "# Recovery report: orders"],
+      ["r.txt", "Recovery report: orders"],
+    ] as const) {
+      const result = await cairn(["report", "--pipeline-id", "orders-4", "--output", file, ...s.args()]);
+      expect(result.code).toBe(0);
+      expect((await readFile(join(dir, file), "utf8")).startsWith(start)).toBe(true);
+    }
+    const forced = ["report", "--pipeline-id", "orders-4", "--output", "f.html", "--format", "md"];
+    expect((await cairn([...forced, ...s.args()])).code).toBe(0);
+    expect(await readFile(join(dir, "f.html"), "utf8")).toMatch(/^# Recovery report: orders/);
+  });
+
   it("exits 3 for an unknown run", async () => {
     await makeRun("orders-3", s.options());
     for (const command of ["analyze", "report"]) {

@@ -5,6 +5,7 @@ import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, formatTime, printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
+import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface CleanupFlags extends StoreFlags {
@@ -24,7 +25,7 @@ function parseDays(value: string): number {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-function renderReport(report: CleanupReport): string {
+function renderReport(report: CleanupReport, hint: string): string {
   const verb = report.dryRun ? "Would remove" : "Removed";
   const lines: string[] = [];
   const deleted = report.deletedCheckpoints;
@@ -42,7 +43,7 @@ function renderReport(report: CleanupReport): string {
   for (const run of report.skipped) lines.push(`Skipped run ${run.pipelineId}: ${run.reason}.`);
   if (report.skippedOutputCleanup.length > 0) {
     lines.push(
-      `Outputs kept for ${report.skippedOutputCleanup.join(", ")}: a remaining checkpoint cannot be read (run \`cairn validate\`).`,
+      `Outputs kept for ${report.skippedOutputCleanup.join(", ")}: a remaining checkpoint cannot be read (run \`cairn validate --all${hint}\`).`,
     );
   }
   return lines.join("\n");
@@ -111,7 +112,7 @@ export function registerCleanup(program: Command): void {
         "cairn cleanup --pipeline-id etl_a --pipeline-id etl_b",
       ),
     );
-  addStoreOptions(command).action(async (flags: CleanupFlags) => {
+  addStoreOptions(command).action(async (flags: CleanupFlags, self: Command) => {
     const byAge = flags.retentionDays !== undefined;
     const byRun = flags.pipelineId !== undefined;
     if (byAge === byRun) {
@@ -133,7 +134,7 @@ export function registerCleanup(program: Command): void {
         }),
       );
       if (flags.json) printJson(report);
-      else printText(renderReport(report));
+      else printText(renderReport(report, storeHint(self)));
     });
   });
 }

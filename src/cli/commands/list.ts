@@ -5,6 +5,7 @@ import type { CheckpointManager, PipelineSummary } from "../../index.js";
 import { UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
 import { corruptCount, examples } from "../runs.js";
+import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
@@ -15,7 +16,7 @@ interface ListFlags extends StoreFlags {
   cursor?: string;
 }
 
-async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<void> {
+async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: string): Promise<void> {
   const json = flags.json === true;
   let nextCursor: string | undefined;
   let runs: PipelineSummary[];
@@ -59,16 +60,21 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
       "right",
     ]),
   );
-  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}`);
+  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}${hint}`);
 }
 
-async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
+async function listRun(
+  manager: CheckpointManager,
+  pipelineId: string,
+  json: boolean,
+  hint: string,
+): Promise<void> {
   const listing = await manager.listRun(pipelineId);
   const history = await manager.getCheckpointHistory(pipelineId);
   const unreadable = corruptCount(listing);
   if (unreadable > 0) {
     warn(
-      `${unreadable} stored entr${unreadable === 1 ? "y" : "ies"} of ${pipelineId} cannot be read; run \`cairn validate --pipeline-id ${pipelineId}\``,
+      `${unreadable} stored entr${unreadable === 1 ? "y" : "ies"} of ${pipelineId} cannot be read; run \`cairn validate --pipeline-id ${pipelineId}${hint}\``,
     );
   }
   if (json) return printJson(history);
@@ -117,13 +123,13 @@ export function registerList(program: Command): void {
         "cairn list --name etl --unfinished --limit 5",
       ),
     );
-  addStoreOptions(command).action(async (flags: ListFlags) => {
+  addStoreOptions(command).action(async (flags: ListFlags, self: Command) => {
     if (flags.pipelineId !== undefined && flags.name !== undefined)
       throw new UsageError("--pipeline-id lists one run's checkpoints, --name one pipeline's runs: give one");
     await withManager(flags, (manager) =>
       flags.pipelineId === undefined
-        ? listRuns(manager, flags)
-        : listRun(manager, flags.pipelineId, flags.json === true),
+        ? listRuns(manager, flags, storeHint(self))
+        : listRun(manager, flags.pipelineId, flags.json === true, storeHint(self)),
     );
   });
 }
