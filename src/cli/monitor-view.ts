@@ -78,7 +78,7 @@ function activeLines(snapshot: MonitorSnapshot): string[] {
     }
     const resumes = latest.resumeCount > 0 ? `, resumed ${latest.resumeCount}×` : "";
     lines.push(
-      `  ${pipelineId}: ${latest.stageName} (#${latest.stageIndex}) ${latest.status} at ${formatTime(latest.timestamp)}${resumes}`,
+      `  ${pipelineId}: ${latest.stageName} (index ${latest.stageIndex}, #${latest.sequence}) ${latest.status} at ${formatTime(latest.timestamp)}${resumes}`,
       `    checkpoint ${latest.checkpointId}`,
     );
     if (latest.errorMessage) lines.push(`    error: ${latest.errorMessage}`);

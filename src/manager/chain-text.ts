@@ -41,7 +41,7 @@ export function renderChain(pipelineId: string, listing: readonly ListedCheckpoi
     }
     const m = entry.metadata;
     const time = m.timestamp.replace("T", " ").replace(/\.\d+Z$/, "Z");
-    let line = `${STATUS_SYMBOLS[m.status]} [${m.sequence}] ${m.stage_name} (#${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
+    let line = `${STATUS_SYMBOLS[m.status]} #${m.sequence} ${m.stage_name} (index ${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
     if (m.resume_count > 0) line += `  resumed ×${m.resume_count}`;
     if (m.error_message) line += `\n│   error: ${m.error_message}`;
     lines.push(line);

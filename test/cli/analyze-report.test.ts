@@ -117,7 +117,7 @@ describe.each(stores)("analyze and report on the $name store", (s) => {
     expect(report.code).toBe(0);
     const recovery = report.stdout.slice(report.stdout.indexOf("Recommended recovery point"));
     expect(recovery).toMatch(
-      new RegExp(`Checkpoint:\\s+${transform}\\n\\s+Stage:\\s+transform \\(#1\\), sequence 2`),
+      new RegExp(`Checkpoint:\\s+${transform}\\n\\s+Stage:\\s+transform \\(index 1\\), checkpoint #2`),
     );
     expect(report.stdout).toContain(
       `Resume command\n  cairn run <pipeline-file> --run-id orders-1 ${s.args().join(" ")}\n`,

@@ -186,6 +186,29 @@ describe("list, inspect, chain and stats", () => {
     expect((report.outputs as { stage: string }[]).map((o) => o.stage)).toEqual(["extract", "transform"]);
   });
 
+  it("numbers a checkpoint the same way in every command: #sequence, and the stage by its index", async () => {
+    const [, second] = await makeRun("run-n");
+    const outputs = await Promise.all([
+      cairn(["inspect", "--checkpoint-id", second as string, ...store()]),
+      cairn(["chain", "--pipeline-id", "run-n", ...store()]),
+      cairn(["report", "--pipeline-id", "run-n", ...store()]),
+      cairn(["monitor", "--once", ...store()]),
+      cairn([
+        "compare",
+        "--checkpoint-id",
+        second as string,
+        "--checkpoint-id",
+        second as string,
+        ...store(),
+      ]),
+    ]);
+    for (const { stdout } of outputs) {
+      // transform is stage index 1 and the run's checkpoint #2: `#` never means the index.
+      expect(stdout).toMatch(/transform[\s\S]*#2\b|#2\b[\s\S]*transform/);
+      expect(stdout).not.toMatch(/transform \(#1/);
+    }
+  });
+
   it("prints the chain and the statistics", async () => {
     const [first] = await makeRun("run-a");
     const chain = await cairn(["chain", "--pipeline-id", "run-a", ...store()]);
@@ -254,7 +277,7 @@ describe("validate", () => {
 
     const inspect = await cairn(["inspect", "--checkpoint-id", first as string, ...store()]);
     expect(inspect.code).toBe(4);
-    expect(inspect.stdout).toContain("Stage:          extract (#0)");
+    expect(inspect.stdout).toContain("Stage:          extract (index 0)");
     expect(inspect.stdout).toContain("checksum_mismatch");
   });
 

@@ -19,8 +19,8 @@ function render(report: CheckpointInspection): string {
   if (m) {
     const fields: [string, string][] = [
       ["Pipeline", `${m.pipelineId} (${m.pipelineName})`],
-      ["Stage", `${m.stageName} (#${m.stageIndex})`],
-      ["Sequence", String(m.sequence)],
+      ["Stage", `${m.stageName} (index ${m.stageIndex})`],
+      ["Sequence", `#${m.sequence}`],
       ["Status", m.status + (m.errorMessage ? ` (error: ${m.errorMessage})` : "")],
       ["Created", formatTime(m.timestamp)],
       ["Size", formatBytes(m.dataSize)],
