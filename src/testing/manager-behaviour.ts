@@ -501,8 +501,8 @@ export function managerTests(harness: () => StoreHarness): void {
         finished: false,
       });
       const text = await manager.visualizeCheckpointChain(p);
-      expect(text).toContain("✗ [1] s1");
-      expect(text).toContain("✓ [2] s2");
+      expect(text).toContain("✗ #1 s1");
+      expect(text).toContain("✓ #2 s2");
       expect(text).toContain("error: disk full");
     });
 

@@ -279,6 +279,10 @@ describe("validate", () => {
     expect(inspect.code).toBe(4);
     expect(inspect.stdout).toContain("Stage:          extract (index 0)");
     expect(inspect.stdout).toContain("checksum_mismatch");
+    // The record parses; its content is withheld because the checksum does not match, and it says so.
+    expect(inspect.stdout).toContain("Completed stages: (not shown: checksum mismatch)");
+    expect(inspect.stdout).toContain("Outputs:          (not shown: checksum mismatch)");
+    expect(inspect.stdout).not.toContain("(unreadable)");
   });
 
   it("exits 4 when a garbage file sits in the run folder", async () => {
