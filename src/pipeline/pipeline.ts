@@ -281,6 +281,7 @@ export class Pipeline {
       finalOutputs: checkpoint.agentOutputs,
       checkpointsCreated: 0,
       resumedFrom: checkpoint.metadata.checkpointId,
+      alreadyComplete: true,
       skippedStages: plan.stages.map((s) => s.stageName),
       rerunStages: [],
       pendingStages: [],

@@ -97,6 +97,17 @@ export class ProgressView {
 
   /** Prints the summary of a finished or paused run. */
   printResults(results: PipelineResults): void {
+    if (results.alreadyComplete) {
+      const at = results.completedAt
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, "Z");
+      this.out.write(
+        `Run ${results.pipelineId} was already complete (finished ${at}): nothing to do; ` +
+          `its outputs are in checkpoint ${results.resumedFrom}\n`,
+      );
+      return;
+    }
     const took = results.completedAt.getTime() - results.startedAt.getTime();
     const ran = Object.values(results.stepsResults).filter((r) => r.status === "completed").length;
     const lines = [
