@@ -70,7 +70,9 @@ export class ProgressView {
   }
 
   private clear(): void {
-    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
+    // Back to the left edge first: the terminal's own echo (`^C`) may have moved the cursor, and
+    // moving up keeps the column, so the next line would start mid-row after old text ("coSIGINT").
+    this.out.write(`\r${this.drawn > 0 ? `\x1b[${this.drawn}A` : ""}\x1b[0J`);
     this.drawn = 0;
   }
 
