@@ -38,6 +38,26 @@ export function eventLine(event: PipelineEvent): string | undefined {
   }
 }
 
+/**
+ * The last stage's output of a completed run, its plain fields one per line: a pipeline's last
+ * stage typically says what it produced and where (a report's path, a database), and the run
+ * should end by telling the user. Nested values are left to `--json`.
+ */
+function lastOutputLines(results: PipelineResults): string[] {
+  const stages = Object.keys(results.stepsResults);
+  const last = stages.at(-1);
+  const output = last === undefined ? undefined : results.finalOutputs[last];
+  if (output === null || output === undefined) return [];
+  const cut = (text: string) => (text.length > 200 ? `${text.slice(0, 199)}…` : text);
+  if (typeof output !== "object") return [`Output of ${last}: ${cut(String(output))}`];
+  const plain = Object.entries(output as Record<string, unknown>).filter(
+    ([, v]) => typeof v === "string" || typeof v === "number" || typeof v === "boolean",
+  );
+  if (plain.length === 0) return [];
+  const width = Math.max(...plain.map(([k]) => k.length)) + 1;
+  return [`Output of ${last}:`, ...plain.map(([k, v]) => `  ${`${k}:`.padEnd(width)} ${cut(String(v))}`)];
+}
+
 /** Writes progress to a stream, redrawing in place when it is a terminal. */
 export class ProgressView {
   private drawn = 0;
@@ -118,6 +138,7 @@ export class ProgressView {
     if (results.resumedFrom) lines.push(`Resumed from checkpoint ${results.resumedFrom}`);
     for (const r of results.rerunStages) lines.push(`Ran again: ${r.stageName} (${r.reason})`);
     if (results.pendingStages.length > 0) lines.push(`Pending: ${results.pendingStages.join(", ")}`);
+    else lines.push(...lastOutputLines(results));
     this.out.write(`${lines.join("\n")}\n`);
   }
 }
