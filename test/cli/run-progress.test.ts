@@ -54,12 +54,13 @@ function terminal() {
     for (let i = 0; i < text.length; i++) {
       const ch = text[i] as string;
       if (ch === "\x1b") {
-        const m = /^\x1b\[(\d*)([AJK])/.exec(text.slice(i)) as RegExpExecArray;
+        // After ESC: `[`, an optional count, and the command letter.
+        const m = /^\[(\d*)([AJK])/.exec(text.slice(i + 1)) as RegExpExecArray;
         const n = Number(m[1] || 1);
         if (m[2] === "A") row = Math.max(0, row - n);
         else if (m[2] === "J") rows.splice(row + 1, rows.length, ...[]);
         if (m[2] !== "A") rows[row] = (rows[row] ?? []).slice(0, col);
-        i += m[0].length - 1;
+        i += m[0].length;
       } else if (ch === "\r") col = 0;
       else if (ch === "\n") {
         row++;
@@ -71,7 +72,11 @@ function terminal() {
       }
     }
   };
-  const out = { isTTY: true, write: (text: string) => (feed(text), true) } as unknown as NodeJS.WriteStream;
+  const write = (text: string) => {
+    feed(text);
+    return true;
+  };
+  const out = { isTTY: true, write } as unknown as NodeJS.WriteStream;
   return { out, feed, lines: () => rows.map((r) => r.join("")) };
 }
 
