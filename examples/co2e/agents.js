@@ -13,6 +13,19 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+
+/** The folder of pipeline.yaml (this file sits beside it). */
+const PIPELINE_FOLDER = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * A path from pipeline.yaml's inputs, resolved against the pipeline file's folder (as cairn
+ * resolves the agent modules), so the example runs the same from any working directory.
+ * @param {string} path
+ */
+export function fromPipelineFolder(path) {
+  return resolve(PIPELINE_FOLDER, path);
+}
 
 const VERSION = "1.0.0";
 
@@ -149,7 +162,8 @@ const VERSION = "1.0.0";
 
 /**
  * @typedef {object} ReportOutput
- * @property {string} report
+ * @property {string} report Absolute path of the report written.
+ * @property {string} database Absolute path of the SQLite database the load stage wrote.
  * @property {string} run_id
  * @property {number} rows_read
  * @property {number} rows_valid
@@ -297,7 +311,7 @@ const COLUMNS = ["record_id", "site", "country", "period", "source", "quantity",
  * @returns {Promise<{ table: FactorTable, sha256: string }>}
  */
 export async function loadFactors(path) {
-  const text = await readFile(resolve(path), "utf8");
+  const text = await readFile(fromPipelineFolder(path), "utf8");
   const table = JSON.parse(text);
   if (!Array.isArray(table?.factors)) throw new Error(`${path}: no "factors" list`);
   for (const f of table.factors) {
@@ -363,7 +377,7 @@ export class ExtractAgent {
    */
   async process(inputs, ctx) {
     const source = stringInput(inputs, "source", this.name);
-    const bytes = await readFile(resolve(source));
+    const bytes = await readFile(fromPipelineFolder(source));
     const [header, ...records] = parseCsv(bytes.toString("utf8"));
     const columns = (header?.fields ?? []).map((c) => c.trim());
     const missing = COLUMNS.filter((c) => !columns.includes(c));
@@ -633,8 +647,8 @@ export class LoadAgent {
         `${this.name}: this example writes SQLite through better-sqlite3; install it (npm install better-sqlite3): ${/** @type {Error} */ (error).message}`,
       );
     }
-    await mkdir(dirname(resolve(database)), { recursive: true });
-    const db = new Database(resolve(database));
+    await mkdir(dirname(fromPipelineFolder(database)), { recursive: true });
+    const db = new Database(fromPipelineFolder(database));
     try {
       db.pragma("busy_timeout = 5000");
       db.exec(SCHEMA);
@@ -824,11 +838,13 @@ export class ReportAgent {
         "",
       );
     }
-    await writeAtomic(resolve(report), md.join("\n"));
+    await writeAtomic(fromPipelineFolder(report), md.join("\n"));
     await slowDown(ctx);
     const top = totals.by_site[0];
     return {
-      report,
+      // Where the files went, as absolute paths: cairn run prints them at the end of the run.
+      report: fromPipelineFolder(report),
+      database: fromPipelineFolder(load.database),
       run_id: runId,
       rows_read: counts.read,
       rows_valid: counts.valid,

@@ -1,5 +1,7 @@
 /** What `cairn monitor` shows: a snapshot of the runs in a store, as plain text or JSON. */
+import { parseBody } from "../core/record.js";
 import {
+  CheckpointCorruptError,
   type CheckpointManager,
   type CheckpointMetadata,
   CheckpointNotFoundError,
@@ -12,8 +14,11 @@ export interface MonitorSnapshot {
   takenAt: Date;
   store: string;
   runs: PipelineSummary[];
-  /** The newest checkpoint of every run that has not finished, in the order of `runs`. */
-  active: { pipelineId: string; latest: CheckpointMetadata | null }[];
+  /**
+   * The runs under way, in the order of `runs`: unfinished, with a newest checkpoint a resume can
+   * go on from (not failed, expired or quarantined), with that checkpoint and the stage after it.
+   */
+  active: { pipelineId: string; latest: CheckpointMetadata | null; currentStage: string | null }[];
 }
 
 /**
@@ -42,11 +47,27 @@ export async function takeSnapshot(
   } else runs = await manager.listPipelines();
   const active: MonitorSnapshot["active"] = [];
   for (const run of runs) {
-    if (run.finished) continue;
+    // A failed, expired or quarantined newest checkpoint is a stopped run, shown in the table only.
+    if (run.finished || (run.checkpointCount > 0 && run.status !== "in_progress")) continue;
     const [latest] = await manager.getCheckpointHistory(run.pipelineId);
-    active.push({ pipelineId: run.pipelineId, latest: latest ?? null });
+    active.push({
+      pipelineId: run.pipelineId,
+      latest: latest ?? null,
+      currentStage: latest ? await stageAfter(manager, latest.checkpointId) : null,
+    });
   }
   return { takenAt, store, runs, active };
+}
+
+/** The first pending stage of a checkpoint (the one running now, or next); null when unreadable. */
+async function stageAfter(manager: CheckpointManager, checkpointId: string): Promise<string | null> {
+  try {
+    const record = await (await manager.getStore()).getCheckpoint(checkpointId);
+    return record ? (parseBody(checkpointId, record.body).pending_stages[0] ?? null) : null;
+  } catch (error) {
+    if (error instanceof CheckpointCorruptError) return null;
+    throw error;
+  }
 }
 
 function runsTable(runs: readonly PipelineSummary[]): string {
@@ -69,7 +90,7 @@ function runsTable(runs: readonly PipelineSummary[]): string {
 function activeLines(snapshot: MonitorSnapshot): string[] {
   if (snapshot.active.length === 0) return ["No active runs."];
   const lines = [`Active runs (${snapshot.active.length}):`];
-  for (const { pipelineId, latest } of snapshot.active) {
+  for (const { pipelineId, latest, currentStage } of snapshot.active) {
     if (!latest) {
       lines.push(
         `  ${pipelineId}: no readable checkpoint (run \`cairn validate --pipeline-id ${pipelineId}\`)`,
@@ -77,8 +98,9 @@ function activeLines(snapshot: MonitorSnapshot): string[] {
       continue;
     }
     const resumes = latest.resumeCount > 0 ? `, resumed ${latest.resumeCount}×` : "";
+    const current = currentStage ? `current stage ${currentStage}, after ` : "";
     lines.push(
-      `  ${pipelineId}: ${latest.stageName} (#${latest.stageIndex}) ${latest.status} at ${formatTime(latest.timestamp)}${resumes}`,
+      `  ${pipelineId}: ${current}${latest.stageName} (index ${latest.stageIndex}, #${latest.sequence}) ${latest.status} at ${formatTime(latest.timestamp)}${resumes}`,
       `    checkpoint ${latest.checkpointId}`,
     );
     if (latest.errorMessage) lines.push(`    error: ${latest.errorMessage}`);

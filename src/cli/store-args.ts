@@ -1,6 +1,7 @@
 /** The store flags that name the store a command used, for the commands it prints for the user. */
 import type { Command } from "commander";
 import { DEFAULT_BASE_PATH } from "../index.js";
+import { STORE_OPTION_KEYS } from "./store-options.js";
 
 /** Hides the password of a URL (`postgres://me:secret@db` → `postgres://me:<password>@db`). */
 export function redactPassword(value: string): string {
@@ -33,4 +34,27 @@ export function storeArgs(
   if (args.length > 0) return args;
   if (env.CAIRN_STORE) return ["--store", redactPassword(env.CAIRN_STORE)];
   return ["--base-path", DEFAULT_BASE_PATH];
+}
+
+/**
+ * The store flags the user gave to `command`, verbatim (passwords hidden), as text to append to a
+ * command printed as a hint (` --store sqlite:./c.db`); empty when none was given, as the same
+ * environment then picks the same store.
+ */
+export function storeHint(command: Command): string {
+  const flags = command.opts<Record<string, unknown>>();
+  const args: string[] = [];
+  for (const option of command.options) {
+    const key = option.attributeName();
+    const value = flags[key];
+    if (!STORE_OPTION_KEYS.includes(key) || option.long === undefined) continue;
+    if (typeof value === "string" || typeof value === "number")
+      args.push(option.long, quoted(redactPassword(String(value))));
+  }
+  return args.map((a) => ` ${a}`).join("");
+}
+
+/** Quotes a value for a POSIX shell when it holds anything but plain path and URL characters. */
+function quoted(value: string): string {
+  return /^[\w@%+=:,./~-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
 }

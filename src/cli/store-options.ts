@@ -13,6 +13,7 @@ import {
   isCairnError,
   type StoreConfig,
 } from "../index.js";
+import { resolveStoreUrl } from "../stores/registry.js";
 import { UsageError } from "./exit-codes.js";
 
 /** Flags every command accepts. */
@@ -36,24 +37,36 @@ interface StoreFlag {
   flag: string;
   config: string;
   strategies: readonly string[];
+  /** True for a flag that says where the store is (a folder, file or server), not how to use it. */
+  locates: boolean;
 }
 
 // Order matters for messages only: the seed's flags first.
 const STORE_FLAGS: readonly StoreFlag[] = [
-  { key: "basePath", flag: "--base-path", config: "basePath", strategies: ["file"] },
-  { key: "dbPath", flag: "--db-path", config: "dbPath", strategies: ["sqlite"] },
-  { key: "tablePrefix", flag: "--table-prefix", config: "tablePrefix", strategies: ["sqlite", "postgres"] },
+  { key: "basePath", flag: "--base-path", config: "basePath", strategies: ["file"], locates: true },
+  { key: "dbPath", flag: "--db-path", config: "dbPath", strategies: ["sqlite"], locates: true },
+  {
+    key: "tablePrefix",
+    flag: "--table-prefix",
+    config: "tablePrefix",
+    strategies: ["sqlite", "postgres"],
+    locates: false,
+  },
   {
     key: "connectionString",
     flag: "--connection-string",
     config: "connectionString",
     strategies: ["postgres"],
+    locates: true,
   },
-  { key: "schema", flag: "--schema", config: "schema", strategies: ["postgres"] },
-  { key: "redisUrl", flag: "--redis-url", config: "url", strategies: ["redis"] },
-  { key: "keyPrefix", flag: "--key-prefix", config: "keyPrefix", strategies: ["redis"] },
-  { key: "ttlSeconds", flag: "--ttl-seconds", config: "ttlSeconds", strategies: ["redis"] },
+  { key: "schema", flag: "--schema", config: "schema", strategies: ["postgres"], locates: false },
+  { key: "redisUrl", flag: "--redis-url", config: "url", strategies: ["redis"], locates: true },
+  { key: "keyPrefix", flag: "--key-prefix", config: "keyPrefix", strategies: ["redis"], locates: false },
+  { key: "ttlSeconds", flag: "--ttl-seconds", config: "ttlSeconds", strategies: ["redis"], locates: false },
 ];
+
+/** The attribute names of every store option `addStoreOptions` adds (all but `--json`). */
+export const STORE_OPTION_KEYS: readonly string[] = ["store", "strategy", ...STORE_FLAGS.map((f) => f.key)];
 
 /** `database` is the seed's name for the postgres store. */
 const canonical = (strategy: string) => (strategy === "database" ? "postgres" : strategy);
@@ -70,7 +83,8 @@ export const STORE_HELP = `Store selection (first that applies):
                                            (--strategy database is the same store)
                                 redis:     --redis-url <url> [--key-prefix <p>] [--ttl-seconds <n>]
                                 A store's options alone imply its strategy; options of another
-                                store are a usage error.
+                                store are a usage error. --schema, --table-prefix, --key-prefix
+                                and --ttl-seconds alone apply to CAIRN_STORE's store.
   CAIRN_STORE=<url>             environment variable
   default                       file store in ${DEFAULT_BASE_PATH}`;
 
@@ -136,6 +150,22 @@ function chosenStrategy(strategy: string | undefined, given: readonly StoreFlag[
   return candidates[0] as string;
 }
 
+/** True when pg finds a user name to connect as in the environment, as it reads it. */
+const pgUser = (env: NodeJS.ProcessEnv) =>
+  Boolean(env.PGUSER || (process.platform === "win32" ? env.USERNAME : env.USER));
+
+/** The strategy and configuration `CAIRN_STORE` names; undefined when it is not a valid store URL. */
+function storeFromEnv(url: string): { strategy: string; config: StoreConfig } | undefined {
+  try {
+    const { definition, config } = resolveStoreUrl(url);
+    return { strategy: definition.strategy, config };
+  } catch (error) {
+    // An invalid CAIRN_STORE is reported where it is used as the store; here it applies nothing.
+    if (isCairnError(error, ErrorCode.InvalidConfig)) return undefined;
+    throw error;
+  }
+}
+
 /** Turns the store flags into manager options; conflicting flags are a {@link UsageError}. */
 export function managerOptions(
   flags: StoreFlags,
@@ -152,13 +182,31 @@ export function managerOptions(
     }
     return { store };
   }
+  const fromEnv = env.CAIRN_STORE;
+  // `--schema s` (or --table-prefix, --key-prefix, --ttl-seconds) alone says how to use a store,
+  // not where it is: it applies to the default store, CAIRN_STORE, when that store accepts it.
+  if (strategy === undefined && fromEnv && given.length > 0 && given.every((f) => !f.locates)) {
+    const envStore = storeFromEnv(fromEnv);
+    if (envStore && given.every((f) => f.strategies.includes(envStore.strategy))) {
+      const config: StoreConfig = { ...envStore.config };
+      for (const f of given) config[f.config] = flags[f.key];
+      return { strategy: envStore.strategy, config };
+    }
+  }
   if (strategy !== undefined || given.length > 0) {
     const chosen = chosenStrategy(strategy, given);
     const config: StoreConfig = {};
     for (const f of given) config[f.config] = flags[f.key];
+    if (canonical(chosen) === "postgres" && config.connectionString === undefined && !pgUser(env)) {
+      // pg would send a startup packet without a user; the server's refusal names no fix.
+      throw new UsageError(
+        `${given.map((f) => f.flag).join(", ") || `--strategy ${chosen}`} names no PostgreSQL server and user: ` +
+          "give --connection-string postgres://user@host/db or --store postgres://user@host/db " +
+          "(or set CAIRN_STORE to one, which --schema and --table-prefix then apply to), or set PGUSER",
+      );
+    }
     return { strategy: chosen, config };
   }
-  const fromEnv = env.CAIRN_STORE;
   if (fromEnv) return { store: fromEnv };
   return { strategy: "file", config: { basePath: DEFAULT_BASE_PATH } };
 }

@@ -188,7 +188,11 @@ export interface CheckpointStatistics {
    * and the quarantined checkpoints (`quarantined` says how many of them).
    */
   check?: { valid: number; invalid: number; quarantined: number };
+  /** Sum of the checkpoints' `data_size`: each counts every output it refers to, shared or not. */
   totalDataSize: number;
+  /** Bytes the store holds: each record body once and each distinct output of a run once. */
+  storedDataSize: number;
+  /** `totalDataSize` per checkpoint. */
   averageDataSize: number;
   totalResumeCount: number;
   resumedPipelines: number;

@@ -70,7 +70,7 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
       rows: p
         ? [
             ["Checkpoint", p.checkpointId],
-            ["Stage", `${p.stageName} (#${p.stageIndex}), sequence ${p.sequence}`],
+            ["Stage", `${p.stageName} (index ${p.stageIndex}), checkpoint #${p.sequence}`],
             ["Time", formatTime(p.timestamp)],
             ["Completed stages", p.completedStages.join(", ") || "-"],
             ["Pending stages", p.pendingStages.join(", ") || "-"],

@@ -64,7 +64,7 @@ export function renderChain(pipelineId: string, checkpoints: readonly Checkpoint
       v.status === "valid"
         ? STATUS_SYMBOLS[m.status]
         : CHECK_SYMBOLS[v.quarantined ? "quarantined" : "invalid"];
-    let line = `${symbol} [${m.sequence}] ${m.stage_name} (#${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
+    let line = `${symbol} #${m.sequence} ${m.stage_name} (index ${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
     if (v.status === "invalid") line += `  ${checkLabel(v)}`;
     if (m.resume_count > 0) line += `  resumed ×${m.resume_count}`;
     if (m.error_message) line += `\n│   error: ${m.error_message}`;

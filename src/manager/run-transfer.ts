@@ -9,8 +9,8 @@ import { walkRun } from "./run-walk.js";
 import {
   checkImported,
   EXPORT_VERSION,
-  exportText,
   parseExportObject,
+  runExportText,
   type SealedImport,
   storeImported,
 } from "./transfer.js";
@@ -85,7 +85,9 @@ export async function exportRun(
   const onProgress =
     options.onProgress && ((d: number, t: number) => options.onProgress?.(d, t, "verifying"));
   // Written as the walk goes, one checkpoint per line (greppable, diffable, and read back a line
-  // at a time): memory holds one checkpoint, whatever the size of the run.
+  // at a time): memory holds one checkpoint, whatever the size of the run, and the hashes of the
+  // outputs written so far, so each output is in the file once.
+  const written = new Set<string>();
   await writeFileDurablyStreaming(path, async (write) => {
     const head = JSON.stringify({
       export_version: EXPORT_VERSION,
@@ -102,7 +104,9 @@ export async function exportRun(
           reason: verdict.problems.map((p) => p.message).join("; "),
         });
       } else if (verified) {
-        await write(`${checkpointIds.length === 0 ? "" : ","}\n${exportText(verified, now).trimEnd()}`);
+        await write(
+          `${checkpointIds.length === 0 ? "" : ","}\n${runExportText(verified, now, written).trimEnd()}`,
+        );
         checkpointIds.push(verified.record.metadata.checkpoint_id);
       }
     }
@@ -144,8 +148,10 @@ async function parseRun(
   if (!Array.isArray(items) || items.length === 0) {
     throw new CheckpointCorruptError(undefined, `${source}: checkpoints must be a non-empty array`);
   }
+  // Outputs a checkpoint of a 1.1 file refers to are in it or in an earlier one: parsed in order.
+  const shared = new Map<string, string>();
   const sealed = items.map((item, i) =>
-    parseExportObject(item as Record<string, unknown>, `${source} checkpoint #${i + 1}`),
+    parseExportObject(item as Record<string, unknown>, `${source} checkpoint #${i + 1}`, shared),
   );
   const byId = new Map<string, Sealed>();
   const fileParents: ParentLookup = async (parentId) => {

@@ -8,6 +8,7 @@ import {
 } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint, StoredMetadata } from "../stores/types.js";
 import { validateRun } from "./run-walk.js";
+import { storedRunBytes } from "./stored-size.js";
 
 /** Summarizes one run from its listing. */
 export function summarizeRun(
@@ -79,6 +80,7 @@ export async function computeStatistics(
     checkpointsByStatus: byStatus,
     corruptCheckpoints: 0,
     totalDataSize: 0,
+    storedDataSize: 0,
     averageDataSize: 0,
     totalResumeCount: 0,
     resumedPipelines: 0,
@@ -103,12 +105,14 @@ export async function computeStatistics(
     }
     let resumes = 0;
     let finished = false;
+    const readable: StoredMetadata[] = [];
     for (const entry of listing) {
       if (!entry.ok) {
         stats.corruptCheckpoints++;
         continue;
       }
       const m = entry.metadata;
+      readable.push(m);
       stats.totalCheckpoints++;
       byStatus[m.status]++;
       stats.totalDataSize += m.data_size;
@@ -118,6 +122,7 @@ export async function computeStatistics(
       oldest = Math.min(oldest, time);
       newest = Math.max(newest, time);
     }
+    stats.storedDataSize += await storedRunBytes(store, pipelineId, readable);
     stats.totalResumeCount += resumes;
     if (finished) stats.completedPipelines++;
     else stats.activePipelines++;

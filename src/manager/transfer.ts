@@ -1,7 +1,8 @@
 /**
- * Export and import of single checkpoints as self-contained JSON files (`export_version` "1.0"):
- * the seed's fields in snake_case with every output inlined, so a file moves between stores of
- * any strategy. An import recomputes every hash and the checksum; a tampered file is refused.
+ * Export and import of single checkpoints as self-contained JSON files (`export_version` "1.1";
+ * "1.0" files still import): the seed's fields in snake_case with every output inlined, so a file
+ * moves between stores of any strategy. An import recomputes every hash and the checksum; a
+ * tampered file is refused. A run export (1.1) writes each output once: see {@link runExportText}.
  */
 import { canonicalJson } from "../core/codec.js";
 import {
@@ -20,8 +21,14 @@ import { readExport } from "./export-read.js";
 import { replaceCheckpoint } from "./replace-checkpoint.js";
 import type { VerifiedRecord } from "./verify.js";
 
-/** Version of the export file format. */
-export const EXPORT_VERSION = "1.0";
+/** Version of the export file format cairn writes. */
+export const EXPORT_VERSION = "1.1";
+
+/**
+ * Versions an import reads: 1.0 run exports repeat every output in every checkpoint; 1.1 ones
+ * hold each output once. A single-checkpoint export is laid out the same in both.
+ */
+const READABLE_VERSIONS: readonly unknown[] = ["1.0", EXPORT_VERSION];
 
 /** Builds the export file text of a verified checkpoint; outputs are embedded as their canonical text. */
 export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
@@ -39,6 +46,33 @@ export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
   };
   const headText = JSON.stringify(head);
   return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
+}
+
+/**
+ * One checkpoint of a run export (1.1): its outputs as `output_refs` (stage → hash) and, under
+ * `outputs` (hash → output), only those no earlier checkpoint of the file holds. `written` is the
+ * hashes already in the file; the new ones are added to it. A run's checkpoints carry the earlier
+ * stages' outputs forward, so inlining them all (1.0) grew with the square of the stage count.
+ */
+export function runExportText(verified: VerifiedRecord, exportedAt: Date, written: Set<string>): string {
+  const { record, body, outputs } = verified;
+  const fresh: string[] = [];
+  for (const hash of Object.values(body.output_refs)) {
+    if (written.has(hash)) continue;
+    written.add(hash);
+    fresh.push(`${JSON.stringify(hash)}:${outputs.get(hash) as string}`);
+  }
+  const head = {
+    export_version: EXPORT_VERSION,
+    exported_at: exportedAt.toISOString(),
+    metadata: record.metadata,
+    completed_stages: body.completed_stages,
+    pending_stages: body.pending_stages,
+    provenance_hashes: body.provenance_hashes,
+    output_refs: body.output_refs,
+  };
+  const headText = JSON.stringify(head);
+  return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"outputs":{${fresh.join(",")}}}\n`;
 }
 
 /**
@@ -78,7 +112,7 @@ export function checkExportVersion(value: unknown, source: string): Record<strin
   if (isNewerExportVersion(parsed?.export_version)) {
     throw new FormatTooNewError("export file", source, String(parsed?.export_version), EXPORT_VERSION);
   }
-  if (parsed === null || typeof parsed !== "object" || parsed.export_version !== EXPORT_VERSION) {
+  if (parsed === null || typeof parsed !== "object" || !READABLE_VERSIONS.includes(parsed.export_version)) {
     throw new CheckpointCorruptError(
       undefined,
       `${source} is not a cairn export (export_version ${JSON.stringify(parsed?.export_version)}, expected "${EXPORT_VERSION}")`,
@@ -87,9 +121,63 @@ export function checkExportVersion(value: unknown, source: string): Record<strin
   return parsed;
 }
 
-/** Verifies one parsed single-checkpoint export object into a sealed record and its outputs. */
-export function parseExportObject(parsed: Record<string, unknown>, source: string) {
-  if (parsed === null || typeof parsed !== "object" || parsed.export_version !== EXPORT_VERSION) {
+/**
+ * The outputs (stage → output) of one checkpoint of a run export: inlined (`agent_outputs`, 1.0),
+ * or `output_refs` to outputs this or an earlier checkpoint of the file holds (1.1). `shared`
+ * holds the outputs seen so far (hash → canonical text); each is hashed as it is added.
+ */
+function outputsOf(
+  parsed: Record<string, unknown>,
+  id: string,
+  source: string,
+  shared: Map<string, string> | undefined,
+): Map<string, EncodedOutput> {
+  const outputs = new Map<string, EncodedOutput>();
+  if (shared === undefined || !("output_refs" in parsed)) {
+    const tree = parsed.agent_outputs;
+    if (tree === null || typeof tree !== "object" || Array.isArray(tree))
+      throw new CheckpointCorruptError(id, `${source}: agent_outputs is not an object`);
+    for (const [stage, value] of Object.entries(tree))
+      outputs.set(assertValidName("agent_outputs key", stage), EncodedOutput.fromText(canonicalJson(value)));
+    return outputs;
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === "object" && !Array.isArray(v);
+  const { output_refs: refs, outputs: fresh } = parsed;
+  if (!isObject(refs)) throw new CheckpointCorruptError(id, `${source}: output_refs is not an object`);
+  if (!isObject(fresh)) throw new CheckpointCorruptError(id, `${source}: outputs is not an object`);
+  for (const [hash, value] of Object.entries(fresh)) {
+    const output = EncodedOutput.fromText(canonicalJson(value));
+    if (output.hash !== hash)
+      throw new CheckpointCorruptError(
+        id,
+        `${source}: output ${hash.slice(0, 12)}… does not hash to its key`,
+      );
+    shared.set(hash, output.text);
+  }
+  for (const [stage, hash] of Object.entries(refs)) {
+    const text = typeof hash === "string" ? shared.get(hash) : undefined;
+    if (text === undefined) {
+      throw new CheckpointCorruptError(
+        id,
+        `${source}: the output of stage ${stage} (${String(hash).slice(0, 12)}…) is not in the file before it`,
+      );
+    }
+    outputs.set(assertValidName("output_refs key", stage), EncodedOutput.verified(text, hash as string));
+  }
+  return outputs;
+}
+
+/**
+ * Verifies one parsed single-checkpoint export object into a sealed record and its outputs;
+ * `shared` (hash → output text) is given for the checkpoints of a run export, in file order.
+ */
+export function parseExportObject(
+  parsed: Record<string, unknown>,
+  source: string,
+  shared?: Map<string, string>,
+) {
+  if (parsed === null || typeof parsed !== "object" || !READABLE_VERSIONS.includes(parsed.export_version)) {
     throw new CheckpointCorruptError(undefined, `${source} is not a cairn checkpoint export`);
   }
   if (parsed.kind === "run") {
@@ -100,17 +188,10 @@ export function parseExportObject(parsed: Record<string, unknown>, source: strin
   }
   const metadata: StoredMetadata = parseStoredMetadata(parsed.metadata, source);
   const id = metadata.checkpoint_id;
-  const outputsTree = parsed.agent_outputs;
-  if (outputsTree === null || typeof outputsTree !== "object" || Array.isArray(outputsTree)) {
-    throw new CheckpointCorruptError(id, `${source}: agent_outputs is not an object`);
-  }
   if (!("state_data" in parsed)) throw new CheckpointCorruptError(id, `${source}: state_data is missing`);
   let content: Parameters<typeof sealRecord>[1];
   try {
-    const outputs = new Map<string, EncodedOutput>();
-    for (const [stage, tree] of Object.entries(outputsTree)) {
-      outputs.set(assertValidName("agent_outputs key", stage), EncodedOutput.fromText(canonicalJson(tree)));
-    }
+    const outputs = outputsOf(parsed, id, source, shared);
     content = {
       stateText: canonicalJson(parsed.state_data),
       completedStages: checkStageList("completed_stages", parsed.completed_stages),
@@ -119,6 +200,7 @@ export function parseExportObject(parsed: Record<string, unknown>, source: strin
       outputs,
     };
   } catch (error) {
+    if (error instanceof CheckpointCorruptError) throw error;
     throw new CheckpointCorruptError(id, `${source}: ${(error as Error).message}`, { cause: error });
   }
   const { checksum, data_size: dataSize, ...draft } = metadata;

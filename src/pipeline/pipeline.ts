@@ -22,7 +22,7 @@ import type {
   PipelineResults,
   PlannedStage,
 } from "./types.js";
-import { InvalidPipelineError, type NormalizedStep, validatePipeline } from "./validate.js";
+import { InvalidPipelineError, type NormalizedStep, pipelineProblems } from "./validate.js";
 
 const DEFAULT_LEASE_TTL_MS = 30_000;
 
@@ -64,14 +64,22 @@ export class Pipeline {
   private keeper: LeaseKeeper | undefined;
 
   constructor(options: PipelineOptions) {
-    this.steps = validatePipeline(options);
+    const { steps, problems } = pipelineProblems(options);
+    this.steps = steps;
     this.options = options;
     this.name = options.name;
-    this.checkpointEnabled = options.checkpointEnabled ?? false;
-    if (this.checkpointEnabled) {
+    this.checkpointEnabled = options.checkpointEnabled === true;
+    // The store options are checked even with checkpointing off: a misspelt strategy is a
+    // mistake in the definition either way, and it is reported with every other problem.
+    const store = options.checkpointStore;
+    const storeGiven =
+      store !== undefined ||
+      options.checkpointStrategy !== undefined ||
+      options.checkpointConfig !== undefined;
+    let manager: CheckpointManager | undefined;
+    if (this.checkpointEnabled || storeGiven) {
       try {
-        const store = options.checkpointStore;
-        this.manager =
+        manager =
           store instanceof CheckpointManager
             ? store
             : new CheckpointManager(
@@ -86,10 +94,13 @@ export class Pipeline {
               );
       } catch (error) {
         if (error instanceof InvalidConfigError)
-          throw new InvalidPipelineError(error.problems.map((p) => `checkpoint store: ${p}`));
-        throw error;
+          problems.push(...error.problems.map((p) => `checkpoint store: ${p}`));
+        else if (error instanceof InvalidArgumentError) problems.push(`checkpoint store: ${error.message}`);
+        else throw error;
       }
     }
+    if (problems.length > 0) throw new InvalidPipelineError(problems);
+    if (this.checkpointEnabled) this.manager = manager;
     this.resetProgress();
   }
 
@@ -320,6 +331,7 @@ export class Pipeline {
       finalOutputs: checkpoint.agentOutputs,
       checkpointsCreated: 0,
       resumedFrom: checkpoint.metadata.checkpointId,
+      alreadyComplete: true,
       skippedStages: plan.stages.map((s) => s.stageName),
       rerunStages: [],
       pendingStages: [],

@@ -185,8 +185,10 @@ export interface PipelineResults {
   /** Every stage output of the run, by stage name. */
   finalOutputs: Record<string, unknown>;
   checkpointsCreated: number;
-  /** The checkpoint this execution resumed from. */
+  /** The checkpoint this execution resumed from (for a run already complete, its last checkpoint). */
   resumedFrom?: string;
+  /** True when the run had already completed before this execution: nothing ran, nothing was written. */
+  alreadyComplete?: boolean;
   /** Stages skipped because a valid checkpoint already held them. */
   skippedStages: string[];
   /** Completed stages that ran again because they or an earlier stage changed, with the planner's reason. */

@@ -88,8 +88,18 @@ function checkEncodable(problems: string[], where: string, value: unknown): stri
 
 /** Validates pipeline options; returns the normalized steps or throws {@link InvalidPipelineError}. */
 export function validatePipeline(options: PipelineOptions): NormalizedStep[] {
+  const { steps, problems } = pipelineProblems(options);
+  if (problems.length > 0) throw new InvalidPipelineError(problems);
+  return steps;
+}
+
+/**
+ * Every problem of pipeline options, with the steps that could be normalized; the caller adds
+ * its own (the checkpoint store's) and reports them all in one {@link InvalidPipelineError}.
+ */
+export function pipelineProblems(options: PipelineOptions): { steps: NormalizedStep[]; problems: string[] } {
   const problems: string[] = [];
-  if (!isPlainObject(options)) throw new InvalidPipelineError(["options must be an object"]);
+  if (!isPlainObject(options)) return { steps: [], problems: ["options must be an object"] };
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key as keyof PipelineOptions)) problems.push(`unknown option ${key}`);
   }
@@ -117,7 +127,7 @@ export function validatePipeline(options: PipelineOptions): NormalizedStep[] {
   const steps = options.steps;
   if (!Array.isArray(steps) || steps.length === 0) {
     problems.push("steps must be a non-empty array");
-    throw new InvalidPipelineError(problems);
+    return { steps: [], problems };
   }
   const order = steps.map((s) => (isPlainObject(s) ? String(s.name) : ""));
   const seen = new Set<string>();
@@ -174,6 +184,5 @@ export function validatePipeline(options: PipelineOptions): NormalizedStep[] {
       });
     }
   });
-  if (problems.length > 0) throw new InvalidPipelineError(problems);
-  return normalized;
+  return { steps: normalized, problems };
 }

@@ -117,7 +117,7 @@ describe.each(stores)("analyze and report on the $name store", (s) => {
     expect(report.code).toBe(0);
     const recovery = report.stdout.slice(report.stdout.indexOf("Recommended recovery point"));
     expect(recovery).toMatch(
-      new RegExp(`Checkpoint:\\s+${transform}\\n\\s+Stage:\\s+transform \\(#1\\), sequence 2`),
+      new RegExp(`Checkpoint:\\s+${transform}\\n\\s+Stage:\\s+transform \\(index 1\\), checkpoint #2`),
     );
     expect(report.stdout).toContain(
       `Resume command\n  cairn run <pipeline-file> --run-id orders-1 ${s.args().join(" ")}\n`,
@@ -152,6 +152,22 @@ describe.each(stores)("analyze and report on the $name store", (s) => {
     expect(html).toContain("</html>");
     // No temp file is left beside the report.
     expect((await readdir(dir)).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("takes the format from the --output extension when --format is not given", async () => {
+    await makeRun("orders-4", s.options());
+    for (const [file, start] of [
+      ["r.HTML", "<!DOCTYPE html>"],
+      ["r.md", "# Recovery report: orders"],
+      ["r.txt", "Recovery report: orders"],
+    ] as const) {
+      const result = await cairn(["report", "--pipeline-id", "orders-4", "--output", file, ...s.args()]);
+      expect(result.code).toBe(0);
+      expect((await readFile(join(dir, file), "utf8")).startsWith(start)).toBe(true);
+    }
+    const forced = ["report", "--pipeline-id", "orders-4", "--output", "f.html", "--format", "md"];
+    expect((await cairn([...forced, ...s.args()])).code).toBe(0);
+    expect(await readFile(join(dir, "f.html"), "utf8")).toMatch(/^# Recovery report: orders/);
   });
 
   it("exits 3 for an unknown run", async () => {

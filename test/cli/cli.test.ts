@@ -186,6 +186,29 @@ describe("list, inspect, chain and stats", () => {
     expect((report.outputs as { stage: string }[]).map((o) => o.stage)).toEqual(["extract", "transform"]);
   });
 
+  it("numbers a checkpoint the same way in every command: #sequence, and the stage by its index", async () => {
+    const [, second] = await makeRun("run-n");
+    const outputs = await Promise.all([
+      cairn(["inspect", "--checkpoint-id", second as string, ...store()]),
+      cairn(["chain", "--pipeline-id", "run-n", ...store()]),
+      cairn(["report", "--pipeline-id", "run-n", ...store()]),
+      cairn(["monitor", "--once", ...store()]),
+      cairn([
+        "compare",
+        "--checkpoint-id",
+        second as string,
+        "--checkpoint-id",
+        second as string,
+        ...store(),
+      ]),
+    ]);
+    for (const { stdout } of outputs) {
+      // transform is stage index 1 and the run's checkpoint #2: `#` never means the index.
+      expect(stdout).toMatch(/transform[\s\S]*#2\b|#2\b[\s\S]*transform/);
+      expect(stdout).not.toMatch(/transform \(#1/);
+    }
+  });
+
   it("prints the chain and the statistics", async () => {
     const [first] = await makeRun("run-a");
     const chain = await cairn(["chain", "--pipeline-id", "run-a", ...store()]);
@@ -196,12 +219,12 @@ describe("list, inspect, chain and stats", () => {
     const stats = await cairn(["stats", ...store()]);
     expect(stats.code).toBe(0);
     expect(stats.stdout).toContain("n/a (no resumed runs)");
+    expect(stats.stdout).toMatch(/Stored: +\S+ \S+ \(each output once\)/);
     const json = await cairn(["stats", "--json", ...store()]);
-    expect(JSON.parse(json.stdout)).toMatchObject({
-      totalCheckpoints: 2,
-      totalPipelines: 1,
-      resumeSuccessRate: null,
-    });
+    const parsed = JSON.parse(json.stdout);
+    expect(parsed).toMatchObject({ totalCheckpoints: 2, totalPipelines: 1, resumeSuccessRate: null });
+    expect(parsed.storedDataSize).toBeGreaterThan(0);
+    expect(parsed.storedDataSize).toBeLessThanOrEqual(parsed.totalDataSize);
   });
 
   it("honours CAIRN_STORE and defaults to .cairn/checkpoints", async () => {
@@ -254,8 +277,12 @@ describe("validate", () => {
 
     const inspect = await cairn(["inspect", "--checkpoint-id", first as string, ...store()]);
     expect(inspect.code).toBe(4);
-    expect(inspect.stdout).toContain("Stage:          extract (#0)");
+    expect(inspect.stdout).toContain("Stage:          extract (index 0)");
     expect(inspect.stdout).toContain("checksum_mismatch");
+    // The record parses; its content is withheld because the checksum does not match, and it says so.
+    expect(inspect.stdout).toContain("Completed stages: (not shown: checksum mismatch)");
+    expect(inspect.stdout).toContain("Outputs:          (not shown: checksum mismatch)");
+    expect(inspect.stdout).not.toContain("(unreadable)");
   });
 
   it("exits 4 when a garbage file sits in the run folder", async () => {

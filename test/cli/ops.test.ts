@@ -225,6 +225,28 @@ describe("export and import of a whole run", () => {
 });
 
 describe("monitor", () => {
+  it("leaves a quarantined (or failed) run out of the active runs and shows each active run's current stage", async () => {
+    await makeRun("run-live", 2);
+    const stopped = await makeRun("run-quarantined", 2);
+    const manager = new CheckpointManager({ strategy: "file", config: { basePath } });
+    await manager.updateCheckpointStatus(
+      stopped[1] as string,
+      "expired",
+      "quarantined by cairn repair: checksum",
+    );
+    await manager.close();
+
+    const json = JSON.parse((await cairn(["monitor", "--once", "--json", ...files()])).stdout) as {
+      runs: { pipelineId: string }[];
+      active: { pipelineId: string; currentStage: string | null }[];
+    };
+    expect(json.runs.map((r) => r.pipelineId).sort()).toEqual(["run-live", "run-quarantined"]);
+    expect(json.active).toEqual([expect.objectContaining({ pipelineId: "run-live", currentStage: "load" })]);
+    const once = await cairn(["monitor", "--once", ...files()]);
+    expect(once.stdout).toContain("Active runs (1):");
+    expect(once.stdout).toMatch(/run-live: current stage load, after transform \(index 1, #2\)/);
+  });
+
   it("--once prints the runs and the latest checkpoint of each active one; --json as a document", async () => {
     const ids = await makeRun("run-live", 2);
     await makeRun("run-other");

@@ -44,3 +44,54 @@ it("writes one plain line per event elsewhere", async () => {
   expect(text).toMatch(/✓ second completed in \d+ ms/);
   expect(text).toMatch(/run progress_\S+ completed/);
 });
+
+/** The screen of a minimal terminal: text, `\r`, `\n`, cursor up (`ESC[nA`) and erase (`ESC[0J`, `ESC[K`). */
+function terminal() {
+  const rows: string[][] = [[]];
+  let row = 0;
+  let col = 0;
+  const feed = (text: string) => {
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i] as string;
+      if (ch === "\x1b") {
+        // After ESC: `[`, an optional count, and the command letter.
+        const m = /^\[(\d*)([AJK])/.exec(text.slice(i + 1)) as RegExpExecArray;
+        const n = Number(m[1] || 1);
+        if (m[2] === "A") row = Math.max(0, row - n);
+        else if (m[2] === "J") rows.splice(row + 1, rows.length, ...[]);
+        if (m[2] !== "A") rows[row] = (rows[row] ?? []).slice(0, col);
+        i += m[0].length;
+      } else if (ch === "\r") col = 0;
+      else if (ch === "\n") {
+        row++;
+        col = 0;
+        rows[row] ??= [];
+      } else {
+        rows[row] ??= [];
+        (rows[row] as string[])[col++] = ch;
+      }
+    }
+  };
+  const write = (text: string) => {
+    feed(text);
+    return true;
+  };
+  const out = { isTTY: true, write } as unknown as NodeJS.WriteStream;
+  return { out, feed, lines: () => rows.map((r) => r.join("")) };
+}
+
+it("starts a note at the left edge after the terminal echoed ^C over the live block", async () => {
+  const screen = terminal();
+  const view = new ProgressView(screen.out);
+  const pipeline: Pipeline = new Pipeline({
+    name: "interrupted",
+    onEvent: (e: PipelineEvent) => view.update(e, pipeline),
+    steps: [{ name: "only", agent: () => 1 }],
+  });
+  await pipeline.execute();
+  screen.feed("^C"); // what the terminal itself echoes when Ctrl+C is pressed
+  view.note("SIGINT: stopping after the current stage");
+  const lines = screen.lines();
+  expect(lines).toContain("SIGINT: stopping after the current stage");
+  expect(lines.join("\n")).not.toMatch(/\S+SIGINT/);
+});

@@ -115,3 +115,19 @@ it("repeats the store flags in the resume command it prints", async () => {
   expect(resumed.code).toBe(0);
   expect(resumed.stdout).toContain("↷ a skipped");
 });
+
+it("says a run that already completed is complete, with nothing to do, instead of resuming it", async () => {
+  const first = await cairn(["run", "p.yaml"]);
+  expect(first.code).toBe(0);
+  const runId = /^Run (\S+) completed/m.exec(first.stdout)?.[1] as string;
+  expect(runId).toBeDefined();
+  const again = await cairn(["run", "p.yaml", "--run-id", runId]);
+  expect(again.code).toBe(0);
+  expect(again.stdout).toMatch(
+    new RegExp(`^Run ${runId} was already complete \\(finished .*\\): nothing to do`, "m"),
+  );
+  expect(again.stdout).not.toContain("Resumed from checkpoint");
+  expect(await journal()).toEqual(["a", "b", "c"]);
+  const json = JSON.parse((await cairn(["run", "p.yaml", "--run-id", runId, "--json"])).stdout);
+  expect(json).toMatchObject({ alreadyComplete: true, checkpointsCreated: 0 });
+});

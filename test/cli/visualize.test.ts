@@ -206,4 +206,16 @@ describe("cairn visualize usage", () => {
     expect(result.stderr).toContain("1 entry is unreadable");
     expect(await readFile(join(dir, "graph.svg"), "utf8")).toContain("⚠ unreadable entry");
   });
+
+  it("suggests commands with the store flags the user gave (visualize, list)", async () => {
+    const basePath = join(dir, "my checkpoints");
+    await makeRun(`file:${basePath}`);
+    await writeFile(join(basePath, RUN, "junk.txt"), "junk");
+    const store = ["--store", `file:${basePath}`];
+    const drawn = await cairn(["visualize", "--pipeline-id", RUN, "--output", "graph.svg", ...store]);
+    expect(drawn.code).toBe(0);
+    expect(drawn.stderr).toContain(`see cairn validate --pipeline-id ${RUN} --store 'file:${basePath}'`);
+    const listed = await cairn(["list", "--pipeline-id", RUN, "--base-path", basePath]);
+    expect(listed.stderr).toContain(`run \`cairn validate --pipeline-id ${RUN} --base-path '${basePath}'\``);
+  });
 });

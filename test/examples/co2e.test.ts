@@ -34,6 +34,7 @@ import {
   StageFailedError,
   type StepDefinition,
 } from "../../src/index.js";
+import { runCairn } from "../support/cli.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const EXAMPLE = join(ROOT, "examples/co2e");
@@ -207,7 +208,8 @@ function stepsFromYaml(dir: string, replace: Partial<Record<AgentName, Agent>> =
         if (typeof value !== "string" || value.startsWith("$")) return [key, value];
         if (key === "database") return [key, join(dir, "co2e.db")];
         if (key === "report") return [key, join(dir, "co2e-report.md")];
-        return [key, join(ROOT, value)];
+        // Paths in pipeline.yaml are relative to its folder.
+        return [key, join(EXAMPLE, value)];
       }),
     );
     return {
@@ -421,6 +423,22 @@ describe("CO2e example", () => {
       results.pipelineId,
     );
     expect(row?.n).toBe(expected.valid);
+  });
+
+  it("runs from any working directory (its paths are relative to pipeline.yaml) and says where the report and database went", async () => {
+    const dir = tempDir();
+    const result = await runCairn(
+      ["run", join(EXAMPLE, "pipeline.yaml"), "--store", `file:${join(dir, "store")}`],
+      {
+        cwd: dir,
+      },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("Output of report:");
+    expect(result.stdout).toMatch(new RegExp(`report: +${join(ROOT, "examples/out/co2e-report.md")}\n`));
+    expect(result.stdout).toMatch(new RegExp(`database: +${join(ROOT, "examples/out/co2e.db")}\n`));
+    expect(existsSync(join(dir, "examples"))).toBe(false);
   });
 
   it("resumes after a failure at aggregate and skips extract, validate and transform", async () => {

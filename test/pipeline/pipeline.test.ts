@@ -269,6 +269,30 @@ describe("Pipeline", () => {
     }
   });
 
+  it("reports a bad checkpoint store together with every other problem", () => {
+    for (const checkpointEnabled of [true, undefined]) {
+      const error = (() => {
+        try {
+          new Pipeline({
+            name: "p",
+            steps: [],
+            checkpointEnabled,
+            checkpointStrategy: "nope",
+            colour: 1,
+          } as unknown as ConstructorParameters<typeof Pipeline>[0]);
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(error).toBeInstanceOf(InvalidPipelineError);
+      const problems = (error as InvalidPipelineError).problems.join("\n");
+      expect(problems).toMatch(/unknown option colour/);
+      expect(problems).toMatch(/steps must be a non-empty array/);
+      expect(problems).toMatch(/checkpoint store: unknown checkpoint strategy "nope"/);
+    }
+  });
+
   it("resolves agents by name from the options and the registry", async () => {
     registerAgent("Upper", { version: "1", process: (inputs) => String(inputs.text).toUpperCase() });
     try {

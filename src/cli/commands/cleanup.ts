@@ -6,6 +6,7 @@ import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, formatTime, printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
+import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface CleanupFlags extends StoreFlags {
@@ -26,7 +27,7 @@ function parseDays(value: string): number {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-function renderReport(report: CleanupReport): string {
+function renderReport(report: CleanupReport, hint: string): string {
   const verb = report.dryRun ? "Would remove" : "Removed";
   const lines: string[] = [];
   const deleted = report.deletedCheckpoints;
@@ -50,7 +51,7 @@ function renderReport(report: CleanupReport): string {
   }
   if (report.skippedOutputCleanup.length > 0) {
     lines.push(
-      `Outputs kept for ${report.skippedOutputCleanup.join(", ")}: a remaining checkpoint cannot be read (run \`cairn validate\`).`,
+      `Outputs kept for ${report.skippedOutputCleanup.join(", ")}: a remaining checkpoint cannot be read (run \`cairn validate --all${hint}\`).`,
     );
   }
   return lines.join("\n");
@@ -159,7 +160,7 @@ export function registerCleanup(program: Command): void {
         "cairn cleanup --pipeline-id etl_a --pipeline-id etl_b",
       ),
     );
-  addStoreOptions(command).action(async (flags: CleanupFlags) => {
+  addStoreOptions(command).action(async (flags: CleanupFlags, self: Command) => {
     const byAge = flags.retentionDays !== undefined;
     const byRun = flags.pipelineId !== undefined;
     if (byAge === byRun) {
@@ -176,7 +177,7 @@ export function registerCleanup(program: Command): void {
       const byAgeOptions = { retentionDays: flags.retentionDays as number, skipUnfinished: !force };
       if (force && !flags.dryRun && !flags.yes && onTerminal()) {
         const preview = await manager.cleanupOldCheckpoints({ ...byAgeOptions, dryRun: true });
-        if (preview.unfinishedRuns.length > 0) printText(renderReport(preview));
+        if (preview.unfinishedRuns.length > 0) printText(renderReport(preview, storeHint(self)));
         await confirmUnfinished(preview.unfinishedRuns);
       }
       const report = await withProgress(flags, (progress) =>
@@ -187,7 +188,7 @@ export function registerCleanup(program: Command): void {
         }),
       );
       if (flags.json) printJson(report);
-      else printText(renderReport(report));
+      else printText(renderReport(report, storeHint(self)));
     });
   });
 }

@@ -1,5 +1,6 @@
 /** `cairn inspect`: everything about one checkpoint, including whether it verifies. */
 import type { Command } from "commander";
+import type { ValidationProblem } from "../../core/types.js";
 import { type CheckpointInspection, inspectCheckpoint } from "../../debug/inspect.js";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
@@ -10,17 +11,34 @@ interface InspectFlags extends StoreFlags {
   checkpointId: string;
 }
 
-const list = (items: readonly string[] | null) =>
-  items === null ? "(unreadable)" : items.length === 0 ? "(none)" : items.join(", ");
+const list = (items: readonly string[] | null, hidden = "(unreadable)") =>
+  items === null ? hidden : items.length === 0 ? "(none)" : items.join(", ");
+
+/** Problems that keep the content from being shown, in words (`checksum mismatch`). */
+const WITHHELD: Partial<Record<ValidationProblem["kind"], string>> = {
+  checksum_mismatch: "checksum mismatch",
+  output_missing: "an output is missing",
+  output_hash_mismatch: "an output does not match its hash",
+  invalid_metadata: "invalid metadata",
+};
+
+/** What a field shows when the checkpoint's content cannot be shown: why, not just "unreadable". */
+function withheld(report: CheckpointInspection): string {
+  const reasons = [...new Set(report.validation.problems.map((p) => WITHHELD[p.kind]))].filter(
+    (r): r is string => r !== undefined,
+  );
+  return reasons.length > 0 ? `(not shown: ${reasons.join(", ")})` : "(unreadable)";
+}
 
 function render(report: CheckpointInspection): string {
   const m = report.metadata;
+  const hidden = withheld(report);
   const lines = [`Checkpoint ${report.checkpointId}`];
   if (m) {
     const fields: [string, string][] = [
       ["Pipeline", `${m.pipelineId} (${m.pipelineName})`],
-      ["Stage", `${m.stageName} (#${m.stageIndex})`],
-      ["Sequence", String(m.sequence)],
+      ["Stage", `${m.stageName} (index ${m.stageIndex})`],
+      ["Sequence", `#${m.sequence}`],
       ["Status", m.status + (m.errorMessage ? ` (error: ${m.errorMessage})` : "")],
       ["Created", formatTime(m.timestamp)],
       ["Size", formatBytes(m.dataSize)],
@@ -32,10 +50,10 @@ function render(report: CheckpointInspection): string {
   } else {
     lines.push("  Metadata:       (unreadable)");
   }
-  lines.push("", `Completed stages: ${list(report.completedStages)}`);
-  lines.push(`Pending stages:   ${list(report.pendingStages)}`);
-  lines.push(`State keys:       ${list(report.stateKeys)}`);
-  if (report.outputs === null) lines.push("Outputs:          (unreadable)");
+  lines.push("", `Completed stages: ${list(report.completedStages, hidden)}`);
+  lines.push(`Pending stages:   ${list(report.pendingStages, hidden)}`);
+  lines.push(`State keys:       ${list(report.stateKeys, hidden)}`);
+  if (report.outputs === null) lines.push(`Outputs:          ${hidden}`);
   else if (report.outputs.length === 0) lines.push("Outputs:          (none)");
   else {
     const rows = report.outputs.map((o) => [`  ${o.stage}`, formatBytes(o.bytes)]);

@@ -7,6 +7,7 @@ import { checkLatest } from "../../manager/run-walk.js";
 import { UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
+import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface ListFlags extends StoreFlags {
@@ -19,7 +20,7 @@ interface ListFlags extends StoreFlags {
   verify?: boolean;
 }
 
-async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<void> {
+async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: string): Promise<void> {
   const json = flags.json === true;
   let nextCursor: string | undefined;
   let runs: PipelineSummary[];
@@ -68,7 +69,7 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags): Promise<v
       : "Not verified: --verify checks each run's newest checkpoint, `cairn validate --all` every one.",
   );
 
-  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}`);
+  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}${hint}`);
 }
 
 /** A run summary with the one check of its newest checkpoint (`latestCheck`, absent for an empty run). */
@@ -101,7 +102,12 @@ async function withLatestCheck(
   return checked;
 }
 
-async function listRun(manager: CheckpointManager, pipelineId: string, json: boolean): Promise<void> {
+async function listRun(
+  manager: CheckpointManager,
+  pipelineId: string,
+  json: boolean,
+  hint: string,
+): Promise<void> {
   const validation = await manager.validateRun(pipelineId);
   const unreadable = validation.checkpoints.filter((v) => v.corrupt !== undefined).length;
   if (unreadable > 0) {
@@ -168,13 +174,13 @@ export function registerList(program: Command): void {
         "cairn list --name etl --unfinished --limit 5",
       ),
     );
-  addStoreOptions(command).action(async (flags: ListFlags) => {
+  addStoreOptions(command).action(async (flags: ListFlags, self: Command) => {
     if (flags.pipelineId !== undefined && flags.name !== undefined)
       throw new UsageError("--pipeline-id lists one run's checkpoints, --name one pipeline's runs: give one");
     await withReader(flags, (manager) =>
       flags.pipelineId === undefined
-        ? listRuns(manager, flags)
-        : listRun(manager, flags.pipelineId, flags.json === true),
+        ? listRuns(manager, flags, storeHint(self))
+        : listRun(manager, flags.pipelineId, flags.json === true, storeHint(self)),
     );
   });
 }

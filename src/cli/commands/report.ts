@@ -1,5 +1,5 @@
 /** `cairn report`: the recovery report of a run, as text, Markdown or a self-contained HTML page. */
-import { resolve } from "node:path";
+import { extname, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { buildRecoveryReport, REPORT_FORMATS, type ReportFormat, renderReport } from "../../debug/report.js";
@@ -18,6 +18,20 @@ interface ReportFlags extends StoreFlags {
   format?: ReportFormat;
   output?: string;
   pipelineFile?: string;
+}
+
+/** Report formats by `--output` extension; any other extension (or none) is text. */
+const FORMAT_OF_EXTENSION: Readonly<Record<string, ReportFormat>> = {
+  ".html": "html",
+  ".htm": "html",
+  ".md": "md",
+  ".markdown": "md",
+};
+
+/** `--format` when given, else the one `--output`'s extension names (as `visualize` does), else text. */
+function chosenFormat(format: ReportFormat | undefined, output: string | undefined): ReportFormat {
+  if (format !== undefined) return format;
+  return (output !== undefined && FORMAT_OF_EXTENSION[extname(output).toLowerCase()]) || "text";
 }
 
 /** Writes the file durably: a reader never sees half a report, and a failed write keeps the old one. */
@@ -57,7 +71,10 @@ export function registerReport(program: Command): void {
     )
     .requiredOption("--pipeline-id <id>", "the run to report on")
     .addOption(
-      new Option("--format <format>", "text, md (Markdown) or html (default: text)").choices(REPORT_FORMATS),
+      new Option(
+        "--format <format>",
+        "text, md (Markdown) or html (default: from --output's extension, .html/.htm or .md/.markdown, else text)",
+      ).choices(REPORT_FORMATS),
     )
     .option("--output <file>", "write the report to this file (replaced atomically) instead of stdout")
     .option(
@@ -86,7 +103,7 @@ export function registerReport(program: Command): void {
             }
           : {}),
       });
-      const text = renderReport(report, flags.format ?? "text");
+      const text = renderReport(report, chosenFormat(flags.format, flags.output));
       const written = flags.output !== undefined ? await writeReport(flags.output, text) : undefined;
       if (flags.json) printJson(report);
       else if (written !== undefined)

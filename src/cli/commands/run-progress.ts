@@ -40,6 +40,26 @@ export function eventLine(event: PipelineEvent): string | undefined {
   }
 }
 
+/**
+ * The last stage's output of a completed run, its plain fields one per line: a pipeline's last
+ * stage typically says what it produced and where (a report's path, a database), and the run
+ * should end by telling the user. Nested values are left to `--json`.
+ */
+function lastOutputLines(results: PipelineResults): string[] {
+  const stages = Object.keys(results.stepsResults);
+  const last = stages.at(-1);
+  const output = last === undefined ? undefined : results.finalOutputs[last];
+  if (output === null || output === undefined) return [];
+  const cut = (text: string) => (text.length > 200 ? `${text.slice(0, 199)}…` : text);
+  if (typeof output !== "object") return [`Output of ${last}: ${cut(String(output))}`];
+  const plain = Object.entries(output as Record<string, unknown>).filter(
+    ([, v]) => typeof v === "string" || typeof v === "number" || typeof v === "boolean",
+  );
+  if (plain.length === 0) return [];
+  const width = Math.max(...plain.map(([k]) => k.length)) + 1;
+  return [`Output of ${last}:`, ...plain.map(([k, v]) => `  ${`${k}:`.padEnd(width)} ${cut(String(v))}`)];
+}
+
 /** Writes progress to a stream, redrawing in place when it is a terminal. */
 export class ProgressView {
   private drawn = 0;
@@ -73,7 +93,9 @@ export class ProgressView {
   }
 
   private clear(): void {
-    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
+    // Back to the left edge first: the terminal's own echo (`^C`) may have moved the cursor, and
+    // moving up keeps the column, so the next line would start mid-row after old text ("coSIGINT").
+    this.out.write(`\r${this.drawn > 0 ? `\x1b[${this.drawn}A` : ""}\x1b[0J`);
     this.drawn = 0;
   }
 
@@ -100,6 +122,17 @@ export class ProgressView {
 
   /** Prints the summary of a finished or paused run. */
   printResults(results: PipelineResults): void {
+    if (results.alreadyComplete) {
+      const at = results.completedAt
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, "Z");
+      this.out.write(
+        `Run ${results.pipelineId} was already complete (finished ${at}): nothing to do; ` +
+          `its outputs are in checkpoint ${results.resumedFrom}\n`,
+      );
+      return;
+    }
     const took = results.completedAt.getTime() - results.startedAt.getTime();
     const ran = Object.values(results.stepsResults).filter((r) => r.status === "completed").length;
     const lines = [
@@ -108,6 +141,7 @@ export class ProgressView {
     if (results.resumedFrom) lines.push(`Resumed from checkpoint ${results.resumedFrom}`);
     for (const r of results.rerunStages) lines.push(`Ran again: ${r.stageName} (${r.reason})`);
     if (results.pendingStages.length > 0) lines.push(`Pending: ${results.pendingStages.join(", ")}`);
+    else lines.push(...lastOutputLines(results));
     this.out.write(`${lines.join("\n")}\n`);
   }
 }

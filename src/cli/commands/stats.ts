@@ -28,7 +28,11 @@ function render(s: CheckpointStatistics, location: string): string {
     ["Checkpoints", String(s.totalCheckpoints)],
     ["  by status", byStatus],
     ["  checked", checked(s)],
-    ["Data size", `${formatBytes(s.totalDataSize)} total, ${formatBytes(s.averageDataSize)} average`],
+    ["Stored", `${formatBytes(s.storedDataSize)} (each output once)`],
+    [
+      "Checkpoint sizes",
+      `${formatBytes(s.totalDataSize)} total, ${formatBytes(s.averageDataSize)} average (with every output each refers to)`,
+    ],
     ["Resumes", `${s.totalResumeCount} in ${s.resumedPipelines} run${s.resumedPipelines === 1 ? "" : "s"}`],
     ["Resume success", rate],
     ["Oldest", formatTime(s.oldestCheckpoint)],

@@ -10,6 +10,7 @@ import {
 import { writeFileDurably } from "../../util/atomic-file.js";
 import { printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
+import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface VisualizeFlags extends StoreFlags {
@@ -38,7 +39,7 @@ export function registerVisualize(program: Command): void {
         "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.mmd --store sqlite:./cairn.db",
       ),
     );
-  addStoreOptions(command).action(async (flags: VisualizeFlags) => {
+  addStoreOptions(command).action(async (flags: VisualizeFlags, self: Command) => {
     // A bad extension is a usage error found before the store is opened.
     const format = formatFromPath(flags.output);
     const output = resolve(flags.output);
@@ -71,7 +72,9 @@ export function registerVisualize(program: Command): void {
       corrupt > 0 ? `${corrupt} ${corrupt === 1 ? "entry is" : "entries are"} unreadable` : "",
     ].filter((p) => p !== "");
     if (problems.length > 0) {
-      warn(`${problems.join(" and ")}; see cairn validate --pipeline-id ${graph.pipelineId}`);
+      warn(
+        `${problems.join(" and ")}; see cairn validate --pipeline-id ${graph.pipelineId}${storeHint(self)}`,
+      );
     }
   });
 }
