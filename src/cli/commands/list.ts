@@ -112,7 +112,7 @@ async function listRun(
   const unreadable = validation.checkpoints.filter((v) => v.corrupt !== undefined).length;
   if (unreadable > 0) {
     warn(
-      `${unreadable} stored entr${unreadable === 1 ? "y" : "ies"} of ${pipelineId} cannot be read (unreadable); run \`cairn validate --pipeline-id ${pipelineId}\``,
+      `${unreadable} stored entr${unreadable === 1 ? "y" : "ies"} of ${pipelineId} cannot be read (unreadable); run \`cairn validate --pipeline-id ${pipelineId}${hint}\``,
     );
   }
   const verdicts = new Map(validation.checkpoints.map((v) => [v.checkpointId, v]));
