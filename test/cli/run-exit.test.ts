@@ -5,7 +5,7 @@
  * when its lease expires. Before, each of these left the next `cairn run` refused (exit 6).
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -153,6 +153,8 @@ it("says the holder of a lease is a dead process of this host, and how long unti
 });
 
 it("ends cairn monitor when its reader goes away, rather than watching for nobody", async () => {
+  // An empty store: a reading command refuses a location with none (exit 3).
+  await mkdir(join(dir, "store"));
   const code = await sh(
     `{ "${process.execPath}" "${CLI_PATH}" monitor --store file:./store --refresh 0.2; echo $? > code.txt; } | head -1`,
   );

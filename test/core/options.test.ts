@@ -42,7 +42,7 @@ describe("unknown options", () => {
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error).toMatchObject({ code: ErrorCode.InvalidArgument });
     expect((error as Error).message).toBe(
-      'CheckpointManager has no options "encryptoin", "retention" (options: strategy, config, store, clock, maxRecordBytes)',
+      'CheckpointManager has no options "encryptoin", "retention" (options: strategy, config, store, clock, maxRecordBytes, readOnly)',
     );
     expect(() => new CheckpointManager({ strategy: "memory", clock: undefined })).not.toThrow();
   });
