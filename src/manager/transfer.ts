@@ -32,20 +32,26 @@ const READABLE_VERSIONS: readonly unknown[] = ["1.0", EXPORT_VERSION];
 
 /** Builds the export file text of a verified checkpoint; outputs are embedded as their canonical text. */
 export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
-  const { record, body, outputs } = verified;
+  const { body, outputs } = verified;
   const outputParts = Object.entries(body.output_refs).map(
     ([stage, hash]) => `${JSON.stringify(stage)}:${outputs.get(hash) as string}`,
   );
-  const head = {
+  const headText = exportHead(verified, exportedAt, {});
+  return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
+}
+
+/** The JSON of an export line's fields before `state_data`, both formats alike. */
+function exportHead(verified: VerifiedRecord, exportedAt: Date, extra: Record<string, unknown>): string {
+  const { record, body } = verified;
+  return JSON.stringify({
     export_version: EXPORT_VERSION,
     exported_at: exportedAt.toISOString(),
     metadata: record.metadata,
     completed_stages: body.completed_stages,
     pending_stages: body.pending_stages,
     provenance_hashes: body.provenance_hashes,
-  };
-  const headText = JSON.stringify(head);
-  return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
+    ...extra,
+  });
 }
 
 /**
@@ -55,23 +61,14 @@ export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
  * stages' outputs forward, so inlining them all (1.0) grew with the square of the stage count.
  */
 export function runExportText(verified: VerifiedRecord, exportedAt: Date, written: Set<string>): string {
-  const { record, body, outputs } = verified;
+  const { body, outputs } = verified;
   const fresh: string[] = [];
   for (const hash of Object.values(body.output_refs)) {
     if (written.has(hash)) continue;
     written.add(hash);
     fresh.push(`${JSON.stringify(hash)}:${outputs.get(hash) as string}`);
   }
-  const head = {
-    export_version: EXPORT_VERSION,
-    exported_at: exportedAt.toISOString(),
-    metadata: record.metadata,
-    completed_stages: body.completed_stages,
-    pending_stages: body.pending_stages,
-    provenance_hashes: body.provenance_hashes,
-    output_refs: body.output_refs,
-  };
-  const headText = JSON.stringify(head);
+  const headText = exportHead(verified, exportedAt, { output_refs: body.output_refs });
   return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"outputs":{${fresh.join(",")}}}\n`;
 }
 
