@@ -8,6 +8,7 @@ import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import { CHECK_SYMBOLS, formatBytes } from "../manager/chain-text.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import type { HistoryFinding } from "../manager/history.js";
 import type { CheckpointVerdict, RunValidation } from "../manager/run-walk.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { recommend } from "./recommendations.js";
@@ -79,6 +80,8 @@ export interface PipelineAnalysis {
   /** Null when no checkpoint verifies (a resume starts from the first stage). */
   resumePoint: ResumePoint | null;
   failurePoints: FailurePoint[];
+  /** The run's history compared with its head record (see `validateRun`): lost history, or information. */
+  history: HistoryFinding[];
   recommendations: string[];
 }
 
@@ -171,6 +174,7 @@ export async function analyzeRun(
     finished,
     resumePoint,
     failurePoints: failurePoints(ok),
+    history: run.history,
     recommendations: [],
   };
   analysis.recommendations = recommend(analysis, {
@@ -314,6 +318,12 @@ export function renderAnalysisText(a: PipelineAnalysis): string {
       const mark = x.quarantined ? `${CHECK_SYMBOLS.quarantined} ` : `${CHECK_SYMBOLS.invalid} `;
       lines.push(`  ${mark}${x.checkpointId ?? x.location}${where}${x.quarantined ? " (quarantined)" : ""}`);
       for (const p of x.problems) lines.push(`      ${p}`);
+    }
+  }
+  if (a.history.length > 0) {
+    lines.push("", "History:");
+    for (const h of a.history) {
+      lines.push(`  ${h.problem ? `${CHECK_SYMBOLS.invalid} ` : ""}${h.kind}: ${h.message}`);
     }
   }
   if (a.orphaned.length > 0) {

@@ -55,6 +55,12 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
         "not a checkpoint cairn wrote, or truncated; move it out of the store.",
     );
   }
+  for (const h of a.history.filter((f) => f.problem)) {
+    out.push(
+      `Lost history (${h.kind}): ${h.message}. Checkpoints were removed or replaced behind cairn's back, not by retention: ` +
+        `restore them with ${cmd("import", "--input", "<export-file>")} if you exported the run, or find what deleted them.`,
+    );
+  }
   out.push(resumeAdvice(a, facts, cmd));
   if (a.orphaned.length > 0) {
     const first = a.orphaned[0];

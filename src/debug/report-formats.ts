@@ -100,6 +100,9 @@ export function problemLines(r: RecoveryReport): { subject: string; kind: string
     const kind = c.quarantined ? "quarantined" : c.checkpointId === undefined ? "unreadable" : "invalid";
     for (const problem of c.problems) lines.push({ subject, kind, detail: problem });
   }
+  for (const h of r.history) {
+    if (h.problem) lines.push({ subject: `run ${r.run.pipelineId}`, kind: h.kind, detail: h.message });
+  }
   for (const o of r.orphaned) {
     lines.push({
       subject: o.checkpointId,
@@ -267,7 +270,12 @@ function htmlTable(headers: readonly string[], rows: readonly string[][]): strin
 
 function statusClass(r: RecoveryReport): string {
   // A quarantined checkpoint is a handled problem: a warning, not a failure.
-  if (r.corrupted.some((c) => !c.quarantined) || (!r.run.finished && r.run.status === "failed")) return "bad";
+  if (
+    r.corrupted.some((c) => !c.quarantined) ||
+    r.history.some((h) => h.problem) ||
+    (!r.run.finished && r.run.status === "failed")
+  )
+    return "bad";
   if (r.statistics.corrupted > 0) return "warn";
   return r.run.finished && r.statistics.orphaned === 0 ? "ok" : "warn";
 }

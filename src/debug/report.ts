@@ -5,6 +5,7 @@
  */
 import { CHECKPOINT_STATUSES, type CheckpointStatusValue } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import type { HistoryFinding } from "../manager/history.js";
 import { summarizeRun } from "../manager/statistics.js";
 import type { PlannedStage } from "../pipeline/types.js";
 import type { CorruptEntry, ListedCheckpoint } from "../stores/types.js";
@@ -61,6 +62,8 @@ export interface RecoveryReport {
   recoveryPoint: ResumePoint | null;
   corrupted: CorruptedCheckpoint[];
   orphaned: OrphanedCheckpoint[];
+  /** Lost history and retention information from the run's head record. */
+  history: HistoryFinding[];
   failurePoints: FailurePoint[];
   recommendations: string[];
   /** `cairn run <pipeline-file> --run-id <id> <store flags>`; null once the run finished. */
@@ -129,6 +132,7 @@ export async function buildRecoveryReport(
     recoveryPoint: analysis.resumePoint,
     corrupted: analysis.corrupted,
     orphaned: analysis.orphaned,
+    history: analysis.history,
     failurePoints: analysis.failurePoints,
     recommendations: analysis.recommendations,
     resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),

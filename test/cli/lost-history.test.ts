@@ -100,6 +100,13 @@ describe.each(Object.keys(urls))("lost history in the %s store", (name) => {
         expect.objectContaining({ pipelineId: "cut", kind: "truncated", problem: true }),
       );
 
+      // analyze and report say it too: the recommendation names the loss, the report lists it.
+      const analyzed = await runCairn(["analyze", "--pipeline-id", "cut", "--store", url], { cwd: dir() });
+      expect(analyzed.stdout).toMatch(/History:\n {2}\S+ truncated: the newest 2 checkpoints/);
+      expect(analyzed.stdout).toContain("Lost history (truncated)");
+      const report = await runCairn(["report", "--pipeline-id", "cut", "--store", url], { cwd: dir() });
+      expect(report.stdout).toMatch(/run cut.*truncated/);
+
       // Every checkpoint gone, the outputs left: the run's history is lost, not "no such run".
       await deleteBehindCairn(name, url, "cut", ids.slice(0, 3), [1, 2, 3]);
       const lost = await manager.validateRun("cut");
