@@ -42,6 +42,7 @@ export {
   type PipelineSummary,
   RESUMABLE_STATUSES,
   type ResumeContext,
+  type RunSummaryStatus,
   STRATEGIES,
   type Strategy,
   type ValidationProblem,

@@ -15,8 +15,9 @@ export interface MonitorSnapshot {
   store: string;
   runs: PipelineSummary[];
   /**
-   * The runs under way, in the order of `runs`: unfinished, with a newest checkpoint a resume can
-   * go on from (not failed, expired or quarantined), with that checkpoint and the stage after it.
+   * The runs under way, in the order of `runs`: status `in_progress` (unfinished, and a runner
+   * holds the lease), with the newest checkpoint and the stage after it. A `paused` run (nobody
+   * executing it) shows in the table only, like a failed or expired one.
    */
   active: { pipelineId: string; latest: CheckpointMetadata | null; currentStage: string | null }[];
 }
@@ -47,7 +48,7 @@ export async function takeSnapshot(
   } else runs = await manager.listPipelines();
   const active: MonitorSnapshot["active"] = [];
   for (const run of runs) {
-    // A failed, expired or quarantined newest checkpoint is a stopped run, shown in the table only.
+    // Paused, failed, expired or quarantined: nobody is executing it, so the table only.
     if (run.finished || (run.checkpointCount > 0 && run.status !== "in_progress")) continue;
     const [latest] = await manager.getCheckpointHistory(run.pipelineId);
     active.push({

@@ -153,12 +153,23 @@ export interface ValidationResult {
   quarantined: boolean;
 }
 
+/**
+ * A run summary's status: a checkpoint status, or `paused` for a run that is unfinished and
+ * nobody is executing it: paused, stopped or its runner died; `cairn run`/`execute()` resumes it.
+ */
+export type RunSummaryStatus = CheckpointStatusValue | "paused";
+
 /** Summary of one run, as `listPipelines` returns it. */
 export interface PipelineSummary {
   pipelineId: string;
   pipelineName: string;
-  /** Status of the newest checkpoint, or `completed` once the run wrote `pipeline_complete`. */
-  status: CheckpointStatusValue;
+  /**
+   * `completed` once the run wrote `pipeline_complete`; for an unfinished run whose newest
+   * checkpoint is completed, resumed or in_progress: `in_progress` while a runner holds its lease,
+   * else `paused`;
+   * otherwise the newest checkpoint's status (`failed`, `expired`).
+   */
+  status: RunSummaryStatus;
   /** True once the run wrote its `pipeline_complete` checkpoint. */
   finished: boolean;
   checkpointCount: number;

@@ -3,12 +3,12 @@
  * bring a failed or stopped run back: its state, its checkpoints' health, where a resume would
  * start, what failed, and the exact command that resumes it.
  */
-import { CHECKPOINT_STATUSES, type CheckpointStatusValue } from "../core/types.js";
+import { CHECKPOINT_STATUSES, type CheckpointStatusValue, type RunSummaryStatus } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
-import { summarizeRun } from "../manager/statistics.js";
+import { summarizeLiveRun } from "../manager/statistics.js";
 import type { PlannedStage } from "../pipeline/types.js";
-import type { CorruptEntry, ListedCheckpoint } from "../stores/types.js";
+import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
 import {
   type AnalyzeOptions,
   analyzeRun,
@@ -29,14 +29,19 @@ export interface ReportOptions extends AnalyzeOptions {
   resumePlan?: PlannedStage[];
 }
 
+/** An unfinished run's status by its lease: held is `in_progress`, free is `paused`. */
+async function leasedStatus(store: CheckpointStore, pipelineId: string): Promise<RunSummaryStatus> {
+  return (await store.getLease(pipelineId)) ? "in_progress" : "paused";
+}
+
 /** The recovery report of one run. */
 export interface RecoveryReport {
   generatedAt: Date;
   run: {
     pipelineId: string;
     pipelineName: string;
-    /** Status of the newest checkpoint, or `completed` once the run finished. */
-    status: CheckpointStatusValue;
+    /** As in a run summary: `paused` when unfinished and nobody holds its lease. */
+    status: RunSummaryStatus;
     finished: boolean;
     /** From the newest checkpoint that parses. */
     stagesCompleted: number;
@@ -93,7 +98,9 @@ export async function buildRecoveryReport(
       v.metadata ? { ok: true, metadata: v.metadata } : { ok: false, corrupt: v.corrupt as CorruptEntry },
   );
   const newest = present.findLast((v) => v.body !== undefined)?.body;
-  const summary = summarizeRun(
+  const store = await manager.getStore();
+  const summary = await summarizeLiveRun(
+    store,
     pipelineId,
     listing,
     newest && { completed: newest.completed_stages.length, pending: newest.pending_stages.length },
@@ -110,7 +117,7 @@ export async function buildRecoveryReport(
       pipelineId,
       pipelineName: analysis.pipelineName,
       // The listing alone counts a corrupt `pipeline_complete` as finished; the walk does not.
-      status: summary.finished && !analysis.finished ? "in_progress" : summary.status,
+      status: summary.finished && !analysis.finished ? await leasedStatus(store, pipelineId) : summary.status,
       finished: analysis.finished,
       stagesCompleted: summary.completedStages,
       stagesTotal: summary.totalStages,

@@ -8,7 +8,7 @@ import { assertValidName } from "../core/ids.js";
 import { type CheckpointRecord, parseBody, type StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineSummary, RESUMABLE_STATUSES } from "../core/types.js";
 import type { CheckpointStore } from "../stores/types.js";
-import { summarizeRun } from "./statistics.js";
+import { summarizeLiveRun } from "./statistics.js";
 import { inspectRecord, type VerifiedRecord } from "./verify.js";
 
 /** What the store says of one run. */
@@ -149,7 +149,7 @@ export async function summarizeOneRun(
   } catch (error) {
     if (!(error instanceof CheckpointCorruptError)) throw error;
   }
-  return summarizeRun(pipelineId, listing, stages);
+  return summarizeLiveRun(store, pipelineId, listing, stages);
 }
 
 /** A summary of every run in the store. */

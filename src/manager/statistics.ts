@@ -10,7 +10,11 @@ import type { CheckpointStore, ListedCheckpoint, StoredMetadata } from "../store
 import { validateRun } from "./run-walk.js";
 import { storedRunBytes } from "./stored-size.js";
 
-/** Summarizes one run from its listing. */
+/**
+ * Summarizes one run from its listing. An unfinished run whose newest checkpoint is completed,
+ * resumed or in_progress (a pause without a checkpoint per stage saves its progress as in_progress)
+ * is `paused` here: only its lease says whether a runner is executing it ({@link summarizeLiveRun}).
+ */
 export function summarizeRun(
   pipelineId: string,
   listing: readonly ListedCheckpoint[],
@@ -23,11 +27,10 @@ export function summarizeRun(
   return {
     pipelineId,
     pipelineName: latest?.pipeline_name ?? pipelineId,
-    // An unfinished run whose newest checkpoint is a completed stage is still in progress.
     status: finished
       ? "completed"
-      : latest?.status === "completed" || latest?.status === "resumed"
-        ? "in_progress"
+      : latest && latest.status !== "failed" && latest.status !== "expired"
+        ? "paused"
         : (latest?.status ?? "expired"),
     finished,
     checkpointCount: ok.length,
@@ -40,6 +43,21 @@ export function summarizeRun(
     lastTimestamp: latest ? new Date(latest.timestamp) : undefined,
     resumeCount: ok.reduce((sum, m) => sum + m.resume_count, 0),
   };
+}
+
+/**
+ * {@link summarizeRun}, then for a `paused` run one read of its lease: a run a runner holds is
+ * `in_progress`. Finished, failed and expired runs are not probed.
+ */
+export async function summarizeLiveRun(
+  store: CheckpointStore,
+  pipelineId: string,
+  listing: readonly ListedCheckpoint[],
+  stages?: { completed: number; pending: number },
+): Promise<PipelineSummary> {
+  const summary = summarizeRun(pipelineId, listing, stages);
+  if (summary.status === "paused" && (await store.getLease(pipelineId))) summary.status = "in_progress";
+  return summary;
 }
 
 /** Every run of one pipeline, from the runs-by-name index, a page at a time. */

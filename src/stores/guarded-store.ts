@@ -31,6 +31,7 @@ const METHODS: readonly StoreMethod[] = [
   "acquireLease",
   "renewLease",
   "releaseLease",
+  "getLease",
   "getCheckpoint",
   "getLatestCheckpoint",
   "listCheckpoints",
@@ -160,6 +161,7 @@ const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> 
     assertTtl(ttlMs);
   },
   releaseLease: ([lease]) => assertLease(lease),
+  getLease: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
   getCheckpoint: ([id]) => assertValidName("checkpointId", id),
   getLatestCheckpoint: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
   listCheckpoints: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
@@ -278,6 +280,7 @@ export class GuardedStore implements CheckpointStore {
   declare acquireLease: CheckpointStore["acquireLease"];
   declare renewLease: CheckpointStore["renewLease"];
   declare releaseLease: CheckpointStore["releaseLease"];
+  declare getLease: CheckpointStore["getLease"];
   declare getCheckpoint: CheckpointStore["getCheckpoint"];
   declare getLatestCheckpoint: CheckpointStore["getLatestCheckpoint"];
   declare listCheckpoints: CheckpointStore["listCheckpoints"];

@@ -192,6 +192,12 @@ export interface CheckpointStore {
   /** Ends a lease still held, keeping its token so tokens are never reused. */
   releaseLease(lease: Lease): Promise<void>;
 
+  /**
+   * The run's current lease if one is held and unexpired, by the store's own clock rule; read-only
+   * (creates and changes nothing). A display hint (is a runner executing this run?), never a fence.
+   */
+  getLease(pipelineId: string): Promise<Lease | undefined>;
+
   /** One checkpoint by id; undefined when absent; `CheckpointCorruptError` when unparseable. */
   getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined>;
 

@@ -101,6 +101,36 @@ export function leaseTests(harness: () => StoreHarness): void {
       expect(await store.listCheckpoints(p)).toHaveLength(1);
     });
 
+    it("reads the current lease without taking or changing it", async () => {
+      expect(await store.getLease(p)).toBeUndefined();
+      const a = expectAcquired(await store.acquireLease(p, "runner-a", 10_000));
+      const seen = await store.getLease(p);
+      expect(seen).toMatchObject({ pipelineId: p, owner: "runner-a", token: a.token });
+      expect(seen?.expiresAt.getTime()).toBeGreaterThan(Date.now());
+      // Reading is no acquire: the holder keeps it, another owner is still refused.
+      expect((await store.acquireLease(p, "runner-b", 10_000)).acquired).toBe(false);
+      expect((await store.renewLease(a, 10_000))?.token).toBe(a.token);
+      await store.releaseLease(a);
+      expect(await store.getLease(p)).toBeUndefined();
+    });
+
+    it("reads an expired lease as absent", async () => {
+      expectAcquired(await store.acquireLease(p, "runner-a", 100));
+      await sleep(200);
+      expect(await store.getLease(p)).toBeUndefined();
+    });
+
+    it("creates nothing when reading the lease of an unknown run", async () => {
+      expect(await store.getLease(p)).toBeUndefined();
+      expect(await store.listPipelineIds()).not.toContain(p);
+      expect(await store.getRunHead(p)).toBeUndefined();
+      expect(await store.listCheckpoints(p)).toEqual([]);
+      // The first acquirer after the read still gets the first token a run gets.
+      const fresh = expectAcquired(await store.acquireLease(`${p}-fresh`, "runner-a", 10_000));
+      expect(expectAcquired(await store.acquireLease(p, "runner-a", 10_000)).token).toBe(fresh.token);
+      await expect(store.getLease("../x")).rejects.toMatchObject({ code: "CAIRN_INVALID_NAME" });
+    });
+
     it("rejects bad lease arguments", async () => {
       await expect(store.acquireLease(p, "", 1000)).rejects.toMatchObject({ code: "CAIRN_INVALID_ARGUMENT" });
       await expect(store.acquireLease(p, "x", 0)).rejects.toMatchObject({ code: "CAIRN_INVALID_ARGUMENT" });

@@ -139,7 +139,8 @@ describe("list, inspect, chain and stats", () => {
     const table = await cairn(["list", ...store()]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/PIPELINE ID\s+NAME\s+STATUS/);
-    expect(table.stdout).toMatch(/run-a\s+run-a\s+in_progress\s+2\/3\s+2/);
+    // Unfinished and no runner holds its lease.
+    expect(table.stdout).toMatch(/run-a\s+run-a\s+paused\s+2\/3\s+2/);
 
     const json = await cairn(["list", "--json", ...store()]);
     expect(json.code).toBe(0);
@@ -188,6 +189,12 @@ describe("list, inspect, chain and stats", () => {
 
   it("numbers a checkpoint the same way in every command: #sequence, and the stage by its index", async () => {
     const [, second] = await makeRun("run-n");
+    // As a runner would: monitor shows a run's current checkpoint only while its lease is held.
+    const runner = new CheckpointManager({ strategy: "file", config: { basePath } });
+    expect((await (await runner.getStore()).acquireLease("run-n", "test-runner", 600_000)).acquired).toBe(
+      true,
+    );
+    await runner.close();
     const outputs = await Promise.all([
       cairn(["inspect", "--checkpoint-id", second as string, ...store()]),
       cairn(["chain", "--pipeline-id", "run-n", ...store()]),

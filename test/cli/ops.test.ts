@@ -62,6 +62,17 @@ async function makeRun(pipelineId: string, stages = STAGES.length): Promise<stri
   return ids;
 }
 
+/** Takes the run's lease as a runner would: `monitor` calls a run active only while it is held. */
+async function holdLease(pipelineId: string): Promise<void> {
+  const manager = new CheckpointManager({ strategy: "file", config: { basePath } });
+  try {
+    const attempt = await (await manager.getStore()).acquireLease(pipelineId, "test-runner", 600_000);
+    expect(attempt.acquired).toBe(true);
+  } finally {
+    await manager.close();
+  }
+}
+
 interface Listed {
   checkpointId: string;
   sequence: number;
@@ -227,6 +238,7 @@ describe("export and import of a whole run", () => {
 describe("monitor", () => {
   it("leaves a quarantined (or failed) run out of the active runs and shows each active run's current stage", async () => {
     await makeRun("run-live", 2);
+    await holdLease("run-live");
     const stopped = await makeRun("run-quarantined", 2);
     const manager = new CheckpointManager({ strategy: "file", config: { basePath } });
     await manager.updateCheckpointStatus(
@@ -249,12 +261,16 @@ describe("monitor", () => {
 
   it("--once prints the runs and the latest checkpoint of each active one; --json as a document", async () => {
     const ids = await makeRun("run-live", 2);
+    await holdLease("run-live");
     await makeRun("run-other");
     const once = await cairn(["monitor", "--once", ...files()]);
     expect(once.code).toBe(0);
     expect(once.stdout).toContain("LATEST STAGE");
     expect(once.stdout).toMatch(/run-live\s+etl\s+in_progress\s+2\/3\s+2\s.*transform/);
     expect(once.stdout).toContain(`checkpoint ${ids[1]}`);
+    // Unfinished but nobody holds its lease: in the table as paused, not among the active runs.
+    expect(once.stdout).toMatch(/run-other\s+etl\s+paused\s+3\/3/);
+    expect(once.stdout).toContain("Active runs (1):");
     expect(once.stdout).not.toContain("\x1b[");
 
     const json = await cairn(["monitor", "--once", "--json", "--pipeline-id", "run-live", ...files()]);

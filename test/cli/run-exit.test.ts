@@ -130,7 +130,8 @@ it("releases the lease on a second Ctrl+C, so the next run resumes at once", asy
   child.kill("SIGINT");
   expect(await closed).toBe(130);
   expect(output()).toContain("SIGINT again: exiting now");
-  expect((await runs()).map((r) => r.status)).toEqual(["in_progress"]);
+  // Stopped, lease released: nobody is executing it.
+  expect((await runs()).map((r) => r.status)).toEqual(["paused"]);
   // Without HANG the run resumes (the lease would otherwise hold it for 10 minutes).
   const resumed = await cairn(["run", "p.yaml"]);
   expect(resumed.stderr).toBe("");

@@ -175,7 +175,8 @@ describe("analyzePipeline", () => {
     expect(a.finished).toBe(false);
     expect(a.corrupted.map((c) => c.checkpointId)).toEqual([end]);
     const report = await buildRecoveryReport(manager, "run-end");
-    expect(report.run).toMatchObject({ finished: false, status: "in_progress" });
+    // Unfinished by the walk, and no runner holds its lease.
+    expect(report.run).toMatchObject({ finished: false, status: "paused" });
     expect(report.resumeCommand).toContain("--run-id run-end");
   });
 

@@ -230,6 +230,11 @@ export class FileStore implements CheckpointStore {
     await this.leases.release({ ...lease, pipelineId: this.checkRun(lease.pipelineId) });
   }
 
+  /** The lease file's record if unreleased and unexpired by this machine's clock (`run-leases.ts`). */
+  async getLease(pipelineId: string): Promise<Lease | undefined> {
+    return this.leases.recorded(this.checkRun(pipelineId));
+  }
+
   private checkRun(pipelineId: string): string {
     this.runDir(pipelineId);
     return pipelineId;

@@ -74,6 +74,17 @@ export class RunLeases {
   }
 
   /**
+   * The recorded lease unless released or past its recorded expiry by this machine's clock. Reads
+   * the file only (no lock, nothing observed): a display hint, skewed by the holder's clock if it
+   * wrote from another host; takeover decisions never use it.
+   */
+  recorded(pipelineId: string): Lease | undefined {
+    const record = readRecord(this.basePath, pipelineId);
+    if (!record || record.ttl_ms === 0 || record.expires_at <= Date.now()) return undefined;
+    return toLease(pipelineId, record);
+  }
+
+  /**
    * Takes the run's lease if it is free, released, this owner's, or seen unchanged for its TTL.
    * A lease its holder's clock says has ended, which this process has not yet watched for a TTL,
    * is watched now (outside the lock) instead of being refused: a new process resuming a dead

@@ -160,6 +160,11 @@ export class MemoryStore implements CheckpointStore {
     if (current && isSameLease(current, lease))
       this.leases.set(lease.pipelineId, { ...current, expiresAt: new Date(0) });
   }
+  /** The run's lease while unexpired by this process's clock; released leases have expired. */
+  async getLease(pipelineId: string): Promise<Lease | undefined> {
+    const current = this.leases.get(pipelineId);
+    return current && current.expiresAt.getTime() > Date.now() ? { ...current } : undefined;
+  }
 
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
     const pipelineId = this.runOf.get(checkpointId);

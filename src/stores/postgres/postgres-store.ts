@@ -227,6 +227,12 @@ export class PostgresStore implements CheckpointStore {
     );
   }
 
+  /** The run's lease while unexpired by the server's clock; one SELECT, nothing written. */
+  async getLease(pipelineId: string): Promise<Lease | undefined> {
+    const { rows } = await this.call(() => this.run(this.pool, this.sql.liveLease, [pipelineId]));
+    return leaseOf(pipelineId, rows[0]);
+  }
+
   /** One checkpoint by id, checked with `parseStoredMetadata`. */
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
     const { rows } = await this.call(() => this.run(this.pool, this.sql.selectCheckpoint, [checkpointId]));

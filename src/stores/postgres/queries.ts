@@ -228,6 +228,12 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
     ),
     // The server's clock, not this machine's: runners on several machines must agree on expiry.
     // clock_timestamp(), not now(): now() is the transaction start, before any wait for the lock.
+    // Read-only: a run never leased has no row, and this must not create one.
+    liveLease: statement(
+      "live_lease",
+      `SELECT owner, token, expires_at FROM ${l}
+       WHERE pipeline_id = $1::text AND owner <> '' AND expires_at > clock_timestamp()`,
+    ),
     serverNow: statement(
       "server_now",
       "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms",

@@ -33,7 +33,14 @@ import { type Entry, inspectEntry, toListing, toRecord } from "./entries.js";
 import { importRun } from "./import.js";
 import { RedisKeys, runMember } from "./keys.js";
 import { renderKey, scanCheckpointIds } from "./maintenance.js";
-import { checkPutReply, checkUpdateReply, leaseAttemptFrom, type PutReply, storeError } from "./replies.js";
+import {
+  checkPutReply,
+  checkUpdateReply,
+  leaseAttemptFrom,
+  leaseFromValue,
+  type PutReply,
+  storeError,
+} from "./replies.js";
 import { buildEntry, buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
@@ -202,6 +209,16 @@ export class RedisStore implements CheckpointStore {
   /** Deletes a lease still held; the token counter (in the run's head) stays, so its token is never reused. */
   async releaseLease(lease: Lease): Promise<void> {
     await this.script("releaseLease", "release", this.keys.lease(lease.pipelineId), lease.owner, lease.token);
+  }
+
+  /**
+   * The run's lease: its key exists only while the lease lives (PX expiry on the server's clock).
+   * A plain GET, so reading refreshes no TTL; an unreadable value counts as absent, as acquiring does.
+   */
+  async getLease(pipelineId: string): Promise<Lease | undefined> {
+    const key = this.keys.lease(pipelineId);
+    const raw = (await this.run("getLease", () => this.client.call("GET", key))) as string | null;
+    return raw === null ? undefined : leaseFromValue(pipelineId, raw);
   }
 
   /** One checkpoint by id; reading it refreshes its run's TTL. */

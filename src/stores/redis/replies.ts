@@ -120,6 +120,19 @@ export function leaseAttemptFrom(
   return { acquired: false, holder: { pipelineId, owner: holder, token, expiresAt: new Date(expiresAt) } };
 }
 
+/** A `lease:{id}` value as a lease; undefined when unreadable (acquiring replaces it like an absent one). */
+export function leaseFromValue(pipelineId: string, raw: string): Lease | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const { owner, token, expiresAt } = (value ?? {}) as Record<string, unknown>;
+  if (typeof owner !== "string" || typeof token !== "number") return undefined;
+  return { pipelineId, owner, token, expiresAt: new Date(Number(expiresAt)) };
+}
+
 /** Throws what an `update` reply of `missing` or `corrupt` means; `key` names the checkpoint's key. */
 export function checkUpdateReply(reply: [string, string?], checkpointId: string, key: string): void {
   if (reply[0] === "missing") throw new CheckpointNotFoundError(checkpointId);

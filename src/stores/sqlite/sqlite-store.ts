@@ -298,6 +298,12 @@ export class SqliteStore implements CheckpointStore {
     this.ready.transactions.releaseLease.immediate(lease);
   }
 
+  /** The run's lease while unexpired, by the same clock as `acquireLease` (this process's). */
+  async getLease(pipelineId: string): Promise<Lease | undefined> {
+    const lease = this.ready.leaseOf(pipelineId);
+    return lease && lease.expiresAt.getTime() > Date.now() ? lease : undefined;
+  }
+
   /** One checkpoint by id, checked with `parseStoredMetadata`. */
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
     return this.toRecord(this.ready.statements.selectCheckpoint.get(checkpointId) as Row | undefined);

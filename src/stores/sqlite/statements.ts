@@ -178,7 +178,7 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
       s.deleteRunEntry.run(pipelineId);
     }),
   };
-  return { statements: s, transactions, runs: prepareRunQueries(db, tables) };
+  return { statements: s, transactions, runs: prepareRunQueries(db, tables), leaseOf };
 }
 
 /** The prepared statements and transactions of one store. */
