@@ -4,14 +4,10 @@
  * keyed by run and hash, one row per leased run. It uses `pg`, an optional peer dependency that
  * is imported only when a store is opened, never when cairn is imported.
  */
-import {
-  CheckpointConflictError,
-  CheckpointCorruptError,
-  CheckpointNotFoundError,
-} from "../../core/errors.js";
-import { metadataProblems, parseStoredMetadata } from "../../core/record.js";
+import { CheckpointCorruptError, CheckpointNotFoundError } from "../../core/errors.js";
+import { parseStoredMetadata } from "../../core/record.js";
 import { checkLeaseArgs, decideAcquire } from "../lease.js";
-import { listedFromRow, renderRow } from "../raw-row.js";
+import { listedFromRow } from "../raw-row.js";
 import type { OpenOptions } from "../registry.js";
 import { headOfRow } from "../run-head.js";
 import type {
@@ -55,6 +51,7 @@ import {
 } from "./migrations.js";
 import { type PgWriter, putCheckpoint } from "./put.js";
 import { buildStatements, type Statement, type Statements } from "./queries.js";
+import { readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
 import { leaseOf, metadataOf, type Row } from "./rows.js";
 import { listRunsPage } from "./runs.js";
 
@@ -355,65 +352,20 @@ export class PostgresStore implements CheckpointStore {
 
   /** The row of a corrupt entry, every column, as JSON. */
   async readCorruptEntry(entry: CorruptEntry): Promise<string> {
-    const { rows } = await this.call(() =>
-      this.run(this.pool, this.sql.selectRawRow, [entry.pipelineId, entry.checkpointId ?? null]),
-    );
-    return renderRow(this.corruptRow(entry, rows[0]));
+    return readCorruptEntry(this.writer, entry);
   }
 
   /** Deletes a corrupt entry's row (by checkpoint id and run), once sure it still does not parse. */
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
-    await this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        await this.run(client, this.sql.lockRun, [entry.pipelineId]);
-        const args = [entry.pipelineId, entry.checkpointId ?? null];
-        const row = this.corruptRow(entry, (await this.run(client, this.sql.lockRawRow, args)).rows[0]);
-        // The same test a read applies: metadata that parses and a text body is a checkpoint.
-        if (metadataProblems(metadataOf(row)).length === 0 && typeof row.body === "string") {
-          throw new CheckpointConflictError(
-            String(entry.checkpointId),
-            `${entry.location} parses as a checkpoint now; it is not removed as a corrupt entry`,
-          );
-        }
-        await this.run(client, this.sql.deleteRow, args);
-        await this.run(client, this.sql.refreshRun, [entry.pipelineId, false]);
-      }),
-    );
-  }
-
-  private corruptRow(entry: CorruptEntry, row: Row | undefined): Row {
-    if (row === undefined) {
-      throw new CheckpointNotFoundError(
-        entry.checkpointId ?? entry.location,
-        `The corrupt entry ${entry.location} is no longer in the store`,
-      );
-    }
-    return row;
+    await removeCorruptEntry(this.writer, entry);
   }
 
   /**
    * `REINDEX TABLE` of cairn's tables (their indexes cover every run, so `pipelineId` does not
-   * narrow it), and the run's runs-index row recomputed from its checkpoints.
+   * narrow it), and the run's runs-index row recomputed from its checkpoints. See `repair.ts`.
    */
   async rebuildIndexes(pipelineId: string): Promise<string[]> {
-    const done: string[] = [];
-    for (const table of [this.tables.checkpoints, this.tables.outputs, this.tables.runs]) {
-      // A utility statement: sent as plain text, never as a named prepared statement.
-      await this.call(() => this.pool.query({ text: `REINDEX TABLE ${table}` }));
-      done.push(`REINDEX TABLE ${table}: rebuilt the table's indexes (they cover every run)`);
-    }
-    const rebuilt = await this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
-        return (await this.run(client, this.sql.rebuildRun, [pipelineId])).rowCount;
-      }),
-    );
-    done.push(
-      rebuilt
-        ? `runs index: recomputed the entry of ${pipelineId} from its checkpoints`
-        : `runs index: ${pipelineId} has no checkpoints, so no entry`,
-    );
-    return done;
+    return rebuildIndexes(this.writer, this.tables, pipelineId);
   }
 
   /** Ends the pool when this store created it; a caller's pool is left open. */
