@@ -6,9 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { CheckpointConflictError, CheckpointNotFoundError } from "../../core/errors.js";
 import { compareStored } from "../../core/record.js";
-import { checkLeaseArgs } from "../lease.js";
 import type { OpenOptions } from "../registry.js";
 import type {
   CheckpointRecord,
@@ -29,30 +27,18 @@ import type {
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
-import { type Entry, inspectEntry, toListing, toRecord } from "./entries.js";
+import { type Entry, toListing, toRecord } from "./entries.js";
 import { importRun } from "./import.js";
 import { RedisKeys, runMember } from "./keys.js";
-import { renderKey, scanCheckpointIds } from "./maintenance.js";
-import {
-  checkPutReply,
-  checkUpdateReply,
-  leaseAttemptFrom,
-  leaseFromValue,
-  type PutReply,
-  storeError,
-} from "./replies.js";
-import { buildEntry, buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
+import { acquireLease, renewLease } from "./leases.js";
+import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
+import { checkPutReply, checkUpdateReply, leaseFromValue, type PutReply, storeError } from "./replies.js";
+import { buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
 export type { RedisClient, RedisStoreConfig } from "./config.js";
 export { REDIS_OPTIONS, redisConfigProblems } from "./config.js";
 export { isUnavailableError } from "./connection.js";
-
-const corruptEntryGone = (entry: CorruptEntry) =>
-  new CheckpointNotFoundError(
-    entry.checkpointId ?? entry.location,
-    `The corrupt entry ${entry.location} is no longer in the store`,
-  );
 
 /** A checkpoint store on a Redis server, through `ioredis`. */
 export class RedisStore implements CheckpointStore {
@@ -182,28 +168,12 @@ export class RedisStore implements CheckpointStore {
 
   /** Takes the run's lease in one script, with the server's clock. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
-    checkLeaseArgs(owner, ttlMs);
-    const k = this.keys;
-    const reply = (await this.script(
-      "acquireLease",
-      "acquire",
-      ...[k.lease(pipelineId), k.head(pipelineId), k.leaseToken(pipelineId)],
-      ...[owner, ttlMs, this.ttlSeconds],
-    )) as [number, ...(string | number)[]];
-    return leaseAttemptFrom(pipelineId, owner, reply);
+    return acquireLease(this.runScript, this.keys, this.ttlSeconds, pipelineId, owner, ttlMs);
   }
 
   /** Extends a lease still held; undefined once it expired or changed hands. */
   async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
-    checkLeaseArgs(lease.owner, ttlMs);
-    const k = this.keys;
-    const expiresAt = await this.script(
-      "renewLease",
-      "renew",
-      ...[k.lease(lease.pipelineId), k.head(lease.pipelineId)],
-      ...[lease.owner, lease.token, ttlMs, this.ttlSeconds],
-    );
-    return typeof expiresAt === "number" ? { ...lease, expiresAt: new Date(expiresAt) } : undefined;
+    return renewLease(this.runScript, this.keys, this.ttlSeconds, lease, ttlMs);
   }
 
   /** Deletes a lease still held; the token counter (in the run's head) stays, so its token is never reused. */
@@ -374,57 +344,31 @@ export class RedisStore implements CheckpointStore {
 
   /** What a corrupt entry's key holds (the hash's fields, or the value of another type) as JSON. */
   async readCorruptEntry(entry: CorruptEntry): Promise<string> {
-    const key = this.corruptKey(entry);
-    const text = await this.run("readCorruptEntry", () => renderKey(this.client, key));
-    if (text === undefined) throw corruptEntryGone(entry);
-    return text;
+    return readCorruptEntry(this.repairer, entry);
   }
 
   /** DELs a corrupt entry's key and ZREMs it from the run index, once sure it still does not parse. */
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
-    const key = this.corruptKey(entry);
-    const id = entry.checkpointId as string;
-    const args = [key, this.keys.prefix, this.ttlSeconds, id];
-    const found = (await this.script("removeCorruptEntry", "get", ...args)) as Entry | null;
-    if (found && "metadata" in inspectEntry(found, entry.pipelineId) && typeof found[5] === "string") {
-      throw new CheckpointConflictError(
-        id,
-        `${key} parses as a checkpoint now; it is not removed as a corrupt entry`,
-      );
-    }
-    // The delete script removes the key only when it is this run's (indexed here, or its `run` field).
-    if ((await this.deleteCheckpoints(entry.pipelineId, [id])) === 0) throw corruptEntryGone(entry);
+    await removeCorruptEntry(this.repairer, entry);
   }
 
   /**
    * Puts back in the run index every checkpoint hash of this run it lacks (found by SCAN), then
-   * recomputes the run's runs-by-name entry from its checkpoints.
+   * recomputes the run's runs-by-name entry from its checkpoints. See `repair.ts`.
    */
   async rebuildIndexes(pipelineId: string): Promise<string[]> {
-    const index = this.keys.index(pipelineId);
-    const ids = await this.run("rebuildIndexes", () => scanCheckpointIds(this.client, this.keys));
-    const done: string[] = [];
-    for (const id of ids) {
-      const k = [this.keys.checkpoint(id), index, this.keys.runs];
-      const added = await this.script(
-        "rebuildIndexes",
-        "reindex",
-        ...k,
-        this.keys.prefix,
-        this.ttlSeconds,
-        pipelineId,
-        id,
-      );
-      if (added === 1) done.push(`re-added checkpoint ${id} to the run index ${index}`);
-    }
-    const entry = await buildEntry(this.runScript, this.keys, pipelineId, true);
-    if (entry) done.push(entry);
-    return done;
+    return rebuildIndexes(this.repairer, pipelineId);
   }
 
-  private corruptKey(entry: CorruptEntry): string {
-    if (entry.checkpointId === undefined) throw corruptEntryGone(entry);
-    return this.keys.checkpoint(entry.checkpointId);
+  private get repairer(): RedisRepairer {
+    return {
+      client: this.client,
+      keys: this.keys,
+      ttlSeconds: this.ttlSeconds,
+      runScript: this.runScript,
+      run: (operation, fn) => this.run(operation, fn),
+      deleteCheckpoints: (pipelineId, ids) => this.deleteCheckpoints(pipelineId, ids),
+    };
   }
 
   /** Quits the connection this store opened; a caller's client is left open. */
