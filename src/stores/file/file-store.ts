@@ -15,9 +15,8 @@
  * by the run's lock file, across processes.
  */
 import { rm, stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
-  CheckpointConflictError,
   CheckpointNotFoundError,
   InvalidConfigError,
   StoreNotFoundError,
@@ -51,18 +50,18 @@ import {
   checkpointFileName,
   formatCheckpointFile,
   outputFileName,
-  parseCheckpointFileName,
   parseOutputFileName,
 } from "./checkpoint-file.js";
-import { entryPath, readEntry, removeEntry } from "./corrupt-entries.js";
+import { entryPath, readEntry } from "./corrupt-entries.js";
 import { withRunLock } from "./file-leases.js";
-import { headRecordText, keptPruned, readHeadRecord, recordPruned, writeHeadRecord } from "./head-record.js";
+import { headRecordText, keptPruned, readHeadRecord, writeHeadRecord } from "./head-record.js";
 import { claimId } from "./id-claim.js";
-import { dropMarker, indexRun, isIndexed } from "./id-index.js";
-import { listRun, parses } from "./listing.js";
+import { indexRun, isIndexed } from "./id-index.js";
+import { listRun } from "./listing.js";
 import { findById, Locations } from "./lookup.js";
 import { newestForWrite, newestNames, readHinted, tipOf } from "./newest.js";
-import { dropIfEmpty, readOutputs, syncDir } from "./run-folders.js";
+import { type RunFolder, removeCheckpointFiles, removeCorruptFile, removeOutputFiles } from "./removal.js";
+import { readOutputs, syncDir } from "./run-folders.js";
 import { RunLeases } from "./run-leases.js";
 import { HEAD, lazyNames, listRunIds, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
@@ -327,30 +326,8 @@ export class FileStore implements CheckpointStore {
     checkpointIds: readonly string[],
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
-    const dir = this.runDir(pipelineId);
-    const ids = new Set(checkpointIds);
-    const remove = async () => {
-      const names = readdirIfPresent(dir);
-      if (!names) return 0;
-      const deleted = new Set<string>();
-      let through = -1;
-      for (const name of names) {
-        const parsed = parseCheckpointFileName(name);
-        if (parsed && ids.has(parsed.checkpointId) && unlinkIfPresent(join(dir, name))) {
-          deleted.add(parsed.checkpointId);
-          // After the file: a crash in between leaves a stale marker, which lookups pass over.
-          dropMarker(this.basePath, parsed.checkpointId, { pipelineId, dir, name });
-          through = Math.max(through, parsed.sequence);
-        }
-      }
-      if (deleted.size > 0) {
-        await this.sync(dir);
-        // The head stays: a deletion is never a rewind, and retention's is recorded on it.
-        if (options.retention) await recordPruned(dir, through, this.fsync);
-        await dropIfEmpty(this.basePath, dir, this.fsync);
-      }
-      return deleted.size;
-    };
+    const run = this.folder(pipelineId);
+    const remove = () => removeCheckpointFiles(run, new Set(checkpointIds), options.retention === true);
     // Retention rewrites the head record, which writers replace under the run's lock.
     return this.locks.run(pipelineId, () =>
       options.retention ? withRunLock(this.basePath, pipelineId, remove) : remove(),
@@ -375,18 +352,8 @@ export class FileStore implements CheckpointStore {
 
   /** Deletes outputs by hash; returns how many existed. */
   async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
-    const dir = this.runDir(pipelineId);
-    const outputs = join(dir, OUTPUTS);
-    const names = [...new Set(hashes)].map(outputFileName);
-    return this.locks.run(pipelineId, async () => {
-      let deleted = 0;
-      for (const name of names) if (unlinkIfPresent(join(outputs, name))) deleted++;
-      if (deleted > 0) {
-        await this.sync(outputs);
-        await dropIfEmpty(this.basePath, dir, this.fsync);
-      }
-      return deleted;
-    });
+    const run = this.folder(pipelineId);
+    return this.locks.run(pipelineId, () => removeOutputFiles(run, hashes));
   }
 
   /**
@@ -412,21 +379,8 @@ export class FileStore implements CheckpointStore {
 
   /** Unlinks a corrupt entry's file from its run folder, once sure it still does not parse. */
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
-    const dir = this.runDir(entry.pipelineId);
-    const path = entryPath(dir, entry);
-    const name = basename(path);
-    await this.locks.run(entry.pipelineId, async () => {
-      const parsed = parseCheckpointFileName(name);
-      if (parsed && (await parses({ pipelineId: entry.pipelineId, dir, name }))) {
-        throw new CheckpointConflictError(
-          parsed.checkpointId,
-          `${path} parses as a checkpoint now; it is not removed as a corrupt entry`,
-        );
-      }
-      await removeEntry(path, entry);
-      await this.sync(dir);
-      await dropIfEmpty(this.basePath, dir, this.fsync);
-    });
+    const run = this.folder(entry.pipelineId);
+    await this.locks.run(entry.pipelineId, () => removeCorruptFile(run, entry));
   }
 
   /** Nothing to release: no handle stays open between calls. */
@@ -435,6 +389,11 @@ export class FileStore implements CheckpointStore {
   /** The run's folder; refuses a name that would not be a plain folder of the base folder. */
   private runDir(pipelineId: string): string {
     return runFolder(this.basePath, pipelineId);
+  }
+
+  /** The run's folder with this store's durability, for the deletions in `removal.ts`. */
+  private folder(pipelineId: string): RunFolder {
+    return { basePath: this.basePath, pipelineId, dir: this.runDir(pipelineId), fsync: this.fsync };
   }
 
   private async sync(dir: string): Promise<void> {
