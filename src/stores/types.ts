@@ -114,6 +114,12 @@ export interface ImportedCheckpoint {
 export interface ImportRunOptions {
   /** Replace a run the store already holds, in the same atomic step; never deleted first. */
   replace: boolean;
+  /**
+   * The run's key record (see {@link CheckpointStore.getRunKey}), set in the same atomic step.
+   * Without it, a replaced run's key record is destroyed with the old run; a new run's key
+   * record (a writer may have created one before its first checkpoint) is left as it is.
+   */
+  runKey?: string;
 }
 
 /**
@@ -272,6 +278,22 @@ export interface CheckpointStore {
    * changes checkpoint content.
    */
   rebuildIndexes?(pipelineId: string): Promise<string[]>;
+
+  /**
+   * Optional (a store without it cannot hold encrypted runs): the run's key record, opaque text
+   * the encryption layer writes (its data key, wrapped by a key-encryption key); undefined when
+   * the run has none. A key record alone does not make a run exist for `listPipelineIds`.
+   */
+  getRunKey?(pipelineId: string): Promise<string | undefined>;
+
+  /**
+   * Optional, with `getRunKey`: sets the run's key record if the stored one is still exactly
+   * `expected` (undefined: the run has none), checked atomically with the write across
+   * processes; returns false and changes nothing otherwise. `deleteRun` destroys the key record
+   * first, overwriting what the store can overwrite, so copies of the run's ciphertext left
+   * anywhere else can no longer be decrypted.
+   */
+  putRunKey?(pipelineId: string, record: string, expected: string | undefined): Promise<boolean>;
 
   /** Releases connections and handles. */
   close(): Promise<void>;
