@@ -22,7 +22,7 @@ import type {
 
 type StoreMethod = Exclude<
   keyof CheckpointStore,
-  "strategy" | "location" | "persistent" | "setup" | "close" | "migrationStatus"
+  "strategy" | "location" | "persistent" | "setup" | "close" | "migrationStatus" | "getRunKey" | "putRunKey"
 >;
 
 const METHODS: readonly StoreMethod[] = [
