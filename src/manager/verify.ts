@@ -44,6 +44,8 @@ export async function inspectRecord(
   known?: ReadonlySet<string>,
 ): Promise<Inspection> {
   const { metadata } = record;
+  // Sealed for want of a key: not checkable, and never reported as damage.
+  assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
   const problems: ValidationProblem[] = [];
   const expected = computeChecksum(metadata, record.body);
   if (expected !== metadata.checksum) {

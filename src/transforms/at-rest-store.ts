@@ -358,8 +358,8 @@ export class AtRestStore implements CheckpointStore {
         `output ${hash.slice(0, 12)}… of run ${pipelineId}`,
       );
       if (!isEnvelope(opened) && text.includes('"e":{')) {
-        let set = this.sealedOutputs.get(pipelineId);
-        if (!set) this.sealedOutputs.set(pipelineId, (set = new Set()));
+        const set = this.sealedOutputs.get(pipelineId) ?? new Set<string>();
+        this.sealedOutputs.set(pipelineId, set);
         set.add(hash);
       }
       out.set(hash, opened);

@@ -15,7 +15,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { canonicalJson } from "../core/codec.js";
 import { CheckpointCorruptError, TooLargeError } from "../core/errors.js";
-import { ENVELOPE_TAG, isEnvelope } from "../core/sealed.js";
+import { parseBody } from "../core/record.js";
+import { ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
 import type { Codec } from "./compression.js";
 import type { DataKey } from "./data-key.js";
 
@@ -216,4 +217,16 @@ export async function openEnvelope(
 export function envelopeOutline(text: string, where: string): Outline | undefined {
   if (!isEnvelope(text)) return undefined;
   return parseEnvelope(text, where).o;
+}
+
+/**
+ * The stage lists and output references of a stored body, opened or still sealed, without keys:
+ * what listings, statistics and retention read. `CheckpointCorruptError` when the body is
+ * malformed; `KeyMissingError` when it is sealed with no outline (only a key can read it).
+ */
+export function readOutline(checkpointId: string, body: string): Outline {
+  if (!isEnvelope(body)) return parseBody(checkpointId, body);
+  const outline = parseEnvelope(body, `checkpoint ${checkpointId}`).o;
+  if (outline) return outline;
+  throw sealedError(body, `Checkpoint ${checkpointId}`);
 }
