@@ -67,7 +67,7 @@ export {
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
-export type { RunInfo } from "./manager/checkpoint-manager.js";
+export type { RekeyOptions, RekeyReport, RunInfo } from "./manager/checkpoint-manager.js";
 export {
   CheckpointManager,
   type CheckpointManagerOptions,
@@ -145,3 +145,10 @@ export type {
   StatusPatch,
   StoredMetadata,
 } from "./stores/types.js";
+export {
+  type KeyFileContent,
+  keyFileOptions,
+  readKeyFile,
+  readKeyFileContent,
+  writeKeyFile,
+} from "./transforms/key-file.js";

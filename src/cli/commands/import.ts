@@ -5,7 +5,7 @@ import { CheckpointConflictError } from "../../index.js";
 import { printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addCompressionOption, addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ImportFlags extends StoreFlags {
   input: string;
@@ -58,7 +58,7 @@ export function registerImport(program: Command): void {
         "cairn import --input run.json --overwrite --strategy postgres --connection-string postgres://localhost/cairn",
       ),
     );
-  addStoreOptions(command).action(async (flags: ImportFlags) => {
+  addStoreOptions(addCompressionOption(command)).action(async (flags: ImportFlags) => {
     await withManager(flags, async (manager) => {
       const overwrite = flags.overwrite === true;
       let report: Awaited<ReturnType<typeof manager.importPipeline>>;
