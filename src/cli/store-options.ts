@@ -92,7 +92,9 @@ export const STORE_HELP = `Store selection (first that applies):
                                 store are a usage error. --schema, --table-prefix, --key-prefix
                                 and --ttl-seconds alone apply to CAIRN_STORE's store.
   CAIRN_STORE=<url>             environment variable
-  default                       file store in ${DEFAULT_BASE_PATH}`;
+  default                       file store in ${DEFAULT_BASE_PATH}
+
+Encrypted runs: --key-file <path> (or CAIRN_KEY_FILE) names the key file (cairn keys generate).`;
 
 function parseTtl(value: string): number {
   if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {

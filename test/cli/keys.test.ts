@@ -38,7 +38,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("cairn keys", () => {
+describe("cairn keys", { timeout: 90_000 }, () => {
   it("generates a 0600 key file, adds active keys, lists ids and never prints a key", async () => {
     const first = await cairn(["keys", "generate", "--key-file", "k.keys"]);
     expect(first).toMatchObject({ code: 0, stdout: "k1\n" });
@@ -92,84 +92,118 @@ describe("cairn keys", () => {
   );
 });
 
+const STORE = ["--store", "sqlite:./c.db"];
+const SLOW = 90_000;
+
+/** A key file with k1, and one run written encrypted and compressed with it: its id and its stage b checkpoint. */
+async function encryptedRun(): Promise<{ pipelineId: string; checkpointId: string }> {
+  await cairn(["keys", "generate", "--key-file", "k.keys"]);
+  const run = await cairn([
+    "run",
+    "p.yaml",
+    ...STORE,
+    "--key-file",
+    "k.keys",
+    "--compression",
+    "gzip",
+    "--json",
+  ]);
+  expect(run.code).toBe(0);
+  const pipelineId = (JSON.parse(run.stdout) as { pipelineId: string }).pipelineId;
+  const history = await cairn(["chain", ...STORE, "--pipeline-id", pipelineId, "--key-file", "k.keys"]);
+  expect(history.code).toBe(0);
+  const checkpointId = /\b(secret_\S+_b_\S+)/.exec(history.stdout)?.[1] as string;
+  expect(checkpointId).toBeDefined();
+  return { pipelineId, checkpointId };
+}
+
 describe("encrypted runs on the command line", () => {
-  it("runs encrypted and compressed; inspect, validate and stats with and without the key; rekey", async () => {
-    await cairn(["keys", "generate", "--key-file", "k.keys"]);
-    const store = ["--store", "sqlite:./c.db"];
-    const run = await cairn([
-      "run",
-      "p.yaml",
-      ...store,
-      "--key-file",
-      "k.keys",
-      "--compression",
-      "gzip",
-      "--json",
-    ]);
-    expect(run.code).toBe(0);
-    const pipelineId = (JSON.parse(run.stdout) as { pipelineId: string }).pipelineId;
-    expect(await rawStore()).not.toContain(MARKER);
+  it(
+    "runs encrypted and compressed; inspect, validate and stats with and without the key",
+    async () => {
+      const { checkpointId, pipelineId } = await encryptedRun();
+      expect(await rawStore()).not.toContain(MARKER);
+      const listed = JSON.parse((await cairn(["list", ...STORE, "--json"])).stdout) as { status: string }[];
+      expect(listed.map((r) => r.status)).toEqual(["completed"]);
 
-    const listed = JSON.parse((await cairn(["list", ...store, "--json"])).stdout) as { status: string }[];
-    expect(listed.map((r) => r.status)).toEqual(["completed"]);
-    const history = await cairn(["chain", ...store, "--pipeline-id", pipelineId, "--key-file", "k.keys"]);
-    expect(history.code).toBe(0);
-    const checkpointId = /\b(secret_\S+_b_\S+)/.exec(history.stdout)?.[1] as string;
-    expect(checkpointId).toBeDefined();
+      const locked = await cairn(["inspect", ...STORE, "--checkpoint-id", checkpointId]);
+      expect(locked.code).toBe(7);
+      expect(locked.stdout).toContain(`Pipeline:       ${pipelineId} (secret)`);
+      expect(locked.stdout).toContain("At rest:        compressed with gzip, encrypted under key id k1");
+      expect(locked.stdout).toContain("Completed stages: a, b");
+      expect(locked.stdout).toContain("Data:       encrypted under key id k1");
+      expect(locked.stdout).not.toContain(MARKER);
+      const lockedJson = JSON.parse(
+        (await cairn(["inspect", ...STORE, "--checkpoint-id", checkpointId, "--json"])).stdout,
+      );
+      expect(lockedJson.keyMissing).toMatchObject({ keyId: "k1", kind: "key-encryption-key" });
+      expect(lockedJson.stateKeys).toBeNull();
 
-    const locked = await cairn(["inspect", ...store, "--checkpoint-id", checkpointId]);
-    expect(locked.code).toBe(7);
-    expect(locked.stdout).toContain(`Pipeline:       ${pipelineId} (secret)`);
-    expect(locked.stdout).toContain("At rest:        compressed with gzip, encrypted under key id k1");
-    expect(locked.stdout).toContain("Completed stages: a, b");
-    expect(locked.stdout).toContain("Data:       encrypted under key id k1");
-    expect(locked.stdout).not.toContain(MARKER);
-    const lockedJson = JSON.parse(
-      (await cairn(["inspect", ...store, "--checkpoint-id", checkpointId, "--json"])).stdout,
-    );
-    expect(lockedJson.keyMissing).toMatchObject({ keyId: "k1", kind: "key-encryption-key" });
-    expect(lockedJson.stateKeys).toBeNull();
+      const open = await cairn(["inspect", ...STORE, "--checkpoint-id", checkpointId], {
+        CAIRN_KEY_FILE: "k.keys",
+      });
+      expect(open.code).toBe(0);
+      expect(open.stdout).toContain("At rest:        compressed with gzip, encrypted under key id k1");
+      expect(open.stdout).toContain("Validation: valid");
 
-    const open = await cairn(["inspect", ...store, "--checkpoint-id", checkpointId], {
-      CAIRN_KEY_FILE: "k.keys",
-    });
-    expect(open.code).toBe(0);
-    expect(open.stdout).toContain("At rest:        compressed with gzip, encrypted under key id k1");
-    expect(open.stdout).toContain("Validation: valid");
+      expect((await cairn(["validate", ...STORE, "--all"])).code).toBe(7);
+      expect((await cairn(["validate", ...STORE, "--all", "--key-file", "k.keys"])).code).toBe(0);
+      const stats = JSON.parse((await cairn(["stats", ...STORE, "--json"])).stdout);
+      // 3 checkpoints and 2 outputs; the big output compresses, every record is encrypted.
+      expect(stats.atRest).toMatchObject({ records: 5, encryptedRecords: 5 });
+      expect(stats.atRest.compressedRecords).toBeGreaterThanOrEqual(1);
+      const keyed = JSON.parse((await cairn(["stats", ...STORE, "--json", "--key-file", "k.keys"])).stdout);
+      expect(keyed.atRest).toMatchObject({ records: 5, encryptedRecords: 5, unsizedRecords: 0 });
+      expect(keyed.atRest.storedBytes).toBeLessThan(keyed.atRest.plainBytes);
+      const text = await cairn(["stats", ...STORE, "--key-file", "k.keys"]);
+      expect(text.stdout).toMatch(
+        /At rest: +\S+ \S+ stored, \S+ \S+ uncompressed \(\d+%\); compressed \d\/5 records/,
+      );
+    },
+    SLOW,
+  );
 
-    expect((await cairn(["validate", ...store, "--all"])).code).toBe(7);
-    expect((await cairn(["validate", ...store, "--all", "--key-file", "k.keys"])).code).toBe(0);
-    const stats = JSON.parse((await cairn(["stats", ...store, "--json"])).stdout);
-    // 3 checkpoints and 2 outputs; the big output compresses, every record is encrypted.
-    expect(stats.atRest).toMatchObject({ records: 5, encryptedRecords: 5 });
-    expect(stats.atRest.compressedRecords).toBeGreaterThanOrEqual(1);
-    const keyed = JSON.parse((await cairn(["stats", ...store, "--json", "--key-file", "k.keys"])).stdout);
-    expect(keyed.atRest).toMatchObject({ records: 5, encryptedRecords: 5, unsizedRecords: 0 });
-    expect(keyed.atRest.storedBytes).toBeLessThan(keyed.atRest.plainBytes);
-    const text = await cairn(["stats", ...store, "--key-file", "k.keys"]);
-    expect(text.stdout).toMatch(
-      /At rest: +\S+ \S+ stored, \S+ \S+ uncompressed \(\d+%\); compressed \d\/5 records/,
-    );
+  it(
+    "rotates: k2 becomes active, rekey re-wraps, k1 leaves the key file, everything reads",
+    async () => {
+      const { checkpointId } = await encryptedRun();
+      expect((await cairn(["keys", "generate", "--key-file", "k.keys"])).stdout).toBe("k2\n");
+      const rekey = await cairn(["rekey", ...STORE, "--key-file", "k.keys"]);
+      expect(rekey.code).toBe(0);
+      expect(rekey.stdout).toContain("Re-wrapped 1 run under key k2");
+      const again = JSON.parse((await cairn(["rekey", ...STORE, "--key-file", "k.keys", "--json"])).stdout);
+      expect(again).toEqual({ toKeyId: "k2", runs: 1, rewrapped: 0, alreadyCurrent: 1, plaintext: 0 });
+      const { keys } = await readKeyFileContent(join(dir, "k.keys"));
+      await writeKeyFile(join(dir, "only-k2.keys"), { activeKeyId: "k2", keys: { k2: keys.k2 as string } });
+      expect((await cairn(["validate", ...STORE, "--all", "--key-file", "only-k2.keys"])).code).toBe(0);
+      const inspected = await cairn([
+        "inspect",
+        ...STORE,
+        "--checkpoint-id",
+        checkpointId,
+        "--key-file",
+        "only-k2.keys",
+      ]);
+      expect(inspected.stdout).toContain("encrypted under key id k2");
+      expect((await cairn(["rekey", ...STORE])).code).toBe(2);
+    },
+    SLOW,
+  );
 
-    // Rotation: k2 becomes active, rekey re-wraps, k1 leaves the key file, everything reads.
-    expect((await cairn(["keys", "generate", "--key-file", "k.keys"])).stdout).toBe("k2\n");
-    const rekey = await cairn(["rekey", ...store, "--key-file", "k.keys"]);
-    expect(rekey.code).toBe(0);
-    expect(rekey.stdout).toContain("Re-wrapped 1 run under key k2");
-    const again = JSON.parse((await cairn(["rekey", ...store, "--key-file", "k.keys", "--json"])).stdout);
-    expect(again).toEqual({ toKeyId: "k2", runs: 1, rewrapped: 0, alreadyCurrent: 1, plaintext: 0 });
-    const { keys } = await readKeyFileContent(join(dir, "k.keys"));
-    await writeKeyFile(join(dir, "only-k2.keys"), { activeKeyId: "k2", keys: { k2: keys.k2 as string } });
-    expect((await cairn(["validate", ...store, "--all", "--key-file", "only-k2.keys"])).code).toBe(0);
-    const resumed = await cairn([
-      "inspect",
-      ...store,
-      "--checkpoint-id",
-      checkpointId,
-      "--key-file",
-      "only-k2.keys",
-    ]);
-    expect(resumed.stdout).toContain("encrypted under key id k2");
-    expect((await cairn(["rekey", ...store])).code).toBe(2);
-  });
+  it(
+    "keeps the pipeline file's encryption when the store comes from --store",
+    async () => {
+      await cairn(["keys", "generate", "--key-file", "k.keys"]);
+      await writeFile(
+        join(dir, "enc.yaml"),
+        "name: secret\ncheckpoint: { encryption: { key_file: ./k.keys } }\nsteps:\n  - { name: a, agent: ./agents.mjs:a }\n",
+      );
+      const run = await cairn(["run", "enc.yaml", ...STORE]);
+      expect(run.code).toBe(0);
+      expect(await rawStore()).not.toContain(MARKER);
+      const stats = JSON.parse((await cairn(["stats", ...STORE, "--json"])).stdout);
+      expect(stats.atRest.encryptedRecords).toBe(stats.atRest.records);
+    },
+    SLOW,
+  );
 });
