@@ -151,4 +151,3 @@ export type {
   CompressionSetting,
 } from "./transforms/compression.js";
 export type { EncryptionOptions } from "./transforms/keys.js";
-
