@@ -17,6 +17,7 @@ export {
   InvalidConfigError,
   InvalidNameError,
   isCairnError,
+  KeyMissingError,
   LeaseLostError,
   MissingDriverError,
   RunLockedError,
@@ -145,6 +146,10 @@ export type {
   StatusPatch,
   StoredMetadata,
 } from "./stores/types.js";
+export type {
+  CompressionAlgorithm,
+  CompressionSetting,
+} from "./transforms/compression.js";
 export {
   type KeyFileContent,
   keyFileOptions,
@@ -152,3 +157,4 @@ export {
   readKeyFileContent,
   writeKeyFile,
 } from "./transforms/key-file.js";
+export type { EncryptionOptions } from "./transforms/keys.js";
