@@ -191,6 +191,37 @@ describe("encrypted runs on the command line", () => {
   );
 
   it(
+    "imports a plaintext export compressed and encrypted with --compression and --key-file",
+    async () => {
+      await cairn(["keys", "generate", "--key-file", "k.keys"]);
+      const plain = ["--store", "sqlite:./plain.db"];
+      const run = await cairn(["run", "p.yaml", ...plain, "--json"]);
+      const pipelineId = (JSON.parse(run.stdout) as { pipelineId: string }).pipelineId;
+      expect(
+        (await cairn(["export", ...plain, "--pipeline-id", pipelineId, "--output", "run.json"])).code,
+      ).toBe(0);
+      const imported = await cairn([
+        "import",
+        ...STORE,
+        "--input",
+        "run.json",
+        "--compression",
+        "gzip",
+        "--key-file",
+        "k.keys",
+      ]);
+      expect(imported.code).toBe(0);
+      expect(await rawStore()).not.toContain(MARKER);
+      const stats = JSON.parse((await cairn(["stats", ...STORE, "--json", "--key-file", "k.keys"])).stdout);
+      expect(stats.atRest.encryptedRecords).toBe(stats.atRest.records);
+      expect(stats.atRest.compressedRecords).toBeGreaterThan(0);
+      expect((await cairn(["validate", ...STORE, "--all", "--key-file", "k.keys"])).code).toBe(0);
+      expect((await cairn(["import", ...STORE, "--input", "run.json", "--compression", "zip"])).code).toBe(2);
+    },
+    SLOW,
+  );
+
+  it(
     "keeps the pipeline file's encryption when the store comes from --store",
     async () => {
       await cairn(["keys", "generate", "--key-file", "k.keys"]);
