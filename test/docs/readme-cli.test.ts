@@ -1,8 +1,8 @@
 /**
  * The command lines the docs show exist: every `cairn <command>` in the README and CONTRIBUTING
  * (shell blocks, inline code, the command reference's headings) is a command of the built CLI,
- * and each flag given to it is one of that command's options by its own `--help`; a flag named
- * alone in the prose belongs to some command; every `npm run <script>` is a script of
+ * and each flag given to it is one of that command's options (or its subcommand's, as for
+ * `keys generate`) by its own `--help`; a flag named alone in the prose belongs to some command; every `npm run <script>` is a script of
  * package.json; the pipeline-file example runs with the command its first line gives.
  */
 import { readFileSync } from "node:fs";
@@ -33,30 +33,45 @@ function optionsOf(help: string): Set<string> {
   return new Set([...section.matchAll(/^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1] as string));
 }
 
-const helps = new Map<string, Promise<Set<string>>>();
-/** The options of one command (its `--help` is run once per test file). */
-function helpOf(command: string): Promise<Set<string>> {
+/** The subcommands a `--help` text lists in its Commands section (`keys` → generate, list). */
+function subcommandsOf(help: string): Set<string> {
+  const at = help.indexOf("\nCommands:\n");
+  if (at < 0) return new Set();
+  const section = help.slice(at).split("\n\n")[0] ?? "";
+  return new Set([...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1] as string));
+}
+
+const helps = new Map<string, Promise<{ options: Set<string>; subcommands: Set<string> }>>();
+/** The options and subcommands of one command, `keys` or `keys generate` (its `--help` is run once per test file). */
+function helpOf(command: string): Promise<{ options: Set<string>; subcommands: Set<string> }> {
   let help = helps.get(command);
   if (!help) {
-    help = runCairn([command, "--help"], { cwd }).then((result) => {
+    help = runCairn([...command.split(" "), "--help"], { cwd }).then((result) => {
       expect(result.code, `cairn ${command} --help: ${result.stderr}`).toBe(0);
-      return optionsOf(result.stdout);
+      return { options: optionsOf(result.stdout), subcommands: subcommandsOf(result.stdout) };
     });
     helps.set(command, help);
   }
   return help;
 }
 
+/** The command a mention's flags belong to: `keys generate` for `cairn keys generate --id k2`. */
+async function ownerOf(mention: { command: string; text: string }): Promise<string> {
+  const { subcommands } = await helpOf(mention.command);
+  const sub = new RegExp(`\\b${mention.command}\\s+([a-z][a-z-]*)`).exec(mention.text)?.[1];
+  return sub !== undefined && subcommands.has(sub) ? `${mention.command} ${sub}` : mention.command;
+}
+
 it("documents only commands and flags the CLI has", { timeout: 120_000 }, async () => {
   expect(mentions.length).toBeGreaterThan(30);
   const commands = [...new Set(mentions.map((m) => m.command))];
+  const owners = await Promise.all(mentions.map(ownerOf));
   const options = new Map<string, Set<string>>();
-  for (const [i, flags] of (await Promise.all(commands.map(helpOf))).entries())
-    options.set(commands[i] as string, flags);
-  const unknown = mentions.flatMap((m) =>
+  for (const owner of new Set(owners)) options.set(owner, (await helpOf(owner)).options);
+  const unknown = mentions.flatMap((m, i) =>
     m.flags
-      .filter((flag) => !options.get(m.command)?.has(flag))
-      .map((flag) => `${m.doc}:${m.line}: cairn ${m.command} has no ${flag} (${m.text})`),
+      .filter((flag) => !options.get(owners[i] as string)?.has(flag))
+      .map((flag) => `${m.doc}:${m.line}: cairn ${owners[i]} has no ${flag} (${m.text})`),
   );
   expect(unknown).toEqual([]);
   // The reference covers every command the CLI has.
@@ -75,9 +90,9 @@ it("names only flags some command has, where the prose names a flag alone", {
   const readme = texts[0]?.text ?? "";
   const alone = [...new Set([...readme.matchAll(/`(--[a-z][a-z0-9-]*)[^`]*`/g)].map((m) => m[1] as string))];
   expect(alone.length).toBeGreaterThan(10);
-  const commands = [...new Set(mentions.map((m) => m.command))];
+  const owners = [...new Set(await Promise.all(mentions.map(ownerOf)))];
   const all = new Set(["--help"]);
-  for (const command of commands) for (const flag of await helpOf(command)) all.add(flag);
+  for (const owner of owners) for (const flag of (await helpOf(owner)).options) all.add(flag);
   expect(alone.filter((flag) => !all.has(flag))).toEqual([]);
 });
 
