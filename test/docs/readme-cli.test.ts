@@ -2,8 +2,9 @@
  * The command lines the docs show exist: every `cairn <command>` in the README and CONTRIBUTING
  * (shell blocks, inline code, the command reference's headings) is a command of the built CLI,
  * and each flag given to it is one of that command's options (or its subcommand's, as for
- * `keys generate`) by its own `--help`; a flag named alone in the prose belongs to some command; every `npm run <script>` is a script of
- * package.json; the pipeline-file example runs with the command its first line gives.
+ * `keys generate`) by its own `--help`; a flag named alone in the prose belongs to some command;
+ * every `npm run <script>` is a script of package.json; the pipeline-file example runs with the
+ * command its first line gives.
  */
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
