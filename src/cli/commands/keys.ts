@@ -56,7 +56,10 @@ async function generate(flags: KeyFlags): Promise<void> {
     throw new UsageError(`${path} already has a key ${keyId}: a key id names one key for good`);
   keys[keyId] = newKey();
   const content: KeyFileContent = { activeKeyId: keyId, keys };
-  await writeKeyFile(path, content);
+  await writeKeyFile(path, content).catch((error: unknown) => {
+    if (hasCode(error, "ENOENT")) throw new UsageError(`cannot create ${path}: its folder does not exist`);
+    throw error;
+  });
   if (flags.json) printJson({ keyFile: path, keyId, created: existing === undefined, activeKeyId: keyId });
   else printText(keyId);
   if (!flags.json && existing !== undefined)
