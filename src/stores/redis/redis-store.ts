@@ -346,15 +346,8 @@ export class RedisStore implements CheckpointStore {
    */
   async deleteRun(pipelineId: string): Promise<void> {
     const k = this.keys;
-    const args = [
-      k.index(pipelineId),
-      k.outputs(pipelineId),
-      k.runs,
-      k.head(pipelineId),
-      k.lease(pipelineId),
-      k.runKey(pipelineId),
-    ];
-    args.push(k.prefix, pipelineId);
+    const keys = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.head(pipelineId)];
+    const args = [...keys, k.lease(pipelineId), k.runKey(pipelineId), k.prefix, pipelineId];
     await this.script("deleteRun", "deleteRun", ...args);
   }
 
