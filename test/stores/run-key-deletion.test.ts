@@ -142,6 +142,26 @@ describe("run key records are destroyed, not only unlinked", () => {
     for (const name of files) expectNoMarker(name, readFileSync(join(dir, name)), m);
   });
 
+  it("sqlite store: a replaced key record leaves neither the database file nor its WAL", async () => {
+    const m = markers();
+    const dbPath = join(dir, "cairn.db");
+    const store = await guarded(await SqliteStore.open({ dbPath }));
+    const made = makeRecord("run-rekeyed", 1);
+    await store.putCheckpoint(made.record, made.outputs);
+    expect(await store.putRunKey?.("run-rekeyed", keyRecord(m.first), undefined)).toBe(true);
+    // A rekey: the same run, a record of another length (its cell moves within the page).
+    expect(await store.putRunKey?.("run-rekeyed", `${keyRecord("now")}!`, keyRecord(m.first))).toBe(true);
+    // A key-only run whose import brings its own key record.
+    expect(await store.putRunKey?.("run-pending", keyRecord(m.second), undefined)).toBe(true);
+    await store.importRun("run-pending", [makeRecord("run-pending", 1)], {
+      replace: false,
+      runKey: keyRecord("given"),
+    });
+    expect(await store.getRunKey?.("run-pending")).toBe(keyRecord("given"));
+    for (const name of (await readdir(dir)).filter((n) => n.startsWith("cairn.db")))
+      expectNoMarker(name, readFileSync(join(dir, name)), m);
+  });
+
   it.skipIf(!postgresUp)("postgres store: no row of the key table holds a destroyed key", async () => {
     const m = markers();
     const schema = uniqueName("cairn_keys");

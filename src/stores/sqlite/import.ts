@@ -27,14 +27,18 @@ export function prepareImport(db: SqliteDatabase, tables: TableNames, prepared: 
         transactions.deleteRun(pipelineId);
         replaced = true;
       }
-      if (options.runKey !== undefined) keys.set(pipelineId, options.runKey);
+      if (options.runKey !== undefined) {
+        // A key record of a run that held only that is replaced: its old bytes are destroyed too.
+        if (keys.get(pipelineId) !== undefined) replaced = true;
+        keys.set(pipelineId, options.runKey);
+      }
       // Nested transactions are savepoints; an id another run holds fails the insert, and the
       // error rolls back the whole import, the delete above included.
       for (const { record, outputs } of checkpoints) transactions.put(record, outputs, undefined, undefined);
       return replaced;
     },
   );
-  /** Imports the run; true when it replaced one (whose key record is gone). */
+  /** Imports the run; true when a key record was destroyed or replaced (its old bytes to truncate). */
   return (
     pipelineId: string,
     checkpoints: readonly ImportedCheckpoint[],
