@@ -146,11 +146,16 @@ describe("run key records are destroyed, not only unlinked", () => {
     const m = markers();
     const dbPath = join(dir, "cairn.db");
     const store = await guarded(await SqliteStore.open({ dbPath }));
+    const checkFiles = async () => {
+      for (const name of (await readdir(dir)).filter((n) => n.startsWith("cairn.db")))
+        expectNoMarker(name, readFileSync(join(dir, name)), m);
+    };
     const made = makeRecord("run-rekeyed", 1);
     await store.putCheckpoint(made.record, made.outputs);
     expect(await store.putRunKey?.("run-rekeyed", keyRecord(m.first), undefined)).toBe(true);
     // A rekey: the same run, a record of another length (its cell moves within the page).
     expect(await store.putRunKey?.("run-rekeyed", `${keyRecord("now")}!`, keyRecord(m.first))).toBe(true);
+    await checkFiles();
     // A key-only run whose import brings its own key record.
     expect(await store.putRunKey?.("run-pending", keyRecord(m.second), undefined)).toBe(true);
     await store.importRun("run-pending", [makeRecord("run-pending", 1)], {
@@ -158,8 +163,7 @@ describe("run key records are destroyed, not only unlinked", () => {
       runKey: keyRecord("given"),
     });
     expect(await store.getRunKey?.("run-pending")).toBe(keyRecord("given"));
-    for (const name of (await readdir(dir)).filter((n) => n.startsWith("cairn.db")))
-      expectNoMarker(name, readFileSync(join(dir, name)), m);
+    await checkFiles();
   });
 
   it.skipIf(!postgresUp)("postgres store: no row of the key table holds a destroyed key", async () => {
