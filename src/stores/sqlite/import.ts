@@ -18,14 +18,13 @@ export function prepareImport(db: SqliteDatabase, tables: TableNames, prepared: 
   const { transactions, keys } = prepared;
   const importRun = db.transaction(
     (pipelineId: string, checkpoints: readonly ImportedCheckpoint[], options: ImportRunOptions) => {
-      let replaced = false;
+      let replaced = false; // a key record was destroyed or replaced
       if (held.get(pipelineId, pipelineId) !== undefined) {
         if (!options.replace)
           throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
         // The lease row is another table: the run's fencing token survives. The key record
         // goes with the old run; a run with only a key is new, and keeps it.
-        transactions.deleteRun(pipelineId);
-        replaced = true;
+        replaced = transactions.deleteRun(pipelineId);
       }
       if (options.runKey !== undefined) {
         // A key record of a run that held only that is replaced: its old bytes are destroyed too.
@@ -38,7 +37,7 @@ export function prepareImport(db: SqliteDatabase, tables: TableNames, prepared: 
       return replaced;
     },
   );
-  /** Imports the run; true when a key record was destroyed or replaced (its old bytes to truncate). */
+  /** Imports the run; true when a key record was destroyed or replaced (the WAL still holds it). */
   return (
     pipelineId: string,
     checkpoints: readonly ImportedCheckpoint[],

@@ -330,11 +330,11 @@ export class SqliteStore implements CheckpointStore {
 
   /**
    * Deletes the run's key record, then every checkpoint row (corrupt ones included) and output,
-   * in one transaction; then truncates the WAL, which still holds the key's old pages.
+   * in one transaction; then, if there was a key record, truncates the WAL, which still holds it.
    */
   async deleteRun(pipelineId: string): Promise<void> {
-    this.ready.transactions.deleteRun(pipelineId);
-    truncateWal(this.db);
+    // Only after a key record went: a run without one has nothing the truncation must remove.
+    if (this.ready.transactions.deleteRun(pipelineId)) truncateWal(this.db);
   }
 
   /** The row of a corrupt entry, every column, as JSON. */
