@@ -47,6 +47,7 @@ import {
   type RunCleanupReport,
 } from "./retention.js";
 import {
+  type ExportForm,
   exportRun,
   importRun,
   type RunExportOptions,
@@ -402,15 +403,15 @@ export class CheckpointManager {
   /**
    * Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. A checkpoint
    * of an encrypted run is written sealed with its run's key record, or, with `decrypt`, in
-   * plaintext with its outputs re-addressed by SHA-256 (see `exportPipeline`).
+   * plaintext with its outputs re-addressed by SHA-256 (see `exportPipeline`). Returns which.
    */
   async exportCheckpoint(
     checkpointId: string,
     path: string,
     options: CheckpointExportOptions = {},
-  ): Promise<void> {
+  ): Promise<ExportForm> {
     const { store, record } = await this.getRecord(checkpointId);
-    await exportCheckpoint(store, record, path, this.clock(), options);
+    return exportCheckpoint(store, record, path, this.clock(), options);
   }
 
   /** Imports an exported checkpoint after verifying it; returns its id. */
