@@ -212,6 +212,55 @@ describe("sealed run export", () => {
   });
 });
 
+describe("sealed export of a mixed history", () => {
+  it("seals the records stored in the clear or compressed only too: no plaintext at all", async () => {
+    // One checkpoint in the clear, one compressed, then encrypted and compressed: one run.
+    const plain = manager(sourceDb());
+    const first = await plain.createCheckpoint({
+      pipelineId: "etl",
+      stageName: "extract",
+      stageIndex: 0,
+      stateData: { secret: `${MARKER}-clear` },
+      completedStages: ["extract"],
+      agentOutputs: { extract: { rows: [`${MARKER}-clear-output`] } },
+    });
+    const compressed = manager({ ...sourceDb(), compression: { algorithm: "gzip", minBytes: 1 } });
+    await compressed.createCheckpoint({
+      pipelineId: "etl",
+      stageName: "transform",
+      stageIndex: 1,
+      stateData: { secret: `${MARKER}-gzip`.repeat(50) },
+      completedStages: ["extract", "transform"],
+      agentOutputs: { transform: { rows: [`${MARKER}-gzip-output`.repeat(50)] } },
+    });
+    const sealed = manager({
+      ...sourceDb(),
+      encryption: RING,
+      compression: { algorithm: "gzip", minBytes: 1 },
+    });
+    await sealed.createCheckpoint({
+      pipelineId: "etl",
+      stageName: "load",
+      stageIndex: 2,
+      stateData: { secret: `${MARKER}-sealed` },
+      completedStages: ["extract", "transform", "load"],
+      agentOutputs: { load: { rows: [`${MARKER}-sealed-output`] } },
+    });
+    const raw = await (await sealed.getStore()).inner.getCheckpoint(first);
+    expect(raw?.body).toContain(MARKER);
+    const path = join(dir, "mixed.json");
+    expect(await sealed.exportPipeline("etl", path)).toMatchObject({ form: "sealed" });
+    expect(await readFile(path, "utf8")).not.toContain(MARKER);
+    const target = manager({ ...TARGETS.memory(), encryption: RING });
+    await target.importPipeline(path);
+    expect((await target.validateRun("etl")).valid).toBe(true);
+    expect(await target.getCheckpointHistory("etl")).toEqual(await sealed.getCheckpointHistory("etl"));
+    const [a, b] = [await sealed.loadCheckpoint(first), await target.loadCheckpoint(first)];
+    expect(b.stateData).toEqual(a.stateData);
+    expect(b.agentOutputs).toEqual(a.agentOutputs);
+  });
+});
+
 describe("decrypted export", () => {
   it("re-addresses outputs by SHA-256, re-seals the chain, and imports into a plaintext store", async () => {
     const source = manager({ ...sourceDb(), encryption: RING });
