@@ -135,6 +135,10 @@ describe("sealed run export", () => {
       code: "CAIRN_KEY_MISSING",
       keyId: "k1",
     });
+    await expect(keyless.exportPipeline("etl", nowhere, { decrypt: true })).rejects.toMatchObject({
+      code: "CAIRN_KEY_MISSING",
+      keyId: "k1",
+    });
     await expect(stat(nowhere)).rejects.toMatchObject({ code: "ENOENT" });
 
     for (const options of Object.values(TARGETS)) {
