@@ -421,6 +421,7 @@ export class CheckpointManager {
       path,
       options.overwrite ?? false,
       options.maxImportBytes,
+      this.maxRecordBytes,
     );
   }
 
@@ -439,7 +440,7 @@ export class CheckpointManager {
 
   /** Imports a run export (or a single-checkpoint export), verifying every checkpoint first. */
   async importPipeline(path: string, options: RunImportOptions = {}): Promise<RunImportReport> {
-    return importRun(await this.getStore(), path, options);
+    return importRun(await this.getStore(), path, options, this.maxRecordBytes);
   }
 
   /**

@@ -124,9 +124,10 @@ export async function importCheckpointFile(
   path: string,
   overwrite: boolean,
   maxImportBytes?: number,
+  maxRecordBytes?: number,
 ): Promise<string> {
   const parsed = await readExport(path, maxImportBytes);
-  return (await importCheckpointObject(store, parsed, path, overwrite)).checkpointId;
+  return (await importCheckpointObject(store, parsed, path, overwrite, maxRecordBytes)).checkpointId;
 }
 
 /** Imports a parsed single-checkpoint export, plaintext or sealed, checked before anything is written. */
@@ -135,6 +136,7 @@ export async function importCheckpointObject(
   parsed: Record<string, unknown>,
   source: string,
   overwrite: boolean,
+  maxRecordBytes?: number,
 ): Promise<{ pipelineId: string; checkpointId: string }> {
   if (parsed.sealed !== true || parsed.kind === "run") {
     const single = parseExportObject(parsed, source);
@@ -143,7 +145,7 @@ export async function importCheckpointObject(
   }
   const { pipeline_id: pipelineId } = parseStoredMetadata(parsed.metadata, source);
   const runKey = fileRunKey(store, pipelineId, parsed.run_key, source);
-  const opener = new SealedOpener(runKey);
+  const opener = new SealedOpener(runKey, maxRecordBytes);
   const line = await opener.openLine(parsed, source, new Map());
   await checkImported(line.plain, storeParents(store), source, opener.addressMatches);
   const checkpointId = await storeSealed(store, line.stored, runKey, overwrite);

@@ -190,6 +190,7 @@ async function parseRun(
   store: CheckpointStore,
   parsed: Record<string, unknown>,
   source: string,
+  maxRecordBytes: number | undefined,
 ): Promise<ParsedRun> {
   const pipelineId = parsed.pipeline_id;
   if (typeof pipelineId !== "string")
@@ -205,7 +206,7 @@ async function parseRun(
   }
   const opener =
     parsed.sealed === true
-      ? new SealedOpener(fileRunKey(store, pipelineId, parsed.run_key, source))
+      ? new SealedOpener(fileRunKey(store, pipelineId, parsed.run_key, source), maxRecordBytes)
       : undefined;
   // Outputs a checkpoint of a 1.1 file refers to are in it or in an earlier one: parsed in order.
   const shared = new Map<string, string>();
@@ -290,17 +291,25 @@ async function existingCheckpoints(
  * Imports an export file: a run export (every checkpoint verified, then stored with one atomic
  * `importRun`, so no reader ever sees the run half-imported) or a single-checkpoint export. A run
  * the store already holds is a conflict, found before anything is written; `overwrite` replaces
- * the whole run in the same atomic step, never deleting it first.
+ * the whole run in the same atomic step, never deleting it first. `maxRecordBytes` bounds what
+ * a sealed text may open into (the manager's setting).
  */
 export async function importRun(
   store: CheckpointStore,
   path: string,
   options: RunImportOptions = {},
+  maxRecordBytes?: number,
 ): Promise<RunImportReport> {
   const parsed = await readExport(path, options.maxImportBytes);
   const overwrite = options.overwrite ?? false;
   if (parsed.kind === undefined || parsed.kind === "checkpoint") {
-    const { pipelineId, checkpointId } = await importCheckpointObject(store, parsed, path, overwrite);
+    const { pipelineId, checkpointId } = await importCheckpointObject(
+      store,
+      parsed,
+      path,
+      overwrite,
+      maxRecordBytes,
+    );
     options.onProgress?.(1, 1, "writing");
     return { kind: "checkpoint", pipelineId, checkpointIds: [checkpointId], replaced: 0 };
   }
@@ -310,7 +319,7 @@ export async function importRun(
       `${path} has an unknown kind ${JSON.stringify(parsed.kind)} (expected "run")`,
     );
   }
-  const { pipelineId, checkpoints: sealed, runKey } = await parseRun(store, parsed, path);
+  const { pipelineId, checkpoints: sealed, runKey } = await parseRun(store, parsed, path, maxRecordBytes);
   const { existing, clashing } = await existingCheckpoints(store, pipelineId, sealed, options.onProgress);
   if (existing > 0 && !overwrite) {
     throw new CheckpointConflictError(

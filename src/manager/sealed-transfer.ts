@@ -145,10 +145,14 @@ const ADDRESS = /^[0-9a-f]{64}$/;
 
 /** Opens the lines of a sealed export with the run's data key, checking every text on the way. */
 export class SealedOpener {
+  private readonly maxBytes: number;
+
   constructor(
     readonly runKey: RunKey,
-    private readonly maxBytes = DEFAULT_MAX_RECORD_BYTES,
-  ) {}
+    maxRecordBytes?: number,
+  ) {
+    this.maxBytes = maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  }
 
   /** How the check tells an output's address: keyed under the run's key, or its SHA-256. */
   readonly addressMatches = (
