@@ -54,7 +54,7 @@ afterAll(async () => {
 });
 
 describe.each(Object.keys(stores.urls))("into the %s store", (kind) => {
-  it("a sealed export imports equal, valid and still sealed; a decrypted one replaces it in plaintext", async (ctx) => {
+  it("a sealed export imports equal, valid and sealed; a decrypted one replaces it in plaintext, and back sealed", async (ctx) => {
     const url = (stores.urls[kind] as () => string)();
     const target = new CheckpointManager({ store: url, encryption: RING });
     try {
@@ -82,6 +82,11 @@ describe.each(Object.keys(stores.urls))("into the %s store", (kind) => {
       } finally {
         await plain.close();
       }
+      // And a plaintext export into the encrypting manager: sealed under a new data key, valid.
+      await target.importPipeline(plainPath, { overwrite: true });
+      expect((await target.validateRun("etl")).valid).toBe(true);
+      expect(await store.getRunKey?.("etl")).toBeDefined();
+      expect((await store.inner.getCheckpoint(ids[2] as string))?.body).not.toContain(MARKER);
     } finally {
       await target.close();
     }
