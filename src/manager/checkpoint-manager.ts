@@ -39,6 +39,7 @@ import {
 } from "./checkpoint-transfer.js";
 import { assertStatus, checkInput } from "./input.js";
 import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
+import { type RekeyOptions, type RekeyReport, rekey } from "./rekey.js";
 import {
   type CleanupOptions,
   type CleanupReport,
@@ -70,6 +71,7 @@ import {
 import { computeStatistics, type StatisticsOptions } from "./statistics.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
 
+export type { RekeyOptions, RekeyReport } from "./rekey.js";
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 
 /** How to build a {@link CheckpointManager}. */
@@ -451,6 +453,15 @@ export class CheckpointManager {
   async getStatistics(options: StatisticsOptions = {}): Promise<CheckpointStatistics> {
     if (options.pipelineName !== undefined) assertValidName("pipelineName", options.pipelineName);
     return computeStatistics(await this.getStore(), this.storageStrategy, options);
+  }
+
+  /**
+   * Re-wraps runs' data keys under another key-encryption key (default: the ring's active key)
+   * without rewriting data; afterwards the old key can leave the ring. One compare-and-set per
+   * run: safe beside writers, and resumable after a crash (done runs are skipped).
+   */
+  async rekey(options: RekeyOptions = {}): Promise<RekeyReport> {
+    return rekey(await this.getStore(), options);
   }
 
   /** Closes the store. */

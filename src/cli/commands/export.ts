@@ -9,10 +9,9 @@ import { UsageError } from "../exit-codes.js";
 import { printJson, printText, warn } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions } from "../store-options.js";
-import { addKeyFileOption, type KeyedFlags, withKeyedManager } from "../transfer-keys.js";
+import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
-interface ExportFlags extends KeyedFlags {
+interface ExportFlags extends StoreFlags {
   checkpointId?: string;
   pipelineId?: string;
   output: string;
@@ -105,7 +104,7 @@ export function registerExport(program: Command): void {
         "cairn export --pipeline-id etl_20240101T000000000Z_abc234 --output plain.json --decrypt --key-file keys.json",
       ),
     );
-  addKeyFileOption(addStoreOptions(command)).action(async (flags: ExportFlags) => {
+  addStoreOptions(command).action(async (flags: ExportFlags) => {
     const byId = flags.checkpointId !== undefined;
     const byRun = flags.pipelineId !== undefined;
     if (byId === byRun) {
@@ -116,7 +115,7 @@ export function registerExport(program: Command): void {
       );
     }
     if (byId && flags.skipCorrupt) throw new UsageError("--skip-corrupt applies to --pipeline-id only");
-    await withKeyedManager(flags, true, async (manager) => {
+    await withReader(flags, async (manager) => {
       const output = resolve(flags.output);
       if (flags.pipelineId !== undefined) return exportRun(manager, flags.pipelineId, output, flags);
       const checkpointId = flags.checkpointId as string;

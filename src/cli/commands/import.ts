@@ -5,10 +5,9 @@ import { CheckpointConflictError } from "../../index.js";
 import { printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions } from "../store-options.js";
-import { addKeyFileOption, type KeyedFlags, withKeyedManager } from "../transfer-keys.js";
+import { addCompressionOption, addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
-interface ImportFlags extends KeyedFlags {
+interface ImportFlags extends StoreFlags {
   input: string;
   overwrite?: boolean;
   maxBytes?: number;
@@ -60,8 +59,8 @@ export function registerImport(program: Command): void {
         "cairn import --input run.json --overwrite --strategy postgres --connection-string postgres://localhost/cairn",
       ),
     );
-  addKeyFileOption(addStoreOptions(command)).action(async (flags: ImportFlags) => {
-    await withKeyedManager(flags, false, async (manager) => {
+  addStoreOptions(addCompressionOption(command)).action(async (flags: ImportFlags) => {
+    await withManager(flags, async (manager) => {
       const overwrite = flags.overwrite === true;
       let report: Awaited<ReturnType<typeof manager.importPipeline>>;
       try {
