@@ -74,9 +74,11 @@ export {
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
+export type { CheckpointExportOptions } from "./manager/checkpoint-transfer.js";
 export type { HistoryFinding } from "./manager/history.js";
 export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
+  ExportForm,
   ProgressCallback,
   RunExportOptions,
   RunExportReport,

@@ -42,7 +42,8 @@ export function registerImport(program: Command): void {
     .summary("Import an exported checkpoint or run")
     .description(
       "Import a checkpoint or a whole run exported by `cairn export`; a modified file is refused, and " +
-        "nothing is written when the checkpoint or run already exists (unless --overwrite)",
+        "nothing is written when the checkpoint or run already exists (unless --overwrite). An encrypted " +
+        "(sealed) export needs the key-encryption key its run key names (--key-file); the run keeps its data key",
     )
     .requiredOption("--input <file>", "export file to read (one checkpoint, or a run)")
     .option("--overwrite", "replace the checkpoint, or the whole run, if it already exists")
