@@ -17,10 +17,18 @@ export const STATUS_SYMBOLS: Record<CheckpointStatusValue | "corrupt", string> =
  * `invalid` (with problem kinds); an invalid one `cairn repair` handled is `quarantined`; a
  * listing entry that does not even parse is `unreadable` (one kind of invalid).
  */
-export const CHECK_SYMBOLS = { invalid: "⚠", quarantined: "⊘", unreadable: "⚠" } as const;
+export const CHECK_SYMBOLS = { invalid: "⚠", quarantined: "⊘", unreadable: "⚠", sealed: "◌" } as const;
+
+/** What a sealed checkpoint is called everywhere: never invalid, never corrupt; just unverified. */
+export function sealedLabel(keyMissing: CheckpointVerdict["keyMissing"]): string {
+  return `not verified: encrypted under key id ${keyMissing?.keyId ?? "unknown"}`;
+}
 
 /** `invalid (checksum_mismatch, broken_chain)`, or `quarantined (...)`, for a checked checkpoint. */
-export function checkLabel(verdict: Pick<CheckpointVerdict, "status" | "problems" | "quarantined">): string {
+export function checkLabel(
+  verdict: Pick<CheckpointVerdict, "status" | "problems" | "quarantined" | "keyMissing">,
+): string {
+  if (verdict.status === "sealed") return sealedLabel(verdict.keyMissing);
   if (verdict.status !== "invalid") return verdict.status;
   const kinds = [...new Set(verdict.problems.map((p) => p.kind))].join(", ");
   return `${verdict.quarantined ? "quarantined" : "invalid"} (${kinds})`;
@@ -44,10 +52,12 @@ export function renderChain(pipelineId: string, checkpoints: readonly Checkpoint
   const shown = checkpoints.filter((v) => v.status !== "gone");
   if (shown.length === 0) return `Pipeline ${pipelineId}: no checkpoints\n`;
   const valid = shown.filter((v) => v.status === "valid").length;
+  const sealed = shown.filter((v) => v.status === "sealed").length;
   const quarantined = shown.filter((v) => v.quarantined).length;
-  const invalid = shown.length - valid - quarantined;
+  const invalid = shown.length - valid - sealed - quarantined;
   const counts = [`${valid} valid`, ...(invalid > 0 ? [`${invalid} invalid`] : [])];
   if (quarantined > 0) counts.push(`${quarantined} quarantined`);
+  if (sealed > 0) counts.push(`${sealed} not verified (encrypted)`);
   const lines = [
     `Checkpoint chain of ${pipelineId} (${shown.length} checkpoint${shown.length === 1 ? "" : "s"}: ${counts.join(", ")})`,
   ];
@@ -63,9 +73,9 @@ export function renderChain(pipelineId: string, checkpoints: readonly Checkpoint
     const symbol =
       v.status === "valid"
         ? STATUS_SYMBOLS[m.status]
-        : CHECK_SYMBOLS[v.quarantined ? "quarantined" : "invalid"];
+        : CHECK_SYMBOLS[v.status === "sealed" ? "sealed" : v.quarantined ? "quarantined" : "invalid"];
     let line = `${symbol} #${m.sequence} ${m.stage_name} (index ${m.stage_index})  ${m.status}  ${time}  ${formatBytes(m.data_size)}  ${m.checkpoint_id}`;
-    if (v.status === "invalid") line += `  ${checkLabel(v)}`;
+    if (v.status === "invalid" || v.status === "sealed") line += `  ${checkLabel(v)}`;
     if (m.resume_count > 0) line += `  resumed ×${m.resume_count}`;
     if (m.error_message) line += `\n│   error: ${m.error_message}`;
     lines.push(line);
@@ -75,6 +85,7 @@ export function renderChain(pipelineId: string, checkpoints: readonly Checkpoint
     ...Object.entries(statuses).map(([status, symbol]) => `${symbol} ${status}`),
     `${CHECK_SYMBOLS.invalid} invalid`,
     `${CHECK_SYMBOLS.quarantined} quarantined`,
+    ...(sealed > 0 ? [`${CHECK_SYMBOLS.sealed} not verified (encrypted)`] : []),
   ].join("  ");
   lines.push("", `Legend: ${legend} (status symbols are shown for valid checkpoints)`);
   return `${lines.join("\n")}\n`;

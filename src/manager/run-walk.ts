@@ -4,7 +4,7 @@
  * a checkpoint deleted between the listing and its read as gone. Validation, export, analysis,
  * reports and graphs all walk a run through here, so they agree on what is valid.
  */
-import { CheckpointNotFoundError } from "../core/errors.js";
+import { CheckpointCorruptError, CheckpointNotFoundError, KeyMissingError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import type { CheckpointBody, StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
@@ -25,8 +25,11 @@ import type { VerifiedRecord } from "./verify.js";
 export interface CheckpointVerdict {
   /** Null for an unparseable entry whose id cannot be told from its location. */
   checkpointId: string | null;
-  /** `gone`: deleted since the listing was read; no longer part of the run. */
-  status: "valid" | "invalid" | "gone";
+  /**
+   * `gone`: deleted since the listing was read; no longer part of the run. `sealed`: encrypted
+   * under a key this reader lacks, so not verified (neither valid nor invalid; see `keyMissing`).
+   */
+  status: "valid" | "invalid" | "gone" | "sealed";
   /** Empty unless `invalid`. */
   problems: ValidationProblem[];
   /** An invalid checkpoint `cairn repair` quarantined: a handled problem, resume skips it. */
@@ -37,6 +40,14 @@ export interface CheckpointVerdict {
   corrupt: CorruptEntry | undefined;
   /** Stage lists and output references, when the body parses (even if the checkpoint is invalid). */
   body: Pick<CheckpointBody, "completed_stages" | "pending_stages" | "output_refs"> | undefined;
+  /** The key a `sealed` checkpoint needs; absent otherwise. */
+  keyMissing?: SealedKey;
+}
+
+/** The key a sealed checkpoint is encrypted under, as `KeyMissingError` names it (never the key). */
+export interface SealedKey {
+  keyId: string;
+  kind: KeyMissingError["kind"];
 }
 
 /** One step of {@link walkRun}: the verdict, and the verified record of a valid checkpoint. */
@@ -46,12 +57,14 @@ export interface WalkStep {
   verified: VerifiedRecord | undefined;
 }
 
-/** Counts over a run's listing; `listed` = `valid` + `invalid` + `gone`. */
+/** Counts over a run's listing; `listed` = `valid` + `invalid` + `gone` + `sealed`. */
 export interface RunSummary {
   listed: number;
   valid: number;
   invalid: number;
   gone: number;
+  /** Not verified: encrypted under a key this reader lacks (only with `sealed: "report"`). */
+  sealed: number;
   /** The invalid checkpoints that are quarantined (counted in `invalid` too). */
   quarantined: number;
 }
@@ -59,7 +72,10 @@ export interface RunSummary {
 /** Outcome of {@link validateRun}. */
 export interface RunValidation {
   pipelineId: string;
-  /** True when no entry is invalid and no history is lost (see {@link RunValidation.history}). */
+  /**
+   * True when every entry verified (none invalid, none sealed: nothing unverified is called
+   * valid) and no history is lost (see {@link RunValidation.history}).
+   */
   valid: boolean;
   /** One verdict per listing entry, oldest first. */
   checkpoints: CheckpointVerdict[];
@@ -78,6 +94,12 @@ export interface WalkOptions {
   listing?: ListedCheckpoint[];
   /** Where parents are looked up first, when it is not `listing` (a walk of part of a run). */
   parents?: readonly ListedCheckpoint[];
+  /**
+   * A checkpoint encrypted under a key this reader lacks: `throw` its `KeyMissingError` (the
+   * default: validation cannot vouch for it), or `report` it as a `sealed` verdict with its
+   * clear outline, so analysis works without keys.
+   */
+  sealed?: "throw" | "report";
 }
 
 /** The run's listing, corrupt entries included; a run with nothing stored is `CAIRN_NOT_FOUND`. */
@@ -124,7 +146,14 @@ export async function* walkRun(
     }
     const { metadata } = entry;
     const id = metadata.checkpoint_id;
-    const checked = await checkStored(store, id, parents, memo);
+    let checked: StoredCheck;
+    try {
+      checked = await checkStored(store, id, parents, memo);
+    } catch (error) {
+      if (!(error instanceof KeyMissingError) || options.sealed !== "report") throw error;
+      yield { verdict: await sealedVerdict(store, metadata, error), verified: undefined };
+      continue;
+    }
     const status = checked.gone ? "gone" : checked.problems.length > 0 ? "invalid" : "valid";
     const verdict: CheckpointVerdict = {
       checkpointId: id,
@@ -142,6 +171,31 @@ export async function* walkRun(
   options.onProgress?.(listing.length, listing.length);
 }
 
+/**
+ * The verdict of a checkpoint the check could not open: its record is read again (the check
+ * threw before returning it), still sealed, for the clear outline; a record deleted since is gone.
+ */
+async function sealedVerdict(
+  store: CheckpointStore,
+  metadata: StoredMetadata,
+  error: KeyMissingError,
+): Promise<CheckpointVerdict> {
+  const id = metadata.checkpoint_id;
+  const record = await store.getCheckpoint(id).catch((readError: unknown) => {
+    // Unparseable now though it parsed a moment ago: the outline is unknown, the verdict stays sealed.
+    if (readError instanceof CheckpointCorruptError) return null;
+    throw readError;
+  });
+  const base = { checkpointId: id, problems: [], quarantined: false, metadata, corrupt: undefined };
+  if (record === undefined) return { ...base, status: "gone", body: undefined };
+  return {
+    ...base,
+    status: "sealed",
+    body: record ? tryParseBody(id, record.body) : undefined,
+    keyMissing: { keyId: error.keyId, kind: error.kind },
+  };
+}
+
 /** The parts of a checked checkpoint's body the walk's callers read, when the body parses. */
 function bodyOf(checked: Extract<StoredCheck, { gone: false }>): CheckpointVerdict["body"] {
   const { verified, record } = checked;
@@ -156,7 +210,7 @@ function tryParseBody(id: string, text: string): CheckpointVerdict["body"] {
   try {
     return readOutline(id, text);
   } catch {
-    // Already a problem of the verdict (the check parses the body too).
+    // Already a problem of the verdict (the check parses the body too), or sealed with no outline.
     return undefined;
   }
 }
@@ -193,13 +247,20 @@ async function validateListed(
 ): Promise<RunValidation> {
   const history = read.finding ? [read.finding] : historyFindings(listing, read.head);
   const checkpoints: CheckpointVerdict[] = [];
-  const summary: RunSummary = { listed: listing.length, valid: 0, invalid: 0, gone: 0, quarantined: 0 };
+  const summary: RunSummary = {
+    listed: listing.length,
+    valid: 0,
+    invalid: 0,
+    gone: 0,
+    sealed: 0,
+    quarantined: 0,
+  };
   for await (const { verdict } of walkRun(store, pipelineId, { ...options, listing })) {
     checkpoints.push(verdict);
     summary[verdict.status]++;
     if (verdict.quarantined) summary.quarantined++;
   }
-  const valid = summary.invalid === 0 && !history.some((f) => f.problem);
+  const valid = summary.invalid === 0 && summary.sealed === 0 && !history.some((f) => f.problem);
   return { pipelineId, valid, checkpoints, summary, listing, history };
 }
 

@@ -140,7 +140,9 @@ export async function buildCheckpointGraph(
     }
     const m = verdict.metadata as StoredMetadata;
     pipelineName ??= m.pipeline_name;
-    const valid = verdict.status === undefined ? undefined : verdict.status === "valid";
+    // Sealed (no key): not verified either way, like a graph drawn without validation.
+    const valid =
+      verdict.status === undefined || verdict.status === "sealed" ? undefined : verdict.status === "valid";
     const problems = verdict.problems;
     const errorMessage = m.error_message ?? undefined;
     const quarantined = verdict.quarantined;
