@@ -3,17 +3,17 @@
  * checkpoints, what it stores, how its resumes went, where it failed, and what to do next.
  * Informational: it reports problems, it never repairs or deletes anything.
  */
-import { CheckpointCorruptError } from "../core/errors.js";
+import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
-import { type AtRestUsage, atRestText, runAtRestUsage } from "../manager/at-rest-usage.js";
-import { CHECK_SYMBOLS, formatBytes } from "../manager/chain-text.js";
+import { type AtRestUsage, runAtRestUsage } from "../manager/at-rest-usage.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
-import type { CheckpointVerdict, RunValidation } from "../manager/run-walk.js";
+import type { CheckpointVerdict, RunValidation, SealedKey } from "../manager/run-walk.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { recommend } from "./recommendations.js";
-import { checkpointCounts, formatRate, formatTime, terminalSafe } from "./report-formats.js";
+
+export { renderAnalysisText } from "./analyze-text.js";
 
 /** An invalid checkpoint (fails the one check), or an unreadable stored entry (does not parse). */
 export interface CorruptedCheckpoint {
@@ -61,8 +61,19 @@ export interface ResumePoint {
 export interface PipelineAnalysis {
   pipelineId: string;
   pipelineName: string;
-  /** Disjoint counts: a corrupted checkpoint whose parent is also missing counts as corrupted. */
-  checkpoints: { total: number; healthy: number; corrupted: number; orphaned: number };
+  /**
+   * Disjoint counts: a corrupted checkpoint whose parent is also missing counts as corrupted, and
+   * an orphaned one stays orphaned when it is also sealed. `sealed`: not verified, encrypted under
+   * `keyMissing`, a key this reader lacks (neither healthy nor corrupted).
+   */
+  checkpoints: {
+    total: number;
+    healthy: number;
+    corrupted: number;
+    orphaned: number;
+    sealed: number;
+    keyMissing?: SealedKey;
+  };
   corrupted: CorruptedCheckpoint[];
   orphaned: OrphanedCheckpoint[];
   storage: {
@@ -80,8 +91,12 @@ export interface PipelineAnalysis {
   /** For this run: null if never resumed, 1 if resumed and finished, 0 if resumed and not finished. */
   resumeSuccessRate: number | null;
   finished: boolean;
-  /** Null when no checkpoint verifies (a resume starts from the first stage). */
+  /** A `pipeline_complete` checkpoint is listed but sealed: finished by its metadata, not verified. */
+  finishedUnverified?: true;
+  /** Null when no checkpoint verifies (a resume starts from the first stage), or when it is unknown. */
   resumePoint: ResumePoint | null;
+  /** Set when the resume point is unknown: finding it needs this key, which the reader lacks. */
+  resumeKeyMissing?: SealedKey;
   failurePoints: FailurePoint[];
   /** The run's history compared with its head record (see `validateRun`): lost history, or information. */
   history: HistoryFinding[];
@@ -132,7 +147,8 @@ export async function analyzeRun(
   pipelineId: string,
   options: AnalyzeOptions = {},
 ): Promise<{ analysis: PipelineAnalysis; run: RunValidation }> {
-  const run = await manager.validateRun(pipelineId);
+  // Without keys, encrypted checkpoints are reported sealed (unverified), never thrown or called invalid.
+  const run = await manager.validateRun(pipelineId, { sealed: "report" });
   // A checkpoint deleted during the walk (a concurrent cleanup) is no longer part of the run.
   const present = run.checkpoints.filter((v) => v.status !== "gone");
   const corrupted: CorruptedCheckpoint[] = present
@@ -146,6 +162,10 @@ export async function analyzeRun(
   const ok = present.flatMap((v) => (v.metadata ? [v.metadata] : []));
   const corruptIds = new Set(corrupted.map((c) => c.checkpointId));
   const orphaned = findOrphans(present, ok).filter((o) => !corruptIds.has(o.checkpointId));
+  const orphanIds = new Set(orphaned.map((o) => o.checkpointId));
+  const sealed = present.filter(
+    (v) => v.status === "sealed" && (v.checkpointId === null || !orphanIds.has(v.checkpointId)),
+  );
   const { storage, unreferencedBytes, refsComplete } = await measureStorage(
     await manager.getStore(),
     pipelineId,
@@ -155,8 +175,12 @@ export async function analyzeRun(
   const finished = present.some(
     (v) => v.status === "valid" && v.metadata?.stage_name === PIPELINE_COMPLETE_STAGE,
   );
+  const finishedUnverified =
+    !finished &&
+    present.some((v) => v.status === "sealed" && v.metadata?.stage_name === PIPELINE_COMPLETE_STAGE);
   const totalResumeCount = ok.reduce((sum, m) => sum + m.resume_count, 0);
-  const { resumePoint, resumeError } = await findResumePoint(manager, pipelineId, ok);
+  const { resumePoint, resumeError, resumeKeyMissing } = await findResumePoint(manager, pipelineId, ok);
+  const keyMissing = present.find((v) => v.keyMissing)?.keyMissing ?? resumeKeyMissing;
   const retentionDays = options.retentionDays ?? 30;
   const cutoff = (options.now ?? new Date()).getTime() - retentionDays * DAY_MS;
   const total = present.length;
@@ -165,9 +189,11 @@ export async function analyzeRun(
     pipelineName: ok.at(-1)?.pipeline_name ?? pipelineId,
     checkpoints: {
       total,
-      healthy: total - corrupted.length - orphaned.length,
+      healthy: total - corrupted.length - orphaned.length - sealed.length,
       corrupted: corrupted.length,
       orphaned: orphaned.length,
+      sealed: sealed.length,
+      ...(keyMissing ? { keyMissing } : {}),
     },
     corrupted,
     orphaned,
@@ -175,7 +201,9 @@ export async function analyzeRun(
     resumes: { totalResumeCount, resumedCheckpoints: ok.filter((m) => m.resume_count > 0).length },
     resumeSuccessRate: totalResumeCount === 0 ? null : finished ? 1 : 0,
     finished,
+    ...(finishedUnverified ? { finishedUnverified } : {}),
     resumePoint,
+    ...(resumeKeyMissing ? { resumeKeyMissing } : {}),
     failurePoints: failurePoints(ok),
     history: run.history,
     recommendations: [],
@@ -263,7 +291,11 @@ async function findResumePoint(
   manager: CheckpointManager,
   pipelineId: string,
   ok: readonly StoredMetadata[],
-): Promise<{ resumePoint: ResumePoint | null; resumeError: string | undefined }> {
+): Promise<{
+  resumePoint: ResumePoint | null;
+  resumeError: string | undefined;
+  resumeKeyMissing?: SealedKey;
+}> {
   try {
     const checkpoint = await manager.loadLatestCheckpoint(pipelineId);
     if (!checkpoint) return { resumePoint: null, resumeError: undefined };
@@ -284,6 +316,14 @@ async function findResumePoint(
   } catch (error) {
     // The newest verified checkpoint does not decode: a resume would fail the same way.
     if (error instanceof CheckpointCorruptError) return { resumePoint: null, resumeError: error.message };
+    // Encrypted under a key this reader lacks: where a resume starts is unknown, not an error.
+    if (error instanceof KeyMissingError) {
+      return {
+        resumePoint: null,
+        resumeError: undefined,
+        resumeKeyMissing: { keyId: error.keyId, kind: error.kind },
+      };
+    }
     throw error;
   }
 }
@@ -306,49 +346,4 @@ function failurePoints(ok: readonly StoredMetadata[]): FailurePoint[] {
     byStage.set(m.stage_name, point);
   }
   return [...byStage.values()].sort((a, b) => b.count - a.count || b.lastAt.getTime() - a.lastAt.getTime());
-}
-
-/** Renders an analysis as text for terminals. */
-export function renderAnalysisText(a: PipelineAnalysis): string {
-  const c = a.checkpoints;
-  const lines = [
-    `Analysis of ${a.pipelineId} (pipeline ${a.pipelineName})`,
-    "",
-    `Status:          ${a.finished ? "finished" : "not finished"}`,
-    `Checkpoints:     ${checkpointCounts(c, a.corrupted)}`,
-    `Checkpoint data: ${formatBytes(a.storage.checkpointBytes)}`,
-    `Outputs:         ${a.storage.outputs} stored, ${formatBytes(a.storage.outputBytes)}, ${a.storage.unreferencedOutputs} unreferenced`,
-    `At rest:         ${atRestText(a.storage.atRest)}`,
-    `Resumes:         ${a.resumes.totalResumeCount} (from ${a.resumes.resumedCheckpoints} checkpoint${a.resumes.resumedCheckpoints === 1 ? "" : "s"})`,
-    `Resume success:  ${formatRate(a.resumeSuccessRate)}`,
-    `Resume point:    ${a.resumePoint ? `${a.resumePoint.checkpointId} (stage ${a.resumePoint.stageName})` : "none"}`,
-  ];
-  if (a.corrupted.length > 0) {
-    lines.push("", "Invalid:");
-    for (const x of a.corrupted) {
-      const where = x.checkpointId && x.location ? ` (${x.location})` : "";
-      const mark = x.quarantined ? `${CHECK_SYMBOLS.quarantined} ` : `${CHECK_SYMBOLS.invalid} `;
-      lines.push(`  ${mark}${x.checkpointId ?? x.location}${where}${x.quarantined ? " (quarantined)" : ""}`);
-      for (const p of x.problems) lines.push(`      ${p}`);
-    }
-  }
-  if (a.history.length > 0) {
-    lines.push("", "History:");
-    for (const h of a.history) {
-      lines.push(`  ${h.problem ? `${CHECK_SYMBOLS.invalid} ` : ""}${h.kind}: ${h.message}`);
-    }
-  }
-  if (a.orphaned.length > 0) {
-    lines.push("", "Orphaned (parent missing):");
-    for (const o of a.orphaned) lines.push(`  ${o.checkpointId} [${o.sequence}] parent ${o.missingParentId}`);
-  }
-  if (a.failurePoints.length > 0) {
-    lines.push("", "Failure points:");
-    for (const f of a.failurePoints) {
-      const error = f.lastError !== null ? `: ${f.lastError}` : "";
-      lines.push(`  ${f.stageName}: ${f.count}× (last ${formatTime(f.lastAt)})${error}`);
-    }
-  }
-  lines.push("", "Recommendations:", ...a.recommendations.map((r) => `  - ${r}`));
-  return terminalSafe(lines.join("\n"));
 }

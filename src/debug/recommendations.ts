@@ -1,5 +1,6 @@
 /** Concrete next steps from a pipeline analysis: what is wrong, and the command that helps. */
 import { formatBytes } from "../manager/chain-text.js";
+import type { SealedKey } from "../manager/run-walk.js";
 import type { AnalysisFacts, PipelineAnalysis } from "./analyze.js";
 import { formatTime } from "./report-formats.js";
 
@@ -55,6 +56,8 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
         "not a checkpoint cairn wrote, or truncated; move it out of the store.",
     );
   }
+  const key = a.checkpoints.keyMissing ?? a.resumeKeyMissing;
+  if (key) out.push(sealedAdvice(a, key, cmd));
   for (const h of a.history.filter((f) => f.problem)) {
     out.push(
       `Lost history (${h.kind}): ${h.message}. Checkpoints were removed or replaced behind cairn's back, not by retention: ` +
@@ -107,7 +110,7 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
             `run ${cmd("cleanup", "--retention-days", days, "--dry-run")} to see what it would remove (store-wide).`,
     );
   }
-  if (a.corrupted.length === 0 && a.orphaned.length === 0) {
+  if (a.corrupted.length === 0 && a.orphaned.length === 0 && a.checkpoints.sealed === 0) {
     out.unshift(`All ${plural(a.checkpoints.total, "checkpoint")} verify and the chain has no gaps.`);
   }
   return out;
@@ -118,6 +121,12 @@ function resumeAdvice(a: PipelineAnalysis, facts: AnalysisFacts, cmd: (...args: 
     return `The run finished: nothing to resume; ${cmd("cleanup", "--pipeline-id", a.pipelineId)} removes it once it is no longer needed.`;
   }
   if (facts.resumeError !== undefined) return `A resume would fail: ${facts.resumeError}`;
+  if (a.finishedUnverified) {
+    return "The run's pipeline_complete checkpoint is listed but encrypted: it finished as far as its metadata says, not verified without the key.";
+  }
+  if (a.resumeKeyMissing) {
+    return `The resume point is unknown: finding it means verifying checkpoints encrypted under key id ${a.resumeKeyMissing.keyId}.`;
+  }
   const p = a.resumePoint;
   if (!p) return "No checkpoint of this run verifies: a resume starts over from the first stage.";
   const next = p.pendingStages[0] !== undefined ? `next stage: ${p.pendingStages[0]}` : "no stage pending";
@@ -125,4 +134,23 @@ function resumeAdvice(a: PipelineAnalysis, facts: AnalysisFacts, cmd: (...args: 
     ? ""
     : "; it is not the newest checkpoint: newer checkpoints are corrupt or expired, and a resume skips them";
   return `Resume will use checkpoint ${p.checkpointId} (stage ${p.stageName}, sequence ${p.sequence}, ${next})${skipped}.`;
+}
+
+/** What to do about checkpoints this reader cannot verify for want of a key. */
+function sealedAdvice(a: PipelineAnalysis, key: SealedKey, cmd: (...args: string[]) => string): string {
+  const what =
+    a.checkpoints.sealed > 0
+      ? `${plural(a.checkpoints.sealed, "checkpoint")} not verified`
+      : "The resume point is not verified";
+  if (key.kind === "data-key") {
+    return (
+      `${what}: encrypted with data key ${key.keyId}, which the store no longer holds (deleting a run destroys it): ` +
+      "they cannot be decrypted or verified by anyone."
+    );
+  }
+  return (
+    `${what}: encrypted under key id ${key.keyId}, which this reader does not have (not damage). ` +
+    `Pass the key file that holds it: ${cmd("analyze", "--pipeline-id", a.pipelineId, "--key-file", "<key-file>")} ` +
+    "(or set CAIRN_KEY_FILE) to verify them and find the resume point."
+  );
 }

@@ -3,6 +3,7 @@
  * error messages, paths) is escaped: an error message is data, never markup.
  */
 import { formatBytes } from "../manager/chain-text.js";
+import type { SealedKey } from "../manager/run-walk.js";
 import type { CorruptedCheckpoint } from "./analyze.js";
 import type { RecoveryReport } from "./report.js";
 
@@ -22,6 +23,11 @@ export function formatRate(rate: number | null): string {
   return rate === 1 ? "100% (resumed and finished)" : "0% (resumed, not finished)";
 }
 
+function finishedText(run: RecoveryReport["run"]): string {
+  if (run.finished) return "finished";
+  return run.finishedUnverified ? "finished; not verified: encrypted" : "not finished";
+}
+
 /** Label/value rows shared by every format, so they all say the same things. */
 export function sections(r: RecoveryReport): { title: string; rows: [string, string][] }[] {
   const s = r.statistics;
@@ -36,7 +42,7 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
       rows: [
         ["Pipeline", r.run.pipelineName],
         ["Run id", r.run.pipelineId],
-        ["Status", `${r.run.status}${r.run.finished ? " (finished)" : " (not finished)"}`],
+        ["Status", `${r.run.status} (${finishedText(r.run)})`],
         ["Stages", `${r.run.stagesCompleted}/${r.run.stagesTotal} completed`],
         ["First checkpoint", formatTime(r.run.firstAt)],
         [
@@ -48,7 +54,7 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
     {
       title: "Statistics",
       rows: [
-        ["Checkpoints", checkpointCounts({ ...s, total: s.checkpoints }, r.corrupted)],
+        ["Checkpoints", checkpointCounts({ ...s, total: s.checkpoints }, r.corrupted, s.keyMissing)],
         ["By status", byStatus || "-"],
         [
           "Resumes",
@@ -76,7 +82,9 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
             ["Pending stages", p.pendingStages.join(", ") || "-"],
             ["Newest checkpoint", p.isNewest ? "yes" : "no: newer checkpoints cannot be used"],
           ]
-        : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
+        : r.recoveryKeyMissing
+          ? [["Checkpoint", `unknown: ${sealedText(r.recoveryKeyMissing)}`]]
+          : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
     },
     ...(r.resumePlan
       ? [
@@ -276,7 +284,7 @@ function statusClass(r: RecoveryReport): string {
     (!r.run.finished && r.run.status === "failed")
   )
     return "bad";
-  if (r.statistics.corrupted > 0) return "warn";
+  if (r.statistics.corrupted > 0 || r.statistics.sealed > 0) return "warn";
   return r.run.finished && r.statistics.orphaned === 0 ? "ok" : "warn";
 }
 
@@ -339,12 +347,26 @@ ${parts.join("\n")}
 `;
 }
 
-/** `3 (2 healthy, 1 invalid (1 quarantined), 0 orphaned)`: the counts in the one vocabulary. */
+/**
+ * `3 (2 healthy, 1 invalid (1 quarantined), 0 orphaned)`: the counts in the one vocabulary.
+ * Sealed checkpoints (no key) are counted apart, never as invalid: `5 (5 not verified: ...)`.
+ */
 export function checkpointCounts(
-  c: { total: number; healthy: number; corrupted: number; orphaned: number },
+  c: { total: number; healthy: number; corrupted: number; orphaned: number; sealed?: number },
   invalid: readonly CorruptedCheckpoint[],
+  keyMissing?: SealedKey,
 ): string {
+  const sealed = c.sealed ?? 0;
+  const unverified = sealed > 0 ? `${sealed} not verified: ${sealedText(keyMissing)}` : "";
+  if (sealed > 0 && sealed === c.total) return `${c.total} (${unverified})`;
   const quarantined = invalid.filter((x) => x.quarantined).length;
   const handled = quarantined > 0 ? ` (${quarantined} quarantined)` : "";
-  return `${c.total} (${c.healthy} healthy, ${c.corrupted} invalid${handled}, ${c.orphaned} orphaned)`;
+  const more = unverified ? `, ${unverified}` : "";
+  return `${c.total} (${c.healthy} healthy, ${c.corrupted} invalid${handled}, ${c.orphaned} orphaned${more})`;
+}
+
+/** `encrypted under key id k1; pass --key-file`: why checkpoints are not verified, and what helps. */
+export function sealedText(key: SealedKey | undefined): string {
+  if (key?.kind === "data-key") return `encrypted with data key ${key.keyId}, which is destroyed`;
+  return `encrypted under key id ${key?.keyId ?? "unknown"}; pass --key-file`;
 }

@@ -6,6 +6,7 @@
 import { CHECKPOINT_STATUSES, type CheckpointStatusValue, type RunSummaryStatus } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
+import type { SealedKey } from "../manager/run-walk.js";
 import { summarizeLiveRun } from "../manager/statistics.js";
 import type { PlannedStage } from "../pipeline/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
@@ -43,6 +44,8 @@ export interface RecoveryReport {
     /** As in a run summary: `paused` when unfinished and nobody holds its lease. */
     status: RunSummaryStatus;
     finished: boolean;
+    /** A `pipeline_complete` checkpoint is listed but sealed: finished by its metadata, not verified. */
+    finishedUnverified?: true;
     /** From the newest checkpoint that parses. */
     stagesCompleted: number;
     stagesTotal: number;
@@ -56,6 +59,9 @@ export interface RecoveryReport {
     healthy: number;
     corrupted: number;
     orphaned: number;
+    /** Not verified: encrypted under `keyMissing`, a key this reader lacks (never counted invalid). */
+    sealed: number;
+    keyMissing?: SealedKey;
     /** Checkpoints that parse, by status. */
     byStatus: Record<CheckpointStatusValue, number>;
     totalResumeCount: number;
@@ -63,8 +69,10 @@ export interface RecoveryReport {
     resumeSuccessRate: number | null;
   };
   storage: PipelineAnalysis["storage"];
-  /** The checkpoint a resume starts from (`loadLatestCheckpoint`); null when none verifies. */
+  /** The checkpoint a resume starts from (`loadLatestCheckpoint`); null when none verifies or it is unknown. */
   recoveryPoint: ResumePoint | null;
+  /** Set when the recovery point is unknown: finding it needs this key, which the reader lacks. */
+  recoveryKeyMissing?: SealedKey;
   corrupted: CorruptedCheckpoint[];
   orphaned: OrphanedCheckpoint[];
   /** Lost history and retention information from the run's head record. */
@@ -110,15 +118,20 @@ export async function buildRecoveryReport(
     number
   >;
   for (const m of ok) byStatus[m.status]++;
-  const { total, healthy, corrupted, orphaned } = analysis.checkpoints;
+  const { total, healthy, corrupted, orphaned, sealed, keyMissing } = analysis.checkpoints;
   return {
     generatedAt,
     run: {
       pipelineId,
       pipelineName: analysis.pipelineName,
       // The listing alone counts a corrupt `pipeline_complete` as finished; the walk does not.
-      status: summary.finished && !analysis.finished ? await leasedStatus(store, pipelineId) : summary.status,
+      // A sealed one (no key) is not verified either way: the listing's word stands.
+      status:
+        summary.finished && !analysis.finished && !analysis.finishedUnverified
+          ? await leasedStatus(store, pipelineId)
+          : summary.status,
       finished: analysis.finished,
+      ...(analysis.finishedUnverified ? { finishedUnverified: true as const } : {}),
       stagesCompleted: summary.completedStages,
       stagesTotal: summary.totalStages,
       firstAt: summary.firstTimestamp ?? null,
@@ -131,12 +144,15 @@ export async function buildRecoveryReport(
       healthy,
       corrupted,
       orphaned,
+      sealed,
+      ...(keyMissing ? { keyMissing } : {}),
       byStatus,
       ...analysis.resumes,
       resumeSuccessRate: analysis.resumeSuccessRate,
     },
     storage: analysis.storage,
     recoveryPoint: analysis.resumePoint,
+    ...(analysis.resumeKeyMissing ? { recoveryKeyMissing: analysis.resumeKeyMissing } : {}),
     corrupted: analysis.corrupted,
     orphaned: analysis.orphaned,
     history: analysis.history,
