@@ -62,7 +62,7 @@ describe("analyzePipeline", () => {
     await writeFile(join(basePath, "run-bad", "notes.json"), "not a checkpoint");
 
     const a = await analyzePipeline(manager, "run-bad");
-    expect(a.checkpoints).toEqual({ total: 5, healthy: 2, corrupted: 2, orphaned: 1 });
+    expect(a.checkpoints).toEqual({ total: 5, healthy: 2, corrupted: 2, orphaned: 1, sealed: 0 });
     expect(a.corrupted.map((c) => c.checkpointId ?? c.location)).toEqual([
       ids[4],
       join(basePath, "run-bad", "notes.json"),
@@ -87,7 +87,7 @@ describe("analyzePipeline", () => {
     const text = await readFile(path, "utf8");
     await writeFile(path, text.slice(0, text.length / 2));
     const a = await analyzePipeline(manager, "run-cut");
-    expect(a.checkpoints).toEqual({ total: 2, healthy: 1, corrupted: 1, orphaned: 0 });
+    expect(a.checkpoints).toEqual({ total: 2, healthy: 1, corrupted: 1, orphaned: 0, sealed: 0 });
     expect(a.corrupted[0]).toMatchObject({ checkpointId: ids[1], location: path });
     expect(a.resumePoint?.checkpointId).toBe(ids[0]);
   });
@@ -99,7 +99,7 @@ describe("analyzePipeline", () => {
     const later = await writeStages(manager, "run-kept", 2);
     expect(await manager.autoCleanup({ retentionDays: 30 })).toBe(2);
     const a = await analyzePipeline(manager, "run-kept");
-    expect(a.checkpoints).toEqual({ total: 2, healthy: 2, corrupted: 0, orphaned: 0 });
+    expect(a.checkpoints).toEqual({ total: 2, healthy: 2, corrupted: 0, orphaned: 0, sealed: 0 });
     expect((await manager.getCheckpointHistory("run-kept")).at(-1)?.parentCheckpointId).toBeDefined();
     expect(a.resumePoint?.checkpointId).toBe(later[1]);
   });
@@ -191,7 +191,7 @@ describe("analyzePipeline", () => {
       return read(id);
     };
     const a = await analyzePipeline(manager, "run-gone");
-    expect(a.checkpoints).toEqual({ total: 2, healthy: 1, corrupted: 0, orphaned: 1 });
+    expect(a.checkpoints).toEqual({ total: 2, healthy: 1, corrupted: 0, orphaned: 1, sealed: 0 });
     expect(a.corrupted).toEqual([]);
   });
 

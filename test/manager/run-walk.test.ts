@@ -101,7 +101,7 @@ describe("one checkpoint check for validate and export", () => {
 
     const run = await manager.validateRun("run1");
     expect(run.valid).toBe(false);
-    expect(run.summary).toEqual({ listed: 3, valid: 1, invalid: 2, gone: 0, quarantined: 0 });
+    expect(run.summary).toEqual({ listed: 3, valid: 1, invalid: 2, gone: 0, sealed: 0, quarantined: 0 });
     expect(run.checkpoints.filter((v) => v.status === "invalid").map((v) => v.checkpointId)).toEqual(invalid);
 
     // A single checkpoint is refused for the same reason.
@@ -121,7 +121,7 @@ describe("one checkpoint check for validate and export", () => {
     store.lists = 0;
     store.outputsRead = 0;
     const run = await manager.validateRun("run1");
-    expect(run.summary).toEqual({ listed: 20, valid: 20, invalid: 0, gone: 0, quarantined: 0 });
+    expect(run.summary).toEqual({ listed: 20, valid: 20, invalid: 0, gone: 0, sealed: 0, quarantined: 0 });
     expect(store.lists).toBe(1);
     expect(store.gets).toBe(20);
     // Checkpoint k holds k outputs: 210 references, 20 distinct outputs.
@@ -146,7 +146,7 @@ describe("a checkpoint deleted while the run is walked", () => {
     };
     const run = await manager.validateRun("run1");
     expect(run.valid).toBe(true);
-    expect(run.summary).toEqual({ listed: 3, valid: 2, invalid: 0, gone: 1, quarantined: 0 });
+    expect(run.summary).toEqual({ listed: 3, valid: 2, invalid: 0, gone: 1, sealed: 0, quarantined: 0 });
     expect(run.checkpoints.map((v) => [v.checkpointId, v.status])).toEqual([
       [a.checkpoint_id, "valid"],
       [b.checkpoint_id, "gone"],
@@ -167,7 +167,7 @@ describe("a checkpoint deleted while the run is walked", () => {
       await store.deleteRun("run1");
     };
     const run = await manager.validateRun("run1");
-    expect(run.summary).toEqual({ listed: 1, valid: 0, invalid: 0, gone: 1, quarantined: 0 });
+    expect(run.summary).toEqual({ listed: 1, valid: 0, invalid: 0, gone: 1, sealed: 0, quarantined: 0 });
     expect(run.checkpoints[0]?.problems).toEqual([]);
   });
 });
