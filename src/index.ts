@@ -90,6 +90,7 @@ export type {
   CheckpointVerdict,
   RunSummary,
   RunValidation,
+  SealedKey,
   WalkOptions,
 } from "./manager/run-walk.js";
 export type { StatisticsOptions } from "./manager/statistics.js";
