@@ -17,7 +17,8 @@ export function registerAnalyze(program: Command): void {
     .summary("Analyze a run: checkpoint health, storage, resumes, failures")
     .description(
       "Analyze one run: healthy, invalid (and quarantined) and orphaned checkpoints, storage used, resumes, failure " +
-        "points, the checkpoint a resume would use, and recommendations.\n" +
+        "points, the checkpoint a resume would use, and recommendations. Without the key, an encrypted run's " +
+        "checkpoints are counted as not verified, naming the key id (never as invalid).\n" +
         "Informational: exits 0 even when it finds problems (use `cairn validate` to fail on them); " +
         "exits 3 when the run does not exist.",
     )
