@@ -42,7 +42,14 @@ describe.each(Object.keys(urls))("%s store", (name) => {
     finish();
     expect((await execution).status).toBe("completed");
     const validation = await manager.validateRun(runId);
-    expect(validation.summary).toEqual({ listed: 3, valid: 3, invalid: 0, gone: 0, sealed: 0, quarantined: 0 });
+    expect(validation.summary).toEqual({
+      listed: 3,
+      valid: 3,
+      invalid: 0,
+      gone: 0,
+      sealed: 0,
+      quarantined: 0,
+    });
     // The Pipeline released its lease: now the finished run goes.
     const after = await runCairn(["cleanup", "--pipeline-id", runId, "--store", url], { cwd: dir() });
     expect(after.code).toBe(0);
