@@ -16,7 +16,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { canonicalJson } from "../core/codec.js";
 import { CheckpointCorruptError, TooLargeError } from "../core/errors.js";
 import { parseBody } from "../core/record.js";
-import { ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
+import { corruptReason, ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
 import type { Codec } from "./compression.js";
 import type { DataKey } from "./data-key.js";
 
@@ -236,6 +236,9 @@ export function envelopeOutline(text: string, where: string): Outline | undefine
  */
 export function readOutline(checkpointId: string, body: string): Outline {
   if (!isEnvelope(body)) return parseBody(checkpointId, body);
+  // A body that failed to open: its outline may be what was changed; nothing may trust it.
+  const reason = corruptReason(body);
+  if (reason !== undefined) throw new CheckpointCorruptError(checkpointId, reason);
   const outline = parseEnvelope(body, `checkpoint ${checkpointId}`).o;
   if (outline) return outline;
   throw sealedError(body, `Checkpoint ${checkpointId}`);
