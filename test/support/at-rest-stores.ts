@@ -1,0 +1,406 @@
+/**
+ * The five stores for at-rest tests, each opened for one test in a place of its own (a memory
+ * store instance, a temporary folder, a schema, a key prefix) and removed after it, with raw
+ * access that goes around cairn: every stored byte as a reader of the files, the database or
+ * the Redis server sees it, and in-place edits of a stored body, output or key record.
+ */
+
+import { mkdtempSync } from "node:fs";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
+import { FileStore } from "../../src/stores/file/file-store.js";
+import { MemoryStore } from "../../src/stores/memory/memory-store.js";
+import { PostgresStore } from "../../src/stores/postgres/postgres-store.js";
+import { RedisStore } from "../../src/stores/redis/redis-store.js";
+import { SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
+import type { CheckpointRecord } from "../../src/stores/types.js";
+import { checkpointFile } from "./file-store.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+  uniqueName,
+} from "./services.js";
+
+/** The stores this machine can test: memory, file and sqlite always; postgres and redis when up. */
+export const STORE_KINDS = [
+  "memory",
+  "file",
+  "sqlite",
+  ...(postgresUp ? ["postgres"] : []),
+  ...(redisUp ? ["redis"] : []),
+] as const as readonly string[];
+
+const CLASSES: Record<string, { prototype: object }> = {
+  memory: MemoryStore,
+  file: FileStore,
+  sqlite: SqliteStore,
+  postgres: PostgresStore,
+  redis: RedisStore,
+};
+
+/**
+ * True when the store of `kind` keeps run key records, so it can hold encrypted runs. Stores
+ * gain them one by one; until then their encryption tests are skipped, visibly.
+ */
+export function holdsRunKeys(kind: string): boolean {
+  const proto = CLASSES[kind]?.prototype as { getRunKey?: unknown; putRunKey?: unknown } | undefined;
+  return typeof proto?.getRunKey === "function" && typeof proto.putRunKey === "function";
+}
+
+/** One piece of what a store holds, as raw bytes, named after where it is. */
+export interface RawPiece {
+  where: string;
+  bytes: Buffer;
+}
+
+/** Options of a manager on the test's store (the store itself is given by the helper). */
+export type ManagerOptions = Omit<CheckpointManagerOptions, "store" | "strategy" | "config">;
+
+/** One store opened for one test. */
+export interface RawStore {
+  kind: string;
+  /** The store URL (undefined for memory: managers share one instance). */
+  url: string | undefined;
+  /** A manager on this store; closed by {@link RawStore.close}. */
+  manager(options?: ManagerOptions): CheckpointManager;
+  /** Everything the store holds, as raw bytes: files, database file and WAL, rows as text, Redis values. */
+  dump(): Promise<RawPiece[]>;
+  /** A checkpoint's body exactly as stored. */
+  body(checkpointId: string): Promise<string>;
+  /** Replaces a checkpoint's stored body in place, around cairn. */
+  setBody(checkpointId: string, body: string): Promise<void>;
+  /** A run's outputs exactly as stored: address → text. */
+  outputs(pipelineId: string): Promise<Map<string, string>>;
+  /** Replaces one stored output's text in place, around cairn. */
+  setOutput(pipelineId: string, hash: string, text: string): Promise<void>;
+  /** The run's key record as stored; undefined when there is none. */
+  runKey(pipelineId: string): Promise<string | undefined>;
+  /** Closes the managers and removes everything the test stored. */
+  close(): Promise<void>;
+}
+
+/** The bytes of every file under `dir`, recursively. */
+async function filesUnder(dir: string): Promise<RawPiece[]> {
+  const pieces: RawPiece[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    pieces.push({ where: path, bytes: await readFile(path) });
+  }
+  return pieces;
+}
+
+/** The memory store's private maps, read the only way there is: from the instance. */
+interface MemoryInternals {
+  runs: Map<string, { checkpoints: Map<string, CheckpointRecord>; outputs: Map<string, string> }>;
+  keys: Map<string, string>;
+}
+
+function memoryParts(instance: MemoryStore) {
+  const store = instance as unknown as MemoryInternals;
+  const find = (checkpointId: string) => {
+    for (const run of store.runs.values()) {
+      const record = run.checkpoints.get(checkpointId);
+      if (record) return record;
+    }
+    throw new Error(`no checkpoint ${checkpointId} in the memory store`);
+  };
+  return {
+    async dump() {
+      const pieces: RawPiece[] = [];
+      for (const [id, run] of store.runs) {
+        for (const [cid, record] of run.checkpoints)
+          pieces.push({ where: `${id}/${cid}`, bytes: Buffer.from(JSON.stringify(record)) });
+        for (const [hash, text] of run.outputs)
+          pieces.push({ where: `${id}/${hash}`, bytes: Buffer.from(text) });
+      }
+      for (const [id, record] of store.keys) pieces.push({ where: `key ${id}`, bytes: Buffer.from(record) });
+      return pieces;
+    },
+    async body(checkpointId: string) {
+      return find(checkpointId).body;
+    },
+    async setBody(checkpointId: string, body: string) {
+      find(checkpointId).body = body;
+    },
+    async outputs(pipelineId: string) {
+      return new Map(store.runs.get(pipelineId)?.outputs ?? []);
+    },
+    async setOutput(pipelineId: string, hash: string, text: string) {
+      const outputs = store.runs.get(pipelineId)?.outputs;
+      if (!outputs?.has(hash)) throw new Error(`no output ${hash} in run ${pipelineId}`);
+      outputs.set(hash, text);
+    },
+    async runKey(pipelineId: string) {
+      return store.keys.get(pipelineId);
+    },
+  };
+}
+
+/** `{"metadata":…,"body":<body>}\n`: the file store's layout (see checkpoint-file.ts). */
+const BODY_KEY = ',"body":';
+
+function fileParts(basePath: string) {
+  /** The file of a checkpoint, whichever run folder holds it. */
+  const fileOf = async (checkpointId: string) => {
+    for (const entry of await readdir(basePath, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
+      if ((await readdir(join(basePath, entry.name))).some((n) => n.endsWith(`-${checkpointId}.json`)))
+        return checkpointFile(basePath, entry.name, checkpointId);
+    }
+    throw new Error(`no file for checkpoint ${checkpointId}`);
+  };
+  return {
+    dump: () => filesUnder(basePath),
+    async body(checkpointId: string) {
+      const text = await readFile(await fileOf(checkpointId), "utf8");
+      return text.slice(text.indexOf(BODY_KEY) + BODY_KEY.length, -2);
+    },
+    async setBody(checkpointId: string, body: string) {
+      const path = await fileOf(checkpointId);
+      const text = await readFile(path, "utf8");
+      await writeFile(path, `${text.slice(0, text.indexOf(BODY_KEY) + BODY_KEY.length)}${body}}\n`);
+    },
+    async outputs(pipelineId: string) {
+      const dir = join(basePath, pipelineId, "outputs");
+      const out = new Map<string, string>();
+      for (const name of await readdir(dir)) {
+        const match = /^([0-9a-f]{64})\.json$/.exec(name);
+        if (match) out.set(match[1] as string, await readFile(join(dir, name), "utf8"));
+      }
+      return out;
+    },
+    async setOutput(pipelineId: string, hash: string, text: string) {
+      await writeFile(join(basePath, pipelineId, "outputs", `${hash}.json`), text);
+    },
+    async runKey(pipelineId: string) {
+      try {
+        return await readFile(join(basePath, pipelineId, "outputs", ".run-key"), "utf8");
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+function sqliteParts(dbPath: string) {
+  const withDb = <T>(fn: (db: Database.Database) => T): T => {
+    const db = new Database(dbPath);
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  };
+  const rows = (sql: string, ...values: unknown[]) =>
+    withDb((db) => db.prepare(sql).all(...values) as Record<string, unknown>[]);
+  return {
+    async dump() {
+      const pieces: RawPiece[] = [];
+      // The bytes on disk, not the rows: what a copy of the files gives away.
+      for (const suffix of ["", "-wal"]) {
+        const bytes = await readFile(`${dbPath}${suffix}`).catch(() => undefined);
+        if (bytes) pieces.push({ where: `${dbPath}${suffix}`, bytes });
+      }
+      return pieces;
+    },
+    async body(checkpointId: string) {
+      const [row] = rows("SELECT body FROM cairn_checkpoints WHERE checkpoint_id = ?", checkpointId);
+      if (!row) throw new Error(`no row for checkpoint ${checkpointId}`);
+      return String(row.body);
+    },
+    async setBody(checkpointId: string, body: string) {
+      withDb((db) =>
+        db.prepare("UPDATE cairn_checkpoints SET body = ? WHERE checkpoint_id = ?").run(body, checkpointId),
+      );
+    },
+    async outputs(pipelineId: string) {
+      const found = rows("SELECT hash, body FROM cairn_outputs WHERE pipeline_id = ?", pipelineId);
+      return new Map(found.map((r) => [String(r.hash), String(r.body)]));
+    },
+    async setOutput(pipelineId: string, hash: string, text: string) {
+      withDb((db) =>
+        db
+          .prepare("UPDATE cairn_outputs SET body = ? WHERE pipeline_id = ? AND hash = ?")
+          .run(text, pipelineId, hash),
+      );
+    },
+    async runKey(pipelineId: string) {
+      const [row] = rows("SELECT record FROM cairn_run_keys WHERE pipeline_id = ?", pipelineId);
+      return row === undefined ? undefined : String(row.record);
+    },
+  };
+}
+
+function postgresParts(schema: string) {
+  const sql = async (text: string, values: unknown[] = []) => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows as Record<string, unknown>[];
+    } finally {
+      await client.end();
+    }
+  };
+  const t = (table: string) => `"${schema}"."${table}"`;
+  return {
+    async dump() {
+      const tables = await sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+        [schema],
+      );
+      const pieces: RawPiece[] = [];
+      for (const { table_name } of tables) {
+        // Each whole row as text: every column, whatever its type.
+        for (const row of await sql(`SELECT r::text AS row FROM ${t(String(table_name))} r`))
+          pieces.push({ where: `${schema}.${String(table_name)}`, bytes: Buffer.from(String(row.row)) });
+      }
+      return pieces;
+    },
+    async body(checkpointId: string) {
+      const [row] = await sql(`SELECT body FROM ${t("cairn_checkpoints")} WHERE checkpoint_id = $1`, [
+        checkpointId,
+      ]);
+      if (!row) throw new Error(`no row for checkpoint ${checkpointId}`);
+      return String(row.body);
+    },
+    async setBody(checkpointId: string, body: string) {
+      await sql(`UPDATE ${t("cairn_checkpoints")} SET body = $1 WHERE checkpoint_id = $2`, [
+        body,
+        checkpointId,
+      ]);
+    },
+    async outputs(pipelineId: string) {
+      const found = await sql(`SELECT hash, body FROM ${t("cairn_outputs")} WHERE pipeline_id = $1`, [
+        pipelineId,
+      ]);
+      return new Map(found.map((r) => [String(r.hash), String(r.body)]));
+    },
+    async setOutput(pipelineId: string, hash: string, text: string) {
+      await sql(`UPDATE ${t("cairn_outputs")} SET body = $1 WHERE pipeline_id = $2 AND hash = $3`, [
+        text,
+        pipelineId,
+        hash,
+      ]);
+    },
+    async runKey(pipelineId: string) {
+      const [row] = await sql(`SELECT record FROM ${t("cairn_run_keys")} WHERE pipeline_id = $1`, [
+        pipelineId,
+      ]);
+      return row === undefined ? undefined : String(row.record);
+    },
+  };
+}
+
+function redisParts(prefix: string) {
+  const raw = new Redis(REDIS_URL);
+  return {
+    async dump() {
+      const pieces: RawPiece[] = [];
+      let cursor = "0";
+      const keys: string[] = [];
+      do {
+        const [next, found] = await raw.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        keys.push(...found);
+        cursor = next;
+      } while (cursor !== "0");
+      for (const key of keys.sort()) {
+        const type = await raw.type(key);
+        let values: Buffer[];
+        if (type === "string") values = [(await raw.getBuffer(key)) ?? Buffer.alloc(0)];
+        else if (type === "hash")
+          values = await raw
+            .hgetallBuffer(key)
+            .then((h) => Object.entries(h).flatMap(([f, v]) => [Buffer.from(f), v]));
+        else if (type === "zset") values = await raw.zrangeBuffer(key, 0, -1);
+        else if (type === "set") values = await raw.smembersBuffer(key);
+        else if (type === "list") values = await raw.lrangeBuffer(key, 0, -1);
+        else throw new Error(`key ${key} has type ${type}, which the dump does not read`);
+        pieces.push({ where: key, bytes: Buffer.concat([Buffer.from(key), ...values]) });
+      }
+      return pieces;
+    },
+    async body(checkpointId: string) {
+      const body = await raw.hget(`${prefix}ckpt:${checkpointId}`, "body");
+      if (body === null) throw new Error(`no hash for checkpoint ${checkpointId}`);
+      return body;
+    },
+    async setBody(checkpointId: string, body: string) {
+      await raw.hset(`${prefix}ckpt:${checkpointId}`, "body", body);
+    },
+    async outputs(pipelineId: string) {
+      return new Map(Object.entries(await raw.hgetall(`${prefix}run:${pipelineId}:outputs`)));
+    },
+    async setOutput(pipelineId: string, hash: string, text: string) {
+      await raw.hset(`${prefix}run:${pipelineId}:outputs`, hash, text);
+    },
+    async runKey(pipelineId: string) {
+      return (await raw.get(`${prefix}run:${pipelineId}:key`)) ?? undefined;
+    },
+    async quit() {
+      await raw.quit();
+    },
+  };
+}
+
+/** Opens a store of `kind` in a place of its own for one test. */
+export async function openRawStore(kind: string): Promise<RawStore> {
+  const managers: CheckpointManager[] = [];
+  let url: string | undefined;
+  let instance: MemoryStore | undefined;
+  let parts: Omit<RawStore, "kind" | "url" | "manager" | "close">;
+  let remove: () => Promise<void>;
+  if (kind === "memory") {
+    instance = new MemoryStore({ name: "at-rest" });
+    parts = memoryParts(instance);
+    remove = async () => {};
+  } else if (kind === "file" || kind === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), `cairn-at-rest-${kind}-`));
+    if (kind === "file") {
+      url = `file:${join(dir, "files")}`;
+      parts = fileParts(join(dir, "files"));
+    } else {
+      url = `sqlite:${join(dir, "c.db")}`;
+      parts = sqliteParts(join(dir, "c.db"));
+    }
+    remove = () => rm(dir, { recursive: true, force: true });
+  } else if (kind === "postgres") {
+    const schema = uniqueName("cairn_at_rest");
+    url = `${POSTGRES_URL}?schema=${schema}`;
+    parts = postgresParts(schema);
+    remove = () => dropSchemas(schema);
+  } else if (kind === "redis") {
+    const prefix = `${uniqueName("cairn-at-rest")}:`;
+    url = `${REDIS_URL}?keyPrefix=${encodeURIComponent(prefix)}`;
+    const redis = redisParts(prefix);
+    parts = redis;
+    remove = async () => {
+      await redis.quit();
+      await deleteKeyPrefixes(prefix);
+    };
+  } else throw new Error(`unknown store kind ${kind}`);
+  return {
+    kind,
+    url,
+    ...parts,
+    manager(options = {}) {
+      const manager = new CheckpointManager({ ...options, store: instance ?? (url as string) });
+      managers.push(manager);
+      return manager;
+    },
+    async close() {
+      for (const manager of managers) await manager.close();
+      await remove();
+    },
+  };
+}
