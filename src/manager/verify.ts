@@ -62,7 +62,16 @@ export async function inspectRecord(
     return { problems };
   }
   const hashes = [...new Set(Object.values(body.output_refs))];
-  const outputs = hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map();
+  let outputs: Map<string, string>;
+  try {
+    outputs = hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map();
+  } catch (error) {
+    // An output the at-rest layer cannot open (its ciphertext fails authentication) is bad data
+    // of this checkpoint: a problem to report, so resume falls back and validation goes on.
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    problems.push({ kind: "output_hash_mismatch", message: error.message });
+    return { problems };
+  }
   const keyed = new Set<string>();
   for (const [stage, hash] of Object.entries(body.output_refs)) {
     const text = outputs.get(hash);

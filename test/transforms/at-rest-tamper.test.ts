@@ -1,0 +1,113 @@
+/**
+ * Tampering with encrypted records in place, on every store: one character of each envelope
+ * field of the newest checkpoint (ciphertext, nonce, compression name, clear outline) or of one
+ * of its outputs' ciphertext is changed around cairn. The load refuses it as corrupt, resume
+ * falls back to the checkpoint before, and validation names exactly that checkpoint. The data
+ * key id is the exception the design gives: a record naming another data key than the run's is
+ * a key that is missing, not corruption.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { KeyMissingError } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/index.js";
+import {
+  type EnvelopeField,
+  flipField,
+  outputOf,
+  ring,
+  stateAfter,
+  storedRefs,
+  writeRun,
+} from "../support/at-rest-runs.js";
+import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+
+const STAGES = ["fetch", "parse", "score"] as const;
+const RUN = "tamper-run";
+
+describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) => {
+  let store: RawStore;
+  let ids: string[];
+  beforeEach(async () => {
+    store = await openRawStore(kind);
+    if (!holdsRunKeys(kind)) return;
+    // Compression on too, so the envelopes have a "z" to change.
+    ids = await writeRun(store.manager({ encryption: ring(), compression: "gzip" }), RUN, STAGES);
+  });
+  afterEach(() => store.close());
+
+  /** A reader that has the key ring but no cached key: it reads what the store holds now. */
+  const reader = () => store.manager({ encryption: ring() });
+
+  /** Load refuses the newest checkpoint as corrupt, resume takes the one before, validate names it. */
+  async function expectRefusedAndFallBack(): Promise<void> {
+    const newest = ids[2] as string;
+    const manager = reader();
+    await expect(manager.loadCheckpoint(newest)).rejects.toMatchObject({ code: ErrorCode.Corrupt });
+    const resumed = await manager.loadLatestCheckpoint(RUN);
+    expect(resumed?.metadata.checkpointId).toBe(ids[1]);
+    expect(resumed?.stateData).toEqual(stateAfter("parse"));
+    expect(resumed?.agentOutputs).toEqual({ fetch: outputOf("fetch"), parse: outputOf("parse") });
+    const validation = await manager.validateRun(RUN);
+    expect(validation.valid).toBe(false);
+    expect(validation.checkpoints.map((c) => [c.checkpointId, c.status])).toEqual([
+      [ids[0], "valid"],
+      [ids[1], "valid"],
+      [newest, "invalid"],
+    ]);
+    expect(validation.checkpoints[2]?.problems.length).toBeGreaterThan(0);
+    expect((await manager.validateCheckpoint(newest)).valid).toBe(false);
+  }
+
+  const fields: EnvelopeField[] = ["d", "e.n", "z", "o"];
+  it.skipIf(!holdsRunKeys(kind)).each(fields)("a checkpoint's %s: refused as corrupt", async (field) => {
+    const newest = ids[2] as string;
+    const stored = await store.body(newest);
+    const tampered = flipField(stored, field);
+    expect(tampered).not.toBe(stored);
+    expect(tampered.length).toBe(stored.length);
+    await store.setBody(newest, tampered);
+    await expectRefusedAndFallBack();
+  });
+
+  it.skipIf(!holdsRunKeys(kind))("an output's d: refused as corrupt", async () => {
+    const newest = ids[2] as string;
+    // The score output is referenced by the newest checkpoint only.
+    const hash = storedRefs(await store.body(newest)).score as string;
+    const stored = (await store.outputs(RUN)).get(hash) as string;
+    expect(stored).toContain('"e":{');
+    await store.setOutput(RUN, hash, flipField(stored, "d"));
+    await expectRefusedAndFallBack();
+  });
+
+  it.skipIf(!holdsRunKeys(kind))(
+    "the untampered run loads, resumes and validates (the control)",
+    async () => {
+      const manager = reader();
+      expect((await manager.loadLatestCheckpoint(RUN))?.metadata.checkpointId).toBe(ids[2]);
+      expect((await manager.validateRun(RUN)).valid).toBe(true);
+    },
+  );
+
+  it.skipIf(!holdsRunKeys(kind))(
+    "a checkpoint's e.k: the record names a data key the store does not hold, CAIRN_KEY_MISSING",
+    async () => {
+      const newest = ids[2] as string;
+      const stored = await store.body(newest);
+      const tampered = flipField(stored, "e.k");
+      await store.setBody(newest, tampered);
+      const named = (JSON.parse(tampered) as { e: { k: string } }).e.k;
+      const manager = reader();
+      const missing = {
+        code: ErrorCode.KeyMissing,
+        keyId: named,
+        kind: "data-key",
+      } as Partial<KeyMissingError>;
+      await expect(manager.loadCheckpoint(newest)).rejects.toMatchObject(missing);
+      // As the design gives it today: a missing key is never corruption, so resume and validate
+      // stop at it instead of falling back past it or reporting it invalid.
+      await expect(manager.loadLatestCheckpoint(RUN)).rejects.toMatchObject(missing);
+      await expect(manager.validateRun(RUN)).rejects.toMatchObject(missing);
+      // The checkpoints before it still load.
+      expect((await manager.loadCheckpoint(ids[1] as string)).stateData).toEqual(stateAfter("parse"));
+    },
+  );
+});
