@@ -159,19 +159,32 @@ export class AtRestStore implements CheckpointStore {
     throw new CheckpointCorruptError(undefined, `the key record of run ${pipelineId} keeps changing`);
   }
 
-  /** The run's data key with id `dataKeyId` for reading, or why it cannot be had. */
-  private async readKey(pipelineId: string, dataKeyId: string): Promise<DataKey | KeyMissingError> {
+  /**
+   * The run's data key with id `dataKeyId` for reading, or why it cannot be had. A record naming
+   * another data key than the run's own, which this ring opens, was moved from another run (or
+   * written with a key destroyed with an earlier run of this id): `CheckpointCorruptError`, as
+   * for any ciphertext moved between runs, so resume and validation treat it as damage.
+   */
+  private async readKey(
+    pipelineId: string,
+    dataKeyId: string,
+    where: string,
+  ): Promise<DataKey | KeyMissingError> {
     const cached = this.keys.get(pipelineId);
     if (cached?.id === dataKeyId) return cached;
     const what = `Run ${pipelineId}'s data`;
     const stored = this.getRunKey ? await this.getRunKey(pipelineId) : undefined;
     if (stored === undefined) return new KeyMissingError(dataKeyId, "data-key", what);
     const record = parseKeyRecord(pipelineId, stored);
-    if (record.id !== dataKeyId) return new KeyMissingError(dataKeyId, "data-key", what);
     const ring = this.settings.ring;
     if (!ring?.get(record.kek)) return new KeyMissingError(record.kek, "key-encryption-key", what);
     const key = openDataKey(pipelineId, stored, ring);
     this.keys.set(pipelineId, key);
+    if (record.id !== dataKeyId)
+      throw new CheckpointCorruptError(
+        undefined,
+        `${where}: it names data key ${dataKeyId}, not its run's data key ${record.id} (moved from another run, or changed)`,
+      );
     return key;
   }
 
@@ -214,7 +227,7 @@ export class AtRestStore implements CheckpointStore {
     const envelope = parseEnvelope(stored, where);
     let key: DataKey | undefined;
     if (envelope.e) {
-      const found = await this.readKey(ctx.pipelineId, envelope.e.k);
+      const found = await this.readKey(ctx.pipelineId, envelope.e.k, where);
       if (found instanceof KeyMissingError) return markSealed(stored, found);
       key = found;
     }

@@ -2,9 +2,9 @@
  * Tampering with encrypted records in place, on every store: one character of each envelope
  * field of the newest checkpoint (ciphertext, nonce, compression name, clear outline) or of one
  * of its outputs' ciphertext is changed around cairn. The load refuses it as corrupt, resume
- * falls back to the checkpoint before, and validation names exactly that checkpoint. The data
- * key id is the exception the design gives: a record naming another data key than the run's is
- * a key that is missing, not corruption.
+ * falls back to the checkpoint before, and validation names exactly that checkpoint. A changed
+ * data key id ("e.k") is corruption too when the reader has the run's key (the record names a
+ * data key that is not its run's); a reader without keys is told which key it lacks.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
@@ -57,7 +57,7 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
     expect((await manager.validateCheckpoint(newest)).valid).toBe(false);
   }
 
-  const fields: EnvelopeField[] = ["d", "e.n", "z", "o"];
+  const fields: EnvelopeField[] = ["d", "e.n", "e.k", "z", "o"];
   it.skipIf(!holdsRunKeys(kind)).each(fields)("a checkpoint's %s: refused as corrupt", async (field) => {
     const newest = ids[2] as string;
     const stored = await store.body(newest);
@@ -88,26 +88,20 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
   );
 
   it.skipIf(!holdsRunKeys(kind))(
-    "a checkpoint's e.k: the record names a data key the store does not hold, CAIRN_KEY_MISSING",
+    "a changed field seen by a reader without keys: CAIRN_KEY_MISSING, not corruption",
     async () => {
       const newest = ids[2] as string;
-      const stored = await store.body(newest);
-      const tampered = flipField(stored, "e.k");
-      await store.setBody(newest, tampered);
-      const named = (JSON.parse(tampered) as { e: { k: string } }).e.k;
-      const manager = reader();
+      await store.setBody(newest, flipField(await store.body(newest), "e.k"));
+      const keyless = store.manager();
+      // Without the key-encryption key nothing can be checked: the key is named, nothing is called damage.
       const missing = {
         code: ErrorCode.KeyMissing,
-        keyId: named,
-        kind: "data-key",
+        keyId: "k1",
+        kind: "key-encryption-key",
       } as Partial<KeyMissingError>;
-      await expect(manager.loadCheckpoint(newest)).rejects.toMatchObject(missing);
-      // As the design gives it today: a missing key is never corruption, so resume and validate
-      // stop at it instead of falling back past it or reporting it invalid.
-      await expect(manager.loadLatestCheckpoint(RUN)).rejects.toMatchObject(missing);
-      await expect(manager.validateRun(RUN)).rejects.toMatchObject(missing);
-      // The checkpoints before it still load.
-      expect((await manager.loadCheckpoint(ids[1] as string)).stateData).toEqual(stateAfter("parse"));
+      await expect(keyless.loadCheckpoint(newest)).rejects.toMatchObject(missing);
+      await expect(keyless.validateRun(RUN)).rejects.toMatchObject(missing);
+      await expect(keyless.loadLatestCheckpoint(RUN)).rejects.toMatchObject(missing);
     },
   );
 });
