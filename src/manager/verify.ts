@@ -66,10 +66,9 @@ export async function inspectRecord(
   try {
     outputs = hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map();
   } catch (error) {
-    // An output the at-rest layer cannot open (its ciphertext fails authentication) is bad data
-    // of this checkpoint: a problem to report, so resume falls back and validation goes on.
+    // An output that fails to open (its ciphertext fails authentication): this checkpoint is invalid.
     if (!(error instanceof CheckpointCorruptError)) throw error;
-    problems.push({ kind: "output_hash_mismatch", message: error.message });
+    problems.push({ kind: "unreadable", message: error.message });
     return { problems };
   }
   const keyed = new Set<string>();

@@ -159,12 +159,7 @@ export class AtRestStore implements CheckpointStore {
     throw new CheckpointCorruptError(undefined, `the key record of run ${pipelineId} keeps changing`);
   }
 
-  /**
-   * The run's data key with id `dataKeyId` for reading, or why it cannot be had. A record naming
-   * another data key than the run's own, which this ring opens, was moved from another run (or
-   * written with a key destroyed with an earlier run of this id): `CheckpointCorruptError`, as
-   * for any ciphertext moved between runs, so resume and validation treat it as damage.
-   */
+  /** The run's data key with id `dataKeyId` for reading, or why it cannot be had. */
   private async readKey(
     pipelineId: string,
     dataKeyId: string,
@@ -176,15 +171,16 @@ export class AtRestStore implements CheckpointStore {
     const stored = this.getRunKey ? await this.getRunKey(pipelineId) : undefined;
     if (stored === undefined) return new KeyMissingError(dataKeyId, "data-key", what);
     const record = parseKeyRecord(pipelineId, stored);
+    // The run has a data key, and it is another: the record was changed, or is not this run's.
+    if (record.id !== dataKeyId)
+      throw new CheckpointCorruptError(
+        undefined,
+        `${where} names data key ${dataKeyId}, but run ${pipelineId}'s data key is ${record.id}`,
+      );
     const ring = this.settings.ring;
     if (!ring?.get(record.kek)) return new KeyMissingError(record.kek, "key-encryption-key", what);
     const key = openDataKey(pipelineId, stored, ring);
     this.keys.set(pipelineId, key);
-    if (record.id !== dataKeyId)
-      throw new CheckpointCorruptError(
-        undefined,
-        `${where}: it names data key ${dataKeyId}, not its run's data key ${record.id} (moved from another run, or changed)`,
-      );
     return key;
   }
 
@@ -237,7 +233,7 @@ export class AtRestStore implements CheckpointStore {
 
   private async openRecord(record: CheckpointRecord): Promise<CheckpointRecord> {
     const m = record.metadata;
-    const where = `checkpoint ${m.checkpoint_id}`;
+    const where = "its stored body";
     try {
       const body = await this.open(
         record.body,
@@ -293,8 +289,8 @@ export class AtRestStore implements CheckpointStore {
 
   /**
    * Imports a run. With `runKey` the records are already sealed under that key (an encrypted
-   * export) and stored as they are. Otherwise they are sealed as this layer writes, an encrypting
-   * layer giving the run a new data key stored in the same atomic step.
+   * export) and stored as they are. Otherwise they are sealed as this layer writes: an encrypting
+   * layer seals them under the run's data key (a new one for a new run), stored in the same step.
    */
   async importRun(
     pipelineId: string,
@@ -304,8 +300,9 @@ export class AtRestStore implements CheckpointStore {
     this.keys.delete(pipelineId);
     if (options.runKey !== undefined) return this.inner.importRun(pipelineId, checkpoints, options);
     const codec = await this.codec();
-    const ring = this.settings.ring;
-    const key = ring ? newDataKey(pipelineId, ring) : undefined;
+    // The run's own data key when it has one: its records (a checkpoint replaced in place) keep
+    // the keyed addresses they were written with.
+    const key = this.settings.ring ? await this.writeKey(pipelineId, true) : undefined;
     if (!codec && !key) return this.inner.importRun(pipelineId, checkpoints, options);
     const sealed = checkpoints.map(({ record, outputs }) => ({
       record: {

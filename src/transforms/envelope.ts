@@ -25,6 +25,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Where the sealed part of a checkpoint body starts (stage names never hold quotes). */
 const SPLIT = ',"provenance_hashes":';
+/** The last field of every envelope. */
+const DATA_FIELD = ',"d":"';
 
 /** What a stored text belongs to: bound into the encryption. */
 export interface SealContext {
@@ -110,7 +112,7 @@ export function seal(
   if (z !== undefined) text += `,"z":"${z}"`;
   if (e) text += `,"e":${JSON.stringify(e)}`;
   if (outlineText) text += `,"o":${outlineText}`;
-  return `${text},"d":"${payload.toString("base64")}"}`;
+  return `${text}${DATA_FIELD}${payload.toString("base64")}"}`;
 }
 
 const SAFE = /^[A-Za-z0-9._-]{1,128}$/;
@@ -118,8 +120,16 @@ const SAFE = /^[A-Za-z0-9._-]{1,128}$/;
 /** Parses an envelope; `CheckpointCorruptError` when it is malformed. */
 export function parseEnvelope(text: string, where: string): Envelope {
   let parsed: Partial<Envelope> & { $cairn?: unknown };
+  // The data comes last (`seal` writes it so): only the small header goes through JSON.parse,
+  // not a copy of megabytes of base64.
+  const at = text.indexOf(DATA_FIELD);
   try {
-    parsed = JSON.parse(text) as typeof parsed;
+    if (at < 0 || !text.endsWith('"}') || text.indexOf('"', at + DATA_FIELD.length) !== text.length - 2) {
+      parsed = JSON.parse(text) as typeof parsed;
+    } else {
+      parsed = JSON.parse(`${text.slice(0, at)}}`) as typeof parsed;
+      parsed.d = text.slice(at + DATA_FIELD.length, text.length - 2);
+    }
   } catch (error) {
     throw new CheckpointCorruptError(undefined, `${where}: its envelope is not JSON`, { cause: error });
   }
