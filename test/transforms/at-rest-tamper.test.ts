@@ -3,8 +3,8 @@
  * field of the newest checkpoint (ciphertext, nonce, compression name, clear outline) or of one
  * of its outputs' ciphertext is changed around cairn. The load refuses it as corrupt, resume
  * falls back to the checkpoint before, and validation names exactly that checkpoint. A changed
- * data key id ("e.k") is corruption too when the reader has the run's key (the record names a
- * data key that is not its run's); a reader without keys is told which key it lacks.
+ * data key id ("e.k") is corruption even for a reader without keys (the record names a data key
+ * that is not its run's); any other change, such a reader is told which key it lacks.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
@@ -88,12 +88,17 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
   );
 
   it.skipIf(!holdsRunKeys(kind))(
-    "a changed field seen by a reader without keys: CAIRN_KEY_MISSING, not corruption",
+    "seen without keys: a changed key id is corrupt, a changed ciphertext needs the key",
     async () => {
       const newest = ids[2] as string;
-      await store.setBody(newest, flipField(await store.body(newest), "e.k"));
+      const stored = await store.body(newest);
       const keyless = store.manager();
-      // Without the key-encryption key nothing can be checked: the key is named, nothing is called damage.
+      // The record's data key id is checked against the run's key record, which needs no key.
+      await store.setBody(newest, flipField(stored, "e.k"));
+      await expect(keyless.loadCheckpoint(newest)).rejects.toMatchObject({ code: ErrorCode.Corrupt });
+      expect((await keyless.validateCheckpoint(newest)).valid).toBe(false);
+      // A changed ciphertext cannot be told without the key: the key is named, nothing is called damage.
+      await store.setBody(newest, flipField(stored, "d"));
       const missing = {
         code: ErrorCode.KeyMissing,
         keyId: "k1",
