@@ -8,6 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
+import { analyzePipeline } from "../../src/debug/analyze.js";
 import { ErrorCode } from "../../src/index.js";
 import {
   type EnvelopeField,
@@ -77,6 +78,21 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
     await store.setOutput(RUN, hash, flipField(stored, "d"));
     await expectRefusedAndFallBack();
   });
+
+  // Known defect, reported: analyze reads every stored output of the run in one batch to size
+  // them, and one output that fails authentication makes that read, and so the whole analysis
+  // (`cairn analyze`, `cairn report`), throw CAIRN_CORRUPT instead of listing the checkpoint as
+  // corrupted. `it.fails` until fixed: then this turns red, and `.fails` goes.
+  it.skipIf(!holdsRunKeys(kind)).fails(
+    "analyze lists a checkpoint whose output was changed as corrupted",
+    async () => {
+      const newest = ids[2] as string;
+      const hash = storedRefs(await store.body(newest)).score as string;
+      await store.setOutput(RUN, hash, flipField((await store.outputs(RUN)).get(hash) as string, "d"));
+      const analysis = await analyzePipeline(reader(), RUN);
+      expect(analysis.corrupted.map((c) => c.checkpointId)).toEqual([newest]);
+    },
+  );
 
   it.skipIf(!holdsRunKeys(kind))(
     "the untampered run loads, resumes and validates (the control)",
