@@ -11,11 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
-import { FileStore } from "../../src/stores/file/file-store.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
-import { PostgresStore } from "../../src/stores/postgres/postgres-store.js";
-import { RedisStore } from "../../src/stores/redis/redis-store.js";
-import { SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
 import type { CheckpointRecord } from "../../src/stores/types.js";
 import { postgresParts, redisParts } from "./at-rest-servers.js";
 import { checkpointFile } from "./file-store.js";
@@ -37,23 +33,6 @@ export const STORE_KINDS = [
   ...(postgresUp ? ["postgres"] : []),
   ...(redisUp ? ["redis"] : []),
 ] as const as readonly string[];
-
-const CLASSES: Record<string, { prototype: object }> = {
-  memory: MemoryStore,
-  file: FileStore,
-  sqlite: SqliteStore,
-  postgres: PostgresStore,
-  redis: RedisStore,
-};
-
-/**
- * True when the store of `kind` keeps run key records, so it can hold encrypted runs. Stores
- * gain them one by one; until then their encryption tests are skipped, visibly.
- */
-export function holdsRunKeys(kind: string): boolean {
-  const proto = CLASSES[kind]?.prototype as { getRunKey?: unknown; putRunKey?: unknown } | undefined;
-  return typeof proto?.getRunKey === "function" && typeof proto.putRunKey === "function";
-}
 
 /** One piece of what a store holds, as raw bytes, named after where it is. */
 export interface RawPiece {

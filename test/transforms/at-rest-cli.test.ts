@@ -4,17 +4,14 @@
  * without the key it exits 7 naming the key id, never 4. Runs the built CLI (the global setup
  * builds it; `npm run build` before running this file alone with CAIRN_SKIP_BUILD=1).
  */
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type EnvelopeField, flipField, KEKS, ring, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 import { runCairn } from "../support/cli.js";
 
-/** `--key-file` exists once key files land on main; until then these tests are skipped. */
-const hasKeyFiles = existsSync(new URL("../../src/transforms/key-file.ts", import.meta.url));
 const RUN = "cli-run";
 const PERSISTENT = STORE_KINDS.filter((kind) => kind !== "memory");
 
@@ -31,8 +28,7 @@ describe.each(PERSISTENT)("cairn validate of an encrypted run on the %s store", 
     await writeFile(keyFile, JSON.stringify({ cairn_key_file: 1, active_key_id: "k1", keys }), {
       mode: 0o600,
     });
-    if (holdsRunKeys(kind))
-      ids = await writeRun(store.manager({ encryption: ring(), compression: "gzip" }), RUN);
+    ids = await writeRun(store.manager({ encryption: ring(), compression: "gzip" }), RUN);
   });
   afterEach(async () => {
     await store.close();
@@ -42,7 +38,7 @@ describe.each(PERSISTENT)("cairn validate of an encrypted run on the %s store", 
   const validate = (...extra: string[]) =>
     runCairn(["validate", "--pipeline-id", RUN, "--store", store.url as string, ...extra], { cwd: dir });
 
-  it.skipIf(!holdsRunKeys(kind))("without the key: exit 7 naming the key id", async () => {
+  it("without the key: exit 7 naming the key id", async () => {
     const result = await validate();
     expect(result.code).toBe(7);
     expect(result.stderr).toContain("k1");
@@ -51,9 +47,7 @@ describe.each(PERSISTENT)("cairn validate of an encrypted run on the %s store", 
     expect((await validate()).code).toBe(7);
   });
 
-  const noKeyFiles = !holdsRunKeys(kind) || !hasKeyFiles;
-
-  it.skipIf(noKeyFiles)("with the key file: exit 0; CAIRN_KEY_FILE is the same", async () => {
+  it("with the key file: exit 0; CAIRN_KEY_FILE is the same", async () => {
     expect((await validate("--key-file", keyFile)).code).toBe(0);
     const viaEnv = await runCairn(["validate", "--pipeline-id", RUN, "--store", store.url as string], {
       cwd: dir,
@@ -62,7 +56,7 @@ describe.each(PERSISTENT)("cairn validate of an encrypted run on the %s store", 
     expect(viaEnv.code).toBe(0);
   });
 
-  it.skipIf(noKeyFiles).each(["d", "e.n", "e.k", "z", "o"] as EnvelopeField[])(
+  it.each(["d", "e.n", "e.k", "z", "o"] as EnvelopeField[])(
     "with the key file, the newest checkpoint's %s changed: exit 4 naming it",
     async (field) => {
       const newest = ids[2] as string;
@@ -73,16 +67,13 @@ describe.each(PERSISTENT)("cairn validate of an encrypted run on the %s store", 
     },
   );
 
-  it.skipIf(noKeyFiles)(
-    "with the key file, an output's d changed: exit 4 naming its checkpoint",
-    async () => {
-      const newest = ids[2] as string;
-      const hash = storedRefs(await store.body(newest)).score as string;
-      const output = (await store.outputs(RUN)).get(hash) as string;
-      await store.setOutput(RUN, hash, flipField(output, "d"));
-      const result = await validate("--key-file", keyFile);
-      expect(result.code).toBe(4);
-      expect(result.stdout).toContain(newest);
-    },
-  );
+  it("with the key file, an output's d changed: exit 4 naming its checkpoint", async () => {
+    const newest = ids[2] as string;
+    const hash = storedRefs(await store.body(newest)).score as string;
+    const output = (await store.outputs(RUN)).get(hash) as string;
+    await store.setOutput(RUN, hash, flipField(output, "d"));
+    const result = await validate("--key-file", keyFile);
+    expect(result.code).toBe(4);
+    expect(result.stdout).toContain(newest);
+  });
 });

@@ -10,7 +10,7 @@ import type { KeyMissingError } from "../../src/core/errors.js";
 import { ErrorCode } from "../../src/index.js";
 import type { ImportedCheckpoint } from "../../src/stores/types.js";
 import { markerTraces, outputOf, ring, stateAfter, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 
 const RUN = "doomed-run";
 const OLD = new Date("2020-01-01T00:00:00Z");
@@ -41,45 +41,42 @@ describe.each(STORE_KINDS)("secure deletion on the %s store", (kind) => {
     ["retention", async () => store.manager().cleanupOldCheckpoints({ retentionDays: 30 })],
   ] as const;
 
-  it.skipIf(!holdsRunKeys(kind)).each(deletions)(
-    "after %s, a copy taken before no longer decrypts",
-    async (_how, remove) => {
-      const writer = store.manager({ encryption: ring(), clock: () => OLD });
-      const ids = await writeRun(writer, RUN, ["fetch", "parse"]);
-      const keyRecord = (await store.runKey(RUN)) as string;
-      const { id: dataKeyId, w: wrapped } = JSON.parse(keyRecord) as { id: string; w: string };
-      const copies = await copyRun(ids);
-      // While the run exists, the copy is what the key ring reads.
-      expect(
-        (await store.manager({ encryption: ring() }).loadCheckpoint(ids[1] as string)).stateData,
-      ).toEqual(stateAfter("parse"));
+  it.each(deletions)("after %s, a copy taken before no longer decrypts", async (_how, remove) => {
+    const writer = store.manager({ encryption: ring(), clock: () => OLD });
+    const ids = await writeRun(writer, RUN, ["fetch", "parse"]);
+    const keyRecord = (await store.runKey(RUN)) as string;
+    const { id: dataKeyId, w: wrapped } = JSON.parse(keyRecord) as { id: string; w: string };
+    const copies = await copyRun(ids);
+    // While the run exists, the copy is what the key ring reads.
+    expect((await store.manager({ encryption: ring() }).loadCheckpoint(ids[1] as string)).stateData).toEqual(
+      stateAfter("parse"),
+    );
 
-      await remove();
-      expect(await store.runKey(RUN)).toBeUndefined();
-      // No trace of the key record (its wrapped key) nor of the run's data in the raw bytes.
-      const dump = await store.dump();
-      expect(markerTraces(dump, wrapped)).toEqual([]);
-      expect(markerTraces(dump, dataKeyId)).toEqual([]);
-      expect((await store.manager().listPipelines()).map((p) => p.pipelineId)).not.toContain(RUN);
+    await remove();
+    expect(await store.runKey(RUN)).toBeUndefined();
+    // No trace of the key record (its wrapped key) nor of the run's data in the raw bytes.
+    const dump = await store.dump();
+    expect(markerTraces(dump, wrapped)).toEqual([]);
+    expect(markerTraces(dump, dataKeyId)).toEqual([]);
+    expect((await store.manager().listPipelines()).map((p) => p.pipelineId)).not.toContain(RUN);
 
-      // Put the copy back as it was stored, below the at-rest layer.
-      const inner = (await store.manager().getStore()).inner;
-      for (const { record, outputs } of copies) await inner.putCheckpoint(record, outputs);
-      const reader = store.manager({ encryption: ring("k1", "k2") });
-      const gone = {
-        code: ErrorCode.KeyMissing,
-        keyId: dataKeyId,
-        kind: "data-key",
-      } as Partial<KeyMissingError>;
-      for (const id of ids) await expect(reader.loadCheckpoint(id)).rejects.toMatchObject(gone);
-      await expect(reader.loadLatestCheckpoint(RUN)).rejects.toMatchObject(gone);
-      await expect(reader.validateRun(RUN)).rejects.toMatchObject(gone);
-      // The outlines are in the clear: listing still works, content does not.
-      expect((await reader.getRunSummary(RUN))?.checkpointCount).toBe(2);
-    },
-  );
+    // Put the copy back as it was stored, below the at-rest layer.
+    const inner = (await store.manager().getStore()).inner;
+    for (const { record, outputs } of copies) await inner.putCheckpoint(record, outputs);
+    const reader = store.manager({ encryption: ring("k1", "k2") });
+    const gone = {
+      code: ErrorCode.KeyMissing,
+      keyId: dataKeyId,
+      kind: "data-key",
+    } as Partial<KeyMissingError>;
+    for (const id of ids) await expect(reader.loadCheckpoint(id)).rejects.toMatchObject(gone);
+    await expect(reader.loadLatestCheckpoint(RUN)).rejects.toMatchObject(gone);
+    await expect(reader.validateRun(RUN)).rejects.toMatchObject(gone);
+    // The outlines are in the clear: listing still works, content does not.
+    expect((await reader.getRunSummary(RUN))?.checkpointCount).toBe(2);
+  });
 
-  it.skipIf(!holdsRunKeys(kind))("a run written again after its deletion gets a new data key", async () => {
+  it("a run written again after its deletion gets a new data key", async () => {
     const writer = store.manager({ encryption: ring() });
     await writeRun(writer, RUN, ["fetch"]);
     const first = JSON.parse((await store.runKey(RUN)) as string) as { id: string };
@@ -91,20 +88,17 @@ describe.each(STORE_KINDS)("secure deletion on the %s store", (kind) => {
     expect(loaded.agentOutputs).toEqual({ fetch: outputOf("fetch") });
   });
 
-  it.skipIf(!holdsRunKeys(kind))(
-    "retention trimming part of a run keeps the key record: the rest reads",
-    async () => {
-      const ids = await writeRun(store.manager({ encryption: ring(), clock: () => OLD }), RUN, [
-        "fetch",
-        "parse",
-      ]);
-      await writeRun(store.manager({ encryption: ring() }), RUN, ["fetch", "parse", "score"]);
-      const report = await store.manager().cleanupOldCheckpoints({ retentionDays: 30 });
-      expect(report.removedRuns).toEqual([]);
-      expect(report.deletedCheckpoints.map((c) => c.checkpointId)).toEqual(ids);
-      expect(await store.runKey(RUN)).toBeDefined();
-      const latest = await store.manager({ encryption: ring() }).loadLatestCheckpoint(RUN);
-      expect(latest?.stateData).toEqual(stateAfter("score"));
-    },
-  );
+  it("retention trimming part of a run keeps the key record: the rest reads", async () => {
+    const ids = await writeRun(store.manager({ encryption: ring(), clock: () => OLD }), RUN, [
+      "fetch",
+      "parse",
+    ]);
+    await writeRun(store.manager({ encryption: ring() }), RUN, ["fetch", "parse", "score"]);
+    const report = await store.manager().cleanupOldCheckpoints({ retentionDays: 30 });
+    expect(report.removedRuns).toEqual([]);
+    expect(report.deletedCheckpoints.map((c) => c.checkpointId)).toEqual(ids);
+    expect(await store.runKey(RUN)).toBeDefined();
+    const latest = await store.manager({ encryption: ring() }).loadLatestCheckpoint(RUN);
+    expect(latest?.stateData).toEqual(stateAfter("score"));
+  });
 });

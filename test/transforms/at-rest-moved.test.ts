@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/index.js";
 import { outputOf, ring, stateAfter, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
 const corrupt = { code: ErrorCode.Corrupt };
@@ -18,7 +18,6 @@ describe.each(STORE_KINDS)("moved ciphertext on the %s store", (kind) => {
   let b: string[];
   beforeEach(async () => {
     store = await openRawStore(kind);
-    if (!holdsRunKeys(kind)) return;
     const writer = store.manager({ encryption: ring() });
     a = await writeRun(writer, "run-a", STAGES);
     b = await writeRun(writer, "run-b", STAGES);
@@ -35,7 +34,7 @@ describe.each(STORE_KINDS)("moved ciphertext on the %s store", (kind) => {
     return [hash, text];
   }
 
-  it.skipIf(!holdsRunKeys(kind))("outputs swapped between two runs: refused in both", async () => {
+  it("outputs swapped between two runs: refused in both", async () => {
     const [hashA, textA] = await outputAt("run-a", a[2] as string, "fetch");
     const [hashB, textB] = await outputAt("run-b", b[2] as string, "fetch");
     // Same content, but each run addresses and encrypts it under its own data key.
@@ -48,7 +47,7 @@ describe.each(STORE_KINDS)("moved ciphertext on the %s store", (kind) => {
     expect(await manager.loadLatestCheckpoint("run-b")).toBeUndefined();
   });
 
-  it.skipIf(!holdsRunKeys(kind))("outputs swapped between two records of one run: refused", async () => {
+  it("outputs swapped between two records of one run: refused", async () => {
     const [fetchHash, fetchText] = await outputAt("run-a", a[2] as string, "fetch");
     const [scoreHash, scoreText] = await outputAt("run-a", a[2] as string, "score");
     await store.setOutput("run-a", fetchHash, scoreText);
@@ -61,18 +60,15 @@ describe.each(STORE_KINDS)("moved ciphertext on the %s store", (kind) => {
     expect(other?.agentOutputs).toEqual(Object.fromEntries(STAGES.map((s) => [s, outputOf(s)])));
   });
 
-  it.skipIf(!holdsRunKeys(kind))(
-    "a checkpoint body copied over another's, in one run or across runs: refused",
-    async () => {
-      const [first, second] = a as [string, string];
-      await store.setBody(second, await store.body(first));
-      await store.setBody(b[0] as string, await store.body(a[2] as string));
-      const manager = reader();
-      await expect(manager.loadCheckpoint(second)).rejects.toMatchObject(corrupt);
-      await expect(manager.loadCheckpoint(b[0] as string)).rejects.toMatchObject(corrupt);
-      // The originals still load.
-      expect((await manager.loadCheckpoint(first)).stateData).toEqual(stateAfter("fetch"));
-      expect((await manager.loadCheckpoint(a[2] as string)).stateData).toEqual(stateAfter("score"));
-    },
-  );
+  it("a checkpoint body copied over another's, in one run or across runs: refused", async () => {
+    const [first, second] = a as [string, string];
+    await store.setBody(second, await store.body(first));
+    await store.setBody(b[0] as string, await store.body(a[2] as string));
+    const manager = reader();
+    await expect(manager.loadCheckpoint(second)).rejects.toMatchObject(corrupt);
+    await expect(manager.loadCheckpoint(b[0] as string)).rejects.toMatchObject(corrupt);
+    // The originals still load.
+    expect((await manager.loadCheckpoint(first)).stateData).toEqual(stateAfter("fetch"));
+    expect((await manager.loadCheckpoint(a[2] as string)).stateData).toEqual(stateAfter("score"));
+  });
 });

@@ -15,7 +15,7 @@ import {
   storedRefs,
   writeRun,
 } from "../support/at-rest-runs.js";
-import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 
 describe.each(STORE_KINDS)("raw bytes of the %s store", (kind) => {
   let store: RawStore;
@@ -30,7 +30,7 @@ describe.each(STORE_KINDS)("raw bytes of the %s store", (kind) => {
     expect(traces.length).toBeGreaterThan(0);
   });
 
-  it.skipIf(!holdsRunKeys(kind)).each([
+  it.each([
     ["encryption", {}],
     ["encryption and compression", { compression: "gzip" as const }],
   ])("with %s on, no trace of the marker anywhere", async (_what, options) => {

@@ -7,21 +7,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
-import { CheckpointManager, ErrorCode } from "../../src/index.js";
+import { ErrorCode } from "../../src/index.js";
 import { outputOf, ring, stateAfter, writeRun, writeStage } from "../support/at-rest-runs.js";
-import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
-
-/** `rekey` as the manager has it once rotation lands on main (checked at run time until then). */
-interface Rekeying {
-  rekey(options?: { pipelineId?: string; toKeyId?: string }): Promise<{
-    runs: number;
-    rewrapped: number;
-    alreadyCurrent: number;
-    plaintext: number;
-  }>;
-}
-const canRekey = typeof (CheckpointManager.prototype as Partial<Rekeying>).rekey === "function";
-const rekeying = (manager: CheckpointManager) => manager as unknown as Rekeying;
+import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
 const RUNS = ["run-1", "run-2"];
@@ -33,57 +21,54 @@ describe.each(STORE_KINDS)("key rotation on the %s store", (kind) => {
   });
   afterEach(() => store.close());
 
-  it.skipIf(!canRekey || !holdsRunKeys(kind))(
-    "write with k1, rekey to k2, drop k1, read everything",
-    async () => {
-      const writer = store.manager({ encryption: ring("k1"), compression: "gzip" });
-      const ids = new Map<string, string[]>();
-      for (const run of RUNS) ids.set(run, await writeRun(writer, run, STAGES.slice(0, 2)));
-      ids.set("plain-run", await writeRun(store.manager(), "plain-run", STAGES.slice(0, 2)));
-      const before = new Map(await Promise.all(RUNS.map(async (r) => [r, await store.runKey(r)] as const)));
-      const bodies = await Promise.all([...ids.values()].flat().map((id) => store.body(id)));
+  it("write with k1, rekey to k2, drop k1, read everything", async () => {
+    const writer = store.manager({ encryption: ring("k1"), compression: "gzip" });
+    const ids = new Map<string, string[]>();
+    for (const run of RUNS) ids.set(run, await writeRun(writer, run, STAGES.slice(0, 2)));
+    ids.set("plain-run", await writeRun(store.manager(), "plain-run", STAGES.slice(0, 2)));
+    const before = new Map(await Promise.all(RUNS.map(async (r) => [r, await store.runKey(r)] as const)));
+    const bodies = await Promise.all([...ids.values()].flat().map((id) => store.body(id)));
 
-      const rotator = store.manager({ encryption: ring("k2", "k1") });
-      const report = await rekeying(rotator).rekey();
-      expect(report).toMatchObject({ runs: 3, rewrapped: 2, alreadyCurrent: 0, plaintext: 1 });
-      for (const run of RUNS) {
-        const was = JSON.parse(before.get(run) as string) as { id: string };
-        const now = JSON.parse((await store.runKey(run)) as string) as { id: string; kek: string };
-        // The same data key, wrapped under k2: the records are as they were.
-        expect(now).toMatchObject({ id: was.id, kek: "k2" });
+    const rotator = store.manager({ encryption: ring("k2", "k1") });
+    const report = await rotator.rekey();
+    expect(report).toMatchObject({ runs: 3, rewrapped: 2, alreadyCurrent: 0, plaintext: 1 });
+    for (const run of RUNS) {
+      const was = JSON.parse(before.get(run) as string) as { id: string };
+      const now = JSON.parse((await store.runKey(run)) as string) as { id: string; kek: string };
+      // The same data key, wrapped under k2: the records are as they were.
+      expect(now).toMatchObject({ id: was.id, kek: "k2" });
+    }
+    expect(await Promise.all([...ids.values()].flat().map((id) => store.body(id)))).toEqual(bodies);
+
+    // The writer opened the runs before the rotation: it goes on with the same data key.
+    ids.get("run-1")?.push(await writeStage(writer, "run-1", STAGES, 2));
+
+    const reader = store.manager({ encryption: ring("k2") });
+    for (const [run, written] of ids) {
+      expect((await reader.validateRun(run)).valid).toBe(true);
+      for (const [i, id] of written.entries()) {
+        const loaded = await reader.loadCheckpoint(id);
+        expect(loaded.stateData).toEqual(stateAfter(STAGES[i] as string));
+        expect(loaded.agentOutputs[STAGES[i] as string]).toEqual(outputOf(STAGES[i] as string));
       }
-      expect(await Promise.all([...ids.values()].flat().map((id) => store.body(id)))).toEqual(bodies);
+    }
+    // A ring that has only the old key is told which key it lacks.
+    const stale = store.manager({ encryption: ring("k1") });
+    const missing = {
+      code: ErrorCode.KeyMissing,
+      keyId: "k2",
+      kind: "key-encryption-key",
+    } as Partial<KeyMissingError>;
+    await expect(stale.loadCheckpoint(ids.get("run-2")?.[0] as string)).rejects.toMatchObject(missing);
 
-      // The writer opened the runs before the rotation: it goes on with the same data key.
-      ids.get("run-1")?.push(await writeStage(writer, "run-1", STAGES, 2));
+    // Again: nothing left to do.
+    expect(await rotator.rekey()).toMatchObject({ runs: 3, rewrapped: 0, alreadyCurrent: 2 });
+  });
 
-      const reader = store.manager({ encryption: ring("k2") });
-      for (const [run, written] of ids) {
-        expect((await reader.validateRun(run)).valid).toBe(true);
-        for (const [i, id] of written.entries()) {
-          const loaded = await reader.loadCheckpoint(id);
-          expect(loaded.stateData).toEqual(stateAfter(STAGES[i] as string));
-          expect(loaded.agentOutputs[STAGES[i] as string]).toEqual(outputOf(STAGES[i] as string));
-        }
-      }
-      // A ring that has only the old key is told which key it lacks.
-      const stale = store.manager({ encryption: ring("k1") });
-      const missing = {
-        code: ErrorCode.KeyMissing,
-        keyId: "k2",
-        kind: "key-encryption-key",
-      } as Partial<KeyMissingError>;
-      await expect(stale.loadCheckpoint(ids.get("run-2")?.[0] as string)).rejects.toMatchObject(missing);
-
-      // Again: nothing left to do.
-      expect(await rekeying(rotator).rekey()).toMatchObject({ runs: 3, rewrapped: 0, alreadyCurrent: 2 });
-    },
-  );
-
-  it.skipIf(!canRekey || !holdsRunKeys(kind))("rekey of one run leaves the others under k1", async () => {
+  it("rekey of one run leaves the others under k1", async () => {
     const writer = store.manager({ encryption: ring("k1") });
     for (const run of RUNS) await writeRun(writer, run, STAGES.slice(0, 1));
-    const report = await rekeying(store.manager({ encryption: ring("k2", "k1") })).rekey({
+    const report = await store.manager({ encryption: ring("k2", "k1") }).rekey({
       pipelineId: "run-1",
     });
     expect(report).toMatchObject({ runs: 1, rewrapped: 1 });

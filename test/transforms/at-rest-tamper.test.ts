@@ -19,7 +19,7 @@ import {
   storedRefs,
   writeRun,
 } from "../support/at-rest-runs.js";
-import { holdsRunKeys, openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
 const RUN = "tamper-run";
@@ -29,7 +29,6 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
   let ids: string[];
   beforeEach(async () => {
     store = await openRawStore(kind);
-    if (!holdsRunKeys(kind)) return;
     // Compression on too, so the envelopes have a "z" to change.
     ids = await writeRun(store.manager({ encryption: ring(), compression: "gzip" }), RUN, STAGES);
   });
@@ -59,7 +58,7 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
   }
 
   const fields: EnvelopeField[] = ["d", "e.n", "e.k", "z", "o"];
-  it.skipIf(!holdsRunKeys(kind)).each(fields)("a checkpoint's %s: refused as corrupt", async (field) => {
+  it.each(fields)("a checkpoint's %s: refused as corrupt", async (field) => {
     const newest = ids[2] as string;
     const stored = await store.body(newest);
     const tampered = flipField(stored, field);
@@ -69,7 +68,7 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
     await expectRefusedAndFallBack();
   });
 
-  it.skipIf(!holdsRunKeys(kind))("an output's d: refused as corrupt", async () => {
+  it("an output's d: refused as corrupt", async () => {
     const newest = ids[2] as string;
     // The score output is referenced by the newest checkpoint only.
     const hash = storedRefs(await store.body(newest)).score as string;
@@ -83,46 +82,37 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
   // them, and one output that fails authentication makes that read, and so the whole analysis
   // (`cairn analyze`, `cairn report`), throw CAIRN_CORRUPT instead of listing the checkpoint as
   // corrupted. `it.fails` until fixed: then this turns red, and `.fails` goes.
-  it.skipIf(!holdsRunKeys(kind)).fails(
-    "analyze lists a checkpoint whose output was changed as corrupted",
-    async () => {
-      const newest = ids[2] as string;
-      const hash = storedRefs(await store.body(newest)).score as string;
-      await store.setOutput(RUN, hash, flipField((await store.outputs(RUN)).get(hash) as string, "d"));
-      const analysis = await analyzePipeline(reader(), RUN);
-      expect(analysis.corrupted.map((c) => c.checkpointId)).toEqual([newest]);
-    },
-  );
+  it.fails("analyze lists a checkpoint whose output was changed as corrupted", async () => {
+    const newest = ids[2] as string;
+    const hash = storedRefs(await store.body(newest)).score as string;
+    await store.setOutput(RUN, hash, flipField((await store.outputs(RUN)).get(hash) as string, "d"));
+    const analysis = await analyzePipeline(reader(), RUN);
+    expect(analysis.corrupted.map((c) => c.checkpointId)).toEqual([newest]);
+  });
 
-  it.skipIf(!holdsRunKeys(kind))(
-    "the untampered run loads, resumes and validates (the control)",
-    async () => {
-      const manager = reader();
-      expect((await manager.loadLatestCheckpoint(RUN))?.metadata.checkpointId).toBe(ids[2]);
-      expect((await manager.validateRun(RUN)).valid).toBe(true);
-    },
-  );
+  it("the untampered run loads, resumes and validates (the control)", async () => {
+    const manager = reader();
+    expect((await manager.loadLatestCheckpoint(RUN))?.metadata.checkpointId).toBe(ids[2]);
+    expect((await manager.validateRun(RUN)).valid).toBe(true);
+  });
 
-  it.skipIf(!holdsRunKeys(kind))(
-    "seen without keys: a changed key id is corrupt, a changed ciphertext needs the key",
-    async () => {
-      const newest = ids[2] as string;
-      const stored = await store.body(newest);
-      const keyless = store.manager();
-      // The record's data key id is checked against the run's key record, which needs no key.
-      await store.setBody(newest, flipField(stored, "e.k"));
-      await expect(keyless.loadCheckpoint(newest)).rejects.toMatchObject({ code: ErrorCode.Corrupt });
-      expect((await keyless.validateCheckpoint(newest)).valid).toBe(false);
-      // A changed ciphertext cannot be told without the key: the key is named, nothing is called damage.
-      await store.setBody(newest, flipField(stored, "d"));
-      const missing = {
-        code: ErrorCode.KeyMissing,
-        keyId: "k1",
-        kind: "key-encryption-key",
-      } as Partial<KeyMissingError>;
-      await expect(keyless.loadCheckpoint(newest)).rejects.toMatchObject(missing);
-      await expect(keyless.validateRun(RUN)).rejects.toMatchObject(missing);
-      await expect(keyless.loadLatestCheckpoint(RUN)).rejects.toMatchObject(missing);
-    },
-  );
+  it("seen without keys: a changed key id is corrupt, a changed ciphertext needs the key", async () => {
+    const newest = ids[2] as string;
+    const stored = await store.body(newest);
+    const keyless = store.manager();
+    // The record's data key id is checked against the run's key record, which needs no key.
+    await store.setBody(newest, flipField(stored, "e.k"));
+    await expect(keyless.loadCheckpoint(newest)).rejects.toMatchObject({ code: ErrorCode.Corrupt });
+    expect((await keyless.validateCheckpoint(newest)).valid).toBe(false);
+    // A changed ciphertext cannot be told without the key: the key is named, nothing is called damage.
+    await store.setBody(newest, flipField(stored, "d"));
+    const missing = {
+      code: ErrorCode.KeyMissing,
+      keyId: "k1",
+      kind: "key-encryption-key",
+    } as Partial<KeyMissingError>;
+    await expect(keyless.loadCheckpoint(newest)).rejects.toMatchObject(missing);
+    await expect(keyless.validateRun(RUN)).rejects.toMatchObject(missing);
+    await expect(keyless.loadLatestCheckpoint(RUN)).rejects.toMatchObject(missing);
+  });
 });
