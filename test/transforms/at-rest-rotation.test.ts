@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
 import { ErrorCode } from "../../src/index.js";
-import { outputOf, ring, stateAfter, writeRun, writeStage } from "../support/at-rest-runs.js";
+import { markerTraces, outputOf, ring, stateAfter, writeRun, writeStage } from "../support/at-rest-runs.js";
 import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
@@ -32,11 +32,14 @@ describe.each(STORE_KINDS)("key rotation on the %s store", (kind) => {
     const rotator = store.manager({ encryption: ring("k2", "k1") });
     const report = await rotator.rekey();
     expect(report).toMatchObject({ runs: 3, rewrapped: 2, alreadyCurrent: 0, plaintext: 1 });
+    const dump = await store.dump();
     for (const run of RUNS) {
-      const was = JSON.parse(before.get(run) as string) as { id: string };
+      const was = JSON.parse(before.get(run) as string) as { id: string; w: string };
       const now = JSON.parse((await store.runKey(run)) as string) as { id: string; kek: string };
       // The same data key, wrapped under k2: the records are as they were.
       expect(now).toMatchObject({ id: was.id, kek: "k2" });
+      // The data key wrapped under k1 is gone from the raw bytes: a leaked k1 no longer opens it.
+      expect(markerTraces(dump, was.w)).toEqual([]);
     }
     expect(await Promise.all([...ids.values()].flat().map((id) => store.body(id)))).toEqual(bodies);
 
