@@ -1,12 +1,8 @@
 /**
  * `repairCheckpoint` (`cairn repair`) on tampered encrypted records, on every store. A plain
- * checkpoint whose state was changed is quarantined (the control). Two known defects, reported:
- * an encrypted checkpoint whose ciphertext was changed fails to open, is taken for an unparseable
- * entry, and the removal of that entry is refused (`CAIRN_CONFLICT` "parses as a checkpoint now"
- * on sqlite, postgres and redis; `CAIRN_NOT_FOUND` "no corrupt entry" on memory and file); one
- * whose output was changed makes the backup's read of its outputs throw `CAIRN_CORRUPT`. Neither
- * gets quarantined. `it.fails`
- * until fixed: then they turn red, and `.fails` goes.
+ * checkpoint whose state was changed is quarantined (the control). An encrypted checkpoint whose
+ * ciphertext was changed, or whose output was, is invalid like a checksum mismatch (never taken for
+ * an unparseable entry) and is quarantined the same way.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -47,14 +43,14 @@ describe.each(STORE_KINDS)("repair of tampered records on the %s store", (kind) 
     await expectQuarantined(store.manager(), ids);
   });
 
-  it.fails("an encrypted checkpoint whose ciphertext was changed is quarantined", async () => {
+  it("an encrypted checkpoint whose ciphertext was changed is quarantined", async () => {
     const ids = await writeRun(store.manager({ encryption: ring() }), RUN);
     const newest = ids[2] as string;
     await store.setBody(newest, flipField(await store.body(newest), "d"));
     await expectQuarantined(store.manager({ encryption: ring() }), ids);
   });
 
-  it.fails("an encrypted checkpoint whose output was changed is quarantined", async () => {
+  it("an encrypted checkpoint whose output was changed is quarantined", async () => {
     const ids = await writeRun(store.manager({ encryption: ring() }), RUN);
     const newest = ids[2] as string;
     const hash = storedRefs(await store.body(newest)).score as string;

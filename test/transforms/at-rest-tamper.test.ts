@@ -78,11 +78,9 @@ describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) 
     await expectRefusedAndFallBack();
   });
 
-  // Known defect, reported: analyze reads every stored output of the run in one batch to size
-  // them, and one output that fails authentication makes that read, and so the whole analysis
-  // (`cairn analyze`, `cairn report`), throw CAIRN_CORRUPT instead of listing the checkpoint as
-  // corrupted. `it.fails` until fixed: then this turns red, and `.fails` goes.
-  it.fails("analyze lists a checkpoint whose output was changed as corrupted", async () => {
+  // Analyze reads every stored output of the run in one batch to size them: one output that fails
+  // authentication must fail only the checkpoints that reference it, not the whole analysis.
+  it("analyze lists a checkpoint whose output was changed as corrupted", async () => {
     const newest = ids[2] as string;
     const hash = storedRefs(await store.body(newest)).score as string;
     await store.setOutput(RUN, hash, flipField((await store.outputs(RUN)).get(hash) as string, "d"));
