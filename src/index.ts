@@ -17,6 +17,7 @@ export {
   InvalidConfigError,
   InvalidNameError,
   isCairnError,
+  KeyMissingError,
   LeaseLostError,
   MissingDriverError,
   RunLockedError,
@@ -145,3 +146,8 @@ export type {
   StatusPatch,
   StoredMetadata,
 } from "./stores/types.js";
+export type {
+  CompressionAlgorithm,
+  CompressionSetting,
+} from "./transforms/compression.js";
+export type { EncryptionOptions } from "./transforms/keys.js";

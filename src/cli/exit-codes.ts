@@ -21,6 +21,8 @@ export const ExitCode = {
   StoreUnavailable: 5,
   /** Another runner is executing the run (`cairn run`). */
   RunLocked: 6,
+  /** Encrypted data needs a key the command was not given (`--key-file`, `CAIRN_KEY_FILE`). */
+  KeyMissing: 7,
   /** Stopped by SIGINT/SIGTERM after a checkpoint (`cairn run`); the run can be resumed. */
   Interrupted: 130,
 } as const;
@@ -39,6 +41,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   4  corrupt data found (validate found problems, or a checkpoint failed verification)
   5  store unavailable, or its driver package is not installed
   6  run locked: another process is executing that run (cairn run)
+  7  key missing: encrypted data needs a key not in the key file (--key-file, CAIRN_KEY_FILE)
   130 stopped by a signal after a checkpoint; the run can be resumed (cairn run)`;
 
 /** A command-line usage mistake the CLI detects itself (conflicting flags, missing mode). */
@@ -76,6 +79,7 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.FormatTooNew]: ExitCode.Usage,
   [ErrorCode.TooLarge]: ExitCode.Usage,
   [ErrorCode.RunLocked]: ExitCode.RunLocked,
+  [ErrorCode.KeyMissing]: ExitCode.KeyMissing,
 };
 
 /** The exit code for an error thrown by a command or by commander's parsing. */

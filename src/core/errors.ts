@@ -27,6 +27,7 @@ export const ErrorCode = {
   InvalidReference: "CAIRN_INVALID_REFERENCE",
   FormatTooNew: "CAIRN_FORMAT_TOO_NEW",
   TooLarge: "CAIRN_TOO_LARGE",
+  KeyMissing: "CAIRN_KEY_MISSING",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -370,6 +371,28 @@ export class HistoryLostError extends CairnError {
     );
     this.pipelineId = pipelineId;
     this.expected = expected;
+  }
+}
+
+/**
+ * Encrypted data needs a key this reader does not have: a key-encryption key missing from the
+ * key ring, or the run's data key, destroyed when the run was deleted. Names the key id, never a key.
+ */
+export class KeyMissingError extends CairnError {
+  /** The id of the missing key. */
+  readonly keyId: string;
+  /** `key-encryption-key`: add it to the key ring; `data-key`: the run's data key is gone for good. */
+  readonly kind: "key-encryption-key" | "data-key";
+
+  constructor(keyId: string, kind: KeyMissingError["kind"], what: string) {
+    super(
+      ErrorCode.KeyMissing,
+      kind === "key-encryption-key"
+        ? `${what} is encrypted under key id ${keyId}, which is not in the key ring: pass the key file or key ring that holds it`
+        : `${what} is encrypted with data key ${keyId}, which the store no longer holds (its run was deleted, which destroys it): the data cannot be decrypted`,
+    );
+    this.keyId = keyId;
+    this.kind = kind;
   }
 }
 

@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "./codec.js";
 import { CheckpointCorruptError, FormatTooNewError } from "./errors.js";
 import { isValidName } from "./ids.js";
+import { assertOpened } from "./sealed.js";
 import {
   CHECKPOINT_STATUSES,
   type CheckpointMetadata,
@@ -177,6 +178,8 @@ export function parseStoredMetadata(value: unknown, where?: string): StoredMetad
 
 /** Parses a record body, throwing {@link CheckpointCorruptError} when malformed. */
 export function parseBody(checkpointId: string, body: string): CheckpointBody {
+  // Still sealed (no key to open it): encrypted, not corrupt; nothing may treat it as damage.
+  assertOpened(body, `Checkpoint ${checkpointId}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);

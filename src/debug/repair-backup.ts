@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { compactUtc } from "../core/ids.js";
 import type { CheckpointRecord } from "../core/record.js";
+import { isEnvelope } from "../core/sealed.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry } from "../stores/types.js";
 import { writeFileDurably } from "../util/atomic-file.js";
@@ -20,7 +21,9 @@ export type BackedUpOutput = { hash: string; body: string } | { hash: string; mi
 /** The output references a body holds, read leniently: a body that does not parse gives none. */
 export function referencedOutputs(body: string): Record<string, string> | undefined {
   try {
-    const refs = (JSON.parse(body) as { output_refs?: unknown } | null)?.output_refs;
+    const parsed = JSON.parse(body) as { output_refs?: unknown; o?: { output_refs?: unknown } } | null;
+    // A sealed body keeps its references in its clear outline.
+    const refs = isEnvelope(body) ? parsed?.o?.output_refs : parsed?.output_refs;
     if (refs === null || typeof refs !== "object" || Array.isArray(refs)) return undefined;
     return Object.fromEntries(
       Object.entries(refs).filter((e): e is [string, string] => typeof e[1] === "string"),

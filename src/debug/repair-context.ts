@@ -2,8 +2,8 @@
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { LeaseKeeper } from "../pipeline/lease-keeper.js";
-import type { GuardedStore } from "../stores/guarded-store.js";
 import type { Lease } from "../stores/types.js";
+import type { AtRestStore } from "../transforms/at-rest-store.js";
 
 /** Where backups go unless `backupDir` says otherwise (relative to the working directory). */
 export const DEFAULT_BACKUP_DIR = ".cairn/backups";
@@ -58,7 +58,7 @@ export interface RepairReport {
 /** What every repair step works with. */
 export interface RepairContext {
   manager: CheckpointManager;
-  store: GuardedStore;
+  store: AtRestStore;
   dryRun: boolean;
   force: boolean;
   backupDir: string;

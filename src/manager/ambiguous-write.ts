@@ -8,6 +8,7 @@
 import { CheckpointConflictError, StoreUnavailableError, TipMovedError } from "../core/errors.js";
 import type { CheckpointRecord, OutputRecord } from "../core/record.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
+import type { DataKey } from "../transforms/data-key.js";
 import { buildBody } from "./build.js";
 import type { CheckedInput } from "./input.js";
 
@@ -22,6 +23,8 @@ export interface PendingWrite {
   refs: ReadonlySet<string>;
   /** What the store said when the write was lost. */
   error: StoreUnavailableError;
+  /** The run's data key the outputs were addressed with, when they are encrypted. */
+  key?: DataKey | undefined;
 }
 
 /** Reads (and re-sends) before an unsettled write is reported: about 1.5 s of backoff in all. */
@@ -44,7 +47,7 @@ export function isRetryOf(write: PendingWrite, input: CheckedInput): boolean {
     m.stage_index === input.stageIndex &&
     m.status === input.status &&
     m.error_message === (input.errorMessage ?? null) &&
-    write.record.body === buildBody(input.content)
+    write.record.body === buildBody(input.content, write.key)
   );
 }
 

@@ -13,22 +13,40 @@ import {
   type StoredMetadata,
   sha256,
 } from "../core/record.js";
+import { type DataKey, keyedAddress } from "../transforms/data-key.js";
 
 /**
  * A stage output already encoded and hashed. The pipeline runner encodes each output once and
  * hands this to the manager, so later checkpoints of the run never re-encode earlier outputs.
+ * Its `hash` is the SHA-256 of its text; its address in a run is that hash, or, in a run whose
+ * outputs are encrypted, a keyed hash (see {@link EncodedOutput.addressIn}), computed once.
  */
 export class EncodedOutput {
   /** Byte length of `text` in UTF-8. */
   readonly size: number;
+  private sha: string | undefined;
+  private keyed: { key: DataKey; address: string } | undefined;
 
   private constructor(
     /** Canonical codec text. */
     readonly text: string,
-    /** SHA-256 of `text`. */
-    readonly hash: string,
+    hash: string | undefined,
   ) {
     this.size = Buffer.byteLength(text);
+    this.sha = hash;
+  }
+
+  /** SHA-256 of `text`: the content hash provenance and plain addresses use. */
+  get hash(): string {
+    if (this.sha === undefined) this.sha = sha256(this.text);
+    return this.sha;
+  }
+
+  /** The output's address in a run sealed with `key` (keyed), or its SHA-256 without one. */
+  addressIn(key: DataKey | undefined): string {
+    if (key === undefined) return this.hash;
+    if (this.keyed?.key !== key) this.keyed = { key, address: keyedAddress(key, this.text) };
+    return this.keyed.address;
   }
 
   /** Encodes a value; `path` names it in errors (`agentOutputs.load`). */
@@ -40,6 +58,11 @@ export class EncodedOutput {
   /** Wraps stored text whose hash was just verified, without hashing it again. */
   static verified(text: string, hash: string): EncodedOutput {
     return new EncodedOutput(text, hash);
+  }
+
+  /** Wraps stored text verified against a keyed address: its SHA-256 is computed when asked for. */
+  static keyedVerified(text: string): EncodedOutput {
+    return new EncodedOutput(text, undefined);
   }
 
   /** Wraps text that is already canonical codec text (from a store or an export file). */
@@ -62,9 +85,12 @@ function sortedRecord(entries: Iterable<[string, string]>): Record<string, strin
   return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Canonical body text: keys in sorted order, the state embedded as its canonical text. */
-export function buildBody(content: EncodedContent): string {
-  const refs = sortedRecord([...content.outputs].map(([stage, out]) => [stage, out.hash]));
+/**
+ * Canonical body text: keys in sorted order, the state embedded as its canonical text. With
+ * `key` (the run's data key, when its outputs are encrypted), outputs are referenced by keyed address.
+ */
+export function buildBody(content: EncodedContent, key?: DataKey): string {
+  const refs = sortedRecord([...content.outputs].map(([stage, out]) => [stage, out.addressIn(key)]));
   return (
     `{"completed_stages":${canonicalJson(content.completedStages)}` +
     `,"output_refs":${canonicalJson(refs)}` +
@@ -113,13 +139,14 @@ export function checkProvenance(value: unknown): Record<string, string> {
 /** Metadata fields a caller supplies; the rest are derived while sealing. */
 export type MetadataDraft = Omit<StoredMetadata, "checksum" | "data_size">;
 
-/** Seals content into a record: computes the body, data size and checksum. */
+/** Seals content into a record: computes the body, data size and checksum; `key` as in {@link buildBody}. */
 export function sealRecord(
   draft: MetadataDraft,
   content: EncodedContent,
   dataSize?: number,
+  key?: DataKey,
 ): { record: CheckpointRecord; outputs: OutputRecord[] } {
-  const body = buildBody(content);
+  const body = buildBody(content, key);
   let size = Buffer.byteLength(body);
   for (const output of content.outputs.values()) size += output.size;
   const metadata: StoredMetadata = { ...draft, checksum: "", data_size: dataSize ?? size };
@@ -127,9 +154,10 @@ export function sealRecord(
   const outputs: OutputRecord[] = [];
   const seen = new Set<string>();
   for (const output of content.outputs.values()) {
-    if (seen.has(output.hash)) continue;
-    seen.add(output.hash);
-    outputs.push({ hash: output.hash, body: output.text });
+    const address = output.addressIn(key);
+    if (seen.has(address)) continue;
+    seen.add(address);
+    outputs.push({ hash: address, body: output.text });
   }
   return { record: { metadata, body }, outputs };
 }

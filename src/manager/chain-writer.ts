@@ -5,8 +5,8 @@
  */
 import { CheckpointCorruptError, HistoryLostError, LeaseLostError, TipMovedError } from "../core/errors.js";
 import { parseBody, type StoredMetadata } from "../core/record.js";
-import type { GuardedStore } from "../stores/guarded-store.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
+import type { AtRestStore } from "../transforms/at-rest-store.js";
 import { KeyedLock } from "../util/fs-util.js";
 import { UnsettledWrites } from "./ambiguous-write.js";
 import { type CheckedInput, sealChild } from "./input.js";
@@ -67,7 +67,7 @@ export class ChainWriter {
   constructor(private readonly clock: () => Date) {}
 
   /** Writes `checked` as the run's next checkpoint and returns its id. */
-  write(store: GuardedStore, checked: CheckedInput, options: { fence?: Lease }): Promise<string> {
+  write(store: AtRestStore, checked: CheckedInput, options: { fence?: Lease }): Promise<string> {
     const { pipelineId } = checked;
     return this.writes.run(pipelineId, async () => {
       // A write of this run the store could not confirm is settled first: see `ambiguous-write.ts`.
@@ -83,8 +83,10 @@ export class ChainWriter {
         // every write is conditional on the tip it chains to, so two writers never fork a run.
         const cached = this.tips.get(pipelineId);
         const tip = cached ?? (await this.readTip(store, pipelineId));
-        const { record, outputs } = sealChild(checked, tip.parent, this.clock());
-        const refs = new Set([...checked.content.outputs.values()].map((o) => o.hash));
+        // A run's first checkpoint reads its key record afresh: never a key a deleted run left.
+        const key = await store.writeKey(pipelineId, tip.parent === undefined);
+        const { record, outputs } = sealChild(checked, tip.parent, this.clock(), key);
+        const refs = new Set([...checked.content.outputs.values()].map((o) => o.addressIn(key)));
         try {
           // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
           await this.unsettled.put(
@@ -94,6 +96,7 @@ export class ChainWriter {
               outputs: outputs.filter((o) => !tip.refs.has(o.hash)),
               expectedTip: unreadableTip ?? tip.parent?.checkpoint_id ?? null,
               refs,
+              key,
             },
             options.fence,
           );
@@ -147,7 +150,7 @@ export class ChainWriter {
   }
 
   /** The run's newest readable checkpoint, as the parent of the next write. */
-  private async readTip(store: GuardedStore, pipelineId: string): Promise<Tip> {
+  private async readTip(store: AtRestStore, pipelineId: string): Promise<Tip> {
     const newest = await newestReadable(store, pipelineId);
     if (!newest) return { parent: undefined, refs: new Set() };
     // Only outputs the store still holds count as stored: the parent may reference one that was

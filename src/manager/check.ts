@@ -27,8 +27,14 @@ export type ParentInfo = { checksum: string } | { unreadable: string } | undefin
 /** Finds a parent by id for the chain check. */
 export type ParentLookup = (parentId: string) => Promise<ParentInfo>;
 
-/** Where the check reads a checkpoint's outputs from: a store, or the outputs of a file being imported. */
-export type OutputSource = Pick<CheckpointStore, "getOutputs">;
+/**
+ * Where the check reads a checkpoint's outputs from: a store, or the outputs of a file being
+ * imported. `addressMatches` (the at-rest layer's) also knows keyed addresses; without it, an
+ * output's address is its SHA-256.
+ */
+export type OutputSource = Pick<CheckpointStore, "getOutputs"> & {
+  addressMatches?(pipelineId: string, address: string, text: string): "sha" | "keyed" | undefined;
+};
 
 /** Outcome of {@link checkRecord}. */
 export interface CheckOutcome {
@@ -103,6 +109,7 @@ export class OutputMemo {
   /** `source`, asked only for the hashes this memo has not seen yet. */
   over(source: OutputSource): OutputSource {
     return {
+      ...(source.addressMatches ? { addressMatches: source.addressMatches.bind(source) } : {}),
       getOutputs: async (pipelineId, hashes) => {
         // Keep only this checkpoint's outputs: memory stays one checkpoint's worth when a run's
         // outputs are not cumulative. A dropped output read again later is verified again.

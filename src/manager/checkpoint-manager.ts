@@ -13,7 +13,6 @@ import {
   type ResumeContext,
   type ValidationResult,
 } from "../core/types.js";
-import type { GuardedStore } from "../stores/guarded-store.js";
 import {
   openStore,
   type ResolvedStore,
@@ -22,6 +21,14 @@ import {
   type StoreSpec,
 } from "../stores/registry.js";
 import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
+import { AtRestStore } from "../transforms/at-rest-store.js";
+import {
+  type CompressionSetting,
+  loadCodec,
+  type ResolvedCompression,
+  resolveCompression,
+} from "../transforms/compression.js";
+import { createKeyRing, type EncryptionOptions, type KeyRing } from "../transforms/keys.js";
 import { renderChain } from "./chain-text.js";
 import { ChainWriter } from "./chain-writer.js";
 import { checkRecord, checkStored, isQuarantined, storeParents } from "./check.js";
@@ -74,6 +81,13 @@ export interface CheckpointManagerOptions {
   maxRecordBytes?: number;
   /** Open the store for reading: nothing is created or migrated; no store there is `CAIRN_NOT_FOUND`. */
   readOnly?: boolean;
+  /**
+   * Compress checkpoints and outputs at rest: `true` (the recommended algorithm), an algorithm
+   * name, or `{ algorithm, level, minBytes }`. Off by default; compressed records are read either way.
+   */
+  compression?: CompressionSetting;
+  /** Encrypt checkpoints and outputs at rest (AES-256-GCM, a data key per run): the key ring. */
+  encryption?: EncryptionOptions;
 }
 
 const MANAGER_OPTIONS = [
@@ -83,6 +97,8 @@ const MANAGER_OPTIONS = [
   "clock",
   "maxRecordBytes",
   "readOnly",
+  "compression",
+  "encryption",
 ] as const satisfies readonly (keyof CheckpointManagerOptions)[];
 
 /** Options of `importCheckpoint`. */
@@ -99,7 +115,9 @@ export interface ImportOptions {
  */
 export class CheckpointManager {
   private readonly spec: StoreSpec | ResolvedStore;
-  private storePromise: Promise<GuardedStore> | undefined;
+  private storePromise: Promise<AtRestStore> | undefined;
+  private readonly compression: ResolvedCompression | undefined;
+  private readonly ring: KeyRing | undefined;
   private readonly clock: () => Date;
   private readonly maxRecordBytes: number;
   private readonly readOnly: boolean;
@@ -120,13 +138,15 @@ export class CheckpointManager {
     this.writer = new ChainWriter(this.clock);
     this.maxRecordBytes = byteLimit("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES);
     this.readOnly = options.readOnly === true;
+    this.compression = resolveCompression(options.compression);
+    this.ring = options.encryption === undefined ? undefined : createKeyRing(options.encryption);
   }
 
   /** The underlying store, opened and set up on first use. */
-  async getStore(): Promise<GuardedStore> {
+  async getStore(): Promise<AtRestStore> {
     if (this.closed) throw new ClosedError("This CheckpointManager");
     if (!this.storePromise) {
-      this.storePromise = openStore(this.spec, { readOnly: this.readOnly }).catch((error: unknown) => {
+      this.storePromise = this.openLayered().catch((error: unknown) => {
         this.storePromise = undefined;
         throw error;
       });
@@ -134,6 +154,13 @@ export class CheckpointManager {
     const store = await this.storePromise;
     await store.setup();
     return store;
+  }
+
+  private async openLayered(): Promise<AtRestStore> {
+    const c = this.compression;
+    const codec = c && (await loadCodec(c.algorithm, c.level, c.minBytes));
+    const store = await openStore(this.spec, { readOnly: this.readOnly });
+    return new AtRestStore(store, { codec, ring: this.ring, maxBytes: this.maxRecordBytes });
   }
 
   /** The strategy name of the store (`file`, `sqlite`...). */
@@ -160,7 +187,7 @@ export class CheckpointManager {
     return this.writer.write(await this.getStore(), checked, options);
   }
 
-  private async getRecord(checkpointId: string): Promise<{ store: GuardedStore; record: CheckpointRecord }> {
+  private async getRecord(checkpointId: string): Promise<{ store: AtRestStore; record: CheckpointRecord }> {
     assertValidName("checkpointId", checkpointId);
     const store = await this.getStore();
     const record = await store.getCheckpoint(checkpointId);

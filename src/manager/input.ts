@@ -13,6 +13,7 @@ import {
   type CreateCheckpointInput,
   FORMAT_VERSION,
 } from "../core/types.js";
+import type { DataKey } from "../transforms/data-key.js";
 import { checkProvenance, checkStageList, type EncodedContent, encodeOutputs, sealRecord } from "./build.js";
 
 /** A `createCheckpoint` input, checked, with its content encoded. */
@@ -74,6 +75,7 @@ export function sealChild(
   input: CheckedInput,
   parent: StoredMetadata | undefined,
   timestamp: Date,
+  key?: DataKey,
 ): { record: CheckpointRecord; outputs: OutputRecord[] } {
   return sealRecord(
     {
@@ -92,6 +94,8 @@ export function sealChild(
       format_version: FORMAT_VERSION,
     },
     input.content,
+    undefined,
+    key,
   );
 }
 

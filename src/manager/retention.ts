@@ -4,9 +4,9 @@
  */
 import { CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { parseBody } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
+import { readOutline } from "../transforms/envelope.js";
 import {
   inUseReason,
   LEASE_LOST_REASON,
@@ -64,7 +64,7 @@ async function referencedOutputs(
     try {
       const record = await store.getCheckpoint(entry.metadata.checkpoint_id);
       if (!record) continue;
-      for (const hash of Object.values(parseBody(entry.metadata.checkpoint_id, record.body).output_refs)) {
+      for (const hash of Object.values(readOutline(entry.metadata.checkpoint_id, record.body).output_refs)) {
         referenced.add(hash);
       }
     } catch (error) {

@@ -6,9 +6,10 @@
  */
 import { CheckpointNotFoundError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/record.js";
+import type { CheckpointBody, StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
+import { readOutline } from "../transforms/envelope.js";
 import {
   checkStored,
   isQuarantined,
@@ -151,9 +152,9 @@ function bodyOf(checked: Extract<StoredCheck, { gone: false }>): CheckpointVerdi
   return { completed_stages, pending_stages, output_refs };
 }
 
-function tryParseBody(id: string, text: string): CheckpointBody | undefined {
+function tryParseBody(id: string, text: string): CheckpointVerdict["body"] {
   try {
-    return parseBody(id, text);
+    return readOutline(id, text);
   } catch {
     // Already a problem of the verdict (the check parses the body too).
     return undefined;

@@ -5,9 +5,10 @@
  */
 import { CheckpointCorruptError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointRecord, parseBody, type StoredMetadata } from "../core/record.js";
+import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineSummary, RESUMABLE_STATUSES } from "../core/types.js";
 import type { CheckpointStore } from "../stores/types.js";
+import { readOutline } from "../transforms/envelope.js";
 import { summarizeLiveRun } from "./statistics.js";
 import { inspectRecord, type VerifiedRecord } from "./verify.js";
 
@@ -144,7 +145,7 @@ export async function summarizeOneRun(
   const latest = await newestReadable(store, pipelineId);
   let stages: { completed: number; pending: number } | undefined;
   try {
-    const body = latest && parseBody(latest.checkpoint_id, latest.body);
+    const body = latest && readOutline(latest.checkpoint_id, latest.body);
     stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
   } catch (error) {
     if (!(error instanceof CheckpointCorruptError)) throw error;

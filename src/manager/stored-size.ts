@@ -5,8 +5,8 @@
  * square of the stage count while the store holds each output once.
  */
 import { CheckpointCorruptError } from "../core/errors.js";
-import { parseBody } from "../core/record.js";
 import type { CheckpointStore, StoredMetadata } from "../stores/types.js";
+import { readOutline } from "../transforms/envelope.js";
 
 /**
  * Stored bytes of one run's readable checkpoints (oldest first). An output's size is worked out
@@ -26,7 +26,7 @@ export async function storedRunBytes(
     try {
       record = await store.getCheckpoint(metadata.checkpoint_id);
       if (record === undefined) continue; // deleted since the listing
-      refs = Object.values(parseBody(metadata.checkpoint_id, record.body).output_refs);
+      refs = Object.values(readOutline(metadata.checkpoint_id, record.body).output_refs);
     } catch (error) {
       // Listed as readable but not loadable: validation reports it; it holds no countable outputs.
       if (error instanceof CheckpointCorruptError) continue;

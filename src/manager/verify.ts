@@ -13,9 +13,10 @@ import {
   sha256,
   toMetadata,
 } from "../core/record.js";
+import { assertOpened } from "../core/sealed.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
-import type { CheckpointStore } from "../stores/types.js";
 import { EncodedOutput } from "./build.js";
+import type { OutputSource } from "./check.js";
 
 /** A record that passed verification, with its outputs' verified texts. */
 export interface VerifiedRecord {
@@ -23,6 +24,8 @@ export interface VerifiedRecord {
   body: CheckpointBody;
   /** Output text by hash, each verified against its hash. */
   outputs: Map<string, string>;
+  /** Addresses among them that are keyed (their SHA-256 differs), when known. */
+  keyed?: ReadonlySet<string>;
 }
 
 /** Outcome of inspecting a record: the problems found, and the verified record when none. */
@@ -36,11 +39,13 @@ export interface Inspection {
  * `known` (verified earlier, from the same reads) are not hashed again.
  */
 export async function inspectRecord(
-  store: Pick<CheckpointStore, "getOutputs">,
+  store: OutputSource,
   record: CheckpointRecord,
   known?: ReadonlySet<string>,
 ): Promise<Inspection> {
   const { metadata } = record;
+  // Sealed for want of a key: not checkable, and never reported as damage.
+  assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
   const problems: ValidationProblem[] = [];
   const expected = computeChecksum(metadata, record.body);
   if (expected !== metadata.checksum) {
@@ -57,30 +62,46 @@ export async function inspectRecord(
     return { problems };
   }
   const hashes = [...new Set(Object.values(body.output_refs))];
-  const outputs = hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map();
+  let outputs: Map<string, string>;
+  try {
+    outputs = hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map();
+  } catch (error) {
+    // An output that fails to open (its ciphertext fails authentication): this checkpoint is invalid.
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    problems.push({ kind: "unreadable", message: error.message });
+    return { problems };
+  }
+  const keyed = new Set<string>();
   for (const [stage, hash] of Object.entries(body.output_refs)) {
     const text = outputs.get(hash);
+    if (text !== undefined)
+      assertOpened(text, `The output of stage ${stage} of checkpoint ${metadata.checkpoint_id}`);
     if (text === undefined) {
       problems.push({
         kind: "output_missing",
         message: `output of stage ${stage} (${hash.slice(0, 12)}…) is missing`,
       });
-    } else if (!known?.has(hash) && sha256(text) !== hash) {
-      problems.push({
-        kind: "output_hash_mismatch",
-        message: `output of stage ${stage} does not match its hash ${hash.slice(0, 12)}…`,
-      });
-      outputs.delete(hash);
+    } else if (!known?.has(hash)) {
+      const match = store.addressMatches
+        ? store.addressMatches(metadata.pipeline_id, hash, text)
+        : sha256(text) === hash
+          ? "sha"
+          : undefined;
+      if (match === "keyed") keyed.add(hash);
+      if (match === undefined) {
+        problems.push({
+          kind: "output_hash_mismatch",
+          message: `output of stage ${stage} does not match its hash ${hash.slice(0, 12)}…`,
+        });
+        outputs.delete(hash);
+      }
     }
   }
-  return problems.length > 0 ? { problems } : { problems, verified: { record, body, outputs } };
+  return problems.length > 0 ? { problems } : { problems, verified: { record, body, outputs, keyed } };
 }
 
 /** Verifies a record, throwing {@link CheckpointCorruptError} listing every problem. */
-export async function verifyRecord(
-  store: CheckpointStore,
-  record: CheckpointRecord,
-): Promise<VerifiedRecord> {
+export async function verifyRecord(store: OutputSource, record: CheckpointRecord): Promise<VerifiedRecord> {
   const { problems, verified } = await inspectRecord(store, record);
   if (!verified)
     throw new CheckpointCorruptError(
@@ -113,12 +134,16 @@ function lazyOutputs(
   checkpointId: string,
   refs: Record<string, string>,
   outputs: Map<string, string>,
+  keyed: ReadonlySet<string> | undefined,
 ): Record<string, unknown> {
   const agentOutputs: Record<string, unknown> = {};
   const encoded = new Map<string, EncodedOutput>();
   for (const [stage, hash] of Object.entries(refs)) {
     const text = outputs.get(hash) as string;
-    encoded.set(stage, EncodedOutput.verified(text, hash));
+    encoded.set(
+      stage,
+      keyed?.has(hash) ? EncodedOutput.keyedVerified(text) : EncodedOutput.verified(text, hash),
+    );
     const settle = (value: unknown) => {
       Object.defineProperty(agentOutputs, stage, {
         value,
@@ -153,10 +178,10 @@ function decodeOutput(checkpointId: string, stage: string, text: string): unknow
 }
 
 /** Decodes a verified record into the public checkpoint shape; outputs decode on first read. */
-export function decodeVerified({ record, body, outputs }: VerifiedRecord): PipelineCheckpoint {
+export function decodeVerified({ record, body, outputs, keyed }: VerifiedRecord): PipelineCheckpoint {
   const id = record.metadata.checkpoint_id;
   try {
-    const agentOutputs = lazyOutputs(id, body.output_refs, outputs);
+    const agentOutputs = lazyOutputs(id, body.output_refs, outputs, keyed);
     return {
       metadata: toMetadata(record.metadata),
       stateData: decodeTree(body.state_data) as Record<string, unknown>,

@@ -22,8 +22,12 @@ import type {
 
 type StoreMethod = Exclude<
   keyof CheckpointStore,
-  "strategy" | "location" | "persistent" | "setup" | "close" | "migrationStatus"
+  "strategy" | "location" | "persistent" | "setup" | "close" | "migrationStatus" | "getRunKey" | "putRunKey"
 >;
+
+/** Methods a store may lack; wrapped only when the inner store has them, so callers can test for them. */
+type OptionalMethod = "rebuildIndexes" | "getRunKey" | "putRunKey";
+const OPTIONAL_METHODS: readonly OptionalMethod[] = ["rebuildIndexes", "getRunKey", "putRunKey"];
 
 const METHODS: readonly StoreMethod[] = [
   "putCheckpoint",
@@ -89,6 +93,21 @@ function assertImport(pipelineId: unknown, checkpoints: unknown, options: unknow
   }
   if (typeof (options as { replace?: unknown } | undefined)?.replace !== "boolean")
     throw new InvalidArgumentError("importRun options.replace must be a boolean");
+  const runKey = (options as { runKey?: unknown }).runKey;
+  if (runKey !== undefined) assertKeyRecord("importRun options.runKey", runKey);
+}
+
+/** The longest key record a store must keep (64 KiB of text): a wrapped key is far smaller. */
+export const MAX_RUN_KEY_LENGTH = 65_536;
+
+/** A run's key record: opaque, non-empty text of at most `MAX_RUN_KEY_LENGTH` characters. */
+function assertKeyRecord(field: string, record: unknown): void {
+  if (typeof record !== "string" || record.length === 0)
+    throw new InvalidArgumentError(`${field} must be a non-empty string`);
+  if (record.length > MAX_RUN_KEY_LENGTH)
+    throw new InvalidArgumentError(
+      `${field} is ${record.length} characters long; a key record holds at most ${MAX_RUN_KEY_LENGTH}`,
+    );
 }
 
 function assertLease(lease: unknown): void {
@@ -135,7 +154,7 @@ function assertEntry(entry: unknown): void {
  * The argument checks of every store method, made once here for all stores: names and ids
  * match the name pattern (no path traversal, no key or SQL injection), hashes are hex SHA-256.
  */
-const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> = {
+const CHECKS: Record<StoreMethod | OptionalMethod, (args: unknown[]) => void> = {
   putCheckpoint: ([record, outputs, fence, options]) => {
     const m = assertRecord(record);
     assertHashes((outputs as OutputRecord[] | undefined)?.map((o) => o.hash));
@@ -187,6 +206,13 @@ const CHECKS: Record<StoreMethod | "rebuildIndexes", (args: unknown[]) => void> 
   readCorruptEntry: ([entry]) => assertEntry(entry),
   removeCorruptEntry: ([entry]) => assertEntry(entry),
   rebuildIndexes: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  getRunKey: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  putRunKey: ([pipelineId, record, expected]) => {
+    assertValidName("pipelineId", pipelineId);
+    assertKeyRecord("the key record", record);
+    if (expected !== undefined && typeof expected !== "string")
+      throw new InvalidArgumentError("the expected key record must be a string or undefined");
+  },
 };
 
 /**
@@ -209,9 +235,8 @@ export class GuardedStore implements CheckpointStore {
     this.location = inner.location;
     this.persistent = inner.persistent;
     // An optional method is wrapped only when the inner store has it, so callers can test for it.
-    const names: readonly string[] =
-      typeof inner.rebuildIndexes === "function" ? [...METHODS, "rebuildIndexes"] : METHODS;
-    for (const name of names as readonly (StoreMethod | "rebuildIndexes")[]) {
+    const present = OPTIONAL_METHODS.filter((name) => typeof inner[name] === "function");
+    for (const name of [...METHODS, ...present]) {
       const check = CHECKS[name];
       const method = (inner as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[name] as (
         ...args: unknown[]
@@ -296,5 +321,7 @@ export class GuardedStore implements CheckpointStore {
   declare readCorruptEntry: CheckpointStore["readCorruptEntry"];
   declare removeCorruptEntry: CheckpointStore["removeCorruptEntry"];
   declare rebuildIndexes?: CheckpointStore["rebuildIndexes"];
+  declare getRunKey?: CheckpointStore["getRunKey"];
+  declare putRunKey?: CheckpointStore["putRunKey"];
   declare migrationStatus?: () => Promise<MigrationStatus>;
 }

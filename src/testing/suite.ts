@@ -1,6 +1,6 @@
 /**
  * The conformance suite every store runs: the raw store contract (`store-contract.ts`), leases,
- * corrupt entries, the runs-by-name index, whole-run imports, and the CheckpointManager's guarantees on top of
+ * corrupt entries, the runs-by-name index, whole-run imports, run key records, and the CheckpointManager's guarantees on top of
  * the store (`manager-behaviour.ts`).
  *
  * A store's test file calls `describeStoreConformance(name, create)`; `create` runs before each
@@ -17,6 +17,7 @@ import { runHeadTests } from "./store-heads.js";
 import { importRunTests } from "./store-import.js";
 import { leaseTests } from "./store-leases.js";
 import { modelTests } from "./store-model.js";
+import { runKeyTests } from "./store-run-keys.js";
 import { runsIndexTests } from "./store-runs.js";
 
 /** What a store provides to the suite for one test. */
@@ -120,6 +121,7 @@ export function describeStoreConformance(name: string, create: HarnessFactory): 
     modelTests(harness);
     importRunTests(harness);
     runHeadTests(harness);
+    runKeyTests(harness);
     managerTests(harness);
   });
 }

@@ -42,7 +42,7 @@ describe("unknown options", () => {
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error).toMatchObject({ code: ErrorCode.InvalidArgument });
     expect((error as Error).message).toBe(
-      'CheckpointManager has no options "encryptoin", "retention" (options: strategy, config, store, clock, maxRecordBytes, readOnly)',
+      'CheckpointManager has no options "encryptoin", "retention" (options: strategy, config, store, clock, maxRecordBytes, readOnly, compression, encryption)',
     );
     expect(() => new CheckpointManager({ strategy: "memory", clock: undefined })).not.toThrow();
   });

@@ -55,8 +55,8 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
     const { rows } = await sql(
       `SELECT version, name, applied_at FROM "${schema}".cairn_migrations ORDER BY 1`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
-    expect(LATEST_VERSION).toBe(4);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(LATEST_VERSION).toBe(5);
     expect(rows[0]?.applied_at).toBeInstanceOf(Date);
 
     // Applied once: of two racing transactions, one applies everything and the other nothing.
@@ -75,7 +75,7 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
         }
       });
     const results = await Promise.all([race(), race()]);
-    expect(results.sort((x, y) => y.length - x.length)).toEqual([[1, 2, 3, 4], []]);
+    expect(results.sort((x, y) => y.length - x.length)).toEqual([[1, 2, 3, 4, 5], []]);
   });
 
   it("refuses a schema written by a newer version", async () => {
@@ -87,7 +87,7 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
     const error = await store.setup().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FormatTooNewError);
     expect(error).toMatchObject({ code: "CAIRN_FORMAT_TOO_NEW", subject: "store schema", found: 99 });
-    expect((error as Error).message).toMatch(/cairn_migrations": store schema format version 99 .*\(4\)/);
+    expect((error as Error).message).toMatch(/cairn_migrations": store schema format version 99 .*\(5\)/);
 
     // Through a manager (a guarded store): the same error, unwrapped, on every attempt.
     const manager = new CheckpointManager({

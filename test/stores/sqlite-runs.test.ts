@@ -57,11 +57,13 @@ describe("SqliteStore runs index", () => {
     const before = await store.listRuns({ pipelineName: "etl" });
     const rowsBefore = runsRows(raw());
     await store.close();
-    // The schema as version 2 left it: no runs table, no record of migrations 3 and 4.
+    // The schema as version 2 left it: no runs table, no record of migrations 3 to 5.
     const db = raw();
-    db.exec("DROP TABLE cairn_runs; DELETE FROM cairn_migrations WHERE version >= 3");
+    db.exec(
+      "DROP TABLE cairn_runs; DROP TABLE cairn_run_keys; DELETE FROM cairn_migrations WHERE version >= 3",
+    );
     const again = await openStore();
-    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4]);
+    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4, 5]);
     expect(await again.listRuns({ pipelineName: "etl" })).toEqual(before);
     expect(before.runs.map((r) => [r.pipelineId, r.createdAt, r.finished])).toEqual([
       ["b", at(21), false],

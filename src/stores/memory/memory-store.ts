@@ -59,6 +59,8 @@ export class MemoryStore implements CheckpointStore {
   private readonly index = new RunsIndex();
   /** Per run, its head record; outlives the run's checkpoints, so a truncation stays visible. */
   private readonly heads = new Map<string, RunHead>();
+  /** Per run, its key record; kept apart from `runs`, so a key alone lists no run. */
+  private readonly keys = new Map<string, string>();
 
   constructor(config: MemoryStoreConfig = {}) {
     const unknown = unknownOptionsProblem("the memory store", config, ["name"]);
@@ -134,8 +136,23 @@ export class MemoryStore implements CheckpointStore {
       if (owner !== undefined && owner !== pipelineId)
         throw new CheckpointConflictError(record.metadata.checkpoint_id);
     }
+    // A replaced run's key goes with it; a new run keeps the key its writer may have made.
+    if (this.runs.has(pipelineId)) this.keys.delete(pipelineId);
     this.deleteNow(pipelineId);
+    if (options.runKey !== undefined) this.keys.set(pipelineId, options.runKey);
     for (const { record, outputs } of checkpoints) this.putNow(record, outputs);
+  }
+
+  /** The run's key record; undefined when it has none. */
+  async getRunKey(pipelineId: string): Promise<string | undefined> {
+    return this.keys.get(pipelineId);
+  }
+
+  /** Compare-and-set, synchronous: no other call runs between the check and the write. */
+  async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
+    if (this.keys.get(pipelineId) !== expected) return false;
+    this.keys.set(pipelineId, record);
+    return true;
   }
 
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
@@ -257,7 +274,9 @@ export class MemoryStore implements CheckpointStore {
     return deleted;
   }
 
+  /** Drops the key record first (memory cannot be overwritten from JavaScript), then the run. */
   async deleteRun(pipelineId: string): Promise<void> {
+    this.keys.delete(pipelineId);
     this.deleteNow(pipelineId);
   }
 

@@ -15,20 +15,29 @@ export function prepareImport(db: SqliteDatabase, tables: TableNames, prepared: 
   const held = db.prepare(
     `SELECT 1 FROM ${c} WHERE pipeline_id = ? UNION ALL SELECT 1 FROM ${o} WHERE pipeline_id = ? LIMIT 1`,
   );
-  const { transactions } = prepared;
+  const { transactions, keys } = prepared;
   const importRun = db.transaction(
     (pipelineId: string, checkpoints: readonly ImportedCheckpoint[], options: ImportRunOptions) => {
+      let replaced = false;
       if (held.get(pipelineId, pipelineId) !== undefined) {
         if (!options.replace)
           throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
-        // The lease row is another table: the run's fencing token survives.
+        // The lease row is another table: the run's fencing token survives. The key record
+        // goes with the old run; a run with only a key is new, and keeps it.
         transactions.deleteRun(pipelineId);
+        replaced = true;
       }
+      if (options.runKey !== undefined) keys.set(pipelineId, options.runKey);
       // Nested transactions are savepoints; an id another run holds fails the insert, and the
       // error rolls back the whole import, the delete above included.
       for (const { record, outputs } of checkpoints) transactions.put(record, outputs, undefined, undefined);
+      return replaced;
     },
   );
-  return (pipelineId: string, checkpoints: readonly ImportedCheckpoint[], options: ImportRunOptions) =>
-    importRun.immediate(pipelineId, checkpoints, options);
+  /** Imports the run; true when it replaced one (whose key record is gone). */
+  return (
+    pipelineId: string,
+    checkpoints: readonly ImportedCheckpoint[],
+    options: ImportRunOptions,
+  ): boolean => importRun.immediate(pipelineId, checkpoints, options);
 }

@@ -13,6 +13,7 @@ export interface TableNames {
   outputs: string;
   leases: string;
   runs: string;
+  runKeys: string;
 }
 
 /** One schema change. */
@@ -33,6 +34,7 @@ export function tableNames(prefix: string): TableNames {
     outputs: `${prefix}outputs`,
     leases: `${prefix}leases`,
     runs: `${prefix}runs`,
+    runKeys: `${prefix}run_keys`,
   };
 }
 
@@ -117,6 +119,18 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: (t) => `
       ALTER TABLE ${t.runs} ADD COLUMN pruned_through INTEGER NULL;
       ALTER TABLE ${t.runs} ADD COLUMN pruned_at TEXT NULL;
+    `,
+  },
+  {
+    version: 5,
+    name: "run key records",
+    // One row per encrypted run: its data key wrapped by a key-encryption key (opaque text).
+    // A table of its own, so no listing of runs ever sees a run that has only a key.
+    sql: (t) => `
+      CREATE TABLE ${t.runKeys} (
+        pipeline_id TEXT NOT NULL PRIMARY KEY,
+        record TEXT NOT NULL
+      ) WITHOUT ROWID;
     `,
   },
 ];

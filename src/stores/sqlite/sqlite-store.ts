@@ -12,7 +12,6 @@ import {
   StoreNotFoundError,
   StoreUnavailableError,
 } from "../../core/errors.js";
-import { unknownOptionsProblem } from "../../core/options.js";
 import { parseStoredMetadata } from "../../core/record.js";
 import { hasCode } from "../../util/fs-util.js";
 import { checkLeaseArgs } from "../lease.js";
@@ -37,6 +36,8 @@ import type {
   RunPage,
   StatusPatch,
 } from "../types.js";
+import { configProblems, DEFAULT_TABLE_PREFIX, type SqliteStoreConfig } from "./config.js";
+import type { SqliteDatabase, SqliteStatement } from "./database.js";
 import { loadDriver } from "./driver.js";
 import { prepareImport } from "./import.js";
 import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.js";
@@ -49,67 +50,12 @@ import {
   tableNames,
 } from "./migrations.js";
 import { asText, compareRows, metadataOf, type Row } from "./rows.js";
+import { truncateWal } from "./run-keys.js";
 import { listRunsPage, rebuildRun } from "./runs.js";
 import { type Prepared, prepareAll } from "./statements.js";
 
-/** The part of a better-sqlite3 statement this store uses. */
-export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  safeIntegers(toggleState?: boolean): this;
-}
-
-/** A better-sqlite3 transaction function. */
-export interface SqliteTransaction<A extends unknown[], R> {
-  (...args: A): R;
-  immediate(...args: A): R;
-}
-
-/**
- * The part of a better-sqlite3 `Database` this store uses. Typed structurally so that cairn's
- * public types do not require `@types/better-sqlite3` and users can pass their own connection.
- */
-export interface SqliteDatabase {
-  readonly name: string;
-  readonly memory: boolean;
-  readonly open: boolean;
-  prepare(source: string): SqliteStatement;
-  exec(source: string): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): SqliteTransaction<A, R>;
-  close(): unknown;
-}
-
-/** Options of the SQLite store. */
-export interface SqliteStoreConfig {
-  /** Database file; created with its folder when missing. `:memory:` keeps nothing. */
-  dbPath?: string;
-  /** An open better-sqlite3 database to use instead; the caller keeps ownership and closes it. */
-  database?: SqliteDatabase;
-  /** Prefix of every table and index name; default `cairn_`. */
-  tablePrefix?: string;
-  /**
-   * `full` (default) syncs the WAL on every commit, so a checkpoint survives power loss;
-   * `normal` syncs only at WAL checkpoints: it survives a crash of the process, not of the machine.
-   */
-  synchronous?: SqliteSynchronous;
-}
-
-/** SQLite's `PRAGMA synchronous` levels the store accepts. */
-export type SqliteSynchronous = "full" | "normal";
-const SYNCHRONOUS_LEVELS: readonly string[] = ["full", "normal"] satisfies SqliteSynchronous[];
-const SQLITE_OPTIONS = [
-  "dbPath",
-  "database",
-  "tablePrefix",
-  "synchronous",
-] as const satisfies readonly (keyof SqliteStoreConfig)[];
-
-/** The table prefix when none is configured. */
-export const DEFAULT_TABLE_PREFIX = "cairn_";
-
-// Same rule as the registry: the prefix is pasted into SQL, so it must be a plain identifier.
-const PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
+export { DEFAULT_TABLE_PREFIX, type SqliteStoreConfig, type SqliteSynchronous } from "./config.js";
+export type { SqliteDatabase, SqliteStatement, SqliteTransaction } from "./database.js";
 
 const PATCH_FIELDS = [
   "status",
@@ -157,32 +103,7 @@ export class SqliteStore implements CheckpointStore {
       tablePrefix = DEFAULT_TABLE_PREFIX,
       synchronous = "full",
     } = config as SqliteStoreConfig;
-    const problems: string[] = [];
-    const unknown = unknownOptionsProblem("the sqlite store", config, SQLITE_OPTIONS);
-    if (unknown !== undefined) problems.push(unknown);
-    if (typeof synchronous !== "string" || !SYNCHRONOUS_LEVELS.includes(synchronous)) {
-      problems.push(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
-    }
-    if (typeof tablePrefix !== "string" || !PREFIX_PATTERN.test(tablePrefix)) {
-      problems.push("tablePrefix must be letters, digits and '_', not starting with a digit (at most 31)");
-    }
-    if (database !== undefined && dbPath !== undefined) {
-      problems.push("give dbPath or database, not both");
-    } else if (database !== undefined) {
-      const db = database as Partial<SqliteDatabase> | null;
-      if (typeof db?.prepare !== "function" || typeof db.transaction !== "function") {
-        problems.push("database must be an open better-sqlite3 Database");
-      } else if (db.open === false) problems.push("database is closed");
-      if (config.synchronous !== undefined) {
-        problems.push(
-          "synchronous applies to a database the store opens; set the pragma on your own connection",
-        );
-      }
-    } else if (typeof dbPath !== "string" || dbPath.length === 0) {
-      problems.push(
-        "dbPath must be a non-empty string (or pass an open better-sqlite3 database as database)",
-      );
-    }
+    const problems = configProblems(config);
     if (problems.length > 0) throw new InvalidConfigError(problems);
 
     // The caller's connection keeps the caller's settings (pragmas included): they own it.
@@ -210,6 +131,9 @@ export class SqliteStore implements CheckpointStore {
       db.exec(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`);
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA foreign_keys = ON");
+      // Deleted content (a destroyed run key above all) is overwritten with zeros, not left in
+      // free space; the cost is the extra page writes of every delete.
+      db.exec("PRAGMA secure_delete = ON");
     } catch (error) {
       db?.close();
       const reason = error instanceof Error ? error.message : String(error);
@@ -278,7 +202,18 @@ export class SqliteStore implements CheckpointStore {
     options: ImportRunOptions,
   ): Promise<void> {
     this.importer ??= prepareImport(this.db, this.tables, this.ready);
-    this.importer(pipelineId, checkpoints, options);
+    // A replaced run's key record may have gone: its old bytes leave the WAL too.
+    if (this.importer(pipelineId, checkpoints, options)) truncateWal(this.db);
+  }
+
+  /** The run's key record (`<prefix>run_keys`); undefined when it has none. */
+  async getRunKey(pipelineId: string): Promise<string | undefined> {
+    return this.ready.keys.get(pipelineId);
+  }
+
+  /** Compare-and-set of the run's key record, one statement under SQLite's write lock. */
+  async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
+    return this.ready.keys.put(pipelineId, record, expected);
   }
 
   /** Takes the run's lease in an immediate transaction (atomic across processes). */
@@ -388,9 +323,13 @@ export class SqliteStore implements CheckpointStore {
     return this.ready.transactions.deleteOutputs(pipelineId, hashes);
   }
 
-  /** Deletes every checkpoint row (corrupt ones included) and output of the run. */
+  /**
+   * Deletes the run's key record, then every checkpoint row (corrupt ones included) and output,
+   * in one transaction; then truncates the WAL, which still holds the key's old pages.
+   */
   async deleteRun(pipelineId: string): Promise<void> {
     this.ready.transactions.deleteRun(pipelineId);
+    truncateWal(this.db);
   }
 
   /** The row of a corrupt entry, every column, as JSON. */

@@ -7,13 +7,14 @@ import { assertFence, decideAcquire, isSameLease } from "../lease.js";
 import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord } from "../types.js";
 import type { TableNames } from "./migrations.js";
 import { asText, COLUMNS, type Row } from "./rows.js";
+import { prepareRunKeys } from "./run-keys.js";
 import { prepareRunQueries } from "./runs.js";
 import type { SqliteDatabase, SqliteStatement } from "./sqlite-store.js";
 
 // Runs after the migrations: SQLite resolves table names when a statement is prepared.
 /** Prepares every statement of the store and the transactions built on them. */
 export function prepareAll(db: SqliteDatabase, tables: TableNames) {
-  const { checkpoints: c, outputs: o, leases: l, runs: r } = tables;
+  const { checkpoints: c, outputs: o, leases: l, runs: r, runKeys: k } = tables;
   const columns = COLUMNS.join(", ");
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
   // The run's newest checkpoint, in the order `compareStored` gives, served by the run index.
@@ -64,6 +65,7 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     ),
     selectSequence: prepare(`SELECT sequence FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`),
     deleteRunEntry: prepare(`DELETE FROM ${r} WHERE pipeline_id = ?`),
+    deleteRunKey: prepare(`DELETE FROM ${k} WHERE pipeline_id = ?`),
     selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
     upsertLease: prepare(
       `INSERT INTO ${l} (pipeline_id, owner, token, expires_at) VALUES (?, ?, ?, ?)
@@ -172,13 +174,16 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     releaseLease: db.transaction((lease: Lease) => {
       if (isSameLease(leaseOf(lease.pipelineId), lease)) writeLease({ ...lease, expiresAt: new Date(0) });
     }),
+    // The key record first: with secure_delete on, its bytes are zeroed in the page it was in.
     deleteRun: db.transaction((pipelineId: string) => {
+      s.deleteRunKey.run(pipelineId);
       s.deleteRunCheckpoints.run(pipelineId);
       s.deleteRunOutputs.run(pipelineId);
       s.deleteRunEntry.run(pipelineId);
     }),
   };
-  return { statements: s, transactions, runs: prepareRunQueries(db, tables), leaseOf };
+  const keys = prepareRunKeys(db, tables);
+  return { statements: s, transactions, runs: prepareRunQueries(db, tables), keys, leaseOf };
 }
 
 /** The prepared statements and transactions of one store. */
