@@ -36,6 +36,7 @@ export function atRestBytesTable(results: AtRestResult[]): string {
       "compressed / outputs",
       "target",
       "measured as",
+      "sqlite body columns only: plain / outputs, compressed / outputs",
     ],
     rows.map((r) => [
       r.store,
@@ -47,6 +48,9 @@ export function atRestBytesTable(results: AtRestResult[]): string {
       ratio(r.compressedBytes, r.outputBytes),
       r.store === "postgres" ? "–" : `≤ ${BYTES_TARGET}×`,
       r.method,
+      r.plainDataBytes === undefined || r.compressedDataBytes === undefined
+        ? "–"
+        : `${ratio(r.plainDataBytes, r.outputBytes)}, ${ratio(r.compressedDataBytes, r.outputBytes)}`,
     ]),
   );
 }

@@ -38,6 +38,9 @@ export interface AtRestGrowth {
   compressedBytes: number;
   /** How the bytes were measured on this store. */
   method: string;
+  /** SQLite: the bytes of the body columns alone (checkpoint bodies and outputs), without page slack. */
+  plainDataBytes?: number;
+  compressedDataBytes?: number;
 }
 
 /** The at-rest measurements of one store. */
@@ -78,6 +81,31 @@ function optionsFor(ctx: ScenarioContext, dir: string, layer: Layer): Checkpoint
   if (layer === "encrypted")
     return { ...base, encryption: { keys: { k1: randomBytes(32) }, activeKeyId: "k1" } };
   return base;
+}
+
+/** SQLite: sum of the stored lengths of the checkpoint and output bodies (what the rows hold). */
+async function sqliteDataBytes(dir: string): Promise<number> {
+  const { default: Database } = await import("better-sqlite3");
+  const db = new Database(join(dir, "cairn.db"), { readonly: true });
+  try {
+    const tables = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE '%checkpoints' OR name LIKE '%outputs')",
+      )
+      .all() as { name: string }[];
+    let bytes = 0;
+    for (const { name } of tables) {
+      const row = db
+        .prepare(`SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) AS n FROM "${name}"`)
+        .get() as {
+        n: number;
+      };
+      bytes += row.n;
+    }
+    return bytes;
+  } finally {
+    db.close();
+  }
 }
 
 /** The stores whose bytes are measured, and how: what the store holds, never what the API returns. */
@@ -160,6 +188,10 @@ async function measureGrowthBytes(ctx: ScenarioContext): Promise<AtRestGrowth | 
     compressedBytes: await growthRun(optionsFor(ctx, packedDir, "compressed"), outputs, packedBytes.measure),
     method: plainBytes.method,
   };
+  if (ctx.store.name === "sqlite") {
+    growth.plainDataBytes = await sqliteDataBytes(plainDir);
+    growth.compressedDataBytes = await sqliteDataBytes(packedDir);
+  }
   ctx.log(
     `at rest: growth ${stages}: plain ${growth.plainBytes} bytes, compressed ${growth.compressedBytes} bytes`,
   );
