@@ -68,15 +68,17 @@ export {
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
-export type { RunInfo } from "./manager/checkpoint-manager.js";
+export type { RekeyOptions, RekeyReport, RunInfo } from "./manager/checkpoint-manager.js";
 export {
   CheckpointManager,
   type CheckpointManagerOptions,
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
+export type { CheckpointExportOptions } from "./manager/checkpoint-transfer.js";
 export type { HistoryFinding } from "./manager/history.js";
 export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
+  ExportForm,
   ProgressCallback,
   RunExportOptions,
   RunExportReport,
@@ -150,4 +152,11 @@ export type {
   CompressionAlgorithm,
   CompressionSetting,
 } from "./transforms/compression.js";
+export {
+  type KeyFileContent,
+  keyFileOptions,
+  readKeyFile,
+  readKeyFileContent,
+  writeKeyFile,
+} from "./transforms/key-file.js";
 export type { EncryptionOptions } from "./transforms/keys.js";

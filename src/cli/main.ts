@@ -13,9 +13,11 @@ import { registerCompare } from "./commands/compare.js";
 import { registerExport } from "./commands/export.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerKeys } from "./commands/keys.js";
 import { registerList } from "./commands/list.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerMonitor } from "./commands/monitor.js";
+import { registerRekey } from "./commands/rekey.js";
 import { registerRepair } from "./commands/repair.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
@@ -64,6 +66,8 @@ export function createProgram(): Command {
   registerAnalyze(program);
   registerReport(program);
   registerVisualize(program);
+  registerKeys(program);
+  registerRekey(program);
   return program;
 }
 

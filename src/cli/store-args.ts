@@ -47,7 +47,8 @@ export function storeHint(command: Command): string {
   for (const option of command.options) {
     const key = option.attributeName();
     const value = flags[key];
-    if (!STORE_OPTION_KEYS.includes(key) || option.long === undefined) continue;
+    // The key file too: a hinted command reading encrypted runs needs it as much as the store.
+    if (!(STORE_OPTION_KEYS.includes(key) || key === "keyFile") || option.long === undefined) continue;
     if (typeof value === "string" || typeof value === "number")
       args.push(option.long, quoted(redactPassword(String(value))));
   }

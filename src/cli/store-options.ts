@@ -14,6 +14,8 @@ import {
   type StoreConfig,
 } from "../index.js";
 import { resolveStoreUrl } from "../stores/registry.js";
+import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from "../transforms/compression.js";
+import { readKeyFile } from "../transforms/key-file.js";
 import { UsageError } from "./exit-codes.js";
 
 /** Flags every command accepts. */
@@ -28,12 +30,16 @@ export interface StoreFlags {
   redisUrl?: string;
   keyPrefix?: string;
   ttlSeconds?: number;
+  /** Key file of the key ring (`CAIRN_KEY_FILE` when absent). */
+  keyFile?: string;
+  /** Compression of what the command writes (`--compression`, on commands that write). */
+  compression?: string;
   json?: boolean;
 }
 
 /** A store's own flag: which config key it sets and which stores accept it. */
 interface StoreFlag {
-  key: Exclude<keyof StoreFlags, "store" | "strategy" | "json">;
+  key: Exclude<keyof StoreFlags, "store" | "strategy" | "json" | "keyFile" | "compression">;
   flag: string;
   config: string;
   strategies: readonly string[];
@@ -86,7 +92,9 @@ export const STORE_HELP = `Store selection (first that applies):
                                 store are a usage error. --schema, --table-prefix, --key-prefix
                                 and --ttl-seconds alone apply to CAIRN_STORE's store.
   CAIRN_STORE=<url>             environment variable
-  default                       file store in ${DEFAULT_BASE_PATH}`;
+  default                       file store in ${DEFAULT_BASE_PATH}
+
+Encrypted runs: --key-file <path> (or CAIRN_KEY_FILE) names the key file (cairn keys generate).`;
 
 function parseTtl(value: string): number {
   if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
@@ -108,7 +116,16 @@ export function addStoreOptions(command: Command): Command {
     .option("--redis-url <url>", "redis: redis://host:port/db")
     .option("--key-prefix <p>", "redis: prefix of every key (default: cairn:)")
     .option("--ttl-seconds <n>", "redis: a run's keys expire this long after its last use", parseTtl)
+    .option("--key-file <path>", "key file of encrypted runs (default: CAIRN_KEY_FILE; see cairn keys)")
     .option("--json", "print the result as one JSON document on stdout");
+}
+
+/** Adds `--compression` to a command that writes checkpoints. */
+export function addCompressionOption(command: Command): Command {
+  return command.option(
+    "--compression <algorithm>",
+    `compress what is written: ${COMPRESSION_ALGORITHMS.join(", ")} (compressed records are read either way)`,
+  );
 }
 
 /** The store-specific flags that were given, in {@link STORE_FLAGS} order. */
@@ -211,13 +228,37 @@ export function managerOptions(
   return { strategy: "file", config: { basePath: DEFAULT_BASE_PATH } };
 }
 
-/** Builds a manager from the store flags; a bad `CAIRN_STORE` is reported as such. */
-export function createManager(
+/** The key file the flags or `CAIRN_KEY_FILE` name; undefined when neither does. */
+export function keyFilePath(flags: StoreFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.keyFile ?? (env.CAIRN_KEY_FILE || undefined);
+}
+
+/**
+ * The at-rest options the flags give: `encryption` from the key file (`--key-file`, else
+ * `CAIRN_KEY_FILE`), `compression` from `--compression`.
+ */
+export async function atRestOptions(
+  flags: StoreFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Pick<CheckpointManagerOptions, "compression" | "encryption">> {
+  const path = keyFilePath(flags, env);
+  const options: Pick<CheckpointManagerOptions, "compression" | "encryption"> = {};
+  if (path !== undefined) options.encryption = await readKeyFile(path);
+  if (flags.compression !== undefined) options.compression = flags.compression as CompressionAlgorithm;
+  return options;
+}
+
+/**
+ * Builds a manager from the store flags and the key file (`defaults`: at-rest settings used
+ * where the flags give none); a bad `CAIRN_STORE` is reported as such. */
+export async function createManager(
   flags: StoreFlags,
   env: NodeJS.ProcessEnv = process.env,
   readOnly = false,
-): CheckpointManager {
-  const options = managerOptions(flags, env);
+  defaults: Pick<CheckpointManagerOptions, "compression" | "encryption"> = {},
+): Promise<CheckpointManager> {
+  // The flags' at-rest settings win over `defaults` (a pipeline file's), one setting at a time.
+  const options = { ...managerOptions(flags, env), ...defaults, ...(await atRestOptions(flags, env)) };
   try {
     return new CheckpointManager(readOnly ? { ...options, readOnly } : options);
   } catch (error) {
@@ -235,7 +276,7 @@ export async function withManager<T>(
   task: (manager: CheckpointManager) => Promise<T>,
   readOnly = false,
 ): Promise<T> {
-  const manager = createManager(flags, process.env, readOnly);
+  const manager = await createManager(flags, process.env, readOnly);
   let result: T;
   try {
     result = await task(manager);

@@ -205,6 +205,21 @@ export interface CheckpointStatistics {
   storedDataSize: number;
   /** `totalDataSize` per checkpoint. */
   averageDataSize: number;
+  /**
+   * Record bodies and distinct outputs as stored at rest (compressed, encrypted) against their
+   * uncompressed size, and how many are compressed or encrypted; works without keys.
+   */
+  atRest: {
+    /** Bytes as stored. */
+    storedBytes: number;
+    /** Uncompressed bytes (records in `unsizedRecords` left out). */
+    plainBytes: number;
+    records: number;
+    compressedRecords: number;
+    encryptedRecords: number;
+    /** Compressed and encrypted under a key not given: uncompressed size unknown. */
+    unsizedRecords: number;
+  };
   totalResumeCount: number;
   resumedPipelines: number;
   /** Share of resumed runs that went on to complete; `null` when no run was resumed. */

@@ -6,6 +6,7 @@
 import { CheckpointCorruptError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
+import { type AtRestUsage, atRestText, runAtRestUsage } from "../manager/at-rest-usage.js";
 import { CHECK_SYMBOLS, formatBytes } from "../manager/chain-text.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
@@ -72,6 +73,8 @@ export interface PipelineAnalysis {
     outputs: number;
     /** Stored outputs no readable checkpoint references. */
     unreferencedOutputs: number;
+    /** Record bodies and outputs as stored at rest against uncompressed, compressed and encrypted counts. */
+    atRest: AtRestUsage;
   };
   resumes: { totalResumeCount: number; resumedCheckpoints: number };
   /** For this run: null if never resumed, 1 if resumed and finished, 0 if resumed and not finished. */
@@ -241,8 +244,16 @@ async function measureStorage(
     }
   }
   const checkpointBytes = present.reduce((sum, v) => sum + (v.metadata?.data_size ?? 0), 0);
+  const ids = present.flatMap((v) => (v.metadata ? [v.metadata.checkpoint_id] : []));
+  const atRest = await runAtRestUsage(store, pipelineId, ids);
   return {
-    storage: { checkpointBytes, outputBytes, outputs: hashes.length, unreferencedOutputs: unreferenced },
+    storage: {
+      checkpointBytes,
+      outputBytes,
+      outputs: hashes.length,
+      unreferencedOutputs: unreferenced,
+      atRest,
+    },
     unreferencedBytes,
     refsComplete,
   };
@@ -307,6 +318,7 @@ export function renderAnalysisText(a: PipelineAnalysis): string {
     `Checkpoints:     ${checkpointCounts(c, a.corrupted)}`,
     `Checkpoint data: ${formatBytes(a.storage.checkpointBytes)}`,
     `Outputs:         ${a.storage.outputs} stored, ${formatBytes(a.storage.outputBytes)}, ${a.storage.unreferencedOutputs} unreferenced`,
+    `At rest:         ${atRestText(a.storage.atRest)}`,
     `Resumes:         ${a.resumes.totalResumeCount} (from ${a.resumes.resumedCheckpoints} checkpoint${a.resumes.resumedCheckpoints === 1 ? "" : "s"})`,
     `Resume success:  ${formatRate(a.resumeSuccessRate)}`,
     `Resume point:    ${a.resumePoint ? `${a.resumePoint.checkpointId} (stage ${a.resumePoint.stageName})` : "none"}`,

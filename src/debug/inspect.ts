@@ -3,12 +3,21 @@
  * the one check's verdict, its parent and its children. The run is listed once, for the chain
  * link and the children alike.
  */
-import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.js";
+import { CheckpointCorruptError, CheckpointNotFoundError, KeyMissingError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { type CheckpointRecord, toMetadata } from "../core/record.js";
 import type { CheckpointMetadata, ValidationResult } from "../core/types.js";
-import { checkRecord, isQuarantined, listedParents, storeParents } from "../manager/check.js";
+import {
+  checkRecord,
+  isQuarantined,
+  listedParents,
+  type ParentLookup,
+  storeParents,
+} from "../manager/check.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
+import type { ListedCheckpoint } from "../stores/types.js";
+import { readOutline } from "../transforms/envelope.js";
+import { type AtRestInfo, atRestInfo } from "./at-rest-info.js";
 
 /** What {@link inspectCheckpoint} reports; content fields are null when the checkpoint does not decode. */
 export interface CheckpointInspection {
@@ -26,6 +35,14 @@ export interface CheckpointInspection {
   /** False when retention (or a hand) removed the parent; null when there is no parent. */
   parentInStore: boolean | null;
   children: string[];
+  /** How the checkpoint is stored (compression, encryption, key id); null when it is unreadable. */
+  atRest: AtRestInfo | null;
+  /**
+   * Set when the content is encrypted under a key the manager lacks: the metadata and stage
+   * lists are shown, the state and outputs are not, and `validation` could not run (`valid`
+   * false, no problems).
+   */
+  keyMissing: { keyId: string; kind: KeyMissingError["kind"]; message: string } | null;
 }
 
 /** Inspects one checkpoint; `CAIRN_NOT_FOUND` for an id the store does not hold. */
@@ -46,14 +63,17 @@ export async function inspectCheckpoint(
   if (!record) throw new CheckpointNotFoundError(checkpointId);
   const listing = await store.listCheckpoints(record.metadata.pipeline_id);
   const parents = listedParents(listing, storeParents(store));
-  const { problems, verified, checkpoint } = await checkRecord(store, record, parents);
+  const atRest = (await atRestInfo(store, checkpointId)) ?? null;
+  let outcome: Awaited<ReturnType<typeof checkRecord>>;
+  try {
+    outcome = await checkRecord(store, record, parents);
+  } catch (error) {
+    if (!(error instanceof KeyMissingError)) throw error;
+    return locked(record, listing, atRest, error, await parentInStore(record, parents));
+  }
+  const { problems, verified, checkpoint } = outcome;
   const metadata = toMetadata(record.metadata);
   const parent = metadata.parentCheckpointId;
-  const children: string[] = [];
-  for (const entry of listing) {
-    if (entry.ok && entry.metadata.parent_checkpoint_id === checkpointId)
-      children.push(entry.metadata.checkpoint_id);
-  }
   return {
     checkpointId,
     readable: checkpoint !== undefined,
@@ -75,8 +95,57 @@ export async function inspectCheckpoint(
       quarantined: problems.length > 0 && isQuarantined(record.metadata),
     },
     parentCheckpointId: parent ?? null,
-    parentInStore: parent === undefined ? null : (await parents(parent)) !== undefined,
-    children,
+    parentInStore: await parentInStore(record, parents),
+    children: childrenOf(listing, checkpointId),
+    atRest,
+    keyMissing: null,
+  };
+}
+
+async function parentInStore(record: CheckpointRecord, parents: ParentLookup): Promise<boolean | null> {
+  const parent = record.metadata.parent_checkpoint_id;
+  return parent === null ? null : (await parents(parent)) !== undefined;
+}
+
+function childrenOf(listing: readonly ListedCheckpoint[], checkpointId: string): string[] {
+  const children: string[] = [];
+  for (const entry of listing) {
+    if (entry.ok && entry.metadata.parent_checkpoint_id === checkpointId)
+      children.push(entry.metadata.checkpoint_id);
+  }
+  return children;
+}
+
+/** A checkpoint sealed under a key the manager lacks: its metadata and clear outline, nothing more. */
+function locked(
+  record: CheckpointRecord,
+  listing: readonly ListedCheckpoint[],
+  atRest: AtRestInfo | null,
+  error: KeyMissingError,
+  parentPresent: boolean | null,
+): CheckpointInspection {
+  const checkpointId = record.metadata.checkpoint_id;
+  let outline: ReturnType<typeof readOutline> | undefined;
+  try {
+    outline = readOutline(checkpointId, record.body);
+  } catch {
+    // Sealed without an outline: the stage lists need the key too.
+    outline = undefined;
+  }
+  return {
+    checkpointId,
+    readable: false,
+    metadata: toMetadata(record.metadata),
+    completedStages: outline?.completed_stages ?? null,
+    pendingStages: outline?.pending_stages ?? null,
+    stateKeys: null,
+    outputs: null,
+    validation: { checkpointId, valid: false, problems: [], quarantined: false },
+    parentCheckpointId: record.metadata.parent_checkpoint_id ?? null,
+    parentInStore: parentPresent,
+    children: childrenOf(listing, checkpointId),
+    atRest,
+    keyMissing: { keyId: error.keyId, kind: error.kind, message: error.message },
   };
 }
 
@@ -98,5 +167,7 @@ function unreadable(checkpointId: string, message: string): CheckpointInspection
     parentCheckpointId: null,
     parentInStore: null,
     children: [],
+    atRest: null,
+    keyMissing: null,
   };
 }

@@ -31,9 +31,15 @@ import {
 import { createKeyRing, type EncryptionOptions, type KeyRing } from "../transforms/keys.js";
 import { renderChain } from "./chain-text.js";
 import { ChainWriter } from "./chain-writer.js";
-import { checkRecord, checkStored, isQuarantined, storeParents } from "./check.js";
+import { checkStored, isQuarantined, storeParents } from "./check.js";
+import {
+  type CheckpointExportOptions,
+  exportCheckpoint,
+  importCheckpointFile,
+} from "./checkpoint-transfer.js";
 import { assertStatus, checkInput } from "./input.js";
 import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
+import { type RekeyOptions, type RekeyReport, rekey } from "./rekey.js";
 import {
   type CleanupOptions,
   type CleanupReport,
@@ -42,6 +48,7 @@ import {
   type RunCleanupReport,
 } from "./retention.js";
 import {
+  type ExportForm,
   exportRun,
   importRun,
   type RunExportOptions,
@@ -62,9 +69,9 @@ import {
   summarizeRuns,
 } from "./runs.js";
 import { computeStatistics, type StatisticsOptions } from "./statistics.js";
-import { exportCheckpointFile, importCheckpointFile } from "./transfer.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
 
+export type { RekeyOptions, RekeyReport } from "./rekey.js";
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 
 /** How to build a {@link CheckpointManager}. */
@@ -395,11 +402,18 @@ export class CheckpointManager {
     return report;
   }
 
-  /** Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. */
-  async exportCheckpoint(checkpointId: string, path: string): Promise<void> {
+  /**
+   * Writes one verified checkpoint, outputs inlined, to a self-contained JSON file. A checkpoint
+   * of an encrypted run is written sealed with its run's key record, or, with `decrypt`, in
+   * plaintext with its outputs re-addressed by SHA-256 (see `exportPipeline`). Returns which.
+   */
+  async exportCheckpoint(
+    checkpointId: string,
+    path: string,
+    options: CheckpointExportOptions = {},
+  ): Promise<ExportForm> {
     const { store, record } = await this.getRecord(checkpointId);
-    const checked = await checkRecord(store, record, storeParents(store));
-    await exportCheckpointFile({ ...checked, record }, path, this.clock());
+    return exportCheckpoint(store, record, path, this.clock(), options);
   }
 
   /** Imports an exported checkpoint after verifying it; returns its id. */
@@ -409,10 +423,15 @@ export class CheckpointManager {
       path,
       options.overwrite ?? false,
       options.maxImportBytes,
+      this.maxRecordBytes,
     );
   }
 
-  /** Writes every checkpoint of a run, each verified, oldest first, to one JSON file. */
+  /**
+   * Writes every checkpoint of a run, each verified, oldest first, to one JSON file. An encrypted
+   * run is written sealed (as stored, with its key record: the key is needed to export and to
+   * import it); with `decrypt`, in plaintext, its outputs re-addressed by SHA-256.
+   */
   async exportPipeline(
     pipelineId: string,
     path: string,
@@ -423,7 +442,7 @@ export class CheckpointManager {
 
   /** Imports a run export (or a single-checkpoint export), verifying every checkpoint first. */
   async importPipeline(path: string, options: RunImportOptions = {}): Promise<RunImportReport> {
-    return importRun(await this.getStore(), path, options);
+    return importRun(await this.getStore(), path, options, this.maxRecordBytes);
   }
 
   /**
@@ -434,6 +453,15 @@ export class CheckpointManager {
   async getStatistics(options: StatisticsOptions = {}): Promise<CheckpointStatistics> {
     if (options.pipelineName !== undefined) assertValidName("pipelineName", options.pipelineName);
     return computeStatistics(await this.getStore(), this.storageStrategy, options);
+  }
+
+  /**
+   * Re-wraps runs' data keys under another key-encryption key (default: the ring's active key)
+   * without rewriting data; afterwards the old key can leave the ring. One compare-and-set per
+   * run: safe beside writers, and resumable after a crash (done runs are skipped).
+   */
+  async rekey(options: RekeyOptions = {}): Promise<RekeyReport> {
+    return rekey(await this.getStore(), options);
   }
 
   /** Closes the store. */

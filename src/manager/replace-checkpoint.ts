@@ -3,15 +3,20 @@
  * ever deleting it first: the run is rebuilt with the new version in place of the old and
  * published with the store's atomic `importRun` (replace), under the run's lease, so a kill at
  * any moment leaves either the old run or the new one, and a live runner is fenced, not forked.
+ *
+ * The rest of the run is carried as stored, beneath the at-rest layer: an encrypted run keeps
+ * its data key (its key record goes along) and its records are neither opened nor sealed again.
  */
 import { CheckpointConflictError } from "../core/errors.js";
 import { type CheckpointRecord, compareStored, type OutputRecord } from "../core/record.js";
 import type { CheckpointStore, ImportedCheckpoint } from "../stores/types.js";
 import { inUseReason, LEASE_LOST_REASON, newCleanupOwner, withCleanupLease } from "./cleanup-lease.js";
+import { rawStore } from "./sealed-transfer.js";
 
 /**
  * Replaces the stored checkpoint of `record`'s id, which must belong to the same run, with
- * `record` and its `outputs`; every other checkpoint and output of the run is kept as stored.
+ * `record` and its `outputs`, given as they are to be stored (see `storedForm`); every other
+ * checkpoint and output of the run is kept as stored.
  * `CheckpointConflictError` when the run is being executed, holds entries that cannot be read
  * (repair them first: a rebuild would drop them), or the id belongs to another run.
  */
@@ -22,8 +27,9 @@ export async function replaceCheckpoint(
 ): Promise<void> {
   const pipelineId = record.metadata.pipeline_id;
   const id = record.metadata.checkpoint_id;
+  const raw = rawStore(store);
   const outcome = await withCleanupLease(store, pipelineId, newCleanupOwner(), async (lease) => {
-    const listing = await store.listCheckpoints(pipelineId);
+    const listing = await raw.listCheckpoints(pipelineId);
     const unreadable = listing.filter((e) => !e.ok).length;
     if (unreadable > 0) {
       throw new CheckpointConflictError(
@@ -39,7 +45,7 @@ export async function replaceCheckpoint(
         found = true;
         continue;
       }
-      const stored = await store.getCheckpoint(entry.metadata.checkpoint_id);
+      const stored = await raw.getCheckpoint(entry.metadata.checkpoint_id);
       // Deleted since the listing: it is no longer part of the run.
       if (stored) kept.push(stored);
     }
@@ -50,8 +56,8 @@ export async function replaceCheckpoint(
       );
     }
     // Outputs no checkpoint references any more are kept too: replacing one checkpoint changes nothing else.
-    const hashes = await store.listOutputHashes(pipelineId);
-    const stored = await store.getOutputs(pipelineId, hashes);
+    const hashes = await raw.listOutputHashes(pipelineId);
+    const stored = await raw.getOutputs(pipelineId, hashes);
     const fresh = new Set(outputs.map((o) => o.hash));
     const carried: OutputRecord[] = [...stored]
       .filter(([hash]) => !fresh.has(hash))
@@ -61,13 +67,18 @@ export async function replaceCheckpoint(
       record: r,
       outputs: [...(r === record ? outputs : []), ...(i === 0 ? carried : [])],
     }));
+    // Read last, so a key record re-wrapped meanwhile (rekey) is the one kept.
+    const runKey = await raw.getRunKey?.(pipelineId);
     if (!(await lease.keep())) {
       throw new CheckpointConflictError(
         id,
         `Run ${pipelineId}: ${LEASE_LOST_REASON}; checkpoint ${id} was not replaced`,
       );
     }
-    await store.importRun(pipelineId, checkpoints, { replace: true });
+    await raw.importRun(pipelineId, checkpoints, {
+      replace: true,
+      ...(runKey !== undefined ? { runKey } : {}),
+    });
   });
   if (outcome.held) {
     throw new CheckpointConflictError(

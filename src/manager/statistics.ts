@@ -7,6 +7,7 @@ import {
   type PipelineSummary,
 } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint, StoredMetadata } from "../stores/types.js";
+import { addUsage, emptyUsage, runAtRestUsage } from "./at-rest-usage.js";
 import { validateRun } from "./run-walk.js";
 import { storedRunBytes } from "./stored-size.js";
 
@@ -100,6 +101,7 @@ export async function computeStatistics(
     totalDataSize: 0,
     storedDataSize: 0,
     averageDataSize: 0,
+    atRest: emptyUsage(),
     totalResumeCount: 0,
     resumedPipelines: 0,
     resumeSuccessRate: null,
@@ -141,6 +143,8 @@ export async function computeStatistics(
       newest = Math.max(newest, time);
     }
     stats.storedDataSize += await storedRunBytes(store, pipelineId, readable);
+    const ids = readable.map((m) => m.checkpoint_id);
+    addUsage(stats.atRest, await runAtRestUsage(store, pipelineId, ids));
     stats.totalResumeCount += resumes;
     if (finished) stats.completedPipelines++;
     else stats.activePipelines++;

@@ -1,42 +1,44 @@
 /**
- * Export and import of single checkpoints as self-contained JSON files (`export_version` "1.1";
- * "1.0" files still import): the seed's fields in snake_case with every output inlined, so a file
- * moves between stores of any strategy. An import recomputes every hash and the checksum; a
- * tampered file is refused. A run export (1.1) writes each output once: see {@link runExportText}.
+ * Export and import of single checkpoints as self-contained JSON files (`export_version` "1.2";
+ * "1.0" and "1.1" files still import): the seed's fields in snake_case with every output inlined,
+ * so a file moves between stores of any strategy. An import recomputes every hash and the
+ * checksum; a tampered file is refused. A run export (since 1.1) writes each output once: see
+ * {@link runExportText}. Encrypted runs export sealed or re-addressed: see `sealed-transfer.ts`
+ * and `readdress.ts`.
  */
 import { canonicalJson } from "../core/codec.js";
-import {
-  CheckpointConflictError,
-  CheckpointCorruptError,
-  FormatTooNewError,
-  InvalidArgumentError,
-} from "../core/errors.js";
+import { CheckpointConflictError, CheckpointCorruptError, FormatTooNewError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointRecord, parseStoredMetadata, type StoredMetadata } from "../core/record.js";
+import { parseStoredMetadata, type StoredMetadata } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
-import { writeFileDurably } from "../util/atomic-file.js";
 import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
-import { type CheckOutcome, checkRecord, type ParentLookup, storeParents } from "./check.js";
-import { readExport } from "./export-read.js";
+import { checkRecord, type OutputSource, type ParentLookup, storeParents } from "./check.js";
 import { replaceCheckpoint } from "./replace-checkpoint.js";
+import { storedForm } from "./sealed-transfer.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** Version of the export file format cairn writes. */
-export const EXPORT_VERSION = "1.1";
+export const EXPORT_VERSION = "1.2";
 
 /**
  * Versions an import reads: 1.0 run exports repeat every output in every checkpoint; 1.1 ones
- * hold each output once. A single-checkpoint export is laid out the same in both.
+ * hold each output once; 1.2 adds sealed exports of encrypted runs (`"sealed": true`) and says
+ * when a decrypted export re-addressed outputs (`"readdressed": true`). A plaintext 1.2 file is
+ * laid out as 1.1.
  */
-const READABLE_VERSIONS: readonly unknown[] = ["1.0", EXPORT_VERSION];
+const READABLE_VERSIONS: readonly unknown[] = ["1.0", "1.1", EXPORT_VERSION];
 
 /** Builds the export file text of a verified checkpoint; outputs are embedded as their canonical text. */
-export function exportText(verified: VerifiedRecord, exportedAt: Date): string {
+export function exportText(
+  verified: VerifiedRecord,
+  exportedAt: Date,
+  extra: Record<string, unknown> = {},
+): string {
   const { body, outputs } = verified;
   const outputParts = Object.entries(body.output_refs).map(
     ([stage, hash]) => `${JSON.stringify(stage)}:${outputs.get(hash) as string}`,
   );
-  const headText = exportHead(verified, exportedAt, {});
+  const headText = exportHead(verified, exportedAt, extra);
   return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
 }
 
@@ -70,27 +72,6 @@ export function runExportText(verified: VerifiedRecord, exportedAt: Date, writte
   }
   const headText = exportHead(verified, exportedAt, { output_refs: body.output_refs });
   return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"outputs":{${fresh.join(",")}}}\n`;
-}
-
-/**
- * Writes the export file of a checked checkpoint, durably; one that the check finds invalid
- * (what `validateCheckpoint` calls invalid) is refused with its problems.
- */
-export async function exportCheckpointFile(
-  checked: CheckOutcome & { record: CheckpointRecord },
-  path: string,
-  now: Date,
-): Promise<void> {
-  if (typeof path !== "string" || path.length === 0)
-    throw new InvalidArgumentError("export path must be a file path");
-  const { problems, verified } = checked;
-  if (problems.length > 0 || !verified) {
-    throw new CheckpointCorruptError(
-      checked.record.metadata.checkpoint_id,
-      problems.map((p) => p.message),
-    );
-  }
-  await writeFileDurably(path, exportText(verified, now));
 }
 
 /** True for a `major.minor` export version above {@link EXPORT_VERSION}: a newer cairn's file. */
@@ -211,21 +192,6 @@ export function parseExportObject(
   return sealed;
 }
 
-/** Imports an export file into a store; refuses to replace an existing checkpoint unless asked. */
-export async function importCheckpointFile(
-  store: CheckpointStore,
-  path: string,
-  overwrite: boolean,
-  maxImportBytes?: number,
-): Promise<string> {
-  return storeImported(
-    store,
-    parseExportObject(await readExport(path, maxImportBytes), path),
-    path,
-    overwrite,
-  );
-}
-
 /** A checkpoint sealed from an export file, with the outputs the file holds. */
 export type SealedImport = ReturnType<typeof parseExportObject>;
 
@@ -238,9 +204,11 @@ export async function checkImported(
   sealed: SealedImport,
   parents: ParentLookup,
   source: string,
+  addressMatches?: OutputSource["addressMatches"],
 ): Promise<void> {
   const texts = new Map(sealed.outputs.map((o) => [o.hash, o.body]));
-  const fromFile = {
+  const fromFile: OutputSource = {
+    ...(addressMatches ? { addressMatches } : {}),
     getOutputs: async (_pipelineId: string, hashes: readonly string[]) =>
       new Map(hashes.flatMap((h) => (texts.has(h) ? [[h, texts.get(h) as string] as const] : []))),
   };
@@ -280,7 +248,9 @@ export async function storeImported(
         `Checkpoint ${id} already exists in the store; import with overwrite to replace it`,
       );
     }
-    await replaceCheckpoint(store, record, outputs);
+    // Replaced beneath the at-rest layer: sealed here as the layer would seal it in its run.
+    const stored = await storedForm(store, record, outputs);
+    await replaceCheckpoint(store, stored.record, stored.outputs);
     return id;
   }
   await store.putCheckpoint(record, outputs);

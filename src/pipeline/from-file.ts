@@ -15,8 +15,10 @@ import { readFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { CheckpointNotFoundError } from "../core/errors.js";
+import { CheckpointNotFoundError, InvalidArgumentError } from "../core/errors.js";
 import { unknownOptionsProblem } from "../core/options.js";
+import { keyFileOptions, readKeyFile } from "../transforms/key-file.js";
+import type { EncryptionOptions } from "../transforms/keys.js";
 import { hasCode } from "../util/fs-util.js";
 import { agentProblem } from "./agents.js";
 import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
@@ -37,6 +39,8 @@ const FILE_KEYS = [
   "checkpointStrategy",
   "checkpointConfig",
   "checkpointStore",
+  "checkpointCompression",
+  "checkpointEncryption",
   "checkpointAfterEachStep",
   "autoResume",
   "leaseTtlMs",
@@ -47,10 +51,74 @@ const CHECKPOINT_KEYS = [
   "strategy",
   "config",
   "store",
+  "compression",
+  "encryption",
   "autoResume",
   "afterEachStep",
   "leaseTtlMs",
 ];
+
+/**
+ * A file's `checkpoint.encryption`: `{ key_file: path }` (relative to the pipeline file's folder)
+ * or `{ key_env: VAR }` (the variable holds a key file's JSON text), read into a key ring. Never
+ * the keys themselves: pipeline files are shared and committed. Problems go to `problems`.
+ */
+async function encryptionFromFile(
+  value: unknown,
+  baseDir: string,
+  problems: string[],
+): Promise<EncryptionOptions | undefined> {
+  const where = "checkpoint.encryption";
+  if (!isPlainObject(value)) {
+    problems.push(`${where} must be { key_file: <path> } or { key_env: <VARIABLE> }`);
+    return undefined;
+  }
+  const spec = camelKeys(value);
+  if (["keys", "key", "activeKeyId"].some((k) => k in spec)) {
+    problems.push(
+      `${where} must not hold keys: a pipeline file is shared and committed, so anyone reading it ` +
+        "could decrypt the runs. Put the keys in a key file (cairn keys generate --key-file <path>) and " +
+        "name it with key_file, or put the key file's text in an environment variable named by key_env",
+    );
+    return undefined;
+  }
+  const unknown = unknownOptionsProblem(where, value, ["keyFile", "keyEnv"], camel);
+  if (unknown !== undefined) problems.push(unknown);
+  const { keyFile, keyEnv } = spec;
+  if ((keyFile === undefined) === (keyEnv === undefined)) {
+    problems.push(
+      `${where} needs exactly one of key_file (a key file's path) or key_env (a variable holding its text)`,
+    );
+    return undefined;
+  }
+  try {
+    if (keyFile !== undefined) {
+      if (typeof keyFile !== "string" || keyFile === "") {
+        problems.push(`${where}.key_file must be a path`);
+        return undefined;
+      }
+      return await readKeyFile(resolve(baseDir, keyFile));
+    }
+    if (typeof keyEnv !== "string" || keyEnv === "") {
+      problems.push(`${where}.key_env must name an environment variable`);
+      return undefined;
+    }
+    const text = process.env[keyEnv];
+    if (!text) {
+      problems.push(
+        `${where}.key_env names ${keyEnv}, which is not set (it must hold a key file's JSON text)`,
+      );
+      return undefined;
+    }
+    return keyFileOptions(text, `$${keyEnv}`);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) {
+      problems.push(`${where}: ${error.message}`);
+      return undefined;
+    }
+    throw error;
+  }
+}
 
 /** Renames the keys of an object to camelCase (one level). */
 function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
@@ -135,6 +203,18 @@ export async function optionsFromDefinition(
         }
       }
     } else if (key !== "agents" && key !== "steps") options[key] = value;
+  }
+  // `{ algorithm: zstd, min_bytes: 512 }`, in the file's own spelling.
+  if (isPlainObject(options.checkpointCompression))
+    options.checkpointCompression = camelKeys(options.checkpointCompression);
+  if (options.checkpointEncryption !== undefined) {
+    // A key ring given by the caller (the CLI's --key-file) replaces the file's: its key file is not read.
+    if (overrides.checkpointEncryption !== undefined) delete options.checkpointEncryption;
+    else {
+      const resolved = await encryptionFromFile(options.checkpointEncryption, baseDir, problems);
+      if (resolved) options.checkpointEncryption = resolved;
+      else delete options.checkpointEncryption;
+    }
   }
   const agents: Record<string, Agent> = {};
   const rawAgents = top.agents ?? {};

@@ -76,22 +76,33 @@ export class Pipeline {
       store !== undefined ||
       options.checkpointStrategy !== undefined ||
       options.checkpointConfig !== undefined;
+    const atRest = {
+      ...(options.checkpointCompression !== undefined ? { compression: options.checkpointCompression } : {}),
+      ...(options.checkpointEncryption !== undefined ? { encryption: options.checkpointEncryption } : {}),
+    };
+    // A given manager has its own at-rest settings; silently ignoring these would store in the clear.
+    if (store instanceof CheckpointManager && Object.keys(atRest).length > 0)
+      problems.push(
+        "checkpointCompression and checkpointEncryption configure the manager the pipeline builds: " +
+          "set compression and encryption on the CheckpointManager given as checkpointStore instead",
+      );
     let manager: CheckpointManager | undefined;
-    if (this.checkpointEnabled || storeGiven) {
+    if (this.checkpointEnabled || storeGiven || Object.keys(atRest).length > 0) {
       try {
         manager =
           store instanceof CheckpointManager
             ? store
-            : new CheckpointManager(
-                store !== undefined
+            : new CheckpointManager({
+                ...(store !== undefined
                   ? { store }
                   : {
                       ...(options.checkpointStrategy !== undefined
                         ? { strategy: options.checkpointStrategy }
                         : {}),
                       ...(options.checkpointConfig !== undefined ? { config: options.checkpointConfig } : {}),
-                    },
-              );
+                    }),
+                ...atRest,
+              });
       } catch (error) {
         if (error instanceof InvalidConfigError)
           problems.push(...error.problems.map((p) => `checkpoint store: ${p}`));

@@ -1,6 +1,8 @@
 /** Types of the Pipeline SDK. */
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { StoreConfig, StoreSpec } from "../stores/registry.js";
+import type { CompressionSetting } from "../transforms/compression.js";
+import type { EncryptionOptions } from "../transforms/keys.js";
 import type { StageAction } from "./planner.js";
 
 /** What an agent receives besides its inputs. */
@@ -130,6 +132,10 @@ export interface PipelineOptions {
   checkpointConfig?: StoreConfig;
   /** A store URL, a store instance, or a CheckpointManager to use instead of strategy + config. */
   checkpointStore?: StoreSpec | CheckpointManager;
+  /** Compression at rest of the manager the pipeline builds (the manager's `compression` option). */
+  checkpointCompression?: CompressionSetting;
+  /** Encryption at rest of the manager the pipeline builds: the key ring (the manager's `encryption` option). */
+  checkpointEncryption?: EncryptionOptions;
   /** Continue the newest unfinished run of this pipeline on `execute()` (default true). */
   autoResume?: boolean;
   /** Checkpoint after every stage (default true); otherwise only on failure, pause and completion. */

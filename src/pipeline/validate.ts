@@ -42,6 +42,8 @@ const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "checkpointStrategy",
   "checkpointConfig",
   "checkpointStore",
+  "checkpointCompression",
+  "checkpointEncryption",
   "autoResume",
   "checkpointAfterEachStep",
   "agents",

@@ -447,7 +447,7 @@ export function managerTests(harness: () => StoreHarness): void {
       const file = join(tmp, "backup.json");
       await manager.exportCheckpoint(c2 as string, file);
       const exported = JSON.parse(await readFile(file, "utf8"));
-      expect(exported.export_version).toBe("1.1");
+      expect(exported.export_version).toBe("1.2");
       expect(exported.metadata.checkpoint_id).toBe(c2);
       expect(Object.keys(exported.agent_outputs)).toEqual(["s1", "s2"]);
       expect(exported).toHaveProperty("state_data");

@@ -89,11 +89,11 @@ describe("data of a newer cairn", () => {
       (await cairn(["export", "--checkpoint-id", id, "--output", file, "--base-path", basePath])).code,
     ).toBe(0);
     const text = await readFile(file, "utf8");
-    await writeFile(file, text.replace('"export_version":"1.1"', '"export_version":"1.2"'));
+    await writeFile(file, text.replace('"export_version":"1.2"', '"export_version":"1.3"'));
     const newer = await cairn(["import", "--input", file, "--store", "memory:"]);
     expect(newer.code).toBe(2);
-    expect(newer.stderr).toContain("export file format version 1.2 is newer than this cairn supports (1.1)");
-    await writeFile(file, text.replace('"export_version":"1.1"', '"export_version":"banana"'));
+    expect(newer.stderr).toContain("export file format version 1.3 is newer than this cairn supports (1.2)");
+    await writeFile(file, text.replace('"export_version":"1.2"', '"export_version":"banana"'));
     expect((await cairn(["import", "--input", file, "--store", "memory:"])).code).toBe(4);
   });
 });

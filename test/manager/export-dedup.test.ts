@@ -85,7 +85,7 @@ describe("run export format 1.1", () => {
     expect(await target.listPipelines()).toEqual([]);
   });
 
-  it("still imports 1.0 exports (a run and a checkpoint), which re-export as 1.1", async () => {
+  it("still imports 1.0 exports (a run and a checkpoint), which re-export as 1.2", async () => {
     const run = join(dir, "run-1.0.json");
     await copyFile(join(FIXTURES, "run-v1.0.export"), run);
     expect(JSON.parse(await readFile(run, "utf8"))).toMatchObject({ export_version: "1.0" });
@@ -105,7 +105,7 @@ describe("run export format 1.1", () => {
 
     const again = join(dir, "run-1.1.json");
     await target.exportPipeline("etl_v10", again);
-    expect(JSON.parse(await readFile(again, "utf8"))).toMatchObject({ export_version: "1.1" });
+    expect(JSON.parse(await readFile(again, "utf8"))).toMatchObject({ export_version: EXPORT_VERSION });
     await source.importPipeline(again);
     expect(await source.getCheckpointHistory("etl_v10")).toEqual(
       await target.getCheckpointHistory("etl_v10"),

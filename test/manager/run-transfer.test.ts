@@ -60,7 +60,7 @@ describe("exportPipeline / importPipeline", () => {
     const file = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown> & {
       checkpoints: unknown[];
     };
-    expect(file).toMatchObject({ export_version: "1.1", kind: "run", pipeline_id: "etl" });
+    expect(file).toMatchObject({ export_version: "1.2", kind: "run", pipeline_id: "etl" });
     expect(file.checkpoints).toHaveLength(3);
 
     const phases = new Set<string>();

@@ -339,6 +339,7 @@ describe.skipIf(!postgresUp)("PostgresStore", () => {
       "q_leases",
       "q_migrations",
       "q_outputs",
+      "q_run_keys",
       "q_runs",
     ]);
   });

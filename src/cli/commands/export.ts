@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { CheckpointCorruptError, type CheckpointManager } from "../../index.js";
+import { CheckpointCorruptError, type CheckpointManager, type ExportForm } from "../../index.js";
 import { UsageError } from "../exit-codes.js";
 import { printJson, printText, warn } from "../output.js";
 import { withProgress } from "../progress.js";
@@ -16,7 +16,15 @@ interface ExportFlags extends StoreFlags {
   pipelineId?: string;
   output: string;
   skipCorrupt?: boolean;
+  decrypt?: boolean;
 }
+
+/** What the printed line adds for each way a run's data can be in the file. */
+const FORM_NOTE: Record<ExportForm, string> = {
+  plain: "",
+  sealed: ", encrypted (the key-encryption key is needed to import it)",
+  decrypted: ", decrypted on purpose (outputs re-addressed by SHA-256, checksums recomputed)",
+};
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -31,6 +39,7 @@ async function exportRun(
     report = await withProgress(flags, (progress) =>
       manager.exportPipeline(pipelineId, output, {
         skipCorrupt: flags.skipCorrupt === true,
+        decrypt: flags.decrypt === true,
         onProgress: (done, total) => progress.count("exporting", done, total, "checkpoints"),
       }),
     );
@@ -54,13 +63,14 @@ async function exportRun(
       checkpoints: report.checkpointIds.length,
       checkpointIds: report.checkpointIds,
       skipped: report.skipped,
+      form: report.form,
     });
     return;
   }
   const left =
     report.skipped.length > 0 ? ` (${plural(report.skipped.length, "invalid checkpoint")} left out)` : "";
   printText(
-    `Exported run ${pipelineId}: ${plural(report.checkpointIds.length, "checkpoint")} to ${output}${left}`,
+    `Exported run ${pipelineId}: ${plural(report.checkpointIds.length, "checkpoint")} to ${output}${FORM_NOTE[report.form]}${left}`,
   );
 }
 
@@ -71,7 +81,8 @@ export function registerExport(program: Command): void {
     .summary("Export a checkpoint, or a whole run, to a JSON file")
     .description(
       "Export a verified checkpoint (--checkpoint-id), or every checkpoint of a run (--pipeline-id), " +
-        "to a JSON file that any store can import",
+        "to a JSON file that any store can import. An encrypted run is exported encrypted, as stored, " +
+        "with its wrapped data key (the key file is needed to verify it and to import it), unless --decrypt",
     )
     .option("--checkpoint-id <id>", "the checkpoint to export")
     .option("--pipeline-id <id>", "export every checkpoint of this run, oldest first")
@@ -80,11 +91,17 @@ export function registerExport(program: Command): void {
       "--skip-corrupt",
       "with --pipeline-id: leave out invalid checkpoints (those that fail verification)",
     )
+    .option(
+      "--decrypt",
+      "write an encrypted run in plaintext, on purpose (outputs re-addressed by SHA-256, checksums " +
+        "recomputed); without it an encrypted run is exported encrypted",
+    )
     .addHelpText(
       "after",
       examples(
         "cairn export --checkpoint-id etl_load_20240101T000000000Z_abcd2345 --output load.json",
         "cairn export --pipeline-id etl_20240101T000000000Z_abc234 --output run.json",
+        "cairn export --pipeline-id etl_20240101T000000000Z_abc234 --output plain.json --decrypt --key-file keys.json",
       ),
     );
   addStoreOptions(command).action(async (flags: ExportFlags) => {
@@ -102,9 +119,9 @@ export function registerExport(program: Command): void {
       const output = resolve(flags.output);
       if (flags.pipelineId !== undefined) return exportRun(manager, flags.pipelineId, output, flags);
       const checkpointId = flags.checkpointId as string;
-      await manager.exportCheckpoint(checkpointId, output);
-      if (flags.json) printJson({ checkpointId, output });
-      else printText(`Exported ${checkpointId} to ${output}`);
+      const form = await manager.exportCheckpoint(checkpointId, output, { decrypt: flags.decrypt === true });
+      if (flags.json) printJson({ checkpointId, output, form });
+      else printText(`Exported ${checkpointId} to ${output}${FORM_NOTE[form]}`);
     });
   });
 }

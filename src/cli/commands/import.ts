@@ -5,7 +5,7 @@ import { CheckpointConflictError } from "../../index.js";
 import { printJson, printText } from "../output.js";
 import { withProgress } from "../progress.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
+import { addCompressionOption, addStoreOptions, type StoreFlags, withManager } from "../store-options.js";
 
 interface ImportFlags extends StoreFlags {
   input: string;
@@ -42,7 +42,8 @@ export function registerImport(program: Command): void {
     .summary("Import an exported checkpoint or run")
     .description(
       "Import a checkpoint or a whole run exported by `cairn export`; a modified file is refused, and " +
-        "nothing is written when the checkpoint or run already exists (unless --overwrite)",
+        "nothing is written when the checkpoint or run already exists (unless --overwrite). An encrypted " +
+        "(sealed) export needs the key-encryption key its run key names (--key-file); the run keeps its data key",
     )
     .requiredOption("--input <file>", "export file to read (one checkpoint, or a run)")
     .option("--overwrite", "replace the checkpoint, or the whole run, if it already exists")
@@ -58,7 +59,7 @@ export function registerImport(program: Command): void {
         "cairn import --input run.json --overwrite --strategy postgres --connection-string postgres://localhost/cairn",
       ),
     );
-  addStoreOptions(command).action(async (flags: ImportFlags) => {
+  addStoreOptions(addCompressionOption(command)).action(async (flags: ImportFlags) => {
     await withManager(flags, async (manager) => {
       const overwrite = flags.overwrite === true;
       let report: Awaited<ReturnType<typeof manager.importPipeline>>;

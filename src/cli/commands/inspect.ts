@@ -1,6 +1,7 @@
 /** `cairn inspect`: everything about one checkpoint, including whether it verifies. */
 import type { Command } from "commander";
 import type { ValidationProblem } from "../../core/types.js";
+import { describeAtRest } from "../../debug/at-rest-info.js";
 import { type CheckpointInspection, inspectCheckpoint } from "../../debug/inspect.js";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
@@ -24,6 +25,7 @@ const WITHHELD: Partial<Record<ValidationProblem["kind"], string>> = {
 
 /** What a field shows when the checkpoint's content cannot be shown: why, not just "unreadable". */
 function withheld(report: CheckpointInspection): string {
+  if (report.keyMissing) return `(encrypted under key id ${report.keyMissing.keyId})`;
   const reasons = [...new Set(report.validation.problems.map((p) => WITHHELD[p.kind]))].filter(
     (r): r is string => r !== undefined,
   );
@@ -45,6 +47,7 @@ function render(report: CheckpointInspection): string {
       ["Checksum", m.checksum],
       ["Resume count", String(m.resumeCount)],
       ["Format version", String(m.formatVersion)],
+      ...(report.atRest ? ([["At rest", describeAtRest(report.atRest)]] as [string, string][]) : []),
     ];
     for (const [label, value] of fields) lines.push(`  ${`${label}:`.padEnd(16)}${value}`);
   } else {
@@ -67,7 +70,12 @@ function render(report: CheckpointInspection): string {
     lines.push(`Children: ${list(report.children)}`);
   }
   lines.push("");
-  if (report.validation.valid) lines.push("Validation: valid");
+  if (report.keyMissing) {
+    lines.push(
+      `Data:       encrypted under key id ${report.keyMissing.keyId}; not shown and not verified`,
+      `            ${report.keyMissing.message}`,
+    );
+  } else if (report.validation.valid) lines.push("Validation: valid");
   else {
     const count = report.validation.problems.length;
     const handled = report.validation.quarantined ? ", quarantined (resume skips it)" : "";
@@ -83,7 +91,8 @@ export function registerInspect(program: Command): void {
     .command("inspect")
     .summary("Show everything about one checkpoint")
     .description(
-      "Show a checkpoint's metadata, stages, state keys, outputs, validation, parent and children (exit 4 if it is invalid)",
+      "Show a checkpoint's metadata, how it is stored at rest, stages, state keys, outputs, validation, parent " +
+        "and children (exit 4 if it is invalid; exit 7, after the metadata, if it is encrypted under a key not given)",
     )
     .requiredOption("--checkpoint-id <id>", "the checkpoint to inspect")
     .addHelpText("after", examples("cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345"));
@@ -92,6 +101,7 @@ export function registerInspect(program: Command): void {
       const report = await inspectCheckpoint(manager, flags.checkpointId);
       if (flags.json) printJson(report);
       else printText(render(report));
+      if (report.keyMissing) throw new CommandExit(ExitCode.KeyMissing, "");
       if (!report.validation.valid) {
         throw new CommandExit(ExitCode.Corrupt, `checkpoint ${flags.checkpointId} is invalid`);
       }

@@ -13,7 +13,14 @@ import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, warn } from "../output.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
-import { addStoreOptions, createManager, type StoreFlags, storeFlagsGiven } from "../store-options.js";
+import {
+  addCompressionOption,
+  addStoreOptions,
+  atRestOptions,
+  createManager,
+  type StoreFlags,
+  storeFlagsGiven,
+} from "../store-options.js";
 import { ProgressView } from "./run-progress.js";
 
 interface RunFlags extends StoreFlags {
@@ -107,82 +114,96 @@ export function registerRun(program: Command): void {
         "cairn run pipeline.yaml --run-id etl_pipeline_20240101T000000000Z_abc234",
       ),
     );
-  addStoreOptions(command).action(async (file: string, flags: RunFlags, self: Command) => {
-    const inputs = flags.inputs !== undefined ? await readInputs(flags.inputs) : undefined;
-    if (flags.runId !== undefined && flags.resume === false) {
-      throw new UsageError(
-        "--run-id and --no-resume cannot be combined: a named run either resumes or is new",
-      );
-    }
-    // One rule for every command: store flags, else CAIRN_STORE; only without either does the
-    // pipeline file's own checkpoint section choose (and may leave checkpointing off).
-    const source = storeSource(flags, file);
-    const manager = source.fromFile ? undefined : createManager(flags);
-    const view = new ProgressView(flags.json ? process.stderr : process.stdout);
-    const options = await loadPipelineOptions(file, {
-      ...(manager ? { checkpointEnabled: true, checkpointStore: manager } : {}),
-      onEvent: (event: PipelineEvent) => view.update(event, pipeline),
-    });
-    const pipeline = new Pipeline(options);
-    const used = pipeline.checkpointManager;
-    if (used) view.note(`Store: ${(await used.getStore()).location} (from ${source.label})`);
-    else
-      warn(
-        `checkpointing is off: ${file} does not enable it and neither --store nor CAIRN_STORE is set, ` +
-          "so this run cannot be resumed (pass --store <url>, set CAIRN_STORE, or enable checkpoint: in the file)",
-      );
-    const execute = { ...(inputs ? { inputs } : {}), ...(flags.runId ? { runId: flags.runId } : {}) };
-    if (flags.dryRun) {
-      const plan = await pipeline.execute({ ...execute, resume: flags.resume, dryRun: true });
-      if (flags.json) printJson(plan);
-      else view.printPlan(plan);
-      await (manager ?? pipeline).close();
-      return;
-    }
-    const stop = new AbortController();
-    let signals = 0;
-    // Set by a second signal: the process ends there, whatever the execution does meanwhile.
-    let exiting: Promise<never> | undefined;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 2) process.exit(ExitCode.Interrupted);
-      if (signals > 1) {
-        view.note(`${signal} again: exiting now; the run resumes from its last checkpoint`);
-        exiting = exitReleasingLease(pipeline);
+  addStoreOptions(addCompressionOption(command)).action(
+    async (file: string, flags: RunFlags, self: Command) => {
+      const inputs = flags.inputs !== undefined ? await readInputs(flags.inputs) : undefined;
+      if (flags.runId !== undefined && flags.resume === false) {
+        throw new UsageError(
+          "--run-id and --no-resume cannot be combined: a named run either resumes or is new",
+        );
+      }
+      // One rule for every command: store flags, else CAIRN_STORE; only without either does the
+      // pipeline file's own checkpoint section choose (and may leave checkpointing off).
+      const source = storeSource(flags, file);
+      const view = new ProgressView(flags.json ? process.stderr : process.stdout);
+      // --key-file and --compression replace the file's settings (its key file is then not read).
+      const atRest = await atRestOptions(flags);
+      const fileOptions = await loadPipelineOptions(file, {
+        ...(atRest.encryption ? { checkpointEncryption: atRest.encryption } : {}),
+        ...(atRest.compression ? { checkpointCompression: atRest.compression } : {}),
+        onEvent: (event: PipelineEvent) => view.update(event, pipeline),
+      });
+      const { checkpointCompression, checkpointEncryption, ...rest } = fileOptions;
+      // With a store from the flags or CAIRN_STORE, the file's at-rest settings still apply: a run
+      // the file says to encrypt is never written in the clear because the store came from elsewhere.
+      const manager = source.fromFile
+        ? undefined
+        : await createManager(flags, process.env, false, {
+            ...(checkpointCompression !== undefined ? { compression: checkpointCompression } : {}),
+            ...(checkpointEncryption !== undefined ? { encryption: checkpointEncryption } : {}),
+          });
+      const options = manager ? { ...rest, checkpointEnabled: true, checkpointStore: manager } : fileOptions;
+      const pipeline = new Pipeline(options);
+      const used = pipeline.checkpointManager;
+      if (used) view.note(`Store: ${(await used.getStore()).location} (from ${source.label})`);
+      else
+        warn(
+          `checkpointing is off: ${file} does not enable it and neither --store nor CAIRN_STORE is set, ` +
+            "so this run cannot be resumed (pass --store <url>, set CAIRN_STORE, or enable checkpoint: in the file)",
+        );
+      const execute = { ...(inputs ? { inputs } : {}), ...(flags.runId ? { runId: flags.runId } : {}) };
+      if (flags.dryRun) {
+        const plan = await pipeline.execute({ ...execute, resume: flags.resume, dryRun: true });
+        if (flags.json) printJson(plan);
+        else view.printPlan(plan);
+        await (manager ?? pipeline).close();
         return;
       }
-      view.note(`${signal}: stopping after the current stage (press Ctrl+C again to exit now)`);
-      stop.abort(new Error(signal));
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    let results: PipelineResults;
-    try {
-      results = await pipeline.execute({ ...execute, resume: flags.resume, signal: stop.signal });
-    } catch (error) {
-      if (exiting) await exiting; // the abandoned execution's own error is not the outcome
+      const stop = new AbortController();
+      let signals = 0;
+      // Set by a second signal: the process ends there, whatever the execution does meanwhile.
+      let exiting: Promise<never> | undefined;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals++;
+        if (signals > 2) process.exit(ExitCode.Interrupted);
+        if (signals > 1) {
+          view.note(`${signal} again: exiting now; the run resumes from its last checkpoint`);
+          exiting = exitReleasingLease(pipeline);
+          return;
+        }
+        view.note(`${signal}: stopping after the current stage (press Ctrl+C again to exit now)`);
+        stop.abort(new Error(signal));
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      let results: PipelineResults;
+      try {
+        results = await pipeline.execute({ ...execute, resume: flags.resume, signal: stop.signal });
+      } catch (error) {
+        if (exiting) await exiting; // the abandoned execution's own error is not the outcome
+        view.finish();
+        const id = pipeline.pipelineId;
+        if (error instanceof StageFailedError) {
+          view.note(
+            `Stage ${error.stageName} failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+          );
+          if (pipeline.checkpointEnabled)
+            view.note(`Resume with: ${resumeCommand(file, error.pipelineId, flags, self)}`);
+          throw new CommandExit(ExitCode.Failure, error.message);
+        }
+        if ((error as { code?: string }).code === "CAIRN_ABORTED" && id) {
+          view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags, self)}`);
+          throw new CommandExit(ExitCode.Interrupted, ""); // the resume hint above says it all
+        }
+        throw error;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        await (manager ?? pipeline).close();
+      }
       view.finish();
-      const id = pipeline.pipelineId;
-      if (error instanceof StageFailedError) {
-        view.note(
-          `Stage ${error.stageName} failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
-        );
-        if (pipeline.checkpointEnabled)
-          view.note(`Resume with: ${resumeCommand(file, error.pipelineId, flags, self)}`);
-        throw new CommandExit(ExitCode.Failure, error.message);
-      }
-      if ((error as { code?: string }).code === "CAIRN_ABORTED" && id) {
-        view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags, self)}`);
-        throw new CommandExit(ExitCode.Interrupted, ""); // the resume hint above says it all
-      }
-      throw error;
-    } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      await (manager ?? pipeline).close();
-    }
-    view.finish();
-    if (flags.json) printJson(results);
-    else view.printResults(results);
-  });
+      if (flags.json) printJson(results);
+      else view.printResults(results);
+    },
+  );
 }

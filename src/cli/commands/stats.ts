@@ -1,6 +1,7 @@
 /** `cairn stats`: store-wide statistics. */
 import type { Command } from "commander";
 import type { CheckpointStatistics } from "../../index.js";
+import { atRestText } from "../../manager/at-rest-usage.js";
 import { formatBytes, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
@@ -29,6 +30,7 @@ function render(s: CheckpointStatistics, location: string): string {
     ["  by status", byStatus],
     ["  checked", checked(s)],
     ["Stored", `${formatBytes(s.storedDataSize)} (each output once)`],
+    ["At rest", atRestText(s.atRest)],
     [
       "Checkpoint sizes",
       `${formatBytes(s.totalDataSize)} total, ${formatBytes(s.averageDataSize)} average (with every output each refers to)`,
@@ -48,7 +50,8 @@ export function registerStats(program: Command): void {
     .summary("Show store statistics")
     .description(
       "Show statistics of the store: runs, checkpoints by status and by the one check (valid, " +
-        "invalid, quarantined), sizes, resumes",
+        "invalid, quarantined), sizes, bytes at rest (as stored against uncompressed; shares of " +
+        "compressed and encrypted records, known without keys), resumes",
     )
     .option("--name <pipeline>", "only this pipeline's runs (found through the runs-by-name index)")
     .option(

@@ -4,6 +4,7 @@
  *
  *   basePath/<pipelineId>/<sequence padded to 10 digits>-<checkpointId>.json
  *   basePath/<pipelineId>/outputs/<sha256>.json
+ *   basePath/<pipelineId>/outputs/.run-key   the run's key record (`run-key.ts`)
  *   basePath/.leases/   leases (`run-leases.ts`) and run locks (`file-leases.ts`)
  *   basePath/.runs/     the runs-by-name index (`runs-index.ts`)
  *   basePath/.staging/, basePath/.trash/   whole-run imports and deletes (`staging.ts`)
@@ -24,10 +25,10 @@ import {
   TipMovedError,
 } from "../../core/errors.js";
 import { unknownOptionsProblem } from "../../core/options.js";
-import { applyPatch, compareStored } from "../../core/record.js";
+import { applyPatch } from "../../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
 import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
-import { hasCode, KeyedLock, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
+import { hasCode, KeyedLock, readdirIfPresent } from "../../util/fs-util.js";
 import { assertFence, checkLeaseArgs } from "../lease.js";
 import type {
   CheckpointRecord,
@@ -54,35 +55,23 @@ import {
 } from "./checkpoint-file.js";
 import { entryPath, readEntry } from "./corrupt-entries.js";
 import { withRunLock } from "./file-leases.js";
+import { FILE_STORE_OPTIONS, type FileStoreOptions } from "./file-options.js";
 import { headRecordText, keptPruned, readHeadRecord, writeHeadRecord } from "./head-record.js";
 import { claimId } from "./id-claim.js";
 import { indexRun, isIndexed } from "./id-index.js";
 import { listRun } from "./listing.js";
 import { findById, Locations } from "./lookup.js";
-import { newestForWrite, newestNames, readHinted, tipOf } from "./newest.js";
+import { newestForWrite, readNewest, tipOf } from "./newest.js";
 import { type RunFolder, removeCheckpointFiles, removeCorruptFile, removeOutputFiles } from "./removal.js";
 import { readOutputs, syncDir } from "./run-folders.js";
+import { holdsOnlyKey, readRunKey, runKeyPath, scrubKeyFile, writeRunKey } from "./run-key.js";
 import { RunLeases } from "./run-leases.js";
 import { HEAD, lazyNames, listRunIds, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
 import { checkImport, publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
 import { writeCheckpoint } from "./write-checkpoint.js";
 
-/** Options of the file store. */
-export interface FileStoreOptions {
-  /** Folder holding one subfolder per run; resolved against the working directory. */
-  basePath: string;
-  /** Flush files and folders to disk on every write (default true); off only for tests and benchmarks. */
-  fsync?: boolean;
-  /** For reading only: setup() changes nothing, and a missing folder is `StoreNotFoundError`. */
-  readOnly?: boolean;
-}
-
-const FILE_STORE_OPTIONS = [
-  "basePath",
-  "fsync",
-  "readOnly",
-] as const satisfies readonly (keyof FileStoreOptions)[];
+export type { FileStoreOptions } from "./file-options.js";
 
 /** Stores checkpoints as JSON files, one folder per run. */
 export class FileStore implements CheckpointStore {
@@ -199,12 +188,13 @@ export class FileStore implements CheckpointStore {
     this.locations.forget(pipelineId);
     // Refused before the staging (which can take long) too, not only under the lock.
     await checkImport(this.basePath, pipelineId, checkpoints, options);
-    const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync);
+    const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync, options.runKey);
     try {
       await this.locks.run(pipelineId, () =>
         withRunLock(this.basePath, pipelineId, async () => {
           await checkImport(this.basePath, pipelineId, checkpoints, options);
-          await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync);
+          const keepKey = options.runKey === undefined;
+          await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync, keepKey);
         }),
       );
     } finally {
@@ -247,19 +237,7 @@ export class FileStore implements CheckpointStore {
   /** Reads the run's checkpoint with the highest sequence, parsing no other file. */
   async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
     const dir = this.runDir(pipelineId);
-    const hinted = await readHinted(pipelineId, dir);
-    if (hinted) return hinted;
-    // A file deleted between the listing and the read sends us back to list again.
-    for (let attempt = 1; ; attempt++) {
-      const tied = newestNames(readdirIfPresent(dir) ?? []);
-      if (tied.length === 0) return undefined;
-      try {
-        const records = await mapLimit(tied, (n) => readLocated({ pipelineId, dir, name: n }));
-        return records.reduce((a, b) => (compareStored(a.metadata, b.metadata) >= 0 ? a : b));
-      } catch (error) {
-        if (!hasCode(error, "ENOENT") || attempt >= 5) throw error;
-      }
-    }
+    return readNewest(pipelineId, dir);
   }
 
   /**
@@ -297,9 +275,27 @@ export class FileStore implements CheckpointStore {
     return listing;
   }
 
-  /** Lists the run folders, sorted. */
+  /** Lists the run folders, sorted, but those holding only a key record (one `stat` each). */
   async listPipelineIds(): Promise<string[]> {
-    return listRunIds(this.basePath);
+    const ids = await listRunIds(this.basePath);
+    return ids.filter((id) => !holdsOnlyKey(this.runDir(id)));
+  }
+
+  /** The run's key record (`outputs/.run-key`); undefined when it has none. */
+  async getRunKey(pipelineId: string): Promise<string | undefined> {
+    return readRunKey(this.runDir(pipelineId));
+  }
+
+  /** Compare-and-set of the run's key record under the run's cross-process lock. */
+  async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
+    const dir = this.runDir(pipelineId);
+    return this.locks.run(pipelineId, () =>
+      withRunLock(this.basePath, pipelineId, async () => {
+        if (readRunKey(dir) !== expected) return false;
+        await writeRunKey(this.basePath, dir, record, this.fsync);
+        return true;
+      }),
+    );
   }
 
   /** Rewrites a checkpoint's file with patched status fields, keeping its body bytes. */
@@ -357,8 +353,10 @@ export class FileStore implements CheckpointStore {
   }
 
   /**
-   * Renames the run's folder into `.trash`, then removes its runs-index entry and the folder: a
-   * crash never leaves a half-deleted run, and the next setup finishes what a crash left.
+   * Scrubs the run's key record (zeros, flushed, unlinked), then renames the run's folder into
+   * `.trash` and removes its runs-index entry and the folder: a crash never leaves a half-deleted
+   * run (at worst a run without its key, which is unreadable as intended), and the next setup
+   * finishes what a crash left.
    */
   async deleteRun(pipelineId: string): Promise<void> {
     const dir = this.runDir(pipelineId);
@@ -366,9 +364,10 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(pipelineId, async () => {
       // Nothing to delete: no lock file, so a store that does not exist stays that way.
       if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;
-      await withRunLock(this.basePath, pipelineId, () =>
-        trashRun(this.basePath, this.runs, pipelineId, this.fsync),
-      );
+      await withRunLock(this.basePath, pipelineId, async () => {
+        await scrubKeyFile(runKeyPath(dir), this.fsync);
+        await trashRun(this.basePath, this.runs, pipelineId, this.fsync);
+      });
     });
   }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CheckpointCorruptError } from "../../core/errors.js";
 import { compareStored } from "../../core/record.js";
-import { hasCode } from "../../util/fs-util.js";
+import { hasCode, mapLimit, readdirIfPresent } from "../../util/fs-util.js";
 import type { CheckpointRecord, StoredMetadata } from "../types.js";
 import { parseCheckpointFileName } from "./checkpoint-file.js";
 import { HEAD, OUTPUTS, readLocated } from "./run-paths.js";
@@ -93,4 +93,24 @@ export function newestForWrite(dir: string, list: () => readonly string[]): stri
   const hinted = hintedName(dir);
   if (hinted !== undefined && existsSync(join(dir, hinted))) return [hinted];
   return newestNames(list());
+}
+
+/**
+ * The run's checkpoint with the highest sequence: the hinted file when the hint is there, else
+ * the newest names of a listing, parsing no other file.
+ */
+export async function readNewest(pipelineId: string, dir: string): Promise<CheckpointRecord | undefined> {
+  const hinted = await readHinted(pipelineId, dir);
+  if (hinted) return hinted;
+  // A file deleted between the listing and the read sends us back to list again.
+  for (let attempt = 1; ; attempt++) {
+    const tied = newestNames(readdirIfPresent(dir) ?? []);
+    if (tied.length === 0) return undefined;
+    try {
+      const records = await mapLimit(tied, (n) => readLocated({ pipelineId, dir, name: n }));
+      return records.reduce((a, b) => (compareStored(a.metadata, b.metadata) >= 0 ? a : b));
+    } catch (error) {
+      if (!hasCode(error, "ENOENT") || attempt >= 5) throw error;
+    }
+  }
 }

@@ -41,6 +41,7 @@ import { dropMarkers, isPresent, readMarker, setMarker } from "./id-index.js";
 import { listRun } from "./listing.js";
 import { newestNames } from "./newest.js";
 import { ensureDir, syncDir } from "./run-folders.js";
+import { holdsOnlyKey, RUN_KEY, readRunKey, runKeyPath, scrubKeyFile } from "./run-key.js";
 import { HEAD, holds, INDEXED, OUTPUTS, runFolder } from "./run-paths.js";
 import type { RunsIndex } from "./runs-index.js";
 
@@ -84,6 +85,7 @@ export async function stageRun(
   pipelineId: string,
   checkpoints: readonly ImportedCheckpoint[],
   flush: boolean,
+  runKey?: string,
 ): Promise<Staged> {
   const staging = join(basePath, STAGING_DIR);
   ensureDir(staging);
@@ -114,6 +116,7 @@ export async function stageRun(
     files.set(join(outputs, INDEXED), "");
     const last = checkpoints.at(-1);
     if (last) files.set(join(outputs, HEAD_RECORD), headRecordText(last.record.metadata));
+    if (runKey !== undefined) files.set(join(outputs, RUN_KEY), runKey);
     await mapLimit([...files], ([path, data]) => writeFlushed(path, data, flush));
     if (flush) await mapLimit([outputs, run, folder, staging, basePath], fsyncDir);
     return { folder, nonce };
@@ -130,7 +133,9 @@ export async function checkImport(
   checkpoints: readonly ImportedCheckpoint[],
   options: ImportRunOptions,
 ): Promise<void> {
-  if (!options.replace && readdirIfPresent(runFolder(basePath, pipelineId)) !== undefined) {
+  const dir = runFolder(basePath, pipelineId);
+  // A folder holding only a key record is a new run's (its writer made the key first).
+  if (!options.replace && readdirIfPresent(dir) !== undefined && !holdsOnlyKey(dir)) {
     throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
   }
   for (const { record } of checkpoints) {
@@ -146,7 +151,9 @@ export async function checkImport(
 /**
  * Publishes a staged run in place of whatever the run folder holds; the caller holds the run's
  * lock and has checked that it may. `fresh`: the run has no folder (its index entry is added
- * first, as before a first checkpoint).
+ * first, as before a first checkpoint). With `keepKey` (no key record given), the key record of
+ * a folder holding only that is copied into the staged run first; a replaced run's key record is
+ * scrubbed with the old run.
  */
 export async function publishRun(
   basePath: string,
@@ -155,12 +162,19 @@ export async function publishRun(
   checkpoints: readonly ImportedCheckpoint[],
   staged: Staged,
   flush: boolean,
+  keepKey = true,
 ): Promise<void> {
   const dir = runFolder(basePath, pipelineId);
   const trash = ensureTrash(basePath);
   const aside = join(trash, `${pipelineId}~${staged.nonce}`);
   const first = (checkpoints[0] as ImportedCheckpoint).record.metadata;
   const replacing = readdirIfPresent(dir) !== undefined;
+  const pending = keepKey && replacing && holdsOnlyKey(dir) ? readRunKey(dir) : undefined;
+  if (pending !== undefined) {
+    const outputs = join(staged.folder, RUN, OUTPUTS);
+    await writeFlushed(join(outputs, RUN_KEY), pending, flush);
+    await syncDir(outputs, flush);
+  }
   const names = new Set<string>();
   for (const { record } of checkpoints) {
     const name = checkpointFileName(record.metadata.sequence, record.metadata.checkpoint_id);
@@ -193,6 +207,7 @@ export async function publishRun(
   );
   const replaced = (readdirIfPresent(aside) ?? []).filter((n) => !names.has(n));
   dropMarkers(basePath, pipelineId, dir, replaced);
+  await scrubKeyFile(runKeyPath(aside), flush);
   await rm(aside, { recursive: true, force: true });
   await syncDir(trash, flush);
 }
@@ -293,6 +308,8 @@ export async function recoverLeftovers(basePath: string, runs: RunsIndex, flush:
       if (readdirIfPresent(aside) === undefined) return;
       const dir = runFolder(basePath, pipelineId);
       done.push(...(await runs.rebuild(pipelineId, await listRun(pipelineId, dir))));
+      // A key record moved aside with its run was being destroyed: it is scrubbed, not only unlinked.
+      await scrubKeyFile(runKeyPath(aside), flush);
       await rm(aside, { recursive: true, force: true });
       await syncDir(trash, flush);
       done.push(`removed ${aside}, left by an interrupted import or delete of run ${pipelineId}`);

@@ -58,9 +58,12 @@ export async function importRun(
       if (rows.length > 0) {
         if (!options.replace)
           throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
+        // The key record goes with the old run; a run with only a key is new, and keeps it.
+        await db.run(client, db.sql.deleteRunKey, [pipelineId]);
         await db.run(client, db.sql.deleteRunCheckpoints, [pipelineId]);
         await db.run(client, db.sql.deleteRunOutputs, [pipelineId]);
       }
+      if (options.runKey !== undefined) await db.run(client, db.sql.setRunKey, [pipelineId, options.runKey]);
       await db.run(client, q.resetRun, [pipelineId, first.pipeline_name, first.timestamp]);
       const stored = new Set<string>();
       for (const { outputs } of checkpoints) {

@@ -16,6 +16,7 @@ export interface TableNames {
   outputs: string;
   leases: string;
   runs: string;
+  runKeys: string;
   /** Quoted index name for `<prefix><suffix>` (indexes live in the table's schema). */
   index(suffix: string): string;
 }
@@ -41,6 +42,7 @@ export function tableNames(schema: string, prefix: string): TableNames {
     outputs: q("outputs"),
     leases: q("leases"),
     runs: q("runs"),
+    runKeys: q("run_keys"),
     index: (suffix) => `"${prefix}${suffix}"`,
   };
 }
@@ -147,6 +149,18 @@ export const MIGRATIONS: readonly Migration[] = [
     // retention from lost history. Nullable columns without a default: no table rewrite.
     sql: (t) => `
       ALTER TABLE ${t.runs} ADD COLUMN pruned_through INTEGER NULL, ADD COLUMN pruned_at TEXT NULL;
+    `,
+  },
+  {
+    version: 5,
+    name: "run key records",
+    // One row per encrypted run: its data key wrapped by a key-encryption key (opaque text). A
+    // table of its own, so no listing of runs sees a run that has only a key.
+    sql: (t) => `
+      CREATE TABLE ${t.runKeys} (
+        pipeline_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        record TEXT NOT NULL
+      );
     `,
   },
 ];

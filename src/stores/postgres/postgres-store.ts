@@ -53,6 +53,7 @@ import { type PgWriter, putCheckpoint } from "./put.js";
 import { buildStatements, type Statement, type Statements } from "./queries.js";
 import { readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
 import { leaseOf, metadataOf, type Row } from "./rows.js";
+import { getRunKey, putRunKey } from "./run-keys.js";
 import { listRunsPage } from "./runs.js";
 
 export type { PostgresStoreConfig } from "./config.js";
@@ -337,13 +338,27 @@ export class PostgresStore implements CheckpointStore {
     return rowCount ?? 0;
   }
 
-  /** Deletes every checkpoint row (corrupt ones included) and output of the run, atomically. */
+  /** The run's key record (`<prefix>run_keys`); undefined when it has none. */
+  async getRunKey(pipelineId: string): Promise<string | undefined> {
+    return getRunKey(this.writer, pipelineId);
+  }
+
+  /** Compare-and-set of the run's key record, one statement; see `run-keys.ts`. */
+  async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
+    return putRunKey(this.writer, pipelineId, record, expected);
+  }
+
+  /**
+   * Deletes the run's key record first, then every checkpoint row (corrupt ones included) and
+   * output, in one transaction. Old row versions stay in the table files until VACUUM.
+   */
   async deleteRun(pipelineId: string): Promise<void> {
     // The lease row stays: a new runner of the same id must still get a larger token.
     await this.call(() =>
       inTransaction(this.pool, async (client) => {
         // The runs row first: the lock writers take, so none is half-way through the run.
         await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
+        await this.run(client, this.sql.deleteRunKey, [pipelineId]);
         await this.run(client, this.sql.deleteRunCheckpoints, [pipelineId]);
         await this.run(client, this.sql.deleteRunOutputs, [pipelineId]);
       }),

@@ -4,6 +4,7 @@
  */
 import { type StoredMetadata, sha256 } from "../../core/record.js";
 import type { TableNames } from "./migrations.js";
+import { buildKeyStatements } from "./run-keys.js";
 import { buildRunStatements } from "./runs.js";
 
 /** A statement's name and text; values are bound per call. */
@@ -128,6 +129,7 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
         );
   return {
     ...buildRunStatements(tables, statement),
+    ...buildKeyStatements(tables, statement),
     put: putStatements,
     // In hash order, so two transactions inserting overlapping outputs take their row locks in
     // the same order and cannot deadlock.

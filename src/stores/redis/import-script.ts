@@ -10,24 +10,28 @@ import { script } from "./lua.js";
 /** The import script, by name. */
 export const IMPORT_SCRIPTS = {
   /**
-   * KEYS: index, outputs, runs, head. ARGV: prefix, ttl, pipelineId, replace ('1' | '0'), n
-   * (checkpoints), name, created, member, finished ('1' | '0'), tip id, tip sequence, tip
-   * checksum, then n times (id, sequence, meta, body), then hash/body pairs. Answers {'ok'} |
-   * {'exists'} | {'conflict', id} | {'wrongtype', key, type}.
+   * KEYS: index, outputs, runs, head, key record. ARGV: prefix, ttl, pipelineId, replace ('1' |
+   * '0'), n (checkpoints), name, created, member, finished ('1' | '0'), tip id, tip sequence, tip
+   * checksum, has a key record ('1' | '0'), key record, then n times (id, sequence, meta, body),
+   * then hash/body pairs. Answers {'ok'} | {'exists'} | {'conflict', id} | {'wrongtype', key,
+   * type}. A replaced run's key record goes with it (unless one is given); a run that has only a
+   * key record is a new run, and keeps it.
    */
   importRun: script(
-    4,
+    5,
     `
     local n = tonumber(ARGV[5])
-    local first, pairsAt = 13, 13 + 4 * n
-    local expected = {[KEYS[1]] = 'zset', [KEYS[2]] = 'hash', [KEYS[3]] = 'zset', [KEYS[4]] = 'hash'}
+    local first, pairsAt = 15, 15 + 4 * n
+    local expected = {[KEYS[1]] = 'zset', [KEYS[2]] = 'hash', [KEYS[3]] = 'zset', [KEYS[4]] = 'hash',
+      [KEYS[5]] = 'string'}
     for _, key in ipairs(KEYS) do
       local t = typeOf(key)
       if t ~= 'none' and t ~= expected[key] then return {'wrongtype', key, t} end
     end
     local h = {false, false}
     if typeOf(KEYS[4]) == 'hash' then h = redis.call('HMGET', KEYS[4], 'member', 'name') end
-    if (redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or h[1]) and ARGV[4] ~= '1' then return {'exists'} end
+    local held = redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or h[1]
+    if held and ARGV[4] ~= '1' then return {'exists'} end
     local names = {nameKey(ARGV[1], ARGV[6], false), nameKey(ARGV[1], ARGV[6], true)}
     if h[2] then
       table.insert(names, nameKey(ARGV[1], h[2], false))
@@ -46,7 +50,9 @@ export const IMPORT_SCRIPTS = {
         if run ~= ARGV[3] then return {'conflict', ARGV[i]} end
       end
     end
-    -- The old run goes as deleteRun removes it; the head keeps its fencing token.
+    -- The old run goes as deleteRun removes it, key record first; the head keeps its fencing token.
+    if held then redis.call('DEL', KEYS[5]) end
+    if ARGV[13] == '1' then redis.call('SET', KEYS[5], ARGV[14]) end
     for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       local key = ckptKey(ARGV[1], id)
       local run = false

@@ -19,6 +19,8 @@
  *   {prefix}name:{pipelineName}:open   zset    `<sortable createdAt>|<pipelineId>` (`runMember`),
  *                                              so a reverse lexical range is newest first; `open`
  *                                              holds the unfinished runs only
+ *   {prefix}run:{pipelineId}:key       string  the run's key record (encryption at rest): opaque
+ *                                              text, never given a TTL; deleted by deleteRun
  *   {prefix}lease:{pipelineId}         string  JSON {owner, token, expiresAt}; expires (PX) with
  *                                              the lease, so the key existing means a live lease
  *   {prefix}lease-token:{pipelineId}   string  written by cairn before the head held the token;
@@ -56,6 +58,7 @@ export const SEGMENTS = {
   lease: "lease:",
   leaseToken: "lease-token:",
   head: ":head",
+  runKey: ":key",
   name: "name:",
   nameRuns: ":runs",
   nameOpen: ":open",
@@ -129,6 +132,11 @@ export class RedisKeys {
   /** The run's head: its runs-by-name entry, newest write and fencing token. */
   head(pipelineId: string): string {
     return `${this.prefix}${SEGMENTS.run}${pipelineId}${SEGMENTS.head}`;
+  }
+
+  /** The run's key record. */
+  runKey(pipelineId: string): string {
+    return `${this.prefix}${SEGMENTS.run}${pipelineId}${SEGMENTS.runKey}`;
   }
 
   /** A name's set of runs (`open`: only the unfinished ones). */

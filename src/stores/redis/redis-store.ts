@@ -33,6 +33,7 @@ import { RedisKeys, runMember } from "./keys.js";
 import { acquireLease, renewLease } from "./leases.js";
 import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
 import { checkPutReply, checkUpdateReply, leaseFromValue, type PutReply, storeError } from "./replies.js";
+import { putRunKey } from "./run-keys.js";
 import { buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
@@ -328,17 +329,25 @@ export class RedisStore implements CheckpointStore {
     )) as number;
   }
 
-  /** Deletes every key of the run (corrupt entries included) and its index entries, in one script. */
+  /** The run's key record (`run:{id}:key`); undefined when it has none. */
+  async getRunKey(pipelineId: string): Promise<string | undefined> {
+    const key = this.keys.runKey(pipelineId);
+    return ((await this.run("getRunKey", () => this.client.call("GET", key))) as string | null) ?? undefined;
+  }
+
+  /** Compare-and-set of the run's key record, in one script. */
+  async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
+    return putRunKey(this.runScript, this.keys, pipelineId, record, expected);
+  }
+
+  /**
+   * Deletes the run's key record, then every key of the run (corrupt entries included) and its
+   * index entries, in one script.
+   */
   async deleteRun(pipelineId: string): Promise<void> {
     const k = this.keys;
-    const args = [
-      k.index(pipelineId),
-      k.outputs(pipelineId),
-      k.runs,
-      k.head(pipelineId),
-      k.lease(pipelineId),
-    ];
-    args.push(k.prefix, pipelineId);
+    const keys = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.head(pipelineId)];
+    const args = [...keys, k.lease(pipelineId), k.runKey(pipelineId), k.prefix, pipelineId];
     await this.script("deleteRun", "deleteRun", ...args);
   }
 

@@ -12,12 +12,14 @@
  */
 import { IMPORT_SCRIPTS } from "./import-script.js";
 import { script } from "./lua.js";
+import { KEY_SCRIPTS } from "./run-keys.js";
 import { RUNS_SCRIPTS } from "./runs-scripts.js";
 
 /** Every script of the store, by name. */
 export const SCRIPTS = {
   ...RUNS_SCRIPTS,
   ...IMPORT_SCRIPTS,
+  ...KEY_SCRIPTS,
 
   /**
    * KEYS: ckpt, index, outputs, runs, lease, head. ARGV: prefix, ttl, pipelineId, checkpointId,
@@ -244,13 +246,14 @@ export const SCRIPTS = {
   ),
 
   /**
-   * KEYS: index, outputs, runs, head, lease. ARGV: prefix, pipelineId. Deletes every key of the
-   * run and its entries in `runs` and its name's sets. While a lease on the run is live, the
+   * KEYS: index, outputs, runs, head, lease, key record. ARGV: prefix, pipelineId. Deletes the
+   * run's key record first, then every key of the run and its entries in `runs` and its name's sets. While a lease on the run is live, the
    * head keeps the fencing token, so the holder's successor still gets a larger one.
    */
   deleteRun: script(
-    5,
+    6,
     `
+    redis.call('DEL', KEYS[6])
     for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       local key = ckptKey(ARGV[1], id)
       local run = false

@@ -18,23 +18,26 @@ export function prepareImport(db: SqliteDatabase, tables: TableNames, prepared: 
   const { transactions, keys } = prepared;
   const importRun = db.transaction(
     (pipelineId: string, checkpoints: readonly ImportedCheckpoint[], options: ImportRunOptions) => {
-      let replaced = false;
+      let replaced = false; // a key record was destroyed or replaced
       if (held.get(pipelineId, pipelineId) !== undefined) {
         if (!options.replace)
           throw new CheckpointConflictError(pipelineId, `Run ${pipelineId} already exists in the store`);
         // The lease row is another table: the run's fencing token survives. The key record
         // goes with the old run; a run with only a key is new, and keeps it.
-        transactions.deleteRun(pipelineId);
-        replaced = true;
+        replaced = transactions.deleteRun(pipelineId);
       }
-      if (options.runKey !== undefined) keys.set(pipelineId, options.runKey);
+      if (options.runKey !== undefined) {
+        // A key record of a run that held only that is replaced: its old bytes are destroyed too.
+        if (keys.get(pipelineId) !== undefined) replaced = true;
+        keys.set(pipelineId, options.runKey);
+      }
       // Nested transactions are savepoints; an id another run holds fails the insert, and the
       // error rolls back the whole import, the delete above included.
       for (const { record, outputs } of checkpoints) transactions.put(record, outputs, undefined, undefined);
       return replaced;
     },
   );
-  /** Imports the run; true when it replaced one (whose key record is gone). */
+  /** Imports the run; true when a key record was destroyed or replaced (the WAL still holds it). */
   return (
     pipelineId: string,
     checkpoints: readonly ImportedCheckpoint[],

@@ -202,7 +202,7 @@ export class SqliteStore implements CheckpointStore {
     options: ImportRunOptions,
   ): Promise<void> {
     this.importer ??= prepareImport(this.db, this.tables, this.ready);
-    // A replaced run's key record may have gone: its old bytes leave the WAL too.
+    // A key record destroyed or replaced: its old bytes leave the WAL too.
     if (this.importer(pipelineId, checkpoints, options)) truncateWal(this.db);
   }
 
@@ -211,9 +211,14 @@ export class SqliteStore implements CheckpointStore {
     return this.ready.keys.get(pipelineId);
   }
 
-  /** Compare-and-set of the run's key record, one statement under SQLite's write lock. */
+  /**
+   * Compare-and-set of the run's key record, one statement under SQLite's write lock. A replaced
+   * record's page is overwritten (secure_delete); the WAL frames holding it are truncated after.
+   */
   async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
-    return this.ready.keys.put(pipelineId, record, expected);
+    const set = this.ready.keys.put(pipelineId, record, expected);
+    if (set && expected !== undefined) truncateWal(this.db);
+    return set;
   }
 
   /** Takes the run's lease in an immediate transaction (atomic across processes). */
@@ -325,11 +330,11 @@ export class SqliteStore implements CheckpointStore {
 
   /**
    * Deletes the run's key record, then every checkpoint row (corrupt ones included) and output,
-   * in one transaction; then truncates the WAL, which still holds the key's old pages.
+   * in one transaction; then, if there was a key record, truncates the WAL, which still holds it.
    */
   async deleteRun(pipelineId: string): Promise<void> {
-    this.ready.transactions.deleteRun(pipelineId);
-    truncateWal(this.db);
+    // Only after a key record went: a run without one has nothing the truncation must remove.
+    if (this.ready.transactions.deleteRun(pipelineId)) truncateWal(this.db);
   }
 
   /** The row of a corrupt entry, every column, as JSON. */

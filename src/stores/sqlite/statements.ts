@@ -175,11 +175,13 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
       if (isSameLease(leaseOf(lease.pipelineId), lease)) writeLease({ ...lease, expiresAt: new Date(0) });
     }),
     // The key record first: with secure_delete on, its bytes are zeroed in the page it was in.
-    deleteRun: db.transaction((pipelineId: string) => {
-      s.deleteRunKey.run(pipelineId);
+    // True when the run had a key record (whose old bytes the WAL still holds).
+    deleteRun: db.transaction((pipelineId: string): boolean => {
+      const keyed = s.deleteRunKey.run(pipelineId).changes > 0;
       s.deleteRunCheckpoints.run(pipelineId);
       s.deleteRunOutputs.run(pipelineId);
       s.deleteRunEntry.run(pipelineId);
+      return keyed;
     }),
   };
   const keys = prepareRunKeys(db, tables);
