@@ -9,8 +9,10 @@
 import { constants as bufferConstants } from "node:buffer";
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync, constants as zlib } from "node:zlib";
 import { CheckpointCorruptError, InvalidArgumentError, TooLargeError } from "../core/errors.js";
-import { loadDriver } from "../stores/driver.js";
+import { type CodecLoadOptions, codecPackage, pickLz4, pickZstd, type ZstdModule } from "./codec-packages.js";
 import { zstdFrames } from "./zstd-frames.js";
+
+export { COMPRESSION_PACKAGES, type CodecImport, type CodecLoadOptions } from "./codec-packages.js";
 
 /** Every compression algorithm a stored record may name. */
 export const COMPRESSION_ALGORITHMS = ["gzip", "brotli", "zstd", "lz4"] as const;
@@ -82,9 +84,6 @@ export const RECOMMENDED_ALGORITHM: CompressionAlgorithm = "brotli";
  */
 export const DEFAULT_MIN_BYTES = 512;
 
-/** The npm package each algorithm that Node lacks is loaded from. */
-export const COMPRESSION_PACKAGES = { zstd: "@bokuweb/zstd-wasm", lz4: "lz4-napi" } as const;
-
 const SETTING_KEYS = new Set(["algorithm", "level", "minBytes"]);
 
 const isAlgorithm = (value: unknown): value is CompressionAlgorithm =>
@@ -154,76 +153,6 @@ export function resolveCompression(setting: unknown): ResolvedCompression | unde
   const algorithm = named === undefined ? RECOMMENDED_ALGORITHM : checkAlgorithm(named);
   return { algorithm, level: checkLevel(algorithm, level), minBytes: checkMinBytes(minBytes) };
 }
-
-/** Imports an optional codec package; a test passes one that fails, to simulate a missing package. */
-export type CodecImport = () => Promise<unknown>;
-
-/** How {@link loadCodec} and {@link decoderFor} find the zstd and lz4 packages. */
-export interface CodecLoadOptions {
-  /** Replaces the import of the algorithm's package (tests: a package that is not installed). */
-  import?: CodecImport;
-}
-
-interface ZstdModule {
-  init(): Promise<void>;
-  compress(data: Uint8Array, level: number): Uint8Array;
-  decompress(data: Uint8Array): Uint8Array;
-}
-
-interface Lz4Module {
-  compressSync(data: Buffer): Buffer;
-  uncompressSync(data: Buffer): Buffer;
-}
-
-// Literal import() calls, so that bundlers see the optional packages.
-const defaultImports: Record<keyof typeof COMPRESSION_PACKAGES, CodecImport> = {
-  zstd: () => import("@bokuweb/zstd-wasm"),
-  lz4: () => import("lz4-napi"),
-};
-
-const loaded = new Map<string, Promise<unknown>>();
-
-/** The package of `algorithm`, imported and prepared once per process (unless `options.import` replaces it). */
-async function codecPackage<T>(
-  algorithm: keyof typeof COMPRESSION_PACKAGES,
-  pick: (module: Record<string, unknown>) => T | undefined,
-  options: CodecLoadOptions | undefined,
-  prepare?: (module: T) => Promise<void>,
-): Promise<T> {
-  const packageName = COMPRESSION_PACKAGES[algorithm];
-  const load = async () => {
-    const module = await loadDriver(
-      algorithm,
-      packageName,
-      options?.import ?? defaultImports[algorithm],
-      pick,
-      `${algorithm} compression`,
-    );
-    await prepare?.(module);
-    return module;
-  };
-  if (options?.import) return load();
-  let pending = loaded.get(algorithm);
-  if (!pending) {
-    pending = load();
-    loaded.set(algorithm, pending);
-    // A failed import is not kept: installing the package fixes the next attempt.
-    pending.catch(() => loaded.delete(algorithm));
-  }
-  return pending as Promise<T>;
-}
-
-const pickZstd = (module: Record<string, unknown>): ZstdModule | undefined =>
-  typeof module.init === "function" &&
-  typeof module.compress === "function" &&
-  typeof module.decompress === "function"
-    ? (module as unknown as ZstdModule)
-    : undefined;
-
-const pickLz4 = (module: Record<string, unknown>): Lz4Module | undefined =>
-  typeof module.compressSync === "function" && typeof module.uncompressSync === "function"
-    ? (module as unknown as Lz4Module)
-    : undefined;
 
 const tooLarge = (
   algorithm: CompressionAlgorithm,
