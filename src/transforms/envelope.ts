@@ -112,7 +112,9 @@ export function seal(
   if (z !== undefined) text += `,"z":"${z}"`;
   if (e) text += `,"e":${JSON.stringify(e)}`;
   if (outlineText) text += `,"o":${outlineText}`;
-  return `${text}${DATA_FIELD}${payload.toString("base64")}"}`;
+  const sealed = `${text}${DATA_FIELD}${payload.toString("base64")}"}`;
+  // Compressed only, and no smaller once in its envelope (base64 and header): stored as it is.
+  return key || sealed.length < plain.length ? sealed : plain;
 }
 
 const SAFE = /^[A-Za-z0-9._-]{1,128}$/;
