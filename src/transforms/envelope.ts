@@ -25,6 +25,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Where the sealed part of a checkpoint body starts (stage names never hold quotes). */
 const SPLIT = ',"provenance_hashes":';
+/** How the sealed part of a split body starts. */
+const REST_START = Buffer.from('{"provenance_hashes":');
 /** The last field of every envelope. */
 const DATA_FIELD = ',"d":"';
 
@@ -214,12 +216,12 @@ export async function openEnvelope(
       });
     }
   }
-  const text = payload.toString("utf8");
-  if (!outlineText) return text;
-  // The sealed part is `{"provenance_hashes":…}`: joined back after the outline's fields.
-  if (!text.startsWith('{"provenance_hashes":'))
+  if (!outlineText) return payload.toString("utf8");
+  // The sealed part is `{"provenance_hashes":…}`: joined back after the outline's fields, as
+  // bytes, so the text is made flat once (a joined string is copied again by every reader).
+  if (!payload.subarray(0, REST_START.length).equals(REST_START))
     throw new CheckpointCorruptError(undefined, `${where}: its sealed part is not the rest of a body`);
-  return `${outlineText.slice(0, -1)},${text.slice(1)}`;
+  return Buffer.concat([Buffer.from(`${outlineText.slice(0, -1)},`), payload.subarray(1)]).toString("utf8");
 }
 
 /**
