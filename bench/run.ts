@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: measures cairn's checkpoint write, latest-checkpoint read and resume against
  * the raw floor of each store and against LangGraph's checkpoint saver where the store has one,
- * the time and bytes of runs whose outputs grow and the resume of such a run, and the example
- * pipeline end to end with checkpointing off and on. The parent spawns one child process per
+ * the time and bytes of runs whose outputs grow and the resume of such a run, the example
+ * pipeline end to end with checkpointing off and on, and what compression and encryption at rest
+ * cost and save. The parent spawns one child process per
  * store, so one store's heap, JIT state and open handles never colour another's numbers,
  * collects each child's JSON from stdout, and renders Markdown. Benchmarks are never part of
  * `npm test`.
@@ -12,6 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measureAtRest } from "./lib/at-rest.js";
 import { measureEndToEnd } from "./lib/e2e.js";
 import { measureGrowth } from "./lib/growth.js";
 import { type BenchOptions, parseOptions } from "./lib/options.js";
@@ -68,6 +70,7 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("e2e")) result.e2e = await measureEndToEnd(ctx);
       if (wanted("startup")) result.startup = await measureStartup(ctx);
       if (wanted("walks")) result.walks = await measureWalks(ctx);
+      if (wanted("atrest")) result.atRest = await measureAtRest(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.

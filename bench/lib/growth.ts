@@ -28,7 +28,7 @@ const OUTPUT_BYTES = 100 * 1024;
 const stageName = (i: number) => `stage_${String(i).padStart(3, "0")}`;
 
 /** Sum of the sizes of every file under `dir` (what `du --apparent-size` counts). */
-async function folderBytes(dir: string): Promise<number> {
+export async function folderBytes(dir: string): Promise<number> {
   let sum = 0;
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (entry.isFile()) sum += (await stat(join(entry.parentPath, entry.name))).size;
@@ -51,7 +51,7 @@ async function logicalBytes(manager: CheckpointManager, runId: string): Promise<
 }
 
 /** pg_total_relation_size of the tables of `schema` whose name starts with `prefix`. */
-async function postgresBytes(schema: string, prefix: string): Promise<number> {
+export async function postgresBytes(schema: string, prefix: string): Promise<number> {
   const pool = await openPgPool(driverUrl(POSTGRES_URL), "cairn-bench-size");
   try {
     const { rows } = await pool.query(

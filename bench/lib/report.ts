@@ -1,6 +1,7 @@
 /** Renders a run as Markdown: the machine, the method, and one table per scenario. */
 import { createRequire } from "node:module";
 import os from "node:os";
+import { atRestBytesTable, atRestNote, atRestTimesTable } from "./at-rest-report.js";
 import { ms, ratio, table } from "./markdown.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
@@ -360,6 +361,14 @@ export function renderMarkdown(report: RunReport): string {
   const walks = report.stores.flatMap((s) => (s.walks ? [s.walks] : []));
   if (walks.length > 0)
     sections.push(["Walks: validate and analyze by run length", WALKS_NOTE, walksTable(walks)]);
+  const atRest = report.stores.flatMap((s) => (s.atRest ? [s.atRest] : []));
+  if (atRest.length > 0) {
+    sections.push([
+      "At rest: compression and encryption",
+      atRestNote(atRest),
+      `${atRestBytesTable(atRest)}\n\n${atRestTimesTable(atRest)}`,
+    ]);
+  }
   for (const [title, text, body] of sections) {
     lines.push(`## ${title}`, "", text, "", body, "");
   }

@@ -1,4 +1,5 @@
 /** The shapes a child prints as JSON and the parent renders: one row per measured variant. */
+import type { AtRestResult } from "./at-rest.js";
 import type { ScenarioName } from "./options.js";
 import { type Summary, summarize } from "./stats.js";
 
@@ -33,6 +34,8 @@ export interface StoreResult {
   startup?: StartupRow;
   /** The walks scenario (walks.ts). */
   walks?: WalksRow;
+  /** The at-rest scenario (at-rest.ts). */
+  atRest?: AtRestResult;
   seconds: number;
 }
 

@@ -187,3 +187,20 @@ export async function deleteRedisKeys(url: string, prefix: string): Promise<stri
     client.disconnect();
   }
 }
+
+/** Sum of `MEMORY USAGE` (exact: SAMPLES 0) of every key under `prefix`: what Redis holds for them. */
+export async function redisKeyBytes(url: string, prefix: string): Promise<number> {
+  const client = await redisClient(url);
+  try {
+    let cursor = "0";
+    let bytes = 0;
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      for (const key of keys) bytes += Number((await client.memory("USAGE", key, "SAMPLES", 0)) ?? 0);
+      cursor = next;
+    } while (cursor !== "0");
+    return bytes;
+  } finally {
+    client.disconnect();
+  }
+}

@@ -282,16 +282,21 @@ export function isStringTooLong(error: unknown): boolean {
   return error instanceof RangeError && /Invalid string length/.test(error.message);
 }
 
-/** A store's optional driver package is not installed. */
+/** An optional package (a store's driver, a compression codec) is not installed. */
 export class MissingDriverError extends CairnError {
   /** The npm package to install. */
   readonly packageName: string;
 
-  constructor(store: string, packageName: string, options?: { cause?: unknown }) {
+  /**
+   * `store` names the store that needs the package; `options.subject` replaces "The <store>
+   * store" for a need that is not a store's (`zstd compression`).
+   */
+  constructor(store: string, packageName: string, options?: { cause?: unknown; subject?: string }) {
+    const subject = options?.subject ?? `The ${store} store`;
     super(
       ErrorCode.MissingDriver,
-      `The ${store} store needs the "${packageName}" package: run \`npm install ${packageName}\``,
-      options,
+      `${subject} needs the "${packageName}" package: run \`npm install ${packageName}\``,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.packageName = packageName;
   }

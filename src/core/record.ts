@@ -179,7 +179,7 @@ export function parseStoredMetadata(value: unknown, where?: string): StoredMetad
 /** Parses a record body, throwing {@link CheckpointCorruptError} when malformed. */
 export function parseBody(checkpointId: string, body: string): CheckpointBody {
   // Still sealed (no key to open it): encrypted, not corrupt; nothing may treat it as damage.
-  assertOpened(body, `Checkpoint ${checkpointId}`);
+  assertOpened(body, `Checkpoint ${checkpointId}`, checkpointId);
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);

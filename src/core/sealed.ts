@@ -3,9 +3,11 @@
  * or encrypted text is an envelope that starts with {@link ENVELOPE_TAG} (the codec never writes
  * that tag, so the two cannot be confused). The transform layer opens envelopes on read; one it
  * could not open (no key) reaches the rest of cairn still sealed, marked with the key it needs,
- * and every reader of content refuses it here with `KeyMissingError`, never as corruption.
+ * and every reader of content refuses it here with `KeyMissingError`, never as corruption. One
+ * that fails to open (its ciphertext fails authentication, it does not decompress) reaches them
+ * marked with the reason, and is invalid exactly like a record whose checksum does not match.
  */
-import { KeyMissingError } from "./errors.js";
+import { CheckpointCorruptError, KeyMissingError } from "./errors.js";
 
 /** The start of every envelope. */
 export const ENVELOPE_TAG = '{"$cairn":"rest",';
@@ -32,7 +34,31 @@ export function sealedError(text: string, what: string): KeyMissingError {
   return new KeyMissingError(dataKey, "data-key", what);
 }
 
-/** Throws `KeyMissingError` when `text` is still sealed. */
-export function assertOpened(text: string, what: string): void {
-  if (isEnvelope(text)) throw sealedError(text, what);
+const CORRUPT_PREFIX = `${ENVELOPE_TAG}"x":`;
+
+/** Marks an envelope that failed to open with the reason. */
+export function markCorrupt(text: string, reason: string): string {
+  return `${CORRUPT_PREFIX}${JSON.stringify(reason)},${text.slice(ENVELOPE_TAG.length)}`;
+}
+
+/** Why an envelope failed to open, when the layer marked it so; undefined otherwise. */
+export function corruptReason(text: string): string | undefined {
+  if (!text.startsWith(CORRUPT_PREFIX)) return undefined;
+  const end = text.indexOf('",', CORRUPT_PREFIX.length);
+  try {
+    return JSON.parse(text.slice(CORRUPT_PREFIX.length, end + 1)) as string;
+  } catch {
+    return "it does not open";
+  }
+}
+
+/**
+ * Throws when `text` is still an envelope: `CheckpointCorruptError` when it failed to open,
+ * `KeyMissingError` when it is sealed for want of a key.
+ */
+export function assertOpened(text: string, what: string, checkpointId?: string): void {
+  if (!isEnvelope(text)) return;
+  const reason = corruptReason(text);
+  if (reason !== undefined) throw new CheckpointCorruptError(checkpointId, reason);
+  throw sealedError(text, what);
 }

@@ -13,7 +13,7 @@ import {
   sha256,
   toMetadata,
 } from "../core/record.js";
-import { assertOpened } from "../core/sealed.js";
+import { assertOpened, corruptReason } from "../core/sealed.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
 import { EncodedOutput } from "./build.js";
 import type { OutputSource } from "./check.js";
@@ -44,6 +44,9 @@ export async function inspectRecord(
   known?: ReadonlySet<string>,
 ): Promise<Inspection> {
   const { metadata } = record;
+  // Failed to open (its ciphertext fails authentication): invalid, as a checksum mismatch is.
+  const unopened = corruptReason(record.body);
+  if (unopened !== undefined) return { problems: [{ kind: "unreadable", message: unopened }] };
   // Sealed for want of a key: not checkable, and never reported as damage.
   assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
   const problems: ValidationProblem[] = [];
@@ -74,6 +77,12 @@ export async function inspectRecord(
   const keyed = new Set<string>();
   for (const [stage, hash] of Object.entries(body.output_refs)) {
     const text = outputs.get(hash);
+    const failed = text === undefined ? undefined : corruptReason(text);
+    if (failed !== undefined) {
+      problems.push({ kind: "unreadable", message: `output of stage ${stage}: ${failed}` });
+      outputs.delete(hash);
+      continue;
+    }
     if (text !== undefined)
       assertOpened(text, `The output of stage ${stage} of checkpoint ${metadata.checkpoint_id}`);
     if (text === undefined) {

@@ -12,19 +12,23 @@ const isModuleNotFound = (error: unknown) => {
 
 /**
  * Imports `packageName` with `load` and picks what the store needs from the module; a module
- * without it is a `MissingDriverError` too, not a crash later.
+ * without it is a `MissingDriverError` too, not a crash later. `subject` words the error for a
+ * need that is not a store's (`zstd compression`).
  */
 export async function loadDriver<T>(
   strategy: string,
   packageName: string,
   load: () => Promise<unknown>,
   pick: (module: Record<string, unknown>) => T | undefined,
+  subject?: string,
 ): Promise<T> {
   let module: Record<string, unknown>;
   try {
     module = (await load()) as Record<string, unknown>;
   } catch (error) {
-    if (isModuleNotFound(error)) throw new MissingDriverError(strategy, packageName, { cause: error });
+    if (isModuleNotFound(error)) {
+      throw new MissingDriverError(strategy, packageName, { cause: error, subject });
+    }
     throw error;
   }
   const picked = pick(module) ?? pick((module.default ?? {}) as Record<string, unknown>);
@@ -32,8 +36,9 @@ export async function loadDriver<T>(
     // Installed but not usable: another package under that name, or an incompatible version.
     throw new MissingDriverError(strategy, packageName, {
       cause: new TypeError(
-        `the installed ${packageName} module does not export what the ${strategy} store needs`,
+        `the installed ${packageName} module does not export what ${subject ?? `the ${strategy} store`} needs`,
       ),
+      subject,
     });
   }
   return picked;

@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { CheckpointCorruptError, InvalidArgumentError, KeyMissingError } from "../core/errors.js";
-import { isEnvelope, markSealed } from "../core/sealed.js";
+import { isEnvelope, markCorrupt, markSealed } from "../core/sealed.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
 import type {
   CheckpointRecord,
@@ -242,8 +242,11 @@ export class AtRestStore implements CheckpointStore {
       );
       return body === record.body ? record : { metadata: m, body };
     } catch (error) {
-      if (error instanceof CheckpointCorruptError && error.checkpointId === undefined)
-        throw new CheckpointCorruptError(m.checkpoint_id, error.problems, { cause: error.cause });
+      // Returned marked, as a record whose checksum does not match is returned: the check calls
+      // it invalid, resume falls back past it, and repair can quarantine it.
+      if (error instanceof CheckpointCorruptError) {
+        return { metadata: m, body: markCorrupt(record.body, error.problems.join("; ")) };
+      }
       throw error;
     }
   }
@@ -362,11 +365,15 @@ export class AtRestStore implements CheckpointStore {
         out.set(hash, text);
         continue;
       }
-      const opened = await this.open(
-        text,
-        { role: "output", pipelineId, id: hash },
-        `output ${hash.slice(0, 12)}… of run ${pipelineId}`,
-      );
+      let opened: string;
+      try {
+        opened = await this.open(text, { role: "output", pipelineId, id: hash }, "its stored text");
+      } catch (error) {
+        // One output that fails to open fails only the checkpoints that reference it.
+        if (!(error instanceof CheckpointCorruptError)) throw error;
+        out.set(hash, markCorrupt(text, error.problems.join("; ")));
+        continue;
+      }
       if (!isEnvelope(opened) && text.includes('"e":{')) {
         const set = this.sealedOutputs.get(pipelineId) ?? new Set<string>();
         this.sealedOutputs.set(pipelineId, set);

@@ -16,7 +16,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { canonicalJson } from "../core/codec.js";
 import { CheckpointCorruptError, TooLargeError } from "../core/errors.js";
 import { parseBody } from "../core/record.js";
-import { ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
+import { corruptReason, ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
 import type { Codec } from "./compression.js";
 import type { DataKey } from "./data-key.js";
 
@@ -25,6 +25,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Where the sealed part of a checkpoint body starts (stage names never hold quotes). */
 const SPLIT = ',"provenance_hashes":';
+/** How the sealed part of a split body starts. */
+const REST_START = Buffer.from('{"provenance_hashes":');
 /** The last field of every envelope. */
 const DATA_FIELD = ',"d":"';
 
@@ -112,7 +114,9 @@ export function seal(
   if (z !== undefined) text += `,"z":"${z}"`;
   if (e) text += `,"e":${JSON.stringify(e)}`;
   if (outlineText) text += `,"o":${outlineText}`;
-  return `${text}${DATA_FIELD}${payload.toString("base64")}"}`;
+  const sealed = `${text}${DATA_FIELD}${payload.toString("base64")}"}`;
+  // Compressed only, and no smaller once in its envelope (base64 and header): stored as it is.
+  return key || sealed.length < plain.length ? sealed : plain;
 }
 
 const SAFE = /^[A-Za-z0-9._-]{1,128}$/;
@@ -212,12 +216,12 @@ export async function openEnvelope(
       });
     }
   }
-  const text = payload.toString("utf8");
-  if (!outlineText) return text;
-  // The sealed part is `{"provenance_hashes":…}`: joined back after the outline's fields.
-  if (!text.startsWith('{"provenance_hashes":'))
+  if (!outlineText) return payload.toString("utf8");
+  // The sealed part is `{"provenance_hashes":…}`: joined back after the outline's fields, as
+  // bytes, so the text is made flat once (a joined string is copied again by every reader).
+  if (!payload.subarray(0, REST_START.length).equals(REST_START))
     throw new CheckpointCorruptError(undefined, `${where}: its sealed part is not the rest of a body`);
-  return `${outlineText.slice(0, -1)},${text.slice(1)}`;
+  return Buffer.concat([Buffer.from(`${outlineText.slice(0, -1)},`), payload.subarray(1)]).toString("utf8");
 }
 
 /**
@@ -236,6 +240,9 @@ export function envelopeOutline(text: string, where: string): Outline | undefine
  */
 export function readOutline(checkpointId: string, body: string): Outline {
   if (!isEnvelope(body)) return parseBody(checkpointId, body);
+  // A body that failed to open: its outline may be what was changed; nothing may trust it.
+  const reason = corruptReason(body);
+  if (reason !== undefined) throw new CheckpointCorruptError(checkpointId, reason);
   const outline = parseEnvelope(body, `checkpoint ${checkpointId}`).o;
   if (outline) return outline;
   throw sealedError(body, `Checkpoint ${checkpointId}`);
