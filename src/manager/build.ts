@@ -51,8 +51,8 @@ export class EncodedOutput {
 
   /** Encodes a value; `path` names it in errors (`agentOutputs.load`). */
   static of(value: unknown, path: string): EncodedOutput {
-    const text = encode(value, path);
-    return new EncodedOutput(text, sha256(text));
+    // Hashed when first asked: a run whose outputs are encrypted addresses them by a keyed hash.
+    return new EncodedOutput(encode(value, path), undefined);
   }
 
   /** Wraps stored text whose hash was just verified, without hashing it again. */
