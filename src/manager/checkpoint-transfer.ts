@@ -35,7 +35,14 @@ import {
   storedRunKey,
   unwrapRunKey,
 } from "./sealed-transfer.js";
-import { checkImported, EXPORT_VERSION, exportText, parseExportObject, storeImported } from "./transfer.js";
+import {
+  checkImported,
+  EXPORT_VERSION,
+  exportText,
+  holdsCheckpoint,
+  parseExportObject,
+  storeImported,
+} from "./transfer.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** Options of `exportCheckpoint`. */
@@ -179,13 +186,7 @@ async function storeSealed(
       id,
       `Checkpoint ${id} is encrypted under data key ${keyId}, and run ${pipelineId} in the store under another data key (${storeKey.id}); nothing was imported: export it with --decrypt to import it into this run`,
     );
-  let exists: boolean;
-  try {
-    exists = (await store.getCheckpoint(id)) !== undefined;
-  } catch (error) {
-    if (!(error instanceof CheckpointCorruptError)) throw error;
-    exists = true;
-  }
+  const exists = await holdsCheckpoint(store, id);
   if (exists && !overwrite)
     throw new CheckpointConflictError(
       id,

@@ -234,13 +234,7 @@ export async function storeImported(
   await checkImported(sealed, storeParents(store), source);
   const { record, outputs } = sealed;
   const id = record.metadata.checkpoint_id;
-  let exists: boolean;
-  try {
-    exists = (await store.getCheckpoint(id)) !== undefined;
-  } catch (error) {
-    if (!(error instanceof CheckpointCorruptError)) throw error;
-    exists = true;
-  }
+  const exists = await holdsCheckpoint(store, id);
   if (exists) {
     if (!overwrite) {
       throw new CheckpointConflictError(
@@ -255,4 +249,14 @@ export async function storeImported(
   }
   await store.putCheckpoint(record, outputs);
   return id;
+}
+
+/** True when the store holds a checkpoint with this id, readable or not. */
+export async function holdsCheckpoint(store: CheckpointStore, id: string): Promise<boolean> {
+  try {
+    return (await store.getCheckpoint(id)) !== undefined;
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    return true;
+  }
 }

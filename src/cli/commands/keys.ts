@@ -3,7 +3,6 @@
  * `list` shows the key ids and which is active. Key bytes are never printed.
  */
 
-import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { isValidName } from "../../core/ids.js";
 import {
@@ -13,7 +12,7 @@ import {
   readKeyFileContent,
   writeKeyFile,
 } from "../../transforms/key-file.js";
-import { hasCode } from "../../util/fs-util.js";
+import { exists, hasCode } from "../../util/fs-util.js";
 import { UsageError } from "../exit-codes.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
@@ -31,16 +30,6 @@ function requiredPath(flags: KeyFlags): string {
   if (path === undefined)
     throw new UsageError("name the key file with --key-file <path> (or CAIRN_KEY_FILE)");
   return path;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (hasCode(error, "ENOENT")) return false;
-    throw error;
-  }
 }
 
 /** Creates the key file with one key, or adds a key to it; the new key becomes the active one. */
