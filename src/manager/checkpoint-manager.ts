@@ -341,7 +341,10 @@ export class CheckpointManager {
     const store = await this.getStore();
     const listing = await store.listCheckpoints(pipelineId);
     if (listing.length === 0) return renderChain(pipelineId, []);
-    return renderChain(pipelineId, (await validateRun(store, pipelineId, { listing })).checkpoints);
+    return renderChain(
+      pipelineId,
+      (await validateRun(store, pipelineId, { listing, sealed: "report" })).checkpoints,
+    );
   }
 
   /** A summary of every run in the store (reads every run: prefer `listRuns` for one pipeline). */

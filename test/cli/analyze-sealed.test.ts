@@ -1,6 +1,6 @@
 /**
- * `cairn analyze` and `cairn report` on an encrypted run without its key (issue 13): both exit 0
- * and name the key id; `cairn validate` still exits 7 (it cannot vouch for what it cannot open).
+ * `cairn analyze`, `cairn report`, `cairn list --pipeline-id` and `cairn chain` on an encrypted run
+ * without its key (issue 13): they exit 0 and name the key id; `cairn validate` still exits 7 (it cannot vouch for what it cannot open).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -61,6 +61,19 @@ it("analyze and report exit 0 without the key and name it; validate exits 7", {
   expect(report.code).toBe(0);
   expect(report.stdout).toContain("3 (3 not verified: encrypted under key id k1; pass --key-file)");
   expect(report.stdout).not.toContain(MARKER);
+
+  // The run's listing and chain work too: each checkpoint not verified, never invalid.
+  for (const args of [
+    ["list", "--pipeline-id", pipelineId],
+    ["chain", "--pipeline-id", pipelineId],
+  ]) {
+    const shown = await cairn([...args, ...STORE]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain("encrypted under key id k1");
+    // No checkpoint shown invalid (the chain's legend names the symbol, nothing more).
+    expect(shown.stdout).not.toMatch(/^⚠|invalid \(/m);
+    expect(shown.stdout).not.toContain(MARKER);
+  }
 
   const validate = await cairn(["validate", ...STORE, "--pipeline-id", pipelineId]);
   expect(validate.code).toBe(7);

@@ -119,7 +119,7 @@ export async function buildCheckpointGraph(
   const validate = options.validate ?? true;
   // Validated, the run walk says what each entry is; otherwise the listing alone is drawn.
   const verdicts = validate
-    ? (await manager.validateRun(pipelineId)).checkpoints
+    ? (await manager.validateRun(pipelineId, { sealed: "report" })).checkpoints
     : (await manager.listRun(pipelineId)).map((entry) => ({
         status: undefined,
         problems: [],
