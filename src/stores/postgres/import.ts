@@ -9,7 +9,7 @@ import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
 import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
 import { inTransaction } from "./driver.js";
 import type { TableNames } from "./migrations.js";
-import { JSONB_UNSAFE, type PgWriter } from "./put.js";
+import { type PgWriter, queryableBody } from "./put.js";
 import { COLUMNS, type Statement } from "./queries.js";
 import { isoOf } from "./rows.js";
 
@@ -75,7 +75,7 @@ export async function importRun(
       }
       for (const { record } of checkpoints) {
         const values: unknown[] = COLUMNS.map((column) => record.metadata[column]);
-        values.push(record.body, !JSONB_UNSAFE.test(record.body));
+        values.push(record.body, queryableBody(record.body));
         const inserted = await db.run(client, db.sql.insertCheckpoint, values);
         // Another run holds the id: thrown inside the transaction, so nothing is kept.
         if (inserted.rowCount === 0) throw new CheckpointConflictError(record.metadata.checkpoint_id);

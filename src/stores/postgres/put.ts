@@ -5,6 +5,7 @@
  * the lease and run rows, reads the run's tip after the lock and reports what failed.
  */
 import { CheckpointConflictError, InvalidArgumentError, TipMovedError } from "../../core/errors.js";
+import { isEnvelope } from "../../core/sealed.js";
 import { assertFence } from "../lease.js";
 import type { CheckpointRecord, Lease, OutputRecord } from "../types.js";
 import { inTransaction, type PgPool, type PgQueryable, type PgResult, writeOnPool } from "./driver.js";
@@ -14,6 +15,14 @@ import { isoOf, leaseOf } from "./rows.js";
 // JSONB refuses \u0000 and unpaired surrogate escapes, which a canonical body may hold (JSON
 // escapes them; TEXT stores them fine). Such a body gets no JSONB copy rather than failing.
 export const JSONB_UNSAFE = /\\u(?:0000|[dD][89abAB])/;
+
+/**
+ * True when a body gets JSONB copies for querying: not for a body JSONB refuses, nor for an
+ * envelope (compressed or encrypted at rest), which holds none of the fields and is not parsed.
+ */
+export function queryableBody(body: string): boolean {
+  return !isEnvelope(body) && !JSONB_UNSAFE.test(body);
+}
 
 /** What the write path needs from its store. */
 export interface PgWriter {
@@ -43,7 +52,7 @@ export async function putCheckpoint(
     );
   }
   const values: unknown[] = COLUMNS.map((column) => m[column]);
-  values.push(record.body, !JSONB_UNSAFE.test(record.body));
+  values.push(record.body, queryableBody(record.body));
   if (outputs.length <= 1 && (await putSingleStatement(db, m, values, outputs[0], fence, tip))) return;
   await db.call(() =>
     inTransaction(db.pool, async (client) => {
