@@ -9,11 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import {
-  CheckpointManager,
-  type CheckpointManagerOptions,
-  type CreateCheckpointInput,
-} from "../../src/index.js";
+import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
 import { EncodedOutput } from "../../src/manager/build.js";
 import {
   type CompressionAlgorithm,
@@ -24,9 +20,10 @@ import {
 import { folderBytes, postgresBytes } from "./growth.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { planFor } from "./options.js";
-import { type MeterReading, makeReadings, type Payload, stamp } from "./payload.js";
+import { type MeterReading, makeReadings, stamp } from "./payload.js";
 import { type Row, toRows } from "./results.js";
 import type { ScenarioContext } from "./scenarios.js";
+import { payloadCheckpoint } from "./scenarios.js";
 import { benchKeyPrefix, benchSchema, REDIS_URL, redisKeyBytes } from "./servers.js";
 
 /** Bytes one growth run leaves in the store, plain and compressed. */
@@ -196,19 +193,6 @@ async function measureGrowthBytes(ctx: ScenarioContext): Promise<AtRestGrowth | 
     `at rest: growth ${stages}: plain ${growth.plainBytes} bytes, compressed ${growth.compressedBytes} bytes`,
   );
   return growth;
-}
-
-/** A checkpoint after the middle stage of extract → transform → load, the payload as its output. */
-function payloadCheckpoint(pipelineId: string, payload: Payload, sample: number): CreateCheckpointInput {
-  return {
-    pipelineId,
-    stageName: "transform",
-    stageIndex: 1,
-    stateData: { source: "meters/2024.csv", sample },
-    completedStages: ["extract", "transform"],
-    pendingStages: ["load"],
-    agentOutputs: { transform: payload.records },
-  };
 }
 
 /**

@@ -25,7 +25,11 @@ export interface ScenarioContext {
 }
 
 /** A checkpoint after the middle stage of extract → transform → load, the payload as its output. */
-function payloadCheckpoint(pipelineId: string, payload: Payload, sample: number): CreateCheckpointInput {
+export function payloadCheckpoint(
+  pipelineId: string,
+  payload: Payload,
+  sample: number,
+): CreateCheckpointInput {
   return {
     pipelineId,
     stageName: "transform",

@@ -10,7 +10,8 @@ import { CheckpointCorruptError } from "../core/errors.js";
 import { isEnvelope } from "../core/sealed.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { AtRestStore } from "../transforms/at-rest-store.js";
-import { parseEnvelope } from "../transforms/envelope.js";
+import { TAG_BYTES } from "../transforms/data-key.js";
+import { parseEnvelope, type SealContext } from "../transforms/envelope.js";
 import { formatBytes } from "./chain-text.js";
 
 /** Bytes and records at rest (see the module comment). */
@@ -30,7 +31,6 @@ export interface AtRestUsage {
 /** Outputs read at once: a run with thousands of big outputs is not held in memory whole. */
 const BATCH = 64;
 /** Bytes of an AES-GCM tag at the end of the ciphertext. */
-const TAG_BYTES = 16;
 
 /** A usage of nothing, to add runs to. */
 export function emptyUsage(): AtRestUsage {
@@ -81,32 +81,18 @@ function count(usage: AtRestUsage, stored: string, opened: string | undefined, w
   usage.plainBytes += payload + outline;
 }
 
-/** `read()`, or undefined when what it reads is corrupt (validation reports it; here it is just not sized). */
-async function unlessCorrupt<T>(read: () => Promise<T>): Promise<T | undefined> {
+/**
+ * The text the layer opens a stored text into; undefined when it fails to open (validation reports
+ * that; here it is just not sized). Each text is read once, as stored, and opened in memory.
+ */
+async function opened(store: CheckpointStore, stored: string, ctx: SealContext): Promise<string | undefined> {
+  if (!isEnvelope(stored) || !(store instanceof AtRestStore)) return stored;
   try {
-    return await read();
+    return await store.openStored(stored, ctx);
   } catch (error) {
     if (error instanceof CheckpointCorruptError) return undefined;
     throw error;
   }
-}
-
-/** The opened texts of sealed outputs; one at a time when the batch holds a corrupt one. */
-async function openOutputs(
-  store: CheckpointStore,
-  pipelineId: string,
-  hashes: readonly string[],
-): Promise<Map<string, string>> {
-  if (hashes.length === 0) return new Map();
-  const all = await unlessCorrupt(() => store.getOutputs(pipelineId, hashes));
-  if (all) return all;
-  const opened = new Map<string, string>();
-  for (const hash of hashes) {
-    const one = await unlessCorrupt(() => store.getOutputs(pipelineId, [hash]));
-    const text = one?.get(hash);
-    if (text !== undefined) opened.set(hash, text);
-  }
-  return opened;
 }
 
 /**
@@ -123,19 +109,15 @@ export async function runAtRestUsage(
   for (const id of checkpointIds) {
     const record = await raw.getCheckpoint(id);
     if (!record) continue; // deleted since the listing
-    const opened = isEnvelope(record.body)
-      ? await unlessCorrupt(async () => (await store.getCheckpoint(id))?.body)
-      : record.body;
-    count(usage, record.body, opened, `checkpoint ${id}`);
+    const text = await opened(store, record.body, { role: "checkpoint", pipelineId, id });
+    count(usage, record.body, text, `checkpoint ${id}`);
   }
   const hashes = await raw.listOutputHashes(pipelineId);
   for (let i = 0; i < hashes.length; i += BATCH) {
-    const batch = hashes.slice(i, i + BATCH);
-    const texts = await raw.getOutputs(pipelineId, batch);
-    const sealed = [...texts].filter(([, text]) => isEnvelope(text)).map(([hash]) => hash);
-    const opened = await openOutputs(store, pipelineId, sealed);
-    for (const [hash, text] of texts)
-      count(usage, text, opened.get(hash), `output ${hash.slice(0, 12)}… of run ${pipelineId}`);
+    for (const [hash, text] of await raw.getOutputs(pipelineId, hashes.slice(i, i + BATCH))) {
+      const where = `output ${hash.slice(0, 12)}… of run ${pipelineId}`;
+      count(usage, text, await opened(store, text, { role: "output", pipelineId, id: hash }), where);
+    }
   }
   return usage;
 }

@@ -7,13 +7,13 @@
  * is stored, then stores the texts as they are with the key record, so the run keeps its data key.
  */
 import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
-import { type CheckpointRecord, parseBody, parseStoredMetadata, sha256 } from "../core/record.js";
+import { type CheckpointRecord, parseBody, parseStoredMetadata } from "../core/record.js";
 import { isEnvelope } from "../core/sealed.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
 import type { CheckpointStore, ImportedCheckpoint, OutputRecord } from "../stores/types.js";
 import { AtRestStore } from "../transforms/at-rest-store.js";
 import { decoderFor } from "../transforms/compression.js";
-import { type DataKey, keyedAddress, keyRecordKekId, openDataKey } from "../transforms/data-key.js";
+import { type DataKey, keyRecordKekId, matchAddress, openDataKey } from "../transforms/data-key.js";
 import { openEnvelope, parseEnvelope, type SealContext, seal } from "../transforms/envelope.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
 import type { SealedImport } from "./transfer.js";
@@ -159,8 +159,7 @@ export class SealedOpener {
     _pipelineId: string,
     address: string,
     text: string,
-  ): "sha" | "keyed" | undefined =>
-    keyedAddress(this.runKey.key, text) === address ? "keyed" : sha256(text) === address ? "sha" : undefined;
+  ): "sha" | "keyed" | undefined => matchAddress(this.runKey.key, address, text, true);
 
   private async open(text: unknown, ctx: SealContext, where: string): Promise<string> {
     const key = this.runKey.key;

@@ -8,7 +8,6 @@
  * off. A record it cannot open for want of a key is returned still sealed, marked with the key it
  * needs: metadata, listings and outlines work, content reads refuse it with `KeyMissingError`.
  */
-import { createHash } from "node:crypto";
 import { CheckpointCorruptError, InvalidArgumentError, KeyMissingError } from "../core/errors.js";
 import { isEnvelope, markCorrupt, markSealed } from "../core/sealed.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
@@ -31,7 +30,7 @@ import type {
   StatusPatch,
 } from "../stores/types.js";
 import { type Codec, decoderFor } from "./compression.js";
-import { type DataKey, keyedAddress, newDataKey, openDataKey, parseKeyRecord } from "./data-key.js";
+import { type DataKey, matchAddress, newDataKey, openDataKey, parseKeyRecord } from "./data-key.js";
 import { openEnvelope, parseEnvelope, type SealContext, seal } from "./envelope.js";
 import type { KeyRing } from "./keys.js";
 
@@ -69,8 +68,6 @@ class Recent<V> {
     this.map.delete(key);
   }
 }
-
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** The manager's view of its store: every `CheckpointStore` method, with records sealed at rest. */
 export class AtRestStore implements CheckpointStore {
@@ -185,57 +182,49 @@ export class AtRestStore implements CheckpointStore {
   }
 
   /**
-   * How the run's next outputs are addressed: keyed (HMAC under the run's address key) when this
-   * layer encrypts, so a stored address does not confirm a guess of the content; else SHA-256.
-   */
-  async addressing(
-    pipelineId: string,
-    fresh: boolean,
-  ): Promise<((text: string, plain: string) => string) | undefined> {
-    const key = await this.writeKey(pipelineId, fresh);
-    return key && ((text) => keyedAddress(key, text));
-  }
-
-  /**
    * How `text` is the content at `address`: `sha` (its SHA-256), `keyed` (its keyed address in
    * the run), or undefined when it is neither. An output stored encrypted is addressed by its
    * keyed address, or by its SHA-256 when it came from a plaintext export.
    */
   addressMatches(pipelineId: string, address: string, text: string): "sha" | "keyed" | undefined {
-    const key = this.keys.get(pipelineId);
-    const keyed = () => key !== undefined && keyedAddress(key, text) === address;
-    if (key && this.sealedOutputs.get(pipelineId)?.has(address)) {
-      if (keyed()) return "keyed";
-      return sha256(text) === address ? "sha" : undefined;
-    }
-    if (sha256(text) === address) return "sha";
-    return keyed() ? "keyed" : undefined;
+    const keyedFirst = this.sealedOutputs.get(pipelineId)?.has(address) ?? false;
+    return matchAddress(this.keys.get(pipelineId), address, text, keyedFirst);
   }
 
   // ---- sealing ---------------------------------------------------------------------------
 
-  private async codec(): Promise<Codec | undefined> {
-    return this.settings.codec;
+  /**
+   * Opens a text as stored (read by the caller from `inner`) into the text it was sealed from:
+   * as it is when plain, still sealed and marked when the key is missing; `CheckpointCorruptError`
+   * when it fails to open. One way to open, for the layer's reads and for callers that keep the
+   * stored texts too (exports, statistics at rest).
+   */
+  async openStored(stored: string, ctx: SealContext, where = "its stored text"): Promise<string> {
+    return (await this.open(stored, ctx, where)).text;
   }
 
-  private async open(stored: string, ctx: SealContext, where: string): Promise<string> {
-    if (!isEnvelope(stored)) return stored;
+  private async open(
+    stored: string,
+    ctx: SealContext,
+    where: string,
+  ): Promise<{ text: string; encrypted: boolean }> {
+    if (!isEnvelope(stored)) return { text: stored, encrypted: false };
     const envelope = parseEnvelope(stored, where);
     let key: DataKey | undefined;
     if (envelope.e) {
       const found = await this.readKey(ctx.pipelineId, envelope.e.k, where);
-      if (found instanceof KeyMissingError) return markSealed(stored, found);
+      if (found instanceof KeyMissingError) return { text: markSealed(stored, found), encrypted: false };
       key = found;
     }
     const opener = { decoder: decoderFor, maxBytes: this.settings.maxBytes };
-    return openEnvelope(envelope, ctx, key, opener, where);
+    return { text: await openEnvelope(envelope, ctx, key, opener, where), encrypted: key !== undefined };
   }
 
   private async openRecord(record: CheckpointRecord): Promise<CheckpointRecord> {
     const m = record.metadata;
     const where = "its stored body";
     try {
-      const body = await this.open(
+      const { text: body } = await this.open(
         record.body,
         { role: "checkpoint", pipelineId: m.pipeline_id, id: m.checkpoint_id },
         where,
@@ -273,7 +262,7 @@ export class AtRestStore implements CheckpointStore {
     options?: PutOptions,
   ): Promise<void> {
     const m = record.metadata;
-    const codec = await this.codec();
+    const codec = this.settings.codec;
     const key = await this.writeKey(m.pipeline_id);
     if (!codec && !key) return this.inner.putCheckpoint(record, outputs, fence, options);
     const body = seal(
@@ -302,7 +291,7 @@ export class AtRestStore implements CheckpointStore {
   ): Promise<void> {
     this.keys.delete(pipelineId);
     if (options.runKey !== undefined) return this.inner.importRun(pipelineId, checkpoints, options);
-    const codec = await this.codec();
+    const codec = this.settings.codec;
     // The run's own data key when it has one: its records (a checkpoint replaced in place) keep
     // the keyed addresses they were written with.
     const key = this.settings.ring ? await this.writeKey(pipelineId, true) : undefined;
@@ -365,7 +354,7 @@ export class AtRestStore implements CheckpointStore {
         out.set(hash, text);
         continue;
       }
-      let opened: string;
+      let opened: { text: string; encrypted: boolean };
       try {
         opened = await this.open(text, { role: "output", pipelineId, id: hash }, "its stored text");
       } catch (error) {
@@ -374,19 +363,14 @@ export class AtRestStore implements CheckpointStore {
         out.set(hash, markCorrupt(text, error.problems.join("; ")));
         continue;
       }
-      if (!isEnvelope(opened) && text.includes('"e":{')) {
+      if (opened.encrypted) {
         const set = this.sealedOutputs.get(pipelineId) ?? new Set<string>();
         this.sealedOutputs.set(pipelineId, set);
         set.add(hash);
       }
-      out.set(hash, opened);
+      out.set(hash, opened.text);
     }
     return out;
-  }
-
-  /** Stored texts as they are, envelopes unopened: for exports that keep a run encrypted. */
-  getStoredOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
-    return this.inner.getOutputs(pipelineId, hashes);
   }
 
   // ---- pass-through ----------------------------------------------------------------------

@@ -7,13 +7,14 @@
  * The record encryption key and the output address key are derived from the data key with
  * HKDF-SHA-256 under different labels: one secret, two independent uses.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import type { KeyRing } from "./keys.js";
 
 const WRAP_ALGORITHM = "A256GCM";
 const IV_BYTES = 12;
-const TAG_BYTES = 16;
+/** Bytes of an AES-GCM authentication tag. */
+export const TAG_BYTES = 16;
 
 /** The stored key record of a run (JSON text in the store). */
 interface KeyRecord {
@@ -153,4 +154,21 @@ export function rewrapDataKey(pipelineId: string, text: string, ring: KeyRing, t
 /** An output's keyed content address: HMAC-SHA-256 under the run's address key, hex. */
 export function keyedAddress(key: DataKey, text: string): string {
   return createHmac("sha256", key.addressKey).update(text).digest("hex");
+}
+
+/**
+ * How `text` is the content at `address`: `sha` (its SHA-256), `keyed` (its keyed address under
+ * `key`), or undefined. `keyedFirst` tries the keyed address first (an output stored encrypted),
+ * so the usual case hashes once.
+ */
+export function matchAddress(
+  key: DataKey | undefined,
+  address: string,
+  text: string,
+  keyedFirst: boolean,
+): "sha" | "keyed" | undefined {
+  const keyed = () => key !== undefined && keyedAddress(key, text) === address;
+  if (keyedFirst && keyed()) return "keyed";
+  if (createHash("sha256").update(text).digest("hex") === address) return "sha";
+  return !keyedFirst && keyed() ? "keyed" : undefined;
 }

@@ -18,11 +18,10 @@ import { CheckpointCorruptError, TooLargeError } from "../core/errors.js";
 import { parseBody } from "../core/record.js";
 import { corruptReason, ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
 import type { Codec } from "./compression.js";
-import type { DataKey } from "./data-key.js";
+import { type DataKey, TAG_BYTES } from "./data-key.js";
 
 const CIPHER = "A256GCM";
 const IV_BYTES = 12;
-const TAG_BYTES = 16;
 /** Where the sealed part of a checkpoint body starts (stage names never hold quotes). */
 const SPLIT = ',"provenance_hashes":';
 /** How the sealed part of a split body starts. */
