@@ -80,6 +80,8 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.TooLarge]: ExitCode.Usage,
   [ErrorCode.RunLocked]: ExitCode.RunLocked,
   [ErrorCode.KeyMissing]: ExitCode.KeyMissing,
+  // A resume whose migration throws fails like a run whose stage fails: the run is intact, fix and re-run.
+  [ErrorCode.MigrationFailed]: ExitCode.Failure,
 };
 
 /** The exit code for an error thrown by a command or by commander's parsing. */

@@ -28,6 +28,7 @@ export const ErrorCode = {
   FormatTooNew: "CAIRN_FORMAT_TOO_NEW",
   TooLarge: "CAIRN_TOO_LARGE",
   KeyMissing: "CAIRN_KEY_MISSING",
+  MigrationFailed: "CAIRN_MIGRATION_FAILED",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -393,6 +394,40 @@ export class KeyMissingError extends CairnError {
     );
     this.keyId = keyId;
     this.kind = kind;
+  }
+}
+
+/**
+ * A user migration threw on resume: a step's `migrateOutput` (a stored output older than the
+ * step's `outputVersion`) or the pipeline's `migrateState` (inputs stored by another pipeline
+ * version). Nothing was written: the run is as it was, and a fixed migration resumes it.
+ */
+export class MigrationError extends CairnError {
+  /** The stage whose output was being migrated, or `"state"` for the run's stored inputs. */
+  readonly stageName: string;
+  /** The stored version: an output version, or (for the state) the pipeline version that wrote it. */
+  readonly fromVersion: number | string | undefined;
+  /** The version the migration was to produce. */
+  readonly toVersion: number | string | undefined;
+
+  constructor(
+    stageName: string,
+    fromVersion: number | string | undefined,
+    toVersion: number | string | undefined,
+    options: { cause: unknown; pipelineId?: string },
+  ) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    const run = options.pipelineId !== undefined ? ` of run ${options.pipelineId}` : "";
+    const what =
+      stageName === "state"
+        ? `The migration of the run's state${run} from pipeline version ${fromVersion ?? "(none)"} to ${toVersion ?? "(none)"}`
+        : `The migration of stage ${stageName}'s output${run} from version ${fromVersion} to ${toVersion}`;
+    super(ErrorCode.MigrationFailed, `${what} threw: ${reason}; nothing was written`, {
+      cause: options.cause,
+    });
+    this.stageName = stageName;
+    this.fromVersion = fromVersion;
+    this.toVersion = toVersion;
   }
 }
 

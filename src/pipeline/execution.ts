@@ -8,16 +8,16 @@ import { EncodedOutput } from "../manager/build.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { encodedOutputsOf } from "../manager/verify.js";
 import type { Lease } from "../stores/types.js";
-import { fingerprintOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
-import type { RunPlan } from "./planner.js";
+import { fingerprintOf, migratedProvenanceOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
+import type { RunPlan, StageDecision } from "./planner.js";
 import { resolveInputs } from "./references.js";
 import { PipelineAbortedError, runStage, StageFailedError } from "./stage-runner.js";
-import type { PipelineEvent, PipelineResults, RerunReason, StepResult } from "./types.js";
+import type { MigratedStage, PipelineEvent, PipelineResults, RerunReason, StepResult } from "./types.js";
 import type { NormalizedStep } from "./validate.js";
 
 /** Progress of one stage, as `visualizeProgress` shows it. */
 export interface StageProgress {
-  state: "pending" | "running" | "completed" | "skipped" | "failed";
+  state: "pending" | "running" | "completed" | "skipped" | "migrated" | "failed";
   attempts: number;
   durationMs: number | undefined;
   error?: string;
@@ -26,6 +26,8 @@ export interface StageProgress {
 /** Everything an execution needs from its pipeline. */
 export interface ExecutionContext {
   name: string;
+  /** The pipeline's `version` option, recorded in every checkpoint. */
+  version: string | undefined;
   steps: readonly NormalizedStep[];
   manager: CheckpointManager | undefined;
   checkpointAfterEachStep: boolean;
@@ -59,6 +61,24 @@ interface RunState {
 
 const errorOf = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
+/** How a stage's current output came from a user migration (the checkpoint's `outputMigrations`). */
+interface OutputMigrationEntry {
+  from: number;
+  to: number;
+  by: string | undefined;
+}
+
+/** What the resume checkpoint says about output versions (read defensively: older records lack it). */
+function storedVersions(checkpoint: PipelineCheckpoint | undefined): {
+  versions: Readonly<Record<string, number>>;
+  migrations: Readonly<Record<string, OutputMigrationEntry>>;
+} {
+  const c = checkpoint as
+    | { outputVersions?: Record<string, number>; outputMigrations?: Record<string, OutputMigrationEntry> }
+    | undefined;
+  return { versions: c?.outputVersions ?? {}, migrations: c?.outputMigrations ?? {} };
+}
+
 /** Records a stage that a run skips: its result holds the output restored from the checkpoint. */
 export function markSkipped(
   stageName: string,
@@ -89,6 +109,10 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   const stepsResults: Record<string, StepResult> = {};
   const skippedStages: string[] = [];
   const rerunStages: RerunReason[] = [];
+  const migratedStages: MigratedStage[] = [];
+  // Versions of the outputs the run holds, and which of them a migration produced.
+  const outputVersions: Record<string, number> = {};
+  const outputMigrations: Record<string, OutputMigrationEntry> = {};
   let checkpointsCreated = 0;
   const resumeCount = start.resume?.resumeCount ?? 0;
   const state = (): RunState => ({
@@ -130,11 +154,17 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     return id;
   }
 
-  // Restore the stages the plan skips (a prefix of the pipeline: plans are linear), and report
-  // every re-run with the planner's reason before anything runs.
+  // Restore the stages the plan skips and take the outputs it migrated (a prefix of the
+  // pipeline: plans are linear), and report every re-run with the planner's reason before
+  // anything runs.
   const resumed = start.resume?.checkpoint;
   const storedOutputs = resumed ? encodedOutputsOf(resumed.agentOutputs) : undefined;
+  const stored = storedVersions(resumed);
   for (const decision of start.plan.stages) {
+    if (decision.action === "migrate") {
+      takeMigrated(decision);
+      continue;
+    }
     if (decision.action !== "skip") break;
     const step = steps[decision.stageIndex] as NormalizedStep;
     const fingerprint = decision.fingerprint ?? fingerprintOf(step, stageInputs(step));
@@ -149,6 +179,10 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     provenance[step.name] =
       resumed?.provenanceHashes[step.name] ??
       provenanceOf(step.name, fingerprint, encoded.get(step.name)?.hash ?? "");
+    outputVersions[step.name] = stored.versions[step.name] ?? 1;
+    // A migrated output that still stands keeps saying so in every later checkpoint.
+    const migratedBefore = stored.migrations[step.name];
+    if (migratedBefore) outputMigrations[step.name] = migratedBefore;
     completed.push(step.name);
     skippedStages.push(step.name);
     markSkipped(step.name, output, stepsResults, ctx.progress);
@@ -160,6 +194,47 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       stageIndex: step.index,
     });
   }
+  /** A stage whose stored output the planner migrated: the agent is not called. */
+  function takeMigrated(decision: StageDecision): void {
+    const step = steps[decision.stageIndex] as NormalizedStep;
+    const { migration, fingerprint } = decision;
+    // The planner migrates every stage it plans as `migrate` in a run that goes on.
+    if (!migration || !fingerprint)
+      throw new Error(`cairn bug: stage ${step.name} planned as migrate without its migration`);
+    const { fromVersion, toVersion, output, encoded: text } = migration;
+    const by = ctx.version;
+    outputs.set(step.name, output);
+    encoded.set(step.name, text);
+    fingerprints[step.name] = fingerprint;
+    provenance[step.name] = migratedProvenanceOf(step.name, fingerprint, text.hash, {
+      previousHash: migration.previousHash,
+      fromVersion,
+      toVersion,
+      by,
+    });
+    outputVersions[step.name] = toVersion;
+    outputMigrations[step.name] = { from: fromVersion, to: toVersion, by };
+    completed.push(step.name);
+    migratedStages.push({ stageName: step.name, fromVersion, toVersion });
+    stepsResults[step.name] = {
+      status: "migrated",
+      output,
+      attempts: 0,
+      durationMs: 0,
+      checkpointId: undefined,
+    };
+    ctx.progress.set(step.name, { state: "migrated", attempts: 0, durationMs: undefined });
+    ctx.emit({
+      type: "stage_migrated",
+      pipelineId,
+      at: new Date(),
+      stageName: step.name,
+      stageIndex: step.index,
+      fromVersion,
+      toVersion,
+    });
+  }
+
   for (const { stageName, action, reason } of start.plan.stages) {
     if (action !== "rerun") continue;
     const why = reason ?? "it changed";
@@ -179,10 +254,12 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     ...(resumed ? { resumedFrom: resumed.metadata.checkpointId } : {}),
     skippedStages,
     rerunStages,
+    migratedStages,
     pendingStages: pending,
   });
 
-  let lastCheckpointed = completed.length;
+  // Migrated outputs are new: a run stopped before its next stage still checkpoints them.
+  let lastCheckpointed = migratedStages.length > 0 ? -1 : completed.length;
   for (const step of steps.slice(completed.length)) {
     const stopRequested = ctx.pauseRequested() || ctx.stopSignal?.aborted;
     if (stopRequested) {
@@ -281,6 +358,8 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     encoded.set(step.name, output);
     fingerprints[step.name] = fingerprint;
     provenance[step.name] = provenanceOf(step.name, fingerprint, output.hash);
+    outputVersions[step.name] = step.outputVersion;
+    delete outputMigrations[step.name];
     completed.push(step.name);
     // A stage counts as completed only once its checkpoint is stored.
     const checkpointId = ctx.checkpointAfterEachStep

@@ -38,3 +38,39 @@ export function fingerprintChange(stored: unknown, current: StageFingerprint): s
 export function provenanceOf(stageName: string, fingerprint: StageFingerprint, outputHash: string): string {
   return sha256(canonicalJson({ stage: stageName, ...fingerprint, output: outputHash }));
 }
+
+/** How a stage's current output came from a migration, for its provenance hash. */
+export interface MigrationProvenance {
+  /** The content hash of the output it was migrated from. */
+  previousHash: string;
+  fromVersion: number;
+  toVersion: number;
+  /** The pipeline version that migrated it. */
+  by: string | undefined;
+}
+
+/**
+ * The provenance hash of a migrated stage: a completed stage's, plus the migration (the output it
+ * came from, the versions and the pipeline version that migrated it), so it differs from the
+ * provenance of the same output produced by the agent.
+ */
+export function migratedProvenanceOf(
+  stageName: string,
+  fingerprint: StageFingerprint,
+  outputHash: string,
+  migration: MigrationProvenance,
+): string {
+  return sha256(
+    canonicalJson({
+      stage: stageName,
+      ...fingerprint,
+      output: outputHash,
+      migrated: {
+        from: migration.fromVersion,
+        to: migration.toVersion,
+        by: migration.by ?? null,
+        previous: migration.previousHash,
+      },
+    }),
+  );
+}

@@ -10,6 +10,9 @@
  *   steps:
  *     - { name: extract, agent: ExtractAgent, inputs: { source: data.csv } }
  *     - { name: load, agent: ./load.js, inputs: { rows: "$extract.rows" }, retries: 2 }
+ *
+ * A pipeline's `version`, `migrate_state` and a step's `output_version` and `migrate` (the step's
+ * `migrateOutput`) name migrations as `./module.js:exportName`, loaded like agents.
  */
 import { readFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
@@ -23,6 +26,9 @@ import { hasCode } from "../util/fs-util.js";
 import { agentProblem } from "./agents.js";
 import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
 import { InvalidPipelineError, STEP_FIELDS } from "./validate.js";
+
+/** The fields of a step in a file: a step's `migrateOutput` is written `migrate` there. */
+const FILE_STEP_FIELDS = [...STEP_FIELDS.filter((f) => f !== "migrateOutput"), "migrate"];
 
 const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -44,6 +50,8 @@ const FILE_KEYS = [
   "checkpointAfterEachStep",
   "autoResume",
   "leaseTtlMs",
+  "version",
+  "migrateState",
 ] as const satisfies readonly (keyof PipelineOptions | "checkpoint")[];
 /** Keys of the `checkpoint:` block. */
 const CHECKPOINT_KEYS = [
@@ -132,8 +140,8 @@ const isModuleRef = (spec: string) =>
 const isClass = (value: unknown): value is new () => unknown =>
   typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value));
 
-/** Loads `./module.js:Export` relative to `baseDir` and turns the export into an agent. */
-async function loadAgentModule(spec: string, baseDir: string): Promise<Agent> {
+/** Loads the export `./module.js:Export` (default: `default`) relative to `baseDir`; `label` names it in errors. */
+async function loadExport(spec: string, baseDir: string, label: string): Promise<unknown> {
   const colon = spec.lastIndexOf(":");
   const hasExport = colon > 1 && !/^[A-Za-z]:[\\/]/.test(spec.slice(colon - 1));
   const modulePath = hasExport ? spec.slice(0, colon) : spec;
@@ -143,18 +151,52 @@ async function loadAgentModule(spec: string, baseDir: string): Promise<Agent> {
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    throw new InvalidPipelineError([`agent ${spec}: cannot load ${modulePath}: ${(error as Error).message}`]);
+    throw new InvalidPipelineError([`${label}: cannot load ${modulePath}: ${(error as Error).message}`]);
   }
   if (!(exportName in mod)) {
     throw new InvalidPipelineError([
-      `agent ${spec}: ${modulePath} has no export ${exportName} (it exports ${Object.keys(mod).join(", ") || "nothing"})`,
+      `${label}: ${modulePath} has no export ${exportName} (it exports ${Object.keys(mod).join(", ") || "nothing"})`,
     ]);
   }
-  const exported = mod[exportName];
+  return mod[exportName];
+}
+
+/** Loads `./module.js:Export` relative to `baseDir` and turns the export into an agent. */
+async function loadAgentModule(spec: string, baseDir: string): Promise<Agent> {
+  const exported = await loadExport(spec, baseDir, `agent ${spec}`);
   const agent = isClass(exported) ? new exported() : exported;
   const problem = agentProblem(agent);
   if (problem) throw new InvalidPipelineError([`agent ${spec}: ${problem}`]);
   return agent as Agent;
+}
+
+/**
+ * A migration named in the file (`./agents.js:migrateTotalsV1`): a function exported by a
+ * module. `where` names what declares it (`step totals: migrate`); problems go to `problems`.
+ */
+async function loadMigration(
+  spec: unknown,
+  baseDir: string,
+  where: string,
+  problems: string[],
+): Promise<((...args: never[]) => unknown) | undefined> {
+  if (typeof spec !== "string" || !isModuleRef(spec)) {
+    problems.push(
+      `${where} must name an exported function like ./agents.js:migrateV1, got ${JSON.stringify(spec)}`,
+    );
+    return undefined;
+  }
+  try {
+    const exported = await loadExport(spec, baseDir, `${where} ${spec}`);
+    if (typeof exported === "function") return exported as (...args: never[]) => unknown;
+    problems.push(
+      `${where} ${spec}: the export is ${exported === null ? "null" : typeof exported}, not a function`,
+    );
+  } catch (error) {
+    if (!(error instanceof InvalidPipelineError)) throw error;
+    problems.push(...error.problems);
+  }
+  return undefined;
 }
 
 /** Parses pipeline file text (YAML or JSON) into a plain object. */
@@ -202,6 +244,9 @@ export async function optionsFromDefinition(
           options[name] = v;
         }
       }
+    } else if (key === "migrateState") {
+      const fn = await loadMigration(value, baseDir, "migrate_state", problems);
+      if (fn) options.migrateState = fn;
     } else if (key !== "agents" && key !== "steps") options[key] = value;
   }
   // `{ algorithm: zstd, min_bytes: 512 }`, in the file's own spelling.
@@ -241,9 +286,14 @@ export async function optionsFromDefinition(
         continue;
       }
       const label = typeof raw.name === "string" ? `step ${raw.name}` : `steps[${i}]`;
-      const unknown = unknownOptionsProblem(label, raw, STEP_FIELDS, camel);
+      const unknown = unknownOptionsProblem(label, raw, FILE_STEP_FIELDS, camel);
       if (unknown !== undefined) problems.push(unknown);
-      const step = camelKeys(raw) as unknown as StepDefinition;
+      const { migrate, ...fields } = camelKeys(raw);
+      const step = fields as unknown as StepDefinition;
+      if (migrate !== undefined) {
+        const fn = await loadMigration(migrate, baseDir, `${label}: migrate`, problems);
+        if (fn) step.migrateOutput = fn as StepDefinition["migrateOutput"];
+      }
       if (typeof step.agent === "string" && isModuleRef(step.agent)) {
         try {
           step.agent = await loadAgentModule(step.agent, baseDir);

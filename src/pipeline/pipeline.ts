@@ -13,6 +13,7 @@ import { loadPipelineOptions } from "./from-file.js";
 import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
 import { planRun, type RunPlan, runInputsOf } from "./planner.js";
 import { renderProgress } from "./progress.js";
+import { migratedInputs } from "./state-migration.js";
 import type {
   Agent,
   DryRunResult,
@@ -197,6 +198,7 @@ export class Pipeline {
   ) {
     return {
       name: this.name,
+      version: this.options.version,
       steps: this.steps,
       manager,
       checkpointAfterEachStep: this.options.checkpointAfterEachStep ?? true,
@@ -218,7 +220,7 @@ export class Pipeline {
     return executeRun(ctx, {
       pipelineId,
       inputs,
-      plan: planRun({ steps: this.steps, resume: undefined, inputs }),
+      plan: await planRun({ steps: this.steps, resume: undefined, inputs }),
     });
   }
 
@@ -273,8 +275,9 @@ export class Pipeline {
       const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
       known = checkpoint?.metadata.checkpointId;
       if (!checkpoint && options.runId !== undefined) await this.refuseLostHistory(manager, pipelineId);
-      const inputs = runInputsOf(options.inputs, checkpoint);
-      const plan = planRun({ steps: this.steps, resume: checkpoint, inputs });
+      // Migrations run here, before anything is written: one that throws leaves the run as it was.
+      const inputs = await this.inputsOf(options, checkpoint);
+      const plan = await planRun({ steps: this.steps, resume: checkpoint, inputs });
       if (checkpoint && plan.finished) return this.completedResults(checkpoint, plan);
       const start: StartPoint = { pipelineId, inputs, plan };
       if (checkpoint) {
@@ -345,8 +348,17 @@ export class Pipeline {
       alreadyComplete: true,
       skippedStages: plan.stages.map((s) => s.stageName),
       rerunStages: [],
+      migratedStages: [],
       pendingStages: [],
     };
+  }
+
+  /** The run's inputs: those given, else the stored ones (through `migrateState` under a new version). */
+  private inputsOf(
+    options: ExecuteOptions,
+    checkpoint: PipelineCheckpoint | undefined,
+  ): Promise<Record<string, unknown>> {
+    return migratedInputs(this.options, options.inputs, checkpoint, runInputsOf(options.inputs, checkpoint));
   }
 
   /** Validates and shows what `execute()` would do, reading the store but writing nothing. */
@@ -360,12 +372,13 @@ export class Pipeline {
         checkpoint = await this.manager.loadLatestCheckpoint(chosen.pipelineId);
       } else if (options.runId !== undefined) pipelineId = options.runId;
     }
-    const plan = planRun({
+    const plan = await planRun({
       steps: this.steps,
       resume: checkpoint,
-      inputs: runInputsOf(options.inputs, checkpoint),
+      inputs: await this.inputsOf(options, checkpoint),
     });
-    const stages = plan.stages.map(({ stageName, stageIndex, action, reason }): PlannedStage => {
+    const stages = plan.stages.map((decision): PlannedStage => {
+      const { stageName, stageIndex, action, reason, fromVersion, toVersion } = decision;
       const step = this.steps[stageIndex] as NormalizedStep;
       return {
         stageName,
@@ -374,12 +387,14 @@ export class Pipeline {
         action,
         ...(reason !== undefined ? { reason } : {}),
         inputs: step.inputs ?? {},
+        ...(action === "migrate" ? { fromVersion, toVersion } : {}),
       };
     });
     return {
       name: this.name,
       status: "dry_run",
       pipelineId,
+      pipelineVersion: this.options.version,
       resumeFrom: plan.resumeFrom,
       stages,
     };

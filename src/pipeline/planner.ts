@@ -1,37 +1,69 @@
 /**
  * The planner: the one place that decides, for every stage of a pipeline definition, whether a
- * run skips it (a verified checkpoint holds it, unchanged), re-runs it (it completed, but it or
- * an earlier stage changed), or runs it (it never completed). `execute()` does exactly what the
- * plan says, and a dry run prints the same plan, so the plan a user reads is the plan that runs.
+ * run skips it (a verified checkpoint holds it, unchanged), migrates it (it completed with an
+ * older output version, and the step's `migrateOutput` converts the stored output), re-runs it
+ * (it completed, but it or an earlier stage changed), or runs it (it never completed).
+ * `execute()` does exactly what the plan says, and a dry run prints the same plan, so the plan a
+ * user reads is the plan that runs.
  *
- * Pipelines are linear: a stage is skipped only while every stage before it is skipped too.
- * Once one stage runs or re-runs, every later stage that had completed re-runs, naming it.
+ * Pipelines are linear: a stage is skipped or migrated only while every stage before it is
+ * skipped or migrated too. Once one stage runs or re-runs, every later stage that had completed
+ * re-runs, naming it. Migrations are pure by contract, so the planner runs them (in memory) to
+ * plan the stages that read their outputs.
  */
-import { CairnError } from "../core/errors.js";
+import { decode } from "../core/codec.js";
+import { CairnError, MigrationError } from "../core/errors.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
+import { EncodedOutput } from "../manager/build.js";
+import { encodedOutputsOf } from "../manager/verify.js";
 import { fingerprintChange, fingerprintOf, type StageFingerprint } from "./fingerprint.js";
 import { resolveInputs } from "./references.js";
 import type { NormalizedStep } from "./validate.js";
 
-/** What a run does with a stage. The planner will grow `migrate` (reuse an output under a new definition). */
-export type StageAction = "skip" | "rerun" | "run";
+/** What a run does with a stage. */
+export type StageAction = "skip" | "migrate" | "rerun" | "run";
+
+/** A stored output converted by its step's `migrateOutput`, ready to be stored as a new output. */
+export interface StageMigration {
+  /** The stored output's version. */
+  fromVersion: number;
+  /** The step's `outputVersion`. */
+  toVersion: number;
+  /** The migrated output, as later stages see it. */
+  output: unknown;
+  /** Its canonical text, checked by the codec. */
+  encoded: EncodedOutput;
+  /** The content hash of the stored output it replaces. */
+  previousHash: string;
+}
 
 /** The planner's decision for one stage. */
 export interface StageDecision {
   stageName: string;
   stageIndex: number;
   action: StageAction;
-  /** Why: always set for `rerun`; never for `run`; for `skip`, only in a finished run that changed since. */
+  /**
+   * Why: always set for `rerun` and `migrate`; never for `run`; for `skip`, only in a finished
+   * run that changed since.
+   */
   reason?: string;
-  /** For `skip`: the fingerprint that matched the stored one, which the skipped stage keeps. */
+  /** For `skip`: the fingerprint that matched the stored one; for `migrate`: the step's current one. */
   fingerprint?: StageFingerprint;
+  /** For `migrate`: the stored and current output versions. */
+  fromVersion?: number;
+  toVersion?: number;
+  /** For `migrate` in a run that goes on: the migrated output. */
+  migration?: StageMigration;
 }
 
 /** The part of a verified resume checkpoint the planner reads. */
 export type ResumeCheckpoint = Pick<
   PipelineCheckpoint,
   "metadata" | "completedStages" | "agentOutputs" | "stateData"
->;
+> & {
+  /** Each stored output's version (1 when absent: records written before output versions). */
+  outputVersions?: Readonly<Record<string, number>>;
+};
 
 /** What the planner plans from. */
 export interface PlanInput {
@@ -62,33 +94,39 @@ export function runInputsOf(
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** Plans a run (pure: reads only its input). */
-export function planRun({ steps, resume, inputs }: PlanInput): RunPlan {
+/**
+ * Plans a run. It reads only its input and writes nothing; the one thing it calls is a step's
+ * `migrateOutput` (pure by contract), whose throw is a {@link MigrationError} before anything
+ * is written. A finished run runs nothing again, so its migrations are not called.
+ */
+export async function planRun({ steps, resume, inputs }: PlanInput): Promise<RunPlan> {
   const done = new Set(resume?.completedStages ?? []);
   const stored = (resume?.stateData.fingerprints ?? {}) as Record<string, unknown>;
+  const finished = resume?.metadata.stageName === PIPELINE_COMPLETE_STAGE;
   const outputs = new Map<string, unknown>();
   let cause: StageDecision | undefined;
-  const stages = steps.map((step): StageDecision => {
+  const stages: StageDecision[] = [];
+  for (const step of steps) {
     const at = { stageName: step.name, stageIndex: step.index };
     const completed = resume !== undefined && done.has(step.name);
     if (cause) {
-      if (!completed) return { ...at, action: "run" };
-      const verb = cause.action === "run" ? "runs" : "runs again";
-      return { ...at, action: "rerun", reason: `an earlier stage (${cause.stageName}) ${verb}` };
+      if (!completed) stages.push({ ...at, action: "run" });
+      else {
+        const verb = cause.action === "run" ? "runs" : "runs again";
+        stages.push({ ...at, action: "rerun", reason: `an earlier stage (${cause.stageName}) ${verb}` });
+      }
+      continue;
     }
     if (!completed) {
       cause = { ...at, action: "run" };
-      return cause;
+      stages.push(cause);
+      continue;
     }
-    const reason = changeOf(step, resume, stored, outputs, inputs);
-    if (typeof reason === "string") {
-      cause = { ...at, action: "rerun", reason };
-      return cause;
-    }
-    outputs.set(step.name, resume.agentOutputs[step.name]);
-    return { ...at, action: "skip", fingerprint: reason.fingerprint };
-  });
-  const finished = resume?.metadata.stageName === PIPELINE_COMPLETE_STAGE;
+    const decision = { ...at, ...(await decide(step, resume, stored, outputs, inputs, !finished)) };
+    if (decision.action === "rerun") cause = decision;
+    else outputs.set(step.name, decision.migration?.output ?? resume.agentOutputs[step.name]);
+    stages.push(decision);
+  }
   return {
     resumeFrom: resume?.metadata.checkpointId,
     finished,
@@ -96,15 +134,24 @@ export function planRun({ steps, resume, inputs }: PlanInput): RunPlan {
   };
 }
 
-/** Why a completed stage must run again, or the fingerprint that still matches. */
-function changeOf(
+type Decision = Omit<StageDecision, "stageName" | "stageIndex">;
+
+/** What to do with a completed stage while every earlier one is skipped or migrated. */
+async function decide(
   step: NormalizedStep,
   resume: ResumeCheckpoint,
   stored: Record<string, unknown>,
   outputs: ReadonlyMap<string, unknown>,
   inputs: Record<string, unknown>,
-): string | { fingerprint: StageFingerprint } {
-  if (!Object.hasOwn(resume.agentOutputs, step.name)) return "the checkpoint does not hold its output";
+  migrate: boolean,
+): Promise<Decision> {
+  const rerun = (reason: string): Decision => ({ action: "rerun", reason });
+  if (!Object.hasOwn(resume.agentOutputs, step.name)) return rerun("the checkpoint does not hold its output");
+  const from = resume.outputVersions?.[step.name] ?? 1;
+  const to = step.outputVersion;
+  if (from > to) return rerun(`its stored output version ${from} is newer than the step's (${to})`);
+  if (from < to && !step.migrateOutput)
+    return rerun(`its output version changed (${from} → ${to}) and the step has no migrateOutput`);
   let fingerprint: StageFingerprint;
   try {
     fingerprint = fingerprintOf(step, { ...inputs, ...resolveInputs(step.inputs, outputs) });
@@ -112,9 +159,56 @@ function changeOf(
     // A reference that no longer resolves, or inputs that cannot be encoded: the stage runs
     // again and fails there with this same error. Anything else is a bug and propagates.
     if (!(error instanceof CairnError)) throw error;
-    return `its inputs cannot be resolved any more: ${messageOf(error)}`;
+    return rerun(`its inputs cannot be resolved any more: ${messageOf(error)}`);
   }
-  return fingerprintChange(stored[step.name], fingerprint) ?? { fingerprint };
+  if (from === to) {
+    const change = fingerprintChange(stored[step.name], fingerprint);
+    return change === undefined ? { action: "skip", fingerprint } : rerun(change);
+  }
+  // A version bump usually comes with a new agent or definition: only the inputs must still be
+  // the ones the stored output was computed from.
+  const prior = stored[step.name];
+  if (prior === null || typeof prior !== "object") return rerun("no fingerprint was recorded for it");
+  if ((prior as Partial<StageFingerprint>).inputs !== fingerprint.inputs)
+    return rerun("its resolved inputs changed");
+  const decision: Decision = {
+    action: "migrate",
+    reason: `its output version changed (${from} → ${to}); migrateOutput converts it`,
+    fingerprint,
+    fromVersion: from,
+    toVersion: to,
+  };
+  return migrate ? { ...decision, migration: await migrateStored(step, resume, from) } : decision;
+}
+
+/**
+ * Runs a step's `migrateOutput` on a fresh copy of its stored output (a migration that mutates
+ * its argument cannot touch the checkpoint), and encodes the result: an output the codec cannot
+ * store is the codec's typed error naming its path, as for an agent's output.
+ */
+async function migrateStored(
+  step: NormalizedStep,
+  resume: ResumeCheckpoint,
+  from: number,
+): Promise<StageMigration> {
+  const migrate = step.migrateOutput as NonNullable<NormalizedStep["migrateOutput"]>;
+  const where = `agentOutputs.${step.name}`;
+  const stored =
+    encodedOutputsOf(resume.agentOutputs)?.get(step.name) ??
+    EncodedOutput.of(resume.agentOutputs[step.name], where);
+  let output: unknown;
+  try {
+    output = await migrate(decode(stored.text), from);
+  } catch (error) {
+    throw new MigrationError(step.name, from, step.outputVersion, { cause: error });
+  }
+  return {
+    fromVersion: from,
+    toVersion: step.outputVersion,
+    output,
+    encoded: EncodedOutput.of(output, where),
+    previousHash: stored.hash,
+  };
 }
 
 /** A finished run runs nothing again; what a new run would do differently is kept as the reason. */

@@ -8,6 +8,7 @@ export const PROGRESS_SYMBOLS: Record<StageProgress["state"], string> = {
   running: "▶",
   completed: "✓",
   skipped: "↷",
+  migrated: "⇢",
   failed: "✗",
 };
 
@@ -21,7 +22,7 @@ export function renderProgress(
   progress: ReadonlyMap<string, StageProgress>,
 ): string {
   const states = steps.map((s) => progress.get(s.name)?.state ?? "pending");
-  const done = states.filter((s) => s === "completed" || s === "skipped").length;
+  const done = states.filter((s) => s === "completed" || s === "skipped" || s === "migrated").length;
   const width = Math.max(...steps.map((s) => s.name.length));
   const lines = [`${name}${pipelineId ? ` (${pipelineId})` : ""}: ${done}/${steps.length} stages done`];
   for (const step of steps) {

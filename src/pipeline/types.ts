@@ -58,6 +58,18 @@ export interface StepDefinition {
   timeoutMs?: number;
   /** Free-form configuration passed to the agent as `context.config`; part of the fingerprint. */
   config?: Record<string, unknown>;
+  /**
+   * The shape of this step's output (integer ≥ 1, default 1). Bump it when a deploy changes what
+   * the agent returns: on resume, a stored output of an older version is converted by
+   * `migrateOutput`, or the stage runs again.
+   */
+  outputVersion?: number;
+  /**
+   * Converts a stored output of version `fromVersion` into the shape of `outputVersion`, so a
+   * resume reuses it instead of running the agent again. Pure by contract: it may also run in a
+   * dry run, and its result is stored only when the run goes on.
+   */
+  migrateOutput?: (output: unknown, fromVersion: number) => unknown | Promise<unknown>;
 }
 
 /** Something that happened during a run, for logging and metrics. */
@@ -79,6 +91,16 @@ export type PipelineEvent =
       attempt: number;
     }
   | { type: "stage_skipped"; pipelineId: string; at: Date; stageName: string; stageIndex: number }
+  | {
+      /** A stored output was converted by the step's `migrateOutput` instead of running the agent. */
+      type: "stage_migrated";
+      pipelineId: string;
+      at: Date;
+      stageName: string;
+      stageIndex: number;
+      fromVersion: number;
+      toVersion: number;
+    }
   | {
       type: "stage_completed";
       pipelineId: string;
@@ -124,6 +146,17 @@ export interface PipelineOptions {
   /** Pipeline name; runs are named after it. */
   name: string;
   steps: StepDefinition[];
+  /** The pipeline's own version (1–128 printable characters, e.g. `2.0.0`), recorded in every checkpoint. */
+  version?: string;
+  /**
+   * Converts the inputs a run was started with when it resumes under another pipeline version
+   * (`fromVersion`: the version that wrote them, undefined when none was set). Not called when
+   * `execute()` is given inputs. Pure by contract, like `migrateOutput`.
+   */
+  migrateState?: (
+    inputs: Record<string, unknown>,
+    fromVersion: string | undefined,
+  ) => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Write checkpoints (default false, as in the seed). */
   checkpointEnabled?: boolean;
   /** Store strategy or URL (default: `CAIRN_STORE`, else the file store at `.cairn/checkpoints`). */
@@ -164,9 +197,10 @@ export interface ExecuteOptions {
 
 /** What happened to one stage in an execution. */
 export interface StepResult {
-  status: "completed" | "skipped";
+  /** `migrated`: its stored output was converted by `migrateOutput`; the agent was not called. */
+  status: "completed" | "skipped" | "migrated";
   output: unknown;
-  /** Attempts made in this execution (0 when skipped). */
+  /** Attempts made in this execution (0 when skipped or migrated). */
   attempts: number;
   durationMs: number;
   /** The checkpoint written after the stage, when there was one. */
@@ -177,6 +211,13 @@ export interface StepResult {
 export interface RerunReason {
   stageName: string;
   reason: string;
+}
+
+/** A stage whose stored output `migrateOutput` converted on resume. */
+export interface MigratedStage {
+  stageName: string;
+  fromVersion: number;
+  toVersion: number;
 }
 
 /** What `execute()` resolves with. */
@@ -199,6 +240,8 @@ export interface PipelineResults {
   skippedStages: string[];
   /** Completed stages that ran again because they or an earlier stage changed, with the planner's reason. */
   rerunStages: RerunReason[];
+  /** Completed stages whose stored output was migrated to the step's `outputVersion` instead of re-run. */
+  migratedStages: MigratedStage[];
   /** Stages not run (only when paused). */
   pendingStages: string[];
 }
@@ -210,9 +253,12 @@ export interface PlannedStage {
   agent: string;
   /** The planner's decision; `execute()` does exactly this. */
   action: StageAction;
-  /** Always set for `rerun`, naming what changed or the earlier stage that runs. */
+  /** Always set for `rerun` and `migrate`, naming what changed or the earlier stage that runs. */
   reason?: string;
   inputs: Record<string, unknown>;
+  /** For `migrate`: the stored output version and the step's. */
+  fromVersion?: number;
+  toVersion?: number;
 }
 
 /** What `execute({ dryRun: true })` resolves with. */
@@ -221,6 +267,8 @@ export interface DryRunResult {
   status: "dry_run";
   /** The run that would be executed; undefined when a new run would start. */
   pipelineId: string | undefined;
+  /** The pipeline's `version` option, recorded in the checkpoints a run writes. */
+  pipelineVersion: string | undefined;
   resumeFrom: string | undefined;
   stages: PlannedStage[];
 }

@@ -31,7 +31,15 @@ export interface NormalizedStep {
   retryDelayMs: number;
   timeoutMs: number | undefined;
   config: Record<string, unknown>;
-  /** Canonical text of what defines the step besides its agent (inputs spec and config). */
+  /** The shape of its output (default 1). */
+  outputVersion: number;
+  /** Converts a stored output of an older version, when the step has one. */
+  migrateOutput: ((output: unknown, fromVersion: number) => unknown) | undefined;
+  /**
+   * Canonical text of what defines the step besides its agent (inputs spec and config, and the
+   * output version when not 1). A step without a version keeps the text it had before output
+   * versions existed: upgrading cairn must not make every stored run re-run.
+   */
   definitionText: string;
 }
 
@@ -49,6 +57,8 @@ const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "agents",
   "onEvent",
   "leaseTtlMs",
+  "version",
+  "migrateState",
 ]);
 /** The fields of one step; anything else is a validation problem (a pipeline file's too). */
 export const STEP_FIELDS = [
@@ -59,6 +69,8 @@ export const STEP_FIELDS = [
   "retryDelayMs",
   "timeoutMs",
   "config",
+  "outputVersion",
+  "migrateOutput",
 ] as const satisfies readonly (keyof StepDefinition)[];
 const STEP_KEYS = new Set<string>(STEP_FIELDS);
 
@@ -77,6 +89,17 @@ function checkNumber(problems: string[], where: string, value: unknown, min: num
       `${where} must be ${integer ? "an integer" : "a number"} ≥ ${min}, got ${JSON.stringify(value)}`,
     );
   }
+}
+
+/** Why `value` is not a pipeline version (1–128 printable characters), or undefined. */
+export function pipelineVersionProblem(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string")
+    return `version must be a string such as "2.0.0", got ${JSON.stringify(value) ?? typeof value}`;
+  // Printable ASCII without leading or trailing blanks: it is shown in listings and compared exactly.
+  if (!/^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$/.test(value))
+    return `version ${JSON.stringify(value)} must be 1 to 128 printable characters, without leading or trailing spaces`;
+  return undefined;
 }
 
 function checkEncodable(problems: string[], where: string, value: unknown): string {
@@ -115,6 +138,10 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
       problems.push(`${key} must be a boolean`);
   }
   checkNumber(problems, "leaseTtlMs", options.leaseTtlMs, 100);
+  const versionProblem = pipelineVersionProblem(options.version);
+  if (versionProblem) problems.push(versionProblem);
+  if (options.migrateState !== undefined && typeof options.migrateState !== "function")
+    problems.push("migrateState must be a function (inputs, fromVersion) => inputs");
   if (options.onEvent !== undefined && typeof options.onEvent !== "function")
     problems.push("onEvent must be a function");
   const agents = options.agents;
@@ -167,10 +194,21 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
     checkNumber(problems, `${where}: retries`, step.retries, 0);
     checkNumber(problems, `${where}: retryDelayMs`, step.retryDelayMs, 0);
     checkNumber(problems, `${where}: timeoutMs`, step.timeoutMs, 1);
+    checkNumber(problems, `${where}: outputVersion`, step.outputVersion, 1);
+    if (step.migrateOutput !== undefined && typeof step.migrateOutput !== "function")
+      problems.push(`${where}: migrateOutput must be a function (output, fromVersion) => output`);
+    else if (step.migrateOutput !== undefined && (step.outputVersion ?? 1) === 1)
+      problems.push(
+        `${where}: migrateOutput converts stored outputs of older versions, but outputVersion is 1: ` +
+          "set outputVersion to the version it produces",
+      );
     problems.push(...referenceProblems(String(name), index, step.inputs, order));
+    const outputVersion = (step.outputVersion as number | undefined) ?? 1;
+    // Version 1 stays out of the text, so stored fingerprints of steps without one still match.
     const definitionText = checkEncodable(problems, `steps[${index}]`, {
       inputs: step.inputs ?? {},
       config: step.config ?? {},
+      ...(outputVersion !== 1 ? { outputVersion } : {}),
     });
     if (agent) {
       normalized.push({
@@ -182,6 +220,8 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
         retryDelayMs: (step.retryDelayMs as number | undefined) ?? 100,
         timeoutMs: step.timeoutMs as number | undefined,
         config: (step.config as Record<string, unknown> | undefined) ?? {},
+        outputVersion,
+        migrateOutput: step.migrateOutput as NormalizedStep["migrateOutput"],
         definitionText,
       });
     }

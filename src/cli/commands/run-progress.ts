@@ -19,6 +19,8 @@ export function eventLine(event: PipelineEvent): string | undefined {
       return `${at} ▶ ${event.stageName} started${event.attempt > 1 ? ` (attempt ${event.attempt})` : ""}`;
     case "stage_skipped":
       return `${at} ↷ ${event.stageName} skipped: completed in a valid checkpoint`;
+    case "stage_migrated":
+      return `${at} ⇢ ${event.stageName} migrated: its stored output converted from version ${event.fromVersion} to ${event.toVersion} (not run)`;
     case "stage_rerun":
       return `${at} ↻ ${event.stageName} runs again: ${event.reason}`;
     case "stage_retry":
@@ -81,6 +83,7 @@ export class ProgressView {
       event.type === "run_resumed" ||
       event.type === "history_lost" ||
       event.type === "stage_rerun" ||
+      event.type === "stage_migrated" ||
       event.type === "stage_failed" ||
       event.type === "stage_retry"
     ) {
@@ -115,8 +118,13 @@ export class ProgressView {
     const lines = [
       `Plan for ${plan.name}: ${plan.pipelineId ? `run ${plan.pipelineId}` : "a new run"}${plan.resumeFrom ? `, from checkpoint ${plan.resumeFrom}` : ""}`,
     ];
+    if (plan.pipelineVersion !== undefined) lines.push(`  pipeline version ${plan.pipelineVersion}`);
+    // Wide enough for the longest action shown (`migrate` only when a stage migrates).
+    const width = Math.max(5, ...plan.stages.map((s) => s.action.length));
     for (const s of plan.stages)
-      lines.push(`  ${s.action.padEnd(5)} ${s.stageName}  (${s.agent})${s.reason ? `: ${s.reason}` : ""}`);
+      lines.push(
+        `  ${s.action.padEnd(width)} ${s.stageName}  (${s.agent})${s.reason ? `: ${s.reason}` : ""}`,
+      );
     this.out.write(`${lines.join("\n")}\n`);
   }
 
@@ -135,10 +143,15 @@ export class ProgressView {
     }
     const took = results.completedAt.getTime() - results.startedAt.getTime();
     const ran = Object.values(results.stepsResults).filter((r) => r.status === "completed").length;
+    const migrated = results.migratedStages.length;
     const lines = [
-      `Run ${results.pipelineId} ${results.status} in ${ms(took)}: ${ran} stage(s) ran, ${results.skippedStages.length} skipped, ${results.checkpointsCreated} checkpoint(s) written`,
+      `Run ${results.pipelineId} ${results.status} in ${ms(took)}: ${ran} stage(s) ran, ${results.skippedStages.length} skipped, ${migrated > 0 ? `${migrated} migrated, ` : ""}${results.checkpointsCreated} checkpoint(s) written`,
     ];
     if (results.resumedFrom) lines.push(`Resumed from checkpoint ${results.resumedFrom}`);
+    for (const m of results.migratedStages)
+      lines.push(
+        `Migrated: ${m.stageName} (output version ${m.fromVersion} → ${m.toVersion}; its agent was not called)`,
+      );
     for (const r of results.rerunStages) lines.push(`Ran again: ${r.stageName} (${r.reason})`);
     if (results.pendingStages.length > 0) lines.push(`Pending: ${results.pendingStages.join(", ")}`);
     else lines.push(...lastOutputLines(results));
