@@ -287,7 +287,8 @@ export class Pipeline {
           pipelineId,
           at: new Date(),
           checkpointId: checkpoint.metadata.checkpointId,
-          resumeFromStage: plan.stages.find((s) => s.action !== "skip")?.stageName,
+          // Migrated stages are restored, like skipped ones: the run goes on after them.
+          resumeFromStage: plan.stages.find((s) => s.action !== "skip" && s.action !== "migrate")?.stageName,
         });
       } else this.emit({ type: "run_started", pipelineId, at: new Date() });
       const ctx = this.context(manager, keeper.signal, () => keeper.lease, options.signal);

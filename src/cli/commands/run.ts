@@ -7,7 +7,13 @@ import { extname } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { commandLine } from "../../debug/recommendations.js";
-import { Pipeline, type PipelineEvent, type PipelineResults, StageFailedError } from "../../index.js";
+import {
+  MigrationError,
+  Pipeline,
+  type PipelineEvent,
+  type PipelineResults,
+  StageFailedError,
+} from "../../index.js";
 import { loadPipelineOptions } from "../../pipeline/from-file.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, warn } from "../output.js";
@@ -190,6 +196,11 @@ export function registerRun(program: Command): void {
           if (pipeline.checkpointEnabled)
             view.note(`Resume with: ${resumeCommand(file, error.pipelineId, flags, self)}`);
           throw new CommandExit(ExitCode.Failure, error.message);
+        }
+        if (error instanceof MigrationError && id && pipeline.checkpointEnabled) {
+          // Thrown before anything was written: the run resumes as soon as the migration is fixed.
+          view.note(`Fix the migration, then resume with: ${resumeCommand(file, id, flags, self)}`);
+          throw error;
         }
         if ((error as { code?: string }).code === "CAIRN_ABORTED" && id) {
           view.note(`Stopped. Resume with: ${resumeCommand(file, id, flags, self)}`);
