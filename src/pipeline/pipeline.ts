@@ -11,7 +11,7 @@ import { registerAgent } from "./agents.js";
 import { executeRun, markSkipped, type StageProgress, type StartPoint } from "./execution.js";
 import { loadPipelineOptions } from "./from-file.js";
 import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
-import { planRun, type RunPlan, runInputsOf } from "./planner.js";
+import { plannedStages, planRun, type RunPlan, runInputsOf } from "./planner.js";
 import { renderProgress } from "./progress.js";
 import { migratedInputs } from "./state-migration.js";
 import type {
@@ -21,7 +21,6 @@ import type {
   PipelineEvent,
   PipelineOptions,
   PipelineResults,
-  PlannedStage,
 } from "./types.js";
 import { InvalidPipelineError, type NormalizedStep, pipelineProblems } from "./validate.js";
 
@@ -378,19 +377,7 @@ export class Pipeline {
       resume: checkpoint,
       inputs: await this.inputsOf(options, checkpoint),
     });
-    const stages = plan.stages.map((decision): PlannedStage => {
-      const { stageName, stageIndex, action, reason, fromVersion, toVersion } = decision;
-      const step = this.steps[stageIndex] as NormalizedStep;
-      return {
-        stageName,
-        stageIndex,
-        agent: step.agent.identity,
-        action,
-        ...(reason !== undefined ? { reason } : {}),
-        inputs: step.inputs ?? {},
-        ...(action === "migrate" ? { fromVersion, toVersion } : {}),
-      };
-    });
+    const stages = plannedStages(this.steps, plan);
     return {
       name: this.name,
       status: "dry_run",

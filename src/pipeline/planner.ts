@@ -18,6 +18,7 @@ import { EncodedOutput } from "../manager/build.js";
 import { encodedOutputsOf } from "../manager/verify.js";
 import { fingerprintChange, fingerprintOf, type StageFingerprint } from "./fingerprint.js";
 import { resolveInputs } from "./references.js";
+import type { PlannedStage } from "./types.js";
 import type { NormalizedStep } from "./validate.js";
 
 /** What a run does with a stage. */
@@ -220,4 +221,20 @@ function asFinished(decision: StageDecision): StageDecision {
       ? "the run already completed without this stage"
       : `the run already completed (changed since: ${decision.reason})`;
   return { stageName, stageIndex, action: "skip", reason };
+}
+
+/** A plan as a dry run shows it: each decision with its step's agent and inputs. */
+export function plannedStages(steps: readonly NormalizedStep[], plan: RunPlan): PlannedStage[] {
+  return plan.stages.map(({ stageName, stageIndex, action, reason, fromVersion, toVersion }) => {
+    const step = steps[stageIndex] as NormalizedStep;
+    return {
+      stageName,
+      stageIndex,
+      agent: step.agent.identity,
+      action,
+      ...(reason !== undefined ? { reason } : {}),
+      inputs: step.inputs ?? {},
+      ...(action === "migrate" ? { fromVersion, toVersion } : {}),
+    };
+  });
 }
