@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "./codec.js";
 import { CheckpointCorruptError, FormatTooNewError } from "./errors.js";
 import type { CheckpointBody, StoredMetadata } from "./record.js";
-import { assertOpened } from "./sealed.js";
+import { assertOpened, isEnvelope } from "./sealed.js";
 import { FORMAT_VERSION } from "./types.js";
 
 /** A parsed body, in the shape of the format that wrote it. */
@@ -267,6 +267,24 @@ export function readBody(metadata: StoredMetadata, bodyText: string): ReadBody {
 /** Parses and upcasts a stored body: the current-format body. See {@link readBody}. */
 export function parseBody(metadata: StoredMetadata, bodyText: string): CheckpointBody {
   return readBody(metadata, bodyText).current;
+}
+
+/**
+ * The output references of a body that may be damaged (for backups before a repair): every format
+ * so far keeps `output_refs` at the top of the body, or of a sealed body's clear outline `o`.
+ * Undefined when nothing usable parses. Never a reading of the record: see {@link readBody}.
+ */
+export function salvageOutputRefs(bodyText: string): Record<string, string> | undefined {
+  try {
+    const parsed = JSON.parse(bodyText) as { output_refs?: unknown; o?: { output_refs?: unknown } } | null;
+    const refs = isEnvelope(bodyText) ? parsed?.o?.output_refs : parsed?.output_refs;
+    if (!isObject(refs)) return undefined;
+    return Object.fromEntries(
+      Object.entries(refs).filter((e): e is [string, string] => typeof e[1] === "string"),
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 /** The checksum a record should carry by its own format's rule. */

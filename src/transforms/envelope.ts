@@ -169,7 +169,18 @@ function isOutline(value: unknown): value is Outline {
     typeof o.output_refs === "object" &&
     !Array.isArray(o.output_refs) &&
     Object.values(o.output_refs).every((h) => typeof h === "string");
-  return names(o.completed_stages) && names(o.pending_stages) && refs;
+  // Format 2 outlines also hold the version fields (checked in full with the body, once opened).
+  const map = (v: unknown) => v === undefined || (v !== null && typeof v === "object" && !Array.isArray(v));
+  const version =
+    o.pipeline_version === undefined || o.pipeline_version === null || typeof o.pipeline_version === "string";
+  return (
+    names(o.completed_stages) &&
+    names(o.pending_stages) &&
+    refs &&
+    map(o.output_versions) &&
+    map(o.output_migrations) &&
+    version
+  );
 }
 
 /** Where an envelope's keys and decoders come from. */
