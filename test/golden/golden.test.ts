@@ -7,7 +7,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CheckpointManager, decode, encode } from "../../src/index.js";
+import { CheckpointManager, decode, EXPORT_VERSION, encode, FORMAT_VERSION } from "../../src/index.js";
 import { goldenPipeline } from "../fixtures/golden/pipeline.js";
 import type { ExpectedRun } from "../fixtures/golden/runs.js";
 import {
@@ -41,6 +41,15 @@ it("there is at least one fixture version, and the newest is complete", () => {
   expect([...atRest].sort()).toEqual(["compressed", "encrypted", "plain"]);
   expect(newest.expected.runs.some((r) => r.tamper)).toBe(true);
   expect(newest.expected.runs.some((r) => r.checkpoints.some((c) => c.status === "resumed"))).toBe(true);
+});
+
+it("the newest fixture version was written in the current record and export formats", () => {
+  // A format change adds fixtures (old ones stay): npx tsx test/fixtures/golden/generate.ts v<N+1>
+  const newest = versions.at(-1) as FixtureVersion;
+  expect(
+    [newest.expected.formatVersion, newest.expected.exportVersion],
+    `fixtures ${newest.name} predate this format: add the next version with the generator (see README.md there)`,
+  ).toEqual([FORMAT_VERSION, EXPORT_VERSION]);
 });
 
 for (const version of versions) {
