@@ -72,9 +72,11 @@ for (const version of versions) {
         for (const run of runs) {
           const validation = await manager.validateRun(run.pipelineId);
           expect(
-            validation.checkpoints.map((c) => [c.checkpointId, c.status]),
+            validation.checkpoints.map((c) => [c.checkpointId, c.status, c.quarantined]),
             run.pipelineId,
-          ).toEqual(run.checkpoints.map((c) => [c.checkpointId, c.valid ? "valid" : "invalid"]));
+          ).toEqual(
+            run.checkpoints.map((c) => [c.checkpointId, c.valid ? "valid" : "invalid", c.quarantined]),
+          );
           expect(validation.valid).toBe(run.checkpoints.every((c) => c.valid));
           const history = (await manager.getCheckpointHistory(run.pipelineId)).reverse();
           expect(

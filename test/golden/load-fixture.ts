@@ -12,6 +12,7 @@ import {
   type CheckpointManagerOptions,
   type EncryptionOptions,
   keyFileOptions,
+  repairCheckpoint,
 } from "../../src/index.js";
 import type { CheckpointRecord } from "../../src/stores/types.js";
 import { type AtRest, type Expected, GOLDEN_COMPRESSION } from "../fixtures/golden/runs.js";
@@ -100,7 +101,7 @@ export async function loadStore(version: FixtureVersion, kind: string): Promise<
     url = `${REDIS_URL}?keyPrefix=${encodeURIComponent(prefix)}`;
   } else if (kind === "memory") {
     url = `memory:golden-${randomBytes(6).toString("hex")}`;
-    await importExports(version, manager);
+    await importExports(version, manager, tmp);
   } else throw new Error(`unknown store kind ${kind}`);
   return {
     kind,
@@ -117,12 +118,13 @@ export async function loadStore(version: FixtureVersion, kind: string): Promise<
 
 /**
  * The memory store has no stored form but the exports: import them, each run with its at-rest
- * settings, then repeat the raw edit the other stores hold (an export never carries a tampered
- * checkpoint: exporting verifies).
+ * settings, then repeat the raw edit and the quarantine the other stores hold (an export never
+ * carries a tampered checkpoint: exporting verifies).
  */
 async function importExports(
   version: FixtureVersion,
   manager: (atRest: AtRest) => CheckpointManager,
+  tmp: string,
 ): Promise<void> {
   for (const run of version.expected.runs) {
     const m = manager(run.atRest);
@@ -133,5 +135,9 @@ async function importExports(
     if (!record) throw new Error(`no checkpoint ${run.tamper.checkpointId} in the memory store`);
     if (!record.body.includes(run.tamper.find)) throw new Error("the tamper's text is not in the body");
     record.body = record.body.replace(run.tamper.find, run.tamper.replace);
+    if (!run.tamper.quarantine) continue;
+    const report = await repairCheckpoint(m, run.tamper.checkpointId, { backupDir: join(tmp, "backups") });
+    if (report.status !== "quarantined")
+      throw new Error(`repair of ${run.tamper.checkpointId}: ${report.status}`);
   }
 }
