@@ -41,6 +41,11 @@ it("there is at least one fixture version, and the newest is complete", () => {
   expect([...atRest].sort()).toEqual(["compressed", "encrypted", "plain"]);
   expect(newest.expected.runs.some((r) => r.tamper)).toBe(true);
   expect(newest.expected.runs.some((r) => r.checkpoints.some((c) => c.status === "resumed"))).toBe(true);
+  // A tampered run resumes from the checkpoint before the tampered one: the fallback is exercised.
+  for (const run of newest.expected.runs.filter((r) => r.tamper)) {
+    const at = run.checkpoints.findIndex((c) => c.checkpointId === run.tamper?.checkpointId);
+    expect(run.resume.from).toBe(run.checkpoints[at - 1]?.checkpointId);
+  }
 });
 
 it("the newest fixture version was written in the current record and export formats", () => {
