@@ -89,6 +89,10 @@ for (const version of versions) {
           ).toEqual(
             run.checkpoints.map((c) => [c.checkpointId, c.stageName, c.sequence, c.status, c.resumeCount]),
           );
+          // Reading never rewrites: the records keep the format they were written in.
+          expect(new Set(history.map((m) => m.formatVersion))).toEqual(
+            new Set([version.expected.formatVersion]),
+          );
         }
         // At rest as written: every record of the encrypted run encrypted, the compressed run compressed.
         const usage = (await manager.getStatistics()).atRest;
