@@ -19,14 +19,12 @@ import { type AtRest, type Expected, GOLDEN_COMPRESSION } from "../fixtures/gold
 import { deleteRedisPrefix, loadPostgres, loadRedis, runSql } from "../fixtures/golden/stores.js";
 import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 
-/** The store kinds of the fixtures this machine can load (postgres and redis when their server is up). */
-export const GOLDEN_KINDS = [
-  "memory",
-  "file",
-  "sqlite",
-  ...(postgresUp ? ["postgres"] : []),
-  ...(redisUp ? ["redis"] : []),
-] as const as readonly string[];
+/** The store kinds of the fixtures. */
+export const GOLDEN_KINDS: readonly string[] = ["memory", "file", "sqlite", "postgres", "redis"];
+
+/** Whether this machine can load `kind` (postgres and redis need their server; see services.ts). */
+export const kindAvailable = (kind: string): boolean =>
+  kind === "postgres" ? postgresUp : kind === "redis" ? redisUp : true;
 
 /** A fixture version folder, read. */
 export interface FixtureVersion {
