@@ -6,7 +6,12 @@
 import { CheckpointCorruptError, CheckpointNotFoundError, KeyMissingError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { type CheckpointRecord, toMetadata } from "../core/record.js";
-import type { CheckpointMetadata, ValidationResult } from "../core/types.js";
+import type {
+  CheckpointMetadata,
+  OutputMigration,
+  PipelineCheckpoint,
+  ValidationResult,
+} from "../core/types.js";
 import {
   checkRecord,
   isQuarantined,
@@ -30,6 +35,12 @@ export interface CheckpointInspection {
   stateKeys: string[] | null;
   /** Each stage's output and the bytes of its stored text. */
   outputs: { stage: string; bytes: number }[] | null;
+  /** The Pipeline's `version` option that wrote it; null when none was set or the content is unknown. */
+  pipelineVersion: string | null;
+  /** The version of each stage output; null when the content is unknown. */
+  outputVersions: Record<string, number> | null;
+  /** The outputs a user migration produced (`{ from, to, by }`), by stage; null when the content is unknown. */
+  outputMigrations: Record<string, OutputMigration> | null;
   validation: ValidationResult;
   parentCheckpointId: string | null;
   /** False when retention (or a hand) removed the parent; null when there is no parent. */
@@ -88,6 +99,7 @@ export async function inspectCheckpoint(
             bytes: Buffer.byteLength(verified.outputs.get(hash) ?? "", "utf8"),
           }))
         : null,
+    ...versionsOf(checkpoint),
     validation: {
       checkpointId,
       valid: problems.length === 0,
@@ -140,6 +152,10 @@ function locked(
     pendingStages: outline?.pending_stages ?? null,
     stateKeys: null,
     outputs: null,
+    // The clear outline of a v2 record holds these; a v1 outline does not.
+    pipelineVersion: outline?.pipeline_version ?? null,
+    outputVersions: outline?.output_versions ?? null,
+    outputMigrations: outline ? migrationsOf(outline.output_migrations) : null,
     validation: { checkpointId, valid: false, problems: [], quarantined: false },
     parentCheckpointId: record.metadata.parent_checkpoint_id ?? null,
     parentInStore: parentPresent,
@@ -158,6 +174,9 @@ function unreadable(checkpointId: string, message: string): CheckpointInspection
     pendingStages: null,
     stateKeys: null,
     outputs: null,
+    pipelineVersion: null,
+    outputVersions: null,
+    outputMigrations: null,
     validation: {
       checkpointId,
       valid: false,
@@ -170,4 +189,26 @@ function unreadable(checkpointId: string, message: string): CheckpointInspection
     atRest: null,
     keyMissing: null,
   };
+}
+
+/** The version fields of a decoded checkpoint, null when it does not decode. */
+function versionsOf(
+  checkpoint: PipelineCheckpoint | undefined,
+): Pick<CheckpointInspection, "pipelineVersion" | "outputVersions" | "outputMigrations"> {
+  if (!checkpoint) return { pipelineVersion: null, outputVersions: null, outputMigrations: null };
+  return {
+    pipelineVersion: checkpoint.pipelineVersion ?? null,
+    outputVersions: checkpoint.outputVersions,
+    outputMigrations: checkpoint.outputMigrations,
+  };
+}
+
+/** An outline's `output_migrations` (`by: null` when no version) in the API's shape. */
+function migrationsOf(
+  stored: Record<string, { from: number; to: number; by: string | null }> | undefined,
+): Record<string, OutputMigration> | null {
+  if (stored === undefined) return null;
+  return Object.fromEntries(
+    Object.entries(stored).map(([stage, m]) => [stage, { from: m.from, to: m.to, by: m.by ?? undefined }]),
+  );
 }

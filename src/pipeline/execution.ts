@@ -3,7 +3,7 @@
  * each stage under the run's lease. What to skip is the planner's decision, never this file's.
  */
 import { LeaseLostError } from "../core/errors.js";
-import { PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
+import { type OutputMigration, PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { encodedOutputsOf } from "../manager/verify.js";
@@ -61,24 +61,6 @@ interface RunState {
 
 const errorOf = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
-/** How a stage's current output came from a user migration (the checkpoint's `outputMigrations`). */
-interface OutputMigrationEntry {
-  from: number;
-  to: number;
-  by: string | undefined;
-}
-
-/** What the resume checkpoint says about output versions (read defensively: older records lack it). */
-function storedVersions(checkpoint: PipelineCheckpoint | undefined): {
-  versions: Readonly<Record<string, number>>;
-  migrations: Readonly<Record<string, OutputMigrationEntry>>;
-} {
-  const c = checkpoint as
-    | { outputVersions?: Record<string, number>; outputMigrations?: Record<string, OutputMigrationEntry> }
-    | undefined;
-  return { versions: c?.outputVersions ?? {}, migrations: c?.outputMigrations ?? {} };
-}
-
 /** Records a stage that a run skips: its result holds the output restored from the checkpoint. */
 export function markSkipped(
   stageName: string,
@@ -112,7 +94,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   const migratedStages: MigratedStage[] = [];
   // Versions of the outputs the run holds, and which of them a migration produced.
   const outputVersions: Record<string, number> = {};
-  const outputMigrations: Record<string, OutputMigrationEntry> = {};
+  const outputMigrations: Record<string, OutputMigration> = {};
   let checkpointsCreated = 0;
   const resumeCount = start.resume?.resumeCount ?? 0;
   const state = (): RunState => ({
@@ -144,6 +126,9 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
         pendingStages: steps.filter((s) => !completed.includes(s.name)).map((s) => s.name),
         agentOutputs: Object.fromEntries(encoded),
         provenanceHashes: { ...provenance },
+        ...(ctx.version !== undefined ? { pipelineVersion: ctx.version } : {}),
+        outputVersions: { ...outputVersions },
+        outputMigrations: { ...outputMigrations },
         status,
         ...(errorMessage !== undefined ? { errorMessage } : {}),
       },
@@ -159,7 +144,6 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   // anything runs.
   const resumed = start.resume?.checkpoint;
   const storedOutputs = resumed ? encodedOutputsOf(resumed.agentOutputs) : undefined;
-  const stored = storedVersions(resumed);
   for (const decision of start.plan.stages) {
     if (decision.action === "migrate") {
       takeMigrated(decision);
@@ -179,9 +163,9 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     provenance[step.name] =
       resumed?.provenanceHashes[step.name] ??
       provenanceOf(step.name, fingerprint, encoded.get(step.name)?.hash ?? "");
-    outputVersions[step.name] = stored.versions[step.name] ?? 1;
+    outputVersions[step.name] = resumed?.outputVersions[step.name] ?? 1;
     // A migrated output that still stands keeps saying so in every later checkpoint.
-    const migratedBefore = stored.migrations[step.name];
+    const migratedBefore = resumed?.outputMigrations[step.name];
     if (migratedBefore) outputMigrations[step.name] = migratedBefore;
     completed.push(step.name);
     skippedStages.push(step.name);

@@ -60,11 +60,8 @@ export interface StageDecision {
 /** The part of a verified resume checkpoint the planner reads. */
 export type ResumeCheckpoint = Pick<
   PipelineCheckpoint,
-  "metadata" | "completedStages" | "agentOutputs" | "stateData"
-> & {
-  /** Each stored output's version (1 when absent: records written before output versions). */
-  outputVersions?: Readonly<Record<string, number>>;
-};
+  "metadata" | "completedStages" | "agentOutputs" | "stateData" | "outputVersions" | "pipelineVersion"
+>;
 
 /** What the planner plans from. */
 export interface PlanInput {
@@ -148,7 +145,8 @@ async function decide(
 ): Promise<Decision> {
   const rerun = (reason: string): Decision => ({ action: "rerun", reason });
   if (!Object.hasOwn(resume.agentOutputs, step.name)) return rerun("the checkpoint does not hold its output");
-  const from = resume.outputVersions?.[step.name] ?? 1;
+  // Records written before output versions read as version 1 for every output.
+  const from = resume.outputVersions[step.name] ?? 1;
   const to = step.outputVersion;
   if (from > to) return rerun(`its stored output version ${from} is newer than the step's (${to})`);
   if (from < to && !step.migrateOutput)

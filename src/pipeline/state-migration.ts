@@ -12,11 +12,6 @@ import type { PipelineOptions } from "./types.js";
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** The pipeline version recorded in a checkpoint (undefined for records written without one). */
-export function storedPipelineVersion(checkpoint: ResumeCheckpoint | undefined): string | undefined {
-  return (checkpoint as { pipelineVersion?: string | undefined } | undefined)?.pipelineVersion;
-}
-
 /**
  * The run's stored inputs, through `migrateState` when the run resumes under another pipeline
  * version and `execute()` was given no inputs. A finished run runs nothing again, so its state
@@ -32,7 +27,7 @@ export async function migratedInputs(
   const migrate = options.migrateState;
   if (given !== undefined || checkpoint === undefined || migrate === undefined) return inputs;
   if (checkpoint.metadata.stageName === PIPELINE_COMPLETE_STAGE) return inputs;
-  const from = storedPipelineVersion(checkpoint);
+  const from = checkpoint.pipelineVersion;
   const to = options.version;
   if (from === to) return inputs;
   const pipelineId = checkpoint.metadata.pipelineId;

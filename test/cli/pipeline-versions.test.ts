@@ -180,7 +180,7 @@ it("upgrades a failed run: migrates stage 1, re-runs stage 2 and after, as a fre
   const list = await cairn(["list", "--pipeline-id", runId, ...STORE]);
   expect(list.code).toBe(0);
   const versionsBySeq = new Map(
-    [...list.stdout.matchAll(/^\s*(\d+)\s.*\s(1\.0\.0|2\.0\.0)\s/gm)].map((m) => [Number(m[1]), m[2]]),
+    [...list.stdout.matchAll(/^\s*(\d+)\s.*\s(1\.0\.0|2\.0\.0)$/gm)].map((m) => [Number(m[1]), m[2]]),
   );
   const rows = JSON.parse(
     (await cairn(["list", "--pipeline-id", runId, ...STORE, "--json"])).stdout,

@@ -271,6 +271,38 @@ describe("the planner and output versions", () => {
   });
 });
 
+describe("what a migrated stage records", () => {
+  it("records the pipeline version, output versions and the migration; provenance covers it", async () => {
+    const manager = memory();
+    await failedV1Run(manager, "r1");
+    const before = await latestOf(manager, "r1");
+    expect(before.pipelineVersion).toBe("1.0.0");
+    expect(before.outputVersions).toEqual({ totals: 1, count: 1 });
+    expect(before.outputMigrations).toEqual({});
+
+    const p = build(manager, [totalsV2([]), count([]), report([])], { version: "2.0.0" });
+    await p.execute({ runId: "r1" });
+    const history = await manager.getCheckpointHistory("r1");
+    for (const m of history.filter((h) => h.sequence > 3)) {
+      const c = await manager.loadCheckpoint(m.checkpointId);
+      expect(c.pipelineVersion).toBe("2.0.0");
+      expect(c.outputVersions).toMatchObject({ totals: 2, count: 1 });
+      expect(c.outputMigrations).toEqual({ totals: { from: 1, to: 2, by: "2.0.0" } });
+    }
+    const after = await latestOf(manager, "r1");
+    expect(after.outputVersions).toEqual({ totals: 2, count: 1, report: 1 });
+    // The same output made by the agent would have another provenance: this one says it was migrated.
+    expect(after.provenanceHashes.totals).not.toBe(before.provenanceHashes.totals);
+    expect(after.provenanceHashes.count).toBe(before.provenanceHashes.count);
+    const fresh = build(manager, [totalsV2([]), count([]), report([])], { version: "2.0.0" });
+    const freshRun = await fresh.execute({ runId: "r1-fresh", inputs: { values: [1, 2] } });
+    expect(after.agentOutputs).toEqual(freshRun.finalOutputs);
+    const freshLatest = await latestOf(manager, "r1-fresh");
+    expect(after.provenanceHashes.totals).not.toBe(freshLatest.provenanceHashes.totals);
+    expect(freshLatest.outputMigrations).toEqual({});
+  });
+});
+
 describe("fingerprints across the upgrade", () => {
   it("keeps the definition text of a step without an output version exactly as before", () => {
     const [plain, configured, versioned, withOne] = validatePipeline({

@@ -53,14 +53,26 @@ function render(report: CheckpointInspection): string {
   } else {
     lines.push("  Metadata:       (unreadable)");
   }
-  lines.push("", `Completed stages: ${list(report.completedStages, hidden)}`);
+  const known = report.outputVersions !== null;
+  lines.push("", `Pipeline version: ${report.pipelineVersion ?? (known ? "(none)" : hidden)}`);
+  lines.push(`Completed stages: ${list(report.completedStages, hidden)}`);
   lines.push(`Pending stages:   ${list(report.pendingStages, hidden)}`);
   lines.push(`State keys:       ${list(report.stateKeys, hidden)}`);
   if (report.outputs === null) lines.push(`Outputs:          ${hidden}`);
   else if (report.outputs.length === 0) lines.push("Outputs:          (none)");
   else {
-    const rows = report.outputs.map((o) => [`  ${o.stage}`, formatBytes(o.bytes)]);
-    lines.push("Outputs:", formatTable(["  STAGE", "SIZE"], rows, ["left", "right"]));
+    const rows = report.outputs.map((o) => {
+      const migration = report.outputMigrations?.[o.stage];
+      return [
+        `  ${o.stage}`,
+        formatBytes(o.bytes),
+        `v${report.outputVersions?.[o.stage] ?? 1}`,
+        migration
+          ? `migrated from v${migration.from}${migration.by !== undefined ? ` by pipeline ${migration.by}` : ""}`
+          : "",
+      ];
+    });
+    lines.push("Outputs:", formatTable(["  STAGE", "SIZE", "VERSION", "ORIGIN"], rows, ["left", "right"]));
   }
   const parent = report.parentCheckpointId;
   if (m === null) lines.push("", "Parent:   (unknown)", "Children: (unknown)");

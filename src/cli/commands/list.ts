@@ -121,7 +121,17 @@ async function listRun(
     const v = verdicts.get(m.checkpointId);
     // Deleted since the walk, or written after it (not checked): left out, as a listing would.
     if (!v || v.status === "gone") return [];
-    return [{ ...m, check: v.quarantined ? "quarantined" : v.status, problems: v.problems, verdict: v }];
+    // From the body, or the clear outline of an encrypted one; records before format 2 have none.
+    const pipelineVersion = v.body?.pipeline_version ?? null;
+    return [
+      {
+        ...m,
+        pipelineVersion,
+        check: v.quarantined ? "quarantined" : v.status,
+        problems: v.problems,
+        verdict: v,
+      },
+    ];
   });
   if (json) return printJson(history.map(({ verdict: _, ...m }) => m));
   const rows = history.map((m) => [
@@ -132,9 +142,10 @@ async function listRun(
     formatBytes(m.dataSize),
     checkLabel(m.verdict),
     m.checkpointId,
+    m.pipelineVersion ?? "—",
   ]);
   printText(
-    formatTable(["SEQ", "STAGE", "STATUS", "TIME", "SIZE", "CHECK", "CHECKPOINT ID"], rows, [
+    formatTable(["SEQ", "STAGE", "STATUS", "TIME", "SIZE", "CHECK", "CHECKPOINT ID", "VERSION"], rows, [
       "right",
       "left",
       "left",
