@@ -200,3 +200,35 @@ it("upgrades a failed run: migrates stage 1, re-runs stage 2 and after, as a fre
   expect(inspectJson.outputVersions).toEqual({ prices: 2, tax: 2, summary: 1, invoice: 1, notify: 1 });
   expect(inspectJson.outputMigrations).toEqual({ prices: { from: 1, to: 2, by: "2.0.0" } });
 });
+
+it("shows the pipeline version of encrypted checkpoints without their key (from the clear outline)", async () => {
+  expect((await cairn(["keys", "generate", "--key-file", "k.keys"])).code).toBe(0);
+  await writeFile(
+    join(dir, "p.yaml"),
+    V1.replace(
+      "config: { base_path: ./store } }",
+      "config: { base_path: ./store }, encryption: { key_file: ./k.keys } }",
+    ),
+  );
+  const run = await cairn(["run", "p.yaml", "--inputs", "inputs.json", "--json"]);
+  expect(run.code).toBe(0);
+  const { pipelineId } = JSON.parse(run.stdout) as { pipelineId: string };
+  const list = await cairn(["list", "--pipeline-id", pipelineId, ...STORE]);
+  expect(list.code).toBe(0);
+  const rows = list.stdout.split("\n").filter((line) => /^\s*\d+\s/.test(line));
+  expect(rows).toHaveLength(6);
+  for (const row of rows) expect(row).toMatch(/not verified.*\s1\.0\.0$/);
+  const newest = /^\s*6\s.*\s(billing_\S+)\s+1\.0\.0$/m.exec(list.stdout)?.[1] as string;
+  const inspect = await cairn(["inspect", "--checkpoint-id", newest, ...STORE]);
+  expect(inspect.code).toBe(7);
+  expect(inspect.stdout).toMatch(/Pipeline version: 1\.0\.0\n/);
+  const json = JSON.parse(
+    (await cairn(["inspect", "--checkpoint-id", newest, ...STORE, "--json"])).stdout,
+  ) as {
+    pipelineVersion: string;
+    outputVersions: Record<string, number>;
+    stateKeys: null;
+  };
+  expect(json).toMatchObject({ pipelineVersion: "1.0.0", stateKeys: null });
+  expect(json.outputVersions).toEqual({ prices: 1, tax: 1, summary: 1, invoice: 1, notify: 1 });
+});
