@@ -122,7 +122,9 @@ export async function planRun({ steps, resume, inputs }: PlanInput): Promise<Run
     }
     const decision = { ...at, ...(await decide(step, resume, stored, outputs, inputs, !finished)) };
     if (decision.action === "rerun") cause = decision;
-    else outputs.set(step.name, decision.migration?.output ?? resume.agentOutputs[step.name]);
+    // A migration may well return null: only its absence means the stored output stands.
+    else
+      outputs.set(step.name, decision.migration ? decision.migration.output : resume.agentOutputs[step.name]);
     stages.push(decision);
   }
   return {

@@ -183,6 +183,39 @@ describe("the planner and output versions", () => {
     expect(calls).toEqual(["report"]);
   });
 
+  it("plans later stages with a migrated output of null, not the stored one", async () => {
+    const manager = memory();
+    const failing: StepDefinition = {
+      name: "last",
+      agent: () => {
+        throw new Error("last broke");
+      },
+    };
+    await expect(
+      build(manager, [totalsV1([]), report([]), failing], { version: "1.0.0" }).execute({
+        runId: "m7",
+        inputs: { values: [4] },
+      }),
+    ).rejects.toMatchObject({ stageName: "last" });
+    const calls: string[] = [];
+    const p = build(
+      manager,
+      [totalsV2(calls, { migrateOutput: () => null }), report(calls), { name: "last", agent: () => 1 }],
+      {
+        version: "2.0.0",
+      },
+    );
+    const plan = await p.execute({ runId: "m7", dryRun: true });
+    expect(plan.stages.map((s) => [s.action, s.reason])).toEqual([
+      ["migrate", "its output version changed (1 → 2); migrateOutput converts it"],
+      ["rerun", "its resolved inputs changed"],
+      ["run", undefined],
+    ]);
+    const results = await p.execute({ runId: "m7" });
+    expect(calls).toEqual(["report"]);
+    expect(results.finalOutputs).toMatchObject({ totals: null, report: { seen: null } });
+  });
+
   it("re-runs instead of migrating when the stage's own inputs changed", async () => {
     const manager = memory();
     await failedV1Run(manager, "m4");
