@@ -240,4 +240,20 @@ describe("migrateState", () => {
     await throwing("2.0.0").execute({ runId: "s2", inputs: { base: 7 } });
     expect(called).toBe(1);
   });
+
+  it("refuses a migrated state that is not an object of storable inputs", async () => {
+    const manager = memory();
+    await v1Run(manager, "s3");
+    const before = await snapshot(manager, "s3");
+    for (const [result, cause] of [
+      [[1, 2], /migrateState must return an object of inputs, got an array/],
+      [{ base: 7, at: () => 1 }, /Cannot checkpoint the value at inputs\.at/],
+    ] as const) {
+      const p = pipeline(manager, [], "2.0.0", {}, { migrateState: () => result as Record<string, unknown> });
+      const error = await p.execute({ runId: "s3" }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MigrationError);
+      expect((error as MigrationError).cause).toMatchObject({ message: expect.stringMatching(cause) });
+    }
+    expect(await snapshot(manager, "s3")).toBe(before);
+  });
 });
