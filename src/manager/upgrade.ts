@@ -1,0 +1,216 @@
+/**
+ * `upgrade`: brings runs written in an older record format into the current one without
+ * rewriting anything stored. For each run whose newest checkpoint is older than
+ * `FORMAT_VERSION`, one new checkpoint is written under the run's lease, as the child of that
+ * tip and only of it (`expectedTip`): the tip's content, verified and upcast, in the current
+ * format, with the same stage, index and status (a finished run stays finished). The hash chain
+ * continues through it, the old records stay until retention, and outputs are referenced by
+ * their addresses (already stored, so never written again). Re-running skips runs already
+ * current, so an upgrade killed part-way is finished by running it again.
+ */
+import { CheckpointCorruptError, CheckpointNotFoundError, RunLockedError } from "../core/errors.js";
+import { assertValidName } from "../core/ids.js";
+import type { CheckpointRecord } from "../core/record.js";
+import { type CreateCheckpointInput, FORMAT_VERSION } from "../core/types.js";
+import { LeaseKeeper } from "../pipeline/lease-keeper.js";
+import type { Lease } from "../stores/types.js";
+import type { AtRestStore } from "../transforms/at-rest-store.js";
+import { EncodedOutput } from "./build.js";
+import { inUseReason } from "./cleanup-lease.js";
+import { decodeVerified, type VerifiedRecord, verifyRecord } from "./verify.js";
+
+/** Which runs `upgrade` looks at. */
+export type UpgradeTarget = { pipelineId: string } | { all: true };
+
+/** Options of `upgrade`. */
+export interface UpgradeOptions {
+  /** Only report what would be written. */
+  dryRun?: boolean;
+  /** Called before each run and once at the end: `done` of `total` runs looked at. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** One run `upgrade` rewrote (or, with `dryRun`, would rewrite). */
+export interface UpgradedRun {
+  pipelineId: string;
+  /** The old tip, now the new checkpoint's parent. */
+  fromCheckpointId: string;
+  fromVersion: number;
+  /** The new checkpoint; undefined with `dryRun`. */
+  checkpointId: string | undefined;
+}
+
+/** What `upgrade` did. */
+export interface UpgradeReport {
+  dryRun: boolean;
+  /** The format every upgraded run's newest checkpoint is now in. */
+  formatVersion: number;
+  /** Runs looked at. */
+  runs: number;
+  upgraded: UpgradedRun[];
+  /** Runs whose newest checkpoint is already in the current format. */
+  current: string[];
+  /** Runs left as they are, and why. */
+  skipped: UpgradeSkip[];
+}
+
+/** A run `upgrade` left as it is: in use (its lease is held), a tip that fails verification, no checkpoint. */
+export interface UpgradeSkip {
+  pipelineId: string;
+  kind: "in_use" | "corrupt" | "empty";
+  reason: string;
+}
+
+/** Writes a checkpoint as the child of `expectedTip` only, under `fence`. */
+export type PinnedWrite = (
+  input: CreateCheckpointInput,
+  fence: Lease,
+  expectedTip: string,
+) => Promise<string>;
+
+/** The lease an upgrade holds on a run while it writes (renewed in the background). */
+const UPGRADE_LEASE_MS = 60_000;
+
+/** The new checkpoint's input: the tip's verified content as it is, outputs by their stored text. */
+function copyOf(verified: VerifiedRecord): CreateCheckpointInput {
+  const m = verified.record.metadata;
+  const checkpoint = decodeVerified(verified);
+  // The verified texts are reused as they are: same bytes, same addresses, nothing written again.
+  const agentOutputs: Record<string, EncodedOutput> = {};
+  for (const [stage, hash] of Object.entries(verified.body.output_refs)) {
+    agentOutputs[stage] = EncodedOutput.fromText(verified.outputs.get(hash) as string);
+  }
+  return {
+    pipelineId: m.pipeline_id,
+    pipelineName: m.pipeline_name,
+    stageName: m.stage_name,
+    stageIndex: m.stage_index,
+    stateData: checkpoint.stateData,
+    completedStages: checkpoint.completedStages,
+    pendingStages: checkpoint.pendingStages,
+    agentOutputs,
+    provenanceHashes: checkpoint.provenanceHashes,
+    status: m.status,
+    ...(m.error_message !== null ? { errorMessage: m.error_message } : {}),
+  };
+}
+
+/** The run's newest record, or why it cannot be upgraded (`FormatTooNewError` is thrown). */
+async function readTip(store: AtRestStore, pipelineId: string): Promise<CheckpointRecord | UpgradeSkip> {
+  try {
+    const tip = await store.getLatestCheckpoint(pipelineId);
+    return tip ?? { pipelineId, kind: "empty", reason: "it has no checkpoint" };
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    return { pipelineId, kind: "corrupt", reason: `its newest checkpoint cannot be read: ${error.message}` };
+  }
+}
+
+async function upgradeRun(
+  store: AtRestStore,
+  write: PinnedWrite,
+  pipelineId: string,
+  report: UpgradeReport,
+): Promise<void> {
+  const first = await readTip(store, pipelineId);
+  if ("reason" in first) {
+    report.skipped.push(first);
+    return;
+  }
+  if (first.metadata.format_version >= FORMAT_VERSION) {
+    report.current.push(pipelineId);
+    return;
+  }
+  if (report.dryRun) {
+    // A dry run takes no lease (that is a write too): a live one is only looked at.
+    const holder = await store.getLease(pipelineId);
+    if (holder) report.skipped.push({ pipelineId, kind: "in_use", reason: inUseReason(holder) });
+    else await copyTip(store, undefined, pipelineId, report);
+    return;
+  }
+  let keeper: LeaseKeeper;
+  try {
+    keeper = await LeaseKeeper.acquire(store, pipelineId, UPGRADE_LEASE_MS);
+  } catch (error) {
+    if (!(error instanceof RunLockedError)) throw error;
+    const holder = { pipelineId, owner: error.holder, token: 0, expiresAt: error.expiresAt };
+    report.skipped.push({ pipelineId, kind: "in_use", reason: inUseReason(holder) });
+    return;
+  }
+  try {
+    await copyTip(store, (input, tip) => write(input, keeper.lease, tip), pipelineId, report);
+  } finally {
+    await keeper.release();
+  }
+}
+
+/** Reads the tip again (under the lease, unless a dry run) and writes its copy with `write`. */
+async function copyTip(
+  store: AtRestStore,
+  write: ((input: CreateCheckpointInput, expectedTip: string) => Promise<string>) | undefined,
+  pipelineId: string,
+  report: UpgradeReport,
+): Promise<void> {
+  // Read again under the lease: nobody else writes the run now, and this is what is copied.
+  const tip = await readTip(store, pipelineId);
+  if ("reason" in tip) {
+    report.skipped.push(tip);
+    return;
+  }
+  const m = tip.metadata;
+  if (m.format_version >= FORMAT_VERSION) {
+    report.current.push(pipelineId);
+    return;
+  }
+  let verified: VerifiedRecord;
+  try {
+    verified = await verifyRecord(store, tip);
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    report.skipped.push({
+      pipelineId,
+      kind: "corrupt",
+      reason: `its newest checkpoint ${m.checkpoint_id} fails verification (run cairn repair): ${error.message}`,
+    });
+    return;
+  }
+  const input = copyOf(verified);
+  const checkpointId = write ? await write(input, m.checkpoint_id) : undefined;
+  report.upgraded.push({
+    pipelineId,
+    fromCheckpointId: m.checkpoint_id,
+    fromVersion: m.format_version,
+    checkpointId,
+  });
+}
+
+/** Upgrades one run or every run; see the module comment. */
+export async function upgrade(
+  store: AtRestStore,
+  write: PinnedWrite,
+  target: UpgradeTarget,
+  options: UpgradeOptions = {},
+): Promise<UpgradeReport> {
+  let runs: string[];
+  if ("pipelineId" in target) {
+    const id = assertValidName("pipelineId", target.pipelineId);
+    if ((await store.listCheckpoints(id)).length === 0)
+      throw new CheckpointNotFoundError(id, `No pipeline run with id ${JSON.stringify(id)} in the store`);
+    runs = [id];
+  } else runs = await store.listPipelineIds();
+  const report: UpgradeReport = {
+    dryRun: options.dryRun ?? false,
+    formatVersion: FORMAT_VERSION,
+    runs: 0,
+    upgraded: [],
+    current: [],
+    skipped: [],
+  };
+  for (const [i, pipelineId] of runs.entries()) {
+    options.onProgress?.(i, runs.length);
+    await upgradeRun(store, write, pipelineId, report);
+    report.runs++;
+  }
+  options.onProgress?.(runs.length, runs.length);
+  return report;
+}
