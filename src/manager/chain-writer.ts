@@ -89,7 +89,8 @@ export class ChainWriter {
       for (let attempt = 1; ; attempt++) {
         // The checkpoint written here last is the parent unless the store says the tip moved:
         // every write is conditional on the tip it chains to, so two writers never fork a run.
-        const cached = this.tips.get(pipelineId);
+        // A pinned write reads its parent from the store: it must be exactly the checkpoint named.
+        const cached = options.expectedTip === undefined ? this.tips.get(pipelineId) : undefined;
         const tip = cached ?? (await this.readTip(store, pipelineId));
         // A run's first checkpoint reads its key record afresh: never a key a deleted run left.
         const key = await store.writeKey(pipelineId, tip.parent === undefined);
@@ -98,8 +99,6 @@ export class ChainWriter {
         const pinned = options.expectedTip;
         if (pinned !== undefined && tip.parent?.checkpoint_id !== pinned) {
           this.tips.delete(pipelineId);
-          // A remembered tip may be stale: the store's answer decides.
-          if (cached) continue;
           const actual = tip.parent?.checkpoint_id ?? null;
           throw new TipMovedError(record.metadata.checkpoint_id, pipelineId, pinned, actual);
         }

@@ -106,26 +106,66 @@ async function readTip(store: AtRestStore, pipelineId: string): Promise<Checkpoi
   }
 }
 
+/**
+ * The run's tip, verified, when it needs upgrading; "current" when it does not; otherwise why it
+ * is skipped. Reads only, so it is asked before the lease is taken and again under it.
+ */
+async function examine(
+  store: AtRestStore,
+  pipelineId: string,
+): Promise<VerifiedRecord | "current" | UpgradeSkip> {
+  const tip = await readTip(store, pipelineId);
+  if ("reason" in tip) return tip;
+  const m = tip.metadata;
+  if (m.format_version >= FORMAT_VERSION) return "current";
+  try {
+    return await verifyRecord(store, tip);
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    return {
+      pipelineId,
+      kind: "corrupt",
+      reason: `its newest checkpoint ${m.checkpoint_id} fails verification (see cairn repair): ${error.message}`,
+    };
+  }
+}
+
+/** Records a run's outcome; true when the run is to be written. */
+function noted(
+  report: UpgradeReport,
+  pipelineId: string,
+  found: VerifiedRecord | "current" | UpgradeSkip,
+): found is VerifiedRecord {
+  if (found === "current") report.current.push(pipelineId);
+  else if ("reason" in found) report.skipped.push(found);
+  else return true;
+  return false;
+}
+
+function upgraded(verified: VerifiedRecord, checkpointId: string | undefined): UpgradedRun {
+  const m = verified.record.metadata;
+  return {
+    pipelineId: m.pipeline_id,
+    fromCheckpointId: m.checkpoint_id,
+    fromVersion: m.format_version,
+    checkpointId,
+  };
+}
+
 async function upgradeRun(
   store: AtRestStore,
   write: PinnedWrite,
   pipelineId: string,
   report: UpgradeReport,
 ): Promise<void> {
-  const first = await readTip(store, pipelineId);
-  if ("reason" in first) {
-    report.skipped.push(first);
-    return;
-  }
-  if (first.metadata.format_version >= FORMAT_VERSION) {
-    report.current.push(pipelineId);
-    return;
-  }
+  // Runs current or skipped are only read: no lease is taken, nothing is written.
+  const found = await examine(store, pipelineId);
+  if (!noted(report, pipelineId, found)) return;
   if (report.dryRun) {
     // A dry run takes no lease (that is a write too): a live one is only looked at.
     const holder = await store.getLease(pipelineId);
     if (holder) report.skipped.push({ pipelineId, kind: "in_use", reason: inUseReason(holder) });
-    else await copyTip(store, undefined, pipelineId, report);
+    else report.upgraded.push(upgraded(found, undefined));
     return;
   }
   let keeper: LeaseKeeper;
@@ -138,50 +178,14 @@ async function upgradeRun(
     return;
   }
   try {
-    await copyTip(store, (input, tip) => write(input, keeper.lease, tip), pipelineId, report);
+    // Read again under the lease: nobody else writes the run now, and this is what is copied.
+    const verified = await examine(store, pipelineId);
+    if (!noted(report, pipelineId, verified)) return;
+    const tipId = verified.record.metadata.checkpoint_id;
+    report.upgraded.push(upgraded(verified, await write(copyOf(verified), keeper.lease, tipId)));
   } finally {
     await keeper.release();
   }
-}
-
-/** Reads the tip again (under the lease, unless a dry run) and writes its copy with `write`. */
-async function copyTip(
-  store: AtRestStore,
-  write: ((input: CreateCheckpointInput, expectedTip: string) => Promise<string>) | undefined,
-  pipelineId: string,
-  report: UpgradeReport,
-): Promise<void> {
-  // Read again under the lease: nobody else writes the run now, and this is what is copied.
-  const tip = await readTip(store, pipelineId);
-  if ("reason" in tip) {
-    report.skipped.push(tip);
-    return;
-  }
-  const m = tip.metadata;
-  if (m.format_version >= FORMAT_VERSION) {
-    report.current.push(pipelineId);
-    return;
-  }
-  let verified: VerifiedRecord;
-  try {
-    verified = await verifyRecord(store, tip);
-  } catch (error) {
-    if (!(error instanceof CheckpointCorruptError)) throw error;
-    report.skipped.push({
-      pipelineId,
-      kind: "corrupt",
-      reason: `its newest checkpoint ${m.checkpoint_id} fails verification (run cairn repair): ${error.message}`,
-    });
-    return;
-  }
-  const input = copyOf(verified);
-  const checkpointId = write ? await write(input, m.checkpoint_id) : undefined;
-  report.upgraded.push({
-    pipelineId,
-    fromCheckpointId: m.checkpoint_id,
-    fromVersion: m.format_version,
-    checkpointId,
-  });
 }
 
 /** Upgrades one run or every run; see the module comment. */
