@@ -8,6 +8,8 @@
  * their addresses (already stored, so never written again). Re-running skips runs already
  * current, so an upgrade killed part-way is finished by running it again.
  */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { CheckpointCorruptError, CheckpointNotFoundError, RunLockedError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import type { CheckpointRecord } from "../core/record.js";
@@ -168,13 +170,9 @@ async function upgradeRun(
     else report.upgraded.push(upgraded(found, undefined));
     return;
   }
-  let keeper: LeaseKeeper;
-  try {
-    keeper = await LeaseKeeper.acquire(store, pipelineId, UPGRADE_LEASE_MS);
-  } catch (error) {
-    if (!(error instanceof RunLockedError)) throw error;
-    const holder = { pipelineId, owner: error.holder, token: 0, expiresAt: error.expiresAt };
-    report.skipped.push({ pipelineId, kind: "in_use", reason: inUseReason(holder) });
+  const keeper = await takeLease(store, pipelineId);
+  if (!(keeper instanceof LeaseKeeper)) {
+    report.skipped.push({ pipelineId, kind: "in_use", reason: inUseReason(keeper) });
     return;
   }
   try {
@@ -185,6 +183,33 @@ async function upgradeRun(
     report.upgraded.push(upgraded(verified, await write(copyOf(verified), keeper.lease, tipId)));
   } finally {
     await keeper.release();
+  }
+}
+
+/** Owner ids of upgrades: a killed upgrade's lease is known as such (`isGoneLocalOwner`). */
+function newUpgradeOwner(): string {
+  return `cairn-upgrade:${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+}
+
+/**
+ * The run's lease for this upgrade, or who holds it. A killed upgrade of this host holds a lease
+ * that protects nothing: it is ended at once, so running upgrade again after a kill finishes the
+ * job instead of skipping that run until the lease runs out.
+ */
+async function takeLease(store: AtRestStore, pipelineId: string): Promise<LeaseKeeper | Lease> {
+  const owner = newUpgradeOwner();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await LeaseKeeper.acquire(store, pipelineId, UPGRADE_LEASE_MS, owner);
+    } catch (error) {
+      if (!(error instanceof RunLockedError)) throw error;
+      const holder = await store.getLease(pipelineId);
+      const dead = error.holderGone && error.holder.startsWith("cairn-upgrade:");
+      if (holder === undefined && attempt < 3) continue;
+      if (!dead || holder?.owner !== error.holder || attempt >= 3)
+        return holder ?? { pipelineId, owner: error.holder, token: 0, expiresAt: error.expiresAt };
+      await store.releaseLease(holder);
+    }
   }
 }
 

@@ -6,7 +6,7 @@
  * tip that fails verification is skipped and reported.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, FORMAT_VERSION, Pipeline } from "../../src/index.js";
@@ -199,6 +199,25 @@ describe.skipIf(FORMAT_VERSION < 2).each(STORE_KINDS)("upgrade on the %s store",
       await expect(manager.upgrade({ pipelineId: "no-such-run" })).rejects.toMatchObject({
         code: "CAIRN_NOT_FOUND",
       });
+    } finally {
+      await manager.close();
+      await opened.close();
+    }
+  });
+
+  it("ends the lease a killed upgrade of this host left, instead of skipping its run", async () => {
+    const opened = open(kind);
+    const manager = new CheckpointManager({ store: opened.spec });
+    try {
+      const run = (await demo(manager, [], { on: false }).execute()).pipelineId;
+      await rewriteAsFormat1(manager, run);
+      const store = await manager.getStore();
+      // No process has this pid (above any pid_max), so the holder is known to be gone.
+      const dead = `cairn-upgrade:${hostname()}:4194305:0badc0de`;
+      expect((await store.acquireLease(run, dead, 60_000)).acquired).toBe(true);
+      const report = await manager.upgrade({ pipelineId: run });
+      expect(report.skipped).toEqual([]);
+      expect(report.upgraded.map((u) => u.pipelineId)).toEqual([run]);
     } finally {
       await manager.close();
       await opened.close();
