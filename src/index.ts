@@ -38,6 +38,7 @@ export {
   type CheckpointStatusValue,
   type CreateCheckpointInput,
   FORMAT_VERSION,
+  type OutputMigration,
   PIPELINE_COMPLETE_STAGE,
   type PipelineCheckpoint,
   type PipelineSummary,

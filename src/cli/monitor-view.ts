@@ -1,5 +1,5 @@
 /** What `cairn monitor` shows: a snapshot of the runs in a store, as plain text or JSON. */
-import { parseBody } from "../core/record.js";
+import { parseBody } from "../core/formats.js";
 import {
   CheckpointCorruptError,
   type CheckpointManager,
@@ -64,7 +64,7 @@ export async function takeSnapshot(
 async function stageAfter(manager: CheckpointManager, checkpointId: string): Promise<string | null> {
   try {
     const record = await (await manager.getStore()).getCheckpoint(checkpointId);
-    return record ? (parseBody(checkpointId, record.body).pending_stages[0] ?? null) : null;
+    return record ? (parseBody(record.metadata, record.body).pending_stages[0] ?? null) : null;
   } catch (error) {
     if (error instanceof CheckpointCorruptError) return null;
     throw error;

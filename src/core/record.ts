@@ -4,24 +4,22 @@
  *
  * A record is `{ metadata, body }`: `metadata` holds the seed's snake_case fields, `body` is the
  * canonical JSON text of `{ state_data, completed_stages, pending_stages, provenance_hashes,
- * output_refs }`. Stage outputs are stored apart, once per run, under the SHA-256 of their
- * canonical bytes; `output_refs` maps each stage to that hash.
+ * output_refs, pipeline_version, output_versions, output_migrations }` (format 2; format 1
+ * lacks the last three). Stage outputs are stored apart, once per run, under the SHA-256 of
+ * their canonical bytes; `output_refs` maps each stage to that hash. How each format version is
+ * checksummed, parsed and upcast is `formats.ts`.
  *
- * checksum = SHA-256( canonical(immutable metadata fields) + "\n" + body )
+ * checksum (formats 1 and 2) = SHA-256( canonical(immutable metadata fields) + "\n" + body )
  * The immutable fields include `parent_checksum`, which chains a run's checkpoints together.
  * `status`, `error_message` and `resume_count` are mutable and outside the checksum.
  */
 import { createHash } from "node:crypto";
-import { canonicalJson } from "./codec.js";
-import { CheckpointCorruptError, FormatTooNewError } from "./errors.js";
+import { CheckpointCorruptError } from "./errors.js";
+import { computeChecksum, formatOf } from "./formats.js";
 import { isValidName } from "./ids.js";
-import { assertOpened } from "./sealed.js";
-import {
-  CHECKPOINT_STATUSES,
-  type CheckpointMetadata,
-  type CheckpointStatusValue,
-  FORMAT_VERSION,
-} from "./types.js";
+import { CHECKPOINT_STATUSES, type CheckpointMetadata, type CheckpointStatusValue } from "./types.js";
+
+export { computeChecksum };
 
 /** Checkpoint metadata as persisted (snake_case). */
 export interface StoredMetadata {
@@ -50,13 +48,29 @@ export interface CheckpointRecord {
   body: string;
 }
 
-/** The parsed body of a record; `state_data` is still codec-encoded. */
+/** A stored output's migration, as a body records it (`by`: the pipeline version that migrated it). */
+export interface StoredMigration {
+  from: number;
+  to: number;
+  by: string | null;
+}
+
+/**
+ * The parsed body of a record in the current format (older formats are upcast to it, see
+ * `formats.ts`); `state_data` is still codec-encoded.
+ */
 export interface CheckpointBody {
   state_data: unknown;
   completed_stages: string[];
   pending_stages: string[];
   provenance_hashes: Record<string, string>;
   output_refs: Record<string, string>;
+  /** The Pipeline's `version` option when the checkpoint was written; null without one. */
+  pipeline_version: string | null;
+  /** The version of every stored output (a key for each key of `output_refs`). */
+  output_versions: Record<string, number>;
+  /** Stored outputs produced by a user migration, carried while that output stands. */
+  output_migrations: Record<string, StoredMigration>;
 }
 
 /** One stage output as stored: canonical codec text and its SHA-256. */
@@ -72,30 +86,9 @@ export interface StatusPatch {
   resume_count?: number;
 }
 
-const IMMUTABLE_FIELDS = [
-  "checkpoint_id",
-  "pipeline_id",
-  "pipeline_name",
-  "stage_name",
-  "stage_index",
-  "sequence",
-  "timestamp",
-  "data_size",
-  "parent_checkpoint_id",
-  "parent_checksum",
-  "format_version",
-] as const satisfies readonly (keyof StoredMetadata)[];
-
 /** Hex SHA-256 of a string's UTF-8 bytes. */
 export function sha256(text: string | Uint8Array): string {
   return createHash("sha256").update(text).digest("hex");
-}
-
-/** The checksum of a record, from its immutable metadata and its body. */
-export function computeChecksum(metadata: StoredMetadata, body: string): string {
-  const header: Record<string, unknown> = {};
-  for (const field of IMMUTABLE_FIELDS) header[field] = metadata[field];
-  return createHash("sha256").update(canonicalJson(header)).update("\n").update(body).digest("hex");
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -139,23 +132,18 @@ export function metadataProblems(value: unknown): string[] {
   ) {
     problems.push("parent_checksum is not a SHA-256");
   }
-  if (!isIntAtLeast(m.format_version, 1)) problems.push("format_version is not a positive integer");
+  // 0 is allowed so tests can register a synthetic format below the first real one.
+  if (!isIntAtLeast(m.format_version, 0)) problems.push("format_version is not a non-negative integer");
   return problems;
 }
 
 /**
- * Throws {@link FormatTooNewError} for a record written in a newer format than this cairn's:
- * it is well-formed, just not readable with this code's assumptions.
+ * Throws {@link FormatTooNewError} for a record written in a newer format than this cairn's (it
+ * is well-formed, just not readable with this code's assumptions) and `CheckpointCorruptError`
+ * for one older than the oldest format this cairn reads.
  */
 export function assertSupportedFormat(metadata: StoredMetadata, where?: string): StoredMetadata {
-  if (metadata.format_version > FORMAT_VERSION) {
-    throw new FormatTooNewError(
-      "checkpoint record",
-      where ?? `checkpoint ${metadata.checkpoint_id}`,
-      metadata.format_version,
-      FORMAT_VERSION,
-    );
-  }
+  formatOf(metadata, where);
   return metadata;
 }
 
@@ -174,36 +162,6 @@ export function parseStoredMetadata(value: unknown, where?: string): StoredMetad
     );
   }
   return assertSupportedFormat(value as StoredMetadata, where);
-}
-
-/** Parses a record body, throwing {@link CheckpointCorruptError} when malformed. */
-export function parseBody(checkpointId: string, body: string): CheckpointBody {
-  // Still sealed (no key to open it): encrypted, not corrupt; nothing may treat it as damage.
-  assertOpened(body, `Checkpoint ${checkpointId}`, checkpointId);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch (error) {
-    throw new CheckpointCorruptError(checkpointId, "body is not valid JSON", { cause: error });
-  }
-  const b = parsed as Partial<CheckpointBody> | null;
-  const isStringList = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
-  const isStringMap = (v: unknown) =>
-    v !== null &&
-    typeof v === "object" &&
-    !Array.isArray(v) &&
-    Object.values(v).every((s) => typeof s === "string");
-  const problems: string[] = [];
-  if (b === null || typeof b !== "object") problems.push("body is not an object");
-  else {
-    if (!isStringList(b.completed_stages)) problems.push("completed_stages is not a list of names");
-    if (!isStringList(b.pending_stages)) problems.push("pending_stages is not a list of names");
-    if (!isStringMap(b.provenance_hashes)) problems.push("provenance_hashes is not a map of hashes");
-    if (!isStringMap(b.output_refs)) problems.push("output_refs is not a map of hashes");
-    if (!("state_data" in b)) problems.push("state_data is missing");
-  }
-  if (problems.length > 0) throw new CheckpointCorruptError(checkpointId, problems);
-  return b as CheckpointBody;
 }
 
 /** Converts persisted metadata to the camelCase API shape. */

@@ -42,8 +42,21 @@ export type Strategy = (typeof STRATEGIES)[number];
 /** Stage name of the checkpoint written when a run finishes successfully. */
 export const PIPELINE_COMPLETE_STAGE = "pipeline_complete";
 
-/** Version of the persisted checkpoint format; bumped on any incompatible change. */
-export const FORMAT_VERSION = 1;
+/**
+ * Version of the checkpoint record format cairn writes; bumped on any change of the format.
+ * Older formats are still read (upcast in memory, see `formats.ts`).
+ */
+export const FORMAT_VERSION = 2;
+
+/** How a stage's stored output was produced by a user migration (`migrateOutput`). */
+export interface OutputMigration {
+  /** The output version it was migrated from. */
+  from: number;
+  /** The output version it was migrated to. */
+  to: number;
+  /** The pipeline version that migrated it, when the pipeline has one. */
+  by: string | undefined;
+}
 
 /** Metadata of one checkpoint. */
 export interface CheckpointMetadata {
@@ -93,6 +106,12 @@ export interface PipelineCheckpoint {
   agentOutputs: Record<string, unknown>;
   /** Provenance hash of every completed stage, by stage name. */
   provenanceHashes: Record<string, string>;
+  /** The Pipeline's `version` option when the checkpoint was written. */
+  pipelineVersion: string | undefined;
+  /** The version of every stage output (1 for records written before output versions). */
+  outputVersions: Record<string, number>;
+  /** The outputs a user migration produced, by stage name. */
+  outputMigrations: Record<string, OutputMigration>;
 }
 
 /** What `CheckpointManager.createCheckpoint` takes. */
@@ -107,6 +126,12 @@ export interface CreateCheckpointInput {
   pendingStages?: string[];
   agentOutputs?: Record<string, unknown>;
   provenanceHashes?: Record<string, string>;
+  /** The Pipeline's `version` option (1–128 printable characters). */
+  pipelineVersion?: string;
+  /** Output version by stage (integers ≥ 1); stages with an output left out default to 1. */
+  outputVersions?: Record<string, number>;
+  /** The outputs a user migration produced, by stage; each must have an output. */
+  outputMigrations?: Record<string, OutputMigration>;
   /** Defaults to `in_progress`. */
   status?: CheckpointStatusValue;
   errorMessage?: string;
@@ -126,6 +151,12 @@ export interface ResumeContext {
   stateData: Record<string, unknown>;
   agentOutputs: Record<string, unknown>;
   provenanceHashes: Record<string, string>;
+  /** The Pipeline's `version` option when the checkpoint was written. */
+  pipelineVersion: string | undefined;
+  /** The version of every stage output. */
+  outputVersions: Record<string, number>;
+  /** The outputs a user migration produced, by stage name. */
+  outputMigrations: Record<string, OutputMigration>;
   /** Resume count of the checkpoint after this resume was recorded. */
   resumeCount: number;
 }

@@ -7,8 +7,9 @@
  */
 import { decodeTree, encode } from "../core/codec.js";
 import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.js";
+import { parseBody } from "../core/formats.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointBody, parseBody, type StoredMetadata } from "../core/record.js";
+import type { CheckpointBody, StoredMetadata } from "../core/record.js";
 import { checkRecord, storeParents } from "../manager/check.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { CheckpointStore } from "../stores/types.js";
@@ -142,7 +143,7 @@ async function load(store: CheckpointStore, checkpointId: string): Promise<Loade
   let body: CheckpointBody | undefined;
   let state: Record<string, unknown> | undefined;
   try {
-    body = parseBody(checkpointId, record.body);
+    body = parseBody(record.metadata, record.body);
     const decoded = decodeTree(body.state_data);
     if (isObject(decoded)) state = decoded;
   } catch {

@@ -127,7 +127,7 @@ function locked(
   const checkpointId = record.metadata.checkpoint_id;
   let outline: ReturnType<typeof readOutline> | undefined;
   try {
-    outline = readOutline(checkpointId, record.body);
+    outline = readOutline(record.metadata, record.body);
   } catch {
     // Sealed without an outline: the stage lists need the key too.
     outline = undefined;

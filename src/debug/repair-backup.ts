@@ -5,11 +5,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
+import { FormatTooNewError } from "../core/errors.js";
+import { salvageOutputRefs } from "../core/formats.js";
 import { compactUtc } from "../core/ids.js";
 import type { CheckpointRecord } from "../core/record.js";
-import { isEnvelope } from "../core/sealed.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry } from "../stores/types.js";
+import { readOutline } from "../transforms/envelope.js";
 import { writeFileDurably } from "../util/atomic-file.js";
 
 /** Version of the backup file format. */
@@ -18,18 +20,17 @@ export const BACKUP_VERSION = 1;
 /** One referenced output in a backup: its exact stored text, or a note that it is missing. */
 export type BackedUpOutput = { hash: string; body: string } | { hash: string; missing: true };
 
-/** The output references a body holds, read leniently: a body that does not parse gives none. */
-export function referencedOutputs(body: string): Record<string, string> | undefined {
+/**
+ * The output references a record holds, read leniently (a backup saves what it can of a damaged
+ * record): by its format's rules when the body reads so, else salvaged from whatever parses; a
+ * body that does not parse gives none.
+ */
+export function referencedOutputs(record: CheckpointRecord): Record<string, string> | undefined {
   try {
-    const parsed = JSON.parse(body) as { output_refs?: unknown; o?: { output_refs?: unknown } } | null;
-    // A sealed body keeps its references in its clear outline.
-    const refs = isEnvelope(body) ? parsed?.o?.output_refs : parsed?.output_refs;
-    if (refs === null || typeof refs !== "object" || Array.isArray(refs)) return undefined;
-    return Object.fromEntries(
-      Object.entries(refs).filter((e): e is [string, string] => typeof e[1] === "string"),
-    );
-  } catch {
-    return undefined;
+    return readOutline(record.metadata, record.body).output_refs;
+  } catch (error) {
+    if (error instanceof FormatTooNewError) throw error;
+    return salvageOutputRefs(record.body);
   }
 }
 
@@ -39,7 +40,7 @@ export async function checkpointBackup(
   record: CheckpointRecord,
   problems: readonly ValidationProblem[],
 ): Promise<Record<string, unknown>> {
-  const refs = referencedOutputs(record.body);
+  const refs = referencedOutputs(record);
   let outputs: Record<string, BackedUpOutput> | null = null;
   if (refs) {
     const hashes = [...new Set(Object.values(refs))];

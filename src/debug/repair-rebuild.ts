@@ -111,6 +111,10 @@ async function appendRebuilt(
       pendingStages: checkpoint.pendingStages,
       agentOutputs,
       provenanceHashes: provenance,
+      // The copy holds the same outputs: their versions and migrations stand.
+      ...(checkpoint.pipelineVersion !== undefined ? { pipelineVersion: checkpoint.pipelineVersion } : {}),
+      outputVersions: checkpoint.outputVersions,
+      outputMigrations: checkpoint.outputMigrations,
       // A failed stage stays failed; anything else resumable is a completed stage's checkpoint.
       status: failed ? CheckpointStatus.Failed : CheckpointStatus.Completed,
       ...(failed && m.error_message !== null ? { errorMessage: m.error_message } : {}),

@@ -15,14 +15,9 @@
 import { resolve } from "node:path";
 import { decode, decodeTree } from "../core/codec.js";
 import { CheckpointCorruptError, CheckpointNotFoundError } from "../core/errors.js";
+import { parseBody } from "../core/formats.js";
 import { assertValidName } from "../core/ids.js";
-import {
-  type CheckpointBody,
-  type CheckpointRecord,
-  parseBody,
-  type StoredMetadata,
-  sha256,
-} from "../core/record.js";
+import { type CheckpointBody, type CheckpointRecord, type StoredMetadata, sha256 } from "../core/record.js";
 import { CheckpointStatus, type ValidationProblem } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import { checkRecord, listedParents, storeParents } from "../manager/check.js";
@@ -213,8 +208,9 @@ async function currentContent(ctx: RepairContext, record: CheckpointRecord) {
   let body: CheckpointBody;
   let stateData: Record<string, unknown> = {};
   try {
-    body = parseBody(id, record.body);
+    body = parseBody(record.metadata, record.body);
   } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
     throw new CheckpointCorruptError(id, `cannot accept it with --force: ${(error as Error).message}`);
   }
   try {
@@ -253,6 +249,18 @@ async function currentContent(ctx: RepairContext, record: CheckpointRecord) {
     );
   }
   return { body, stateData, agentOutputs, changed };
+}
+
+/** The pipeline and output versions a forced copy keeps; a changed output is no migration's result. */
+function versionsOf(body: CheckpointBody, changed: readonly string[]) {
+  const migrations = Object.entries(body.output_migrations).filter(([s]) => !changed.includes(s));
+  return {
+    ...(body.pipeline_version !== null ? { pipelineVersion: body.pipeline_version } : {}),
+    outputVersions: body.output_versions,
+    outputMigrations: Object.fromEntries(
+      migrations.map(([s, m]) => [s, { from: m.from, to: m.to, by: m.by ?? undefined }]),
+    ),
+  };
 }
 
 async function forceAccept(
@@ -326,6 +334,7 @@ async function forceAccept(
           pendingStages: body.pending_stages,
           agentOutputs,
           provenanceHashes: provenance,
+          ...versionsOf(body, changed),
           status: CheckpointStatus.Completed,
         },
         { fence },

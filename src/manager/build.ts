@@ -3,16 +3,18 @@
  * with its checksum. Shared by `createCheckpoint` and `importCheckpoint` so both produce
  * byte-identical records from the same content.
  */
-import { canonicalJson, encode } from "../core/codec.js";
+import { encode } from "../core/codec.js";
 import { InvalidArgumentError } from "../core/errors.js";
+import { bodyText, recordChecksum } from "../core/formats.js";
 import { assertValidName } from "../core/ids.js";
 import {
+  type CheckpointBody,
   type CheckpointRecord,
-  computeChecksum,
   type OutputRecord,
   type StoredMetadata,
   sha256,
 } from "../core/record.js";
+import { FORMAT_VERSION, type OutputMigration } from "../core/types.js";
 import { type DataKey, keyedAddress } from "../transforms/data-key.js";
 
 /**
@@ -71,7 +73,7 @@ export class EncodedOutput {
   }
 }
 
-/** The content of a checkpoint, encoded, ready to be sealed. */
+/** The content of a checkpoint, encoded, ready to be sealed in the current format. */
 export interface EncodedContent {
   /** Canonical codec text of the state data. */
   stateText: string;
@@ -79,25 +81,46 @@ export interface EncodedContent {
   pendingStages: readonly string[];
   provenanceHashes: Readonly<Record<string, string>>;
   outputs: ReadonlyMap<string, EncodedOutput>;
+  /** The Pipeline's `version` option; none when undefined. */
+  pipelineVersion?: string | undefined;
+  /** Output version by stage; a stage with an output left out is version 1. */
+  outputVersions?: Readonly<Record<string, number>>;
+  /** The outputs a user migration produced, by stage. */
+  outputMigrations?: Readonly<Record<string, OutputMigration>>;
 }
 
-function sortedRecord(entries: Iterable<[string, string]>): Record<string, string> {
+function sortedRecord<T>(entries: Iterable<[string, T]>): Record<string, T> {
   return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**
- * Canonical body text: keys in sorted order, the state embedded as its canonical text. With
- * `key` (the run's data key, when its outputs are encrypted), outputs are referenced by keyed address.
+ * The fields of a current-format body (all but `state_data`) for `content`. With `key` (the
+ * run's data key, when its outputs are encrypted), outputs are referenced by keyed address.
+ */
+export function bodyFields(content: EncodedContent, key?: DataKey): Omit<CheckpointBody, "state_data"> {
+  const stages = [...content.outputs.keys()];
+  return {
+    completed_stages: [...content.completedStages],
+    output_migrations: sortedRecord(
+      Object.entries(content.outputMigrations ?? {}).map(([stage, m]) => [
+        stage,
+        { from: m.from, to: m.to, by: m.by ?? null },
+      ]),
+    ),
+    output_refs: sortedRecord([...content.outputs].map(([stage, out]) => [stage, out.addressIn(key)])),
+    output_versions: sortedRecord(stages.map((stage) => [stage, content.outputVersions?.[stage] ?? 1])),
+    pending_stages: [...content.pendingStages],
+    pipeline_version: content.pipelineVersion ?? null,
+    provenance_hashes: { ...content.provenanceHashes },
+  };
+}
+
+/**
+ * Canonical body text in the current format: keys in sorted order, the state embedded as its
+ * canonical text. `key` as in {@link bodyFields}. Every record cairn writes is built here.
  */
 export function buildBody(content: EncodedContent, key?: DataKey): string {
-  const refs = sortedRecord([...content.outputs].map(([stage, out]) => [stage, out.addressIn(key)]));
-  return (
-    `{"completed_stages":${canonicalJson(content.completedStages)}` +
-    `,"output_refs":${canonicalJson(refs)}` +
-    `,"pending_stages":${canonicalJson(content.pendingStages)}` +
-    `,"provenance_hashes":${canonicalJson(content.provenanceHashes)}` +
-    `,"state_data":${content.stateText}}`
-  );
+  return bodyText(bodyFields(content, key), content.stateText);
 }
 
 /** Encodes and checks the `agentOutputs` of a checkpoint input. */
@@ -139,21 +162,39 @@ export function checkProvenance(value: unknown): Record<string, string> {
 /** Metadata fields a caller supplies; the rest are derived while sealing. */
 export type MetadataDraft = Omit<StoredMetadata, "checksum" | "data_size">;
 
-/** Seals content into a record: computes the body, data size and checksum; `key` as in {@link buildBody}. */
+/**
+ * Seals content into a record of the current format: computes the body, data size and checksum;
+ * `key` as in {@link buildBody}.
+ */
 export function sealRecord(
   draft: MetadataDraft,
   content: EncodedContent,
   dataSize?: number,
   key?: DataKey,
 ): { record: CheckpointRecord; outputs: OutputRecord[] } {
-  const body = buildBody(content, key);
+  if (draft.format_version !== FORMAT_VERSION)
+    throw new Error(`sealRecord writes format ${FORMAT_VERSION}, not ${draft.format_version}`);
+  return sealBody(draft, buildBody(content, key), content.outputs, dataSize, key);
+}
+
+/**
+ * Seals a body text of the draft's format (an import or re-addressing keeps a record's format):
+ * the data size and the checksum by that format's rule.
+ */
+export function sealBody(
+  draft: MetadataDraft,
+  body: string,
+  stageOutputs: ReadonlyMap<string, EncodedOutput>,
+  dataSize?: number,
+  key?: DataKey,
+): { record: CheckpointRecord; outputs: OutputRecord[] } {
   let size = Buffer.byteLength(body);
-  for (const output of content.outputs.values()) size += output.size;
+  for (const output of stageOutputs.values()) size += output.size;
   const metadata: StoredMetadata = { ...draft, checksum: "", data_size: dataSize ?? size };
-  metadata.checksum = computeChecksum(metadata, body);
+  metadata.checksum = recordChecksum(metadata, body);
   const outputs: OutputRecord[] = [];
   const seen = new Set<string>();
-  for (const output of content.outputs.values()) {
+  for (const output of stageOutputs.values()) {
     const address = output.addressIn(key);
     if (seen.has(address)) continue;
     seen.add(address);

@@ -4,7 +4,8 @@
  * moved it, settles writes the store could not confirm, and never forks the run.
  */
 import { CheckpointCorruptError, HistoryLostError, LeaseLostError, TipMovedError } from "../core/errors.js";
-import { parseBody, type StoredMetadata } from "../core/record.js";
+import { parseBody } from "../core/formats.js";
+import type { StoredMetadata } from "../core/record.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
 import type { AtRestStore } from "../transforms/at-rest-store.js";
 import { KeyedLock } from "../util/fs-util.js";
@@ -171,7 +172,7 @@ export class ChainWriter {
     // Only outputs the store still holds count as stored: the parent may reference one that was
     // deleted (the reason a resume fell back past it), and a child must not reference it unstored.
     const stored = new Set(await store.listOutputHashes(pipelineId));
-    const refs = Object.values(parseBody(newest.checkpoint_id, newest.body).output_refs);
+    const refs = Object.values(parseBody(newest, newest.body).output_refs);
     return { parent: newest, refs: new Set(refs.filter((hash) => stored.has(hash))) };
   }
 }

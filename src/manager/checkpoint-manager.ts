@@ -313,6 +313,9 @@ export class CheckpointManager {
       stateData: checkpoint.stateData,
       agentOutputs: checkpoint.agentOutputs,
       provenanceHashes: checkpoint.provenanceHashes,
+      pipelineVersion: checkpoint.pipelineVersion,
+      outputVersions: checkpoint.outputVersions,
+      outputMigrations: checkpoint.outputMigrations,
       resumeCount,
     };
   }

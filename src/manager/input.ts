@@ -12,6 +12,7 @@ import {
   type CheckpointStatusValue,
   type CreateCheckpointInput,
   FORMAT_VERSION,
+  type OutputMigration,
 } from "../core/types.js";
 import type { DataKey } from "../transforms/data-key.js";
 import { checkProvenance, checkStageList, type EncodedContent, encodeOutputs, sealRecord } from "./build.js";
@@ -52,12 +53,17 @@ export function checkInput(input: CreateCheckpointInput): CheckedInput {
     throw new InvalidArgumentError("stateData must be an object");
   }
   // Encode before touching the store: an unserializable value must not leave anything behind.
+  const outputs = encodeOutputs(input.agentOutputs);
+  const outputVersions = checkOutputVersions(input.outputVersions, outputs);
   const content = {
     stateText: encode(stateData, "stateData"),
     completedStages: checkStageList("completedStages", input.completedStages),
     pendingStages: checkStageList("pendingStages", input.pendingStages),
     provenanceHashes: checkProvenance(input.provenanceHashes),
-    outputs: encodeOutputs(input.agentOutputs),
+    outputs,
+    pipelineVersion: checkPipelineVersion(input.pipelineVersion),
+    outputVersions,
+    outputMigrations: checkOutputMigrations(input.outputMigrations, outputs, outputVersions),
   };
   return {
     pipelineId,
@@ -97,6 +103,65 @@ export function sealChild(
     undefined,
     key,
   );
+}
+
+const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]{1,128}$/u;
+
+/** Checks a pipeline version: 1–128 printable characters, or undefined. */
+export function checkPipelineVersion(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !PRINTABLE.test(value))
+    throw new InvalidArgumentError(
+      `pipelineVersion must be a string of 1 to 128 printable characters, got ${JSON.stringify(value)}`,
+    );
+  return value;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+const isVersion = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1;
+
+/** Checks output versions: stage (with an output) → integer ≥ 1; the other stages are version 1. */
+function checkOutputVersions(value: unknown, outputs: ReadonlyMap<string, unknown>): Record<string, number> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value))
+    throw new InvalidArgumentError("outputVersions must be an object of stage name → version");
+  for (const [stage, version] of Object.entries(value)) {
+    if (!outputs.has(stage))
+      throw new InvalidArgumentError(`outputVersions.${stage} names a stage with no agentOutputs entry`);
+    if (!isVersion(version))
+      throw new InvalidArgumentError(
+        `outputVersions.${stage} must be an integer of at least 1, got ${JSON.stringify(version)}`,
+      );
+  }
+  return value as Record<string, number>;
+}
+
+/** Checks output migrations: each of a stage with an output, `from < to`, `to` its output version. */
+function checkOutputMigrations(
+  value: unknown,
+  outputs: ReadonlyMap<string, unknown>,
+  versions: Record<string, number>,
+): Record<string, OutputMigration> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value))
+    throw new InvalidArgumentError("outputMigrations must be an object of stage name → migration");
+  const out: Record<string, OutputMigration> = {};
+  for (const [stage, m] of Object.entries(value)) {
+    const where = `outputMigrations.${stage}`;
+    if (!outputs.has(stage))
+      throw new InvalidArgumentError(`${where} names a stage with no agentOutputs entry`);
+    if (!isPlainObject(m) || !isVersion(m.from) || !isVersion(m.to) || m.from >= m.to)
+      throw new InvalidArgumentError(`${where} must be { from, to, by } with integers 1 ≤ from < to`);
+    if (m.to !== (versions[stage] ?? 1))
+      throw new InvalidArgumentError(
+        `${where}.to (${m.to}) is not the stage's output version (${versions[stage] ?? 1})`,
+      );
+    if (m.by !== undefined && typeof m.by !== "string")
+      throw new InvalidArgumentError(`${where}.by must be a pipeline version string or undefined`);
+    out[stage] = { from: m.from, to: m.to, by: m.by };
+  }
+  return out;
 }
 
 /** Throws `InvalidArgumentError` unless `status` is a checkpoint status. */

@@ -3,12 +3,14 @@
  * keyed address (HMAC-SHA-256 under the run's key), which an importer without that key cannot
  * check, and the addresses are inside each checksum. A decrypted export therefore references
  * every output by its SHA-256 and seals each record again: the same ids, states, outputs,
- * timestamps, statuses and sizes; a new checksum, and a `parent_checksum` that is the parent's
- * new checksum, so the chain holds in the file. A record with no keyed output keeps its checksum.
+ * timestamps, statuses, sizes and record format; a new checksum (by the record's format), and a
+ * `parent_checksum` that is the parent's new checksum, so the chain holds in the file. A record
+ * with no keyed output keeps its checksum.
  */
 import { canonicalJson } from "../core/codec.js";
+import { bodyText } from "../core/formats.js";
 import { sha256 } from "../core/record.js";
-import { EncodedOutput, sealRecord } from "./build.js";
+import { EncodedOutput, sealBody } from "./build.js";
 import type { VerifiedRecord } from "./verify.js";
 
 /** Re-seals the verified records of one run, oldest first, with outputs addressed by SHA-256. */
@@ -20,7 +22,7 @@ export class Readdresser {
 
   /** `verified` re-sealed; its parent, when re-sealed earlier, gives the new parent_checksum. */
   readdress(verified: VerifiedRecord): VerifiedRecord {
-    const { record, body, outputs } = verified;
+    const { record, body, stored, outputs } = verified;
     const m = record.metadata;
     const encoded = new Map<string, EncodedOutput>();
     for (const [stage, address] of Object.entries(body.output_refs)) {
@@ -36,22 +38,22 @@ export class Readdresser {
     const parent = m.parent_checkpoint_id;
     const parentChecksum = (parent !== null && this.checksums.get(parent)) || m.parent_checksum;
     const { checksum: _old, data_size: dataSize, ...draft } = m;
-    const sealed = sealRecord(
+    const refs = Object.fromEntries(
+      [...encoded].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([stage, out]) => [stage, out.hash]),
+    );
+    // The body as stored, in its own format, with only its output references changed.
+    const restored = { ...stored, output_refs: refs };
+    const sealed = sealBody(
       { ...draft, parent_checksum: parentChecksum },
-      {
-        stateText: canonicalJson(body.state_data),
-        completedStages: body.completed_stages,
-        pendingStages: body.pending_stages,
-        provenanceHashes: body.provenance_hashes,
-        outputs: encoded,
-      },
+      bodyText(restored, canonicalJson(stored.state_data)),
+      encoded,
       dataSize,
     );
     this.checksums.set(m.checkpoint_id, sealed.record.metadata.checksum);
-    const refs = Object.fromEntries([...encoded].map(([stage, out]) => [stage, out.hash]));
     return {
       record: sealed.record,
       body: { ...body, output_refs: refs },
+      stored: restored,
       outputs: new Map(sealed.outputs.map((o) => [o.hash, o.body])),
     };
   }

@@ -65,7 +65,7 @@ async function referencedOutputs(
     try {
       const record = await store.getCheckpoint(entry.metadata.checkpoint_id);
       if (!record) continue;
-      for (const hash of Object.values(readOutline(entry.metadata.checkpoint_id, record.body).output_refs)) {
+      for (const hash of Object.values(readOutline(record.metadata, record.body).output_refs)) {
         referenced.add(hash);
       }
     } catch (error) {

@@ -6,10 +6,10 @@
  */
 import { CheckpointCorruptError, CheckpointNotFoundError, KeyMissingError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import type { CheckpointBody, StoredMetadata } from "../core/record.js";
+import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
-import { readOutline } from "../transforms/envelope.js";
+import { type Outline, readOutline } from "../transforms/envelope.js";
 import {
   checkStored,
   isQuarantined,
@@ -38,8 +38,11 @@ export interface CheckpointVerdict {
   metadata: StoredMetadata | undefined;
   /** The entry the listing cannot parse (location and reason); undefined otherwise. */
   corrupt: CorruptEntry | undefined;
-  /** Stage lists and output references, when the body parses (even if the checkpoint is invalid). */
-  body: Pick<CheckpointBody, "completed_stages" | "pending_stages" | "output_refs"> | undefined;
+  /**
+   * Stage lists and output references (and, when known, the version fields), when the body
+   * parses, even if the checkpoint is invalid; an encrypted body without its key gives its outline.
+   */
+  body: Outline | undefined;
   /** The key a `sealed` checkpoint needs; absent otherwise. */
   keyMissing?: SealedKey;
 }
@@ -191,7 +194,7 @@ async function sealedVerdict(
   return {
     ...base,
     status: "sealed",
-    body: record ? tryParseBody(id, record.body) : undefined,
+    body: record ? tryParseBody(record) : undefined,
     keyMissing: { keyId: error.keyId, kind: error.kind },
   };
 }
@@ -199,16 +202,23 @@ async function sealedVerdict(
 /** The parts of a checked checkpoint's body the walk's callers read, when the body parses. */
 function bodyOf(checked: Extract<StoredCheck, { gone: false }>): CheckpointVerdict["body"] {
   const { verified, record } = checked;
-  const body =
-    verified?.body ?? (record ? tryParseBody(record.metadata.checkpoint_id, record.body) : undefined);
+  const body = verified?.body ?? (record ? tryParseBody(record) : undefined);
   if (!body) return undefined;
   const { completed_stages, pending_stages, output_refs } = body;
-  return { completed_stages, pending_stages, output_refs };
+  const { pipeline_version, output_versions, output_migrations } = body;
+  return {
+    completed_stages,
+    pending_stages,
+    output_refs,
+    ...(pipeline_version !== undefined ? { pipeline_version } : {}),
+    ...(output_versions !== undefined ? { output_versions } : {}),
+    ...(output_migrations !== undefined ? { output_migrations } : {}),
+  };
 }
 
-function tryParseBody(id: string, text: string): CheckpointVerdict["body"] {
+function tryParseBody(record: CheckpointRecord): CheckpointVerdict["body"] {
   try {
-    return readOutline(id, text);
+    return readOutline(record.metadata, record.body);
   } catch {
     // Already a problem of the verdict (the check parses the body too), or sealed with no outline.
     return undefined;

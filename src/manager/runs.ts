@@ -145,7 +145,7 @@ export async function summarizeOneRun(
   const latest = await newestReadable(store, pipelineId);
   let stages: { completed: number; pending: number } | undefined;
   try {
-    const body = latest && readOutline(latest.checkpoint_id, latest.body);
+    const body = latest && readOutline(latest, latest.body);
     stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
   } catch (error) {
     if (!(error instanceof CheckpointCorruptError)) throw error;

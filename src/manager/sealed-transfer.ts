@@ -7,7 +7,8 @@
  * is stored, then stores the texts as they are with the key record, so the run keeps its data key.
  */
 import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
-import { type CheckpointRecord, parseBody, parseStoredMetadata } from "../core/record.js";
+import { parseBody } from "../core/formats.js";
+import { type CheckpointRecord, parseStoredMetadata } from "../core/record.js";
 import { isEnvelope } from "../core/sealed.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
 import type { CheckpointStore, ImportedCheckpoint, OutputRecord } from "../stores/types.js";
@@ -202,7 +203,7 @@ export class SealedOpener {
     const sealedBody = parsed.sealed_body;
     const body = await this.open(sealedBody, { role: "checkpoint", pipelineId, id }, `${source}: the body`);
     const outputs: OutputRecord[] = [];
-    for (const [stage, address] of Object.entries(parseBody(id, body).output_refs)) {
+    for (const [stage, address] of Object.entries(parseBody(metadata, body).output_refs)) {
       const text = shared.get(address);
       if (text === undefined)
         throw new CheckpointCorruptError(

@@ -26,7 +26,7 @@ export async function storedRunBytes(
     try {
       record = await store.getCheckpoint(metadata.checkpoint_id);
       if (record === undefined) continue; // deleted since the listing
-      refs = Object.values(readOutline(metadata.checkpoint_id, record.body).output_refs);
+      refs = Object.values(readOutline(record.metadata, record.body).output_refs);
     } catch (error) {
       // Listed as readable but not loadable: validation reports it; it holds no countable outputs.
       if (error instanceof CheckpointCorruptError) continue;

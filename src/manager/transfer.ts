@@ -2,16 +2,20 @@
  * Export and import of single checkpoints as self-contained JSON files (`export_version` "1.2";
  * "1.0" and "1.1" files still import): the seed's fields in snake_case with every output inlined,
  * so a file moves between stores of any strategy. An import recomputes every hash and the
- * checksum; a tampered file is refused. A run export (since 1.1) writes each output once: see
+ * checksum; a tampered file is refused. Each checkpoint keeps its record format: the file holds
+ * its metadata (with `format_version`) and its body's fields as stored, so the importer rebuilds
+ * the exact body and checks the checksum by that format's rule (a record is upcast on read, never
+ * rewritten by an export). A run export (since 1.1) writes each output once: see
  * {@link runExportText}. Encrypted runs export sealed or re-addressed: see `sealed-transfer.ts`
  * and `readdress.ts`.
  */
 import { canonicalJson } from "../core/codec.js";
 import { CheckpointConflictError, CheckpointCorruptError, FormatTooNewError } from "../core/errors.js";
+import { bodyText, formatOf, upcastBody } from "../core/formats.js";
 import { assertValidName } from "../core/ids.js";
 import { parseStoredMetadata, type StoredMetadata } from "../core/record.js";
 import type { CheckpointStore } from "../stores/types.js";
-import { checkProvenance, checkStageList, EncodedOutput, sealRecord } from "./build.js";
+import { checkProvenance, checkStageList, EncodedOutput, sealBody } from "./build.js";
 import { checkRecord, type OutputSource, type ParentLookup, storeParents } from "./check.js";
 import { replaceCheckpoint } from "./replace-checkpoint.js";
 import { storedForm } from "./sealed-transfer.js";
@@ -42,16 +46,20 @@ export function exportText(
   return `${headText.slice(0, -1)},"state_data":${canonicalJson(body.state_data)},"agent_outputs":{${outputParts.join(",")}}}\n`;
 }
 
-/** The JSON of an export line's fields before `state_data`, both formats alike. */
+/**
+ * The JSON of an export line's fields before `state_data`, both layouts alike: the metadata and
+ * the body's fields as stored, by its record format's list (format 1: the stage lists and the
+ * provenance hashes; format 2 adds the version fields).
+ */
 function exportHead(verified: VerifiedRecord, exportedAt: Date, extra: Record<string, unknown>): string {
-  const { record, body } = verified;
+  const { record, stored } = verified;
+  const fields: Record<string, unknown> = {};
+  for (const field of formatOf(record.metadata).fields) fields[field] = stored[field];
   return JSON.stringify({
     export_version: EXPORT_VERSION,
     exported_at: exportedAt.toISOString(),
     metadata: record.metadata,
-    completed_stages: body.completed_stages,
-    pending_stages: body.pending_stages,
-    provenance_hashes: body.provenance_hashes,
+    ...fields,
     ...extra,
   });
 }
@@ -167,22 +175,30 @@ export function parseExportObject(
   const metadata: StoredMetadata = parseStoredMetadata(parsed.metadata, source);
   const id = metadata.checkpoint_id;
   if (!("state_data" in parsed)) throw new CheckpointCorruptError(id, `${source}: state_data is missing`);
-  let content: Parameters<typeof sealRecord>[1];
+  // The body is rebuilt in the record's own format, exactly as it was stored.
+  const format = formatOf(metadata, source);
+  let body: string;
+  let outputs: Map<string, EncodedOutput>;
   try {
-    const outputs = outputsOf(parsed, id, source, shared);
-    content = {
-      stateText: canonicalJson(parsed.state_data),
-      completedStages: checkStageList("completed_stages", parsed.completed_stages),
-      pendingStages: checkStageList("pending_stages", parsed.pending_stages),
-      provenanceHashes: checkProvenance(parsed.provenance_hashes),
-      outputs,
-    };
+    outputs = outputsOf(parsed, id, source, shared);
+    const fields: Record<string, unknown> = {};
+    for (const field of format.fields) {
+      if (!(field in parsed)) throw new CheckpointCorruptError(id, `${source}: ${field} is missing`);
+      fields[field] = parsed[field];
+    }
+    const refs = [...outputs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    fields.output_refs = Object.fromEntries(refs.map(([stage, out]) => [stage, out.hash]));
+    body = bodyText(fields, canonicalJson(parsed.state_data));
+    const current = upcastBody(format.parseBody(id, body), format, metadata);
+    checkStageList("completed_stages", current.completed_stages);
+    checkStageList("pending_stages", current.pending_stages);
+    checkProvenance(current.provenance_hashes);
   } catch (error) {
     if (error instanceof CheckpointCorruptError) throw error;
     throw new CheckpointCorruptError(id, `${source}: ${(error as Error).message}`, { cause: error });
   }
   const { checksum, data_size: dataSize, ...draft } = metadata;
-  const sealed = sealRecord(draft, content, dataSize);
+  const sealed = sealBody(draft, body, outputs, dataSize);
   if (sealed.record.metadata.checksum !== checksum) {
     throw new CheckpointCorruptError(
       id,

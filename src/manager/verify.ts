@@ -5,23 +5,24 @@
  */
 import { decode, decodeTree } from "../core/codec.js";
 import { CheckpointCorruptError } from "../core/errors.js";
-import {
-  type CheckpointBody,
-  type CheckpointRecord,
-  computeChecksum,
-  parseBody,
-  sha256,
-  toMetadata,
-} from "../core/record.js";
+import { formatOf, type RecordFormat, type StoredBody, upcastBody } from "../core/formats.js";
+import { type CheckpointBody, type CheckpointRecord, sha256, toMetadata } from "../core/record.js";
 import { assertOpened, corruptReason } from "../core/sealed.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
 import { EncodedOutput } from "./build.js";
 import type { OutputSource } from "./check.js";
 
-/** A record that passed verification, with its outputs' verified texts. */
+/**
+ * A record that passed verification, with its outputs' verified texts. `record` is as stored
+ * (its own `format_version`, checksum and body text): exports, imports and copies use it, so a
+ * store is never rewritten to be read. `body` is upcast to the current format.
+ */
 export interface VerifiedRecord {
   record: CheckpointRecord;
+  /** The body upcast to the current format. */
   body: CheckpointBody;
+  /** The body as stored, in its own format's shape. */
+  stored: StoredBody;
   /** Output text by hash, each verified against its hash. */
   outputs: Map<string, string>;
   /** Addresses among them that are keyed (their SHA-256 differs), when known. */
@@ -50,16 +51,27 @@ export async function inspectRecord(
   // Sealed for want of a key: not checkable, and never reported as damage.
   assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
   const problems: ValidationProblem[] = [];
-  const expected = computeChecksum(metadata, record.body);
+  let format: RecordFormat;
+  try {
+    // A newer format throws FormatTooNewError: not readable here, never damage.
+    format = formatOf(metadata);
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    return { problems: [{ kind: "unreadable", message: error.message }] };
+  }
+  // By the rules of the format that wrote it, then upcast in memory.
+  const expected = format.checksum(metadata, record.body);
   if (expected !== metadata.checksum) {
     problems.push({
       kind: "checksum_mismatch",
       message: `checksum mismatch: stored ${metadata.checksum.slice(0, 12)}…, content hashes to ${expected.slice(0, 12)}…`,
     });
   }
+  let stored: StoredBody;
   let body: CheckpointBody;
   try {
-    body = parseBody(metadata.checkpoint_id, record.body);
+    stored = format.parseBody(metadata.checkpoint_id, record.body);
+    body = upcastBody(stored, format, metadata);
   } catch (error) {
     problems.push({ kind: "unreadable", message: (error as Error).message });
     return { problems };
@@ -100,7 +112,9 @@ export async function inspectRecord(
       }
     }
   }
-  return problems.length > 0 ? { problems } : { problems, verified: { record, body, outputs, keyed } };
+  return problems.length > 0
+    ? { problems }
+    : { problems, verified: { record, body, stored, outputs, keyed } };
 }
 
 /** Verifies a record, throwing {@link CheckpointCorruptError} listing every problem. */
@@ -192,6 +206,14 @@ export function decodeVerified({ record, body, outputs, keyed }: VerifiedRecord)
       pendingStages: body.pending_stages,
       agentOutputs,
       provenanceHashes: body.provenance_hashes,
+      pipelineVersion: body.pipeline_version ?? undefined,
+      outputVersions: { ...body.output_versions },
+      outputMigrations: Object.fromEntries(
+        Object.entries(body.output_migrations).map(([stage, m]) => [
+          stage,
+          { from: m.from, to: m.to, by: m.by ?? undefined },
+        ]),
+      ),
     };
   } catch (error) {
     throw new CheckpointCorruptError(id, `content does not decode: ${(error as Error).message}`, {

@@ -5,10 +5,12 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { computeChecksum, parseBody, sha256 } from "../core/record.js";
+import { parseBody } from "../core/formats.js";
+import { computeChecksum, sha256 } from "../core/record.js";
 import {
   CheckpointManager,
   type CreateCheckpointInput,
+  FORMAT_VERSION,
   NAME_PATTERN,
   type PipelineCheckpoint,
 } from "../index.js";
@@ -118,7 +120,7 @@ export function managerTests(harness: () => StoreHarness): void {
         sequence: 1,
         status: "in_progress",
         resumeCount: 0,
-        formatVersion: 1,
+        formatVersion: FORMAT_VERSION,
       });
       expect(a.metadata.timestamp).toEqual(new Date("2024-05-01T12:00:00.000Z"));
       expect(a.metadata.checksum).toMatch(/^[0-9a-f]{64}$/);
@@ -288,7 +290,8 @@ export function managerTests(harness: () => StoreHarness): void {
       const p = h.runId("badoutput");
       const [c1, c2] = await runStages(p, 2);
       const record = await h.store.getCheckpoint(c2 as string);
-      const hash = parseBody(c2 as string, record?.body ?? "").output_refs.s2 as string;
+      if (!record) throw new Error(`checkpoint ${c2} is not in the store`);
+      const hash = parseBody(record.metadata, record.body).output_refs.s2 as string;
       await h.corruptOutput(p, hash, '{"stage":"s2","rows":[]}');
       await expect(manager.loadCheckpoint(c2 as string)).rejects.toMatchObject({ code: "CAIRN_CORRUPT" });
       const problems = (await manager.validateCheckpoint(c2 as string)).problems;

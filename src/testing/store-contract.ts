@@ -3,8 +3,11 @@
  * `describeStore` (see `suite.ts`); a third-party store can run it the same way.
  */
 import { beforeEach, describe, expect, it } from "vitest";
+import { encode } from "../core/codec.js";
 import { computeChecksum, sha256 } from "../core/record.js";
+import { FORMAT_VERSION } from "../core/types.js";
 import type { CheckpointRecord, CheckpointStore, OutputRecord } from "../index.js";
+import { buildBody, EncodedOutput } from "../manager/build.js";
 import type { StoreHarness } from "./suite.js";
 
 let counter = 0;
@@ -26,12 +29,14 @@ export function makeRecord(
   const refs = Object.fromEntries(
     Object.entries(options.outputs ?? {}).map(([s, body]) => [s, sha256(body)]),
   );
-  const body = JSON.stringify({
-    completed_stages: Object.keys(refs),
-    output_refs: refs,
-    pending_stages: [],
-    provenance_hashes: {},
-    state_data: { n: sequence },
+  const body = buildBody({
+    stateText: encode({ n: sequence }),
+    completedStages: Object.keys(refs),
+    pendingStages: [],
+    provenanceHashes: {},
+    outputs: new Map(
+      Object.entries(options.outputs ?? {}).map(([s, text]) => [s, EncodedOutput.fromText(text)]),
+    ),
   });
   counter++;
   const metadata = {
@@ -50,7 +55,7 @@ export function makeRecord(
     resume_count: 0,
     parent_checkpoint_id: null,
     parent_checksum: null,
-    format_version: 1,
+    format_version: FORMAT_VERSION,
   };
   metadata.checksum = computeChecksum(metadata, body);
   return { record: { metadata, body }, outputs };

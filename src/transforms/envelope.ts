@@ -6,16 +6,19 @@
  * `{"$cairn":"rest","v":1,"z":"gzip","e":{"a":"A256GCM","k":"<data key id>","n":"<iv>"},"o":{…},"d":"<base64>"}`
  * - `z`: the compression algorithm; absent when stored uncompressed.
  * - `e`: the encryption header; absent when not encrypted.
- * - `o`: encrypted checkpoint bodies only: the outline (stage lists and output references) in
- *   the clear, so listings, statistics and retention work without keys. The state and the
- *   provenance hashes are in `d`. The outline is authenticated with the ciphertext.
+ * - `o`: encrypted checkpoint bodies only: the outline (the body's fields before
+ *   `provenance_hashes`: stage lists and output references, and from record format 2 the
+ *   pipeline version, output versions and migrations) in the clear, so listings, statistics and
+ *   retention work without keys. The state and the provenance hashes are in `d`. The outline is
+ *   authenticated with the ciphertext.
  * The GCM additional data binds each ciphertext to its run, its checkpoint id or output address,
  * its role and its header: ciphertext moved to another run or record fails to decrypt.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { canonicalJson } from "../core/codec.js";
 import { CheckpointCorruptError, TooLargeError } from "../core/errors.js";
-import { parseBody } from "../core/record.js";
+import { parseBody } from "../core/formats.js";
+import type { StoredMetadata, StoredMigration } from "../core/record.js";
 import { corruptReason, ENVELOPE_TAG, isEnvelope, sealedError } from "../core/sealed.js";
 import type { Codec } from "./compression.js";
 import { type DataKey, TAG_BYTES } from "./data-key.js";
@@ -37,11 +40,17 @@ export interface SealContext {
   id: string;
 }
 
-/** The stage lists and output references of a body, readable without keys. */
+/**
+ * The fields of a body before `provenance_hashes`, readable without keys: stage lists and output
+ * references; records of format 2 also hold the version fields (format 1 outlines lack them).
+ */
 export interface Outline {
   completed_stages: string[];
   output_refs: Record<string, string>;
   pending_stages: string[];
+  output_migrations?: Record<string, StoredMigration>;
+  output_versions?: Record<string, number>;
+  pipeline_version?: string | null;
 }
 
 /** A parsed envelope. */
@@ -160,7 +169,18 @@ function isOutline(value: unknown): value is Outline {
     typeof o.output_refs === "object" &&
     !Array.isArray(o.output_refs) &&
     Object.values(o.output_refs).every((h) => typeof h === "string");
-  return names(o.completed_stages) && names(o.pending_stages) && refs;
+  // Format 2 outlines also hold the version fields (checked in full with the body, once opened).
+  const map = (v: unknown) => v === undefined || (v !== null && typeof v === "object" && !Array.isArray(v));
+  const version =
+    o.pipeline_version === undefined || o.pipeline_version === null || typeof o.pipeline_version === "string";
+  return (
+    names(o.completed_stages) &&
+    names(o.pending_stages) &&
+    refs &&
+    map(o.output_versions) &&
+    map(o.output_migrations) &&
+    version
+  );
 }
 
 /** Where an envelope's keys and decoders come from. */
@@ -233,12 +253,14 @@ export function envelopeOutline(text: string, where: string): Outline | undefine
 }
 
 /**
- * The stage lists and output references of a stored body, opened or still sealed, without keys:
- * what listings, statistics and retention read. `CheckpointCorruptError` when the body is
- * malformed; `KeyMissingError` when it is sealed with no outline (only a key can read it).
+ * The outline of a stored body, opened or still sealed, without keys: what listings, statistics
+ * and retention read. An opened body is read by its record's format (and upcast, so it has every
+ * field); a sealed one gives its clear outline as written. `CheckpointCorruptError` when the body
+ * is malformed; `KeyMissingError` when it is sealed with no outline (only a key can read it).
  */
-export function readOutline(checkpointId: string, body: string): Outline {
-  if (!isEnvelope(body)) return parseBody(checkpointId, body);
+export function readOutline(metadata: StoredMetadata, body: string): Outline {
+  const checkpointId = metadata.checkpoint_id;
+  if (!isEnvelope(body)) return parseBody(metadata, body);
   // A body that failed to open: its outline may be what was changed; nothing may trust it.
   const reason = corruptReason(body);
   if (reason !== undefined) throw new CheckpointCorruptError(checkpointId, reason);

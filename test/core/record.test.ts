@@ -1,19 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson, decodeTree, encode } from "../../src/core/codec.js";
 import { CairnError, CheckpointCorruptError, ErrorCode, FormatTooNewError } from "../../src/core/errors.js";
+import { FORMAT_V1 } from "../../src/core/formats.js";
 import {
   applyPatch,
   assertSupportedFormat,
   compareStored,
   computeChecksum,
   metadataProblems,
-  parseBody,
   parseStoredMetadata,
   type StoredMetadata,
   sha256,
   toMetadata,
 } from "../../src/core/record.js";
 import { CHECKPOINT_STATUSES, FORMAT_VERSION } from "../../src/core/types.js";
+
+/** Format 1's body rules (format 2 adds fields: see formats.test.ts). */
+const parseBody = (id: string, text: string) => FORMAT_V1.parseBody(id, text);
 
 const HASH_A = "a".repeat(64);
 const HASH_B = "b".repeat(64);
@@ -266,7 +269,14 @@ describe("parseStoredMetadata", () => {
     ["sequence 0", { sequence: 0 }, "sequence is not a positive integer"],
     ["negative data_size", { data_size: -1 }, "data_size is not a non-negative integer"],
     ["negative resume_count", { resume_count: -1 }, "resume_count is not a non-negative integer"],
-    ["format_version 0", { format_version: 0 }, "format_version is not a positive integer"],
+    ["format_version -1", { format_version: -1 }, "format_version is not a non-negative integer"],
+    ["format_version 1.5", { format_version: 1.5 }, "format_version is not a non-negative integer"],
+    // Well-formed, but older than any format this cairn reads: corrupt, never "too new".
+    [
+      "format_version 0",
+      { format_version: 0 },
+      `format version 0 is not one this cairn knows (it reads 1 to ${FORMAT_VERSION})`,
+    ],
     ["invalid timestamp", { timestamp: "yesterday" }, "timestamp is not a date"],
     ["invalid checkpoint_id", { checkpoint_id: "../etc" }, "checkpoint_id is not a valid name"],
     ["invalid pipeline_id", { pipeline_id: "a b" }, "pipeline_id is not a valid name"],
@@ -307,7 +317,7 @@ describe("parseStoredMetadata", () => {
         "sequence is not a positive integer",
         "timestamp is not a date",
         "status undefined is unknown",
-        "format_version is not a positive integer",
+        "format_version is not a non-negative integer",
       ]),
     );
     expect(e.problems).toHaveLength(5);

@@ -106,10 +106,14 @@ describe("analysis of an encrypted run without its key", () => {
     expect(run.valid).toBe(false);
     expect(run.summary).toMatchObject({ listed: 3, valid: 0, invalid: 0, gone: 0, sealed: 3 });
     expect(run.checkpoints.map((v) => v.status)).toEqual(["sealed", "sealed", "sealed"]);
+    // Format 2's version fields sort before provenance_hashes: they stay in the clear outline.
     expect(run.checkpoints[2]?.body).toEqual({
       completed_stages: STAGES,
       pending_stages: [],
       output_refs: expect.any(Object),
+      output_versions: { a: 1, b: 1, c: 1 },
+      output_migrations: {},
+      pipeline_version: null,
     });
     const chain = renderChain("run-s", run.checkpoints);
     expect(chain).toContain("0 valid, 3 not verified (encrypted)");

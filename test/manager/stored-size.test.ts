@@ -1,6 +1,6 @@
 /** `getStatistics` reports the bytes a store holds (each output once), beside the checkpoints' logical sizes. */
 import { describe, expect, it } from "vitest";
-import { parseBody } from "../../src/core/record.js";
+import { parseBody } from "../../src/core/formats.js";
 import { CheckpointManager } from "../../src/index.js";
 import type { CheckpointStore } from "../../src/stores/types.js";
 import { storeUrls } from "../support/store-urls.js";
@@ -18,8 +18,7 @@ async function heldBytes(store: CheckpointStore, pipelineId: string): Promise<nu
     const record = await store.getCheckpoint(entry.metadata.checkpoint_id);
     if (!record) continue;
     total += Buffer.byteLength(record.body);
-    for (const hash of Object.values(parseBody(entry.metadata.checkpoint_id, record.body).output_refs))
-      hashes.add(hash);
+    for (const hash of Object.values(parseBody(record.metadata, record.body).output_refs)) hashes.add(hash);
   }
   for (const text of (await store.getOutputs(pipelineId, [...hashes])).values())
     total += Buffer.byteLength(text);

@@ -3,7 +3,20 @@
  * checksum, one per run and sequence.
  */
 import { computeChecksum, sha256 } from "../../src/core/record.js";
+import { FORMAT_VERSION } from "../../src/core/types.js";
+import { buildBody, EncodedOutput } from "../../src/manager/build.js";
 import type { CheckpointRecord, OutputRecord, StoredMetadata } from "../../src/stores/types.js";
+
+/** A current-format body: state `state` (as plain JSON), outputs by stage (stored texts). */
+function body(sequence: number, state: unknown, outputs: Record<string, string> = {}): string {
+  return buildBody({
+    stateText: JSON.stringify(state),
+    completedStages: [`s${sequence}`],
+    pendingStages: ["later"],
+    provenanceHashes: {},
+    outputs: new Map(Object.entries(outputs).map(([stage, text]) => [stage, EncodedOutput.fromText(text)])),
+  });
+}
 
 /** A well-formed record of run `pipelineId` at `sequence`. */
 export function record(
@@ -11,14 +24,9 @@ export function record(
   sequence: number,
   overrides: Partial<StoredMetadata> = {},
   state: unknown = { n: sequence },
+  outputs: Record<string, string> = {},
 ): CheckpointRecord {
-  const body = JSON.stringify({
-    completed_stages: [`s${sequence}`],
-    output_refs: {},
-    pending_stages: ["later"],
-    provenance_hashes: {},
-    state_data: state,
-  });
+  const text = body(sequence, state, outputs);
   const metadata: StoredMetadata = {
     checkpoint_id: `${pipelineId}_s${sequence}`,
     pipeline_id: pipelineId,
@@ -29,16 +37,16 @@ export function record(
     timestamp: new Date(Date.UTC(2024, 0, 1, 0, 0, 0, sequence)).toISOString(),
     status: "completed",
     checksum: "",
-    data_size: Buffer.byteLength(body),
+    data_size: Buffer.byteLength(text),
     error_message: null,
     resume_count: 0,
     parent_checkpoint_id: null,
     parent_checksum: null,
-    format_version: 1,
+    format_version: FORMAT_VERSION,
     ...overrides,
   };
-  metadata.checksum = computeChecksum(metadata, body);
-  return { metadata, body };
+  metadata.checksum = computeChecksum(metadata, text);
+  return { metadata, body: text };
 }
 
 /** An output record for `text`. */
@@ -56,14 +64,13 @@ export function recordWithOutputs(
   outputs: Record<string, string>,
   parent?: StoredMetadata,
 ): { record: CheckpointRecord; outputs: OutputRecord[] } {
-  const sealed = record(pipelineId, sequence, {
-    parent_checkpoint_id: parent?.checkpoint_id ?? null,
-    parent_checksum: parent?.checksum ?? null,
-  });
-  const body = JSON.parse(sealed.body) as Record<string, unknown>;
-  body.output_refs = Object.fromEntries(Object.entries(outputs).map(([s, text]) => [s, sha256(text)]));
-  sealed.body = JSON.stringify(body);
-  sealed.metadata.checksum = computeChecksum(sealed.metadata, sealed.body);
+  const sealed = record(
+    pipelineId,
+    sequence,
+    { parent_checkpoint_id: parent?.checkpoint_id ?? null, parent_checksum: parent?.checksum ?? null },
+    { n: sequence },
+    outputs,
+  );
   const unique = new Map(Object.values(outputs).map((text) => [text, output(text)]));
   return { record: sealed, outputs: [...unique.values()] };
 }
