@@ -92,6 +92,10 @@ function copyOf(verified: VerifiedRecord): CreateCheckpointInput {
     pendingStages: checkpoint.pendingStages,
     agentOutputs,
     provenanceHashes: checkpoint.provenanceHashes,
+    // What the upcast filled in for an older record (no pipeline version, outputs at version 1).
+    ...(checkpoint.pipelineVersion !== undefined ? { pipelineVersion: checkpoint.pipelineVersion } : {}),
+    outputVersions: checkpoint.outputVersions,
+    outputMigrations: checkpoint.outputMigrations,
     status: m.status,
     ...(m.error_message !== null ? { errorMessage: m.error_message } : {}),
   };

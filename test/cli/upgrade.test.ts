@@ -85,6 +85,20 @@ describe.skipIf(FORMAT_VERSION < 2)("cairn upgrade", () => {
     expect(await snapshot({ kind: "file", basePath })).toEqual(after);
   });
 
+  it("upgrades a run exported by cairn of format 1 (test/fixtures/run-v1.1.export)", async () => {
+    const fixture = join(import.meta.dirname, "..", "fixtures", "run-v1.1.export");
+    expect((await cairn(["import", "--input", fixture])).code).toBe(0);
+    const done = await cairn(["upgrade", "--pipeline-id", "etl_v11", "--json"]);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout).upgraded).toEqual([
+      expect.objectContaining({ pipelineId: "etl_v11", fromVersion: 1, checkpointId: expect.any(String) }),
+    ]);
+    const listed = await cairn(["list", "--pipeline-id", "etl_v11", "--json"]);
+    expect(JSON.parse(listed.stdout)).toHaveLength(4);
+    const validated = await cairn(["validate", "--pipeline-id", "etl_v11"]);
+    expect(validated.code, validated.stdout).toBe(0);
+  });
+
   it("exit codes: corrupt tip 4, in use 1, missing run 3, bad flags 2", async () => {
     const broken = await oldRun({}, { corruptTip: true });
     const corrupt = await cairn(["upgrade", "--all"]);

@@ -138,6 +138,12 @@ describe.skipIf(FORMAT_VERSION < 2).each(STORE_KINDS)("upgrade on the %s store",
         expect(copy.pendingStages).toEqual(original.pendingStages);
         expect(copy.provenanceHashes).toEqual(original.provenanceHashes);
         expect({ ...copy.agentOutputs }).toEqual({ ...original.agentOutputs });
+        // The format-2 fields, as the upcast of a format-1 record fills them in.
+        expect(copy.pipelineVersion).toBeUndefined();
+        expect(copy.outputVersions).toEqual(original.outputVersions);
+        expect(Object.values(copy.outputVersions).every((v) => v === 1)).toBe(true);
+        expect(Object.keys(copy.outputVersions).sort()).toEqual(Object.keys(copy.agentOutputs).sort());
+        expect(copy.outputMigrations).toEqual({});
         // Every output is referenced by its address: nothing new was stored.
         expect(await store.listOutputHashes(pipelineId)).toEqual(outputsBefore[pipelineId]);
         const validation = await manager.validateRun(pipelineId);
