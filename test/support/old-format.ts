@@ -6,7 +6,8 @@
  * format-1 rule down the chain.
  */
 import { canonicalJson } from "../../src/core/codec.js";
-import { type CheckpointRecord, computeChecksum } from "../../src/core/record.js";
+import { FORMAT_V1 } from "../../src/core/formats.js";
+import type { CheckpointRecord } from "../../src/core/record.js";
 import type { CheckpointManager } from "../../src/index.js";
 import type { ImportedCheckpoint } from "../../src/stores/types.js";
 
@@ -40,7 +41,7 @@ export async function rewriteAsFormat1(
       format_version: 1,
       parent_checksum: parent ? parent.metadata.checksum : stored.metadata.parent_checksum,
     };
-    metadata.checksum = computeChecksum(metadata, body);
+    metadata.checksum = FORMAT_V1.checksum(metadata, body);
     // A checksum its content does not hash to: the record fails verification.
     if (options.corruptTip && i === listing.length - 1) metadata.checksum = "0".repeat(64);
     const record = { metadata, body };
