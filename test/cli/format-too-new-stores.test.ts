@@ -1,6 +1,6 @@
 /**
  * A checkpoint record of a newer format, on every store: every library path that reads the run
- * (load, resume, validate, export, repair, retention) throws `FormatTooNewError`, every CLI
+ * (load, resume, validate, export, repair, retention, upgrade) throws `FormatTooNewError`, every CLI
  * command exits 2, and the store is untouched: no quarantine, no deletion, no resume count
  * change, and no resume from an older checkpoint of the run (a newer cairn owns it now).
  */
@@ -133,6 +133,8 @@ describe.each(STORE_KINDS)("a record of a newer format on the %s store", (kind) 
           ["retention", () => manager.cleanupOldCheckpoints({ retentionDays: 0 })],
           ["retention of the run", () => manager.cleanupOldCheckpoints({ retentionDays: 0, pipelineId })],
           ["cleanup of the run", () => manager.cleanupPipelines([pipelineId], { force: true })],
+          ["upgrade", () => manager.upgrade({ all: true })],
+          ["upgrade dry run", () => manager.upgrade({ pipelineId }, { dryRun: true })],
         ];
         for (const [what, attempt] of attempts) {
           const error = await attempt().then(
@@ -192,6 +194,8 @@ export const c = stage("c");
         ["cleanup", "--pipeline-id", pipelineId, "--force", "--yes"],
         ["run", "p.yaml", "--run-id", pipelineId],
         ["run", "p.yaml"],
+        ["upgrade", "--all"],
+        ["upgrade", "--pipeline-id", pipelineId, "--dry-run"],
       ];
       for (const args of commands) {
         const result = await runCairn([...args, ...store], { cwd: dir });
