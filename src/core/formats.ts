@@ -244,12 +244,12 @@ export function upcastBody(
   format: RecordFormat,
   metadata: StoredMetadata,
 ): CheckpointBody {
+  const start = registry.findIndex((f) => f.version === format.version);
+  if (start < 0) throw new Error(`record format ${format.version} is not registered`);
   let body = stored;
-  let at = format;
-  for (let i = registry.indexOf(format) + 1; i < registry.length; i++) {
-    const next = registry[i] as RecordFormat;
-    body = (at.upcast as NonNullable<RecordFormat["upcast"]>)(body, metadata);
-    at = next;
+  // Each step once, oldest first: the registry is ordered and contiguous (checkRegistry).
+  for (const step of registry.slice(start, -1)) {
+    body = (step.upcast as NonNullable<RecordFormat["upcast"]>)(body, metadata);
   }
   return body as unknown as CheckpointBody;
 }

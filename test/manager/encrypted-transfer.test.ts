@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isEnvelope } from "../../src/core/sealed.js";
-import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
+import { CheckpointManager, type CheckpointManagerOptions, keyFileOptions } from "../../src/index.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures");
 const K1 = randomBytes(32).toString("base64");
@@ -332,10 +332,10 @@ describe("plaintext exports into an encrypting store", () => {
     }
   });
 
-  it("still imports 1.0 and 1.1 fixtures, run and single checkpoint", async () => {
+  it("still imports 1.0, 1.1 and plain 1.2 fixtures, run and single checkpoint", async () => {
     for (const encryption of [undefined, RING]) {
       const target = manager({ ...TARGETS.memory(), ...(encryption ? { encryption } : {}) });
-      for (const version of ["1.0", "1.1"]) {
+      for (const version of ["1.0", "1.1", "1.2"]) {
         const run = join(dir, `run-${version}.json`);
         await copyFile(join(FIXTURES, `run-v${version}.export`), run);
         const report = await target.importPipeline(run);
@@ -343,6 +343,34 @@ describe("plaintext exports into an encrypting store", () => {
         const single = await target.importCheckpoint(join(FIXTURES, `checkpoint-v${version}.export`));
         expect((await target.validateCheckpoint(single)).valid).toBe(true);
       }
+    }
+  });
+
+  it("imports sealed 1.2 fixtures, run and single checkpoint, with their key and only with it", async () => {
+    const keys = join(FIXTURES, "TEST-ONLY-sealed-v1.2.keyfile");
+    const ring = keyFileOptions(await readFile(keys, "utf8"), keys);
+    const [run, single] = ["run-v1.2-sealed.export", "checkpoint-v1.2-sealed.export"].map((f) =>
+      join(FIXTURES, f),
+    );
+    for (const [name, options] of Object.entries(TARGETS)) {
+      // A ring without the fixture's key id (k1 here is another key under the same id).
+      const keyless = manager({ ...options(), encryption: { keys: { k2: K2 }, activeKeyId: "k2" } });
+      await expect(keyless.importPipeline(run as string), name).rejects.toMatchObject({
+        code: "CAIRN_KEY_MISSING",
+      });
+      await expectNothingStored(keyless, "etl_v12_sealed");
+      const target = manager({ ...options(), encryption: ring });
+      const report = await target.importPipeline(run as string);
+      expect(report).toMatchObject({ kind: "run", pipelineId: "etl_v12_sealed" });
+      expect(report.checkpointIds).toHaveLength(3);
+      expect((await target.validateRun("etl_v12_sealed")).valid).toBe(true);
+      const last = await target.loadCheckpoint(report.checkpointIds[2] as string);
+      expect(last.agentOutputs.load).toEqual({ rows: ["load", 9], at: new Map([["load", new Set([2])]]) });
+      expect(last.stateData).toEqual({ total: 102, when: new Date("2024-01-01T00:00:00Z"), big: 10n ** 20n });
+      const one = await target.importCheckpoint(single as string);
+      expect((await target.validateCheckpoint(one)).valid).toBe(true);
+      const store = await target.getStore();
+      expect(await store.getRunKey?.("etl_v12_sealed")).toBeDefined();
     }
   });
 });

@@ -23,7 +23,9 @@ import {
 } from "../../src/core/formats.js";
 import type { CheckpointRecord, StoredMetadata } from "../../src/core/record.js";
 import { CheckpointManager, FORMAT_VERSION, Pipeline, StageFailedError } from "../../src/index.js";
+import { Readdresser } from "../../src/manager/readdress.js";
 import { rawStore } from "../../src/manager/sealed-transfer.js";
+import { inspectRecord, type VerifiedRecord } from "../../src/manager/verify.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures");
 
@@ -310,6 +312,36 @@ describe("a synthetic format 0 below the real formats", () => {
     expect((await manager.validateRun("old")).valid).toBe(true);
     const newest = await manager.loadLatestCheckpoint("old");
     expect(newest?.outputVersions).toEqual({ extract: 1, transform: 1, load: 1 });
+  });
+
+  it("re-addresses a format 0 record (decrypted exports) in format 0, by format 0's checksum", async () => {
+    const manager = new CheckpointManager({ strategy: "memory" });
+    const older = await oldRun(manager, 0);
+    const store = rawStore(await manager.getStore());
+    const first = older[0] as CheckpointRecord;
+    const { verified } = await inspectRecord(store, first);
+    expect(verified).toBeDefined();
+    // As an encrypted run holds it: the output under another address than its SHA-256.
+    const { stored, outputs } = verified as VerifiedRecord;
+    const [[sha, text]] = [...outputs] as [[string, string]];
+    const keyed = "f".repeat(64);
+    const refs = { extract: keyed };
+    const keyedText = bodyText({ ...stored, output_refs: refs }, canonicalJson(stored.state_data));
+    const keyedRecord = { metadata: { ...first.metadata }, body: keyedText };
+    keyedRecord.metadata.checksum = v0Checksum(keyedRecord.metadata, keyedText);
+    const asKeyed: VerifiedRecord = {
+      record: keyedRecord,
+      body: { ...(verified as VerifiedRecord).body, output_refs: refs },
+      stored: { ...stored, output_refs: refs },
+      outputs: new Map([[keyed, text]]),
+    };
+    const again = new Readdresser().readdress(asKeyed);
+    expect(again.record.metadata.format_version).toBe(0);
+    expect(again.record.body).toBe(first.body);
+    expect(again.record.metadata.checksum).toBe(first.metadata.checksum);
+    expect(again.stored.output_refs).toEqual({ extract: sha });
+    const check = await inspectRecord(store, again.record);
+    expect(check.problems).toEqual([]);
   });
 });
 

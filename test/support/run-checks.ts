@@ -4,6 +4,7 @@
  * stored output is referenced by one of them.
  */
 import { expect } from "vitest";
+import { parseBody } from "../../src/core/formats.js";
 import type { CheckpointManager } from "../../src/index.js";
 
 /** Asserts the run is intact and returns its checkpoint ids, oldest first. */
@@ -29,6 +30,6 @@ export async function expectRunIntact(manager: CheckpointManager, pipelineId: st
 /** The output hashes a checkpoint references. */
 async function outputRefs(manager: CheckpointManager, checkpointId: string): Promise<string[]> {
   const record = await (await manager.getStore()).getCheckpoint(checkpointId);
-  const body = JSON.parse(record?.body ?? "{}") as { output_refs?: Record<string, string> };
-  return Object.values(body.output_refs ?? {});
+  if (!record) throw new Error(`checkpoint ${checkpointId} is gone`);
+  return Object.values(parseBody(record.metadata, record.body).output_refs);
 }
