@@ -70,7 +70,16 @@ export {
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
-export type { RekeyOptions, RekeyReport, RunInfo } from "./manager/checkpoint-manager.js";
+export type {
+  RekeyOptions,
+  RekeyReport,
+  RunInfo,
+  UpgradedRun,
+  UpgradeOptions,
+  UpgradeReport,
+  UpgradeSkip,
+  UpgradeTarget,
+} from "./manager/checkpoint-manager.js";
 export {
   CheckpointManager,
   type CheckpointManagerOptions,

@@ -22,6 +22,7 @@ import { registerRepair } from "./commands/repair.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
+import { registerUpgrade } from "./commands/upgrade.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVisualize } from "./commands/visualize.js";
 import { CommandExit, EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
@@ -68,6 +69,7 @@ export function createProgram(): Command {
   registerVisualize(program);
   registerKeys(program);
   registerRekey(program);
+  registerUpgrade(program);
   return program;
 }
 

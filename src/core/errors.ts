@@ -213,11 +213,11 @@ export class StoreOperationError extends CairnError {
 }
 
 /** What a {@link FormatTooNewError} is about. */
-export type VersionedThing = "store schema" | "checkpoint record" | "export file";
+export type VersionedThing = "store schema" | "store layout" | "checkpoint record" | "export file";
 
 /**
- * Data written by a newer cairn: a store schema, a checkpoint record or an export file whose
- * format version is above the one this cairn knows. Nothing is read or written with old
+ * Data written by a newer cairn: a store schema or layout, a checkpoint record or an export
+ * file whose format version is above the one this cairn knows. Nothing is read or written with old
  * assumptions; upgrading cairn is the fix.
  */
 export class FormatTooNewError extends CairnError {

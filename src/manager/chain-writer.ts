@@ -67,8 +67,16 @@ export class ChainWriter {
 
   constructor(private readonly clock: () => Date) {}
 
-  /** Writes `checked` as the run's next checkpoint and returns its id. */
-  write(store: AtRestStore, checked: CheckedInput, options: { fence?: Lease }): Promise<string> {
+  /**
+   * Writes `checked` as the run's next checkpoint and returns its id. With `expectedTip`, only as
+   * the child of that checkpoint: `TipMovedError` when the run's tip is another, never re-chained
+   * (the content was read from that tip).
+   */
+  write(
+    store: AtRestStore,
+    checked: CheckedInput,
+    options: { fence?: Lease; expectedTip?: string },
+  ): Promise<string> {
     const { pipelineId } = checked;
     return this.writes.run(pipelineId, async () => {
       // A write of this run the store could not confirm is settled first: see `ambiguous-write.ts`.
@@ -82,12 +90,19 @@ export class ChainWriter {
       for (let attempt = 1; ; attempt++) {
         // The checkpoint written here last is the parent unless the store says the tip moved:
         // every write is conditional on the tip it chains to, so two writers never fork a run.
-        const cached = this.tips.get(pipelineId);
+        // A pinned write reads its parent from the store: it must be exactly the checkpoint named.
+        const cached = options.expectedTip === undefined ? this.tips.get(pipelineId) : undefined;
         const tip = cached ?? (await this.readTip(store, pipelineId));
         // A run's first checkpoint reads its key record afresh: never a key a deleted run left.
         const key = await store.writeKey(pipelineId, tip.parent === undefined);
         const { record, outputs } = sealChild(checked, tip.parent, this.clock(), key);
         const refs = new Set([...checked.content.outputs.values()].map((o) => o.addressIn(key)));
+        const pinned = options.expectedTip;
+        if (pinned !== undefined && tip.parent?.checkpoint_id !== pinned) {
+          this.tips.delete(pipelineId);
+          const actual = tip.parent?.checkpoint_id ?? null;
+          throw new TipMovedError(record.metadata.checkpoint_id, pipelineId, pinned, actual);
+        }
         try {
           // Outputs an earlier checkpoint of the run already stored are referenced, not rewritten.
           await this.unsettled.put(
@@ -104,7 +119,7 @@ export class ChainWriter {
         } catch (error) {
           this.tips.delete(pipelineId);
           if (cached?.parent) await assertHistoryKept(store, pipelineId, cached.parent.checkpoint_id, error);
-          if (!(error instanceof TipMovedError)) throw error;
+          if (!(error instanceof TipMovedError) || pinned !== undefined) throw error;
           // The newest entry cannot be read (a corrupt record): chain to the newest readable one,
           // still conditioned on that entry, so a writer that comes in between is still refused.
           unreadableTip =

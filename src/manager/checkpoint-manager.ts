@@ -69,10 +69,12 @@ import {
   summarizeRuns,
 } from "./runs.js";
 import { computeStatistics, type StatisticsOptions } from "./statistics.js";
+import { type UpgradeOptions, type UpgradeReport, type UpgradeTarget, upgrade } from "./upgrade.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
 
 export type { RekeyOptions, RekeyReport } from "./rekey.js";
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
+export type { UpgradedRun, UpgradeOptions, UpgradeReport, UpgradeSkip, UpgradeTarget } from "./upgrade.js";
 
 /** How to build a {@link CheckpointManager}. */
 export interface CheckpointManagerOptions {
@@ -468,6 +470,21 @@ export class CheckpointManager {
    */
   async rekey(options: RekeyOptions = {}): Promise<RekeyReport> {
     return rekey(await this.getStore(), options);
+  }
+
+  /**
+   * Rewrites each run (one, or `all`) whose newest checkpoint is in an older record format as one
+   * new checkpoint in the current format, chained to it under the run's lease; old records stay.
+   * Runs in use or with a tip that fails verification are skipped and reported; see `upgrade.ts`.
+   */
+  async upgrade(target: UpgradeTarget, options: UpgradeOptions = {}): Promise<UpgradeReport> {
+    const store = await this.getStore();
+    return upgrade(
+      store,
+      (input, fence, expectedTip) => this.writer.write(store, checkInput(input), { fence, expectedTip }),
+      target,
+      options,
+    );
   }
 
   /** Closes the store. */

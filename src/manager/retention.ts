@@ -4,6 +4,7 @@
  */
 import { CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
+import { assertSupportedFormat } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
 import { readOutline } from "../transforms/envelope.js";
@@ -99,6 +100,14 @@ async function tipOf(store: CheckpointStore, pipelineId: string): Promise<string
 const idOf = (e: ListedCheckpoint) => (e.ok ? e.metadata.checkpoint_id : undefined);
 
 /**
+ * Refuses a run holding a checkpoint a newer cairn wrote (`FormatTooNewError`): that cairn owns
+ * the run now, so nothing of it is deleted, and no lease is taken (which would touch the store).
+ */
+function refuseNewer(listing: readonly ListedCheckpoint[]): void {
+  for (const entry of listing) if (entry.ok) assertSupportedFormat(entry.metadata);
+}
+
+/**
  * One run's retention, under the cleanup's lease on it. A mark and sweep that never deletes an
  * output a checkpoint needs: the candidate outputs are listed before the checkpoints (an output
  * stored later is never a candidate), the newest checkpoint is kept unless the whole run goes
@@ -117,6 +126,7 @@ async function trimRun(
     const tip = await tipOf(store, pipelineId);
     const candidates = await store.listOutputHashes(pipelineId);
     const listing = await store.listCheckpoints(pipelineId);
+    refuseNewer(listing);
     // Read under the lease, as cleanupRuns does: no runner can finish the run meanwhile.
     const finished = isFinished(listing);
     if (!finished && skipUnfinished) {
@@ -206,6 +216,7 @@ export async function cleanupOldCheckpoints(
     options.onProgress?.(i, runs.length);
     // A run with nothing old is left alone without taking its lease.
     const listing = await store.listCheckpoints(pipelineId);
+    refuseNewer(listing);
     if (!listing.some((e) => e.ok && Date.parse(e.metadata.timestamp) < cutoff.getTime())) continue;
     const outcome = await withCleanupLease(store, pipelineId, owner, (lease) =>
       trimRun(store, pipelineId, cutoff.getTime(), lease, report, options.skipUnfinished ?? false),
@@ -253,7 +264,9 @@ export async function cleanupRuns(
   for (const pipelineId of new Set(pipelineIds)) {
     // A run with nothing stored gets no lease record either. One whose checkpoints are gone but
     // whose head record remains (lost history) is deleted like any unfinished run, to start anew.
-    const empty = (await store.listCheckpoints(pipelineId)).length === 0;
+    const before = await store.listCheckpoints(pipelineId);
+    refuseNewer(before);
+    const empty = before.length === 0;
     if (empty && (await store.getRunHead(pipelineId)) === undefined) {
       report.missing.push(pipelineId);
       continue;
@@ -261,6 +274,7 @@ export async function cleanupRuns(
     const outcome = await withCleanupLease(store, pipelineId, owner, async (lease) => {
       // Read under the lease: no runner can add a checkpoint (or finish the run) meanwhile.
       const listing = await store.listCheckpoints(pipelineId);
+      refuseNewer(listing);
       const finished = isFinished(listing);
       if (!finished && !force) return UNFINISHED_REASON;
       if (!(await lease.keep())) return LEASE_LOST_REASON;

@@ -8,6 +8,7 @@ import {
   TooLargeError,
 } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
+import { assertSupportedFormat } from "../core/record.js";
 import { keepAliveWhile } from "../util/keep-alive.js";
 import type {
   CheckpointRecord,
@@ -150,6 +151,9 @@ function assertEntry(entry: unknown): void {
     throw new InvalidArgumentError("corrupt entry location must be a string");
 }
 
+/** Store reads whose record a newer cairn may have written: refused here for every store. */
+const RECORD_READS: ReadonlySet<string> = new Set(["getCheckpoint", "getLatestCheckpoint"]);
+
 /**
  * The argument checks of every store method, made once here for all stores: names and ids
  * match the name pattern (no path traversal, no key or SQL injection), hashes are hex SHA-256.
@@ -220,7 +224,7 @@ const CHECKS: Record<StoreMethod | OptionalMethod, (args: unknown[]) => void> = 
  * first use (concurrent callers share it, a failed setup is retried next time), calls after
  * `close()` fail with `CAIRN_CLOSED`, and an error that is not already a cairn error becomes a
  * `StoreOperationError` naming the operation, with the original as `cause`. Nothing is
- * swallowed. Arguments are checked here, once for every store, before the store sees them.
+ * swallowed. A record of a newer format than this cairn's is `FormatTooNewError`, from every store. Arguments are checked here, once for every store, before the store sees them.
  * Every call keeps the process alive until it settles: idle connections do not (see keep-alive).
  */
 export class GuardedStore implements CheckpointStore {
@@ -245,11 +249,17 @@ export class GuardedStore implements CheckpointStore {
         check(args);
         return keepAliveWhile(async () => {
           await this.setup();
+          let result: unknown;
           try {
-            return await method.apply(inner, args);
+            result = await method.apply(inner, args);
           } catch (error) {
             throw this.wrap(name, error);
           }
+          // A store that hands records back unparsed (memory) must not let one a newer cairn
+          // wrote pass as this cairn's: checked before anything verifies, quarantines or resumes.
+          const record = RECORD_READS.has(name) ? (result as CheckpointRecord | undefined) : undefined;
+          if (record?.metadata) assertSupportedFormat(record.metadata);
+          return result;
         });
       };
     }

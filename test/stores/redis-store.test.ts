@@ -66,6 +66,7 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(await keysUnder(prefix)).toEqual(
       [
         `ckpt:${id}`,
+        "layout",
         "lease:p1",
         `name:${name}:open`,
         `name:${name}:runs`,
@@ -77,6 +78,8 @@ describe.skipIf(!redisUp)("RedisStore", () => {
         .map(k)
         .sort(),
     );
+    expect(await raw.get(k("layout"))).toBe("1");
+    expect(await raw.pttl(k("layout"))).toBe(-1);
     expect(await raw.type(k(`ckpt:${id}`))).toBe("hash");
     const hash = await raw.hgetall(k(`ckpt:${id}`));
     expect(Object.keys(hash).sort()).toEqual(["body", "meta", "run"]);
@@ -169,8 +172,8 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(await store.getCheckpoint(made.record.metadata.checkpoint_id)).toBeUndefined();
     expect(await store.getLatestCheckpoint("p1")).toBeUndefined();
     expect(await store.listRuns({ pipelineName: made.record.metadata.pipeline_name })).toEqual({ runs: [] });
-    // Only the shared run index is left, holding nothing but its marker.
-    expect(await keysUnder(prefix)).toEqual([`${prefix}runs`]);
+    // Only the shared run index (holding nothing but its marker) and the layout are left.
+    expect(await keysUnder(prefix)).toEqual([`${prefix}layout`, `${prefix}runs`]);
     expect(await raw.zrange(`${prefix}runs`, 0, -1)).toEqual([RUNS_INDEX_MARKER]);
   });
 
@@ -217,7 +220,7 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     await expect(store.getCheckpoint("p1_str")).rejects.toMatchObject({ code: "CAIRN_CORRUPT" });
     await expect(store.getLatestCheckpoint("p1")).rejects.toMatchObject({ code: "CAIRN_CORRUPT" });
     await store.deleteRun("p1");
-    expect((await keysUnder(prefix)).filter((k) => !k.endsWith("runs"))).toEqual([]);
+    expect((await keysUnder(prefix)).filter((k) => !k.endsWith("runs") && !k.endsWith("layout"))).toEqual([]);
   });
 
   it("stores none of a conflicting put's outputs and keeps the original", async () => {

@@ -8,6 +8,8 @@
  *   basePath/.leases/   leases (`run-leases.ts`) and run locks (`file-leases.ts`)
  *   basePath/.runs/     the runs-by-name index (`runs-index.ts`)
  *   basePath/.staging/, basePath/.trash/   whole-run imports and deletes (`staging.ts`)
+ *   basePath/.cairn-layout.json   `{"layout":1}`, the store's layout version (`layout.ts`):
+ *                       written by the first write, checked on open; a newer one is refused
  *
  * Every write goes to a temp file that is flushed and then moved into place, and the folder is
  * flushed after, so a crash never leaves a half-written checkpoint. A checkpoint is written
@@ -59,6 +61,7 @@ import { FILE_STORE_OPTIONS, type FileStoreOptions } from "./file-options.js";
 import { headRecordText, keptPruned, readHeadRecord, writeHeadRecord } from "./head-record.js";
 import { claimId } from "./id-claim.js";
 import { indexRun, isIndexed } from "./id-index.js";
+import { StoreLayout } from "./layout.js";
 import { listRun } from "./listing.js";
 import { findById, Locations } from "./lookup.js";
 import { newestForWrite, readNewest, tipOf } from "./newest.js";
@@ -87,6 +90,7 @@ export class FileStore implements CheckpointStore {
   private readonly runs: RunsIndex;
   private readonly leases: RunLeases;
   private readonly locations = new Locations();
+  private readonly layout: StoreLayout;
 
   constructor(options: FileStoreOptions) {
     const unknown = unknownOptionsProblem("the file store", options, FILE_STORE_OPTIONS);
@@ -97,6 +101,7 @@ export class FileStore implements CheckpointStore {
     this.location = `file:${this.basePath}`;
     this.runs = new RunsIndex(this.basePath, this.fsync);
     this.leases = new RunLeases(this.basePath, this.fsync);
+    this.layout = new StoreLayout(this.basePath, this.fsync);
   }
 
   /** Checks the base folder and, for a store an older cairn wrote, builds the runs index once. */
@@ -111,6 +116,8 @@ export class FileStore implements CheckpointStore {
       if (!hasCode(error, "ENOENT")) throw error;
       if (this.readOnly) throw new StoreNotFoundError(this.location, "the folder does not exist");
     }
+    // Before anything else is read: a newer cairn's arrangement is refused, not misread.
+    this.layout.check();
     // A reader leaves a killed writer's leftovers to the next writer, and builds no index.
     if (this.readOnly) {
       if (!(await this.runs.built())) {
@@ -142,6 +149,7 @@ export class FileStore implements CheckpointStore {
     const name = checkpointFileName(metadata.sequence, id);
     const outputNames = outputs.map((o) => outputFileName(o.hash));
     this.runs.nameFolder(metadata.pipeline_name);
+    await this.layout.write();
     // In-process queue first, then the lock file: waiting in the queue is cheaper than polling the lock.
     await this.locks.run(pipelineId, () =>
       withRunLock(this.basePath, pipelineId, async () => {
@@ -185,6 +193,7 @@ export class FileStore implements CheckpointStore {
     options: ImportRunOptions,
   ): Promise<void> {
     for (const { record } of checkpoints) this.runs.nameFolder(record.metadata.pipeline_name);
+    await this.layout.write();
     this.locations.forget(pipelineId);
     // Refused before the staging (which can take long) too, not only under the lock.
     await checkImport(this.basePath, pipelineId, checkpoints, options);
@@ -289,6 +298,7 @@ export class FileStore implements CheckpointStore {
   /** Compare-and-set of the run's key record under the run's cross-process lock. */
   async putRunKey(pipelineId: string, record: string, expected: string | undefined): Promise<boolean> {
     const dir = this.runDir(pipelineId);
+    await this.layout.write();
     return this.locks.run(pipelineId, () =>
       withRunLock(this.basePath, pipelineId, async () => {
         if (readRunKey(dir) !== expected) return false;

@@ -25,6 +25,12 @@
  *                                              the lease, so the key existing means a live lease
  *   {prefix}lease-token:{pipelineId}   string  written by cairn before the head held the token;
  *                                              read once, folded into the head and deleted
+ *   {prefix}layout                     string  the layout version of the keys above ("1"; no
+ *                                              TTL), set with SET NX by a writer's setup() and
+ *                                              read by every setup(): a value above the one this
+ *                                              cairn knows is `FormatTooNewError` ("store
+ *                                              layout") before anything else is read or written.
+ *                                              Never deleted; not a run (`layout.ts`)
  *
  * Values are JSON or plain text, never an executable or serialized-object format. Ids match
  * `NAME_PATTERN` (no `:`, no `|`), so `run:{a}:index` can never equal a key of another run or kind.
@@ -34,10 +40,10 @@
  * never outlives its data. The head holds the fencing token, so the token lives exactly as long
  * as the run (and at least as long as a lease on it). The name sets are shared by runs: each
  * refresh of a run extends them to at least the run's TTL, and members whose head is gone are
- * pruned when a page reads them and, the two oldest, whenever a run is added. `runs` is the one
- * key without a TTL (members of a set cannot expire one by one): run ids whose index and outputs
- * are gone are pruned when `runs` is read and, three sampled at random, whenever a run is added.
- * It also holds {@link RUNS_INDEX_MARKER}, which is no run id.
+ * pruned when a page reads them and, the two oldest, whenever a run is added. `runs` and `layout`
+ * are the keys without a TTL (members of a set cannot expire one by one): run ids whose index
+ * and outputs are gone are pruned when `runs` is read and, three sampled at random, whenever a
+ * run is added. It also holds {@link RUNS_INDEX_MARKER}, which is no run id.
  *
  * No code path uses `KEYS`; `SCAN` only in tests and admin tooling.
  */
@@ -62,6 +68,7 @@ export const SEGMENTS = {
   name: "name:",
   nameRuns: ":runs",
   nameOpen: ":open",
+  layout: "layout",
 } as const;
 
 /**
@@ -137,6 +144,11 @@ export class RedisKeys {
   /** The run's key record. */
   runKey(pipelineId: string): string {
     return `${this.prefix}${SEGMENTS.run}${pipelineId}${SEGMENTS.runKey}`;
+  }
+
+  /** The store's layout version. */
+  get layout(): string {
+    return `${this.prefix}${SEGMENTS.layout}`;
   }
 
   /** A name's set of runs (`open`: only the unfinished ones). */

@@ -30,6 +30,7 @@ import { connect } from "./connection.js";
 import { type Entry, toListing, toRecord } from "./entries.js";
 import { importRun } from "./import.js";
 import { RedisKeys, runMember } from "./keys.js";
+import { checkLayout } from "./layout.js";
 import { acquireLease, renewLease } from "./leases.js";
 import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
 import { checkPutReply, checkUpdateReply, leaseFromValue, type PutReply, storeError } from "./replies.js";
@@ -99,11 +100,13 @@ export class RedisStore implements CheckpointStore {
   private readOnly = false;
 
   /**
-   * Checks that the server answers; keys appear on first write. Data an older cairn wrote gets
-   * its runs-by-name entries here, once.
+   * Checks that the server answers and the key layout is not a newer cairn's (`layout.ts`),
+   * setting it unless read-only. Data an older cairn wrote gets its runs-by-name entries here, once.
    */
   async setup(): Promise<void> {
     await this.run("setup", () => this.client.call("PING"));
+    // Before anything else is read or written: a newer cairn's key layout is refused, not misread.
+    await this.run("setup", () => checkLayout(this.client, this.keys, this.readOnly));
     // A keyspace cannot tell "no store here" from an empty store: a reader only writes nothing.
     if (this.readOnly) return;
     await this.run("setup", () => buildMissingEntries(this.client, this.runScript, this.keys));

@@ -1,0 +1,86 @@
+/**
+ * The file store's layout version: `<basePath>/.cairn-layout.json`, `{"layout":1}`. It says how
+ * the folders and files under the base folder are arranged, so that an older cairn facing a
+ * store a newer cairn rearranged refuses it (`FormatTooNewError`) instead of misreading it. It is
+ * read when the store opens and written, create-only, by the first write of an instance; a
+ * store an older cairn wrote simply has none until then. Its name starts with a dot and it is a
+ * file, so no listing takes it for a run.
+ */
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { CheckpointCorruptError, FormatTooNewError } from "../../core/errors.js";
+import { createFile } from "../../util/atomic-file.js";
+import { hasCode } from "../../util/fs-util.js";
+import { syncDir } from "./run-folders.js";
+
+/** The layout this cairn writes and reads. */
+export const FILE_LAYOUT_VERSION = 1;
+
+/** The layout file's name in the base folder. */
+export const LAYOUT_FILE = ".cairn-layout.json";
+
+/** The layout version recorded in the base folder; undefined when none is (yet). */
+export function readLayout(basePath: string): number | undefined {
+  const path = join(basePath, LAYOUT_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT", "ENOTDIR")) return undefined;
+    throw error;
+  }
+  let layout: unknown;
+  try {
+    layout = (JSON.parse(text) as { layout?: unknown } | null)?.layout;
+  } catch {
+    layout = undefined;
+  }
+  if (typeof layout !== "number" || !Number.isInteger(layout) || layout < 1) {
+    throw new CheckpointCorruptError(undefined, `${path} holds no layout version: ${text.slice(0, 100)}`);
+  }
+  return layout;
+}
+
+/** A store's layout file: checked on open, written before the instance's first write. */
+export class StoreLayout {
+  private written: Promise<void> | undefined;
+
+  constructor(
+    private readonly basePath: string,
+    private readonly fsync: boolean,
+  ) {}
+
+  /** Refuses a base folder whose layout is newer than this cairn's. */
+  check(): void {
+    checkLayout(this.basePath);
+  }
+
+  /** Writes the layout file once per instance; a failed attempt is tried again next time. */
+  write(): Promise<void> {
+    this.written ??= writeLayout(this.basePath, this.fsync).catch((error: unknown) => {
+      this.written = undefined;
+      throw error;
+    });
+    return this.written;
+  }
+}
+
+/** Refuses a base folder whose layout is newer than this cairn's. */
+export function checkLayout(basePath: string): void {
+  const found = readLayout(basePath);
+  if (found !== undefined && found > FILE_LAYOUT_VERSION) {
+    throw new FormatTooNewError("store layout", join(basePath, LAYOUT_FILE), found, FILE_LAYOUT_VERSION);
+  }
+}
+
+/**
+ * Writes the layout file unless one is there (temp file, flush, hard link: never replacing a
+ * newer cairn's), then checks the one that is there.
+ */
+export async function writeLayout(basePath: string, fsync: boolean): Promise<void> {
+  await mkdir(basePath, { recursive: true });
+  const text = `${JSON.stringify({ layout: FILE_LAYOUT_VERSION })}\n`;
+  if (await createFile(basePath, LAYOUT_FILE, text, fsync)) await syncDir(basePath, fsync);
+  else checkLayout(basePath);
+}
