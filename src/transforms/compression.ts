@@ -4,7 +4,7 @@
  * optional packages, imported only when an algorithm needs them, so that importing cairn loads
  * neither. Every decompression is bounded: a reader refuses output above its limit before
  * building it, so a small stored record cannot expand into gigabytes (a zip bomb).
- * The choice of the recommended algorithm and of the defaults is in docs/notes/i13-compress.md.
+ * The choice of the recommended algorithm and of the defaults is in the README ("Checkpoints at rest") and measured by `npm run bench -- --scenario atrest`.
  */
 import { constants as bufferConstants } from "node:buffer";
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync, constants as zlib } from "node:zlib";
@@ -60,7 +60,7 @@ export interface LevelRange {
   readonly default: number;
 }
 
-/** Levels per algorithm; the defaults were chosen on the bench payloads (docs/notes/i13-compress.md). */
+/** Levels per algorithm; the defaults were chosen on the bench payloads (`npm run bench -- --scenario atrest`). */
 export const COMPRESSION_LEVELS: Readonly<Record<CompressionAlgorithm, LevelRange>> = {
   gzip: { min: 1, max: 9, default: 6 },
   brotli: { min: 0, max: 11, default: 5 },
@@ -73,14 +73,14 @@ export const COMPRESSION_LEVELS: Readonly<Record<CompressionAlgorithm, LevelRang
 /**
  * The algorithm `compression: true` (or a setting without `algorithm`) means: brotli at its
  * default level 5 is built into Node and, on the bench payloads, stores fewer bytes than gzip's
- * default level 6 for the same CPU time (docs/notes/i13-compress.md).
+ * default level 6 for the same CPU time (`npm run bench -- --scenario atrest`).
  */
 export const RECOMMENDED_ALGORITHM: CompressionAlgorithm = "brotli";
 
 /**
  * Default `minBytes`: below it the envelope's own bytes and base64's third outweigh what
  * compression saves on JSON text (~300 bytes break even; from 512 bytes a body is stored in
- * about 0.7 of its size; measured in docs/notes/i13-compress.md).
+ * about 0.7 of its size; measured by `npm run bench -- --scenario atrest`).
  */
 export const DEFAULT_MIN_BYTES = 512;
 

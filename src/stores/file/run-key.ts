@@ -4,7 +4,7 @@
  * a delete moves it with the run; not a hash, so output listings never see it. Written by
  * temp file and rename under the run's lock; destroyed by overwriting its bytes with zeros
  * (flushed) before it is unlinked, so the key does not stay readable in the freed blocks of a
- * plain overwrite-in-place filesystem (see docs/notes on encryption at rest for what this
+ * plain overwrite-in-place filesystem (see the README, "Secure deletion", for what this
  * cannot reach: copy-on-write filesystems, SSD remapping, snapshots and backups).
  */
 import {

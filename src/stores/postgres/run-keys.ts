@@ -3,7 +3,7 @@
  * is one statement: two sessions inserting the same run serialize on the primary key (the second
  * does nothing), and an UPDATE re-checks `record = expected` on the row version it locks, so two
  * racing replacements never both win. A deleted row stays in the table's pages as a dead tuple
- * until VACUUM reclaims it (see docs/notes on encryption at rest).
+ * until VACUUM reclaims it (see the README, "Secure deletion").
  */
 import { writeOnPool } from "./driver.js";
 import type { TableNames } from "./migrations.js";

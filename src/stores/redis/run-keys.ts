@@ -2,7 +2,7 @@
  * The Redis store's run key records: `{prefix}run:{pipelineId}:key`, a string holding the
  * record. Compare-and-set is one Lua script, so no other client's command runs between the
  * check and the SET. The key has no TTL, even with `ttlSeconds`: a record that expired before
- * its run's data would make that data unreadable (see docs/notes on encryption at rest).
+ * its run's data would make that data unreadable (see the README, "Secure deletion").
  */
 import type { RedisKeys } from "./keys.js";
 import { script } from "./lua.js";
