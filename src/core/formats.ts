@@ -131,7 +131,7 @@ function checked(checkpointId: string, body: Record<string, unknown>, problems: 
   return body;
 }
 
-/** Format 1: the body of cairn 1.x, `{ completed_stages, output_refs, pending_stages, provenance_hashes, state_data }`. */
+/** Format 1: the body of cairn 0.1, `{ completed_stages, output_refs, pending_stages, provenance_hashes, state_data }`. */
 export const FORMAT_V1: RecordFormat = {
   version: 1,
   description: "stage lists, provenance hashes, output references and the state",

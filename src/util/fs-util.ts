@@ -1,5 +1,5 @@
 /** Small filesystem and concurrency helpers of the file store. */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 
 /** True when `error` is a Node system error with one of these codes (ENOENT, EEXIST, ...). */
@@ -74,5 +74,24 @@ export class KeyedLock {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
+  }
+}
+
+/**
+ * A small JSON file's text and parsed value (undefined when the text is not JSON), or undefined
+ * when the file does not exist; any other error propagates.
+ */
+export function readJsonFile(path: string): { text: string; value: unknown } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (hasCode(error, "ENOENT", "ENOTDIR")) return undefined;
+    throw error;
+  }
+  try {
+    return { text, value: JSON.parse(text) };
+  } catch {
+    return { text, value: undefined };
   }
 }

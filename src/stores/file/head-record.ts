@@ -5,11 +5,11 @@
  * written; a crash in between leaves it one write behind, which is never reported as a loss.
  * Unlike the `.head` hint it is never removed by a write, so files deleted by hand stay visible.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { CheckpointCorruptError } from "../../core/errors.js";
 import { fsyncDir, replaceFile } from "../../util/atomic-file.js";
-import { hasCode } from "../../util/fs-util.js";
+import { readJsonFile } from "../../util/fs-util.js";
 import type { RunHead, StoredMetadata } from "../types.js";
 import { OUTPUTS } from "./run-paths.js";
 
@@ -26,19 +26,9 @@ export function headRecordText(m: StoredMetadata, pruned?: RunHead["pruned"]): s
 /** The run's head record; undefined when it has none; `CheckpointCorruptError` when unreadable. */
 export function readHeadRecord(dir: string): RunHead | undefined {
   const path = join(dir, OUTPUTS, HEAD_RECORD);
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if (hasCode(error, "ENOENT", "ENOTDIR")) return undefined;
-    throw error;
-  }
-  let head: unknown;
-  try {
-    head = JSON.parse(text);
-  } catch {
-    head = undefined;
-  }
+  const file = readJsonFile(path);
+  if (file === undefined) return undefined;
+  const head = file.value;
   if (!isRunHead(head)) throw new CheckpointCorruptError(undefined, `${path}: not a run head record`);
   return head;
 }

@@ -6,12 +6,11 @@
  * store an older cairn wrote simply has none until then. Its name starts with a dot and it is a
  * file, so no listing takes it for a run.
  */
-import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointCorruptError, FormatTooNewError } from "../../core/errors.js";
 import { createFile } from "../../util/atomic-file.js";
-import { hasCode } from "../../util/fs-util.js";
+import { readJsonFile } from "../../util/fs-util.js";
 import { syncDir } from "./run-folders.js";
 
 /** The layout this cairn writes and reads. */
@@ -23,19 +22,10 @@ export const LAYOUT_FILE = ".cairn-layout.json";
 /** The layout version recorded in the base folder; undefined when none is (yet). */
 export function readLayout(basePath: string): number | undefined {
   const path = join(basePath, LAYOUT_FILE);
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if (hasCode(error, "ENOENT", "ENOTDIR")) return undefined;
-    throw error;
-  }
-  let layout: unknown;
-  try {
-    layout = (JSON.parse(text) as { layout?: unknown } | null)?.layout;
-  } catch {
-    layout = undefined;
-  }
+  const file = readJsonFile(path);
+  if (file === undefined) return undefined;
+  const { text } = file;
+  const layout = (file.value as { layout?: unknown } | null | undefined)?.layout;
   if (typeof layout !== "number" || !Number.isInteger(layout) || layout < 1) {
     throw new CheckpointCorruptError(undefined, `${path} holds no layout version: ${text.slice(0, 100)}`);
   }
