@@ -10,7 +10,6 @@ import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import { parseBody } from "../core/formats.js";
 import { type CheckpointRecord, parseStoredMetadata } from "../core/record.js";
 import { isEnvelope } from "../core/sealed.js";
-import type { GuardedStore } from "../stores/guarded-store.js";
 import type { CheckpointStore, ImportedCheckpoint, OutputRecord } from "../stores/types.js";
 import { AtRestStore } from "../transforms/at-rest-store.js";
 import { decoderFor } from "../transforms/compression.js";
@@ -84,22 +83,12 @@ export class StoredTexts {
   /** `store`, reading as it does, with every stored text it reads kept here. */
   over(store: AtRestStore): AtRestStore {
     const { records, outputs } = this;
-    const inner = Object.create(store.inner) as GuardedStore;
-    inner.getCheckpoint = async (id) => {
-      const record = await store.inner.getCheckpoint(id);
-      if (record) records.set(id, record);
-      return record;
-    };
-    inner.getOutputs = async (pipelineId, hashes) => {
-      const found = await store.inner.getOutputs(pipelineId, hashes);
-      for (const [hash, text] of found) outputs.set(hash, text);
-      return found;
-    };
-    // The layer's methods read through `this.inner`: a view with this `inner` opens, verifies
-    // and caches keys exactly as the layer does (it shares the layer's caches).
-    const view = Object.create(store) as AtRestStore;
-    Object.defineProperty(view, "inner", { value: inner });
-    return view;
+    return store.tapped({
+      record: (id, record) => records.set(id, record),
+      outputs: (found) => {
+        for (const [hash, text] of found) outputs.set(hash, text);
+      },
+    });
   }
 
   /**

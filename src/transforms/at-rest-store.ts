@@ -69,15 +69,23 @@ class Recent<V> {
   }
 }
 
+/** Receives the texts a view of the layer reads from its store, as stored (still sealed). */
+export interface StoredTextTap {
+  record(checkpointId: string, record: CheckpointRecord): void;
+  outputs(found: ReadonlyMap<string, string>): void;
+}
+
 /** The manager's view of its store: every `CheckpointStore` method, with records sealed at rest. */
 export class AtRestStore implements CheckpointStore {
   readonly strategy: string;
   readonly location: string;
   readonly persistent: boolean;
   /** Unwrapped data keys by run. */
-  private readonly keys = new Recent<DataKey>(MAX_RUNS);
+  private readonly keys: Recent<DataKey>;
   /** Per run, the addresses of outputs read encrypted: their address may be keyed. */
-  private readonly sealedOutputs = new Recent<Set<string>>(MAX_RUNS);
+  private readonly sealedOutputs: Recent<Set<string>>;
+  /** Set on a view made by {@link AtRestStore.tapped}. */
+  private tap: StoredTextTap | undefined;
   rebuildIndexes?: (pipelineId: string) => Promise<string[]>;
   migrationStatus?: () => Promise<MigrationStatus>;
   getRunKey?: (pipelineId: string) => Promise<string | undefined>;
@@ -86,7 +94,10 @@ export class AtRestStore implements CheckpointStore {
   constructor(
     readonly inner: GuardedStore,
     private readonly settings: AtRestSettings,
+    caches?: { keys: Recent<DataKey>; sealedOutputs: Recent<Set<string>> },
   ) {
+    this.keys = caches?.keys ?? new Recent<DataKey>(MAX_RUNS);
+    this.sealedOutputs = caches?.sealedOutputs ?? new Recent<Set<string>>(MAX_RUNS);
     this.strategy = inner.strategy;
     this.location = inner.location;
     this.persistent = inner.persistent;
@@ -107,6 +118,19 @@ export class AtRestStore implements CheckpointStore {
       throw new InvalidArgumentError(
         `the ${inner.strategy} store cannot hold encrypted runs: it has no run key records (getRunKey, putRunKey)`,
       );
+  }
+
+  /**
+   * A view of this layer that hands every stored text it reads to `tap`, so an export writes
+   * exactly the texts it verified without reading them twice. It shares this layer's key caches.
+   */
+  tapped(tap: StoredTextTap): AtRestStore {
+    const view = new AtRestStore(this.inner, this.settings, {
+      keys: this.keys,
+      sealedOutputs: this.sealedOutputs,
+    });
+    view.tap = tap;
+    return view;
   }
 
   /** True when this layer encrypts what it writes. */
@@ -338,6 +362,7 @@ export class AtRestStore implements CheckpointStore {
 
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
     const record = await this.inner.getCheckpoint(checkpointId);
+    if (record) this.tap?.record(checkpointId, record);
     return record && this.openRecord(record);
   }
 
@@ -348,6 +373,7 @@ export class AtRestStore implements CheckpointStore {
 
   async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
     const stored = await this.inner.getOutputs(pipelineId, hashes);
+    this.tap?.outputs(stored);
     const out = new Map<string, string>();
     for (const [hash, text] of stored) {
       if (!isEnvelope(text)) {

@@ -110,6 +110,12 @@ describe("sealed run export", () => {
       const raw = await store.inner.getCheckpoint(ids[2] as string);
       expect(isEnvelope(raw?.body ?? "")).toBe(true);
       expect(raw?.body).not.toContain(MARKER);
+      // The export wrote the very texts it read and verified (not sealed again, with new nonces).
+      const from = await source.getStore();
+      for (const id of ids)
+        expect((await store.inner.getCheckpoint(id))?.body).toBe((await from.inner.getCheckpoint(id))?.body);
+      const hashes = await from.inner.listOutputHashes("etl");
+      expect(await store.inner.getOutputs("etl", hashes)).toEqual(await from.inner.getOutputs("etl", hashes));
       // The run goes on under its own key.
       await target.createCheckpoint({
         pipelineId: "etl",
