@@ -118,6 +118,41 @@ describe("DAG execution", () => {
     expect(result.finalOutputs.slow).toEqual({ stage: "slow", seen: {} });
   });
 
+  it("a second failure while the first drains is reported; the error and the failed checkpoint are the first's", async () => {
+    const manager = memory();
+    const events: PipelineEvent[] = [];
+    const nodes: NodeSpec[] = [
+      { name: "first", dependsOn: [], delayMs: 5 },
+      { name: "second", dependsOn: [], delayMs: 40 },
+      { name: "ok", dependsOn: [], delayMs: 20 },
+    ];
+    const error = await graphPipeline(
+      manager,
+      nodes,
+      newTrace(),
+      { fail: ["first", "second"] },
+      { onEvent: (e) => events.push(e) },
+    )
+      .execute()
+      .catch((e: unknown) => e);
+    expect((error as StageFailedError).stageName).toBe("first");
+    expect(events.filter((e) => e.type === "stage_failed").map((e) => e.stageName)).toEqual([
+      "first",
+      "second",
+    ]);
+    const checkpoints = await checkpointsOf(manager, (error as StageFailedError).pipelineId);
+    expect(checkpoints.map((c) => [c.metadata.stageName, c.metadata.status])).toEqual([
+      ["ok", "completed"],
+      ["first", "failed"],
+    ]);
+    const timings = checkpoints[1]?.stateData.stage_timings as Record<string, { failed?: true }>;
+    expect([timings.first?.failed, timings.second?.failed, timings.ok?.failed]).toEqual([
+      true,
+      true,
+      undefined,
+    ]);
+  });
+
   it("pause lets the running stages finish and checkpoint them; the resume runs only the rest", async () => {
     const manager = memory();
     const nodes: NodeSpec[] = [
