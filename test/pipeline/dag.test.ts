@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   CheckpointManager,
+  LeaseLostError,
   PIPELINE_COMPLETE_STAGE,
   type PipelineEvent,
   StageFailedError,
@@ -151,6 +152,29 @@ describe("DAG execution", () => {
       true,
       undefined,
     ]);
+  });
+
+  it("abandon() stops every running branch at once and writes nothing more; another runner resumes them", async () => {
+    const manager = memory();
+    const nodes: NodeSpec[] = [
+      { name: "a", dependsOn: [] },
+      { name: "b", dependsOn: ["a"], delayMs: 300 },
+      { name: "c", dependsOn: ["a"], delayMs: 300 },
+      { name: "d", dependsOn: ["b", "c"] },
+    ];
+    let abandoned: Promise<void> | undefined;
+    const pipeline = graphPipeline(manager, nodes, newTrace(), {
+      onStart: (stage) => {
+        if (stage === "c") abandoned = pipeline.abandon();
+      },
+    });
+    await expect(pipeline.execute({ runId: "r" })).rejects.toBeInstanceOf(LeaseLostError);
+    await abandoned;
+    expect((await checkpointsOf(manager, "r")).map((c) => c.metadata.stageName)).toEqual(["a"]);
+    const trace = newTrace();
+    const result = await graphPipeline(manager, nodes, trace).execute({ runId: "r" });
+    expect(result.skippedStages).toEqual(["a"]);
+    expect(trace.calls).toEqual(["b", "c", "d"]);
   });
 
   it("pause lets the running stages finish and checkpoint them; the resume runs only the rest", async () => {
