@@ -18,7 +18,8 @@ export interface TimedExecution {
 /**
  * Writes one checkpoint per execution (in order) of a linear run over `stages`, then
  * `pipeline_complete` once every stage completed; `startMs` is the first stage's start.
- * With `timings: false`, the same checkpoints without `stage_timings` (an older cairn's run).
+ * With `timings: false`, the same checkpoints without `stage_timings` (an older cairn's run);
+ * `state` is added to every checkpoint's state (a `pipeline_config`, say).
  */
 export async function writeTimedRun(
   manager: CheckpointManager,
@@ -26,7 +27,7 @@ export async function writeTimedRun(
   pipelineName: string,
   stages: readonly string[],
   executions: readonly TimedExecution[],
-  options: { startMs?: number; timings?: boolean } = {},
+  options: { startMs?: number; timings?: boolean; state?: Record<string, unknown> } = {},
 ): Promise<string[]> {
   const timings: Record<string, Record<string, unknown>> = {};
   const completed: string[] = [];
@@ -34,7 +35,7 @@ export async function writeTimedRun(
   let at = options.startMs ?? Date.UTC(2026, 0, 1);
   let previous: TimedExecution | undefined;
   const write = async (stageName: string, stageIndex: number, status: "completed" | "failed") => {
-    const stateData: Record<string, unknown> = { inputs: {}, source: "orders.csv" };
+    const stateData: Record<string, unknown> = { inputs: {}, source: "orders.csv", ...options.state };
     if (options.timings !== false) stateData.stage_timings = structuredClone(timings);
     ids.push(
       await manager.createCheckpoint({
