@@ -154,6 +154,13 @@ const AUTO_TEXT: Record<CheckpointReason, string> = {
   unknown: "checkpoint (too few runs)",
 };
 
+/** `W·p` against `C`, when the formula decided. */
+function weighed(s: StageCostRow): string {
+  if (s.autoReason !== "worth_it" && s.autoReason !== "not_worth_it") return "";
+  const sign = s.autoReason === "worth_it" ? "≥" : "<";
+  return ` (expected loss ${ms(s.expectedLossMs)} ${sign} ${ms(s.checkpointMs)})`;
+}
+
 /** The cost section of the text analysis. */
 export function renderCostLines(c: CostAnalysis): string[] {
   const lines = [
@@ -174,7 +181,7 @@ export function renderCostLines(c: CostAnalysis): string[] {
       ? "–"
       : `${(s.failureRate * 100).toFixed(1)}% (${s.failures} of ${s.samples})`,
     ms(s.checkpointMs),
-    `${s.autoSkips ? "⚑ " : ""}${AUTO_TEXT[s.autoReason]}`,
+    `${s.autoSkips ? "⚑ " : ""}${AUTO_TEXT[s.autoReason]}${weighed(s)}`,
   ]);
   const table = [["Stage", "Duration", "Failure rate", "Checkpoint", "Auto policy"], ...rows];
   const widths = table[0]?.map((_, i) => Math.max(...table.map((r) => (r[i] ?? "").length))) ?? [];

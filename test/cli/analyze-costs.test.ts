@@ -40,7 +40,7 @@ it("prints learned costs per stage and flags where auto would skip a checkpoint"
   expect(text.stdout).toContain("Costs (learned from 3 runs of orders, 3 with stage timings; α 0.3):");
   // extract: 1000 → 1030 → 1081 ms; load never failed, so W·p = 0 < 40 ms: auto skips.
   expect(text.stdout).toMatch(
-    /\n {2}extract +1\.1 s +0\.0% \(0 of 3\) +40 ms +⚑ would skip the checkpoint after it\n/,
+    /\n {2}extract +1\.1 s +0\.0% \(0 of 3\) +40 ms +⚑ would skip the checkpoint after it \(expected loss 0 ms < 40 ms\)\n/,
   );
   expect(text.stdout).toMatch(/\n {2}load +2\.0 s +0\.0% \(0 of 3\) +50 ms +checkpoint \(end\)\n/);
 

@@ -75,7 +75,9 @@ describe.each(stores)("analyze costs on %s", (name) => {
     expect(sc).toMatchObject({ autoSkips: false, autoReason: "end" });
     const text = renderAnalysisText(a);
     expect(text).toContain(`Costs (learned from 3 runs of ${name}_etl, 3 with stage timings; α 0.3):`);
-    expect(text).toMatch(/\n {2}b +216 ms +14\.7% \(1 of 4\) +20 ms +⚑ would skip the checkpoint after it\n/);
+    expect(text).toMatch(
+      /\n {2}b +216 ms +14\.7% \(1 of 4\) +20 ms +⚑ would skip the checkpoint after it \(expected loss 0 ms < 20 ms\)\n/,
+    );
   });
 
   it("always checkpoints next to a stage the run's configuration marks with side effects", async () => {
