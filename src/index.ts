@@ -52,6 +52,7 @@ export {
   type ValidationResult,
 } from "./core/types.js";
 export { analyzePipeline, type PipelineAnalysis, renderAnalysisText } from "./debug/analyze.js";
+export type { CostAnalysis, CostAnalysisOptions, StageCostRow } from "./debug/analyze-costs.js";
 export { type CheckpointComparison, compareCheckpoints } from "./debug/compare.js";
 export {
   DEFAULT_BACKUP_DIR,
