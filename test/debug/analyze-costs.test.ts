@@ -1,6 +1,6 @@
 /**
  * `analyzePipeline` with `costs`: the learned cost rows of the run's pipeline and where `auto`
- * would skip a checkpoint, on sqlite and PostgreSQL, from runs with recorded timings.
+ * would skip a checkpoint, on sqlite, PostgreSQL and Redis, from runs with recorded timings.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { analyzePipeline, renderAnalysisText } from "../../src/debug/analyze.js";
@@ -52,7 +52,7 @@ async function writeHistory(manager: CheckpointManager, tag: string, state?: Rec
   }
 }
 
-const stores = Object.keys(urls).filter((n) => n === "sqlite" || n === "postgres");
+const stores = Object.keys(urls).filter((n) => n !== "file");
 
 describe.each(stores)("analyze costs on %s", (name) => {
   it("reports learned costs per stage and flags where auto skips, as the formula says", async () => {
