@@ -12,7 +12,7 @@
  * checkpoints: approximate (it includes the previous checkpoint's write), and never across a
  * resume, a checkpoint that fails the check, or the first checkpoint of a run.
  */
-import { CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js";
+import { CheckpointCorruptError, FormatTooNewError, InvalidArgumentError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
@@ -37,8 +37,11 @@ export interface LearnCostsOptions extends CostModelOptions {
 
 /** A learned cost model with what it was learned from. */
 export interface LearnedCosts extends CostModel {
-  /** Runs read (newest first), with how each was timed. */
-  runs: { pipelineId: string; source: "timings" | "timestamps" | "none" }[];
+  /**
+   * Runs read (newest first), with how each was timed; `newer_format`: a newer cairn wrote it,
+   * so nothing of it is read (its own cairn can).
+   */
+  runs: { pipelineId: string; source: "timings" | "timestamps" | "none" | "newer_format" }[];
   /** Checkpoints passed over: they failed the check (their content is not trusted). */
   skippedCheckpoints: number;
   /** Checkpoints this reader could not open (no key): only their metadata was used. */
@@ -77,7 +80,15 @@ export async function learnCosts(
   let skippedCheckpoints = 0;
   let sealedCheckpoints = 0;
   for (const pipelineId of ids) {
-    const read = await readRun(store, pipelineId, pipelineName);
+    let read: RunRead | undefined;
+    try {
+      read = await readRun(store, pipelineId, pipelineName);
+    } catch (error) {
+      // One run a newer cairn wrote does not keep the others from being learned from.
+      if (!(error instanceof FormatTooNewError)) throw error;
+      runs.push({ pipelineId, source: "newer_format" });
+      continue;
+    }
     if (read === undefined) continue;
     runs.push({ pipelineId, source: read.source });
     observations.push(...read.observations);

@@ -11,6 +11,7 @@ import { CheckpointManager, ewma, InvalidArgumentError } from "../../src/index.j
 import { checkpointFile } from "../support/file-store.js";
 import { storeUrls } from "../support/store-urls.js";
 import { tickingClock, writeTimedRun } from "../support/timed-runs.js";
+import { setFormatVersion } from "../support/too-new.js";
 
 const { urls, dir } = storeUrls("cost-history");
 const STAGES = ["a", "b", "c"];
@@ -172,5 +173,22 @@ describe("learnCosts never trusts an unverified checkpoint", () => {
     expect(costs.runs).toEqual([{ pipelineId: "sealed-1", source: "timestamps" }]);
     expect(costs.observations.every((o) => o.approximate)).toBe(true);
     expect(costs.observations.map((o) => o.stageName)).toEqual(["b", "c"]);
+  });
+
+  it("passes over a run a newer cairn wrote and learns from the others", async () => {
+    const basePath = join(dir(), "newer");
+    const manager = open(`file:${basePath}`);
+    const runs = [{ stage: "a", durationMs: 100, checkpointMs: 10 }];
+    await writeTimedRun(manager, "newer-1", "etl", ["a"], runs, { startMs: Date.UTC(2026, 0, 1) });
+    const ids = await writeTimedRun(manager, "newer-2", "etl", ["a"], runs, {
+      startMs: Date.UTC(2026, 0, 2),
+    });
+    await setFormatVersion({ kind: "file", basePath }, "newer-2", ids[0] as string, 99);
+    const costs = await manager.learnCosts("etl");
+    expect(costs.runs).toEqual([
+      { pipelineId: "newer-2", source: "newer_format" },
+      { pipelineId: "newer-1", source: "timings" },
+    ]);
+    expect(costs.stages.a).toMatchObject({ samples: 1, durationMs: 100 });
   });
 });
