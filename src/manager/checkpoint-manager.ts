@@ -1,4 +1,4 @@
-import { CheckpointNotFoundError, ClosedError } from "../core/errors.js";
+import { CheckpointNotFoundError, ClosedError, TooLargeError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { assertKnownOptions } from "../core/options.js";
 import { type CheckpointRecord, toMetadata } from "../core/record.js";
@@ -69,6 +69,7 @@ import {
   summarizeOneRun,
   summarizeRuns,
 } from "./runs.js";
+import { discardDamagedOutputs, findSalvagedResume, type SalvagedResume } from "./salvage.js";
 import { computeStatistics, type StatisticsOptions } from "./statistics.js";
 import { type UpgradeOptions, type UpgradeReport, type UpgradeTarget, upgrade } from "./upgrade.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
@@ -267,6 +268,34 @@ export class CheckpointManager {
     if (last !== undefined && last !== found?.record.metadata.checkpoint_id) this.writer.forget(pipelineId);
     if (found) assertLoadable(found.record.metadata, this.maxRecordBytes);
     return found && decodeVerified(found);
+  }
+
+  /**
+   * The run's resume point at stage granularity (salvage): the newest resumable checkpoint whose
+   * record verifies, with each stage's newest verified output and the checkpoint it comes from,
+   * and the stages whose stored output failed verification. Undefined when no record verifies.
+   */
+  async loadResumePoint(pipelineId: string): Promise<SalvagedResume | undefined> {
+    const found = await findSalvagedResume(await this.getStore(), pipelineId);
+    const base = found?.checkpoint.metadata.checkpointId;
+    // Resuming behind the newest checkpoint, or past a damaged output: what this manager knows
+    // of the run's stored outputs may be wrong, so the next write reads the run again.
+    const last = this.writer.lastWritten(pipelineId);
+    const salvaged = found !== undefined && Object.keys(found.unverified).length > 0;
+    if (last !== undefined && (last !== base || salvaged)) this.writer.forget(pipelineId);
+    if (found) {
+      const { checkpointId, dataSize } = found.checkpoint.metadata;
+      if (dataSize > this.maxRecordBytes)
+        throw new TooLargeError(`Checkpoint ${checkpointId}`, dataSize, this.maxRecordBytes);
+    }
+    return found;
+  }
+
+  /** Deletes the damaged outputs a salvaged resume found (see `discardDamagedOutputs`), under the run's lease. */
+  async discardDamagedOutputs(pipelineId: string, hashes: readonly string[]): Promise<string[]> {
+    const deleted = await discardDamagedOutputs(await this.getStore(), pipelineId, hashes);
+    if (deleted.length > 0) this.writer.forget(pipelineId);
+    return deleted;
   }
 
   /**

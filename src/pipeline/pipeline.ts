@@ -7,10 +7,12 @@ import {
 import { assertValidName, newRunId } from "../core/ids.js";
 import type { CheckpointMetadata, PipelineCheckpoint } from "../core/types.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
+import type { SalvagedResume } from "../manager/salvage.js";
 import { registerAgent } from "./agents.js";
 import { executeRun, markSkipped, type StageProgress, type StartPoint } from "./execution.js";
 import { loadPipelineOptions } from "./from-file.js";
 import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
+import { planEstimate } from "./plan-estimate.js";
 import { plannedStages, planRun, type RunPlan, runInputsOf } from "./planner.js";
 import { renderProgress } from "./progress.js";
 import { migratedInputs } from "./state-migration.js";
@@ -33,6 +35,10 @@ const DEFAULT_LEASE_TTL_MS = 30_000;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The planner's view of a salvaged resume point. */
+const salvageOf = (point: SalvagedResume | undefined) =>
+  point ? { salvage: { sources: point.sources, unverified: point.unverified } } : {};
 
 /**
  * A named, ordered list of stages run by agents, with a verified checkpoint after each stage.
@@ -282,13 +288,17 @@ export class Pipeline {
     this.keeper = keeper;
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
-      const checkpoint = exists ? await manager.loadLatestCheckpoint(pipelineId) : undefined;
+      const point = exists ? await manager.loadResumePoint(pipelineId) : undefined;
+      const checkpoint = point?.checkpoint;
       known = checkpoint?.metadata.checkpointId;
       if (!checkpoint && options.runId !== undefined) await this.refuseLostHistory(manager, pipelineId);
       // Migrations run here, before anything is written: one that throws leaves the run as it was.
       const inputs = await this.inputsOf(options, checkpoint);
-      const plan = await planRun({ steps: this.steps, resume: checkpoint, inputs });
+      const plan = await planRun({ steps: this.steps, resume: checkpoint, inputs, ...salvageOf(point) });
       if (checkpoint && plan.finished) return this.completedResults(checkpoint, plan);
+      // A stage re-run to replace a damaged output may produce the same bytes, and a store keeps
+      // the first text stored under an address: the damaged text goes first.
+      if (point) await manager.discardDamagedOutputs(pipelineId, point.damagedOutputs);
       const start: StartPoint = { pipelineId, inputs, plan };
       if (checkpoint) {
         start.resume = { checkpoint, resumeCount: await manager.recordResume(checkpoint) };
@@ -375,20 +385,26 @@ export class Pipeline {
   /** Validates and shows what `execute()` would do, reading the store but writing nothing. */
   private async plan(options: ExecuteOptions): Promise<DryRunResult> {
     let pipelineId: string | undefined;
-    let checkpoint: PipelineCheckpoint | undefined;
+    let point: SalvagedResume | undefined;
     if (this.manager) {
       const chosen = await this.chooseRun(this.manager, options);
       if (chosen.exists) {
         pipelineId = chosen.pipelineId;
-        checkpoint = await this.manager.loadLatestCheckpoint(chosen.pipelineId);
+        point = await this.manager.loadResumePoint(chosen.pipelineId);
       } else if (options.runId !== undefined) pipelineId = options.runId;
     }
+    const checkpoint = point?.checkpoint;
     const plan = await planRun({
       steps: this.steps,
       resume: checkpoint,
       inputs: await this.inputsOf(options, checkpoint),
+      ...salvageOf(point),
     });
     const stages = plannedStages(this.steps, plan);
+    // Dependencies make the estimate's critical path (the wall time with unlimited concurrency).
+    const estimate = await planEstimate(this.manager, this.name, {
+      stages: plan.stages.map((s) => ({ ...s, dependsOn: this.steps[s.stageIndex]?.dependsOn ?? [] })),
+    });
     return {
       name: this.name,
       status: "dry_run",
@@ -396,6 +412,7 @@ export class Pipeline {
       pipelineVersion: this.options.version,
       resumeFrom: plan.resumeFrom,
       stages,
+      ...(estimate ? { estimate } : {}),
     };
   }
 

@@ -12,6 +12,11 @@
  * stand. A linear pipeline is a chain, so there every later stage re-runs, as it always did.
  * Migrations are pure by contract, so the planner runs them (in memory) to plan the stages that
  * read their outputs.
+ *
+ * Salvage: the resume point is per stage (`manager/salvage.ts`). A completed stage whose stored
+ * output failed verification, with no verified copy of the same work in an older checkpoint,
+ * re-runs with its descendants ("its stored output failed verification: …"); every other stage
+ * is judged on its verified output, and the plan names the checkpoint it comes from (`source`).
  */
 import { decode } from "../core/codec.js";
 import { CairnError, MigrationError } from "../core/errors.js";
@@ -58,6 +63,8 @@ export interface StageDecision {
   toVersion?: number;
   /** For `migrate` in a run that goes on: the migrated output. */
   migration?: StageMigration;
+  /** For `skip` and `migrate`: the checkpoint the stored output comes from. */
+  source?: string;
 }
 
 /** The part of a verified resume checkpoint the planner reads. */
@@ -74,6 +81,12 @@ export interface PlanInput {
   resume: ResumeCheckpoint | undefined;
   /** The run's inputs (each stage sees them overlaid with its step's `inputs`). */
   inputs: Record<string, unknown>;
+  /**
+   * What salvage found (`CheckpointManager.loadResumePoint`): per stage, the checkpoint its
+   * verified output comes from, and the completed stages whose stored output failed verification.
+   * Absent: every output of `resume` comes from `resume` itself.
+   */
+  salvage?: { sources: Readonly<Record<string, string>>; unverified: Readonly<Record<string, string>> };
 }
 
 /** The plan of a run: one decision per stage of the definition, in order. */
@@ -100,10 +113,15 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * `migrateOutput` (pure by contract), whose throw is a {@link MigrationError} before anything
  * is written. A finished run runs nothing again, so its migrations are not called.
  */
-export async function planRun({ steps, resume, inputs }: PlanInput): Promise<RunPlan> {
+export async function planRun({ steps, resume, inputs, salvage }: PlanInput): Promise<RunPlan> {
   const done = new Set(resume?.completedStages ?? []);
   const stored = (resume?.stateData.fingerprints ?? {}) as Record<string, unknown>;
-  const finished = resume?.metadata.stageName === PIPELINE_COMPLETE_STAGE;
+  const unverified = salvage?.unverified ?? {};
+  // A finished run with an output that failed verification is finished no more: that stage
+  // and its descendants run again, to give the run its outputs back.
+  const finished =
+    resume?.metadata.stageName === PIPELINE_COMPLETE_STAGE && Object.keys(unverified).length === 0;
+  const sourceOf = (stage: string) => salvage?.sources[stage] ?? resume?.metadata.checkpointId;
   const outputs = new Map<string, unknown>();
   const byName = new Map<string, StageDecision>();
   // Stages that run or re-run for their own reason, not because a dependency does.
@@ -124,8 +142,17 @@ export async function planRun({ steps, resume, inputs }: PlanInput): Promise<Run
       const cause = causeOf(step, steps, byName, causes);
       const verb = cause.action === "run" ? "runs" : "runs again";
       decision = { ...at, action: "rerun", reason: `an earlier stage (${cause.stageName}) ${verb}` };
+    } else if (Object.hasOwn(unverified, step.name)) {
+      decision = {
+        ...at,
+        action: "rerun",
+        reason: `its stored output failed verification: ${unverified[step.name]}`,
+      };
+      causes.add(step.name);
     } else {
       decision = { ...at, ...(await decide(step, resume, stored, outputs, inputs, !finished)) };
+      const source = sourceOf(step.name);
+      if (decision.action !== "rerun" && source !== undefined) decision.source = source;
       if (decision.action === "rerun") causes.add(step.name);
       // A migration may well return null: only its absence means the stored output stands.
       else
@@ -256,17 +283,17 @@ async function migrateStored(
 /** A finished run runs nothing again; what a new run would do differently is kept as the reason. */
 function asFinished(decision: StageDecision): StageDecision {
   if (decision.action === "skip") return decision;
-  const { stageName, stageIndex } = decision;
+  const { stageName, stageIndex, source } = decision;
   const reason =
     decision.action === "run"
       ? "the run already completed without this stage"
       : `the run already completed (changed since: ${decision.reason})`;
-  return { stageName, stageIndex, action: "skip", reason };
+  return { stageName, stageIndex, action: "skip", reason, ...(source !== undefined ? { source } : {}) };
 }
 
 /** A plan as a dry run shows it: each decision with its step's agent and inputs. */
 export function plannedStages(steps: readonly NormalizedStep[], plan: RunPlan): PlannedStage[] {
-  return plan.stages.map(({ stageName, stageIndex, action, reason, fromVersion, toVersion }) => {
+  return plan.stages.map(({ stageName, stageIndex, action, reason, fromVersion, toVersion, source }) => {
     const step = steps[stageIndex] as NormalizedStep;
     return {
       stageName,
@@ -276,6 +303,7 @@ export function plannedStages(steps: readonly NormalizedStep[], plan: RunPlan): 
       ...(reason !== undefined ? { reason } : {}),
       inputs: step.inputs ?? {},
       ...(action === "migrate" ? { fromVersion, toVersion } : {}),
+      ...(source !== undefined ? { source } : {}),
     };
   });
 }

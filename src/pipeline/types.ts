@@ -3,6 +3,7 @@ import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { StoreConfig, StoreSpec } from "../stores/registry.js";
 import type { CompressionSetting } from "../transforms/compression.js";
 import type { EncryptionOptions } from "../transforms/keys.js";
+import type { PlanEstimate } from "./plan-estimate.js";
 import type { StageAction } from "./planner.js";
 
 /** What an agent receives besides its inputs. */
@@ -266,6 +267,8 @@ export interface PlannedStage {
   /** For `migrate`: the stored output version and the step's. */
   fromVersion?: number;
   toVersion?: number;
+  /** For `skip` and `migrate`: the checkpoint its stored output comes from (salvage may pick an older one). */
+  source?: string;
 }
 
 /** What `execute({ dryRun: true })` resolves with. */
@@ -278,4 +281,9 @@ export interface DryRunResult {
   pipelineVersion: string | undefined;
   resumeFrom: string | undefined;
   stages: PlannedStage[];
+  /**
+   * Time to finish from the recovery point and time it saves, from the cost model learned from
+   * the pipeline's newest runs in the store; absent without a store or without history.
+   */
+  estimate?: PlanEstimate;
 }

@@ -17,7 +17,7 @@ import {
 import { loadPipelineOptions } from "../../pipeline/from-file.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText, warn } from "../output.js";
-import { planEstimate, planEstimateText } from "../plan-estimate.js";
+import { planEstimateText } from "../plan-estimate.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
 import {
@@ -161,11 +161,10 @@ export function registerRun(program: Command): void {
       const execute = { ...(inputs ? { inputs } : {}), ...(flags.runId ? { runId: flags.runId } : {}) };
       if (flags.dryRun) {
         const plan = await pipeline.execute({ ...execute, resume: flags.resume, dryRun: true });
-        const estimate = await planEstimate(used, plan);
-        if (flags.json) printJson(estimate ? { ...plan, estimate } : plan);
+        if (flags.json) printJson(plan);
         else {
           view.printPlan(plan);
-          if (estimate) printText(planEstimateText(estimate));
+          if (plan.estimate) printText(planEstimateText(plan.estimate));
         }
         await (manager ?? pipeline).close();
         return;
