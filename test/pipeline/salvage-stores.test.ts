@@ -212,7 +212,9 @@ describe.each(STORES)("salvage on the $name store", (store) => {
           ["c", "skip", newest],
           ["d", "run", undefined],
         ]);
-        expect(plan.stages[1]?.reason).toMatch(/^its stored output failed verification: .*does not match its hash/);
+        expect(plan.stages[1]?.reason).toMatch(
+          /^its stored output failed verification: .*does not match its hash/,
+        );
 
         const trace = newTrace();
         const result = await graphPipeline(manager, NODES, trace).execute();
