@@ -8,7 +8,7 @@ import { quote } from "./dot.js";
 import { escapeMermaid } from "./mermaid.js";
 import { MARK_COLORS, STATUS_COLORS } from "./palette.js";
 import type { StageGraph, StageNode } from "./stage-graph.js";
-import { cleanText, escapeXml, fitText, fmt, formatUtc, textWidth } from "./text.js";
+import { escapeXml, fitText, fmt, formatUtc, textWidth } from "./text.js";
 
 /** What a node's colour says: its state, or `ready` (pending with every dependency done). */
 export type StageColorKey = "completed" | "failed" | "ready" | "pending";
@@ -57,8 +57,8 @@ export function renderStageMermaid(graph: StageGraph): string {
   const ids = stageIds(graph);
   const lines = [
     "flowchart LR",
-    `  %% Stage graph: ${cleanText(graph.title)}`,
-    `  %% ${cleanText(subtitle(graph))}; generated ${graph.generatedAt.toISOString()}`,
+    `  %% Stage graph: ${escapeMermaid(graph.title)}`,
+    `  %% ${escapeMermaid(subtitle(graph))}; generated ${graph.generatedAt.toISOString()}`,
   ];
   for (const node of graph.nodes) {
     lines.push(`  ${ids.get(node.name)}("${stageLabel(node).map(escapeMermaid).join("<br/>")}")`);
