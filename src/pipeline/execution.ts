@@ -31,13 +31,15 @@ export interface ExecutionContext {
   steps: readonly NormalizedStep[];
   manager: CheckpointManager | undefined;
   checkpointAfterEachStep: boolean;
+  /** How many stages run at once, at most. */
+  maxConcurrency: number;
   emit(event: PipelineEvent): void;
   /** True once `pause()` was called. */
   pauseRequested(): boolean;
   progress: Map<string, StageProgress>;
   /** Aborts the current stage at once: the lease was lost. */
   hardSignal: AbortSignal;
-  /** Stops the run after the current stage. */
+  /** Stops the run once the running stages finish. */
   stopSignal: AbortSignal | undefined;
   lease: () => Lease | undefined;
 }
@@ -55,11 +57,31 @@ export interface StartPoint {
 /** State saved in every checkpoint of a run (`state_data`). */
 interface RunState {
   inputs: Record<string, unknown>;
-  pipeline_config: { name: string; steps: { name: string; agent: string; version: string | null }[] };
+  pipeline_config: {
+    name: string;
+    steps: { name: string; agent: string; version: string | null; depends_on: string[] }[];
+  };
   fingerprints: Record<string, StageFingerprint>;
+  stage_timings: Record<string, StageTiming>;
+}
+
+/**
+ * How a stage's last execution went, in `state_data.stage_timings`: the cost model's history.
+ * `checkpoint_ms` (how long the stage's checkpoint took to write) appears from the checkpoint
+ * after it on: a record cannot hold its own write time.
+ */
+export interface StageTiming {
+  duration_ms: number;
+  attempts: number;
+  /** ISO time the stage started. */
+  started_at: string;
+  checkpoint_ms?: number;
+  /** Set in the failed checkpoint for a stage that failed. */
+  failed?: true;
 }
 
 const errorOf = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+const roundMs = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** Records a stage that a run skips: its result holds the output restored from the checkpoint. */
 export function markSkipped(
@@ -95,15 +117,24 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   // Versions of the outputs the run holds, and which of them a migration produced.
   const outputVersions: Record<string, number> = {};
   const outputMigrations: Record<string, OutputMigration> = {};
+  const timings: Record<string, StageTiming> = {};
   let checkpointsCreated = 0;
+  // Progress that no checkpoint holds yet (a migration, or a stage without its own checkpoint).
+  let unsaved = false;
   const resumeCount = start.resume?.resumeCount ?? 0;
   const state = (): RunState => ({
     inputs: start.inputs,
     pipeline_config: {
       name: ctx.name,
-      steps: steps.map((s) => ({ name: s.name, agent: s.agent.name, version: s.agent.version ?? null })),
+      steps: steps.map((s) => ({
+        name: s.name,
+        agent: s.agent.name,
+        version: s.agent.version ?? null,
+        depends_on: [...s.dependsOn],
+      })),
     },
     fingerprints: { ...fingerprints },
+    stage_timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, { ...v }])),
   });
   const stageInputs = (step: NormalizedStep) => ({ ...start.inputs, ...resolveInputs(step.inputs, outputs) });
 
@@ -135,12 +166,21 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       fence ? { fence } : {},
     );
     checkpointsCreated++;
+    unsaved = false;
     ctx.emit({ type: "checkpoint_created", pipelineId, at: new Date(), checkpointId: id, stageName });
     return id;
   }
 
-  // Restore the stages the plan skips and take the outputs it migrated (a prefix of the
-  // pipeline: plans are linear), and report every re-run with the planner's reason before
+  /** A stage's checkpoint, its write time noted for the next one. */
+  async function timedCheckpoint(stageName: string, stageIndex: number, status: "completed") {
+    const began = performance.now();
+    const id = await checkpoint(stageName, stageIndex, status);
+    const timing = timings[stageName];
+    if (timing && id !== undefined) timing.checkpoint_ms = roundMs(performance.now() - began);
+    return id;
+  }
+
+  // Restore the stages the plan skips and take the outputs it migrated, and report every re-run with the planner's reason before
   // anything runs.
   const resumed = start.resume?.checkpoint;
   const storedOutputs = resumed ? encodedOutputsOf(resumed.agentOutputs) : undefined;
@@ -149,7 +189,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       takeMigrated(decision);
       continue;
     }
-    if (decision.action !== "skip") break;
+    if (decision.action !== "skip") continue;
     const step = steps[decision.stageIndex] as NormalizedStep;
     const fingerprint = decision.fingerprint ?? fingerprintOf(step, stageInputs(step));
     const output = resumed?.agentOutputs[step.name];
@@ -167,6 +207,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     // A migrated output that still stands keeps saying so in every later checkpoint.
     const migratedBefore = resumed?.outputMigrations[step.name];
     if (migratedBefore) outputMigrations[step.name] = migratedBefore;
+    carryTiming(step.name);
     completed.push(step.name);
     skippedStages.push(step.name);
     markSkipped(step.name, output, stepsResults, ctx.progress);
@@ -177,6 +218,11 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       stageName: step.name,
       stageIndex: step.index,
     });
+  }
+  /** Keeps a restored stage's timing from the checkpoint resumed from, like its fingerprint. */
+  function carryTiming(stageName: string): void {
+    const prior = (resumed?.stateData.stage_timings as Record<string, unknown> | undefined)?.[stageName];
+    if (prior !== null && typeof prior === "object") timings[stageName] = { ...(prior as StageTiming) };
   }
   /** A stage whose stored output the planner migrated: the agent is not called. */
   function takeMigrated(decision: StageDecision): void {
@@ -198,6 +244,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     });
     outputVersions[step.name] = toVersion;
     outputMigrations[step.name] = { from: fromVersion, to: toVersion, by };
+    carryTiming(step.name);
     completed.push(step.name);
     migratedStages.push({ stageName: step.name, fromVersion, toVersion });
     stepsResults[step.name] = {
@@ -243,130 +290,104 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   });
 
   // Migrated outputs are new: a run stopped before its next stage still checkpoints them.
-  let lastCheckpointed = migratedStages.length > 0 ? -1 : completed.length;
-  for (const step of steps.slice(completed.length)) {
-    const stopRequested = ctx.pauseRequested() || ctx.stopSignal?.aborted;
-    if (stopRequested) {
-      const pending = steps.slice(step.index).map((s) => s.name);
-      // Without a checkpoint after each stage, save the progress made so far before stopping.
-      if (lastCheckpointed < completed.length) {
-        const last = steps[step.index - 1] as NormalizedStep;
-        await checkpoint(last.name, last.index, "in_progress");
+  unsaved = migratedStages.length > 0;
+  const finished = new Set(completed);
+  const remaining = steps.filter((s) => !finished.has(s.name));
+  const running = new Map<string, Promise<Attempted>>();
+  let failure: Attempted | undefined;
+  // Stops the stages still running when this execution ends early (a store error, a lost lease).
+  const ending = new AbortController();
+  const runSignal = AbortSignal.any([ctx.hardSignal, ending.signal]);
+  const launch = (step: NormalizedStep) =>
+    attemptStage(ctx, step, stageInputs, { pipelineId, resumeCount }, runSignal);
+  try {
+    for (;;) {
+      // Nothing new starts once a stage failed or a stop was asked for; the running ones finish.
+      const stopping = () => failure !== undefined || ctx.pauseRequested() || ctx.stopSignal?.aborted;
+      while (!stopping() && running.size < ctx.maxConcurrency) {
+        const next = remaining.find((s) => s.dependsOn.every((d) => finished.has(d)));
+        if (!next) break;
+        remaining.splice(remaining.indexOf(next), 1);
+        running.set(next.name, launch(next));
       }
-      ctx.emit({ type: "run_paused", pipelineId, at: new Date(), pendingStages: pending });
-      if (ctx.stopSignal?.aborted && !ctx.pauseRequested()) {
-        throw new PipelineAbortedError(pipelineId, `stopped before stage ${step.name}; resume to continue`, {
-          cause: ctx.stopSignal.reason,
-        });
-      }
-      return results("paused", pending);
-    }
-    const began = performance.now();
-    ctx.progress.set(step.name, { state: "running", attempts: 0, durationMs: undefined });
-    let inputs: Record<string, unknown> | undefined;
-    let fingerprint: StageFingerprint | undefined;
-    let outcome: Awaited<ReturnType<typeof runStage>>;
-    try {
-      inputs = stageInputs(step);
-      fingerprint = fingerprintOf(step, inputs);
-      outcome = await runStage(
-        step,
-        inputs,
-        {
+      if (running.size === 0) break;
+      const done = await Promise.race(running.values());
+      running.delete(done.step.name);
+      const { step, durationMs, attempts } = done;
+      timings[step.name] = { duration_ms: roundMs(durationMs), attempts, started_at: done.startedAt };
+      if (!done.ok) {
+        const error = done.error;
+        timings[step.name] = { ...timings[step.name], failed: true } as StageTiming;
+        ctx.progress.set(step.name, { state: "failed", attempts, durationMs, error: error.message });
+        ctx.emit({
+          type: "stage_failed",
           pipelineId,
-          pipelineName: ctx.name,
+          at: new Date(),
           stageName: step.name,
           stageIndex: step.index,
-          resumeCount,
-          idempotencyKey: `${pipelineId}:${step.name}`,
-          config: step.config,
-        },
-        ctx.hardSignal,
-        (attempt, delayMs, error) =>
-          ctx.emit({
-            type: "stage_retry",
-            pipelineId,
-            at: new Date(),
-            stageName: step.name,
-            attempt,
-            delayMs,
-            error,
-          }),
-        (attempt) => {
-          ctx.progress.set(step.name, { state: "running", attempts: attempt, durationMs: undefined });
-          ctx.emit({
-            type: "stage_started",
-            pipelineId,
-            at: new Date(),
-            stageName: step.name,
-            stageIndex: step.index,
-            attempt,
-          });
-        },
-      );
-    } catch (error) {
-      outcome = { ok: false, error, attempts: 0 };
-    }
-    let output: EncodedOutput | undefined;
-    if (outcome.ok) {
-      try {
-        output = EncodedOutput.of(outcome.output, `agentOutputs.${step.name}`);
-      } catch (error) {
-        outcome = { ok: false, error, attempts: outcome.attempts };
+          error,
+        });
+        // A lost lease means another runner owns the run now: write nothing more.
+        if (error instanceof LeaseLostError || ctx.hardSignal.aborted) throw ctx.hardSignal.reason ?? error;
+        failure ??= done;
+        continue;
       }
-    }
-    const durationMs = performance.now() - began;
-    if (!outcome.ok || !output || !fingerprint) {
-      const error = errorOf(outcome.ok ? new Error("stage produced no output") : outcome.error);
-      ctx.progress.set(step.name, {
-        state: "failed",
-        attempts: outcome.attempts,
+      outputs.set(step.name, done.output);
+      encoded.set(step.name, done.encoded);
+      fingerprints[step.name] = done.fingerprint;
+      provenance[step.name] = provenanceOf(step.name, done.fingerprint, done.encoded.hash);
+      outputVersions[step.name] = step.outputVersion;
+      delete outputMigrations[step.name];
+      completed.push(step.name);
+      // A stage counts as completed only once its checkpoint is stored; writes are one at a
+      // time, in completion order, so the run's chain stays linear.
+      unsaved = true;
+      const checkpointId = ctx.checkpointAfterEachStep
+        ? await timedCheckpoint(step.name, step.index, "completed")
+        : undefined;
+      finished.add(step.name);
+      stepsResults[step.name] = {
+        status: "completed",
+        output: done.output,
+        attempts,
         durationMs,
-        error: error.message,
-      });
+        checkpointId,
+      };
+      ctx.progress.set(step.name, { state: "completed", attempts, durationMs });
       ctx.emit({
-        type: "stage_failed",
+        type: "stage_completed",
         pipelineId,
         at: new Date(),
         stageName: step.name,
         stageIndex: step.index,
-        error,
+        durationMs,
+        attempts,
       });
-      // A lost lease means another runner owns the run now: write nothing more.
-      if (error instanceof LeaseLostError || ctx.hardSignal.aborted) throw ctx.hardSignal.reason ?? error;
-      const failureId = await checkpoint(step.name, step.index, "failed", error.message);
-      ctx.emit({ type: "run_failed", pipelineId, at: new Date(), stageName: step.name, error });
-      throw new StageFailedError(step.name, pipelineId, failureId, outcome.attempts, error);
     }
-    outputs.set(step.name, outcome.output);
-    encoded.set(step.name, output);
-    fingerprints[step.name] = fingerprint;
-    provenance[step.name] = provenanceOf(step.name, fingerprint, output.hash);
-    outputVersions[step.name] = step.outputVersion;
-    delete outputMigrations[step.name];
-    completed.push(step.name);
-    // A stage counts as completed only once its checkpoint is stored.
-    const checkpointId = ctx.checkpointAfterEachStep
-      ? await checkpoint(step.name, step.index, "completed")
-      : undefined;
-    if (checkpointId) lastCheckpointed = completed.length;
-    stepsResults[step.name] = {
-      status: "completed",
-      output: outcome.output,
-      attempts: outcome.attempts,
-      durationMs,
-      checkpointId,
-    };
-    ctx.progress.set(step.name, { state: "completed", attempts: outcome.attempts, durationMs });
-    ctx.emit({
-      type: "stage_completed",
-      pipelineId,
-      at: new Date(),
-      stageName: step.name,
-      stageIndex: step.index,
-      durationMs,
-      attempts: outcome.attempts,
-    });
+  } catch (error) {
+    ending.abort(error);
+    throw error;
+  }
+  if (failure && !failure.ok) {
+    const { step, error, attempts } = failure;
+    const failureId = await checkpoint(step.name, step.index, "failed", error.message);
+    ctx.emit({ type: "run_failed", pipelineId, at: new Date(), stageName: step.name, error });
+    throw new StageFailedError(step.name, pipelineId, failureId, attempts, error);
+  }
+  if (remaining.length > 0) {
+    const pending = steps.filter((s) => !finished.has(s.name)).map((s) => s.name);
+    // Without a checkpoint after each stage, save the progress made so far before stopping.
+    if (unsaved) {
+      const last = steps.find((s) => s.name === completed[completed.length - 1]) as NormalizedStep;
+      await checkpoint(last.name, last.index, "in_progress");
+    }
+    ctx.emit({ type: "run_paused", pipelineId, at: new Date(), pendingStages: pending });
+    if (ctx.stopSignal?.aborted && !ctx.pauseRequested()) {
+      throw new PipelineAbortedError(pipelineId, `stopped before stage ${pending[0]}; resume to continue`, {
+        cause: ctx.stopSignal.reason,
+      });
+    }
+    return results("paused", pending);
   }
   await checkpoint(PIPELINE_COMPLETE_STAGE, steps.length, "completed");
   ctx.emit({
@@ -376,4 +397,75 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     durationMs: Date.now() - startedAt.getTime(),
   });
   return results("completed", []);
+}
+
+/** How one stage's attempts ended. */
+type Attempted = { step: NormalizedStep; durationMs: number; attempts: number; startedAt: string } & (
+  | { ok: true; output: unknown; encoded: EncodedOutput; fingerprint: StageFingerprint }
+  | { ok: false; error: Error }
+);
+
+/** Runs one stage (with its retries) and encodes its output; never rejects. */
+async function attemptStage(
+  ctx: ExecutionContext,
+  step: NormalizedStep,
+  stageInputs: (step: NormalizedStep) => Record<string, unknown>,
+  run: { pipelineId: string; resumeCount: number },
+  runSignal: AbortSignal,
+): Promise<Attempted> {
+  const { pipelineId } = run;
+  const startedAt = new Date().toISOString();
+  const began = performance.now();
+  ctx.progress.set(step.name, { state: "running", attempts: 0, durationMs: undefined });
+  const ended = (attempts: number) => ({ step, attempts, startedAt, durationMs: performance.now() - began });
+  let fingerprint: StageFingerprint;
+  let outcome: Awaited<ReturnType<typeof runStage>>;
+  try {
+    const inputs = stageInputs(step);
+    fingerprint = fingerprintOf(step, inputs);
+    outcome = await runStage(
+      step,
+      inputs,
+      {
+        pipelineId,
+        pipelineName: ctx.name,
+        stageName: step.name,
+        stageIndex: step.index,
+        resumeCount: run.resumeCount,
+        idempotencyKey: `${pipelineId}:${step.name}`,
+        config: step.config,
+      },
+      runSignal,
+      (attempt, delayMs, error) =>
+        ctx.emit({
+          type: "stage_retry",
+          pipelineId,
+          at: new Date(),
+          stageName: step.name,
+          attempt,
+          delayMs,
+          error,
+        }),
+      (attempt) => {
+        ctx.progress.set(step.name, { state: "running", attempts: attempt, durationMs: undefined });
+        ctx.emit({
+          type: "stage_started",
+          pipelineId,
+          at: new Date(),
+          stageName: step.name,
+          stageIndex: step.index,
+          attempt,
+        });
+      },
+    );
+  } catch (error) {
+    return { ...ended(0), ok: false, error: errorOf(error) };
+  }
+  if (!outcome.ok) return { ...ended(outcome.attempts), ok: false, error: errorOf(outcome.error) };
+  try {
+    const encoded = EncodedOutput.of(outcome.output, `agentOutputs.${step.name}`);
+    return { ...ended(outcome.attempts), ok: true, output: outcome.output, encoded, fingerprint };
+  } catch (error) {
+    return { ...ended(outcome.attempts), ok: false, error: errorOf(error) };
+  }
 }

@@ -11,6 +11,9 @@
  *     - { name: extract, agent: ExtractAgent, inputs: { source: data.csv } }
  *     - { name: load, agent: ./load.js, inputs: { rows: "$extract.rows" }, retries: 2 }
  *
+ * A step's `depends_on: [a, b]` makes it wait for those stages instead of the step before it;
+ * `max_concurrency` bounds how many independent stages run at once.
+ *
  * A pipeline's `version`, `migrate_state` and a step's `output_version` and `migrate` (the step's
  * `migrateOutput`) name migrations as `./module.js:exportName`, loaded like agents.
  */
@@ -52,6 +55,7 @@ const FILE_KEYS = [
   "leaseTtlMs",
   "version",
   "migrateState",
+  "maxConcurrency",
 ] as const satisfies readonly (keyof PipelineOptions | "checkpoint")[];
 /** Keys of the `checkpoint:` block. */
 const CHECKPOINT_KEYS = [

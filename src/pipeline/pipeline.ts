@@ -22,7 +22,12 @@ import type {
   PipelineOptions,
   PipelineResults,
 } from "./types.js";
-import { InvalidPipelineError, type NormalizedStep, pipelineProblems } from "./validate.js";
+import {
+  DEFAULT_MAX_CONCURRENCY,
+  InvalidPipelineError,
+  type NormalizedStep,
+  pipelineProblems,
+} from "./validate.js";
 
 const DEFAULT_LEASE_TTL_MS = 30_000;
 
@@ -130,6 +135,11 @@ export class Pipeline {
     return this.steps.map((s) => s.name);
   }
 
+  /** Each stage's dependencies, resolved (a step without `dependsOn` depends on the one before it). */
+  get stageDependencies(): Record<string, string[]> {
+    return Object.fromEntries(this.steps.map((s) => [s.name, [...s.dependsOn]]));
+  }
+
   private resetProgress(): void {
     for (const step of this.steps)
       this.progress.set(step.name, { state: "pending", attempts: 0, durationMs: undefined });
@@ -156,7 +166,7 @@ export class Pipeline {
     await this.keeper?.abandon();
   }
 
-  /** Asks the running execution to stop after its current stage, with a checkpoint. */
+  /** Asks the running execution to stop once its running stages finish, with a checkpoint. */
   pause(): void {
     if (this.running) this.paused = true;
   }
@@ -201,6 +211,7 @@ export class Pipeline {
       steps: this.steps,
       manager,
       checkpointAfterEachStep: this.options.checkpointAfterEachStep ?? true,
+      maxConcurrency: this.options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       emit: (event: PipelineEvent) => this.emit(event),
       pauseRequested: () => this.paused,
       progress: this.progress,

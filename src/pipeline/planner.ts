@@ -6,16 +6,19 @@
  * `execute()` does exactly what the plan says, and a dry run prints the same plan, so the plan a
  * user reads is the plan that runs.
  *
- * Pipelines are linear: a stage is skipped or migrated only while every stage before it is
- * skipped or migrated too. Once one stage runs or re-runs, every later stage that had completed
- * re-runs, naming it. Migrations are pure by contract, so the planner runs them (in memory) to
- * plan the stages that read their outputs.
+ * Like a build system over the stage graph: a completed stage is skipped or migrated only while
+ * every stage it depends on is skipped or migrated too. Once a stage runs or re-runs, every
+ * completed stage downstream of it re-runs, naming the earliest such ancestor; stages beside it
+ * stand. A linear pipeline is a chain, so there every later stage re-runs, as it always did.
+ * Migrations are pure by contract, so the planner runs them (in memory) to plan the stages that
+ * read their outputs.
  */
 import { decode } from "../core/codec.js";
 import { CairnError, MigrationError } from "../core/errors.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import { encodedOutputsOf } from "../manager/verify.js";
+import { ancestorsOf } from "./dag.js";
 import { fingerprintChange, fingerprintOf, type StageFingerprint } from "./fingerprint.js";
 import { resolveInputs } from "./references.js";
 import type { PlannedStage } from "./types.js";
@@ -102,36 +105,74 @@ export async function planRun({ steps, resume, inputs }: PlanInput): Promise<Run
   const stored = (resume?.stateData.fingerprints ?? {}) as Record<string, unknown>;
   const finished = resume?.metadata.stageName === PIPELINE_COMPLETE_STAGE;
   const outputs = new Map<string, unknown>();
-  let cause: StageDecision | undefined;
-  const stages: StageDecision[] = [];
-  for (const step of steps) {
+  const byName = new Map<string, StageDecision>();
+  // Stages that run or re-run for their own reason, not because a dependency does.
+  const causes = new Set<string>();
+  // Definition order need not be an order of the graph: decide dependencies first.
+  for (const step of topological(steps)) {
     const at = { stageName: step.name, stageIndex: step.index };
     const completed = resume !== undefined && done.has(step.name);
-    if (cause) {
-      if (!completed) stages.push({ ...at, action: "run" });
-      else {
-        const verb = cause.action === "run" ? "runs" : "runs again";
-        stages.push({ ...at, action: "rerun", reason: `an earlier stage (${cause.stageName}) ${verb}` });
-      }
-      continue;
-    }
+    const blocked = step.dependsOn.some((d) => {
+      const action = byName.get(d)?.action;
+      return action !== "skip" && action !== "migrate";
+    });
+    let decision: StageDecision;
     if (!completed) {
-      cause = { ...at, action: "run" };
-      stages.push(cause);
-      continue;
+      decision = { ...at, action: "run" };
+      if (!blocked) causes.add(step.name);
+    } else if (blocked) {
+      const cause = causeOf(step, steps, byName, causes);
+      const verb = cause.action === "run" ? "runs" : "runs again";
+      decision = { ...at, action: "rerun", reason: `an earlier stage (${cause.stageName}) ${verb}` };
+    } else {
+      decision = { ...at, ...(await decide(step, resume, stored, outputs, inputs, !finished)) };
+      if (decision.action === "rerun") causes.add(step.name);
+      // A migration may well return null: only its absence means the stored output stands.
+      else
+        outputs.set(
+          step.name,
+          decision.migration ? decision.migration.output : resume.agentOutputs[step.name],
+        );
     }
-    const decision = { ...at, ...(await decide(step, resume, stored, outputs, inputs, !finished)) };
-    if (decision.action === "rerun") cause = decision;
-    // A migration may well return null: only its absence means the stored output stands.
-    else
-      outputs.set(step.name, decision.migration ? decision.migration.output : resume.agentOutputs[step.name]);
-    stages.push(decision);
+    byName.set(step.name, decision);
   }
+  const stages = steps.map((s) => byName.get(s.name) as StageDecision);
   return {
     resumeFrom: resume?.metadata.checkpointId,
     finished,
     stages: finished ? stages.map(asFinished) : stages,
   };
+}
+
+/** The steps with every step after its dependencies, otherwise in definition order. */
+function topological(steps: readonly NormalizedStep[]): NormalizedStep[] {
+  const placed = new Set<string>();
+  const order: NormalizedStep[] = [];
+  while (order.length < steps.length) {
+    const next = steps.find((s) => !placed.has(s.name) && s.dependsOn.every((d) => placed.has(d)));
+    // Validation rejects cycles: a step left without a placeable one is a bug.
+    if (!next) throw new Error("cairn bug: the stage graph has a cycle");
+    placed.add(next.name);
+    order.push(next);
+  }
+  return order;
+}
+
+/**
+ * Why a stage whose dependency does not stand must re-run: the earliest ancestor (in definition
+ * order) that runs or re-runs for its own reason. In a linear pipeline it is the first stage
+ * that does, as it always was.
+ */
+function causeOf(
+  step: NormalizedStep,
+  steps: readonly NormalizedStep[],
+  byName: ReadonlyMap<string, StageDecision>,
+  causes: ReadonlySet<string>,
+): StageDecision {
+  const ancestors = ancestorsOf(steps, step.name);
+  const cause = steps.find((s) => ancestors.has(s.name) && causes.has(s.name));
+  if (!cause) throw new Error(`cairn bug: stage ${step.name} re-runs without a cause`);
+  return byName.get(cause.name) as StageDecision;
 }
 
 type Decision = Omit<StageDecision, "stageName" | "stageIndex">;

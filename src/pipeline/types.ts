@@ -70,6 +70,11 @@ export interface StepDefinition {
    * dry run, and its result is stored only when the run goes on.
    */
   migrateOutput?: (output: unknown, fromVersion: number) => unknown | Promise<unknown>;
+  /**
+   * The stages this one waits for (YAML `depends_on`). Absent: the step listed before it (the
+   * first step: none), so a pipeline without it is linear. `[]` makes the step a root.
+   */
+  dependsOn?: string[];
 }
 
 /** Something that happened during a run, for logging and metrics. */
@@ -179,6 +184,8 @@ export interface PipelineOptions {
   onEvent?: (event: PipelineEvent) => void;
   /** How long a runner's lease lasts without renewal (default 30 s). */
   leaseTtlMs?: number;
+  /** How many independent stages run at once (integer ≥ 1, default 4; YAML `max_concurrency`). */
+  maxConcurrency?: number;
 }
 
 /** Options of `execute()`. */
@@ -191,7 +198,7 @@ export interface ExecuteOptions {
   runId?: string;
   /** Validate and return the plan without running agents or writing checkpoints. */
   dryRun?: boolean;
-  /** Stops the run after the current stage, with a checkpoint. */
+  /** Stops the run once the stages running finish, with a checkpoint. */
   signal?: AbortSignal;
 }
 

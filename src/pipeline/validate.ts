@@ -7,7 +7,8 @@ import { CairnError, ErrorCode } from "../core/errors.js";
 import { isValidName } from "../core/ids.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import { agentProblem, type ResolvedAgent, resolveAgent } from "./agents.js";
-import { referenceProblems } from "./references.js";
+import { ancestorsOf, cyclesOf, resolvedDependencies } from "./dag.js";
+import { findReferences, parseReference } from "./references.js";
 import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
 
 /** The pipeline definition is invalid; `problems` lists everything wrong with it. */
@@ -41,7 +42,12 @@ export interface NormalizedStep {
    * versions existed: upgrading cairn must not make every stored run re-run.
    */
   definitionText: string;
+  /** The stages it depends on, resolved: its `dependsOn`, else the step listed before it. */
+  dependsOn: string[];
 }
+
+/** Default of `maxConcurrency`: how many independent stages run at once. */
+export const DEFAULT_MAX_CONCURRENCY = 4;
 
 const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "name",
@@ -59,6 +65,7 @@ const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "leaseTtlMs",
   "version",
   "migrateState",
+  "maxConcurrency",
 ]);
 /** The fields of one step; anything else is a validation problem (a pipeline file's too). */
 export const STEP_FIELDS = [
@@ -71,6 +78,7 @@ export const STEP_FIELDS = [
   "config",
   "outputVersion",
   "migrateOutput",
+  "dependsOn",
 ] as const satisfies readonly (keyof StepDefinition)[];
 const STEP_KEYS = new Set<string>(STEP_FIELDS);
 
@@ -138,6 +146,7 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
       problems.push(`${key} must be a boolean`);
   }
   checkNumber(problems, "leaseTtlMs", options.leaseTtlMs, 100);
+  checkNumber(problems, "maxConcurrency", options.maxConcurrency, 1);
   const versionProblem = pipelineVersionProblem(options.version);
   if (versionProblem) problems.push(versionProblem);
   if (options.migrateState !== undefined && typeof options.migrateState !== "function")
@@ -202,7 +211,7 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
         `${where}: migrateOutput converts stored outputs of older versions, but outputVersion is 1: ` +
           "set outputVersion to the version it produces",
       );
-    problems.push(...referenceProblems(String(name), index, step.inputs, order));
+    const declared = dependenciesOf(problems, where, step.dependsOn, String(name), order);
     const outputVersion = (step.outputVersion as number | undefined) ?? 1;
     // Version 1 stays out of the text, so stored fingerprints of steps without one still match.
     const definitionText = checkEncodable(problems, `steps[${index}]`, {
@@ -223,8 +232,69 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
         outputVersion,
         migrateOutput: step.migrateOutput as NormalizedStep["migrateOutput"],
         definitionText,
+        dependsOn: resolvedDependencies(declared, index, order),
       });
     }
   });
+  problems.push(...graphProblems(steps, order));
   return { steps: normalized, problems };
+}
+
+/** A step's declared `dependsOn`, checked; undefined when absent or unusable. */
+function dependenciesOf(
+  problems: string[],
+  where: string,
+  value: unknown,
+  name: string,
+  order: readonly string[],
+): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((d) => typeof d !== "string")) {
+    problems.push(`${where}: dependsOn must be a list of stage names, got ${JSON.stringify(value)}`);
+    return undefined;
+  }
+  const seen = new Set<string>();
+  for (const dep of value as string[]) {
+    if (dep === name) problems.push(`${where}: dependsOn names the step itself`);
+    else if (!order.includes(dep))
+      problems.push(`${where}: dependsOn names ${dep}, which is no stage of this pipeline`);
+    if (seen.has(dep)) problems.push(`${where}: dependsOn names ${dep} twice`);
+    seen.add(dep);
+  }
+  return value as string[];
+}
+
+/**
+ * Problems of the graph as a whole: cycles (named along the dependencies, `a → b → a`) and
+ * `$stage` references to a stage that is not a dependency, direct or transitive: its output
+ * would not exist yet when the step runs.
+ */
+function graphProblems(steps: readonly unknown[], order: readonly string[]): string[] {
+  const problems: string[] = [];
+  const nodes = steps.flatMap((step, index) => {
+    if (!isPlainObject(step) || typeof step.name !== "string") return [];
+    const declared =
+      Array.isArray(step.dependsOn) && step.dependsOn.every((d) => typeof d === "string")
+        ? (step.dependsOn as string[])
+        : undefined;
+    return [{ name: step.name, dependsOn: resolvedDependencies(declared, index, order), step, index }];
+  });
+  for (const cycle of cyclesOf(nodes))
+    problems.push(`the steps depend on each other in a cycle: ${cycle.join(" → ")}`);
+  const all = new Set(order);
+  for (const { name, step, index } of nodes) {
+    const ancestors = ancestorsOf(nodes, name);
+    for (const raw of findReferences(step.inputs)) {
+      const ref = parseReference(raw, all);
+      if (!ref) problems.push(`step ${name}: input ${raw} refers to no stage of this pipeline`);
+      else if (!ancestors.has(ref.stage) || ref.stage === name) {
+        const why =
+          order.indexOf(ref.stage) >= index
+            ? "which does not run before it"
+            : "which is not one of its dependencies, direct or transitive (add it to dependsOn)";
+        problems.push(`step ${name}: input ${raw} refers to stage ${ref.stage}, ${why}`);
+      }
+    }
+  }
+  return problems;
 }
