@@ -8,7 +8,7 @@ import { quote } from "./dot.js";
 import { escapeMermaid } from "./mermaid.js";
 import { MARK_COLORS, STATUS_COLORS } from "./palette.js";
 import type { StageGraph, StageNode } from "./stage-graph.js";
-import { escapeXml, fitText, fmt, formatUtc, textWidth } from "./text.js";
+import { cleanText, escapeXml, fitText, fmt, formatUtc, textWidth } from "./text.js";
 
 /** What a node's colour says: its state, or `ready` (pending with every dependency done). */
 export type StageColorKey = "completed" | "failed" | "ready" | "pending";
@@ -52,13 +52,16 @@ function stageIds(graph: StageGraph): Map<string, string> {
   return new Map(graph.nodes.map((n, i) => [n.name, `s${i + 1}`]));
 }
 
+/** A Mermaid comment's text: one line, no backticks (it may sit in a Markdown fence). */
+const comment = (text: string) => cleanText(text).replace(/`/g, "'");
+
 /** The stage graph as a Mermaid flowchart: a node per stage, dependency edges, a class per state. */
 export function renderStageMermaid(graph: StageGraph): string {
   const ids = stageIds(graph);
   const lines = [
     "flowchart LR",
-    `  %% Stage graph: ${escapeMermaid(graph.title)}`,
-    `  %% ${escapeMermaid(subtitle(graph))}; generated ${graph.generatedAt.toISOString()}`,
+    `  %% Stage graph: ${comment(graph.title)}`,
+    `  %% ${comment(subtitle(graph))}; generated ${graph.generatedAt.toISOString()}`,
   ];
   for (const node of graph.nodes) {
     lines.push(`  ${ids.get(node.name)}("${stageLabel(node).map(escapeMermaid).join("<br/>")}")`);
