@@ -3,6 +3,9 @@
  * recorded `depends_on`) and its displays: Mermaid, DOT, SVG, the report section, and the
  * progress text with stages running side by side.
  */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildRecoveryReport, renderReport } from "../../src/debug/report.js";
 import {
@@ -16,6 +19,7 @@ import {
 import { CheckpointManager } from "../../src/index.js";
 import type { StageProgress } from "../../src/pipeline/execution.js";
 import { renderProgress } from "../../src/pipeline/progress.js";
+import { checkpointFile } from "../support/file-store.js";
 
 const RUN = "diamond_20240101T000000000Z_abc234";
 // a → b, a → c, (b, c) → d, as the DAG executor records it.
@@ -138,6 +142,45 @@ describe("stage graph", () => {
     expect(svg).toContain("c broke &lt;badly&gt;");
     const png = (await renderStageGraph(graph, "png")) as Buffer;
     expect(png.subarray(1, 4).toString("latin1")).toBe("PNG");
+  });
+});
+
+describe("stage graph of a run with corrupt checkpoints", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cairn-stage-graph-"));
+    await manager.close();
+    manager = new CheckpointManager({ strategy: "file", config: { basePath: dir } });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Changes a recorded duration in the checkpoint's file: its checksum no longer matches. */
+  async function corrupt(checkpointId: string, from: string, to: string): Promise<void> {
+    const path = await checkpointFile(dir, RUN, checkpointId);
+    const text = await readFile(path, "utf8");
+    expect(text).toContain(from);
+    await writeFile(path, text.replace(from, to));
+  }
+
+  it("reads the newest checkpoint that verifies", async () => {
+    await write("a", ["a"], { steps: STEPS });
+    const b = await write("b", ["a", "b"], { steps: STEPS });
+    await corrupt(b, '"duration_ms":200', '"duration_ms":201');
+    const graph = await buildStageGraph(manager, RUN);
+    expect(graph.sequence).toBe(1);
+    expect(graph.nodes.filter((n) => n.state === "completed").map((n) => n.name)).toEqual(["a"]);
+    expect(graph.nodes.filter((n) => n.ready).map((n) => n.name)).toEqual(["b", "c"]);
+  });
+
+  it("is CAIRN_CORRUPT when none verifies, and the report leaves the section out", async () => {
+    const a = await write("a", ["a"], { steps: STEPS });
+    await corrupt(a, '"duration_ms":100', '"duration_ms":101');
+    await expect(buildStageGraph(manager, RUN)).rejects.toMatchObject({ code: "CAIRN_CORRUPT" });
+    const report = await buildRecoveryReport(manager, RUN);
+    expect(report.stageGraph).toBeUndefined();
+    expect(renderReport(report, "text")).not.toContain("Stage graph");
   });
 });
 
