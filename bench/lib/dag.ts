@@ -120,7 +120,7 @@ export function dagSection(rows: readonly DagRow[]): [string, string, string] {
   ].join("\n");
   return [
     "DAG example: maxConcurrency 1 vs 4",
-    `\`examples/co2e-dag/pipeline.yaml\` (extract → validate → a transform and an aggregate per country, GB and US, side by side → report), checkpointed into the store, \`execute({ resume: false })\` timed whole with \`maxConcurrency\` 1 and 4, interleaved after a warm-up. Every agent waits ${rows[0]?.ioWaitMs ?? DAG_IO_WAIT_MS} ms before it returns (\`CAIRN_EXAMPLE_SLOW_MS\`): simulated I/O, not computation, so the overlap is what concurrency buys for I/O-bound stages; CPU-bound agents share one event loop and would not speed up. The critical path is 5 of the 7 stages, so the ideal ratio is 7/5 = 1.4.`,
+    `\`examples/co2e-dag/pipeline.yaml\` (extract → validate → a transform and an aggregate per country, GB and US, side by side → report), checkpointed into the store, \`execute({ resume: false })\` timed whole with \`maxConcurrency\` 1 and 4, interleaved after a warm-up. Every agent waits ${rows[0]?.ioWaitMs ?? DAG_IO_WAIT_MS} ms before it returns (\`CAIRN_EXAMPLE_SLOW_MS\`): simulated I/O, not computation, so the overlap is what concurrency buys for I/O-bound stages; CPU-bound agents share one event loop and would not speed up. The critical path is 5 of the 7 stages, so with the waits alone the ratio would be 7/5 = 1.4; the agents' own work and the checkpoint writes (8 per run, serialised) add to both sides, and with 4 one branch's checkpoint write can overlap the other branch's wait, so a store's ratio can land a little either side of 1.4.`,
     body,
   ];
 }
