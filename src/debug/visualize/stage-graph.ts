@@ -117,11 +117,9 @@ export function stageGraphOf(checkpoint: PipelineCheckpoint, options: { now?: Da
     for (const from of deps) edges.push({ from, to: step.name });
   }
   const nodes = steps.map((step, index): StageNode => {
-    const state: StageState = completed.has(step.name)
-      ? "completed"
-      : step.name === failed
-        ? "failed"
-        : "pending";
+    // The failed checkpoint's own stage failed, even if a hand-written record lists it as completed.
+    const state: StageState =
+      step.name === failed ? "failed" : completed.has(step.name) ? "completed" : "pending";
     return {
       name: step.name,
       index,
