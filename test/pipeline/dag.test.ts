@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   CheckpointManager,
+  LeaseLostError,
   PIPELINE_COMPLETE_STAGE,
   type PipelineEvent,
   StageFailedError,
@@ -116,6 +117,64 @@ describe("DAG execution", () => {
     expect(result.skippedStages).toEqual(["slow"]);
     expect([...again.calls].sort()).toEqual(["after", "fast", "join", "later"]);
     expect(result.finalOutputs.slow).toEqual({ stage: "slow", seen: {} });
+  });
+
+  it("a second failure while the first drains is reported; the error and the failed checkpoint are the first's", async () => {
+    const manager = memory();
+    const events: PipelineEvent[] = [];
+    const nodes: NodeSpec[] = [
+      { name: "first", dependsOn: [], delayMs: 5 },
+      { name: "second", dependsOn: [], delayMs: 40 },
+      { name: "ok", dependsOn: [], delayMs: 20 },
+    ];
+    const error = await graphPipeline(
+      manager,
+      nodes,
+      newTrace(),
+      { fail: ["first", "second"] },
+      { onEvent: (e) => events.push(e) },
+    )
+      .execute()
+      .catch((e: unknown) => e);
+    expect((error as StageFailedError).stageName).toBe("first");
+    expect(events.filter((e) => e.type === "stage_failed").map((e) => e.stageName)).toEqual([
+      "first",
+      "second",
+    ]);
+    const checkpoints = await checkpointsOf(manager, (error as StageFailedError).pipelineId);
+    expect(checkpoints.map((c) => [c.metadata.stageName, c.metadata.status])).toEqual([
+      ["ok", "completed"],
+      ["first", "failed"],
+    ]);
+    const timings = checkpoints[1]?.stateData.stage_timings as Record<string, { failed?: true }>;
+    expect([timings.first?.failed, timings.second?.failed, timings.ok?.failed]).toEqual([
+      true,
+      true,
+      undefined,
+    ]);
+  });
+
+  it("abandon() stops every running branch at once and writes nothing more; another runner resumes them", async () => {
+    const manager = memory();
+    const nodes: NodeSpec[] = [
+      { name: "a", dependsOn: [] },
+      { name: "b", dependsOn: ["a"], delayMs: 300 },
+      { name: "c", dependsOn: ["a"], delayMs: 300 },
+      { name: "d", dependsOn: ["b", "c"] },
+    ];
+    let abandoned: Promise<void> | undefined;
+    const pipeline = graphPipeline(manager, nodes, newTrace(), {
+      onStart: (stage) => {
+        if (stage === "c") abandoned = pipeline.abandon();
+      },
+    });
+    await expect(pipeline.execute({ runId: "r" })).rejects.toBeInstanceOf(LeaseLostError);
+    await abandoned;
+    expect((await checkpointsOf(manager, "r")).map((c) => c.metadata.stageName)).toEqual(["a"]);
+    const trace = newTrace();
+    const result = await graphPipeline(manager, nodes, trace).execute({ runId: "r" });
+    expect(result.skippedStages).toEqual(["a"]);
+    expect(trace.calls).toEqual(["b", "c", "d"]);
   });
 
   it("pause lets the running stages finish and checkpoint them; the resume runs only the rest", async () => {
