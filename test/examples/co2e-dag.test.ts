@@ -39,6 +39,9 @@ describe("examples/co2e-dag", () => {
   it("runs the country branches side by side and joins them into the linear pipeline's totals", async () => {
     const manager = new CheckpointManager({ strategy: "file", config: { basePath: join(dir, "store") } });
     const events: PipelineEvent[] = [];
+    // Each agent waits before returning (simulated I/O), so overlapping branches are unmistakable.
+    const slow = process.env.CAIRN_EXAMPLE_SLOW_MS;
+    process.env.CAIRN_EXAMPLE_SLOW_MS = "50";
     try {
       const pipeline = await Pipeline.fromFile(PIPELINE, {
         checkpointStore: manager,
@@ -84,6 +87,8 @@ describe("examples/co2e-dag", () => {
       expect(graph.edges).not.toContainEqual({ from: "transform_us", to: "aggregate_gb" });
       expect(graph.edges).toHaveLength(7);
     } finally {
+      if (slow === undefined) delete process.env.CAIRN_EXAMPLE_SLOW_MS;
+      else process.env.CAIRN_EXAMPLE_SLOW_MS = slow;
       await manager.close();
     }
   });

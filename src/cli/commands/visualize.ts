@@ -29,11 +29,13 @@ interface VisualizeFlags extends StoreFlags {
 export function registerVisualize(program: Command): void {
   const command = program
     .command("visualize")
-    .summary("Draw a run's checkpoint graph (PNG, SVG, Mermaid, DOT)")
+    .summary("Draw a run's checkpoint graph or stage graph (PNG, SVG, Mermaid, DOT)")
     .description(
       "Draw a run's checkpoints left to right, parent to child, coloured by status, with resumes, " +
         "failures, invalid and quarantined checkpoints and unreadable entries marked. The output file's " +
-        `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}.`,
+        `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}. With --graph stages, draw ` +
+        "the pipeline's stages instead: their status in the newest checkpoint that verifies, and an edge from " +
+        "each dependency to the stage that waits for it.",
     )
     .requiredOption("--pipeline-id <id>", "the run to draw")
     .requiredOption("-o, --output <file>", "file to write: graph.png, graph.svg, graph.mmd or graph.dot")
