@@ -17,6 +17,7 @@ import {
   STAGE_COLORS,
 } from "../../src/debug/visualize/index.js";
 import { CheckpointManager } from "../../src/index.js";
+import { QUARANTINE_PREFIX } from "../../src/manager/check.js";
 import type { StageProgress } from "../../src/pipeline/execution.js";
 import { renderProgress } from "../../src/pipeline/progress.js";
 import { checkpointFile } from "../support/file-store.js";
@@ -98,6 +99,15 @@ describe("stage graph", () => {
     await write("b", ["a", "b"], { steps: STEPS });
     const graph = await buildStageGraph(manager, RUN);
     expect(graph.nodes.filter((n) => n.ready).map((n) => n.name)).toEqual(["c"]);
+  });
+
+  it("skips a checkpoint quarantined by repair, as resume does", async () => {
+    await write("a", ["a"], { steps: STEPS });
+    const b = await write("b", ["a", "b"], { steps: STEPS });
+    await manager.updateCheckpointStatus(b, "expired", `${QUARANTINE_PREFIX}: checksum mismatch`);
+    const graph = await buildStageGraph(manager, RUN);
+    expect(graph.sequence).toBe(1);
+    expect(graph.nodes.find((n) => n.name === "b")?.state).toBe("pending");
   });
 
   it("falls back to a linear chain when the checkpoint records no depends_on", async () => {

@@ -6,6 +6,7 @@
  */
 import { CheckpointCorruptError, CheckpointNotFoundError, TooLargeError } from "../../core/errors.js";
 import type { PipelineCheckpoint } from "../../core/types.js";
+import { isQuarantined } from "../../manager/check.js";
 import type { CheckpointManager } from "../../manager/checkpoint-manager.js";
 
 /** What a stage's node says about it. */
@@ -145,8 +146,8 @@ export function stageGraphOf(checkpoint: PipelineCheckpoint, options: { now?: Da
 }
 
 /**
- * The stage graph of a run from its newest checkpoint that loads and verifies (an unreadable
- * newer one cannot say anything trustworthy). `CAIRN_NOT_FOUND` for an unknown run;
+ * The stage graph of a run from its newest checkpoint that loads and verifies and is not
+ * quarantined (an unreadable newer one cannot say anything trustworthy). `CAIRN_NOT_FOUND` for an unknown run;
  * `CAIRN_CORRUPT` when no checkpoint of it verifies.
  */
 export async function buildStageGraph(
@@ -155,8 +156,9 @@ export async function buildStageGraph(
   options: { now?: Date } = {},
 ): Promise<StageGraph> {
   const listed = await manager.listRun(pipelineId);
+  // A quarantined checkpoint was judged bad by `cairn repair`: resume skips it, and so does this.
   const newestFirst = listed
-    .flatMap((entry) => (entry.ok ? [entry.metadata] : []))
+    .flatMap((entry) => (entry.ok && !isQuarantined(entry.metadata) ? [entry.metadata] : []))
     .sort((a, b) => b.sequence - a.sequence);
   const problems: string[] = [];
   for (const m of newestFirst) {
