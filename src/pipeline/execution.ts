@@ -1,6 +1,7 @@
 /**
- * One execution of a run: restore the stages the plan skips, run the rest, and checkpoint after
- * each stage under the run's lease. What to skip is the planner's decision, never this file's.
+ * One execution of a run: restore what the plan skips, run the rest as their dependencies finish
+ * (at most `maxConcurrency` at once), and checkpoint each completion, one write at a time, under
+ * the run's lease. What to skip is the planner's decision, never this file's.
  */
 import { LeaseLostError } from "../core/errors.js";
 import { type OutputMigration, PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
@@ -119,8 +120,7 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   const outputMigrations: Record<string, OutputMigration> = {};
   const timings: Record<string, StageTiming> = {};
   let checkpointsCreated = 0;
-  // Progress that no checkpoint holds yet (a migration, or a stage without its own checkpoint).
-  let unsaved = false;
+  let unsaved = false; // progress no checkpoint holds yet (a migration, a stage not checkpointed)
   const resumeCount = start.resume?.resumeCount ?? 0;
   const state = (): RunState => ({
     inputs: start.inputs,

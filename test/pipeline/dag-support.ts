@@ -11,6 +11,8 @@ export interface NodeSpec {
   /** The agent's version (default "1"). */
   version?: string;
   inputs?: Record<string, unknown>;
+  /** More step fields (retries, outputVersion, migrateOutput...). */
+  extra?: Partial<StepDefinition>;
 }
 
 /** What the agents did, in the order it happened. */
@@ -31,6 +33,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Test hooks: stages that throw, and a callback when a stage starts. */
 export interface GraphHooks {
   fail?: readonly string[];
+  /** Stages whose first N attempts throw. */
+  flaky?: Readonly<Record<string, number>>;
   onStart?: (stage: string) => void;
 }
 
@@ -47,6 +51,7 @@ export function graphPipeline(
       name: n.name,
       ...(n.dependsOn ? { dependsOn: n.dependsOn } : {}),
       ...(n.inputs ? { inputs: n.inputs } : {}),
+      ...n.extra,
       agent: {
         name: `Node-${n.name}`,
         version: n.version ?? "1",
@@ -58,6 +63,8 @@ export function graphPipeline(
           try {
             await sleep(n.delayMs ?? 5);
             if (hooks.fail?.includes(ctx.stageName)) throw new Error(`${ctx.stageName} broke`);
+            if (ctx.attempt <= (hooks.flaky?.[ctx.stageName] ?? 0))
+              throw new Error(`${ctx.stageName} flaked`);
             return { stage: ctx.stageName, seen: inputs };
           } finally {
             trace.active--;

@@ -308,4 +308,69 @@ describe("invalidation over the graph", () => {
     expect(timings.c?.started_at).not.toBe(oldTimings.c?.started_at);
     expect(timings.e?.failed).toBeUndefined();
   });
+
+  it("a migrated branch is reused with its migrated output; its dependents decide on it", async () => {
+    const manager = memory();
+    const nodes: NodeSpec[] = [
+      { name: "a", dependsOn: [] },
+      { name: "b", dependsOn: ["a"] },
+      { name: "c", dependsOn: ["a"] },
+      { name: "d", dependsOn: ["b"], inputs: { up: "$b.stage" } },
+      { name: "e", dependsOn: ["c"], inputs: { up: "$c" } },
+    ];
+    await graphPipeline(manager, nodes, newTrace(), { fail: ["d"] }, { maxConcurrency: 1 })
+      .execute()
+      .catch(() => undefined);
+    // e never ran (d failed first); c's output gains a field, which its dependent e reads.
+    const bumped = nodes.map((n) =>
+      n.name === "c"
+        ? {
+            ...n,
+            extra: {
+              outputVersion: 2,
+              migrateOutput: (output: unknown) => ({ ...(output as object), v2: true }),
+            },
+          }
+        : n,
+    );
+    const trace = newTrace();
+    const pipeline = graphPipeline(manager, bumped, trace);
+    const plan = await pipeline.execute({ dryRun: true });
+    expect(plan.stages.map((s) => [s.stageName, s.action])).toEqual([
+      ["a", "skip"],
+      ["b", "skip"],
+      ["c", "migrate"],
+      ["d", "run"],
+      ["e", "run"],
+    ]);
+    const result = await pipeline.execute();
+    expect(trace.calls.sort()).toEqual(["d", "e"]);
+    expect(result.migratedStages.map((m) => m.stageName)).toEqual(["c"]);
+    expect(result.finalOutputs.e).toMatchObject({ seen: { up: { stage: "c", v2: true } } });
+  });
+
+  it("retries one branch while the other runs", async () => {
+    const manager = memory();
+    const events: PipelineEvent[] = [];
+    const nodes: NodeSpec[] = [
+      { name: "flaky", dependsOn: [], extra: { retries: 2, retryDelayMs: 1 } },
+      { name: "steady", dependsOn: [], delayMs: 30 },
+      { name: "join", dependsOn: ["flaky", "steady"] },
+    ];
+    const result = await graphPipeline(
+      manager,
+      nodes,
+      newTrace(),
+      { flaky: { flaky: 2 } },
+      { onEvent: (e) => events.push(e) },
+    ).execute();
+    expect(result.stepsResults.flaky?.attempts).toBe(3);
+    expect(events.filter((e) => e.type === "stage_retry").map((e) => e.stageName)).toEqual([
+      "flaky",
+      "flaky",
+    ]);
+    const last = (await checkpointsOf(manager, result.pipelineId)).at(-1);
+    const timings = last?.stateData.stage_timings as Record<string, { attempts: number }> | undefined;
+    expect(timings?.flaky?.attempts).toBe(3);
+  });
 });
