@@ -9,6 +9,7 @@ import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
 import type { SealedKey } from "../manager/run-walk.js";
 import { summarizeLiveRun } from "../manager/statistics.js";
+import type { PlanEstimate } from "../pipeline/plan-estimate.js";
 import type { PlannedStage } from "../pipeline/types.js";
 import type { CheckpointStore, CorruptEntry, ListedCheckpoint } from "../stores/types.js";
 import {
@@ -30,6 +31,8 @@ export interface ReportOptions extends AnalyzeOptions {
   pipelineFile?: string;
   /** The planner's decisions for resuming the run (a dry run of the pipeline definition), to show. */
   resumePlan?: PlannedStage[];
+  /** The resume plan's estimated time to finish and time saved (the dry run's `estimate`). */
+  resumeEstimate?: PlanEstimate;
 }
 
 /** An unfinished run's status by its lease: held is `in_progress`, free is `paused`. */
@@ -85,6 +88,8 @@ export interface RecoveryReport {
   resumeCommand: string | null;
   /** What a resume would skip, re-run and run, and why; only when the pipeline definition was given. */
   resumePlan?: PlannedStage[];
+  /** The resume plan's estimated time to finish and time saved, learned from the store's runs. */
+  resumeEstimate?: PlanEstimate;
   /**
    * The run's stages by status with their dependencies, from its newest checkpoint that
    * verifies; absent when none verifies or the key to read them is missing.
@@ -168,6 +173,7 @@ export async function buildRecoveryReport(
     recommendations: analysis.recommendations,
     resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),
     ...(options.resumePlan ? { resumePlan: options.resumePlan } : {}),
+    ...(options.resumeEstimate ? { resumeEstimate: options.resumeEstimate } : {}),
     ...(stageGraph ? { stageGraph } : {}),
   };
 }

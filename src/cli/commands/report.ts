@@ -5,6 +5,7 @@ import { InvalidArgumentError } from "../../core/errors.js";
 import { buildRecoveryReport, REPORT_FORMATS, type ReportFormat, renderReport } from "../../debug/report.js";
 import type { CheckpointManager } from "../../manager/checkpoint-manager.js";
 import { Pipeline } from "../../pipeline/pipeline.js";
+import type { PlanEstimate } from "../../pipeline/plan-estimate.js";
 import type { PlannedStage } from "../../pipeline/types.js";
 import { writeFileDurably } from "../../util/atomic-file.js";
 import { UsageError } from "../exit-codes.js";
@@ -52,9 +53,10 @@ async function resumePlan(
   file: string,
   pipelineId: string,
   manager: CheckpointManager,
-): Promise<PlannedStage[]> {
+): Promise<{ resumePlan: PlannedStage[]; resumeEstimate?: PlanEstimate }> {
   const pipeline = await Pipeline.fromFile(file, { checkpointEnabled: true, checkpointStore: manager });
-  return (await pipeline.execute({ runId: pipelineId, dryRun: true })).stages;
+  const { stages, estimate } = await pipeline.execute({ runId: pipelineId, dryRun: true });
+  return { resumePlan: stages, ...(estimate ? { resumeEstimate: estimate } : {}) };
 }
 
 /** Registers `cairn report`. */
@@ -99,7 +101,7 @@ export function registerReport(program: Command): void {
         ...(flags.pipelineFile !== undefined
           ? {
               pipelineFile: flags.pipelineFile,
-              resumePlan: await resumePlan(flags.pipelineFile, flags.pipelineId, manager),
+              ...(await resumePlan(flags.pipelineFile, flags.pipelineId, manager)),
             }
           : {}),
       });
