@@ -131,7 +131,7 @@ it("upgrades a failed run: migrates stage 1, re-runs stage 2 and after, as a fre
   const report = await cairn(["report", "--pipeline-id", runId, "--pipeline-file", "p.yaml", ...STORE]);
   expect(report.code).toBe(0);
   expect(report.stdout).toMatch(
-    /Resume plan\n {2}prices: +migrate: its output version changed \(1 → 2\); migrateOutput converts it\n {2}tax: +rerun: its output version changed \(1 → 2\) and the step has no migrateOutput\n {2}summary: +rerun: an earlier stage \(tax\) runs again\n {2}invoice: +run\n {2}notify: +run\n/,
+    /Resume plan\n {2}prices: +migrate: its output version changed \(1 → 2\); migrateOutput converts it \(output from \S+\)\n {2}tax: +rerun: its output version changed \(1 → 2\) and the step has no migrateOutput\n {2}summary: +rerun: an earlier stage \(tax\) runs again\n {2}invoice: +run\n {2}notify: +run\n/,
   );
 
   // A migration that throws fails the resume and changes nothing stored.

@@ -63,7 +63,7 @@ it("shows the same resume plan in run --dry-run and report, and the run follows 
   const text = await cairn(["report", "--pipeline-id", runId, "--pipeline-file", "p.yaml", ...store]);
   expect(text.code).toBe(0);
   expect(text.stdout).toMatch(
-    /Resume plan\n {2}a: +skip\n {2}x: +run\n {2}b: +rerun: an earlier stage \(x\) runs\n {2}c: +run\n/,
+    /Resume plan\n {2}a: +skip \(output from demo_\S+\)\n {2}x: +run\n {2}b: +rerun: an earlier stage \(x\) runs\n {2}c: +run\n/,
   );
   const json = await cairn([
     "report",

@@ -136,10 +136,14 @@ export class ProgressView {
     if (plan.pipelineVersion !== undefined) lines.push(`  pipeline version ${plan.pipelineVersion}`);
     // Wide enough for the longest action shown (`migrate` only when a stage migrates).
     const width = Math.max(5, ...plan.stages.map((s) => s.action.length));
-    for (const s of plan.stages)
+    for (const s of plan.stages) {
+      // Salvage may reuse a stage's output from an older checkpoint than the one resumed from.
+      const older =
+        s.source !== undefined && s.source !== plan.resumeFrom ? ` [output from ${s.source}]` : "";
       lines.push(
-        `  ${s.action.padEnd(width)} ${s.stageName}  (${s.agent})${s.reason ? `: ${s.reason}` : ""}`,
+        `  ${s.action.padEnd(width)} ${s.stageName}  (${s.agent})${s.reason ? `: ${s.reason}` : ""}${older}`,
       );
+    }
     this.out.write(`${lines.join("\n")}\n`);
   }
 
