@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CheckpointManager, StageFailedError } from "../../src/index.js";
+import { CheckpointManager, Pipeline, StageFailedError } from "../../src/index.js";
 import { QUARANTINE_PREFIX } from "../../src/manager/check.js";
 import {
   deleteKeyPrefixes,
@@ -256,6 +256,94 @@ describe.each(STORES)("salvage on the $name store", (store) => {
         expect(result.resumedFrom).toBe(ids[1]);
         expect(trace.calls).toEqual(["c", "d"]);
         expect(result.skippedStages).toEqual(["a", "b"]);
+      } finally {
+        await manager.close();
+      }
+    },
+  );
+
+  it.skipIf(store.skip === true)(
+    "b's newest output damaged: an older checkpoint's verified copy of the same work is reused, and the plan names it",
+    async () => {
+      const { url, damage } = store.open();
+      const manager = new CheckpointManager({ store: url });
+      // b's output differs on every execution (a counter): two executions, two addresses.
+      let executions = 0;
+      const calls: string[] = [];
+      const make = (bVersion: string) =>
+        new Pipeline({
+          name: "salvage-copy",
+          checkpointEnabled: true,
+          checkpointStore: manager,
+          steps: [
+            {
+              name: "a",
+              agent: {
+                name: "A",
+                version: "1",
+                process: () => {
+                  calls.push("a");
+                  return { a: 1 };
+                },
+              },
+            },
+            {
+              name: "b",
+              agent: {
+                name: "B",
+                version: bVersion,
+                process: () => {
+                  calls.push("b");
+                  return { b: ++executions };
+                },
+              },
+            },
+            {
+              name: "c",
+              agent: {
+                name: "C",
+                version: "1",
+                process: () => {
+                  calls.push("c");
+                  throw new Error("c broke");
+                },
+              },
+            },
+          ],
+        });
+      const fail = (p: Pipeline, runId?: string) =>
+        p.execute(runId ? { runId } : {}).catch((e: unknown) => e as StageFailedError);
+      try {
+        const runId = (await fail(make("1"))).pipelineId;
+        // b under version 2, then back to 1: b's work of the first execution is current again.
+        await fail(make("2"), runId);
+        await fail(make("1"), runId);
+        expect(calls).toEqual(["a", "b", "c", "b", "c", "b", "c"]);
+        const history = [...(await manager.getCheckpointHistory(runId))].sort(
+          (x, y) => x.sequence - y.sequence,
+        );
+        const newest = history.at(-1)?.checkpointId as string;
+        // The first run's failed checkpoint is the newest holding b's first output (same fingerprint).
+        expect(history.map((m) => m.stageName)).toEqual(["a", "b", "c", "b", "c", "b", "c"]);
+        const first = history[2]?.checkpointId as string;
+        await damage.output(runId, await outputHash(manager, newest, "b"), '{"b":99}');
+
+        const plan = await make("1").execute({ runId, dryRun: true });
+        expect(plan.resumeFrom).toBe(newest);
+        expect(plan.stages.map((s) => [s.stageName, s.action, s.source])).toEqual([
+          ["a", "skip", newest],
+          ["b", "skip", first],
+          ["c", "run", undefined],
+        ]);
+        calls.length = 0;
+        const result = await make("1")
+          .execute({ runId })
+          .catch((e: unknown) => e);
+        expect(result).toBeInstanceOf(StageFailedError);
+        expect(calls).toEqual(["c"]);
+        // The failed checkpoint the resume wrote carries the first output of b, verified.
+        const latest = await manager.loadLatestCheckpoint(runId);
+        expect(latest?.agentOutputs.b).toEqual({ b: 1 });
       } finally {
         await manager.close();
       }
