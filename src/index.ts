@@ -106,6 +106,7 @@ export type {
   SealedKey,
   WalkOptions,
 } from "./manager/run-walk.js";
+export type { SalvagedResume } from "./manager/salvage.js";
 export type { StatisticsOptions } from "./manager/statistics.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
@@ -131,6 +132,7 @@ export {
 } from "./pipeline/cost-model.js";
 export type { StageProgress } from "./pipeline/execution.js";
 export { Pipeline } from "./pipeline/pipeline.js";
+export { PLAN_COST_RUNS, type PlanEstimate, planEstimate } from "./pipeline/plan-estimate.js";
 export type { RunPlan, StageAction, StageDecision } from "./pipeline/planner.js";
 export { PROGRESS_SYMBOLS } from "./pipeline/progress.js";
 export { InvalidReferenceError } from "./pipeline/references.js";
