@@ -306,7 +306,8 @@ async function findResumePoint(
   resumeKeyMissing?: SealedKey;
 }> {
   try {
-    const checkpoint = await manager.loadLatestCheckpoint(pipelineId);
+    // Where a resume starts: the salvaged base (see `manager/salvage.ts`), as `execute()` reads it.
+    const checkpoint = (await manager.loadResumePoint(pipelineId))?.checkpoint;
     if (!checkpoint) return { resumePoint: null, resumeError: undefined };
     const m = checkpoint.metadata;
     return {

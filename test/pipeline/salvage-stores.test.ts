@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CheckpointManager, Pipeline, StageFailedError } from "../../src/index.js";
+import { analyzePipeline, CheckpointManager, Pipeline, StageFailedError } from "../../src/index.js";
 import { QUARANTINE_PREFIX } from "../../src/manager/check.js";
 import {
   deleteKeyPrefixes,
@@ -206,6 +206,8 @@ describe.each(STORES)("salvage on the $name store", (store) => {
 
         const plan = await graphPipeline(manager, NODES, newTrace()).execute({ dryRun: true });
         expect(plan.resumeFrom).toBe(newest);
+        // analyze (and so the report) names the checkpoint the resume starts from.
+        expect((await analyzePipeline(manager, runId)).resumePoint?.checkpointId).toBe(newest);
         expect(plan.stages.map((s) => [s.stageName, s.action, s.source])).toEqual([
           ["a", "skip", newest],
           ["b", "rerun", undefined],
