@@ -3,6 +3,8 @@
  * d failed, damage in the store itself (an output's text, a checkpoint record's checksum, edited
  * in place) costs only the stages that damage touches. The agents record their calls.
  */
+
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -351,4 +353,26 @@ describe.each(STORES)("salvage on the $name store", (store) => {
       }
     },
   );
+});
+
+describe("salvage with encryption at rest (sqlite)", () => {
+  it("a damaged ciphertext of b's output: b and d re-run, a and c reused, and the run verifies again", async () => {
+    const { url, damage } = (STORES[1] as (typeof STORES)[number]).open();
+    const encryption = { keys: { k1: randomBytes(32).toString("base64") }, activeKeyId: "k1" };
+    const manager = new CheckpointManager({ store: url, encryption });
+    try {
+      const { runId, ids } = await failedRun(manager);
+      const newest = ids[3] as string;
+      // Read through the manager, which opens the record: the output's (keyed) address.
+      const hash = await outputHash(manager, newest, "b");
+      await damage.output(runId, hash, '{"$cairn":"rest","v":1,"k":"k1","n":"AAAA","c":"AAAA"}');
+      const trace = newTrace();
+      const result = await graphPipeline(manager, NODES, trace).execute();
+      expect(result.resumedFrom).toBe(newest);
+      expect(trace.calls).toEqual(["b", "d"]);
+      expect((await manager.validateRun(runId)).valid).toBe(true);
+    } finally {
+      await manager.close();
+    }
+  });
 });
