@@ -14,6 +14,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { measureAtRest } from "./lib/at-rest.js";
+import { measureDag } from "./lib/dag.js";
 import { measureEndToEnd } from "./lib/e2e.js";
 import { measureGrowth } from "./lib/growth.js";
 import { type BenchOptions, parseOptions } from "./lib/options.js";
@@ -71,6 +72,8 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("startup")) result.startup = await measureStartup(ctx);
       if (wanted("walks")) result.walks = await measureWalks(ctx);
       if (wanted("atrest")) result.atRest = await measureAtRest(ctx);
+      // Seconds of simulated I/O per run: only when asked for, never part of the full run.
+      if (options.scenario === "dag") result.dag = await measureDag(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.

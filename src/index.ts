@@ -52,6 +52,7 @@ export {
   type ValidationResult,
 } from "./core/types.js";
 export { analyzePipeline, type PipelineAnalysis, renderAnalysisText } from "./debug/analyze.js";
+export type { CostAnalysis, CostAnalysisOptions, StageCostRow } from "./debug/analyze-costs.js";
 export { type CheckpointComparison, compareCheckpoints } from "./debug/compare.js";
 export {
   DEFAULT_BACKUP_DIR,
@@ -86,6 +87,7 @@ export {
   type ImportOptions,
 } from "./manager/checkpoint-manager.js";
 export type { CheckpointExportOptions } from "./manager/checkpoint-transfer.js";
+export { DEFAULT_COST_RUNS, type LearnCostsOptions, type LearnedCosts } from "./manager/cost-history.js";
 export type { HistoryFinding } from "./manager/history.js";
 export type { CleanupOptions, CleanupReport, RunCleanupReport } from "./manager/retention.js";
 export type {
@@ -107,6 +109,26 @@ export type {
 export type { StatisticsOptions } from "./manager/statistics.js";
 export { EXPORT_VERSION } from "./manager/transfer.js";
 export { registerAgent, registeredAgent, unregisterAgent } from "./pipeline/agents.js";
+export {
+  buildCostModel,
+  type CheckpointDecision,
+  type CheckpointQuestion,
+  type CheckpointReason,
+  type CostModel,
+  type CostModelOptions,
+  checkpointWorthIt,
+  DEFAULT_ALPHA,
+  DEFAULT_MIN_SAMPLES,
+  estimateRemaining,
+  ewma,
+  type PlanLike,
+  type PolicyStage,
+  type PolicyStep,
+  planCheckpoints,
+  type RemainingEstimate,
+  type StageCost,
+  type StageObservation,
+} from "./pipeline/cost-model.js";
 export type { StageProgress } from "./pipeline/execution.js";
 export { Pipeline } from "./pipeline/pipeline.js";
 export type { RunPlan, StageAction, StageDecision } from "./pipeline/planner.js";

@@ -4,7 +4,17 @@ import type { Plan } from "./measure.js";
 import type { Payload } from "./payload.js";
 
 /** The scenarios a run can be limited to. */
-export const SCENARIOS = ["write", "read", "resume", "growth", "e2e", "startup", "walks", "atrest"] as const;
+export const SCENARIOS = [
+  "write",
+  "read",
+  "resume",
+  "growth",
+  "e2e",
+  "startup",
+  "walks",
+  "atrest",
+  "dag",
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** How much to measure. */
@@ -81,7 +91,7 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup|walks|atrest]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only

@@ -1,7 +1,9 @@
 /** Renders a run as Markdown: the machine, the method, and one table per scenario. */
+
 import { createRequire } from "node:module";
 import os from "node:os";
 import { atRestBytesTable, atRestNote, atRestTimesTable } from "./at-rest-report.js";
+import { dagSection } from "./dag.js";
 import { ms, ratio, table } from "./markdown.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
@@ -369,6 +371,8 @@ export function renderMarkdown(report: RunReport): string {
       `${atRestBytesTable(atRest)}\n\n${atRestTimesTable(atRest)}`,
     ]);
   }
+  const dag = report.stores.flatMap((s) => (s.dag ? [s.dag] : []));
+  if (dag.length > 0) sections.push(dagSection(dag));
   for (const [title, text, body] of sections) {
     lines.push(`## ${title}`, "", text, "", body, "");
   }

@@ -1,5 +1,7 @@
 /** The shapes a child prints as JSON and the parent renders: one row per measured variant. */
+
 import type { AtRestResult } from "./at-rest.js";
+import type { DagRow } from "./dag.js";
 import type { ScenarioName } from "./options.js";
 import { type Summary, summarize } from "./stats.js";
 
@@ -36,6 +38,8 @@ export interface StoreResult {
   walks?: WalksRow;
   /** The at-rest scenario (at-rest.ts). */
   atRest?: AtRestResult;
+  /** The DAG scenario (dag.ts); only with `--scenario dag`. */
+  dag?: DagRow;
   seconds: number;
 }
 

@@ -2,6 +2,7 @@
 import { atRestText } from "../manager/at-rest-usage.js";
 import { CHECK_SYMBOLS, formatBytes } from "../manager/chain-text.js";
 import type { PipelineAnalysis } from "./analyze.js";
+import { renderCostLines } from "./analyze-costs.js";
 import { checkpointCounts, formatRate, formatTime, sealedText, terminalSafe } from "./report-formats.js";
 
 /** Renders an analysis as text for terminals. */
@@ -45,6 +46,7 @@ export function renderAnalysisText(a: PipelineAnalysis): string {
       lines.push(`  ${f.stageName}: ${f.count}× (last ${formatTime(f.lastAt)})${error}`);
     }
   }
+  if (a.costs) lines.push("", ...renderCostLines(a.costs));
   lines.push("", "Recommendations:", ...a.recommendations.map((r) => `  - ${r}`));
   return terminalSafe(lines.join("\n"));
 }

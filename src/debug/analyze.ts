@@ -11,6 +11,7 @@ import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
 import type { CheckpointVerdict, RunValidation, SealedKey } from "../manager/run-walk.js";
 import type { CheckpointStore } from "../stores/types.js";
+import { analyzeCosts, type CostAnalysis, type CostAnalysisOptions } from "./analyze-costs.js";
 import { recommend } from "./recommendations.js";
 
 export { renderAnalysisText } from "./analyze-text.js";
@@ -101,6 +102,8 @@ export interface PipelineAnalysis {
   /** The run's history compared with its head record (see `validateRun`): lost history, or information. */
   history: HistoryFinding[];
   recommendations: string[];
+  /** With the `costs` option: the pipeline's learned costs per stage of this run. */
+  costs?: CostAnalysis;
 }
 
 /** Options of {@link analyzePipeline}. */
@@ -111,6 +114,8 @@ export interface AnalyzeOptions {
   retentionDays?: number;
   /** Store flags appended to the commands in recommendations, e.g. `["--store", "sqlite:./cairn.db"]`. */
   storeArgs?: readonly string[];
+  /** Learn the pipeline's costs from its newest runs and report them per stage (reads those runs). */
+  costs?: boolean | CostAnalysisOptions;
 }
 
 /** Facts the recommendations are made from, beyond the analysis itself. */
@@ -216,6 +221,10 @@ export async function analyzeRun(
     resumeError,
     storeArgs: options.storeArgs ?? [],
   });
+  if (options.costs) {
+    const costOptions = options.costs === true ? {} : options.costs;
+    analysis.costs = await analyzeCosts(manager, pipelineId, analysis.pipelineName, costOptions);
+  }
   return { analysis, run };
 }
 

@@ -6,6 +6,8 @@ import { formatBytes } from "../manager/chain-text.js";
 import type { SealedKey } from "../manager/run-walk.js";
 import type { CorruptedCheckpoint } from "./analyze.js";
 import type { RecoveryReport } from "./report.js";
+import type { StageGraph } from "./visualize/stage-graph.js";
+import { renderStageMermaid } from "./visualize/stage-render.js";
 
 /** `2024-01-01 12:00:00Z`, or `-`. */
 export function formatTime(date: Date | null | undefined): string {
@@ -86,6 +88,7 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
           ? [["Checkpoint", `unknown: ${sealedText(r.recoveryKeyMissing)}`]]
           : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
     },
+    ...(r.stageGraph ? [stageSection(r.stageGraph)] : []),
     ...(r.resumePlan
       ? [
           {
@@ -98,6 +101,24 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
         ]
       : []),
   ];
+}
+
+/** `✓ completed · 1.2 s; after extract, validate`: one row per stage, in definition order. */
+export function stageSection(g: StageGraph): { title: string; rows: [string, string][] } {
+  const symbols = { completed: "✓", failed: "✗", pending: "·" } as const;
+  const after = new Map<string, string[]>();
+  for (const e of g.edges) after.set(e.to, [...(after.get(e.to) ?? []), e.from]);
+  const ms = (v: number) => (v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`);
+  return {
+    title: `Stage graph (checkpoint #${g.sequence}${g.dependenciesKnown ? "" : "; no dependencies recorded: linear"})`,
+    rows: g.nodes.map((n): [string, string] => {
+      const deps = after.get(n.name) ?? [];
+      const state = `${symbols[n.state]} ${n.state}${n.ready ? " (ready: dependencies done)" : ""}`;
+      const took = n.durationMs !== undefined ? ` · ${ms(n.durationMs)}` : "";
+      const failure = n.errorMessage !== undefined ? `: ${n.errorMessage}` : "";
+      return [n.name, `${state}${took}${failure}; ${deps.length > 0 ? `after ${deps.join(", ")}` : "root"}`];
+    }),
+  };
 }
 
 /** One line per problem: invalid (or quarantined) checkpoints and unreadable entries, then orphans. */
@@ -214,6 +235,10 @@ export function renderMarkdown(r: RecoveryReport): string {
   ];
   for (const section of sections(r)) {
     out.push("", `## ${section.title}`, "", ...mdTable(["Field", "Value"], section.rows));
+  }
+  if (r.stageGraph) {
+    // Markdown viewers that render Mermaid draw the graph itself.
+    out.push("", "```mermaid", renderStageMermaid(r.stageGraph).trimEnd(), "```");
   }
   const problems = problemLines(r);
   if (problems.length > 0) {

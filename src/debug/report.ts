@@ -3,6 +3,7 @@
  * bring a failed or stopped run back: its state, its checkpoints' health, where a resume would
  * start, what failed, and the exact command that resumes it.
  */
+import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import { CHECKPOINT_STATUSES, type CheckpointStatusValue, type RunSummaryStatus } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
@@ -21,6 +22,7 @@ import {
 } from "./analyze.js";
 import { commandLine, shellQuote } from "./recommendations.js";
 import { renderHtml, renderMarkdown, renderText } from "./report-formats.js";
+import { buildStageGraph, type StageGraph } from "./visualize/stage-graph.js";
 
 /** Options of {@link buildRecoveryReport}. */
 export interface ReportOptions extends AnalyzeOptions {
@@ -83,6 +85,11 @@ export interface RecoveryReport {
   resumeCommand: string | null;
   /** What a resume would skip, re-run and run, and why; only when the pipeline definition was given. */
   resumePlan?: PlannedStage[];
+  /**
+   * The run's stages by status with their dependencies, from its newest checkpoint that
+   * verifies; absent when none verifies or the key to read them is missing.
+   */
+  stageGraph?: StageGraph;
 }
 
 /** The report formats {@link renderReport} produces. */
@@ -118,6 +125,7 @@ export async function buildRecoveryReport(
     number
   >;
   for (const m of ok) byStatus[m.status]++;
+  const stageGraph = await stagesOf(manager, pipelineId, generatedAt);
   const { total, healthy, corrupted, orphaned, sealed, keyMissing } = analysis.checkpoints;
   return {
     generatedAt,
@@ -160,7 +168,23 @@ export async function buildRecoveryReport(
     recommendations: analysis.recommendations,
     resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),
     ...(options.resumePlan ? { resumePlan: options.resumePlan } : {}),
+    ...(stageGraph ? { stageGraph } : {}),
   };
+}
+
+/** The stage graph, or undefined when no checkpoint verifies or is readable without a missing key. */
+async function stagesOf(
+  manager: CheckpointManager,
+  pipelineId: string,
+  now: Date,
+): Promise<StageGraph | undefined> {
+  try {
+    return await buildStageGraph(manager, pipelineId, { now });
+  } catch (error) {
+    // Both are already in the report (invalid checkpoints, the missing key); a store error is not.
+    if (error instanceof CheckpointCorruptError || error instanceof KeyMissingError) return undefined;
+    throw error;
+  }
 }
 
 /** The command that resumes the run, pasteable as is once the pipeline file is filled in. */

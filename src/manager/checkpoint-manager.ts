@@ -37,6 +37,7 @@ import {
   exportCheckpoint,
   importCheckpointFile,
 } from "./checkpoint-transfer.js";
+import { type LearnCostsOptions, type LearnedCosts, learnCosts } from "./cost-history.js";
 import { assertStatus, checkInput } from "./input.js";
 import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
 import { type RekeyOptions, type RekeyReport, rekey } from "./rekey.js";
@@ -72,6 +73,7 @@ import { computeStatistics, type StatisticsOptions } from "./statistics.js";
 import { type UpgradeOptions, type UpgradeReport, type UpgradeTarget, upgrade } from "./upgrade.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
 
+export type { LearnCostsOptions, LearnedCosts } from "./cost-history.js";
 export type { RekeyOptions, RekeyReport } from "./rekey.js";
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 export type { UpgradedRun, UpgradeOptions, UpgradeReport, UpgradeSkip, UpgradeTarget } from "./upgrade.js";
@@ -461,6 +463,11 @@ export class CheckpointManager {
   async getStatistics(options: StatisticsOptions = {}): Promise<CheckpointStatistics> {
     if (options.pipelineName !== undefined) assertValidName("pipelineName", options.pipelineName);
     return computeStatistics(await this.getStore(), this.storageStrategy, options);
+  }
+
+  /** The cost model of a pipeline, learned from its newest runs (default 50); see `cost-history.ts`. */
+  async learnCosts(pipelineName: string, options: LearnCostsOptions = {}): Promise<LearnedCosts> {
+    return learnCosts(await this.getStore(), pipelineName, options);
   }
 
   /**

@@ -95,3 +95,32 @@ it("starts a note at the left edge after the terminal echoed ^C over the live bl
   expect(lines).toContain("SIGINT: stopping after the current stage");
   expect(lines.join("\n")).not.toMatch(/\S+SIGINT/);
 });
+
+/** a, then b and c side by side, then d: the view fed by a real DAG execution. */
+async function runDiamond(isTTY: boolean) {
+  const s = stream(isTTY);
+  const view = new ProgressView(s.out);
+  const wait = () => new Promise((resolve) => setTimeout(resolve, 20));
+  const pipeline: Pipeline = new Pipeline({
+    name: "diamond",
+    onEvent: (e: PipelineEvent) => view.update(e, pipeline),
+    steps: [
+      { name: "a", agent: () => 1 },
+      { name: "b", agent: async () => wait(), dependsOn: ["a"] },
+      { name: "c", agent: async () => wait(), dependsOn: ["a"] },
+      { name: "d", agent: () => 4, dependsOn: ["b", "c"] },
+    ],
+  });
+  await pipeline.execute();
+  view.finish();
+  return s.text();
+}
+
+it("names the stages in flight when two run at once", async () => {
+  const plain = await runDiamond(false);
+  expect(plain).toMatch(/▶ c started {2}\[2 running: b, c\]\n/);
+  const live = await runDiamond(true);
+  expect(live).toMatch(/1\/4 stages done, 2 running: b, c\n/);
+  expect(live).toMatch(/▶ c +running +← a\n/);
+  expect(live).toMatch(/✓ d +completed +← b, c/);
+});

@@ -148,6 +148,39 @@ describe.each(Object.entries(stores))("cairn visualize on the %s store", (_name,
     expect(dotText).toContain("c3 -> c4;");
   });
 
+  it("draws the stage graph with --graph stages, and rejects an unknown --graph", async () => {
+    await makeRun(storeUrl());
+    const store = ["--store", storeUrl()];
+    const result = await cairn([
+      "visualize",
+      "--pipeline-id",
+      RUN,
+      "-o",
+      "stages.mmd",
+      "--graph",
+      "stages",
+      "--json",
+      ...store,
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      graph: "stages",
+      nodes: 3,
+      edges: 2,
+      dependenciesKnown: false,
+    });
+    const mermaid = await readFile(join(dir, "stages.mmd"), "utf8");
+    // The newest checkpoint: extract and transform completed, load failed; no depends_on recorded.
+    expect(mermaid).toContain("s1 --> s2");
+    expect(mermaid).toContain("s2 --> s3");
+    expect(mermaid).toContain("class s1,s2 completed");
+    expect(mermaid).toContain("class s3 failed");
+    const bad = await cairn(["visualize", "--pipeline-id", RUN, "-o", "x.svg", "--graph", "tree", ...store]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--graph");
+    expect((await readdir(dir)).includes("x.svg")).toBe(false);
+  });
+
   it("exits 3 for an unknown run and 2 for an unknown extension, writing nothing", async () => {
     await makeRun(storeUrl());
     const unknown = await cairn([

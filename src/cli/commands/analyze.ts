@@ -1,6 +1,7 @@
-/** `cairn analyze`: the health, storage, resumes and failures of one run, with recommendations. */
-import type { Command } from "commander";
+/** `cairn analyze`: the health, storage, resumes, failures and learned costs of one run, with recommendations. */
+import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { analyzePipeline, renderAnalysisText } from "../../debug/analyze.js";
+import { DEFAULT_COST_RUNS } from "../../manager/cost-history.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
@@ -8,21 +9,38 @@ import { addStoreOptions, type StoreFlags, withReader } from "../store-options.j
 
 interface AnalyzeFlags extends StoreFlags {
   pipelineId: string;
+  costRuns: number;
+}
+
+function parseRuns(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new CommanderArgumentError("must be an integer from 1 to 1000");
+  return n;
 }
 
 /** Registers `cairn analyze`. */
 export function registerAnalyze(program: Command): void {
   const command = program
     .command("analyze")
-    .summary("Analyze a run: checkpoint health, storage, resumes, failures")
+    .summary("Analyze a run: checkpoint health, storage, resumes, failures, learned costs")
     .description(
       "Analyze one run: healthy, invalid (and quarantined) and orphaned checkpoints, storage used, resumes, failure " +
         "points, the checkpoint a resume would use, and recommendations. Without the key, an encrypted run's " +
         "checkpoints are counted as not verified, naming the key id (never as invalid).\n" +
+        "Costs: per stage, the duration, failure rate and checkpoint write cost learned from the pipeline's " +
+        "newest runs (exponentially weighted, the newest weighs most), and where `checkpointPolicy: auto` " +
+        "would skip the checkpoint after a stage.\n" +
         "Informational: exits 0 even when it finds problems (use `cairn validate` to fail on them); " +
         "exits 3 when the run does not exist.",
     )
     .requiredOption("--pipeline-id <id>", "the run to analyze")
+    .option(
+      "--cost-runs <n>",
+      `how many of the pipeline's newest runs to learn costs from (1-1000, default ${DEFAULT_COST_RUNS})`,
+      parseRuns,
+      DEFAULT_COST_RUNS,
+    )
     .addHelpText(
       "after",
       examples(
@@ -33,7 +51,8 @@ export function registerAnalyze(program: Command): void {
   addStoreOptions(command).action(async (flags: AnalyzeFlags, self: Command) => {
     await withReader(flags, async (manager) => {
       const analysis = await analyzePipeline(manager, flags.pipelineId, {
-        storeArgs: storeArgs(self, ["pipelineId"]),
+        storeArgs: storeArgs(self, ["pipelineId", "costRuns"]),
+        costs: { runs: flags.costRuns },
       });
       if (flags.json) printJson(analysis);
       else printText(renderAnalysisText(analysis));

@@ -66,6 +66,8 @@ function lastOutputLines(results: PipelineResults): string[] {
 export class ProgressView {
   private drawn = 0;
   private readonly live: boolean;
+  /** Stages started and not yet finished, in start order: several at once in a DAG pipeline. */
+  private readonly running: string[] = [];
 
   constructor(private readonly out: NodeJS.WriteStream) {
     this.live = Boolean(out.isTTY) && process.env.TERM !== "dumb";
@@ -73,8 +75,12 @@ export class ProgressView {
 
   /** Shows one event. */
   update(event: PipelineEvent, pipeline: Pipeline | undefined): void {
+    this.track(event);
     if (!this.live || !pipeline) {
-      const line = eventLine(event);
+      let line = eventLine(event);
+      // Concurrent stages interleave their lines; say which ones are in flight.
+      if (line && event.type === "stage_started" && this.running.length > 1)
+        line += `  [${this.running.length} running: ${this.running.join(", ")}]`;
       if (line) this.out.write(`${line}\n`);
       return;
     }
@@ -93,6 +99,15 @@ export class ProgressView {
     const block = pipeline.visualizeProgress();
     this.out.write(block);
     this.drawn = block.split("\n").length - 1;
+  }
+
+  private track(event: PipelineEvent): void {
+    if (event.type === "stage_started") {
+      if (!this.running.includes(event.stageName)) this.running.push(event.stageName);
+    } else if (event.type === "stage_completed" || event.type === "stage_failed") {
+      const at = this.running.indexOf(event.stageName);
+      if (at >= 0) this.running.splice(at, 1);
+    }
   }
 
   private clear(): void {

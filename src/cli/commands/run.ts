@@ -16,7 +16,8 @@ import {
 } from "../../index.js";
 import { loadPipelineOptions } from "../../pipeline/from-file.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
-import { printJson, warn } from "../output.js";
+import { printJson, printText, warn } from "../output.js";
+import { planEstimate, planEstimateText } from "../plan-estimate.js";
 import { examples } from "../runs.js";
 import { storeArgs } from "../store-args.js";
 import {
@@ -160,8 +161,12 @@ export function registerRun(program: Command): void {
       const execute = { ...(inputs ? { inputs } : {}), ...(flags.runId ? { runId: flags.runId } : {}) };
       if (flags.dryRun) {
         const plan = await pipeline.execute({ ...execute, resume: flags.resume, dryRun: true });
-        if (flags.json) printJson(plan);
-        else view.printPlan(plan);
+        const estimate = await planEstimate(used, plan);
+        if (flags.json) printJson(estimate ? { ...plan, estimate } : plan);
+        else {
+          view.printPlan(plan);
+          if (estimate) printText(planEstimateText(estimate));
+        }
         await (manager ?? pipeline).close();
         return;
       }

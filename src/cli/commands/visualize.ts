@@ -1,11 +1,16 @@
 /** `cairn visualize`: draws a run's checkpoint graph to a PNG, SVG, Mermaid or DOT file. */
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { InvalidArgumentError } from "../../core/errors.js";
 import {
   buildCheckpointGraph,
+  buildStageGraph,
   formatFromPath,
   GRAPH_FORMATS,
+  GRAPH_KINDS,
+  type GraphKind,
   renderCheckpointGraph,
+  renderStageGraph,
 } from "../../debug/visualize/index.js";
 import { writeFileDurably } from "../../util/atomic-file.js";
 import { printJson, printText, warn } from "../output.js";
@@ -17,32 +22,65 @@ interface VisualizeFlags extends StoreFlags {
   pipelineId: string;
   output: string;
   validate: boolean;
+  graph: string;
 }
 
 /** Registers `cairn visualize`. */
 export function registerVisualize(program: Command): void {
   const command = program
     .command("visualize")
-    .summary("Draw a run's checkpoint graph (PNG, SVG, Mermaid, DOT)")
+    .summary("Draw a run's checkpoint graph or stage graph (PNG, SVG, Mermaid, DOT)")
     .description(
       "Draw a run's checkpoints left to right, parent to child, coloured by status, with resumes, " +
         "failures, invalid and quarantined checkpoints and unreadable entries marked. The output file's " +
-        `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}.`,
+        `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}. With --graph stages, draw ` +
+        "the pipeline's stages instead: their status in the newest checkpoint that verifies, and an edge from " +
+        "each dependency to the stage that waits for it.",
     )
     .requiredOption("--pipeline-id <id>", "the run to draw")
     .requiredOption("-o, --output <file>", "file to write: graph.png, graph.svg, graph.mmd or graph.dot")
     .option("--no-validate", "skip validating each checkpoint (faster; no invalid marks)")
+    .option(
+      "--graph <kind>",
+      "what to draw: chain (the checkpoints, parent to child) or stages (the pipeline's stages by status, " +
+        "dependency edges, from the newest checkpoint that verifies)",
+      "chain",
+    )
     .addHelpText(
       "after",
       examples(
         "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.png",
         "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.mmd --store sqlite:./cairn.db",
+        "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output stages.svg --graph stages",
       ),
     );
   addStoreOptions(command).action(async (flags: VisualizeFlags, self: Command) => {
     // A bad extension is a usage error found before the store is opened.
     const format = formatFromPath(flags.output);
+    const kind = graphKind(flags.graph);
     const output = resolve(flags.output);
+    if (kind === "stages") {
+      const stages = await withReader(flags, (manager) => buildStageGraph(manager, flags.pipelineId));
+      await writeFileDurably(output, await renderStageGraph(stages, format));
+      if (flags.json) {
+        printJson({
+          pipelineId: stages.pipelineId,
+          output,
+          format,
+          graph: kind,
+          checkpointId: stages.checkpointId,
+          nodes: stages.nodes.length,
+          edges: stages.edges.length,
+          dependenciesKnown: stages.dependenciesKnown,
+        });
+      } else {
+        printText(
+          `Wrote the stage graph of ${stages.pipelineId} to ${output} (${format}: ${stages.nodes.length} stages, ` +
+            `${stages.edges.length} dependencies, statuses from checkpoint ${stages.checkpointId})`,
+        );
+      }
+      return;
+    }
     const graph = await withReader(flags, (manager) =>
       buildCheckpointGraph(manager, flags.pipelineId, { validate: flags.validate }),
     );
@@ -77,4 +115,11 @@ export function registerVisualize(program: Command): void {
       );
     }
   });
+}
+
+function graphKind(value: string): GraphKind {
+  if ((GRAPH_KINDS as readonly string[]).includes(value)) return value as GraphKind;
+  throw new InvalidArgumentError(
+    `Unknown --graph ${JSON.stringify(value)} (expected one of ${GRAPH_KINDS.join(", ")})`,
+  );
 }
