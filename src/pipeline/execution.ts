@@ -411,7 +411,9 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
     // No write of this execution may land after it ended (its lease is released next).
     const writeError = await writer?.settle();
     if (writeError !== undefined && writeError !== error)
-      process.emitWarning(`cairn: a queued checkpoint of ${pipelineId} also failed: ${(writeError as Error).message}`);
+      process.emitWarning(
+        `cairn: a queued checkpoint of ${pipelineId} also failed: ${(writeError as Error).message}`,
+      );
     throw error;
   }
   if (failure && !failure.ok) {

@@ -210,7 +210,8 @@ export class Pipeline {
       version: this.options.version,
       steps: this.steps,
       manager,
-      durability: this.options.durability ?? (this.options.checkpointAfterEachStep === false ? "exit" : "sync"),
+      durability:
+        this.options.durability ?? (this.options.checkpointAfterEachStep === false ? "exit" : "sync"),
       checkpointPolicy: this.options.checkpointPolicy ?? "every-stage",
       maxConcurrency: this.options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       emit: (event: PipelineEvent) => this.emit(event),

@@ -106,7 +106,9 @@ function checkNumber(problems: string[], where: string, value: unknown, min: num
 
 function checkChoice(problems: string[], where: string, value: unknown, choices: readonly string[]): void {
   if (value !== undefined && !choices.includes(value as string))
-    problems.push(`${where} must be one of ${choices.map((c) => `"${c}"`).join(", ")}, got ${JSON.stringify(value)}`);
+    problems.push(
+      `${where} must be one of ${choices.map((c) => `"${c}"`).join(", ")}, got ${JSON.stringify(value)}`,
+    );
 }
 
 /** Why `value` is not a pipeline version (1–128 printable characters), or undefined. */
@@ -157,7 +159,11 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
   }
   checkChoice(problems, "durability", options.durability, ["sync", "async", "exit"]);
   checkChoice(problems, "checkpointPolicy", options.checkpointPolicy, ["every-stage", "auto"]);
-  if (options.durability !== undefined && options.durability !== "exit" && options.checkpointAfterEachStep === false)
+  if (
+    options.durability !== undefined &&
+    options.durability !== "exit" &&
+    options.checkpointAfterEachStep === false
+  )
     problems.push(
       `checkpointAfterEachStep: false is durability "exit", which contradicts durability "${options.durability}": keep one of them`,
     );
