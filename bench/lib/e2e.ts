@@ -7,7 +7,13 @@
 import { mkdir } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CheckpointManager, Pipeline, type PipelineResults, type StepDefinition } from "../../src/index.js";
+import {
+  CheckpointManager,
+  Pipeline,
+  type PipelineOptions,
+  type PipelineResults,
+  type StepDefinition,
+} from "../../src/index.js";
 // The CLI's loader (src/cli/commands/run.ts): the file's steps, agents and options as `cairn run` gets them.
 import { loadPipelineOptions } from "../../src/pipeline/from-file.js";
 import { compareInRounds, type Variant } from "./measure.js";
@@ -38,11 +44,16 @@ function withPaths(steps: StepDefinition[], out: string): StepDefinition[] {
 }
 
 /** The example pipeline, writing into `out`; `manager` turns checkpointing on, into that store. */
-async function examplePipeline(out: string, manager: CheckpointManager | undefined): Promise<Pipeline> {
+export async function examplePipeline(
+  out: string,
+  manager: CheckpointManager | undefined,
+  extra: Partial<PipelineOptions> = {},
+): Promise<Pipeline> {
   await mkdir(out, { recursive: true });
   const options = await loadPipelineOptions(EXAMPLE, {
     checkpointEnabled: manager !== undefined,
     ...(manager ? { checkpointStore: manager } : {}),
+    ...extra,
   });
   return new Pipeline({ ...options, steps: withPaths(options.steps, out) });
 }
