@@ -1,7 +1,9 @@
 /**
  * One execution of a run: restore what the plan skips, run the rest as their dependencies finish
- * (at most `maxConcurrency` at once), and checkpoint each completion, one write at a time, under
- * the run's lease. What to skip is the planner's decision, never this file's.
+ * (at most `maxConcurrency` at once), and checkpoint completions, one write at a time, under the
+ * run's lease: each waited for (`durability: "sync"`), queued while the next stages run
+ * ("async"), or none until the run fails, pauses or completes ("exit"); the checkpoint policy
+ * may skip some (checkpoint-policy.ts). What to skip is the planner's decision, never this file's.
  */
 import { LeaseLostError } from "../core/errors.js";
 import {
@@ -19,18 +21,13 @@ import { CheckpointWriter, type Durability } from "./checkpoint-writer.js";
 import { fingerprintOf, migratedProvenanceOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
 import type { RunPlan, StageDecision } from "./planner.js";
 import { resolveInputs } from "./references.js";
+import { markSkipped, type RunState, roundMs, type StageProgress, type StageTiming } from "./run-state.js";
 import { type Attempted, attemptStage } from "./stage-attempt.js";
 import { PipelineAbortedError, StageFailedError } from "./stage-runner.js";
 import type { MigratedStage, PipelineEvent, PipelineResults, RerunReason, StepResult } from "./types.js";
 import type { NormalizedStep } from "./validate.js";
 
-/** Progress of one stage, as `visualizeProgress` shows it. */
-export interface StageProgress {
-  state: "pending" | "running" | "completed" | "skipped" | "migrated" | "failed";
-  attempts: number;
-  durationMs: number | undefined;
-  error?: string;
-}
+export { markSkipped, type StageProgress, type StageTiming } from "./run-state.js";
 
 /** Everything an execution needs from its pipeline. */
 export interface ExecutionContext {
@@ -64,51 +61,6 @@ export interface StartPoint {
   resume?: { checkpoint: PipelineCheckpoint; resumeCount: number };
   /** The planner's decisions for this run: the skipped stages are restored, the rest run. */
   plan: RunPlan;
-}
-
-/** State saved in every checkpoint of a run (`state_data`). */
-interface RunState {
-  inputs: Record<string, unknown>;
-  pipeline_config: {
-    name: string;
-    steps: { name: string; agent: string; version: string | null; depends_on: string[] }[];
-  };
-  fingerprints: Record<string, StageFingerprint>;
-  stage_timings: Record<string, StageTiming>;
-}
-
-/**
- * How a stage's last execution went, in `state_data.stage_timings`: the cost model's history.
- * `checkpoint_ms` (how long the stage's checkpoint took to write) appears from the checkpoint
- * after it on: a record cannot hold its own write time.
- */
-export interface StageTiming {
-  duration_ms: number;
-  attempts: number;
-  /** ISO time the stage started. */
-  started_at: string;
-  checkpoint_ms?: number;
-  /** Set in the failed checkpoint for a stage that failed. */
-  failed?: true;
-}
-
-const roundMs = (ms: number) => Math.round(ms * 1000) / 1000;
-
-/** Records a stage that a run skips: its result holds the output restored from the checkpoint. */
-export function markSkipped(
-  stageName: string,
-  output: unknown,
-  stepsResults: Record<string, StepResult>,
-  progress: Map<string, StageProgress>,
-): void {
-  stepsResults[stageName] = {
-    status: "skipped",
-    output,
-    attempts: 0,
-    durationMs: 0,
-    checkpointId: undefined,
-  };
-  progress.set(stageName, { state: "skipped", attempts: 0, durationMs: undefined });
 }
 
 /** Runs (or resumes) a run to completion, a pause, or a failure. */
