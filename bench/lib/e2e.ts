@@ -5,7 +5,7 @@
  * run's lease, and the completion checkpoint. Every run is a fresh run id, so nothing resumes.
  */
 import { mkdir } from "node:fs/promises";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   CheckpointManager,
@@ -25,7 +25,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const EXAMPLE = join(ROOT, "examples", "co2e", "pipeline.yaml");
 
 /**
- * The file's steps with their input paths made absolute (the file's are relative to the working
+ * The file's steps with their input paths made absolute (the file's are relative to its folder)
  * directory) and the outputs it writes (the SQLite database, the report) moved into `out`, so
  * the bench writes nothing into the repository.
  */
@@ -36,7 +36,7 @@ function withPaths(steps: StepDefinition[], out: string): StepDefinition[] {
         // `$stage.field` is a reference to an earlier output, not a path.
         if (typeof value !== "string" || value.startsWith("$") || isAbsolute(value)) return [key, value];
         if (key === "database" || key === "report") return [key, join(out, basename(value))];
-        return [key, resolve(ROOT, value)];
+        return [key, resolve(dirname(EXAMPLE), value)];
       }),
     );
     return { ...step, inputs };
