@@ -26,7 +26,7 @@ const EXAMPLE = join(ROOT, "examples", "co2e", "pipeline.yaml");
 
 /**
  * The file's steps with their input paths made absolute (the file's are relative to its folder)
- * directory) and the outputs it writes (the SQLite database, the report) moved into `out`, so
+ * and the outputs it writes (the SQLite database, the report) moved into `out`, so
  * the bench writes nothing into the repository.
  */
 function withPaths(steps: StepDefinition[], out: string): StepDefinition[] {

@@ -11,6 +11,7 @@ import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, InvalidPipelineError, Pipeline, type PipelineEvent } from "../../src/index.js";
 import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
+import { checkpointsOf, DIAMOND, graphPipeline, newTrace } from "./dag-support.js";
 
 let dir: string;
 const managers: CheckpointManager[] = [];
@@ -127,6 +128,21 @@ describe("durability modes", () => {
     // The resume skips what the queued checkpoints hold.
     const again = await linear(manager, [], { durability: "async" }).execute();
     expect(again.skippedStages).toEqual(["a", "b"]);
+  });
+
+  it("async on a DAG: one checkpoint per completion, in completion order, each stage run once", async () => {
+    const manager = sqliteManager();
+    const trace = newTrace();
+    const nodes = DIAMOND.map((n) => (n.name === "b" ? { ...n, delayMs: 30 } : n));
+    const result = await graphPipeline(manager, nodes, trace, {}, { durability: "async" }).execute();
+    expect(trace.calls.sort()).toEqual(["a", "b", "c", "d"]);
+    const records = await checkpointsOf(manager, result.pipelineId);
+    const order = trace.ends;
+    expect(records.map((r) => r.metadata.stageName)).toEqual([...order, "pipeline_complete"]);
+    records.slice(0, 4).forEach((r, i) => {
+      expect(r.completedStages).toEqual(order.slice(0, i + 1));
+    });
+    expect(result.checkpointsCreated).toBe(5);
   });
 
   for (const options of [{ durability: "exit" }, { checkpointAfterEachStep: false }]) {
