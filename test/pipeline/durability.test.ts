@@ -4,12 +4,13 @@
  * error (a real refusal: a PostgreSQL trigger); the option's validation and its alias
  * `checkpointAfterEachStep: false`. Crashes are in durability-sigkill.test.ts.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, InvalidPipelineError, Pipeline, type PipelineEvent } from "../../src/index.js";
+import { loadPipelineOptions } from "../../src/pipeline/from-file.js";
 import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 import { checkpointsOf, DIAMOND, graphPipeline, newTrace } from "./dag-support.js";
 
@@ -165,6 +166,26 @@ describe("durability modes", () => {
       expect(await stagesOf(manager, paused.pipelineId)).toEqual(["b:resumed", "c:failed"]);
     });
   }
+
+  it("YAML: durability, checkpoint_policy and a step's side_effects; bad values reported", async () => {
+    Pipeline.registerAgent("DurableEcho", () => ({ ok: true }));
+    const file = join(dir, "p.yaml");
+    await writeFile(
+      file,
+      "name: p\ndurability: async\ncheckpoint_policy: auto\nsteps:\n  - { name: a, agent: DurableEcho, side_effects: true }\n",
+    );
+    const options = await loadPipelineOptions(file);
+    expect(options).toMatchObject({ durability: "async", checkpointPolicy: "auto" });
+    expect(options.steps[0]?.sideEffects).toBe(true);
+    expect(() => new Pipeline(options)).not.toThrow();
+    await writeFile(
+      file,
+      "name: p\ndurability: later\nsteps:\n  - { name: a, agent: DurableEcho, side_effects: 1 }\n",
+    );
+    await expect(Pipeline.fromFile(file)).rejects.toThrow(
+      /durability must be one of[\s\S]*step a: sideEffects must be a boolean/,
+    );
+  });
 
   it("validation: unknown values, and checkpointAfterEachStep: false against another durability", () => {
     const steps = [{ name: "a", agent: () => 1, sideEffects: "yes" }];
