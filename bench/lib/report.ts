@@ -374,7 +374,7 @@ export function renderMarkdown(report: RunReport): string {
   }
   const dag = report.stores.flatMap((s) => (s.dag ? [s.dag] : []));
   if (dag.length > 0) sections.push(dagSection(dag));
-  const modes = report.stores.flatMap((s) => (s.durabilityModes ? [s.durabilityModes] : []));
+  const modes = report.stores.flatMap((s) => s.durabilityModes ?? []);
   if (modes.length > 0) sections.push(durabilitySection(modes));
   for (const [title, text, body] of sections) {
     lines.push(`## ${title}`, "", text, "", body, "");

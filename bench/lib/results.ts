@@ -42,7 +42,7 @@ export interface StoreResult {
   /** The DAG scenario (dag.ts); only with `--scenario dag`. */
   dag?: DagRow;
   /** The durability scenario (durability.ts); only with `--scenario durability`. */
-  durabilityModes?: DurabilityRow;
+  durabilityModes?: DurabilityRow[];
   seconds: number;
 }
 
