@@ -113,6 +113,35 @@ describe("durability modes", () => {
     expect(timings.a?.checkpoint_ms).toBeGreaterThanOrEqual(0);
   });
 
+  it("async: a stage with side effects starts after every earlier checkpoint, and the next waits for its own", async () => {
+    const manager = sqliteManager();
+    const log: string[] = [];
+    const agent = async (_inputs: Record<string, unknown>, ctx: { stageName: string }) => {
+      await sleep(2);
+      return { stage: ctx.stageName };
+    };
+    const pipeline = new Pipeline({
+      name: "durable",
+      checkpointEnabled: true,
+      checkpointStore: manager,
+      durability: "async",
+      steps: [
+        { name: "a", agent },
+        { name: "b", agent, sideEffects: true },
+        { name: "c", agent },
+        { name: "d", agent },
+      ],
+      onEvent: (e: PipelineEvent) => {
+        if (e.type === "stage_started") log.push(`start ${e.stageName}`);
+        if (e.type === "checkpoint_created") log.push(`checkpoint ${e.stageName}`);
+      },
+    });
+    await pipeline.execute();
+    expect(log.slice(0, 5)).toEqual(["start a", "checkpoint a", "start b", "checkpoint b", "start c"]);
+    // After c, plain async again: d starts before c's checkpoint is written.
+    expect(log.indexOf("start d")).toBeLessThan(log.indexOf("checkpoint c"));
+  });
+
   it("async: a stage failure waits for the queued checkpoints, then writes the failed one", async () => {
     const manager = sqliteManager();
     const log: string[] = [];
