@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { measureAtRest } from "./lib/at-rest.js";
 import { measureDag } from "./lib/dag.js";
+import { measureDurability } from "./lib/durability.js";
 import { measureEndToEnd } from "./lib/e2e.js";
 import { measureGrowth } from "./lib/growth.js";
 import { type BenchOptions, parseOptions } from "./lib/options.js";
@@ -74,6 +75,7 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("atrest")) result.atRest = await measureAtRest(ctx);
       // Seconds of simulated I/O per run: only when asked for, never part of the full run.
       if (options.scenario === "dag") result.dag = await measureDag(ctx);
+      if (options.scenario === "durability") result.durabilityModes = await measureDurability(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.

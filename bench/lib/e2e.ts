@@ -5,9 +5,15 @@
  * run's lease, and the completion checkpoint. Every run is a fresh run id, so nothing resumes.
  */
 import { mkdir } from "node:fs/promises";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CheckpointManager, Pipeline, type PipelineResults, type StepDefinition } from "../../src/index.js";
+import {
+  CheckpointManager,
+  Pipeline,
+  type PipelineOptions,
+  type PipelineResults,
+  type StepDefinition,
+} from "../../src/index.js";
 // The CLI's loader (src/cli/commands/run.ts): the file's steps, agents and options as `cairn run` gets them.
 import { loadPipelineOptions } from "../../src/pipeline/from-file.js";
 import { compareInRounds, type Variant } from "./measure.js";
@@ -19,8 +25,8 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const EXAMPLE = join(ROOT, "examples", "co2e", "pipeline.yaml");
 
 /**
- * The file's steps with their input paths made absolute (the file's are relative to the working
- * directory) and the outputs it writes (the SQLite database, the report) moved into `out`, so
+ * The file's steps with their input paths made absolute (the file's are relative to its folder)
+ * and the outputs it writes (the SQLite database, the report) moved into `out`, so
  * the bench writes nothing into the repository.
  */
 function withPaths(steps: StepDefinition[], out: string): StepDefinition[] {
@@ -30,7 +36,7 @@ function withPaths(steps: StepDefinition[], out: string): StepDefinition[] {
         // `$stage.field` is a reference to an earlier output, not a path.
         if (typeof value !== "string" || value.startsWith("$") || isAbsolute(value)) return [key, value];
         if (key === "database" || key === "report") return [key, join(out, basename(value))];
-        return [key, resolve(ROOT, value)];
+        return [key, resolve(dirname(EXAMPLE), value)];
       }),
     );
     return { ...step, inputs };
@@ -38,11 +44,16 @@ function withPaths(steps: StepDefinition[], out: string): StepDefinition[] {
 }
 
 /** The example pipeline, writing into `out`; `manager` turns checkpointing on, into that store. */
-async function examplePipeline(out: string, manager: CheckpointManager | undefined): Promise<Pipeline> {
+export async function examplePipeline(
+  out: string,
+  manager: CheckpointManager | undefined,
+  extra: Partial<PipelineOptions> = {},
+): Promise<Pipeline> {
   await mkdir(out, { recursive: true });
   const options = await loadPipelineOptions(EXAMPLE, {
     checkpointEnabled: manager !== undefined,
     ...(manager ? { checkpointStore: manager } : {}),
+    ...extra,
   });
   return new Pipeline({ ...options, steps: withPaths(options.steps, out) });
 }

@@ -14,6 +14,7 @@ export const SCENARIOS = [
   "walks",
   "atrest",
   "dag",
+  "durability",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -91,7 +92,7 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag|durability]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import { atRestBytesTable, atRestNote, atRestTimesTable } from "./at-rest-report.js";
 import { dagSection } from "./dag.js";
+import { durabilitySection } from "./durability.js";
 import { ms, ratio, table } from "./markdown.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
@@ -373,6 +374,8 @@ export function renderMarkdown(report: RunReport): string {
   }
   const dag = report.stores.flatMap((s) => (s.dag ? [s.dag] : []));
   if (dag.length > 0) sections.push(dagSection(dag));
+  const modes = report.stores.flatMap((s) => s.durabilityModes ?? []);
+  if (modes.length > 0) sections.push(durabilitySection(modes));
   for (const [title, text, body] of sections) {
     lines.push(`## ${title}`, "", text, "", body, "");
   }

@@ -2,6 +2,7 @@
 
 import type { AtRestResult } from "./at-rest.js";
 import type { DagRow } from "./dag.js";
+import type { DurabilityRow } from "./durability.js";
 import type { ScenarioName } from "./options.js";
 import { type Summary, summarize } from "./stats.js";
 
@@ -40,6 +41,8 @@ export interface StoreResult {
   atRest?: AtRestResult;
   /** The DAG scenario (dag.ts); only with `--scenario dag`. */
   dag?: DagRow;
+  /** The durability scenario (durability.ts); only with `--scenario durability`. */
+  durabilityModes?: DurabilityRow[];
   seconds: number;
 }
 

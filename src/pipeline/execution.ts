@@ -1,29 +1,33 @@
 /**
  * One execution of a run: restore what the plan skips, run the rest as their dependencies finish
- * (at most `maxConcurrency` at once), and checkpoint each completion, one write at a time, under
- * the run's lease. What to skip is the planner's decision, never this file's.
+ * (at most `maxConcurrency` at once), and checkpoint completions, one write at a time, under the
+ * run's lease: each waited for (`durability: "sync"`), queued while the next stages run
+ * ("async"), or none until the run fails, pauses or completes ("exit"); the checkpoint policy
+ * may skip some (checkpoint-policy.ts). What to skip is the planner's decision, never this file's.
  */
 import { LeaseLostError } from "../core/errors.js";
-import { type OutputMigration, PIPELINE_COMPLETE_STAGE, type PipelineCheckpoint } from "../core/types.js";
+import {
+  type CreateCheckpointInput,
+  type OutputMigration,
+  PIPELINE_COMPLETE_STAGE,
+  type PipelineCheckpoint,
+} from "../core/types.js";
 import { EncodedOutput } from "../manager/build.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { encodedOutputsOf } from "../manager/verify.js";
 import type { Lease } from "../stores/types.js";
+import { type CheckpointPolicy, checkpointDecider } from "./checkpoint-policy.js";
+import { CheckpointWriter, type Durability } from "./checkpoint-writer.js";
 import { fingerprintOf, migratedProvenanceOf, provenanceOf, type StageFingerprint } from "./fingerprint.js";
 import type { RunPlan, StageDecision } from "./planner.js";
 import { resolveInputs } from "./references.js";
+import { markSkipped, type RunState, roundMs, type StageProgress, type StageTiming } from "./run-state.js";
 import { type Attempted, attemptStage } from "./stage-attempt.js";
 import { PipelineAbortedError, StageFailedError } from "./stage-runner.js";
 import type { MigratedStage, PipelineEvent, PipelineResults, RerunReason, StepResult } from "./types.js";
 import type { NormalizedStep } from "./validate.js";
 
-/** Progress of one stage, as `visualizeProgress` shows it. */
-export interface StageProgress {
-  state: "pending" | "running" | "completed" | "skipped" | "migrated" | "failed";
-  attempts: number;
-  durationMs: number | undefined;
-  error?: string;
-}
+export { markSkipped, type StageProgress, type StageTiming } from "./run-state.js";
 
 /** Everything an execution needs from its pipeline. */
 export interface ExecutionContext {
@@ -32,7 +36,10 @@ export interface ExecutionContext {
   version: string | undefined;
   steps: readonly NormalizedStep[];
   manager: CheckpointManager | undefined;
-  checkpointAfterEachStep: boolean;
+  /** When a completed stage counts as done: its checkpoint written (sync), queued (async), or none (exit). */
+  durability: Durability;
+  /** Checkpoint after every stage, or where the learned costs say it is worth it. */
+  checkpointPolicy: CheckpointPolicy;
   /** How many stages run at once, at most. */
   maxConcurrency: number;
   emit(event: PipelineEvent): void;
@@ -54,51 +61,6 @@ export interface StartPoint {
   resume?: { checkpoint: PipelineCheckpoint; resumeCount: number };
   /** The planner's decisions for this run: the skipped stages are restored, the rest run. */
   plan: RunPlan;
-}
-
-/** State saved in every checkpoint of a run (`state_data`). */
-interface RunState {
-  inputs: Record<string, unknown>;
-  pipeline_config: {
-    name: string;
-    steps: { name: string; agent: string; version: string | null; depends_on: string[] }[];
-  };
-  fingerprints: Record<string, StageFingerprint>;
-  stage_timings: Record<string, StageTiming>;
-}
-
-/**
- * How a stage's last execution went, in `state_data.stage_timings`: the cost model's history.
- * `checkpoint_ms` (how long the stage's checkpoint took to write) appears from the checkpoint
- * after it on: a record cannot hold its own write time.
- */
-export interface StageTiming {
-  duration_ms: number;
-  attempts: number;
-  /** ISO time the stage started. */
-  started_at: string;
-  checkpoint_ms?: number;
-  /** Set in the failed checkpoint for a stage that failed. */
-  failed?: true;
-}
-
-const roundMs = (ms: number) => Math.round(ms * 1000) / 1000;
-
-/** Records a stage that a run skips: its result holds the output restored from the checkpoint. */
-export function markSkipped(
-  stageName: string,
-  output: unknown,
-  stepsResults: Record<string, StepResult>,
-  progress: Map<string, StageProgress>,
-): void {
-  stepsResults[stageName] = {
-    status: "skipped",
-    output,
-    attempts: 0,
-    durationMs: 0,
-    checkpointId: undefined,
-  };
-  progress.set(stageName, { state: "skipped", attempts: 0, durationMs: undefined });
 }
 
 /** Runs (or resumes) a run to completion, a pause, or a failure. */
@@ -138,46 +100,60 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   });
   const stageInputs = (step: NormalizedStep) => ({ ...start.inputs, ...resolveInputs(step.inputs, outputs) });
 
+  const writer = ctx.manager ? new CheckpointWriter(ctx.manager, ctx.lease) : undefined;
+  /** The checkpoint as of now: a queued write holds this snapshot, not what happens after. */
+  const checkpointInput = (
+    stageName: string,
+    stageIndex: number,
+    status: "completed" | "failed" | "in_progress",
+    errorMessage?: string,
+  ): CreateCheckpointInput => ({
+    pipelineId,
+    pipelineName: ctx.name,
+    stageName,
+    stageIndex,
+    stateData: state() as unknown as Record<string, unknown>,
+    completedStages: [...completed],
+    pendingStages: steps.filter((s) => !completed.includes(s.name)).map((s) => s.name),
+    agentOutputs: Object.fromEntries(encoded),
+    provenanceHashes: { ...provenance },
+    ...(ctx.version !== undefined ? { pipelineVersion: ctx.version } : {}),
+    outputVersions: { ...outputVersions },
+    outputMigrations: { ...outputMigrations },
+    status,
+    ...(errorMessage !== undefined ? { errorMessage } : {}),
+  });
+  /** After a write: counted, reported, and its write time noted for the next checkpoint. */
+  const written = (stageName: string, timed: boolean) => (checkpointId: string, writeMs: number) => {
+    checkpointsCreated++;
+    const timing = timings[stageName];
+    if (timed && timing) timing.checkpoint_ms = roundMs(writeMs);
+    const result = stepsResults[stageName];
+    if (timed && result) result.checkpointId = checkpointId;
+    ctx.emit({ type: "checkpoint_created", pipelineId, at: new Date(), checkpointId, stageName });
+  };
+
+  /** Writes a checkpoint after every queued one and waits for it to be durable. */
   async function checkpoint(
     stageName: string,
     stageIndex: number,
     status: "completed" | "failed" | "in_progress",
     errorMessage?: string,
   ): Promise<string | undefined> {
-    if (!ctx.manager) return undefined;
-    const fence = ctx.lease();
-    const id = await ctx.manager.createCheckpoint(
-      {
-        pipelineId,
-        pipelineName: ctx.name,
-        stageName,
-        stageIndex,
-        stateData: state() as unknown as Record<string, unknown>,
-        completedStages: [...completed],
-        pendingStages: steps.filter((s) => !completed.includes(s.name)).map((s) => s.name),
-        agentOutputs: Object.fromEntries(encoded),
-        provenanceHashes: { ...provenance },
-        ...(ctx.version !== undefined ? { pipelineVersion: ctx.version } : {}),
-        outputVersions: { ...outputVersions },
-        outputMigrations: { ...outputMigrations },
-        status,
-        ...(errorMessage !== undefined ? { errorMessage } : {}),
-      },
-      fence ? { fence } : {},
-    );
-    checkpointsCreated++;
+    if (!writer) return undefined;
+    const input = checkpointInput(stageName, stageIndex, status, errorMessage);
     unsaved = false;
-    ctx.emit({ type: "checkpoint_created", pipelineId, at: new Date(), checkpointId: id, stageName });
-    return id;
+    return writer.write(input, written(stageName, false));
   }
 
-  /** A stage's checkpoint, its write time noted for the next one. */
-  async function timedCheckpoint(stageName: string, stageIndex: number, status: "completed") {
-    const began = performance.now();
-    const id = await checkpoint(stageName, stageIndex, status);
-    const timing = timings[stageName];
-    if (timing && id !== undefined) timing.checkpoint_ms = roundMs(performance.now() - began);
-    return id;
+  /** A completed stage's checkpoint: waited for, or (async) queued while the run goes on. */
+  async function stageCheckpoint(step: NormalizedStep, wait: boolean): Promise<string | undefined> {
+    if (!writer) return undefined;
+    const input = checkpointInput(step.name, step.index, "completed");
+    unsaved = false;
+    if (wait) return writer.write(input, written(step.name, true));
+    writer.enqueue(input, written(step.name, true));
+    return undefined;
   }
 
   // Restore the stages the plan skips and take the outputs it migrated, and report every re-run with the planner's reason before
@@ -300,6 +276,9 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   const runSignal = AbortSignal.any([ctx.hardSignal, ending.signal]);
   const launch = (step: NormalizedStep) =>
     attemptStage(ctx, step, stageInputs, { pipelineId, resumeCount }, runSignal);
+  const stepNamed = (name: string) => steps.find((s) => s.name === name) as NormalizedStep;
+  const decider = await checkpointDecider(ctx);
+  const everyStage = ctx.durability !== "exit";
   try {
     for (;;) {
       // Nothing new starts once a stage failed or a stop was asked for; the running ones finish.
@@ -307,12 +286,23 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       while (!stopping() && running.size < ctx.maxConcurrency) {
         const next = remaining.find((s) => s.dependsOn.every((d) => finished.has(d)));
         if (!next) break;
+        // A stage with side effects starts only once everything before it is durable: a crash
+        // during it then never makes the stages it follows run again.
+        if (next.sideEffects && everyStage && writer) {
+          const last = completed[completed.length - 1];
+          if (unsaved && last !== undefined) await stageCheckpoint(stepNamed(last), true);
+          else await writer.drain();
+          decider.reset();
+          if (stopping()) break;
+        }
         remaining.splice(remaining.indexOf(next), 1);
         running.set(next.name, launch(next));
       }
       if (running.size === 0) break;
       const done = await Promise.race(running.values());
       running.delete(done.step.name);
+      // The stage boundary: a queued checkpoint that failed fails the run here.
+      writer?.check();
       const { step, durationMs, attempts } = done;
       timings[step.name] = { duration_ms: roundMs(durationMs), attempts, started_at: done.startedAt };
       if (!done.ok) {
@@ -339,20 +329,22 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
       outputVersions[step.name] = step.outputVersion;
       delete outputMigrations[step.name];
       completed.push(step.name);
-      // A stage counts as completed only once its checkpoint is stored; writes are one at a
-      // time, in completion order, so the run's chain stays linear.
       unsaved = true;
-      const checkpointId = ctx.checkpointAfterEachStep
-        ? await timedCheckpoint(step.name, step.index, "completed")
-        : undefined;
-      finished.add(step.name);
       stepsResults[step.name] = {
         status: "completed",
         output: done.output,
         attempts,
         durationMs,
-        checkpointId,
+        checkpointId: undefined,
       };
+      // Writes are one at a time, in completion order, so the run's chain stays linear. In sync
+      // mode a stage counts as completed only once its checkpoint is stored; in async mode the
+      // next stages start while it is written, except after a stage with side effects.
+      const upcoming = [...[...running.keys()].map(stepNamed), ...remaining.slice(0, 1)];
+      if (everyStage && decider.after(step, upcoming)) {
+        await stageCheckpoint(step, ctx.durability === "sync" || step.sideEffects);
+      }
+      finished.add(step.name);
       ctx.progress.set(step.name, { state: "completed", attempts, durationMs });
       ctx.emit({
         type: "stage_completed",
@@ -364,8 +356,16 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
         attempts,
       });
     }
+    // Every queued checkpoint is durable (or its error thrown) before the run's last word.
+    await writer?.drain();
   } catch (error) {
     ending.abort(error);
+    // No write of this execution may land after it ended (its lease is released next).
+    const writeError = await writer?.settle();
+    if (writeError !== undefined && writeError !== error)
+      process.emitWarning(
+        `cairn: a queued checkpoint of ${pipelineId} also failed: ${(writeError as Error).message}`,
+      );
     throw error;
   }
   if (failure && !failure.ok) {
@@ -376,9 +376,9 @@ export async function executeRun(ctx: ExecutionContext, start: StartPoint): Prom
   }
   if (remaining.length > 0) {
     const pending = steps.filter((s) => !finished.has(s.name)).map((s) => s.name);
-    // Without a checkpoint after each stage, save the progress made so far before stopping.
+    // Progress no checkpoint holds yet (exit mode, a skipped checkpoint): saved before stopping.
     if (unsaved) {
-      const last = steps.find((s) => s.name === completed[completed.length - 1]) as NormalizedStep;
+      const last = stepNamed(completed[completed.length - 1] as string);
       await checkpoint(last.name, last.index, "in_progress");
     }
     ctx.emit({ type: "run_paused", pipelineId, at: new Date(), pendingStages: pending });

@@ -12,7 +12,9 @@
  *     - { name: load, agent: ./load.js, inputs: { rows: "$extract.rows" }, retries: 2 }
  *
  * A step's `depends_on: [a, b]` makes it wait for those stages instead of the step before it;
- * `max_concurrency` bounds how many independent stages run at once.
+ * `max_concurrency` bounds how many independent stages run at once. `durability` (sync, async,
+ * exit) and `checkpoint_policy` (every-stage, auto) are top-level keys; a step's `side_effects:
+ * true` keeps the auto policy from skipping the checkpoints around it.
  *
  * A pipeline's `version`, `migrate_state` and a step's `output_version` and `migrate` (the step's
  * `migrateOutput`) name migrations as `./module.js:exportName`, loaded like agents.
@@ -56,6 +58,8 @@ const FILE_KEYS = [
   "version",
   "migrateState",
   "maxConcurrency",
+  "durability",
+  "checkpointPolicy",
 ] as const satisfies readonly (keyof PipelineOptions | "checkpoint")[];
 /** Keys of the `checkpoint:` block. */
 const CHECKPOINT_KEYS = [

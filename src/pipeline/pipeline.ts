@@ -216,7 +216,9 @@ export class Pipeline {
       version: this.options.version,
       steps: this.steps,
       manager,
-      checkpointAfterEachStep: this.options.checkpointAfterEachStep ?? true,
+      durability:
+        this.options.durability ?? (this.options.checkpointAfterEachStep === false ? "exit" : "sync"),
+      checkpointPolicy: this.options.checkpointPolicy ?? "every-stage",
       maxConcurrency: this.options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       emit: (event: PipelineEvent) => this.emit(event),
       pauseRequested: () => this.paused,

@@ -76,6 +76,12 @@ export interface StepDefinition {
    * first step: none), so a pipeline without it is linear. `[]` makes the step a root.
    */
   dependsOn?: string[];
+  /**
+   * The agent acts on the outside world (YAML `side_effects`): with `checkpointPolicy: "auto"`
+   * the checkpoints before and after it are never skipped, and with `durability: "async"` the
+   * run waits for them (default false).
+   */
+  sideEffects?: boolean;
 }
 
 /** Something that happened during a run, for logging and metrics. */
@@ -177,8 +183,20 @@ export interface PipelineOptions {
   checkpointEncryption?: EncryptionOptions;
   /** Continue the newest unfinished run of this pipeline on `execute()` (default true). */
   autoResume?: boolean;
-  /** Checkpoint after every stage (default true); otherwise only on failure, pause and completion. */
+  /** `false` is `durability: "exit"` (kept for older code); `true` changes nothing. */
   checkpointAfterEachStep?: boolean;
+  /**
+   * When a completed stage counts as done (YAML `durability`): `"sync"` (default) once its
+   * checkpoint is durable; `"async"` at once, its checkpoint written while the next stages run
+   * (a crash re-runs at most the stages whose checkpoints were in flight; a write error fails the
+   * run at the next stage boundary); `"exit"`: checkpoints only on failure, pause and completion.
+   */
+  durability?: "sync" | "async" | "exit";
+  /**
+   * `"every-stage"` (default) or `"auto"`: skip the checkpoint after a stage where the cost model
+   * learned from the store says re-running it is cheaper than writing it (YAML `checkpoint_policy`).
+   */
+  checkpointPolicy?: "every-stage" | "auto";
   /** Agents that steps name by string. */
   agents?: Record<string, Agent>;
   /** Called for every event; a throwing listener is reported as a warning, never breaks the run. */

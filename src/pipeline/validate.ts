@@ -44,6 +44,8 @@ export interface NormalizedStep {
   definitionText: string;
   /** The stages it depends on, resolved: its `dependsOn`, else the step listed before it. */
   dependsOn: string[];
+  /** Its agent acts on the outside world: the checkpoints around it are never skipped. */
+  sideEffects: boolean;
 }
 
 /** Default of `maxConcurrency`: how many independent stages run at once. */
@@ -66,6 +68,8 @@ const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "version",
   "migrateState",
   "maxConcurrency",
+  "durability",
+  "checkpointPolicy",
 ]);
 /** The fields of one step; anything else is a validation problem (a pipeline file's too). */
 export const STEP_FIELDS = [
@@ -79,6 +83,7 @@ export const STEP_FIELDS = [
   "outputVersion",
   "migrateOutput",
   "dependsOn",
+  "sideEffects",
 ] as const satisfies readonly (keyof StepDefinition)[];
 const STEP_KEYS = new Set<string>(STEP_FIELDS);
 
@@ -97,6 +102,13 @@ function checkNumber(problems: string[], where: string, value: unknown, min: num
       `${where} must be ${integer ? "an integer" : "a number"} ≥ ${min}, got ${JSON.stringify(value)}`,
     );
   }
+}
+
+function checkChoice(problems: string[], where: string, value: unknown, choices: readonly string[]): void {
+  if (value !== undefined && !choices.includes(value as string))
+    problems.push(
+      `${where} must be one of ${choices.map((c) => `"${c}"`).join(", ")}, got ${JSON.stringify(value)}`,
+    );
 }
 
 /** Why `value` is not a pipeline version (1–128 printable characters), or undefined. */
@@ -145,6 +157,16 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
     if (options[key] !== undefined && typeof options[key] !== "boolean")
       problems.push(`${key} must be a boolean`);
   }
+  checkChoice(problems, "durability", options.durability, ["sync", "async", "exit"]);
+  checkChoice(problems, "checkpointPolicy", options.checkpointPolicy, ["every-stage", "auto"]);
+  if (
+    options.durability !== undefined &&
+    options.durability !== "exit" &&
+    options.checkpointAfterEachStep === false
+  )
+    problems.push(
+      `checkpointAfterEachStep: false is durability "exit", which contradicts durability "${options.durability}": keep one of them`,
+    );
   checkNumber(problems, "leaseTtlMs", options.leaseTtlMs, 100);
   checkNumber(problems, "maxConcurrency", options.maxConcurrency, 1);
   const versionProblem = pipelineVersionProblem(options.version);
@@ -196,6 +218,8 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
           : `${where}: ${agentProblem(step.agent) ?? "invalid agent"}`,
       );
     }
+    if (step.sideEffects !== undefined && typeof step.sideEffects !== "boolean")
+      problems.push(`${where}: sideEffects must be a boolean`);
     if (step.inputs !== undefined && !isPlainObject(step.inputs))
       problems.push(`${where}: inputs must be an object`);
     if (step.config !== undefined && !isPlainObject(step.config))
@@ -233,6 +257,7 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
         migrateOutput: step.migrateOutput as NormalizedStep["migrateOutput"],
         definitionText,
         dependsOn: resolvedDependencies(declared, index, order),
+        sideEffects: step.sideEffects === true,
       });
     }
   });
