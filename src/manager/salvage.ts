@@ -16,16 +16,14 @@
  * it is the only one read.
  */
 import { canonicalJson, decode, decodeTree } from "../core/codec.js";
-import { CheckpointCorruptError, FormatTooNewError } from "../core/errors.js";
-import { formatOf, upcastBody } from "../core/formats.js";
+import { CheckpointCorruptError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
-import { type CheckpointBody, type CheckpointRecord, sha256 } from "../core/record.js";
-import { assertOpened, corruptReason } from "../core/sealed.js";
+import type { CheckpointBody, CheckpointRecord } from "../core/record.js";
 import { type PipelineCheckpoint, RESUMABLE_STATUSES } from "../core/types.js";
 import type { CheckpointStore } from "../stores/types.js";
 import type { OutputSource } from "./check.js";
 import { findResumePoint } from "./runs.js";
-import { decodeVerified, type VerifiedRecord } from "./verify.js";
+import { checkOutputText, checkRecordContent, decodeVerified, type VerifiedRecord } from "./verify.js";
 
 /** A run's resume point at stage granularity (see the module comment). */
 export interface SalvagedResume {
@@ -61,23 +59,15 @@ interface StageOutput {
   keyed: boolean;
 }
 
-/** Why a record cannot be a base or a source; undefined when its own content verifies. */
+/** Why a record cannot be a base or a source, or the record with its content checked. */
 function checkOwnContent(record: CheckpointRecord): CheckedRecord | string {
-  const { metadata } = record;
-  const failed = corruptReason(record.body);
-  if (failed !== undefined) return failed;
   // Sealed for want of a key throws KeyMissingError: a resume cannot go on without it.
-  assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
+  const content = checkRecordContent(record);
+  if (content.body === undefined) return content.problems.map((problem) => problem.message).join("; ");
   try {
-    const format = formatOf(metadata);
-    const expected = format.checksum(metadata, record.body);
-    if (expected !== metadata.checksum) return "its checksum does not match its content";
-    const body = upcastBody(format.parseBody(metadata.checkpoint_id, record.body), format, metadata);
-    const state = decodeTree(body.state_data) as Record<string, unknown>;
-    return { record, body, state };
+    const state = decodeTree(content.body.state_data) as Record<string, unknown>;
+    return { record, body: content.body, state };
   } catch (error) {
-    // A newer format is not damage: it propagates, as for every load.
-    if (error instanceof FormatTooNewError) throw error;
     return (error as Error).message;
   }
 }
@@ -96,19 +86,10 @@ function checkOutput(
   hash: string,
   text: string | undefined,
 ): StageOutput | OutputFailure {
-  if (text === undefined) return { reason: `output ${hash.slice(0, 12)}… is missing`, damaged: false };
-  const failed = corruptReason(text);
-  if (failed !== undefined) return { reason: failed, damaged: true };
-  assertOpened(text, `The output of stage ${stage}`);
-  const match = store.addressMatches
-    ? store.addressMatches(pipelineId, hash, text)
-    : sha256(text) === hash
-      ? "sha"
-      : undefined;
-  if (match === undefined)
-    return { reason: `output ${hash.slice(0, 12)}… does not match its hash`, damaged: true };
+  const check = checkOutputText(store, pipelineId, hash, text, `output of stage ${stage}`);
+  if (!check.ok) return { reason: check.message, damaged: check.kind !== "output_missing" };
   try {
-    decode(text);
+    decode(text as string);
   } catch (error) {
     // Its hash holds: text a newer cairn wrote, perhaps. Never discarded.
     return {
@@ -116,7 +97,7 @@ function checkOutput(
       damaged: false,
     };
   }
-  return { hash, text, keyed: match === "keyed" };
+  return { hash, text: text as string, keyed: check.keyed };
 }
 
 const fingerprintText = (state: Record<string, unknown>, stage: string): string | undefined => {

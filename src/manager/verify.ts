@@ -35,6 +35,83 @@ export interface Inspection {
   verified?: VerifiedRecord;
 }
 
+/** A record's own content (checksum and body, outputs not looked at): its bodies, or its problems. */
+export type RecordContent =
+  | { problems: []; stored: StoredBody; body: CheckpointBody }
+  | { problems: ValidationProblem[]; stored?: undefined; body?: undefined };
+
+/**
+ * Checks a record's own content: its checksum by the rules of the format that wrote it, then its
+ * body parsed and upcast in memory. A sealed body (no key) throws `KeyMissingError` and a newer
+ * format `FormatTooNewError`: neither is damage.
+ */
+export function checkRecordContent(record: CheckpointRecord): RecordContent {
+  const { metadata } = record;
+  // Failed to open (its ciphertext fails authentication): invalid, as a checksum mismatch is.
+  const unopened = corruptReason(record.body);
+  if (unopened !== undefined) return { problems: [{ kind: "unreadable", message: unopened }] };
+  assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
+  let format: RecordFormat;
+  try {
+    format = formatOf(metadata);
+  } catch (error) {
+    if (!(error instanceof CheckpointCorruptError)) throw error;
+    return { problems: [{ kind: "unreadable", message: error.message }] };
+  }
+  const problems: ValidationProblem[] = [];
+  const expected = format.checksum(metadata, record.body);
+  if (expected !== metadata.checksum) {
+    problems.push({
+      kind: "checksum_mismatch",
+      message: `checksum mismatch: stored ${metadata.checksum.slice(0, 12)}…, content hashes to ${expected.slice(0, 12)}…`,
+    });
+  }
+  try {
+    const stored = format.parseBody(metadata.checkpoint_id, record.body);
+    const body = upcastBody(stored, format, metadata);
+    return problems.length > 0 ? { problems } : { problems: [], stored, body };
+  } catch (error) {
+    problems.push({ kind: "unreadable", message: (error as Error).message });
+    return { problems };
+  }
+}
+
+/** How one stored output checks against its address: verified (`keyed` when its address is), or why not. */
+export type OutputCheck =
+  | { ok: true; keyed: boolean }
+  | { ok: false; kind: "unreadable" | "output_missing" | "output_hash_mismatch"; message: string };
+
+/**
+ * Checks one stored output text against its address. An output that failed to open comes back
+ * marked (see `corruptReason`), never thrown; one sealed for want of a key throws `KeyMissingError`.
+ */
+export function checkOutputText(
+  store: OutputSource,
+  pipelineId: string,
+  hash: string,
+  text: string | undefined,
+  where: string,
+  checkpointId?: string,
+): OutputCheck {
+  if (text === undefined)
+    return { ok: false, kind: "output_missing", message: `${where} (${hash.slice(0, 12)}…) is missing` };
+  const failed = corruptReason(text);
+  if (failed !== undefined) return { ok: false, kind: "unreadable", message: `${where}: ${failed}` };
+  assertOpened(text, checkpointId ? `The ${where} of checkpoint ${checkpointId}` : `The ${where}`);
+  const match = store.addressMatches
+    ? store.addressMatches(pipelineId, hash, text)
+    : sha256(text) === hash
+      ? "sha"
+      : undefined;
+  if (match === undefined)
+    return {
+      ok: false,
+      kind: "output_hash_mismatch",
+      message: `${where} does not match its hash ${hash.slice(0, 12)}…`,
+    };
+  return { ok: true, keyed: match === "keyed" };
+}
+
 /**
  * Checks a record's checksum and outputs without throwing; problems are collected. Outputs in
  * `known` (verified earlier, from the same reads) are not hashed again.
@@ -45,72 +122,29 @@ export async function inspectRecord(
   known?: ReadonlySet<string>,
 ): Promise<Inspection> {
   const { metadata } = record;
-  // Failed to open (its ciphertext fails authentication): invalid, as a checksum mismatch is.
-  const unopened = corruptReason(record.body);
-  if (unopened !== undefined) return { problems: [{ kind: "unreadable", message: unopened }] };
-  // Sealed for want of a key: not checkable, and never reported as damage.
-  assertOpened(record.body, `Checkpoint ${metadata.checkpoint_id}`);
+  const content = checkRecordContent(record);
+  if (content.stored === undefined) return { problems: content.problems };
+  const { stored, body } = content;
   const problems: ValidationProblem[] = [];
-  let format: RecordFormat;
-  try {
-    // A newer format throws FormatTooNewError: not readable here, never damage.
-    format = formatOf(metadata);
-  } catch (error) {
-    if (!(error instanceof CheckpointCorruptError)) throw error;
-    return { problems: [{ kind: "unreadable", message: error.message }] };
-  }
-  // By the rules of the format that wrote it, then upcast in memory.
-  const expected = format.checksum(metadata, record.body);
-  if (expected !== metadata.checksum) {
-    problems.push({
-      kind: "checksum_mismatch",
-      message: `checksum mismatch: stored ${metadata.checksum.slice(0, 12)}…, content hashes to ${expected.slice(0, 12)}…`,
-    });
-  }
-  let stored: StoredBody;
-  let body: CheckpointBody;
-  try {
-    stored = format.parseBody(metadata.checkpoint_id, record.body);
-    body = upcastBody(stored, format, metadata);
-  } catch (error) {
-    problems.push({ kind: "unreadable", message: (error as Error).message });
-    return { problems };
-  }
   const hashes = [...new Set(Object.values(body.output_refs))];
-  // An output that fails to open comes back marked (see `corruptReason` below), never thrown.
   const outputs =
     hashes.length > 0 ? await store.getOutputs(metadata.pipeline_id, hashes) : new Map<string, string>();
   const keyed = new Set<string>();
   for (const [stage, hash] of Object.entries(body.output_refs)) {
     const text = outputs.get(hash);
-    const failed = text === undefined ? undefined : corruptReason(text);
-    if (failed !== undefined) {
-      problems.push({ kind: "unreadable", message: `output of stage ${stage}: ${failed}` });
-      outputs.delete(hash);
+    // Verified earlier from the same reads: only whether it opened is checked again.
+    if (text !== undefined && known?.has(hash) && corruptReason(text) === undefined) {
+      assertOpened(text, `The output of stage ${stage} of checkpoint ${metadata.checkpoint_id}`);
       continue;
     }
-    if (text !== undefined)
-      assertOpened(text, `The output of stage ${stage} of checkpoint ${metadata.checkpoint_id}`);
-    if (text === undefined) {
-      problems.push({
-        kind: "output_missing",
-        message: `output of stage ${stage} (${hash.slice(0, 12)}…) is missing`,
-      });
-    } else if (!known?.has(hash)) {
-      const match = store.addressMatches
-        ? store.addressMatches(metadata.pipeline_id, hash, text)
-        : sha256(text) === hash
-          ? "sha"
-          : undefined;
-      if (match === "keyed") keyed.add(hash);
-      if (match === undefined) {
-        problems.push({
-          kind: "output_hash_mismatch",
-          message: `output of stage ${stage} does not match its hash ${hash.slice(0, 12)}…`,
-        });
-        outputs.delete(hash);
-      }
+    const where = `output of stage ${stage}`;
+    const check = checkOutputText(store, metadata.pipeline_id, hash, text, where, metadata.checkpoint_id);
+    if (check.ok) {
+      if (check.keyed) keyed.add(hash);
+      continue;
     }
+    problems.push({ kind: check.kind, message: check.message });
+    outputs.delete(hash);
   }
   return problems.length > 0
     ? { problems }
