@@ -25,6 +25,7 @@ export {
   StoreNotFoundError,
   StoreOperationError,
   StoreUnavailableError,
+  StoreUnsupportedError,
   TipMovedError,
   TooLargeError,
   UnserializableValueError,

@@ -17,7 +17,7 @@ export const ExitCode = {
   NotFound: 3,
   /** Corrupt data was found (including `validate` finding problems). */
   Corrupt: 4,
-  /** The store cannot be reached, or its driver package is not installed. */
+  /** The store cannot be reached, its driver package is not installed, or its server lacks a needed feature. */
   StoreUnavailable: 5,
   /** Another runner is executing the run (`cairn run`). */
   RunLocked: 6,
@@ -39,7 +39,8 @@ export const EXIT_CODES_HELP = `Exit codes:
      or a file or checkpoint is larger than the size limit (raise --max-bytes)
   3  not found: no such checkpoint or run
   4  corrupt data found (validate found problems, or a checkpoint failed verification)
-  5  store unavailable, or its driver package is not installed
+  5  store unavailable, its driver package is not installed, or its server lacks
+     a feature the store needs (conditional writes)
   6  run locked: another process is executing that run (cairn run)
   7  key missing: encrypted data needs a key not in the key file (--key-file, CAIRN_KEY_FILE)
   130 stopped by a signal after a checkpoint; the run can be resumed (cairn run)`;
@@ -71,6 +72,8 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.Corrupt]: ExitCode.Corrupt,
   [ErrorCode.StoreUnavailable]: ExitCode.StoreUnavailable,
   [ErrorCode.MissingDriver]: ExitCode.StoreUnavailable,
+  // The server cannot hold cairn's data safely: like a missing driver, the fix is a different setup.
+  [ErrorCode.StoreUnsupported]: ExitCode.StoreUnavailable,
   [ErrorCode.InvalidName]: ExitCode.Usage,
   [ErrorCode.InvalidArgument]: ExitCode.Usage,
   [ErrorCode.InvalidConfig]: ExitCode.Usage,

@@ -29,6 +29,7 @@ export const ErrorCode = {
   TooLarge: "CAIRN_TOO_LARGE",
   KeyMissing: "CAIRN_KEY_MISSING",
   MigrationFailed: "CAIRN_MIGRATION_FAILED",
+  StoreUnsupported: "CAIRN_STORE_UNSUPPORTED",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -194,6 +195,29 @@ export class StoreUnavailableError extends CairnError {
     super(ErrorCode.StoreUnavailable, `${store} store unavailable: ${message}`, options);
     this.store = store;
     this.maybeCommitted = options?.maybeCommitted ?? false;
+  }
+}
+
+/**
+ * The server behind a store lacks a feature the store needs to keep data safe, e.g. an S3
+ * look-alike that accepts `If-None-Match: *` and overwrites anyway. Nothing was written.
+ */
+export class StoreUnsupportedError extends CairnError {
+  /** Strategy name of the store, e.g. `s3`. */
+  readonly store: string;
+  /** The server, as configured (an endpoint URL, or the bucket's location). */
+  readonly endpoint: string;
+  /** What the server lacks, e.g. `create-only writes (If-None-Match: *)`. */
+  readonly feature: string;
+
+  constructor(store: string, endpoint: string, feature: string, hint: string) {
+    super(
+      ErrorCode.StoreUnsupported,
+      `${store} store: the server at ${endpoint} does not enforce ${feature}; ${hint}`,
+    );
+    this.store = store;
+    this.endpoint = endpoint;
+    this.feature = feature;
   }
 }
 
