@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { InvalidConfigError } from "../../src/core/errors.js";
+import {
+  AZURE_CONNECTION_ENV,
+  azureConfigFromUrl,
+  parseAzureConfig,
+  parseS3Config,
+  s3ConfigFromUrl,
+} from "../../src/stores/cloud/config.js";
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidConfigError);
+    expect(error).toMatchObject({ code: "CAIRN_INVALID_CONFIG" });
+    return [...(error as InvalidConfigError).problems];
+  }
+  throw new Error("expected an InvalidConfigError");
+}
+
+describe("s3 configuration", () => {
+  it("reads the URL form: bucket, prefix and the query parameters, typed", () => {
+    const config = s3ConfigFromUrl(
+      "s3://my-bucket/etl/prod/?endpoint=http://127.0.0.1:7480&region=eu-west-1&forcePathStyle=true&requestTimeoutMs=2500",
+    );
+    expect(config).toEqual({
+      bucket: "my-bucket",
+      prefix: "/etl/prod/",
+      endpoint: "http://127.0.0.1:7480",
+      region: "eu-west-1",
+      forcePathStyle: true,
+      requestTimeoutMs: 2500,
+    });
+    const settings = parseS3Config(config);
+    expect(settings).toMatchObject({ bucket: "my-bucket", prefix: "etl/prod", singleWriter: false });
+    expect(parseS3Config({ bucket: "b1" })).toMatchObject({
+      prefix: "",
+      requestTimeoutMs: 10_000,
+      maxAttempts: 3,
+    });
+  });
+
+  it("keeps credentials out of URLs and names every problem at once", () => {
+    expect(problems(() => s3ConfigFromUrl("s3://key:secret@bucket/p"))).toEqual([
+      expect.stringMatching(/no user, password or port/),
+    ]);
+    expect(problems(() => s3ConfigFromUrl("s3://b1/p?endpoint=x&colour=red&singleWriter=yes"))).toEqual([
+      expect.stringMatching(/unknown query parameter "colour"/),
+      expect.stringMatching(/singleWriter must be true or false/),
+    ]);
+    const found = problems(() =>
+      parseS3Config({ bucket: "", prefix: "a//b", endpoint: "ftp://x", maxAttempts: 0, colour: 1 }),
+    );
+    expect(found).toHaveLength(5);
+    expect(found.join("\n")).toMatch(/no option "colour"/);
+    expect(found.join("\n")).toMatch(/bucket must be/);
+    expect(found.join("\n")).toMatch(/empty, "\." or "\.\." segment/);
+    expect(found.join("\n")).toMatch(/endpoint must be an http/);
+    expect(found.join("\n")).toMatch(/maxAttempts must be/);
+  });
+
+  it("takes a ready client, but then no connection settings beside it", () => {
+    const client = { send: async () => ({}) };
+    expect(parseS3Config({ bucket: "b1", client }).client).toBe(client);
+    expect(problems(() => parseS3Config({ bucket: "b1", client, region: "x" }))).toEqual([
+      expect.stringMatching(/client is given, so region must not be/),
+    ]);
+    expect(problems(() => parseS3Config({ bucket: "b1", credentials: { accessKeyId: "a" } }))).toEqual([
+      expect.stringMatching(/credentials must be/),
+    ]);
+  });
+});
+
+describe("azure configuration", () => {
+  const saved = process.env[AZURE_CONNECTION_ENV];
+  afterEach(() => {
+    if (saved === undefined) delete process.env[AZURE_CONNECTION_ENV];
+    else process.env[AZURE_CONNECTION_ENV] = saved;
+  });
+
+  it("reads azblob://container/prefix with the connection string from the environment", () => {
+    process.env[AZURE_CONNECTION_ENV] = "UseDevelopmentStorage=true";
+    const config = azureConfigFromUrl("azblob://runs/team-a?singleWriter=true");
+    expect(config).toEqual({
+      container: "runs",
+      prefix: "/team-a",
+      connectionString: "UseDevelopmentStorage=true",
+      singleWriter: true,
+    });
+    expect(parseAzureConfig(config)).toMatchObject({
+      container: "runs",
+      prefix: "team-a",
+      singleWriter: true,
+    });
+  });
+
+  it("says where the connection string must come from when it is missing", () => {
+    delete process.env[AZURE_CONNECTION_ENV];
+    expect(problems(() => azureConfigFromUrl("azblob://runs"))).toEqual([
+      expect.stringMatching(/AZURE_STORAGE_CONNECTION_STRING, which is not set/),
+    ]);
+  });
+
+  it("needs exactly one way to reach the account and a valid container name", () => {
+    expect(problems(() => parseAzureConfig({ container: "runs" }))).toEqual([
+      expect.stringMatching(/give one of connectionString, accountUrl/),
+    ]);
+    expect(
+      problems(() =>
+        parseAzureConfig({ container: "Bad--Name", connectionString: "x", accountUrl: "https://a" }),
+      ),
+    ).toEqual([
+      expect.stringMatching(/container must be/),
+      expect.stringMatching(/only one of connectionString, accountUrl and containerClient/),
+      expect.stringMatching(/accountUrl needs a credential/),
+    ]);
+    const credential = { getToken: async () => null };
+    expect(
+      parseAzureConfig({ container: "runs", accountUrl: "https://acct.blob.core.windows.net", credential }),
+    ).toMatchObject({ accountUrl: "https://acct.blob.core.windows.net", credential });
+  });
+});
