@@ -226,3 +226,86 @@ export async function startPrivateAzurite(): Promise<PrivateAzurite> {
     },
   };
 }
+
+/** What the fault proxy does to the next matching request. */
+export type Fault =
+  /** Forwards the request (the server applies it), then answers 500 instead of the server's reply. */
+  | "500-after"
+  /** Answers 500 without forwarding: nothing is applied. */
+  | "500-before"
+  /** Answers 501 Not Implemented without forwarding. */
+  | "501"
+  /** Answers 201 with a fresh ETag without forwarding: a server that ignores conditions. */
+  | "accept";
+
+/** An HTTP proxy in front of azurite that injects faults into chosen requests. */
+export interface FaultProxy extends AzuriteServer {
+  /** Applies `fault` to the next `count` requests for which `match` holds. */
+  inject(fault: Fault, count: number, match: (method: string, path: string) => boolean): void;
+  /** Requests forwarded so far (method and path). */
+  readonly forwarded: string[];
+  close(): Promise<void>;
+}
+
+const errorBody = (code: string) =>
+  `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>injected by the test</Message></Error>`;
+
+/** Starts a fault proxy to the server at `target` (its `url`). */
+export async function startFaultProxy(target: AzuriteServer): Promise<FaultProxy> {
+  const http = await import("node:http");
+  const rules: { fault: Fault; left: number; match: (method: string, path: string) => boolean }[] = [];
+  const forwarded: string[] = [];
+  let etags = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const method = req.method ?? "GET";
+      const path = req.url ?? "/";
+      const rule = rules.find((r) => r.left > 0 && r.match(method, path));
+      if (rule) rule.left--;
+      const answer = (status: number, code?: string) => {
+        const headers: Record<string, string> = { date: new Date().toUTCString() };
+        if (code) Object.assign(headers, { "x-ms-error-code": code, "content-type": "application/xml" });
+        if (status === 201) headers.etag = `"0x${(++etags).toString(16).padStart(15, "0")}"`;
+        res.writeHead(status, headers);
+        res.end(code ? errorBody(code) : "");
+      };
+      if (rule?.fault === "500-before") return answer(500, "InternalError");
+      if (rule?.fault === "501") return answer(501, "NotImplemented");
+      if (rule?.fault === "accept") return answer(201);
+      forwarded.push(`${method} ${path}`);
+      const upstream = http.request(
+        { host: "127.0.0.1", port: target.port, method, path, headers: req.headers },
+        (reply) => {
+          const body: Buffer[] = [];
+          reply.on("data", (c: Buffer) => body.push(c));
+          reply.on("end", () => {
+            if (rule?.fault === "500-after") return answer(500, "InternalError");
+            res.writeHead(reply.statusCode ?? 502, reply.headers);
+            res.end(Buffer.concat(body));
+          });
+        },
+      );
+      upstream.on("error", () => res.destroy());
+      upstream.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const url = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  return {
+    port,
+    url,
+    connectionString: azuriteConnectionString(url),
+    forwarded,
+    inject(fault, count, match) {
+      rules.push({ fault, left: count, match });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
