@@ -258,6 +258,12 @@ describe.skipIf(!server)("AzureObjects on azurite", () => {
         expect((await listAll(client, "ls/", { startAfter: "ls/c", delimiter: "/" })).prefixes).toEqual([
           "ls/d/",
         ]);
+        // As S3's StartAfter: a prefix is listed when it holds a key after startAfter, not otherwise.
+        const onLast = await listAll(client, "ls/", { startAfter: "ls/b/2", delimiter: "/" });
+        expect(onLast.prefixes).toEqual(["ls/d/"]);
+        const onPrefix = await listAll(client, "ls/", { startAfter: "ls/b/", delimiter: "/", maxKeys: 1 });
+        expect(onPrefix.prefixes).toEqual(["ls/b/", "ls/d/"]);
+        expect(onPrefix.keys).toEqual(["ls/c", "ls/e"]);
       });
     }
 

@@ -76,8 +76,6 @@ export async function listPage(
   }
   const { startAfter } = options;
   const strip = (name: string) => name.slice(context.root.length);
-  // A prefix (`runs/a/`) may hold keys after `startAfter` even when it sorts before it.
-  const keepPrefix = (p: string) => startAfter === undefined || p > startAfter || startAfter.startsWith(p);
   let continuation = options.continuation;
   // startFrom only starts a listing; a continuation token already points past it.
   let startFrom =
@@ -88,7 +86,12 @@ export async function listPage(
     // Each request gets its own time budget: an emulated skip may take many.
     const raw = await fetchPage(context, prefix, options, maxKeys, continuation, startFrom, deadline());
     const keys = raw.names.map(strip).filter((k) => startAfter === undefined || k > startAfter);
-    const prefixes = raw.prefixes.map(strip).filter(keepPrefix);
+    const prefixes: string[] = [];
+    for (const p of raw.prefixes.map(strip)) {
+      if (startAfter === undefined || p > startAfter) prefixes.push(p);
+      else if (startAfter.startsWith(p) && (await holdsKeyAfter(context, p, startAfter, deadline)))
+        prefixes.push(p);
+    }
     // An emulated startAfter can empty a whole page: go on rather than hand back an empty
     // page with a continuation (callers may take an empty page as the end).
     if (keys.length > 0 || prefixes.length > 0 || raw.continuation === undefined) {
@@ -99,4 +102,20 @@ export async function listPage(
     continuation = raw.continuation;
     startFrom = undefined;
   }
+}
+
+/**
+ * Whether the prefix `p` that `startAfter` lies in (`runs/a/` for `runs/a/x`) holds a key after
+ * it, as S3's `StartAfter` would list it. The server cannot say: `startFrom` is inclusive, so
+ * `startAfter` itself puts `p` on the page, and a server ignoring `startFrom` puts it there
+ * anyway. One more request, only for this one prefix of a page.
+ */
+async function holdsKeyAfter(
+  context: ListingContext,
+  p: string,
+  startAfter: string,
+  deadline: () => Deadline,
+): Promise<boolean> {
+  const page = await listPage(context, p, { startAfter, maxKeys: 1 }, deadline);
+  return page.keys.length > 0;
 }
