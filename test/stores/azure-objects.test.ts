@@ -5,6 +5,7 @@
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  ClosedError,
   InvalidArgumentError,
   InvalidConfigError,
   MissingDriverError,
@@ -305,6 +306,18 @@ describe.skipIf(!server)("AzureObjects on azurite", () => {
     expect(await viaClient.put("x", "2", { ifNoneMatch: "*" })).toEqual({ ok: false });
     if (!created.ok) throw new Error("setup");
     expect((await viaClient.put("x", "2", { ifMatch: created.etag })).ok).toBe(true);
+  });
+
+  it("refuses every call after close()", async () => {
+    const closing = await createAzureObjects({
+      container: container.name,
+      connectionString: live.connectionString,
+    });
+    await closing.close();
+    await closing.close();
+    await expect(closing.get("x")).rejects.toBeInstanceOf(ClosedError);
+    await expect(closing.list("")).rejects.toBeInstanceOf(ClosedError);
+    await expect(closing.put("x", "1", { ifNoneMatch: "*" })).rejects.toBeInstanceOf(ClosedError);
   });
 
   it("the conditions probe passes on azurite and leaves nothing behind", async () => {

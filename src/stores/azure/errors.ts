@@ -25,9 +25,9 @@ export function codeOf(error: unknown): string | undefined {
 const NETWORK =
   /ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ETIMEDOUT|ESOCKETTIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|socket hang up|REQUEST_SEND_ERROR/i;
 
-/** True for an aborted request (our deadline fired). */
+/** True for an aborted request (our deadline fired; `AbortSignal.timeout` names it TimeoutError). */
 export function isAbort(error: unknown): boolean {
-  return error instanceof Error && error.name === "AbortError";
+  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
 }
 
 /** True when the request did not get an HTTP answer: refused, reset, timed out, aborted. */

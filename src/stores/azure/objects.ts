@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
+import type { BlobBatchDeleteBlobsResponse } from "@azure/storage-blob";
 import { ClosedError, StoreOperationError, StoreUnsupportedError } from "../../core/errors.js";
 import type {
   ListOptions,
@@ -36,7 +37,8 @@ export interface AzureObjectsFactoryOptions extends AzureObjectsOptions {
 async function readAll(stream: Readable | undefined, signal: AbortSignal): Promise<Buffer> {
   if (!stream) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
-  const onAbort = () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+  const onAbort = () =>
+    stream.destroy(Object.assign(new Error("the read was aborted"), { name: "AbortError" }));
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
@@ -99,6 +101,7 @@ export class AzureObjects implements ObjectClient {
       const response = await this.blob(key).download(0, undefined, { abortSignal: deadline.signal });
       const body = await readAll(response.readableStreamBody as Readable | undefined, deadline.signal);
       if (response.etag === undefined) throw new Error(`no ETag in the answer for ${key}`);
+      // Azure always sends Date; the local clock stands in only for a proxy that strips it.
       return { body, etag: response.etag, serverTime: response.date ?? new Date() };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -171,9 +174,7 @@ export class AzureObjects implements ObjectClient {
   /** One blob batch; a blob already gone is fine, any other per-blob failure throws. */
   private async deleteBatch(keys: string[]): Promise<void> {
     const deadline = this.deadline();
-    let response: Awaited<
-      ReturnType<ReturnType<ContainerClients["main"]["getBlobBatchClient"]>["deleteBlobs"]>
-    >;
+    let response: BlobBatchDeleteBlobsResponse;
     try {
       const batch = this.clients.main.getBlobBatchClient();
       const blobs = keys.map((key) => this.clients.main.getBlobClient(this.root + key));
@@ -203,8 +204,8 @@ export class AzureObjects implements ObjectClient {
       : new StoreOperationError(STRATEGY, `delete ${keys.length} objects (${this.location})`, { cause });
   }
 
-  list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
-    this.deadline();
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    this.deadline(); // ClosedError after close(), before anything is sent
     const context = {
       client: this.clients.main,
       root: this.root,
