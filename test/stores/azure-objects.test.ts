@@ -268,6 +268,22 @@ describe.skipIf(!server)("AzureObjects on azurite", () => {
       });
     }
 
+    it("lists index-style names (hex digits and ~) and other characters in byte order", async () => {
+      const names = [
+        "ord/9f~a0~",
+        "ord/9fa0~01~",
+        "ord/9f~~",
+        "ord/a~",
+        "ord/00~ff~",
+        "ord/é x",
+        "ord/Z-_.()",
+      ];
+      await Promise.all(names.map((k) => objects.put(k, k)));
+      const sorted = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      expect((await listAll(objects, "ord/", { maxKeys: 3 })).keys).toEqual(sorted);
+      expect((await objects.get("ord/é x"))?.body.toString()).toBe("ord/é x");
+    });
+
     it("rejects a page size out of range", async () => {
       await expect(objects.list("ls/", { maxKeys: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(objects.list("ls/", { maxKeys: 1001 })).rejects.toBeInstanceOf(InvalidArgumentError);
