@@ -124,6 +124,33 @@ describe.skipIf(!server)("AzureObjects: a server killed mid-test", () => {
   });
 });
 
+describe.skipIf(!server)("AzureObjects: a persistent server stopped and started again", () => {
+  let azurite: PrivateAzurite;
+  beforeAll(async () => {
+    azurite = await startPrivateAzurite({ persistent: true });
+  });
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  it("keeps what it acknowledged, and the same client goes on", async () => {
+    const objects = await createAzureObjects({
+      container: "kept",
+      connectionString: azurite.connectionString,
+      requestTimeoutMs: 3000,
+    });
+    const first = await objects.put("tip", "v1", { ifNoneMatch: "*" });
+    if (!first.ok) throw new Error("setup");
+    await azurite.kill("SIGTERM");
+    await unavailable(objects.put("tip", "v2", { ifMatch: first.etag }));
+    await azurite.start();
+    const stored = await objects.get("tip");
+    expect(stored?.body.toString()).toBe("v1");
+    expect(stored?.etag).toBe(first.etag);
+    expect((await objects.put("tip", "v2", { ifMatch: first.etag })).ok).toBe(true);
+  });
+});
+
 describe.skipIf(!server)("AzureObjects: conditional puts with unknown outcomes", () => {
   let proxy: FaultProxy;
   let container: TestContainer;

@@ -6,8 +6,10 @@
  * under CI and otherwise warns loudly and resolves undefined, so the tests skip.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -150,42 +152,41 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-/** A private azurite a test may kill and restart on the same port. In memory: a restart is empty. */
+/**
+ * A private azurite a test may kill and restart on the same port. In memory, a restart comes
+ * back empty; `persistent`, it keeps its data in a temporary folder, but azurite saves its
+ * metadata only every 5 s and on SIGTERM/SIGINT: after `kill()` (SIGKILL) the last seconds of
+ * writes may be gone, after `kill("SIGTERM")` nothing is.
+ */
 export interface PrivateAzurite extends AzuriteServer {
-  /** SIGKILL; resolves once the process is gone. Clients then get connection refused. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port (empty); resolves once it answers. */
+  /** SIGKILL (or `signal`); resolves once the process is gone. Clients then get connection refused. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port; resolves once it answers. */
   start(): Promise<void>;
   /** kill() then start(). */
   restart(): Promise<void>;
-  /** Kills it for good. */
+  /** Kills it for good and removes its data folder. */
   stop(): Promise<void>;
 }
 
-/** Starts a private in-memory azurite on a free loopback port. */
-export async function startPrivateAzurite(): Promise<PrivateAzurite> {
+/** Starts a private azurite on a free loopback port: in memory, or `persistent` in a temp folder. */
+export async function startPrivateAzurite(options: { persistent?: boolean } = {}): Promise<PrivateAzurite> {
   const port = await freePort();
   const main = join(
     dirname(createRequire(import.meta.url).resolve("azurite/package.json")),
     "dist/src/blob/main.js",
   );
-  const args = [
-    main,
-    "--blobHost",
-    "127.0.0.1",
-    "--blobPort",
-    String(port),
-    "--inMemoryPersistence",
-    "--disableTelemetry",
-  ];
+  const dir = options.persistent ? mkdtempSync(join(tmpdir(), "cairn-azurite-")) : undefined;
+  const args = [main, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--disableTelemetry"];
+  args.push(...(dir === undefined ? ["--inMemoryPersistence"] : ["--location", dir]));
   let child: ChildProcess | undefined;
   let output = "";
-  const kill = async () => {
+  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     const exited = new Promise((resolve) => running.once("exit", resolve));
-    running.kill("SIGKILL");
+    running.kill(signal);
     await exited;
   };
   const onExit = () => child?.kill("SIGKILL");
@@ -223,6 +224,7 @@ export async function startPrivateAzurite(): Promise<PrivateAzurite> {
     async stop() {
       await kill();
       process.removeListener("exit", onExit);
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
