@@ -73,7 +73,7 @@ export async function conditionalPut(
       } else if (isRefused(error)) {
         // Never reached the server: retry while time is left, nothing to settle.
         if (attempt === MAX_TRIES || deadline.remaining() < 50) {
-          throw storeError("put", error, context.where, { maybeCommitted: maybeApplied });
+          throw storeError("put", error, context.where, { earlierTryMayHaveApplied: maybeApplied });
         }
         await pause(backoff(attempt));
         continue;
@@ -83,7 +83,7 @@ export async function conditionalPut(
           throw storeError("put", error, context.where, { maybeCommitted: true, timeoutMs: deadline.ms });
         }
       } else {
-        throw storeError("put", error, context.where);
+        throw storeError("put", error, context.where, { earlierTryMayHaveApplied: maybeApplied });
       }
     }
     // Settle by reading back.

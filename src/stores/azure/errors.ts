@@ -75,21 +75,28 @@ export function storeError(
   operation: string,
   error: unknown,
   where: string,
-  options: { maybeCommitted?: boolean; timeoutMs?: number } = {},
+  options: {
+    /** The failed request was a write: it may have been applied unless it was refused. */
+    maybeCommitted?: boolean;
+    /** An earlier try of the same write may have been applied, whatever this one's fate. */
+    earlierTryMayHaveApplied?: boolean;
+    timeoutMs?: number;
+  } = {},
 ): Error {
+  const earlier = options.earlierTryMayHaveApplied ?? false;
   if (error instanceof StoreUnavailableError || error instanceof StoreOperationError) return error;
   if (isAbort(error)) {
     const limit = options.timeoutMs === undefined ? "" : ` within ${options.timeoutMs} ms`;
     return new StoreUnavailableError(STRATEGY, `${where}: ${operation} got no answer${limit}`, {
       cause: error,
-      maybeCommitted: options.maybeCommitted ?? false,
+      maybeCommitted: (options.maybeCommitted ?? false) || earlier,
     });
   }
   if (isNetworkError(error) || isServerBusy(error)) {
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     return new StoreUnavailableError(STRATEGY, `${where}: ${operation}: ${reason}`, {
       cause: error,
-      maybeCommitted: (options.maybeCommitted ?? false) && !isRefused(error),
+      maybeCommitted: ((options.maybeCommitted ?? false) && !isRefused(error)) || earlier,
     });
   }
   return new StoreOperationError(STRATEGY, `${operation} (${where})`, { cause: error });
