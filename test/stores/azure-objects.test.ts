@@ -324,6 +324,27 @@ describe.skipIf(!server)("AzureObjects on azurite", () => {
     expect((await viaClient.put("x", "2", { ifMatch: created.etag })).ok).toBe(true);
   });
 
+  it("works through a container SAS, which may not create containers", async () => {
+    const { ContainerClient, ContainerSASPermissions } = await import("@azure/storage-blob");
+    const owner = BlobServiceClient.fromConnectionString(live.connectionString).getContainerClient(
+      container.name,
+    );
+    const sasUrl = await owner.generateSasUrl({
+      permissions: ContainerSASPermissions.parse("racwdl"),
+      expiresOn: new Date(Date.now() + 3_600_000),
+    });
+    const viaSas = await createAzureObjects({ containerClient: new ContainerClient(sasUrl), prefix: "sas" });
+    expect(viaSas.location).not.toMatch(/sig=/);
+    const created = await viaSas.put("k", "v", { ifNoneMatch: "*" });
+    expect(created.ok).toBe(true);
+    expect(await viaSas.put("k", "w", { ifNoneMatch: "*" })).toEqual({ ok: false });
+    expect((await viaSas.list("")).keys).toEqual(["k"]);
+    expect(await owner.getBlobClient("sas/k").exists()).toBe(true);
+    await viaSas.deleteMany(["k", "gone"]);
+    expect(await owner.getBlobClient("sas/k").exists()).toBe(false);
+    expect((await viaSas.list("")).keys).toEqual([]);
+  });
+
   it("refuses every call after close()", async () => {
     const closing = await createAzureObjects({
       container: container.name,

@@ -88,7 +88,21 @@ export class AzureObjects implements ObjectClient {
     try {
       await this.clients.main.createIfNotExists({ abortSignal: deadline.signal });
     } catch (error) {
+      // A SAS scoped to the container may not create containers (403) yet use one that exists.
+      if (statusOf(error) === 403 && (await this.containerExists().catch(() => false))) return;
       throw storeError("create container", error, this.location, { timeoutMs: this.timeoutMs });
+    }
+  }
+
+  /** By listing one blob: a container SAS may list but not read container properties. */
+  private async containerExists(): Promise<boolean> {
+    try {
+      const pages = this.clients.main.listBlobsFlat({ abortSignal: this.deadline().signal });
+      await pages.byPage({ maxPageSize: 1 }).next();
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
     }
   }
 
