@@ -30,6 +30,8 @@ interface Fault {
   count: number;
   /** The write is applied, then the call fails as if the answer was lost (`maybeCommitted`). */
   afterApply: boolean;
+  /** The call fails with `maybeCommitted` set (implied by `afterApply`): the outcome is unknown. */
+  unknownOutcome: boolean;
   /** Only calls on keys passing this test fail (and count). */
   match: ((key: string) => boolean) | undefined;
 }
@@ -71,13 +73,19 @@ export class MemoryObjects implements ObjectClient {
     this.calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<ObjectOperation, number>;
   }
 
-  /** Fails the next `count` calls of `operation` with `StoreUnavailableError`. */
+  /**
+   * Fails the next `count` calls of `operation` (on keys passing `match`) with
+   * `StoreUnavailableError`. `unknownOutcome`: the error says the write may have happened
+   * (`maybeCommitted`) though it did not; `afterApply`: the write did happen, the answer is lost.
+   */
   failNext(
     operation: ObjectOperation,
     count = 1,
-    options: { afterApply?: boolean; match?: (key: string) => boolean } = {},
+    options: { afterApply?: boolean; unknownOutcome?: boolean; match?: (key: string) => boolean } = {},
   ): void {
-    this.faults.set(operation, { count, afterApply: options.afterApply ?? false, match: options.match });
+    const afterApply = options.afterApply ?? false;
+    const unknownOutcome = afterApply || (options.unknownOutcome ?? false);
+    this.faults.set(operation, { count, afterApply, unknownOutcome, match: options.match });
   }
 
   /** Drops an object behind the client's back, as a lost write or a bucket policy would. */
@@ -123,7 +131,7 @@ export class MemoryObjects implements ObjectClient {
     if (!fault || fault.count <= 0 || (fault.match && !fault.match(key))) return undefined;
     fault.count--;
     if (fault.count === 0) this.faults.delete(operation);
-    if (!fault.afterApply) throw this.unavailable(operation, key, false);
+    if (!fault.afterApply) throw this.unavailable(operation, key, fault.unknownOutcome);
     return fault;
   }
 
