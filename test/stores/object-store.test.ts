@@ -229,7 +229,7 @@ describe("object store: many writers on one run", () => {
     expect(new Set(listed.map((m) => m?.checkpoint_id))).toEqual(new Set(won.map((x) => x.id)));
     // Each one chained to the one before it.
     const bySeq = [...won].sort((x, y) => x.seq - y.seq);
-    bySeq.forEach((x, i) => expect(x.parent).toBe(i === 0 ? null : bySeq[i - 1]?.id));
+    expect(bySeq.map((x) => x.parent)).toEqual([null, ...bySeq.slice(0, -1).map((x) => x.id)]);
     // No lost write left anything visible, and no claim of a refused write remains.
     expect(objects.keys("ids/")).toHaveLength(won.length);
     expect(objects.keys("runs/chain/cp/")).toHaveLength(won.length);
