@@ -7,7 +7,8 @@
  * within 2 s of expiry, or its TTL is at most 2 s) the acquirer watches the tip instead: a lease
  * whose tip ETag stayed the same, unrenewed, for the lease's TTL on the acquirer's own monotonic
  * clock has expired. The holder's `Lease.expiresAt` is its local clock at the request start plus
- * the TTL, which is never later than either rule lets a successor in.
+ * the TTL, which is never later than either rule lets a successor in. A run with no tip yet has
+ * no server time to read: its first lease's `expiresAtMs` is taken from this process's clock.
  */
 import { checkLeaseArgs, isSameLease } from "../lease.js";
 import type { Lease, LeaseAttempt } from "../types.js";
