@@ -117,7 +117,8 @@ export async function deleteOutputs(
   runId: string,
   hashes: readonly string[],
 ): Promise<number> {
-  const wanted = [...new Set(hashes)];
+  const wantedSet = new Set(hashes);
+  const wanted = [...wantedSet];
   if (wanted.length === 0) return 0;
   const bodies = new Map<string, Buffer>();
   await mapLimit(wanted, 32, async (hash) => {
@@ -129,7 +130,7 @@ export async function deleteOutputs(
     runId,
     "deleteOutputs",
     (_tip, manifest) => {
-      const gone = manifest.outs.filter((h) => wanted.includes(h));
+      const gone = manifest.outs.filter((h) => wantedSet.has(h));
       if (gone.length === 0) return { result: gone };
       const set = new Set(gone);
       return {

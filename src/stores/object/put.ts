@@ -7,7 +7,7 @@
  * in parallel; round 2 is the tip's compare-and-swap with the cached ETag. Two round trips, no GET.
  * Every 257th checkpoint adds one create-only page write before the swap (`manifest.ts`).
  */
-import { CheckpointConflictError, TipMovedError } from "../../core/errors.js";
+import { CheckpointConflictError, StoreOperationError, TipMovedError } from "../../core/errors.js";
 import { leaseLostError } from "../lease.js";
 import type { CheckpointRecord, Lease, OutputRecord, PutOptions } from "../types.js";
 import type { ObjectContext } from "./context.js";
@@ -136,7 +136,7 @@ export async function putCheckpoint(
   const unique = [...new Map(outputs.map((o) => [o.hash, o.body])).entries()];
   const indexed = new Set<string>();
   const firstIndex = state.tip?.name == null ? indexKey(m.pipeline_name, m.timestamp, runId) : undefined;
-  const [claimed] = await Promise.all([
+  const [claimed, written] = await Promise.all([
     claimId(client, tips, id, { run: runId, seq: m.sequence, w: writer }),
     client.put(key, JSON.stringify(record), { ifNoneMatch: "*" }),
     ...unique
@@ -150,6 +150,13 @@ export async function putCheckpoint(
         ]
       : []),
   ]);
+  if (!written.ok) {
+    // Only a fresh random suffix (36^8) taken already: nothing of ours was written there.
+    if (claimed === "claimed") await dropOwnClaim(client, id, writer);
+    throw new StoreOperationError(ctx.strategy, "putCheckpoint", {
+      cause: new Error(`${key} exists already: a random suffix collided`),
+    });
+  }
   if (claimed !== "claimed") {
     await client.delete(key);
     throw new CheckpointConflictError(id);
