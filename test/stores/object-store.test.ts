@@ -32,6 +32,18 @@ describe("object store: round trips", () => {
     expect(counter.objects.calls).toMatchObject({ get: 0, put: 3 });
   });
 
+  it("spills to a page within the same 2 rounds", async () => {
+    const counter = new RoundCounter(new MemoryObjects());
+    const store = await openStore(counter.client);
+    await writeRun(store, "spill-rt", 256);
+    expect(tipOf(counter.objects, "spill-rt").pages).toHaveLength(0);
+    counter.reset();
+    await store.putCheckpoint(makeRecord("spill-rt", 257).record, []);
+    expect(tipOf(counter.objects, "spill-rt").pages).toHaveLength(1);
+    expect(counter.rounds).toBe(2);
+    expect(counter.objects.calls).toMatchObject({ get: 0, put: 4 });
+  });
+
   it("resumes with 2 GETs, the same at 10 and at 2,000 checkpoints, reading no page", async () => {
     const counter = new RoundCounter(new MemoryObjects());
     const store = await openStore(counter.client);

@@ -23,6 +23,7 @@ import {
   contentionError,
   emptyTip,
   MAX_ATTEMPTS,
+  type PageRef,
   type Tip,
   type TipState,
 } from "./tip.js";
@@ -136,33 +137,43 @@ export async function putCheckpoint(
   const unique = [...new Map(outputs.map((o) => [o.hash, o.body])).entries()];
   const indexed = new Set<string>();
   const firstIndex = state.tip?.name == null ? indexKey(m.pipeline_name, m.timestamp, runId) : undefined;
-  const [claimed, written] = await Promise.all([
+  const hashes = unique.map(([hash]) => hash);
+  // A spill the tip we hold calls for is written in round 1 too, so it costs no extra round.
+  const planned = withCheckpoint(state.tip, entry, record, hashes).recent;
+  const spilledFrom = state;
+  const [claimed, written, spilled] = await Promise.all([
     claimId(client, tips, id, { run: runId, seq: m.sequence, w: writer }),
     client.put(key, JSON.stringify(record), { ifNoneMatch: "*" }),
-    ...unique
-      .filter(([hash]) => !known.has(hash))
-      .map(([hash, body]) => client.put(outKey(runId, hash), body)),
-    ...(firstIndex
-      ? [
-          client
-            .put(firstIndex, indexBody(runId, m.pipeline_name, m.timestamp))
-            .then(() => indexed.add(firstIndex)),
-        ]
-      : []),
+    mustSpill(planned) ? writePage(client, runId, planned.cps, planned.outs) : undefined,
+    Promise.all([
+      ...unique
+        .filter(([hash]) => !known.has(hash))
+        .map(([hash, body]) => client.put(outKey(runId, hash), body)),
+      ...(firstIndex
+        ? [
+            client
+              .put(firstIndex, indexBody(runId, m.pipeline_name, m.timestamp))
+              .then(() => indexed.add(firstIndex)),
+          ]
+        : []),
+    ]),
   ]);
-  if (!written.ok) {
+  let prepared = spilled;
+  if (!written.ok || claimed !== "claimed") {
+    if (prepared) await client.delete(prepared.key);
+    if (written.ok) {
+      await client.delete(key);
+      throw new CheckpointConflictError(id);
+    }
     // Only a fresh random suffix (36^8) taken already: nothing of ours was written there.
     if (claimed === "claimed") await dropOwnClaim(client, id, writer);
     throw new StoreOperationError(ctx.strategy, "putCheckpoint", {
       cause: new Error(`${key} exists already: a random suffix collided`),
     });
   }
-  if (claimed !== "claimed") {
-    await client.delete(key);
-    throw new CheckpointConflictError(id);
-  }
   /** A write lost after its objects were written removes what only it wrote: never an output. */
   const cleanUp = async (): Promise<void> => {
+    if (prepared) await client.delete(prepared.key);
     await client.delete(key);
     await dropOwnClaim(client, id, writer);
   };
@@ -172,7 +183,6 @@ export async function putCheckpoint(
   };
 
   // Round 2: the tip's compare-and-swap, retried on a lost race with every check redone.
-  const hashes = unique.map(([hash]) => hash);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt > 0) {
       await backoff(attempt);
@@ -197,16 +207,23 @@ export async function putCheckpoint(
         indexed.add(wanted);
       }
     }
-    let page: string | undefined;
+    let page: PageRef | undefined;
     if (mustSpill(next.recent)) {
-      const ref = await writePage(client, runId, next.recent.cps, next.recent.outs);
-      next.pages.push(ref);
+      page =
+        prepared && state === spilledFrom
+          ? prepared
+          : await writePage(client, runId, next.recent.cps, next.recent.outs);
+      next.pages.push(page);
       next.recent = { cps: [], outs: [] };
-      page = ref.key;
     }
-    if (await tips.cas(runId, state, next)) return;
+    if (await tips.cas(runId, state, next)) {
+      // A page round 1 wrote for a tip that had moved on is referenced by nothing.
+      if (prepared && page !== prepared) await client.delete(prepared.key);
+      return;
+    }
     // Our page is referenced by nothing now; nobody else can know its key.
-    if (page !== undefined) await client.delete(page);
+    if (page !== undefined) await client.delete(page.key);
+    if (page === prepared) prepared = undefined;
   }
   return abandon(contentionError(ctx.strategy, "putCheckpoint", runId));
 }
