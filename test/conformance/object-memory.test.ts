@@ -2,6 +2,10 @@
  * The published conformance kit over the object store's logic (`ObjectStore`) on `MemoryObjects`,
  * the in-memory bucket with exact conditional semantics. One bucket per test, shared by `reopen`,
  * so a second store instance sees the same objects (as a second process would).
+ *
+ * No `dropIndexEntry` hook: the run's manifest (in its tip) is its only index, and a cp object
+ * the manifest does not reference is garbage from a lost or crashed write, which
+ * `rebuildIndexes` removes rather than puts back (it cannot tell it from a write never committed).
  */
 import { describeStoreConformance } from "cairn-pipelines/testing";
 import { MemoryObjects } from "../../src/stores/object/memory-objects.js";

@@ -195,8 +195,10 @@ export async function putCheckpoint(
       }
       const refused = refusal(state, record, fence, options);
       if (refused) return abandon(refused);
-      // Outputs a concurrent maintenance may have removed meanwhile are written again.
-      const missing = unique.filter(([hash]) => !state.tip?.recent.outs.includes(hash));
+      // Outputs round 1 skipped because the tip listed them, and a concurrent deleteOutputs
+      // has removed since, are written now.
+      const listed = new Set(state.tip?.recent.outs ?? []);
+      const missing = unique.filter(([hash]) => known.has(hash) && !listed.has(hash));
       await Promise.all(missing.map(([hash, body]) => client.put(outKey(runId, hash), body)));
     }
     const next = withCheckpoint(state.tip, entry, record, hashes);
