@@ -5,11 +5,24 @@
  */
 import { makeRecord } from "cairn-pipelines/testing";
 import { describe, expect, it } from "vitest";
-import { TipMovedError } from "../../src/core/errors.js";
+import { StoreUnavailableError, TipMovedError } from "../../src/core/errors.js";
 import { MemoryObjects } from "../../src/stores/object/memory-objects.js";
+import type { ObjectClient } from "../../src/stores/object/objects.js";
 import { idsOf, openStore, RoundCounter, tipOf, writeRun } from "./object-fixtures.js";
 
 const isTip = (key: string) => key.startsWith("tips/");
+
+/** The bucket's client methods, bound, to override one of them. */
+const bound = (objects: MemoryObjects): ObjectClient => ({
+  location: objects.location,
+  get: (k) => objects.get(k),
+  put: (k, b, c) => objects.put(k, b, c),
+  delete: (k) => objects.delete(k),
+  deleteMany: (keys) => objects.deleteMany(keys),
+  list: (p, o) => objects.list(p, o),
+  probeConditions: () => objects.probeConditions(),
+  close: () => objects.close(),
+});
 
 describe("object store: round trips", () => {
   it("puts a checkpoint in 2 sequential rounds in steady state, with no GET", async () => {
@@ -115,6 +128,40 @@ describe("object store: retries", () => {
     const made = makeRecord("unknown", 2);
     await store.putCheckpoint(made.record, made.outputs);
     expect(idsOf(await store.listCheckpoints("unknown"))).toHaveLength(2);
+  });
+
+  it("knows its write landed when its answer was lost and another writer built on it", async () => {
+    const objects = new MemoryObjects();
+    const other = await openStore(objects);
+    let armed: (() => Promise<void>) | undefined;
+    const lossy: ObjectClient = {
+      ...bound(objects),
+      put: async (key, body, condition) => {
+        const result = await objects.put(key, body, condition);
+        const after = isTip(key) ? armed : undefined;
+        if (!after) return result;
+        armed = undefined;
+        await after();
+        throw new StoreUnavailableError("memobj", "connection reset", { maybeCommitted: true });
+      },
+    };
+    const store = await openStore(lossy);
+    await writeRun(store, "built-on", 1);
+    armed = async () => void (await writeRun(other, "built-on", 1, 3));
+    const made = makeRecord("built-on", 2);
+    await store.putCheckpoint(made.record, made.outputs);
+    expect((await other.listCheckpoints("built-on")).map((e) => e.ok && e.metadata.sequence)).toEqual([
+      1, 2, 3,
+    ]);
+    // The same for an import: its tip swap landed, then another writer wrote on top.
+    const run = [1, 2]
+      .map((s) => makeRecord("imported", s))
+      .map((m) => ({ record: m.record, outputs: m.outputs }));
+    armed = async () => void (await writeRun(other, "imported", 1, 3));
+    await store.importRun("imported", run, { replace: false });
+    expect((await other.listCheckpoints("imported")).map((e) => e.ok && e.metadata.sequence)).toEqual([
+      1, 2, 3,
+    ]);
   });
 
   it("reports an unreachable server with the typed error and stores nothing visible", async () => {

@@ -126,6 +126,10 @@ export async function importRun(
     if (attempt > 0) {
       await backoff(attempt);
       state = await tips.read(runId);
+      // A swap whose answer was lost may have landed and been built on since: a tip naming our
+      // pages or our entries (their suffixes are ours alone) proves it. What it replaced stays
+      // as unreferenced garbage for `rebuildIndexes`.
+      if (importedByUs(state.tip, laid, entries)) return;
       if (state.tip?.deleting) state = await finishDeletion(ctx, runId, state);
       if (holdsData(state.tip) && !options.replace) {
         await client.deleteMany(ours);
@@ -148,6 +152,20 @@ export async function importRun(
     return;
   }
   throw contentionError(ctx.strategy, "importRun", runId);
+}
+
+/** True when the tip is (built on) our import: it references one of our pages or entries. */
+function importedByUs(
+  tip: Tip | undefined,
+  laid: Pick<Tip, "recent" | "pages">,
+  entries: CpEntry[],
+): boolean {
+  if (!tip || tip.deleting) return false;
+  const pages = new Set(laid.pages.map((p) => p.key));
+  const suffixes = new Set(entries.map((e) => `${e[1]}.${e[2]}`));
+  return (
+    tip.pages.some((p) => pages.has(p.key)) || tip.recent.cps.some((c) => suffixes.has(`${c[1]}.${c[2]}`))
+  );
 }
 
 /** Deletes what the replaced run held and the new one does not reference. */

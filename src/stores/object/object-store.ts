@@ -255,6 +255,8 @@ export class ObjectStore implements CheckpointStore {
       if (attempt > 0) await backoff(attempt);
       let state = await this.ctx.tips.read(pipelineId);
       if (state.tip?.deleting) state = await finishDeletion(this.ctx, pipelineId, state);
+      // After a swap whose answer was lost, the record in place means it landed.
+      if (attempt > 0 && state.tip?.runKey === record) return true;
       if ((state.tip?.runKey ?? undefined) !== expected) return false;
       const next = state.tip ? cloneTip(state.tip) : emptyTip();
       next.runKey = record;

@@ -98,6 +98,12 @@ function withCheckpoint(
   return next;
 }
 
+/** True when the tip lists this very entry (same id and suffix) inline or as its newest. */
+function holdsEntry(tip: Tip | undefined, entry: CpEntry): boolean {
+  const same = (c: CpEntry | null | undefined) => c?.[1] === entry[1] && c[2] === entry[2];
+  return tip !== undefined && (same(tip.latest) || tip.recent.cps.some(same));
+}
+
 /** The runs-by-name entry's body. */
 export const indexBody = (runId: string, name: string, createdAt: string): string =>
   JSON.stringify({ run: runId, name, createdAt });
@@ -187,6 +193,9 @@ export async function putCheckpoint(
     if (attempt > 0) {
       await backoff(attempt);
       state = await tips.read(runId);
+      // A write whose answer was lost may have landed and been built on since: our entry (its
+      // suffix is ours alone) in the tip proves it.
+      if (holdsEntry(state.tip, entry)) return;
       if (state.tip?.deleting) {
         // Finishing the deletion removes what round 1 wrote: start over on the clean tip.
         await cleanUp();
