@@ -256,6 +256,39 @@ describe("object store: a killed deleteRun", () => {
   });
 });
 
+describe("object store: a put racing deleteRun", () => {
+  it.each([
+    ["a run with checkpoints", 1],
+    ["a run's first checkpoint", 0],
+  ])("never commits objects the deletion removed: %s", async (_, before) => {
+    const objects = new MemoryObjects();
+    const deleter = await openStore(objects);
+    let armed: (() => Promise<void>) | undefined;
+    const hooked: ObjectClient = {
+      ...bound(objects),
+      put: async (key, body, condition) => {
+        const result = await objects.put(key, body, condition);
+        const during = key.includes("/cp/") ? armed : undefined;
+        if (during) armed = undefined;
+        // The whole deleteRun runs after this put's first round wrote its cp object.
+        if (during) await during();
+        return result;
+      },
+    };
+    const writer = await openStore(hooked);
+    await writeRun(writer, "racing", before);
+    armed = () => deleter.deleteRun("racing");
+    const made = makeRecord("racing", 2, { outputs: { o: '"o"' } });
+    await writer.putCheckpoint(made.record, made.outputs);
+    const listing = await deleter.listCheckpoints("racing");
+    expect(listing).toEqual([{ ok: true, metadata: made.record.metadata }]);
+    expect(await deleter.getCheckpoint(made.record.metadata.checkpoint_id)).toEqual(made.record);
+    expect(await deleter.getOutputs("racing", [made.outputs[0]?.hash as string])).toEqual(
+      new Map([[made.outputs[0]?.hash, '"o"']]),
+    );
+  });
+});
+
 describe("object store: many writers on one run", () => {
   it("keeps one linear chain with 10 concurrent writers using expectedTip", async () => {
     const objects = new MemoryObjects();

@@ -15,7 +15,7 @@ import type { ObjectContext } from "./context.js";
 import { indexKey, parseCpKey, runPrefix } from "./keys.js";
 import { mapLimit } from "./manifest.js";
 import { readClaim } from "./records.js";
-import { backoff, contentionError, emptyTip, MAX_ATTEMPTS, type Tip, type TipState } from "./tip.js";
+import { backoff, contentionError, emptyTip, epochOf, MAX_ATTEMPTS, type Tip, type TipState } from "./tip.js";
 
 /** Every key under a prefix, page by page. */
 export async function listAll(ctx: ObjectContext, prefix: string): Promise<string[]> {
@@ -31,7 +31,13 @@ export async function listAll(ctx: ObjectContext, prefix: string): Promise<strin
 
 /** The tombstone of a tip: nothing but the token counter and what cleaning up needs. */
 function tombstone(tip: Tip): Tip {
-  return { ...emptyTip(tip.lastToken), name: tip.name, createdAt: tip.createdAt, deleting: true };
+  return {
+    ...emptyTip(tip.lastToken),
+    name: tip.name,
+    createdAt: tip.createdAt,
+    deleting: true,
+    epoch: epochOf(tip) + 1,
+  };
 }
 
 /** Deletes a whole run: tombstone, clean up, clear the tombstone. */
@@ -42,17 +48,14 @@ export async function deleteRun(ctx: ObjectContext, runId: string): Promise<void
       await backoff(attempt);
       state = await ctx.tips.read(runId);
     }
-    if (!state.tip) {
-      // No tip at all: only a crashed first write can have left objects; remove them too.
-      const leftovers = await listAll(ctx, runPrefix(runId));
-      if (leftovers.length > 0) await ctx.client.deleteMany(leftovers);
-      return;
-    }
-    if (state.tip.deleting) {
+    // No tip: nothing to delete unless a first write crashed (or is in flight) under runs/<id>/.
+    // Those objects go through a tombstone too, so a first write in flight starts over.
+    if (!state.tip && (await ctx.client.list(runPrefix(runId), { maxKeys: 1 })).keys.length === 0) return;
+    if (state.tip?.deleting) {
       await finishDeletion(ctx, runId, state);
       return;
     }
-    const done = await ctx.tips.cas(runId, state, tombstone(state.tip));
+    const done = await ctx.tips.cas(runId, state, tombstone(state.tip ?? emptyTip()));
     if (done) {
       await finishDeletion(ctx, runId, done);
       return;
@@ -79,7 +82,7 @@ export async function finishDeletion(ctx: ObjectContext, runId: string, state: T
   if (doomed.length > 0) await ctx.client.deleteMany(doomed);
   let current = state;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const done = await ctx.tips.cas(runId, current, emptyTip(tomb.lastToken));
+    const done = await ctx.tips.cas(runId, current, { ...emptyTip(tomb.lastToken), epoch: epochOf(tomb) });
     if (done) return done;
     await backoff(attempt);
     current = await ctx.tips.read(runId);

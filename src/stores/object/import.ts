@@ -19,6 +19,7 @@ import {
   cloneTip,
   contentionError,
   emptyTip,
+  epochOf,
   holdsData,
   MAX_ATTEMPTS,
   newestOf,
@@ -68,6 +69,7 @@ export async function importRun(
   if (holdsData(state.tip) && !options.replace) throw runExists(runId);
 
   // Claims first: an id another run holds refuses the import before anything else is written.
+  const epoch = epochOf(state.tip);
   const writer = newNonce();
   const records = checkpoints.map((c) => c.record);
   const claims = await mapLimit(records, 32, (r) =>
@@ -130,7 +132,13 @@ export async function importRun(
       // pages or our entries (their suffixes are ours alone) proves it. What it replaced stays
       // as unreferenced garbage for `rebuildIndexes`.
       if (importedByUs(state.tip, laid, entries)) return;
-      if (state.tip?.deleting) state = await finishDeletion(ctx, runId, state);
+      if (state.tip?.deleting || epochOf(state.tip) !== epoch) {
+        // A deletion since our writes removes (or removed) them: start over after it.
+        await client.deleteMany(ours);
+        await dropClaims();
+        if (state.tip?.deleting) await finishDeletion(ctx, runId, state);
+        return importRun(ctx, runId, checkpoints, options);
+      }
       if (holdsData(state.tip) && !options.replace) {
         await client.deleteMany(ours);
         await dropClaims();

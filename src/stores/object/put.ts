@@ -22,6 +22,7 @@ import {
   compareEntries,
   contentionError,
   emptyTip,
+  epochOf,
   MAX_ATTEMPTS,
   type PageRef,
   type Tip,
@@ -136,6 +137,7 @@ export async function putCheckpoint(
   }
 
   // Round 1: every new object, in parallel. Nothing is visible until the tip references it.
+  const epoch = epochOf(state.tip);
   const entry: CpEntry = [m.sequence, id, newSuffix(), m.timestamp];
   const key = cpKey(runId, id, entry[2]);
   const writer = newNonce();
@@ -196,10 +198,10 @@ export async function putCheckpoint(
       // A write whose answer was lost may have landed and been built on since: our entry (its
       // suffix is ours alone) in the tip proves it.
       if (holdsEntry(state.tip, entry)) return;
-      if (state.tip?.deleting) {
-        // Finishing the deletion removes what round 1 wrote: start over on the clean tip.
+      if (state.tip?.deleting || epochOf(state.tip) !== epoch) {
+        // A deletion since round 1 removes (or removed) what it wrote: start over after it.
         await cleanUp();
-        await finishDeletion(ctx, runId, state);
+        if (state.tip?.deleting) await finishDeletion(ctx, runId, state);
         return putCheckpoint(ctx, record, outputs, fence, options);
       }
       const refused = refusal(state, record, fence, options);

@@ -5,8 +5,9 @@
  * compare-and-swap of the tip (`ifMatch` its ETag, `ifNoneMatch: "*"` to create it).
  *
  * Beyond the design's fields the tip keeps `latest`, the manifest's newest entry (what
- * `getLatestCheckpoint` and `expectedTip` need), so neither ever reads a page, and a tombstone
- * keeps `name`/`createdAt` so whoever finishes the deletion can remove the runs-by-name entry.
+ * `getLatestCheckpoint` and `expectedTip` need), so neither ever reads a page; a tombstone
+ * keeps `name`/`createdAt` so whoever finishes the deletion can remove the runs-by-name entry;
+ * and `epoch` counts deletions, so a write that straddled one knows to start over.
  */
 import { CheckpointCorruptError, StoreOperationError, StoreUnavailableError } from "../../core/errors.js";
 import { newNonce, tipKey } from "./keys.js";
@@ -57,6 +58,11 @@ export interface Tip {
   recent: { cps: CpEntry[]; outs: string[] };
   pages: PageRef[];
   deleting?: boolean;
+  /**
+   * How many times the run was deleted (absent: 0). A writer whose objects were written under
+   * another epoch starts over: the deletion in between may have removed them.
+   */
+  epoch?: number;
 }
 
 /** A tip as read or written: undefined `tip`/`etag` when the object does not exist. */
@@ -216,6 +222,9 @@ export class Tips {
     return state;
   }
 }
+
+/** The tip's deletion count. */
+export const epochOf = (tip: Tip | undefined): number => tip?.epoch ?? 0;
 
 /** A deep copy of a tip, to build the next version from. */
 export const cloneTip = (tip: Tip): Tip => structuredClone(tip);
