@@ -6,10 +6,11 @@
  * the fencing-token counter. Whoever next writes to a tombstoned run (a killed delete) finishes
  * the deletion first, working only from the tombstone and a listing of `runs/<id>/`.
  *
- * Known window: two processes finishing the same deletion while a third already writes the
- * run anew: the slower finisher may delete the new write's fresh objects (it listed them after
- * the tombstone was cleared). Deleting a run that is being written is already a race the
- * caller loses; the result is a corrupt entry (reported), never a silent wrong answer.
+ * A write that straddles a deletion sees the tip's `epoch` change and starts over (`put.ts`).
+ * Known window: two processes finish the same deletion while a third writes the run anew with
+ * an output of the same hash as a deleted one; the slower finisher, between its last tip check
+ * and its batch delete, may delete that blob. The result is a reported output-hash problem on
+ * resume, never a silent wrong answer.
  */
 import type { ObjectContext } from "./context.js";
 import { indexKey, parseCpKey, runPrefix } from "./keys.js";
@@ -77,6 +78,10 @@ export async function finishDeletion(ctx: ObjectContext, runId: string, state: T
     // Another run may have taken over the id since the tombstone: its claim stays.
     return found?.claim?.run === runId ? [`ids/${id}`] : [];
   });
+  // Still our tombstone after listing? Then no writer has written under it yet (writers finish a
+  // deletion first), so every key listed predates it. If it changed, someone else finished.
+  const now = await ctx.tips.read(runId);
+  if (now.etag !== state.etag) return now;
   const doomed = [...keys, ...claims.flat()];
   if (tomb.name !== null && tomb.createdAt !== null) doomed.push(indexKey(tomb.name, tomb.createdAt, runId));
   if (doomed.length > 0) await ctx.client.deleteMany(doomed);
