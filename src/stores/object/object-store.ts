@@ -107,6 +107,7 @@ export class ObjectStore implements CheckpointStore {
     await checkLayout(this.client, this.readOnly);
   }
 
+  /** Writes the new objects, then swaps the tip (2 rounds in steady state); see `put.ts`. */
   async putCheckpoint(
     record: CheckpointRecord,
     outputs: readonly OutputRecord[],
@@ -116,6 +117,7 @@ export class ObjectStore implements CheckpointStore {
     await putCheckpoint(this.ctx, record, outputs, fence, options);
   }
 
+  /** Writes the whole run, then makes it visible with one swap of the tip; see `import.ts`. */
   async importRun(
     pipelineId: string,
     checkpoints: readonly ImportedCheckpoint[],
@@ -124,18 +126,22 @@ export class ObjectStore implements CheckpointStore {
     await importRun(this.ctx, pipelineId, checkpoints, options);
   }
 
+  /** Takes the run's lease in its tip; expiry by the server's clock or a watched tip. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
     return acquireLease(this.ctx, pipelineId, owner, ttlMs);
   }
 
+  /** Extends a lease still held, by a swap of the tip. */
   async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
     return renewLease(this.ctx, lease, ttlMs);
   }
 
+  /** Marks a lease still held released; its token stays counted. */
   async releaseLease(lease: Lease): Promise<void> {
     await releaseLease(this.ctx, lease);
   }
 
+  /** The run's live lease, read from its tip; writes nothing. */
   async getLease(pipelineId: string): Promise<Lease | undefined> {
     return getLease(this.ctx, pipelineId);
   }
@@ -182,14 +188,17 @@ export class ObjectStore implements CheckpointStore {
     return ids.sort();
   }
 
+  /** A page of a name's runs from the runs-by-name entries; see `runs-index.ts`. */
   async listRuns(query: ListRunsQuery): Promise<RunPage> {
     return listRuns(this.ctx, query);
   }
 
+  /** Patches the status fields in the cp object itself (its own compare-and-swap). */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
     await updateCheckpoint(this.ctx, checkpointId, patch);
   }
 
+  /** Drops checkpoints from the manifest (one swap), then deletes their objects and claims. */
   async deleteCheckpoints(
     pipelineId: string,
     checkpointIds: readonly string[],
@@ -198,6 +207,7 @@ export class ObjectStore implements CheckpointStore {
     return maintenance.deleteCheckpoints(this.ctx, pipelineId, checkpointIds, options);
   }
 
+  /** The head record the tip keeps; one GET. */
   async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
     const head = liveTip((await this.ctx.tips.read(pipelineId)).tip)?.head;
     if (!head) return undefined;
@@ -219,27 +229,33 @@ export class ObjectStore implements CheckpointStore {
     return found;
   }
 
+  /** The output hashes the run's manifest lists (pages included), sorted. */
   async listOutputHashes(pipelineId: string): Promise<string[]> {
     const tip = liveTip((await this.ctx.tips.read(pipelineId)).tip);
     return tip ? [...new Set((await loadManifest(this.client, tip)).outs)].sort() : [];
   }
 
+  /** Drops outputs from the manifest, then deletes their blobs; see `maintenance.ts`. */
   async deleteOutputs(pipelineId: string, hashes: readonly string[]): Promise<number> {
     return maintenance.deleteOutputs(this.ctx, pipelineId, hashes);
   }
 
+  /** Tombstones the tip (the run is gone for readers), then deletes its objects; see `delete-run.ts`. */
   async deleteRun(pipelineId: string): Promise<void> {
     await deleteRun(this.ctx, pipelineId);
   }
 
+  /** The raw text of a corrupt entry's cp object. */
   async readCorruptEntry(entry: CorruptEntry): Promise<string> {
     return maintenance.readCorruptEntry(this.ctx, entry);
   }
 
+  /** Drops a corrupt entry from the manifest and deletes its object. */
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
     await maintenance.removeCorruptEntry(this.ctx, entry);
   }
 
+  /** Rewrites a lost runs-by-name entry and removes unreferenced objects; see `rebuild.ts`. */
   async rebuildIndexes(pipelineId: string): Promise<string[]> {
     return rebuildIndexes(this.ctx, pipelineId);
   }
@@ -265,6 +281,7 @@ export class ObjectStore implements CheckpointStore {
     throw contentionError(this.strategy, "putRunKey", pipelineId);
   }
 
+  /** Closes the client. */
   async close(): Promise<void> {
     await this.client.close();
   }
