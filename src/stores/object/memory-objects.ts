@@ -88,6 +88,11 @@ export class MemoryObjects implements ObjectClient {
     this.faults.set(operation, { count, afterApply, unknownOutcome, match: options.match });
   }
 
+  /** Disarms every fault `failNext` armed. */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
   /** Drops an object behind the client's back, as a lost write or a bucket policy would. */
   lose(key: string): boolean {
     this.sorted = undefined;
