@@ -6,9 +6,10 @@
  * resolution): expired when `T >= expiresAtMs + 1000`. When that cannot decide yet (the lease is
  * within 2 s of expiry, or its TTL is at most 2 s) the acquirer watches the tip instead: a lease
  * whose tip ETag stayed the same, unrenewed, for the lease's TTL on the acquirer's own monotonic
- * clock has expired. The holder's `Lease.expiresAt` is its local clock at the request start plus
- * the TTL, which is never later than either rule lets a successor in. A run with no tip yet has
- * no server time to read: its first lease's `expiresAtMs` is taken from this process's clock.
+ * clock has expired. The holder's `Lease.expiresAt` is its local clock just before the tip read
+ * its swap was based on, plus the TTL, which is never later than either rule lets a successor
+ * in. A run with no tip yet has no server time to read: its first lease's `expiresAtMs` is
+ * taken from this process's clock.
  */
 import { checkLeaseArgs, isSameLease } from "../lease.js";
 import type { Lease, LeaseAttempt } from "../types.js";
@@ -53,10 +54,11 @@ export async function acquireLease(
   ttlMs: number,
 ): Promise<LeaseAttempt> {
   checkLeaseArgs(owner, ttlMs);
-  const started = Date.now();
   /** The tip ETag being watched and when this caller first saw it. */
   let watched: { etag: string | undefined; since: number } | undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; ) {
+    // The holder's expiry counts from before the read the new lease's server expiry comes from.
+    const started = Date.now();
     const state = await readForChange(ctx, runId);
     const tip = state.tip ?? emptyTip();
     const current = tip.lease;
