@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { InvalidConfigError } from "../core/errors.js";
 import { unknownOptionsProblem } from "../core/options.js";
+import { AZURE_OPTIONS, azureConfigFromUrl, parseAzureConfig, problemsOf } from "./cloud/config.js";
 import { GuardedStore } from "./guarded-store.js";
 import { POSTGRES_OPTIONS, configProblems as postgresConfigProblems } from "./postgres/config.js";
 import { REDIS_OPTIONS, redisConfigProblems } from "./redis/config.js";
@@ -109,7 +110,7 @@ export function resolveStoreUrl(url: string): ResolvedStore {
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
   if (!match) {
     throw new InvalidConfigError(
-      `store URL "${url}" has no scheme (try file:./dir, sqlite:./x.db, postgres://..., redis://..., memory:)`,
+      `store URL "${url}" has no scheme (try file:./dir, sqlite:./x.db, postgres://..., redis://..., s3://bucket/prefix, azblob://container/prefix, memory:)`,
     );
   }
   const definition = definitionFor(`${(match[1] as string).toLowerCase()}:`);
@@ -240,5 +241,17 @@ registerStore({
   create: async (config, options) => {
     const { RedisStore } = await import("./redis/redis-store.js");
     return RedisStore.open(config, options);
+  },
+});
+
+registerStore({
+  strategy: "azure",
+  schemes: ["azblob"],
+  options: AZURE_OPTIONS,
+  validate: problemsOf(parseAzureConfig),
+  fromUrl: azureConfigFromUrl,
+  create: async (config, options) => {
+    const { openAzureStore } = await import("./cloud/open.js");
+    return openAzureStore(config, options);
   },
 });

@@ -5,6 +5,7 @@
  */
 import { InvalidConfigError } from "../../core/errors.js";
 import { unknownOptionsProblem } from "../../core/options.js";
+import { AZURE_OBJECTS_OPTIONS, parseAzureObjectsOptions } from "../azure/config.js";
 
 /** Option names of the `s3` store. */
 export const S3_OPTIONS = [
@@ -20,18 +21,8 @@ export const S3_OPTIONS = [
   "maxAttempts",
 ] as const;
 
-/** Option names of the `azure` store. */
-export const AZURE_OPTIONS = [
-  "container",
-  "prefix",
-  "connectionString",
-  "accountUrl",
-  "credential",
-  "containerClient",
-  "singleWriter",
-  "requestTimeoutMs",
-  "maxAttempts",
-] as const;
+/** Option names of the `azure` store: the client's, and `singleWriter`. */
+export const AZURE_OPTIONS = [...AZURE_OBJECTS_OPTIONS, "singleWriter"] as const;
 
 /** Static S3 credentials; without them the SDK's default chain (environment, profile, role) is used. */
 export interface S3Credentials {
@@ -56,21 +47,6 @@ export interface S3Settings {
   maxAttempts: number;
 }
 
-/** A validated `azure` configuration. */
-export interface AzureSettings {
-  container: string;
-  prefix: string;
-  connectionString?: string;
-  accountUrl?: string;
-  /** A `TokenCredential` or `StorageSharedKeyCredential`, with `accountUrl`. */
-  credential?: unknown;
-  /** A ready `ContainerClient`; the caller keeps ownership. */
-  containerClient?: unknown;
-  singleWriter: boolean;
-  requestTimeoutMs: number;
-  maxAttempts: number;
-}
-
 /** Request timeout when none is configured: an unreachable endpoint fails within it. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** Attempts per request (the SDK's retry policy: throttling, 5xx, timeouts) when none is configured. */
@@ -86,10 +62,9 @@ const S3_URL_PARAMS = [
   "requestTimeoutMs",
   "maxAttempts",
 ];
-const AZURE_URL_PARAMS = ["singleWriter", "requestTimeoutMs", "maxAttempts"];
+const AZURE_URL_PARAMS = ["singleWriter", "requestTimeoutMs", "listStartFrom"];
 // Loose on purpose: S3-compatible services accept more than AWS's own rule (underscores, capitals).
 const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/;
-const CONTAINER = /^(?:\$root|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -120,7 +95,7 @@ function queryParams(u: URL, known: string[], problems: string[]): Record<string
   for (const [name, text] of u.searchParams) {
     if (!known.includes(name)) {
       problems.push(`url has an unknown query parameter "${name}" (known: ${known.join(", ")})`);
-    } else if (name === "forcePathStyle" || name === "singleWriter") {
+    } else if (name === "forcePathStyle" || name === "singleWriter" || name === "listStartFrom") {
       if (text === "true" || text === "false") out[name] = text === "true";
       else problems.push(`url parameter ${name} must be true or false, not "${text}"`);
     } else if (name === "requestTimeoutMs" || name === "maxAttempts") {
@@ -250,58 +225,6 @@ export function parseS3Config(config: Record<string, unknown>): S3Settings {
   return settings;
 }
 
-/** Validates an `azure` configuration; throws {@link InvalidConfigError} listing every problem. */
-export function parseAzureConfig(config: Record<string, unknown>): AzureSettings {
-  const problems: string[] = [];
-  const unknown = unknownOptionsProblem("the azure store", config, AZURE_OPTIONS);
-  if (unknown !== undefined) problems.push(unknown);
-  const c = config;
-  if (typeof c.container !== "string" || !CONTAINER.test(c.container)) {
-    problems.push(
-      `container must be a container name (3 to 63 lowercase letters, digits and single "-"), not ${JSON.stringify(c.container)}`,
-    );
-  }
-  const common = commonSettings(c, problems);
-  const ways = ["connectionString", "accountUrl", "containerClient"].filter((k) => c[k] !== undefined);
-  if (ways.length === 0)
-    problems.push("give one of connectionString, accountUrl (with credential) or containerClient");
-  if (ways.length > 1)
-    problems.push(
-      `give only one of connectionString, accountUrl and containerClient, not ${ways.join(" and ")}`,
-    );
-  if (
-    c.connectionString !== undefined &&
-    (typeof c.connectionString !== "string" || c.connectionString === "")
-  )
-    problems.push("connectionString must be a non-empty string");
-  if (c.accountUrl !== undefined) {
-    if (
-      typeof c.accountUrl !== "string" ||
-      !/^https?:\/\/[^/]+/.test(c.accountUrl) ||
-      !URL.canParse(c.accountUrl)
-    )
-      problems.push(`accountUrl must be an http:// or https:// URL, not ${JSON.stringify(c.accountUrl)}`);
-    if (c.credential === undefined)
-      problems.push("accountUrl needs a credential (a TokenCredential or StorageSharedKeyCredential)");
-  }
-  if (c.credential !== undefined && (!isObject(c.credential) || c.accountUrl === undefined))
-    problems.push("credential must be a credential object, given with accountUrl");
-  if (c.containerClient !== undefined) {
-    const cc = c.containerClient as { getBlockBlobClient?: unknown } | null;
-    if (!isObject(cc) || typeof cc.getBlockBlobClient !== "function")
-      problems.push("containerClient must be a ContainerClient from @azure/storage-blob");
-    if (c.maxAttempts !== undefined)
-      problems.push("containerClient is given, so maxAttempts must not be (set retries on the client)");
-  }
-  if (problems.length > 0) throw new InvalidConfigError(problems);
-  const settings: AzureSettings = { container: c.container as string, ...common };
-  if (c.connectionString !== undefined) settings.connectionString = c.connectionString as string;
-  if (c.accountUrl !== undefined) settings.accountUrl = c.accountUrl as string;
-  if (c.credential !== undefined) settings.credential = c.credential;
-  if (c.containerClient !== undefined) settings.containerClient = c.containerClient;
-  return settings;
-}
-
 /** Every problem of a configuration, for validating without opening (empty when fine). */
 export function problemsOf(
   parse: (c: Record<string, unknown>) => unknown,
@@ -315,4 +238,20 @@ export function problemsOf(
       throw error;
     }
   };
+}
+
+/** Validates an `azure` configuration: the client's options, and `singleWriter`. */
+export function parseAzureConfig(config: Record<string, unknown>): { singleWriter: boolean } {
+  const { singleWriter, ...client } = config;
+  const problems: string[] = [];
+  if (singleWriter !== undefined && typeof singleWriter !== "boolean")
+    problems.push("singleWriter must be a boolean");
+  try {
+    parseAzureObjectsOptions(client);
+  } catch (error) {
+    if (!(error instanceof InvalidConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0) throw new InvalidConfigError(problems);
+  return { singleWriter: singleWriter === true };
 }

@@ -179,6 +179,14 @@ export async function readCorruptEntry(ctx: ObjectContext, entry: CorruptEntry):
 export async function removeCorruptEntry(ctx: ObjectContext, entry: CorruptEntry): Promise<void> {
   const { parsed, text, notFound } = await corruptTarget(ctx, entry);
   const id = parsed.checkpointId;
+  // An entry naming one checkpoint at another's location is not what a listing reported: removing
+  // what the location holds would act on a checkpoint the caller did not name.
+  if (entry.checkpointId !== undefined && entry.checkpointId !== id) {
+    throw new CheckpointConflictError(
+      entry.checkpointId,
+      `The entry names checkpoint ${entry.checkpointId} but its location ${entry.location} holds ${id}: nothing removed`,
+    );
+  }
   if (text !== undefined && "record" in recordProblem(text, parsed.runId, id)) {
     throw new CheckpointConflictError(id, `Checkpoint ${id} at ${entry.location} parses: it is not corrupt`);
   }
