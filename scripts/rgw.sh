@@ -8,7 +8,9 @@
 #
 # One monitor, one OSD on memstore (RAM), pools of size 1, no auth (auth none, messenger modes
 # crc: without those radosgw loops on auth error -13 and dies), radosgw's beast frontend on a
-# free loopback port, and one S3 user with a fixed key. Everything lives in one temp folder;
+# free loopback port, and one S3 user with a fixed key. `tcp_nodelay=1`: without it beast sends
+# a GET's headers and body in two segments under Nagle, and the client's delayed ACK holds the
+# body back ~40 ms (GET 48 ms -> 7 ms here; see docs/notes/s3.md). Everything lives in one temp folder;
 # `flock` makes concurrent `start` calls (parallel test workers) start a single cluster.
 set -euo pipefail
 
@@ -122,7 +124,7 @@ osd max object namespace len = 64
 
 [client.rgw]
 pid file = $STATE/run/rgw.pid
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw dns name = localhost
 rgw thread pool size = 128
 EOF
