@@ -83,8 +83,8 @@ export class S3Objects implements ObjectClient {
   private readonly bucket: string;
   private readonly keyPrefix: string;
   private readonly timeoutMs: number;
-  /** Which `If-Match` form the server accepted last (RGW versions differ). */
-  private ifMatchQuoted = true;
+  /** Which `If-Match` form the server accepted (undefined until one worked; servers differ). */
+  private ifMatchQuoted: boolean | undefined;
 
   constructor(
     private readonly sdk: S3Module,
@@ -128,15 +128,19 @@ export class S3Objects implements ObjectClient {
       }
     }
     if ("ifNoneMatch" in condition) return this.conditionalPut(key, bytes, { IfNoneMatch: "*" });
-    const first = this.ifMatchQuoted;
     const form = (quoted: boolean) => (quoted ? quotedEtag(condition.ifMatch) : bareEtag(condition.ifMatch));
-    const result = await this.conditionalPut(key, bytes, { IfMatch: form(first) });
-    if (result.ok) return result;
-    // Refused: maybe the ETag is stale, maybe the server wants the other form. One more try
-    // with the other form tells (a stale ETag fails both), and the winner is remembered.
-    const retry = await this.conditionalPut(key, bytes, { IfMatch: form(!first) });
-    if (retry.ok) this.ifMatchQuoted = !first;
-    return retry;
+    const known = this.ifMatchQuoted;
+    if (known !== undefined) return this.conditionalPut(key, bytes, { IfMatch: form(known) });
+    // Until one form has worked: a refusal may mean a stale ETag or the wrong form (RGW 16
+    // refuses the quoted one, RFC 7232 wants it). The other form tells: a stale ETag fails both.
+    const quoted = await this.conditionalPut(key, bytes, { IfMatch: form(true) });
+    if (quoted.ok) {
+      this.ifMatchQuoted = true;
+      return quoted;
+    }
+    const bare = await this.conditionalPut(key, bytes, { IfMatch: form(false) });
+    if (bare.ok) this.ifMatchQuoted = false;
+    return bare;
   }
 
   async delete(key: string): Promise<boolean> {
