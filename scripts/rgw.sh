@@ -104,6 +104,7 @@ osd pool default pg autoscale mode = off
 mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
+mon data avail warn = 1
 osd crush chooseleaf type = 0
 run dir = $STATE/run
 pid file = $STATE/run/\$type.pid
@@ -127,6 +128,8 @@ pid file = $STATE/run/rgw.pid
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw dns name = localhost
 rgw thread pool size = 128
+# One line per request at the default level: megabytes per test run.
+debug rgw = 0
 EOF
   local c=(-c "$CONF")
   # ceph-mon --mkfs wants a keyring even with auth none.
