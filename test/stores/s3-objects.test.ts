@@ -181,7 +181,7 @@ describe.skipIf(!server)("S3Objects on Ceph RGW", () => {
     }
   });
 
-  it("a put to a bucket that does not exist is a StoreOperationError", async () => {
+  it("a bucket that does not exist is a StoreOperationError, not an empty store", async () => {
     const other = await createS3Objects({
       bucket: "cairn-no-such-bucket-here",
       endpoint: rgw.endpoint,
@@ -190,6 +190,9 @@ describe.skipIf(!server)("S3Objects on Ceph RGW", () => {
       maxAttempts: 1,
     });
     await expect(other.put("k", "v")).rejects.toBeInstanceOf(StoreOperationError);
+    // Not "no such object": a missing bucket must not read as an empty store.
+    await expect(other.get("k")).rejects.toBeInstanceOf(StoreOperationError);
+    await expect(other.list("")).rejects.toBeInstanceOf(StoreOperationError);
     await other.close();
   });
 

@@ -113,7 +113,8 @@ export class S3Objects implements ObjectClient {
       return { body, etag: bareEtag(output.ETag), serverTime };
     } catch (error) {
       const { status, code } = describeFailure(error);
-      if (status === 404 || code === "NoSuchKey") return undefined;
+      // A missing bucket is a 404 too, but not "no such object": it must not read as empty.
+      if (code === "NoSuchKey" || (status === 404 && code !== "NoSuchBucket")) return undefined;
       throw toStoreError(error, this.location, `get ${key}`, false);
     }
   }
