@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreOperationError, StoreUnavailableError } from "../../src/core/errors.js";
 import { createS3Objects, type S3Objects } from "../../src/stores/s3/objects.js";
 import { createTestBucket, deleteTestBucket, rawS3, rgwServer } from "../support/rgw.js";
+import { startProxy } from "../support/tcp-proxy.js";
 
 const server = await rgwServer();
 
@@ -194,6 +195,41 @@ describe.skipIf(!server)("S3Objects on Ceph RGW", () => {
     await expect(other.get("k")).rejects.toBeInstanceOf(StoreOperationError);
     await expect(other.list("")).rejects.toBeInstanceOf(StoreOperationError);
     await other.close();
+  });
+
+  it("a server outage is StoreUnavailableError, a lost reply maybe committed, and it recovers", async () => {
+    const endpoint = new URL(rgw.endpoint);
+    const proxy = await startProxy(endpoint.hostname, Number(endpoint.port));
+    const through = await createS3Objects({
+      bucket,
+      prefix: "p/q",
+      endpoint: `http://127.0.0.1:${proxy.port}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+      requestTimeoutMs: 2000,
+      maxAttempts: 1,
+    });
+    try {
+      expect((await through.put("outage/a", "1", { ifNoneMatch: "*" })).ok).toBe(true);
+      await proxy.down();
+      const refused = await through.get("outage/a").catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(StoreUnavailableError);
+      const write = await through.put("outage/b", "1", { ifNoneMatch: "*" }).catch((e: unknown) => e);
+      expect(write).toBeInstanceOf(StoreUnavailableError);
+      await proxy.up();
+      // The request reaches the server, its reply is lost: the write may have happened.
+      proxy.holdReplies(true);
+      const lost = await through.put("outage/c", "1", { ifNoneMatch: "*" }).catch((e: unknown) => e);
+      expect(lost).toBeInstanceOf(StoreUnavailableError);
+      expect((lost as StoreUnavailableError).maybeCommitted).toBe(true);
+      proxy.holdReplies(false);
+      proxy.cut();
+      expect((await through.get("outage/a"))?.body.toString()).toBe("1");
+      expect((await through.get("outage/c"))?.body.toString()).toBe("1");
+    } finally {
+      await through.close();
+      await proxy.close();
+    }
   });
 
   it("works with a caller's own client (which it does not close)", async () => {
