@@ -242,9 +242,12 @@ export class S3Objects implements ObjectClient {
           });
         if (attempt === 2 && result.ok) throw unsupported();
       }
-    } finally {
+    } catch (error) {
+      // The probe's verdict matters more than its cleanup: delete best effort, keep this error.
       await this.delete(key).catch(() => undefined);
+      throw error;
     }
+    await this.delete(key);
   }
 
   async close(): Promise<void> {
