@@ -182,6 +182,30 @@ describe.skipIf(!server)("S3Objects on Ceph RGW", () => {
     }
   });
 
+  it("deleteMany throws when the server reports keys it did not delete", async () => {
+    await objects.put("refused/a", "x");
+    const client = (objects as unknown as { client: import("@aws-sdk/client-s3").S3Client }).client;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        // The server deleted it; pretend it refused, as S3 does per key (AccessDenied...).
+        if ((args.input as { Delete?: unknown }).Delete !== undefined)
+          (result.output as { Errors?: unknown[] }).Errors = [
+            { Key: "p/q/refused/a", Code: "AccessDenied", Message: "Access Denied" },
+          ];
+        return result;
+      },
+      { step: "initialize", name: "testDeleteErrors" },
+    );
+    try {
+      const error = await objects.deleteMany(["refused/a"]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreOperationError);
+      expect(`${(error as Error).message} ${String((error as Error).cause)}`).toContain("AccessDenied");
+    } finally {
+      client.middlewareStack.remove("testDeleteErrors");
+    }
+  });
+
   it("a bucket that does not exist is a StoreOperationError, not an empty store", async () => {
     const other = await createS3Objects({
       bucket: "cairn-no-such-bucket-here",
