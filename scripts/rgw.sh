@@ -31,11 +31,21 @@ print_env() {
   cat "$STATE/env"
 }
 
+# True when the pid runs with our config: a stale pid file must never make us signal a reused pid.
+ours() {
+  local cmd
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *"$CONF"* ]]
+}
+
 # Pids of the daemons we started (pid files written by the daemons themselves).
 our_pids() {
-  local f
+  local f pid
   for f in "$STATE"/run/*.pid; do
-    [[ -f $f ]] && cat "$f"
+    [[ -f $f ]] || continue
+    pid=$(cat "$f")
+    if ours "$pid"; then echo "$pid"; fi
   done
   return 0
 }
@@ -52,7 +62,7 @@ answers() {
 
 running() {
   [[ -f $STATE/env && -f $STATE/run/rgw.pid ]] || return 1
-  kill -0 "$(cat "$STATE/run/rgw.pid")" 2>/dev/null || return 1
+  ours "$(cat "$STATE/run/rgw.pid")" || return 1
   answers
 }
 
@@ -149,7 +159,7 @@ EOF
   for _ in $(seq 600); do
     code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$endpoint/" || true)
     [[ $code != 000 && -n $code ]] && break
-    if ! kill -0 "$(cat "$STATE/run/rgw.pid" 2>/dev/null || echo 0)" 2>/dev/null && [[ -f $STATE/run/rgw.pid ]]; then
+    if [[ -f $STATE/run/rgw.pid ]] && ! ours "$(cat "$STATE/run/rgw.pid")"; then
       log "radosgw exited; see $STATE/log"
       return 1
     fi
