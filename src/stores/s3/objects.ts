@@ -36,7 +36,7 @@ interface Sendable {
 }
 
 /** Loads the SDK; `MissingDriverError("s3", "@aws-sdk/client-s3")` when it is not installed. */
-export function loadS3Sdk(): Promise<S3Module> {
+function loadS3Sdk(): Promise<S3Module> {
   return loadDriver(
     "s3",
     "@aws-sdk/client-s3",
@@ -74,10 +74,13 @@ export async function createS3Objects(options: S3ObjectsOptions): Promise<S3Obje
       },
     });
   }
-  return new S3Objects(sdk, client, owned, resolved);
+  return S3Objects.create(sdk, client, owned, resolved);
 }
 
-/** A bucket under a prefix, as an `ObjectClient`. Create it with {@link createS3Objects}. */
+/**
+ * A bucket under a prefix, as an `ObjectClient`. Create it with {@link createS3Objects}. The
+ * constructor is private so cairn's published types never mention the SDK's (an optional peer).
+ */
 export class S3Objects implements ObjectClient {
   readonly location: string;
   private readonly bucket: string;
@@ -86,7 +89,12 @@ export class S3Objects implements ObjectClient {
   /** Which `If-Match` form the server accepted (undefined until one worked; servers differ). */
   private ifMatchQuoted: boolean | undefined;
 
-  constructor(
+  /** @internal Used by {@link createS3Objects}. */
+  static create(sdk: unknown, client: unknown, owned: boolean, options: ResolvedS3Options): S3Objects {
+    return new S3Objects(sdk as S3Module, client as S3.S3Client, owned, options);
+  }
+
+  private constructor(
     private readonly sdk: S3Module,
     private readonly client: S3.S3Client,
     private readonly owned: boolean,
