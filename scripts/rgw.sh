@@ -187,13 +187,17 @@ start)
     exit 0
   fi
   # A half-started or dead cluster from before: clear it and start afresh.
-  [[ -d $STATE ]] && stop_cluster
-  if ! start_cluster; then
+  if [[ -d $STATE ]]; then stop_cluster; fi
+  # start_cluster runs under `set -e` (not inside an `if`, which would disable it): any failed
+  # step exits, and this trap shows the logs and removes the half-started cluster.
+  started=0
+  trap 'if [[ $started == 0 ]]; then
     log "start failed; logs:"
     tail -n 20 "$STATE"/log/*.log >&2 2>/dev/null || true
     stop_cluster
-    exit 1
-  fi
+  fi' EXIT
+  start_cluster
+  started=1
   print_env
   ;;
 env)
@@ -211,7 +215,7 @@ status)
 stop)
   exec 9>"$LOCK"
   flock 9
-  [[ -d $STATE ]] && stop_cluster
+  if [[ -d $STATE ]]; then stop_cluster; fi
   exit 0
   ;;
 *)
