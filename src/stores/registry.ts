@@ -6,7 +6,15 @@
 import { resolve } from "node:path";
 import { InvalidConfigError } from "../core/errors.js";
 import { unknownOptionsProblem } from "../core/options.js";
-import { AZURE_OPTIONS, azureConfigFromUrl, parseAzureConfig, problemsOf } from "./cloud/config.js";
+import {
+  AZURE_OPTIONS,
+  azureConfigFromUrl,
+  parseAzureConfig,
+  parseS3Config,
+  problemsOf,
+  S3_OPTIONS,
+  s3ConfigFromUrl,
+} from "./cloud/config.js";
 import { GuardedStore } from "./guarded-store.js";
 import { POSTGRES_OPTIONS, configProblems as postgresConfigProblems } from "./postgres/config.js";
 import { REDIS_OPTIONS, redisConfigProblems } from "./redis/config.js";
@@ -241,6 +249,18 @@ registerStore({
   create: async (config, options) => {
     const { RedisStore } = await import("./redis/redis-store.js");
     return RedisStore.open(config, options);
+  },
+});
+
+registerStore({
+  strategy: "s3",
+  schemes: ["s3"],
+  options: S3_OPTIONS,
+  validate: problemsOf(parseS3Config),
+  fromUrl: s3ConfigFromUrl,
+  create: async (config, options) => {
+    const { openS3Store } = await import("./cloud/open.js");
+    return openS3Store(config, options);
   },
 });
 

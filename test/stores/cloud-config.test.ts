@@ -7,6 +7,7 @@ import {
   parseS3Config,
   s3ConfigFromUrl,
 } from "../../src/stores/cloud/config.js";
+import { resolveS3Options } from "../../src/stores/s3/config.js";
 
 function problems(fn: () => unknown): string[] {
   try {
@@ -32,13 +33,9 @@ describe("s3 configuration", () => {
       forcePathStyle: true,
       requestTimeoutMs: 2500,
     });
-    const settings = parseS3Config(config);
-    expect(settings).toMatchObject({ bucket: "my-bucket", prefix: "etl/prod", singleWriter: false });
-    expect(parseS3Config({ bucket: "b1" })).toMatchObject({
-      prefix: "",
-      requestTimeoutMs: 10_000,
-      maxAttempts: 3,
-    });
+    expect(parseS3Config(config)).toEqual({ singleWriter: false });
+    expect(resolveS3Options(config as never)).toMatchObject({ bucket: "my-bucket", keyPrefix: "etl/prod/" });
+    expect(resolveS3Options({ bucket: "b1" })).toMatchObject({ keyPrefix: "", requestTimeoutMs: 10_000 });
   });
 
   it("keeps credentials out of URLs and names every problem at once", () => {
@@ -50,9 +47,17 @@ describe("s3 configuration", () => {
       expect.stringMatching(/singleWriter must be true or false/),
     ]);
     const found = problems(() =>
-      parseS3Config({ bucket: "", prefix: "a//b", endpoint: "ftp://x", maxAttempts: 0, colour: 1 }),
+      parseS3Config({
+        bucket: "",
+        prefix: "a//b",
+        endpoint: "ftp://x",
+        maxAttempts: 0,
+        colour: 1,
+        singleWriter: "no",
+      }),
     );
-    expect(found).toHaveLength(5);
+    expect(found).toHaveLength(6);
+    expect(found.join("\n")).toMatch(/singleWriter must be a boolean/);
     expect(found.join("\n")).toMatch(/no option "colour"/);
     expect(found.join("\n")).toMatch(/bucket must be/);
     expect(found.join("\n")).toMatch(/empty, "\." or "\.\." segment/);
@@ -62,7 +67,7 @@ describe("s3 configuration", () => {
 
   it("takes a ready client, but then no connection settings beside it", () => {
     const client = { send: async () => ({}) };
-    expect(parseS3Config({ bucket: "b1", client }).client).toBe(client);
+    expect(resolveS3Options({ bucket: "b1", client }).client).toBe(client);
     expect(problems(() => parseS3Config({ bucket: "b1", client, region: "x" }))).toEqual([
       expect.stringMatching(/client is given, so region must not be/),
     ]);
