@@ -6,10 +6,15 @@ import { fileURLToPath } from "node:url";
  * Builds `dist/` once before the tests: the CLI and package tests run the built code the way a
  * user gets it from npm, not the TypeScript sources.
  */
-export default function setup(): void {
-  // For quick local runs of unit tests only; CI and `npm test` always build.
-  if (process.env.CAIRN_SKIP_BUILD === "1") return;
+export default function setup(): () => void {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+  // The s3 tests start a private Ceph cluster (scripts/rgw.sh) and leave it for the next local
+  // run; under CI nothing may outlive the run, so it is stopped (a no-op when none was started).
+  const teardown = () => {
+    if (process.env.CI) execFileSync("bash", [join(root, "scripts/rgw.sh"), "stop"], { stdio: "inherit" });
+  };
+  // For quick local runs of unit tests only; CI and `npm test` always build.
+  if (process.env.CAIRN_SKIP_BUILD === "1") return teardown;
   execFileSync(
     process.execPath,
     [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
@@ -18,4 +23,5 @@ export default function setup(): void {
       stdio: "inherit",
     },
   );
+  return teardown;
 }
