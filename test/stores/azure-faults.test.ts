@@ -19,6 +19,7 @@ import {
   type TestContainer,
   testContainer,
 } from "../support/azurite.js";
+import { freePort } from "../support/ports.js";
 import { startProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 const server = await azuriteServer();
@@ -28,17 +29,6 @@ async function unavailable(promise: Promise<unknown>): Promise<StoreUnavailableE
   const error = await promise.catch((e: unknown) => e);
   expect(error).toBeInstanceOf(StoreUnavailableError);
   return error as StoreUnavailableError;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe("AzureObjects: an endpoint that cannot be reached", () => {

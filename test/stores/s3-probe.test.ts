@@ -4,12 +4,12 @@
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, StoreUnsupportedError } from "../../src/core/errors.js";
 import { createS3Objects } from "../../src/stores/s3/objects.js";
+import { freePort } from "../support/ports.js";
 import { createTestBucket, deleteTestBucket, rgwServer } from "../support/rgw.js";
 
 interface S3rverInstance {
@@ -17,17 +17,6 @@ interface S3rverInstance {
   close(): Promise<unknown>;
 }
 type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("probeConditions against s3rver (ignores If-None-Match)", () => {
   let s3rver: S3rverInstance;

@@ -8,10 +8,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./ports.js";
 
 /** The emulator's published development account and key (documented by Microsoft, not a secret). */
 export const AZURITE_ACCOUNT = "devstoreaccount1";
@@ -117,17 +118,6 @@ export function testContainer(server: AzuriteServer, label?: string): TestContai
       await service.getContainerClient(name).deleteIfExists();
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function answers(port: number): Promise<boolean> {

@@ -48,10 +48,6 @@ export function objectHarness(label: string, target: ObjectTarget): () => Promis
     const spec = target.spec(prefix);
     const raw = await target.raw(prefix);
     const open = async (): Promise<CheckpointStore> => openStore(spec);
-    const cpKey = async (pipelineId: string, checkpointId: string) =>
-      (await allKeys(raw, `runs/${pipelineId}/cp/${checkpointId}.`)).find((k) =>
-        /\.[0-9a-z]{8}\.json$/.test(k),
-      );
     return {
       store: await open(),
       reopen: open,

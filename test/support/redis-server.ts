@@ -5,9 +5,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./ports.js";
 
 /** Where the binary is expected; override with `CAIRN_TEST_REDIS_SERVER`. */
 export const REDIS_SERVER = process.env.CAIRN_TEST_REDIS_SERVER ?? "/usr/bin/redis-server";
@@ -27,17 +28,6 @@ export interface PrivateRedis {
   start(): Promise<void>;
   /** Kills it and removes its data folder. */
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** True once the server answers PING with PONG (and has finished loading its data). */

@@ -5,6 +5,7 @@
  */
 import { CairnError, StoreUnavailableError } from "../../core/errors.js";
 import { loadDriver as load } from "../driver.js";
+import { NEVER_SENT_CODES, SOCKET_ERROR_CODES } from "../network.js";
 
 /** Type parsers for one query, as pg's `types` option takes them. */
 export interface PgTypeParsers {
@@ -81,16 +82,6 @@ export function typeParsers(driver: PgDriver): PgTypeParsers {
   };
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-]);
 // 57P01-57P03: the server is shutting down or starting; 53300: it accepts no more connections.
 const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
 // pg's own messages when a connection ends or cannot be made in time.
@@ -102,7 +93,7 @@ export function isConnectionError(error: unknown): boolean {
   if (error === null || typeof error !== "object") return false;
   const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
   if (typeof code === "string") {
-    if (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))
+    if (SOCKET_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))
       return true;
   }
   // Node reports a failed connection to a host with several addresses as an AggregateError.
@@ -148,8 +139,6 @@ export function classify(error: unknown): unknown {
   );
 }
 
-// Failures to make a connection at all: nothing was sent.
-const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
 const CONNECT_MESSAGE = /timeout exceeded when trying to connect/i;
 
 /**
@@ -164,7 +153,7 @@ export async function writeOnPool(pool: PgPool, query: PgQuery): Promise<PgResul
   } catch (error) {
     const { code, message } = error as { code?: unknown; message?: unknown };
     const refused =
-      (typeof code === "string" && CONNECT_CODES.has(code)) ||
+      (typeof code === "string" && NEVER_SENT_CODES.has(code)) ||
       (typeof message === "string" && CONNECT_MESSAGE.test(message));
     throw refused ? error : markInFlight(error);
   }

@@ -4,6 +4,7 @@
  */
 import { StoreUnavailableError } from "../../core/errors.js";
 import { loadDriver } from "../driver.js";
+import { SOCKET_ERROR_CODES } from "../network.js";
 import type { RedisClient, RedisConnection } from "./config.js";
 
 type RedisConstructor = new (options: Record<string, unknown>) => RedisClient;
@@ -17,17 +18,6 @@ function loadIoredis(): Promise<RedisConstructor> {
   );
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-]);
 // ioredis's words for "no connection" (closed, offline queue off, retries used up, aborted)
 // and the server's replies for "cannot serve you now" (loading, busy, auth).
 const UNAVAILABLE =
@@ -37,7 +27,7 @@ const UNAVAILABLE =
 export function isUnavailableError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
+  if (typeof code === "string" && SOCKET_ERROR_CODES.has(code)) return true;
   if (error.name === "MaxRetriesPerRequestError" || error.name === "AbortError") return true;
   return UNAVAILABLE.test(error.message);
 }

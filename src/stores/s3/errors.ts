@@ -3,6 +3,7 @@
  * ETags unquoted and sends them quoted, because servers disagree on the form they return.
  */
 import { CairnError, StoreOperationError, StoreUnavailableError } from "../../core/errors.js";
+import { NEVER_SENT_CODES, SOCKET_ERROR_CODES } from "../network.js";
 
 /** What an SDK error carries that matters here. */
 export interface S3Failure {
@@ -28,25 +29,13 @@ export function describeFailure(error: unknown): S3Failure {
 
 // Errors of a request that got no HTTP answer.
 const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EHOSTDOWN",
+  ...SOCKET_ERROR_CODES,
   "UND_ERR_SOCKET",
   "TimeoutError",
   "AbortError",
   "RequestTimeout",
   "RequestTimeoutException",
 ]);
-// Failures that prove the request never reached the server (so a write cannot have landed).
-const NEVER_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 function networkCode(error: unknown): string | undefined {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
@@ -70,7 +59,7 @@ export function toStoreError(error: unknown, location: string, operation: string
   if (net !== undefined)
     return new StoreUnavailableError("s3", `${location}: ${operation}: ${message}`, {
       cause: error,
-      maybeCommitted: write && !NEVER_SENT.has(net),
+      maybeCommitted: write && !NEVER_SENT_CODES.has(net),
     });
   if (status === 503)
     return new StoreUnavailableError("s3", `${location}: ${operation}: ${message} (503)`, {
