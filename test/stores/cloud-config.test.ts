@@ -77,6 +77,18 @@ describe("s3 configuration", () => {
   });
 });
 
+it("reports every invalid S3 option at once, before loading the SDK", async () => {
+  const { createS3Objects } = await import("../../src/stores/s3/objects.js");
+  const error = await createS3Objects({
+    bucket: "",
+    endpoint: "not a url",
+    requestTimeoutMs: 0,
+    maxAttempts: 0,
+  }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(InvalidConfigError);
+  expect((error as InvalidConfigError).problems).toHaveLength(4);
+});
+
 describe("azure configuration", () => {
   const saved = process.env[AZURE_CONNECTION_ENV];
   afterEach(() => {

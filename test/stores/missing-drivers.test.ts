@@ -1,5 +1,5 @@
 /**
- * Each server or embedded store names its missing driver: a real child process, started in an
+ * Each store with a driver names it when it is missing, opened through the registry as users do: a real child process, started in an
  * empty folder, whose module resolver cannot find the driver package, as for a user without it.
  */
 import { execFile } from "node:child_process";
@@ -24,25 +24,20 @@ afterEach(async () => {
 });
 
 it.each([
+  { pkg: "better-sqlite3", strategy: "sqlite", config: () => ({ dbPath: join(dir, "x.db") }) },
+  { pkg: "pg", strategy: "postgres", config: () => ({ connectionString: "postgres://127.0.0.1/x" }) },
+  { pkg: "ioredis", strategy: "redis", config: () => ({ url: "redis://127.0.0.1:6379/0" }) },
   {
-    pkg: "better-sqlite3",
-    module: "../../src/stores/sqlite/sqlite-store.ts",
-    store: "SqliteStore",
-    config: () => ({ dbPath: join(dir, "x.db") }),
+    pkg: "@aws-sdk/client-s3",
+    strategy: "s3",
+    config: () => ({ bucket: "b", endpoint: "http://127.0.0.1:1" }),
   },
   {
-    pkg: "pg",
-    module: "../../src/stores/postgres/postgres-store.ts",
-    store: "PostgresStore",
-    config: () => ({ connectionString: "postgres://127.0.0.1/x" }),
+    pkg: "@azure/storage-blob",
+    strategy: "azure",
+    config: () => ({ container: "runs", connectionString: "UseDevelopmentStorage=true" }),
   },
-  {
-    pkg: "ioredis",
-    module: "../../src/stores/redis/redis-store.ts",
-    store: "RedisStore",
-    config: () => ({ url: "redis://127.0.0.1:6379/0" }),
-  },
-])("the $store names $pkg when it is not installed", async ({ pkg, module, store, config }) => {
+])("the $strategy store names $pkg when it is not installed", async ({ pkg, strategy, config }) => {
   const hooks = `export async function resolve(specifier, context, next) {
     if (specifier === ${JSON.stringify(pkg)}) {
       throw Object.assign(new Error("Cannot find package '${pkg}'"), { code: "ERR_MODULE_NOT_FOUND" });
@@ -51,8 +46,8 @@ it.each([
   }`;
   const register = `import { register } from "node:module";
     register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
-  const script = `import { ${store} } from ${JSON.stringify(moduleUrl(module))};
-    ${store}.open(${JSON.stringify(config())}).then(
+  const script = `import { openStore } from ${JSON.stringify(moduleUrl("../../src/stores/registry.ts"))};
+    openStore(${JSON.stringify({ strategy, config: config() })}).then(
       () => console.log("opened"),
       (e) => console.log(JSON.stringify({ code: e.code, packageName: e.packageName, cause: e.cause?.code })),
     );`;
