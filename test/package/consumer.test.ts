@@ -46,7 +46,8 @@ afterAll(async () => {
 it("installs under its npm name with its own dependencies and no database driver", async () => {
   const installed = await readdir(join(app, "node_modules"));
   expect(installed).toContain(manifest.name);
-  for (const driver of ["better-sqlite3", "pg", "ioredis", "@aws-sdk", "@azure"]) expect(installed).not.toContain(driver);
+  for (const driver of ["better-sqlite3", "pg", "ioredis", "@aws-sdk", "@azure"])
+    expect(installed).not.toContain(driver);
   const files = await readdir(join(app, "node_modules", manifest.name));
   expect(files).toEqual(expect.arrayContaining(["dist", "package.json", "README.md"]));
   // Whatever `files` lists and the repository has is shipped (LICENSE, CHANGELOG.md once written).
