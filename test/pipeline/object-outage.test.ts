@@ -29,6 +29,8 @@ import { type PrivateAzurite, startPrivateAzurite } from "../support/azurite.js"
 import { startProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 const targets = await objectTargets("outage");
+// Neither server could start (outside CI, after a loud warning): the file still reports why.
+if (targets.length === 0) it.skip("needs Ceph RGW or azurite, and neither could start", () => {});
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -103,7 +105,7 @@ async function verifiedChain(spec: StoreSpec, runId: string): Promise<StoredMeta
   }
 }
 
-describe.skipIf(targets.length === 0).each(targets)("$name: the server goes away mid-run", (target) => {
+describe.each(targets)("$name: the server goes away mid-run", (target) => {
   it("stops with CAIRN_STORE_UNAVAILABLE, stores nothing partial, and resumes once it is back", async () => {
     const outage = await outageOf(target);
     const ran: string[] = [];
@@ -243,7 +245,7 @@ async function warmUp(manager: CheckpointManager): Promise<void> {
   await manager.createCheckpoint(input("run1", 2));
 }
 
-describe.skipIf(targets.length === 0).each(targets)("$name: a tip write whose reply is lost", (target) => {
+describe.each(targets)("$name: a tip write whose reply is lost", (target) => {
   async function setup() {
     const prefix = uniquePrefix("lost");
     const proxy = await startProxy("127.0.0.1", target.port);

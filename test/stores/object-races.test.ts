@@ -28,6 +28,8 @@ const WRITES = 6;
 const STAGES = ["s1", "s2", "s3", "s4"];
 
 const targets = await objectTargets("races");
+// Neither server could start (outside CI, after a loud warning): the file still reports why.
+if (targets.length === 0) it.skip("needs Ceph RGW or azurite, and neither could start", () => {});
 afterAll(async () => {
   for (const target of targets) await target.remove();
 });
@@ -134,7 +136,7 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-describe.skipIf(targets.length === 0).each(targets)("$name store on its real server", (target) => {
+describe.each(targets)("$name store on its real server", (target) => {
   it(`${WRITERS} processes writing one run through CheckpointManagers keep one linear chain`, async () => {
     const dir = await tempDir();
     const prefix = uniquePrefix("race");
