@@ -7,7 +7,7 @@
  * that still satisfies the condition (absent, or the expected ETag), nothing of ours landed and
  * the put is tried again. Retries are ours, not the SDK's (see sdk.ts for why).
  */
-import { StoreOperationError } from "../../core/errors.js";
+import { StoreOperationError, StoreUnavailableError } from "../../core/errors.js";
 import type { StoredObject, WriteCondition, WriteResult } from "../object/objects.js";
 import { codeOf, isRefused, isUnknownOutcome, STRATEGY, statusOf, storeError } from "./errors.js";
 import type { Deadline } from "./sdk.js";
@@ -91,6 +91,15 @@ export async function conditionalPut(
     try {
       current = await context.read(deadline);
     } catch (error) {
+      // The read's own failure (often a refused connection) says nothing about the put: it
+      // stays maybe committed, so the caller settles it instead of writing it a second time.
+      if (error instanceof StoreUnavailableError) {
+        throw new StoreUnavailableError(
+          STRATEGY,
+          `${context.where}: put: outcome unknown, and reading it back failed (${error.message})`,
+          { cause: error, maybeCommitted: true },
+        );
+      }
       throw storeError("put (reading back a write of unknown outcome)", error, context.where, {
         maybeCommitted: true,
         timeoutMs: deadline.ms,

@@ -53,13 +53,15 @@ function networkCode(error: unknown): string | undefined {
  */
 export function toStoreError(error: unknown, location: string, operation: string, write: boolean): Error {
   if (error instanceof CairnError) return error;
-  const { status } = describeFailure(error);
+  const { status, attempts } = describeFailure(error);
   const net = status === undefined ? networkCode(error) : undefined;
   const message = error instanceof Error ? error.message || error.name : String(error);
   if (net !== undefined)
     return new StoreUnavailableError("s3", `${location}: ${operation}: ${message}`, {
       cause: error,
-      maybeCommitted: write && !NEVER_SENT_CODES.has(net),
+      // After the SDK's retries the last error tells only of the last attempt: an earlier one
+      // (reset after it was sent, then the server went away) may have been applied.
+      maybeCommitted: write && (!NEVER_SENT_CODES.has(net) || attempts > 1),
     });
   if (status === 503)
     return new StoreUnavailableError("s3", `${location}: ${operation}: ${message} (503)`, {
