@@ -8,6 +8,8 @@
  * (see rgw.ts and azurite.ts).
  */
 import { afterAll } from "vitest";
+import { azureConfigFromUrl, s3ConfigFromUrl } from "../../src/stores/cloud/config.js";
+import type { ObjectClient } from "../../src/stores/object/objects.js";
 import { type AzuriteServer, azuriteServer, testContainer } from "./azurite.js";
 import { createTestBucket, deleteTestBucket, type RgwServer, rgwServer } from "./rgw.js";
 
@@ -49,6 +51,24 @@ export function s3Url(prefix: string): string {
 export function azureUrl(prefix: string): string {
   if (!container) throw new Error("azureUrl: azurite is not running (check azureUp first)");
   return `azblob://${container.name}/${encodeURIComponent(prefix)}`;
+}
+
+/**
+ * A raw client on the bucket or container and prefix of an `s3://` or `azblob://` store URL, for
+ * tests that read or change stored objects around cairn. The caller closes it.
+ */
+export async function rawObjects(url: string): Promise<ObjectClient> {
+  if (url.startsWith("s3:")) {
+    const { singleWriter: _, ...config } = s3ConfigFromUrl(url);
+    const { createS3Objects } = await import("../../src/stores/s3/objects.js");
+    return createS3Objects(config as unknown as Parameters<typeof createS3Objects>[0]);
+  }
+  if (url.startsWith("azblob:")) {
+    const { singleWriter: _, ...config } = azureConfigFromUrl(url);
+    const { createAzureObjects } = await import("../../src/stores/azure/objects.js");
+    return createAzureObjects(config as unknown as Parameters<typeof createAzureObjects>[0]);
+  }
+  throw new Error(`rawObjects: not an object store URL: ${url}`);
 }
 
 let counter = 0;
