@@ -91,6 +91,7 @@ async function writeRun(manager: CheckpointManager, run: string, days: number[])
 const validate = (store: string, run: string) =>
   runCairn(["validate", "--pipeline-id", run, "--store", store], { cwd: dir() });
 
+// Many CLI processes per test: on two loaded cores the object stores' SDKs make them slow to start.
 describe.each(Object.keys(urls))("lost history in the %s store", (name) => {
   it("reports the newest checkpoints deleted by hand as truncated, and validate exits 4", async () => {
     const url = (urls[name] as () => string)();
@@ -139,7 +140,7 @@ describe.each(Object.keys(urls))("lost history in the %s store", (name) => {
     } finally {
       await manager.close();
     }
-  });
+  }, 90_000);
 
   it("reports what retention removed as pruned, and validate passes", async () => {
     const url = (urls[name] as () => string)();
@@ -172,5 +173,5 @@ describe.each(Object.keys(urls))("lost history in the %s store", (name) => {
     } finally {
       await manager.close();
     }
-  });
+  }, 90_000);
 });
