@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import { runCairn } from "../support/cli.js";
+import { azureUp, azureUrl, objectPrefix, rawObjects, s3Up, s3Url } from "../support/object-servers.js";
 import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 import { storeUrls } from "../support/store-urls.js";
 
@@ -106,6 +107,25 @@ describe("reading commands on a location with no store", () => {
     },
     60_000,
   );
+
+  for (const c of [
+    { name: "s3", up: s3Up, url: s3Url },
+    { name: "azure", up: azureUp, url: azureUrl },
+  ])
+    it.skipIf(!c.up)(
+      `${c.name}: exit 3 on a prefix with no objects, and no object is written`,
+      async () => {
+        const store = c.url(objectPrefix("read-only"));
+        await expectNoStore(store);
+        const raw = await rawObjects(store);
+        try {
+          expect((await raw.list("")).keys).toEqual([]);
+        } finally {
+          await raw.close();
+        }
+      },
+      120_000,
+    );
 
   it("file: a store an older cairn wrote (no runs index) is read only after cairn migrate", async () => {
     const base = join(dir(), "legacy");

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import { type CliResult, runCairn } from "../support/cli.js";
+import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "../support/object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -16,6 +17,7 @@ import {
 
 const schema = uniqueName("cairn_cli");
 const prefix = `${uniqueName("cairn-cli")}:`;
+const objects = objectPrefix("cli");
 let dir: string;
 
 function cairn(args: string[]): Promise<CliResult> {
@@ -25,6 +27,9 @@ function cairn(args: string[]): Promise<CliResult> {
 const cases = [
   { name: "postgres", up: postgresUp, store: () => `${POSTGRES_URL}?schema=${schema}` },
   { name: "redis", up: redisUp, store: () => `${REDIS_URL}?keyPrefix=${prefix}` },
+  // A prefix in the file's bucket / container, removed with it after the file (object-servers.ts).
+  { name: "s3", up: s3Up, store: () => s3Url(objects) },
+  { name: "azure", up: azureUp, store: () => azureUrl(objects) },
 ];
 
 beforeAll(async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { CheckpointManager, type PipelineCheckpoint } from "../../src/index.js";
+import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "../support/object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -17,6 +18,7 @@ import {
 let dir: string;
 const schema = uniqueName("cairn_matrix");
 const prefix = `${uniqueName("cairn-matrix")}:`;
+const objects = objectPrefix("matrix");
 const stores: Record<string, () => CheckpointManager> = {};
 
 beforeAll(async () => {
@@ -27,6 +29,9 @@ beforeAll(async () => {
   if (postgresUp)
     stores.postgres = () => new CheckpointManager({ store: `${POSTGRES_URL}?schema=${schema}` });
   if (redisUp) stores.redis = () => new CheckpointManager({ store: `${REDIS_URL}?keyPrefix=${prefix}` });
+  // The bucket and container go after the file (object-servers.ts).
+  if (s3Up) stores.s3 = () => new CheckpointManager({ store: s3Url(objects) });
+  if (azureUp) stores.azure = () => new CheckpointManager({ store: azureUrl(objects) });
 });
 
 afterAll(async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, PIPELINE_COMPLETE_STAGE, StageFailedError } from "../../src/index.js";
+import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "../support/object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -55,6 +56,8 @@ const STORES: { name: string; url: () => string; skip?: boolean }[] = [
     },
     skip: !redisUp,
   },
+  { name: "s3", url: () => s3Url(objectPrefix("dag")), skip: !s3Up },
+  { name: "azure", url: () => azureUrl(objectPrefix("dag")), skip: !azureUp },
 ];
 
 /** a → (b, c) → d; b is slow, so it is still running when c fails. */

@@ -12,6 +12,7 @@ import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyzePipeline, CheckpointManager, Pipeline, StageFailedError } from "../../src/index.js";
 import { QUARANTINE_PREFIX } from "../../src/manager/check.js";
+import { azureUp, azureUrl, objectPrefix, rawObjects, s3Up, s3Url } from "../support/object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -155,7 +156,41 @@ const STORES: { name: string; open: () => { url: string; damage: Damage }; skip?
       };
     },
   },
+  { name: "s3", skip: !s3Up, open: () => objectStore(s3Url(objectPrefix("salvage"))) },
+  { name: "azure", skip: !azureUp, open: () => objectStore(azureUrl(objectPrefix("salvage"))) },
 ];
+
+/** An object store, damaged through a raw client: an output blob, a checkpoint object's record. */
+function objectStore(url: string): { url: string; damage: Damage } {
+  const withRaw = async (
+    fn: (raw: import("../../src/stores/object/objects.js").ObjectClient) => Promise<void>,
+  ) => {
+    const raw = await rawObjects(url);
+    try {
+      await fn(raw);
+    } finally {
+      await raw.close();
+    }
+  };
+  return {
+    url,
+    damage: {
+      output: (runId, hash, text) =>
+        withRaw(async (raw) => {
+          await raw.put(`runs/${runId}/out/${hash}`, text);
+        }),
+      checksum: (runId, id, checksum) =>
+        withRaw(async (raw) => {
+          const { keys } = await raw.list(`runs/${runId}/cp/${id}.`);
+          if (keys.length !== 1)
+            throw new Error(`expected one object of checkpoint ${id}: ${keys.join(", ")}`);
+          const key = keys[0] as string;
+          const text = (await raw.get(key))?.body.toString("utf8") ?? "";
+          await raw.put(key, text.replace(/"checksum":"[0-9a-f]{64}"/, `"checksum":"${checksum}"`));
+        }),
+    },
+  };
+}
 
 /** a → (b, c) → d; c is slower than b, so the checkpoints are a, b, c, then d's failure. */
 const NODES: NodeSpec[] = [

@@ -3,7 +3,8 @@
  * (and replaced), used by a run and destroyed (by deleteRun, or by a replacing import), its text
  * is found nowhere the store's files or server still show: every file of the file store's folder,
  * the SQLite database and WAL files byte for byte, the PostgreSQL table by plain SQL, every Redis
- * key of the prefix by plain commands. What each check cannot see is in docs/notes/i13-runkeys.md.
+ * key of the prefix by plain commands, every object of an s3 or azure prefix through a raw client
+ * (what the object API shows: not the server's disk, nor old versions in a versioned bucket). What each check cannot see is in docs/notes/i13-runkeys.md.
  */
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
@@ -16,9 +17,11 @@ import { FileStore } from "../../src/stores/file/file-store.js";
 import { GuardedStore } from "../../src/stores/guarded-store.js";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.js";
 import { RedisStore } from "../../src/stores/redis/redis-store.js";
+import { openStore } from "../../src/stores/registry.js";
 import { SqliteStore } from "../../src/stores/sqlite/sqlite-store.js";
 import type { CheckpointStore } from "../../src/stores/types.js";
 import { makeRecord } from "../../src/testing/store-contract.js";
+import { azureUp, azureUrl, objectPrefix, rawObjects, s3Up, s3Url } from "../support/object-servers.js";
 import { POSTGRES_URL, postgresUp, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
 
 /** Texts that occur nowhere but in the key records: found anywhere after deletion, they leaked. */
@@ -165,6 +168,26 @@ describe("run key records are destroyed, not only unlinked", () => {
     expect(await store.getRunKey?.("run-pending")).toBe(keyRecord("given"));
     await checkFiles();
   });
+
+  for (const c of [
+    { name: "s3", up: s3Up, url: s3Url },
+    { name: "azure", up: azureUp, url: azureUrl },
+  ])
+    it.skipIf(!c.up)(`${c.name} store: no object of the prefix holds a destroyed key`, async () => {
+      const m = markers();
+      const url = c.url(objectPrefix("runkeys"));
+      const store = await guarded(await openStore(url));
+      await useAndDestroyKeys(store, m, `run-${c.name}`);
+      const raw = await rawObjects(url);
+      try {
+        const { keys, continuation } = await raw.list("");
+        expect(continuation).toBeUndefined();
+        expect(keys.length).toBeGreaterThan(0);
+        for (const key of keys) expectNoMarker(key, (await raw.get(key))?.body ?? "", m);
+      } finally {
+        await raw.close();
+      }
+    });
 
   it.skipIf(!postgresUp)("postgres store: no row of the key table holds a destroyed key", async () => {
     const m = markers();

@@ -1,5 +1,5 @@
 /**
- * The five stores for at-rest tests, each opened for one test in a place of its own (a memory
+ * The stores for at-rest tests (the five of STORE_KINDS, plus s3 and azure in RAW_STORE_KINDS), each opened for one test in a place of its own (a memory
  * store instance, a temporary folder, a schema, a key prefix) and removed after it, with raw
  * access that goes around cairn: every stored byte as a reader of the files, the database or
  * the Redis server sees it, and in-place edits of a stored body, output or key record.
@@ -13,8 +13,10 @@ import Database from "better-sqlite3";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
 import type { CheckpointRecord } from "../../src/stores/types.js";
+import { objectParts } from "./at-rest-objects.js";
 import { postgresParts, redisParts } from "./at-rest-servers.js";
 import { checkpointFile } from "./file-store.js";
+import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "./object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -32,6 +34,16 @@ export const STORE_KINDS = [
   "sqlite",
   ...(postgresUp ? ["postgres"] : []),
   ...(redisUp ? ["redis"] : []),
+] as const as readonly string[];
+
+/**
+ * The stores `openRawStore` opens: STORE_KINDS, and the object stores when their server is up
+ * (kept apart because other suites that loop over STORE_KINDS have no raw hooks for them).
+ */
+export const RAW_STORE_KINDS = [
+  ...STORE_KINDS,
+  ...(s3Up ? ["s3"] : []),
+  ...(azureUp ? ["azure"] : []),
 ] as const as readonly string[];
 
 /** One piece of what a store holds, as raw bytes, named after where it is. */
@@ -255,6 +267,11 @@ export async function openRawStore(kind: string): Promise<RawStore> {
       await redis.quit();
       await deleteKeyPrefixes(prefix);
     };
+  } else if (kind === "s3" || kind === "azure") {
+    url = (kind === "s3" ? s3Url : azureUrl)(objectPrefix("at-rest"));
+    const objects = await objectParts(url);
+    parts = objects;
+    remove = () => objects.removeAll();
   } else throw new Error(`unknown store kind ${kind}`);
   return {
     kind,

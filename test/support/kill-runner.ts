@@ -1,7 +1,8 @@
 /**
  * The harness of the SIGKILL tests that run a pipeline in child processes (`dag-sigkill`,
  * `durability-sigkill`): a runner script printing one JSON report per line, a temporary folder
- * per test, every store's URL (PostgreSQL and Redis only when their server is up), and the
+ * per test, every store's URL (PostgreSQL, Redis, s3 on Ceph RGW and azure on azurite only when
+ * their server is up; the object stores' bucket and container go after the file), and the
  * agents' side-effect journal. Registers its own hooks; kills only the processes it started.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -9,6 +10,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach } from "vitest";
+import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "./object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -129,6 +131,8 @@ export function killRunners(runner: string, tag: string, defaults: Record<string
       },
       skip: !redisUp,
     },
+    { name: "s3", url: () => s3Url(objectPrefix(tag)), skip: !s3Up },
+    { name: "azure", url: () => azureUrl(objectPrefix(tag)), skip: !azureUp },
   ];
   return { dir, startRunner, stores };
 }

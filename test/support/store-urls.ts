@@ -1,12 +1,14 @@
 /**
  * One store URL per store for a test file: a temporary folder for the file and sqlite stores, a
- * schema and a key prefix for PostgreSQL and Redis (only when their server is up), all removed
- * after the file's tests. Registers its own `beforeAll`/`afterAll`.
+ * schema and a key prefix for PostgreSQL and Redis, a prefix in the file's bucket (s3, Ceph RGW)
+ * and container (azure, azurite) — each server's only when it is up — all removed after the
+ * file's tests. Registers its own `beforeAll`/`afterAll`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
+import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "./object-servers.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -34,12 +36,16 @@ export function storeUrls(tag: string, options: { memory?: boolean } = {}): Stor
   };
   const schema = uniqueName(`cairn_${tag.replace(/-/g, "_")}`);
   const prefix = `${uniqueName(`cairn-${tag}`)}:`;
+  // The bucket and container (with every prefix in them) go after the file: object-servers.ts.
+  const objects = objectPrefix(tag);
   const urls: Record<string, () => string> = {
     ...(options.memory ? { memory: () => `memory:${tag}` } : {}),
     file: () => `file:${join(folder(), "files")}`,
     sqlite: () => `sqlite:${join(folder(), "c.db")}`,
     ...(postgresUp ? { postgres: () => `${POSTGRES_URL}?schema=${schema}` } : {}),
     ...(redisUp ? { redis: () => `${REDIS_URL}?keyPrefix=${prefix}` } : {}),
+    ...(s3Up ? { s3: () => s3Url(objects) } : {}),
+    ...(azureUp ? { azure: () => azureUrl(objects) } : {}),
   };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), `cairn-${tag}-`));

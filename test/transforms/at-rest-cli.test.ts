@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type EnvelopeField, flipField, KEKS, ring, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 import { runCairn } from "../support/cli.js";
 
 const RUN = "cli-run";
-const PERSISTENT = STORE_KINDS.filter((kind) => kind !== "memory");
+const PERSISTENT = RAW_STORE_KINDS.filter((kind) => kind !== "memory");
 
 describe.each(PERSISTENT)("cairn validate of an encrypted run on the %s store", (kind) => {
   let store: RawStore;

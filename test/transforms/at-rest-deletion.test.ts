@@ -10,12 +10,12 @@ import type { KeyMissingError } from "../../src/core/errors.js";
 import { ErrorCode } from "../../src/index.js";
 import type { ImportedCheckpoint } from "../../src/stores/types.js";
 import { markerTraces, outputOf, ring, stateAfter, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
 const RUN = "doomed-run";
 const OLD = new Date("2020-01-01T00:00:00Z");
 
-describe.each(STORE_KINDS)("secure deletion on the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("secure deletion on the %s store", (kind) => {
   let store: RawStore;
   beforeEach(async () => {
     store = await openRawStore(kind);

@@ -10,13 +10,13 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
 import { ErrorCode } from "../../src/index.js";
 import { outputOf, ring, stateAfter, writeRun, writeStage } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
 const STAGES = ["plain", "packed", "sealed", "resumed"] as const;
 const RUN = "mixed-run";
 const outputsThrough = (i: number) => Object.fromEntries(STAGES.slice(0, i + 1).map((s) => [s, outputOf(s)]));
 
-describe.each(STORE_KINDS)("mixed history on the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("mixed history on the %s store", (kind) => {
   let store: RawStore;
   beforeEach(async () => {
     store = await openRawStore(kind);

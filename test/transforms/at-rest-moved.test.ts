@@ -7,12 +7,12 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../../src/index.js";
 import { outputOf, ring, stateAfter, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
 const corrupt = { code: ErrorCode.Corrupt };
 
-describe.each(STORE_KINDS)("moved ciphertext on the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("moved ciphertext on the %s store", (kind) => {
   let store: RawStore;
   let a: string[];
   let b: string[];

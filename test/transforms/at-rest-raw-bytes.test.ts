@@ -15,9 +15,9 @@ import {
   storedRefs,
   writeRun,
 } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
-describe.each(STORE_KINDS)("raw bytes of the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("raw bytes of the %s store", (kind) => {
   let store: RawStore;
   beforeEach(async () => {
     store = await openRawStore(kind);

@@ -11,11 +11,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { repairCheckpoint } from "../../src/debug/repair.js";
 import type { CheckpointManager } from "../../src/index.js";
 import { flipField, MARKER, ring, storedRefs, writeRun } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
 const RUN = "repair-run";
 
-describe.each(STORE_KINDS)("repair of tampered records on the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("repair of tampered records on the %s store", (kind) => {
   let store: RawStore;
   let backupDir: string;
   beforeEach(async () => {

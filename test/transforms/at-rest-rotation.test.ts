@@ -9,12 +9,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyMissingError } from "../../src/core/errors.js";
 import { ErrorCode } from "../../src/index.js";
 import { markerTraces, outputOf, ring, stateAfter, writeRun, writeStage } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
 const RUNS = ["run-1", "run-2"];
 
-describe.each(STORE_KINDS)("key rotation on the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("key rotation on the %s store", (kind) => {
   let store: RawStore;
   beforeEach(async () => {
     store = await openRawStore(kind);

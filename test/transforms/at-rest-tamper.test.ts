@@ -19,12 +19,12 @@ import {
   storedRefs,
   writeRun,
 } from "../support/at-rest-runs.js";
-import { openRawStore, type RawStore, STORE_KINDS } from "../support/at-rest-stores.js";
+import { openRawStore, RAW_STORE_KINDS, type RawStore } from "../support/at-rest-stores.js";
 
 const STAGES = ["fetch", "parse", "score"] as const;
 const RUN = "tamper-run";
 
-describe.each(STORE_KINDS)("tampered encrypted records on the %s store", (kind) => {
+describe.each(RAW_STORE_KINDS)("tampered encrypted records on the %s store", (kind) => {
   let store: RawStore;
   let ids: string[];
   beforeEach(async () => {

@@ -1,0 +1,76 @@
+/**
+ * Raw access to the object stores (s3 on Ceph RGW, azure on azurite) for the at-rest tests,
+ * around cairn: every object under the store's prefix read and written through a raw
+ * `ObjectClient` on the same bucket or container and prefix.
+ */
+import type { ObjectClient } from "../../src/stores/object/objects.js";
+import type { CheckpointRecord } from "../../src/stores/types.js";
+import type { RawPiece } from "./at-rest-stores.js";
+import { rawObjects } from "./object-servers.js";
+
+async function allKeys(raw: ObjectClient, start: string): Promise<string[]> {
+  const keys: string[] = [];
+  let continuation: string | undefined;
+  do {
+    const page = await raw.list(start, continuation ? { continuation } : {});
+    keys.push(...page.keys);
+    continuation = page.continuation;
+  } while (continuation);
+  return keys;
+}
+
+async function text(raw: ObjectClient, key: string): Promise<string> {
+  const object = await raw.get(key);
+  if (!object) throw new Error(`no object ${key}`);
+  return object.body.toString("utf8");
+}
+
+/** The raw hooks of the object store at `url`; `close` releases the raw client. */
+export async function objectParts(url: string) {
+  const raw = await rawObjects(url);
+  /** The object of a checkpoint, whichever run holds it (`runs/<run>/cp/<id>.<suffix>.json`). */
+  const keyOf = async (checkpointId: string) => {
+    const key = (await allKeys(raw, "runs/")).find((k) => k.includes(`/cp/${checkpointId}.`));
+    if (!key) throw new Error(`no object of checkpoint ${checkpointId}`);
+    return key;
+  };
+  const outPrefix = (pipelineId: string) => `runs/${pipelineId}/out/`;
+  return {
+    async dump() {
+      const pieces: RawPiece[] = [];
+      for (const key of await allKeys(raw, "")) {
+        const object = await raw.get(key);
+        if (object) pieces.push({ where: key, bytes: object.body });
+      }
+      return pieces;
+    },
+    async body(checkpointId: string) {
+      return (JSON.parse(await text(raw, await keyOf(checkpointId))) as CheckpointRecord).body;
+    },
+    async setBody(checkpointId: string, body: string) {
+      const key = await keyOf(checkpointId);
+      const record = JSON.parse(await text(raw, key)) as CheckpointRecord;
+      await raw.put(key, JSON.stringify({ ...record, body }));
+    },
+    async outputs(pipelineId: string) {
+      const out = new Map<string, string>();
+      for (const key of await allKeys(raw, outPrefix(pipelineId)))
+        out.set(key.slice(outPrefix(pipelineId).length), await text(raw, key));
+      return out;
+    },
+    async setOutput(pipelineId: string, hash: string, body: string) {
+      await raw.put(`${outPrefix(pipelineId)}${hash}`, body);
+    },
+    async runKey(pipelineId: string) {
+      // The key record lives in the run's tip object (`runKey`), not in an object of its own.
+      const tip = await raw.get(`tips/${pipelineId}.json`);
+      if (!tip) return undefined;
+      return (JSON.parse(tip.body.toString("utf8")) as { runKey?: string | null }).runKey ?? undefined;
+    },
+    async removeAll() {
+      const keys = await allKeys(raw, "");
+      if (keys.length > 0) await raw.deleteMany(keys);
+      await raw.close();
+    },
+  };
+}
