@@ -6,6 +6,7 @@ import { atRestBytesTable, atRestNote, atRestTimesTable } from "./at-rest-report
 import { dagSection } from "./dag.js";
 import { durabilitySection } from "./durability.js";
 import { ms, ratio, table } from "./markdown.js";
+import { roundTripsSection, skippedScenarioLines } from "./object-report.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
 import { WALKS_NOTE, walksTable } from "./walks-report.js";
@@ -305,6 +306,7 @@ export function renderMarkdown(report: RunReport): string {
         ? `- ${s.store}: **SKIPPED**, no rows: ${s.skipped}`
         : `- ${s.store}: ${s.server ? `${s.server}; ` : ""}${s.durability}; raw floor: ${s.rawFloor} (${s.seconds.toFixed(0)} s)`,
     ),
+    ...skippedScenarioLines(report.stores),
     ...report.failures.map((f) => `- **FAILED**: ${f}`),
     `- Peer (variant \`langgraph\`): LangGraph.js checkpoint savers ${PEER_VERSIONS} — ${Object.entries(
       PEER_SAVERS,
@@ -330,6 +332,8 @@ export function renderMarkdown(report: RunReport): string {
       resumeTable(of("resume")),
     ],
   ];
+  const trips = roundTripsSection(all);
+  if (trips) sections.push(trips);
   const growth = report.stores.flatMap((s) => s.growth ?? []);
   if (growth.length > 0) {
     sections.push([
