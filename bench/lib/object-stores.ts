@@ -73,7 +73,6 @@ const collect = async (stream: NodeJS.ReadableStream): Promise<string> => {
 const OBJECT_SKIPS = {
   startup: "fills 100,000 runs one checkpoint at a time, far too slow at ~100 PUTs/s (not measured)",
   walks: "fills 20,000-checkpoint runs one checkpoint at a time (not measured on object stores yet)",
-  atrest: "not measured on object stores yet (at-rest.ts has no byte count for them)",
 } as const;
 
 let rgw: RgwServer | undefined;
