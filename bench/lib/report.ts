@@ -384,7 +384,7 @@ export function renderMarkdown(report: RunReport): string {
     lines.push(`## ${title}`, "", text, "", body, "");
   }
   lines.push(
-    "Method: one child process per store; warm-up iterations first; compared variants run interleaved in rounds (order alternating, GC between batches); p50/p99 over all samples; ops/s = 1000 / mean latency, one operation at a time; `performance.now()`. Server stores talk to their server over TCP; each child writes only into its own namespace (PostgreSQL schema `cairn_bench_<pid>`, Redis key prefix `cairn-bench:<pid>:`), removed at the end; a server that does not answer skips its store's rows.",
+    "Method: one child process per store; warm-up iterations first; compared variants run interleaved in rounds (order alternating, GC between batches); p50/p99 over all samples; ops/s = 1000 / mean latency, one operation at a time; `performance.now()`. Server stores talk to their server over TCP; each child writes only into its own namespace (PostgreSQL schema `cairn_bench_<pid>`, Redis key prefix `cairn-bench:<pid>:`, S3 bucket / Azure container `cairn-bench-<pid>`), removed at the end; a server that does not answer or cannot start skips its store's rows. s3 runs on Ceph RGW (`scripts/rgw.sh`), azure on azurite in memory (`scripts/azurite.mjs`).",
     "",
   );
   return lines.join("\n");
