@@ -18,7 +18,7 @@ import { measureDag } from "./lib/dag.js";
 import { measureDurability } from "./lib/durability.js";
 import { measureEndToEnd } from "./lib/e2e.js";
 import { measureGrowth } from "./lib/growth.js";
-import { type BenchOptions, parseOptions } from "./lib/options.js";
+import { type BenchOptions, parseOptions, type ScenarioName } from "./lib/options.js";
 import { standardPayloads } from "./lib/payload.js";
 import { describeMachine, renderMarkdown } from "./lib/report.js";
 import type { RunReport, StoreResult } from "./lib/results.js";
@@ -64,7 +64,14 @@ async function runChild(options: BenchOptions): Promise<void> {
       log,
     };
     try {
-      const wanted = (name: string) => options.scenario === undefined || options.scenario === name;
+      const wanted = (name: ScenarioName) => {
+        if (options.scenario !== undefined && options.scenario !== name) return false;
+        const skip = store.skips?.[name];
+        if (skip === undefined) return true;
+        log(`${name}: not run on ${store.name}: ${skip}`);
+        result.skippedScenarios = { ...result.skippedScenarios, [name]: skip };
+        return false;
+      };
       if (wanted("write")) result.rows.push(...(await measureWrites(ctx)));
       if (wanted("read")) result.rows.push(...(await measureReads(ctx)));
       if (wanted("resume")) result.rows.push(...(await measureResume(ctx)));
@@ -74,8 +81,9 @@ async function runChild(options: BenchOptions): Promise<void> {
       if (wanted("walks")) result.walks = await measureWalks(ctx);
       if (wanted("atrest")) result.atRest = await measureAtRest(ctx);
       // Seconds of simulated I/O per run: only when asked for, never part of the full run.
-      if (options.scenario === "dag") result.dag = await measureDag(ctx);
-      if (options.scenario === "durability") result.durabilityModes = await measureDurability(ctx);
+      if (options.scenario === "dag" && wanted("dag")) result.dag = await measureDag(ctx);
+      if (options.scenario === "durability" && wanted("durability"))
+        result.durabilityModes = await measureDurability(ctx);
     } finally {
       await rm(options.dir, { recursive: true, force: true });
       // Logged, not thrown: a failed cleanup must not hide a scenario's error or void the numbers.

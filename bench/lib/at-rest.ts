@@ -130,8 +130,11 @@ function bytesOf(
         method: "pg_total_relation_size of the store's tables (TOAST lz4 on top)",
         measure: () => postgresBytes(benchSchema(process.pid), `${name}_`),
       };
-    default:
-      return undefined; // memory: nothing is stored outside the process
+    default: {
+      // Object stores: what the bucket holds under the store's prefix; memory: nothing outside the process.
+      const stored = ctx.store.storedBytes;
+      return stored ? { method: stored.method, measure: () => stored.measure(dir) } : undefined;
+    }
   }
 }
 

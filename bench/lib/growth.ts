@@ -142,7 +142,10 @@ export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> 
       if (Object.keys(latest?.agentOutputs ?? {}).length !== stages) {
         throw new Error(`cairn ${runId} does not hold ${stages} outputs`);
       }
-      [measure, method] = await cairnBytes(ctx.store.name, dir, manager, runId);
+      const stored = ctx.store.storedBytes;
+      [measure, method] = stored
+        ? [() => stored.measure(dir), stored.method]
+        : await cairnBytes(ctx.store.name, dir, manager, runId);
     } finally {
       await manager.close();
     }

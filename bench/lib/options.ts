@@ -92,12 +92,14 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag|durability]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis|s3|azure] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag|durability]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only
 Servers: CAIRN_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and
-CAIRN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); an unreachable server skips its store.
+CAIRN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); s3 runs on Ceph RGW (scripts/rgw.sh start,
+or the running cluster), azure on azurite (scripts/azurite.mjs); a server that is unreachable or
+cannot start skips its store.
 A full run of every store writes bench/results/latest.md; other runs only print and save JSON.`;
 
 /** Parses `argv` (without node and script); exits with usage on a bad flag. */

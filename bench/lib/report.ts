@@ -6,6 +6,7 @@ import { atRestBytesTable, atRestNote, atRestTimesTable } from "./at-rest-report
 import { dagSection } from "./dag.js";
 import { durabilitySection } from "./durability.js";
 import { ms, ratio, table } from "./markdown.js";
+import { roundTripsSection, skippedScenarioLines } from "./object-report.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
 import { WALKS_NOTE, walksTable } from "./walks-report.js";
@@ -305,6 +306,7 @@ export function renderMarkdown(report: RunReport): string {
         ? `- ${s.store}: **SKIPPED**, no rows: ${s.skipped}`
         : `- ${s.store}: ${s.server ? `${s.server}; ` : ""}${s.durability}; raw floor: ${s.rawFloor} (${s.seconds.toFixed(0)} s)`,
     ),
+    ...skippedScenarioLines(report.stores),
     ...report.failures.map((f) => `- **FAILED**: ${f}`),
     `- Peer (variant \`langgraph\`): LangGraph.js checkpoint savers ${PEER_VERSIONS} — ${Object.entries(
       PEER_SAVERS,
@@ -330,6 +332,8 @@ export function renderMarkdown(report: RunReport): string {
       resumeTable(of("resume")),
     ],
   ];
+  const trips = roundTripsSection(all);
+  if (trips) sections.push(trips);
   const growth = report.stores.flatMap((s) => s.growth ?? []);
   if (growth.length > 0) {
     sections.push([
@@ -380,7 +384,7 @@ export function renderMarkdown(report: RunReport): string {
     lines.push(`## ${title}`, "", text, "", body, "");
   }
   lines.push(
-    "Method: one child process per store; warm-up iterations first; compared variants run interleaved in rounds (order alternating, GC between batches); p50/p99 over all samples; ops/s = 1000 / mean latency, one operation at a time; `performance.now()`. Server stores talk to their server over TCP; each child writes only into its own namespace (PostgreSQL schema `cairn_bench_<pid>`, Redis key prefix `cairn-bench:<pid>:`), removed at the end; a server that does not answer skips its store's rows.",
+    "Method: one child process per store; warm-up iterations first; compared variants run interleaved in rounds (order alternating, GC between batches); p50/p99 over all samples; ops/s = 1000 / mean latency, one operation at a time; `performance.now()`. Server stores talk to their server over TCP; each child writes only into its own namespace (PostgreSQL schema `cairn_bench_<pid>`, Redis key prefix `cairn-bench:<pid>:`, S3 bucket / Azure container `cairn-bench-<pid>`), removed at the end; a server that does not answer or cannot start skips its store's rows. s3 runs on Ceph RGW (`scripts/rgw.sh`), azure on azurite in memory (`scripts/azurite.mjs`).",
     "",
   );
   return lines.join("\n");

@@ -4,6 +4,7 @@ import type { AtRestResult } from "./at-rest.js";
 import type { DagRow } from "./dag.js";
 import type { DurabilityRow } from "./durability.js";
 import type { ScenarioName } from "./options.js";
+import type { Sent } from "./requests.js";
 import { type Summary, summarize } from "./stats.js";
 
 /** One measured variant of one case of one scenario on one store. */
@@ -17,6 +18,10 @@ export interface Row {
   summary: Summary;
   /** Resume only: seconds it took to fill the run (durability off, see the report notes). */
   fillSeconds?: number;
+  /** HTTP stores: requests and round trips of one operation, counted outside the timed samples. */
+  requests?: Sent;
+  /** Write rows of HTTP stores: the same for the first checkpoint of a fresh run. */
+  firstRequests?: Sent;
 }
 
 /** What a child prints for its store. */
@@ -29,6 +34,8 @@ export interface StoreResult {
   /** Set when the store was not measured (its server did not answer): why. */
   skipped?: string;
   rows: Row[];
+  /** Scenarios the store does not run, each with why (see BenchStore.skips). */
+  skippedScenarios?: Partial<Record<ScenarioName, string>>;
   /** The growth scenario's runs (growth.ts). */
   growth?: GrowthRow[];
   /** The end-to-end scenario (e2e.ts). */

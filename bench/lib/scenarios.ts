@@ -10,6 +10,7 @@ import { compareInRounds, type Variant } from "./measure.js";
 import { type Profile, planFor } from "./options.js";
 import { type Payload, stamp } from "./payload.js";
 import { hasPeer, openPeer, openSqlitePeerFull, type Peer, PeerThread, peerLatest } from "./peer.js";
+import { requestsPerOp, type Sent, sentText } from "./requests.js";
 import { type Row, toRows } from "./results.js";
 import { summarize } from "./stats.js";
 import type { BenchStore } from "./stores.js";
@@ -104,6 +105,25 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
         },
         { name: "raw", prepare, run: () => raw.write(`write-${payload.key}-${sample}`, payload.records) },
       ];
+      if (ctx.store.countsRequests) {
+        // The object stores' least possible checkpoint by the decided design, in bare SDK calls:
+        // output ∥ checkpoint object ∥ id claim, then the tip swap (small bodies for the last
+        // three). It tells what the server charges for 4 requests in 2 round trips from what
+        // cairn adds on top.
+        variants.push({
+          name: "raw (4 puts in 2 round trips)",
+          prepare,
+          run: async () => {
+            const key = `write4-${payload.key}-${sample}`;
+            await Promise.all([
+              raw.write(`${key}-out`, payload.records),
+              raw.write(`${key}-cp`, { sample, stage: "transform", sequence: sample }),
+              raw.write(`${key}-id`, { run: key, seq: sample }),
+            ]);
+            await raw.write(`${key}-tip`, { head: sample, nonce: key });
+          },
+        });
+      }
       if (normal) {
         let normalRun = "";
         variants.push({
@@ -132,7 +152,9 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
         });
       }
       const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
-      rows.push(...toRows("write", ctx.store.name, payload.label, samples));
+      const measured = toRows("write", ctx.store.name, payload.label, samples);
+      if (ctx.store.countsRequests) await countWrites(ctx, variants, measured);
+      rows.push(...measured);
     }
   } finally {
     await manager.close();
@@ -179,7 +201,14 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
         variants.push({ name: "langgraph", run: () => peerLatest(peer.saver, id) });
       }
       const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
-      rows.push(...toRows("read", ctx.store.name, payload.label, samples));
+      const measured = toRows("read", ctx.store.name, payload.label, samples);
+      if (ctx.store.countsRequests) {
+        for (const row of measured) {
+          const variant = variants.find((v) => v.name === row.variant);
+          if (variant) row.requests = await requestsPerOp(variant, COUNTED_OPS);
+        }
+      }
+      rows.push(...measured);
     }
   } finally {
     await manager.close();
@@ -187,6 +216,28 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
     await peer?.close({ drop: true });
   }
   return rows;
+}
+
+/** Operations counted per variant for the request counts (outside the timed samples). */
+const COUNTED_OPS = 5;
+
+/**
+ * HTTP stores: requests per write, steady state (the last round's run, which already has
+ * checkpoints and a cached tip) and for the first checkpoint of a fresh run.
+ */
+async function countWrites(ctx: ScenarioContext, variants: Variant[], rows: Row[]): Promise<void> {
+  for (const row of rows) {
+    const variant = variants.find((v) => v.name === row.variant);
+    if (!variant) continue;
+    row.requests = await requestsPerOp(variant, COUNTED_OPS);
+    if (variant.beforeRound) {
+      // A fresh run (and, for the lease variant, its lease) set up untimed and uncounted.
+      await variant.beforeRound(1_000_000);
+      row.firstRequests = await requestsPerOp(variant, 1);
+    }
+    const first = row.firstRequests === undefined ? "" : `; first of a run: ${sentText(row.firstRequests)}`;
+    ctx.log(`write ${row.case} ${row.variant}: ${sentText(row.requests)} per write${first}`);
+  }
 }
 
 const RESUME_STAGES = Array.from({ length: 10 }, (_, i) => `stage-${i}`);
@@ -230,6 +281,7 @@ export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
       for (let i = 0; i < n; i++)
         await filler.manager.createCheckpoint(smallCheckpoint(runId(n), i), { fence });
       await store.releaseLease(fence);
+      await filler.finish?.(runId(n));
       fillSeconds.set(n, (performance.now() - start) / 1000);
       ctx.log(`resume: filled ${n} checkpoints in ${fillSeconds.get(n)?.toFixed(1)} s`);
     }
@@ -282,6 +334,15 @@ export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
         variants.push({ name: `langgraph ${n}`, run: () => peerLatest(saver, runId(n)) });
     }
     const samples = await compareInRounds(variants, ctx.profile.resume);
+    const requests = new Map<number, Sent>();
+    if (ctx.store.countsRequests) {
+      for (const n of sizes) {
+        const variant = variants.find((v) => v.name === String(n)) as Variant;
+        const sent = await requestsPerOp(variant, COUNTED_OPS);
+        requests.set(n, sent);
+        ctx.log(`resume ${n}: ${sentText(sent)} per loadLatestCheckpoint`);
+      }
+    }
     const row = (n: number, variant: string, name: string, fill: Map<number, number>): Row => ({
       scenario: "resume",
       store: ctx.store.name,
@@ -289,6 +350,7 @@ export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
       variant,
       summary: summarize(samples.get(name) ?? []),
       fillSeconds: fill.get(n) as number,
+      ...(variant === "cairn" && requests.has(n) ? { requests: requests.get(n) } : {}),
     });
     return [
       ...sizes.map((n) => row(n, "cairn", String(n), fillSeconds)),

@@ -6,6 +6,8 @@
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
+import { azureStore, s3Store } from "./object-stores.js";
+import type { ScenarioName } from "./options.js";
 import { dropPeerSchemas } from "./peer.js";
 import {
   openFileFloor,
@@ -35,6 +37,11 @@ import {
 /** A manager that fills runs with checkpoints quickly, and how to release it. */
 export interface Filler {
   manager: CheckpointManager;
+  /**
+   * Called once a run is filled through `manager`, when the manager writes into a staging store
+   * (the object stores: see object-stores.ts) and the run must then be moved into the measured one.
+   */
+  finish?(runId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,6 +69,12 @@ export interface BenchStore {
   connect?(): Promise<Availability>;
   /** Server stores: removes everything bench process `pid` wrote; says what it removed. */
   cleanup?(pid: number): Promise<string>;
+  /** Scenarios not run on this store, each with why (logged and reported, not a failure). */
+  skips?: Partial<Record<ScenarioName, string>>;
+  /** HTTP stores: the write, read and resume rows also count HTTP requests per operation. */
+  countsRequests?: boolean;
+  /** Bytes the store holds for the namespace of `dir` (growth), when not measured otherwise. */
+  storedBytes?: { method: string; measure(dir: string): Promise<number> };
 }
 
 const managerFiller = (options: CheckpointManagerOptions): Filler => {
@@ -175,7 +188,15 @@ const redis: BenchStore = {
 };
 
 /** Every store measured by default, in report order. */
-export const BENCH_STORES: readonly BenchStore[] = [memory, file, sqlite, postgres, redis];
+export const BENCH_STORES: readonly BenchStore[] = [
+  memory,
+  file,
+  sqlite,
+  postgres,
+  redis,
+  s3Store,
+  azureStore,
+];
 
 /** The store of that name, or an error listing the known ones. */
 export function benchStore(name: string): BenchStore {
