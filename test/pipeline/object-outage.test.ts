@@ -73,7 +73,11 @@ async function outageOf(target: ObjectTarget): Promise<Outage> {
     };
   }
   // azure: a server of its own, persistent, so a SIGTERM keeps everything it acknowledged.
-  const azurite: PrivateAzurite = await startPrivateAzurite({ persistent: true });
+  // Under a loaded machine (two cores, other test files spawning processes) azurite has been
+  // seen to take longer than the helper's 30 s to answer: once more, as an operator would.
+  const azurite: PrivateAzurite = await startPrivateAzurite({ persistent: true }).catch(() =>
+    startPrivateAzurite({ persistent: true }),
+  );
   cleanups.push(() => azurite.stop());
   const config = { container: "outage", prefix, connectionString: azurite.connectionString };
   const { createAzureObjects } = await import("../../src/stores/azure/objects.js");
@@ -82,7 +86,7 @@ async function outageOf(target: ObjectTarget): Promise<Outage> {
     observer: { strategy: "azure", config },
     raw: () => createAzureObjects(config),
     down: () => azurite.kill("SIGTERM"),
-    up: () => azurite.start(),
+    up: () => azurite.start().catch(() => azurite.start()),
   };
 }
 
