@@ -189,7 +189,7 @@ export async function startPrivateAzurite(options: { persistent?: boolean } = {}
     };
     spawned.stdout?.on("data", keep);
     spawned.stderr?.on("data", keep);
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (!(await answers(port))) {
       if (spawned.exitCode !== null || Date.now() > deadline) {
         await kill();
