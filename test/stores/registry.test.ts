@@ -43,7 +43,7 @@ describe("store registry", () => {
       expect((error as InvalidConfigError).code).toBe("CAIRN_INVALID_CONFIG");
       expect((error as InvalidConfigError).problems).toHaveLength(3);
     }
-    expect(() => resolveStore("s3")).toThrow(/unknown checkpoint strategy "s3"/);
+    expect(() => resolveStore("gcs")).toThrow(/unknown checkpoint strategy "gcs"/);
     expect(() => resolveStore("nope://x")).toThrow(/unknown checkpoint strategy/);
     expect(() => resolveStore("sqlite", {})).toThrow(/dbPath/);
   });
