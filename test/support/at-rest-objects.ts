@@ -1,29 +1,7 @@
-/**
- * Raw access to the object stores (s3 on Ceph RGW, azure on azurite) for the at-rest tests,
- * around cairn: every object under the store's prefix read and written through a raw
- * `ObjectClient` on the same bucket or container and prefix.
- */
-import type { ObjectClient } from "../../src/stores/object/objects.js";
 import type { CheckpointRecord } from "../../src/stores/types.js";
 import type { RawPiece } from "./at-rest-stores.js";
+import { allKeys, objectText } from "./object-harness.js";
 import { rawObjects } from "./object-servers.js";
-
-async function allKeys(raw: ObjectClient, start: string): Promise<string[]> {
-  const keys: string[] = [];
-  let continuation: string | undefined;
-  do {
-    const page = await raw.list(start, continuation ? { continuation } : {});
-    keys.push(...page.keys);
-    continuation = page.continuation;
-  } while (continuation);
-  return keys;
-}
-
-async function text(raw: ObjectClient, key: string): Promise<string> {
-  const object = await raw.get(key);
-  if (!object) throw new Error(`no object ${key}`);
-  return object.body.toString("utf8");
-}
 
 /** The raw hooks of the object store at `url`; `close` releases the raw client. */
 export async function objectParts(url: string) {
@@ -45,17 +23,17 @@ export async function objectParts(url: string) {
       return pieces;
     },
     async body(checkpointId: string) {
-      return (JSON.parse(await text(raw, await keyOf(checkpointId))) as CheckpointRecord).body;
+      return (JSON.parse(await objectText(raw, await keyOf(checkpointId))) as CheckpointRecord).body;
     },
     async setBody(checkpointId: string, body: string) {
       const key = await keyOf(checkpointId);
-      const record = JSON.parse(await text(raw, key)) as CheckpointRecord;
+      const record = JSON.parse(await objectText(raw, key)) as CheckpointRecord;
       await raw.put(key, JSON.stringify({ ...record, body }));
     },
     async outputs(pipelineId: string) {
       const out = new Map<string, string>();
       for (const key of await allKeys(raw, outPrefix(pipelineId)))
-        out.set(key.slice(outPrefix(pipelineId).length), await text(raw, key));
+        out.set(key.slice(outPrefix(pipelineId).length), await objectText(raw, key));
       return out;
     },
     async setOutput(pipelineId: string, hash: string, body: string) {

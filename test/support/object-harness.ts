@@ -35,7 +35,8 @@ export async function allKeys(client: ObjectClient, start: string): Promise<stri
   return keys;
 }
 
-async function text(client: ObjectClient, key: string): Promise<string> {
+/** An object's body as text; throws when the key does not exist. */
+export async function objectText(client: ObjectClient, key: string): Promise<string> {
   const object = await client.get(key);
   if (!object) throw new Error(`no object ${key}`);
   return object.body.toString("utf8");
@@ -57,7 +58,7 @@ export function objectHarness(label: string, target: ObjectTarget): () => Promis
       async tamperCheckpoint(checkpointId, edit) {
         const key = (await allKeys(raw, "runs/")).find((k) => k.includes(`/cp/${checkpointId}.`));
         if (!key) throw new Error(`no checkpoint ${checkpointId} to tamper with`);
-        const record = JSON.parse(await text(raw, key)) as CheckpointRecord;
+        const record = JSON.parse(await objectText(raw, key)) as CheckpointRecord;
         edit(record);
         await raw.put(key, JSON.stringify(record));
       },
@@ -67,7 +68,7 @@ export function objectHarness(label: string, target: ObjectTarget): () => Promis
         const suffix = "garbage0";
         await raw.put(`runs/${pipelineId}/cp/${id}.${suffix}.json`, "{not json");
         const tipKey = `tips/${pipelineId}.json`;
-        const tip = JSON.parse(await text(raw, tipKey)) as { recent: { cps: unknown[][] } };
+        const tip = JSON.parse(await objectText(raw, tipKey)) as { recent: { cps: unknown[][] } };
         tip.recent.cps.push([99, id, suffix, "2024-01-01T00:00:00.099Z"]);
         await raw.put(tipKey, JSON.stringify(tip));
       },
