@@ -11,6 +11,7 @@ export {
   ClosedError,
   ErrorCode,
   type ErrorCodeValue,
+  FeedTrimmedError,
   FormatTooNewError,
   HistoryLostError,
   InvalidArgumentError,
@@ -167,6 +168,7 @@ export {
   type StoreSpec,
 } from "./stores/registry.js";
 export type {
+  ChangeType,
   CheckpointRecord,
   CheckpointStore,
   CorruptEntry,
@@ -184,6 +186,7 @@ export type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
   StoredMetadata,
 } from "./stores/types.js";
 export type {

@@ -85,6 +85,8 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.KeyMissing]: ExitCode.KeyMissing,
   // A resume whose migration throws fails like a run whose stage fails: the run is intact, fix and re-run.
   [ErrorCode.MigrationFailed]: ExitCode.Failure,
+  // The watcher's cursor is too old to continue from: the fix is the caller's (re-sync), as for usage.
+  [ErrorCode.FeedTrimmed]: ExitCode.Usage,
 };
 
 /** The exit code for an error thrown by a command or by commander's parsing. */

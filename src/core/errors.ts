@@ -30,6 +30,7 @@ export const ErrorCode = {
   KeyMissing: "CAIRN_KEY_MISSING",
   MigrationFailed: "CAIRN_MIGRATION_FAILED",
   StoreUnsupported: "CAIRN_STORE_UNSUPPORTED",
+  FeedTrimmed: "CAIRN_FEED_TRIMMED",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -218,6 +219,28 @@ export class StoreUnsupportedError extends CairnError {
     this.store = store;
     this.endpoint = endpoint;
     this.feature = feature;
+  }
+}
+
+/**
+ * A change feed cannot continue from the cursor given: the changes after it were trimmed by the
+ * feed's retention, or the cursor belongs to another feed (another store, or this store's data
+ * recreated). Carrying on would skip changes, so the caller re-syncs (the replicator compares the
+ * stores in full) and continues from `feedCursor()`.
+ */
+export class FeedTrimmedError extends CairnError {
+  /** Strategy name of the store. */
+  readonly store: string;
+  /** The cursor that can no longer be continued from. */
+  readonly cursor: string;
+
+  constructor(store: string, cursor: string, reason: string) {
+    super(
+      ErrorCode.FeedTrimmed,
+      `${store} store: the change feed cannot continue after cursor ${cursor}: ${reason}; re-sync from the store itself (replicate compares runs in full) and watch from a new cursor`,
+    );
+    this.store = store;
+    this.cursor = cursor;
   }
 }
 

@@ -23,12 +23,52 @@ import type {
 
 type StoreMethod = Exclude<
   keyof CheckpointStore,
-  "strategy" | "location" | "persistent" | "setup" | "close" | "migrationStatus" | "getRunKey" | "putRunKey"
+  | "strategy"
+  | "location"
+  | "persistent"
+  | "setup"
+  | "close"
+  | "migrationStatus"
+  | "getRunKey"
+  | "putRunKey"
+  | OptionalMethod
 >;
 
 /** Methods a store may lack; wrapped only when the inner store has them, so callers can test for them. */
-type OptionalMethod = "rebuildIndexes" | "getRunKey" | "putRunKey";
-const OPTIONAL_METHODS: readonly OptionalMethod[] = ["rebuildIndexes", "getRunKey", "putRunKey"];
+type OptionalMethod =
+  | "rebuildIndexes"
+  | "getRunKey"
+  | "putRunKey"
+  | "readChanges"
+  | "feedCursor"
+  | "waitForChanges"
+  | "getMeta"
+  | "putMeta";
+const OPTIONAL_METHODS: readonly OptionalMethod[] = [
+  "rebuildIndexes",
+  "getRunKey",
+  "putRunKey",
+  "readChanges",
+  "feedCursor",
+  "waitForChanges",
+  "getMeta",
+  "putMeta",
+];
+
+/** Keys of `getMeta`/`putMeta`; values are bounded so a store can keep them in one row or key. */
+const META_KEY = /^[A-Za-z0-9._-]{1,128}$/;
+const MAX_META_LENGTH = 65_536;
+
+function assertMetaKey(key: unknown): void {
+  if (typeof key !== "string" || !META_KEY.test(key))
+    throw new InvalidArgumentError(`meta key ${JSON.stringify(key)} must be 1 to 128 of [A-Za-z0-9._-]`);
+}
+
+function assertCursor(cursor: unknown, optional: boolean): void {
+  if (optional && cursor === undefined) return;
+  if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 512)
+    throw new InvalidArgumentError("a feed cursor must be a non-empty string of at most 512 characters");
+}
 
 const METHODS: readonly StoreMethod[] = [
   "putCheckpoint",
@@ -211,6 +251,25 @@ const CHECKS: Record<StoreMethod | OptionalMethod, (args: unknown[]) => void> = 
   removeCorruptEntry: ([entry]) => assertEntry(entry),
   rebuildIndexes: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
   getRunKey: ([pipelineId]) => assertValidName("pipelineId", pipelineId),
+  readChanges: ([since, limit]) => {
+    assertCursor(since, true);
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new InvalidArgumentError("a feed page limit must be an integer from 1 to 10,000");
+  },
+  waitForChanges: ([since, timeoutMs]) => {
+    assertCursor(since, false);
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0) || timeoutMs > 2_147_483_647)
+      throw new InvalidArgumentError("a feed wait timeout must be a number of milliseconds from 0 to 2^31-1");
+  },
+  feedCursor: () => {},
+  getMeta: ([key]) => assertMetaKey(key),
+  putMeta: ([key, value]) => {
+    assertMetaKey(key);
+    if (typeof value !== "string" || value.length > MAX_META_LENGTH)
+      throw new InvalidArgumentError(
+        `a meta value must be a string of at most ${MAX_META_LENGTH} characters`,
+      );
+  },
   putRunKey: ([pipelineId, record, expected]) => {
     assertValidName("pipelineId", pipelineId);
     assertKeyRecord("the key record", record);
@@ -333,5 +392,10 @@ export class GuardedStore implements CheckpointStore {
   declare rebuildIndexes?: CheckpointStore["rebuildIndexes"];
   declare getRunKey?: CheckpointStore["getRunKey"];
   declare putRunKey?: CheckpointStore["putRunKey"];
+  declare readChanges?: CheckpointStore["readChanges"];
+  declare feedCursor?: CheckpointStore["feedCursor"];
+  declare waitForChanges?: CheckpointStore["waitForChanges"];
+  declare getMeta?: CheckpointStore["getMeta"];
+  declare putMeta?: CheckpointStore["putMeta"];
   declare migrationStatus?: () => Promise<MigrationStatus>;
 }

@@ -145,6 +145,32 @@ export interface DeleteCheckpointsOptions {
   retention?: boolean;
 }
 
+/** The kind of a change in a store's feed: a checkpoint written, its status changed, or deleted. */
+export type ChangeType = "checkpoint" | "status" | "deleted";
+
+/**
+ * One change in a store's feed, recorded by the store atomically with the change itself (same
+ * transaction, Lua script, or crash-recovered log), so the feed never misses a committed change.
+ * `putCheckpoint` and each checkpoint of `importRun` record `checkpoint`; `updateCheckpoint`
+ * records `status`; `deleteCheckpoints` records one `deleted` per checkpoint that existed;
+ * `deleteRun` (and `importRun` with `replace` over an existing run) records one `deleted`
+ * without `checkpointId`. Outputs, leases, key records and corrupt-entry repairs are not changes.
+ */
+export interface StoreChange {
+  /** This change's position in the feed: opaque; pass it back as `since` to read what follows. */
+  cursor: string;
+  type: ChangeType;
+  pipelineId: string;
+  /** The run's `pipeline_name` ("" when the store held no checkpoint of the run). */
+  pipelineName: string;
+  /** The checkpoint written, updated or deleted; absent when a whole run was deleted. */
+  checkpointId?: string;
+  /** That checkpoint's sequence; present exactly when `checkpointId` is. */
+  sequence?: number;
+  /** When the store recorded the change (ISO 8601; the server's clock where there is one). */
+  at: string;
+}
+
 /** The contract every checkpoint store implements. */
 export interface CheckpointStore {
   /** Strategy name, e.g. `file`. */
@@ -294,6 +320,38 @@ export interface CheckpointStore {
    * anywhere else can no longer be decrypted.
    */
   putRunKey?(pipelineId: string, record: string, expected: string | undefined): Promise<boolean>;
+
+  /**
+   * Optional (the feed; every built-in store but the object stores has it): changes recorded
+   * after `since`, oldest first, at most `limit` (1 to 10,000). Without `since`, from the oldest
+   * change the store still retains. Each run's changes come in the order they were committed,
+   * and a change is listed once. `FeedTrimmedError` when changes after `since` were already
+   * trimmed by the feed's retention, or `since` belongs to another feed (another store, or this
+   * store's data recreated): the caller must re-sync, never carry on past a gap.
+   * `InvalidArgumentError` for a cursor this store never wrote.
+   */
+  readChanges?(since: string | undefined, limit: number): Promise<StoreChange[]>;
+
+  /** Optional, with `readChanges`: the cursor of the newest change, or of an empty feed's start. */
+  feedCursor?(): Promise<string>;
+
+  /**
+   * Optional, with `readChanges`: resolves `true` as soon as a change after `since` may exist
+   * (pushed by the server where it can push: NOTIFY, a blocking stream read, in-process events;
+   * noticed by `fs.watch` or a poll otherwise), `false` after `timeoutMs` or when `signal`
+   * aborts. A spurious `true` is allowed; a missed wake-up is not.
+   */
+  waitForChanges?(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+
+  /**
+   * Optional (every built-in store has it): a small named value kept outside every run, for
+   * tools such as the replicator's cursor; undefined when unset. Keys match `[A-Za-z0-9._-]`,
+   * 1 to 128 characters; values are at most 65,536 characters.
+   */
+  getMeta?(key: string): Promise<string | undefined>;
+
+  /** Optional, with `getMeta`: sets a named value durably (last write wins). */
+  putMeta?(key: string, value: string): Promise<void>;
 
   /** Releases connections and handles. */
   close(): Promise<void>;

@@ -90,6 +90,11 @@ export class AtRestStore implements CheckpointStore {
   migrationStatus?: () => Promise<MigrationStatus>;
   getRunKey?: (pipelineId: string) => Promise<string | undefined>;
   putRunKey?: (pipelineId: string, record: string, expected: string | undefined) => Promise<boolean>;
+  readChanges?: CheckpointStore["readChanges"];
+  feedCursor?: CheckpointStore["feedCursor"];
+  waitForChanges?: CheckpointStore["waitForChanges"];
+  getMeta?: CheckpointStore["getMeta"];
+  putMeta?: CheckpointStore["putMeta"];
 
   constructor(
     readonly inner: GuardedStore,
@@ -104,6 +109,12 @@ export class AtRestStore implements CheckpointStore {
     // Optional methods exist here only when the inner store has them: callers test for them.
     if (inner.rebuildIndexes) this.rebuildIndexes = inner.rebuildIndexes.bind(inner);
     if (inner.migrationStatus) this.migrationStatus = inner.migrationStatus.bind(inner);
+    // The feed and meta values name runs and checkpoints, never content: nothing to seal or open.
+    if (inner.readChanges) this.readChanges = inner.readChanges.bind(inner);
+    if (inner.feedCursor) this.feedCursor = inner.feedCursor.bind(inner);
+    if (inner.waitForChanges) this.waitForChanges = inner.waitForChanges.bind(inner);
+    if (inner.getMeta) this.getMeta = inner.getMeta.bind(inner);
+    if (inner.putMeta) this.putMeta = inner.putMeta.bind(inner);
     const keyed = inner as CheckpointStore;
     if (keyed.getRunKey && keyed.putRunKey) {
       this.getRunKey = keyed.getRunKey.bind(inner);
