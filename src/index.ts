@@ -72,6 +72,13 @@ export {
   renderCheckpointGraph,
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
+export { replicate } from "./feed/replicate.js";
+export type {
+  ReplicateOptions,
+  ReplicationProblem,
+  ReplicationProgress,
+  ReplicationReport,
+} from "./feed/types.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type {
   RekeyOptions,
