@@ -57,7 +57,10 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicationR
   try {
     const source = await open(options.from, opened);
     const target = await open(options.to, opened);
-    if (source === target || (source.persistent && source.location === target.location))
+    // Two opens of one location (or of one named memory store) are the same store.
+    const same =
+      source.inner === target.inner || (source.location === target.location && source.location !== "memory:");
+    if (same)
       throw new InvalidArgumentError(
         `replicate: the source and the target are the same store (${source.location})`,
       );
