@@ -43,18 +43,20 @@ async function sourceMetadata(
 /**
  * True (reported) when the target's run is ahead of the source's: its head has a higher sequence
  * than the source's head, so it holds checkpoints written on the replica (after a failover).
+ * Otherwise whether the target holds anything of the run (a head record).
  */
-async function targetAhead(r: Replication, pipelineId: string): Promise<boolean> {
+async function targetAhead(r: Replication, pipelineId: string): Promise<{ ahead: boolean; held: boolean }> {
   const [source, target] = await Promise.all([
     r.source.getRunHead(pipelineId),
     r.target.getRunHead(pipelineId),
   ]);
-  if (target === undefined || target.sequence <= (source?.sequence ?? 0)) return false;
+  if (target === undefined || target.sequence <= (source?.sequence ?? 0))
+    return { ahead: false, held: target !== undefined };
   r.diverged(
     pipelineId,
     `the target's run ${pipelineId} is at sequence ${target.sequence}, beyond the source's ${source?.sequence ?? 0} (written on the replica, as after a failover); left as it is`,
   );
-  return true;
+  return { ahead: true, held: true };
 }
 
 /**
@@ -89,9 +91,8 @@ async function copyCheckpoint(r: Replication, pipelineId: string, checkpointId: 
   const checked = await r.reader.verify(checkpointId, storeParents(r.source));
   if (checked.kind === "corrupt") r.corrupt(pipelineId, checkpointId, checked.problems);
   if (checked.kind !== "ok") return;
-  if (await targetAhead(r, pipelineId)) return;
-  const hasCheckpoints = (await r.target.getRunHead(pipelineId)) !== undefined;
-  if (!(await r.syncRunKey(pipelineId, hasCheckpoints))) return;
+  const { ahead, held } = await targetAhead(r, pipelineId);
+  if (ahead || !(await r.syncRunKey(pipelineId, held))) return;
   const has = await r.targetOutputs(pipelineId);
   const outputs = missingOutputs(checked.copy, has);
   const outcome = await putCopy(r.target, checked.copy, outputs);
@@ -121,7 +122,7 @@ async function deleteCheckpoint(
   sequence: number | undefined,
 ): Promise<void> {
   if (r.options.keepDeleted) return;
-  if (await targetAhead(r, pipelineId)) return;
+  if ((await targetAhead(r, pipelineId)).ahead) return;
   const head = await r.source.getRunHead(pipelineId);
   const retention = sequence !== undefined && sequence <= (head?.pruned?.throughSequence ?? 0);
   r.report.checkpointsDeleted += await r.target.deleteCheckpoints(
