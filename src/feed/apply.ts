@@ -9,7 +9,7 @@ import type { StoredMetadata } from "../core/record.js";
 import { storeParents } from "../manager/check.js";
 import type { StoreChange } from "../stores/types.js";
 import type { Replication } from "./context.js";
-import { missingOutputs, putCopy, targetMetadata } from "./copy.js";
+import { putCopy, targetMetadata } from "./copy.js";
 import { copyStatus, statusDiffers } from "./sync.js";
 
 /** Applies one change (a change of a run the filters leave out is skipped). */
@@ -94,7 +94,8 @@ async function copyCheckpoint(r: Replication, pipelineId: string, checkpointId: 
   const { ahead, held } = await targetAhead(r, pipelineId);
   if (ahead || !(await r.syncRunKey(pipelineId, held))) return;
   const has = await r.targetOutputs(pipelineId);
-  const outputs = missingOutputs(checked.copy, has);
+  const outputs = await r.reader.missingOutputs(checked.copy, has);
+  if (!outputs) return;
   const outcome = await putCopy(r.target, checked.copy, outputs);
   r.reader.reset();
   if (outcome === "diverged") {

@@ -15,11 +15,11 @@ import type { CheckpointStore, ImportedCheckpoint, OutputRecord } from "../store
 import { AtRestStore } from "../transforms/at-rest-store.js";
 import { readOutline } from "../transforms/envelope.js";
 
-/** A source checkpoint that passed verification, as stored, with every output it refers to. */
+/** A source checkpoint that passed verification, as stored, and the outputs it refers to. */
 export interface VerifiedCopy {
   record: CheckpointRecord;
-  /** Every output the record refers to, by address, as stored in the source. */
-  outputs: Map<string, string>;
+  /** The addresses of every output the record refers to (each verified). */
+  refs: string[];
 }
 
 /** Outcome of verifying one source checkpoint. */
@@ -81,30 +81,31 @@ export class SourceReader {
     if (problems.some((p) => p.kind === "output_missing") && !(await this.raw.getCheckpoint(checkpointId)))
       return { kind: "gone" };
     if (problems.length > 0) return { kind: "corrupt", problems };
-    return { kind: "ok", copy: { record: stored, outputs: await this.storedOutputs(opened, stored) } };
+    return { kind: "ok", copy: { record: stored, refs: refsOf(opened) } };
   }
 
-  /** The stored texts of every output the record refers to (read now if the memo skipped them). */
-  private async storedOutputs(
-    opened: CheckpointRecord,
-    stored: CheckpointRecord,
-  ): Promise<Map<string, string>> {
-    const pipelineId = stored.metadata.pipeline_id;
-    const refs = refsOf(opened);
-    const out = new Map<string, string>();
-    const missing: string[] = [];
-    for (const hash of refs) {
-      const text = this.outputs.get(hash);
-      if (text === undefined) missing.push(hash);
-      else out.set(hash, text);
+  /**
+   * The outputs of `copy` the target lacks (not in `has`), as stored in the source. Each was read
+   * (and kept as stored) by the check, or by the check of an earlier checkpoint of the same run
+   * walk whose copy failed; one dropped since is read again (the run walk verified its address).
+   * Undefined when one is no longer in the source.
+   */
+  async missingOutputs(copy: VerifiedCopy, has: ReadonlySet<string>): Promise<OutputRecord[] | undefined> {
+    const wanted = copy.refs.filter((hash) => !has.has(hash));
+    const unread = wanted.filter((hash) => !this.outputs.has(hash));
+    const read =
+      unread.length > 0 ? await this.raw.getOutputs(copy.record.metadata.pipeline_id, unread) : undefined;
+    const out: OutputRecord[] = [];
+    for (const hash of wanted) {
+      const body = this.outputs.get(hash) ?? read?.get(hash);
+      // Deleted from the source since the check (its run deleted): no copy without it.
+      if (body === undefined) return undefined;
+      out.push({ hash, body });
     }
-    // Only outputs the walk checked earlier from the same run get here: their texts were verified then.
-    if (missing.length > 0)
-      for (const [hash, text] of await this.raw.getOutputs(pipelineId, missing)) out.set(hash, text);
     return out;
   }
 
-  /** Drops raw output texts the target now holds. */
+  /** Drops the stored texts of outputs the target now holds. */
   forget(hashes: Iterable<string>): void {
     for (const hash of hashes) this.outputs.delete(hash);
   }
@@ -114,13 +115,6 @@ export class SourceReader {
 function refsOf(record: CheckpointRecord): string[] {
   // The check parsed the same text already: this cannot fail here.
   return [...new Set(Object.values(readOutline(record.metadata, record.body).output_refs))];
-}
-
-/** The outputs of `copy` the target lacks (`has`), as output records. */
-export function missingOutputs(copy: VerifiedCopy, has: ReadonlySet<string>): OutputRecord[] {
-  const out: OutputRecord[] = [];
-  for (const [hash, body] of copy.outputs) if (!has.has(hash)) out.push({ hash, body });
-  return out;
 }
 
 /** Outcome of writing one verified copy. */

@@ -9,7 +9,7 @@ import type { StatusPatch, StoredMetadata } from "../core/record.js";
 import { listedParents, OutputMemo, storeParents } from "../manager/check.js";
 import type { CheckpointStore, ImportedCheckpoint, ListedCheckpoint, RunHead } from "../stores/types.js";
 import type { Replication } from "./context.js";
-import { missingOutputs, putCopy } from "./copy.js";
+import { putCopy } from "./copy.js";
 
 /** Most checkpoints (and stored bytes) a run's first copy imports in one step; the rest are put one by one. */
 const IMPORT_MAX_CHECKPOINTS = 1000;
@@ -155,14 +155,15 @@ async function importFirst(
     const checked = await r.reader.verify(m.checkpoint_id, parents, memo);
     if (checked.kind === "corrupt") r.corrupt(pipelineId, m.checkpoint_id, checked.problems);
     if (checked.kind !== "ok") continue;
-    const outputs = missingOutputs(checked.copy, has);
+    const outputs = await r.reader.missingOutputs(checked.copy, has);
+    if (!outputs) continue;
     for (const o of outputs) {
       has.add(o.hash);
       bytes += o.body.length;
     }
     bytes += checked.copy.record.body.length;
     items.push({ record: checked.copy.record, outputs });
-    r.reader.forget(checked.copy.outputs.keys());
+    r.reader.forget(checked.copy.refs);
     r.progress();
   }
   if (items.length === 0) return false;
@@ -209,7 +210,8 @@ async function copyMissing(
     if (checked.kind === "corrupt") r.corrupt(pipelineId, id, checked.problems);
     if (checked.kind !== "ok") continue;
     has ??= await r.targetOutputs(pipelineId, true);
-    const outputs = missingOutputs(checked.copy, has);
+    const outputs = await r.reader.missingOutputs(checked.copy, has);
+    if (!outputs) continue;
     const outcome = await putCopy(r.target, checked.copy, outputs);
     if (outcome === "copied") {
       for (const o of outputs) has.add(o.hash);
@@ -218,7 +220,7 @@ async function copyMissing(
     } else if (outcome === "diverged") {
       r.diverged(pipelineId, `checkpoint ${id} is held differently on the target; left as it is`, id);
     }
-    r.reader.forget(checked.copy.outputs.keys());
+    r.reader.forget(checked.copy.refs);
     r.progress();
   }
 }
