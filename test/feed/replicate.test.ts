@@ -270,6 +270,25 @@ describe("replicate: memory to memory", () => {
     expect(await target.listPipelineIds()).toEqual(["run-p", "run-q", "run-q2", "run-q3"]);
   });
 
+  it("takes open stores (a manager's, beneath its at-rest layer) and a { strategy, config } target, and leaves them open", async () => {
+    const { from, source } = pair();
+    const m = manager(from, { compression: "gzip" });
+    const ids = await writeRun(m, "run-open", 2);
+    const name = `dst-${randomBytes(4).toString("hex")}`;
+    const report = await replicate({
+      from: await m.getStore(),
+      to: { strategy: "memory", config: { name } },
+    });
+    expect(report.checkpointsCopied).toBe(2);
+    const target = sharedMemoryStore(name);
+    // As stored: the compressed text, not the text the manager's layer opens it into.
+    expect((await target.getCheckpoint(ids[0] as string))?.body).toBe(
+      (await source.getCheckpoint(ids[0] as string))?.body,
+    );
+    await expectSameRuns(source, target);
+    expect((await m.loadCheckpoint(ids[1] as string)).metadata.checkpointId).toBe(ids[1]);
+  });
+
   it("refuses bad options", async () => {
     const { from } = pair();
     await expect(replicate({ from, to: from })).rejects.toMatchObject({ code: "CAIRN_INVALID_ARGUMENT" });
