@@ -88,7 +88,7 @@ async function copyCheckpoint(r: Replication, pipelineId: string, checkpointId: 
     return;
   }
   r.reader.reset();
-  const checked = await r.reader.verify(checkpointId, storeParents(r.source));
+  const checked = await r.reader.verify(checkpointId, storeParents(r.source), r.memoFor(pipelineId));
   if (checked.kind === "corrupt") r.corrupt(pipelineId, checkpointId, checked.problems);
   if (checked.kind !== "ok") return;
   const { ahead, held } = await targetAhead(r, pipelineId);

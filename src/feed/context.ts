@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from "../core/errors.js";
 import type { ValidationProblem } from "../core/types.js";
+import { OutputMemo } from "../manager/check.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
 import { parseKeyRecord } from "../transforms/data-key.js";
 import { SourceReader } from "./copy.js";
@@ -32,6 +33,8 @@ export class Replication {
   private readonly reported = new Set<string>();
   /** Per run, the output addresses the target is known to hold (most recently used last). */
   private readonly targetHashes = new Map<string, Set<string>>();
+  /** Per run, the outputs already checked while following, so each is read and checked once. */
+  private readonly memos = new Map<string, OutputMemo>();
 
   constructor(
     readonly source: GuardedStore,
@@ -141,9 +144,19 @@ export class Replication {
     return set;
   }
 
-  /** Forgets a run's target outputs (the run was deleted on the target). */
+  /** The output memo of a run while following (a run's outputs are cumulative: each read once). */
+  memoFor(pipelineId: string): OutputMemo {
+    const memo = this.memos.get(pipelineId) ?? new OutputMemo();
+    this.memos.delete(pipelineId);
+    this.memos.set(pipelineId, memo);
+    if (this.memos.size > CACHED_RUNS) this.memos.delete(this.memos.keys().next().value as string);
+    return memo;
+  }
+
+  /** Forgets what is known of a run (it was deleted on the target, or at the source). */
   forgetRun(pipelineId: string): void {
     this.targetHashes.delete(pipelineId);
+    this.memos.delete(pipelineId);
   }
 
   /**

@@ -40,8 +40,8 @@ const DEFAULT_POLL_MS = 5000;
 const BATCH = 1000;
 /** The cursor is saved in the target at most this often while following. */
 const SAVE_MS = 1000;
-/** Longest wait on the feed before it is read again anyway. */
-const WAIT_MS = 30_000;
+/** Longest wait on the feed before it is read again anyway (and progress reported while idle). */
+const WAIT_MS = 1000;
 /** Backoff while a store is unavailable: from the first, doubling, up to the last. */
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
