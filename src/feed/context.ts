@@ -22,7 +22,6 @@ const CACHED_RUNS = 64;
 
 /** The replication's shared state; one per `replicate` call. */
 export class Replication {
-  readonly reader: SourceReader;
   readonly report: ReplicationReport & { diverged: ReplicationProblem[] };
   phase: ReplicationProgress["phase"] = "sync";
   runsDone = 0;
@@ -41,7 +40,6 @@ export class Replication {
     readonly target: GuardedStore,
     readonly options: ReplicateOptions,
   ) {
-    this.reader = new SourceReader(source);
     this.report = {
       checkpointsCopied: 0,
       outputsCopied: 0,
@@ -52,6 +50,11 @@ export class Replication {
       diverged: [],
       syncs: 0,
     };
+  }
+
+  /** A reader of the source for one run at a time (runs are worked on in parallel, each with its own). */
+  newReader(): SourceReader {
+    return new SourceReader(this.source);
   }
 
   get aborted(): boolean {
@@ -196,4 +199,29 @@ function keyId(pipelineId: string, record: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Runs `fn` over `items`, at most `limit` at a time. After a failure no new item is started; the
+ * ones running finish, then the first error is thrown (nothing is left running behind the caller).
+ */
+export async function settleLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failed.error;
 }

@@ -117,8 +117,11 @@ function refsOf(record: CheckpointRecord): string[] {
   return [...new Set(Object.values(readOutline(record.metadata, record.body).output_refs))];
 }
 
-/** Outcome of writing one verified copy. */
-export type PutOutcome = "copied" | "present" | "diverged";
+/** Outcome of writing one verified copy (with the target's metadata when it was there already). */
+export type PutOutcome =
+  | { outcome: "copied" }
+  | { outcome: "present"; there: StoredMetadata }
+  | { outcome: "diverged" };
 
 /**
  * Stores a verified copy in the target with the outputs it lacks: no fence, no expected tip (the
@@ -132,14 +135,14 @@ export async function putCopy(
 ): Promise<PutOutcome> {
   try {
     await target.putCheckpoint(copy.record, outputs);
-    return "copied";
+    return { outcome: "copied" };
   } catch (error) {
     if (!(error instanceof CheckpointConflictError)) throw error;
     const m = copy.record.metadata;
     const there = await targetMetadata(target, m.checkpoint_id);
     return there && there.checksum === m.checksum && there.pipeline_id === m.pipeline_id
-      ? "present"
-      : "diverged";
+      ? { outcome: "present", there }
+      : { outcome: "diverged" };
   }
 }
 

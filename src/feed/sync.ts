@@ -8,12 +8,15 @@ import { CheckpointConflictError, CheckpointNotFoundError } from "../core/errors
 import type { StatusPatch, StoredMetadata } from "../core/record.js";
 import { listedParents, OutputMemo, storeParents } from "../manager/check.js";
 import type { CheckpointStore, ImportedCheckpoint, ListedCheckpoint, RunHead } from "../stores/types.js";
-import type { Replication } from "./context.js";
-import { putCopy } from "./copy.js";
+import { type Replication, settleLimit } from "./context.js";
+import { putCopy, type SourceReader } from "./copy.js";
 
 /** Most checkpoints (and stored bytes) a run's first copy imports in one step; the rest are put one by one. */
 const IMPORT_MAX_CHECKPOINTS = 1000;
 const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Runs compared at the same time (each run's own work stays in order). */
+const SYNC_CONCURRENCY = 8;
 
 /** Compares every run (or the filtered ones); false when the signal stopped it before the end. */
 export async function syncAll(r: Replication): Promise<boolean> {
@@ -23,13 +26,14 @@ export async function syncAll(r: Replication): Promise<boolean> {
   r.runsTotal = ids.length;
   r.runsDone = 0;
   r.progress(true);
-  for (const pipelineId of ids) {
-    if (r.aborted) return false;
+  await settleLimit(ids, SYNC_CONCURRENCY, async (pipelineId) => {
+    if (r.aborted) return;
     await syncRun(r, pipelineId);
-    if (r.aborted) return false;
+    if (r.aborted) return;
     r.runsDone++;
     r.progress();
-  }
+  });
+  if (r.aborted) return false;
   r.progress(true);
   return true;
 }
@@ -122,13 +126,14 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
     );
     return;
   }
+  const reader = r.newReader();
   if (targetListing.length === 0 && inSource.length > 0) {
-    const imported = await importFirst(r, pipelineId, sourceListing);
+    const imported = await importFirst(r, reader, pipelineId, sourceListing);
     if (r.aborted) return;
     if (imported) inTarget = parsed(await target.listCheckpoints(pipelineId));
   }
   if (!(await r.syncRunKey(pipelineId, inTarget.length > 0))) return;
-  await copyMissing(r, pipelineId, sourceListing, inTarget);
+  await copyMissing(r, reader, pipelineId, sourceListing, inTarget);
   if (r.aborted) return;
   await deleteGone(r, pipelineId, inSource, inTarget, head);
 }
@@ -140,22 +145,23 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
  */
 async function importFirst(
   r: Replication,
+  reader: SourceReader,
   pipelineId: string,
   listing: readonly ListedCheckpoint[],
 ): Promise<boolean> {
   const parents = listedParents(listing, storeParents(r.source));
   const memo = new OutputMemo();
-  r.reader.reset();
+  reader.reset();
   const items: ImportedCheckpoint[] = [];
   const has = new Set<string>();
   let bytes = 0;
   for (const m of parsed(listing)) {
     if (r.aborted) return false;
     if (items.length >= IMPORT_MAX_CHECKPOINTS || bytes >= IMPORT_MAX_BYTES) break;
-    const checked = await r.reader.verify(m.checkpoint_id, parents, memo);
+    const checked = await reader.verify(m.checkpoint_id, parents, memo);
     if (checked.kind === "corrupt") r.corrupt(pipelineId, m.checkpoint_id, checked.problems);
     if (checked.kind !== "ok") continue;
-    const outputs = await r.reader.missingOutputs(checked.copy, has);
+    const outputs = await reader.missingOutputs(checked.copy, has);
     if (!outputs) continue;
     for (const o of outputs) {
       has.add(o.hash);
@@ -163,7 +169,7 @@ async function importFirst(
     }
     bytes += checked.copy.record.body.length;
     items.push({ record: checked.copy.record, outputs });
-    r.reader.forget(checked.copy.refs);
+    reader.forget(checked.copy.refs);
     r.progress();
   }
   if (items.length === 0) return false;
@@ -187,6 +193,7 @@ async function importFirst(
 /** Copies the checkpoints the target lacks, oldest first, and status fields that differ. */
 async function copyMissing(
   r: Replication,
+  reader: SourceReader,
   pipelineId: string,
   sourceListing: readonly ListedCheckpoint[],
   inTarget: readonly StoredMetadata[],
@@ -194,7 +201,7 @@ async function copyMissing(
   const there = new Map(inTarget.map((m) => [m.checkpoint_id, m]));
   const parents = listedParents(sourceListing, storeParents(r.source));
   const memo = new OutputMemo();
-  r.reader.reset();
+  reader.reset();
   let has: Set<string> | undefined;
   for (const m of parsed(sourceListing)) {
     if (r.aborted) return;
@@ -206,13 +213,13 @@ async function copyMissing(
       else if (statusDiffers(existing, m)) await copyStatus(r, m);
       continue;
     }
-    const checked = await r.reader.verify(id, parents, memo);
+    const checked = await reader.verify(id, parents, memo);
     if (checked.kind === "corrupt") r.corrupt(pipelineId, id, checked.problems);
     if (checked.kind !== "ok") continue;
     has ??= await r.targetOutputs(pipelineId, true);
-    const outputs = await r.reader.missingOutputs(checked.copy, has);
+    const outputs = await reader.missingOutputs(checked.copy, has);
     if (!outputs) continue;
-    const outcome = await putCopy(r.target, checked.copy, outputs);
+    const { outcome } = await putCopy(r.target, checked.copy, outputs);
     if (outcome === "copied") {
       for (const o of outputs) has.add(o.hash);
       r.report.checkpointsCopied++;
@@ -220,7 +227,7 @@ async function copyMissing(
     } else if (outcome === "diverged") {
       r.diverged(pipelineId, `checkpoint ${id} is held differently on the target; left as it is`, id);
     }
-    r.reader.forget(checked.copy.refs);
+    reader.forget(checked.copy.refs);
     r.progress();
   }
 }
