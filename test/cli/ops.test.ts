@@ -113,12 +113,12 @@ describe("migrate", () => {
     const first = await cairn(["migrate", ...sqlite()]);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(dbPath);
-    expect(first.stdout).toMatch(/Applied now:\s+1, 2, 3, 4, 5/);
+    expect(first.stdout).toMatch(/Applied now:\s+1, 2, 3, 4, 5, 6/);
     const again = await cairn(["migrate", "--json", ...sqlite()]);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({
       strategy: "sqlite",
-      migrations: { appliedNow: [], alreadyPresent: [1, 2, 3, 4, 5], current: 5, latest: 5 },
+      migrations: { appliedNow: [], alreadyPresent: [1, 2, 3, 4, 5, 6], current: 6, latest: 6 },
     });
   });
 

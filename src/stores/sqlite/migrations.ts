@@ -14,6 +14,9 @@ export interface TableNames {
   leases: string;
   runs: string;
   runKeys: string;
+  changes: string;
+  feed: string;
+  meta: string;
 }
 
 /** One schema change. */
@@ -35,6 +38,9 @@ export function tableNames(prefix: string): TableNames {
     leases: `${prefix}leases`,
     runs: `${prefix}runs`,
     runKeys: `${prefix}run_keys`,
+    changes: `${prefix}changes`,
+    feed: `${prefix}feed`,
+    meta: `${prefix}meta`,
   };
 }
 
@@ -130,6 +136,35 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE ${t.runKeys} (
         pipeline_id TEXT NOT NULL PRIMARY KEY,
         record TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 6,
+    name: "change feed and meta values",
+    // AUTOINCREMENT: a position is never handed out twice, even after trimming removed the
+    // newest rows' predecessors. The one-row feed table holds the feed's random id (a cursor of
+    // another database is told apart) and the highest position retention removed. A database
+    // migrated here has no changes for its older history: the feed starts now.
+    sql: (t) => `
+      CREATE TABLE ${t.changes} (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        pipeline_id TEXT NOT NULL,
+        pipeline_name TEXT NOT NULL,
+        checkpoint_id TEXT NULL,
+        sequence INTEGER NULL,
+        at TEXT NOT NULL
+      );
+      CREATE TABLE ${t.feed} (
+        singleton INTEGER NOT NULL PRIMARY KEY CHECK (singleton = 1),
+        feed_id TEXT NOT NULL,
+        trimmed_through INTEGER NOT NULL
+      );
+      INSERT INTO ${t.feed} (singleton, feed_id, trimmed_through) VALUES (1, lower(hex(randomblob(8))), 0);
+      CREATE TABLE ${t.meta} (
+        key TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
       ) WITHOUT ROWID;
     `,
   },
