@@ -77,7 +77,7 @@ export function createFeedWaiter(
       // Armed before the first read of the feed: a commit after that read is still seen.
       if (path !== undefined) {
         try {
-          watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
+          watcher = watch(dirname(path), (_event, file) => {
             if (ours(file)) onFileEvent();
           });
           // A watch that fails later (the folder removed, a watch limit) leaves the poll.
