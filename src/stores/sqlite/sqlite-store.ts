@@ -38,7 +38,7 @@ import type {
   StoreChange,
 } from "../types.js";
 import { configProblems, DEFAULT_TABLE_PREFIX, feedRetentionOf, type SqliteStoreConfig } from "./config.js";
-import type { SqliteDatabase, SqliteStatement } from "./database.js";
+import type { SqliteDatabase } from "./database.js";
 import { loadDriver } from "./driver.js";
 import { createFeedWaiter, type FeedWaiter } from "./feed-wait.js";
 import { prepareImport } from "./import.js";
@@ -60,12 +60,6 @@ export { DEFAULT_TABLE_PREFIX, type SqliteStoreConfig, type SqliteSynchronous } 
 export type { SqliteDatabase, SqliteStatement, SqliteTransaction } from "./database.js";
 export { FEED_POLL_MS } from "./feed-wait.js";
 
-const PATCH_FIELDS = [
-  "status",
-  "error_message",
-  "resume_count",
-] as const satisfies readonly (keyof StatusPatch)[];
-
 /** True when `path` is an existing file (a folder or nothing is no database to read). */
 async function isFile(path: string): Promise<boolean> {
   try {
@@ -84,7 +78,6 @@ export class SqliteStore implements CheckpointStore {
   private readonly tables: TableNames;
   private prepared: Prepared | undefined;
   private importer: ReturnType<typeof prepareImport> | undefined;
-  private readonly updates = new Map<string, SqliteStatement>();
   private readonly appliedNow: number[] = [];
   private readonly waiter: FeedWaiter;
 
@@ -292,31 +285,9 @@ export class SqliteStore implements CheckpointStore {
    * transaction; `CheckpointNotFoundError` when the id is absent. An empty patch changes nothing.
    */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
-    const fields = PATCH_FIELDS.filter((f) => patch[f] !== undefined);
-    const { statements } = this.ready;
-    if (fields.length === 0) {
-      if (statements.checkpointExists.get(checkpointId) === undefined) {
-        throw new CheckpointNotFoundError(checkpointId);
-      }
-      return;
-    }
-    const key = fields.join(",");
-    let update = this.updates.get(key);
-    if (!update) {
-      const set = fields.map((f) => `${f} = @${f}`).join(", ");
-      update = this.db
-        .prepare(
-          `UPDATE ${this.tables.checkpoints} SET ${set} WHERE checkpoint_id = @checkpoint_id
-           RETURNING pipeline_id, pipeline_name, sequence`,
-        )
-        .safeIntegers(false);
-      this.updates.set(key, update);
-    }
-    const params: Row = { checkpoint_id: checkpointId };
-    for (const f of fields) params[f] = patch[f];
-    if (!this.ready.transactions.updateStatus.immediate(update, params))
-      throw new CheckpointNotFoundError(checkpointId);
-    this.waiter.notify();
+    const updated = this.ready.updateStatus(checkpointId, patch);
+    if (!updated) throw new CheckpointNotFoundError(checkpointId);
+    if (updated === "changed") this.waiter.notify();
   }
 
   /** Deletes the listed checkpoints of a run; returns how many existed. */

@@ -4,13 +4,19 @@
  */
 import { CheckpointConflictError, CheckpointCorruptError, TipMovedError } from "../../core/errors.js";
 import { assertFence, decideAcquire, isSameLease } from "../lease.js";
-import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord } from "../types.js";
+import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord, StatusPatch } from "../types.js";
 import { prepareFeed } from "./feed.js";
 import type { TableNames } from "./migrations.js";
 import { asText, COLUMNS, type Row } from "./rows.js";
 import { prepareRunKeys } from "./run-keys.js";
 import { prepareRunQueries } from "./runs.js";
 import type { SqliteDatabase, SqliteStatement } from "./sqlite-store.js";
+
+const PATCH_FIELDS = [
+  "status",
+  "error_message",
+  "resume_count",
+] as const satisfies readonly (keyof StatusPatch)[];
 
 // Runs after the migrations: SQLite resolves table names when a statement is prepared.
 /**
@@ -211,8 +217,31 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames, feedRetention
       return keyed;
     }),
   };
+  // One UPDATE per set of patched fields, prepared on first use.
+  const updates = new Map<string, SqliteStatement>();
+  /**
+   * Updates only the patched fields, with its `status` change, in one immediate transaction:
+   * "changed", "unchanged" (an empty patch of an existing checkpoint), or false when it is absent.
+   */
+  const updateStatus = (checkpointId: string, patch: StatusPatch): "changed" | "unchanged" | false => {
+    const fields = PATCH_FIELDS.filter((f) => patch[f] !== undefined);
+    if (fields.length === 0) return s.checkpointExists.get(checkpointId) !== undefined && "unchanged";
+    const key = fields.join(",");
+    let update = updates.get(key);
+    if (!update) {
+      update = prepare(
+        `UPDATE ${c} SET ${fields.map((f) => `${f} = @${f}`).join(", ")} WHERE checkpoint_id = @checkpoint_id
+         RETURNING pipeline_id, pipeline_name, sequence`,
+      );
+      updates.set(key, update);
+    }
+    const params: Row = { checkpoint_id: checkpointId };
+    for (const f of fields) params[f] = patch[f];
+    return transactions.updateStatus.immediate(update, params) && "changed";
+  };
   const keys = prepareRunKeys(db, tables);
-  return { statements: s, transactions, runs: prepareRunQueries(db, tables), keys, leaseOf, feed };
+  const runs = prepareRunQueries(db, tables);
+  return { statements: s, transactions, runs, keys, leaseOf, feed, updateStatus };
 }
 
 /** The prepared statements and transactions of one store. */
