@@ -13,7 +13,7 @@ export const FEED_POLL_MS = 250;
 
 // A WAL write is seen by the watch before the commit is visible to readers (the writer syncs,
 // then publishes the frame in the shared index), so a file event is re-checked a little later.
-const SETTLE_MS: readonly number[] = [0, 5, 20, 60];
+const SETTLE_MS: readonly number[] = [0, 2, 5, 10, 20, 35, 60, 100, 160];
 
 /** Waits for feed changes on one database. */
 export interface FeedWaiter {
