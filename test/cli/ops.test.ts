@@ -103,7 +103,7 @@ describe("store options", () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({
       strategy: "sqlite",
-      migrations: { appliedNow: [1, 2, 3, 4, 5] },
+      migrations: { appliedNow: [1, 2, 3, 4, 5, 6] },
     });
   });
 });

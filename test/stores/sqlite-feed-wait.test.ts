@@ -19,6 +19,7 @@ import { record } from "../support/records.js";
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const WRITER = fileURLToPath(new URL("./fixtures/tip-writer.ts", import.meta.url));
+const FOLLOWER = fileURLToPath(new URL("./fixtures/feed-follower.ts", import.meta.url));
 /** Long enough that only a missed wake-up runs into it. */
 const WAKE_TIMEOUT = 30_000;
 
@@ -196,3 +197,72 @@ it("follows two writer processes: every checkpoint once, in commit order", async
   expect(seen.map((c) => [c.type, c.checkpointId])).toEqual(ids.map((id) => ["checkpoint", id]));
   expect(seen.map((c) => c.sequence)).toEqual(ids.map((_, i) => i + 1));
 }, 120_000);
+
+/** Starts a feed follower process from `since`; its complete JSON lines are collected as they come. */
+function startFollower(url: string, since: string | undefined) {
+  const child = spawn(process.execPath, ["--import", TSX, FOLLOWER, url, since ?? "-", "20"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: StoreChange[] = [];
+  let buffer = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  // A line cut short by the kill is dropped: the follower did not finish delivering it.
+  child.stdout.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let end = buffer.indexOf("\n"); end >= 0; end = buffer.indexOf("\n")) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      if (line !== "ready") lines.push(JSON.parse(line) as StoreChange);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, lines, exited, stderr: () => stderr };
+}
+
+it("a follower SIGKILLed and restarted from its last cursor gets every change once, in order", async () => {
+  const dbPath = join(dir, "cairn.db");
+  const url = `sqlite:${dbPath}`;
+  const store = await openStore(dbPath);
+  await store.putCheckpoint(record("before", 1), []);
+  const start = await store.feedCursor();
+  const go = join(dir, "go");
+  const writers = ["w0", "w1"].map((tag) => startWriter([url, "race_run", tag, "30", go]));
+  await Promise.all(writers.map((w) => w.ready));
+  let writing = true;
+  const finished = Promise.all(writers.map((w) => w.done)).finally(() => {
+    writing = false;
+  });
+  await writeFile(go, "");
+
+  const delivered: StoreChange[] = [];
+  let cursor: string | undefined = start;
+  let kills = 0;
+  for (let caughtUp = false; !caughtUp; kills++) {
+    if (kills > 300) throw new Error("the follower never caught up");
+    const follower = startFollower(url, cursor);
+    // Killed after a few changes (a different number each time), or once caught up after the writers.
+    const enough = 1 + (kills % 6);
+    for (;;) {
+      await tick(5);
+      if (follower.child.exitCode !== null) throw new Error(`follower exited: ${follower.stderr()}`);
+      if (follower.lines.length >= enough) break;
+      if (!writing && follower.lines.at(-1)?.cursor === (await store.feedCursor())) {
+        caughtUp = true;
+        break;
+      }
+    }
+    follower.child.kill("SIGKILL");
+    await follower.exited;
+    delivered.push(...follower.lines);
+    cursor = follower.lines.at(-1)?.cursor ?? cursor;
+  }
+  await finished;
+
+  const history = await store.readChanges(start, 1000);
+  expect(history.map((c) => c.sequence)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+  expect(delivered).toEqual(history);
+  expect(kills).toBeGreaterThan(5);
+}, 300_000);
