@@ -272,6 +272,31 @@ describe("SqliteStore change feed", () => {
     const again = await openStore({ dbPath });
     expect(await again.feedCursor()).toBe(await store.feedCursor());
   });
+
+  it("a read-only open of a database from before the feed reads runs; its feed asks for a migrate", async () => {
+    const golden = fileURLToPath(new URL("../fixtures/golden/v1/sqlite/cairn.db", import.meta.url));
+    const dbPath = join(dir, "old.db");
+    await copyFile(golden, dbPath);
+    const store = await SqliteStore.open({ dbPath }, { readOnly: true });
+    opened.push(store);
+    await store.setup();
+    expect((await store.listCheckpoints("golden_completed")).length).toBeGreaterThan(0);
+    for (const call of [
+      () => store.readChanges(undefined, 10),
+      () => store.feedCursor(),
+      () => store.waitForChanges("0123456789abcdef:0", 10),
+      () => store.getMeta("k"),
+    ]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidConfigError);
+      expect((error as Error).message).toContain("cairn migrate");
+    }
+    await store.close();
+    const db = new Database(dbPath, { readonly: true });
+    opened.push(db);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE name = 'cairn_changes'").all();
+    expect(tables).toEqual([]);
+  });
 });
 
 describe("SqliteStore meta values", () => {

@@ -175,3 +175,11 @@ export function prepareFeed(db: SqliteDatabase, tables: TableNames, retention: n
 
 /** The prepared feed of one store. */
 export type Feed = ReturnType<typeof prepareFeed>;
+
+/** A feed for a schema without one: every method throws `error()`, a write's change included. */
+export function missingFeed(error: () => Error): Feed {
+  const fail = (): never => {
+    throw error();
+  };
+  return { record: fail, read: fail, cursor: fail, hasChangesAfter: fail, getMeta: fail, putMeta: fail };
+}

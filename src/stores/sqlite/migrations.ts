@@ -193,6 +193,16 @@ export function recomputeRuns(t: TableNames, where: string): string {
 export const LATEST_VERSION = MIGRATIONS.length;
 
 /**
+ * The oldest schema a read-only open reads: version 6 only adds the change feed and meta
+ * values, which reading runs does not need, so upgrading cairn does not make every read-only
+ * command on an existing database ask for `cairn migrate` first.
+ */
+export const READABLE_VERSION = 5;
+
+/** The first version with the change feed and meta tables. */
+export const FEED_VERSION = 6;
+
+/**
  * Applies the migrations the database lacks, each in its own immediate transaction, and returns
  * the versions applied (empty when the schema is current). Each version is re-checked inside its
  * write lock, so processes that start together do not apply the same migration twice.
@@ -237,9 +247,10 @@ export function recordedVersions(db: SqliteDatabase, tables: TableNames): number
 
 /**
  * For a read-only open: the database holds a cairn store whose schema this cairn reads, checked
- * without creating or migrating anything. No migrations table is `StoreNotFoundError`.
+ * without creating or migrating anything; returns its version (at least `READABLE_VERSION`).
+ * No migrations table is `StoreNotFoundError`.
  */
-export function checkReadable(db: SqliteDatabase, tables: TableNames, location: string): void {
+export function checkReadable(db: SqliteDatabase, tables: TableNames, location: string): number {
   const found = db
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
     .get(tables.migrations);
@@ -249,5 +260,6 @@ export function checkReadable(db: SqliteDatabase, tables: TableNames, location: 
   if (current > LATEST_VERSION) {
     throw new FormatTooNewError("store schema", tables.migrations, current, LATEST_VERSION);
   }
-  if (current < LATEST_VERSION) throw schemaBehindError(location, current, LATEST_VERSION);
+  if (current < READABLE_VERSION) throw schemaBehindError(location, current, LATEST_VERSION);
+  return current;
 }

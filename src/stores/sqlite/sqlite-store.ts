@@ -11,6 +11,7 @@ import {
   InvalidConfigError,
   StoreNotFoundError,
   StoreUnavailableError,
+  schemaBehindError,
 } from "../../core/errors.js";
 import { parseStoredMetadata } from "../../core/record.js";
 import { hasCode } from "../../util/fs-util.js";
@@ -46,6 +47,7 @@ import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.j
 import {
   applyMigrations,
   checkReadable,
+  FEED_VERSION,
   LATEST_VERSION,
   recordedVersions,
   type TableNames,
@@ -147,9 +149,17 @@ export class SqliteStore implements CheckpointStore {
 
   /** Applies missing migrations and prepares the statements; idempotent. */
   async setup(): Promise<void> {
-    if (this.readOnly) checkReadable(this.db, this.tables, this.location);
+    let version = LATEST_VERSION;
+    if (this.readOnly) version = checkReadable(this.db, this.tables, this.location);
     else this.appliedNow.push(...applyMigrations(this.db, this.tables));
-    this.prepared ??= prepareAll(this.db, this.tables, this.feedRetention);
+    // A read-only open of a schema without the feed reads runs; its feed methods ask for a migrate.
+    const noFeed = () => schemaBehindError(this.location, version, LATEST_VERSION);
+    this.prepared ??= prepareAll(
+      this.db,
+      this.tables,
+      this.feedRetention,
+      version < FEED_VERSION ? noFeed : undefined,
+    );
   }
 
   /** The schema versions recorded in the database, and those this store's setup applied. */

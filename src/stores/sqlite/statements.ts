@@ -5,7 +5,7 @@
 import { CheckpointConflictError, CheckpointCorruptError, TipMovedError } from "../../core/errors.js";
 import { assertFence, decideAcquire, isSameLease } from "../lease.js";
 import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord, StatusPatch } from "../types.js";
-import { prepareFeed } from "./feed.js";
+import { missingFeed, prepareFeed } from "./feed.js";
 import type { TableNames } from "./migrations.js";
 import { asText, COLUMNS, type Row } from "./rows.js";
 import { prepareRunKeys } from "./run-keys.js";
@@ -21,9 +21,16 @@ const PATCH_FIELDS = [
 // Runs after the migrations: SQLite resolves table names when a statement is prepared.
 /**
  * Prepares every statement of the store and the transactions built on them. Each transaction
- * that changes a checkpoint or run records its changes in the feed before it commits.
+ * that changes a checkpoint or run records its changes in the feed before it commits. With
+ * `noFeed` (a read-only open of a schema from before the feed), every feed method, and so every
+ * write, throws its error.
  */
-export function prepareAll(db: SqliteDatabase, tables: TableNames, feedRetention: number) {
+export function prepareAll(
+  db: SqliteDatabase,
+  tables: TableNames,
+  feedRetention: number,
+  noFeed?: () => Error,
+) {
   const { checkpoints: c, outputs: o, leases: l, runs: r, runKeys: k } = tables;
   const columns = COLUMNS.join(", ");
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
@@ -98,7 +105,7 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames, feedRetention
   };
   const writeLease = (lease: Lease) =>
     s.upsertLease.run(lease.pipelineId, lease.owner, lease.token, lease.expiresAt.getTime());
-  const feed = prepareFeed(db, tables, feedRetention);
+  const feed = noFeed ? missingFeed(noFeed) : prepareFeed(db, tables, feedRetention);
   const sumChanges = (statement: SqliteStatement, pipelineId: string, keys: readonly string[]) => {
     let changes = 0;
     for (const key of keys) changes += statement.run(pipelineId, key).changes;
