@@ -4,6 +4,7 @@
  * refused) and a position of the `<prefix>changes` table.
  */
 import { FeedTrimmedError, InvalidArgumentError, StoreOperationError } from "../../core/errors.js";
+import { formatCursor } from "../../feed/cursor.js";
 import type { ChangeType, StoreChange } from "../types.js";
 import type { PgWriter } from "./put.js";
 import { isoOf, type Row } from "./rows.js";
@@ -56,7 +57,7 @@ export async function feedState(db: PgWriter, operation: string): Promise<FeedSt
 /** The cursor of the newest change, or `<feedId>:0` for an empty feed. */
 export async function feedCursor(db: PgWriter): Promise<string> {
   const state = await feedState(db, "feedCursor");
-  return `${state.feedId}:${state.last}`;
+  return formatCursor(state.feedId, state.last.toString());
 }
 
 /** Why the feed cannot continue after `since`, or undefined when it can. */
@@ -91,7 +92,7 @@ export async function readChanges(
 
 function changeOf(feedId: string, row: Row): StoreChange {
   const change: StoreChange = {
-    cursor: `${feedId}:${String(row.position)}`,
+    cursor: formatCursor(feedId, String(row.position)),
     type: row.type as ChangeType,
     pipelineId: String(row.pipeline_id),
     pipelineName: String(row.pipeline_name),

@@ -3,9 +3,9 @@
  * never edited or renumbered, because databases in the field record which versions they have
  * applied in `<schema>.<prefix>migrations`. A schema change is a new entry with the next version.
  */
-import { randomBytes } from "node:crypto";
 import { FormatTooNewError, StoreNotFoundError, schemaBehindError } from "../../core/errors.js";
 import { sha256 } from "../../core/record.js";
+import { newFeedId } from "../../feed/cursor.js";
 import type { PgQueryable } from "./driver.js";
 
 /** Quoted, schema-qualified names for one schema and table prefix. */
@@ -204,7 +204,7 @@ export const MIGRATIONS: readonly Migration[] = [
         last BIGINT NOT NULL,
         trimmed_through BIGINT NOT NULL
       );
-      INSERT INTO ${t.feed} (feed_id, last, trimmed_through) VALUES ('${randomBytes(8).toString("hex")}', 0, 0);
+      INSERT INTO ${t.feed} (feed_id, last, trimmed_through) VALUES ('${newFeedId()}', 0, 0);
       CREATE TABLE ${t.meta} (
         key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
         value TEXT NOT NULL
