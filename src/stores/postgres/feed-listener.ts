@@ -84,8 +84,9 @@ export class FeedListener {
       const timer = setTimeout(() => finish(false), timeoutMs);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.add(finish);
-      // Broken between the LISTEN and now: nothing would wake this waiter.
-      if (listening.broken || this.closed) return finish(!this.closed);
+      // Aborted or closed while connecting, or broken since the LISTEN: nothing would wake it.
+      if (signal?.aborted || this.closed) return finish(false);
+      if (listening.broken) return finish(true);
       check().then(
         (moved) => {
           if (moved) finish(true);
