@@ -10,7 +10,7 @@ import type { PostgresStore } from "../../src/stores/postgres/postgres-store.js"
 import type { StoreChange } from "../../src/stores/types.js";
 import { POSTGRES_URL, postgresUp } from "../support/services.js";
 import { startProxy } from "../support/tcp-proxy.js";
-import { later, newSchema, openStore, output, record, sql } from "./postgres-fixtures.js";
+import { later, newPool, newSchema, openStore, output, record, sql } from "./postgres-fixtures.js";
 
 const position = (cursor: string) => Number(cursor.split(":")[1]);
 const shape = (c: StoreChange) => [
@@ -118,8 +118,9 @@ describe.skipIf(!postgresUp)("PostgresStore change feed", () => {
     let writing = true;
     const snapshots: number[][] = [];
     const follower: number[] = [];
+    const start = await reader.feedCursor();
     const poll = async () => {
-      let cursor = await reader.feedCursor();
+      let cursor = start;
       while (writing) {
         // A full read sees positions 1..k, never a later one without all before it.
         snapshots.push((await reader.readChanges(undefined, 10_000)).map((c) => position(c.cursor)));
@@ -243,15 +244,26 @@ describe.skipIf(!postgresUp)("PostgresStore change feed", () => {
   it("wakes waiters when the listening connection breaks, and reopens it on the next wait", async () => {
     const proxy = await startProxy("127.0.0.1", Number(new URL(POSTGRES_URL).port || 5432));
     later(() => proxy.close());
-    const url = new URL(POSTGRES_URL);
-    url.host = `127.0.0.1:${proxy.port}`;
+    const proxied = new URL(POSTGRES_URL);
+    proxied.host = `127.0.0.1:${proxy.port}`;
+    // Queries go straight to the server; only the listening connection, which connects with the
+    // pool's options, goes through the proxy.
+    const direct = newPool({ max: 4 });
+    const pool = {
+      query: direct.query.bind(direct),
+      connect: direct.connect.bind(direct),
+      end: direct.end.bind(direct),
+      on: direct.on.bind(direct),
+      options: { connectionString: proxied.toString(), connectionTimeoutMillis: 1000 },
+    };
     const schema = newSchema();
-    const watcher = await open(schema, { connectionString: url.toString(), connectionTimeoutMs: 1000 });
+    const watcher = await openStore({ pool, schema });
     const writer = await open(schema);
     const since = await watcher.feedCursor();
+    // The first wait opens the listening connection; the next one is armed on it at once.
+    expect(await watcher.waitForChanges(since, 1)).toBe(false);
     const waiting = watcher.waitForChanges(since, 60_000);
-    // The listener is connected once the first wait has checked the feed.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setImmediate(resolve));
     proxy.cut();
     expect(await waiting).toBe(true);
 
@@ -260,10 +272,15 @@ describe.skipIf(!postgresUp)("PostgresStore change feed", () => {
       code: "CAIRN_STORE_UNAVAILABLE",
     });
     await proxy.up();
+    // Whether the write commits before or after the new LISTEN, the wait sees it.
     const again = watcher.waitForChanges(since, 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
     await writer.putCheckpoint(record("p", 1), []);
     expect(await again).toBe(true);
+    // The reopened connection is pushed to: a waiter armed on it wakes on the next write.
+    const now = await watcher.feedCursor();
+    const next = watcher.waitForChanges(now, 60_000);
+    await writer.updateCheckpoint("p_s1", { status: "failed" });
+    expect(await next).toBe(true);
   });
 
   it("gives a schema from before the feed a feed when it is set up", async () => {

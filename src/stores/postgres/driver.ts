@@ -56,7 +56,7 @@ export interface PgClient extends PgQueryable {
   on(event: "error", listener: (error: Error) => void): unknown;
   on(event: "end", listener: () => void): unknown;
   /** pg's connection; its socket is unref'd so an idle listener never keeps the process alive. */
-  connection?: { stream?: { unref?: () => unknown } };
+  connection?: { stream?: { unref?: () => unknown; destroy?: () => unknown } };
 }
 
 /** What this store needs from the `pg` module. */

@@ -38,11 +38,29 @@ export function listenerOpener(
         client.end().catch(() => {});
         throw error;
       }
-      return { client, close: () => client.end() };
+      return { client, close: () => endWithin(client, CLOSE_MS) };
     }
     const client = await pool.connect();
     return { client: client as unknown as PgListenClient, close: async () => client.release(true) };
   };
+}
+
+/** How long a listening connection's goodbye may take before its socket is destroyed. */
+const CLOSE_MS = 2000;
+
+// end() waits for the server to close the socket, which a server that stopped answering never
+// does: close() must not hang on it.
+async function endWithin(client: PgClient, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([client.end(), late]);
+  } finally {
+    clearTimeout(timer);
+    client.connection?.stream?.destroy?.();
+  }
 }
 
 interface Listening {
