@@ -114,6 +114,20 @@ describe.skipIf(!postgresUp)("PostgresStore change feed", () => {
           done.push(`status ${run}_s${n - 1}`);
         }
       }
+      // The other transactional paths, on a run of their own.
+      const copy = `${run}i`;
+      const copied: string[] = [];
+      expected.set(copy, copied);
+      await store.importRun(
+        copy,
+        [1, 2, 3].map((n) => ({ record: record(copy, n), outputs: [output(`${copy}-${n}`)] })),
+        { replace: false },
+      );
+      copied.push(`checkpoint ${copy}_s1`, `checkpoint ${copy}_s2`, `checkpoint ${copy}_s3`);
+      await store.deleteCheckpoints(copy, [`${copy}_s1`]);
+      copied.push(`deleted ${copy}_s1`);
+      await store.deleteRun(copy);
+      copied.push("deleted undefined");
     };
     let writing = true;
     const snapshots: number[][] = [];
@@ -139,7 +153,7 @@ describe.skipIf(!postgresUp)("PostgresStore change feed", () => {
       await polling;
     }
     const all = await readAll(reader);
-    expect(all).toHaveLength(runs.length * 24);
+    expect(all).toHaveLength(runs.length * (24 + 5));
     expect(all.map((c) => position(c.cursor))).toEqual(all.map((_, i) => i + 1));
     expect(follower).toEqual(all.map((_, i) => i + 1));
     expect(snapshots.length).toBeGreaterThan(1);
@@ -149,7 +163,8 @@ describe.skipIf(!postgresUp)("PostgresStore change feed", () => {
       expect(positions.length).toBeGreaterThanOrEqual(seen);
       seen = positions.length;
     }
-    for (const run of runs) {
+    expect(expected.size).toBe(runs.length * 2);
+    for (const run of expected.keys()) {
       const order = all.filter((c) => c.pipelineId === run).map((c) => `${c.type} ${c.checkpointId}`);
       expect(order).toEqual(expected.get(run));
     }
