@@ -79,6 +79,9 @@ export class PostgresStore implements CheckpointStore {
   private readonly appliedNow: number[] = [];
   private readonly writer: PgWriter;
   private readonly listener: FeedListener;
+  private readonly schema: string;
+  private readonly prefix: string;
+  private readonly types: PgTypeParsers;
 
   private constructor(
     private readonly pool: PgPool,
@@ -106,10 +109,6 @@ export class PostgresStore implements CheckpointStore {
     const options = ownsPool ? resolved.poolOptions : (pool.options as Record<string, unknown> | undefined);
     this.listener = new FeedListener(listenerOpener(driver, pool, options), this.tables.feedChannel);
   }
-
-  private readonly schema: string;
-  private readonly prefix: string;
-  private readonly types: PgTypeParsers;
 
   /** Validates the configuration, loads `pg` and creates (or adopts) the pool; connects lazily. */
   static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<PostgresStore> {
