@@ -249,7 +249,14 @@ class Runner {
     end: string | undefined,
   ): Promise<"empty" | "end" | "more"> {
     const r = this.r;
-    const read = await source.readChanges(this.cursor, BATCH);
+    let read: StoreChange[];
+    try {
+      read = await source.readChanges(this.cursor, BATCH);
+    } catch (error) {
+      // A saved cursor this store never wrote (edited, or from another format): as good as trimmed.
+      if (!(error instanceof InvalidArgumentError) || this.cursor === undefined) throw error;
+      throw new FeedTrimmedError(r.source.strategy, this.cursor, error.message);
+    }
     if (read.length === 0) {
       await this.save(true);
       return "empty";

@@ -253,6 +253,19 @@ describe("replicate: memory to memory", () => {
     expect(await source.listPipelineIds()).toHaveLength(31);
   });
 
+  it("a saved cursor the source never wrote means a full sync, as a trimmed one does", async () => {
+    const { from, to, source, target } = pair();
+    await writeRun(manager(from), "run-bad", 2);
+    await replicate({ from, to });
+    const key = await savedKey(target);
+    const state = JSON.parse((await target.getMeta(key)) as string) as Record<string, unknown>;
+    await target.putMeta(key, JSON.stringify({ ...state, cursor: "not a cursor" }));
+    const problems: ReplicationProblem[] = [];
+    const report = await replicate({ from, to, onProblem: (p) => problems.push(p) });
+    expect(problems.map((p) => p.kind)).toEqual(["trimmed"]);
+    expect(report).toMatchObject({ syncs: 1, checkpointsCopied: 0, cursor: await source.feedCursor() });
+  });
+
   it("filters by run id and by pipeline name", async () => {
     const { from, to, target } = pair();
     const m = manager(from);
