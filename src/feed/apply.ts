@@ -11,7 +11,7 @@ import { storeParents } from "../manager/check.js";
 import type { StoreChange } from "../stores/types.js";
 import type { Replication } from "./context.js";
 import { putCopy, type SourceReader, targetMetadata } from "./copy.js";
-import { copyStatus, statusDiffers } from "./sync.js";
+import { copyStatus, importNew, statusDiffers } from "./sync.js";
 
 /** The head sequences of a run on both sides, read once per batch and kept up to date after. */
 interface Heads {
@@ -30,6 +30,43 @@ export class RunApplier {
     private readonly pipelineId: string,
   ) {
     this.reader = r.newReader();
+  }
+
+  /**
+   * Applies the run's changes of a batch in order; `onApplied(n)` after the first `n` are. When
+   * the target holds nothing of the run, the checkpoints the batch starts with are imported in
+   * one step (as a sync imports a new run), the rest applied one by one.
+   */
+  async applyAll(changes: readonly StoreChange[], onApplied: (n: number) => void): Promise<void> {
+    const { r, pipelineId } = this;
+    let start = 0;
+    let leading = 0;
+    while (leading < changes.length && changes[leading]?.type === "checkpoint") leading++;
+    const first = changes[0];
+    if (leading >= 2 && first && r.wants(pipelineId, first.pipelineName || undefined)) {
+      await this.ahead();
+      if (this.heads?.target === undefined) {
+        const ids = changes.slice(0, leading).map((c) => c.checkpointId as string);
+        const done = await importNew(
+          r,
+          this.reader,
+          pipelineId,
+          ids,
+          storeParents(r.source),
+          r.memoFor(pipelineId),
+        );
+        if (done.imported) {
+          start = done.handled;
+          if (this.heads) this.heads.target = done.highest;
+          onApplied(start);
+        }
+      }
+    }
+    for (let i = start; i < changes.length; i++) {
+      if (r.aborted) return;
+      await this.apply(changes[i] as StoreChange);
+      onApplied(i + 1);
+    }
   }
 
   /** Applies one change (a change of a run the filters leave out is skipped). */

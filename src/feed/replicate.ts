@@ -273,13 +273,11 @@ class Runner {
     const lag = () => this.lag(changes, runs, next);
     lag();
     await settleLimit([...runs], APPLY_CONCURRENCY, async ([pipelineId, indexes]) => {
-      const applier = new RunApplier(r, pipelineId);
-      for (const [k, i] of indexes.entries()) {
-        if (r.aborted) return;
-        await applier.apply(changes[i] as StoreChange);
-        next.set(pipelineId, k + 1);
+      const own = indexes.map((i) => changes[i] as StoreChange);
+      await new RunApplier(r, pipelineId).applyAll(own, (n) => {
+        next.set(pipelineId, n);
         lag();
-      }
+      });
     });
     if (r.aborted) return "end";
     this.advance((changes.at(-1) as StoreChange).cursor);

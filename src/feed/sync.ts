@@ -6,7 +6,7 @@
  */
 import { CheckpointConflictError, CheckpointNotFoundError } from "../core/errors.js";
 import type { StatusPatch, StoredMetadata } from "../core/record.js";
-import { listedParents, OutputMemo, storeParents } from "../manager/check.js";
+import { listedParents, OutputMemo, type ParentLookup, storeParents } from "../manager/check.js";
 import type { CheckpointStore, ImportedCheckpoint, ListedCheckpoint, RunHead } from "../stores/types.js";
 import { type Replication, settleLimit } from "./context.js";
 import { putCopy, type SourceReader } from "./copy.js";
@@ -149,17 +149,37 @@ async function importFirst(
   pipelineId: string,
   listing: readonly ListedCheckpoint[],
 ): Promise<boolean> {
+  const ids = parsed(listing).map((m) => m.checkpoint_id);
   const parents = listedParents(listing, storeParents(r.source));
-  const memo = new OutputMemo();
+  return (await importNew(r, reader, pipelineId, ids, parents, new OutputMemo())).imported;
+}
+
+/**
+ * Verifies checkpoints `ids` of a run the target holds nothing of, in order, and stores those that
+ * pass in one `importRun` with the run's key record, stopping at a bounded size. `handled` is how
+ * many of `ids` it dealt with (imported, reported corrupt, or gone); `imported` is false when
+ * nothing was stored (then the caller copies them one by one: a conflict means the target holds
+ * something of the run after all).
+ */
+export async function importNew(
+  r: Replication,
+  reader: SourceReader,
+  pipelineId: string,
+  ids: readonly string[],
+  parents: ParentLookup,
+  memo: OutputMemo,
+): Promise<{ handled: number; imported: boolean; highest: number }> {
   reader.reset();
   const items: ImportedCheckpoint[] = [];
   const has = new Set<string>();
   let bytes = 0;
-  for (const m of parsed(listing)) {
-    if (r.aborted) return false;
+  let handled = 0;
+  for (const id of ids) {
+    if (r.aborted) return { handled: 0, imported: false, highest: 0 };
     if (items.length >= IMPORT_MAX_CHECKPOINTS || bytes >= IMPORT_MAX_BYTES) break;
-    const checked = await reader.verify(m.checkpoint_id, parents, memo);
-    if (checked.kind === "corrupt") r.corrupt(pipelineId, m.checkpoint_id, checked.problems);
+    handled++;
+    const checked = await reader.verify(id, parents, memo);
+    if (checked.kind === "corrupt") r.corrupt(pipelineId, id, checked.problems);
     if (checked.kind !== "ok") continue;
     const outputs = await reader.missingOutputs(checked.copy, has);
     if (!outputs) continue;
@@ -172,7 +192,7 @@ async function importFirst(
     reader.forget(checked.copy.refs);
     r.progress();
   }
-  if (items.length === 0) return false;
+  if (items.length === 0) return { handled: 0, imported: false, highest: 0 };
   const runKey = await r.source.getRunKey?.(pipelineId);
   try {
     await r.target.importRun(pipelineId, items, {
@@ -180,14 +200,13 @@ async function importFirst(
       ...(runKey !== undefined ? { runKey } : {}),
     });
   } catch (error) {
-    // Something of the run is on the target (outputs, a checkpoint id): copied one by one instead.
-    if (error instanceof CheckpointConflictError) return false;
+    if (error instanceof CheckpointConflictError) return { handled: 0, imported: false, highest: 0 };
     throw error;
   }
   r.report.checkpointsCopied += items.length;
   r.report.outputsCopied += has.size;
   r.progress();
-  return true;
+  return { handled, imported: true, highest: highest(items.map((i) => i.record.metadata)) };
 }
 
 /** Copies the checkpoints the target lacks, oldest first, and status fields that differ. */
