@@ -16,7 +16,7 @@ const IMPORT_MAX_CHECKPOINTS = 1000;
 const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Runs compared at the same time (each run's own work stays in order). */
-const SYNC_CONCURRENCY = 8;
+const SYNC_CONCURRENCY = 16;
 
 /** Compares every run (or the filtered ones); false when the signal stopped it before the end. */
 export async function syncAll(r: Replication): Promise<boolean> {
