@@ -5,7 +5,12 @@
  * keys: plain and compressed records get the full check (checksum, outputs, decode, chain link);
  * encrypted ones the check without the key (`checkWithoutKey`).
  */
-import { CheckpointConflictError, CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
+import {
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  KeyMissingError,
+  TooLargeError,
+} from "../core/errors.js";
 import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import { checkRecord, checkWithoutKey, type OutputMemo, type ParentLookup } from "../manager/check.js";
@@ -60,6 +65,16 @@ export class SourceReader {
    * read and check to once per run; `parents` is where the chain link's parent is looked up.
    */
   async verify(checkpointId: string, parents: ParentLookup, memo?: OutputMemo): Promise<SourceCheck> {
+    try {
+      return await this.check(checkpointId, parents, memo);
+    } catch (error) {
+      // Compressed data opening beyond the limit (a bomb, or a record no load could read): refused.
+      if (!(error instanceof TooLargeError)) throw error;
+      return { kind: "corrupt", problems: [{ kind: "unreadable", message: error.message }] };
+    }
+  }
+
+  private async check(checkpointId: string, parents: ParentLookup, memo?: OutputMemo): Promise<SourceCheck> {
     let opened: CheckpointRecord | undefined;
     try {
       opened = await this.view.getCheckpoint(checkpointId);
