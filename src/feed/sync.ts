@@ -135,7 +135,7 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
   if (!(await r.syncRunKey(pipelineId, inTarget.length > 0))) return;
   await copyMissing(r, reader, pipelineId, sourceListing, inTarget);
   if (r.aborted) return;
-  await deleteGone(r, pipelineId, inSource, inTarget, head);
+  await deleteGone(r, pipelineId, sourceListing, inTarget, head);
 }
 
 /**
@@ -253,17 +253,24 @@ async function copyMissing(
 
 /**
  * Deletes the target's checkpoints the source no longer holds (unless `keepDeleted`); those the
- * source's retention removed are deleted as retention, so the target's head records it too.
+ * source's retention removed are deleted as retention, so the target's head records it too. A
+ * checkpoint the source holds but cannot parse is not gone: the replica's copy may be the only
+ * good one left (and with a corrupt entry of unknown id in the source, nothing is deleted).
  */
 async function deleteGone(
   r: Replication,
   pipelineId: string,
-  inSource: readonly StoredMetadata[],
+  sourceListing: readonly ListedCheckpoint[],
   inTarget: readonly StoredMetadata[],
   head: RunHead | undefined,
 ): Promise<void> {
   if (r.options.keepDeleted) return;
-  const kept = new Set(inSource.map((m) => m.checkpoint_id));
+  const kept = new Set<string>();
+  for (const entry of sourceListing) {
+    const id = entry.ok ? entry.metadata.checkpoint_id : entry.corrupt.checkpointId;
+    if (id === undefined) return;
+    kept.add(id);
+  }
   const gone = inTarget.filter((m) => !kept.has(m.checkpoint_id));
   if (gone.length === 0) return;
   const pruned = head?.pruned?.throughSequence ?? 0;
