@@ -1,6 +1,6 @@
 /**
- * What the replicator's phases share: the raw source and target, the source reader, the report
- * being built, problem and progress reporting, and what it knows of the target's outputs.
+ * What the replicator's phases share: the raw source and target, the report being built, problem
+ * and progress reporting, what it knows of the target's outputs, and the runs' key records.
  */
 import { InvalidArgumentError } from "../core/errors.js";
 import type { ValidationProblem } from "../core/types.js";
@@ -19,10 +19,12 @@ import type {
 const PROGRESS_MS = 1000;
 /** Runs whose target output hashes are kept in memory while following. */
 const CACHED_RUNS = 64;
+/** Runs whose last checkpoint's outputs are kept checked while following (output texts: memory). */
+const MEMO_RUNS = 16;
 
 /** The replication's shared state; one per `replicate` call. */
 export class Replication {
-  readonly report: ReplicationReport & { diverged: ReplicationProblem[] };
+  readonly report: ReplicationReport;
   phase: ReplicationProgress["phase"] = "sync";
   runsDone = 0;
   runsTotal = 0;
@@ -152,7 +154,7 @@ export class Replication {
     const memo = this.memos.get(pipelineId) ?? new OutputMemo();
     this.memos.delete(pipelineId);
     this.memos.set(pipelineId, memo);
-    if (this.memos.size > CACHED_RUNS) this.memos.delete(this.memos.keys().next().value as string);
+    if (this.memos.size > MEMO_RUNS) this.memos.delete(this.memos.keys().next().value as string);
     return memo;
   }
 
