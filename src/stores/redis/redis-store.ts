@@ -24,13 +24,16 @@ import type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
 import { type Entry, toListing, toRecord } from "./entries.js";
+import { parseCursor, RedisFeed } from "./feed.js";
+import { FeedWaiter } from "./feed-wait.js";
 import { importRun } from "./import.js";
 import { RedisKeys, runMember } from "./keys.js";
-import { checkLayout } from "./layout.js";
+import { checkLayout, REDIS_LAYOUT_VERSION } from "./layout.js";
 import { acquireLease, renewLease } from "./leases.js";
 import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
 import { checkPutReply, checkUpdateReply, leaseFromValue, type PutReply, storeError } from "./replies.js";
@@ -48,6 +51,8 @@ export class RedisStore implements CheckpointStore {
   readonly persistent = true;
   private readonly keys: RedisKeys;
   private readonly commands = new Map<ScriptName, string>();
+  private readonly feed: RedisFeed;
+  private readonly waiter: FeedWaiter;
   private lastError: Error | undefined;
   private readonly onError = (error: Error) => {
     // Kept for messages; the failing command itself rejects, so nothing is lost here.
@@ -62,9 +67,13 @@ export class RedisStore implements CheckpointStore {
     readonly location: string,
     prefix: string,
     private readonly ttlSeconds: number,
+    private readonly feedRetention: number,
     private readonly ownsClient: boolean,
   ) {
     this.keys = new RedisKeys(prefix);
+    const run = <T>(operation: string, fn: () => Promise<T>) => this.run(operation, fn);
+    this.feed = new RedisFeed({ client, keys: this.keys, location, runScript: this.runScript, run });
+    this.waiter = new FeedWaiter(client, this.keys.feed, run);
     client.on("error", this.onError);
     client.on("ready", this.onReady);
     for (const [name, definition] of Object.entries(SCRIPTS) as [
@@ -81,16 +90,17 @@ export class RedisStore implements CheckpointStore {
   /** Validates the configuration, loads the driver and connects (or adopts the caller's client). */
   static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<RedisStore> {
     const settings = parseRedisConfig(config);
-    const { prefix, ttlSeconds, location } = settings;
+    const { prefix, ttlSeconds, location, feedRetention } = settings;
     let store: RedisStore;
-    if (settings.client) store = new RedisStore(settings.client, location, prefix, ttlSeconds, false);
+    if (settings.client)
+      store = new RedisStore(settings.client, location, prefix, ttlSeconds, feedRetention, false);
     else {
       const client = await connect(
         settings.connection as RedisConnection,
         settings.connectTimeoutMs,
         location,
       );
-      store = new RedisStore(client, location, prefix, ttlSeconds, true);
+      store = new RedisStore(client, location, prefix, ttlSeconds, feedRetention, true);
     }
     store.readOnly = options.readOnly ?? false;
     return store;
@@ -101,7 +111,8 @@ export class RedisStore implements CheckpointStore {
 
   /**
    * Checks that the server answers and the key layout is not a newer cairn's (`layout.ts`),
-   * setting it unless read-only. Data an older cairn wrote gets its runs-by-name entries here, once.
+   * setting it unless read-only. Data an older cairn wrote gets its runs-by-name entries here,
+   * once; the change feed is created here (`feed.ts`), and with it the layout moves to 2.
    */
   async setup(): Promise<void> {
     await this.run("setup", () => this.client.call("PING"));
@@ -110,6 +121,7 @@ export class RedisStore implements CheckpointStore {
     // A keyspace cannot tell "no store here" from an empty store: a reader only writes nothing.
     if (this.readOnly) return;
     await this.run("setup", () => buildMissingEntries(this.client, this.runScript, this.keys));
+    await this.feed.setup(REDIS_LAYOUT_VERSION);
   }
 
   private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -152,11 +164,12 @@ export class RedisStore implements CheckpointStore {
       "putCheckpoint",
       "put",
       ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
-      k.head(pipelineId),
+      ...[k.head(pipelineId), k.feed],
       ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
       ...[fence?.owner ?? "", fence?.token ?? 0],
       ...[expectedTip === undefined ? "0" : "1", expectedTip ?? ""],
-      ...[m.pipeline_name, m.timestamp, runMember(m.timestamp, pipelineId), finishes, m.checksum, ...pairs],
+      ...[m.pipeline_name, m.timestamp, runMember(m.timestamp, pipelineId), finishes, m.checksum],
+      ...[this.feedRetention, ...pairs],
     )) as PutReply;
     checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence, expectedTip);
   }
@@ -167,7 +180,8 @@ export class RedisStore implements CheckpointStore {
     checkpoints: readonly ImportedCheckpoint[],
     options: ImportRunOptions,
   ): Promise<void> {
-    await importRun(this.runScript, this.keys, this.ttlSeconds, pipelineId, checkpoints, options);
+    const { runScript, keys, ttlSeconds, feedRetention } = this;
+    await importRun(runScript, keys, ttlSeconds, feedRetention, pipelineId, checkpoints, options);
   }
 
   /** Takes the run's lease in one script, with the server's clock. */
@@ -262,10 +276,8 @@ export class RedisStore implements CheckpointStore {
     const reply = (await this.script(
       "updateCheckpoint",
       "update",
-      key,
-      this.keys.prefix,
-      this.ttlSeconds,
-      JSON.stringify(fields),
+      ...[key, this.keys.feed, this.keys.prefix, this.ttlSeconds, JSON.stringify(fields)],
+      ...[this.feedRetention, checkpointId],
     )) as [string, string?];
     checkUpdateReply(reply, checkpointId, key);
   }
@@ -276,11 +288,27 @@ export class RedisStore implements CheckpointStore {
     checkpointIds: readonly string[],
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
+    return this.deleteIds(pipelineId, checkpointIds, options.retention === true, true);
+  }
+
+  /** deleteCheckpoints, with or without `deleted` changes (removing a corrupt entry is none). */
+  private async deleteIds(
+    pipelineId: string,
+    checkpointIds: readonly string[],
+    retention: boolean,
+    feed: boolean,
+  ): Promise<number> {
     if (checkpointIds.length === 0) return 0;
     const k = this.keys;
-    const retention = options.retention ? "1" : "0";
-    const args = [k.index(pipelineId), k.head(pipelineId), k.prefix, pipelineId, retention];
-    args.push(new Date().toISOString(), ...new Set(checkpointIds));
+    const args: (string | number)[] = [k.index(pipelineId), k.head(pipelineId), k.feed, k.prefix, pipelineId];
+    args.push(retention ? "1" : "0");
+    // Retention 0 tells the script to leave the feed alone.
+    args.push(
+      new Date().toISOString(),
+      feed ? this.feedRetention : 0,
+      this.ttlSeconds,
+      ...new Set(checkpointIds),
+    );
     return (await this.script("deleteCheckpoints", "deleteCheckpoints", ...args)) as number;
   }
 
@@ -350,8 +378,8 @@ export class RedisStore implements CheckpointStore {
   async deleteRun(pipelineId: string): Promise<void> {
     const k = this.keys;
     const keys = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.head(pipelineId)];
-    const args = [...keys, k.lease(pipelineId), k.runKey(pipelineId), k.prefix, pipelineId];
-    await this.script("deleteRun", "deleteRun", ...args);
+    const args = [...keys, k.lease(pipelineId), k.runKey(pipelineId), k.feed, k.prefix, pipelineId];
+    await this.script("deleteRun", "deleteRun", ...args, this.feedRetention, this.ttlSeconds);
   }
 
   /** What a corrupt entry's key holds (the hash's fields, or the value of another type) as JSON. */
@@ -379,12 +407,44 @@ export class RedisStore implements CheckpointStore {
       ttlSeconds: this.ttlSeconds,
       runScript: this.runScript,
       run: (operation, fn) => this.run(operation, fn),
-      deleteCheckpoints: (pipelineId, ids) => this.deleteCheckpoints(pipelineId, ids),
+      deleteCheckpoints: (pipelineId, ids) => this.deleteIds(pipelineId, ids, false, false),
     };
+  }
+
+  /** Changes after `since`, oldest first (see `feed.ts`). */
+  async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
+    return this.feed.readChanges(since, limit);
+  }
+
+  /** The newest change's cursor: the stream's last-generated-id (`<feedId>:0-0` when empty). */
+  async feedCursor(): Promise<string> {
+    return this.feed.feedCursor();
+  }
+
+  /**
+   * Blocks on XREAD (its own connection) until the stream has an entry after `since`; a cursor
+   * of another feed answers true at once, so the caller's read meets the `FeedTrimmedError`.
+   */
+  async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const position = parseCursor(since);
+    if (signal?.aborted) return false;
+    if ((await this.feed.feedId()) !== position.feedId) return true;
+    return this.waiter.wait(position.id, timeoutMs, signal);
+  }
+
+  /** A meta value from the `{prefix}meta` hash. */
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.feed.getMeta(key);
+  }
+
+  /** Sets a meta value in the `{prefix}meta` hash. */
+  async putMeta(key: string, value: string): Promise<void> {
+    await this.feed.putMeta(key, value);
   }
 
   /** Quits the connection this store opened; a caller's client is left open. */
   async close(): Promise<void> {
+    this.waiter.close();
     this.client.removeListener("error", this.onError);
     this.client.removeListener("ready", this.onReady);
     if (!this.ownsClient) return;
