@@ -257,6 +257,27 @@ describe.skipIf(!redisUp)("RedisStore change feed", () => {
     expect(await store.getMeta("k-2")).toBe(big);
   });
 
+  it("gives an older cairn's keys (layout 1) a feed when a writer sets up, and moves the layout to 2", async () => {
+    await raw.set(`${prefix}layout`, "1");
+    const reader = await RedisStore.open({ url: REDIS_URL, keyPrefix: prefix }, { readOnly: true });
+    cleanups.push(() => reader.close());
+    await reader.setup();
+    await expect(reader.feedCursor()).rejects.toMatchObject({ code: "CAIRN_STORE_UNSUPPORTED" });
+    expect(await raw.get(`${prefix}layout`)).toBe("1");
+    expect(await raw.exists(`${prefix}feed`, `${prefix}feed:id`)).toBe(0);
+
+    const writer = await open();
+    expect(await raw.get(`${prefix}layout`)).toBe("2");
+    expect(await raw.type(`${prefix}feed`)).toBe("stream");
+    const start = await writer.feedCursor();
+    expect(start).toBe(`${await raw.get(`${prefix}feed:id`)}:0-0`);
+    // A second setup keeps the feed (and its id).
+    await (await open()).setup();
+    expect(await writer.feedCursor()).toBe(start);
+    await put(writer, "r1", 1);
+    expect(shape(await reader.readChanges(start, 10)).map((c) => c.type)).toEqual(["checkpoint"]);
+  });
+
   it("validates feedRetention in the config and the URL", () => {
     expect(parseRedisConfig({ url: REDIS_URL }).feedRetention).toBe(100_000);
     expect(parseRedisConfig({ url: `${REDIS_URL}?feedRetention=250` }).feedRetention).toBe(250);
