@@ -22,7 +22,7 @@ export interface RedisClient {
   on(event: "error" | "ready" | "end", listener: (error: Error) => void): unknown;
   removeListener(event: "error" | "ready", listener: (error: Error) => void): unknown;
   /** The connection's socket (ioredis sets it once connecting). */
-  readonly stream?: { unref(): unknown; ref?(): unknown };
+  readonly stream?: { unref(): unknown };
   /** A new connection with the same options (ioredis); the feed's blocking reads use one. */
   duplicate?(): RedisClient;
 }

@@ -38,8 +38,6 @@ export class FeedWaiter {
       this.drop(conn);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    // The idle socket is unref'd like the store's; a waiter holds the process while it waits.
-    conn.stream?.ref?.();
     try {
       const reply = await conn.call("XREAD", "COUNT", 1, "BLOCK", ms, "STREAMS", this.feedKey, id);
       this.give(conn);
@@ -83,9 +81,14 @@ export class FeedWaiter {
     this.open.add(conn);
     // Errors reach the pending command; without a listener ioredis would log them as unhandled.
     conn.on("error", () => {});
+    // Like the store's own connection, an idle one never holds the process (GuardedStore holds
+    // it while a wait is in flight); a reconnect makes a new socket, so on every ready.
+    const unref = () => conn.stream?.unref();
+    conn.on("ready", unref);
     try {
       if (conn.status === "wait") await conn.connect();
       else if (conn.status !== "ready") await readyOf(conn);
+      unref();
     } catch (error) {
       this.drop(conn);
       throw error;
@@ -98,7 +101,6 @@ export class FeedWaiter {
   }
 
   private give(conn: RedisClient): void {
-    conn.stream?.unref();
     if (this.closed || !this.open.has(conn)) return;
     this.idle.push(conn);
   }

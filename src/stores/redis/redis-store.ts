@@ -32,14 +32,15 @@ import { type Entry, toListing, toRecord } from "./entries.js";
 import { parseCursor, RedisFeed } from "./feed.js";
 import { FeedWaiter } from "./feed-wait.js";
 import { importRun } from "./import.js";
-import { RedisKeys, runMember } from "./keys.js";
+import { RedisKeys } from "./keys.js";
 import { checkLayout, REDIS_LAYOUT_VERSION } from "./layout.js";
 import { acquireLease, renewLease } from "./leases.js";
 import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
-import { checkPutReply, checkUpdateReply, leaseFromValue, type PutReply, storeError } from "./replies.js";
+import { leaseFromValue, storeError } from "./replies.js";
 import { putRunKey } from "./run-keys.js";
 import { buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
+import { deleteIds, deleteRun, putCheckpoint, type RedisWriter, updateCheckpoint } from "./writes.js";
 
 export type { RedisClient, RedisStoreConfig } from "./config.js";
 export { REDIS_OPTIONS, redisConfigProblems } from "./config.js";
@@ -144,8 +145,8 @@ export class RedisStore implements CheckpointStore {
   }
 
   /**
-   * Writes the checkpoint, its outputs, the run index and the run's head (its runs-by-name
-   * entry) in one script; fenced when `fence` is given.
+   * Writes the checkpoint, its outputs, the run index, the run's head (its runs-by-name entry)
+   * and its `checkpoint` change in one script; fenced when `fence` is given.
    */
   async putCheckpoint(
     record: CheckpointRecord,
@@ -153,25 +154,7 @@ export class RedisStore implements CheckpointStore {
     fence?: Lease,
     options?: PutOptions,
   ): Promise<void> {
-    const expectedTip = options?.expectedTip;
-    const m = record.metadata;
-    const pipelineId = m.pipeline_id;
-    const id = m.checkpoint_id;
-    const k = this.keys;
-    const pairs = outputs.flatMap((o) => [o.hash, o.body]);
-    const finishes = m.stage_name === "pipeline_complete" ? "1" : "0";
-    const reply = (await this.script(
-      "putCheckpoint",
-      "put",
-      ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
-      ...[k.head(pipelineId), k.feed],
-      ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
-      ...[fence?.owner ?? "", fence?.token ?? 0],
-      ...[expectedTip === undefined ? "0" : "1", expectedTip ?? ""],
-      ...[m.pipeline_name, m.timestamp, runMember(m.timestamp, pipelineId), finishes, m.checksum],
-      ...[this.feedRetention, ...pairs],
-    )) as PutReply;
-    checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence, expectedTip);
+    await putCheckpoint(this.writer, record, outputs, fence, options);
   }
 
   /** Stores a whole run with one script; see `import-script.ts`. */
@@ -266,20 +249,9 @@ export class RedisStore implements CheckpointStore {
     return listRunsPage(this.runScript, this.keys, query);
   }
 
-  /** Patches the mutable fields in one script; `CheckpointNotFoundError` when absent. */
+  /** Patches the mutable fields and records a `status` change in one script; `CheckpointNotFoundError` when absent. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
-    const fields: Partial<StatusPatch> = {};
-    if (patch.status !== undefined) fields.status = patch.status;
-    if (patch.error_message !== undefined) fields.error_message = patch.error_message;
-    if (patch.resume_count !== undefined) fields.resume_count = patch.resume_count;
-    const key = this.keys.checkpoint(checkpointId);
-    const reply = (await this.script(
-      "updateCheckpoint",
-      "update",
-      ...[key, this.keys.feed, this.keys.prefix, this.ttlSeconds, JSON.stringify(fields)],
-      ...[this.feedRetention, checkpointId],
-    )) as [string, string?];
-    checkUpdateReply(reply, checkpointId, key);
+    await updateCheckpoint(this.writer, checkpointId, patch);
   }
 
   /** Deletes the listed checkpoints of a run; returns how many existed. The head stays. */
@@ -288,28 +260,7 @@ export class RedisStore implements CheckpointStore {
     checkpointIds: readonly string[],
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
-    return this.deleteIds(pipelineId, checkpointIds, options.retention === true, true);
-  }
-
-  /** deleteCheckpoints, with or without `deleted` changes (removing a corrupt entry is none). */
-  private async deleteIds(
-    pipelineId: string,
-    checkpointIds: readonly string[],
-    retention: boolean,
-    feed: boolean,
-  ): Promise<number> {
-    if (checkpointIds.length === 0) return 0;
-    const k = this.keys;
-    const args: (string | number)[] = [k.index(pipelineId), k.head(pipelineId), k.feed, k.prefix, pipelineId];
-    args.push(retention ? "1" : "0");
-    // Retention 0 tells the script to leave the feed alone.
-    args.push(
-      new Date().toISOString(),
-      feed ? this.feedRetention : 0,
-      this.ttlSeconds,
-      ...new Set(checkpointIds),
-    );
-    return (await this.script("deleteCheckpoints", "deleteCheckpoints", ...args)) as number;
+    return deleteIds(this.writer, pipelineId, checkpointIds, options.retention === true, true);
   }
 
   /** The run's head hash: its newest write and retention's tombstone. */
@@ -373,13 +324,10 @@ export class RedisStore implements CheckpointStore {
 
   /**
    * Deletes the run's key record, then every key of the run (corrupt entries included) and its
-   * index entries, in one script.
+   * index entries, with one `deleted` change, in one script.
    */
   async deleteRun(pipelineId: string): Promise<void> {
-    const k = this.keys;
-    const keys = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.head(pipelineId)];
-    const args = [...keys, k.lease(pipelineId), k.runKey(pipelineId), k.feed, k.prefix, pipelineId];
-    await this.script("deleteRun", "deleteRun", ...args, this.feedRetention, this.ttlSeconds);
+    await deleteRun(this.writer, pipelineId);
   }
 
   /** What a corrupt entry's key holds (the hash's fields, or the value of another type) as JSON. */
@@ -400,6 +348,11 @@ export class RedisStore implements CheckpointStore {
     return rebuildIndexes(this.repairer, pipelineId);
   }
 
+  private get writer(): RedisWriter {
+    const { runScript, keys, ttlSeconds, feedRetention } = this;
+    return { runScript, keys, ttlSeconds, feedRetention };
+  }
+
   private get repairer(): RedisRepairer {
     return {
       client: this.client,
@@ -407,7 +360,7 @@ export class RedisStore implements CheckpointStore {
       ttlSeconds: this.ttlSeconds,
       runScript: this.runScript,
       run: (operation, fn) => this.run(operation, fn),
-      deleteCheckpoints: (pipelineId, ids) => this.deleteIds(pipelineId, ids, false, false),
+      deleteCheckpoints: (pipelineId, ids) => deleteIds(this.writer, pipelineId, ids, false, false),
     };
   }
 
