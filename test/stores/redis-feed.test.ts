@@ -191,6 +191,19 @@ describe.skipIf(!redisUp)("RedisStore change feed", () => {
     }
     const now = await store.readChanges(undefined, 10);
     expect(shape(now).map((c) => c.pipelineId)).toEqual(["r2"]);
+    // The restarted stream is another feed: its cursors carry a new feed id.
+    expect((await store.feedCursor()).split(":")[0]).not.toBe(cursor.split(":")[0]);
+  });
+
+  it("refuses a cursor into a stream that expired under ttlSeconds", async () => {
+    const store = await open({ ttlSeconds: 1 });
+    await put(store, "r1", 1);
+    const cursor = await store.feedCursor();
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await raw.exists(`${prefix}feed`)).toBe(0);
+    await expect(store.readChanges(cursor, 10)).rejects.toMatchObject({ code: "CAIRN_FEED_TRIMMED" });
+    await put(store, "r2", 1);
+    await expect(store.readChanges(cursor, 10)).rejects.toMatchObject({ code: "CAIRN_FEED_TRIMMED" });
   });
 
   it("wakes a waiter when another instance writes; false on timeout and on abort", async () => {

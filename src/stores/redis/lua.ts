@@ -117,10 +117,11 @@ const PRELUDE = lua(`
       local now = serverNow()
       local entry = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'type', kind, 'pid', run,
         'name', name or '', 'cp', id or '', 'seq', seq or '', 'at', now)
-      local idKey = key .. '${SEGMENTS.feedId.slice(SEGMENTS.feed.length)}'
-      local old = redis.call('GET', idKey)
-      if lost and old then
-        redis.call('SET', idKey, string.sub(redis.sha1hex(old .. '|' .. entry .. '|' .. now), 1, 16))
+      if lost then
+        -- Built from the stream's key, not declared: it shares the prefix (and any hash tag).
+        local idKey = key .. '${SEGMENTS.feedId.slice(SEGMENTS.feed.length)}'
+        local old = redis.call('GET', idKey)
+        if old then redis.call('SET', idKey, string.sub(redis.sha1hex(old .. '|' .. entry .. '|' .. now), 1, 16)) end
       end
       if tonumber(ttl) > 0 then redis.call('EXPIRE', key, ttl) end
     end
