@@ -6,6 +6,11 @@ import { parseRedisConfig } from "../../src/stores/redis/config.js";
 import { RedisStore } from "../../src/stores/redis/redis-store.js";
 import type { StoreChange } from "../../src/stores/types.js";
 import { deleteKeyPrefixes, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
+import { startProxy } from "../support/tcp-proxy.js";
+
+const server = new URL(REDIS_URL);
+const HOST = server.hostname;
+const PORT = Number(server.port || 6379);
 
 let prefix: string;
 let raw: Redis;
@@ -253,6 +258,17 @@ describe.skipIf(!redisUp)("RedisStore change feed", () => {
     for (let i = 0; i < 100 && (await named(name)) > 1; i++) await new Promise((r) => setTimeout(r, 20));
     // The caller's client stays open; the blocking connection is gone.
     expect(await named(name)).toBe(1);
+  });
+
+  it("reports a wait cut off by the server going away as unavailable, not as no change", async () => {
+    const proxy = await startProxy(HOST, PORT);
+    cleanups.push(() => proxy.close());
+    const store = await open({ url: undefined, host: HOST, port: proxy.port });
+    const cursor = await store.feedCursor();
+    const waiting = store.waitForChanges(cursor, 60_000);
+    await new Promise((r) => setTimeout(r, 100));
+    await proxy.down();
+    await expect(waiting).rejects.toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
   });
 
   it("keeps meta values outside every run, last write wins", async () => {

@@ -10,6 +10,8 @@ import type { RedisClient } from "./config.js";
 
 /** Polls with a non-blocking XREAD when the caller's client cannot be duplicated. */
 const POLL_MS = 250;
+/** Blocking connections kept open between waits. */
+const MAX_IDLE = 2;
 
 type Runner = <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
 
@@ -102,7 +104,9 @@ export class FeedWaiter {
 
   private give(conn: RedisClient): void {
     if (this.closed || !this.open.has(conn)) return;
-    this.idle.push(conn);
+    // A burst of concurrent waits leaves at most a few connections behind.
+    if (this.idle.length >= MAX_IDLE) this.drop(conn);
+    else this.idle.push(conn);
   }
 
   private drop(conn: RedisClient): void {

@@ -204,7 +204,9 @@ export const SCRIPTS = {
     if run and type(name) ~= 'string' then name = redis.call('HGET', headKey(ARGV[1], run), 'name') end
     if run and type(seq) ~= 'number' then seq = redis.call('ZSCORE', indexKey(ARGV[1], run), ARGV[5]) or 0 end
     if type(name) ~= 'string' then name = '' end
-    feedAdd(KEYS[2], ARGV[4], ARGV[2], 'status', run or '', name, ARGV[5], seq)
+    local pid = run
+    if not pid and type(meta.pipeline_id) == 'string' then pid = meta.pipeline_id end
+    feedAdd(KEYS[2], ARGV[4], ARGV[2], 'status', pid or '', name, ARGV[5], seq)
     return {'ok'}
     `,
   ),
