@@ -1,6 +1,7 @@
 /**
  * The conformance suite every store runs: the raw store contract (`store-contract.ts`), leases,
- * corrupt entries, the runs-by-name index, whole-run imports, run key records, and the CheckpointManager's guarantees on top of
+ * corrupt entries, the runs-by-name index, whole-run imports, run key records, the change feed and
+ * meta values, and the CheckpointManager's guarantees on top of
  * the store (`manager-behaviour.ts`).
  *
  * A store's test file calls `describeStoreConformance(name, create)`; `create` runs before each
@@ -13,6 +14,7 @@ import { GuardedStore } from "../stores/guarded-store.js";
 import { managerTests } from "./manager-behaviour.js";
 import { storeContractTests } from "./store-contract.js";
 import { corruptEntryTests } from "./store-corrupt-entries.js";
+import { feedTests } from "./store-feed.js";
 import { runHeadTests } from "./store-heads.js";
 import { importRunTests } from "./store-import.js";
 import { leaseTests } from "./store-leases.js";
@@ -122,6 +124,7 @@ export function describeStoreConformance(name: string, create: HarnessFactory): 
     importRunTests(harness);
     runHeadTests(harness);
     runKeyTests(harness);
+    feedTests(harness);
     managerTests(harness);
   });
 }

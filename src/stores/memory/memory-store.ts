@@ -23,8 +23,10 @@ import type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
   StoredMetadata,
 } from "../types.js";
+import { DEFAULT_FEED_RETENTION, MemoryFeed } from "./feed.js";
 import { RunsIndex } from "./runs-index.js";
 
 interface Run {
@@ -38,6 +40,8 @@ interface Run {
 export interface MemoryStoreConfig {
   /** Label for messages; several managers may share one store instance instead. */
   name?: string;
+  /** Changes the feed keeps before trimming the oldest (at least 100; default 100,000). */
+  feedRetention?: number;
 }
 
 const copy = (record: CheckpointRecord): CheckpointRecord => ({
@@ -61,10 +65,16 @@ export class MemoryStore implements CheckpointStore {
   private readonly heads = new Map<string, RunHead>();
   /** Per run, its key record; kept apart from `runs`, so a key alone lists no run. */
   private readonly keys = new Map<string, string>();
+  private readonly meta = new Map<string, string>();
+  private readonly feed: MemoryFeed;
 
   constructor(config: MemoryStoreConfig = {}) {
-    const unknown = unknownOptionsProblem("the memory store", config, ["name"]);
+    const unknown = unknownOptionsProblem("the memory store", config, ["name", "feedRetention"]);
     if (unknown !== undefined) throw new InvalidConfigError(unknown);
+    const retention = config.feedRetention ?? DEFAULT_FEED_RETENTION;
+    if (!Number.isSafeInteger(retention) || retention < 100)
+      throw new InvalidConfigError("the memory store: feedRetention must be an integer of at least 100");
+    this.feed = new MemoryFeed(retention);
     this.location = `memory:${config.name ?? ""}`;
   }
 
@@ -120,6 +130,13 @@ export class MemoryStore implements CheckpointStore {
       checksum: m.checksum,
     });
     this.index.noteCheckpoint(pipelineId, m.pipeline_name, m.timestamp, m.stage_name);
+    this.feed.record({
+      type: "checkpoint",
+      pipelineId,
+      pipelineName: m.pipeline_name,
+      checkpointId: id,
+      sequence: m.sequence,
+    });
   }
 
   /** Checks everything first, then replaces and stores synchronously: nothing runs in between. */
@@ -216,6 +233,14 @@ export class MemoryStore implements CheckpointStore {
     const record = run?.checkpoints.get(checkpointId);
     if (!run || !record) throw new CheckpointNotFoundError(checkpointId);
     run.checkpoints.set(checkpointId, { metadata: applyPatch(record.metadata, patch), body: record.body });
+    const m = record.metadata;
+    this.feed.record({
+      type: "status",
+      pipelineId: m.pipeline_id,
+      pipelineName: m.pipeline_name,
+      checkpointId,
+      sequence: m.sequence,
+    });
   }
 
   async deleteCheckpoints(
@@ -233,6 +258,14 @@ export class MemoryStore implements CheckpointStore {
         this.runOf.delete(id);
         deleted++;
         through = Math.max(through, record.metadata.sequence);
+        const m = record.metadata;
+        this.feed.record({
+          type: "deleted",
+          pipelineId,
+          pipelineName: m.pipeline_name,
+          checkpointId: id,
+          sequence: m.sequence,
+        });
       }
     }
     const head = this.heads.get(pipelineId);
@@ -281,8 +314,14 @@ export class MemoryStore implements CheckpointStore {
   }
 
   private deleteNow(pipelineId: string): void {
-    this.heads.delete(pipelineId);
+    const held = this.heads.delete(pipelineId);
     const run = this.run(pipelineId);
+    if (held || run)
+      this.feed.record({
+        type: "deleted",
+        pipelineId,
+        pipelineName: this.index.get(pipelineId)?.pipelineName ?? "",
+      });
     if (!run) return;
     for (const id of run.checkpoints.keys()) this.runOf.delete(id);
     this.runs.delete(pipelineId);
@@ -323,6 +362,26 @@ export class MemoryStore implements CheckpointStore {
   /** Never found: this store keeps parsed records, so it can never hold a corrupt entry. */
   async removeCorruptEntry(entry: CorruptEntry): Promise<void> {
     throw notHeld(entry);
+  }
+
+  async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
+    return this.feed.read(since, limit);
+  }
+
+  async feedCursor(): Promise<string> {
+    return this.feed.cursor();
+  }
+
+  waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.feed.wait(since, timeoutMs, signal);
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.meta.get(key);
+  }
+
+  async putMeta(key: string, value: string): Promise<void> {
+    this.meta.set(key, value);
   }
 
   async close(): Promise<void> {}
