@@ -153,9 +153,15 @@ describe.skipIf(!redisUp)("RedisStore change feed", () => {
     await deleteKeyPrefixes(prefix);
     const recreated = await open();
     await expect(recreated.readChanges(before, 10)).rejects.toMatchObject({ code: "CAIRN_FEED_TRIMMED" });
-    for (const bad of ["", "nope", "0123456789abcdef:12", "0123456789abcdef:1-x", "zz:0-0"]) {
+    const ownId = (await store.feedCursor()).split(":")[0];
+    for (const bad of ["", "nope", `${ownId}:12`, "0123456789abcdef:1-x", "zz:0-0", `${ownId}:1-2-3`]) {
       await expect(store.readChanges(bad, 10)).rejects.toMatchObject({ code: "CAIRN_INVALID_ARGUMENT" });
     }
+    // Another kind of store's cursor (sqlite, memory: a number after the feed id) is another feed.
+    await expect(store.readChanges("0123456789abcdef:12", 10)).rejects.toMatchObject({
+      code: "CAIRN_FEED_TRIMMED",
+    });
+    expect(await store.waitForChanges("0123456789abcdef:12", 60_000)).toBe(true);
     await expect(store.waitForChanges("nope", 10)).rejects.toMatchObject({ code: "CAIRN_INVALID_ARGUMENT" });
   });
 

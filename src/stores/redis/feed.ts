@@ -11,15 +11,16 @@
  * deleted is recreated by the next write under a new feed id, so every cursor into the lost
  * stream is refused too.
  */
-import { randomBytes } from "node:crypto";
 import {
   CheckpointCorruptError,
   FeedTrimmedError,
   InvalidArgumentError,
   StoreUnsupportedError,
 } from "../../core/errors.js";
+import { newFeedId } from "../../feed/cursor.js";
 import type { ChangeType, StoreChange } from "../types.js";
 import type { RedisClient } from "./config.js";
+import { FeedWaiter } from "./feed-wait.js";
 import type { RedisKeys } from "./keys.js";
 import type { ScriptRunner } from "./runs-index.js";
 
@@ -48,17 +49,16 @@ export interface FeedPosition {
   seq: bigint;
 }
 
-/** Parses a cursor this store writes; `InvalidArgumentError` for anything else. */
-export function parseCursor(cursor: string): FeedPosition {
+/** Parses a cursor this store writes; undefined for anything else. */
+function parseCursor(cursor: string): FeedPosition | undefined {
   const m = CURSOR.exec(cursor);
-  if (!m) {
-    throw new InvalidArgumentError(
-      `${JSON.stringify(cursor.slice(0, 100))} is not a redis feed cursor (<16 hex feed id>:<ms>-<seq>)`,
-    );
-  }
+  if (!m) return undefined;
   const [, feedId, ms, seq] = m as unknown as [string, string, string, string];
   return { feedId, id: `${ms}-${seq}`, ms: BigInt(ms), seq: BigInt(seq) };
 }
+
+/** A feed id, then a position in another store's format (sqlite, postgres, file, memory). */
+const OTHER_CURSOR = /^([0-9a-f]{16}):[0-9][0-9-]{0,40}$/;
 
 /** Compares two stream entry ids (`ms-seq`). */
 function compareIds(a: string, b: string): number {
@@ -73,12 +73,16 @@ type ReadReply = [string | null, number, string, string, string, number, Entry[]
 
 /** The change feed and meta values of one Redis store. */
 export class RedisFeed {
-  constructor(private readonly ctx: FeedContext) {}
+  private readonly waiter: FeedWaiter;
+
+  constructor(private readonly ctx: FeedContext) {
+    this.waiter = new FeedWaiter(ctx.client, ctx.keys.feed, ctx.run);
+  }
 
   /** Creates the feed (id and empty stream) once and moves the layout past the feed-less one. */
   async setup(layout: number): Promise<void> {
     const k = this.ctx.keys;
-    const id = randomBytes(8).toString("hex");
+    const id = newFeedId();
     await this.ctx.runScript(
       "setup",
       "feedSetup",
@@ -114,7 +118,7 @@ export class RedisFeed {
 
   /** Changes after `since` (or from the oldest retained), oldest first, at most `limit`. */
   async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
-    const position = since === undefined ? undefined : parseCursor(since);
+    const position = since === undefined ? undefined : await this.position(since, "readChanges");
     const start = position ? `(${position.id}` : "-";
     const reply = await this.read("readChanges", start, limit);
     const [feedId, exists, last, deleted, first, removed, entries] = reply;
@@ -141,19 +145,52 @@ export class RedisFeed {
     return entries.map((entry) => this.toChange(feedId as string, entry));
   }
 
+  /**
+   * The position of a cursor this feed wrote. Another kind of store's cursor (a feed id, then
+   * its own kind of position) is `FeedTrimmedError` like any cursor of another feed; anything
+   * else, or such a cursor with this feed's id, is `InvalidArgumentError`.
+   */
+  async position(cursor: string, operation: string): Promise<FeedPosition> {
+    const position = parseCursor(cursor);
+    if (position) return position;
+    const other = OTHER_CURSOR.exec(cursor);
+    if (other && other[1] !== (await this.read(operation, "-", 0))[0]) {
+      throw new FeedTrimmedError("redis", cursor, "the cursor belongs to another feed (another store)");
+    }
+    throw new InvalidArgumentError(
+      `${JSON.stringify(cursor.slice(0, 100))} is not a redis feed cursor (<16 hex feed id>:<ms>-<seq>)`,
+    );
+  }
+
   /** The cursor of the newest change, or of the empty feed's start. */
   async feedCursor(): Promise<string> {
     const [feedId, , last] = await this.read("feedCursor", "-", 0);
     return `${feedId}:${last}`;
   }
 
-  /** The feed's id (undefined before setup() made one); a wait compares the cursor's with it. */
-  async feedId(): Promise<string | undefined> {
+  /**
+   * Blocks on XREAD (its own connection, `feed-wait.ts`) until the stream has an entry after
+   * `since`; a cursor of another feed answers true at once, so the caller's read meets the
+   * `FeedTrimmedError`.
+   */
+  async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return false;
+    let position: FeedPosition;
+    try {
+      position = await this.position(since, "waitForChanges");
+    } catch (error) {
+      if (error instanceof FeedTrimmedError) return true;
+      throw error;
+    }
     const key = this.ctx.keys.feedId;
-    const value = (await this.ctx.run("waitForChanges", () => this.ctx.client.call("GET", key))) as
-      | string
-      | null;
-    return value ?? undefined;
+    const feedId = await this.ctx.run("waitForChanges", () => this.ctx.client.call("GET", key));
+    if (feedId !== position.feedId) return true;
+    return this.waiter.wait(position.id, timeoutMs, signal);
+  }
+
+  /** Disconnects the blocking connections; waits in flight answer false. */
+  close(): void {
+    this.waiter.close();
   }
 
   private toChange(feedId: string, [id, fields]: Entry): StoreChange {

@@ -29,8 +29,7 @@ import type {
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
 import { type Entry, toListing, toRecord } from "./entries.js";
-import { parseCursor, RedisFeed } from "./feed.js";
-import { FeedWaiter } from "./feed-wait.js";
+import { RedisFeed } from "./feed.js";
 import { importRun } from "./import.js";
 import { RedisKeys } from "./keys.js";
 import { checkLayout, REDIS_LAYOUT_VERSION } from "./layout.js";
@@ -53,7 +52,6 @@ export class RedisStore implements CheckpointStore {
   private readonly keys: RedisKeys;
   private readonly commands = new Map<ScriptName, string>();
   private readonly feed: RedisFeed;
-  private readonly waiter: FeedWaiter;
   private lastError: Error | undefined;
   private readonly onError = (error: Error) => {
     // Kept for messages; the failing command itself rejects, so nothing is lost here.
@@ -74,7 +72,6 @@ export class RedisStore implements CheckpointStore {
     this.keys = new RedisKeys(prefix);
     const run = <T>(operation: string, fn: () => Promise<T>) => this.run(operation, fn);
     this.feed = new RedisFeed({ client, keys: this.keys, location, runScript: this.runScript, run });
-    this.waiter = new FeedWaiter(client, this.keys.feed, run);
     client.on("error", this.onError);
     client.on("ready", this.onReady);
     for (const [name, definition] of Object.entries(SCRIPTS) as [
@@ -379,10 +376,7 @@ export class RedisStore implements CheckpointStore {
    * of another feed answers true at once, so the caller's read meets the `FeedTrimmedError`.
    */
   async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    const position = parseCursor(since);
-    if (signal?.aborted) return false;
-    if ((await this.feed.feedId()) !== position.feedId) return true;
-    return this.waiter.wait(position.id, timeoutMs, signal);
+    return this.feed.waitForChanges(since, timeoutMs, signal);
   }
 
   /** A meta value from the `{prefix}meta` hash. */
@@ -397,7 +391,7 @@ export class RedisStore implements CheckpointStore {
 
   /** Quits the connection this store opened; a caller's client is left open. */
   async close(): Promise<void> {
-    this.waiter.close();
+    this.feed.close();
     this.client.removeListener("error", this.onError);
     this.client.removeListener("ready", this.onReady);
     if (!this.ownsClient) return;
