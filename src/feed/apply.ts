@@ -129,8 +129,8 @@ export class RunApplier {
       return;
     }
     const source = await this.sourceMetadata(checkpointId);
-    // Deleted since: its deletion is a later change.
-    if (source) await this.settle(source, there);
+    // Deleted since: its deletion is a later change. A run the replica took over keeps its statuses.
+    if (source && !(await this.ahead())) await this.settle(source, there);
   }
 
   /** The same checkpoint on both sides: status fields copied; another checksum is a divergence. */

@@ -222,10 +222,13 @@ describe("replicate: memory to memory", () => {
     await replicate({ from, to });
     // The replica takes over the run and writes its next checkpoint.
     await writeStage(manager(to), "run-x", names, 2);
-    // Meanwhile the old primary deletes a checkpoint.
+    // Meanwhile the old primary deletes a checkpoint and changes a status.
     await (await m.getStore()).deleteCheckpoints("run-x", [ids[0] as string]);
+    await m.updateCheckpointStatus(ids[1] as string, "failed", "old primary");
     const report = await replicate({ from, to });
     expect(report.diverged).toHaveLength(1);
+    expect(report.statusesCopied).toBe(0);
+    expect((await target.getCheckpoint(ids[1] as string))?.metadata.status).toBe("completed");
     expect(report.diverged[0]).toMatchObject({ kind: "diverged", pipelineId: "run-x" });
     expect(report.checkpointsDeleted).toBe(0);
     expect(await target.listCheckpoints("run-x")).toHaveLength(3);
