@@ -33,40 +33,53 @@ export class RunApplier {
   }
 
   /**
-   * Applies the run's changes of a batch in order; `onApplied(n)` after the first `n` are. When
-   * the target holds nothing of the run, the checkpoints the batch starts with are imported in
-   * one step (as a sync imports a new run), the rest applied one by one.
+   * Applies the run's changes of a batch in order; `onApplied(n)` after the first `n` are. What
+   * comes before the run's last deletion in the batch is superseded by it and skipped (unless
+   * `keepDeleted`, which keeps what the deletion would remove). When the target then holds nothing
+   * of the run, the checkpoints that follow are imported in one step (as a sync imports a new
+   * run), the rest applied one by one.
    */
   async applyAll(changes: readonly StoreChange[], onApplied: (n: number) => void): Promise<void> {
-    const { r, pipelineId } = this;
-    let start = 0;
-    let leading = 0;
-    while (leading < changes.length && changes[leading]?.type === "checkpoint") leading++;
-    const first = changes[0];
-    if (leading >= 2 && first && r.wants(pipelineId, first.pipelineName || undefined)) {
-      await this.ahead();
-      if (this.heads?.target === undefined) {
-        const ids = changes.slice(0, leading).map((c) => c.checkpointId as string);
-        const done = await importNew(
-          r,
-          this.reader,
-          pipelineId,
-          ids,
-          storeParents(r.source),
-          r.memoFor(pipelineId),
-        );
-        if (done.imported) {
-          start = done.handled;
-          if (this.heads) this.heads.target = done.highest;
-          onApplied(start);
-        }
+    const { r } = this;
+    let i = 0;
+    if (!r.options.keepDeleted) {
+      const last = changes.findLastIndex((c) => c.type === "deleted" && c.checkpointId === undefined);
+      if (last > 0) {
+        i = last;
+        onApplied(i);
       }
     }
-    for (let i = start; i < changes.length; i++) {
+    if (changes[i]?.type === "deleted" && changes[i]?.checkpointId === undefined) {
+      await this.apply(changes[i] as StoreChange);
+      onApplied(++i);
+    }
+    i += await this.importLeading(changes.slice(i));
+    onApplied(i);
+    for (; i < changes.length; i++) {
       if (r.aborted) return;
       await this.apply(changes[i] as StoreChange);
       onApplied(i + 1);
     }
+  }
+
+  /**
+   * When the target holds nothing of the run and `changes` start with two or more checkpoints,
+   * imports those in one step; how many of `changes` that dealt with (0: none).
+   */
+  private async importLeading(changes: readonly StoreChange[]): Promise<number> {
+    const { r, pipelineId } = this;
+    let leading = 0;
+    while (leading < changes.length && changes[leading]?.type === "checkpoint") leading++;
+    const first = changes[0];
+    if (leading < 2 || !first || !r.wants(pipelineId, first.pipelineName || undefined) || r.aborted) return 0;
+    await this.ahead();
+    if (this.heads?.target !== undefined) return 0;
+    const ids = changes.slice(0, leading).map((c) => c.checkpointId as string);
+    const parents = storeParents(r.source);
+    const done = await importNew(r, this.reader, pipelineId, ids, parents, r.memoFor(pipelineId));
+    if (!done.imported) return 0;
+    if (this.heads) this.heads.target = done.highest;
+    return done.handled;
   }
 
   /** Applies one change (a change of a run the filters leave out is skipped). */

@@ -119,15 +119,25 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
   }
   const sourceHigh = Math.max(highest(inSource), head?.sequence ?? 0);
   const targetHigh = highest(inTarget);
+  let targetHolds = targetListing.length > 0;
   if (targetHigh > sourceHigh) {
-    r.diverged(
-      pipelineId,
-      `the target's run ${pipelineId} has a checkpoint of sequence ${targetHigh}, beyond the source's ${sourceHigh} (written on the replica, as after a failover); left as it is`,
-    );
-    return;
+    if (!isOldIncarnation(r, inSource, inTarget)) {
+      r.diverged(
+        pipelineId,
+        `the target's run ${pipelineId} has a checkpoint of sequence ${targetHigh}, beyond the source's ${sourceHigh} (written on the replica, as after a failover); left as it is`,
+      );
+      return;
+    }
+    // The source deleted the run and wrote it again under the same id (a deletion the feed no
+    // longer holds): the replica's run is the old one, and goes as the source's did.
+    await target.deleteRun(pipelineId);
+    r.forgetRun(pipelineId);
+    r.report.runsDeleted++;
+    inTarget = [];
+    targetHolds = false;
   }
   const reader = r.newReader();
-  if (targetListing.length === 0 && inSource.length > 0) {
+  if (!targetHolds && inSource.length > 0) {
     const imported = await importFirst(r, reader, pipelineId, sourceListing);
     if (r.aborted) return;
     if (imported) inTarget = parsed(await target.listCheckpoints(pipelineId));
@@ -136,6 +146,21 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
   await copyMissing(r, reader, pipelineId, sourceListing, inTarget);
   if (r.aborted) return;
   await deleteGone(r, pipelineId, sourceListing, inTarget, head);
+}
+
+/**
+ * True when the target's run shares no checkpoint with the source's run of the same id: the
+ * source's is a new run under an old id, not the history the replica went on from after a
+ * failover (which starts with checkpoints both hold). Never with `keepDeleted`: the old run stays.
+ */
+function isOldIncarnation(
+  r: Replication,
+  inSource: readonly StoredMetadata[],
+  inTarget: readonly StoredMetadata[],
+): boolean {
+  if (r.options.keepDeleted || inSource.length === 0) return false;
+  const ids = new Set(inSource.map((m) => m.checkpoint_id));
+  return !inTarget.some((m) => ids.has(m.checkpoint_id));
 }
 
 /**
