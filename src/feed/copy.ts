@@ -16,7 +16,7 @@ import type { ValidationProblem } from "../core/types.js";
 import { checkRecord, checkWithoutKey, type OutputMemo, type ParentLookup } from "../manager/check.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "../manager/limits.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
-import type { CheckpointStore, ImportedCheckpoint, OutputRecord } from "../stores/types.js";
+import type { CheckpointStore, OutputRecord } from "../stores/types.js";
 import { AtRestStore } from "../transforms/at-rest-store.js";
 import { readOutline } from "../transforms/envelope.js";
 
@@ -172,9 +172,4 @@ export async function targetMetadata(
     if (!(error instanceof CheckpointCorruptError)) throw error;
     return null;
   }
-}
-
-/** A verified copy as one checkpoint of `importRun`. */
-export function imported(copy: VerifiedCopy, outputs: OutputRecord[]): ImportedCheckpoint {
-  return { record: copy.record, outputs };
 }
