@@ -32,6 +32,8 @@ export interface CheckpointWrite {
   leads: boolean;
   /** Also write the run's indexed flag (the run had no checkpoint, and this one's id is marked). */
   flag?: boolean;
+  /** The checkpoint file's text, when the caller formatted it already. */
+  text?: string;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function writeCheckpoint(
   ];
   // Everything is written and flushed together; the order that matters is of the moves
   // into place: outputs and hint first, their folder flushed, then the checkpoint.
-  const text = formatCheckpointFile(record.metadata, record.body);
+  const text = write.text ?? formatCheckpointFile(record.metadata, record.body);
   const temps = await writeTemps([...early, { dir, name, data: text }], fsync);
   const checkpoint = temps.pop() as TempFile;
   let moved = 0;
