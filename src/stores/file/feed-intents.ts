@@ -20,7 +20,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { CheckpointCorruptError } from "../../core/errors.js";
 import { isValidName } from "../../core/ids.js";
-import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
+import { isTempName, replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
 import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
 import { isGoneLocalOwner } from "../../util/local-owner.js";
 import type { ChangeType } from "../types.js";
@@ -199,11 +199,21 @@ export async function settleIntent(
   return positions;
 }
 
+function removeIfOlder(path: string, ms: number): void {
+  try {
+    if (Date.now() - statSync(path).mtimeMs > ms) unlinkIfPresent(path);
+  } catch (error) {
+    if (!hasCode(error, "ENOENT")) throw error;
+  }
+}
+
 /** Runs whose intent was left by a writer that is gone (this host) or has not settled it for long. */
 export function abandonedIntents(basePath: string): string[] {
   const dir = join(basePath, PENDING_DIR);
   const runs: string[] = [];
   for (const name of readdirIfPresent(dir) ?? []) {
+    // A killed writer's temp file: a live one renames it into place within moments.
+    if (isTempName(name)) removeIfOlder(join(dir, name), STALE_INTENT_MS);
     if (!name.endsWith(".json") || name.startsWith(".")) continue;
     const pipelineId = name.slice(0, -".json".length);
     if (!isValidName(pipelineId)) continue;
