@@ -417,6 +417,9 @@ describe("cursors and retention", () => {
     await expect(store.readChanges?.(foreign, 10)).rejects.toThrow(/belongs to another feed/);
     await expect(store.readChanges?.(foreign, 10)).rejects.toBeInstanceOf(FeedTrimmedError);
     expect(await store.waitForChanges?.(foreign, 60_000)).toBe(true);
+    // A cursor past the newest change (the log lost changes in a crash of the machine) is no silent wait.
+    const ahead = (await cursorOf(store)).replace(/:\d+$/, ":500");
+    await expect(store.readChanges?.(ahead, 10)).rejects.toThrow(/change 500 is not in the feed/);
     for (const bad of ["nope", "0123456789abcdef:-1", "0123456789abcdef:01", "0123456789ABCDEF:1", "x:1"]) {
       await expect(store.readChanges?.(bad, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
     }

@@ -170,24 +170,32 @@ function alreadyAppended(log: FeedLog, intent: Intent): Set<string> {
 }
 
 /**
+ * How a settle judges its intent: `committed`, by the writer that just committed all of it;
+ * `unsure`, by a writer whose write failed (at any step, maybe after its commit); `recovering`,
+ * by anyone else (the writer was killed, maybe half-way through appending).
+ */
+export type SettleMode = "committed" | "unsure" | "recovering";
+
+/**
  * Settles the run's intent, if any: appends each change that committed and is not in the log
- * yet, in order, then removes the intent. The caller holds the run's lock. `recovering`: the
- * intent may be a killed writer's, partly appended already. Returns the positions appended.
+ * yet, in order, then removes the intent. The caller holds the run's lock. Returns the
+ * positions appended.
  */
 export async function settleIntent(
   basePath: string,
   log: FeedLog,
   fsync: boolean,
   pipelineId: string,
-  recovering: boolean,
+  mode: SettleMode,
 ): Promise<number[]> {
   const intent = readIntent(basePath, pipelineId);
   if (intent === undefined) return [];
-  const done = recovering ? alreadyAppended(log, intent) : new Set<string>();
+  const done = mode === "recovering" ? alreadyAppended(log, intent) : new Set<string>();
   const positions: number[] = [];
   for (const [i, change] of intent.changes.entries()) {
     const id = `${intent.nonce}-${i}`;
-    if (done.has(id) || !(await committed(basePath, change.test, fsync))) continue;
+    if (done.has(id)) continue;
+    if (mode !== "committed" && !(await committed(basePath, change.test, fsync))) continue;
     const { type, pipelineName, checkpointId, sequence } = change;
     const at = new Date().toISOString();
     const ids = checkpointId === undefined ? {} : { checkpointId, sequence };

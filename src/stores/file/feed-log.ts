@@ -184,20 +184,29 @@ export class FeedLog {
     );
     const file = temp as TempFile;
     try {
-      let position = (this.hint > 0 ? this.hint : this.highest()) + 1;
+      let position = Math.max(this.hint > 0 ? this.hint : this.highest(), this.trimmedThrough()) + 1;
       for (;;) {
         const segment = join(this.dir, segmentName(position));
         if (ensureDir(segment)) await syncDir(this.dir, this.fsync);
+        const target = join(segment, entryName(position));
         try {
-          linkSync(file.temp, join(segment, entryName(position)));
-          this.hint = position;
-          await syncDir(segment, this.fsync);
-          return position;
+          linkSync(file.temp, target);
         } catch (error) {
           if (!hasCode(error, "EEXIST")) throw error;
+          // Taken: it exists, so the one after it may be taken next; skip ahead if others wrote many.
+          position = Math.max(position, this.highest()) + 1;
+          continue;
         }
-        // Taken: it exists, so the one after it may be taken next; skip ahead if others wrote many.
-        position = Math.max(position, this.highest()) + 1;
+        // Free only because retention just removed it (its marker is written before the removal,
+        // so it shows now): a change there would be behind every reader. Taken again higher up.
+        if (position <= this.trimmedThrough()) {
+          unlinkIfPresent(target);
+          position = this.highest() + 1;
+          continue;
+        }
+        this.hint = position;
+        await syncDir(segment, this.fsync);
+        return position;
       }
     } finally {
       discardTemps([file]);
@@ -231,6 +240,11 @@ export class FeedLog {
       position++;
     }
     return { entries };
+  }
+
+  /** True when the change at `position` exists. */
+  has(position: number): boolean {
+    return existsSync(this.path(position));
   }
 
   /** True when a change after `since` exists. */

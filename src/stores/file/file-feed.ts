@@ -67,12 +67,13 @@ export class FileFeed {
       await this.settle(pipelineId, false).catch(() => undefined);
       throw error;
     }
-    await this.settle(pipelineId, false);
+    await this.settle(pipelineId, false, true);
     return result;
   }
 
-  private async settle(pipelineId: string, recovering: boolean): Promise<void> {
-    const positions = await settleIntent(this.basePath, this.log, this.fsync, pipelineId, recovering);
+  private async settle(pipelineId: string, recovering: boolean, committed = false): Promise<void> {
+    const mode = recovering ? "recovering" : committed ? "committed" : "unsure";
+    const positions = await settleIntent(this.basePath, this.log, this.fsync, pipelineId, mode);
     for (const position of positions) {
       if (position % TRIM_EVERY === 0 && position > this.retention)
         await this.log.trim(position - this.retention);
@@ -127,6 +128,12 @@ export class FileFeed {
     }
     if (gap && entries.length === 0)
       throw new FeedTrimmedError("file", since ?? `${id}:${start}`, gap.reason);
+    if (entries.length === 0 && start > this.log.trimmedThrough() && !this.log.has(start)) {
+      // The cursor names a change the log does not hold: lost with a crash of the machine
+      // (unflushed), so changes recorded since may sit at positions the caller thinks it read.
+      const reason = `change ${start} is not in the feed (lost in a crash of the machine?)`;
+      throw new FeedTrimmedError("file", since ?? `${id}:${start}`, reason);
+    }
     return entries.map((e) => toChange(id, e));
   }
 
