@@ -59,7 +59,7 @@ import {
 } from "./checkpoint-file.js";
 import { entryPath, readEntry } from "./corrupt-entries.js";
 import { fileChange, importChanges, removalChange, runRemovalChange } from "./feed-changes.js";
-import { DEFAULT_FEED_RETENTION, FileFeed } from "./file-feed.js";
+import { DEFAULT_FEED_RETENTION, type Declare, FileFeed } from "./file-feed.js";
 import { withRunLock } from "./file-leases.js";
 import { FILE_STORE_OPTIONS, type FileStoreOptions, feedRetentionOf } from "./file-options.js";
 import { headRecordText, keptPruned, readHeadRecord, writeHeadRecord } from "./head-record.js";
@@ -161,41 +161,35 @@ export class FileStore implements CheckpointStore {
     const outputNames = outputs.map((o) => outputFileName(o.hash));
     this.runs.nameFolder(metadata.pipeline_name);
     await this.layout.write();
-    // In-process queue first, then the lock file: waiting in the queue is cheaper than polling the lock.
-    await this.locks.run(pipelineId, () =>
-      withRunLock(this.basePath, pipelineId, () =>
-        this.feed.record(pipelineId, async (declare) => {
-          if (fence) assertFence(this.leases.current(pipelineId), fence);
-          const list = lazyNames(dir);
-          // Checked before any output is written, so a refused put normally leaves nothing behind.
-          const unclaim = await claimId(this.basePath, id, { pipelineId, dir, name }, list);
-          try {
-            const newest = newestForWrite(dir, list);
-            const { expectedTip } = options;
-            if (expectedTip !== undefined) {
-              const actual = await tipOf(pipelineId, dir, newest);
-              if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
-            }
-            if (newest.length === 0)
-              await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
-            // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
-            const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
-            // The run's first checkpoint, its id marked: from now on the run is indexed.
-            const flag = newest.length === 0 && !isIndexed(dir);
-            const text = formatCheckpointFile(metadata, record.body);
-            await declare([fileChange("checkpoint", this.basePath, metadata, join(dir, name), text)]);
-            const write = { dir, name, record, outputs, outputNames, leads, flag, text };
-            await writeCheckpoint(this.basePath, write, this.fsync);
-            // After the checkpoint is in place: the record never names a checkpoint not written.
-            await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
-          } catch (error) {
-            unclaim();
-            throw error;
-          }
-          if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
-        }),
-      ),
-    );
+    await this.queued(pipelineId, async (declare) => {
+      if (fence) assertFence(this.leases.current(pipelineId), fence);
+      const list = lazyNames(dir);
+      // Checked before any output is written, so a refused put normally leaves nothing behind.
+      const unclaim = await claimId(this.basePath, id, { pipelineId, dir, name }, list);
+      try {
+        const newest = newestForWrite(dir, list);
+        const { expectedTip } = options;
+        if (expectedTip !== undefined) {
+          const actual = await tipOf(pipelineId, dir, newest);
+          if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
+        }
+        if (newest.length === 0) await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
+        // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
+        const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
+        // The run's first checkpoint, its id marked: from now on the run is indexed.
+        const flag = newest.length === 0 && !isIndexed(dir);
+        const text = formatCheckpointFile(metadata, record.body);
+        await declare([fileChange("checkpoint", this.basePath, metadata, join(dir, name), text)]);
+        const write = { dir, name, record, outputs, outputNames, leads, flag, text };
+        await writeCheckpoint(this.basePath, write, this.fsync);
+        // After the checkpoint is in place: the record never names a checkpoint not written.
+        await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
+      } catch (error) {
+        unclaim();
+        throw error;
+      }
+      if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
+    });
   }
 
   /**
@@ -214,24 +208,18 @@ export class FileStore implements CheckpointStore {
     await checkImport(this.basePath, pipelineId, checkpoints, options);
     const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync, options.runKey);
     try {
-      await this.locks.run(pipelineId, () =>
-        withRunLock(this.basePath, pipelineId, () =>
-          this.feed.record(pipelineId, async (declare) => {
-            await checkImport(this.basePath, pipelineId, checkpoints, options);
-            const dir = this.runDir(pipelineId);
-            const metas = checkpoints.map((c) => c.record.metadata);
-            const run = stagedRunFolder(staged);
-            await declare([
-              ...(holdsOnlyKey(dir)
-                ? []
-                : runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId))),
-              ...importChanges(this.basePath, dir, run, staged.nonce, pipelineId, metas),
-            ]);
-            const keepKey = options.runKey === undefined;
-            await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync, keepKey);
-          }),
-        ),
-      );
+      await this.queued(pipelineId, async (declare) => {
+        await checkImport(this.basePath, pipelineId, checkpoints, options);
+        const dir = this.runDir(pipelineId);
+        const metas = checkpoints.map((c) => c.record.metadata);
+        const run = stagedRunFolder(staged);
+        await declare([
+          ...(holdsOnlyKey(dir) ? [] : runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId))),
+          ...importChanges(this.basePath, dir, run, staged.nonce, pipelineId, metas),
+        ]);
+        const keepKey = options.runKey === undefined;
+        await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync, keepKey);
+      });
     } finally {
       await rm(staged.folder, { recursive: true, force: true });
     }
@@ -328,13 +316,11 @@ export class FileStore implements CheckpointStore {
     return this.locks.run(pipelineId, () =>
       // Through the feed (declaring nothing): a killed writer's changes are settled before the
       // folder is made again, so its inode tests still see the folder it left.
-      withRunLock(this.basePath, pipelineId, () =>
-        this.feed.record(pipelineId, async () => {
-          if (readRunKey(dir) !== expected) return false;
-          await writeRunKey(this.basePath, dir, record, this.fsync);
-          return true;
-        }),
-      ),
+      this.locked(pipelineId, async () => {
+        if (readRunKey(dir) !== expected) return false;
+        await writeRunKey(this.basePath, dir, record, this.fsync);
+        return true;
+      }),
     );
   }
 
@@ -343,24 +329,20 @@ export class FileStore implements CheckpointStore {
     const found = (await findById(this.basePath, this.locations, checkpointId))?.found;
     if (!found) throw new CheckpointNotFoundError(checkpointId);
     const { pipelineId } = found;
-    await this.locks.run(pipelineId, () =>
-      withRunLock(this.basePath, pipelineId, () =>
-        this.feed.record(pipelineId, async (declare) => {
-          let record: CheckpointRecord;
-          try {
-            record = await readLocated(found);
-          } catch (error) {
-            if (hasCode(error, "ENOENT")) throw new CheckpointNotFoundError(checkpointId);
-            throw error;
-          }
-          const metadata = applyPatch(record.metadata, patch);
-          const text = formatCheckpointFile(metadata, record.body);
-          await declare([fileChange("status", this.basePath, metadata, join(found.dir, found.name), text)]);
-          await replaceFile(found.dir, found.name, text, this.fsync);
-          await this.sync(found.dir);
-        }),
-      ),
-    );
+    await this.queued(pipelineId, async (declare) => {
+      let record: CheckpointRecord;
+      try {
+        record = await readLocated(found);
+      } catch (error) {
+        if (hasCode(error, "ENOENT")) throw new CheckpointNotFoundError(checkpointId);
+        throw error;
+      }
+      const metadata = applyPatch(record.metadata, patch);
+      const text = formatCheckpointFile(metadata, record.body);
+      await declare([fileChange("status", this.basePath, metadata, join(found.dir, found.name), text)]);
+      await replaceFile(found.dir, found.name, text, this.fsync);
+      await this.sync(found.dir);
+    });
   }
 
   /** Deletes checkpoint files by id, corrupt ones included; returns how many ids existed. */
@@ -374,13 +356,11 @@ export class FileStore implements CheckpointStore {
     // Under the run's lock, so the run's changes reach the feed in the order they happen.
     return this.locks.run(pipelineId, async () => {
       if (readdirIfPresent(run.dir) === undefined) return 0;
-      return withRunLock(this.basePath, pipelineId, () =>
-        this.feed.record(pipelineId, (declare) =>
-          removeCheckpointFiles(run, ids, options.retention === true, async (found) => {
-            const name = this.runs.nameOf(pipelineId);
-            await declare(found.map((f) => removalChange(this.basePath, name, f)));
-          }),
-        ),
+      return this.locked(pipelineId, (declare) =>
+        removeCheckpointFiles(run, ids, options.retention === true, async (found) => {
+          const name = this.runs.nameOf(pipelineId);
+          await declare(found.map((f) => removalChange(this.basePath, name, f)));
+        }),
       );
     });
   }
@@ -419,15 +399,13 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(pipelineId, async () => {
       // Nothing to delete: no lock file, so a store that does not exist stays that way.
       if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;
-      await withRunLock(this.basePath, pipelineId, () =>
-        this.feed.record(pipelineId, async (declare) => {
-          // A folder holding only a key record is a run with nothing stored yet: no change.
-          if (!holdsOnlyKey(dir))
-            await declare(runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId)));
-          await scrubKeyFile(runKeyPath(dir), this.fsync);
-          await trashRun(this.basePath, this.runs, pipelineId, this.fsync);
-        }),
-      );
+      await this.locked(pipelineId, async (declare) => {
+        // A folder holding only a key record is a run with nothing stored yet: no change.
+        if (!holdsOnlyKey(dir))
+          await declare(runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId)));
+        await scrubKeyFile(runKeyPath(dir), this.fsync);
+        await trashRun(this.basePath, this.runs, pipelineId, this.fsync);
+      });
     });
   }
 
@@ -470,6 +448,17 @@ export class FileStore implements CheckpointStore {
 
   /** Nothing to release: no handle stays open between calls. */
   async close(): Promise<void> {}
+
+  /** Runs a write in the run's in-process queue, then under its lock file, recording its changes. */
+  private queued<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
+    // The queue first: waiting in it is cheaper than polling the lock file.
+    return this.locks.run(pipelineId, () => this.locked(pipelineId, fn));
+  }
+
+  /** Runs a write under the run's lock file, recording its changes in the feed (`file-feed.ts`). */
+  private locked<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
+    return withRunLock(this.basePath, pipelineId, () => this.feed.record(pipelineId, fn));
+  }
 
   /** The run's folder; refuses a name that would not be a plain folder of the base folder. */
   private runDir(pipelineId: string): string {
