@@ -54,7 +54,8 @@ export interface IntendedChange {
   test: CommitTest;
 }
 
-interface Intent {
+/** A writer's intent as written. */
+export interface Intent {
   owner: string;
   nonce: string;
   /** A log position no higher than the newest when the intent was written. */
@@ -96,7 +97,7 @@ export async function writeIntent(
   fsync: boolean,
   pipelineId: string,
   changes: IntendedChange[],
-): Promise<void> {
+): Promise<Intent> {
   const nonce = randomBytes(8).toString("hex");
   const intent: Intent = {
     owner: `${hostname()}:${process.pid}:${nonce}`,
@@ -109,6 +110,7 @@ export async function writeIntent(
   if (ensureDir(dir)) await syncDir(join(basePath, FEED_DIR), fsync);
   await replaceFile(dir, `${pipelineId}.json`, JSON.stringify(intent), fsync);
   await syncDir(dir, fsync);
+  return intent;
 }
 
 function readIntent(basePath: string, pipelineId: string): Intent | undefined {
@@ -178,8 +180,11 @@ export type SettleMode = "committed" | "unsure" | "recovering";
 
 /**
  * Settles the run's intent, if any: appends each change that committed and is not in the log
- * yet, in order, then removes the intent. The caller holds the run's lock. Returns the
- * positions appended.
+ * yet, in order, then removes the intent. The caller holds the run's lock. A writer passes the
+ * intent it wrote (`own`): if the file is no longer it, someone settled it meanwhile (the run's
+ * lock was broken while this writer held it, which only a holder on another host stalled for
+ * long can see), so the log is searched first: never lost, and appended twice only if the other
+ * settle judged it before the commit. Returns the positions appended.
  */
 export async function settleIntent(
   basePath: string,
@@ -187,10 +192,13 @@ export async function settleIntent(
   fsync: boolean,
   pipelineId: string,
   mode: SettleMode,
+  own?: Intent,
 ): Promise<number[]> {
-  const intent = readIntent(basePath, pipelineId);
+  const onDisk = readIntent(basePath, pipelineId);
+  const intent = own ?? onDisk;
   if (intent === undefined) return [];
-  const done = mode === "recovering" ? alreadyAppended(log, intent) : new Set<string>();
+  const taken = onDisk?.nonce !== intent.nonce;
+  const done = mode === "recovering" || taken ? alreadyAppended(log, intent) : new Set<string>();
   const positions: number[] = [];
   for (const [i, change] of intent.changes.entries()) {
     const id = `${intent.nonce}-${i}`;
@@ -202,8 +210,8 @@ export async function settleIntent(
     positions.push(await log.append({ type, pipelineId, pipelineName, ...ids, at, change: id }));
   }
   // Not flushed: an intent that comes back after a power loss is settled again, and finds its
-  // changes in the log by their ids.
-  unlinkIfPresent(intentPath(basePath, pipelineId));
+  // changes in the log by their ids. Another writer's intent is left to it.
+  if (!taken) unlinkIfPresent(intentPath(basePath, pipelineId));
   return positions;
 }
 

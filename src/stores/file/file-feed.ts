@@ -8,7 +8,14 @@ import { existsSync, type FSWatcher, watch } from "node:fs";
 import { join } from "node:path";
 import { FeedTrimmedError, InvalidArgumentError } from "../../core/errors.js";
 import type { StoreChange } from "../types.js";
-import { abandonedIntents, type IntendedChange, settleIntent, writeIntent } from "./feed-intents.js";
+import {
+  abandonedIntents,
+  type IntendedChange,
+  type Intent,
+  type SettleMode,
+  settleIntent,
+  writeIntent,
+} from "./feed-intents.js";
 import { FeedLog, type PositionedEntry, SEGMENT_SIZE } from "./feed-log.js";
 import { withRunLock } from "./file-leases.js";
 
@@ -52,28 +59,28 @@ export class FileFeed {
    * or not (it may have failed after its commit).
    */
   async record<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
-    await this.settle(pipelineId, true);
+    await this.settle(pipelineId, "recovering");
+    let own: Intent | undefined;
     let result: T;
     try {
       result = await fn(async (changes) => {
         if (changes.length === 0) return;
         await this.markLayout();
         await this.log.feedId(true);
-        await writeIntent(this.basePath, this.log, this.fsync, pipelineId, changes);
+        own = await writeIntent(this.basePath, this.log, this.fsync, pipelineId, changes);
       });
     } catch (error) {
       // The write's own failure is the one to report. If settling fails as well, the intent stays
       // on disk, and the run's next writer (or a reader, once this process is gone) settles it.
-      await this.settle(pipelineId, false).catch(() => undefined);
+      if (own) await this.settle(pipelineId, "unsure", own).catch(() => undefined);
       throw error;
     }
-    await this.settle(pipelineId, false, true);
+    if (own) await this.settle(pipelineId, "committed", own);
     return result;
   }
 
-  private async settle(pipelineId: string, recovering: boolean, committed = false): Promise<void> {
-    const mode = recovering ? "recovering" : committed ? "committed" : "unsure";
-    const positions = await settleIntent(this.basePath, this.log, this.fsync, pipelineId, mode);
+  private async settle(pipelineId: string, mode: SettleMode, own?: Intent): Promise<void> {
+    const positions = await settleIntent(this.basePath, this.log, this.fsync, pipelineId, mode, own);
     for (const position of positions) {
       if (position % TRIM_EVERY === 0 && position > this.retention)
         await this.log.trim(position - this.retention);
@@ -84,7 +91,7 @@ export class FileFeed {
   async recoverAbandoned(): Promise<void> {
     if (this.readOnly) return;
     for (const pipelineId of abandonedIntents(this.basePath)) {
-      await withRunLock(this.basePath, pipelineId, () => this.settle(pipelineId, true));
+      await withRunLock(this.basePath, pipelineId, () => this.settle(pipelineId, "recovering"));
     }
   }
 
