@@ -95,9 +95,12 @@ export class FileFeed {
     }
   }
 
-  /** The feed id; created by a writable store whose folder exists. */
+  /**
+   * The feed id; a writable store creates it (and its folder) when missing, so that every cursor
+   * it hands out names the same feed. A read-only one has none until a writer made it.
+   */
   private async feedId(): Promise<string | undefined> {
-    const create = !this.readOnly && existsSync(this.basePath);
+    const create = !this.readOnly;
     if (create && !existsSync(join(this.log.dir, "id"))) await this.markLayout();
     return this.log.feedId(create);
   }
