@@ -425,6 +425,18 @@ describe("cursors and retention", () => {
     }
   });
 
+  it("a change removed from the middle of the log is reported, never skipped", async () => {
+    const store = await open();
+    for (let i = 1; i <= 4; i++) await put(store, "r1", i);
+    const [first] = (await store.readChanges?.(undefined, 1)) ?? [];
+    await rm(join(basePath, ".feed", "s00000000", "000000000002.json"));
+    await expect(store.readChanges?.(first?.cursor, 10)).rejects.toThrow(/change 2 is missing from/);
+    // A wider gap too; what comes before it is still delivered, and the gap on the next read.
+    await rm(join(basePath, ".feed", "s00000000", "000000000003.json"));
+    expect((await store.readChanges?.(undefined, 10))?.map(position)).toEqual([1]);
+    await expect(store.readChanges?.(first?.cursor, 10)).rejects.toThrow(/change 2 is missing from/);
+  });
+
   it("a read-only open of a store without a feed starts before every change its feed will hold", async () => {
     const writer = await open();
     await writer.putMeta?.("k", "v"); // the folder exists, with no feed yet

@@ -10,8 +10,9 @@
  * half-written change. A writer takes position p only after it saw p - 1 exist (in a listing,
  * or as the EEXIST of its own attempt), so positions are allocated without holes: a reader
  * that finds p missing while p + 1 exists has found a change that was removed (by retention,
- * or by hand), never one still being written. Readers open files by name and never list a
- * segment folder; only a writer's first append and `feedCursor` list the newest one.
+ * or by hand), never one still being written. Readers open files by name; only a read that
+ * reaches the end lists a segment folder (the newest), so that a gap of any width (files removed
+ * by hand) is reported rather than waited on.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, readFileSync, statSync } from "node:fs";
@@ -225,7 +226,9 @@ export class FeedLog {
       const path = this.path(position);
       const text = readIfPresent(path);
       if (text === undefined) {
-        if (!existsSync(this.path(position + 1))) break;
+        // The end of the log, unless a later change exists: the next one (one `stat`), or any
+        // (a listing of the newest segment, only when the read reached the end).
+        if (!existsSync(this.path(position + 1)) && this.highest() <= position) break;
         // Linked between the two looks (it precedes position + 1): read it now.
         if (existsSync(path)) continue;
         const trimmed = this.trimmedThrough();
