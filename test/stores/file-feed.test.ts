@@ -4,7 +4,7 @@
  * (an intent left between commit and append), waiting, retention, cursors, meta values.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { hostname, tmpdir } from "node:os";
@@ -20,8 +20,10 @@ import {
   TipMovedError,
 } from "../../src/core/errors.js";
 import { formatCheckpointFile } from "../../src/stores/file/checkpoint-file.js";
+import { importChanges, runRemovalChange } from "../../src/stores/file/feed-changes.js";
 import { PENDING_DIR, sha256 } from "../../src/stores/file/feed-intents.js";
 import { FEED_POLL_MS, FileStore } from "../../src/stores/file/file-store.js";
+import { STAGING_DIR, stagedRunFolder, stageRun, TRASH_DIR } from "../../src/stores/file/staging.js";
 import { GuardedStore } from "../../src/stores/guarded-store.js";
 import { openStore } from "../../src/stores/registry.js";
 import type { StoreChange } from "../../src/stores/types.js";
@@ -367,6 +369,48 @@ describe("crash between commit and append", () => {
       "deleted r1 feed r1-2 2",
       "checkpoint r1 feed r1-3 3",
     ]);
+  });
+
+  it("a replacing import killed between moving the old run aside and renaming the new one in: finished and recorded by the run's next writer", async () => {
+    const store = await open();
+    await store.importRun("r1", [cp("r1", 1), cp("r1", 2)], { replace: false });
+    const cursor = await cursorOf(store);
+    const fresh = [cp("r1", 5), cp("r1", 6)];
+    const staged = await stageRun(basePath, "r1", fresh, false);
+    const dir = join(basePath, "r1");
+    const changes = [
+      ...runRemovalChange(basePath, dir, "feed"),
+      ...importChanges(
+        basePath,
+        dir,
+        stagedRunFolder(staged),
+        staged.nonce,
+        "r1",
+        fresh.map((c) => c.record.metadata),
+      ),
+    ];
+    leaveIntent("r1", 0, changes);
+    writeFileSync(join(staged.folder, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid() }));
+    renameSync(dir, join(basePath, TRASH_DIR, `r1~${staged.nonce}`));
+    // Another process, long open, writes to the run next: it settles the intent first.
+    const later = new GuardedStore(new FileStore({ basePath, fsync: false }));
+    opened.push(later);
+    await put(later, "r1", 7);
+    expect((await store.readChanges?.(cursor, 10))?.map(brief)).toEqual([
+      "deleted r1 feed - -",
+      "checkpoint r1 feed r1-5 5",
+      "checkpoint r1 feed r1-6 6",
+      "checkpoint r1 feed r1-7 7",
+    ]);
+    expect((await store.listCheckpoints("r1")).map((e) => e.ok && e.metadata.checkpoint_id)).toEqual([
+      "r1-5",
+      "r1-6",
+      "r1-7",
+    ]);
+    // What the killed import left (its staging folder, the old run aside) goes at the next setup.
+    await open();
+    expect(readdirSync(join(basePath, STAGING_DIR))).toEqual([]);
+    expect(readdirSync(join(basePath, TRASH_DIR))).toEqual([]);
   });
 
   it("an intent whose change did not commit adds nothing, at setup", async () => {
