@@ -20,11 +20,17 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { CheckpointCorruptError } from "../../core/errors.js";
 import { isValidName } from "../../core/ids.js";
-import { isTempName, replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
+import {
+  discardTemps,
+  isTempName,
+  replaceFile,
+  type TempFile,
+  unlinkIfPresent,
+} from "../../util/atomic-file.js";
 import { hasCode, readdirIfPresent } from "../../util/fs-util.js";
 import { isGoneLocalOwner } from "../../util/local-owner.js";
 import type { ChangeType } from "../types.js";
-import { FEED_DIR, type FeedLog } from "./feed-log.js";
+import { FEED_DIR, type FeedEntry, type FeedLog } from "./feed-log.js";
 import { ensureDir, syncDir } from "./run-folders.js";
 
 /** Intents, inside the base folder. */
@@ -90,27 +96,28 @@ function readIfPresent(path: string): string | undefined {
 const intentPath = (basePath: string, pipelineId: string) =>
   join(basePath, PENDING_DIR, `${pipelineId}.json`);
 
-/** Records a writer's intent durably; the caller holds the run's lock and commits next. */
-export async function writeIntent(
-  basePath: string,
-  log: FeedLog,
-  fsync: boolean,
-  pipelineId: string,
-  changes: IntendedChange[],
-): Promise<Intent> {
+/** A writer's new intent (not written yet). */
+export function newIntent(log: FeedLog, pipelineId: string, changes: IntendedChange[]): Intent {
   const nonce = randomBytes(8).toString("hex");
-  const intent: Intent = {
-    owner: `${hostname()}:${process.pid}:${nonce}`,
-    nonce,
-    after: log.lowerBound(),
-    pipelineId,
-    changes,
-  };
+  const owner = `${hostname()}:${process.pid}:${nonce}`;
+  return { owner, nonce, after: log.lowerBound(), pipelineId, changes };
+}
+
+/** The log entry of an intent's change `i`, stamped now. */
+export function entryOf(intent: Intent, i: number): FeedEntry {
+  const { type, pipelineName, checkpointId, sequence } = intent.changes[i] as IntendedChange;
+  const ids = checkpointId === undefined ? {} : { checkpointId, sequence };
+  const at = new Date().toISOString();
+  return { type, pipelineId: intent.pipelineId, pipelineName, ...ids, at, change: `${intent.nonce}-${i}` };
+}
+
+/** Records a writer's intent durably; the caller holds the run's lock and commits next. */
+export async function writeIntent(basePath: string, fsync: boolean, intent: Intent): Promise<void> {
+  const { pipelineId } = intent;
   const dir = join(basePath, PENDING_DIR);
   if (ensureDir(dir)) await syncDir(join(basePath, FEED_DIR), fsync);
   await replaceFile(dir, `${pipelineId}.json`, JSON.stringify(intent), fsync);
   await syncDir(dir, fsync);
-  return intent;
 }
 
 function readIntent(basePath: string, pipelineId: string): Intent | undefined {
@@ -193,6 +200,8 @@ export async function settleIntent(
   pipelineId: string,
   mode: SettleMode,
   own?: Intent,
+  /** With `own` in mode `committed`: its changes' files, prepared before the commit. */
+  prepared: TempFile[] = [],
 ): Promise<number[]> {
   const onDisk = readIntent(basePath, pipelineId);
   const intent = own ?? onDisk;
@@ -200,14 +209,16 @@ export async function settleIntent(
   const taken = onDisk?.nonce !== intent.nonce;
   const done = mode === "recovering" || taken ? alreadyAppended(log, intent) : new Set<string>();
   const positions: number[] = [];
-  for (const [i, change] of intent.changes.entries()) {
-    const id = `${intent.nonce}-${i}`;
-    if (done.has(id)) continue;
-    if (mode !== "committed" && !(await committed(basePath, change.test, fsync))) continue;
-    const { type, pipelineName, checkpointId, sequence } = change;
-    const at = new Date().toISOString();
-    const ids = checkpointId === undefined ? {} : { checkpointId, sequence };
-    positions.push(await log.append({ type, pipelineId, pipelineName, ...ids, at, change: id }));
+  const usable = mode === "committed" && !taken ? prepared : [];
+  try {
+    for (const [i, change] of intent.changes.entries()) {
+      if (done.has(`${intent.nonce}-${i}`)) continue;
+      if (mode !== "committed" && !(await committed(basePath, change.test, fsync))) continue;
+      const file = usable[i];
+      positions.push(file ? await log.place(file) : await log.append(entryOf(intent, i)));
+    }
+  } finally {
+    discardTemps(prepared);
   }
   // Not flushed: an intent that comes back after a power loss is settled again, and finds its
   // changes in the log by their ids. Another writer's intent is left to it.

@@ -178,12 +178,21 @@ export class FeedLog {
 
   /** Appends one change; returns its position. Durable on return when the store flushes. */
   async append(entry: FeedEntry): Promise<number> {
+    return this.place(await this.prepare(entry));
+  }
+
+  /** Writes (and flushes) a change's file, to be placed by {@link place}: before a commit, in parallel with it. */
+  async prepare(entry: FeedEntry): Promise<TempFile> {
     ensureDir(this.dir);
     const [temp] = await writeTemps(
       [{ dir: this.dir, name: "entry", data: `${JSON.stringify(entry)}\n` }],
       this.fsync,
     );
-    const file = temp as TempFile;
+    return temp as TempFile;
+  }
+
+  /** Links a prepared change at the next free position; returns it. The temp file is gone after, either way. */
+  async place(file: TempFile): Promise<number> {
     try {
       let position = Math.max(this.hint > 0 ? this.hint : this.highest(), this.trimmedThrough()) + 1;
       for (;;) {

@@ -7,11 +7,14 @@
 import { existsSync, type FSWatcher, watch } from "node:fs";
 import { join } from "node:path";
 import { FeedTrimmedError, InvalidArgumentError } from "../../core/errors.js";
+import { discardTemps, type TempFile } from "../../util/atomic-file.js";
 import type { StoreChange } from "../types.js";
 import {
   abandonedIntents,
+  entryOf,
   type IntendedChange,
   type Intent,
+  newIntent,
   type SettleMode,
   settleIntent,
   writeIntent,
@@ -34,7 +37,10 @@ function parseCursor(cursor: string): { id: string; position: number } {
   return { id: m[1] as string, position: Number(m[2]) };
 }
 
-/** Declares the changes a write is about to commit (called under the run's lock, before the commit). */
+/**
+ * Declares the changes a write is about to commit (called under the run's lock); the commit
+ * must wait for it to resolve, but the write's other work may run meanwhile.
+ */
 export type Declare = (changes: IntendedChange[]) => Promise<void>;
 
 /** The feed of one file store instance. */
@@ -61,26 +67,55 @@ export class FileFeed {
   async record<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
     await this.settle(pipelineId, "recovering");
     let own: Intent | undefined;
+    let prepared: TempFile[] = [];
     let result: T;
     try {
       result = await fn(async (changes) => {
         if (changes.length === 0) return;
         await this.markLayout();
         await this.log.feedId(true);
-        own = await writeIntent(this.basePath, this.log, this.fsync, pipelineId, changes);
+        const intent = newIntent(this.log, pipelineId, changes);
+        // The changes' files are written and flushed with the intent, so that after the commit
+        // only their links remain to do.
+        const files = Promise.all(changes.map((_, i) => this.log.prepare(entryOf(intent, i))));
+        const [written, ready] = await Promise.allSettled([
+          writeIntent(this.basePath, this.fsync, intent),
+          files,
+        ]);
+        if (ready.status === "fulfilled") prepared = ready.value;
+        if (written.status === "rejected") {
+          discardTemps(prepared);
+          prepared = [];
+          throw written.reason;
+        }
+        own = intent;
       });
     } catch (error) {
       // The write's own failure is the one to report. If settling fails as well, the intent stays
       // on disk, and the run's next writer (or a reader, once this process is gone) settles it.
-      if (own) await this.settle(pipelineId, "unsure", own).catch(() => undefined);
+      if (own) await this.settle(pipelineId, "unsure", own, prepared).catch(() => undefined);
+      else discardTemps(prepared);
       throw error;
     }
-    if (own) await this.settle(pipelineId, "committed", own);
+    if (own) await this.settle(pipelineId, "committed", own, prepared);
     return result;
   }
 
-  private async settle(pipelineId: string, mode: SettleMode, own?: Intent): Promise<void> {
-    const positions = await settleIntent(this.basePath, this.log, this.fsync, pipelineId, mode, own);
+  private async settle(
+    pipelineId: string,
+    mode: SettleMode,
+    own?: Intent,
+    prepared?: TempFile[],
+  ): Promise<void> {
+    const positions = await settleIntent(
+      this.basePath,
+      this.log,
+      this.fsync,
+      pipelineId,
+      mode,
+      own,
+      prepared,
+    );
     for (const position of positions) {
       if (position % TRIM_EVERY === 0 && position > this.retention)
         await this.log.trim(position - this.retention);

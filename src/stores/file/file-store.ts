@@ -179,8 +179,12 @@ export class FileStore implements CheckpointStore {
         // The run's first checkpoint, its id marked: from now on the run is indexed.
         const flag = newest.length === 0 && !isIndexed(dir);
         const text = formatCheckpointFile(metadata, record.body);
-        await declare([fileChange("checkpoint", this.basePath, metadata, join(dir, name), text)]);
-        const write = { dir, name, record, outputs, outputNames, leads, flag, text };
+        // The intent is written while the checkpoint's files are: only their moves wait for it.
+        const beforeCommit = declare([
+          fileChange("checkpoint", this.basePath, metadata, join(dir, name), text),
+        ]);
+        beforeCommit.catch(() => undefined); // awaited by writeCheckpoint, whatever happens first
+        const write = { dir, name, record, outputs, outputNames, leads, flag, text, beforeCommit };
         await writeCheckpoint(this.basePath, write, this.fsync);
         // After the checkpoint is in place: the record never names a checkpoint not written.
         await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
