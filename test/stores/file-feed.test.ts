@@ -3,13 +3,14 @@
  * record nothing, real writer processes racing and being SIGKILLed, crash states built by hand
  * (an intent left between commit and append), waiting, retention, cursors, meta values.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   CheckpointConflictError,
@@ -29,6 +30,7 @@ import { openStore } from "../../src/stores/registry.js";
 import type { StoreChange } from "../../src/stores/types.js";
 import { makeRecord } from "../../src/testing/store-contract.js";
 
+const run = promisify(execFile);
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const WRITER = fileURLToPath(new URL("./fixtures/feed-writer.ts", import.meta.url));
 
@@ -264,6 +266,18 @@ describe("writer processes", () => {
       expect(changes.at(-1) && brief(changes.at(-1) as StoreChange)).toBe(last);
     }
     expect(readdirSync(join(basePath, PENDING_DIR)).filter((n) => !n.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("an import of 1,100 checkpoints records 1,100 changes under a limit of 256 open files", async () => {
+    const go = join(root, "go");
+    writeFileSync(go, "");
+    const args = [TSX, WRITER, basePath, "big", "import", "1100", go];
+    const { stdout } = await run(
+      "bash",
+      ["-c", 'ulimit -n 256 && exec "$0" --import "$@"', process.execPath, ...args],
+      { encoding: "utf8", env: { ...process.env, FSYNC: "1" } },
+    );
+    expect(stdout).toContain("changes 1100");
   });
 
   it("waitForChanges wakes on another process's write, and is false on timeout and on abort", async () => {

@@ -208,15 +208,19 @@ export async function settleIntent(
   if (intent === undefined) return [];
   const taken = onDisk?.nonce !== intent.nonce;
   const done = mode === "recovering" || taken ? alreadyAppended(log, intent) : new Set<string>();
-  const positions: number[] = [];
-  const usable = mode === "committed" && !taken ? prepared : [];
+  let positions: number[] = [];
+  const chosen: number[] = [];
   try {
     for (const [i, change] of intent.changes.entries()) {
       if (done.has(`${intent.nonce}-${i}`)) continue;
       if (mode !== "committed" && !(await committed(basePath, change.test, fsync))) continue;
-      const file = usable[i];
-      positions.push(file ? await log.place(file) : await log.append(entryOf(intent, i)));
+      chosen.push(i);
     }
+    const usable = mode === "committed" && !taken && prepared.length === intent.changes.length;
+    const files = usable
+      ? chosen.map((i) => prepared[i] as TempFile)
+      : await log.prepare(chosen.map((i) => entryOf(intent, i)));
+    positions = await log.place(files);
   } finally {
     discardTemps(prepared);
   }

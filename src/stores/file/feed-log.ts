@@ -176,50 +176,66 @@ export class FeedLog {
     return this.hint > 0 ? this.hint : this.highest();
   }
 
-  /** Appends one change; returns its position. Durable on return when the store flushes. */
-  async append(entry: FeedEntry): Promise<number> {
-    return this.place(await this.prepare(entry));
+  /** Appends changes in order; returns their positions. Durable on return when the store flushes. */
+  async append(entries: readonly FeedEntry[]): Promise<number[]> {
+    return this.place(await this.prepare(entries));
   }
 
-  /** Writes (and flushes) a change's file, to be placed by {@link place}: before a commit, in parallel with it. */
-  async prepare(entry: FeedEntry): Promise<TempFile> {
+  /**
+   * Writes (and flushes) the changes' files, to be placed by {@link place}: before a commit, in
+   * parallel with it. A bounded number of files is open at once, however many changes.
+   */
+  async prepare(entries: readonly FeedEntry[]): Promise<TempFile[]> {
+    if (entries.length === 0) return [];
     ensureDir(this.dir);
-    const [temp] = await writeTemps(
-      [{ dir: this.dir, name: "entry", data: `${JSON.stringify(entry)}\n` }],
+    const data = (e: FeedEntry) => `${JSON.stringify(e)}\n`;
+    return writeTemps(
+      entries.map((e) => ({ dir: this.dir, name: "entry", data: data(e) })),
       this.fsync,
     );
-    return temp as TempFile;
   }
 
-  /** Links a prepared change at the next free position; returns it. The temp file is gone after, either way. */
-  async place(file: TempFile): Promise<number> {
+  /**
+   * Links prepared changes, in order, each at the next free position; returns the positions.
+   * Each segment folder written to is flushed once, at the end. The temp files are gone after,
+   * either way.
+   */
+  async place(files: readonly TempFile[]): Promise<number[]> {
+    const positions: number[] = [];
+    const touched = new Set<string>();
     try {
-      let position = Math.max(this.hint > 0 ? this.hint : this.highest(), this.trimmedThrough()) + 1;
-      for (;;) {
-        const segment = join(this.dir, segmentName(position));
-        if (ensureDir(segment)) await syncDir(this.dir, this.fsync);
-        const target = join(segment, entryName(position));
-        try {
-          linkSync(file.temp, target);
-        } catch (error) {
-          if (!hasCode(error, "EEXIST")) throw error;
-          // Taken: it exists, so the one after it may be taken next; skip ahead if others wrote many.
-          position = Math.max(position, this.highest()) + 1;
-          continue;
-        }
-        // Free only because retention just removed it (its marker is written before the removal,
-        // so it shows now): a change there would be behind every reader. Taken again higher up.
-        if (position <= this.trimmedThrough()) {
-          unlinkIfPresent(target);
-          position = this.highest() + 1;
-          continue;
-        }
-        this.hint = position;
-        await syncDir(segment, this.fsync);
-        return position;
-      }
+      for (const file of files) positions.push(await this.link(file, touched));
+      for (const segment of touched) await syncDir(segment, this.fsync);
+      return positions;
     } finally {
-      discardTemps([file]);
+      discardTemps(files);
+    }
+  }
+
+  private async link(file: TempFile, touched: Set<string>): Promise<number> {
+    let position = Math.max(this.hint > 0 ? this.hint : this.highest(), this.trimmedThrough()) + 1;
+    for (;;) {
+      const segment = join(this.dir, segmentName(position));
+      if (ensureDir(segment)) await syncDir(this.dir, this.fsync);
+      const target = join(segment, entryName(position));
+      try {
+        linkSync(file.temp, target);
+      } catch (error) {
+        if (!hasCode(error, "EEXIST")) throw error;
+        // Taken: it exists, so the one after it may be taken next; skip ahead if others wrote many.
+        position = Math.max(position, this.highest()) + 1;
+        continue;
+      }
+      // Free only because retention just removed it (its marker is written before the removal,
+      // so it shows now): a change there would be behind every reader. Taken again higher up.
+      if (position <= this.trimmedThrough()) {
+        unlinkIfPresent(target);
+        position = this.highest() + 1;
+        continue;
+      }
+      this.hint = position;
+      touched.add(segment);
+      return position;
     }
   }
 

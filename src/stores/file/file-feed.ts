@@ -77,7 +77,7 @@ export class FileFeed {
         const intent = newIntent(this.log, pipelineId, changes);
         // The changes' files are written and flushed with the intent, so that after the commit
         // only their links remain to do.
-        const files = Promise.all(changes.map((_, i) => this.log.prepare(entryOf(intent, i))));
+        const files = this.log.prepare(changes.map((_, i) => entryOf(intent, i)));
         const [written, ready] = await Promise.allSettled([
           writeIntent(this.basePath, this.fsync, intent),
           files,
