@@ -72,6 +72,7 @@ export {
   renderCheckpointGraph,
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
+export type { ChangeEvent, WatchOptions } from "./feed/types.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type {
   RekeyOptions,
