@@ -56,7 +56,8 @@ const MIN_WAKE_MS = 250;
 
 /**
  * The feed's cursor before a refresh, so a change made while it reads wakes the next wait;
- * undefined for a store without a feed, or one that cannot be reached (the refresh reports that).
+ * undefined for a store without a feed (or without one yet), or one that cannot be reached (the
+ * refresh reports that).
  */
 async function feedCursor(manager: CheckpointManager): Promise<string | undefined> {
   try {
@@ -66,6 +67,10 @@ async function feedCursor(manager: CheckpointManager): Promise<string | undefine
       : undefined;
   } catch (error) {
     if (isCairnError(error, ErrorCode.StoreUnavailable)) return undefined;
+    // A store an older cairn wrote, opened read-only, has no feed until `cairn migrate` (or a
+    // writable open) adds it: the view is polled, as it always was there.
+    if (isCairnError(error, ErrorCode.InvalidConfig) || isCairnError(error, ErrorCode.StoreUnsupported))
+      return undefined;
     throw error;
   }
 }
