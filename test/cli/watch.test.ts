@@ -175,7 +175,7 @@ describe("cairn watch, readable", () => {
     expect(written).toMatch(
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}checkpoint {2}run-a {2}run-a_stage0_\S+ #1$/,
     );
-    expect(deleted).toMatch(/ {2}deleted {4}run-a {2}\(the whole run\)$/);
+    expect(deleted).toMatch(/Z {2}deleted +run-a {2}\(the whole run\)$/);
     expect(watcher.out.stderr).toMatch(
       /^cairn: stopped; continue after the last change with --since \S+:\d+\n$/,
     );
