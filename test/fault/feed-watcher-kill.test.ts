@@ -149,9 +149,14 @@ describe("a watcher SIGKILLed and restarted from its last cursor", () => {
           // The last watcher catches up with the store's newest change, then stops cleanly.
           const newest = await (store.feedCursor as NonNullable<typeof store.feedCursor>)();
           const deadline = Date.now() + 60_000;
-          while (!watcher.lines.some((line) => asChange(line).cursor === newest)) {
+          const reached = () =>
+            since === newest || watcher.lines.some((line) => asChange(line).cursor === newest);
+          while (!reached()) {
             if (watcher.child.exitCode !== null) throw new Error(`the watcher exited: ${watcher.stderr()}`);
-            if (Date.now() > deadline) throw new Error(`the last watcher never reached ${newest}`);
+            if (Date.now() > deadline)
+              throw new Error(
+                `the last watcher, from ${since}, never reached ${newest}: ${watcher.lines.length} lines, the last ${watcher.lines.at(-1)}; ${watcher.stderr()}`,
+              );
             await sleep(20);
           }
           watcher.child.kill("SIGTERM");
