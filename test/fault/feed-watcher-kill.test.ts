@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { CheckpointManager } from "../../src/index.js";
 import { openStore } from "../../src/stores/registry.js";
 import type { StoreChange } from "../../src/stores/types.js";
 import { CLI_PATH } from "../support/cli.js";
@@ -122,6 +123,12 @@ describe("a watcher SIGKILLed and restarted from its last cursor", () => {
             writing = false;
           });
 
+          // The file store's folder exists from the first write on: the watcher, a reader, starts then.
+          while (writer.lines.length === 0) {
+            if (writer.child.exitCode !== null) throw new Error(`the writer failed: ${writer.stderr()}`);
+            await sleep(5);
+          }
+
           // Kill the watcher at random moments while the writer writes, each time after it
           // printed something new (so every restart starts further on).
           let kills = 0;
@@ -146,16 +153,17 @@ describe("a watcher SIGKILLed and restarted from its last cursor", () => {
           expect(writer.lines.at(-1)).toBe('{"done":true}');
           expect(kills).toBeGreaterThanOrEqual(MIN_KILLS);
 
-          // The last watcher catches up with the store's newest change, then stops cleanly.
-          const newest = await (store.feedCursor as NonNullable<typeof store.feedCursor>)();
+          // One more change, made here: the last watcher prints it once it has caught up (and so
+          // is surely running, its signal handlers in place), then stops cleanly on SIGTERM.
+          const sentinel = new CheckpointManager({ store: url });
+          await sentinel.createCheckpoint({ pipelineId: "sentinel", stageName: "last", stageIndex: 0 });
+          await sentinel.close();
           const deadline = Date.now() + 60_000;
-          const reached = () =>
-            since === newest || watcher.lines.some((line) => asChange(line).cursor === newest);
-          while (!reached()) {
+          while (!watcher.lines.some((line) => asChange(line).pipelineId === "sentinel")) {
             if (watcher.child.exitCode !== null) throw new Error(`the watcher exited: ${watcher.stderr()}`);
             if (Date.now() > deadline)
               throw new Error(
-                `the last watcher, from ${since}, never reached ${newest}: ${watcher.lines.length} lines, the last ${watcher.lines.at(-1)}; ${watcher.stderr()}`,
+                `the last watcher, from ${since}, never printed the last change: ${watcher.lines.length} lines, the last ${watcher.lines.at(-1)}; ${watcher.stderr()}`,
               );
             await sleep(20);
           }
@@ -165,7 +173,7 @@ describe("a watcher SIGKILLed and restarted from its last cursor", () => {
 
           const all = await history(store);
           // Four runs, every kind of change, and nothing trimmed: the whole history is retained.
-          expect(all.length).toBe(OPS);
+          expect(all.length).toBe(OPS + 1);
           expect(new Set(all.map((c) => c.type))).toEqual(new Set(["checkpoint", "status", "deleted"]));
           expect(all.some((c) => c.type === "deleted" && c.checkpointId === undefined)).toBe(true);
           const position = new Map(all.map((c, i) => [c.cursor, i]));
@@ -184,7 +192,7 @@ describe("a watcher SIGKILLed and restarted from its last cursor", () => {
           }
           expect([...seen.values()]).toEqual(all);
           // Per run, too: in the order the writer made the changes.
-          for (const run of ["run-a", "run-b", "run-c", "run-d"])
+          for (const run of ["run-a", "run-b", "run-c", "run-d", "sentinel"])
             expect([...seen.values()].filter((c) => c.pipelineId === run).map((c) => c.cursor)).toEqual(
               all.filter((c) => c.pipelineId === run).map((c) => c.cursor),
             );
