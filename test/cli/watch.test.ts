@@ -1,8 +1,9 @@
 /**
  * `cairn watch` run as a subprocess against sqlite and file stores this (other) process writes:
  * JSON lines with their cursors, a restart with `--since` continuing after a line, filters,
- * readable lines, a clean stop on SIGTERM/SIGINT, typed errors; and `cairn monitor` woken by the
- * feed instead of waiting out its interval.
+ * readable lines, a clean stop on SIGTERM/SIGINT, typed errors, a store that goes away and comes
+ * back (PostgreSQL behind a proxy); and `cairn monitor` woken by the feed instead of waiting out
+ * its interval.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -11,6 +12,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import { CLI_PATH, runCairn } from "../support/cli.js";
+import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
+import { startProxy } from "../support/tcp-proxy.js";
 
 interface Line {
   type: string;
@@ -217,5 +220,42 @@ describe("cairn monitor on a store with a feed", () => {
     monitor.child.kill("SIGTERM");
     expect(await monitor.exited).toBe(0);
     expect(blocks()).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe.skipIf(!postgresUp)("cairn watch while the store goes away", () => {
+  it("reports the outage, retries, and prints what was written meanwhile once the store is back", {
+    timeout: 60_000,
+  }, async () => {
+    const schema = uniqueName("cairn_cli_watch");
+    const server = new URL(POSTGRES_URL);
+    const proxy = await startProxy(server.hostname, Number(server.port));
+    try {
+      const direct = `${POSTGRES_URL}?schema=${schema}`;
+      const proxied = new URL(POSTGRES_URL);
+      proxied.port = String(proxy.port);
+      const first = await write(direct, "run-a", 0);
+      const watcher = start([
+        "watch",
+        "--json",
+        "--from-start",
+        "--store",
+        `${proxied.href}?schema=${schema}`,
+      ]);
+      await watcher.linesAtLeast(1);
+      await proxy.down();
+      await watcher.until("an outage report", () => /retrying in \d+s/.test(watcher.out.stderr));
+      const second = await write(direct, "run-a", 1);
+      const third = await write(direct, "run-b", 0);
+      await proxy.up();
+      await watcher.linesAtLeast(3);
+      watcher.child.kill("SIGTERM");
+      expect(await watcher.exited).toBe(0);
+      expect(watcher.json().map((l) => l.checkpointId)).toEqual([first, second, third]);
+      expect(watcher.out.stderr).toContain("CAIRN_STORE_UNAVAILABLE");
+    } finally {
+      await proxy.close();
+      await dropSchemas(schema);
+    }
   });
 });

@@ -99,7 +99,7 @@ async function follow(
       failures++;
       const delay = Math.min(MAX_RETRY_MS, 500 * 2 ** Math.min(failures, 6));
       process.stderr.write(
-        `cairn: ${new Date().toISOString()}: ${error.message} (retrying in ${Math.round(delay / 1000)}s)\n`,
+        `cairn: ${new Date().toISOString()}: ${error.message} (${error.code}); retrying in ${Math.round(delay / 1000)}s\n`,
       );
       await pause(delay, stop);
     }
