@@ -74,10 +74,12 @@ export {
 } from "./debug/visualize/index.js";
 export { replicate } from "./feed/replicate.js";
 export type {
+  ChangeEvent,
   ReplicateOptions,
   ReplicationProblem,
   ReplicationProgress,
   ReplicationReport,
+  WatchOptions,
 } from "./feed/types.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type {
