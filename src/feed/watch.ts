@@ -43,6 +43,7 @@ export function noFeedError(store: CheckpointStore): StoreUnsupportedError {
     store.location,
     "a change feed",
     "watch a file, sqlite, postgres, redis or memory store; replicate from object storage polls",
+    "have",
   );
 }
 
