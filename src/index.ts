@@ -72,6 +72,17 @@ export {
   renderCheckpointGraph,
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
+export {
+  type CheckpointRef,
+  type CompareStoresFilters,
+  type CorruptRef,
+  compareStores,
+  type DivergedCheckpoint,
+  type OneSidedRun,
+  type RunDifference,
+  type StatusDifference,
+  type StoreComparison,
+} from "./feed/compare-stores.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type {
   RekeyOptions,
