@@ -3,10 +3,14 @@
  * the at-rest layer), so encrypted and compressed runs compare without keys. It is the check
  * after a replication or a failover: a replica equal to its source reports nothing.
  */
+import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
+import { DEFAULT_MAX_RECORD_BYTES } from "../manager/limits.js";
 import { rawStore } from "../manager/sealed-transfer.js";
 import { openStore, type StoreSpec } from "../stores/registry.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
+import { AtRestStore } from "../transforms/at-rest-store.js";
+import { readOutline } from "../transforms/envelope.js";
 
 /** Which runs `compareStores` looks at. */
 export interface CompareStoresFilters {
@@ -167,8 +171,19 @@ async function compareRun(
     a.listOutputHashes(pipelineId),
     b.listOutputHashes(pipelineId),
   ]);
-  diff.outputsOnlyInA = difference(hashesA, new Set(hashesB));
-  diff.outputsOnlyInB = difference(hashesB, new Set(hashesA));
+  const onlyA = difference(hashesA, new Set(hashesB));
+  const onlyB = difference(hashesB, new Set(hashesA));
+  if (onlyA.length + onlyB.length > 0) {
+    // An output no checkpoint refers to (left by a checkpoint deletion) is not copied by a
+    // replication: only outputs some checkpoint of either side needs are differences.
+    const needed = new Set([
+      ...(await referencedOutputs(a, sideA.byId.keys())),
+      ...(await referencedOutputs(b, sideB.byId.keys())),
+    ]);
+    const all = needed.has(EVERY_OUTPUT);
+    diff.outputsOnlyInA = onlyA.filter((h) => all || needed.has(h));
+    diff.outputsOnlyInB = onlyB.filter((h) => all || needed.has(h));
+  }
   const runKey = await runKeyDifference(a, b, pipelineId);
   if (runKey !== undefined) diff.runKey = runKey;
   const differs =
@@ -184,6 +199,27 @@ async function compareRun(
       0 ||
     runKey !== undefined;
   return differs ? diff : undefined;
+}
+
+/** Stands for "every output": a checkpoint whose references cannot be read without its key. */
+const EVERY_OUTPUT = "*";
+
+/** The output addresses the checkpoints `ids` refer to, read from their outlines (no key needed). */
+async function referencedOutputs(store: CheckpointStore, ids: Iterable<string>): Promise<Set<string>> {
+  // Decompressed, still sealed: the outline of an encrypted record is in clear.
+  const view = new AtRestStore(await openStore(store), { maxBytes: DEFAULT_MAX_RECORD_BYTES });
+  const refs = new Set<string>();
+  for (const id of ids) {
+    try {
+      const record = await view.getCheckpoint(id);
+      if (!record) continue;
+      for (const hash of Object.values(readOutline(record.metadata, record.body).output_refs)) refs.add(hash);
+    } catch (error) {
+      if (!(error instanceof CheckpointCorruptError || error instanceof KeyMissingError)) throw error;
+      refs.add(EVERY_OUTPUT);
+    }
+  }
+  return refs;
 }
 
 function oneSided(pipelineId: string, s: Side): OneSidedRun {

@@ -81,6 +81,31 @@ describe.each(["memory", "sqlite", "file"])("compareStores on %s", (kind) => {
     }
   });
 
+  it("an output no checkpoint refers to is no difference (a replication does not copy it)", async () => {
+    const { a, b, run1 } = await copiedPair(kind, "orphans");
+    try {
+      const before = new Set(await a.listOutputHashes("etl-1"));
+      // The last checkpoint alone refers to the last stage's output: deleted on both sides, that
+      // output is left behind (deleteCheckpoints leaves outputs), then removed on B only.
+      for (const store of [a, b]) await store.deleteCheckpoints("etl-1", [run1[2] as string]);
+      const view = await a.getCheckpoint(run1[1] as string);
+      expect(view).toBeDefined();
+      const referenced = await compareStores(a, b);
+      expect(referenced.equal).toBe(true);
+      const orphan = [...before].filter((h) => !(view?.body ?? "").includes(h));
+      expect(orphan).toHaveLength(1);
+      await b.deleteOutputs("etl-1", orphan);
+      expect((await compareStores(a, b)).equal).toBe(true);
+      // A referenced output missing on B is a difference.
+      const [needed] = [...before].filter((h) => !orphan.includes(h));
+      await b.deleteOutputs("etl-1", [needed as string]);
+      const c = await compareStores(a, b);
+      expect(c.runs.map((r) => [r.pipelineId, r.outputsOnlyInA])).toEqual([["etl-1", [needed]]]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it("reports each kind of difference on the side that has it", async () => {
     const { a, b, run1, run2 } = await copiedPair(kind, "diffs");
     try {

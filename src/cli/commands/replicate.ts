@@ -61,6 +61,13 @@ export function summary(report: ReplicationReport, from: string, to: string, sto
     lines.push(`${plural(report.corrupt.length, "corrupt source record")} not copied:`);
     for (const p of report.corrupt) lines.push(`  ${problemText(p)}`);
   }
+  const diverged = report.diverged ?? [];
+  if (diverged.length > 0) {
+    lines.push(
+      `${plural(diverged.length, "record")} the target holds differently, left as they are (see cairn compare):`,
+    );
+    for (const p of diverged) lines.push(`  ${problemText(p)}`);
+  }
   if (report.cursor !== undefined)
     lines.push(
       `The replica is at ${report.cursor} (saved in the target: the same command continues from there).`,
@@ -107,8 +114,9 @@ export function registerReplicate(program: Command): void {
       `
 Exit codes:
   0  copied (or stopped by SIGINT/SIGTERM: the position is saved)
-  2  bad flags or store URL
-  3  the source store does not exist
+  1  copied, but the target holds some runs or checkpoints differently from the source and
+     they were left as they are (the report lists them; cairn compare shows them)
+  2  bad flags or store URL, or --from and --to are the same store
   4  copied, but corrupt source records were skipped (the report lists them)
   5  a store is unreachable
 ${examples(
@@ -165,5 +173,6 @@ ${examples(
       if (live) printText(summary(report, flags.from, flags.to, stop.signal.aborted));
       else jsonLine("report", { ...report, stopped: stop.signal.aborted });
       if (report.corrupt.length > 0) throw new CommandExit(ExitCode.Corrupt, "");
+      if ((report.diverged ?? []).length > 0) throw new CommandExit(ExitCode.Failure, "");
     });
 }
