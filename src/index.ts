@@ -83,6 +83,13 @@ export {
   type StatusDifference,
   type StoreComparison,
 } from "./feed/compare-stores.js";
+export { replicate } from "./feed/replicate.js";
+export type {
+  ReplicateOptions,
+  ReplicationProblem,
+  ReplicationProgress,
+  ReplicationReport,
+} from "./feed/types.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type {
   RekeyOptions,

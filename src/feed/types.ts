@@ -81,6 +81,8 @@ export interface ReplicationReport {
   checkpointsDeleted: number;
   /** Source records that failed verification and were not copied. */
   corrupt: ReplicationProblem[];
+  /** Runs and checkpoints the target holds differently from the source, left as they are. */
+  diverged: ReplicationProblem[];
   /** Full compares made (1 for the first catch-up, more after a trimmed cursor or a poll). */
   syncs: number;
   /** The source cursor the replica is at (saved in the target); undefined for a source without a feed. */

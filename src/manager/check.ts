@@ -4,11 +4,19 @@
  * every output, and the hash-chain link to the parent (a parent removed by retention is no break).
  * It returns the problems it finds and never throws for bad data; a store error is thrown.
  */
-import { CheckpointCorruptError } from "../core/errors.js";
+import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
+import { corruptReason, isEnvelope } from "../core/sealed.js";
 import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
-import { decodeVerified, inspectRecord, type VerifiedRecord } from "./verify.js";
+import { readOutline } from "../transforms/envelope.js";
+import {
+  checkOutputText,
+  checkRecordContent,
+  decodeVerified,
+  inspectRecord,
+  type VerifiedRecord,
+} from "./verify.js";
 
 /** How every quarantine message starts, so a quarantined checkpoint is recognised. */
 export const QUARANTINE_PREFIX = "quarantined by cairn repair";
@@ -164,6 +172,58 @@ export async function checkRecord(
   const link = await chainLink(record, parents);
   if (link) problems.push(link);
   return { problems, ...(verified ? { verified } : {}), ...(checkpoint ? { checkpoint } : {}) };
+}
+
+/** True for a text still sealed for want of a key (not one that failed to open). */
+const stillSealed = (text: string) => isEnvelope(text) && corruptReason(text) === undefined;
+
+/**
+ * The check of a record as far as it goes without the key it is encrypted under (the replicator
+ * holds no keys): a plain body gets its checksum and parse checked; a sealed one, its envelope and
+ * clear outline (the layer that read it already checked that it names the run's data key). Every
+ * output it refers to must be there; a plain one must match its SHA-256, a sealed one cannot be
+ * (its address is keyed). The chain link is metadata and checked in full. What is left unchecked
+ * (an encrypted body's checksum, a keyed address) fails authentication when read with the key.
+ */
+export async function checkWithoutKey(
+  source: OutputSource,
+  record: CheckpointRecord,
+  parents: ParentLookup,
+): Promise<ValidationProblem[]> {
+  const { metadata } = record;
+  const problems: ValidationProblem[] = [];
+  let refs: Record<string, string> | undefined;
+  if (stillSealed(record.body)) {
+    try {
+      refs = readOutline(metadata, record.body).output_refs;
+    } catch (error) {
+      if (error instanceof CheckpointCorruptError)
+        problems.push({ kind: "unreadable", message: error.message });
+      else if (error instanceof KeyMissingError)
+        problems.push({
+          kind: "unreadable",
+          message: "its sealed body has no clear outline: its outputs cannot be told without the key",
+        });
+      else throw error;
+    }
+  } else {
+    const content = checkRecordContent(record);
+    problems.push(...content.problems);
+    refs = content.body?.output_refs;
+  }
+  const hashes = [...new Set(Object.values(refs ?? {}))];
+  const outputs =
+    hashes.length > 0 ? await source.getOutputs(metadata.pipeline_id, hashes) : new Map<string, string>();
+  for (const [stage, hash] of Object.entries(refs ?? {})) {
+    const text = outputs.get(hash);
+    if (text !== undefined && stillSealed(text)) continue;
+    const where = `output of stage ${stage}`;
+    const check = checkOutputText(source, metadata.pipeline_id, hash, text, where, metadata.checkpoint_id);
+    if (!check.ok) problems.push({ kind: check.kind, message: check.message });
+  }
+  const link = await chainLink(record, parents);
+  if (link) problems.push(link);
+  return problems;
 }
 
 /** Outcome of {@link checkStored}: `gone` when the store no longer holds the checkpoint. */

@@ -8,6 +8,7 @@
  *   runs/<runId>/pages/<sfx>.json              an immutable page of older manifest entries
  *   ids/<checkpointId>                         {"run","seq"}: which run holds an id
  *   index/<hex(name)>/<inv(createdAt)>~<inv(runId)>~   runs-by-name entry (a hint, `runs-index.ts`)
+ *   meta/<key>.json                            a named value outside every run (`getMeta`/`putMeta`)
  *
  * `<sfx>` is 8 random base36 characters, new for every write, so no write ever overwrites an
  * object a committed tip refers to. Ids and run ids match `NAME_PATTERN` (`[A-Za-z0-9._-]`), so
@@ -51,6 +52,9 @@ export function parseCpKey(key: string): { runId: string; checkpointId: string; 
   if (!match) return undefined;
   return { runId: match[1] as string, checkpointId: match[2] as string, suffix: match[3] as string };
 }
+
+/** A named value (`putMeta`); keys match `[A-Za-z0-9._-]`, so they need no escaping. */
+export const metaKey = (key: string): string => `meta/${key}.json`;
 
 /** One output body. */
 export const outKey = (runId: string, hash: string): string => `runs/${runId}/out/${hash}`;

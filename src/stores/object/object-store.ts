@@ -30,7 +30,7 @@ import type {
 import type { ObjectContext } from "./context.js";
 import { deleteRun, finishDeletion } from "./delete-run.js";
 import { importRun } from "./import.js";
-import { outKey } from "./keys.js";
+import { metaKey, outKey } from "./keys.js";
 import { checkLayout } from "./layout.js";
 import { acquireLease, getLease, releaseLease, renewLease } from "./leases.js";
 import * as maintenance from "./maintenance.js";
@@ -279,6 +279,16 @@ export class ObjectStore implements CheckpointStore {
       if (await this.ctx.tips.cas(pipelineId, state, next)) return true;
     }
     throw contentionError(this.strategy, "putRunKey", pipelineId);
+  }
+
+  /** A named value: the object `meta/<key>.json`, outside every run's folder. */
+  async getMeta(key: string): Promise<string | undefined> {
+    return (await this.client.get(metaKey(key)))?.body.toString("utf8");
+  }
+
+  /** A plain put: last writer wins, as the contract asks; nothing else refers to the object. */
+  async putMeta(key: string, value: string): Promise<void> {
+    await this.client.put(metaKey(key), value);
   }
 
   /** Closes the client. */

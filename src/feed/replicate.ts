@@ -1,0 +1,312 @@
+/**
+ * `replicate`: keeps a target store in step with a source store of any strategy, verified, with
+ * no keys (records are copied as stored, beneath the at-rest layer). Phases:
+ * 1. sync: the source's feed cursor is read, then every run is compared in full (`sync.ts`), then
+ *    the cursor is saved in the target (`state.ts`). Done the first time, and after a trimmed feed.
+ * 2. catch-up / follow: the feed is applied from the saved cursor (`apply.ts`), every change
+ *    idempotently; without `follow` up to the feed's end as it was at the start, with `follow`
+ *    until the signal aborts, waiting on the feed. A source without a feed is compared in full
+ *    every `pollMs` instead.
+ * A store that becomes unavailable while following is retried with backoff, never skipped past.
+ */
+import { FeedTrimmedError, InvalidArgumentError, StoreUnavailableError } from "../core/errors.js";
+import { assertKnownOptions } from "../core/options.js";
+import { rawStore } from "../manager/sealed-transfer.js";
+import type { GuardedStore } from "../stores/guarded-store.js";
+import { openStore, type StoreSpec } from "../stores/registry.js";
+import type { CheckpointStore, StoreChange } from "../stores/types.js";
+import { applyChange } from "./apply.js";
+import { Replication } from "./context.js";
+import { loadState, type ReplicaFilters, saveState, stateKey } from "./state.js";
+import { syncAll } from "./sync.js";
+import type { ReplicateOptions, ReplicationReport } from "./types.js";
+
+const OPTIONS = [
+  "from",
+  "to",
+  "follow",
+  "pipelineId",
+  "name",
+  "keepDeleted",
+  "signal",
+  "pollMs",
+  "onProgress",
+  "onProblem",
+] as const satisfies readonly (keyof ReplicateOptions)[];
+
+/** Full-compare interval of a follow on a source without a feed. */
+const DEFAULT_POLL_MS = 5000;
+/** Changes read from the feed at a time. */
+const BATCH = 1000;
+/** The cursor is saved in the target at most this often while following. */
+const SAVE_MS = 1000;
+/** Longest wait on the feed before it is read again anyway (and progress reported while idle). */
+const WAIT_MS = 1000;
+/** Backoff while a store is unavailable: from the first, doubling, up to the last. */
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+
+/**
+ * Copies every run and checkpoint (or the filtered ones) from `from` to `to`, verifying each
+ * record and output first, and with `follow` keeps doing so from the source's change feed until
+ * `signal` aborts. Resolves with what it did; its position is kept in the target.
+ */
+export async function replicate(options: ReplicateOptions): Promise<ReplicationReport> {
+  checkOptions(options);
+  const opened: GuardedStore[] = [];
+  try {
+    const source = await open(options.from, opened);
+    const target = await open(options.to, opened);
+    // Two opens of one location (or of one named memory store) are the same store.
+    const same =
+      source.inner === target.inner || (source.location === target.location && source.location !== "memory:");
+    if (same)
+      throw new InvalidArgumentError(
+        `replicate: the source and the target are the same store (${source.location})`,
+      );
+    const r = new Replication(source, target, options);
+    await run(r);
+    return r.report;
+  } finally {
+    // Only what this call opened: a store passed in open stays open for its owner.
+    await Promise.all(opened.map((store) => store.close()));
+  }
+}
+
+function checkOptions(options: ReplicateOptions): void {
+  if (options === null || typeof options !== "object")
+    throw new InvalidArgumentError("replicate needs options { from, to }");
+  assertKnownOptions("replicate", options, OPTIONS);
+  if (options.from === undefined || options.to === undefined)
+    throw new InvalidArgumentError("replicate needs a source (from) and a target (to)");
+  const { pollMs } = options;
+  if (pollMs !== undefined && !(Number.isSafeInteger(pollMs) && pollMs > 0))
+    throw new InvalidArgumentError("replicate: pollMs must be a positive integer");
+  for (const field of ["pipelineId", "name"] as const) {
+    const value = options[field];
+    if (value !== undefined && (typeof value !== "string" || value.length === 0))
+      throw new InvalidArgumentError(`replicate: ${field} must be a non-empty string`);
+  }
+}
+
+/** The raw store (beneath the at-rest layer) of a spec; what it had to open is added to `opened`. */
+async function open(spec: StoreSpec, opened: GuardedStore[]): Promise<GuardedStore> {
+  if (typeof spec === "object" && spec !== null && "putCheckpoint" in spec)
+    return openStore(rawStore(spec as CheckpointStore));
+  const store = await openStore(spec);
+  opened.push(store);
+  return store;
+}
+
+/** True when the store serves a change feed. */
+function hasFeed(store: CheckpointStore): boolean {
+  return (
+    typeof store.readChanges === "function" &&
+    typeof store.feedCursor === "function" &&
+    typeof store.waitForChanges === "function"
+  );
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The replication's steps, with the cursor and how it is saved. */
+class Runner {
+  private readonly key: string;
+  private readonly filters: ReplicaFilters;
+  /** The cursor everything before which the target holds; saved when `dirty`. */
+  cursor: string | undefined;
+  private dirty = false;
+  private savedAt = 0;
+  private backoffMs = BACKOFF_FIRST_MS;
+
+  constructor(readonly r: Replication) {
+    this.filters = { pipelineId: r.options.pipelineId, name: r.options.name };
+    this.key = stateKey(r.source, this.filters);
+  }
+
+  get follow(): boolean {
+    return this.r.options.follow === true;
+  }
+
+  async load(): Promise<string | undefined> {
+    return (await loadState(this.r.target, this.key, this.r.source))?.cursor ?? undefined;
+  }
+
+  async save(force = false): Promise<void> {
+    if (!this.dirty || (!force && Date.now() - this.savedAt < SAVE_MS)) return;
+    await saveState(this.r.target, this.key, this.r.source, this.filters, this.cursor);
+    this.dirty = false;
+    this.savedAt = Date.now();
+    this.r.report.cursor = this.cursor;
+  }
+
+  /** Moves the cursor past a change applied (or a sync done), to be saved. */
+  advance(cursor: string | undefined): void {
+    this.cursor = cursor;
+    this.dirty = true;
+  }
+
+  /**
+   * Runs `step`; while following, a store that is unavailable is reported and `step` tried again
+   * after a backoff (250 ms doubling to 10 s, reset by a success). Undefined when aborted.
+   */
+  async retrying<T>(step: () => Promise<T>): Promise<T | undefined> {
+    const r = this.r;
+    const phase = r.phase;
+    for (;;) {
+      if (r.aborted) return undefined;
+      try {
+        const result = await step();
+        this.backoffMs = BACKOFF_FIRST_MS;
+        if (r.phase === "retrying") r.enter(phase);
+        return result;
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError) || !this.follow) throw error;
+        r.problem({
+          kind: "outage",
+          message: `${error.message}; retrying in ${this.backoffMs} ms`,
+        });
+        r.enter("retrying");
+        await sleep(this.backoffMs, r.options.signal);
+        this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /** A full sync; the cursor read before it is saved once it completes. False when aborted. */
+  async sync(): Promise<boolean> {
+    const done = await this.retrying(async () => {
+      const { source } = this.r;
+      const start = hasFeed(source) ? await source.feedCursor?.() : undefined;
+      if (!(await syncAll(this.r))) return false;
+      this.advance(start);
+      await this.save(true);
+      return true;
+    });
+    return done === true;
+  }
+
+  /**
+   * Applies the feed from the cursor: up to the change at `end` (a catch-up) or, without `end`,
+   * until aborted (waiting on the feed when it is empty). A trimmed cursor means a full sync.
+   */
+  async feed(end: string | undefined): Promise<void> {
+    const r = this.r;
+    const source = r.source as Required<Pick<CheckpointStore, "readChanges" | "waitForChanges">> &
+      GuardedStore;
+    r.enter("follow");
+    for (;;) {
+      if (r.aborted) return;
+      const outcome = await this.retrying(async () => {
+        try {
+          return await this.applyBatch(source, end);
+        } catch (error) {
+          if (!(error instanceof FeedTrimmedError)) throw error;
+          r.problem({ kind: "trimmed", message: `${error.message}; comparing every run again` });
+          return "trimmed" as const;
+        }
+      });
+      if (outcome === undefined) return;
+      if (outcome === "trimmed") {
+        if (!(await this.sync())) return;
+        if (end !== undefined) return;
+        r.enter("follow");
+        continue;
+      }
+      if (outcome === "end") return;
+      if (outcome === "empty") {
+        r.lagSeconds = 0;
+        r.behind = 0;
+        r.progress();
+        if (end !== undefined) return;
+        const cursor = this.cursor as string;
+        await this.retrying(() => source.waitForChanges(cursor, WAIT_MS, r.options.signal));
+      }
+    }
+  }
+
+  /** Reads and applies one batch of changes. */
+  private async applyBatch(
+    source: Required<Pick<CheckpointStore, "readChanges">>,
+    end: string | undefined,
+  ): Promise<"empty" | "end" | "more"> {
+    const r = this.r;
+    const changes = await source.readChanges(this.cursor, BATCH);
+    if (changes.length === 0) {
+      await this.save(true);
+      return "empty";
+    }
+    for (const [i, change] of changes.entries()) {
+      if (r.aborted) return "end";
+      this.lag(changes, i);
+      await applyChange(r, change);
+      this.advance(change.cursor);
+      await this.save();
+      if (change.cursor === end) {
+        await this.save(true);
+        return "end";
+      }
+    }
+    return "more";
+  }
+
+  /** Lag as of change `i` of the batch: the oldest change not applied yet, and how many are read. */
+  private lag(changes: readonly StoreChange[], i: number): void {
+    const oldest = Date.parse((changes[i] as StoreChange).at);
+    this.r.lagSeconds = Number.isNaN(oldest) ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
+    this.r.behind = changes.length - i;
+    this.r.progress();
+  }
+}
+
+/** The whole replication, as the module comment says. */
+async function run(r: Replication): Promise<void> {
+  const runner = new Runner(r);
+  try {
+    await steps(r, runner);
+  } catch (error) {
+    // What was applied is kept if the target takes it; if not, those changes are applied again
+    // next time (idempotently). The error that stopped the replication is the one reported.
+    await runner.save(true).catch(() => undefined);
+    throw error;
+  }
+  // At the end, or at an abort: the cursor of the last change applied.
+  await runner.save(true);
+}
+
+async function steps(r: Replication, runner: Runner): Promise<void> {
+  const saved = await runner.retrying(() => runner.load());
+  if (!hasFeed(r.source)) {
+    do {
+      if (!(await runner.sync()) || !runner.follow) return;
+      r.enter("follow");
+      await sleep(r.options.pollMs ?? DEFAULT_POLL_MS, r.options.signal);
+    } while (!r.aborted);
+    return;
+  }
+  if (saved === undefined) {
+    if (!(await runner.sync())) return;
+  } else {
+    runner.cursor = saved;
+    r.report.cursor = saved;
+  }
+  let end: string | undefined;
+  if (!runner.follow) {
+    end = await r.source.feedCursor?.();
+    // Nothing after the saved cursor (or the sync's): caught up.
+    if (end === runner.cursor) return;
+  }
+  await runner.feed(end);
+}
