@@ -129,6 +129,59 @@ describe("checkpointReplicas", () => {
     }
   });
 
+  it("a paused run is on the replica too", async () => {
+    const primary = sqlite("primary");
+    const replica = sqlite("replica");
+    const { p } = pipeline(primary, [replica], {
+      onEvent: (e: PipelineEvent) => {
+        if (e.type === "stage_completed" && e.stageName === "extract") p.pause();
+      },
+    });
+    const result = await p.execute({ runId: "etl-5" });
+    await p.close();
+    expect(result.status).toBe("paused");
+    const c = await compareStores(primary, replica);
+    expect(c).toMatchObject({ equal: true, runsCompared: 1 });
+  });
+
+  it("stages never wait for a replica; a stuck one is given up after the timeout and reported", async () => {
+    const primary = sqlite("primary");
+    const stuck = await openStore(`memory:stuck-${++n}`);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const put = stuck.putCheckpoint.bind(stuck);
+    const importRun = stuck.importRun.bind(stuck);
+    let attempts = 0;
+    stuck.putCheckpoint = async (...args) => {
+      attempts++;
+      await gate;
+      return put(...args);
+    };
+    stuck.importRun = async (...args) => {
+      attempts++;
+      await gate;
+      return importRun(...args);
+    };
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const { p, events } = pipeline(primary, [stuck], { checkpointReplicaTimeoutMs: 300 });
+      const result = await p.execute({ runId: "etl-6" });
+      expect(result.status).toBe("completed");
+      expect(Object.keys(result.stepsResults)).toEqual(["extract", "transform", "load"]);
+      const timeouts = events.filter((e) => e.type === "replica_problem" && e.kind === "timeout");
+      expect(timeouts).toHaveLength(1);
+      expect(attempts).toBeGreaterThan(0);
+      await p.close();
+    } finally {
+      process.off("warning", onWarning);
+      release();
+    }
+  });
+
   it("bad values are pipeline problems", () => {
     const make = (extra: Record<string, unknown>) => () =>
       new Pipeline({ name: "etl", checkpointEnabled: true, steps: steps(), ...extra });
