@@ -4,6 +4,7 @@
  * SIGINT exits 0 and the same command continues from the saved position; usage errors.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -41,10 +42,13 @@ async function fill(url: string, runs: string[]): Promise<Record<string, string[
 describe("cairn replicate", () => {
   it("copies every run; compare then finds no difference; a second run copies nothing", async () => {
     const from = sqlite();
-    const to = `file:${files()}`;
+    const folder = files();
+    const to = `file:${folder}`;
     await fill(from, ["etl-1", "etl-2"]);
+    // The target does not exist yet: compare opens both stores read-only and creates nothing.
     const before = await cairn("compare", "--store", from, "--store", to);
-    expect(before.code).toBe(3); // the target does not exist yet
+    expect(before.code).toBe(3);
+    expect(existsSync(folder)).toBe(false);
     const first = await cairn("replicate", "--from", from, "--to", to, "--json");
     expect(first.code, first.stderr).toBe(0);
     const lines = jsonLines(first.stdout);
