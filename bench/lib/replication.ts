@@ -70,6 +70,8 @@ export interface ReplicationResult {
   date: string;
   plan: ReplicationPlan;
   machine: string;
+  /** The machine's 1-minute load average at the start and at the end (other work skews the figures). */
+  load: [number, number];
   servers: string[];
   lag: LagRow[];
   catchUp?: CatchUpRow;
@@ -256,6 +258,7 @@ export async function measureReplication(
     date: new Date().toISOString(),
     plan,
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, Node ${process.version}`,
+    load: [os.loadavg()[0] ?? 0, 0],
     servers,
     lag: [],
     skipped,
@@ -272,6 +275,7 @@ export async function measureReplication(
     }
     if (pg.available) result.catchUp = await measureCatchUp(ns, plan, log);
   } finally {
+    result.load[1] = os.loadavg()[0] ?? 0;
     await ns.cleanup();
   }
   return result;
@@ -280,7 +284,7 @@ export async function measureReplication(
 /** The report's Markdown. */
 export function renderReplication(r: ReplicationResult): string {
   const lines = [
-    `## Replication (${r.date}, ${r.machine})`,
+    `## Replication (${r.date}, ${r.machine}, load average ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)})`,
     "",
     `Servers: ${r.servers.join("; ") || "none"}${r.skipped.length ? `; skipped: ${r.skipped.join("; ")}` : ""}`,
     "",
