@@ -102,9 +102,10 @@ describe("cairn replicate", () => {
       ),
     ).toContain(bad);
     expect(compared.onlyInA).toEqual([]);
-    // The text summary says the same, without --json.
-    const text2 = await cairn("replicate", "--from", `file:${base}`, "--to", to);
-    expect(text2.code).toBe(4);
+    // Without --json (and off a terminal) the same JSON lines; into a fresh target, the same problem.
+    const again = await cairn("replicate", "--from", `file:${base}`, "--to", sqlite());
+    expect(again.code).toBe(4);
+    expect(jsonLines(again.stdout).filter((l) => l.type === "problem")).toHaveLength(1);
   });
 
   it("--follow stops cleanly on SIGINT (exit 0); the same command continues from there", async () => {
