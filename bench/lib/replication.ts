@@ -292,11 +292,12 @@ export function renderReplication(r: ReplicationResult): string {
       "process; lag = the target's write returning − the source's write returning.",
     "",
     table(
-      ["pair", "samples", "target p99", "p50 ms", "p99 ms", "max ms", "met"],
+      ["pair", "samples", "target p99", "min ms", "p50 ms", "p99 ms", "max ms", "met"],
       r.lag.map((row) => [
         row.pair,
         String(row.lag.samples),
         `≤ ${row.targetMs} ms`,
+        ms(row.lag.minMs),
         ms(row.lag.p50Ms),
         ms(row.lag.p99Ms),
         ms(row.lag.maxMs),
