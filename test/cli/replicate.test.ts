@@ -142,6 +142,31 @@ describe("cairn replicate", () => {
     expect((await cairn("compare", "--store", from, "--store", to)).code).toBe(0);
   });
 
+  it("cairn run with a pipeline file's checkpoint.replicas: the replica holds the run", async () => {
+    await writeFile(
+      join(dir(), "replicated.yaml"),
+      `name: replicated
+checkpoint: { enabled: true, replicas: ["sqlite:./replica.db"] }
+steps:
+  - { name: a, agent: ./replicated.mjs:a }
+  - { name: b, agent: ./replicated.mjs:b }
+`,
+    );
+    await writeFile(join(dir(), "replicated.mjs"), "export const a = () => 1;\nexport const b = () => 2;\n");
+    const run = await cairn("run", "replicated.yaml", "--run-id", "rep-1", "--store", "sqlite:./primary.db");
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("replica sqlite:./replica.db caught up");
+    const compared = await cairn(
+      "compare",
+      "--store",
+      "sqlite:./primary.db",
+      "--store",
+      "sqlite:./replica.db",
+    );
+    expect(compared.code, compared.stdout).toBe(0);
+    expect(compared.stdout).toContain("Compared 1 run");
+  });
+
   it("usage errors", async () => {
     const a = sqlite();
     await fill(a, ["etl-1"]);
