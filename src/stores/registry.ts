@@ -18,6 +18,7 @@ import {
 import { GuardedStore } from "./guarded-store.js";
 import { POSTGRES_OPTIONS, configProblems as postgresConfigProblems } from "./postgres/config.js";
 import { REDIS_OPTIONS, redisConfigProblems } from "./redis/config.js";
+import { feedRetentionProblem, SQLITE_OPTIONS, sqliteConfigFromUrl } from "./sqlite/config.js";
 import type { CheckpointStore } from "./types.js";
 
 /** Loose store configuration, as users write it (camelCase; the seed's snake_case is accepted). */
@@ -204,8 +205,8 @@ registerStore({
 registerStore({
   strategy: "sqlite",
   schemes: ["sqlite"],
-  options: ["dbPath", "database", "tablePrefix", "synchronous"],
-  fromUrl: (url) => ({ dbPath: pathFromUrl(url) }),
+  options: SQLITE_OPTIONS,
+  fromUrl: (url) => sqliteConfigFromUrl(url, pathFromUrl),
   validate: (c) => {
     const problems: string[] = [];
     if (c.database === undefined && !isNonEmptyString(c.dbPath)) {
@@ -219,6 +220,8 @@ registerStore({
     if (c.synchronous !== undefined && c.synchronous !== "full" && c.synchronous !== "normal") {
       problems.push(`synchronous must be "full" or "normal", got ${JSON.stringify(c.synchronous)}`);
     }
+    const retention = feedRetentionProblem(c.feedRetention);
+    if (retention !== undefined) problems.push(retention);
     return problems;
   },
   create: async (config, options) => {

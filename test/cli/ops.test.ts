@@ -103,7 +103,7 @@ describe("store options", () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({
       strategy: "sqlite",
-      migrations: { appliedNow: [1, 2, 3, 4, 5] },
+      migrations: { appliedNow: [1, 2, 3, 4, 5, 6] },
     });
   });
 });
@@ -113,12 +113,12 @@ describe("migrate", () => {
     const first = await cairn(["migrate", ...sqlite()]);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(dbPath);
-    expect(first.stdout).toMatch(/Applied now:\s+1, 2, 3, 4, 5/);
+    expect(first.stdout).toMatch(/Applied now:\s+1, 2, 3, 4, 5, 6/);
     const again = await cairn(["migrate", "--json", ...sqlite()]);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({
       strategy: "sqlite",
-      migrations: { appliedNow: [], alreadyPresent: [1, 2, 3, 4, 5], current: 5, latest: 5 },
+      migrations: { appliedNow: [], alreadyPresent: [1, 2, 3, 4, 5, 6], current: 6, latest: 6 },
     });
   });
 
@@ -136,11 +136,14 @@ describe("migrate", () => {
       expect(first.code).toBe(0);
       const report = JSON.parse(first.stdout) as { location: string; migrations: unknown };
       expect(report.location).toContain(schema);
-      expect(report.migrations).toMatchObject({ appliedNow: [1, 2, 3, 4, 5], applied: [1, 2, 3, 4, 5] });
+      expect(report.migrations).toMatchObject({
+        appliedNow: [1, 2, 3, 4, 5, 6],
+        applied: [1, 2, 3, 4, 5, 6],
+      });
       const again = await cairn(["migrate", ...flags]);
       expect(again.code).toBe(0);
       expect(again.stdout).toMatch(/Applied now:\s+none/);
-      expect(again.stdout).toMatch(/Already present:\s+1, 2, 3, 4/);
+      expect(again.stdout).toMatch(/Already present:\s+1, 2, 3, 4, 5, 6/);
     } finally {
       const { default: pg } = await import("pg");
       const client = new pg.Client({ connectionString: POSTGRES_URL });

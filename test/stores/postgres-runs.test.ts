@@ -131,12 +131,13 @@ describe.skipIf(!postgresUp)("PostgresStore runs index and tip", () => {
     const before = await store.listRuns({ pipelineName: "etl" });
     const rowsBefore = await runsRows(schema);
     await store.close();
-    // The schema as version 2 left it: no runs table, no record of migrations 3 and 4.
+    // The schema as version 2 left it: no runs table, no record of migrations 3 and later.
     await sql(
-      `DROP TABLE "${schema}".cairn_runs; DROP TABLE "${schema}".cairn_run_keys; DELETE FROM "${schema}".cairn_migrations WHERE version >= 3`,
+      `DROP TABLE "${schema}".cairn_runs, "${schema}".cairn_run_keys, "${schema}".cairn_changes, "${schema}".cairn_feed, "${schema}".cairn_meta;
+       DROP FUNCTION "${schema}".cairn_feed_notify(); DELETE FROM "${schema}".cairn_migrations WHERE version >= 3`,
     );
     const again = await openStore({ connectionString: url, schema });
-    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4, 5]);
+    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4, 5, 6]);
     expect(await again.listRuns({ pipelineName: "etl" })).toEqual(before);
     expect(before.runs.map((r) => [r.pipelineId, r.createdAt, r.finished])).toEqual([
       ["b", at(21), false],

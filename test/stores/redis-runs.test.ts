@@ -63,7 +63,7 @@ describe.skipIf(!redisUp)("RedisStore runs and key lifetimes", () => {
     await raw.quit();
   });
 
-  it("leaves every key it creates with a TTL, except the shared run index", async () => {
+  it("leaves every key it creates with a TTL, except the shared run index, layout and feed id", async () => {
     const store = await open({ ttlSeconds: 300 });
     // Leases taken, renewed, handed over and released, with fenced writes in between.
     const first = await leaseOf(store, "leased", "runner-a", 50);
@@ -123,7 +123,8 @@ describe.skipIf(!redisUp)("RedisStore runs and key lifetimes", () => {
     expect(keys.length).toBeGreaterThan(10);
     const withoutTtl: string[] = [];
     for (const key of keys) if ((await raw.pttl(key)) <= 0) withoutTtl.push(key);
-    expect(withoutTtl.sort()).toEqual([`${prefix}layout`, `${prefix}runs`]);
+    // The feed stream has the TTL too (each change refreshes it); its id never expires.
+    expect(withoutTtl.sort()).toEqual([`${prefix}feed:id`, `${prefix}layout`, `${prefix}runs`]);
   });
 
   it("issues strictly growing fencing tokens while the run exists, also past the run's TTL", async () => {

@@ -66,6 +66,8 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(await keysUnder(prefix)).toEqual(
       [
         `ckpt:${id}`,
+        "feed",
+        "feed:id",
         "layout",
         "lease:p1",
         `name:${name}:open`,
@@ -78,7 +80,9 @@ describe.skipIf(!redisUp)("RedisStore", () => {
         .map(k)
         .sort(),
     );
-    expect(await raw.get(k("layout"))).toBe("1");
+    expect(await raw.get(k("layout"))).toBe("2");
+    expect(await raw.get(k("feed:id"))).toMatch(/^[0-9a-f]{16}$/);
+    expect(await raw.type(k("feed"))).toBe("stream");
     expect(await raw.pttl(k("layout"))).toBe(-1);
     expect(await raw.type(k(`ckpt:${id}`))).toBe("hash");
     const hash = await raw.hgetall(k(`ckpt:${id}`));
@@ -172,8 +176,9 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     expect(await store.getCheckpoint(made.record.metadata.checkpoint_id)).toBeUndefined();
     expect(await store.getLatestCheckpoint("p1")).toBeUndefined();
     expect(await store.listRuns({ pipelineName: made.record.metadata.pipeline_name })).toEqual({ runs: [] });
-    // Only the shared run index (holding nothing but its marker) and the layout are left.
-    expect(await keysUnder(prefix)).toEqual([`${prefix}layout`, `${prefix}runs`]);
+    // Only the shared run index (holding nothing but its marker), the layout and the feed's id
+    // are left: the feed stream expired with the run.
+    expect(await keysUnder(prefix)).toEqual([`${prefix}feed:id`, `${prefix}layout`, `${prefix}runs`]);
     expect(await raw.zrange(`${prefix}runs`, 0, -1)).toEqual([RUNS_INDEX_MARKER]);
   });
 
@@ -220,7 +225,8 @@ describe.skipIf(!redisUp)("RedisStore", () => {
     await expect(store.getCheckpoint("p1_str")).rejects.toMatchObject({ code: "CAIRN_CORRUPT" });
     await expect(store.getLatestCheckpoint("p1")).rejects.toMatchObject({ code: "CAIRN_CORRUPT" });
     await store.deleteRun("p1");
-    expect((await keysUnder(prefix)).filter((k) => !k.endsWith("runs") && !k.endsWith("layout"))).toEqual([]);
+    const shared = ["runs", "layout", "feed", "feed:id"].map((k) => `${prefix}${k}`);
+    expect((await keysUnder(prefix)).filter((k) => !shared.includes(k))).toEqual([]);
   });
 
   it("stores none of a conflicting put's outputs and keeps the original", async () => {

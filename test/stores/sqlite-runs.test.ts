@@ -60,10 +60,10 @@ describe("SqliteStore runs index", () => {
     // The schema as version 2 left it: no runs table, no record of migrations 3 to 5.
     const db = raw();
     db.exec(
-      "DROP TABLE cairn_runs; DROP TABLE cairn_run_keys; DELETE FROM cairn_migrations WHERE version >= 3",
+      "DROP TABLE cairn_runs; DROP TABLE cairn_run_keys; DROP TABLE cairn_changes; DROP TABLE cairn_feed; DROP TABLE cairn_meta; DELETE FROM cairn_migrations WHERE version >= 3",
     );
     const again = await openStore();
-    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4, 5]);
+    expect((await again.migrationStatus()).appliedNow).toEqual([3, 4, 5, 6]);
     expect(await again.listRuns({ pipelineName: "etl" })).toEqual(before);
     expect(before.runs.map((r) => [r.pipelineId, r.createdAt, r.finished])).toEqual([
       ["b", at(21), false],

@@ -73,8 +73,8 @@ describe("SqliteStore", () => {
       version: number;
       applied_at: string;
     }[];
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
-    expect(LATEST_VERSION).toBe(5);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(LATEST_VERSION).toBe(6);
     expect(Number.isNaN(Date.parse(rows[0]?.applied_at ?? ""))).toBe(false);
   });
 
@@ -86,7 +86,7 @@ describe("SqliteStore", () => {
     const error = await store.setup().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FormatTooNewError);
     expect(error).toMatchObject({ code: "CAIRN_FORMAT_TOO_NEW", subject: "store schema", found: 99 });
-    expect((error as Error).message).toMatch(/cairn_migrations: store schema format version 99 .*\(5\)/);
+    expect((error as Error).message).toMatch(/cairn_migrations: store schema format version 99 .*\(6\)/);
 
     // Through a manager (a guarded store): the same error, unwrapped, on every attempt.
     const manager = new CheckpointManager({ strategy: "sqlite", config: { dbPath: join(dir, "cairn.db") } });

@@ -122,7 +122,7 @@ describe.skipIf(!redisUp)("redis store layout", () => {
       config: { url: REDIS_URL, keyPrefix: prefix, ttlSeconds: 60 },
     };
     const id = await write(config);
-    expect(await raw.get(`${prefix}layout`)).toBe("1");
+    expect(await raw.get(`${prefix}layout`)).toBe("2");
     expect(await raw.pttl(`${prefix}layout`)).toBe(-1);
     const manager = new CheckpointManager(config);
     try {
@@ -131,16 +131,16 @@ describe.skipIf(!redisUp)("redis store layout", () => {
       await manager.close();
     }
 
-    await raw.set(`${prefix}layout`, "2");
+    await raw.set(`${prefix}layout`, "3");
     const error = await refused(config, id);
     expect(error).toBeInstanceOf(FormatTooNewError);
-    expect(error).toMatchObject({ subject: "store layout", found: 2, supported: 1 });
+    expect(error).toMatchObject({ subject: "store layout", found: 3, supported: 2 });
     const store = `${REDIS_URL}?keyPrefix=${prefix}`;
     for (const args of [["list"], ["migrate"], ["inspect", "--checkpoint-id", id]]) {
       const result = await runCairn([...args, "--store", store], { cwd: dir });
       expect(result.code, args.join(" ")).toBe(2);
-      expect(result.stderr).toContain(`${prefix}layout: store layout format version 2 is newer`);
+      expect(result.stderr).toContain(`${prefix}layout: store layout format version 3 is newer`);
     }
-    expect(await raw.get(`${prefix}layout`)).toBe("2");
+    expect(await raw.get(`${prefix}layout`)).toBe("3");
   });
 });

@@ -8,7 +8,7 @@ import type { PgPool } from "./driver.js";
 
 /** Options of the PostgreSQL store. */
 export interface PostgresStoreConfig {
-  /** `postgres://user:pass@host:port/db?sslmode=...`; may carry `schema`, `tablePrefix`, `poolSize`, `statementTimeoutMs`. */
+  /** `postgres://user:pass@host:port/db?sslmode=...`; may carry `schema`, `tablePrefix`, `poolSize`, `statementTimeoutMs`, `feedRetention`. */
   connectionString?: string;
   /** Server host, when no connection string is given. */
   host?: string;
@@ -36,6 +36,8 @@ export interface PostgresStoreConfig {
   applicationName?: string;
   /** An open `pg.Pool` to use instead; the caller owns it and ends it. */
   pool?: PgPool;
+  /** How many of the newest changes the change feed keeps (at least 100); default 100,000. */
+  feedRetention?: number;
 }
 
 /** Every option the store accepts, for the registry. */
@@ -54,6 +56,7 @@ export const POSTGRES_OPTIONS = [
   "connectionTimeoutMs",
   "applicationName",
   "pool",
+  "feedRetention",
 ] as const satisfies readonly (keyof PostgresStoreConfig)[];
 
 /** A validated configuration. */
@@ -66,16 +69,23 @@ export interface ResolvedConfig {
   poolOptions: Record<string, unknown>;
   /** `postgres://host:port/db (schema x)`. */
   location: string;
+  /** How many of the newest changes the feed keeps. */
+  feedRetention: number;
 }
+
+/** The feed's retention when none is configured. */
+export const DEFAULT_FEED_RETENTION = 100_000;
 
 // Quoted in SQL, so any plain identifier is safe; PostgreSQL reserves `pg_` schema names.
 const SCHEMA_PATTERN = /^(?!pg_)[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 // At most 30, so `<prefix>checkpoints_run_sequence` stays within the 63-byte name limit.
 const PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,29}$/;
 /** Options that configure a connection, meaningless when the caller passes a pool. */
-const CONNECTION_OPTIONS = POSTGRES_OPTIONS.filter((k) => !["schema", "tablePrefix", "pool"].includes(k));
+const CONNECTION_OPTIONS = POSTGRES_OPTIONS.filter(
+  (k) => !["schema", "tablePrefix", "pool", "feedRetention"].includes(k),
+);
 /** Options a connection string may carry as query parameters; cairn's, not the server's. */
-const URL_OPTIONS = ["schema", "tablePrefix", "poolSize", "statementTimeoutMs"] as const;
+const URL_OPTIONS = ["schema", "tablePrefix", "poolSize", "statementTimeoutMs", "feedRetention"] as const;
 const FIELD_OPTIONS = ["host", "port", "user", "password", "database"] as const;
 
 /** An integer from a number or a string of digits (URL parameters are strings). */
@@ -217,6 +227,7 @@ export function resolveConfig(config: Record<string, unknown>): ResolvedConfig {
   const poolSize = integer("poolSize", 1, 10_000, 10);
   const statementTimeoutMs = integer("statementTimeoutMs", 0, 2_147_483_647, undefined);
   const connectionTimeoutMs = integer("connectionTimeoutMs", 0, 2_147_483_647, 10_000);
+  const feedRetention = integer("feedRetention", 100, 1_000_000_000_000, DEFAULT_FEED_RETENTION);
   if (problems.length > 0) throw new InvalidConfigError(problems);
 
   const poolOptions: Record<string, unknown> = {
@@ -241,6 +252,7 @@ export function resolveConfig(config: Record<string, unknown>): ResolvedConfig {
     pool: (pool ?? undefined) as PgPool | undefined,
     poolOptions,
     location: `postgres://${where.host}:${where.port}/${where.database} (schema ${schema as string})`,
+    feedRetention: feedRetention ?? DEFAULT_FEED_RETENTION,
   };
 }
 

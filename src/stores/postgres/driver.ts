@@ -48,9 +48,21 @@ export interface PgPool extends PgQueryable {
   readonly options?: unknown;
 }
 
+/** A connection of its own (`pg.Client`), as the feed's listener uses it. */
+export interface PgClient extends PgQueryable {
+  connect(): Promise<unknown>;
+  end(): Promise<void>;
+  on(event: "notification", listener: (message: { channel: string }) => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "end", listener: () => void): unknown;
+  /** pg's connection; its socket is unref'd so an idle listener never keeps the process alive. */
+  connection?: { stream?: { unref?: () => unknown; destroy?: () => unknown } };
+}
+
 /** What this store needs from the `pg` module. */
 export interface PgDriver {
   Pool: new (config: Record<string, unknown>) => PgPool;
+  Client: new (config: Record<string, unknown>) => PgClient;
   types: PgTypeParsers;
 }
 
@@ -60,7 +72,8 @@ export function loadDriver(): Promise<PgDriver> {
     "postgres",
     "pg",
     () => import("pg"),
-    (m) => (typeof m.Pool === "function" ? (m as unknown as PgDriver) : undefined),
+    (m) =>
+      typeof m.Pool === "function" && typeof m.Client === "function" ? (m as unknown as PgDriver) : undefined,
   );
 }
 

@@ -8,6 +8,7 @@ import { sha256 } from "../../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
 import type { ImportedCheckpoint, ImportRunOptions } from "../types.js";
 import { inTransaction } from "./driver.js";
+import { type ChangeRow, changeParams } from "./feed-sql.js";
 import type { TableNames } from "./migrations.js";
 import { type PgWriter, queryableBody } from "./put.js";
 import { COLUMNS, type Statement } from "./queries.js";
@@ -19,6 +20,8 @@ const named = (text: string): Statement => ({ name: `cairn_import_${sha256(text)
 function importStatements(tables: TableNames) {
   const { checkpoints: c, outputs: o, runs: r } = tables;
   return {
+    // The run's name before the import, for the `deleted` change of a replaced run.
+    lockName: named(`SELECT pipeline_name FROM ${r} WHERE pipeline_id = $1::text FOR UPDATE`),
     held: named(
       `SELECT 1 FROM ${c} WHERE pipeline_id = $1::text UNION ALL SELECT 1 FROM ${o} WHERE pipeline_id = $1::text LIMIT 1`,
     ),
@@ -52,8 +55,15 @@ export async function importRun(
   await db.call(() =>
     inTransaction(db.pool, async (client) => {
       // Every writer of the run locks this row first, so none is half-way through it.
-      await db.run(client, db.sql.ensureRun, [pipelineId, first.pipeline_name, first.timestamp]);
-      await db.run(client, db.sql.lockRun, [pipelineId]);
+      const created = await db.run(client, db.sql.ensureRun, [
+        pipelineId,
+        first.pipeline_name,
+        first.timestamp,
+      ]);
+      const locked = await db.run(client, q.lockName, [pipelineId]);
+      // A row this transaction created names the new run, not the one replaced.
+      const oldName = created.rowCount === 1 ? "" : String(locked.rows[0]?.pipeline_name ?? "");
+      const changes: ChangeRow[] = [];
       const { rows } = await db.run(client, q.held, [pipelineId]);
       if (rows.length > 0) {
         if (!options.replace)
@@ -62,6 +72,13 @@ export async function importRun(
         await db.run(client, db.sql.deleteRunKey, [pipelineId]);
         await db.run(client, db.sql.deleteRunCheckpoints, [pipelineId]);
         await db.run(client, db.sql.deleteRunOutputs, [pipelineId]);
+        changes.push({
+          type: "deleted",
+          pipelineId,
+          pipelineName: oldName,
+          checkpointId: null,
+          sequence: null,
+        });
       }
       if (options.runKey !== undefined) await db.run(client, db.sql.setRunKey, [pipelineId, options.runKey]);
       await db.run(client, q.resetRun, [pipelineId, first.pipeline_name, first.timestamp]);
@@ -79,9 +96,18 @@ export async function importRun(
         const inserted = await db.run(client, db.sql.insertCheckpoint, values);
         // Another run holds the id: thrown inside the transaction, so nothing is kept.
         if (inserted.rowCount === 0) throw new CheckpointConflictError(record.metadata.checkpoint_id);
+        changes.push({
+          type: "checkpoint",
+          pipelineId,
+          pipelineName: null,
+          checkpointId: record.metadata.checkpoint_id,
+          sequence: record.metadata.sequence,
+        });
       }
       const finished = checkpoints.some((c) => c.record.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
       await db.run(client, db.sql.refreshRun, [pipelineId, finished]);
+      // Last: the feed's row lock is held from here to the commit only.
+      await db.run(client, db.sql.feed.recordChanges, changeParams(changes, db.feedRetention));
     }),
   );
 }

@@ -5,6 +5,7 @@
  */
 import { FormatTooNewError, StoreNotFoundError, schemaBehindError } from "../../core/errors.js";
 import { sha256 } from "../../core/record.js";
+import { newFeedId } from "../../feed/cursor.js";
 import type { PgQueryable } from "./driver.js";
 
 /** Quoted, schema-qualified names for one schema and table prefix. */
@@ -17,6 +18,13 @@ export interface TableNames {
   leases: string;
   runs: string;
   runKeys: string;
+  changes: string;
+  feed: string;
+  meta: string;
+  /** The trigger function that notifies the feed's channel. */
+  feedNotify: string;
+  /** The NOTIFY channel of this schema and prefix's feed (a plain identifier, at most 27 bytes). */
+  feedChannel: string;
   /** Quoted index name for `<prefix><suffix>` (indexes live in the table's schema). */
   index(suffix: string): string;
 }
@@ -43,6 +51,12 @@ export function tableNames(schema: string, prefix: string): TableNames {
     leases: q("leases"),
     runs: q("runs"),
     runKeys: q("run_keys"),
+    changes: q("changes"),
+    feed: q("feed"),
+    meta: q("meta"),
+    feedNotify: q("feed_notify"),
+    // Hashed: channel names are identifiers of at most 63 bytes, and schema plus prefix may exceed it.
+    feedChannel: `cairn_feed_${sha256(`${schema}.${prefix}`).slice(0, 16)}`,
     index: (suffix) => `"${prefix}${suffix}"`,
   };
 }
@@ -161,6 +175,48 @@ export const MIGRATIONS: readonly Migration[] = [
         pipeline_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
         record TEXT NOT NULL
       );
+    `,
+  },
+  {
+    version: 6,
+    name: "change feed and meta values",
+    // - Positions come from the one-row feed table's counter, moved by each writing transaction
+    //   as its last step and held until it commits: positions are then in commit order, so a
+    //   reader never sees position n+1 before n (a sequence, allocated at insert, would be).
+    // - feed_id is random per feed (chosen when this migration runs), so a cursor of another
+    //   store or of a recreated schema is told apart; trimmed_through is the highest position
+    //   retention deleted.
+    // - A statement-level trigger notifies the channel once per inserting statement; NOTIFY is
+    //   delivered at commit, and never for a transaction that rolls back.
+    sql: (t) => `
+      CREATE TABLE ${t.changes} (
+        position BIGINT NOT NULL PRIMARY KEY,
+        type TEXT NOT NULL,
+        pipeline_id TEXT COLLATE "C" NOT NULL,
+        pipeline_name TEXT NOT NULL,
+        checkpoint_id TEXT COLLATE "C" NULL,
+        sequence INTEGER NULL,
+        at TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+      CREATE TABLE ${t.feed} (
+        single BOOLEAN NOT NULL PRIMARY KEY DEFAULT true CHECK (single),
+        feed_id TEXT NOT NULL,
+        last BIGINT NOT NULL,
+        trimmed_through BIGINT NOT NULL
+      );
+      INSERT INTO ${t.feed} (feed_id, last, trimmed_through) VALUES ('${newFeedId()}', 0, 0);
+      CREATE TABLE ${t.meta} (
+        key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE FUNCTION ${t.feedNotify}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        PERFORM pg_notify('${t.feedChannel}', '');
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE TRIGGER ${t.index("changes_notify")} AFTER INSERT ON ${t.changes}
+        FOR EACH STATEMENT EXECUTE PROCEDURE ${t.feedNotify}();
     `,
   },
 ];

@@ -27,12 +27,15 @@ import type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
 } from "../types.js";
-import { resolveConfig } from "./config.js";
+import { type ResolvedConfig, resolveConfig } from "./config.js";
+import { deleteCheckpoints, deleteRun } from "./deletes.js";
 import {
   classify,
   inTransaction,
   loadDriver,
+  type PgDriver,
   type PgPool,
   type PgQueryable,
   type PgResult,
@@ -40,6 +43,8 @@ import {
   typeParsers,
   writeOnPool,
 } from "./driver.js";
+import * as feed from "./feed.js";
+import { FeedListener, listenerOpener } from "./feed-listener.js";
 import { importRun } from "./import.js";
 import {
   applyMigrations,
@@ -73,42 +78,50 @@ export class PostgresStore implements CheckpointStore {
   private closed = false;
   private readonly appliedNow: number[] = [];
   private readonly writer: PgWriter;
+  private readonly listener: FeedListener;
+  private readonly schema: string;
+  private readonly prefix: string;
+  private readonly types: PgTypeParsers;
 
   private constructor(
     private readonly pool: PgPool,
     private readonly ownsPool: boolean,
-    private readonly types: PgTypeParsers,
-    private readonly schema: string,
-    private readonly prefix: string,
-    location: string,
+    driver: PgDriver,
+    resolved: ResolvedConfig,
     private readonly readOnly: boolean,
   ) {
-    this.location = location;
+    const { schema, tablePrefix: prefix } = resolved;
+    this.schema = schema;
+    this.prefix = prefix;
+    this.types = typeParsers(driver);
+    this.location = resolved.location;
     this.tables = tableNames(schema, prefix);
     this.sql = buildStatements(this.tables, schema, prefix);
     this.writer = {
       pool,
       sql: this.sql,
+      writeOnce: this.writeOnce,
+      feedRetention: resolved.feedRetention,
       run: (on, statement, values) => this.run(on, statement, values),
       call: (work) => this.call(work),
     };
+    // pg's Pool keeps its options; the listener connects with them, beside the pool.
+    const options = ownsPool ? resolved.poolOptions : (pool.options as Record<string, unknown> | undefined);
+    this.listener = new FeedListener(listenerOpener(driver, pool, options), this.tables.feedChannel);
   }
 
   /** Validates the configuration, loads `pg` and creates (or adopts) the pool; connects lazily. */
   static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<PostgresStore> {
     const resolved = resolveConfig(config);
     const driver = await loadDriver();
-    const types = typeParsers(driver);
-    const { schema, tablePrefix, location } = resolved;
     const readOnly = options.readOnly ?? false;
-    if (resolved.pool)
-      return new PostgresStore(resolved.pool, false, types, schema, tablePrefix, location, readOnly);
+    if (resolved.pool) return new PostgresStore(resolved.pool, false, driver, resolved, readOnly);
     const pool = new driver.Pool(resolved.poolOptions);
     // An idle client whose connection drops makes the pool emit 'error'; unhandled, that would
     // crash the process. The pool has already discarded the client, and the next query reports
     // the server as unavailable, so there is nothing else to do here.
     pool.on("error", () => {});
-    return new PostgresStore(pool, true, types, schema, tablePrefix, location, readOnly);
+    return new PostgresStore(pool, true, driver, resolved, readOnly);
   }
 
   /** Creates the schema and applies missing migrations, in one transaction; idempotent. */
@@ -260,10 +273,13 @@ export class PostgresStore implements CheckpointStore {
     return listRunsPage(this.writer, query);
   }
 
-  /** Writes every patched field in one UPDATE; `CheckpointNotFoundError` when the id is absent. */
+  /**
+   * Writes every patched field and records the `status` change in one statement;
+   * `CheckpointNotFoundError` when the id is absent.
+   */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
     const { rowCount } = await this.call(() =>
-      this.run(this.writeOnce, this.sql.updateCheckpoint, [
+      this.run(this.writeOnce, this.sql.feed.updateCheckpoint, [
         checkpointId,
         patch.status !== undefined,
         patch.status ?? null,
@@ -271,31 +287,19 @@ export class PostgresStore implements CheckpointStore {
         patch.error_message ?? null,
         patch.resume_count !== undefined,
         patch.resume_count ?? null,
+        this.writer.feedRetention,
       ]),
     );
     if (rowCount === 0) throw new CheckpointNotFoundError(checkpointId);
   }
 
-  /** Deletes the listed checkpoints of a run, and moves its head back; returns how many existed. */
+  /** Deletes the listed checkpoints of a run, with a `deleted` change each; see `deletes.ts`. */
   async deleteCheckpoints(
     pipelineId: string,
     checkpointIds: readonly string[],
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
-    if (checkpointIds.length === 0) return 0;
-    return this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        // Locked first, as writers do. The head stays: a deletion is never a rewind, and
-        // retention's is recorded as a tombstone in the same transaction.
-        await this.run(client, this.sql.lockRun, [pipelineId]);
-        const { rows } = await this.run(client, this.sql.deleteCheckpoints, [pipelineId, [...checkpointIds]]);
-        if (options.retention && rows.length > 0) {
-          const through = Math.max(...rows.map((r) => Number(r.sequence)));
-          await this.run(client, this.sql.markPruned, [pipelineId, through, new Date().toISOString()]);
-        }
-        return rows.length;
-      }),
-    );
+    return deleteCheckpoints(this.writer, pipelineId, checkpointIds, options);
   }
 
   /** The run's row in the runs table, as its head record. */
@@ -348,21 +352,9 @@ export class PostgresStore implements CheckpointStore {
     return putRunKey(this.writer, pipelineId, record, expected);
   }
 
-  /**
-   * Deletes the run's key record first, then every checkpoint row (corrupt ones included) and
-   * output, in one transaction. Old row versions stay in the table files until VACUUM.
-   */
+  /** Deletes everything stored for the run in one transaction; see `deletes.ts`. */
   async deleteRun(pipelineId: string): Promise<void> {
-    // The lease row stays: a new runner of the same id must still get a larger token.
-    await this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        // The runs row first: the lock writers take, so none is half-way through the run.
-        await this.run(client, this.sql.deleteRunEntry, [pipelineId]);
-        await this.run(client, this.sql.deleteRunKey, [pipelineId]);
-        await this.run(client, this.sql.deleteRunCheckpoints, [pipelineId]);
-        await this.run(client, this.sql.deleteRunOutputs, [pipelineId]);
-      }),
-    );
+    await deleteRun(this.writer, pipelineId);
   }
 
   /** The row of a corrupt entry, every column, as JSON. */
@@ -383,10 +375,37 @@ export class PostgresStore implements CheckpointStore {
     return rebuildIndexes(this.writer, this.tables, pipelineId);
   }
 
-  /** Ends the pool when this store created it; a caller's pool is left open. */
+  /** Changes after `since`, oldest first, in commit order; see `feed.ts`. */
+  async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
+    return feed.readChanges(this.writer, since, limit);
+  }
+
+  /** `<feedId>:<newest position>`. */
+  async feedCursor(): Promise<string> {
+    return feed.feedCursor(this.writer);
+  }
+
+  /** Waits on the feed's NOTIFY channel, on a connection of its own; see `feed-listener.ts`. */
+  async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const after = feed.parseCursor(since);
+    return this.call(() => this.listener.wait(() => feed.feedMoved(this.writer, after), timeoutMs, signal));
+  }
+
+  /** A row of `<prefix>meta`; undefined when unset. */
+  async getMeta(key: string): Promise<string | undefined> {
+    return feed.getMeta(this.writer, key);
+  }
+
+  /** Upserts a row of `<prefix>meta`. */
+  async putMeta(key: string, value: string): Promise<void> {
+    await feed.putMeta(this.writer, key, value);
+  }
+
+  /** Ends the feed's listening connection, and the pool when this store created it. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.listener.close();
     if (this.ownsPool) await this.pool.end();
   }
 }

@@ -9,6 +9,7 @@ import { isEnvelope } from "../../core/sealed.js";
 import { assertFence } from "../lease.js";
 import type { CheckpointRecord, Lease, OutputRecord } from "../types.js";
 import { inTransaction, type PgPool, type PgQueryable, type PgResult, writeOnPool } from "./driver.js";
+import { changeParams } from "./feed-sql.js";
 import { COLUMNS, type Statement, type Statements, type TipMode } from "./queries.js";
 import { isoOf, leaseOf } from "./rows.js";
 
@@ -28,6 +29,10 @@ export function queryableBody(body: string): boolean {
 export interface PgWriter {
   pool: PgPool;
   sql: Statements;
+  /** Runs single write statements: a connection lost after sending one is reported as maybe applied. */
+  writeOnce: PgQueryable;
+  /** How many of the newest changes the feed keeps; every write may trim older ones. */
+  feedRetention: number;
   /** Runs a prepared statement with the store's type parsers. */
   run(on: PgQueryable, statement: Statement, values: unknown[]): Promise<PgResult>;
   /** Runs `work`, reporting a lost connection as `StoreUnavailableError`. */
@@ -83,6 +88,23 @@ export async function putCheckpoint(
       // Thrown inside the transaction, so the outputs inserted above are rolled back too.
       if (inserted.rowCount === 0) throw new CheckpointConflictError(m.checkpoint_id);
       await db.run(client, db.sql.refreshRun, [m.pipeline_id, m.stage_name === "pipeline_complete"]);
+      // Last: the feed's row lock is held from here to the commit only.
+      await db.run(
+        client,
+        db.sql.feed.recordChanges,
+        changeParams(
+          [
+            {
+              type: "checkpoint",
+              pipelineId: m.pipeline_id,
+              pipelineName: null,
+              checkpointId: m.checkpoint_id,
+              sequence: m.sequence,
+            },
+          ],
+          db.feedRetention,
+        ),
+      );
     }),
   );
 }
@@ -103,6 +125,7 @@ async function putSingleStatement(
   if (output) params.push(output.hash, output.body);
   if (fence) params.push(fence.owner, fence.token);
   if (typeof tip === "string") params.push(tip);
+  params.push(db.feedRetention);
   const mode: TipMode = tip === undefined ? "any" : tip === null ? "none" : "id";
   const statement = db.sql.put[`${output ? "one" : "none"}${fence ? "_fenced" : ""}_${mode}`];
   const result = await db.call(async () => {

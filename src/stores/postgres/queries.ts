@@ -3,6 +3,7 @@
  * prepared statement: pg parses and plans it once per connection, then only binds values.
  */
 import { type StoredMetadata, sha256 } from "../../core/record.js";
+import { buildFeedStatements, feedCtes } from "./feed-sql.js";
 import type { TableNames } from "./migrations.js";
 import { buildKeyStatements } from "./run-keys.js";
 import { buildRunStatements } from "./runs.js";
@@ -66,14 +67,18 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
    * agree too, so an entry written around the store (say a corrupt row) counts as the tip. When
    * either disagrees nothing is written (no row returned) and the store retries in a transaction
    * that reports the actual tip. Fenced, the lease row is locked and checked first. A duplicate
-   * checkpoint id raises a unique violation, which undoes the whole statement.
-   * Parameters: metadata columns, body, queryable, [output hash, output body], [owner, token], [tip].
+   * checkpoint id raises a unique violation, which undoes the whole statement. The feed's
+   * change is recorded by the same statement (see feed-sql.ts), after the checkpoint's insert:
+   * the main query runs first, and CTEs nothing reads run after it.
+   * Parameters: metadata columns, body, queryable, [output hash, output body], [owner, token], [tip],
+   * feed retention.
    */
   const putOne = (withOutput: boolean, fenced: boolean, tip: TipMode) => {
     let next = n;
     const out = withOutput ? { hash: `$${++next}::text`, body: `$${++next}::text` } : undefined;
     const fence = fenced ? { owner: `$${++next}::text`, token: `$${++next}::bigint` } : undefined;
     const expected = tip === "id" ? `$${++next}::text` : undefined;
+    const retention = `$${++next}::bigint`;
     const ctes: string[] = [];
     const fenceHolds = fence ? "EXISTS (SELECT 1 FROM fence)" : "true";
     if (fence) {
@@ -87,7 +92,7 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
         `run AS (UPDATE ${r} SET finished = finished OR ${complete}, ${head}
          WHERE pipeline_id = ${runParam} AND last_checkpoint_id = ${expected}
            AND ${expected} = (SELECT checkpoint_id ${newestOf(runParam)}) AND ${fenceHolds}
-         RETURNING 1)`,
+         RETURNING pipeline_name)`,
       );
     } else {
       const empty =
@@ -100,7 +105,7 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
            last_sequence = EXCLUDED.last_sequence, last_checkpoint_id = EXCLUDED.last_checkpoint_id,
            last_checksum = EXCLUDED.last_checksum
          ${tip === "none" ? "WHERE cur.last_checkpoint_id IS NULL" : ""}
-         RETURNING 1)`,
+         RETURNING cur.pipeline_name)`,
       );
     }
     const gate = "WHERE EXISTS (SELECT 1 FROM run)";
@@ -111,6 +116,12 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
          ON CONFLICT (pipeline_id, hash) DO NOTHING)`,
       );
     }
+    // The run's name, as its row holds it (the name of its first checkpoint).
+    ctes.push(
+      `feed_src AS (SELECT 1::bigint AS ord, 'checkpoint'::text AS type, ${runParam} AS pipeline_id,
+         run.pipeline_name, ${param("checkpoint_id")} AS checkpoint_id, ${param("sequence")} AS sequence FROM run)`,
+      feedCtes(tables, retention),
+    );
     return statement(
       `put_${withOutput ? "one" : "none"}${fenced ? "_fenced" : ""}_tip_${tip}`,
       `WITH ${ctes.join(", ")} INSERT INTO ${c} (${columns}, completed_stages, pending_stages, state_data, body)
@@ -130,6 +141,7 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
   return {
     ...buildRunStatements(tables, statement),
     ...buildKeyStatements(tables, statement),
+    feed: buildFeedStatements(tables, statement),
     put: putStatements,
     // In hash order, so two transactions inserting overlapping outputs take their row locks in
     // the same order and cannot deadlock.
@@ -173,19 +185,6 @@ export function buildStatements(tables: TableNames, schema: string, prefix: stri
     selectRunIds: statement(
       "select_run_ids",
       `SELECT pipeline_id FROM ${c} UNION SELECT pipeline_id FROM ${o}`,
-    ),
-    // One statement whatever the patch: a flag per field says whether to write it.
-    updateCheckpoint: statement(
-      "update_checkpoint",
-      `UPDATE ${c} SET
-         status = CASE WHEN $2::boolean THEN $3::text ELSE status END,
-         error_message = CASE WHEN $4::boolean THEN $5::text ELSE error_message END,
-         resume_count = CASE WHEN $6::boolean THEN $7::integer ELSE resume_count END
-       WHERE checkpoint_id = $1::text`,
-    ),
-    deleteCheckpoints: statement(
-      "delete_checkpoints",
-      `DELETE FROM ${c} WHERE pipeline_id = $1::text AND checkpoint_id = ANY ($2::text[]) RETURNING sequence`,
     ),
     // Every column, for a backup of a row that does not parse; FOR UPDATE holds it while it is removed.
     selectRawRow: statement(

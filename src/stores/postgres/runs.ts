@@ -50,7 +50,11 @@ export function buildRunStatements(tables: TableNames, statement: (op: string, t
       `SELECT last_sequence, last_checkpoint_id, last_checksum, pruned_through, pruned_at FROM ${r}
        WHERE pipeline_id = $1::text`,
     ),
-    deleteRunEntry: statement("delete_run_entry", `DELETE FROM ${r} WHERE pipeline_id = $1::text`),
+    // Returns the name, for the feed's `deleted` change.
+    deleteRunEntry: statement(
+      "delete_run_entry",
+      `DELETE FROM ${r} WHERE pipeline_id = $1::text RETURNING pipeline_name`,
+    ),
     rebuildRun: statement("rebuild_run", recomputeRuns(tables, "WHERE pipeline_id = $1::text")),
     listRuns: list(false, false),
     listRunsAfter: list(false, true),

@@ -19,15 +19,17 @@ export interface RedisClient {
   connect(): Promise<void>;
   quit(): Promise<unknown>;
   disconnect(): void;
-  on(event: "error" | "ready", listener: (error: Error) => void): unknown;
+  on(event: "error" | "ready" | "end", listener: (error: Error) => void): unknown;
   removeListener(event: "error" | "ready", listener: (error: Error) => void): unknown;
   /** The connection's socket (ioredis sets it once connecting). */
   readonly stream?: { unref(): unknown };
+  /** A new connection with the same options (ioredis); the feed's blocking reads use one. */
+  duplicate?(): RedisClient;
 }
 
 /** Options of the Redis store (camelCase). */
 export interface RedisStoreConfig {
-  /** `redis://[user:pass@]host[:port][/db][?keyPrefix=..&ttlSeconds=..]`, or `rediss://` for TLS. */
+  /** `redis://[user:pass@]host[:port][/db][?keyPrefix=..&ttlSeconds=..&feedRetention=..]`, or `rediss://` for TLS. */
   url?: string;
   /** Server host; default `localhost`. */
   host?: string;
@@ -47,6 +49,8 @@ export interface RedisStoreConfig {
   ttlSeconds?: number;
   /** How long `open()` waits for the server; default 5000. */
   connectTimeoutMs?: number;
+  /** About how many changes the feed stream keeps (`XADD MAXLEN ~`); at least 100, default 100,000. */
+  feedRetention?: number;
   /** An ioredis client to use instead; the caller keeps ownership and closes it. */
   client?: RedisClient;
 }
@@ -63,6 +67,7 @@ export const REDIS_OPTIONS = [
   "keyPrefix",
   "ttlSeconds",
   "connectTimeoutMs",
+  "feedRetention",
   "client",
 ] as const;
 
@@ -82,6 +87,8 @@ export interface RedisSettings {
   /** 0 when keys never expire. */
   ttlSeconds: number;
   connectTimeoutMs: number;
+  /** About how many changes the feed keeps. */
+  feedRetention: number;
   /** Set when the store opens its own client. */
   connection?: RedisConnection;
   /** Set when the caller passed a client. */
@@ -90,7 +97,11 @@ export interface RedisSettings {
   location: string;
 }
 
-const URL_PARAMS = ["keyPrefix", "ttlSeconds"];
+const URL_PARAMS = ["keyPrefix", "ttlSeconds", "feedRetention"];
+
+/** The feed's retention when none is configured, and the least accepted. */
+export const DEFAULT_FEED_RETENTION = 100_000;
+export const MIN_FEED_RETENTION = 100;
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number =>
@@ -144,8 +155,9 @@ function takeParam(
   if (inConfig !== undefined && String(inConfig) !== inUrl) {
     problems.push(`${name} is given both in the url (${inUrl}) and in the config (${String(inConfig)})`);
   }
-  // Query values are text; a ttl from the URL must be plain digits.
-  return name === "ttlSeconds" ? (/^\d+$/.test(inUrl) ? Number(inUrl) : inUrl) : inUrl;
+  // Query values are text; a number from the URL must be plain digits.
+  const numeric = name === "ttlSeconds" || name === "feedRetention";
+  return numeric ? (/^\d+$/.test(inUrl) ? Number(inUrl) : inUrl) : inUrl;
 }
 
 /** Validates a configuration; throws {@link InvalidConfigError} listing every problem. */
@@ -204,6 +216,11 @@ export function parseRedisConfig(config: Record<string, unknown>): RedisSettings
   const ttl = takeParam(c, parsed?.params ?? {}, "ttlSeconds", problems);
   if (ttl !== undefined && !isInt(ttl, 1))
     problems.push(`ttlSeconds must be a positive integer, not ${String(ttl)}`);
+  const retention = takeParam(c, parsed?.params ?? {}, "feedRetention", problems);
+  if (retention !== undefined && !isInt(retention, MIN_FEED_RETENTION))
+    problems.push(
+      `feedRetention must be an integer of at least ${MIN_FEED_RETENTION}, not ${String(retention)}`,
+    );
   if (problems.length > 0) throw new InvalidConfigError(problems);
 
   const prefix = normalizeKeyPrefix(keyPrefix as string);
@@ -211,6 +228,7 @@ export function parseRedisConfig(config: Record<string, unknown>): RedisSettings
     prefix,
     ttlSeconds: (ttl as number | undefined) ?? 0,
     connectTimeoutMs: c.connectTimeoutMs ?? 5000,
+    feedRetention: (retention as number | undefined) ?? DEFAULT_FEED_RETENTION,
   };
   if (c.client !== undefined) {
     const o = c.client.options ?? {};

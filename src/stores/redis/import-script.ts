@@ -10,20 +10,21 @@ import { script } from "./lua.js";
 /** The import script, by name. */
 export const IMPORT_SCRIPTS = {
   /**
-   * KEYS: index, outputs, runs, head, key record. ARGV: prefix, ttl, pipelineId, replace ('1' |
-   * '0'), n (checkpoints), name, created, member, finished ('1' | '0'), tip id, tip sequence, tip
-   * checksum, has a key record ('1' | '0'), key record, then n times (id, sequence, meta, body),
-   * then hash/body pairs. Answers {'ok'} | {'exists'} | {'conflict', id} | {'wrongtype', key,
+   * KEYS: index, outputs, runs, head, key record, feed. ARGV: prefix, ttl, pipelineId, replace
+   * ('1' | '0'), n (checkpoints), name, created, member, finished ('1' | '0'), tip id, tip
+   * sequence, tip checksum, has a key record ('1' | '0'), key record, feed retention, then n
+   * times (id, sequence, meta, body), then hash/body pairs. The feed gets one `deleted` change
+   * for a replaced run, then one `checkpoint` change per checkpoint, in the order given. Answers {'ok'} | {'exists'} | {'conflict', id} | {'wrongtype', key,
    * type}. A replaced run's key record goes with it (unless one is given); a run that has only a
    * key record is a new run, and keeps it.
    */
   importRun: script(
-    5,
+    6,
     `
     local n = tonumber(ARGV[5])
-    local first, pairsAt = 15, 15 + 4 * n
+    local first, pairsAt = 16, 16 + 4 * n
     local expected = {[KEYS[1]] = 'zset', [KEYS[2]] = 'hash', [KEYS[3]] = 'zset', [KEYS[4]] = 'hash',
-      [KEYS[5]] = 'string'}
+      [KEYS[5]] = 'string', [KEYS[6]] = 'stream'}
     for _, key in ipairs(KEYS) do
       local t = typeOf(key)
       if t ~= 'none' and t ~= expected[key] then return {'wrongtype', key, t} end
@@ -51,7 +52,11 @@ export const IMPORT_SCRIPTS = {
       end
     end
     -- The old run goes as deleteRun removes it, key record first; the head keeps its fencing token.
-    if held then redis.call('DEL', KEYS[5]) end
+    local ttl = tonumber(ARGV[2])
+    if held then
+      redis.call('DEL', KEYS[5])
+      feedAdd(KEYS[6], ARGV[15], ttl, 'deleted', ARGV[3], h[2], false, false)
+    end
     if ARGV[13] == '1' then redis.call('SET', KEYS[5], ARGV[14]) end
     for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       local key = ckptKey(ARGV[1], id)
@@ -67,6 +72,7 @@ export const IMPORT_SCRIPTS = {
     for i = first, pairsAt - 1, 4 do
       redis.call('HSET', ckptKey(ARGV[1], ARGV[i]), 'meta', ARGV[i + 2], 'body', ARGV[i + 3], 'run', ARGV[3])
       redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+      feedAdd(KEYS[6], ARGV[15], ttl, 'checkpoint', ARGV[3], ARGV[6], ARGV[i], ARGV[i + 1])
     end
     for i = pairsAt, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
     if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('ZADD', KEYS[3], -1, MARKER) end
@@ -79,7 +85,6 @@ export const IMPORT_SCRIPTS = {
     pruneOldest(ARGV[1], ARGV[6], false)
     pruneOldest(ARGV[1], ARGV[6], true)
     pruneRuns(ARGV[1], KEYS[3])
-    local ttl = tonumber(ARGV[2])
     if ttl <= 0 then
       redis.call('PERSIST', nameKey(ARGV[1], ARGV[6], false))
       redis.call('PERSIST', nameKey(ARGV[1], ARGV[6], true))

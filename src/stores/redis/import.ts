@@ -10,6 +10,7 @@ export async function importRun(
   runScript: ScriptRunner,
   k: RedisKeys,
   ttlSeconds: number,
+  feedRetention: number,
   pipelineId: string,
   checkpoints: readonly ImportedCheckpoint[],
   options: ImportRunOptions,
@@ -20,7 +21,7 @@ export async function importRun(
   for (const { record } of checkpoints) if (record.metadata.sequence >= tip.sequence) tip = record.metadata;
   const finished = checkpoints.some((c) => c.record.metadata.stage_name === PIPELINE_COMPLETE_STAGE);
   const args: (string | number)[] = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.head(pipelineId)];
-  args.push(k.runKey(pipelineId));
+  args.push(k.runKey(pipelineId), k.feed);
   args.push(k.prefix, ttlSeconds, pipelineId, options.replace ? "1" : "0", checkpoints.length);
   args.push(
     first.pipeline_name,
@@ -29,7 +30,7 @@ export async function importRun(
     finished ? "1" : "0",
   );
   args.push(tip.checkpoint_id, tip.sequence, tip.checksum);
-  args.push(options.runKey === undefined ? "0" : "1", options.runKey ?? "");
+  args.push(options.runKey === undefined ? "0" : "1", options.runKey ?? "", feedRetention);
   for (const { record } of checkpoints) {
     const m = record.metadata;
     args.push(m.checkpoint_id, m.sequence, JSON.stringify(m), record.body);

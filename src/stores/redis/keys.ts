@@ -25,7 +25,15 @@
  *                                              the lease, so the key existing means a live lease
  *   {prefix}lease-token:{pipelineId}   string  written by cairn before the head held the token;
  *                                              read once, folded into the head and deleted
- *   {prefix}layout                     string  the layout version of the keys above ("1"; no
+ *   {prefix}feed                       stream  the change feed: one entry per change (type =
+ *                                              checkpoint | status | deleted, pid, name, cp, seq
+ *                                              ('' when a whole run was deleted), at = server ms),
+ *                                              appended by the same script as the change, trimmed
+ *                                              with MAXLEN ~ feedRetention (`feed.ts`)
+ *   {prefix}feed:id                    string  16 hex chars naming this feed in cursors; set once
+ *                                              (SET NX) by setup(), no TTL, never deleted
+ *   {prefix}meta                       hash    getMeta/putMeta values (field = key); no TTL
+ *   {prefix}layout                     string  the layout version of the keys above ("2"; no
  *                                              TTL), set with SET NX by a writer's setup() and
  *                                              read by every setup(): a value above the one this
  *                                              cairn knows is `FormatTooNewError` ("store
@@ -40,8 +48,10 @@
  * never outlives its data. The head holds the fencing token, so the token lives exactly as long
  * as the run (and at least as long as a lease on it). The name sets are shared by runs: each
  * refresh of a run extends them to at least the run's TTL, and members whose head is gone are
- * pruned when a page reads them and, the two oldest, whenever a run is added. `runs` and `layout`
- * are the keys without a TTL (members of a set cannot expire one by one): run ids whose index
+ * pruned when a page reads them and, the two oldest, whenever a run is added. The feed stream
+ * gets the TTL on every change written (a feed left alone that long expires, and every cursor
+ * into it then meets `FeedTrimmedError`). `runs`, `layout`, `feed:id`, `meta` and the empty
+ * stream setup() creates are the keys without a TTL (members of a set cannot expire one by one): run ids whose index
  * and outputs are gone are pruned when `runs` is read and, three sampled at random, whenever a
  * run is added. It also holds {@link RUNS_INDEX_MARKER}, which is no run id.
  *
@@ -69,6 +79,9 @@ export const SEGMENTS = {
   nameRuns: ":runs",
   nameOpen: ":open",
   layout: "layout",
+  feed: "feed",
+  feedId: "feed:id",
+  meta: "meta",
 } as const;
 
 /**
@@ -149,6 +162,21 @@ export class RedisKeys {
   /** The store's layout version. */
   get layout(): string {
     return `${this.prefix}${SEGMENTS.layout}`;
+  }
+
+  /** The change feed (a stream). */
+  get feed(): string {
+    return `${this.prefix}${SEGMENTS.feed}`;
+  }
+
+  /** The feed's id, which cursors carry. */
+  get feedId(): string {
+    return `${this.prefix}${SEGMENTS.feedId}`;
+  }
+
+  /** The hash of meta values. */
+  get meta(): string {
+    return `${this.prefix}${SEGMENTS.meta}`;
   }
 
   /** A name's set of runs (`open`: only the unfinished ones). */

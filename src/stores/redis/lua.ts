@@ -102,6 +102,29 @@ const PRELUDE = lua(`
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
+    -- An error reply when the feed's key holds something else: checked before a script's first write.
+    local function feedWrongType(key)
+      local t = typeOf(key)
+      if t ~= 'none' and t ~= 'stream' then return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not the feed stream') end
+      return nil
+    end
+    -- Appends one change to the feed (trimmed to about maxlen entries; under the run's TTL rule).
+    -- A stream that is gone (expired, deleted) took changes no one can read any more with it, and
+    -- its successor's entry ids may even repeat the old ones: the feed gets a new id (the key
+    -- beside the stream), so every cursor into the lost stream is refused.
+    local function feedAdd(key, maxlen, ttl, kind, run, name, id, seq)
+      local lost = redis.call('EXISTS', key) == 0
+      local now = serverNow()
+      local entry = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'type', kind, 'pid', run,
+        'name', name or '', 'cp', id or '', 'seq', seq or '', 'at', now)
+      if lost then
+        -- Built from the stream's key, not declared: it shares the prefix (and any hash tag).
+        local idKey = key .. '${SEGMENTS.feedId.slice(SEGMENTS.feed.length)}'
+        local old = redis.call('GET', idKey)
+        if old then redis.call('SET', idKey, string.sub(redis.sha1hex(old .. '|' .. entry .. '|' .. now), 1, 16)) end
+      end
+      if tonumber(ttl) > 0 then redis.call('EXPIRE', key, ttl) end
+    end
 `);
 
 /** A script as ioredis `defineCommand` takes it. */

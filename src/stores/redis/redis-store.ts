@@ -24,19 +24,22 @@ import type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
 import { type Entry, toListing, toRecord } from "./entries.js";
+import { RedisFeed } from "./feed.js";
 import { importRun } from "./import.js";
-import { RedisKeys, runMember } from "./keys.js";
-import { checkLayout } from "./layout.js";
+import { RedisKeys } from "./keys.js";
+import { checkLayout, REDIS_LAYOUT_VERSION } from "./layout.js";
 import { acquireLease, renewLease } from "./leases.js";
 import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
-import { checkPutReply, checkUpdateReply, leaseFromValue, type PutReply, storeError } from "./replies.js";
+import { leaseFromValue, storeError } from "./replies.js";
 import { putRunKey } from "./run-keys.js";
 import { buildMissingEntries, listRunsPage, type ScriptRunner } from "./runs-index.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
+import { deleteIds, deleteRun, putCheckpoint, type RedisWriter, updateCheckpoint } from "./writes.js";
 
 export type { RedisClient, RedisStoreConfig } from "./config.js";
 export { REDIS_OPTIONS, redisConfigProblems } from "./config.js";
@@ -48,6 +51,7 @@ export class RedisStore implements CheckpointStore {
   readonly persistent = true;
   private readonly keys: RedisKeys;
   private readonly commands = new Map<ScriptName, string>();
+  private readonly feed: RedisFeed;
   private lastError: Error | undefined;
   private readonly onError = (error: Error) => {
     // Kept for messages; the failing command itself rejects, so nothing is lost here.
@@ -62,9 +66,12 @@ export class RedisStore implements CheckpointStore {
     readonly location: string,
     prefix: string,
     private readonly ttlSeconds: number,
+    private readonly feedRetention: number,
     private readonly ownsClient: boolean,
   ) {
     this.keys = new RedisKeys(prefix);
+    const run = <T>(operation: string, fn: () => Promise<T>) => this.run(operation, fn);
+    this.feed = new RedisFeed({ client, keys: this.keys, location, runScript: this.runScript, run });
     client.on("error", this.onError);
     client.on("ready", this.onReady);
     for (const [name, definition] of Object.entries(SCRIPTS) as [
@@ -81,16 +88,17 @@ export class RedisStore implements CheckpointStore {
   /** Validates the configuration, loads the driver and connects (or adopts the caller's client). */
   static async open(config: Record<string, unknown>, options: OpenOptions = {}): Promise<RedisStore> {
     const settings = parseRedisConfig(config);
-    const { prefix, ttlSeconds, location } = settings;
+    const { prefix, ttlSeconds, location, feedRetention } = settings;
     let store: RedisStore;
-    if (settings.client) store = new RedisStore(settings.client, location, prefix, ttlSeconds, false);
+    if (settings.client)
+      store = new RedisStore(settings.client, location, prefix, ttlSeconds, feedRetention, false);
     else {
       const client = await connect(
         settings.connection as RedisConnection,
         settings.connectTimeoutMs,
         location,
       );
-      store = new RedisStore(client, location, prefix, ttlSeconds, true);
+      store = new RedisStore(client, location, prefix, ttlSeconds, feedRetention, true);
     }
     store.readOnly = options.readOnly ?? false;
     return store;
@@ -101,7 +109,8 @@ export class RedisStore implements CheckpointStore {
 
   /**
    * Checks that the server answers and the key layout is not a newer cairn's (`layout.ts`),
-   * setting it unless read-only. Data an older cairn wrote gets its runs-by-name entries here, once.
+   * setting it unless read-only. Data an older cairn wrote gets its runs-by-name entries here,
+   * once; the change feed is created here (`feed.ts`), and with it the layout moves to 2.
    */
   async setup(): Promise<void> {
     await this.run("setup", () => this.client.call("PING"));
@@ -110,6 +119,7 @@ export class RedisStore implements CheckpointStore {
     // A keyspace cannot tell "no store here" from an empty store: a reader only writes nothing.
     if (this.readOnly) return;
     await this.run("setup", () => buildMissingEntries(this.client, this.runScript, this.keys));
+    await this.feed.setup(REDIS_LAYOUT_VERSION);
   }
 
   private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -132,8 +142,8 @@ export class RedisStore implements CheckpointStore {
   }
 
   /**
-   * Writes the checkpoint, its outputs, the run index and the run's head (its runs-by-name
-   * entry) in one script; fenced when `fence` is given.
+   * Writes the checkpoint, its outputs, the run index, the run's head (its runs-by-name entry)
+   * and its `checkpoint` change in one script; fenced when `fence` is given.
    */
   async putCheckpoint(
     record: CheckpointRecord,
@@ -141,24 +151,7 @@ export class RedisStore implements CheckpointStore {
     fence?: Lease,
     options?: PutOptions,
   ): Promise<void> {
-    const expectedTip = options?.expectedTip;
-    const m = record.metadata;
-    const pipelineId = m.pipeline_id;
-    const id = m.checkpoint_id;
-    const k = this.keys;
-    const pairs = outputs.flatMap((o) => [o.hash, o.body]);
-    const finishes = m.stage_name === "pipeline_complete" ? "1" : "0";
-    const reply = (await this.script(
-      "putCheckpoint",
-      "put",
-      ...[k.checkpoint(id), k.index(pipelineId), k.outputs(pipelineId), k.runs, k.lease(pipelineId)],
-      k.head(pipelineId),
-      ...[k.prefix, this.ttlSeconds, pipelineId, id, m.sequence, JSON.stringify(m), record.body],
-      ...[fence?.owner ?? "", fence?.token ?? 0],
-      ...[expectedTip === undefined ? "0" : "1", expectedTip ?? ""],
-      ...[m.pipeline_name, m.timestamp, runMember(m.timestamp, pipelineId), finishes, m.checksum, ...pairs],
-    )) as PutReply;
-    checkPutReply(reply, pipelineId, id, k.lease(pipelineId), fence, expectedTip);
+    await putCheckpoint(this.writer, record, outputs, fence, options);
   }
 
   /** Stores a whole run with one script; see `import-script.ts`. */
@@ -167,7 +160,8 @@ export class RedisStore implements CheckpointStore {
     checkpoints: readonly ImportedCheckpoint[],
     options: ImportRunOptions,
   ): Promise<void> {
-    await importRun(this.runScript, this.keys, this.ttlSeconds, pipelineId, checkpoints, options);
+    const { runScript, keys, ttlSeconds, feedRetention } = this;
+    await importRun(runScript, keys, ttlSeconds, feedRetention, pipelineId, checkpoints, options);
   }
 
   /** Takes the run's lease in one script, with the server's clock. */
@@ -252,22 +246,9 @@ export class RedisStore implements CheckpointStore {
     return listRunsPage(this.runScript, this.keys, query);
   }
 
-  /** Patches the mutable fields in one script; `CheckpointNotFoundError` when absent. */
+  /** Patches the mutable fields and records a `status` change in one script; `CheckpointNotFoundError` when absent. */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
-    const fields: Partial<StatusPatch> = {};
-    if (patch.status !== undefined) fields.status = patch.status;
-    if (patch.error_message !== undefined) fields.error_message = patch.error_message;
-    if (patch.resume_count !== undefined) fields.resume_count = patch.resume_count;
-    const key = this.keys.checkpoint(checkpointId);
-    const reply = (await this.script(
-      "updateCheckpoint",
-      "update",
-      key,
-      this.keys.prefix,
-      this.ttlSeconds,
-      JSON.stringify(fields),
-    )) as [string, string?];
-    checkUpdateReply(reply, checkpointId, key);
+    await updateCheckpoint(this.writer, checkpointId, patch);
   }
 
   /** Deletes the listed checkpoints of a run; returns how many existed. The head stays. */
@@ -276,12 +257,7 @@ export class RedisStore implements CheckpointStore {
     checkpointIds: readonly string[],
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
-    if (checkpointIds.length === 0) return 0;
-    const k = this.keys;
-    const retention = options.retention ? "1" : "0";
-    const args = [k.index(pipelineId), k.head(pipelineId), k.prefix, pipelineId, retention];
-    args.push(new Date().toISOString(), ...new Set(checkpointIds));
-    return (await this.script("deleteCheckpoints", "deleteCheckpoints", ...args)) as number;
+    return deleteIds(this.writer, pipelineId, checkpointIds, options.retention === true, true);
   }
 
   /** The run's head hash: its newest write and retention's tombstone. */
@@ -345,13 +321,10 @@ export class RedisStore implements CheckpointStore {
 
   /**
    * Deletes the run's key record, then every key of the run (corrupt entries included) and its
-   * index entries, in one script.
+   * index entries, with one `deleted` change, in one script.
    */
   async deleteRun(pipelineId: string): Promise<void> {
-    const k = this.keys;
-    const keys = [k.index(pipelineId), k.outputs(pipelineId), k.runs, k.head(pipelineId)];
-    const args = [...keys, k.lease(pipelineId), k.runKey(pipelineId), k.prefix, pipelineId];
-    await this.script("deleteRun", "deleteRun", ...args);
+    await deleteRun(this.writer, pipelineId);
   }
 
   /** What a corrupt entry's key holds (the hash's fields, or the value of another type) as JSON. */
@@ -372,6 +345,11 @@ export class RedisStore implements CheckpointStore {
     return rebuildIndexes(this.repairer, pipelineId);
   }
 
+  private get writer(): RedisWriter {
+    const { runScript, keys, ttlSeconds, feedRetention } = this;
+    return { runScript, keys, ttlSeconds, feedRetention };
+  }
+
   private get repairer(): RedisRepairer {
     return {
       client: this.client,
@@ -379,12 +357,41 @@ export class RedisStore implements CheckpointStore {
       ttlSeconds: this.ttlSeconds,
       runScript: this.runScript,
       run: (operation, fn) => this.run(operation, fn),
-      deleteCheckpoints: (pipelineId, ids) => this.deleteCheckpoints(pipelineId, ids),
+      deleteCheckpoints: (pipelineId, ids) => deleteIds(this.writer, pipelineId, ids, false, false),
     };
+  }
+
+  /** Changes after `since`, oldest first (see `feed.ts`). */
+  async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
+    return this.feed.readChanges(since, limit);
+  }
+
+  /** The newest change's cursor: the stream's last-generated-id (`<feedId>:0-0` when empty). */
+  async feedCursor(): Promise<string> {
+    return this.feed.feedCursor();
+  }
+
+  /**
+   * Blocks on XREAD (its own connection) until the stream has an entry after `since`; a cursor
+   * of another feed answers true at once, so the caller's read meets the `FeedTrimmedError`.
+   */
+  async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.feed.waitForChanges(since, timeoutMs, signal);
+  }
+
+  /** A meta value from the `{prefix}meta` hash. */
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.feed.getMeta(key);
+  }
+
+  /** Sets a meta value in the `{prefix}meta` hash. */
+  async putMeta(key: string, value: string): Promise<void> {
+    await this.feed.putMeta(key, value);
   }
 
   /** Quits the connection this store opened; a caller's client is left open. */
   async close(): Promise<void> {
+    this.feed.close();
     this.client.removeListener("error", this.onError);
     this.client.removeListener("ready", this.onReady);
     if (!this.ownsClient) return;

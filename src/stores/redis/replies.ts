@@ -29,6 +29,7 @@ const WRITES: ReadonlySet<string> = new Set([
   "deleteRun",
   "removeCorruptEntry",
   "rebuildIndexes",
+  "putMeta",
 ]);
 
 /**

@@ -10,6 +10,7 @@
  * Keys derived from data (a run's checkpoint hashes) are built here from the prefix, which
  * standalone Redis allows; see `keys.ts` for the layout and the TTL rules.
  */
+import { FEED_SCRIPTS } from "./feed-scripts.js";
 import { IMPORT_SCRIPTS } from "./import-script.js";
 import { script } from "./lua.js";
 import { KEY_SCRIPTS } from "./run-keys.js";
@@ -20,18 +21,20 @@ export const SCRIPTS = {
   ...RUNS_SCRIPTS,
   ...IMPORT_SCRIPTS,
   ...KEY_SCRIPTS,
+  ...FEED_SCRIPTS,
 
   /**
-   * KEYS: ckpt, index, outputs, runs, lease, head. ARGV: prefix, ttl, pipelineId, checkpointId,
-   * sequence, meta, body, fenceOwner ('' = unfenced), fenceToken, tip check ('1' or '0'),
-   * expected tip ('' = the run has none), pipelineName, timestamp, the run's member
-   * (`runMember`), finishes ('1' for pipeline_complete), checksum, then hash/body pairs.
+   * KEYS: ckpt, index, outputs, runs, lease, head, feed. ARGV: prefix, ttl, pipelineId,
+   * checkpointId, sequence, meta, body, fenceOwner ('' = unfenced), fenceToken, tip check ('1'
+   * or '0'), expected tip ('' = the run has none), pipelineName, timestamp, the run's member
+   * (`runMember`), finishes ('1' for pipeline_complete), checksum, feed retention, then
+   * hash/body pairs. A `checkpoint` change goes to the feed with the write.
    * Answers {'ok'} | {'conflict'} | {'lease_lost', leaseJson|false} | {'tip_moved', newestId|''}
    * | {'wrongtype', key, type}. The run's first checkpoint adds it to its name's sets;
    * pipeline_complete takes it out of the open set.
    */
   put: script(
-    6,
+    7,
     `
     if ARGV[8] ~= '' then
       local raw = redis.call('GET', KEYS[5])
@@ -41,8 +44,9 @@ export const SCRIPTS = {
       end
     end
     if typeOf(KEYS[1]) ~= 'none' then return {'conflict'} end
-    local expected = {[KEYS[2]] = 'zset', [KEYS[3]] = 'hash', [KEYS[4]] = 'zset', [KEYS[6]] = 'hash'}
-    for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6]}) do
+    local expected = {[KEYS[2]] = 'zset', [KEYS[3]] = 'hash', [KEYS[4]] = 'zset', [KEYS[6]] = 'hash',
+      [KEYS[7]] = 'stream'}
+    for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]}) do
       local t = typeOf(key)
       if t ~= 'none' and t ~= expected[key] then return {'wrongtype', key, t} end
     end
@@ -58,7 +62,7 @@ export const SCRIPTS = {
     end
     redis.call('HSET', KEYS[1], 'meta', ARGV[6], 'body', ARGV[7], 'run', ARGV[3])
     redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
-    for i = 17, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
+    for i = 18, #ARGV, 2 do redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) end
     if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('ZADD', KEYS[4], -1, MARKER) end
     redis.call('ZADD', KEYS[4], 0, ARGV[3])
     local ttl = tonumber(ARGV[2])
@@ -79,6 +83,7 @@ export const SCRIPTS = {
       redis.call('HSET', KEYS[6], 'seq', ARGV[5], 'tip', ARGV[4], 'sum', ARGV[16])
     end
     refresh(ARGV[1], ARGV[3], ttl)
+    feedAdd(KEYS[7], ARGV[17], ttl, 'checkpoint', ARGV[3], name, ARGV[4], ARGV[5])
     return {'ok'}
     `,
   ),
@@ -167,42 +172,61 @@ export const SCRIPTS = {
   ),
 
   /**
-   * KEYS: ckpt. ARGV: prefix, ttl, patch JSON (only the fields to change).
-   * Answers {'ok'} | {'missing'} | {'corrupt', reason}. cjson re-encodes the metadata: the
+   * KEYS: ckpt, feed. ARGV: prefix, ttl, patch JSON (only the fields to change), feed
+   * retention, checkpointId. Answers {'ok'} | {'missing'} | {'corrupt', reason}; on `ok` a
+   * `status` change goes to the feed (name and sequence from the metadata, else the run's head
+   * and index). cjson re-encodes the metadata: the
    * same JSON value, exact for integers below 1e14 (metadata holds small counters and sizes).
    */
   update: script(
-    1,
+    2,
     `
     local t = typeOf(KEYS[1])
     if t == 'none' then return {'missing'} end
     if t ~= 'hash' then return {'corrupt', 'holds a ' .. t .. ', not a hash'} end
+    local wrong = feedWrongType(KEYS[2])
+    if wrong then return wrong end
     local patch = cjson.decode(ARGV[3])
+    local raw = redis.call('HGET', KEYS[1], 'meta')
+    local ok, meta = false, nil
+    if raw then ok, meta = pcall(cjson.decode, raw) end
+    if not ok or type(meta) ~= 'table' then
+      if next(patch) ~= nil then return {'corrupt', 'meta is not a JSON object'} end
+      meta = {}
+    end
     if next(patch) ~= nil then
-      local raw = redis.call('HGET', KEYS[1], 'meta')
-      local ok, meta = false, nil
-      if raw then ok, meta = pcall(cjson.decode, raw) end
-      if not ok or type(meta) ~= 'table' then return {'corrupt', 'meta is not a JSON object'} end
       for field, value in pairs(patch) do meta[field] = value end
       redis.call('HSET', KEYS[1], 'meta', cjson.encode(meta))
     end
     local run = redis.call('HGET', KEYS[1], 'run')
     if run then refresh(ARGV[1], run, tonumber(ARGV[2])) end
+    local name, seq = meta.pipeline_name, meta.sequence
+    if run and type(name) ~= 'string' then name = redis.call('HGET', headKey(ARGV[1], run), 'name') end
+    if run and type(seq) ~= 'number' then seq = redis.call('ZSCORE', indexKey(ARGV[1], run), ARGV[5]) or 0 end
+    if type(name) ~= 'string' then name = '' end
+    local pid = run
+    if not pid and type(meta.pipeline_id) == 'string' then pid = meta.pipeline_id end
+    feedAdd(KEYS[2], ARGV[4], ARGV[2], 'status', pid or '', name, ARGV[5], seq)
     return {'ok'}
     `,
   ),
 
   /**
-   * KEYS: index, head. ARGV: prefix, pipelineId, retention ('1' | '0'), time (ISO), ids...
-   * Answers how many checkpoints existed. The head stays; with retention it gets the tombstone
+   * KEYS: index, head, feed. ARGV: prefix, pipelineId, retention ('1' | '0'), time (ISO), feed
+   * retention ('0': no changes, for removing a corrupt entry), ttl, ids... Answers how many
+   * checkpoints existed; each one deleted is a `deleted` change in the feed. The head stays; with retention it gets the tombstone
    * (`pruned`: the highest sequence deleted, `pruned_at`).
    */
   deleteCheckpoints: script(
-    2,
+    3,
     `
+    local wrong = feedWrongType(KEYS[3])
+    if wrong then return wrong end
+    local name = false
+    if typeOf(KEYS[2]) == 'hash' then name = redis.call('HGET', KEYS[2], 'name') end
     local deleted = 0
     local through = -1
-    for i = 5, #ARGV do
+    for i = 7, #ARGV do
       local key = ckptKey(ARGV[1], ARGV[i])
       local member = redis.call('ZSCORE', KEYS[1], ARGV[i])
       local t = typeOf(key)
@@ -210,9 +234,15 @@ export const SCRIPTS = {
       if t == 'hash' then run = redis.call('HGET', key, 'run') end
       -- Another run's checkpoint with that id is not this run's to delete.
       if t ~= 'none' and (member or run == ARGV[2]) then
+        local seq = member
+        if not seq and t == 'hash' then
+          local ok, meta = pcall(cjson.decode, redis.call('HGET', key, 'meta') or '')
+          if ok and type(meta) == 'table' and type(meta.sequence) == 'number' then seq = meta.sequence end
+        end
         redis.call('DEL', key)
         deleted = deleted + 1
         if member and tonumber(member) > through then through = tonumber(member) end
+        if ARGV[5] ~= '0' then feedAdd(KEYS[3], ARGV[5], ARGV[6], 'deleted', ARGV[2], name, ARGV[i], seq or 0) end
       end
       if member then redis.call('ZREM', KEYS[1], ARGV[i]) end
     end
@@ -246,13 +276,19 @@ export const SCRIPTS = {
   ),
 
   /**
-   * KEYS: index, outputs, runs, head, lease, key record. ARGV: prefix, pipelineId. Deletes the
-   * run's key record first, then every key of the run and its entries in `runs` and its name's sets. While a lease on the run is live, the
+   * KEYS: index, outputs, runs, head, lease, key record, feed. ARGV: prefix, pipelineId, feed
+   * retention, ttl. One `deleted` change (no checkpoint) when the run held checkpoints, outputs
+   * or a runs-by-name entry. Deletes the run's key record first, then every key of the run and its entries in `runs` and its name's sets. While a lease on the run is live, the
    * head keeps the fencing token, so the holder's successor still gets a larger one.
    */
   deleteRun: script(
-    6,
+    7,
     `
+    local wrong = feedWrongType(KEYS[7])
+    if wrong then return wrong end
+    local name = false
+    if typeOf(KEYS[4]) == 'hash' then name = redis.call('HGET', KEYS[4], 'name') end
+    local held = redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 or name
     redis.call('DEL', KEYS[6])
     for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       local key = ckptKey(ARGV[1], id)
@@ -274,6 +310,7 @@ export const SCRIPTS = {
         redis.call('DEL', KEYS[4])
       end
     end
+    if held then feedAdd(KEYS[7], ARGV[3], ARGV[4], 'deleted', ARGV[2], name, false, false) end
     return 1
     `,
   ),

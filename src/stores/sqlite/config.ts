@@ -1,4 +1,5 @@
 /** The SQLite store's options, and their checks. */
+import { InvalidConfigError } from "../../core/errors.js";
 import { unknownOptionsProblem } from "../../core/options.js";
 import type { SqliteDatabase } from "./database.js";
 
@@ -15,17 +16,60 @@ export interface SqliteStoreConfig {
    * `normal` syncs only at WAL checkpoints: it survives a crash of the process, not of the machine.
    */
   synchronous?: SqliteSynchronous;
+  /**
+   * How many changes the change feed keeps (at least 100; default 100,000); older ones are
+   * trimmed, and a watcher or replicator behind them must re-sync. A string of digits is accepted
+   * (the store URL's `?feedRetention=N`).
+   */
+  feedRetention?: number | string;
 }
 
 /** SQLite's `PRAGMA synchronous` levels the store accepts. */
 export type SqliteSynchronous = "full" | "normal";
 const SYNCHRONOUS_LEVELS: readonly string[] = ["full", "normal"] satisfies SqliteSynchronous[];
-const SQLITE_OPTIONS = [
+/** Every option the store accepts, for the registry. */
+export const SQLITE_OPTIONS = [
   "dbPath",
   "database",
   "tablePrefix",
   "synchronous",
+  "feedRetention",
 ] as const satisfies readonly (keyof SqliteStoreConfig)[];
+
+/** The fewest changes a feed may keep: a watcher needs room to catch up. */
+export const MIN_FEED_RETENTION = 100;
+/** The number of changes the feed keeps when `feedRetention` is not given. */
+export const DEFAULT_FEED_RETENTION = 100_000;
+
+/** `feedRetention` as a number (default when undefined); undefined when it is not valid. */
+export function feedRetentionOf(value: unknown): number | undefined {
+  if (value === undefined) return DEFAULT_FEED_RETENTION;
+  const n = typeof value === "string" && /^\d{1,15}$/.test(value) ? Number(value) : value;
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= MIN_FEED_RETENTION ? n : undefined;
+}
+
+/** The problem with a `feedRetention` value, or undefined when it is fine. */
+export function feedRetentionProblem(value: unknown): string | undefined {
+  if (feedRetentionOf(value) !== undefined) return undefined;
+  return `feedRetention must be an integer of at least ${MIN_FEED_RETENTION} (changes kept), got ${JSON.stringify(value)}`;
+}
+
+/**
+ * A `sqlite:` URL as a configuration: the path, and options as query parameters
+ * (`sqlite:./cairn.db?feedRetention=5000`). A path containing `?` must be given as `dbPath`.
+ */
+export function sqliteConfigFromUrl(url: string, pathOf: (rest: string) => string): Record<string, unknown> {
+  const query = url.indexOf("?");
+  const config: Record<string, unknown> = { dbPath: pathOf(query < 0 ? url : url.slice(0, query)) };
+  if (query < 0) return config;
+  for (const [key, value] of new URLSearchParams(url.slice(query + 1))) {
+    if (key === "dbPath" || key === "database")
+      throw new InvalidConfigError([`the sqlite URL cannot set ${key} as a query parameter`]);
+    if (key in config) throw new InvalidConfigError([`the sqlite URL gives ${key} twice`]);
+    config[key] = value;
+  }
+  return config;
+}
 
 /** The table prefix when none is configured. */
 export const DEFAULT_TABLE_PREFIX = "cairn_";
@@ -47,6 +91,8 @@ export function configProblems(config: Record<string, unknown>): string[] {
   if (typeof synchronous !== "string" || !SYNCHRONOUS_LEVELS.includes(synchronous)) {
     problems.push(`synchronous must be "full" or "normal", got ${JSON.stringify(synchronous)}`);
   }
+  const retention = feedRetentionProblem(config.feedRetention);
+  if (retention !== undefined) problems.push(retention);
   if (typeof tablePrefix !== "string" || !PREFIX_PATTERN.test(tablePrefix)) {
     problems.push("tablePrefix must be letters, digits and '_', not starting with a digit (at most 31)");
   }

@@ -5,7 +5,7 @@
 
 /** The part of a better-sqlite3 statement this store uses. */
 export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
   safeIntegers(toggleState?: boolean): this;

@@ -14,6 +14,9 @@ export interface TableNames {
   leases: string;
   runs: string;
   runKeys: string;
+  changes: string;
+  feed: string;
+  meta: string;
 }
 
 /** One schema change. */
@@ -35,6 +38,9 @@ export function tableNames(prefix: string): TableNames {
     leases: `${prefix}leases`,
     runs: `${prefix}runs`,
     runKeys: `${prefix}run_keys`,
+    changes: `${prefix}changes`,
+    feed: `${prefix}feed`,
+    meta: `${prefix}meta`,
   };
 }
 
@@ -133,6 +139,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: "change feed and meta values",
+    // AUTOINCREMENT: a position is never handed out twice, even after trimming removed the
+    // newest rows' predecessors. The one-row feed table holds the feed's random id (a cursor of
+    // another database is told apart) and the highest position retention removed. A database
+    // migrated here has no changes for its older history: the feed starts now.
+    sql: (t) => `
+      CREATE TABLE ${t.changes} (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        pipeline_id TEXT NOT NULL,
+        pipeline_name TEXT NOT NULL,
+        checkpoint_id TEXT NULL,
+        sequence INTEGER NULL,
+        at TEXT NOT NULL
+      );
+      CREATE TABLE ${t.feed} (
+        singleton INTEGER NOT NULL PRIMARY KEY CHECK (singleton = 1),
+        feed_id TEXT NOT NULL,
+        trimmed_through INTEGER NOT NULL
+      );
+      INSERT INTO ${t.feed} (singleton, feed_id, trimmed_through) VALUES (1, lower(hex(randomblob(8))), 0);
+      CREATE TABLE ${t.meta} (
+        key TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**
@@ -156,6 +191,16 @@ export function recomputeRuns(t: TableNames, where: string): string {
 
 /** The schema version this code writes and expects. */
 export const LATEST_VERSION = MIGRATIONS.length;
+
+/**
+ * The oldest schema a read-only open reads: version 6 only adds the change feed and meta
+ * values, which reading runs does not need, so upgrading cairn does not make every read-only
+ * command on an existing database ask for `cairn migrate` first.
+ */
+export const READABLE_VERSION = 5;
+
+/** The first version with the change feed and meta tables. */
+export const FEED_VERSION = 6;
 
 /**
  * Applies the migrations the database lacks, each in its own immediate transaction, and returns
@@ -202,9 +247,10 @@ export function recordedVersions(db: SqliteDatabase, tables: TableNames): number
 
 /**
  * For a read-only open: the database holds a cairn store whose schema this cairn reads, checked
- * without creating or migrating anything. No migrations table is `StoreNotFoundError`.
+ * without creating or migrating anything; returns its version (at least `READABLE_VERSION`).
+ * No migrations table is `StoreNotFoundError`.
  */
-export function checkReadable(db: SqliteDatabase, tables: TableNames, location: string): void {
+export function checkReadable(db: SqliteDatabase, tables: TableNames, location: string): number {
   const found = db
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
     .get(tables.migrations);
@@ -214,5 +260,6 @@ export function checkReadable(db: SqliteDatabase, tables: TableNames, location: 
   if (current > LATEST_VERSION) {
     throw new FormatTooNewError("store schema", tables.migrations, current, LATEST_VERSION);
   }
-  if (current < LATEST_VERSION) throw schemaBehindError(location, current, LATEST_VERSION);
+  if (current < READABLE_VERSION) throw schemaBehindError(location, current, LATEST_VERSION);
+  return current;
 }

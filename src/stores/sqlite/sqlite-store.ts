@@ -11,6 +11,7 @@ import {
   InvalidConfigError,
   StoreNotFoundError,
   StoreUnavailableError,
+  schemaBehindError,
 } from "../../core/errors.js";
 import { parseStoredMetadata } from "../../core/record.js";
 import { hasCode } from "../../util/fs-util.js";
@@ -35,15 +36,18 @@ import type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
 } from "../types.js";
-import { configProblems, DEFAULT_TABLE_PREFIX, type SqliteStoreConfig } from "./config.js";
-import type { SqliteDatabase, SqliteStatement } from "./database.js";
+import { configProblems, DEFAULT_TABLE_PREFIX, feedRetentionOf, type SqliteStoreConfig } from "./config.js";
+import type { SqliteDatabase } from "./database.js";
 import { loadDriver } from "./driver.js";
+import { createFeedWaiter, type FeedWaiter } from "./feed-wait.js";
 import { prepareImport } from "./import.js";
 import { readCorruptRow, reindexTables, removeCorruptRow } from "./maintenance.js";
 import {
   applyMigrations,
   checkReadable,
+  FEED_VERSION,
   LATEST_VERSION,
   recordedVersions,
   type TableNames,
@@ -56,12 +60,7 @@ import { type Prepared, prepareAll } from "./statements.js";
 
 export { DEFAULT_TABLE_PREFIX, type SqliteStoreConfig, type SqliteSynchronous } from "./config.js";
 export type { SqliteDatabase, SqliteStatement, SqliteTransaction } from "./database.js";
-
-const PATCH_FIELDS = [
-  "status",
-  "error_message",
-  "resume_count",
-] as const satisfies readonly (keyof StatusPatch)[];
+export { FEED_POLL_MS } from "./feed-wait.js";
 
 /** True when `path` is an existing file (a folder or nothing is no database to read). */
 async function isFile(path: string): Promise<boolean> {
@@ -81,18 +80,22 @@ export class SqliteStore implements CheckpointStore {
   private readonly tables: TableNames;
   private prepared: Prepared | undefined;
   private importer: ReturnType<typeof prepareImport> | undefined;
-  private readonly updates = new Map<string, SqliteStatement>();
   private readonly appliedNow: number[] = [];
+  private readonly waiter: FeedWaiter;
 
   private constructor(
     private readonly db: SqliteDatabase,
     prefix: string,
     private readonly ownsDatabase: boolean,
-    private readonly readOnly = false,
+    private readonly readOnly: boolean,
+    private readonly feedRetention: number,
   ) {
     this.tables = tableNames(prefix);
     this.persistent = !db.memory;
     this.location = db.memory ? "sqlite::memory:" : `sqlite:${resolve(db.name)}`;
+    // An in-memory database has no file to watch: only this store can write it.
+    const file = db.memory || db.name === "" ? undefined : resolve(db.name);
+    this.waiter = createFeedWaiter(file, (since) => this.ready.feed.hasChangesAfter(since));
   }
 
   /** Validates the configuration, loads the driver and opens (or adopts) the database. */
@@ -105,9 +108,11 @@ export class SqliteStore implements CheckpointStore {
     } = config as SqliteStoreConfig;
     const problems = configProblems(config);
     if (problems.length > 0) throw new InvalidConfigError(problems);
+    const retention = feedRetentionOf(config.feedRetention) as number;
+    const readOnly = options.readOnly === true;
 
     // The caller's connection keeps the caller's settings (pragmas included): they own it.
-    if (database !== undefined) return new SqliteStore(database, tablePrefix, false, options.readOnly);
+    if (database !== undefined) return new SqliteStore(database, tablePrefix, false, readOnly, retention);
 
     const Database = await loadDriver();
     const path = dbPath === ":memory:" ? dbPath : resolve(dbPath as string);
@@ -121,7 +126,7 @@ export class SqliteStore implements CheckpointStore {
         // No folder, no file, no journal mode change: a reader leaves the file as it found it.
         db = new Database(path, { fileMustExist: true });
         db.exec("PRAGMA busy_timeout = 5000");
-        return new SqliteStore(db, tablePrefix, true, true);
+        return new SqliteStore(db, tablePrefix, true, true, retention);
       }
       if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
       db = new Database(path);
@@ -139,14 +144,22 @@ export class SqliteStore implements CheckpointStore {
       const reason = error instanceof Error ? error.message : String(error);
       throw new StoreUnavailableError("sqlite", `cannot open ${path}: ${reason}`, { cause: error });
     }
-    return new SqliteStore(db, tablePrefix, true);
+    return new SqliteStore(db, tablePrefix, true, false, retention);
   }
 
   /** Applies missing migrations and prepares the statements; idempotent. */
   async setup(): Promise<void> {
-    if (this.readOnly) checkReadable(this.db, this.tables, this.location);
+    let version = LATEST_VERSION;
+    if (this.readOnly) version = checkReadable(this.db, this.tables, this.location);
     else this.appliedNow.push(...applyMigrations(this.db, this.tables));
-    this.prepared ??= prepareAll(this.db, this.tables);
+    // A read-only open of a schema without the feed reads runs; its feed methods ask for a migrate.
+    const noFeed = () => schemaBehindError(this.location, version, LATEST_VERSION);
+    this.prepared ??= prepareAll(
+      this.db,
+      this.tables,
+      this.feedRetention,
+      version < FEED_VERSION ? noFeed : undefined,
+    );
   }
 
   /** The schema versions recorded in the database, and those this store's setup applied. */
@@ -193,6 +206,7 @@ export class SqliteStore implements CheckpointStore {
     if (fence || expectedTip !== undefined)
       this.ready.transactions.put.immediate(record, outputs, fence, expectedTip);
     else this.ready.transactions.put(record, outputs, undefined, undefined);
+    this.waiter.notify();
   }
 
   /** Stores a whole run in one immediate transaction; see `import.ts`. */
@@ -203,7 +217,9 @@ export class SqliteStore implements CheckpointStore {
   ): Promise<void> {
     this.importer ??= prepareImport(this.db, this.tables, this.ready);
     // A key record destroyed or replaced: its old bytes leave the WAL too.
-    if (this.importer(pipelineId, checkpoints, options)) truncateWal(this.db);
+    const destroyedKey = this.importer(pipelineId, checkpoints, options);
+    this.waiter.notify();
+    if (destroyedKey) truncateWal(this.db);
   }
 
   /** The run's key record (`<prefix>run_keys`); undefined when it has none. */
@@ -274,28 +290,14 @@ export class SqliteStore implements CheckpointStore {
     return listRunsPage(this.ready.runs, query);
   }
 
-  /** Updates only the patched fields; `CheckpointNotFoundError` when the id is absent. */
+  /**
+   * Updates only the patched fields and records a `status` change, in one immediate
+   * transaction; `CheckpointNotFoundError` when the id is absent. An empty patch changes nothing.
+   */
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
-    const fields = PATCH_FIELDS.filter((f) => patch[f] !== undefined);
-    const { statements } = this.ready;
-    if (fields.length === 0) {
-      if (statements.checkpointExists.get(checkpointId) === undefined) {
-        throw new CheckpointNotFoundError(checkpointId);
-      }
-      return;
-    }
-    const key = fields.join(",");
-    let update = this.updates.get(key);
-    if (!update) {
-      const set = fields.map((f) => `${f} = @${f}`).join(", ");
-      update = this.db
-        .prepare(`UPDATE ${this.tables.checkpoints} SET ${set} WHERE checkpoint_id = @checkpoint_id`)
-        .safeIntegers(false);
-      this.updates.set(key, update);
-    }
-    const params: Row = { checkpoint_id: checkpointId };
-    for (const f of fields) params[f] = patch[f];
-    if (update.run(params).changes === 0) throw new CheckpointNotFoundError(checkpointId);
+    const updated = this.ready.updateStatus(checkpointId, patch);
+    if (!updated) throw new CheckpointNotFoundError(checkpointId);
+    if (updated === "changed") this.waiter.notify();
   }
 
   /** Deletes the listed checkpoints of a run; returns how many existed. */
@@ -304,7 +306,11 @@ export class SqliteStore implements CheckpointStore {
     checkpointIds: readonly string[],
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
-    return this.ready.transactions.deleteCheckpoints(pipelineId, checkpointIds, options.retention === true);
+    // Immediate: the rows are read (for the feed) before they are deleted, under one write lock.
+    const { deleteCheckpoints } = this.ready.transactions;
+    const deleted = deleteCheckpoints.immediate(pipelineId, checkpointIds, options.retention === true);
+    if (deleted > 0) this.waiter.notify();
+    return deleted;
   }
 
   /** The run's row in the runs table, as its head record. */
@@ -334,7 +340,9 @@ export class SqliteStore implements CheckpointStore {
    */
   async deleteRun(pipelineId: string): Promise<void> {
     // Only after a key record went: a run without one has nothing the truncation must remove.
-    if (this.ready.transactions.deleteRun(pipelineId)) truncateWal(this.db);
+    const destroyedKey = this.ready.transactions.deleteRun.immediate(pipelineId);
+    this.waiter.notify();
+    if (destroyedKey) truncateWal(this.db);
   }
 
   /** The row of a corrupt entry, every column, as JSON. */
@@ -354,8 +362,34 @@ export class SqliteStore implements CheckpointStore {
     return done;
   }
 
-  /** Closes the database when this store opened it; a caller's database is left open. */
+  /** Changes after `since` (`<feedId>:<position>`), oldest first; see `feed.ts`. */
+  async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
+    return this.ready.feed.read(since, limit);
+  }
+
+  /** The cursor of the newest change (`<feedId>:0` for an empty feed). */
+  async feedCursor(): Promise<string> {
+    return this.ready.feed.cursor();
+  }
+
+  /** Waits for a change after `since`: `fs.watch` on the database's folder plus a poll; see `feed-wait.ts`. */
+  async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.waiter.wait(since, timeoutMs, signal);
+  }
+
+  /** A meta value (`<prefix>meta`); undefined when unset. */
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.ready.feed.getMeta(key);
+  }
+
+  /** Sets a meta value in one statement (durable on commit; not a change). */
+  async putMeta(key: string, value: string): Promise<void> {
+    this.ready.feed.putMeta(key, value);
+  }
+
+  /** Ends pending feed waits, then closes the database when this store opened it; a caller's database is left open. */
   async close(): Promise<void> {
+    this.waiter.close();
     if (this.ownsDatabase && this.db.open) this.db.close();
   }
 }

@@ -4,16 +4,33 @@
  */
 import { CheckpointConflictError, CheckpointCorruptError, TipMovedError } from "../../core/errors.js";
 import { assertFence, decideAcquire, isSameLease } from "../lease.js";
-import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord } from "../types.js";
+import type { CheckpointRecord, Lease, LeaseAttempt, OutputRecord, StatusPatch } from "../types.js";
+import { missingFeed, prepareFeed } from "./feed.js";
 import type { TableNames } from "./migrations.js";
 import { asText, COLUMNS, type Row } from "./rows.js";
 import { prepareRunKeys } from "./run-keys.js";
 import { prepareRunQueries } from "./runs.js";
 import type { SqliteDatabase, SqliteStatement } from "./sqlite-store.js";
 
+const PATCH_FIELDS = [
+  "status",
+  "error_message",
+  "resume_count",
+] as const satisfies readonly (keyof StatusPatch)[];
+
 // Runs after the migrations: SQLite resolves table names when a statement is prepared.
-/** Prepares every statement of the store and the transactions built on them. */
-export function prepareAll(db: SqliteDatabase, tables: TableNames) {
+/**
+ * Prepares every statement of the store and the transactions built on them. Each transaction
+ * that changes a checkpoint or run records its changes in the feed before it commits. With
+ * `noFeed` (a read-only open of a schema from before the feed), every feed method, and so every
+ * write, throws its error.
+ */
+export function prepareAll(
+  db: SqliteDatabase,
+  tables: TableNames,
+  feedRetention: number,
+  noFeed?: () => Error,
+) {
   const { checkpoints: c, outputs: o, leases: l, runs: r, runKeys: k } = tables;
   const columns = COLUMNS.join(", ");
   const prepare = (sql: string) => db.prepare(sql).safeIntegers(false);
@@ -63,7 +80,14 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
       `SELECT last_sequence, last_checkpoint_id, last_checksum, pruned_through, pruned_at FROM ${r}
        WHERE pipeline_id = ?`,
     ),
-    selectSequence: prepare(`SELECT sequence FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`),
+    selectDeleted: prepare(
+      `SELECT sequence, pipeline_name FROM ${c} WHERE pipeline_id = ? AND checkpoint_id = ?`,
+    ),
+    // The runs row's name, else a checkpoint's (a lost runs row), else "" (outputs only).
+    selectRunName: prepare(
+      `SELECT COALESCE((SELECT pipeline_name FROM ${r} WHERE pipeline_id = @run),
+       (SELECT pipeline_name FROM ${c} WHERE pipeline_id = @run LIMIT 1), '') AS pipeline_name`,
+    ),
     deleteRunEntry: prepare(`DELETE FROM ${r} WHERE pipeline_id = ?`),
     deleteRunKey: prepare(`DELETE FROM ${k} WHERE pipeline_id = ?`),
     selectLease: prepare(`SELECT owner, token, expires_at FROM ${l} WHERE pipeline_id = ?`),
@@ -81,6 +105,7 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
   };
   const writeLease = (lease: Lease) =>
     s.upsertLease.run(lease.pipelineId, lease.owner, lease.token, lease.expiresAt.getTime());
+  const feed = noFeed ? missingFeed(noFeed) : prepareFeed(db, tables, feedRetention);
   const sumChanges = (statement: SqliteStatement, pipelineId: string, keys: readonly string[]) => {
     let changes = 0;
     for (const key of keys) changes += statement.run(pipelineId, key).changes;
@@ -128,20 +153,31 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
           m.checksum,
         );
         if (complete) s.markFinished.run(m.pipeline_id);
+        feed.record("checkpoint", m.pipeline_id, m.pipeline_name, m.checkpoint_id, m.sequence);
       },
     ),
     // The head stays: a deletion is never a rewind, and retention's is recorded as a tombstone.
     deleteCheckpoints: db.transaction((pipelineId: string, ids: readonly string[], retention: boolean) => {
       let through = -1;
-      if (retention) {
-        for (const id of ids) {
-          const row = s.selectSequence.get(pipelineId, id) as { sequence: unknown } | undefined;
-          if (row !== undefined) through = Math.max(through, Number(row.sequence));
-        }
+      let deleted = 0;
+      for (const id of ids) {
+        const row = s.selectDeleted.get(pipelineId, id) as Row | undefined;
+        if (row === undefined || s.deleteCheckpoint.run(pipelineId, id).changes === 0) continue;
+        deleted += 1;
+        const sequence = Number(row.sequence);
+        if (retention) through = Math.max(through, sequence);
+        feed.record("deleted", pipelineId, String(row.pipeline_name), id, sequence);
       }
-      const deleted = sumChanges(s.deleteCheckpoint, pipelineId, ids);
       if (through >= 0) s.markPruned.run({ run: pipelineId, through, at: new Date().toISOString() });
       return deleted;
+    }),
+    // `update` is one of the store's `UPDATE ... RETURNING pipeline_id, pipeline_name, sequence`.
+    updateStatus: db.transaction((update: SqliteStatement, params: Row): boolean => {
+      const row = update.get(params) as Row | undefined;
+      if (row === undefined) return false;
+      const id = String(params.checkpoint_id);
+      feed.record("status", String(row.pipeline_id), String(row.pipeline_name), id, Number(row.sequence));
+      return true;
     }),
     // A read transaction gives every lookup the same snapshot.
     getOutputs: db.transaction((pipelineId: string, hashes: readonly string[]) => {
@@ -176,16 +212,43 @@ export function prepareAll(db: SqliteDatabase, tables: TableNames) {
     }),
     // The key record first: with secure_delete on, its bytes are zeroed in the page it was in.
     // True when the run had a key record (whose old bytes the WAL still holds).
+    // One `deleted` change when anything of the run was stored (a key record alone is not).
     deleteRun: db.transaction((pipelineId: string): boolean => {
+      const { pipeline_name: name } = s.selectRunName.get({ run: pipelineId }) as { pipeline_name: unknown };
       const keyed = s.deleteRunKey.run(pipelineId).changes > 0;
-      s.deleteRunCheckpoints.run(pipelineId);
-      s.deleteRunOutputs.run(pipelineId);
-      s.deleteRunEntry.run(pipelineId);
+      const removed =
+        s.deleteRunCheckpoints.run(pipelineId).changes +
+        s.deleteRunOutputs.run(pipelineId).changes +
+        s.deleteRunEntry.run(pipelineId).changes;
+      if (removed > 0) feed.record("deleted", pipelineId, String(name));
       return keyed;
     }),
   };
+  // One UPDATE per set of patched fields, prepared on first use.
+  const updates = new Map<string, SqliteStatement>();
+  /**
+   * Updates only the patched fields, with its `status` change, in one immediate transaction:
+   * "changed", "unchanged" (an empty patch of an existing checkpoint), or false when it is absent.
+   */
+  const updateStatus = (checkpointId: string, patch: StatusPatch): "changed" | "unchanged" | false => {
+    const fields = PATCH_FIELDS.filter((f) => patch[f] !== undefined);
+    if (fields.length === 0) return s.checkpointExists.get(checkpointId) !== undefined && "unchanged";
+    const key = fields.join(",");
+    let update = updates.get(key);
+    if (!update) {
+      update = prepare(
+        `UPDATE ${c} SET ${fields.map((f) => `${f} = @${f}`).join(", ")} WHERE checkpoint_id = @checkpoint_id
+         RETURNING pipeline_id, pipeline_name, sequence`,
+      );
+      updates.set(key, update);
+    }
+    const params: Row = { checkpoint_id: checkpointId };
+    for (const f of fields) params[f] = patch[f];
+    return transactions.updateStatus.immediate(update, params) && "changed";
+  };
   const keys = prepareRunKeys(db, tables);
-  return { statements: s, transactions, runs: prepareRunQueries(db, tables), keys, leaseOf };
+  const runs = prepareRunQueries(db, tables);
+  return { statements: s, transactions, runs, keys, leaseOf, feed, updateStatus };
 }
 
 /** The prepared statements and transactions of one store. */
