@@ -167,6 +167,37 @@ steps:
     expect(compared.stdout).toContain("Compared 1 run");
   });
 
+  it("on a terminal: a status line, then a summary; Ctrl+C stops a follow with exit 0", async () => {
+    const from = sqlite();
+    const to = sqlite();
+    await fill(from, ["etl-1"]);
+    const quote = (v: string) => `'${v.replace(/'/g, "'\\''")}'`;
+    const command = [process.execPath, CLI_PATH, "replicate", "--from", from, "--to", to, "--follow"]
+      .map(quote)
+      .join(" ");
+    // util-linux `script` runs the command on a pseudo-terminal; Ctrl+C typed there is SIGINT.
+    const child = spawn("script", ["-qefc", command, "/dev/null"], {
+      cwd: dir(),
+      env: { ...process.env, CAIRN_STORE: undefined },
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      output += d;
+    });
+    const exit = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const deadline = Date.now() + 60_000;
+    while (!output.includes("follow · runs 1/1 · 3 copied")) {
+      if (Date.now() > deadline) throw new Error(`no follow status line: ${JSON.stringify(output)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.stdin.write("\x03");
+    expect(await exit, output).toBe(0);
+    expect(output).toContain("sync · runs");
+    expect(output).toMatch(/lag \d+\.\d s · 0 behind/);
+    expect(output).toContain(`Stopped ${from} → ${to}: 3 checkpoints`);
+    expect(output).toContain("The replica is at ");
+  });
+
   it("usage errors", async () => {
     const a = sqlite();
     await fill(a, ["etl-1"]);
