@@ -183,13 +183,21 @@ registerStore({
 registerStore({
   strategy: "file",
   schemes: ["file"],
-  options: ["basePath", "fsync"],
-  fromUrl: (url) => ({ basePath: pathFromUrl(url) || DEFAULT_BASE_PATH }),
+  options: ["basePath", "fsync", "feedRetention"],
+  fromUrl: (url) => {
+    // `?feedRetention=N` is the one query a file URL takes; any other `?` is part of the path.
+    const query = /\?feedRetention=([^&#]*)$/.exec(url);
+    const path = pathFromUrl(query ? url.slice(0, query.index) : url) || DEFAULT_BASE_PATH;
+    return query ? { basePath: path, feedRetention: Number(query[1]) } : { basePath: path };
+  },
   validate: (c) => {
     const problems: string[] = [];
     if (c.basePath !== undefined && !isNonEmptyString(c.basePath))
       problems.push("basePath must be a non-empty string");
     if (c.fsync !== undefined && typeof c.fsync !== "boolean") problems.push("fsync must be a boolean");
+    const retention = c.feedRetention;
+    if (retention !== undefined && !(Number.isSafeInteger(retention) && (retention as number) >= 100))
+      problems.push("feedRetention must be an integer of at least 100");
     return problems;
   },
   create: async (config, options) => {
@@ -197,6 +205,7 @@ registerStore({
     return new FileStore({
       basePath: resolve((config.basePath as string | undefined) ?? DEFAULT_BASE_PATH),
       fsync: (config.fsync as boolean | undefined) ?? true,
+      ...(config.feedRetention === undefined ? {} : { feedRetention: config.feedRetention as number }),
       ...(options?.readOnly ? { readOnly: true } : {}),
     });
   },

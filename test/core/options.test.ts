@@ -71,7 +71,7 @@ describe("unknown options", () => {
     }
     // Through the registry, snake_case is accepted and typos are refused the same way.
     expect(() => new CheckpointManager({ strategy: "file", config: { base_pth: "/tmp/x" } })).toThrow(
-      'the file store has no option "base_pth" (options: basePath, fsync)',
+      'the file store has no option "base_pth" (options: basePath, fsync, feedRetention)',
     );
   });
 });

@@ -53,7 +53,7 @@ describe("file store layout", () => {
     const config: Config = { strategy: "file", config: { basePath } };
     const id = await write(config);
     const layoutPath = join(basePath, ".cairn-layout.json");
-    expect(JSON.parse(await readFile(layoutPath, "utf8"))).toEqual({ layout: 1 });
+    expect(JSON.parse(await readFile(layoutPath, "utf8"))).toEqual({ layout: 2 });
     const manager = new CheckpointManager(config);
     try {
       expect((await manager.listPipelines()).map((p) => p.pipelineId)).toEqual(["run-a"]);
@@ -65,17 +65,17 @@ describe("file store layout", () => {
     await write(config, "run-b");
     expect((await stat(layoutPath)).mtimeMs).toBe(before);
 
-    await writeFile(layoutPath, '{"layout":2}\n');
+    await writeFile(layoutPath, '{"layout":3}\n');
     const error = await refused(config, id);
     expect(error).toBeInstanceOf(FormatTooNewError);
-    expect(error).toMatchObject({ subject: "store layout", found: 2, supported: 1 });
+    expect(error).toMatchObject({ subject: "store layout", found: 3, supported: 2 });
     const result = await runCairn(["list", "--base-path", basePath], { cwd: dir });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("store layout format version 2 is newer than this cairn supports (1)");
+    expect(result.stderr).toContain("store layout format version 3 is newer than this cairn supports (2)");
     // A writer refuses too, and leaves the newer layout as it is.
     const writer = await runCairn(["migrate", "--base-path", basePath], { cwd: dir });
     expect(writer.code).toBe(2);
-    expect(await readFile(layoutPath, "utf8")).toBe('{"layout":2}\n');
+    expect(await readFile(layoutPath, "utf8")).toBe('{"layout":3}\n');
   });
 
   it("a store an older cairn wrote (no layout file) is read, and gets one on its next write", async () => {
@@ -91,7 +91,25 @@ describe("file store layout", () => {
     }
     expect(await readdir(basePath)).not.toContain(".cairn-layout.json");
     await write(config, "run-b");
-    expect(JSON.parse(await readFile(join(basePath, ".cairn-layout.json"), "utf8"))).toEqual({ layout: 1 });
+    expect(JSON.parse(await readFile(join(basePath, ".cairn-layout.json"), "utf8"))).toEqual({ layout: 2 });
+  });
+
+  it("a layout-1 store (no change feed) is read as is and raised to 2 by the next write", async () => {
+    const basePath = join(dir, "store");
+    const config: Config = { strategy: "file", config: { basePath } };
+    const id = await write(config);
+    const layoutPath = join(basePath, ".cairn-layout.json");
+    await writeFile(layoutPath, '{"layout":1}\n');
+    const manager = new CheckpointManager(config);
+    try {
+      expect((await manager.loadCheckpoint(id)).metadata.checkpointId).toBe(id);
+    } finally {
+      await manager.close();
+    }
+    expect(await readFile(layoutPath, "utf8")).toBe('{"layout":1}\n');
+    // A cairn that knows only layout 1 would write without the feed: from now on it must refuse.
+    await write(config, "run-b");
+    expect(JSON.parse(await readFile(layoutPath, "utf8"))).toEqual({ layout: 2 });
   });
 
   it("a layout file that holds no version is corrupt (exit 4), not too new", async () => {

@@ -8,7 +8,8 @@
  *   basePath/.leases/   leases (`run-leases.ts`) and run locks (`file-leases.ts`)
  *   basePath/.runs/     the runs-by-name index (`runs-index.ts`)
  *   basePath/.staging/, basePath/.trash/   whole-run imports and deletes (`staging.ts`)
- *   basePath/.cairn-layout.json   `{"layout":1}`, the store's layout version (`layout.ts`):
+ *   basePath/.feed/     the change feed (`file-feed.ts`); basePath/.meta/  meta values
+ *   basePath/.cairn-layout.json   `{"layout":2}`, the store's layout version (`layout.ts`):
  *                       written by the first write, checked on open; a newer one is refused
  *
  * Every write goes to a temp file that is flushed and then moved into place, and the folder is
@@ -48,6 +49,7 @@ import type {
   RunHead,
   RunPage,
   StatusPatch,
+  StoreChange,
 } from "../types.js";
 import {
   checkpointFileName,
@@ -56,14 +58,17 @@ import {
   parseOutputFileName,
 } from "./checkpoint-file.js";
 import { entryPath, readEntry } from "./corrupt-entries.js";
+import { fileChange, importChanges, removalChange, runRemovalChange } from "./feed-changes.js";
+import { DEFAULT_FEED_RETENTION, type Declare, FileFeed } from "./file-feed.js";
 import { withRunLock } from "./file-leases.js";
-import { FILE_STORE_OPTIONS, type FileStoreOptions } from "./file-options.js";
+import { FILE_STORE_OPTIONS, type FileStoreOptions, feedRetentionOf } from "./file-options.js";
 import { headRecordText, keptPruned, readHeadRecord, writeHeadRecord } from "./head-record.js";
 import { claimId } from "./id-claim.js";
 import { indexRun, isIndexed } from "./id-index.js";
 import { StoreLayout } from "./layout.js";
 import { listRun } from "./listing.js";
 import { findById, Locations } from "./lookup.js";
+import { readMeta, writeMeta } from "./meta-files.js";
 import { newestForWrite, readNewest, tipOf } from "./newest.js";
 import { type RunFolder, removeCheckpointFiles, removeCorruptFile, removeOutputFiles } from "./removal.js";
 import { readOutputs, syncDir } from "./run-folders.js";
@@ -71,9 +76,10 @@ import { holdsOnlyKey, readRunKey, runKeyPath, scrubKeyFile, writeRunKey } from 
 import { RunLeases } from "./run-leases.js";
 import { HEAD, lazyNames, listRunIds, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
-import { checkImport, publishRun, recoverLeftovers, stageRun, trashRun } from "./staging.js";
+import { checkImport, publishRun, recoverLeftovers, stagedRunFolder, stageRun, trashRun } from "./staging.js";
 import { writeCheckpoint } from "./write-checkpoint.js";
 
+export { FEED_POLL_MS } from "./file-feed.js";
 export type { FileStoreOptions } from "./file-options.js";
 
 /** Stores checkpoints as JSON files, one folder per run. */
@@ -91,6 +97,7 @@ export class FileStore implements CheckpointStore {
   private readonly leases: RunLeases;
   private readonly locations = new Locations();
   private readonly layout: StoreLayout;
+  private readonly feed: FileFeed;
 
   constructor(options: FileStoreOptions) {
     const unknown = unknownOptionsProblem("the file store", options, FILE_STORE_OPTIONS);
@@ -102,6 +109,8 @@ export class FileStore implements CheckpointStore {
     this.runs = new RunsIndex(this.basePath, this.fsync);
     this.leases = new RunLeases(this.basePath, this.fsync);
     this.layout = new StoreLayout(this.basePath, this.fsync);
+    const retention = feedRetentionOf(options, DEFAULT_FEED_RETENTION);
+    this.feed = new FileFeed(this.basePath, this.fsync, this.readOnly, retention, () => this.layout.write());
   }
 
   /** Checks the base folder and, for a store an older cairn wrote, builds the runs index once. */
@@ -129,6 +138,8 @@ export class FileStore implements CheckpointStore {
     }
     await recoverLeftovers(this.basePath, this.runs, this.fsync);
     await this.runs.setup();
+    // After the leftovers: an import they finish is in place, and its changes are settled as committed.
+    await this.feed.recoverAbandoned();
   }
 
   /**
@@ -150,37 +161,39 @@ export class FileStore implements CheckpointStore {
     const outputNames = outputs.map((o) => outputFileName(o.hash));
     this.runs.nameFolder(metadata.pipeline_name);
     await this.layout.write();
-    // In-process queue first, then the lock file: waiting in the queue is cheaper than polling the lock.
-    await this.locks.run(pipelineId, () =>
-      withRunLock(this.basePath, pipelineId, async () => {
-        if (fence) assertFence(this.leases.current(pipelineId), fence);
-        const list = lazyNames(dir);
-        // Checked before any output is written, so a refused put normally leaves nothing behind.
-        const unclaim = await claimId(this.basePath, id, { pipelineId, dir, name }, list);
-        try {
-          const newest = newestForWrite(dir, list);
-          const { expectedTip } = options;
-          if (expectedTip !== undefined) {
-            const actual = await tipOf(pipelineId, dir, newest);
-            if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
-          }
-          if (newest.length === 0)
-            await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
-          // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
-          const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
-          // The run's first checkpoint, its id marked: from now on the run is indexed.
-          const flag = newest.length === 0 && !isIndexed(dir);
-          const write = { dir, name, record, outputs, outputNames, leads, flag };
-          await writeCheckpoint(this.basePath, write, this.fsync);
-          // After the checkpoint is in place: the record never names a checkpoint not written.
-          await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
-        } catch (error) {
-          unclaim();
-          throw error;
+    await this.queued(pipelineId, async (declare) => {
+      if (fence) assertFence(this.leases.current(pipelineId), fence);
+      const list = lazyNames(dir);
+      // Checked before any output is written, so a refused put normally leaves nothing behind.
+      const unclaim = await claimId(this.basePath, id, { pipelineId, dir, name }, list);
+      try {
+        const newest = newestForWrite(dir, list);
+        const { expectedTip } = options;
+        if (expectedTip !== undefined) {
+          const actual = await tipOf(pipelineId, dir, newest);
+          if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
         }
-        if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
-      }),
-    );
+        if (newest.length === 0) await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
+        // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
+        const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
+        // The run's first checkpoint, its id marked: from now on the run is indexed.
+        const flag = newest.length === 0 && !isIndexed(dir);
+        const text = formatCheckpointFile(metadata, record.body);
+        // The intent is written while the checkpoint's files are: only their moves wait for it.
+        const beforeCommit = declare([
+          fileChange("checkpoint", this.basePath, metadata, join(dir, name), text),
+        ]);
+        beforeCommit.catch(() => undefined); // awaited by writeCheckpoint, whatever happens first
+        const write = { dir, name, record, outputs, outputNames, leads, flag, text, beforeCommit };
+        await writeCheckpoint(this.basePath, write, this.fsync);
+        // After the checkpoint is in place: the record never names a checkpoint not written.
+        await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
+      } catch (error) {
+        unclaim();
+        throw error;
+      }
+      if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
+    });
   }
 
   /**
@@ -199,13 +212,18 @@ export class FileStore implements CheckpointStore {
     await checkImport(this.basePath, pipelineId, checkpoints, options);
     const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync, options.runKey);
     try {
-      await this.locks.run(pipelineId, () =>
-        withRunLock(this.basePath, pipelineId, async () => {
-          await checkImport(this.basePath, pipelineId, checkpoints, options);
-          const keepKey = options.runKey === undefined;
-          await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync, keepKey);
-        }),
-      );
+      await this.queued(pipelineId, async (declare) => {
+        await checkImport(this.basePath, pipelineId, checkpoints, options);
+        const dir = this.runDir(pipelineId);
+        const metas = checkpoints.map((c) => c.record.metadata);
+        const run = stagedRunFolder(staged);
+        await declare([
+          ...(holdsOnlyKey(dir) ? [] : runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId))),
+          ...importChanges(this.basePath, dir, run, staged.nonce, pipelineId, metas),
+        ]);
+        const keepKey = options.runKey === undefined;
+        await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync, keepKey);
+      });
     } finally {
       await rm(staged.folder, { recursive: true, force: true });
     }
@@ -300,7 +318,9 @@ export class FileStore implements CheckpointStore {
     const dir = this.runDir(pipelineId);
     await this.layout.write();
     return this.locks.run(pipelineId, () =>
-      withRunLock(this.basePath, pipelineId, async () => {
+      // Through the feed (declaring nothing): a killed writer's changes are settled before the
+      // folder is made again, so its inode tests still see the folder it left.
+      this.locked(pipelineId, async () => {
         if (readRunKey(dir) !== expected) return false;
         await writeRunKey(this.basePath, dir, record, this.fsync);
         return true;
@@ -312,7 +332,8 @@ export class FileStore implements CheckpointStore {
   async updateCheckpoint(checkpointId: string, patch: StatusPatch): Promise<void> {
     const found = (await findById(this.basePath, this.locations, checkpointId))?.found;
     if (!found) throw new CheckpointNotFoundError(checkpointId);
-    await this.locks.run(found.pipelineId, async () => {
+    const { pipelineId } = found;
+    await this.queued(pipelineId, async (declare) => {
       let record: CheckpointRecord;
       try {
         record = await readLocated(found);
@@ -320,7 +341,9 @@ export class FileStore implements CheckpointStore {
         if (hasCode(error, "ENOENT")) throw new CheckpointNotFoundError(checkpointId);
         throw error;
       }
-      const text = formatCheckpointFile(applyPatch(record.metadata, patch), record.body);
+      const metadata = applyPatch(record.metadata, patch);
+      const text = formatCheckpointFile(metadata, record.body);
+      await declare([fileChange("status", this.basePath, metadata, join(found.dir, found.name), text)]);
       await replaceFile(found.dir, found.name, text, this.fsync);
       await this.sync(found.dir);
     });
@@ -333,11 +356,17 @@ export class FileStore implements CheckpointStore {
     options: DeleteCheckpointsOptions = {},
   ): Promise<number> {
     const run = this.folder(pipelineId);
-    const remove = () => removeCheckpointFiles(run, new Set(checkpointIds), options.retention === true);
-    // Retention rewrites the head record, which writers replace under the run's lock.
-    return this.locks.run(pipelineId, () =>
-      options.retention ? withRunLock(this.basePath, pipelineId, remove) : remove(),
-    );
+    const ids = new Set(checkpointIds);
+    // Under the run's lock, so the run's changes reach the feed in the order they happen.
+    return this.locks.run(pipelineId, async () => {
+      if (readdirIfPresent(run.dir) === undefined) return 0;
+      return this.locked(pipelineId, (declare) =>
+        removeCheckpointFiles(run, ids, options.retention === true, async (found) => {
+          const name = this.runs.nameOf(pipelineId);
+          await declare(found.map((f) => removalChange(this.basePath, name, f)));
+        }),
+      );
+    });
   }
 
   /** The run's head record (`outputs/.run-head`, see `head-record.ts`). */
@@ -374,7 +403,10 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(pipelineId, async () => {
       // Nothing to delete: no lock file, so a store that does not exist stays that way.
       if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;
-      await withRunLock(this.basePath, pipelineId, async () => {
+      await this.locked(pipelineId, async (declare) => {
+        // A folder holding only a key record is a run with nothing stored yet: no change.
+        if (!holdsOnlyKey(dir))
+          await declare(runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId)));
         await scrubKeyFile(runKeyPath(dir), this.fsync);
         await trashRun(this.basePath, this.runs, pipelineId, this.fsync);
       });
@@ -392,8 +424,45 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(entry.pipelineId, () => removeCorruptFile(run, entry));
   }
 
+  /** Changes after `since`, oldest first (`file-feed.ts`). */
+  async readChanges(since: string | undefined, limit: number): Promise<StoreChange[]> {
+    return this.feed.readChanges(since, limit);
+  }
+
+  /** The cursor of the feed's newest change. */
+  async feedCursor(): Promise<string> {
+    return this.feed.feedCursor();
+  }
+
+  /** Resolves once a change after `since` may exist: `fs.watch`, and a poll every `FEED_POLL_MS`. */
+  async waitForChanges(since: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.feed.waitForChanges(since, timeoutMs, signal);
+  }
+
+  /** A meta value (`.meta/<key>.value`); undefined when unset. */
+  async getMeta(key: string): Promise<string | undefined> {
+    return readMeta(this.basePath, key);
+  }
+
+  /** Sets a meta value by temp file and rename. */
+  async putMeta(key: string, value: string): Promise<void> {
+    await this.layout.write();
+    await writeMeta(this.basePath, key, value, this.fsync);
+  }
+
   /** Nothing to release: no handle stays open between calls. */
   async close(): Promise<void> {}
+
+  /** Runs a write in the run's in-process queue, then under its lock file, recording its changes. */
+  private queued<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
+    // The queue first: waiting in it is cheaper than polling the lock file.
+    return this.locks.run(pipelineId, () => this.locked(pipelineId, fn));
+  }
+
+  /** Runs a write under the run's lock file, recording its changes in the feed (`file-feed.ts`). */
+  private locked<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
+    return withRunLock(this.basePath, pipelineId, () => this.feed.record(pipelineId, fn));
+  }
 
   /** The run's folder; refuses a name that would not be a plain folder of the base folder. */
   private runDir(pipelineId: string): string {

@@ -1,5 +1,5 @@
 /**
- * The file store's layout version: `<basePath>/.cairn-layout.json`, `{"layout":1}`. It says how
+ * The file store's layout version: `<basePath>/.cairn-layout.json`, `{"layout":2}`. It says how
  * the folders and files under the base folder are arranged, so that an older cairn facing a
  * store a newer cairn rearranged refuses it (`FormatTooNewError`) instead of misreading it. It is
  * read when the store opens and written, create-only, by the first write of an instance; a
@@ -9,12 +9,17 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointCorruptError, FormatTooNewError } from "../../core/errors.js";
-import { createFile } from "../../util/atomic-file.js";
+import { createFile, replaceFile } from "../../util/atomic-file.js";
 import { readJsonFile } from "../../util/fs-util.js";
 import { syncDir } from "./run-folders.js";
 
-/** The layout this cairn writes and reads. */
-export const FILE_LAYOUT_VERSION = 1;
+/**
+ * The layout this cairn writes and reads. 2 added the change feed (`.feed/`, `.meta/`): every
+ * write must append to the feed, so a cairn that knows only layout 1 (and would write without
+ * it, leaving changes the feed silently lacks) must refuse the store. Layout 1 is read as is
+ * and raised to 2 by the first write.
+ */
+export const FILE_LAYOUT_VERSION = 2;
 
 /** The layout file's name in the base folder. */
 export const LAYOUT_FILE = ".cairn-layout.json";
@@ -71,6 +76,14 @@ export function checkLayout(basePath: string): void {
 export async function writeLayout(basePath: string, fsync: boolean): Promise<void> {
   await mkdir(basePath, { recursive: true });
   const text = `${JSON.stringify({ layout: FILE_LAYOUT_VERSION })}\n`;
-  if (await createFile(basePath, LAYOUT_FILE, text, fsync)) await syncDir(basePath, fsync);
-  else checkLayout(basePath);
+  if (await createFile(basePath, LAYOUT_FILE, text, fsync)) {
+    await syncDir(basePath, fsync);
+    return;
+  }
+  checkLayout(basePath);
+  // An older layout: raised before this instance writes anything an older cairn would miss.
+  if ((readLayout(basePath) ?? 0) < FILE_LAYOUT_VERSION) {
+    await replaceFile(basePath, LAYOUT_FILE, text, fsync);
+    await syncDir(basePath, fsync);
+  }
 }

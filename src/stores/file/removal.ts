@@ -24,28 +24,43 @@ export interface RunFolder {
   fsync: boolean;
 }
 
+/** A checkpoint file about to be unlinked. */
+export interface FoundCheckpoint {
+  path: string;
+  checkpointId: string;
+  sequence: number;
+}
+
 /**
  * Unlinks the checkpoint files of `ids` in the run folder (corrupt ones too: by file name) and
  * returns how many ids existed. With `retention`, the head record's tombstone names the highest
- * sequence removed; the head itself never moves back.
+ * sequence removed; the head itself never moves back. `before` is told which files go, oldest
+ * first, before the first one does (the feed declares them).
  */
 export async function removeCheckpointFiles(
   run: RunFolder,
   ids: ReadonlySet<string>,
   retention: boolean,
+  before?: (found: FoundCheckpoint[]) => Promise<void>,
 ): Promise<number> {
   const { basePath, pipelineId, dir, fsync } = run;
   const names = readdirIfPresent(dir);
   if (!names) return 0;
+  const found: (FoundCheckpoint & { name: string })[] = [];
+  for (const name of [...names].sort()) {
+    const parsed = parseCheckpointFileName(name);
+    if (parsed && ids.has(parsed.checkpointId)) found.push({ ...parsed, name, path: join(dir, name) });
+  }
+  if (found.length === 0) return 0;
+  await before?.(found.map(({ path, checkpointId, sequence }) => ({ path, checkpointId, sequence })));
   const deleted = new Set<string>();
   let through = -1;
-  for (const name of names) {
-    const parsed = parseCheckpointFileName(name);
-    if (parsed && ids.has(parsed.checkpointId) && unlinkIfPresent(join(dir, name))) {
-      deleted.add(parsed.checkpointId);
+  for (const { name, path, checkpointId, sequence } of found) {
+    if (unlinkIfPresent(path)) {
+      deleted.add(checkpointId);
       // After the file: a crash in between leaves a stale marker, which lookups pass over.
-      dropMarker(basePath, parsed.checkpointId, { pipelineId, dir, name });
-      through = Math.max(through, parsed.sequence);
+      dropMarker(basePath, checkpointId, { pipelineId, dir, name });
+      through = Math.max(through, sequence);
     }
   }
   if (deleted.size > 0) {

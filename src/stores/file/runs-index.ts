@@ -138,6 +138,19 @@ export class RunsIndex {
     if (unlinkIfPresent(join(folder, pointer.entry))) await syncDir(folder, this.fsync);
   }
 
+  /**
+   * The run's pipeline name as its index entry has it, for the feed's changes; "" when the run
+   * has none, or an entry the index cannot read (the change is still recorded, only unnamed).
+   */
+  nameOf(pipelineId: string): string {
+    try {
+      return this.readPointer(pipelineId)?.name ?? "";
+    } catch (error) {
+      if (error instanceof CheckpointCorruptError) return "";
+      throw error;
+    }
+  }
+
   /** True when the index has anything for the run. */
   has(pipelineId: string): boolean {
     return existsSync(this.pointerPath(pipelineId));

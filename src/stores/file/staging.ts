@@ -126,6 +126,9 @@ export async function stageRun(
   }
 }
 
+/** The run folder inside a staged import, renamed into place by the publish. */
+export const stagedRunFolder = (staged: Staged): string => join(staged.folder, RUN);
+
 /** Refuses an import the store cannot take: the run exists (without `replace`), or an id is another run's. */
 export async function checkImport(
   basePath: string,

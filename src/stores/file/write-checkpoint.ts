@@ -32,6 +32,10 @@ export interface CheckpointWrite {
   leads: boolean;
   /** Also write the run's indexed flag (the run had no checkpoint, and this one's id is marked). */
   flag?: boolean;
+  /** The checkpoint file's text, when the caller formatted it already. */
+  text?: string;
+  /** Must resolve before anything is moved into place (the feed's intent, written meanwhile). */
+  beforeCommit?: Promise<unknown>;
 }
 
 /**
@@ -60,8 +64,20 @@ export async function writeCheckpoint(
   ];
   // Everything is written and flushed together; the order that matters is of the moves
   // into place: outputs and hint first, their folder flushed, then the checkpoint.
-  const text = formatCheckpointFile(record.metadata, record.body);
-  const temps = await writeTemps([...early, { dir, name, data: text }], fsync);
+  const text = write.text ?? formatCheckpointFile(record.metadata, record.body);
+  let temps: TempFile[];
+  try {
+    temps = await writeTemps([...early, { dir, name, data: text }], fsync);
+  } catch (error) {
+    await write.beforeCommit?.catch(() => undefined);
+    throw error;
+  }
+  try {
+    await write.beforeCommit;
+  } catch (error) {
+    discardTemps(temps);
+    throw error;
+  }
   const checkpoint = temps.pop() as TempFile;
   let moved = 0;
   try {
