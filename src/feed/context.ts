@@ -1,6 +1,6 @@
 /**
- * What the replicator's phases share: the raw source and target, the source reader, the report
- * being built, problem and progress reporting, and what it knows of the target's outputs.
+ * What the replicator's phases share: the raw source and target, the report being built, problem
+ * and progress reporting, what it knows of the target's outputs, and the runs' key records.
  */
 import { InvalidArgumentError } from "../core/errors.js";
 import type { ValidationProblem } from "../core/types.js";
@@ -19,11 +19,12 @@ import type {
 const PROGRESS_MS = 1000;
 /** Runs whose target output hashes are kept in memory while following. */
 const CACHED_RUNS = 64;
+/** Runs whose last checkpoint's outputs are kept checked while following (output texts: memory). */
+const MEMO_RUNS = 16;
 
 /** The replication's shared state; one per `replicate` call. */
 export class Replication {
-  readonly reader: SourceReader;
-  readonly report: ReplicationReport & { diverged: ReplicationProblem[] };
+  readonly report: ReplicationReport;
   phase: ReplicationProgress["phase"] = "sync";
   runsDone = 0;
   runsTotal = 0;
@@ -41,7 +42,6 @@ export class Replication {
     readonly target: GuardedStore,
     readonly options: ReplicateOptions,
   ) {
-    this.reader = new SourceReader(source);
     this.report = {
       checkpointsCopied: 0,
       outputsCopied: 0,
@@ -52,6 +52,11 @@ export class Replication {
       diverged: [],
       syncs: 0,
     };
+  }
+
+  /** A reader of the source for one run at a time (runs are worked on in parallel, each with its own). */
+  newReader(): SourceReader {
+    return new SourceReader(this.source);
   }
 
   get aborted(): boolean {
@@ -149,7 +154,7 @@ export class Replication {
     const memo = this.memos.get(pipelineId) ?? new OutputMemo();
     this.memos.delete(pipelineId);
     this.memos.set(pipelineId, memo);
-    if (this.memos.size > CACHED_RUNS) this.memos.delete(this.memos.keys().next().value as string);
+    if (this.memos.size > MEMO_RUNS) this.memos.delete(this.memos.keys().next().value as string);
     return memo;
   }
 
@@ -196,4 +201,29 @@ function keyId(pipelineId: string, record: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Runs `fn` over `items`, at most `limit` at a time. After a failure no new item is started; the
+ * ones running finish, then the first error is thrown (nothing is left running behind the caller).
+ */
+export async function settleLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failed.error;
 }

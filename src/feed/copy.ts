@@ -5,13 +5,18 @@
  * keys: plain and compressed records get the full check (checksum, outputs, decode, chain link);
  * encrypted ones the check without the key (`checkWithoutKey`).
  */
-import { CheckpointConflictError, CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
+import {
+  CheckpointConflictError,
+  CheckpointCorruptError,
+  KeyMissingError,
+  TooLargeError,
+} from "../core/errors.js";
 import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import type { ValidationProblem } from "../core/types.js";
 import { checkRecord, checkWithoutKey, type OutputMemo, type ParentLookup } from "../manager/check.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "../manager/limits.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
-import type { CheckpointStore, ImportedCheckpoint, OutputRecord } from "../stores/types.js";
+import type { CheckpointStore, OutputRecord } from "../stores/types.js";
 import { AtRestStore } from "../transforms/at-rest-store.js";
 import { readOutline } from "../transforms/envelope.js";
 
@@ -60,6 +65,16 @@ export class SourceReader {
    * read and check to once per run; `parents` is where the chain link's parent is looked up.
    */
   async verify(checkpointId: string, parents: ParentLookup, memo?: OutputMemo): Promise<SourceCheck> {
+    try {
+      return await this.check(checkpointId, parents, memo);
+    } catch (error) {
+      // Compressed data opening beyond the limit (a bomb, or a record no load could read): refused.
+      if (!(error instanceof TooLargeError)) throw error;
+      return { kind: "corrupt", problems: [{ kind: "unreadable", message: error.message }] };
+    }
+  }
+
+  private async check(checkpointId: string, parents: ParentLookup, memo?: OutputMemo): Promise<SourceCheck> {
     let opened: CheckpointRecord | undefined;
     try {
       opened = await this.view.getCheckpoint(checkpointId);
@@ -117,8 +132,11 @@ function refsOf(record: CheckpointRecord): string[] {
   return [...new Set(Object.values(readOutline(record.metadata, record.body).output_refs))];
 }
 
-/** Outcome of writing one verified copy. */
-export type PutOutcome = "copied" | "present" | "diverged";
+/** Outcome of writing one verified copy (with the target's metadata when it was there already). */
+export type PutOutcome =
+  | { outcome: "copied" }
+  | { outcome: "present"; there: StoredMetadata }
+  | { outcome: "diverged" };
 
 /**
  * Stores a verified copy in the target with the outputs it lacks: no fence, no expected tip (the
@@ -132,14 +150,14 @@ export async function putCopy(
 ): Promise<PutOutcome> {
   try {
     await target.putCheckpoint(copy.record, outputs);
-    return "copied";
+    return { outcome: "copied" };
   } catch (error) {
     if (!(error instanceof CheckpointConflictError)) throw error;
     const m = copy.record.metadata;
     const there = await targetMetadata(target, m.checkpoint_id);
     return there && there.checksum === m.checksum && there.pipeline_id === m.pipeline_id
-      ? "present"
-      : "diverged";
+      ? { outcome: "present", there }
+      : { outcome: "diverged" };
   }
 }
 
@@ -154,9 +172,4 @@ export async function targetMetadata(
     if (!(error instanceof CheckpointCorruptError)) throw error;
     return null;
   }
-}
-
-/** A verified copy as one checkpoint of `importRun`. */
-export function imported(copy: VerifiedCopy, outputs: OutputRecord[]): ImportedCheckpoint {
-  return { record: copy.record, outputs };
 }

@@ -15,8 +15,8 @@ import { rawStore } from "../manager/sealed-transfer.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
 import { openStore, type StoreSpec } from "../stores/registry.js";
 import type { CheckpointStore, StoreChange } from "../stores/types.js";
-import { applyChange } from "./apply.js";
-import { Replication } from "./context.js";
+import { RunApplier } from "./apply.js";
+import { Replication, settleLimit } from "./context.js";
 import { loadState, type ReplicaFilters, saveState, stateKey } from "./state.js";
 import { syncAll } from "./sync.js";
 import type { ReplicateOptions, ReplicationReport } from "./types.js";
@@ -38,6 +38,8 @@ const OPTIONS = [
 const DEFAULT_POLL_MS = 5000;
 /** Changes read from the feed at a time. */
 const BATCH = 1000;
+/** Runs whose changes are applied at the same time (each run's in order). */
+const APPLY_CONCURRENCY = 16;
 /** The cursor is saved in the target at most this often while following. */
 const SAVE_MS = 1000;
 /** Longest wait on the feed before it is read again anyway (and progress reported while idle). */
@@ -237,36 +239,65 @@ class Runner {
     }
   }
 
-  /** Reads and applies one batch of changes. */
+  /**
+   * Reads and applies one batch of changes: each run's changes in order, different runs in
+   * parallel. The cursor moves past the batch once all of it is applied (an abort or an error
+   * half-way leaves it where it was: what was applied is applied again, harmlessly).
+   */
   private async applyBatch(
     source: Required<Pick<CheckpointStore, "readChanges">>,
     end: string | undefined,
   ): Promise<"empty" | "end" | "more"> {
     const r = this.r;
-    const changes = await source.readChanges(this.cursor, BATCH);
-    if (changes.length === 0) {
+    let read: StoreChange[];
+    try {
+      read = await source.readChanges(this.cursor, BATCH);
+    } catch (error) {
+      // A saved cursor this store never wrote (edited, or from another format): as good as trimmed.
+      if (!(error instanceof InvalidArgumentError) || this.cursor === undefined) throw error;
+      throw new FeedTrimmedError(r.source.strategy, this.cursor, error.message);
+    }
+    if (read.length === 0) {
       await this.save(true);
       return "empty";
     }
+    const stop = end === undefined ? -1 : read.findIndex((change) => change.cursor === end);
+    const changes = stop >= 0 ? read.slice(0, stop + 1) : read;
+    const runs = new Map<string, number[]>();
     for (const [i, change] of changes.entries()) {
-      if (r.aborted) return "end";
-      this.lag(changes, i);
-      await applyChange(r, change);
-      this.advance(change.cursor);
-      await this.save();
-      if (change.cursor === end) {
-        await this.save(true);
-        return "end";
-      }
+      const list = runs.get(change.pipelineId) ?? [];
+      list.push(i);
+      runs.set(change.pipelineId, list);
     }
-    return "more";
+    const next = new Map<string, number>();
+    const lag = () => this.lag(changes, runs, next);
+    lag();
+    await settleLimit([...runs], APPLY_CONCURRENCY, async ([pipelineId, indexes]) => {
+      const own = indexes.map((i) => changes[i] as StoreChange);
+      await new RunApplier(r, pipelineId).applyAll(own, (n) => {
+        next.set(pipelineId, n);
+        lag();
+      });
+    });
+    if (r.aborted) return "end";
+    this.advance((changes.at(-1) as StoreChange).cursor);
+    await this.save(stop >= 0);
+    return stop >= 0 ? "end" : "more";
   }
 
-  /** Lag as of change `i` of the batch: the oldest change not applied yet, and how many are read. */
-  private lag(changes: readonly StoreChange[], i: number): void {
-    const oldest = Date.parse((changes[i] as StoreChange).at);
-    this.r.lagSeconds = Number.isNaN(oldest) ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
-    this.r.behind = changes.length - i;
+  /** Lag: the time of the oldest change of the batch not applied yet, and how many are not. */
+  private lag(changes: readonly StoreChange[], runs: Map<string, number[]>, next: Map<string, number>): void {
+    let oldest = Number.POSITIVE_INFINITY;
+    let pending = 0;
+    for (const [pipelineId, indexes] of runs) {
+      const done = next.get(pipelineId) ?? 0;
+      pending += indexes.length - done;
+      if (done < indexes.length) oldest = Math.min(oldest, indexes[done] as number);
+    }
+    const at =
+      oldest === Number.POSITIVE_INFINITY ? Number.NaN : Date.parse((changes[oldest] as StoreChange).at);
+    this.r.lagSeconds = Number.isNaN(at) ? 0 : Math.max(0, (Date.now() - at) / 1000);
+    this.r.behind = pending;
     this.r.progress();
   }
 }

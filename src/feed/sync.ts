@@ -6,14 +6,17 @@
  */
 import { CheckpointConflictError, CheckpointNotFoundError } from "../core/errors.js";
 import type { StatusPatch, StoredMetadata } from "../core/record.js";
-import { listedParents, OutputMemo, storeParents } from "../manager/check.js";
+import { listedParents, OutputMemo, type ParentLookup, storeParents } from "../manager/check.js";
 import type { CheckpointStore, ImportedCheckpoint, ListedCheckpoint, RunHead } from "../stores/types.js";
-import type { Replication } from "./context.js";
-import { putCopy } from "./copy.js";
+import { type Replication, settleLimit } from "./context.js";
+import { putCopy, type SourceReader } from "./copy.js";
 
 /** Most checkpoints (and stored bytes) a run's first copy imports in one step; the rest are put one by one. */
 const IMPORT_MAX_CHECKPOINTS = 1000;
 const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Runs compared at the same time (each run's own work stays in order). */
+const SYNC_CONCURRENCY = 16;
 
 /** Compares every run (or the filtered ones); false when the signal stopped it before the end. */
 export async function syncAll(r: Replication): Promise<boolean> {
@@ -23,13 +26,14 @@ export async function syncAll(r: Replication): Promise<boolean> {
   r.runsTotal = ids.length;
   r.runsDone = 0;
   r.progress(true);
-  for (const pipelineId of ids) {
-    if (r.aborted) return false;
+  await settleLimit(ids, SYNC_CONCURRENCY, async (pipelineId) => {
+    if (r.aborted) return;
     await syncRun(r, pipelineId);
-    if (r.aborted) return false;
+    if (r.aborted) return;
     r.runsDone++;
     r.progress();
-  }
+  });
+  if (r.aborted) return false;
   r.progress(true);
   return true;
 }
@@ -115,22 +119,48 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
   }
   const sourceHigh = Math.max(highest(inSource), head?.sequence ?? 0);
   const targetHigh = highest(inTarget);
+  let targetHolds = targetListing.length > 0;
   if (targetHigh > sourceHigh) {
-    r.diverged(
-      pipelineId,
-      `the target's run ${pipelineId} has a checkpoint of sequence ${targetHigh}, beyond the source's ${sourceHigh} (written on the replica, as after a failover); left as it is`,
-    );
-    return;
+    if (!isOldIncarnation(r, inSource, inTarget)) {
+      r.diverged(
+        pipelineId,
+        `the target's run ${pipelineId} has a checkpoint of sequence ${targetHigh}, beyond the source's ${sourceHigh} (written on the replica, as after a failover); left as it is`,
+      );
+      return;
+    }
+    // The source deleted the run and wrote it again under the same id (a deletion the feed no
+    // longer holds): the replica's run is the old one, and goes as the source's did.
+    await target.deleteRun(pipelineId);
+    r.forgetRun(pipelineId);
+    r.report.runsDeleted++;
+    inTarget = [];
+    targetHolds = false;
   }
-  if (targetListing.length === 0 && inSource.length > 0) {
-    const imported = await importFirst(r, pipelineId, sourceListing);
+  const reader = r.newReader();
+  if (!targetHolds && inSource.length > 0) {
+    const imported = await importFirst(r, reader, pipelineId, sourceListing);
     if (r.aborted) return;
     if (imported) inTarget = parsed(await target.listCheckpoints(pipelineId));
   }
   if (!(await r.syncRunKey(pipelineId, inTarget.length > 0))) return;
-  await copyMissing(r, pipelineId, sourceListing, inTarget);
+  await copyMissing(r, reader, pipelineId, sourceListing, inTarget);
   if (r.aborted) return;
-  await deleteGone(r, pipelineId, inSource, inTarget, head);
+  await deleteGone(r, pipelineId, sourceListing, inTarget, head);
+}
+
+/**
+ * True when the target's run shares no checkpoint with the source's run of the same id: the
+ * source's is a new run under an old id, not the history the replica went on from after a
+ * failover (which starts with checkpoints both hold). Never with `keepDeleted`: the old run stays.
+ */
+function isOldIncarnation(
+  r: Replication,
+  inSource: readonly StoredMetadata[],
+  inTarget: readonly StoredMetadata[],
+): boolean {
+  if (r.options.keepDeleted || inSource.length === 0) return false;
+  const ids = new Set(inSource.map((m) => m.checkpoint_id));
+  return !inTarget.some((m) => ids.has(m.checkpoint_id));
 }
 
 /**
@@ -140,22 +170,43 @@ export async function syncRun(r: Replication, pipelineId: string): Promise<void>
  */
 async function importFirst(
   r: Replication,
+  reader: SourceReader,
   pipelineId: string,
   listing: readonly ListedCheckpoint[],
 ): Promise<boolean> {
+  const ids = parsed(listing).map((m) => m.checkpoint_id);
   const parents = listedParents(listing, storeParents(r.source));
-  const memo = new OutputMemo();
-  r.reader.reset();
+  return (await importNew(r, reader, pipelineId, ids, parents, new OutputMemo())).imported;
+}
+
+/**
+ * Verifies checkpoints `ids` of a run the target holds nothing of, in order, and stores those that
+ * pass in one `importRun` with the run's key record, stopping at a bounded size. `handled` is how
+ * many of `ids` it dealt with (imported, reported corrupt, or gone); `imported` is false when
+ * nothing was stored (then the caller copies them one by one: a conflict means the target holds
+ * something of the run after all).
+ */
+export async function importNew(
+  r: Replication,
+  reader: SourceReader,
+  pipelineId: string,
+  ids: readonly string[],
+  parents: ParentLookup,
+  memo: OutputMemo,
+): Promise<{ handled: number; imported: boolean; highest: number }> {
+  reader.reset();
   const items: ImportedCheckpoint[] = [];
   const has = new Set<string>();
   let bytes = 0;
-  for (const m of parsed(listing)) {
-    if (r.aborted) return false;
+  let handled = 0;
+  for (const id of ids) {
+    if (r.aborted) return { handled: 0, imported: false, highest: 0 };
     if (items.length >= IMPORT_MAX_CHECKPOINTS || bytes >= IMPORT_MAX_BYTES) break;
-    const checked = await r.reader.verify(m.checkpoint_id, parents, memo);
-    if (checked.kind === "corrupt") r.corrupt(pipelineId, m.checkpoint_id, checked.problems);
+    handled++;
+    const checked = await reader.verify(id, parents, memo);
+    if (checked.kind === "corrupt") r.corrupt(pipelineId, id, checked.problems);
     if (checked.kind !== "ok") continue;
-    const outputs = await r.reader.missingOutputs(checked.copy, has);
+    const outputs = await reader.missingOutputs(checked.copy, has);
     if (!outputs) continue;
     for (const o of outputs) {
       has.add(o.hash);
@@ -163,10 +214,10 @@ async function importFirst(
     }
     bytes += checked.copy.record.body.length;
     items.push({ record: checked.copy.record, outputs });
-    r.reader.forget(checked.copy.refs);
+    reader.forget(checked.copy.refs);
     r.progress();
   }
-  if (items.length === 0) return false;
+  if (items.length === 0) return { handled: 0, imported: false, highest: 0 };
   const runKey = await r.source.getRunKey?.(pipelineId);
   try {
     await r.target.importRun(pipelineId, items, {
@@ -174,19 +225,19 @@ async function importFirst(
       ...(runKey !== undefined ? { runKey } : {}),
     });
   } catch (error) {
-    // Something of the run is on the target (outputs, a checkpoint id): copied one by one instead.
-    if (error instanceof CheckpointConflictError) return false;
+    if (error instanceof CheckpointConflictError) return { handled: 0, imported: false, highest: 0 };
     throw error;
   }
   r.report.checkpointsCopied += items.length;
   r.report.outputsCopied += has.size;
   r.progress();
-  return true;
+  return { handled, imported: true, highest: highest(items.map((i) => i.record.metadata)) };
 }
 
 /** Copies the checkpoints the target lacks, oldest first, and status fields that differ. */
 async function copyMissing(
   r: Replication,
+  reader: SourceReader,
   pipelineId: string,
   sourceListing: readonly ListedCheckpoint[],
   inTarget: readonly StoredMetadata[],
@@ -194,7 +245,7 @@ async function copyMissing(
   const there = new Map(inTarget.map((m) => [m.checkpoint_id, m]));
   const parents = listedParents(sourceListing, storeParents(r.source));
   const memo = new OutputMemo();
-  r.reader.reset();
+  reader.reset();
   let has: Set<string> | undefined;
   for (const m of parsed(sourceListing)) {
     if (r.aborted) return;
@@ -206,13 +257,13 @@ async function copyMissing(
       else if (statusDiffers(existing, m)) await copyStatus(r, m);
       continue;
     }
-    const checked = await r.reader.verify(id, parents, memo);
+    const checked = await reader.verify(id, parents, memo);
     if (checked.kind === "corrupt") r.corrupt(pipelineId, id, checked.problems);
     if (checked.kind !== "ok") continue;
     has ??= await r.targetOutputs(pipelineId, true);
-    const outputs = await r.reader.missingOutputs(checked.copy, has);
+    const outputs = await reader.missingOutputs(checked.copy, has);
     if (!outputs) continue;
-    const outcome = await putCopy(r.target, checked.copy, outputs);
+    const { outcome } = await putCopy(r.target, checked.copy, outputs);
     if (outcome === "copied") {
       for (const o of outputs) has.add(o.hash);
       r.report.checkpointsCopied++;
@@ -220,24 +271,31 @@ async function copyMissing(
     } else if (outcome === "diverged") {
       r.diverged(pipelineId, `checkpoint ${id} is held differently on the target; left as it is`, id);
     }
-    r.reader.forget(checked.copy.refs);
+    reader.forget(checked.copy.refs);
     r.progress();
   }
 }
 
 /**
  * Deletes the target's checkpoints the source no longer holds (unless `keepDeleted`); those the
- * source's retention removed are deleted as retention, so the target's head records it too.
+ * source's retention removed are deleted as retention, so the target's head records it too. A
+ * checkpoint the source holds but cannot parse is not gone: the replica's copy may be the only
+ * good one left (and with a corrupt entry of unknown id in the source, nothing is deleted).
  */
 async function deleteGone(
   r: Replication,
   pipelineId: string,
-  inSource: readonly StoredMetadata[],
+  sourceListing: readonly ListedCheckpoint[],
   inTarget: readonly StoredMetadata[],
   head: RunHead | undefined,
 ): Promise<void> {
   if (r.options.keepDeleted) return;
-  const kept = new Set(inSource.map((m) => m.checkpoint_id));
+  const kept = new Set<string>();
+  for (const entry of sourceListing) {
+    const id = entry.ok ? entry.metadata.checkpoint_id : entry.corrupt.checkpointId;
+    if (id === undefined) return;
+    kept.add(id);
+  }
   const gone = inTarget.filter((m) => !kept.has(m.checkpoint_id));
   if (gone.length === 0) return;
   const pruned = head?.pruned?.throughSequence ?? 0;

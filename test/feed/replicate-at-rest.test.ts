@@ -10,7 +10,7 @@ import { isEnvelope } from "../../src/core/sealed.js";
 import { CheckpointManager, type CheckpointManagerOptions, replicate } from "../../src/index.js";
 import { type MemoryStore, sharedMemoryStore } from "../../src/stores/memory/memory-store.js";
 import { flipField, ring } from "../support/at-rest-runs.js";
-import { expectSameRuns, writeRun } from "../support/replica.js";
+import { expectSameRuns, writeRun, writeStage } from "../support/replica.js";
 
 const managers: CheckpointManager[] = [];
 afterEach(async () => {
@@ -77,6 +77,19 @@ describe("replicate: encrypted and compressed runs", () => {
     expect(more).toMatchObject({ syncs: 0, checkpointsCopied: 2, corrupt: [] });
     await expectSameRuns(source, target);
     expect((await reader.validateRun("run-enc3")).valid).toBe(true);
+  });
+
+  it("a rekey on the source reaches the replica with the run's next change", async () => {
+    const { from, to, source, target } = pair();
+    await writeRun(manager(from, { encryption: ring() }), "run-rk", 2);
+    await replicate({ from, to });
+    const rotator = manager(from, { encryption: ring("k2", "k1") });
+    expect(await rotator.rekey()).toMatchObject({ rewrapped: 1 });
+    await writeStage(rotator, "run-rk", ["stage1", "stage2", "stage3"], 2);
+    expect(await replicate({ from, to })).toMatchObject({ checkpointsCopied: 1, diverged: [] });
+    expect(await target.getRunKey("run-rk")).toBe(await source.getRunKey("run-rk"));
+    // Readable on the replica without the old key-encryption key.
+    expect((await manager(to, { encryption: ring("k2") }).validateRun("run-rk")).valid).toBe(true);
   });
 
   it("refuses an encrypted record that names another data key than its run's", async () => {

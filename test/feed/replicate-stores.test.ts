@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/core/errors.js";
 import {
@@ -85,6 +86,23 @@ describe("replicate across stores", () => {
     const second = await replicate({ from, to });
     expect(second).toMatchObject({ checkpointsCopied: 2, statusesCopied: 1, runsDeleted: 1 });
     await expectSameRuns(source, target);
+  });
+
+  it("a checkpoint the source can no longer parse stays on the replica (its copy may be the only good one)", async () => {
+    const path = join(dir, `${tag()}.db`);
+    const from = `sqlite:${path}`;
+    const target = new MemoryStore();
+    const ids = await writeRun(manager(from), "run-c", 3);
+    await replicate({ from, to: target });
+    const db = new Database(path);
+    db.prepare("UPDATE cairn_checkpoints SET status = 'bogus' WHERE checkpoint_id = ?").run(ids[1]);
+    db.close();
+    // A full compare (a new replication: its own cursor) sees the unparseable entry.
+    const report = await replicate({ from, to: target, pipelineId: "run-c" });
+    expect(report.corrupt.map((p) => p.pipelineId)).toEqual(["run-c"]);
+    expect(report.checkpointsDeleted).toBe(0);
+    expect(await target.getCheckpoint(ids[1] as string)).toBeDefined();
+    expect(await target.listCheckpoints("run-c")).toHaveLength(3);
   });
 
   it("file to an object store: the object store keeps the cursor (meta/), a restart continues", async () => {

@@ -222,10 +222,13 @@ describe("replicate: memory to memory", () => {
     await replicate({ from, to });
     // The replica takes over the run and writes its next checkpoint.
     await writeStage(manager(to), "run-x", names, 2);
-    // Meanwhile the old primary deletes a checkpoint.
+    // Meanwhile the old primary deletes a checkpoint and changes a status.
     await (await m.getStore()).deleteCheckpoints("run-x", [ids[0] as string]);
+    await m.updateCheckpointStatus(ids[1] as string, "failed", "old primary");
     const report = await replicate({ from, to });
     expect(report.diverged).toHaveLength(1);
+    expect(report.statusesCopied).toBe(0);
+    expect((await target.getCheckpoint(ids[1] as string))?.metadata.status).toBe("completed");
     expect(report.diverged[0]).toMatchObject({ kind: "diverged", pipelineId: "run-x" });
     expect(report.checkpointsDeleted).toBe(0);
     expect(await target.listCheckpoints("run-x")).toHaveLength(3);
@@ -251,6 +254,19 @@ describe("replicate: memory to memory", () => {
     await expectSameRuns(source, target);
     // The stores were passed in open: still open.
     expect(await source.listPipelineIds()).toHaveLength(31);
+  });
+
+  it("a saved cursor the source never wrote means a full sync, as a trimmed one does", async () => {
+    const { from, to, source, target } = pair();
+    await writeRun(manager(from), "run-bad", 2);
+    await replicate({ from, to });
+    const key = await savedKey(target);
+    const state = JSON.parse((await target.getMeta(key)) as string) as Record<string, unknown>;
+    await target.putMeta(key, JSON.stringify({ ...state, cursor: "not a cursor" }));
+    const problems: ReplicationProblem[] = [];
+    const report = await replicate({ from, to, onProblem: (p) => problems.push(p) });
+    expect(problems.map((p) => p.kind)).toEqual(["trimmed"]);
+    expect(report).toMatchObject({ syncs: 1, checkpointsCopied: 0, cursor: await source.feedCursor() });
   });
 
   it("filters by run id and by pipeline name", async () => {
