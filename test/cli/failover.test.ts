@@ -30,14 +30,16 @@ steps:
 ${["s1", "s2", "s3", "s4", "s5", "s6"].map((s) => `  - { name: ${s}, agent: ./agents.mjs:${s} }`).join("\n")}
 `,
   );
-  // Every stage journals its execution; s4 hangs while HANG is set (the runner is killed there).
+  // Every stage journals its execution; the stage HANG names hangs (the runner is killed there),
+  // the stage GATE names waits for a file "go".
   await writeFile(
     join(dir, "agents.mjs"),
-    `import { appendFileSync } from "node:fs";
+    `import { appendFileSync, existsSync } from "node:fs";
 const stage = (name) => async () => {
   appendFileSync("journal.txt", name + "\\n");
   await new Promise((r) => setTimeout(r, 150));
-  if (name === "s4" && process.env.HANG) await new Promise((r) => setTimeout(r, 1e9));
+  while (name === process.env.GATE && !existsSync("go")) await new Promise((r) => setTimeout(r, 50));
+  if (name === process.env.HANG) await new Promise((r) => setTimeout(r, 1e9));
   return { stage: name, rows: Array.from({ length: 50 }, (_, i) => name + ":" + i) };
 };
 ${["s1", "s2", "s3", "s4", "s5", "s6"].map((s) => `export const ${s} = stage("${s}");`).join("\n")}
@@ -114,7 +116,7 @@ it("a run resumes on the replica after the primary dies, and the primary is reco
   const runId = "failover-1";
 
   // The runner writes s1..s3, then hangs in s4.
-  const runner = start(["run", "p.yaml", "--run-id", runId, "--store", primary], { HANG: "1" });
+  const runner = start(["run", "p.yaml", "--run-id", runId, "--store", primary], { HANG: "s4" });
   await until(
     "s1 to start",
     async () => (await journal()).includes("s1"),
@@ -185,4 +187,71 @@ it("a run resumes on the replica after the primary dies, and the primary is reco
   expect(after.stdout).toContain("No differences.");
   const valid = await runCairn(["validate", "--all", "--store", restored], { cwd: dir });
   expect(valid.code, valid.stdout).toBe(0);
+});
+
+it("a checkpoint the replica never got is run again on it, and removed from the primary by the reconciliation", {
+  timeout: 240_000,
+}, async () => {
+  const primary = `sqlite:${join(dir, "primary.db")}`;
+  const restored = `sqlite:${join(dir, "restored.db")}`;
+  const replica = `sqlite:${join(dir, "replica.db")}`;
+  const runId = "failover-2";
+  // s4 waits for "go"; the replicator is stopped before it: s4's checkpoint reaches only the primary.
+  const runner = start(["run", "p.yaml", "--run-id", runId, "--store", primary], { GATE: "s4", HANG: "s5" });
+  await until(
+    "s1 to start",
+    async () => (await journal()).includes("s1"),
+    () => runner.output().stderr,
+  );
+  const replicator = start(["replicate", "--from", primary, "--to", replica, "--follow", "--json"]);
+  await until(
+    "s4 to start",
+    async () => (await journal()).includes("s4"),
+    () => runner.output().stderr,
+  );
+  await until(
+    "the replica to hold s3's checkpoint",
+    async () => (await storedStages(replica, runId)).includes("s3"),
+    () => JSON.stringify(replicator.output()),
+  );
+  replicator.child.kill("SIGTERM");
+  expect(await replicator.exit, replicator.output().stderr).toBe(0);
+  await writeFile(join(dir, "go"), "");
+  await until(
+    "s5 to start",
+    async () => (await journal()).includes("s5"),
+    () => runner.output().stderr,
+  );
+  runner.child.kill("SIGKILL");
+  await runner.exit;
+  expect(await storedStages(primary, runId)).toEqual(["s1", "s2", "s3", "s4"]);
+  expect(await storedStages(replica, runId)).toEqual(["s1", "s2", "s3"]);
+  for (const suffix of ["", "-wal", "-shm"]) {
+    await copyFile(join(dir, `primary.db${suffix}`), join(dir, `restored.db${suffix}`)).catch((error) => {
+      if (suffix === "" || error.code !== "ENOENT") throw error;
+    });
+    await rm(join(dir, `primary.db${suffix}`), { force: true });
+  }
+
+  // On the replica, s4 runs again (the replica never had it); s1..s3 do not.
+  const resumed = await runCairn(["run", "p.yaml", "--run-id", runId, "--store", replica, "--json"], {
+    cwd: dir,
+  });
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(await journal()).toEqual(["s1", "s2", "s3", "s4", "s5", "s4", "s5", "s6"]);
+
+  const before = JSON.parse(
+    (await runCairn(["compare", "--store", restored, "--store", replica, "--json"], { cwd: dir })).stdout,
+  ) as StoreComparison;
+  const run = before.runs[0] ?? expect.fail("no run differs");
+  expect(run.checkpointsOnlyInA.map((c) => c.stageName)).toEqual(["s4"]);
+  expect(run.checkpointsOnlyInB.map((c) => c.stageName)).toEqual(expect.arrayContaining(["s4", "s5", "s6"]));
+  const back = await runCairn(["replicate", "--from", replica, "--to", restored, "--json"], { cwd: dir });
+  expect(back.code, back.stdout).toBe(0);
+  expect(JSON.parse(back.stdout.trim().split("\n").at(-1) as string)).toMatchObject({
+    checkpointsDeleted: 1,
+  });
+  const after = await runCairn(["compare", "--store", restored, "--store", replica], { cwd: dir });
+  expect(after.code, after.stdout).toBe(0);
+  expect((await runCairn(["validate", "--all", "--store", restored], { cwd: dir })).code).toBe(0);
 });
