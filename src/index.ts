@@ -85,10 +85,12 @@ export {
 } from "./feed/compare-stores.js";
 export { replicate } from "./feed/replicate.js";
 export type {
+  ChangeEvent,
   ReplicateOptions,
   ReplicationProblem,
   ReplicationProgress,
   ReplicationReport,
+  WatchOptions,
 } from "./feed/types.js";
 export { CHECK_SYMBOLS, STATUS_SYMBOLS } from "./manager/chain-text.js";
 export type {

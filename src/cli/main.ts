@@ -26,6 +26,7 @@ import { registerStats } from "./commands/stats.js";
 import { registerUpgrade } from "./commands/upgrade.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVisualize } from "./commands/visualize.js";
+import { registerWatch } from "./commands/watch.js";
 import { CommandExit, EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
 import { reportError } from "./output.js";
 import { STORE_HELP } from "./store-options.js";
@@ -65,6 +66,7 @@ export function createProgram(): Command {
   registerCleanup(program);
   registerMigrate(program);
   registerMonitor(program);
+  registerWatch(program);
   registerChain(program);
   registerAnalyze(program);
   registerReport(program);

@@ -201,7 +201,8 @@ export class StoreUnavailableError extends CairnError {
 
 /**
  * The server behind a store lacks a feature the store needs to keep data safe, e.g. an S3
- * look-alike that accepts `If-None-Match: *` and overwrites anyway. Nothing was written.
+ * look-alike that accepts `If-None-Match: *` and overwrites anyway, or one an operation needs,
+ * e.g. a change feed for `watch`. Nothing was written.
  */
 export class StoreUnsupportedError extends CairnError {
   /** Strategy name of the store, e.g. `s3`. */
@@ -211,10 +212,17 @@ export class StoreUnsupportedError extends CairnError {
   /** What the server lacks, e.g. `create-only writes (If-None-Match: *)`. */
   readonly feature: string;
 
-  constructor(store: string, endpoint: string, feature: string, hint: string) {
+  /** `verb` says how the server falls short: it does not `enforce` a rule, or does not `have` a feature. */
+  constructor(
+    store: string,
+    endpoint: string,
+    feature: string,
+    hint: string,
+    verb: "enforce" | "have" = "enforce",
+  ) {
     super(
       ErrorCode.StoreUnsupported,
-      `${store} store: the server at ${endpoint} does not enforce ${feature}; ${hint}`,
+      `${store} store: the server at ${endpoint} does not ${verb} ${feature}; ${hint}`,
     );
     this.store = store;
     this.endpoint = endpoint;

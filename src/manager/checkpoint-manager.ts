@@ -13,6 +13,8 @@ import {
   type ResumeContext,
   type ValidationResult,
 } from "../core/types.js";
+import type { ChangeEvent, WatchOptions } from "../feed/types.js";
+import { watchOpened } from "../feed/watch.js";
 import {
   openStore,
   type ResolvedStore,
@@ -135,6 +137,8 @@ export class CheckpointManager {
   private readonly readOnly: boolean;
   private readonly writer: ChainWriter;
   private closed = false;
+  /** One per watch under way: `close()` ends them before it closes the store. */
+  private readonly watchers = new Set<AbortController>();
 
   constructor(options: CheckpointManagerOptions = {}) {
     // A misspelt option (say, encryption settings) must not be silently ignored.
@@ -523,10 +527,30 @@ export class CheckpointManager {
     );
   }
 
+  /**
+   * The store's changes as they happen (checkpoint written, status changed, deleted), each with
+   * an opaque `cursor`: pass the last one delivered back as `since` to continue after it, even
+   * after a crash (a change may then come twice, with the same cursor; none is skipped).
+   * `FeedTrimmedError` when the feed no longer holds what follows `since`; `StoreUnsupportedError`
+   * for a store without a feed (object storage). Ends cleanly on `signal`, `break`, or `close()`.
+   */
+  watch(options: WatchOptions = {}): AsyncGenerator<ChangeEvent, void> {
+    const stopped = new AbortController();
+    this.watchers.add(stopped);
+    stopped.signal.addEventListener("abort", () => this.watchers.delete(stopped), { once: true });
+    try {
+      return watchOpened(() => this.getStore(), options, stopped);
+    } catch (error) {
+      stopped.abort();
+      throw error;
+    }
+  }
+
   /** Closes the store. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const watcher of this.watchers) watcher.abort();
     await this.writer.idle();
     if (this.storePromise) {
       const store = await this.storePromise.catch(() => undefined);

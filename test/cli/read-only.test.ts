@@ -26,6 +26,7 @@ const READERS: readonly string[][] = [
   ["visualize", "--pipeline-id", "etl", "--output", "graph.svg"],
   ["compare", "--checkpoint-id", "a", "--checkpoint-id", "b"],
   ["monitor", "--once"],
+  ["watch"],
   ["export", "--pipeline-id", "etl", "--output", "etl.json"],
 ];
 
@@ -97,6 +98,9 @@ describe("reading commands on a location with no store", () => {
         const result = await runCairn([...args, "--store", store], { cwd: dir() });
         expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0);
       }
+      // No feed before a writable open: watching asks for one (exit 5) rather than creating it.
+      const watch = await runCairn(["watch", "--store", store], { cwd: dir() });
+      expect(watch.code, watch.stderr).toBe(5);
       const { Redis } = await import("ioredis");
       const client = new Redis(REDIS_URL);
       try {

@@ -1,7 +1,8 @@
 /**
  * `cairn monitor`: a live view of the runs in a store. On a terminal it redraws in place every
- * `--refresh` seconds; otherwise it prints one timestamped block per refresh. SIGINT/SIGTERM
- * stop it cleanly (cursor restored, store closed, exit 0); `--once` prints one snapshot.
+ * `--refresh` seconds, and sooner when the store's change feed reports a change; otherwise it
+ * prints one timestamped block per refresh. SIGINT/SIGTERM stop it cleanly (cursor restored,
+ * store closed, exit 0); `--once` prints one snapshot.
  */
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { type CheckpointManager, ErrorCode, isCairnError } from "../../index.js";
@@ -48,6 +49,54 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done);
   });
+}
+
+/** Shortest time between two refreshes woken by changes: a busy store is not re-read for each write. */
+const MIN_WAKE_MS = 250;
+
+/**
+ * The feed's cursor before a refresh, so a change made while it reads wakes the next wait;
+ * undefined for a store without a feed (or without one yet), or one that cannot be reached (the
+ * refresh reports that).
+ */
+async function feedCursor(manager: CheckpointManager): Promise<string | undefined> {
+  try {
+    const store = await manager.getStore();
+    return store.readChanges && store.waitForChanges && store.feedCursor
+      ? await store.feedCursor()
+      : undefined;
+  } catch (error) {
+    if (isCairnError(error, ErrorCode.StoreUnavailable)) return undefined;
+    // A store an older cairn wrote, opened read-only, has no feed until `cairn migrate` (or a
+    // writable open) adds it: the view is polled, as it always was there.
+    if (isCairnError(error, ErrorCode.InvalidConfig) || isCairnError(error, ErrorCode.StoreUnsupported))
+      return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Waits for the next refresh: `ms`, or less when the feed reports a change after `cursor` (then
+ * at least {@link MIN_WAKE_MS}, or `ms` if shorter). Lease changes are not in the feed (a runner that stops makes its
+ * run paused without a change), so the interval still applies.
+ */
+async function nextRefresh(
+  manager: CheckpointManager,
+  cursor: string | undefined,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const store = cursor === undefined ? undefined : await manager.getStore();
+  if (cursor === undefined || !store?.waitForChanges) return sleep(ms, signal);
+  const begun = Date.now();
+  try {
+    await store.waitForChanges(cursor, ms, signal);
+  } catch (error) {
+    // A trimmed cursor means many changes: refresh. An unreachable store: the refresh reports it.
+    if (!isCairnError(error, ErrorCode.FeedTrimmed) && !isCairnError(error, ErrorCode.StoreUnavailable))
+      throw error;
+  }
+  await sleep(Math.min(ms, MIN_WAKE_MS) - (Date.now() - begun), signal);
 }
 
 /** One refresh; an unreachable store is shown (and retried next time) rather than ending the view. */
@@ -98,6 +147,7 @@ async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<v
   try {
     let last: MonitorSnapshot | undefined;
     while (!stop.signal.aborted) {
+      const cursor = await feedCursor(manager);
       const { snapshot, lines } = await refresh(manager, flags, last);
       last = snapshot;
       if (stop.signal.aborted) break;
@@ -107,7 +157,7 @@ async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<v
       } else {
         printText(`--- ${new Date().toISOString()} ---\n${lines.join("\n")}\n`);
       }
-      await sleep(flags.refresh * 1000, stop.signal);
+      await nextRefresh(manager, cursor, flags.refresh * 1000, stop.signal);
     }
   } finally {
     process.off("SIGINT", onSignal);

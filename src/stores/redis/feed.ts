@@ -111,6 +111,7 @@ export class RedisFeed {
         this.ctx.location,
         "a change feed under this prefix yet",
         "open the store once without readOnly: its setup() creates the feed",
+        "have",
       );
     }
     return reply;
