@@ -206,6 +206,13 @@ steps:
     expect(same.code).toBe(2);
     expect(same.stderr).toContain("same store");
     expect((await cairn("replicate", "--from", a, "--to", sqlite(), "--poll-ms", "5")).code).toBe(2);
+    // A mistyped source is no store (exit 3), never an empty source whose sync empties the target.
+    const missing = join(dir(), "no-such.db");
+    const typo = await cairn("replicate", "--from", `sqlite:${missing}`, "--to", a);
+    expect(typo.code).toBe(3);
+    expect(typo.stderr).toContain("No cairn store at");
+    expect(existsSync(missing)).toBe(false);
+    expect((await cairn("list", "--store", a)).stdout).toContain("etl-1");
     expect((await cairn("compare", "--store", a, "--store", a, "--store", a)).code).toBe(2);
     const withId = await cairn("compare", "--store", a, "--store", sqlite(), "--checkpoint-id", "x");
     expect(withId.code).toBe(2);

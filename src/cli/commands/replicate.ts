@@ -8,6 +8,7 @@
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { replicate } from "../../feed/replicate.js";
 import type { ReplicationProblem, ReplicationProgress, ReplicationReport } from "../../feed/types.js";
+import { openStore } from "../../stores/registry.js";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { printText } from "../output.js";
 import { ProgressLine } from "../progress.js";
@@ -75,6 +76,20 @@ export function summary(report: ReplicationReport, from: string, to: string, sto
   return lines.join("\n");
 }
 
+/**
+ * Refuses a source location that holds no store (exit 3), as the reading commands do: opened for
+ * writing, a mistyped `--from` would be created empty, and a full sync from an empty source
+ * deletes every run of the target.
+ */
+async function assertSourceExists(from: string): Promise<void> {
+  const probe = await openStore(from, { readOnly: true });
+  try {
+    await probe.listPipelineIds();
+  } finally {
+    await probe.close();
+  }
+}
+
 /** Writes one JSON line on stdout. */
 const jsonLine = (type: string, data: object) =>
   process.stdout.write(`${JSON.stringify({ type, at: new Date().toISOString(), ...data })}\n`);
@@ -117,6 +132,7 @@ Exit codes:
   1  copied, but the target holds some runs or checkpoints differently from the source and
      they were left as they are (the report lists them; cairn compare shows them)
   2  bad flags or store URL, or --from and --to are the same store
+  3  there is no store at --from (nothing is created there)
   4  copied, but corrupt source records were skipped (the report lists them)
   5  a store is unreachable
 ${examples(
@@ -126,6 +142,7 @@ ${examples(
 )}`,
     )
     .action(async (flags: ReplicateFlags) => {
+      await assertSourceExists(flags.from);
       const live = process.stderr.isTTY === true && flags.json !== true;
       const line = new ProgressLine(process.stderr, !live, 200);
       let last: ReplicationProgress | undefined;
