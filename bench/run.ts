@@ -20,6 +20,7 @@ import { measureEndToEnd } from "./lib/e2e.js";
 import { measureGrowth } from "./lib/growth.js";
 import { type BenchOptions, parseOptions, type ScenarioName } from "./lib/options.js";
 import { standardPayloads } from "./lib/payload.js";
+import { measureReplication, renderReplication } from "./lib/replication.js";
 import { describeMachine, renderMarkdown } from "./lib/report.js";
 import type { RunReport, StoreResult } from "./lib/results.js";
 import { measureReads, measureResume, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
@@ -207,9 +208,24 @@ async function runParent(options: BenchOptions): Promise<number> {
   return failures.length === 0 ? 0 : 1;
 }
 
+/** The replication scenario: pairs of stores, in this process (the writer is a child of its own). */
+async function runReplication(options: BenchOptions): Promise<number> {
+  const result = await measureReplication(options.profile.name, (m) => console.error(`[replication] ${m}`));
+  const markdown = renderReplication(result);
+  process.stdout.write(markdown);
+  await mkdir(RESULTS, { recursive: true });
+  const stamp = result.date.replace(/[:.]/g, "-");
+  await writeFile(
+    join(RESULTS, `${stamp}-replication-${options.profile.name}.json`),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
+  return 0;
+}
+
 const options = parseOptions(process.argv.slice(2));
 try {
-  if (options.child) await runChild(options);
+  if (options.scenario === "replication" && !options.child) process.exitCode = await runReplication(options);
+  else if (options.child) await runChild(options);
   else process.exitCode = await runParent(options);
 } catch (error) {
   // A bad --store or a failed child setup: one line, not a stack trace, and a failing exit code.

@@ -72,6 +72,17 @@ export {
   renderCheckpointGraph,
   STATUS_COLORS,
 } from "./debug/visualize/index.js";
+export {
+  type CheckpointRef,
+  type CompareStoresFilters,
+  type CorruptRef,
+  compareStores,
+  type DivergedCheckpoint,
+  type OneSidedRun,
+  type RunDifference,
+  type StatusDifference,
+  type StoreComparison,
+} from "./feed/compare-stores.js";
 export { replicate } from "./feed/replicate.js";
 export type {
   ChangeEvent,

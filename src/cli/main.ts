@@ -19,6 +19,7 @@ import { registerMigrate } from "./commands/migrate.js";
 import { registerMonitor } from "./commands/monitor.js";
 import { registerRekey } from "./commands/rekey.js";
 import { registerRepair } from "./commands/repair.js";
+import { registerReplicate } from "./commands/replicate.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
@@ -61,6 +62,7 @@ export function createProgram(): Command {
   registerStats(program);
   registerExport(program);
   registerImport(program);
+  registerReplicate(program);
   registerCleanup(program);
   registerMigrate(program);
   registerMonitor(program);

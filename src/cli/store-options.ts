@@ -103,10 +103,19 @@ function parseTtl(value: string): number {
   return Number(value);
 }
 
-/** Adds `--store`, `--strategy`, every store's own options and `--json` to a command. */
-export function addStoreOptions(command: Command): Command {
-  return command
-    .option("--store <url>", "store URL: file:<dir>, sqlite:<file>, memory:, postgres://..., redis://...")
+const collectStores = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/**
+ * Adds `--store`, `--strategy`, every store's own options and `--json` to a command. With
+ * `storeTwice`, `--store` may be given twice (`compare --store A --store B`) and is an array.
+ */
+export function addStoreOptions(command: Command, storeTwice = false): Command {
+  const storeHelp = "store URL: file:<dir>, sqlite:<file>, memory:, postgres://..., redis://...";
+  return (
+    storeTwice
+      ? command.option("--store <url>", `${storeHelp}; give it twice to compare two stores`, collectStores)
+      : command.option("--store <url>", storeHelp)
+  )
     .option("--strategy <name>", "storage strategy (file, sqlite, postgres, redis, ...), instead of --store")
     .option("--base-path <dir>", `file: folder of the store (default: ${DEFAULT_BASE_PATH})`)
     .option("--db-path <file>", "sqlite: database file")

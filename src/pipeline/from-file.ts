@@ -18,6 +18,9 @@
  *
  * A pipeline's `version`, `migrate_state` and a step's `output_version` and `migrate` (the step's
  * `migrateOutput`) name migrations as `./module.js:exportName`, loaded like agents.
+ *
+ * `checkpoint: { replicas: [sqlite:./backup.db], replica_timeout_ms: 5000 }` are the
+ * `checkpointReplicas` and `checkpointReplicaTimeoutMs` options.
  */
 import { readFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
@@ -52,6 +55,8 @@ const FILE_KEYS = [
   "checkpointStore",
   "checkpointCompression",
   "checkpointEncryption",
+  "checkpointReplicas",
+  "checkpointReplicaTimeoutMs",
   "checkpointAfterEachStep",
   "autoResume",
   "leaseTtlMs",
@@ -69,6 +74,8 @@ const CHECKPOINT_KEYS = [
   "store",
   "compression",
   "encryption",
+  "replicas",
+  "replicaTimeoutMs",
   "autoResume",
   "afterEachStep",
   "leaseTtlMs",

@@ -8,6 +8,8 @@ import { assertValidName, newRunId } from "../core/ids.js";
 import type { CheckpointMetadata, PipelineCheckpoint } from "../core/types.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { SalvagedResume } from "../manager/salvage.js";
+import { rawStore } from "../manager/sealed-transfer.js";
+import type { AtRestStore } from "../transforms/at-rest-store.js";
 import { registerAgent } from "./agents.js";
 import { executeRun, markSkipped, type StageProgress, type StartPoint } from "./execution.js";
 import { loadPipelineOptions } from "./from-file.js";
@@ -15,6 +17,7 @@ import { LeaseKeeper, newRunnerId } from "./lease-keeper.js";
 import { planEstimate } from "./plan-estimate.js";
 import { plannedStages, planRun, type RunPlan, runInputsOf } from "./planner.js";
 import { renderProgress } from "./progress.js";
+import { DEFAULT_REPLICA_TIMEOUT_MS, Replicas } from "./replicas.js";
 import { migratedInputs } from "./state-migration.js";
 import type {
   Agent,
@@ -288,6 +291,7 @@ export class Pipeline {
       () => manager.lastWritten(pipelineId) ?? known,
     );
     this.keeper = keeper;
+    const replicas = this.startReplicas(store, pipelineId);
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
       const point = exists ? await manager.loadResumePoint(pipelineId) : undefined;
@@ -329,7 +333,17 @@ export class Pipeline {
           `cairn: could not release the lease on ${pipelineId}: ${(error as Error).message}`,
         );
       });
+      // After the release: a successor need not wait for this runner's replicas to catch up.
+      await replicas?.stop();
     }
+  }
+
+  /** Starts the replicators of `checkpointReplicas` for the run, on the records as stored. */
+  private startReplicas(store: AtRestStore, pipelineId: string): Replicas | undefined {
+    const specs = this.options.checkpointReplicas ?? [];
+    if (specs.length === 0) return undefined;
+    const timeout = this.options.checkpointReplicaTimeoutMs ?? DEFAULT_REPLICA_TIMEOUT_MS;
+    return Replicas.start(rawStore(store), specs, pipelineId, timeout, (event) => this.emit(event));
   }
 
   /**

@@ -145,6 +145,29 @@ export type PipelineEvent =
   | { type: "run_completed"; pipelineId: string; at: Date; durationMs: number }
   | { type: "run_failed"; pipelineId: string; at: Date; stageName: string; error: Error }
   | {
+      /**
+       * A replica of `checkpointReplicas` has a problem: a corrupt record not copied, an outage it
+       * retries, a replicator that failed or did not finish in time. The run goes on regardless.
+       */
+      type: "replica_problem";
+      pipelineId: string;
+      at: Date;
+      /** The replica's URL (without a password), strategy or location. */
+      replica: string;
+      kind: "corrupt" | "outage" | "diverged" | "trimmed" | "failed" | "timeout";
+      message: string;
+      error?: Error;
+    }
+  | {
+      /** A replica caught up with the run after `execute()` ended. */
+      type: "replica_synced";
+      pipelineId: string;
+      at: Date;
+      replica: string;
+      /** Checkpoints copied to it during this execution. */
+      checkpointsCopied: number;
+    }
+  | {
       /** The store no longer holds the run's checkpoints, though `expected` was written to it. */
       type: "history_lost";
       pipelineId: string;
@@ -181,6 +204,15 @@ export interface PipelineOptions {
   checkpointCompression?: CompressionSetting;
   /** Encryption at rest of the manager the pipeline builds: the key ring (the manager's `encryption` option). */
   checkpointEncryption?: EncryptionOptions;
+  /**
+   * Stores that get a copy of each run while it executes (URLs or `{ strategy, config }`): one
+   * replicator per replica follows the run's checkpoints in this process, as stored (encrypted
+   * records stay encrypted). Stages never wait for it; a replica's problems are reported as
+   * `replica_problem` events and never fail the run. YAML: `checkpoint: { replicas: [...] }`.
+   */
+  checkpointReplicas?: StoreSpec[];
+  /** How long each replica may take to catch up after `execute()` ends (default 5,000 ms). */
+  checkpointReplicaTimeoutMs?: number;
   /** Continue the newest unfinished run of this pipeline on `execute()` (default true). */
   autoResume?: boolean;
   /** `false` is `durability: "exit"` (kept for older code); `true` changes nothing. */

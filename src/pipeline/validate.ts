@@ -2,6 +2,7 @@
  * Up-front validation of pipeline options. Every problem is collected and reported in one
  * `InvalidPipelineError`, so a user fixes a pipeline definition in one pass.
  */
+
 import { encode } from "../core/codec.js";
 import { CairnError, ErrorCode } from "../core/errors.js";
 import { isValidName } from "../core/ids.js";
@@ -9,6 +10,7 @@ import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
 import { agentProblem, type ResolvedAgent, resolveAgent } from "./agents.js";
 import { ancestorsOf, cyclesOf, resolvedDependencies } from "./dag.js";
 import { findReferences, parseReference } from "./references.js";
+import { replicaProblems } from "./replicas.js";
 import type { Agent, PipelineOptions, StepDefinition } from "./types.js";
 
 /** The pipeline definition is invalid; `problems` lists everything wrong with it. */
@@ -60,6 +62,8 @@ const OPTION_KEYS = new Set<keyof PipelineOptions>([
   "checkpointStore",
   "checkpointCompression",
   "checkpointEncryption",
+  "checkpointReplicas",
+  "checkpointReplicaTimeoutMs",
   "autoResume",
   "checkpointAfterEachStep",
   "agents",
@@ -169,6 +173,14 @@ export function pipelineProblems(options: PipelineOptions): { steps: NormalizedS
     );
   checkNumber(problems, "leaseTtlMs", options.leaseTtlMs, 100);
   checkNumber(problems, "maxConcurrency", options.maxConcurrency, 1);
+  checkNumber(problems, "checkpointReplicaTimeoutMs", options.checkpointReplicaTimeoutMs, 0);
+  problems.push(...replicaProblems(options.checkpointReplicas));
+  if (
+    Array.isArray(options.checkpointReplicas) &&
+    options.checkpointReplicas.length > 0 &&
+    options.checkpointEnabled !== true
+  )
+    problems.push("checkpointReplicas copy the run's checkpoints: they need checkpointEnabled: true");
   const versionProblem = pipelineVersionProblem(options.version);
   if (versionProblem) problems.push(versionProblem);
   if (options.migrateState !== undefined && typeof options.migrateState !== "function")

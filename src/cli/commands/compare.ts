@@ -1,13 +1,18 @@
-/** `cairn compare`: what differs between two checkpoints. */
+/** `cairn compare`: what differs between two checkpoints, or between two stores. */
 import type { Command } from "commander";
 import { type CheckpointComparison, type CompareSide, compareCheckpoints } from "../../debug/compare.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTable, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
-import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
+import { addStoreOptions, type StoreFlags, storeFlagsGiven, withReader } from "../store-options.js";
+import { compareTwoStores } from "./compare-stores.js";
 
-interface CompareFlags extends StoreFlags {
+interface CompareFlags extends Omit<StoreFlags, "store"> {
+  /** `--store` may be given twice here: two stores to compare. */
+  store?: string[];
   checkpointId: string[];
+  pipelineId?: string;
+  name?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -89,31 +94,59 @@ function render(c: CheckpointComparison): string {
 export function registerCompare(program: Command): void {
   const command = program
     .command("compare")
-    .summary("Show what differs between two checkpoints")
+    .summary("Show what differs between two checkpoints, or between two stores")
     .description(
       "Compare two checkpoints: metadata, stages, the state data (path by path), outputs (by hash) " +
-        "and provenance. A checkpoint that fails verification is compared as far as it can be read.",
+        "and provenance. A checkpoint that fails verification is compared as far as it can be read.\n\n" +
+        "With --store given twice, compare two stores run by run (a replica and its source, or a " +
+        "primary back after a failover): runs and checkpoints only on one side, the same checkpoint " +
+        "with different content, status fields, outputs and key records. Records are compared as " +
+        "stored, so encrypted runs need no key.",
     )
     .option("--checkpoint-id <id>", "a checkpoint to compare; give it twice (A, then B)", collect, [])
+    .option("--pipeline-id <id>", "two stores: compare only this run")
+    .option("--name <name>", "two stores: compare only runs of this pipeline name")
     .addHelpText(
       "after",
       `
 Exit codes:
-  0  compared; both checkpoints verify
-  2  not exactly two --checkpoint-id
-  3  a checkpoint does not exist
-  4  compared, but a checkpoint failed verification (the report says which)
-${examples("cairn compare --checkpoint-id etl_extract_20240101T000000000Z_abc234 --checkpoint-id etl_load_20240101T000001000Z_def567")}`,
+  0  compared; both checkpoints verify (two stores: they hold the same)
+  1  two stores: they differ (the report says how)
+  2  not exactly two --checkpoint-id (or two --store)
+  3  a checkpoint (or a store) does not exist
+  4  compared, but a checkpoint failed verification (two stores: a side holds corrupt entries)
+${examples(
+  "cairn compare --checkpoint-id etl_extract_20240101T000000000Z_abc234 --checkpoint-id etl_load_20240101T000001000Z_def567",
+  "cairn compare --store sqlite:./primary.db --store postgres://db/cairn --pipeline-id etl-42",
+)}`,
     );
-  addStoreOptions(command).action(async (flags: CompareFlags) => {
+  addStoreOptions(command, true).action(async (flags: CompareFlags) => {
+    const stores = flags.store ?? [];
     const ids = flags.checkpointId;
+    if (stores.length > 2) throw new UsageError(`give at most two --store (got ${stores.length})`);
+    if (stores.length === 2) {
+      const { store: _, ...others } = flags;
+      if (ids.length > 0 || storeFlagsGiven(others)) {
+        throw new UsageError(
+          "two --store compare two stores: --checkpoint-id and the other store options do not apply",
+        );
+      }
+      const filters = { pipelineId: flags.pipelineId, name: flags.name };
+      await compareTwoStores(stores as [string, string], filters, flags.json === true);
+      return;
+    }
+    if (flags.pipelineId !== undefined || flags.name !== undefined) {
+      throw new UsageError("--pipeline-id and --name apply to two stores: --store <A> --store <B>");
+    }
     if (ids.length !== 2) {
       throw new UsageError(
-        `give exactly two checkpoints: --checkpoint-id <A> --checkpoint-id <B> (got ${ids.length})`,
+        `give exactly two checkpoints: --checkpoint-id <A> --checkpoint-id <B> (got ${ids.length}), ` +
+          "or two stores: --store <A> --store <B>",
       );
     }
     const [idA, idB] = ids as [string, string];
-    await withReader(flags, async (manager) => {
+    const readerFlags: StoreFlags = { ...flags, store: stores[0] };
+    await withReader(readerFlags, async (manager) => {
       const comparison = await compareCheckpoints(manager, idA, idB);
       if (flags.json) printJson(comparison);
       else printText(render(comparison));

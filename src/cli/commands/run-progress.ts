@@ -39,6 +39,10 @@ export function eventLine(event: PipelineEvent): string | undefined {
       return `${at} run ${event.pipelineId} failed at ${event.stageName}`;
     case "history_lost":
       return `${at} ✗ run ${event.pipelineId} lost its history: ${event.expected} and every other checkpoint of it are gone`;
+    case "replica_problem":
+      return `${at} ⚠ replica ${event.replica} (${event.kind}): ${event.message}`;
+    case "replica_synced":
+      return `${at}   replica ${event.replica} caught up (${event.checkpointsCopied} checkpoint${event.checkpointsCopied === 1 ? "" : "s"} copied)`;
   }
 }
 
@@ -88,6 +92,7 @@ export class ProgressView {
     if (
       event.type === "run_resumed" ||
       event.type === "history_lost" ||
+      event.type === "replica_problem" ||
       event.type === "stage_rerun" ||
       event.type === "stage_migrated" ||
       event.type === "stage_failed" ||
