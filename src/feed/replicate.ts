@@ -230,7 +230,14 @@ class Runner {
     const done = await this.retrying(async () => {
       const { source } = this.r;
       const start = this.feedless ? undefined : await this.feedCall(async () => source.feedCursor?.());
-      if (!(await syncAll(this.r))) return false;
+      const outcome = await syncAll(this.r);
+      if (outcome === "aborted") return false;
+      if (outcome === "refused") {
+        // Not saved: until the source holds runs, every call compares (and reports) again; a
+        // follow goes on from here, and saves the cursor once it applies a change.
+        this.cursor = start;
+        return true;
+      }
       this.advance(start);
       await this.save(true);
       return true;

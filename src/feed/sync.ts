@@ -18,8 +18,11 @@ const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
 /** Runs compared at the same time (each run's own work stays in order). */
 const SYNC_CONCURRENCY = 16;
 
-/** Compares every run (or the filtered ones); false when the signal stopped it before the end. */
-export async function syncAll(r: Replication): Promise<boolean> {
+/**
+ * Compares every run (or the filtered ones): `done`, `aborted` when the signal stopped it before
+ * the end, `refused` when the source holds no run while the target does (nothing was deleted).
+ */
+export async function syncAll(r: Replication): Promise<"done" | "aborted" | "refused"> {
   r.report.syncs++;
   r.enter("sync");
   const { ids, sourceEmpty } = await runIds(r);
@@ -35,7 +38,7 @@ export async function syncAll(r: Replication): Promise<boolean> {
     );
     r.runsTotal = 0;
     r.progress(true);
-    return true;
+    return "refused";
   }
   r.runsTotal = ids.length;
   r.runsDone = 0;
@@ -47,9 +50,9 @@ export async function syncAll(r: Replication): Promise<boolean> {
     r.runsDone++;
     r.progress();
   });
-  if (r.aborted) return false;
+  if (r.aborted) return "aborted";
   r.progress(true);
-  return true;
+  return "done";
 }
 
 /** How the filters narrow the runs, for messages. */

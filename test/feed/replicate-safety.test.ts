@@ -100,9 +100,10 @@ describe("replicate: a source holding no run", () => {
     const first = await replicate({ from, to });
     expect(first.runsDeleted).toBe(0);
     expect(first.emptySource?.message).toContain("nothing was deleted on the target");
-    // The cursor saved by the first call means no full sync again: nothing deleted either.
+    // No cursor saved after a refused sync: the next call compares again, and reports again.
     const again = await replicate({ from, to });
-    expect(again).toMatchObject({ runsDeleted: 0, syncs: 0 });
+    expect(again).toMatchObject({ runsDeleted: 0, syncs: 1, emptySource: { kind: "empty-source" } });
+    expect(again.cursor).toBeUndefined();
     const filtered = await replicate({ from, to, pipelineId: "run-b" });
     expect(filtered).toMatchObject({ runsDeleted: 0, checkpointsDeleted: 0 });
     expect(await runsWithCheckpoints(target)).toEqual(["run-a", "run-b"]);
