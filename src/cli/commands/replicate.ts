@@ -69,7 +69,7 @@ export function summary(report: ReplicationReport, from: string, to: string, sto
     for (const p of diverged) lines.push(`  ${problemText(p)}`);
   }
   if (report.emptySource !== undefined)
-    lines.push(`Nothing was deleted on the target: ${report.emptySource.message}.`);
+    lines.push(`Refused to empty the target: ${report.emptySource.message}.`);
   if (report.cursor !== undefined)
     lines.push(
       `The replica is at ${report.cursor} (saved in the target: the same command continues from there).`,
