@@ -15,17 +15,28 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StoreNotFoundError } from "../../src/core/errors.js";
 import { CheckpointManager, type ReplicationProblem, replicate } from "../../src/index.js";
 import { sharedMemoryStore } from "../../src/stores/memory/memory-store.js";
-import { runsWithCheckpoints, writeRun } from "../support/replica.js";
-import { deleteKeyPrefixes, REDIS_URL, redisUp, uniqueName } from "../support/services.js";
+import { openStore } from "../../src/stores/registry.js";
+import { runsWithCheckpoints, until, writeRun } from "../support/replica.js";
+import {
+  deleteKeyPrefixes,
+  dropSchemas,
+  POSTGRES_URL,
+  postgresUp,
+  REDIS_URL,
+  redisUp,
+  uniqueName,
+} from "../support/services.js";
 
 let dir: string;
 const prefixes: string[] = [];
+const schemas: string[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "cairn-replicate-safety-"));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   if (redisUp && prefixes.length > 0) await deleteKeyPrefixes(...prefixes);
+  if (postgresUp && schemas.length > 0) await dropSchemas(...schemas);
 });
 
 const managers: CheckpointManager[] = [];
@@ -68,6 +79,21 @@ describe("replicate: a source that is not there", () => {
       expect(problems).toEqual([]);
     });
   }
+  it.skipIf(!postgresUp)("a mistyped postgres schema creates nothing and deletes nothing", async () => {
+    const { to, target } = await populatedTarget();
+    const schema = uniqueName("cairn_repl_typo");
+    schemas.push(schema);
+    const from = `${POSTGRES_URL}?schema=${schema}`;
+    await expect(replicate({ from, to })).rejects.toBeInstanceOf(StoreNotFoundError);
+    // Still no store there: a read-only look finds none either.
+    const look = await openStore(from, { readOnly: true });
+    try {
+      await expect(look.listPipelineIds()).rejects.toBeInstanceOf(StoreNotFoundError);
+    } finally {
+      await look.close();
+    }
+    expect(await runsWithCheckpoints(target)).toEqual(["run-a", "run-b"]);
+  });
 });
 
 describe("replicate: a source holding no run", () => {
@@ -85,6 +111,31 @@ describe("replicate: a source holding no run", () => {
       expect(report.emptySource?.message).toContain("nothing was deleted");
       // Read-only, the prefix has no feed: compared in full like a feedless source, reported once.
       expect(problems.map((p) => p.kind).sort()).toEqual(["empty-source", "no-feed"]);
+      expect(await runsWithCheckpoints(target)).toEqual(["run-a", "run-b"]);
+
+      // Following it: compared in full every pollMs, each problem reported once, nothing deleted.
+      const stop = new AbortController();
+      const seen: ReplicationProblem[] = [];
+      let syncs = 0;
+      let phase = "";
+      const following = replicate({
+        from,
+        to,
+        follow: true,
+        pollMs: 20,
+        signal: stop.signal,
+        onProblem: (p) => seen.push(p),
+        onProgress: (p) => {
+          if (p.phase === "sync" && phase !== "sync") syncs++;
+          phase = p.phase;
+        },
+      });
+      await until(() => syncs >= 3);
+      stop.abort();
+      const followed = await following;
+      expect(followed.syncs).toBeGreaterThanOrEqual(3);
+      expect(followed.runsDeleted).toBe(0);
+      expect(seen.map((p) => p.kind).sort()).toEqual(["empty-source", "no-feed"]);
       expect(await runsWithCheckpoints(target)).toEqual(["run-a", "run-b"]);
 
       // With keepDeleted nothing would be deleted anyway: no problem to report.
