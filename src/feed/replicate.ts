@@ -258,7 +258,7 @@ class Runner {
       if (r.aborted) return;
       const outcome = await this.retrying(async () => {
         try {
-          return (await this.feedCall(() => this.applyBatch(source, end))) ?? ("feedless" as const);
+          return await this.applyBatch(source, end);
         } catch (error) {
           if (!(error instanceof FeedTrimmedError)) throw error;
           r.problem({ kind: "trimmed", message: `${error.message}; comparing every run again` });
@@ -293,11 +293,14 @@ class Runner {
   private async applyBatch(
     source: Required<Pick<CheckpointStore, "readChanges">>,
     end: string | undefined,
-  ): Promise<"empty" | "end" | "more"> {
+  ): Promise<"empty" | "end" | "more" | "feedless"> {
     const r = this.r;
     let read: StoreChange[];
     try {
-      read = await source.readChanges(this.cursor, BATCH);
+      // Only the source's own feed read: a target's error is never taken for a missing feed.
+      const got = await this.feedCall(() => source.readChanges(this.cursor, BATCH));
+      if (got === undefined) return "feedless";
+      read = got;
     } catch (error) {
       // A saved cursor this store never wrote (edited, or from another format): as good as trimmed.
       if (!(error instanceof InvalidArgumentError) || this.cursor === undefined) throw error;
