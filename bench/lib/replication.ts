@@ -156,8 +156,11 @@ async function measureLag(
   targetMs: number,
   log: (m: string) => void,
 ): Promise<LagRow> {
-  // The source exists (with its feed) before the replicator starts following it.
-  await (await openStore(from)).close();
+  // The source exists (with its feed) before the replicator starts following it: the replicator
+  // opens it read-only, and a read-only open of a location without a store is StoreNotFoundError.
+  const created = await openStore(from);
+  await created.setup();
+  await created.close();
   const arrivals = new Map<string, number>();
   const target = timed(await openStore(to), arrivals);
   const stop = new AbortController();

@@ -79,6 +79,7 @@ export class Replication {
     }
     if (problem.kind === "corrupt") this.report.corrupt.push(problem);
     if (problem.kind === "diverged") this.report.diverged.push(problem);
+    if (problem.kind === "empty-source") this.report.emptySource ??= problem;
     this.options.onProblem?.(problem);
   }
 

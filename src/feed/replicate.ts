@@ -9,7 +9,13 @@
  *    every `pollMs` instead.
  * A store that becomes unavailable while following is retried with backoff, never skipped past.
  */
-import { FeedTrimmedError, InvalidArgumentError, StoreUnavailableError } from "../core/errors.js";
+import {
+  FeedTrimmedError,
+  InvalidArgumentError,
+  InvalidConfigError,
+  StoreUnavailableError,
+  StoreUnsupportedError,
+} from "../core/errors.js";
 import { assertKnownOptions } from "../core/options.js";
 import { rawStore } from "../manager/sealed-transfer.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
@@ -57,8 +63,10 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicationR
   checkOptions(options);
   const opened: GuardedStore[] = [];
   try {
-    const source = await open(options.from, opened);
-    const target = await open(options.to, opened);
+    // The source is only read: read-only, a mistyped location is StoreNotFoundError, not a new
+    // empty store (whose first full sync would delete every run of the target).
+    const source = await open(options.from, opened, true);
+    const target = await open(options.to, opened, false);
     // Two opens of one location (or of one named memory store) are the same store.
     const same =
       source.inner === target.inner || (source.location === target.location && source.location !== "memory:");
@@ -92,10 +100,10 @@ function checkOptions(options: ReplicateOptions): void {
 }
 
 /** The raw store (beneath the at-rest layer) of a spec; what it had to open is added to `opened`. */
-async function open(spec: StoreSpec, opened: GuardedStore[]): Promise<GuardedStore> {
+async function open(spec: StoreSpec, opened: GuardedStore[], readOnly: boolean): Promise<GuardedStore> {
   if (typeof spec === "object" && spec !== null && "putCheckpoint" in spec)
     return openStore(rawStore(spec as CheckpointStore));
-  const store = await openStore(spec);
+  const store = await openStore(spec, readOnly ? { readOnly: true } : undefined);
   opened.push(store);
   return store;
 }
@@ -107,6 +115,15 @@ function hasFeed(store: CheckpointStore): boolean {
     typeof store.feedCursor === "function" &&
     typeof store.waitForChanges === "function"
   );
+}
+
+/**
+ * True for the errors of a read-only source's feed that is not there: a sqlite/postgres schema
+ * from before the feed (InvalidConfigError asking for `cairn migrate`), a redis prefix without
+ * one (StoreUnsupportedError). Such a source is replicated as one without a feed.
+ */
+function isMissingFeed(error: unknown): boolean {
+  return error instanceof InvalidConfigError || error instanceof StoreUnsupportedError;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -132,10 +149,31 @@ class Runner {
   private dirty = false;
   private savedAt = 0;
   private backoffMs = BACKOFF_FIRST_MS;
+  /** Set when the source turned out to serve no feed: it is compared in full (and polled) instead. */
+  feedless: boolean;
 
   constructor(readonly r: Replication) {
     this.filters = { pipelineId: r.options.pipelineId, name: r.options.name };
     this.key = stateKey(r.source, this.filters);
+    this.feedless = !hasFeed(r.source);
+  }
+
+  /** Runs a feed call of the source; undefined (and `feedless` set, reported once) when it has none. */
+  async feedCall<T>(call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isMissingFeed(error)) throw error;
+      this.feedless = true;
+      this.r.problem(
+        {
+          kind: "no-feed",
+          message: `${(error as Error).message}; comparing every run instead${this.follow ? ", every pollMs" : ""}`,
+        },
+        "no-feed",
+      );
+      return undefined;
+    }
   }
 
   get follow(): boolean {
@@ -191,8 +229,15 @@ class Runner {
   async sync(): Promise<boolean> {
     const done = await this.retrying(async () => {
       const { source } = this.r;
-      const start = hasFeed(source) ? await source.feedCursor?.() : undefined;
-      if (!(await syncAll(this.r))) return false;
+      const start = this.feedless ? undefined : await this.feedCall(async () => source.feedCursor?.());
+      const outcome = await syncAll(this.r);
+      if (outcome === "aborted") return false;
+      if (outcome === "refused") {
+        // Not saved: until the source holds runs, every call compares (and reports) again; a
+        // follow goes on from here, and saves the cursor once it applies a change.
+        this.cursor = start;
+        return true;
+      }
       this.advance(start);
       await this.save(true);
       return true;
@@ -220,7 +265,7 @@ class Runner {
           return "trimmed" as const;
         }
       });
-      if (outcome === undefined) return;
+      if (outcome === undefined || outcome === "feedless") return;
       if (outcome === "trimmed") {
         if (!(await this.sync())) return;
         if (end !== undefined) return;
@@ -235,6 +280,7 @@ class Runner {
         if (end !== undefined) return;
         const cursor = this.cursor as string;
         await this.retrying(() => source.waitForChanges(cursor, WAIT_MS, r.options.signal));
+        if (this.feedless) return;
       }
     }
   }
@@ -247,11 +293,14 @@ class Runner {
   private async applyBatch(
     source: Required<Pick<CheckpointStore, "readChanges">>,
     end: string | undefined,
-  ): Promise<"empty" | "end" | "more"> {
+  ): Promise<"empty" | "end" | "more" | "feedless"> {
     const r = this.r;
     let read: StoreChange[];
     try {
-      read = await source.readChanges(this.cursor, BATCH);
+      // Only the source's own feed read: a target's error is never taken for a missing feed.
+      const got = await this.feedCall(() => source.readChanges(this.cursor, BATCH));
+      if (got === undefined) return "feedless";
+      read = got;
     } catch (error) {
       // A saved cursor this store never wrote (edited, or from another format): as good as trimmed.
       if (!(error instanceof InvalidArgumentError) || this.cursor === undefined) throw error;
@@ -319,23 +368,37 @@ async function run(r: Replication): Promise<void> {
 
 async function steps(r: Replication, runner: Runner): Promise<void> {
   const saved = await runner.retrying(() => runner.load());
-  if (!hasFeed(r.source)) {
-    do {
-      if (!(await runner.sync()) || !runner.follow) return;
+  if (!runner.feedless) {
+    await followFeed(r, runner, saved);
+    // A source whose feed is missing (found out above) goes on as one without a feed.
+    if (!runner.feedless || r.aborted) return;
+  }
+  // Without a feed: a full compare, then with `follow` one every `pollMs`.
+  let first = r.report.syncs === 0;
+  for (;;) {
+    if (!first) {
+      if (!runner.follow) return;
       r.enter("follow");
       await sleep(r.options.pollMs ?? DEFAULT_POLL_MS, r.options.signal);
-    } while (!r.aborted);
-    return;
-  }
-  if (saved === undefined) {
+      if (r.aborted) return;
+    }
+    first = false;
     if (!(await runner.sync())) return;
+  }
+}
+
+/** The sync (or the saved cursor), then the catch-up or the follow on the source's feed. */
+async function followFeed(r: Replication, runner: Runner, saved: string | undefined): Promise<void> {
+  if (saved === undefined) {
+    if (!(await runner.sync()) || runner.feedless) return;
   } else {
     runner.cursor = saved;
     r.report.cursor = saved;
   }
   let end: string | undefined;
   if (!runner.follow) {
-    end = await r.source.feedCursor?.();
+    end = await runner.feedCall(async () => r.source.feedCursor?.());
+    if (runner.feedless) return;
     // Nothing after the saved cursor (or the sync's): caught up.
     if (end === runner.cursor) return;
   }

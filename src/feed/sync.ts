@@ -18,11 +18,28 @@ const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
 /** Runs compared at the same time (each run's own work stays in order). */
 const SYNC_CONCURRENCY = 16;
 
-/** Compares every run (or the filtered ones); false when the signal stopped it before the end. */
-export async function syncAll(r: Replication): Promise<boolean> {
+/**
+ * Compares every run (or the filtered ones): `done`, `aborted` when the signal stopped it before
+ * the end, `refused` when the source holds no run while the target does (nothing was deleted).
+ */
+export async function syncAll(r: Replication): Promise<"done" | "aborted" | "refused"> {
   r.report.syncs++;
   r.enter("sync");
-  const ids = await runIds(r);
+  const { ids, sourceEmpty } = await runIds(r);
+  if (sourceEmpty && !r.options.keepDeleted) {
+    // A mistyped or wrong source (an empty redis prefix is no error) would otherwise empty the
+    // replica. Real deletions still arrive through the feed; a full sync never deletes them all.
+    r.problem(
+      {
+        kind: "empty-source",
+        message: `the source ${r.source.location} holds no run${filtered(r)} while the target holds some: nothing was deleted on the target (a wrong source?)`,
+      },
+      "empty-source",
+    );
+    r.runsTotal = 0;
+    r.progress(true);
+    return "refused";
+  }
   r.runsTotal = ids.length;
   r.runsDone = 0;
   r.progress(true);
@@ -33,20 +50,40 @@ export async function syncAll(r: Replication): Promise<boolean> {
     r.runsDone++;
     r.progress();
   });
-  if (r.aborted) return false;
+  if (r.aborted) return "aborted";
   r.progress(true);
-  return true;
+  return "done";
 }
 
-/** The runs to compare: the filtered run, the runs of the named pipeline, or every run, on both sides. */
-async function runIds(r: Replication): Promise<string[]> {
+/** How the filters narrow the runs, for messages. */
+function filtered(r: Replication): string {
   const { pipelineId, name } = r.options;
-  if (pipelineId !== undefined) return [pipelineId];
+  if (pipelineId !== undefined) return ` ${pipelineId}`;
+  return name !== undefined ? ` of pipeline ${name}` : "";
+}
+
+/**
+ * The runs to compare: the filtered run, the runs of the named pipeline, or every run, on both
+ * sides. `sourceEmpty`: the source holds none of them (not even a run head) and the target some.
+ */
+async function runIds(r: Replication): Promise<{ ids: string[]; sourceEmpty: boolean }> {
+  const { pipelineId, name } = r.options;
+  if (pipelineId !== undefined) {
+    const [source, head, target] = await Promise.all([
+      r.source.listCheckpoints(pipelineId),
+      r.source.getRunHead(pipelineId),
+      r.target.listCheckpoints(pipelineId),
+    ]);
+    return { ids: [pipelineId], sourceEmpty: source.length === 0 && head === undefined && target.length > 0 };
+  }
   const [source, target] =
     name !== undefined
       ? await Promise.all([namedRuns(r.source, name), namedRuns(r.target, name)])
       : await Promise.all([r.source.listPipelineIds(), r.target.listPipelineIds()]);
-  return [...new Set([...source, ...target])].sort();
+  return {
+    ids: [...new Set([...source, ...target])].sort(),
+    sourceEmpty: source.length === 0 && target.length > 0,
+  };
 }
 
 async function namedRuns(store: CheckpointStore, pipelineName: string): Promise<string[]> {

@@ -63,9 +63,14 @@ export interface ReplicationProgress {
   behind?: number;
 }
 
-/** Something the replicator reports and carries on from. */
+/**
+ * Something the replicator reports and carries on from. `empty-source`: a full sync found no run
+ * in the source (after the filters) while the target holds some, and deleted nothing (a wrong
+ * source?). `no-feed`: the source opened read-only serves no change feed (a schema from before
+ * the feed, or a redis prefix without one): it is compared in full instead, as a feedless source.
+ */
 export interface ReplicationProblem {
-  kind: "corrupt" | "outage" | "diverged" | "trimmed";
+  kind: "corrupt" | "outage" | "diverged" | "trimmed" | "empty-source" | "no-feed";
   pipelineId?: string;
   checkpointId?: string;
   /** What happened and what the replicator did about it. */
@@ -83,6 +88,8 @@ export interface ReplicationReport {
   corrupt: ReplicationProblem[];
   /** Runs and checkpoints the target holds differently from the source, left as they are. */
   diverged: ReplicationProblem[];
+  /** Set when a full sync found the source empty and the target not, and so deleted nothing. */
+  emptySource?: ReplicationProblem;
   /** Full compares made (1 for the first catch-up, more after a trimmed cursor or a poll). */
   syncs: number;
   /** The source cursor the replica is at (saved in the target); undefined for a source without a feed. */

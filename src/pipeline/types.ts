@@ -154,7 +154,7 @@ export type PipelineEvent =
       at: Date;
       /** The replica's URL (without a password), strategy or location. */
       replica: string;
-      kind: "corrupt" | "outage" | "diverged" | "trimmed" | "failed" | "timeout";
+      kind: "corrupt" | "outage" | "diverged" | "trimmed" | "empty-source" | "no-feed" | "failed" | "timeout";
       message: string;
       error?: Error;
     }

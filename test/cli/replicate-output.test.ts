@@ -55,4 +55,26 @@ it("the summary lists what was copied, corrupt and diverged records, and hides p
   expect(text).toContain("  diverged (run r2): the target is ahead");
   expect(text).toContain("The replica is at abc:12");
   expect(text).not.toContain("secret");
+  expect(text).not.toContain("Refused to empty");
+});
+
+it("the summary says when an empty source was refused", () => {
+  const message = "the source sqlite:/x.db holds no run while the target holds some: nothing was deleted";
+  const text = summary(
+    {
+      checkpointsCopied: 0,
+      outputsCopied: 0,
+      statusesCopied: 0,
+      runsDeleted: 0,
+      checkpointsDeleted: 0,
+      corrupt: [],
+      diverged: [],
+      emptySource: { kind: "empty-source", message },
+      syncs: 1,
+    },
+    "sqlite:/x.db",
+    "sqlite:./r.db",
+    false,
+  );
+  expect(text).toContain(`Refused to empty the target: ${message}.`);
 });

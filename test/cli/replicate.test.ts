@@ -9,6 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
+import { openStore } from "../../src/stores/registry.js";
 import { writeRun } from "../support/at-rest-runs.js";
 import { CLI_PATH, runCairn } from "../support/cli.js";
 import { checkpointFile } from "../support/file-store.js";
@@ -196,6 +197,27 @@ steps:
     expect(output).toMatch(/lag \d+\.\d s · 0 behind/);
     expect(output).toContain(`Stopped ${from} → ${to}: 3 checkpoints`);
     expect(output).toContain("The replica is at ");
+  });
+
+  it("an empty source store deletes nothing on a populated target (exit 1)", async () => {
+    const empty = sqlite();
+    const created = await openStore(empty);
+    await created.setup();
+    await created.close();
+    const to = sqlite();
+    await fill(to, ["etl-1"]);
+    const json = await cairn("replicate", "--from", empty, "--to", to, "--json");
+    expect(json.code, json.stderr).toBe(1);
+    const lines = jsonLines(json.stdout);
+    expect(lines.some((l) => l.type === "problem" && l.kind === "empty-source")).toBe(true);
+    expect(lines.at(-1)).toMatchObject({
+      type: "report",
+      runsDeleted: 0,
+      emptySource: { kind: "empty-source" },
+    });
+    expect((await cairn("list", "--store", to)).stdout).toContain("etl-1");
+    // --keep-deleted would delete nothing anyway: a plain success.
+    expect((await cairn("replicate", "--from", empty, "--to", to, "--keep-deleted")).code).toBe(0);
   });
 
   it("usage errors", async () => {

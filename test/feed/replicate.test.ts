@@ -209,7 +209,12 @@ describe("replicate: memory to memory", () => {
     const full = await replicate({ from, to, keepDeleted: true, pipelineId: "run-k" });
     expect(full).toMatchObject({ syncs: 1, runsDeleted: 0 });
     expect(await target.listCheckpoints("run-k")).toHaveLength(2);
-    // Without keepDeleted, the same compare deletes it.
+    // Without keepDeleted, a compare from a source holding no run of the name deletes nothing
+    // (a wrong source?); once the source holds one, the same compare deletes the gone run.
+    const empty = await replicate({ from, to, name: "demo" });
+    expect(empty).toMatchObject({ runsDeleted: 0, emptySource: { kind: "empty-source" } });
+    expect(await target.listCheckpoints("run-k")).toHaveLength(2);
+    await writeRun(m, "run-l", 1);
     expect(await replicate({ from, to, name: "demo" })).toMatchObject({ runsDeleted: 1 });
     expect(await target.listCheckpoints("run-k")).toHaveLength(0);
   });

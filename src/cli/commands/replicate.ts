@@ -8,7 +8,6 @@
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { replicate } from "../../feed/replicate.js";
 import type { ReplicationProblem, ReplicationProgress, ReplicationReport } from "../../feed/types.js";
-import { openStore } from "../../stores/registry.js";
 import { CommandExit, ExitCode } from "../exit-codes.js";
 import { printText } from "../output.js";
 import { ProgressLine } from "../progress.js";
@@ -69,25 +68,13 @@ export function summary(report: ReplicationReport, from: string, to: string, sto
     );
     for (const p of diverged) lines.push(`  ${problemText(p)}`);
   }
+  if (report.emptySource !== undefined)
+    lines.push(`Refused to empty the target: ${report.emptySource.message}.`);
   if (report.cursor !== undefined)
     lines.push(
       `The replica is at ${report.cursor} (saved in the target: the same command continues from there).`,
     );
   return lines.join("\n");
-}
-
-/**
- * Refuses a source location that holds no store (exit 3), as the reading commands do: opened for
- * writing, a mistyped `--from` would be created empty, and a full sync from an empty source
- * deletes every run of the target.
- */
-async function assertSourceExists(from: string): Promise<void> {
-  const probe = await openStore(from, { readOnly: true });
-  try {
-    await probe.listPipelineIds();
-  } finally {
-    await probe.close();
-  }
 }
 
 /** Writes one JSON line on stdout. */
@@ -130,7 +117,8 @@ export function registerReplicate(program: Command): void {
 Exit codes:
   0  copied (or stopped by SIGINT/SIGTERM: the position is saved)
   1  copied, but the target holds some runs or checkpoints differently from the source and
-     they were left as they are (the report lists them; cairn compare shows them)
+     they were left as they are (the report lists them; cairn compare shows them), or the
+     source holds no run while the target does: nothing was deleted (a wrong --from?)
   2  bad flags or store URL, or --from and --to are the same store
   3  there is no store at --from (nothing is created there)
   4  copied, but corrupt source records were skipped (the report lists them)
@@ -142,7 +130,6 @@ ${examples(
 )}`,
     )
     .action(async (flags: ReplicateFlags) => {
-      await assertSourceExists(flags.from);
       const live = process.stderr.isTTY === true && flags.json !== true;
       const line = new ProgressLine(process.stderr, !live, 200);
       let last: ReplicationProgress | undefined;
@@ -190,6 +177,7 @@ ${examples(
       if (live) printText(summary(report, flags.from, flags.to, stop.signal.aborted));
       else jsonLine("report", { ...report, stopped: stop.signal.aborted });
       if (report.corrupt.length > 0) throw new CommandExit(ExitCode.Corrupt, "");
-      if ((report.diverged ?? []).length > 0) throw new CommandExit(ExitCode.Failure, "");
+      if ((report.diverged ?? []).length > 0 || report.emptySource !== undefined)
+        throw new CommandExit(ExitCode.Failure, "");
     });
 }
