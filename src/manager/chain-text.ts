@@ -1,6 +1,7 @@
 /** The text rendering of a run's checkpoint chain, as `visualizeCheckpointChain` returns it. */
 import type { CheckpointStatusValue } from "../core/types.js";
-import type { CheckpointVerdict } from "./run-walk.js";
+import type { CheckpointStore } from "../stores/types.js";
+import { type CheckpointVerdict, validateRun } from "./run-walk.js";
 
 /** Symbol shown for each status (`corrupt` is kept for compatibility: see {@link CHECK_SYMBOLS}). */
 export const STATUS_SYMBOLS: Record<CheckpointStatusValue | "corrupt", string> = {
@@ -89,4 +90,14 @@ export function renderChain(pipelineId: string, checkpoints: readonly Checkpoint
   ].join("  ");
   lines.push("", `Legend: ${legend} (status symbols are shown for valid checkpoints)`);
   return `${lines.join("\n")}\n`;
+}
+
+/** Renders a run's chain after checking it with one listing (`visualizeCheckpointChain`). */
+export async function visualizeChain(store: CheckpointStore, pipelineId: string): Promise<string> {
+  const listing = await store.listCheckpoints(pipelineId);
+  if (listing.length === 0) return renderChain(pipelineId, []);
+  return renderChain(
+    pipelineId,
+    (await validateRun(store, pipelineId, { listing, sealed: "report" })).checkpoints,
+  );
 }

@@ -4,10 +4,10 @@
  * every output, and the hash-chain link to the parent (a parent removed by retention is no break).
  * It returns the problems it finds and never throws for bad data; a store error is thrown.
  */
-import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
+import { CheckpointCorruptError, CheckpointNotFoundError, KeyMissingError } from "../core/errors.js";
 import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import { corruptReason, isEnvelope } from "../core/sealed.js";
-import type { PipelineCheckpoint, ValidationProblem } from "../core/types.js";
+import type { PipelineCheckpoint, ValidationProblem, ValidationResult } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
 import { readOutline } from "../transforms/envelope.js";
 import {
@@ -258,4 +258,16 @@ export async function checkStored(
     if (!still) return { gone: true };
   }
   return { gone: false, record, ...outcome };
+}
+
+/** The one check of a checkpoint as `validateCheckpoint` reports it; `CAIRN_NOT_FOUND` when gone. */
+export async function validateStored(
+  store: CheckpointStore,
+  checkpointId: string,
+): Promise<ValidationResult> {
+  const checked = await checkStored(store, checkpointId, storeParents(store));
+  if (checked.gone) throw new CheckpointNotFoundError(checkpointId);
+  const valid = checked.problems.length === 0;
+  const quarantined = !valid && checked.record !== undefined && isQuarantined(checked.record.metadata);
+  return { checkpointId, valid, problems: checked.problems, quarantined };
 }

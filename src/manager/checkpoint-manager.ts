@@ -1,53 +1,41 @@
-import { CheckpointNotFoundError, ClosedError, TooLargeError } from "../core/errors.js";
+import { CheckpointNotFoundError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import { assertKnownOptions } from "../core/options.js";
-import { type CheckpointRecord, toMetadata } from "../core/record.js";
-import {
-  type CheckpointMetadata,
-  type CheckpointStatistics,
-  CheckpointStatus,
-  type CheckpointStatusValue,
-  type CreateCheckpointInput,
-  type PipelineCheckpoint,
-  type PipelineSummary,
-  type ResumeContext,
-  type ValidationResult,
+import type { CheckpointRecord } from "../core/record.js";
+import type {
+  CheckpointMetadata,
+  CheckpointStatistics,
+  CheckpointStatusValue,
+  CreateCheckpointInput,
+  PipelineCheckpoint,
+  PipelineSummary,
+  ResumeContext,
+  ValidationResult,
 } from "../core/types.js";
 import type { ChangeEvent, WatchOptions } from "../feed/types.js";
-import { watchOpened } from "../feed/watch.js";
-import {
-  openStore,
-  type ResolvedStore,
-  resolveStore,
-  type StoreConfig,
-  type StoreSpec,
-} from "../stores/registry.js";
-import type { CheckpointStore, Lease, ListedCheckpoint } from "../stores/types.js";
-import { AtRestStore } from "../transforms/at-rest-store.js";
-import {
-  type CompressionSetting,
-  loadCodec,
-  type ResolvedCompression,
-  resolveCompression,
-} from "../transforms/compression.js";
-import { createKeyRing, type EncryptionOptions, type KeyRing } from "../transforms/keys.js";
-import { renderChain } from "./chain-text.js";
+import type { Lease, ListedCheckpoint } from "../stores/types.js";
+import type { AtRestStore } from "../transforms/at-rest-store.js";
+import { visualizeChain } from "./chain-text.js";
 import { ChainWriter } from "./chain-writer.js";
-import { checkStored, isQuarantined, storeParents } from "./check.js";
+import { validateStored } from "./check.js";
 import {
   type CheckpointExportOptions,
   exportCheckpoint,
   importCheckpointFile,
 } from "./checkpoint-transfer.js";
 import { type LearnCostsOptions, type LearnedCosts, learnCosts } from "./cost-history.js";
-import { assertStatus, checkInput } from "./input.js";
-import { assertLoadable, byteLimit, DEFAULT_MAX_RECORD_BYTES } from "./limits.js";
+import { checkpointHistory, lostCheckpoint } from "./history.js";
+import { assertStatus, checkInput, statusPatch } from "./input.js";
+import { assertLoadable } from "./limits.js";
+import { type CheckpointManagerOptions, type ImportOptions, MANAGER_OPTIONS } from "./manager-options.js";
+import { ManagerStore } from "./manager-store.js";
 import { type RekeyOptions, type RekeyReport, rekey } from "./rekey.js";
+import { loadLatest, loadSalvaged, markResumed, type ResumeDeps, resumeContextOf } from "./resume.js";
 import {
   type CleanupOptions,
   type CleanupReport,
   cleanupOldCheckpoints,
-  cleanupRuns,
+  cleanupRunsForgetting,
   type RunCleanupReport,
 } from "./retention.js";
 import {
@@ -61,7 +49,6 @@ import {
 } from "./run-transfer.js";
 import { listRun, type RunValidation, validateAllRuns, validateRun, type WalkOptions } from "./run-walk.js";
 import {
-  findResumePoint,
   findUnfinishedRun,
   getRunInfo,
   type ListRunsOptions,
@@ -71,120 +58,48 @@ import {
   summarizeOneRun,
   summarizeRuns,
 } from "./runs.js";
-import { discardDamagedOutputs, findSalvagedResume, type SalvagedResume } from "./salvage.js";
+import { discardDamagedOutputs, type SalvagedResume } from "./salvage.js";
 import { computeStatistics, type StatisticsOptions } from "./statistics.js";
 import { type UpgradeOptions, type UpgradeReport, type UpgradeTarget, upgrade } from "./upgrade.js";
 import { decodeVerified, verifyRecord } from "./verify.js";
+import { Watchers } from "./watchers.js";
 
 export type { LearnCostsOptions, LearnedCosts } from "./cost-history.js";
+export type { CheckpointManagerOptions, ImportOptions } from "./manager-options.js";
 export type { RekeyOptions, RekeyReport } from "./rekey.js";
 export type { ListRunsOptions, RunInfo, RunSummaryPage } from "./runs.js";
 export type { UpgradedRun, UpgradeOptions, UpgradeReport, UpgradeSkip, UpgradeTarget } from "./upgrade.js";
-
-/** How to build a {@link CheckpointManager}. */
-export interface CheckpointManagerOptions {
-  /** Storage strategy (`file`, `sqlite`, `postgres`/`database`, `redis`, `memory`) or a store URL. */
-  strategy?: string;
-  /** Options of that strategy's store (camelCase; the seed's snake_case is accepted). */
-  config?: StoreConfig;
-  /** A store URL (`sqlite:./cairn.db`) or a store instance; takes precedence over `strategy`. */
-  store?: StoreSpec;
-  /** Clock used for checkpoint timestamps and retention; tests pass a fixed one. */
-  clock?: () => Date;
-  /** Largest checkpoint (record and outputs, bytes) a load reads; larger is `CAIRN_TOO_LARGE`. Default 512 MiB. */
-  maxRecordBytes?: number;
-  /** Open the store for reading: nothing is created or migrated; no store there is `CAIRN_NOT_FOUND`. */
-  readOnly?: boolean;
-  /**
-   * Compress checkpoints and outputs at rest: `true` (the recommended algorithm), an algorithm
-   * name, or `{ algorithm, level, minBytes }`. Off by default; compressed records are read either way.
-   */
-  compression?: CompressionSetting;
-  /** Encrypt checkpoints and outputs at rest (AES-256-GCM, a data key per run): the key ring. */
-  encryption?: EncryptionOptions;
-}
-
-const MANAGER_OPTIONS = [
-  "strategy",
-  "config",
-  "store",
-  "clock",
-  "maxRecordBytes",
-  "readOnly",
-  "compression",
-  "encryption",
-] as const satisfies readonly (keyof CheckpointManagerOptions)[];
-
-/** Options of `importCheckpoint`. */
-export interface ImportOptions {
-  /** Replace a checkpoint that already exists with the same id. */
-  overwrite?: boolean;
-  /** Largest export file read, in bytes; larger is `CAIRN_TOO_LARGE`, checked before reading. Default 1 GiB. */
-  maxImportBytes?: number;
-}
 
 /**
  * Creates, verifies, resumes and manages checkpoints in one store. All reads are verified:
  * a checkpoint whose checksum or outputs do not match is never returned as valid.
  */
 export class CheckpointManager {
-  private readonly spec: StoreSpec | ResolvedStore;
-  private storePromise: Promise<AtRestStore> | undefined;
-  private readonly compression: ResolvedCompression | undefined;
-  private readonly ring: KeyRing | undefined;
+  private readonly stores: ManagerStore;
   private readonly clock: () => Date;
   private readonly maxRecordBytes: number;
-  private readonly readOnly: boolean;
   private readonly writer: ChainWriter;
-  private closed = false;
   /** One per watch under way: `close()` ends them before it closes the store. */
-  private readonly watchers = new Set<AbortController>();
+  private readonly watchers = new Watchers();
 
   constructor(options: CheckpointManagerOptions = {}) {
     // A misspelt option (say, encryption settings) must not be silently ignored.
     assertKnownOptions("CheckpointManager", options, MANAGER_OPTIONS);
     // Resolve now so a bad strategy or option fails at construction, not at first write.
-    this.spec =
-      options.store !== undefined
-        ? typeof options.store === "string"
-          ? resolveStore(options.store)
-          : options.store
-        : resolveStore(options.strategy, options.config);
+    this.stores = new ManagerStore(options);
     this.clock = options.clock ?? (() => new Date());
     this.writer = new ChainWriter(this.clock);
-    this.maxRecordBytes = byteLimit("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES);
-    this.readOnly = options.readOnly === true;
-    this.compression = resolveCompression(options.compression);
-    this.ring = options.encryption === undefined ? undefined : createKeyRing(options.encryption);
+    this.maxRecordBytes = this.stores.maxRecordBytes;
   }
 
   /** The underlying store, opened and set up on first use. */
   async getStore(): Promise<AtRestStore> {
-    if (this.closed) throw new ClosedError("This CheckpointManager");
-    if (!this.storePromise) {
-      this.storePromise = this.openLayered().catch((error: unknown) => {
-        this.storePromise = undefined;
-        throw error;
-      });
-    }
-    const store = await this.storePromise;
-    await store.setup();
-    return store;
-  }
-
-  private async openLayered(): Promise<AtRestStore> {
-    const c = this.compression;
-    const codec = c && (await loadCodec(c.algorithm, c.level, c.minBytes));
-    const store = await openStore(this.spec, { readOnly: this.readOnly });
-    return new AtRestStore(store, { codec, ring: this.ring, maxBytes: this.maxRecordBytes });
+    return this.stores.get();
   }
 
   /** The strategy name of the store (`file`, `sqlite`...). */
   get storageStrategy(): string {
-    const spec = this.spec;
-    if (typeof spec === "string") return spec;
-    if ("definition" in spec) return spec.definition.strategy;
-    return (spec as CheckpointStore).strategy ?? "custom";
+    return this.stores.strategy;
   }
 
   /**
@@ -221,12 +136,7 @@ export class CheckpointManager {
   /** Checks a checkpoint without throwing: checksum, outputs, their decoding and the link to its parent. */
   async validateCheckpoint(checkpointId: string): Promise<ValidationResult> {
     assertValidName("checkpointId", checkpointId);
-    const store = await this.getStore();
-    const checked = await checkStored(store, checkpointId, storeParents(store));
-    if (checked.gone) throw new CheckpointNotFoundError(checkpointId);
-    const valid = checked.problems.length === 0;
-    const quarantined = !valid && checked.record !== undefined && isQuarantined(checked.record.metadata);
-    return { checkpointId, valid, problems: checked.problems, quarantined };
+    return validateStored(await this.getStore(), checkpointId);
   }
 
   /**
@@ -257,21 +167,12 @@ export class CheckpointManager {
     assertValidName("checkpointId", checkpointId);
     assertStatus(status);
     const store = await this.getStore();
-    await store.updateCheckpoint(checkpointId, {
-      status,
-      ...(errorMessage !== undefined ? { error_message: errorMessage } : {}),
-    });
+    await store.updateCheckpoint(checkpointId, statusPatch(status, errorMessage));
   }
 
   /** The run's newest checkpoint that verifies and is resumable; corrupt ones are skipped. */
   async loadLatestCheckpoint(pipelineId: string): Promise<PipelineCheckpoint | undefined> {
-    const found = await findResumePoint(() => this.getStore(), pipelineId);
-    // Resuming behind the newest checkpoint (it failed verification): what this manager knows
-    // of the run's stored outputs may be wrong, so the next write reads the run again.
-    const last = this.writer.lastWritten(pipelineId);
-    if (last !== undefined && last !== found?.record.metadata.checkpoint_id) this.writer.forget(pipelineId);
-    if (found) assertLoadable(found.record.metadata, this.maxRecordBytes);
-    return found && decodeVerified(found);
+    return loadLatest(this.resumeDeps, pipelineId);
   }
 
   /**
@@ -280,19 +181,7 @@ export class CheckpointManager {
    * and the stages whose stored output failed verification. Undefined when no record verifies.
    */
   async loadResumePoint(pipelineId: string): Promise<SalvagedResume | undefined> {
-    const found = await findSalvagedResume(await this.getStore(), pipelineId);
-    const base = found?.checkpoint.metadata.checkpointId;
-    // Resuming behind the newest checkpoint, or past a damaged output: what this manager knows
-    // of the run's stored outputs may be wrong, so the next write reads the run again.
-    const last = this.writer.lastWritten(pipelineId);
-    const salvaged = found !== undefined && Object.keys(found.unverified).length > 0;
-    if (last !== undefined && (last !== base || salvaged)) this.writer.forget(pipelineId);
-    if (found) {
-      const { checkpointId, dataSize } = found.checkpoint.metadata;
-      if (dataSize > this.maxRecordBytes)
-        throw new TooLargeError(`Checkpoint ${checkpointId}`, dataSize, this.maxRecordBytes);
-    }
-    return found;
+    return loadSalvaged(this.resumeDeps, pipelineId);
   }
 
   /** Deletes the damaged outputs a salvaged resume found (see `discardDamagedOutputs`), under the run's lease. */
@@ -309,10 +198,7 @@ export class CheckpointManager {
    */
   async lostHistory(pipelineId: string): Promise<string | undefined> {
     assertValidName("pipelineId", pipelineId);
-    const store = await this.getStore();
-    const known = this.writer.lastWritten(pipelineId) ?? (await store.getRunHead(pipelineId))?.checkpointId;
-    if (known === undefined) return undefined;
-    return (await store.listCheckpoints(pipelineId)).length === 0 ? known : undefined;
+    return lostCheckpoint(await this.getStore(), pipelineId, () => this.writer.lastWritten(pipelineId));
   }
 
   /** The newest checkpoint this manager wrote to the run, if it remembers one. */
@@ -322,37 +208,14 @@ export class CheckpointManager {
 
   /** Marks a checkpoint as resumed from and bumps its resume count; returns the new count. */
   async recordResume(checkpoint: PipelineCheckpoint): Promise<number> {
-    const resumeCount = checkpoint.metadata.resumeCount + 1;
-    const store = await this.getStore();
-    await store.updateCheckpoint(checkpoint.metadata.checkpointId, {
-      status: CheckpointStatus.Resumed,
-      resume_count: resumeCount,
-    });
-    return resumeCount;
+    return markResumed(await this.getStore(), checkpoint);
   }
 
   /** The resume context of a run (newest valid checkpoint), recording the resume in the store. */
   async resumePipeline(pipelineId: string): Promise<ResumeContext | undefined> {
     const checkpoint = await this.loadLatestCheckpoint(pipelineId);
     if (!checkpoint) return undefined;
-    const { metadata } = checkpoint;
-    const resumeCount = await this.recordResume(checkpoint);
-    return {
-      checkpointId: metadata.checkpointId,
-      pipelineId: metadata.pipelineId,
-      pipelineName: metadata.pipelineName,
-      resumeFromStage: checkpoint.pendingStages[0],
-      resumeFromIndex: checkpoint.completedStages.length,
-      completedStages: checkpoint.completedStages,
-      pendingStages: checkpoint.pendingStages,
-      stateData: checkpoint.stateData,
-      agentOutputs: checkpoint.agentOutputs,
-      provenanceHashes: checkpoint.provenanceHashes,
-      pipelineVersion: checkpoint.pipelineVersion,
-      outputVersions: checkpoint.outputVersions,
-      outputMigrations: checkpoint.outputMigrations,
-      resumeCount,
-    };
+    return resumeContextOf(checkpoint, await this.recordResume(checkpoint));
   }
 
   /** What the store says of a run: whether it exists, whose it is, whether it finished (reads its newest checkpoint). */
@@ -368,23 +231,13 @@ export class CheckpointManager {
   /** Metadata of every checkpoint of a run, newest first (unparseable entries left out). */
   async getCheckpointHistory(pipelineId: string): Promise<CheckpointMetadata[]> {
     assertValidName("pipelineId", pipelineId);
-    const store = await this.getStore();
-    const listing = await store.listCheckpoints(pipelineId);
-    const history: CheckpointMetadata[] = [];
-    for (const entry of listing) if (entry.ok) history.push(toMetadata(entry.metadata));
-    return history.reverse();
+    return checkpointHistory(await this.getStore(), pipelineId);
   }
 
   /** The checkpoint chain of a run as text: each checkpoint's status and the one check's verdict. */
   async visualizeCheckpointChain(pipelineId: string): Promise<string> {
     assertValidName("pipelineId", pipelineId);
-    const store = await this.getStore();
-    const listing = await store.listCheckpoints(pipelineId);
-    if (listing.length === 0) return renderChain(pipelineId, []);
-    return renderChain(
-      pipelineId,
-      (await validateRun(store, pipelineId, { listing, sealed: "report" })).checkpoints,
-    );
+    return visualizeChain(await this.getStore(), pipelineId);
   }
 
   /** A summary of every run in the store (reads every run: prefer `listRuns` for one pipeline). */
@@ -423,14 +276,8 @@ export class CheckpointManager {
     options: { force?: boolean; dryRun?: boolean } = {},
   ): Promise<RunCleanupReport> {
     for (const id of pipelineIds) assertValidName("pipelineId", id);
-    const store = await this.getStore();
-    const report = await cleanupRuns(store, pipelineIds, options.force ?? false, options.dryRun ?? false);
-    if (report.dryRun) return report;
-    // A run deleted here is no lost history: writing to it again starts it anew.
-    for (const run of report.deleted) this.writer.forget(run.pipelineId);
-    // Nothing of it is stored (a store that lost it): asked to delete it, the manager forgets it too.
-    for (const pipelineId of report.missing) this.writer.forget(pipelineId);
-    return report;
+    const forget = (pipelineId: string) => this.writer.forget(pipelineId);
+    return cleanupRunsForgetting(await this.getStore(), pipelineIds, options, forget);
   }
 
   /** Deletes checkpoints older than `retentionDays` (their own timestamps); returns how many. Runs in use are skipped. */
@@ -461,10 +308,11 @@ export class CheckpointManager {
 
   /** Imports an exported checkpoint after verifying it; returns its id. */
   async importCheckpoint(path: string, options: ImportOptions = {}): Promise<string> {
+    const overwrite = options.overwrite ?? false;
     return importCheckpointFile(
       await this.getStore(),
       path,
-      options.overwrite ?? false,
+      overwrite,
       options.maxImportBytes,
       this.maxRecordBytes,
     );
@@ -519,12 +367,9 @@ export class CheckpointManager {
    */
   async upgrade(target: UpgradeTarget, options: UpgradeOptions = {}): Promise<UpgradeReport> {
     const store = await this.getStore();
-    return upgrade(
-      store,
-      (input, fence, expectedTip) => this.writer.write(store, checkInput(input), { fence, expectedTip }),
-      target,
-      options,
-    );
+    const write: Parameters<typeof upgrade>[1] = (input, fence, expectedTip) =>
+      this.writer.write(store, checkInput(input), { fence, expectedTip });
+    return upgrade(store, write, target, options);
   }
 
   /**
@@ -535,27 +380,18 @@ export class CheckpointManager {
    * for a store without a feed (object storage). Ends cleanly on `signal`, `break`, or `close()`.
    */
   watch(options: WatchOptions = {}): AsyncGenerator<ChangeEvent, void> {
-    const stopped = new AbortController();
-    this.watchers.add(stopped);
-    stopped.signal.addEventListener("abort", () => this.watchers.delete(stopped), { once: true });
-    try {
-      return watchOpened(() => this.getStore(), options, stopped);
-    } catch (error) {
-      stopped.abort();
-      throw error;
-    }
+    return this.watchers.start(() => this.getStore(), options);
+  }
+
+  private get resumeDeps(): ResumeDeps {
+    return { getStore: () => this.getStore(), writer: this.writer, maxRecordBytes: this.maxRecordBytes };
   }
 
   /** Closes the store. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const watcher of this.watchers) watcher.abort();
+    if (!this.stores.beginClose()) return;
+    this.watchers.abortAll();
     await this.writer.idle();
-    if (this.storePromise) {
-      const store = await this.storePromise.catch(() => undefined);
-      this.storePromise = undefined;
-      await store?.close();
-    }
+    await this.stores.close();
   }
 }

@@ -6,6 +6,8 @@
  * information. A run without a head record (written by an older cairn) cannot be judged.
  */
 import { CheckpointCorruptError } from "../core/errors.js";
+import { toMetadata } from "../core/record.js";
+import type { CheckpointMetadata } from "../core/types.js";
 import type { CheckpointStore, ListedCheckpoint, RunHead } from "../stores/types.js";
 
 /** What the comparison of a run's listing with its head found. */
@@ -121,4 +123,29 @@ export function historyFindings(
     });
   }
   return findings;
+}
+
+/**
+ * The checkpoint a run is known to have had when the store holds none of its checkpoints any
+ * more (`CheckpointManager.lostHistory`): the one `lastWritten` names, else its head record's.
+ */
+export async function lostCheckpoint(
+  store: CheckpointStore,
+  pipelineId: string,
+  lastWritten: () => string | undefined,
+): Promise<string | undefined> {
+  const known = lastWritten() ?? (await store.getRunHead(pipelineId))?.checkpointId;
+  if (known === undefined) return undefined;
+  return (await store.listCheckpoints(pipelineId)).length === 0 ? known : undefined;
+}
+
+/** Metadata of every checkpoint of a run, newest first (unparseable entries left out). */
+export async function checkpointHistory(
+  store: CheckpointStore,
+  pipelineId: string,
+): Promise<CheckpointMetadata[]> {
+  const listing = await store.listCheckpoints(pipelineId);
+  const history: CheckpointMetadata[] = [];
+  for (const entry of listing) if (entry.ok) history.push(toMetadata(entry.metadata));
+  return history.reverse();
 }

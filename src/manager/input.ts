@@ -5,7 +5,7 @@
 import { encode } from "../core/codec.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import { assertValidName, newCheckpointId, pipelineNameFromRunId } from "../core/ids.js";
-import type { CheckpointRecord, OutputRecord, StoredMetadata } from "../core/record.js";
+import type { CheckpointRecord, OutputRecord, StatusPatch, StoredMetadata } from "../core/record.js";
 import {
   CHECKPOINT_STATUSES,
   CheckpointStatus,
@@ -171,4 +171,9 @@ export function assertStatus(status: unknown): asserts status is CheckpointStatu
       `Unknown checkpoint status ${JSON.stringify(status)} (expected one of ${CHECKPOINT_STATUSES.join(", ")})`,
     );
   }
+}
+
+/** The patch of `updateCheckpointStatus`: the status, and the error message when one is given. */
+export function statusPatch(status: CheckpointStatusValue, errorMessage: string | undefined): StatusPatch {
+  return { status, ...(errorMessage !== undefined ? { error_message: errorMessage } : {}) };
 }

@@ -287,3 +287,22 @@ export async function cleanupRuns(
   }
   return report;
 }
+
+/**
+ * {@link cleanupRuns} for a manager (`cleanupPipelines`): unless a dry run, each run deleted or
+ * found missing is passed to `forget`, so the manager stops treating it as written to.
+ */
+export async function cleanupRunsForgetting(
+  store: CheckpointStore,
+  pipelineIds: readonly string[],
+  options: { force?: boolean; dryRun?: boolean },
+  forget: (pipelineId: string) => void,
+): Promise<RunCleanupReport> {
+  const report = await cleanupRuns(store, pipelineIds, options.force ?? false, options.dryRun ?? false);
+  if (report.dryRun) return report;
+  // A run deleted here is no lost history: writing to it again starts it anew.
+  for (const run of report.deleted) forget(run.pipelineId);
+  // Nothing of it is stored (a store that lost it): asked to delete it, the manager forgets it too.
+  for (const pipelineId of report.missing) forget(pipelineId);
+  return report;
+}

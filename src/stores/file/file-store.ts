@@ -18,21 +18,13 @@
  * outputs are missing. Checkpoint writes of one run are serialized within the instance and,
  * by the run's lock file, across processes.
  */
-import { rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import {
-  CheckpointNotFoundError,
-  InvalidConfigError,
-  StoreNotFoundError,
-  StoreUnavailableError,
-  TipMovedError,
-} from "../../core/errors.js";
+import { CheckpointNotFoundError, InvalidConfigError } from "../../core/errors.js";
 import { unknownOptionsProblem } from "../../core/options.js";
-import { applyPatch } from "../../core/record.js";
-import { PIPELINE_COMPLETE_STAGE } from "../../core/types.js";
-import { replaceFile, unlinkIfPresent } from "../../util/atomic-file.js";
-import { hasCode, KeyedLock, readdirIfPresent } from "../../util/fs-util.js";
-import { assertFence, checkLeaseArgs } from "../lease.js";
+import { unlinkIfPresent } from "../../util/atomic-file.js";
+import { KeyedLock, readdirIfPresent } from "../../util/fs-util.js";
+import { checkLeaseArgs } from "../lease.js";
 import type {
   CheckpointRecord,
   CheckpointStore,
@@ -51,33 +43,28 @@ import type {
   StatusPatch,
   StoreChange,
 } from "../types.js";
-import {
-  checkpointFileName,
-  formatCheckpointFile,
-  outputFileName,
-  parseOutputFileName,
-} from "./checkpoint-file.js";
+import { checkpointFileName, outputFileName, parseOutputFileName } from "./checkpoint-file.js";
 import { entryPath, readEntry } from "./corrupt-entries.js";
-import { fileChange, importChanges, removalChange, runRemovalChange } from "./feed-changes.js";
+import { removalChange } from "./feed-changes.js";
 import { DEFAULT_FEED_RETENTION, type Declare, FileFeed } from "./file-feed.js";
 import { withRunLock } from "./file-leases.js";
 import { FILE_STORE_OPTIONS, type FileStoreOptions, feedRetentionOf } from "./file-options.js";
-import { headRecordText, keptPruned, readHeadRecord, writeHeadRecord } from "./head-record.js";
-import { claimId } from "./id-claim.js";
-import { indexRun, isIndexed } from "./id-index.js";
+import { readHeadRecord } from "./head-record.js";
+import { indexRun } from "./id-index.js";
 import { StoreLayout } from "./layout.js";
 import { listRun } from "./listing.js";
+import { deleteLocked, importLocked, type LockedWriter, putLocked, updateLocked } from "./locked-writes.js";
 import { findById, Locations } from "./lookup.js";
 import { readMeta, writeMeta } from "./meta-files.js";
-import { newestForWrite, readNewest, tipOf } from "./newest.js";
+import { readNewest } from "./newest.js";
 import { type RunFolder, removeCheckpointFiles, removeCorruptFile, removeOutputFiles } from "./removal.js";
 import { readOutputs, syncDir } from "./run-folders.js";
-import { holdsOnlyKey, readRunKey, runKeyPath, scrubKeyFile, writeRunKey } from "./run-key.js";
+import { holdsOnlyKey, readRunKey, writeRunKey } from "./run-key.js";
 import { RunLeases } from "./run-leases.js";
-import { HEAD, lazyNames, listRunIds, OUTPUTS, readLocated, runFolder } from "./run-paths.js";
+import { HEAD, listRunIds, OUTPUTS, runFolder } from "./run-paths.js";
 import { RunsIndex } from "./runs-index.js";
-import { checkImport, publishRun, recoverLeftovers, stagedRunFolder, stageRun, trashRun } from "./staging.js";
-import { writeCheckpoint } from "./write-checkpoint.js";
+import { checkImport, stageRun } from "./staging.js";
+import { setupFileStore } from "./store-setup.js";
 
 export { FEED_POLL_MS } from "./file-feed.js";
 export type { FileStoreOptions } from "./file-options.js";
@@ -115,31 +102,8 @@ export class FileStore implements CheckpointStore {
 
   /** Checks the base folder and, for a store an older cairn wrote, builds the runs index once. */
   async setup(): Promise<void> {
-    // Nothing is created until the first write: a read-only command on a mistyped path must
-    // not leave an empty store behind. A path that is not a folder is reported at once.
-    try {
-      if (!(await stat(this.basePath)).isDirectory()) {
-        throw new StoreUnavailableError("file", `${this.basePath} is not a folder`);
-      }
-    } catch (error) {
-      if (!hasCode(error, "ENOENT")) throw error;
-      if (this.readOnly) throw new StoreNotFoundError(this.location, "the folder does not exist");
-    }
-    // Before anything else is read: a newer cairn's arrangement is refused, not misread.
-    this.layout.check();
-    // A reader leaves a killed writer's leftovers to the next writer, and builds no index.
-    if (this.readOnly) {
-      if (!(await this.runs.built())) {
-        throw new InvalidConfigError(
-          `the store at ${this.location} has no runs-by-name index yet (written by an older cairn): run \`cairn migrate\` on it first`,
-        );
-      }
-      return;
-    }
-    await recoverLeftovers(this.basePath, this.runs, this.fsync);
-    await this.runs.setup();
-    // After the leftovers: an import they finish is in place, and its changes are settled as committed.
-    await this.feed.recoverAbandoned();
+    const { basePath, location, fsync, readOnly, layout, runs, feed } = this;
+    await setupFileStore({ basePath, location, fsync, readOnly, layout, runs, feed });
   }
 
   /**
@@ -161,39 +125,10 @@ export class FileStore implements CheckpointStore {
     const outputNames = outputs.map((o) => outputFileName(o.hash));
     this.runs.nameFolder(metadata.pipeline_name);
     await this.layout.write();
-    await this.queued(pipelineId, async (declare) => {
-      if (fence) assertFence(this.leases.current(pipelineId), fence);
-      const list = lazyNames(dir);
-      // Checked before any output is written, so a refused put normally leaves nothing behind.
-      const unclaim = await claimId(this.basePath, id, { pipelineId, dir, name }, list);
-      try {
-        const newest = newestForWrite(dir, list);
-        const { expectedTip } = options;
-        if (expectedTip !== undefined) {
-          const actual = await tipOf(pipelineId, dir, newest);
-          if (actual !== expectedTip) throw new TipMovedError(id, pipelineId, expectedTip, actual);
-        }
-        if (newest.length === 0) await this.runs.add(pipelineId, metadata.pipeline_name, metadata.timestamp);
-        // Written out of order (a lower or equal sequence), it is not the newest: the hint goes.
-        const leads = newest.length === 0 || name.slice(0, 10) > (newest[0] as string).slice(0, 10);
-        // The run's first checkpoint, its id marked: from now on the run is indexed.
-        const flag = newest.length === 0 && !isIndexed(dir);
-        const text = formatCheckpointFile(metadata, record.body);
-        // The intent is written while the checkpoint's files are: only their moves wait for it.
-        const beforeCommit = declare([
-          fileChange("checkpoint", this.basePath, metadata, join(dir, name), text),
-        ]);
-        beforeCommit.catch(() => undefined); // awaited by writeCheckpoint, whatever happens first
-        const write = { dir, name, record, outputs, outputNames, leads, flag, text, beforeCommit };
-        await writeCheckpoint(this.basePath, write, this.fsync);
-        // After the checkpoint is in place: the record never names a checkpoint not written.
-        await writeHeadRecord(dir, headRecordText(metadata, keptPruned(dir)), this.fsync);
-      } catch (error) {
-        unclaim();
-        throw error;
-      }
-      if (metadata.stage_name === PIPELINE_COMPLETE_STAGE) await this.runs.finish(pipelineId);
-    });
+    const target = { dir, name, outputNames };
+    await this.queued(pipelineId, (declare) =>
+      putLocked(this.writer, declare, target, record, outputs, fence, options),
+    );
   }
 
   /**
@@ -212,18 +147,9 @@ export class FileStore implements CheckpointStore {
     await checkImport(this.basePath, pipelineId, checkpoints, options);
     const staged = await stageRun(this.basePath, pipelineId, checkpoints, this.fsync, options.runKey);
     try {
-      await this.queued(pipelineId, async (declare) => {
-        await checkImport(this.basePath, pipelineId, checkpoints, options);
-        const dir = this.runDir(pipelineId);
-        const metas = checkpoints.map((c) => c.record.metadata);
-        const run = stagedRunFolder(staged);
-        await declare([
-          ...(holdsOnlyKey(dir) ? [] : runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId))),
-          ...importChanges(this.basePath, dir, run, staged.nonce, pipelineId, metas),
-        ]);
-        const keepKey = options.runKey === undefined;
-        await publishRun(this.basePath, this.runs, pipelineId, checkpoints, staged, this.fsync, keepKey);
-      });
+      await this.queued(pipelineId, (declare) =>
+        importLocked(this.writer, declare, this.runDir(pipelineId), pipelineId, checkpoints, options, staged),
+      );
     } finally {
       await rm(staged.folder, { recursive: true, force: true });
     }
@@ -333,20 +259,9 @@ export class FileStore implements CheckpointStore {
     const found = (await findById(this.basePath, this.locations, checkpointId))?.found;
     if (!found) throw new CheckpointNotFoundError(checkpointId);
     const { pipelineId } = found;
-    await this.queued(pipelineId, async (declare) => {
-      let record: CheckpointRecord;
-      try {
-        record = await readLocated(found);
-      } catch (error) {
-        if (hasCode(error, "ENOENT")) throw new CheckpointNotFoundError(checkpointId);
-        throw error;
-      }
-      const metadata = applyPatch(record.metadata, patch);
-      const text = formatCheckpointFile(metadata, record.body);
-      await declare([fileChange("status", this.basePath, metadata, join(found.dir, found.name), text)]);
-      await replaceFile(found.dir, found.name, text, this.fsync);
-      await this.sync(found.dir);
-    });
+    await this.queued(pipelineId, (declare) =>
+      updateLocked(this.writer, declare, found, checkpointId, patch),
+    );
   }
 
   /** Deletes checkpoint files by id, corrupt ones included; returns how many ids existed. */
@@ -403,13 +318,7 @@ export class FileStore implements CheckpointStore {
     await this.locks.run(pipelineId, async () => {
       // Nothing to delete: no lock file, so a store that does not exist stays that way.
       if (readdirIfPresent(dir) === undefined && !this.runs.has(pipelineId)) return;
-      await this.locked(pipelineId, async (declare) => {
-        // A folder holding only a key record is a run with nothing stored yet: no change.
-        if (!holdsOnlyKey(dir))
-          await declare(runRemovalChange(this.basePath, dir, this.runs.nameOf(pipelineId)));
-        await scrubKeyFile(runKeyPath(dir), this.fsync);
-        await trashRun(this.basePath, this.runs, pipelineId, this.fsync);
-      });
+      await this.locked(pipelineId, (declare) => deleteLocked(this.writer, declare, dir, pipelineId));
     });
   }
 
@@ -462,6 +371,11 @@ export class FileStore implements CheckpointStore {
   /** Runs a write under the run's lock file, recording its changes in the feed (`file-feed.ts`). */
   private locked<T>(pipelineId: string, fn: (declare: Declare) => Promise<T>): Promise<T> {
     return withRunLock(this.basePath, pipelineId, () => this.feed.record(pipelineId, fn));
+  }
+
+  /** What the locked steps of a write need (`locked-writes.ts`). */
+  private get writer(): LockedWriter {
+    return { basePath: this.basePath, fsync: this.fsync, runs: this.runs, leases: this.leases };
   }
 
   /** The run's folder; refuses a name that would not be a plain folder of the base folder. */

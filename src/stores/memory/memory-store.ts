@@ -27,14 +27,8 @@ import type {
   StoredMetadata,
 } from "../types.js";
 import { DEFAULT_FEED_RETENTION, MemoryFeed } from "./feed.js";
+import { copy, newestId, notHeld, type Run } from "./run.js";
 import { RunsIndex } from "./runs-index.js";
-
-interface Run {
-  checkpoints: Map<string, CheckpointRecord>;
-  outputs: Map<string, string>;
-  /** Id of the newest checkpoint, kept on write so resume never scans the history. */
-  latestId: string | undefined;
-}
 
 /** Options of the memory store. */
 export interface MemoryStoreConfig {
@@ -43,11 +37,6 @@ export interface MemoryStoreConfig {
   /** Changes the feed keeps before trimming the oldest (at least 100; default 100,000). */
   feedRetention?: number;
 }
-
-const copy = (record: CheckpointRecord): CheckpointRecord => ({
-  metadata: { ...record.metadata },
-  body: record.body,
-});
 
 /**
  * Keeps checkpoints in process memory, for tests and development. It stores copies, never
@@ -393,21 +382,6 @@ export class MemoryStore implements CheckpointStore {
     this.index.delete(pipelineId);
   }
 }
-
-/** The id of the run's newest checkpoint, by a scan: only after the newest one was deleted. */
-function newestId(run: Run): string | undefined {
-  let latest: CheckpointRecord | undefined;
-  for (const record of run.checkpoints.values()) {
-    if (!latest || compareStored(record.metadata, latest.metadata) > 0) latest = record;
-  }
-  return latest?.metadata.checkpoint_id;
-}
-
-const notHeld = (entry: CorruptEntry) =>
-  new CheckpointNotFoundError(
-    entry.checkpointId ?? entry.location,
-    `The memory store holds no corrupt entry ${JSON.stringify(entry.location)}`,
-  );
 
 const shared = new Map<string, MemoryStore>();
 

@@ -6,7 +6,7 @@
  */
 import { CheckpointCorruptError, CheckpointNotFoundError } from "../../core/errors.js";
 import { parseStoredMetadata } from "../../core/record.js";
-import { checkLeaseArgs, decideAcquire } from "../lease.js";
+import { checkLeaseArgs } from "../lease.js";
 import { listedFromRow } from "../raw-row.js";
 import type { OpenOptions } from "../registry.js";
 import { headOfRow } from "../run-head.js";
@@ -46,6 +46,7 @@ import {
 import * as feed from "./feed.js";
 import { FeedListener, listenerOpener } from "./feed-listener.js";
 import { importRun } from "./import.js";
+import { acquireLease } from "./leases.js";
 import {
   applyMigrations,
   checkReadable,
@@ -200,24 +201,7 @@ export class PostgresStore implements CheckpointStore {
   /** Takes the run's lease in a transaction that locks its row, by the server's clock. */
   async acquireLease(pipelineId: string, owner: string, ttlMs: number): Promise<LeaseAttempt> {
     checkLeaseArgs(owner, ttlMs);
-    return this.call(() =>
-      inTransaction(this.pool, async (client) => {
-        await this.run(client, this.sql.ensureLeaseRow, [pipelineId]);
-        const { rows } = await this.run(client, this.sql.lockLease, [pipelineId]);
-        const now = (await this.run(client, this.sql.serverNow, [])).rows[0]?.now_ms;
-        const attempt = decideAcquire(pipelineId, leaseOf(pipelineId, rows[0]), owner, ttlMs, Number(now));
-        if (attempt.acquired) {
-          const { lease } = attempt;
-          await this.run(client, this.sql.writeLease, [
-            pipelineId,
-            lease.owner,
-            lease.token,
-            lease.expiresAt.toISOString(),
-          ]);
-        }
-        return attempt;
-      }),
-    );
+    return acquireLease(this.writer, pipelineId, owner, ttlMs);
   }
 
   /** Extends a lease still held (same owner and token), by the server's clock. */

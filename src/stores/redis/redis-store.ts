@@ -6,7 +6,6 @@
  */
 
 import { createHash } from "node:crypto";
-import { compareStored } from "../../core/record.js";
 import type { OpenOptions } from "../registry.js";
 import type {
   CheckpointRecord,
@@ -28,12 +27,21 @@ import type {
 } from "../types.js";
 import { parseRedisConfig, type RedisClient, type RedisConnection } from "./config.js";
 import { connect } from "./connection.js";
-import { type Entry, toListing, toRecord } from "./entries.js";
 import { RedisFeed } from "./feed.js";
 import { importRun } from "./import.js";
 import { RedisKeys } from "./keys.js";
 import { checkLayout, REDIS_LAYOUT_VERSION } from "./layout.js";
 import { acquireLease, renewLease } from "./leases.js";
+import {
+  getCheckpoint,
+  getLatestCheckpoint,
+  getOutputs,
+  getRunHead,
+  listCheckpoints,
+  listOutputHashes,
+  listPipelineIds,
+  type RedisReader,
+} from "./reads.js";
 import { type RedisRepairer, readCorruptEntry, rebuildIndexes, removeCorruptEntry } from "./repair.js";
 import { leaseFromValue, storeError } from "./replies.js";
 import { putRunKey } from "./run-keys.js";
@@ -191,54 +199,22 @@ export class RedisStore implements CheckpointStore {
 
   /** One checkpoint by id; reading it refreshes its run's TTL. */
   async getCheckpoint(checkpointId: string): Promise<CheckpointRecord | undefined> {
-    const key = this.keys.checkpoint(checkpointId);
-    const entry = (await this.script(
-      "getCheckpoint",
-      "get",
-      key,
-      this.keys.prefix,
-      this.ttlSeconds,
-      checkpointId,
-    )) as Entry | null;
-    return entry ? toRecord(this.keys, entry) : undefined;
+    return getCheckpoint(this.reader, checkpointId);
   }
 
   /** The run's newest checkpoint: only the entries with the top score are read. */
   async getLatestCheckpoint(pipelineId: string): Promise<CheckpointRecord | undefined> {
-    const entries = (await this.script(
-      "getLatestCheckpoint",
-      "latest",
-      this.keys.index(pipelineId),
-      this.keys.prefix,
-      this.ttlSeconds,
-      pipelineId,
-    )) as Entry[];
-    const records = entries.map((e) => toRecord(this.keys, e, pipelineId));
-    return records.sort((a, b) => compareStored(a.metadata, b.metadata)).at(-1);
+    return getLatestCheckpoint(this.reader, pipelineId);
   }
 
   /** The run's checkpoints, oldest first; unreadable ones are listed as corrupt. */
   async listCheckpoints(pipelineId: string): Promise<ListedCheckpoint[]> {
-    const entries = (await this.script(
-      "listCheckpoints",
-      "list",
-      this.keys.index(pipelineId),
-      this.keys.prefix,
-      this.ttlSeconds,
-      pipelineId,
-    )) as Entry[];
-    return toListing(this.keys, entries, pipelineId);
+    return listCheckpoints(this.reader, pipelineId);
   }
 
   /** Every run id that still holds checkpoints or outputs, sorted; ids of expired runs are pruned. */
   async listPipelineIds(): Promise<string[]> {
-    const ids = (await this.script(
-      "listPipelineIds",
-      "pipelineIds",
-      this.keys.runs,
-      this.keys.prefix,
-    )) as string[];
-    return ids.sort();
+    return listPipelineIds(this.reader);
   }
 
   /** A page of the name's runs from its name set: one script, whatever else the store holds. */
@@ -262,41 +238,17 @@ export class RedisStore implements CheckpointStore {
 
   /** The run's head hash: its newest write and retention's tombstone. */
   async getRunHead(pipelineId: string): Promise<RunHead | undefined> {
-    const key = this.keys.head(pipelineId);
-    const fields = ["seq", "tip", "sum", "pruned", "pruned_at"];
-    const [seq, tip, sum, pruned, at] = (await this.run("getRunHead", () =>
-      this.client.call("HMGET", key, ...fields),
-    )) as (string | null)[];
-    if (!tip || seq === null || seq === undefined) return undefined;
-    const head: RunHead = { sequence: Number(seq), checkpointId: tip, checksum: sum ?? "" };
-    if (pruned !== null && pruned !== undefined) {
-      head.pruned = { throughSequence: Number(pruned), at: at ?? "" };
-    }
-    return head;
+    return getRunHead(this.reader, pipelineId);
   }
 
   /** The run's outputs with the given hashes; reading them refreshes the run's TTL. */
   async getOutputs(pipelineId: string, hashes: readonly string[]): Promise<Map<string, string>> {
-    const unique = [...new Set(hashes)];
-    const k = this.keys;
-    const values = (await this.script(
-      "getOutputs",
-      "getOutputs",
-      ...[k.outputs(pipelineId), k.prefix, this.ttlSeconds, pipelineId, ...unique],
-    )) as (string | null)[];
-    const found = new Map<string, string>();
-    unique.forEach((hash, i) => {
-      const body = values[i];
-      if (typeof body === "string") found.set(hash, body);
-    });
-    return found;
+    return getOutputs(this.reader, pipelineId, hashes);
   }
 
   /** Every output hash stored for the run, sorted. */
   async listOutputHashes(pipelineId: string): Promise<string[]> {
-    const k = this.keys;
-    const args = [k.outputs(pipelineId), k.prefix, this.ttlSeconds, pipelineId];
-    return ((await this.script("listOutputHashes", "outputHashes", ...args)) as string[]).sort();
+    return listOutputHashes(this.reader, pipelineId);
   }
 
   /** Deletes the listed outputs of a run; returns how many existed. */
@@ -350,15 +302,15 @@ export class RedisStore implements CheckpointStore {
     return { runScript, keys, ttlSeconds, feedRetention };
   }
 
+  private get reader(): RedisReader {
+    const { client, keys, ttlSeconds, runScript } = this;
+    return { client, keys, ttlSeconds, runScript, run: (operation, fn) => this.run(operation, fn) };
+  }
+
   private get repairer(): RedisRepairer {
-    return {
-      client: this.client,
-      keys: this.keys,
-      ttlSeconds: this.ttlSeconds,
-      runScript: this.runScript,
-      run: (operation, fn) => this.run(operation, fn),
-      deleteCheckpoints: (pipelineId, ids) => deleteIds(this.writer, pipelineId, ids, false, false),
-    };
+    const deleteCheckpoints = (pipelineId: string, ids: readonly string[]) =>
+      deleteIds(this.writer, pipelineId, ids, false, false);
+    return { ...this.reader, deleteCheckpoints };
   }
 
   /** Changes after `since`, oldest first (see `feed.ts`). */
