@@ -92,6 +92,9 @@ export function redisParts(prefix: string) {
         else if (type === "zset") values = await raw.zrangeBuffer(key, 0, -1);
         else if (type === "set") values = await raw.smembersBuffer(key);
         else if (type === "list") values = await raw.lrangeBuffer(key, 0, -1);
+        else if (type === "stream")
+          // The change feed: names and ids only, read whole so a marker in it would be found.
+          values = (await raw.xrangeBuffer(key, "-", "+")).flatMap(([id, fields]) => [id, ...fields]);
         else throw new Error(`key ${key} has type ${type}, which the dump does not read`);
         pieces.push({ where: key, bytes: Buffer.concat([Buffer.from(key), ...values]) });
       }
