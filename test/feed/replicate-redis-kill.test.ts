@@ -4,7 +4,7 @@
  * the same port and data folder. The replicator reports the outage, goes to `retrying` and keeps
  * running; once the server is back it catches up with what the writer wrote since (checkpoints,
  * a status change, a checkpoint deletion, a run deletion): the target equals the source, nothing
- * is corrupt or copied twice. The same through `cairn replicate --follow --json`, stopped by
+ * is corrupt or copied twice. The same when the kill lands in the first sync. The same through `cairn replicate --follow --json`, stopped by
  * SIGTERM with exit 0.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -190,6 +190,54 @@ describe.skipIf(missing !== undefined)(
         ["run-c", true],
         ["run-stream", true],
       ]);
+    });
+
+    it("killed during the first sync: the sync starts over once it is back, each checkpoint copied once", {
+      timeout: 90_000,
+    }, async () => {
+      const { from, to } = stores("kill-sync");
+      const writer = new CheckpointManager({ store: from });
+      closing.push(writer);
+      // More runs than the sync works on at a time (16), so most are still to come at the kill.
+      const runs = Array.from({ length: 40 }, (_, i) => `run-${String(i).padStart(2, "0")}`);
+      for (const id of runs) await writeRun(writer, id, 2);
+      const target = await opened(to);
+      // The target kills the source once it has imported its first run: mid-sync, for certain.
+      let imported = 0;
+      const killing = new Proxy(target, {
+        get(store, key) {
+          const value = Reflect.get(store, key, store);
+          if (key === "importRun")
+            return async (...args: Parameters<CheckpointStore["importRun"]>) => {
+              const result = await store.importRun(...args);
+              if (++imported === 1) await (server as PrivateRedis).kill();
+              return result;
+            };
+          return typeof value === "function" ? value.bind(store) : value;
+        },
+      });
+      const problems: ReplicationProblem[] = [];
+      const controller = new AbortController();
+      const running = replicate({
+        from,
+        to: killing,
+        follow: true,
+        signal: controller.signal,
+        onProblem: (p) => problems.push(p),
+      });
+      await until(() => problems.some((p) => p.kind === "outage"), 30_000);
+      await (server as PrivateRedis).start();
+      await whenAvailable(() => writeRun(writer, "run-late", 2));
+      const source = await opened(from);
+      await until(() => caughtUp(source, target), 30_000);
+      controller.abort();
+      const report = await running;
+
+      expect(problems.every((p) => p.kind === "outage")).toBe(true);
+      // The interrupted sync and the one made after the restart.
+      expect(report.syncs).toBe(2);
+      expect(report).toMatchObject({ corrupt: [], diverged: [], checkpointsCopied: runs.length * 2 + 2 });
+      expect(await compareStores(from, to)).toMatchObject({ equal: true, runsCompared: runs.length + 1 });
     });
 
     it("cairn replicate --follow --json: the outage as a problem line, then caught up; SIGTERM exits 0", {
