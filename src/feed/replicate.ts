@@ -9,6 +9,7 @@
  *    every `pollMs` instead.
  * A store that becomes unavailable while following is retried with backoff, never skipped past.
  */
+
 import {
   FeedTrimmedError,
   InvalidArgumentError,
@@ -21,6 +22,7 @@ import { rawStore } from "../manager/sealed-transfer.js";
 import type { GuardedStore } from "../stores/guarded-store.js";
 import { openStore, type StoreSpec } from "../stores/registry.js";
 import type { CheckpointStore, StoreChange } from "../stores/types.js";
+import { sleepUnlessAborted } from "../util/sleep.js";
 import { RunApplier } from "./apply.js";
 import { Replication, settleLimit } from "./context.js";
 import { loadState, type ReplicaFilters, saveState, stateKey } from "./state.js";
@@ -126,20 +128,6 @@ function isMissingFeed(error: unknown): boolean {
   return error instanceof InvalidConfigError || error instanceof StoreUnsupportedError;
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** The replication's steps, with the cursor and how it is saved. */
 class Runner {
   private readonly key: string;
@@ -219,7 +207,7 @@ class Runner {
           message: `${error.message}; retrying in ${this.backoffMs} ms`,
         });
         r.enter("retrying");
-        await sleep(this.backoffMs, r.options.signal);
+        await sleepUnlessAborted(this.backoffMs, r.options.signal);
         this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
       }
     }
@@ -379,7 +367,7 @@ async function steps(r: Replication, runner: Runner): Promise<void> {
     if (!first) {
       if (!runner.follow) return;
       r.enter("follow");
-      await sleep(r.options.pollMs ?? DEFAULT_POLL_MS, r.options.signal);
+      await sleepUnlessAborted(r.options.pollMs ?? DEFAULT_POLL_MS, r.options.signal);
       if (r.aborted) return;
     }
     first = false;

@@ -6,11 +6,12 @@
  */
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { type CheckpointManager, ErrorCode, isCairnError } from "../../index.js";
-import { outputClosed } from "../closed-output.js";
-import { ExitCode, UsageError } from "../exit-codes.js";
+import { sleepUnlessAborted } from "../../util/sleep.js";
+import { UsageError } from "../exit-codes.js";
 import { ansiFrame, type MonitorSnapshot, renderSnapshot, takeSnapshot } from "../monitor-view.js";
 import { printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
+import { stopOnSignals } from "../stop-signals.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface MonitorFlags extends StoreFlags {
@@ -35,20 +36,6 @@ function parseRefresh(value: string): number {
     throw new CommanderArgumentError("expected a number of seconds, at least 0.1");
   }
   return seconds;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
 }
 
 /** Shortest time between two refreshes woken by changes: a busy store is not re-read for each write. */
@@ -87,7 +74,7 @@ async function nextRefresh(
   signal: AbortSignal,
 ): Promise<void> {
   const store = cursor === undefined ? undefined : await manager.getStore();
-  if (cursor === undefined || !store?.waitForChanges) return sleep(ms, signal);
+  if (cursor === undefined || !store?.waitForChanges) return sleepUnlessAborted(ms, signal);
   const begun = Date.now();
   try {
     await store.waitForChanges(cursor, ms, signal);
@@ -96,7 +83,7 @@ async function nextRefresh(
     if (!isCairnError(error, ErrorCode.FeedTrimmed) && !isCairnError(error, ErrorCode.StoreUnavailable))
       throw error;
   }
-  await sleep(Math.min(ms, MIN_WAKE_MS) - (Date.now() - begun), signal);
+  await sleepUnlessAborted(Math.min(ms, MIN_WAKE_MS) - (Date.now() - begun), signal);
 }
 
 /** One refresh; an unreachable store is shown (and retried next time) rather than ending the view. */
@@ -124,25 +111,11 @@ async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<v
   const out = process.stdout;
   const tty = out.isTTY === true;
   const stop = new AbortController();
-  let signals = 0;
   const restore = () => {
     if (tty) out.write(SHOW_CURSOR);
   };
-  const onSignal = () => {
-    signals++;
-    // A refresh stuck on a slow store would delay the clean stop: a second signal exits at once.
-    if (signals > 1) {
-      restore();
-      process.exit(ExitCode.Interrupted);
-    }
-    stop.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   // Nobody reads any more (`cairn monitor | head`): watching on would only burn the store.
-  const onClosed = () => stop.abort();
-  outputClosed.addEventListener("abort", onClosed);
-  if (outputClosed.aborted) stop.abort();
+  const undo = stopOnSignals(stop, { whenOutputCloses: true, beforeExit: restore });
   if (tty) out.write(`${HIDE_CURSOR}\x1b[2J`);
   try {
     let last: MonitorSnapshot | undefined;
@@ -160,9 +133,7 @@ async function watch(manager: CheckpointManager, flags: MonitorFlags): Promise<v
       await nextRefresh(manager, cursor, flags.refresh * 1000, stop.signal);
     }
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    outputClosed.removeEventListener("abort", onClosed);
+    undo();
     restore();
   }
 }

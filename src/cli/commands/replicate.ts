@@ -12,6 +12,7 @@ import { CommandExit, ExitCode } from "../exit-codes.js";
 import { printText } from "../output.js";
 import { ProgressLine } from "../progress.js";
 import { examples } from "../runs.js";
+import { stopOnSignals } from "../stop-signals.js";
 import { redactPassword } from "../store-args.js";
 
 interface ReplicateFlags {
@@ -134,15 +135,8 @@ ${examples(
       const line = new ProgressLine(process.stderr, !live, 200);
       let last: ReplicationProgress | undefined;
       const stop = new AbortController();
-      let signals = 0;
-      const onSignal = () => {
-        signals++;
-        // A second signal: the position saved last is where the next start continues from.
-        if (signals > 1) process.exit(ExitCode.Interrupted);
-        stop.abort();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
+      // A second signal exits at once: the position saved last is where the next start continues.
+      const undo = stopOnSignals(stop);
       let report: ReplicationReport;
       try {
         report = await replicate({
@@ -171,8 +165,7 @@ ${examples(
         });
       } finally {
         line.clear();
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
+        undo();
       }
       if (live) printText(summary(report, flags.from, flags.to, stop.signal.aborted));
       else jsonLine("report", { ...report, stopped: stop.signal.aborted });

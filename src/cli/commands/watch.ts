@@ -12,10 +12,12 @@ import {
   isCairnError,
   type WatchOptions,
 } from "../../index.js";
+import { sleepUnlessAborted } from "../../util/sleep.js";
 import { outputClosed } from "../closed-output.js";
-import { ExitCode, UsageError } from "../exit-codes.js";
+import { UsageError } from "../exit-codes.js";
 import { formatTime, printText } from "../output.js";
 import { examples } from "../runs.js";
+import { stopOnSignals } from "../stop-signals.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 
 interface WatchFlags extends StoreFlags {
@@ -48,20 +50,6 @@ export function changeLine(change: ChangeEvent): string {
       ? "(the whole run)"
       : `${change.checkpointId}${change.sequence !== undefined ? ` #${change.sequence}` : ""}`;
   return `${formatTime(new Date(change.at))}  ${change.type.padEnd(10)}  ${change.pipelineId}  ${what}`;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
 }
 
 /**
@@ -101,7 +89,7 @@ async function follow(
       process.stderr.write(
         `cairn: ${new Date().toISOString()}: ${error.message} (${error.code}); retrying in ${Math.round(delay / 1000)}s\n`,
       );
-      await pause(delay, stop);
+      await sleepUnlessAborted(delay, stop);
     }
   }
   return last;
@@ -110,27 +98,14 @@ async function follow(
 /** Watches until SIGINT/SIGTERM (or until nobody reads stdout); a second signal exits at once. */
 async function watchUntilStopped(manager: CheckpointManager, flags: WatchFlags): Promise<void> {
   const stop = new AbortController();
-  let signals = 0;
-  const onSignal = () => {
-    signals++;
-    // A read stuck on a slow store would delay the clean stop: a second signal exits at once.
-    if (signals > 1) process.exit(ExitCode.Interrupted);
-    stop.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  const onClosed = () => stop.abort();
-  outputClosed.addEventListener("abort", onClosed);
-  if (outputClosed.aborted) stop.abort();
+  const undo = stopOnSignals(stop, { whenOutputCloses: true });
   try {
     const last = await follow(manager, flags, stop.signal);
     // The readable lines carry no cursor: say where to continue from.
     if (!flags.json && last !== undefined && !outputClosed.aborted)
       process.stderr.write(`cairn: stopped; continue after the last change with --since ${last}\n`);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    outputClosed.removeEventListener("abort", onClosed);
+    undo();
   }
 }
 
