@@ -130,11 +130,13 @@ export class SqliteStore implements CheckpointStore {
       }
       if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
       db = new Database(path);
+      // First: switching to WAL takes a lock, and a process setting up the same file at the same
+      // moment holds it; without a busy handler yet the switch fails at once (SQLITE_BUSY).
+      db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA journal_mode = WAL");
       // FULL syncs the WAL on every commit: a checkpoint reported as written survives power loss.
       // Always set explicitly: better-sqlite3 builds SQLite to drop to NORMAL on entering WAL mode.
       db.exec(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`);
-      db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA foreign_keys = ON");
       // Deleted content (a destroyed run key above all) is overwritten with zeros, not left in
       // free space; the cost is the extra page writes of every delete.
