@@ -450,7 +450,7 @@ describe.each(STORES)("crash safety on the $name store", (store) => {
       const result = await resultOf(winner);
       expect(result.outputs).toBe(reference);
       expect(result.skippedStages).toEqual([]);
-      expect((await errorOf(loser)).code).toBe("CAIRN_RUN_LOCKED");
+      expect((await errorOf(loser)).code, loser.describe()).toBe("CAIRN_RUN_LOCKED");
 
       const journal = await readJournal(journalPath);
       expect(journal.map((e) => [e.stage, e.pid])).toEqual(STAGES.map((s) => [s, winner.pid]));
