@@ -1,61 +1,20 @@
-/**
- * Replication between each cloud store (s3 on Ceph RGW, azure on azurite) and each of the five
- * stores (file, sqlite, PostgreSQL, Redis, memory), and between the two clouds, both directions:
- * a first replicate, then writes, a status change, a checkpoint deletion and a run deletion on
- * the source, a second replicate; `compareStores` then reports the stores equal and every run on
- * the target validates. One small run set per pair, to keep the file quick.
- */
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CheckpointManager, compareStores, replicate } from "../../src/index.js";
+import { freshStores } from "../support/fresh-stores.js";
 import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "../support/object-servers.js";
 import { writeRun, writeStage } from "../support/replica.js";
-import {
-  deleteKeyPrefixes,
-  dropSchemas,
-  POSTGRES_URL,
-  postgresUp,
-  REDIS_URL,
-  redisUp,
-  uniqueName,
-} from "../support/services.js";
 
-let dir: string;
-const schemas: string[] = [];
-const prefixes: string[] = [];
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cairn-replicate-cloud-pairs-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-  if (postgresUp) await dropSchemas(...schemas);
-  if (redisUp) await deleteKeyPrefixes(...prefixes);
-});
+const fresh = freshStores("cloud-pairs");
 
 /** A fresh, empty store of each kind; undefined when its server is down. */
 const STORES: Record<string, (() => string) | undefined> = {
   s3: s3Up ? () => s3Url(objectPrefix("pairs")) : undefined,
   azure: azureUp ? () => azureUrl(objectPrefix("pairs")) : undefined,
-  file: () => `file:${join(dir, `files-${randomBytes(4).toString("hex")}`)}`,
-  sqlite: () => `sqlite:${join(dir, `${randomBytes(4).toString("hex")}.db`)}`,
-  postgres: postgresUp
-    ? () => {
-        const schema = uniqueName("cairn_cloud_pairs");
-        schemas.push(schema);
-        return `${POSTGRES_URL}?schema=${schema}`;
-      }
-    : undefined,
-  redis: redisUp
-    ? () => {
-        const prefix = `${uniqueName("cairn-cloud-pairs")}:`;
-        prefixes.push(prefix);
-        return `${REDIS_URL}?keyPrefix=${prefix}`;
-      }
-    : undefined,
-  memory: () => `memory:cloud-pairs-${randomBytes(4).toString("hex")}`,
+  file: fresh.file,
+  sqlite: fresh.sqlite,
+  postgres: fresh.postgres,
+  redis: fresh.redis,
+  memory: fresh.memory,
 };
 
 const CLOUDS = ["s3", "azure"];

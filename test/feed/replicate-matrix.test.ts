@@ -1,40 +1,12 @@
-/**
- * Replication between every ordered pair of the five stores (memory, file, sqlite, PostgreSQL,
- * Redis; the servers' only when they are up): after writes, status changes, checkpoint and run
- * deletions, and an encrypted, compressed run, the target holds exactly the source's runs as
- * stored, and every run on it validates with the key ring.
- */
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { CheckpointManager, type CheckpointManagerOptions, replicate } from "../../src/index.js";
 import { openStore } from "../../src/stores/registry.js";
 import type { CheckpointStore } from "../../src/stores/types.js";
 import { ring } from "../support/at-rest-runs.js";
+import { freshStores } from "../support/fresh-stores.js";
 import { expectSameRuns, writeRun, writeStage } from "../support/replica.js";
-import {
-  deleteKeyPrefixes,
-  dropSchemas,
-  POSTGRES_URL,
-  postgresUp,
-  REDIS_URL,
-  redisUp,
-  uniqueName,
-} from "../support/services.js";
 
-let dir: string;
-const schemas: string[] = [];
-const prefixes: string[] = [];
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cairn-replicate-matrix-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-  if (postgresUp) await dropSchemas(...schemas);
-  if (redisUp) await deleteKeyPrefixes(...prefixes);
-});
+const fresh = freshStores("replicate-matrix");
 
 const closing: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -43,23 +15,11 @@ afterEach(async () => {
 
 /** A fresh store URL of each kind. */
 const STORES: Record<string, (() => string) | undefined> = {
-  memory: () => `memory:matrix-${randomBytes(4).toString("hex")}`,
-  file: () => `file:${join(dir, `files-${randomBytes(4).toString("hex")}`)}`,
-  sqlite: () => `sqlite:${join(dir, `${randomBytes(4).toString("hex")}.db`)}`,
-  postgres: postgresUp
-    ? () => {
-        const schema = uniqueName("cairn_replicate");
-        schemas.push(schema);
-        return `${POSTGRES_URL}?schema=${schema}`;
-      }
-    : undefined,
-  redis: redisUp
-    ? () => {
-        const prefix = `${uniqueName("cairn-replicate")}:`;
-        prefixes.push(prefix);
-        return `${REDIS_URL}?keyPrefix=${prefix}`;
-      }
-    : undefined,
+  memory: fresh.memory,
+  file: fresh.file,
+  sqlite: fresh.sqlite,
+  postgres: fresh.postgres,
+  redis: fresh.redis,
 };
 
 const KINDS = Object.keys(STORES);

@@ -6,38 +6,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { StoreNotFoundError } from "../../src/core/errors.js";
 import { CheckpointManager, type ReplicationProblem, replicate } from "../../src/index.js";
 import { sharedMemoryStore } from "../../src/stores/memory/memory-store.js";
 import { openStore } from "../../src/stores/registry.js";
+import { freshStores } from "../support/fresh-stores.js";
 import { runsWithCheckpoints, until, writeRun } from "../support/replica.js";
-import {
-  deleteKeyPrefixes,
-  dropSchemas,
-  POSTGRES_URL,
-  postgresUp,
-  REDIS_URL,
-  redisUp,
-  uniqueName,
-} from "../support/services.js";
+import { postgresUp, redisUp } from "../support/services.js";
 
-let dir: string;
-const prefixes: string[] = [];
-const schemas: string[] = [];
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cairn-replicate-safety-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-  if (redisUp && prefixes.length > 0) await deleteKeyPrefixes(...prefixes);
-  if (postgresUp && schemas.length > 0) await dropSchemas(...schemas);
-});
+const fresh = freshStores("repl-safety");
 
 const managers: CheckpointManager[] = [];
 afterEach(async () => {
@@ -65,7 +47,7 @@ describe("replicate: a source that is not there", () => {
   for (const kind of ["file", "sqlite"] as const) {
     it(`a mistyped ${kind} source creates nothing and deletes nothing (StoreNotFoundError)`, async () => {
       const { to, target } = await populatedTarget();
-      const path = join(dir, `typo-${tag()}${kind === "sqlite" ? ".db" : ""}`);
+      const path = join(fresh.dir(), `typo-${tag()}${kind === "sqlite" ? ".db" : ""}`);
       const problems: ReplicationProblem[] = [];
       const error = await replicate({
         from: `${kind}:${path}`,
@@ -81,9 +63,7 @@ describe("replicate: a source that is not there", () => {
   }
   it.skipIf(!postgresUp)("a mistyped postgres schema creates nothing and deletes nothing", async () => {
     const { to, target } = await populatedTarget();
-    const schema = uniqueName("cairn_repl_typo");
-    schemas.push(schema);
-    const from = `${POSTGRES_URL}?schema=${schema}`;
+    const from = (fresh.postgres as () => string)();
     await expect(replicate({ from, to })).rejects.toBeInstanceOf(StoreNotFoundError);
     // Still no store there: a read-only look finds none either.
     const look = await openStore(from, { readOnly: true });
@@ -101,9 +81,7 @@ describe("replicate: a source holding no run", () => {
     "an empty redis prefix deletes nothing on a populated target, and says so",
     async () => {
       const { to, target } = await populatedTarget();
-      const prefix = `${uniqueName("cairn-repl-safety")}:`;
-      prefixes.push(prefix);
-      const from = `${REDIS_URL}?keyPrefix=${prefix}`;
+      const from = (fresh.redis as () => string)();
       const problems: ReplicationProblem[] = [];
       const report = await replicate({ from, to, onProblem: (p) => problems.push(p) });
       expect(report).toMatchObject({ runsDeleted: 0, checkpointsDeleted: 0, syncs: 1, diverged: [] });
@@ -181,7 +159,7 @@ describe("replicate: a source holding no run", () => {
 describe("replicate: a read-only source without a feed", () => {
   it("a sqlite database from before the feed is compared in full, and left as it is", async () => {
     const golden = fileURLToPath(new URL("../fixtures/golden/v1/sqlite/cairn.db", import.meta.url));
-    const dbPath = join(dir, `old-${tag()}.db`);
+    const dbPath = join(fresh.dir(), `old-${tag()}.db`);
     await copyFile(golden, dbPath);
     const to = `memory:dst-${tag()}`;
     const problems: ReplicationProblem[] = [];
