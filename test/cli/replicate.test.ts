@@ -173,9 +173,11 @@ steps:
     const to = sqlite();
     await fill(from, ["etl-1"]);
     const quote = (v: string) => `'${v.replace(/'/g, "'\\''")}'`;
-    const command = [process.execPath, CLI_PATH, "replicate", "--from", from, "--to", to, "--follow"]
+    // `exec`: with no shell left between `script` and node, Ctrl+C reaches node alone (a dash
+    // parent would die of the SIGINT itself and `script` would report 130 for it).
+    const command = `exec ${[process.execPath, CLI_PATH, "replicate", "--from", from, "--to", to, "--follow"]
       .map(quote)
-      .join(" ");
+      .join(" ")}`;
     // util-linux `script` runs the command on a pseudo-terminal; Ctrl+C typed there is SIGINT.
     const child = spawn("script", ["-qefc", command, "/dev/null"], {
       cwd: dir(),
