@@ -153,6 +153,12 @@ export class ChainWriter {
     return this.tips.get(pipelineId)?.parent?.checkpoint_id;
   }
 
+  /** The data size of `checkpointId` if it is the run's checkpoint this writer wrote last. */
+  writtenSize(pipelineId: string, checkpointId: string): number | undefined {
+    const parent = this.tips.get(pipelineId)?.parent;
+    return parent?.checkpoint_id === checkpointId ? parent.data_size : undefined;
+  }
+
   /** Resolves once no write is in progress. */
   idle(): Promise<void> {
     return this.writes.idle();

@@ -29,8 +29,9 @@ import { assertStatus, checkInput, statusPatch } from "./input.js";
 import { assertLoadable } from "./limits.js";
 import { type CheckpointManagerOptions, type ImportOptions, MANAGER_OPTIONS } from "./manager-options.js";
 import { ManagerStore } from "./manager-store.js";
+import { tracedLoad, tracedResumeLoad, tracedWrite } from "./manager-telemetry.js";
 import { type RekeyOptions, type RekeyReport, rekey } from "./rekey.js";
-import { loadLatest, loadSalvaged, markResumed, type ResumeDeps, resumeContextOf } from "./resume.js";
+import { loadLatest, markResumed, type ResumeDeps, resumeContextOf } from "./resume.js";
 import {
   type CleanupOptions,
   type CleanupReport,
@@ -115,7 +116,7 @@ export class CheckpointManager {
    */
   async createCheckpoint(input: CreateCheckpointInput, options: { fence?: Lease } = {}): Promise<string> {
     const checked = checkInput(input);
-    return this.writer.write(await this.getStore(), checked, options);
+    return tracedWrite(this.storageStrategy, this.writer, await this.getStore(), checked, options);
   }
 
   private async getRecord(checkpointId: string): Promise<{ store: AtRestStore; record: CheckpointRecord }> {
@@ -128,9 +129,11 @@ export class CheckpointManager {
 
   /** Loads and verifies one checkpoint; a checksum or output mismatch throws `CAIRN_CORRUPT`. */
   async loadCheckpoint(checkpointId: string): Promise<PipelineCheckpoint> {
-    const { store, record } = await this.getRecord(checkpointId);
-    assertLoadable(record.metadata, this.maxRecordBytes);
-    return decodeVerified(await verifyRecord(store, record));
+    return tracedLoad(this.storageStrategy, undefined, async () => {
+      const { store, record } = await this.getRecord(checkpointId);
+      assertLoadable(record.metadata, this.maxRecordBytes);
+      return decodeVerified(await verifyRecord(store, record));
+    });
   }
 
   /** Checks a checkpoint without throwing: checksum, outputs, their decoding and the link to its parent. */
@@ -172,7 +175,7 @@ export class CheckpointManager {
 
   /** The run's newest checkpoint that verifies and is resumable; corrupt ones are skipped. */
   async loadLatestCheckpoint(pipelineId: string): Promise<PipelineCheckpoint | undefined> {
-    return loadLatest(this.resumeDeps, pipelineId);
+    return tracedLoad(this.storageStrategy, pipelineId, () => loadLatest(this.resumeDeps, pipelineId));
   }
 
   /**
@@ -181,7 +184,7 @@ export class CheckpointManager {
    * and the stages whose stored output failed verification. Undefined when no record verifies.
    */
   async loadResumePoint(pipelineId: string): Promise<SalvagedResume | undefined> {
-    return loadSalvaged(this.resumeDeps, pipelineId);
+    return tracedResumeLoad(this.storageStrategy, this.resumeDeps, pipelineId);
   }
 
   /** Deletes the damaged outputs a salvaged resume found (see `discardDamagedOutputs`), under the run's lease. */

@@ -37,7 +37,7 @@ export interface SalvagedResume {
   /** Per completed stage of the base with no verified output: why its stored output failed. */
   unverified: Record<string, string>;
   /** Newer checkpoints passed over, newest first, with why (corrupt record, quarantined...). */
-  passedOver: { checkpointId: string; reason: string }[];
+  passedOver: { checkpointId: string; reason: string; corrupt?: true }[];
   /**
    * Hashes of unverified stages' stored outputs whose text is not what their address names: a
    * re-run that produces the same bytes must replace them (stores never overwrite an output).
@@ -124,7 +124,7 @@ export async function findSalvagedResume(
     if (!entry.ok) {
       const id = entry.corrupt.checkpointId;
       if (checked.length === 0 && id !== undefined)
-        passedOver.push({ checkpointId: id, reason: entry.corrupt.reason });
+        passedOver.push({ checkpointId: id, reason: entry.corrupt.reason, corrupt: true });
       continue;
     }
     const id = entry.metadata.checkpoint_id;
@@ -138,13 +138,13 @@ export async function findSalvagedResume(
       record = await store.getCheckpoint(id);
     } catch (error) {
       if (!(error instanceof CheckpointCorruptError)) throw error;
-      if (checked.length === 0) passedOver.push({ checkpointId: id, reason: error.message });
+      if (checked.length === 0) passedOver.push({ checkpointId: id, reason: error.message, corrupt: true });
       continue;
     }
     if (!record) continue;
     const own = checkOwnContent(record);
     if (typeof own === "string") {
-      if (checked.length === 0) passedOver.push({ checkpointId: id, reason: own });
+      if (checked.length === 0) passedOver.push({ checkpointId: id, reason: own, corrupt: true });
       continue;
     }
     checked.push(own);

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { HistoryLostError, LeaseLostError, RunLockedError } from "../core/errors.js";
 import type { CheckpointStore, Lease } from "../stores/types.js";
+import { recordLeaseLoss } from "../telemetry/checkpoints.js";
 import { isGoneLocalOwner } from "../util/local-owner.js";
 
 /** A unique id for one runner: which host and process, plus randomness for several per process. */
@@ -120,9 +121,11 @@ export class LeaseKeeper {
     this.lose("another runner took the run over");
   }
 
-  private lose(detail: string): void {
-    if (!this.controller.signal.aborted)
-      this.controller.abort(new LeaseLostError(this.lease.pipelineId, detail));
+  /** Aborts the execution; `taken` when the lease was lost, not given up (it is counted). */
+  private lose(detail: string, taken = true): void {
+    if (this.controller.signal.aborted) return;
+    if (taken) recordLeaseLoss(this.lease.pipelineId);
+    this.controller.abort(new LeaseLostError(this.lease.pipelineId, detail));
   }
 
   /**
@@ -133,7 +136,7 @@ export class LeaseKeeper {
     try {
       await this.release();
     } finally {
-      this.lose("this runner gave it up to exit");
+      this.lose("this runner gave it up to exit", false);
     }
   }
 

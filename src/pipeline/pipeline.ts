@@ -9,6 +9,7 @@ import type { CheckpointMetadata, PipelineCheckpoint } from "../core/types.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { SalvagedResume } from "../manager/salvage.js";
 import { rawStore } from "../manager/sealed-transfer.js";
+import { type RunTelemetry, traceRun } from "../telemetry/runs.js";
 import type { AtRestStore } from "../transforms/at-rest-store.js";
 import { registerAgent } from "./agents.js";
 import { executeRun, markSkipped, type StageProgress, type StartPoint } from "./execution.js";
@@ -76,6 +77,8 @@ export class Pipeline {
   private running = false;
   /** The lease of the checkpointed execution in progress. */
   private keeper: LeaseKeeper | undefined;
+  /** The spans of the execution in progress; undefined when telemetry is off. */
+  private telemetry: RunTelemetry | undefined;
 
   constructor(options: PipelineOptions) {
     const { steps, problems } = pipelineProblems(options);
@@ -155,6 +158,7 @@ export class Pipeline {
   }
 
   private emit(event: PipelineEvent): void {
+    this.telemetry?.observe(event);
     if (!this.options.onEvent) return;
     try {
       this.options.onEvent(event);
@@ -199,12 +203,14 @@ export class Pipeline {
     this.paused = false;
     this.resetProgress();
     try {
-      return await (this.manager
-        ? this.executeCheckpointed(this.manager, options)
-        : this.executeInMemory(options));
+      return await traceRun(this.name, this.manager?.storageStrategy, (telemetry) => {
+        this.telemetry = telemetry;
+        return this.manager ? this.executeCheckpointed(this.manager, options) : this.executeInMemory(options);
+      });
     } finally {
       this.running = false;
       this.paused = false;
+      this.telemetry = undefined;
     }
   }
 
@@ -291,6 +297,7 @@ export class Pipeline {
       () => manager.lastWritten(pipelineId) ?? known,
     );
     this.keeper = keeper;
+    this.telemetry?.identify(pipelineId);
     const replicas = this.startReplicas(store, pipelineId);
     try {
       // Read the resume point only under the lease: nobody else can be writing the run now.
