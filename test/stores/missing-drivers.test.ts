@@ -70,3 +70,40 @@ it.each([
     cause: "ERR_MODULE_NOT_FOUND",
   });
 });
+
+it("importing cairn-pipelines loads none of its optional peer dependencies", async () => {
+  const peers = Object.keys(
+    (
+      createRequire(import.meta.url)("../../package.json") as {
+        peerDependenciesMeta: Record<string, unknown>;
+      }
+    ).peerDependenciesMeta,
+  );
+  // Every request for an optional peer is refused, as for a user who installed none of them.
+  const hooks = `const peers = new Set(${JSON.stringify(peers)});
+  export async function resolve(specifier, context, next) {
+    if (peers.has(specifier)) {
+      throw Object.assign(new Error("Cannot find package '" + specifier + "'"), { code: "ERR_MODULE_NOT_FOUND" });
+    }
+    return next(specifier, context);
+  }`;
+  const register = `import { register } from "node:module";
+    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
+  const script = `const root = await import(${JSON.stringify(moduleUrl("../../src/index.ts"))});
+    console.log(typeof root.Pipeline);`;
+  const { stdout } = await run(
+    process.execPath,
+    [
+      "--import",
+      TSX,
+      "--import",
+      `data:text/javascript,${encodeURIComponent(register)}`,
+      "--input-type=module",
+      "--eval",
+      script,
+    ],
+    { cwd: dir },
+  );
+  expect(peers).toContain("@opentelemetry/api");
+  expect(stdout.trim()).toBe("function");
+});
