@@ -241,6 +241,11 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
         continue;
       }
       try {
+        if (closing.signal.aborted) {
+          // Fetched while close() began: hand it straight back rather than start the run.
+          await boss.fail(queue, job.id, { message: "the worker closed; the next delivery runs it" });
+          return;
+        }
         await runOne(job, fetchedAt);
       } catch (error) {
         // complete/fail did not reach pg-boss: the job's expiry hands it back.
