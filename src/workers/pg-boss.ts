@@ -80,16 +80,6 @@ function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
 }
 
-function isRunJobData(value: unknown): value is RunJobData {
-  if (value === null || typeof value !== "object") return false;
-  const data = value as Record<string, unknown>;
-  return (
-    typeof data.pipeline === "string" &&
-    typeof data.runId === "string" &&
-    (data.inputs === undefined || (data.inputs !== null && typeof data.inputs === "object"))
-  );
-}
-
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -203,12 +193,6 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
 
   const runOne = async (job: PgBossJob, fetchedAt: number) => {
     const ownedUntil = fetchedAt + expireMs - OWNERSHIP_SKEW_MS;
-    if (!isRunJobData(job.data)) {
-      const error = new InvalidArgumentError(`pg-boss job ${job.id} in queue ${queue} is not a cairn run`);
-      report(error);
-      await failForGood(boss, schema, queue, job.id, error);
-      return;
-    }
     const stop = new AbortController();
     running.add(stop);
     if (closing.signal.aborted) stop.abort();
@@ -216,7 +200,12 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
     const slice = setTimeout(() => stop.abort(), Math.max(0, fetchedAt + timing.sliceMs - Date.now()));
     let outcome: JobOutcome;
     try {
-      outcome = await handler(job.data, { jobId: job.id, delivery: job.retryCount + 1, stop: stop.signal });
+      // The runner checks the payload: a job that is not a cairn run is its `failed` outcome.
+      outcome = await handler(job.data as RunJobData, {
+        jobId: job.id,
+        delivery: job.retryCount + 1,
+        stop: stop.signal,
+      });
     } catch (error) {
       // The runner never throws; if it does, retrying the same code would throw again.
       outcome = { kind: "failed", error: asError(error) };
