@@ -36,8 +36,9 @@ export function pgBossTiming(leaseTtlMs: number): PgBossTiming {
   }
   const expireInSeconds = Math.max(1, Math.ceil(leaseTtlMs / 1000));
   const expireMs = expireInSeconds * 1000;
-  // The margin leaves the running stage time to finish and checkpoint inside the slice.
-  const margin = Math.max(500, Math.round(expireMs / 4));
+  // The margin leaves the running stage time to finish and checkpoint inside the slice: a stage
+  // longer than it overruns the slice, and the job then waits for pg-boss's maintenance.
+  const margin = Math.max(500, Math.round(expireMs / 2));
   return {
     expireInSeconds,
     sliceMs: Math.max(250, expireMs - margin),

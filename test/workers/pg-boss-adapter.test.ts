@@ -90,7 +90,7 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
   it("derives the settings from the lease TTL", () => {
     expect(pgBossTiming(30_000)).toEqual({
       expireInSeconds: 30,
-      sliceMs: 22_500,
+      sliceMs: 15_000,
       maintenanceIntervalSeconds: 15,
       pollingIntervalSeconds: 1,
     });
