@@ -46,8 +46,12 @@ interface PgBoss {
 }
 type PgBossClass = new (config: Record<string, unknown>) => PgBoss;
 
-/** Local clock allowance when deciding whether a job is still this worker's delivery. */
-const OWNERSHIP_SKEW_MS = 100;
+/**
+ * Allowance when deciding whether a job is still this worker's delivery. Elapsed times on a
+ * monotonic clock, measured from before the fetch, are compared with pg-boss's expiry (measured
+ * by the database from the fetch): no wall clock is compared, so clock offsets do not matter.
+ */
+const OWNERSHIP_MARGIN_MS = 100;
 /** How long `close()` lets pg-boss wait for its own in-flight work (ours has ended by then). */
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -178,7 +182,7 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
       case "fenced":
         // Past its expiry the job is pg-boss's again (maybe another worker's delivery now):
         // failing it then could fail that delivery, so it is left to the expiry.
-        if (Date.now() < ownedUntil) {
+        if (performance.now() < ownedUntil) {
           await boss.fail(
             queue,
             job.id,
@@ -192,12 +196,12 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
   };
 
   const runOne = async (job: PgBossJob, fetchedAt: number) => {
-    const ownedUntil = fetchedAt + expireMs - OWNERSHIP_SKEW_MS;
+    const ownedUntil = fetchedAt + expireMs - OWNERSHIP_MARGIN_MS;
     const stop = new AbortController();
     running.add(stop);
     if (closing.signal.aborted) stop.abort();
     // The slice: stop at the next checkpoint before pg-boss expires the job.
-    const slice = setTimeout(() => stop.abort(), Math.max(0, fetchedAt + timing.sliceMs - Date.now()));
+    const slice = setTimeout(() => stop.abort(), Math.max(0, fetchedAt + timing.sliceMs - performance.now()));
     let outcome: JobOutcome;
     try {
       // The runner checks the payload: a job that is not a cairn run is its `failed` outcome.
@@ -218,7 +222,7 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
 
   const loop = async () => {
     while (!closing.signal.aborted) {
-      const fetchedAt = Date.now();
+      const fetchedAt = performance.now();
       let job: PgBossJob | undefined;
       try {
         job = (await boss.fetch(queue, { batchSize: 1, includeMetadata: true }))[0];
