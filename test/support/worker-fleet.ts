@@ -208,23 +208,27 @@ export function workerFleet(tag: string) {
   return { journal, startWorker, startWorkers, waitFor, inStage, allCompleted };
 }
 
-/** Enqueues each run of the fleet pipeline; returns the run ids. */
+/** Enqueues each run of the fleet pipeline, a few at a time; returns the run ids. */
 export async function enqueueFleetRuns(
   setup: FleetSetup,
   runs: readonly { runId: string; inputs?: FleetInputs }[],
 ): Promise<string[]> {
-  for (const { runId, inputs } of runs) {
-    const enqueued = await enqueueRun({
-      engine: setup.engine,
-      connection: setup.connection,
-      queue: setup.queue,
-      leaseTtlMs: setup.leaseTtlMs,
-      pipeline: FLEET_PIPELINE,
-      runId,
-      inputs: { ...inputs },
-    });
-    expect(enqueued).toMatchObject({ runId, created: true });
-  }
+  const queue = [...runs];
+  const enqueueNext = async (): Promise<void> => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const enqueued = await enqueueRun({
+        engine: setup.engine,
+        connection: setup.connection,
+        queue: setup.queue,
+        leaseTtlMs: setup.leaseTtlMs,
+        pipeline: FLEET_PIPELINE,
+        runId: next.runId,
+        inputs: { ...next.inputs },
+      });
+      expect(enqueued).toMatchObject({ runId: next.runId, created: true });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, enqueueNext));
   return runs.map((r) => r.runId);
 }
 
