@@ -106,7 +106,9 @@ describe.skipIf(!postgresUp)("pg-boss fleet", () => {
     }
   });
 
-  it("a worker frozen (SIGSTOP) longer than its lease is fenced after SIGCONT; another finishes the run once", async () => {
+  it("a worker frozen (SIGSTOP) longer than its lease is fenced after SIGCONT; another finishes the run once", {
+    timeout: 60_000,
+  }, async () => {
     const { setup, manager } = await fresh("redis");
     const ids = runIds(6, "stop");
     const target = ids[0] as string;
@@ -140,7 +142,7 @@ describe.skipIf(!postgresUp)("pg-boss fleet", () => {
     expect(frozen.lines.some((l) => l.event === "job_completed" && l.runId === target)).toBe(false);
   });
 
-  it("the same run id enqueued twice is one job and one execution", async () => {
+  it("the same run id enqueued twice is one job and one execution", { timeout: 60_000 }, async () => {
     const { setup, manager } = await fresh("postgres");
     const runId = "twice-1";
     const enqueue = () =>
@@ -166,7 +168,9 @@ describe.skipIf(!postgresUp)("pg-boss fleet", () => {
     await expectFleetOutcome(manager, [runId], fleet.journal());
   });
 
-  it("SIGTERM drains a worker: its stage finishes and checkpoints, the job goes back and others finish it", async () => {
+  it("SIGTERM drains a worker: its stage finishes and checkpoints, the job goes back and others finish it", {
+    timeout: 60_000,
+  }, async () => {
     const { setup, manager } = await fresh("postgres");
     const ids = runIds(9, "drain");
     const workers = await fleet.startWorkers(setup, 3);
