@@ -214,6 +214,35 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     }
   });
 
+  it("leaves a job alone once it expired: a late fenced outcome does not disturb the next delivery", async () => {
+    const t = setup(2_000);
+    let aDone = false;
+    let bSawState: string | undefined;
+    const delivery2 = { started: false };
+    // A ignores its slice (a stage longer than the lease) and is fenced after pg-boss expired its
+    // job and gave it to B.
+    const a = recording(async () => {
+      await waitFor(() => (delivery2.started ? true : undefined), "the second delivery");
+      aDone = true;
+      return { kind: "fenced", error: new Error("lease lost") };
+    });
+    await t.start(a.handler);
+    const { jobId } = await t.enqueue("run-late");
+    await waitFor(() => (a.calls.length > 0 ? true : undefined), "the first delivery");
+    const b = recording(async () => {
+      delivery2.started = true;
+      await waitFor(() => (aDone ? true : undefined), "the fenced outcome");
+      // Room for A's adapter to act on its outcome, if it (wrongly) did.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      bSawState = (await t.job(jobId))?.state;
+      return { kind: "completed" };
+    });
+    await t.start(b.handler);
+    await t.jobInState(jobId, "completed");
+    expect(bSawState).toBe("active");
+    expect([...a.calls, ...b.calls].map((call) => call.delivery)).toEqual([1, 2]);
+  });
+
   it("drains on close(): the running job is stopped, returned to the queue and finished by another worker", async () => {
     const t = setup(60_000);
     let started = false;
