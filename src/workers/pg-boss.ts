@@ -100,7 +100,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 /** Starts pg-boss on the connection and makes sure the queue exists with cairn's settings. */
 async function openBoss(
   settings: Pick<AdapterSettings, "connection" | "queue" | "leaseTtlMs">,
-  supervise: boolean,
+  role: { supervise: boolean; connections: number },
   onError: (error: Error) => void,
 ): Promise<{ boss: PgBoss; schema: string; timing: PgBossTiming }> {
   if (typeof settings.queue !== "string" || !/^[\w.-]+$/.test(settings.queue)) {
@@ -112,10 +112,13 @@ async function openBoss(
   const { config, schema } = pgBossConfig(settings.connection);
   const PgBossClass = await loadPgBoss();
   const boss = new PgBossClass({
+    // A pool that fits the work (each fetch loop holds at most one connection at a time) unless
+    // the connection sets its own `max`.
+    max: role.connections,
     ...config,
     // Maintenance is what fails the jobs of dead workers: only workers run it, often enough
     // that a dead worker's job is retried within about T + T/2.
-    supervise,
+    supervise: role.supervise,
     maintenanceIntervalSeconds: timing.maintenanceIntervalSeconds,
     pollingIntervalSeconds: timing.pollingIntervalSeconds,
     schedule: false,
@@ -162,7 +165,11 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
       // A throwing listener must not stop the worker.
     }
   };
-  const { boss, schema, timing } = await openBoss(settings, true, report);
+  const { boss, schema, timing } = await openBoss(
+    settings,
+    { supervise: true, connections: settings.concurrency + 2 },
+    report,
+  );
   const expireMs = timing.expireInSeconds * 1000;
   const pollMs = timing.pollingIntervalSeconds * 1000;
   const closing = new AbortController();
@@ -269,7 +276,7 @@ async function enqueue(
   data: RunJobData,
 ): Promise<{ jobId: string; created: boolean }> {
   let engineError: Error | undefined;
-  const { boss } = await openBoss(settings, false, (error) => {
+  const { boss } = await openBoss(settings, { supervise: false, connections: 2 }, (error) => {
     engineError ??= error;
   });
   try {
