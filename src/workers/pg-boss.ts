@@ -15,6 +15,7 @@ import {
   pgBossConfig,
   pgBossJobId,
   pgBossTiming,
+  sliceMs,
 } from "./pg-boss-settings.js";
 import type {
   AdapterSettings,
@@ -30,6 +31,8 @@ interface PgBossJob {
   id: string;
   data: unknown;
   retryCount: number;
+  /** The job's own expiry, set when it was sent (PostgreSQL numeric: may come as a string). */
+  expireInSeconds: number | string;
 }
 
 /** The part of pg-boss 10's API cairn uses. */
@@ -170,7 +173,6 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
     { supervise: true, connections: settings.concurrency + 2 },
     report,
   );
-  const expireMs = timing.expireInSeconds * 1000;
   const pollMs = timing.pollingIntervalSeconds * 1000;
   const closing = new AbortController();
   const running = new Set<AbortController>();
@@ -203,12 +205,18 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
   };
 
   const runOne = async (job: PgBossJob, fetchedAt: number) => {
-    const ownedUntil = fetchedAt + expireMs - OWNERSHIP_MARGIN_MS;
+    // The job's own expiry rules (its enqueuer may have used another lease TTL than this worker).
+    const expireInSeconds =
+      Number(job.expireInSeconds) > 0 ? Number(job.expireInSeconds) : timing.expireInSeconds;
+    const ownedUntil = fetchedAt + expireInSeconds * 1000 - OWNERSHIP_MARGIN_MS;
     const stop = new AbortController();
     running.add(stop);
     if (closing.signal.aborted) stop.abort();
     // The slice: stop at the next checkpoint before pg-boss expires the job.
-    const slice = setTimeout(() => stop.abort(), Math.max(0, fetchedAt + timing.sliceMs - performance.now()));
+    const slice = setTimeout(
+      () => stop.abort(),
+      Math.max(0, fetchedAt + sliceMs(expireInSeconds) - performance.now()),
+    );
     let outcome: JobOutcome;
     try {
       // The runner checks the payload: a job that is not a cairn run is its `failed` outcome.

@@ -61,9 +61,9 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
       workers.push(worker);
       return worker;
     };
-    const enqueue = (runId: string, inputs?: Record<string, unknown>) =>
+    const enqueue = (runId: string, inputs?: Record<string, unknown>, jobLeaseTtlMs = leaseTtlMs) =>
       adapter.enqueue(
-        { connection, queue: QUEUE, leaseTtlMs },
+        { connection, queue: QUEUE, leaseTtlMs: jobLeaseTtlMs },
         { pipeline: "p", runId, ...(inputs ? { inputs } : {}) },
       );
     const jobs = async () =>
@@ -175,6 +175,22 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     // The slice ended inside the job's lifetime: pg-boss never had to expire it.
     expect((await t.job(jobId))?.output).toBeTruthy();
     expect(t.errors).toEqual([]);
+  });
+
+  it("slices by the job's own expiry when its enqueuer used a shorter lease TTL than the worker", async () => {
+    // The worker's own slices would last 30 s; the job expires after 2 s and must go back before.
+    const t = setup(60_000);
+    const { calls, handler } = recording(async (_data, delivery, stop) => {
+      if (delivery > 1) return { kind: "completed" };
+      await new Promise((resolve) => stop.addEventListener("abort", resolve, { once: true }));
+      return { kind: "returned" };
+    });
+    await t.start(handler);
+    const { jobId } = await t.enqueue("run-short", undefined, 2_000);
+    await t.jobInState(jobId, "completed");
+    expect(calls.map((call) => call.delivery)).toEqual([1, 2]);
+    // Returned by the worker (its output says so), not expired by pg-boss.
+    expect(JSON.stringify((await t.job(jobId))?.output ?? {})).not.toContain("timeout");
   });
 
   it("redelivers the job of a SIGKILLed worker once it expires", async () => {
