@@ -94,7 +94,10 @@ export function workerFleet(tag: string) {
 
   /** Every journal line so far. */
   function journal(): JournalEntry[] {
-    return readFileSync(journalPath(), "utf8")
+    const text = readFileSync(journalPath(), "utf8");
+    // Complete lines only: a worker may be appending the last one right now.
+    return text
+      .slice(0, text.lastIndexOf("\n") + 1)
       .split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as JournalEntry);

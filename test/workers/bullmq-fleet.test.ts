@@ -92,7 +92,9 @@ describe.skipIf(!redisUp || !postgresUp)("BullMQ fleet", () => {
       expect(await worker.exited).toMatchObject({ signal: "SIGKILL" });
       killed.set(stage, worker.pid);
       // The fleet goes back to three workers (started in the background, as a supervisor would).
-      replacements.push(fleet.startWorker(setup));
+      const replacement = fleet.startWorker(setup);
+      replacement.catch(() => {}); // awaited below; a failure before then must not go unhandled
+      replacements.push(replacement);
     }
     await Promise.all(replacements);
     await fleet.allCompleted(manager, ids);

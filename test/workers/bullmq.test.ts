@@ -34,6 +34,28 @@ describe("BullMQ settings", () => {
   });
 });
 
+describe("BullMQ without a server", () => {
+  it("refuses to start a worker or enqueue when Redis does not answer, instead of retrying for ever", async () => {
+    const pipeline = new Pipeline({
+      name: "unit",
+      steps: [{ name: "a", agent: () => 1 }],
+      checkpointEnabled: true,
+      checkpointStore: "postgres://127.0.0.1:1/unused",
+    });
+    const connection = "redis://127.0.0.1:1";
+    const unavailable = {
+      code: "CAIRN_STORE_UNAVAILABLE",
+      message: expect.stringMatching(/cannot reach Redis at 127.0.0.1:1: .*ECONNREFUSED/),
+    };
+    await expect(
+      createWorker({ engine: "bullmq", connection, pipelines: { unit: pipeline } }),
+    ).rejects.toMatchObject(unavailable);
+    await expect(enqueueRun({ engine: "bullmq", connection, pipeline: "unit" })).rejects.toMatchObject(
+      unavailable,
+    );
+  });
+});
+
 describe.skipIf(!redisUp)("BullMQ adapter", () => {
   const prefixes: string[] = [];
   const managers: CheckpointManager[] = [];
