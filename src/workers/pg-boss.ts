@@ -7,8 +7,9 @@
  * worker stops the run at its next checkpoint before the job expires and fails the job with
  * `retryDelay: 0`, which puts it back at once; the next delivery resumes the run.
  */
-import { CairnError, InvalidArgumentError } from "../core/errors.js";
+import { CairnError, InvalidArgumentError, StoreUnavailableError } from "../core/errors.js";
 import { loadDriver } from "../stores/driver.js";
+import { isConnectionError } from "../stores/postgres/driver.js";
 import {
   jobOptions,
   type PgBossTiming,
@@ -100,6 +101,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Where the connection points, for messages (never its password). */
+function where(config: Record<string, unknown>): string {
+  if (typeof config.connectionString === "string") {
+    try {
+      const url = new URL(config.connectionString);
+      return `PostgreSQL at ${url.hostname}:${url.port || "5432"}`;
+    } catch {
+      return "PostgreSQL";
+    }
+  }
+  return `PostgreSQL at ${String(config.host ?? "localhost")}:${String(config.port ?? 5432)}`;
+}
+
 /** Starts pg-boss on the connection and makes sure the queue exists with cairn's settings. */
 async function openBoss(
   settings: Pick<AdapterSettings, "connection" | "queue" | "leaseTtlMs">,
@@ -127,7 +141,14 @@ async function openBoss(
     schedule: false,
   });
   boss.on("error", (error) => onError(asError(error)));
-  await boss.start();
+  try {
+    await boss.start();
+  } catch (error) {
+    await boss.stop({ graceful: false }).catch(() => {});
+    if (!isConnectionError(error)) throw error;
+    const cause = asError(error);
+    throw new StoreUnavailableError("pg-boss", `cannot reach ${where(config)}: ${cause.message}`, { cause });
+  }
   try {
     // A no-op when the queue exists; every job also carries these settings (see `send`).
     await boss.createQueue(settings.queue, jobOptions(settings.leaseTtlMs));

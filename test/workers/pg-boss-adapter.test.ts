@@ -280,3 +280,22 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     expect(second.calls.map((call) => call.delivery)).toEqual([2]);
   });
 });
+
+it("reports an unreachable PostgreSQL as CAIRN_STORE_UNAVAILABLE, for a worker and an enqueue", async () => {
+  const settings = {
+    connection: "postgres://cairn:secret@127.0.0.1:1/none",
+    queue: QUEUE,
+    leaseTtlMs: 2_000,
+  };
+  const failures = await Promise.all([
+    adapter.enqueue(settings, { pipeline: "p", runId: "r" }).catch((error: unknown) => error),
+    adapter
+      .startWorker({ ...settings, concurrency: 1, onError: () => {} }, async () => ({ kind: "completed" }))
+      .catch((error: unknown) => error),
+  ]);
+  for (const error of failures) {
+    expect(error).toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
+    expect((error as Error).message).toContain("PostgreSQL at 127.0.0.1:1");
+    expect((error as Error).message).not.toContain("secret");
+  }
+});
