@@ -42,6 +42,7 @@ interface PgBoss {
   start(): Promise<unknown>;
   stop(options?: { graceful?: boolean; wait?: boolean; timeout?: number }): Promise<void>;
   createQueue(name: string, options: Record<string, unknown>): Promise<void>;
+  getQueue(name: string): Promise<unknown>;
   send(name: string, data: object, options: Record<string, unknown>): Promise<string | null>;
   fetch(name: string, options: { batchSize: number; includeMetadata: true }): Promise<PgBossJob[]>;
   complete(name: string, id: string, data?: object): Promise<unknown>;
@@ -101,6 +102,27 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** PostgreSQL's "deadlock detected": the server aborted one of the transactions involved. */
+const DEADLOCK = "40P01";
+
+/**
+ * Creates the queue unless it exists; every job also carries these settings (see `send`).
+ * pg-boss's `create_queue` attaches a partition to its job table, and two processes creating the
+ * same new queue at once (a fleet starting) can deadlock: PostgreSQL aborts one, which retries
+ * and then finds the queue there.
+ */
+async function ensureQueue(boss: PgBoss, queue: string, options: Record<string, unknown>) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if ((await boss.getQueue(queue)) === null) await boss.createQueue(queue, options);
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DEADLOCK || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 50));
+    }
+  }
+}
+
 /** Where the connection points, for messages (never its password). */
 function where(config: Record<string, unknown>): string {
   if (typeof config.connectionString === "string") {
@@ -150,8 +172,7 @@ async function openBoss(
     throw new StoreUnavailableError("pg-boss", `cannot reach ${where(config)}: ${cause.message}`, { cause });
   }
   try {
-    // A no-op when the queue exists; every job also carries these settings (see `send`).
-    await boss.createQueue(settings.queue, jobOptions(settings.leaseTtlMs));
+    await ensureQueue(boss, settings.queue, jobOptions(settings.leaseTtlMs));
   } catch (error) {
     await boss.stop({ graceful: false }).catch(() => {});
     throw error;

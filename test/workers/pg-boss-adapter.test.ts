@@ -119,6 +119,20 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     });
   });
 
+  it("starts many workers at once on a new queue (pg-boss's queue creation can deadlock: retried)", async () => {
+    const t = setup(2_000);
+    const start = (queue: string) =>
+      adapter.startWorker(
+        { connection: t.connection, queue, concurrency: 1, leaseTtlMs: 2_000, onError: () => {} },
+        async () => ({ kind: "completed" }),
+      );
+    // The schema first, as in a fleet whose first worker migrated it; then six creators of a new queue.
+    workers.push(await start("warm"));
+    const started = await Promise.allSettled(Array.from({ length: 6 }, () => start("fresh-queue")));
+    for (const result of started) if (result.status === "fulfilled") workers.push(result.value);
+    expect(started.filter((result) => result.status === "rejected")).toEqual([]);
+  });
+
   it("completes the job of a completed run", async () => {
     const t = setup(30_000);
     const { calls, handler } = recording(async () => ({ kind: "completed" }));
