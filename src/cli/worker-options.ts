@@ -1,0 +1,109 @@
+/**
+ * The flags `cairn worker` and `cairn enqueue` share: the queue engine, its connection, the
+ * queue's name and the lease TTL. Each engine has its own connection flag; giving the other
+ * engine's flag is a usage error rather than a flag silently ignored.
+ */
+import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
+import type { WorkerConnection, WorkerEngine } from "../workers/types.js";
+import { UsageError } from "./exit-codes.js";
+import { redactPassword } from "./store-args.js";
+
+/** The engines, as `--engine` takes them. */
+export const ENGINES: readonly WorkerEngine[] = ["bullmq", "pg-boss"];
+
+/** Redis when `--redis-url` and `REDIS_URL` are both absent (BullMQ). */
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+/** The flags of {@link addEngineOptions}. */
+export interface EngineFlags {
+  engine: WorkerEngine;
+  redisUrl?: string;
+  connectionString?: string;
+  queue?: string;
+  leaseTtl?: number;
+  json?: boolean;
+}
+
+/** Parses `--lease-ttl`: whole milliseconds, at least a second (pg-boss counts its expiry in seconds). */
+function parseLeaseTtl(value: string): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1000)
+    throw new CommanderArgumentError("expected a whole number of milliseconds ≥ 1000");
+  return Number(value);
+}
+
+/** Parses `--queue`: a name the engines accept as is (BullMQ keys its queue by it, `:` is its separator). */
+function parseQueue(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(value))
+    throw new CommanderArgumentError(
+      "expected letters, digits, '.', '_' and '-' only, starting with a letter or digit",
+    );
+  return value;
+}
+
+/** Adds `--engine`, the connection flags, `--queue`, `--lease-ttl` and `--json` to `command`. */
+export function addEngineOptions(command: Command, json: string): Command {
+  return command
+    .addOption(
+      new Option("--engine <engine>", "the queue engine: bullmq (Redis) or pg-boss (PostgreSQL)")
+        .choices(ENGINES)
+        .makeOptionMandatory(),
+    )
+    .option(
+      "--redis-url <url>",
+      `bullmq: the Redis holding the queue (default: REDIS_URL, else ${DEFAULT_REDIS_URL})`,
+    )
+    .option(
+      "--connection-string <url>",
+      "pg-boss: the PostgreSQL holding the queue (default: DATABASE_URL; one is required)",
+    )
+    .option("--queue <name>", "the queue's name (default cairn-runs)", parseQueue)
+    .option(
+      "--lease-ttl <ms>",
+      "the runs' lease TTL, which also sets the engine's lock duration (bullmq) or job expiry " +
+        "(pg-boss); give workers and enqueue the same value (default 30000)",
+      parseLeaseTtl,
+    )
+    .option("--json", json);
+}
+
+/**
+ * The engine's connection from the flags, else the environment (`REDIS_URL` for bullmq,
+ * `DATABASE_URL` for pg-boss); the other engine's flag is refused.
+ */
+export function engineConnection(flags: EngineFlags, env: NodeJS.ProcessEnv = process.env): WorkerConnection {
+  for (const [flag, value] of [
+    ["--redis-url", flags.redisUrl],
+    ["--connection-string", flags.connectionString],
+  ] as const)
+    if (value !== undefined && value.trim() === "") throw new UsageError(`${flag} is empty`);
+  if (flags.engine === "bullmq") {
+    if (flags.connectionString !== undefined)
+      throw new UsageError(
+        "--connection-string is for --engine pg-boss; bullmq's queue is in Redis: use --redis-url",
+      );
+    return flags.redisUrl ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
+  }
+  if (flags.redisUrl !== undefined)
+    throw new UsageError(
+      "--redis-url is for --engine bullmq; pg-boss's queue is in PostgreSQL: use --connection-string",
+    );
+  const url = flags.connectionString ?? (env.DATABASE_URL || undefined);
+  if (url === undefined)
+    throw new UsageError(
+      "--engine pg-boss needs a PostgreSQL connection: pass --connection-string <url> or set DATABASE_URL",
+    );
+  return url;
+}
+
+/** The connection, for messages (its password hidden). */
+export function connectionLabel(connection: WorkerConnection): string {
+  return typeof connection === "string" ? redactPassword(connection) : "(connection options)";
+}
+
+/** The options of `createWorker` / `enqueueRun` the shared flags set (absent ones left to their defaults). */
+export function queueOptions(flags: EngineFlags): { queue?: string; leaseTtlMs?: number } {
+  return {
+    ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
+    ...(flags.leaseTtl !== undefined ? { leaseTtlMs: flags.leaseTtl } : {}),
+  };
+}
