@@ -19,6 +19,7 @@ export interface EngineFlags {
   engine: WorkerEngine;
   redisUrl?: string;
   connectionString?: string;
+  pgBossSchema?: string;
   queue?: string;
   leaseTtl?: number;
   json?: boolean;
@@ -40,6 +41,15 @@ function parseQueue(value: string): string {
   return value;
 }
 
+/** Parses `--pg-boss-schema`: a plain SQL name, as pg-boss puts it in its statements unquoted. */
+function parseSchema(value: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(value))
+    throw new CommanderArgumentError(
+      "expected a plain SQL name: letters, digits and '_', not starting with a digit",
+    );
+  return value;
+}
+
 /** Adds `--engine`, the connection flags, `--queue`, `--lease-ttl` and `--json` to `command`. */
 export function addEngineOptions(command: Command, json: string): Command {
   return command
@@ -55,6 +65,11 @@ export function addEngineOptions(command: Command, json: string): Command {
     .option(
       "--connection-string <url>",
       "pg-boss: the PostgreSQL holding the queue (default: DATABASE_URL; one is required)",
+    )
+    .option(
+      "--pg-boss-schema <name>",
+      "pg-boss: the PostgreSQL schema of its tables (default pgboss)",
+      parseSchema,
     )
     .option("--queue <name>", "the queue's name (default cairn-runs)", parseQueue)
     .option(
@@ -77,10 +92,12 @@ export function engineConnection(flags: EngineFlags, env: NodeJS.ProcessEnv = pr
   ] as const)
     if (value !== undefined && value.trim() === "") throw new UsageError(`${flag} is empty`);
   if (flags.engine === "bullmq") {
-    if (flags.connectionString !== undefined)
-      throw new UsageError(
-        "--connection-string is for --engine pg-boss; bullmq's queue is in Redis: use --redis-url",
-      );
+    for (const [flag, value] of [
+      ["--connection-string", flags.connectionString],
+      ["--pg-boss-schema", flags.pgBossSchema],
+    ] as const)
+      if (value !== undefined)
+        throw new UsageError(`${flag} is for --engine pg-boss; bullmq's queue is in Redis: use --redis-url`);
     return flags.redisUrl ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
   }
   if (flags.redisUrl !== undefined)
@@ -92,12 +109,16 @@ export function engineConnection(flags: EngineFlags, env: NodeJS.ProcessEnv = pr
     throw new UsageError(
       "--engine pg-boss needs a PostgreSQL connection: pass --connection-string <url> or set DATABASE_URL",
     );
-  return url;
+  return flags.pgBossSchema !== undefined ? { connectionString: url, schema: flags.pgBossSchema } : url;
 }
 
 /** The connection, for messages (its password hidden). */
 export function connectionLabel(connection: WorkerConnection): string {
-  return typeof connection === "string" ? redactPassword(connection) : "(connection options)";
+  if (typeof connection === "string") return redactPassword(connection);
+  const { connectionString, schema } = connection;
+  return typeof connectionString === "string"
+    ? `${redactPassword(connectionString)}${typeof schema === "string" ? ` (schema ${schema})` : ""}`
+    : "(connection options)";
 }
 
 /** The options of `createWorker` / `enqueueRun` the shared flags set (absent ones left to their defaults). */

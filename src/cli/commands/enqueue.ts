@@ -74,7 +74,8 @@ export function enqueuedText(run: EnqueuedRun, pipeline: string, queue: string):
   const job = run.jobId === run.runId ? "" : ` (job ${run.jobId})`;
   return run.created
     ? `Queued run ${run.runId} of ${pipeline} on ${queue}${job}`
-    : `Run ${run.runId} is already queued on ${queue}${job}: nothing was added`;
+    : `Run ${run.runId} is already queued on ${queue}${job}: nothing was added ` +
+        "(the queue holds a job for this run id: waiting, running, or finished recently)";
 }
 
 /** Registers `cairn enqueue`. */
