@@ -24,6 +24,7 @@ export {
   MissingDriverError,
   RunLockedError,
   StoreNotFoundError,
+  StoreNotSharedError,
   StoreOperationError,
   StoreUnavailableError,
   StoreUnsupportedError,

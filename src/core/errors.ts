@@ -31,6 +31,7 @@ export const ErrorCode = {
   MigrationFailed: "CAIRN_MIGRATION_FAILED",
   StoreUnsupported: "CAIRN_STORE_UNSUPPORTED",
   FeedTrimmed: "CAIRN_FEED_TRIMMED",
+  StoreNotShared: "CAIRN_STORE_NOT_SHARED",
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -355,6 +356,31 @@ export class MissingDriverError extends CairnError {
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.packageName = packageName;
+  }
+}
+
+/**
+ * A worker was given a pipeline whose checkpoint store other machines cannot reach (file on a
+ * local path, sqlite, memory): a run redelivered to another worker would find none of its
+ * checkpoints and start over. `sharedStore: true` accepts it (every worker on this machine, or a
+ * shared mount).
+ */
+export class StoreNotSharedError extends CairnError {
+  /** The pipeline whose store was refused. */
+  readonly pipeline: string;
+  /** The store's strategy (`file`, `sqlite`, `memory`). */
+  readonly strategy: string;
+
+  constructor(pipeline: string, strategy: string) {
+    super(
+      ErrorCode.StoreNotShared,
+      `Pipeline ${pipeline} checkpoints to a ${strategy} store, which the other workers cannot reach: ` +
+        "a run redelivered to another machine would start over instead of resuming. Use a shared store " +
+        "(postgres, redis, s3, azure), or pass sharedStore: true if every worker runs on this machine " +
+        "or the store is on a shared mount",
+    );
+    this.pipeline = pipeline;
+    this.strategy = strategy;
   }
 }
 

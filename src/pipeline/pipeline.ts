@@ -36,6 +36,12 @@ import {
 
 const DEFAULT_LEASE_TTL_MS = 30_000;
 
+/**
+ * Internal (not exported from the package): the options each Pipeline was built from, so a
+ * worker can build a fresh instance per job (one instance executes one run at a time).
+ */
+export const pipelineOptionsOf = new WeakMap<Pipeline, PipelineOptions>();
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -126,6 +132,7 @@ export class Pipeline {
     }
     if (problems.length > 0) throw new InvalidPipelineError(problems);
     if (this.checkpointEnabled) this.manager = manager;
+    pipelineOptionsOf.set(this, options);
     this.resetProgress();
   }
 

@@ -62,6 +62,7 @@ it("imports every entry point in `exports` as ESM", async () => {
   const expected: Record<string, string[]> = {
     ".": ["Pipeline", "CheckpointManager", "openStore", "isCairnError"],
     "./testing": ["describeStoreConformance", "makeRecord"],
+    "./workers": ["createWorker", "enqueueRun", "StoreNotSharedError"],
   };
   const entries = Object.keys(manifest.exports).filter((key) => key !== "./package.json");
   expect(entries.sort()).toEqual(Object.keys(expected).sort());
