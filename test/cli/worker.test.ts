@@ -35,7 +35,7 @@ beforeEach(async () => {
     `import { appendFileSync } from "node:fs";
 export async function stage(inputs, ctx) {
   const line = (event) =>
-    appendFileSync(ctx.config.journal, JSON.stringify({ event, run: ctx.pipelineId, stage: ctx.stageName, pid: process.pid }) + "\\n");
+    appendFileSync(ctx.config.journal, JSON.stringify({ event, run: ctx.pipelineId, stage: ctx.stageName, pid: process.pid, n: inputs.n ?? null }) + "\\n");
   line("start");
   await new Promise((resolve) => setTimeout(resolve, ctx.config.ms));
   line("finish");
@@ -62,6 +62,8 @@ interface JournalLine {
   run: string;
   stage: string;
   pid: number;
+  /** The run input `n` the stage received. */
+  n: number | null;
 }
 
 /** Writes a 3-stage pipeline file (the middle stage takes `middleMs`); returns its path. */
@@ -187,6 +189,13 @@ describe("usage errors", () => {
     expect(missing.code).toBe(3);
   });
 
+  it("refuses a checkpoint store the other workers cannot reach, unless --shared-store", async () => {
+    await pipelineFile("local", `sqlite:${join(dir, "c.db")}`);
+    const result = await runCairn(["worker", "pipeline.yaml", "--engine", "bullmq"], { cwd: dir });
+    expect(result.stderr).toMatch(/sqlite store.*pass --shared-store.*CAIRN_STORE_NOT_SHARED/s);
+    expect(result.code).toBe(2);
+  });
+
   it("documents the exit codes and every flag in --help", async () => {
     for (const command of ["worker", "enqueue"]) {
       const help = await runCairn([command, "--help"], { cwd: dir });
@@ -306,14 +315,10 @@ describe.each(engines)("$engine", ({ engine, up, flags, store }) => {
         JSON.parse(runs.stdout) as { pipelineId: string; status: string; completedStages: number }[]
       ).find((r) => r.pipelineId === runId);
       expect(listed).toMatchObject({ status: "completed", completedStages: 3 });
-      const done = (await journal())
-        .filter((l) => l.run === runId && l.event === "finish")
-        .map((l) => l.stage);
-      expect(done).toEqual(["one", "two", "three"]);
-      const show = await runCairn(["list", "--pipeline-id", runId, "--json", "--store", storeUrl], {
-        cwd: dir,
-      });
-      expect(show.stdout).toContain('"n": 7');
+      const done = (await journal()).filter((l) => l.run === runId && l.event === "finish");
+      expect(done.map((l) => l.stage)).toEqual(["one", "two", "three"]);
+      // The inputs given to enqueue reached every stage.
+      expect(done.map((l) => l.n)).toEqual([7, 7, 7]);
     },
   );
 

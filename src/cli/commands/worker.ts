@@ -8,9 +8,10 @@
  */
 import { resolve } from "node:path";
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
+import { ErrorCode, isCairnError } from "../../index.js";
 import type { WorkerEvent } from "../../workers/types.js";
 import { DEFAULT_QUEUE, DEFAULT_WORKER_LEASE_TTL_MS } from "../../workers/types.js";
-import { UsageError } from "../exit-codes.js";
+import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTime, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { stopOnSignals } from "../stop-signals.js";
@@ -181,6 +182,14 @@ ${examples(
         ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
         ...(flags.sharedStore ? { sharedStore: true } : {}),
         onEvent: print,
+      }).catch((error: unknown) => {
+        // The library's message speaks of the option; on the command line it is a flag.
+        if (isCairnError(error, ErrorCode.StoreNotShared))
+          throw new CommandExit(
+            ExitCode.Usage,
+            `${error.message.replace(/pass sharedStore: true/, "pass --shared-store")} (${error.code})`,
+          );
+        throw error;
       });
       print({
         type: "worker_ready",
