@@ -360,4 +360,40 @@ describe.each(engines)("$engine", ({ engine, up, flags, store }) => {
       expect(all.find((l) => l.stage === "two")?.pid).toBe(first.child.pid);
     },
   );
+
+  it.skipIf(!up)(
+    "a second signal exits at once with 130; another worker resumes the run once its lease lapses",
+    { timeout: 60_000 },
+    async () => {
+      const file = await pipelineFile("worker_exit", store(), 2_500);
+      const queue = flags();
+      const runId = uniqueName("exit");
+      const enqueued = await runCairn(["enqueue", file, ...queue, "--run-id", runId, "--lease-ttl", "4000"], {
+        cwd: dir,
+      });
+      expect(enqueued.code, enqueued.stderr).toBe(0);
+      const first = startWorker([file, ...queue, "--lease-ttl", "4000"]);
+      await first.until("stage two started", async () =>
+        (await journal()).some((l) => l.run === runId && l.stage === "two" && l.event === "start"),
+      );
+      first.child.kill("SIGTERM");
+      await first.until("draining", () => first.events().some((e) => e.type === "worker_draining"));
+      first.child.kill("SIGTERM");
+      expect(await first.exited, first.out.stderr).toBe(130);
+      const cut = await journal();
+      expect(cut.some((l) => l.stage === "two" && l.event === "finish")).toBe(false);
+
+      const second = startWorker([file, ...queue, "--lease-ttl", "4000"]);
+      await second.event("job_completed", runId);
+      second.child.kill("SIGTERM");
+      expect(await second.exited, second.out.stderr).toBe(0);
+      const all = (await journal()).filter((l) => l.run === runId);
+      const starts = (stage: string) =>
+        all.filter((l) => l.stage === stage && l.event === "start").map((l) => l.pid);
+      // Stage one was checkpointed before the exit: not run again. Two was cut short: run again.
+      expect(starts("one")).toEqual([first.child.pid]);
+      expect(starts("two")).toEqual([first.child.pid, second.child.pid]);
+      expect(starts("three")).toEqual([second.child.pid]);
+    },
+  );
 });
