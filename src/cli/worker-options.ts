@@ -5,7 +5,7 @@
  */
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
 import type { WorkerConnection, WorkerEngine } from "../workers/types.js";
-import { UsageError } from "./exit-codes.js";
+import { CommandExit, ExitCode, UsageError } from "./exit-codes.js";
 import { redactPassword } from "./store-args.js";
 
 /** The engines, as `--engine` takes them. */
@@ -127,4 +127,29 @@ export function queueOptions(flags: EngineFlags): { queue?: string; leaseTtlMs?:
     ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
     ...(flags.leaseTtl !== undefined ? { leaseTtlMs: flags.leaseTtl } : {}),
   };
+}
+
+/** Socket errors that mean the queue's server cannot be reached (the engines throw them untyped). */
+const UNREACHABLE = [
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+];
+
+/**
+ * Rethrows an engine's connection error as exit 5 (server unreachable), as the store commands
+ * report theirs; any other error as it is.
+ */
+export function unreachableAsExit(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && UNREACHABLE.includes(code))
+    throw new CommandExit(
+      ExitCode.StoreUnavailable,
+      `the queue's server is unreachable: ${(error as Error).message} (${code})`,
+    );
+  throw error;
 }

@@ -11,7 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCairn } from "../support/cli.js";
-import { engineScenarios, pipelineFile, testDir } from "../support/worker-cli.js";
+import { engineScenarios, pipelineFile, startWorker, testDir } from "../support/worker-cli.js";
 
 describe("usage errors", () => {
   const cases: [string, string[], RegExp][] = [
@@ -85,6 +85,28 @@ describe("usage errors", () => {
     const result = await runCairn(["worker", "pipeline.yaml", "--engine", "bullmq"], { cwd: testDir() });
     expect(result.stderr).toMatch(/sqlite store.*pass --shared-store.*CAIRN_STORE_NOT_SHARED/s);
     expect(result.code).toBe(2);
+  });
+
+  it("stops on SIGTERM while its queue's server does not answer, with exit 5", async () => {
+    const file = await pipelineFile("unreachable", "redis://127.0.0.1:1");
+    const worker = startWorker([file, "--engine", "bullmq", "--redis-url", "redis://127.0.0.1:1"]);
+    await worker.until("connection error", () => worker.events().some((e) => e.type === "error"));
+    worker.child.kill("SIGTERM");
+    expect(await worker.exited, worker.out.stderr).toBe(5);
+    expect(worker.events().at(-1)).toMatchObject({ type: "worker_stopped", drained: false });
+  });
+
+  it("reports a queue server that refuses connections with exit 5", async () => {
+    const file = await pipelineFile("refused", "redis://127.0.0.1:1");
+    const args = ["--engine", "pg-boss", "--connection-string", "postgres://postgres@127.0.0.1:1/test"];
+    const [enqueue, worker] = await Promise.all([
+      runCairn(["enqueue", file, ...args], { cwd: testDir() }),
+      runCairn(["worker", file, ...args], { cwd: testDir() }),
+    ]);
+    for (const result of [enqueue, worker]) {
+      expect(result.stderr).toMatch(/queue's server is unreachable.*ECONNREFUSED/);
+      expect(result.code, result.stderr).toBe(5);
+    }
   });
 
   it("documents the exit codes and every flag in --help", async () => {

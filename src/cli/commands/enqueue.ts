@@ -14,8 +14,8 @@ import { parsePipelineText } from "../../pipeline/from-file.js";
 import { InvalidPipelineError } from "../../pipeline/validate.js";
 import { hasCode } from "../../util/fs-util.js";
 import { DEFAULT_QUEUE, type EnqueuedRun } from "../../workers/types.js";
-import { UsageError } from "../exit-codes.js";
-import { printJson, printText } from "../output.js";
+import { ExitCode, UsageError } from "../exit-codes.js";
+import { printJson, printText, reportError } from "../output.js";
 import { examples } from "../runs.js";
 import {
   addEngineOptions,
@@ -23,7 +23,11 @@ import {
   type EngineFlags,
   engineConnection,
   queueOptions,
+  unreachableAsExit,
 } from "../worker-options.js";
+
+/** How long `enqueue` waits for the queue's server. */
+const ENQUEUE_TIMEOUT_MS = 30_000;
 
 interface EnqueueFlags extends EngineFlags {
   inputs?: string;
@@ -100,6 +104,7 @@ Exit codes:
   2  bad flags, no connection for pg-boss, an invalid pipeline name or run id, unreadable inputs
   3  the pipeline file does not exist
   5  the engine's package (bullmq, pg-boss) is not installed, or its server is unreachable
+     (or does not answer within 30 s)
 ${examples(
   "cairn enqueue pipeline.yaml --engine bullmq --inputs inputs.json",
   "cairn enqueue pipeline.yaml --engine bullmq --redis-url redis://queue:6379 --run-id nightly-2024-01-01",
@@ -114,14 +119,31 @@ ${examples(
     // Loaded here, not at the top: the engines' packages are loaded only by the commands using them.
     const { enqueueRun } = await import("../../workers/index.js");
     const options = queueOptions(flags);
-    const run = await enqueueRun({
+    const enqueuing = enqueueRun({
       engine: flags.engine,
       connection,
       pipeline,
       ...options,
       ...(inputs !== undefined ? { inputs } : {}),
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
-    });
+    }).catch(unreachableAsExit);
+    // A Redis that does not answer keeps BullMQ's client retrying for ever: a one-shot command
+    // gives up and exits (its reconnect timers would otherwise keep the process alive).
+    let timer: NodeJS.Timeout | undefined;
+    const run = await Promise.race([
+      enqueuing,
+      new Promise<undefined>((done) => {
+        timer = setTimeout(() => done(undefined), ENQUEUE_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (run === undefined) {
+      reportError(
+        new Error(
+          `the queue's server did not answer within ${ENQUEUE_TIMEOUT_MS / 1000} s (${connectionLabel(connection)})`,
+        ),
+      );
+      process.exit(ExitCode.StoreUnavailable);
+    }
     const queue = options.queue ?? DEFAULT_QUEUE;
     if (flags.json) printJson({ ...run, pipeline, queue, engine: flags.engine });
     else printText(`${enqueuedText(run, pipeline, queue)} (${flags.engine}, ${connectionLabel(connection)})`);

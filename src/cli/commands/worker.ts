@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { type Command, InvalidArgumentError as CommanderArgumentError } from "commander";
 import { ErrorCode, isCairnError } from "../../index.js";
 import type { WorkerEvent } from "../../workers/types.js";
-import { DEFAULT_QUEUE, DEFAULT_WORKER_LEASE_TTL_MS } from "../../workers/types.js";
+import { DEFAULT_WORKER_LEASE_TTL_MS } from "../../workers/types.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatTime, printText } from "../output.js";
 import { examples } from "../runs.js";
@@ -21,8 +21,14 @@ import {
   type EngineFlags,
   engineConnection,
   queueOptions,
+  unreachableAsExit,
 } from "../worker-options.js";
 import { pipelineNameOf } from "./enqueue.js";
+
+/** How long a worker stopped while connecting waits for its connection before exiting anyway. */
+const START_GRACE_MS = 2_000;
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms).unref());
 
 interface WorkerFlags extends EngineFlags {
   concurrency?: number;
@@ -91,7 +97,10 @@ export function eventLine(event: WorkerEvent | LifecycleEvent, at: Date = new Da
         "running stages finish and checkpoint, their jobs go back to the queue (signal again to exit now)",
       );
     case "worker_stopped":
-      return line("stopped", "drained");
+      return line(
+        "stopped",
+        event.drained ? "drained" : "before the worker started (its queue's server had not answered)",
+      );
   }
 }
 
@@ -107,7 +116,8 @@ export type LifecycleEvent =
       leaseTtlMs: number;
     }
   | { type: "worker_draining" }
-  | { type: "worker_stopped" };
+  /** `drained: false`: stopped while still connecting, before it took any job. */
+  | { type: "worker_stopped"; drained: boolean };
 
 /** The pipelines of the files, by name; two files naming the same pipeline are a usage error. */
 async function pipelinesOf(files: readonly string[]): Promise<Record<string, string>> {
@@ -155,7 +165,8 @@ Exit codes:
   2  bad flags, no connection for pg-boss, an invalid pipeline file, two files with one name,
      or a checkpoint store that is not shared (without --shared-store)
   3  a pipeline file does not exist
-  5  the engine's package (bullmq, pg-boss) or a store's driver is not installed, or a server is unreachable
+  5  the engine's package (bullmq, pg-boss) or a store's driver is not installed, or a server is
+     unreachable (also: stopped by a signal while its queue's server had not answered yet)
   130 a second signal: exited at once; the runs resume from their last checkpoint when their lease expires
 ${examples(
   "cairn worker pipeline.yaml --engine bullmq",
@@ -172,16 +183,24 @@ ${examples(
     const { createWorker } = await import("../../workers/index.js");
     const stop = new AbortController();
     const undo = stopOnSignals(stop);
+    const stopped = new Promise<undefined>((done) => {
+      if (stop.signal.aborted) done(undefined);
+      else stop.signal.addEventListener("abort", () => done(undefined), { once: true });
+    });
+    let unreachable = false;
     try {
       const options = queueOptions(flags);
-      const worker = await createWorker({
+      const starting = createWorker({
         engine: flags.engine,
         connection,
         pipelines,
         ...options,
         ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
         ...(flags.sharedStore ? { sharedStore: true } : {}),
-        onEvent: print,
+        onEvent: (event) => {
+          if (event.type === "error") unreachable = true;
+          print(event);
+        },
       }).catch((error: unknown) => {
         // The library's message speaks of the option; on the command line it is a flag.
         if (isCairnError(error, ErrorCode.StoreNotShared))
@@ -189,24 +208,30 @@ ${examples(
             ExitCode.Usage,
             `${error.message.replace(/pass sharedStore: true/, "pass --shared-store")} (${error.code})`,
           );
-        throw error;
+        return unreachableAsExit(error);
       });
+      // A signal while the worker is still connecting (a queue server that does not answer keeps
+      // it there) must stop it too: it gets a moment to come up and drain as usual, else it exits.
+      const worker =
+        (await Promise.race([starting, stopped])) ??
+        (await Promise.race([starting, sleep(START_GRACE_MS).then(() => undefined)]));
+      if (worker === undefined) {
+        print({ type: "worker_stopped", drained: false });
+        process.exit(unreachable ? ExitCode.StoreUnavailable : ExitCode.Success);
+      }
       print({
         type: "worker_ready",
         engine: worker.engine,
-        queue: worker.queue ?? options.queue ?? DEFAULT_QUEUE,
+        queue: worker.queue,
         connection: connectionLabel(connection),
         pipelines: Object.keys(pipelines),
         concurrency: flags.concurrency ?? 1,
         leaseTtlMs: options.leaseTtlMs ?? DEFAULT_WORKER_LEASE_TTL_MS,
       });
-      await new Promise<void>((done) => {
-        if (stop.signal.aborted) done();
-        else stop.signal.addEventListener("abort", () => done(), { once: true });
-      });
+      await stopped;
       print({ type: "worker_draining" });
       await worker.close();
-      print({ type: "worker_stopped" });
+      print({ type: "worker_stopped", drained: true });
     } finally {
       undo();
     }
