@@ -63,15 +63,23 @@ describe("usage errors", () => {
     }
   });
 
-  it("refuses two files defining one pipeline, and a file without a valid name", async () => {
+  it("refuses two files defining one pipeline, a file without a valid name or without checkpoints", async () => {
     await pipelineFile("twice", "redis://127.0.0.1:1", 50, "a.yaml");
     await pipelineFile("twice", "redis://127.0.0.1:1", 50, "b.yaml");
     await writeFile(join(testDir(), "bad.yaml"), "name: has spaces\nsteps: []\n");
-    const [both, bad, missing] = await Promise.all([
+    await writeFile(
+      join(testDir(), "off.yaml"),
+      "name: off\nsteps:\n  - { name: one, agent: ./agents.js:stage }\n",
+    );
+    const [both, bad, missing, off] = await Promise.all([
       runCairn(["worker", "a.yaml", "b.yaml", "--engine", "bullmq"], { cwd: testDir() }),
       runCairn(["enqueue", "bad.yaml", "--engine", "bullmq"], { cwd: testDir() }),
       runCairn(["enqueue", "nope.yaml", "--engine", "bullmq"], { cwd: testDir() }),
+      runCairn(["worker", "off.yaml", "--engine", "bullmq"], { cwd: testDir() }),
     ]);
+    // A worker's runs must resume elsewhere: a pipeline without checkpoints is refused.
+    expect(off.stderr).toMatch(/checkpointEnabled off/);
+    expect(off.code).toBe(2);
     expect(both.stderr).toMatch(/a\.yaml and b\.yaml both define pipeline twice/);
     expect(both.code).toBe(2);
     expect(bad.stderr).toMatch(/has spaces/);

@@ -108,7 +108,7 @@ Exit codes:
 ${examples(
   "cairn enqueue pipeline.yaml --engine bullmq --inputs inputs.json",
   "cairn enqueue pipeline.yaml --engine bullmq --redis-url redis://queue:6379 --run-id nightly-2024-01-01",
-  'echo \'{"day":"2024-01-01"}\' | cairn enqueue pipeline.yaml --engine pg-boss --inputs - --json',
+  'echo \'{"day":"2024-01-01"}\' | cairn enqueue pipeline.yaml --engine pg-boss --connection-string postgres://db/app --inputs - --json',
 )}`,
   );
   command.action(async (file: string, flags: EnqueueFlags) => {

@@ -161,9 +161,9 @@ export function registerWorker(program: Command): void {
     `
 Exit codes:
   0  drained after SIGINT/SIGTERM: the running stages checkpointed, their jobs are back in the queue
-  1  the worker could not start (e.g. a pipeline file refused by the worker)
+  1  any other failure (e.g. the engine failed while starting)
   2  bad flags, no connection for pg-boss, an invalid pipeline file, two files with one name,
-     or a checkpoint store that is not shared (without --shared-store)
+     a file without checkpoints, or a checkpoint store that is not shared (without --shared-store)
   3  a pipeline file does not exist
   5  the engine's package (bullmq, pg-boss) or a store's driver is not installed, or a server is
      unreachable (also: stopped by a signal while its queue's server had not answered yet)
