@@ -8,6 +8,7 @@
  * scenarios in worker-pg-boss.test.ts. Real Redis.
  */
 import { writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCairn } from "../support/cli.js";
@@ -96,23 +97,37 @@ describe("usage errors", () => {
   });
 
   it("stops on SIGTERM while its queue's server does not answer, with exit 5", async () => {
-    const file = await pipelineFile("unreachable", "redis://127.0.0.1:1");
-    const worker = startWorker([file, "--engine", "bullmq", "--redis-url", "redis://127.0.0.1:1"]);
-    await worker.until("connection error", () => worker.events().some((e) => e.type === "error"));
-    worker.child.kill("SIGTERM");
-    expect(await worker.exited, worker.out.stderr).toBe(5);
-    expect(worker.events().at(-1)).toMatchObject({ type: "worker_stopped", drained: false });
+    // A server that accepts connections and never answers: the worker is still connecting.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((done) => silent.listen(0, "127.0.0.1", done));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const file = await pipelineFile("silent", "redis://127.0.0.1:1");
+      const worker = startWorker([file, "--engine", "bullmq", "--redis-url", `redis://127.0.0.1:${port}`]);
+      await worker.until("a connection", () => sockets.size > 0);
+      worker.child.kill("SIGTERM");
+      expect(await worker.exited, worker.out.stderr).toBe(5);
+      expect(worker.events().at(-1)).toMatchObject({ type: "worker_stopped", drained: false });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it("reports a queue server that refuses connections with exit 5", async () => {
     const file = await pipelineFile("refused", "redis://127.0.0.1:1");
-    const args = ["--engine", "pg-boss", "--connection-string", "postgres://postgres@127.0.0.1:1/test"];
-    const [enqueue, worker] = await Promise.all([
-      runCairn(["enqueue", file, ...args], { cwd: testDir() }),
-      runCairn(["worker", file, ...args], { cwd: testDir() }),
-    ]);
-    for (const result of [enqueue, worker]) {
-      expect(result.stderr).toMatch(/queue's server is unreachable.*ECONNREFUSED/);
+    const engines = [
+      ["--engine", "pg-boss", "--connection-string", "postgres://postgres@127.0.0.1:1/test"],
+      ["--engine", "bullmq", "--redis-url", "redis://127.0.0.1:1"],
+    ];
+    const results = await Promise.all(
+      engines.flatMap((args) =>
+        ["enqueue", "worker"].map((command) => runCairn([command, file, ...args], { cwd: testDir() })),
+      ),
+    );
+    for (const result of results) {
+      expect(result.stderr).toMatch(/127\.0\.0\.1:1\b.*ECONNREFUSED/);
       expect(result.code, result.stderr).toBe(5);
     }
   });

@@ -187,7 +187,6 @@ ${examples(
       if (stop.signal.aborted) done(undefined);
       else stop.signal.addEventListener("abort", () => done(undefined), { once: true });
     });
-    let unreachable = false;
     try {
       const options = queueOptions(flags);
       const starting = createWorker({
@@ -197,10 +196,7 @@ ${examples(
         ...options,
         ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
         ...(flags.sharedStore ? { sharedStore: true } : {}),
-        onEvent: (event) => {
-          if (event.type === "error") unreachable = true;
-          print(event);
-        },
+        onEvent: print,
       }).catch((error: unknown) => {
         // The library's message speaks of the option; on the command line it is a flag.
         if (isCairnError(error, ErrorCode.StoreNotShared))
@@ -217,7 +213,8 @@ ${examples(
         (await Promise.race([starting, sleep(START_GRACE_MS).then(() => undefined)]));
       if (worker === undefined) {
         print({ type: "worker_stopped", drained: false });
-        process.exit(unreachable ? ExitCode.StoreUnavailable : ExitCode.Success);
+        // Its queue's server never answered: as unavailable as a refused connection.
+        process.exit(ExitCode.StoreUnavailable);
       }
       print({
         type: "worker_ready",
