@@ -87,6 +87,8 @@ const BY_CODE: Partial<Record<string, ExitCodeValue>> = {
   [ErrorCode.MigrationFailed]: ExitCode.Failure,
   // The watcher's cursor is too old to continue from: the fix is the caller's (re-sync), as for usage.
   [ErrorCode.FeedTrimmed]: ExitCode.Usage,
+  // A worker refused a store other machines cannot reach: the fix is the setup (or --shared-store).
+  [ErrorCode.StoreNotShared]: ExitCode.Usage,
 };
 
 /** The exit code for an error thrown by a command or by commander's parsing. */

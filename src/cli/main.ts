@@ -10,6 +10,7 @@ import { registerAnalyze } from "./commands/analyze.js";
 import { registerChain } from "./commands/chain.js";
 import { registerCleanup } from "./commands/cleanup.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerEnqueue } from "./commands/enqueue.js";
 import { registerExport } from "./commands/export.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -27,6 +28,7 @@ import { registerUpgrade } from "./commands/upgrade.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVisualize } from "./commands/visualize.js";
 import { registerWatch } from "./commands/watch.js";
+import { registerWorker } from "./commands/worker.js";
 import { CommandExit, EXIT_CODES_HELP, ExitCode, exitCodeFor } from "./exit-codes.js";
 import { reportError } from "./output.js";
 import { STORE_HELP } from "./store-options.js";
@@ -74,6 +76,8 @@ export function createProgram(): Command {
   registerKeys(program);
   registerRekey(program);
   registerUpgrade(program);
+  registerWorker(program);
+  registerEnqueue(program);
   return program;
 }
 
