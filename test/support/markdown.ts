@@ -39,15 +39,21 @@ export function codeBlocks(markdown: string): CodeBlock[] {
   return blocks;
 }
 
-/** The package's import specifiers, old name and new, mapped to the sources they stand for. */
-const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*)(["'])(cairn|cairn-pipelines)(\/testing)?\2/g;
+/** The package's import specifiers, old name and new, with an entry point (`/testing`, `/workers`). */
+const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*)(["'])(cairn|cairn-pipelines)(?:\/([a-z]+))?\2/g;
 
-/** Rewrites `"cairn"` / `"cairn-pipelines"` (and `/testing`) imports to the files given. */
-export function rewriteImports(code: string, targets: { root: string; testing: string }): string {
+/** The sources each entry point stands for: `root` for the package itself, then by subpath. */
+export type EntryTargets = { root: string } & Record<string, string>;
+
+/** Rewrites `"cairn"` / `"cairn-pipelines"` (and `/<entry>`) imports to the files given. */
+export function rewriteImports(code: string, targets: EntryTargets): string {
   return code.replace(
     SPECIFIER,
-    (_all, lead: string, quote: string, _name: string, testing: string | undefined) =>
-      `${lead}${quote}${testing ? targets.testing : targets.root}${quote}`,
+    (all, lead: string, quote: string, _name: string, entry: string | undefined) => {
+      const target = entry === undefined ? targets.root : targets[entry];
+      if (target === undefined) throw new Error(`the docs import an unknown entry point: ${all}`);
+      return `${lead}${quote}${target}${quote}`;
+    },
   );
 }
 
