@@ -2,17 +2,13 @@
  * Each store with a driver names it when it is missing, opened through the registry as users do: a real child process, started in an
  * empty folder, whose module resolver cannot find the driver package, as for a user without it.
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { runWithoutPackages } from "../support/missing-package.js";
 
-const run = promisify(execFile);
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const moduleUrl = (path: string) => new URL(path, import.meta.url).href;
 
 let dir: string;
@@ -38,32 +34,12 @@ it.each([
     config: () => ({ container: "runs", connectionString: "UseDevelopmentStorage=true" }),
   },
 ])("the $strategy store names $pkg when it is not installed", async ({ pkg, strategy, config }) => {
-  const hooks = `export async function resolve(specifier, context, next) {
-    if (specifier === ${JSON.stringify(pkg)}) {
-      throw Object.assign(new Error("Cannot find package '${pkg}'"), { code: "ERR_MODULE_NOT_FOUND" });
-    }
-    return next(specifier, context);
-  }`;
-  const register = `import { register } from "node:module";
-    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
   const script = `import { openStore } from ${JSON.stringify(moduleUrl("../../src/stores/registry.ts"))};
     openStore(${JSON.stringify({ strategy, config: config() })}).then(
       () => console.log("opened"),
       (e) => console.log(JSON.stringify({ code: e.code, packageName: e.packageName, cause: e.cause?.code })),
     );`;
-  const { stdout } = await run(
-    process.execPath,
-    [
-      "--import",
-      TSX,
-      "--import",
-      `data:text/javascript,${encodeURIComponent(register)}`,
-      "--input-type=module",
-      "--eval",
-      script,
-    ],
-    { cwd: dir },
-  );
+  const stdout = await runWithoutPackages(script, { missing: [pkg], cwd: dir });
   expect(JSON.parse(stdout)).toEqual({
     code: "CAIRN_MISSING_DRIVER",
     packageName: pkg,
@@ -79,31 +55,10 @@ it("importing cairn-pipelines loads none of its optional peer dependencies", asy
       }
     ).peerDependenciesMeta,
   );
-  // Every request for an optional peer is refused, as for a user who installed none of them.
-  const hooks = `const peers = new Set(${JSON.stringify(peers)});
-  export async function resolve(specifier, context, next) {
-    if (peers.has(specifier)) {
-      throw Object.assign(new Error("Cannot find package '" + specifier + "'"), { code: "ERR_MODULE_NOT_FOUND" });
-    }
-    return next(specifier, context);
-  }`;
-  const register = `import { register } from "node:module";
-    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
   const script = `const root = await import(${JSON.stringify(moduleUrl("../../src/index.ts"))});
     console.log(typeof root.Pipeline);`;
-  const { stdout } = await run(
-    process.execPath,
-    [
-      "--import",
-      TSX,
-      "--import",
-      `data:text/javascript,${encodeURIComponent(register)}`,
-      "--input-type=module",
-      "--eval",
-      script,
-    ],
-    { cwd: dir },
-  );
+  // Every request for an optional peer is refused, as for a user who installed none of them.
+  const stdout = await runWithoutPackages(script, { missing: peers, cwd: dir });
   expect(peers).toContain("@opentelemetry/api");
   expect(stdout.trim()).toBe("function");
 });

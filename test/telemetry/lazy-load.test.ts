@@ -4,30 +4,12 @@
  * as usual and the import is not tried again. Real child processes, whose module resolver
  * reports every request for the package (or cannot find it, as for a user without it).
  */
-import { execFile } from "node:child_process";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { afterEach, expect, it } from "vitest";
 import { loadOtel, otelNow, resetOtelForTests } from "../../src/telemetry/index.js";
+import { runWithoutPackages } from "../support/missing-package.js";
 
-const run = promisify(execFile);
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const ROOT = JSON.stringify(new URL("../../src/index.ts", import.meta.url).href);
 const PKG = "@opentelemetry/api";
-
-/** Resolve hooks: each request for the API is announced (as a module that prints) or refused. */
-function hooks(missing: boolean): string {
-  const hook = missing
-    ? `throw Object.assign(new Error("Cannot find package '${PKG}'"), { code: "ERR_MODULE_NOT_FOUND" });`
-    : `const url = (await next(specifier, context)).url;
-       return { url: "data:text/javascript," + encodeURIComponent(
-         "console.log('otel-api-loaded'); export * from " + JSON.stringify(url) + ";"), shortCircuit: true };`;
-  return `export async function resolve(specifier, context, next) {
-    if (specifier === ${JSON.stringify(PKG)}) { ${hook} }
-    return next(specifier, context);
-  }`;
-}
 
 /** Imports the root, says so, then runs a 2-stage checkpointed pipeline twice on the memory store. */
 const SCRIPT = `const { Pipeline } = await import(${ROOT});
@@ -38,22 +20,12 @@ const SCRIPT = `const { Pipeline } = await import(${ROOT});
   });
   for (let i = 0; i < 2; i++) console.log((await pipeline.execute({ resume: false })).status);`;
 
+/** Runs SCRIPT with the API refused (`missing`) or announced as "otel-api-loaded" on each load. */
 async function runScript(missing: boolean, env: Record<string, string> = {}): Promise<string[]> {
-  const register = `import { register } from "node:module";
-    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks(missing))}`)});`;
-  const { stdout } = await run(
-    process.execPath,
-    [
-      "--import",
-      TSX,
-      "--import",
-      `data:text/javascript,${encodeURIComponent(register)}`,
-      "--input-type=module",
-      "--eval",
-      SCRIPT,
-    ],
-    { env: { ...process.env, CAIRN_TELEMETRY: "", ...env } },
-  );
+  const stdout = await runWithoutPackages(SCRIPT, {
+    ...(missing ? { missing: [PKG] } : { announce: { [PKG]: "otel-api-loaded" } }),
+    env: { ...process.env, CAIRN_TELEMETRY: "", ...env },
+  });
   return stdout.trim().split("\n");
 }
 

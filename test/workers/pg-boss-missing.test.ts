@@ -2,25 +2,12 @@
  * Without the `pg-boss` package, the pg-boss engine says which package to install: a real child
  * process whose module resolver cannot find pg-boss, as for a user without it.
  */
-import { execFile } from "node:child_process";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { expect, it } from "vitest";
+import { runWithoutPackages } from "../support/missing-package.js";
 
-const run = promisify(execFile);
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const ADAPTER = new URL("../../src/workers/pg-boss.ts", import.meta.url).href;
 
 it.each(["enqueue", "startWorker"])("%s names pg-boss when it is not installed", async (operation) => {
-  const hooks = `export async function resolve(specifier, context, next) {
-    if (specifier === "pg-boss") {
-      throw Object.assign(new Error("Cannot find package 'pg-boss'"), { code: "ERR_MODULE_NOT_FOUND" });
-    }
-    return next(specifier, context);
-  }`;
-  const register = `import { register } from "node:module";
-    register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
   const settings = {
     connection: "postgres://127.0.0.1:1/none",
     queue: "cairn-runs",
@@ -36,15 +23,7 @@ it.each(["enqueue", "startWorker"])("%s names pg-boss when it is not installed",
       () => console.log("started"),
       (e) => console.log(JSON.stringify({ code: e.code, packageName: e.packageName, message: e.message })),
     );`;
-  const { stdout } = await run(process.execPath, [
-    "--import",
-    TSX,
-    "--import",
-    `data:text/javascript,${encodeURIComponent(register)}`,
-    "--input-type=module",
-    "--eval",
-    script,
-  ]);
+  const stdout = await runWithoutPackages(script, { missing: ["pg-boss"] });
   expect(JSON.parse(stdout)).toEqual({
     code: "CAIRN_MISSING_DRIVER",
     packageName: "pg-boss",
