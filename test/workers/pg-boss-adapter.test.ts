@@ -7,12 +7,12 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import pg from "pg";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { adapter } from "../../src/workers/pg-boss.js";
 import { pgBossJobId, pgBossTiming } from "../../src/workers/pg-boss-settings.js";
 import type { EngineWorker, JobHandler, JobOutcome, RunJobData } from "../../src/workers/types.js";
-import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
+import { pgBossTestBed, waitFor as poll } from "../support/pg-boss-bed.js";
+import { POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const HANG_WORKER = fileURLToPath(new URL("./fixtures/pgboss-hang-worker.ts", import.meta.url));
@@ -25,28 +25,12 @@ interface JobRow {
   output: Record<string, unknown> | null;
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const waitFor = <T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000) =>
+  poll(probe, what, ms);
 
 describe.skipIf(!postgresUp)("pg-boss adapter", () => {
-  const schemas: string[] = [];
   const workers: EngineWorker[] = [];
-  const db = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
-
-  afterEach(async () => {
-    for (const worker of workers.splice(0)) await worker.close();
-  });
-  afterAll(async () => {
-    await db.end();
-    await dropSchemas(...schemas);
-  });
+  const { schemas, db } = pgBossTestBed(workers);
 
   function setup(leaseTtlMs: number) {
     const schema = uniqueName("pgboss");

@@ -4,38 +4,21 @@
  * running a checkpointed stage again, and a failing run's job fails for good. (The fleet test
  * covers real worker processes.)
  */
-import pg from "pg";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CheckpointManager, Pipeline, type StepDefinition } from "../../src/index.js";
 import { type CairnWorker, createWorker, enqueueRun, type WorkerEvent } from "../../src/workers/index.js";
-import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
+import { pgBossTestBed, waitFor as poll } from "../support/pg-boss-bed.js";
+import { POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 
 const LEASE_TTL_MS = 2_000;
 
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 30_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const waitFor = <T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 30_000) =>
+  poll(probe, what, ms);
 
 describe.skipIf(!postgresUp)("pg-boss workers", () => {
-  const schemas: string[] = [];
   const workers: CairnWorker[] = [];
   const managers: CheckpointManager[] = [];
-  const db = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
-
-  afterEach(async () => {
-    for (const worker of workers.splice(0)) await worker.close();
-    for (const manager of managers.splice(0)) await manager.close();
-  });
-  afterAll(async () => {
-    await db.end();
-    await dropSchemas(...schemas);
-  });
+  const { schemas, db } = pgBossTestBed(workers, managers);
 
   /** A pipeline of `stages` stages of `stageMs` each, on its own store and pg-boss schema. */
   function setup(stages: number, stageMs: number, failAt?: string) {
