@@ -206,6 +206,33 @@ export function engineScenarios(name: Engine["engine"]): void {
   const found = engines.find((e) => e.engine === name);
   if (!found) throw new Error(`no engine ${name}`);
   const { engine, up, flags, store } = found;
+  /**
+   * Enqueues one run of a fresh 3-stage pipeline (lease 4 s, stage two working `middleMs`) and
+   * starts a worker on it; resolves once that worker is in stage two. `nextWorker` starts another
+   * worker, waits for it to complete the run and stops it with SIGTERM (exit code 0).
+   */
+  async function inStageTwo(name: string, middleMs: number, tag: string) {
+    const file = await pipelineFile(name, store(), middleMs);
+    const queue = flags();
+    const runId = uniqueName(tag);
+    const enqueued = await runCairn(["enqueue", file, ...queue, "--run-id", runId, "--lease-ttl", "4000"], {
+      cwd: dir,
+    });
+    expect(enqueued.code, enqueued.stderr).toBe(0);
+    const worker = () => startWorker([file, ...queue, "--lease-ttl", "4000"]);
+    const first = worker();
+    await first.until("stage two started", async () =>
+      (await journal()).some((l) => l.run === runId && l.stage === "two" && l.event === "start"),
+    );
+    const nextWorker = async () => {
+      const next = worker();
+      await next.event("job_completed", runId);
+      next.child.kill("SIGTERM");
+      expect(await next.exited, next.out.stderr).toBe(0);
+      return next;
+    };
+    return { runId, first, nextWorker };
+  }
   describe(engine, () => {
     it.skipIf(!up)(
       "runs an enqueued run to completion, once though enqueued twice, and drains on SIGTERM",
@@ -264,20 +291,7 @@ export function engineScenarios(name: Engine["engine"]): void {
       "SIGTERM mid-stage: the stage finishes and checkpoints, the job is returned, another worker finishes the run",
       { timeout: 60_000 },
       async () => {
-        const file = await pipelineFile("worker_drain", store(), 2_000);
-        const queue = flags();
-        const runId = uniqueName("drain");
-        const enqueued = await runCairn(
-          ["enqueue", file, ...queue, "--run-id", runId, "--lease-ttl", "4000"],
-          {
-            cwd: dir,
-          },
-        );
-        expect(enqueued.code, enqueued.stderr).toBe(0);
-        const first = startWorker([file, ...queue, "--lease-ttl", "4000"]);
-        await first.until("stage two started", async () =>
-          (await journal()).some((l) => l.run === runId && l.stage === "two" && l.event === "start"),
-        );
+        const { runId, first, nextWorker } = await inStageTwo("worker_drain", 2_000, "drain");
         first.child.kill("SIGTERM");
         expect(await first.exited, first.out.stderr).toBe(0);
         const firstEvents = first.events().map((e) => e.type);
@@ -288,10 +302,7 @@ export function engineScenarios(name: Engine["engine"]): void {
         expect(drained.filter((l) => l.event === "finish").map((l) => l.stage)).toEqual(["one", "two"]);
         expect(drained.some((l) => l.stage === "three")).toBe(false);
 
-        const second = startWorker([file, ...queue, "--lease-ttl", "4000"]);
-        await second.event("job_completed", runId);
-        second.child.kill("SIGTERM");
-        expect(await second.exited, second.out.stderr).toBe(0);
+        const second = await nextWorker();
         const all = (await journal()).filter((l) => l.run === runId);
         // Every stage ran once: the drained worker's checkpoints were resumed from, not re-run.
         for (const stage of ["one", "two", "three"])
@@ -308,20 +319,7 @@ export function engineScenarios(name: Engine["engine"]): void {
       "a second signal exits at once with 130; another worker resumes the run once its lease lapses",
       { timeout: 60_000 },
       async () => {
-        const file = await pipelineFile("worker_exit", store(), 2_500);
-        const queue = flags();
-        const runId = uniqueName("exit");
-        const enqueued = await runCairn(
-          ["enqueue", file, ...queue, "--run-id", runId, "--lease-ttl", "4000"],
-          {
-            cwd: dir,
-          },
-        );
-        expect(enqueued.code, enqueued.stderr).toBe(0);
-        const first = startWorker([file, ...queue, "--lease-ttl", "4000"]);
-        await first.until("stage two started", async () =>
-          (await journal()).some((l) => l.run === runId && l.stage === "two" && l.event === "start"),
-        );
+        const { runId, first, nextWorker } = await inStageTwo("worker_exit", 2_500, "exit");
         first.child.kill("SIGTERM");
         await first.until("draining", () => first.events().some((e) => e.type === "worker_draining"));
         first.child.kill("SIGTERM");
@@ -329,10 +327,7 @@ export function engineScenarios(name: Engine["engine"]): void {
         const cut = await journal();
         expect(cut.some((l) => l.stage === "two" && l.event === "finish")).toBe(false);
 
-        const second = startWorker([file, ...queue, "--lease-ttl", "4000"]);
-        await second.event("job_completed", runId);
-        second.child.kill("SIGTERM");
-        expect(await second.exited, second.out.stderr).toBe(0);
+        const second = await nextWorker();
         const all = (await journal()).filter((l) => l.run === runId);
         const starts = (stage: string) =>
           all.filter((l) => l.stage === stage && l.event === "start").map((l) => l.pid);
