@@ -121,9 +121,18 @@ export function connectionLabel(connection: WorkerConnection): string {
     : "(connection options)";
 }
 
-/** The options of `createWorker` / `enqueueRun` the shared flags set (absent ones left to their defaults). */
-export function queueOptions(flags: EngineFlags): { queue?: string; leaseTtlMs?: number } {
+/**
+ * The options of `createWorker` / `enqueueRun` the shared flags set: the engine, its connection
+ * (see {@link engineConnection}: a usage error comes from there), the queue and the lease TTL
+ * (absent ones left to their defaults).
+ */
+export function engineOptions(
+  flags: EngineFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): { engine: WorkerEngine; connection: WorkerConnection; queue?: string; leaseTtlMs?: number } {
   return {
+    engine: flags.engine,
+    connection: engineConnection(flags, env),
     ...(flags.queue !== undefined ? { queue: flags.queue } : {}),
     ...(flags.leaseTtl !== undefined ? { leaseTtlMs: flags.leaseTtl } : {}),
   };

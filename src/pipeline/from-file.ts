@@ -323,11 +323,8 @@ export async function optionsFromDefinition(
   return { ...(options as Partial<PipelineOptions>), agents, steps, ...overrides } as PipelineOptions;
 }
 
-/** Reads a pipeline file and returns its options, ready for `new Pipeline(...)`. */
-export async function loadPipelineOptions(
-  path: string,
-  overrides: Partial<PipelineOptions> = {},
-): Promise<PipelineOptions> {
+/** Reads and parses a pipeline file, without loading its agents; a missing file is `CheckpointNotFoundError`. */
+export async function readPipelineDefinition(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -336,5 +333,13 @@ export async function loadPipelineOptions(
       throw new CheckpointNotFoundError(path, `Pipeline file ${path} does not exist`);
     throw error;
   }
-  return optionsFromDefinition(parsePipelineText(text, path), dirname(resolve(path)), overrides);
+  return parsePipelineText(text, path);
+}
+
+/** Reads a pipeline file and returns its options, ready for `new Pipeline(...)`. */
+export async function loadPipelineOptions(
+  path: string,
+  overrides: Partial<PipelineOptions> = {},
+): Promise<PipelineOptions> {
+  return optionsFromDefinition(await readPipelineDefinition(path), dirname(resolve(path)), overrides);
 }

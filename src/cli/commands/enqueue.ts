@@ -9,10 +9,8 @@ import { extname } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { assertValidName } from "../../core/ids.js";
-import { CheckpointNotFoundError } from "../../index.js";
-import { parsePipelineText } from "../../pipeline/from-file.js";
+import { readPipelineDefinition } from "../../pipeline/from-file.js";
 import { InvalidPipelineError } from "../../pipeline/validate.js";
-import { hasCode } from "../../util/fs-util.js";
 import { DEFAULT_QUEUE, type EnqueuedRun } from "../../workers/types.js";
 import { ExitCode, UsageError } from "../exit-codes.js";
 import { printJson, printText, reportError } from "../output.js";
@@ -21,8 +19,7 @@ import {
   addEngineOptions,
   connectionLabel,
   type EngineFlags,
-  engineConnection,
-  queueOptions,
+  engineOptions,
   unreachableAsExit,
 } from "../worker-options.js";
 
@@ -36,15 +33,7 @@ interface EnqueueFlags extends EngineFlags {
 
 /** The name of the pipeline a file defines (the file is parsed, its agents are not loaded). */
 export async function pipelineNameOf(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if (hasCode(error, "ENOENT"))
-      throw new CheckpointNotFoundError(path, `Pipeline file ${path} does not exist`);
-    throw error;
-  }
-  const definition = parsePipelineText(text, path);
+  const definition = await readPipelineDefinition(path);
   if (definition.name === undefined) throw new InvalidPipelineError([`${path} has no name`]);
   return assertValidName("pipeline name", definition.name);
 }
@@ -112,18 +101,16 @@ ${examples(
 )}`,
   );
   command.action(async (file: string, flags: EnqueueFlags) => {
-    const connection = engineConnection(flags);
+    const options = engineOptions(flags);
+    const { connection } = options;
     if (flags.runId !== undefined) assertValidName("--run-id", flags.runId);
     const pipeline = await pipelineNameOf(file);
     const inputs = flags.inputs !== undefined ? await readInputs(flags.inputs) : undefined;
     // Loaded here, not at the top: the engines' packages are loaded only by the commands using them.
     const { enqueueRun } = await import("../../workers/index.js");
-    const options = queueOptions(flags);
     const enqueuing = enqueueRun({
-      engine: flags.engine,
-      connection,
-      pipeline,
       ...options,
+      pipeline,
       ...(inputs !== undefined ? { inputs } : {}),
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
     }).catch(unreachableAsExit);

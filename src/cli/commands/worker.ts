@@ -19,8 +19,7 @@ import {
   addEngineOptions,
   connectionLabel,
   type EngineFlags,
-  engineConnection,
-  queueOptions,
+  engineOptions,
   unreachableAsExit,
 } from "../worker-options.js";
 import { pipelineNameOf } from "./enqueue.js";
@@ -175,7 +174,8 @@ ${examples(
 )}`,
   );
   command.action(async (files: string[], flags: WorkerFlags) => {
-    const connection = engineConnection(flags);
+    const options = engineOptions(flags);
+    const { connection } = options;
     const pipelines = await pipelinesOf(files);
     const print = (event: WorkerEvent | LifecycleEvent) =>
       printText(flags.json ? eventJson(event) : eventLine(event));
@@ -188,12 +188,9 @@ ${examples(
       else stop.signal.addEventListener("abort", () => done(undefined), { once: true });
     });
     try {
-      const options = queueOptions(flags);
       const starting = createWorker({
-        engine: flags.engine,
-        connection,
-        pipelines,
         ...options,
+        pipelines,
         ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
         ...(flags.sharedStore ? { sharedStore: true } : {}),
         onEvent: print,
