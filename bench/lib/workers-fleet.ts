@@ -92,24 +92,49 @@ export function startChild(config: WorkersChildConfig, journal: Journal, log: (m
   return { process: child, pid: child.pid ?? -1, lines, exited };
 }
 
-/** Starts `count` worker children and waits until each takes jobs. */
+/** Starts one worker child and waits until it takes jobs; stops it if it does not. */
+async function startWorker(config: WorkersChildConfig, journal: Journal, log: (m: string) => void) {
+  const c = startChild(config, journal, log);
+  try {
+    await Promise.race([
+      journal.next((l) => l.pid === c.pid && l.e === "ready", 60_000, `worker ${c.pid} to start`),
+      c.exited.then(() => {
+        throw new Error(`worker ${c.pid} exited before it was ready`);
+      }),
+    ]);
+  } catch (error) {
+    await stopChildren([c], 1_000);
+    throw error;
+  }
+  return c;
+}
+
+/**
+ * Starts `count` worker children and waits until each takes jobs. One at a time: pg-boss
+ * workers starting together can fail with "deadlock detected" in pg-boss's createQueue (reported
+ * to the lead); a worker that fails to start is retried once. On failure, every started child is
+ * stopped.
+ */
 export async function startWorkers(
   count: number,
   config: WorkersChildConfig,
   journal: Journal,
   log: (m: string) => void,
 ): Promise<Child[]> {
-  const children = Array.from({ length: count }, () => startChild(config, journal, log));
-  await Promise.all(
-    children.map((c) =>
-      Promise.race([
-        journal.next((l) => l.pid === c.pid && l.e === "ready", 60_000, `worker ${c.pid} to start`),
-        c.exited.then(() => {
-          throw new Error(`worker ${c.pid} exited before it was ready`);
+  const children: Child[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      children.push(
+        await startWorker(config, journal, log).catch((error: unknown) => {
+          log(`worker start failed, retrying once: ${(error as Error).message}`);
+          return startWorker(config, journal, log);
         }),
-      ]),
-    ),
-  );
+      );
+    }
+  } catch (error) {
+    await stopChildren(children);
+    throw error;
+  }
   return children;
 }
 

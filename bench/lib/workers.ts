@@ -118,25 +118,39 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 const load1 = () => os.loadavg()[0] ?? Number.NaN;
 
-/** Enqueues `runIds` with at most 8 enqueues in flight. */
+/**
+ * Enqueues `runIds` with at most 8 enqueues in flight, after a first one alone: on pg-boss,
+ * concurrent enqueueRun() calls to a queue that does not exist yet fail with PostgreSQL's
+ * "deadlock detected" (each creates the queue's partition at once).
+ */
 async function enqueueAll(engine: WorkerEngine, base: Omit<WorkersChildConfig, "mode">, runIds: string[]) {
   let next = 0;
+  let failed = false;
+  const one = async () => {
+    const runId = runIds[next++] as string;
+    const { created } = await enqueueRun({
+      engine,
+      connection: base.connection,
+      queue: base.queue,
+      leaseTtlMs: base.leaseTtlMs,
+      pipeline: "bench5",
+      runId,
+      inputs: { stageMs: STAGE_MS },
+    });
+    if (!created) throw new Error(`run ${runId} was already enqueued`);
+  };
   const lane = async () => {
-    while (next < runIds.length) {
-      const runId = runIds[next++] as string;
-      const { created } = await enqueueRun({
-        engine,
-        connection: base.connection,
-        queue: base.queue,
-        leaseTtlMs: base.leaseTtlMs,
-        pipeline: "bench5",
-        runId,
-        inputs: { stageMs: STAGE_MS },
-      });
-      if (!created) throw new Error(`run ${runId} was already enqueued`);
+    try {
+      while (next < runIds.length && !failed) await one();
+    } catch (error) {
+      failed = true;
+      throw error;
     }
   };
-  await Promise.all(Array.from({ length: 8 }, lane));
+  await one();
+  // allSettled first: no lane may still be enqueueing when the caller cleans up after a failure.
+  const lanes = await Promise.allSettled(Array.from({ length: 8 }, lane));
+  for (const lane of lanes) if (lane.status === "rejected") throw lane.reason;
 }
 
 /** K workers drain a backlog; runs/s over the window where all K were busy. */
@@ -159,6 +173,7 @@ async function throughput(
     runs * 2_000 + 60_000,
     `${runs} runs to complete`,
   );
+  done.catch(() => undefined); // awaited below; a failed start must not leave it unhandled
   const children = await startWorkers(workers, { ...base, mode: "worker" }, journal, log);
   try {
     await done;
