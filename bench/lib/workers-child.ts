@@ -1,7 +1,9 @@
 /**
  * A process of the workers bench (bench/lib/workers.ts). Given a JSON config as its only argument:
  * - `mode: "worker"`: a cairn worker (`createWorker`, concurrency 1) on the bench's queue, running
- *   the 5-stage bench pipeline; prints `{ "e": "ready" }` once it takes jobs and closes on SIGTERM.
+ *   the 5-stage bench pipeline; prints `{ "e": "loaded" }`, starts the worker when it reads `go`
+ *   on stdin, prints `{ "e": "ready" }` once it takes jobs, and closes on SIGTERM.
+ * - `mode: "writers"`: concurrent checkpoint writers (see workers-store.ts).
  * - `mode: "inline"`: `count` runs of the same pipeline by `execute()` in this process, one after
  *   another, on the same store (the baseline of the per-run overhead).
  * Every stage start and finish, run completion and worker event is printed on stdout as one JSON
@@ -123,6 +125,14 @@ if (config.mode === "writers") {
   }
   await pipeline.close();
 } else {
+  // Loaded (the slow part of a start on a busy machine): the parent says when to take jobs, so
+  // a fleet's workers begin together.
+  print({ e: "loaded" });
+  await new Promise<void>((resolve) => {
+    process.stdin.setEncoding("utf8").on("data", (chunk: string) => {
+      if (chunk.includes("go")) resolve();
+    });
+  });
   const worker = await createWorker({
     engine: config.engine,
     connection: config.connection,

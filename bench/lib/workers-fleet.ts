@@ -3,7 +3,7 @@
  * in-process baseline child, their JSON event lines collected with the wall clock they were
  * printed at, and the TCP connections each one holds (counted with `ss`, by process id).
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -72,7 +72,7 @@ export class Journal {
 export function startChild(config: WorkersChildConfig, journal: Journal, log: (m: string) => void): Child {
   const child = spawn(process.execPath, ["--import", "tsx", CHILD, JSON.stringify(config)], {
     cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
   const lines: ChildLine[] = [];
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (text) => {
@@ -80,7 +80,8 @@ export function startChild(config: WorkersChildConfig, journal: Journal, log: (m
       const line = JSON.parse(text) as ChildLine;
       lines.push(line);
       journal.push(line);
-      if (line.e === "error" || line.e === "job_failed") log(`worker ${line.pid}: ${line.e}: ${line.message}`);
+      if (line.e === "error" || line.e === "job_failed")
+        log(`worker ${line.pid}: ${line.e}: ${line.message}`);
     } catch {
       log(`child ${child.pid}: ${text}`);
     }
@@ -92,50 +93,56 @@ export function startChild(config: WorkersChildConfig, journal: Journal, log: (m
   return { process: child, pid: child.pid ?? -1, lines, exited };
 }
 
-/** Starts one worker child and waits until it takes jobs; stops it if it does not. */
-async function startWorker(config: WorkersChildConfig, journal: Journal, log: (m: string) => void) {
-  const c = startChild(config, journal, log);
-  try {
-    await Promise.race([
-      journal.next((l) => l.pid === c.pid && l.e === "ready", 60_000, `worker ${c.pid} to start`),
-      c.exited.then(() => {
-        throw new Error(`worker ${c.pid} exited before it was ready`);
-      }),
-    ]);
-  } catch (error) {
-    await stopChildren([c], 1_000);
-    throw error;
-  }
-  return c;
+/** Waits for `pid`'s line `e`, or fails when the child exits first. */
+function lineOf(c: Child, journal: Journal, e: string): Promise<unknown> {
+  return Promise.race([
+    journal.next((l) => l.pid === c.pid && l.e === e, 90_000, `worker ${c.pid} to print ${e}`),
+    c.exited.then(() => {
+      throw new Error(`worker ${c.pid} exited before it printed ${e}`);
+    }),
+  ]);
 }
 
 /**
- * Starts `count` worker children and waits until each takes jobs. One at a time: pg-boss
- * workers starting together can fail with "deadlock detected" in pg-boss's createQueue (reported
- * to the lead); a worker that fails to start is retried once. On failure, every started child is
- * stopped.
+ * Starts `count` worker children: all load at once, then each is told to start its worker and
+ * waited for, one at a time when `oneByOne` (pg-boss workers starting together can fail with
+ * "deadlock detected" in pg-boss's createQueue: reported to the lead). A child that fails to
+ * start is replaced once. On failure, every started child is stopped.
  */
 export async function startWorkers(
   count: number,
   config: WorkersChildConfig,
   journal: Journal,
   log: (m: string) => void,
+  oneByOne: boolean,
 ): Promise<Child[]> {
   const children: Child[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      children.push(
-        await startWorker(config, journal, log).catch((error: unknown) => {
-          log(`worker start failed, retrying once: ${(error as Error).message}`);
-          return startWorker(config, journal, log);
-        }),
-      );
+  const spawnLoaded = async () => {
+    const c = startChild(config, journal, log);
+    children.push(c);
+    await lineOf(c, journal, "loaded");
+    return c;
+  };
+  const go = async (c: Child, retry: boolean): Promise<void> => {
+    const ready = lineOf(c, journal, "ready");
+    c.process.stdin?.write("go\n");
+    try {
+      await ready;
+    } catch (error) {
+      if (!retry) throw error;
+      log(`worker start failed, replacing it: ${(error as Error).message}`);
+      await go(await spawnLoaded(), false);
     }
+  };
+  try {
+    const loaded = await Promise.all(Array.from({ length: count }, spawnLoaded));
+    if (oneByOne) for (const c of loaded) await go(c, true);
+    else await Promise.all(loaded.map((c) => go(c, true)));
   } catch (error) {
     await stopChildren(children);
     throw error;
   }
-  return children;
+  return children.filter((c) => c.process.exitCode === null && c.process.signalCode === null);
 }
 
 /** Closes the children gracefully (SIGTERM: the worker drains), SIGKILL after `graceMs`. */
@@ -162,7 +169,10 @@ export async function runInline(config: WorkersChildConfig, journal: Journal, lo
 const run = promisify(execFile);
 
 /** TCP connections `pid` holds to each of `ports` (from `ss -tnp`), or undefined without `ss`. */
-export async function connectionsOf(pid: number, ports: number[]): Promise<Record<number, number> | undefined> {
+export async function connectionsOf(
+  pid: number,
+  ports: number[],
+): Promise<Record<number, number> | undefined> {
   let out: string;
   try {
     out = (await run("ss", ["-tnpH", "state", "established"])).stdout;

@@ -73,7 +73,10 @@ async function measureOne(
 }
 
 /** PostgreSQL's and Redis's concurrent checkpoint writes/s, each in a namespace of its own. */
-export async function measureStoreWrites(plan: WorkersPlan, log: (m: string) => void): Promise<StoreWritesRow[]> {
+export async function measureStoreWrites(
+  plan: WorkersPlan,
+  log: (m: string) => void,
+): Promise<StoreWritesRow[]> {
   const rows: StoreWritesRow[] = [];
   const writers = plan.writerProcesses * plan.writersEach;
   const pg = await probePostgres(POSTGRES_URL);
@@ -82,17 +85,37 @@ export async function measureStoreWrites(plan: WorkersPlan, log: (m: string) => 
     try {
       rows.push(await measureOne("postgres", withParams(POSTGRES_URL, { schema }), plan, log));
     } finally {
-      await dropPostgresSchema(POSTGRES_URL, schema).then(log, (e: unknown) => log(`cleanup failed: ${(e as Error).message}`));
+      await dropPostgresSchema(POSTGRES_URL, schema).then(log, (e: unknown) =>
+        log(`cleanup failed: ${(e as Error).message}`),
+      );
     }
-  } else rows.push({ store: "postgres", writers, writesPerSec: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, skipped: pg.reason });
+  } else
+    rows.push({
+      store: "postgres",
+      writers,
+      writesPerSec: Number.NaN,
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      skipped: pg.reason,
+    });
   const redis = await probeRedis(REDIS_URL);
   if (redis.available) {
     const prefix = `cairn-bench:${process.pid}:writes:`;
     try {
       rows.push(await measureOne("redis", withParams(REDIS_URL, { keyPrefix: prefix }), plan, log));
     } finally {
-      await deleteRedisKeys(REDIS_URL, prefix).then(log, (e: unknown) => log(`cleanup failed: ${(e as Error).message}`));
+      await deleteRedisKeys(REDIS_URL, prefix).then(log, (e: unknown) =>
+        log(`cleanup failed: ${(e as Error).message}`),
+      );
     }
-  } else rows.push({ store: "redis", writers, writesPerSec: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, skipped: redis.reason });
+  } else
+    rows.push({
+      store: "redis",
+      writers,
+      writesPerSec: Number.NaN,
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      skipped: redis.reason,
+    });
   return rows;
 }

@@ -26,7 +26,14 @@ import {
 } from "./servers.js";
 import { percentile } from "./stats.js";
 import type { WorkersChildConfig } from "./workers-child.js";
-import { type Child, connectionsOf, Journal, runInline, startWorkers, stopChildren } from "./workers-fleet.js";
+import {
+  type Child,
+  connectionsOf,
+  Journal,
+  runInline,
+  startWorkers,
+  stopChildren,
+} from "./workers-fleet.js";
 import { measureStoreWrites, type StoreWritesRow } from "./workers-store.js";
 
 /** How much the workers bench measures. */
@@ -73,6 +80,8 @@ export const WORKERS_PLANS: Record<"quick" | "full", WorkersPlan> = {
 };
 
 export const STAGE_MS = 20;
+/** In-process runs left out at the start of each batch. */
+const INLINE_WARMUP = 3;
 
 /** One throughput measurement. */
 export interface ThroughputSample {
@@ -115,7 +124,11 @@ export interface WorkersResult {
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 const load1 = () => os.loadavg()[0] ?? Number.NaN;
 
 /**
@@ -174,14 +187,21 @@ async function throughput(
     `${runs} runs to complete`,
   );
   done.catch(() => undefined); // awaited below; a failed start must not leave it unhandled
-  const children = await startWorkers(workers, { ...base, mode: "worker" }, journal, log);
+  const children = await startWorkers(
+    workers,
+    { ...base, mode: "worker" },
+    journal,
+    log,
+    engine === "pg-boss",
+  );
   try {
     await done;
-    const connections =
-      workers === 1 ? await connectionsOf(children[0]?.pid ?? -1, [5432, 6379]) : undefined;
+    const connections = workers === 1 ? await connectionsOf(children[0]?.pid ?? -1, [5432, 6379]) : undefined;
     const starts = journal.lines.filter((l) => l.e === "job_started" && wanted.has(l.run ?? ""));
     const completions = journal.lines.filter((l) => l.e === "job_completed" && wanted.has(l.run ?? ""));
-    const firstStart = children.map((c) => Math.min(...starts.filter((l) => l.pid === c.pid).map((l) => l.t)));
+    const firstStart = children.map((c) =>
+      Math.min(...starts.filter((l) => l.pid === c.pid).map((l) => l.t)),
+    );
     const from = Math.max(...firstStart);
     const to = Math.max(...starts.map((l) => l.t));
     const inWindow = completions.filter((l) => l.t > from && l.t <= to).length;
@@ -213,12 +233,16 @@ async function recovery(
 ): Promise<number[]> {
   const journal = new Journal();
   const config: WorkersChildConfig = { ...base, mode: "worker" };
-  let children: Child[] = await startWorkers(2, config, journal, log);
+  let children: Child[] = await startWorkers(2, config, journal, log, engine === "pg-boss");
   const times: number[] = [];
   try {
     for (let i = 0; i < plan.kills; i++) {
       const runId = `${base.queue}-k${i}`;
-      const inStage = journal.next((l) => l.e === "stage_started" && l.run === runId && l.stage === 1, 60_000, `${runId} stage 1`);
+      const inStage = journal.next(
+        (l) => l.e === "stage_started" && l.run === runId && l.stage === 1,
+        60_000,
+        `${runId} stage 1`,
+      );
       await enqueueRun({
         engine,
         connection: base.connection,
@@ -241,11 +265,13 @@ async function recovery(
       victim.process.kill("SIGKILL");
       const resumed = await next;
       times.push(resumed.t - killedAt);
-      log(`${engine} kill ${i + 1}: stage ${resumed.stage} restarted on ${resumed.pid} after ${(resumed.t - killedAt).toFixed(0)} ms`);
+      log(
+        `${engine} kill ${i + 1}: stage ${resumed.stage} restarted on ${resumed.pid} after ${(resumed.t - killedAt).toFixed(0)} ms`,
+      );
       await journal.next((l) => l.e === "job_completed" && l.run === runId, 60_000, `${runId} to complete`);
       await victim.exited;
       children = children.filter((c) => c !== victim);
-      children.push(...(await startWorkers(1, config, journal, log)));
+      children.push(...(await startWorkers(1, config, journal, log, true)));
     }
   } finally {
     await stopChildren(children);
@@ -302,7 +328,26 @@ async function measureEngine(
       const before = load1();
       // Rotated each round, so a slow spell of the machine does not always hit the same K.
       const order = plan.counts.map((_, i) => plan.counts[(i + round) % plan.counts.length] as number);
+      const inline: number[] = [];
+      // Half the in-process runs just before the 1-worker measurement and half just after, so the
+      // two sides of the overhead see the same load on this shared machine.
+      const inlineBatch = async (part: number) => {
+        const ms = await runInline(
+          {
+            ...base(),
+            mode: "inline",
+            count: Math.ceil(plan.inlineRuns / 2) + INLINE_WARMUP,
+            stageMs: STAGE_MS,
+            runPrefix: `inline-${engine}-${round}-${part}`,
+          },
+          new Journal(),
+          log,
+        );
+        // The first runs warm the process up (JIT, pool connections).
+        inline.push(...ms.slice(INLINE_WARMUP));
+      };
       for (const workers of order) {
+        if (workers === 1) await inlineBatch(0);
         const { sample, connections } = await throughput(
           engine,
           base(),
@@ -313,14 +358,9 @@ async function measureEngine(
         );
         result.throughput.push(sample);
         if (connections) result.connections = connections;
+        if (workers === 1) await inlineBatch(1);
       }
-      const inline = await runInline(
-        { ...base(), mode: "inline", count: plan.inlineRuns, stageMs: STAGE_MS, runPrefix: `inline-${engine}-${round}` },
-        new Journal(),
-        log,
-      );
-      // The first runs warm the process up (JIT, pool connections).
-      result.inlineMs.push(median(inline.slice(Math.min(3, inline.length - 1))));
+      result.inlineMs.push(median(inline));
       result.load.push([before, load1()]);
       log(`${engine} round ${round + 1}: inline execute() p50 ${result.inlineMs.at(-1)?.toFixed(1)} ms`);
     }
@@ -332,7 +372,10 @@ async function measureEngine(
 }
 
 /** Runs the workers bench. */
-export async function measureWorkers(profile: "quick" | "full", log: (m: string) => void): Promise<WorkersResult> {
+export async function measureWorkers(
+  profile: "quick" | "full",
+  log: (m: string) => void,
+): Promise<WorkersResult> {
   const plan = WORKERS_PLANS[profile];
   const pg = await probePostgres(POSTGRES_URL);
   if (!pg.available) throw new Error(`the workers bench needs PostgreSQL for its checkpoints: ${pg.reason}`);
@@ -341,7 +384,8 @@ export async function measureWorkers(profile: "quick" | "full", log: (m: string)
   const engines: EngineResult[] = [];
   let storeWrites: StoreWritesRow[] = [];
   try {
-    for (const engine of ["bullmq", "pg-boss"] as const) engines.push(await measureEngine(engine, plan, storeUrl, log));
+    for (const engine of ["bullmq", "pg-boss"] as const)
+      engines.push(await measureEngine(engine, plan, storeUrl, log));
     storeWrites = await measureStoreWrites(plan, log);
   } finally {
     await dropPostgresSchema(POSTGRES_URL, schema).then(log, (error: unknown) =>
@@ -358,4 +402,3 @@ export async function measureWorkers(profile: "quick" | "full", log: (m: string)
     storeWrites,
   };
 }
-
