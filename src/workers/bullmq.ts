@@ -8,7 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Job, Processor } from "bullmq";
-import { InvalidArgumentError } from "../core/errors.js";
+import { InvalidArgumentError, StoreUnavailableError } from "../core/errors.js";
 import { loadDriver } from "../stores/driver.js";
 import type {
   AdapterSettings,
@@ -92,6 +92,54 @@ function redisUrlOptions(text: string): Record<string, unknown> {
   };
 }
 
+/** Where the connection points, for messages (never its password). */
+function where(redis: Record<string, unknown>): string {
+  return `Redis at ${String(redis.host ?? "127.0.0.1")}:${String(redis.port ?? 6379)}`;
+}
+
+type RedisClient = {
+  connect(): Promise<void>;
+  disconnect(): void;
+  on(event: "error", listener: (error: Error) => void): unknown;
+};
+type RedisConstructor = new (options: Record<string, unknown>) => RedisClient;
+
+/**
+ * Connects once to the server, without retrying, before BullMQ does (BullMQ's own connections
+ * retry forever): a worker or an enqueue pointed at a server that does not answer, or refuses
+ * the password, fails now with `CAIRN_STORE_UNAVAILABLE` instead of waiting for ever.
+ */
+async function probe(redis: Record<string, unknown>): Promise<void> {
+  // ioredis is a dependency of bullmq: installed with it.
+  const Redis = await loadDriver<RedisConstructor>(
+    "bullmq",
+    "ioredis",
+    () => import("ioredis"),
+    (m) => (typeof m.Redis === "function" ? (m.Redis as RedisConstructor) : undefined),
+    "The bullmq worker engine",
+  );
+  const client = new Redis({
+    ...redis,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  // The socket's error says why (ECONNREFUSED); connect() only says the connection closed.
+  let reason: Error | undefined;
+  client.on("error", (error) => {
+    reason ??= error;
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    const cause = reason ?? (error as Error);
+    throw new StoreUnavailableError("bullmq", `cannot reach ${where(redis)}: ${cause.message}`, { cause });
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** The job's payload without the enqueue marker. */
 function payloadOf(job: Job): RunJobData {
   const { [NONCE]: _nonce, ...data } = (job.data ?? {}) as Record<string, unknown>;
@@ -105,6 +153,7 @@ const isLockError = (error: unknown) =>
 async function startWorker(settings: AdapterSettings, handler: JobHandler): Promise<EngineWorker> {
   const { Worker, DelayedError, UnrecoverableError } = await loadBullMQ();
   const { redis, prefix } = bullmqConnection(settings.connection);
+  await probe(redis);
   const stops = new Map<string, AbortController>();
   let closing = false;
 
@@ -153,6 +202,7 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
     ...bullmqSettings(settings.leaseTtlMs),
     autorun: true,
   });
+  // Engine errors (a lost connection BullMQ retries, a lock it could not renew).
   worker.on("error", (error) => settings.onError(error));
   try {
     await worker.waitUntilReady();
@@ -179,6 +229,7 @@ async function enqueue(
     throw new InvalidArgumentError(`BullMQ refuses integer job ids: run id ${data.runId} needs a non-digit`);
   const { Queue } = await loadBullMQ();
   const { redis, prefix } = bullmqConnection(settings.connection);
+  await probe(redis);
   const queue = new Queue(settings.queue, { connection: redis, ...(prefix !== undefined ? { prefix } : {}) });
   try {
     const nonce = randomUUID();

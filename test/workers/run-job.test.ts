@@ -2,6 +2,9 @@
  * The engine-neutral job runner (src/workers/run-job.ts) on the memory store: how each end of a
  * run becomes the outcome an engine adapter acts on. No queue engine is involved.
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   CheckpointManager,
@@ -174,5 +177,42 @@ describe("makeJobHandler", () => {
     const bad = await handler({ pipeline: "jobs", runId: "no spaces" }, control());
     expect(bad).toMatchObject({ kind: "failed", error: expect.any(InvalidArgumentError) });
     expect(events.map((e) => e.type)).toEqual(["error", "error"]);
+  });
+});
+
+describe("resolvePipelines", () => {
+  it("loads a pipeline file, known by its key and its own name, and refuses its local store unless shared", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cairn-resolve-"));
+    try {
+      await writeFile(join(dir, "agents.mjs"), "export const double = (inputs) => ({ n: inputs.n * 2 });\n");
+      const file = join(dir, "pipeline.yaml");
+      await writeFile(
+        file,
+        [
+          "name: from_file",
+          `checkpoint: { enabled: true, store: "memory:resolve-${process.pid}" }`,
+          "steps:",
+          "  - { name: double, agent: ./agents.mjs:double }",
+          "",
+        ].join("\n"),
+      );
+      await expect(resolvePipelines({ nightly: file }, { sharedStore: false })).rejects.toMatchObject({
+        code: "CAIRN_STORE_NOT_SHARED",
+        pipeline: "from_file",
+        strategy: "memory",
+      });
+      const resolved = await resolvePipelines({ nightly: file }, { sharedStore: true });
+      open.push(resolved);
+      expect([...resolved.keys()]).toEqual(["nightly", "from_file"]);
+      const handler = makeJobHandler(resolved, { leaseTtlMs: 1_000, emit: () => {} });
+      expect(await handler({ pipeline: "nightly", runId: "f1", inputs: { n: 2 } }, control())).toEqual({
+        kind: "completed",
+      });
+      const manager = resolved.get("from_file")?.manager as CheckpointManager;
+      const [done] = await manager.getCheckpointHistory("f1");
+      expect(done?.stageName).toBe(PIPELINE_COMPLETE_STAGE);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
