@@ -35,15 +35,23 @@ export function pgBossTiming(leaseTtlMs: number): PgBossTiming {
     throw new InvalidArgumentError(`leaseTtlMs must be a positive number of milliseconds, got ${leaseTtlMs}`);
   }
   const expireInSeconds = Math.max(1, Math.ceil(leaseTtlMs / 1000));
-  const expireMs = expireInSeconds * 1000;
-  // The margin leaves the running stage time to finish and checkpoint inside the slice.
-  const margin = Math.max(500, Math.round(expireMs / 4));
   return {
     expireInSeconds,
-    sliceMs: Math.max(250, expireMs - margin),
+    sliceMs: sliceMs(expireInSeconds),
     maintenanceIntervalSeconds: Math.max(1, Math.round(leaseTtlMs / 2000)),
     pollingIntervalSeconds: Math.min(1, Math.max(0.5, leaseTtlMs / 10_000)),
   };
+}
+
+/**
+ * When a job that expires after `expireInSeconds` ends its slice, in ms after it started. The
+ * margin leaves the running stage time to finish and checkpoint inside the slice: a stage longer
+ * than it overruns the slice, and the job then waits for pg-boss's maintenance.
+ */
+export function sliceMs(expireInSeconds: number): number {
+  const expireMs = expireInSeconds * 1000;
+  const margin = Math.max(500, Math.round(expireMs / 2));
+  return Math.max(250, expireMs - margin);
 }
 
 /** The per-job options every run's job is sent and its queue created with. */

@@ -15,6 +15,7 @@ import {
   pgBossConfig,
   pgBossJobId,
   pgBossTiming,
+  sliceMs,
 } from "./pg-boss-settings.js";
 import type {
   AdapterSettings,
@@ -30,6 +31,8 @@ interface PgBossJob {
   id: string;
   data: unknown;
   retryCount: number;
+  /** The job's own expiry, set when it was sent (PostgreSQL numeric: may come as a string). */
+  expireInSeconds: number | string;
 }
 
 /** The part of pg-boss 10's API cairn uses. */
@@ -46,8 +49,12 @@ interface PgBoss {
 }
 type PgBossClass = new (config: Record<string, unknown>) => PgBoss;
 
-/** Local clock allowance when deciding whether a job is still this worker's delivery. */
-const OWNERSHIP_SKEW_MS = 100;
+/**
+ * Allowance when deciding whether a job is still this worker's delivery. Elapsed times on a
+ * monotonic clock, measured from before the fetch, are compared with pg-boss's expiry (measured
+ * by the database from the fetch): no wall clock is compared, so clock offsets do not matter.
+ */
+const OWNERSHIP_MARGIN_MS = 100;
 /** How long `close()` lets pg-boss wait for its own in-flight work (ours has ended by then). */
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -96,7 +103,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 /** Starts pg-boss on the connection and makes sure the queue exists with cairn's settings. */
 async function openBoss(
   settings: Pick<AdapterSettings, "connection" | "queue" | "leaseTtlMs">,
-  supervise: boolean,
+  role: { supervise: boolean; connections: number },
   onError: (error: Error) => void,
 ): Promise<{ boss: PgBoss; schema: string; timing: PgBossTiming }> {
   if (typeof settings.queue !== "string" || !/^[\w.-]+$/.test(settings.queue)) {
@@ -108,10 +115,13 @@ async function openBoss(
   const { config, schema } = pgBossConfig(settings.connection);
   const PgBossClass = await loadPgBoss();
   const boss = new PgBossClass({
+    // A pool that fits the work (each fetch loop holds at most one connection at a time) unless
+    // the connection sets its own `max`.
+    max: role.connections,
     ...config,
     // Maintenance is what fails the jobs of dead workers: only workers run it, often enough
     // that a dead worker's job is retried within about T + T/2.
-    supervise,
+    supervise: role.supervise,
     maintenanceIntervalSeconds: timing.maintenanceIntervalSeconds,
     pollingIntervalSeconds: timing.pollingIntervalSeconds,
     schedule: false,
@@ -158,8 +168,11 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
       // A throwing listener must not stop the worker.
     }
   };
-  const { boss, schema, timing } = await openBoss(settings, true, report);
-  const expireMs = timing.expireInSeconds * 1000;
+  const { boss, schema, timing } = await openBoss(
+    settings,
+    { supervise: true, connections: settings.concurrency + 2 },
+    report,
+  );
   const pollMs = timing.pollingIntervalSeconds * 1000;
   const closing = new AbortController();
   const running = new Set<AbortController>();
@@ -178,7 +191,7 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
       case "fenced":
         // Past its expiry the job is pg-boss's again (maybe another worker's delivery now):
         // failing it then could fail that delivery, so it is left to the expiry.
-        if (Date.now() < ownedUntil) {
+        if (performance.now() < ownedUntil) {
           await boss.fail(
             queue,
             job.id,
@@ -192,12 +205,18 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
   };
 
   const runOne = async (job: PgBossJob, fetchedAt: number) => {
-    const ownedUntil = fetchedAt + expireMs - OWNERSHIP_SKEW_MS;
+    // The job's own expiry rules (its enqueuer may have used another lease TTL than this worker).
+    const expireInSeconds =
+      Number(job.expireInSeconds) > 0 ? Number(job.expireInSeconds) : timing.expireInSeconds;
+    const ownedUntil = fetchedAt + expireInSeconds * 1000 - OWNERSHIP_MARGIN_MS;
     const stop = new AbortController();
     running.add(stop);
     if (closing.signal.aborted) stop.abort();
     // The slice: stop at the next checkpoint before pg-boss expires the job.
-    const slice = setTimeout(() => stop.abort(), Math.max(0, fetchedAt + timing.sliceMs - Date.now()));
+    const slice = setTimeout(
+      () => stop.abort(),
+      Math.max(0, fetchedAt + sliceMs(expireInSeconds) - performance.now()),
+    );
     let outcome: JobOutcome;
     try {
       // The runner checks the payload: a job that is not a cairn run is its `failed` outcome.
@@ -218,7 +237,7 @@ async function startWorker(settings: AdapterSettings, handler: JobHandler): Prom
 
   const loop = async () => {
     while (!closing.signal.aborted) {
-      const fetchedAt = Date.now();
+      const fetchedAt = performance.now();
       let job: PgBossJob | undefined;
       try {
         job = (await boss.fetch(queue, { batchSize: 1, includeMetadata: true }))[0];
@@ -265,7 +284,7 @@ async function enqueue(
   data: RunJobData,
 ): Promise<{ jobId: string; created: boolean }> {
   let engineError: Error | undefined;
-  const { boss } = await openBoss(settings, false, (error) => {
+  const { boss } = await openBoss(settings, { supervise: false, connections: 2 }, (error) => {
     engineError ??= error;
   });
   try {

@@ -61,9 +61,9 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
       workers.push(worker);
       return worker;
     };
-    const enqueue = (runId: string, inputs?: Record<string, unknown>) =>
+    const enqueue = (runId: string, inputs?: Record<string, unknown>, jobLeaseTtlMs = leaseTtlMs) =>
       adapter.enqueue(
-        { connection, queue: QUEUE, leaseTtlMs },
+        { connection, queue: QUEUE, leaseTtlMs: jobLeaseTtlMs },
         { pipeline: "p", runId, ...(inputs ? { inputs } : {}) },
       );
     const jobs = async () =>
@@ -90,7 +90,7 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
   it("derives the settings from the lease TTL", () => {
     expect(pgBossTiming(30_000)).toEqual({
       expireInSeconds: 30,
-      sliceMs: 22_500,
+      sliceMs: 15_000,
       maintenanceIntervalSeconds: 15,
       pollingIntervalSeconds: 1,
     });
@@ -177,6 +177,22 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     expect(t.errors).toEqual([]);
   });
 
+  it("slices by the job's own expiry when its enqueuer used a shorter lease TTL than the worker", async () => {
+    // The worker's own slices would last 30 s; the job expires after 2 s and must go back before.
+    const t = setup(60_000);
+    const { calls, handler } = recording(async (_data, delivery, stop) => {
+      if (delivery > 1) return { kind: "completed" };
+      await new Promise((resolve) => stop.addEventListener("abort", resolve, { once: true }));
+      return { kind: "returned" };
+    });
+    await t.start(handler);
+    const { jobId } = await t.enqueue("run-short", undefined, 2_000);
+    await t.jobInState(jobId, "completed");
+    expect(calls.map((call) => call.delivery)).toEqual([1, 2]);
+    // Returned by the worker (its output says so), not expired by pg-boss.
+    expect(JSON.stringify((await t.job(jobId))?.output ?? {})).not.toContain("timeout");
+  });
+
   it("redelivers the job of a SIGKILLed worker once it expires", async () => {
     const t = setup(2_000);
     const child = spawn(
@@ -212,6 +228,35 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     }
+  });
+
+  it("leaves a job alone once it expired: a late fenced outcome does not disturb the next delivery", async () => {
+    const t = setup(2_000);
+    let aDone = false;
+    let bSawState: string | undefined;
+    const delivery2 = { started: false };
+    // A ignores its slice (a stage longer than the lease) and is fenced after pg-boss expired its
+    // job and gave it to B.
+    const a = recording(async () => {
+      await waitFor(() => (delivery2.started ? true : undefined), "the second delivery");
+      aDone = true;
+      return { kind: "fenced", error: new Error("lease lost") };
+    });
+    await t.start(a.handler);
+    const { jobId } = await t.enqueue("run-late");
+    await waitFor(() => (a.calls.length > 0 ? true : undefined), "the first delivery");
+    const b = recording(async () => {
+      delivery2.started = true;
+      await waitFor(() => (aDone ? true : undefined), "the fenced outcome");
+      // Room for A's adapter to act on its outcome, if it (wrongly) did.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      bSawState = (await t.job(jobId))?.state;
+      return { kind: "completed" };
+    });
+    await t.start(b.handler);
+    await t.jobInState(jobId, "completed");
+    expect(bSawState).toBe("active");
+    expect([...a.calls, ...b.calls].map((call) => call.delivery)).toEqual([1, 2]);
   });
 
   it("drains on close(): the running job is stopped, returned to the queue and finished by another worker", async () => {
