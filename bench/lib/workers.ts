@@ -16,7 +16,6 @@
 import os from "node:os";
 import { enqueueRun, type WorkerEngine } from "../../src/workers/index.js";
 import {
-  deleteRedisKeys,
   dropPostgresSchema,
   POSTGRES_URL,
   probePostgres,
@@ -34,6 +33,7 @@ import {
   startWorkers,
   stopChildren,
 } from "./workers-fleet.js";
+import { engineNamespace, enqueueAll, STAGE_MS } from "./workers-queue.js";
 import { measureStoreWrites, type StoreWritesRow } from "./workers-store.js";
 
 /** How much the workers bench measures. */
@@ -79,7 +79,8 @@ export const WORKERS_PLANS: Record<"quick" | "full", WorkersPlan> = {
   },
 };
 
-export const STAGE_MS = 20;
+export { STAGE_MS };
+
 /** In-process runs left out at the start of each batch. */
 const INLINE_WARMUP = 3;
 
@@ -130,41 +131,6 @@ const median = (xs: number[]) =>
     50,
   );
 const load1 = () => os.loadavg()[0] ?? Number.NaN;
-
-/**
- * Enqueues `runIds` with at most 8 enqueues in flight, after a first one alone: on pg-boss,
- * concurrent enqueueRun() calls to a queue that does not exist yet fail with PostgreSQL's
- * "deadlock detected" (each creates the queue's partition at once).
- */
-async function enqueueAll(engine: WorkerEngine, base: Omit<WorkersChildConfig, "mode">, runIds: string[]) {
-  let next = 0;
-  let failed = false;
-  const one = async () => {
-    const runId = runIds[next++] as string;
-    const { created } = await enqueueRun({
-      engine,
-      connection: base.connection,
-      queue: base.queue,
-      leaseTtlMs: base.leaseTtlMs,
-      pipeline: "bench5",
-      runId,
-      inputs: { stageMs: STAGE_MS },
-    });
-    if (!created) throw new Error(`run ${runId} was already enqueued`);
-  };
-  const lane = async () => {
-    try {
-      while (next < runIds.length && !failed) await one();
-    } catch (error) {
-      failed = true;
-      throw error;
-    }
-  };
-  await one();
-  // allSettled first: no lane may still be enqueueing when the caller cleans up after a failure.
-  const lanes = await Promise.allSettled(Array.from({ length: 8 }, lane));
-  for (const lane of lanes) if (lane.status === "rejected") throw lane.reason;
-}
 
 /** K workers drain a backlog; runs/s over the window where all K were busy. */
 async function throughput(
@@ -277,22 +243,6 @@ async function recovery(
     await stopChildren(children);
   }
   return times;
-}
-
-/** The engine's queue connection, in a namespace of this process; and how to remove it. */
-function engineNamespace(engine: WorkerEngine, pid: number) {
-  if (engine === "bullmq") {
-    const prefix = `cairn-bench:${pid}:bull`;
-    return {
-      connection: { url: REDIS_URL, prefix },
-      cleanup: () => deleteRedisKeys(REDIS_URL, `${prefix}:`),
-    };
-  }
-  const schema = `cairn_bench_${pid}_pgboss`;
-  return {
-    connection: { connectionString: POSTGRES_URL, schema },
-    cleanup: () => dropPostgresSchema(POSTGRES_URL, schema),
-  };
 }
 
 async function measureEngine(
