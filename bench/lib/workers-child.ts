@@ -147,7 +147,8 @@ if (config.mode === "writers") {
     void worker.close().then(
       async () => {
         await pipeline.close();
-        print({ e: "closed" });
+        const cpu = process.cpuUsage();
+        print({ e: "closed", ms: (cpu.user + cpu.system) / 1000 });
         process.exit(0);
       },
       (error: unknown) => {

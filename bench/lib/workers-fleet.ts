@@ -168,6 +168,20 @@ export async function runInline(config: WorkersChildConfig, journal: Journal, lo
 
 const run = promisify(execFile);
 
+/** The machine's CPU time counters (/proc/stat: all cores), or undefined off Linux. */
+export async function cpuTimes(): Promise<{ busy: number; total: number } | undefined> {
+  try {
+    const { readFile } = await import("node:fs/promises");
+    const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
+    const fields = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
 /** TCP connections `pid` holds to each of `ports` (from `ss -tnp`), or undefined without `ss`. */
 export async function connectionsOf(
   pid: number,

@@ -28,6 +28,7 @@ import type { WorkersChildConfig } from "./workers-child.js";
 import {
   type Child,
   connectionsOf,
+  cpuTimes,
   Journal,
   runInline,
   startWorkers,
@@ -95,6 +96,10 @@ export interface ThroughputSample {
   /** 1 worker only: median interval between its run completions, and median job handler time (ms). */
   cycleMs?: number;
   handlerMs?: number;
+  /** The whole machine's CPU busy share during the measurement (0–1; other work included). */
+  machineBusy?: number;
+  /** CPU ms the worker processes used per run (start-up and close included). */
+  workerCpuMsPerRun?: number;
 }
 
 /** Everything measured for one engine. */
@@ -153,6 +158,7 @@ async function throughput(
     `${runs} runs to complete`,
   );
   done.catch(() => undefined); // awaited below; a failed start must not leave it unhandled
+  let lastSample: ThroughputSample | undefined;
   const children = await startWorkers(
     workers,
     { ...base, mode: "worker" },
@@ -160,8 +166,11 @@ async function throughput(
     log,
     engine === "pg-boss",
   );
+  const cpuBefore = await cpuTimes();
+  let cpuAfter: Awaited<ReturnType<typeof cpuTimes>>;
   try {
     await done;
+    cpuAfter = await cpuTimes();
     const connections = workers === 1 ? await connectionsOf(children[0]?.pid ?? -1, [5432, 6379]) : undefined;
     const starts = journal.lines.filter((l) => l.e === "job_started" && wanted.has(l.run ?? ""));
     const completions = journal.lines.filter((l) => l.e === "job_completed" && wanted.has(l.run ?? ""));
@@ -178,15 +187,23 @@ async function throughput(
       runsPerSec: (inWindow * 1000) / (to - from),
       duplicates: completions.length - new Set(completions.map((l) => l.run)).size,
     };
+    lastSample = sample;
     if (workers === 1) {
       const times = completions.map((l) => l.t).sort((a, b) => a - b);
       sample.cycleMs = median(times.slice(1).map((x, i) => x - (times[i] as number)));
       sample.handlerMs = median(completions.map((l) => l.ms as number));
     }
-    log(`${engine} ×${workers}: ${sample.runsPerSec.toFixed(1)} runs/s (${inWindow} runs in window)`);
+    if (cpuBefore && cpuAfter)
+      sample.machineBusy = (cpuAfter.busy - cpuBefore.busy) / (cpuAfter.total - cpuBefore.total);
+    log(
+      `${engine} ×${workers}: ${sample.runsPerSec.toFixed(1)} runs/s (${inWindow} runs in window), machine ${((sample.machineBusy ?? Number.NaN) * 100).toFixed(0)} % busy`,
+    );
     return { sample, ...(connections ? { connections } : {}) };
   } finally {
     await stopChildren(children);
+    const closed = journal.lines.filter((l) => l.e === "closed" && children.some((c) => c.pid === l.pid));
+    if (closed.length === children.length && lastSample)
+      lastSample.workerCpuMsPerRun = closed.reduce((n, l) => n + (l.ms ?? 0), 0) / runs;
   }
 }
 
