@@ -33,6 +33,7 @@ function throughputTable(results: EngineResult[]): string {
   for (const r of results) {
     for (const workers of [...new Set(r.throughput.map((s) => s.workers))].sort((a, b) => a - b)) {
       const { median: rate, each } = rates(r, workers);
+      const samples = r.throughput.filter((s) => s.workers === workers);
       const eff = efficiencies(r, workers);
       const e = median(eff);
       const duplicates = r.throughput
@@ -47,6 +48,8 @@ function throughputTable(results: EngineResult[]): string {
           ? `≥ ${TARGET_EFFICIENCY}: ${met(e >= TARGET_EFFICIENCY)} (${e >= TARGET_EFFICIENCY ? "+" : ""}${(e - TARGET_EFFICIENCY).toFixed(2)})`
           : "",
         String(duplicates),
+        samples.map((s) => `${Math.round((s.machineBusy ?? Number.NaN) * 100)}`).join(", "),
+        ms(median(samples.map((s) => s.workerCpuMsPerRun ?? Number.NaN))),
       ]);
     }
   }
@@ -58,6 +61,8 @@ function throughputTable(results: EngineResult[]): string {
       "efficiency: median (per round)",
       "target",
       "runs completed twice",
+      "machine CPU busy % (per round)",
+      "worker CPU per run (ms)",
     ],
     rows,
   );
@@ -131,7 +136,7 @@ export function renderWorkers(result: WorkersResult): string {
     "",
     `## Throughput: a 5-stage pipeline, each stage waits ${STAGE_MS} ms`,
     "",
-    `A backlog of ${plan.runsPerWorker} × K runs is enqueued before K worker processes start; runs/s counts the runs completed while all K workers were busy (from the last worker's first job to the last job taken from the queue). ${plan.rounds} round(s), the order of K rotated each round; efficiency = runs/s at K / (K × runs/s at 1) within a round.`,
+    `A backlog of ${plan.runsPerWorker} × K runs is enqueued before K worker processes start; runs/s counts the runs completed while all K workers were busy (from the last worker's first job to the last job taken from the queue). ${plan.rounds} round(s), the order of K rotated each round; efficiency = runs/s at K / (K × runs/s at 1) within a round. Machine CPU busy: the share of both cores busy (everything on the machine, from /proc/stat) while the backlog drained; worker CPU: the worker processes' own CPU time (start-up included) per run.`,
     "",
     throughputTable(live),
     "",
