@@ -343,7 +343,9 @@ export async function measureWorkers(
   profile: "quick" | "full",
   log: (m: string) => void,
 ): Promise<WorkersResult> {
-  const plan = WORKERS_PLANS[profile];
+  // CAIRN_BENCH_WORKERS_LEASE_MS: another lease TTL (e.g. the default 30,000) for every part.
+  const lease = Number(process.env.CAIRN_BENCH_WORKERS_LEASE_MS ?? "");
+  const plan = { ...WORKERS_PLANS[profile], ...(lease >= 1_000 ? { leaseTtlMs: lease } : {}) };
   const pg = await probePostgres(POSTGRES_URL);
   if (!pg.available) throw new Error(`the workers bench needs PostgreSQL for its checkpoints: ${pg.reason}`);
   const schema = `cairn_bench_${process.pid}_wkstore`;
