@@ -83,12 +83,13 @@ describe.skipIf(!redisUp)("BullMQ adapter", () => {
     const queueName = uniqueName("unit");
     const queue = new Queue(queueName, { connection: bullmqConnection(connection).redis, prefix: bull });
     const events: WorkerEvent[] = [];
-    const start = () =>
+    const start = (concurrency = 1) =>
       createWorker({
         engine: "bullmq",
         connection,
         queue: queueName,
         pipelines: { unit: pipeline },
+        concurrency,
         leaseTtlMs: 2_000,
         onEvent: (e) => events.push(e),
       });
@@ -146,6 +147,31 @@ describe.skipIf(!redisUp)("BullMQ adapter", () => {
       ]);
     } finally {
       await next.close();
+      await queue.close();
+    }
+  });
+
+  it("runs `concurrency` runs at once in one worker, each on its own Pipeline", async () => {
+    let running = 0;
+    let most = 0;
+    const { queue, events, start, enqueue } = fresh(async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      running--;
+      return "a";
+    });
+    const worker = await start(3);
+    try {
+      const ids = ["c-1", "c-2", "c-3", "c-4", "c-5", "c-6"];
+      for (const id of ids) await enqueue(id);
+      for (const id of ids)
+        await expect.poll(() => queue.getJobState(id), { timeout: 15_000 }).toBe("completed");
+      expect(events.filter((e) => e.type === "job_completed")).toHaveLength(6);
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(3);
+    } finally {
+      await worker.close();
       await queue.close();
     }
   });
