@@ -23,7 +23,7 @@ export interface PgBossTiming {
   expireInSeconds: number;
   /** When the worker stops the run at its next checkpoint, in ms after the job started. */
   sliceMs: number;
-  /** How often maintenance fails expired jobs: `T / 2`, at least 1 s (pg-boss's minimum). */
+  /** How often maintenance fails expired jobs: `T / 2` rounded down to whole seconds, at least 1 (pg-boss's minimum). */
   maintenanceIntervalSeconds: number;
   /** How often an idle worker asks for a job: `T / 10`, between 0.5 s (pg-boss's minimum) and 1 s. */
   pollingIntervalSeconds: number;
@@ -38,7 +38,7 @@ export function pgBossTiming(leaseTtlMs: number): PgBossTiming {
   return {
     expireInSeconds,
     sliceMs: sliceMs(expireInSeconds),
-    maintenanceIntervalSeconds: Math.max(1, Math.round(leaseTtlMs / 2000)),
+    maintenanceIntervalSeconds: Math.max(1, Math.floor(leaseTtlMs / 2000)),
     pollingIntervalSeconds: Math.min(1, Math.max(0.5, leaseTtlMs / 10_000)),
   };
 }

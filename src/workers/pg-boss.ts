@@ -7,8 +7,9 @@
  * worker stops the run at its next checkpoint before the job expires and fails the job with
  * `retryDelay: 0`, which puts it back at once; the next delivery resumes the run.
  */
-import { CairnError, InvalidArgumentError } from "../core/errors.js";
+import { CairnError, InvalidArgumentError, StoreUnavailableError } from "../core/errors.js";
 import { loadDriver } from "../stores/driver.js";
+import { isConnectionError } from "../stores/postgres/driver.js";
 import {
   jobOptions,
   type PgBossTiming,
@@ -41,6 +42,7 @@ interface PgBoss {
   start(): Promise<unknown>;
   stop(options?: { graceful?: boolean; wait?: boolean; timeout?: number }): Promise<void>;
   createQueue(name: string, options: Record<string, unknown>): Promise<void>;
+  getQueue(name: string): Promise<unknown>;
   send(name: string, data: object, options: Record<string, unknown>): Promise<string | null>;
   fetch(name: string, options: { batchSize: number; includeMetadata: true }): Promise<PgBossJob[]>;
   complete(name: string, id: string, data?: object): Promise<unknown>;
@@ -100,6 +102,40 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** PostgreSQL's "deadlock detected": the server aborted one of the transactions involved. */
+const DEADLOCK = "40P01";
+
+/**
+ * Creates the queue unless it exists; every job also carries these settings (see `send`).
+ * pg-boss's `create_queue` attaches a partition to its job table, and two processes creating the
+ * same new queue at once (a fleet starting) can deadlock: PostgreSQL aborts one, which retries
+ * and then finds the queue there.
+ */
+async function ensureQueue(boss: PgBoss, queue: string, options: Record<string, unknown>) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if ((await boss.getQueue(queue)) === null) await boss.createQueue(queue, options);
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DEADLOCK || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 50));
+    }
+  }
+}
+
+/** Where the connection points, for messages (never its password). */
+function where(config: Record<string, unknown>): string {
+  if (typeof config.connectionString === "string") {
+    try {
+      const url = new URL(config.connectionString);
+      return `PostgreSQL at ${url.hostname}:${url.port || "5432"}`;
+    } catch {
+      return "PostgreSQL";
+    }
+  }
+  return `PostgreSQL at ${String(config.host ?? "localhost")}:${String(config.port ?? 5432)}`;
+}
+
 /** Starts pg-boss on the connection and makes sure the queue exists with cairn's settings. */
 async function openBoss(
   settings: Pick<AdapterSettings, "connection" | "queue" | "leaseTtlMs">,
@@ -127,10 +163,16 @@ async function openBoss(
     schedule: false,
   });
   boss.on("error", (error) => onError(asError(error)));
-  await boss.start();
   try {
-    // A no-op when the queue exists; every job also carries these settings (see `send`).
-    await boss.createQueue(settings.queue, jobOptions(settings.leaseTtlMs));
+    await boss.start();
+  } catch (error) {
+    await boss.stop({ graceful: false }).catch(() => {});
+    if (!isConnectionError(error)) throw error;
+    const cause = asError(error);
+    throw new StoreUnavailableError("pg-boss", `cannot reach ${where(config)}: ${cause.message}`, { cause });
+  }
+  try {
+    await ensureQueue(boss, settings.queue, jobOptions(settings.leaseTtlMs));
   } catch (error) {
     await boss.stop({ graceful: false }).catch(() => {});
     throw error;

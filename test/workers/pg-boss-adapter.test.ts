@@ -119,6 +119,20 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     });
   });
 
+  it("starts many workers at once on a new queue (pg-boss's queue creation can deadlock: retried)", async () => {
+    const t = setup(2_000);
+    const start = (queue: string) =>
+      adapter.startWorker(
+        { connection: t.connection, queue, concurrency: 1, leaseTtlMs: 2_000, onError: () => {} },
+        async () => ({ kind: "completed" }),
+      );
+    // The schema first, as in a fleet whose first worker migrated it; then six creators of a new queue.
+    workers.push(await start("warm"));
+    const started = await Promise.allSettled(Array.from({ length: 6 }, () => start("fresh-queue")));
+    for (const result of started) if (result.status === "fulfilled") workers.push(result.value);
+    expect(started.filter((result) => result.status === "rejected")).toEqual([]);
+  });
+
   it("completes the job of a completed run", async () => {
     const t = setup(30_000);
     const { calls, handler } = recording(async () => ({ kind: "completed" }));
@@ -279,4 +293,23 @@ describe.skipIf(!postgresUp)("pg-boss adapter", () => {
     expect(first.calls.map((call) => call.delivery)).toEqual([1]);
     expect(second.calls.map((call) => call.delivery)).toEqual([2]);
   });
+});
+
+it("reports an unreachable PostgreSQL as CAIRN_STORE_UNAVAILABLE, for a worker and an enqueue", async () => {
+  const settings = {
+    connection: "postgres://cairn:secret@127.0.0.1:1/none",
+    queue: QUEUE,
+    leaseTtlMs: 2_000,
+  };
+  const failures = await Promise.all([
+    adapter.enqueue(settings, { pipeline: "p", runId: "r" }).catch((error: unknown) => error),
+    adapter
+      .startWorker({ ...settings, concurrency: 1, onError: () => {} }, async () => ({ kind: "completed" }))
+      .catch((error: unknown) => error),
+  ]);
+  for (const error of failures) {
+    expect(error).toMatchObject({ code: "CAIRN_STORE_UNAVAILABLE" });
+    expect((error as Error).message).toContain("PostgreSQL at 127.0.0.1:1");
+    expect((error as Error).message).not.toContain("secret");
+  }
 });
