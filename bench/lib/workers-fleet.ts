@@ -105,8 +105,9 @@ function lineOf(c: Child, journal: Journal, e: string): Promise<unknown> {
 
 /**
  * Starts `count` worker children: all load at once, then each is told to start its worker and
- * waited for, one at a time when `oneByOne` (pg-boss workers starting together can fail with
- * "deadlock detected" in pg-boss's createQueue: reported to the lead). A child that fails to
+ * waited for, one at a time when `oneByOne` (pg-boss workers starting together failed with
+ * "deadlock detected" in pg-boss's createQueue before wk-pgboss's efa9f7b; the measurement window
+ * starts once all are busy, so the order does not change the figures). A child that fails to
  * start is replaced once. On failure, every started child is stopped.
  */
 export async function startWorkers(

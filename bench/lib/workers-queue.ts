@@ -7,9 +7,9 @@ import type { WorkersChildConfig } from "./workers-child.js";
 export const STAGE_MS = 20;
 
 /**
- * Enqueues `runIds` with at most 8 enqueues in flight, after a first one alone: on pg-boss,
- * concurrent enqueueRun() calls to a queue that does not exist yet fail with PostgreSQL's
- * "deadlock detected" (each creates the queue's partition at once).
+ * Enqueues `runIds` with at most 8 enqueues in flight, after a first one alone (which creates
+ * the queue: before wk-pgboss's efa9f7b, concurrent pg-boss enqueues to a new queue failed with
+ * PostgreSQL's "deadlock detected"; harmless since).
  */
 export async function enqueueAll(
   engine: WorkerEngine,
