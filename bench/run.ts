@@ -27,6 +27,8 @@ import { measureReads, measureResume, measureWrites, type ScenarioContext } from
 import { measureStartup } from "./lib/startup.js";
 import { BENCH_STORES, benchStore } from "./lib/stores.js";
 import { measureWalks } from "./lib/walks.js";
+import { measureWorkers } from "./lib/workers.js";
+import { renderWorkers } from "./lib/workers-report.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = join(ROOT, "bench", "results");
@@ -222,9 +224,29 @@ async function runReplication(options: BenchOptions): Promise<number> {
   return 0;
 }
 
+/** The workers scenario: worker processes on both engines, from this process (see bench/lib/workers.ts). */
+async function runWorkers(options: BenchOptions): Promise<number> {
+  const result = await measureWorkers(options.profile.name, (m) => console.error(`[workers] ${m}`));
+  const markdown = renderWorkers(result);
+  process.stdout.write(markdown);
+  await mkdir(RESULTS, { recursive: true });
+  const stamp = result.date.replace(/[:.]/g, "-");
+  await writeFile(
+    join(RESULTS, `${stamp}-workers-${options.profile.name}.json`),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
+  // Like latest.md: only a full run replaces the committed report.
+  if (options.profile.name === "full") {
+    await writeFile(join(RESULTS, "workers.md"), markdown);
+    console.error("[bench] wrote bench/results/workers.md");
+  }
+  return 0;
+}
+
 const options = parseOptions(process.argv.slice(2));
 try {
   if (options.scenario === "replication" && !options.child) process.exitCode = await runReplication(options);
+  else if (options.scenario === "workers" && !options.child) process.exitCode = await runWorkers(options);
   else if (options.child) await runChild(options);
   else process.exitCode = await runParent(options);
 } catch (error) {

@@ -16,6 +16,7 @@ export const SCENARIOS = [
   "dag",
   "durability",
   "replication",
+  "workers",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -93,13 +94,15 @@ export interface BenchOptions {
   dir: string | undefined;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis|s3|azure] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag|durability|replication]
+const USAGE = `usage: npm run bench -- [--quick] [--store memory|file|sqlite|postgres|redis|s3|azure] [--scenario write|read|resume|growth|e2e|startup|walks|atrest|dag|durability|replication|workers]
   --quick      smoke run (fewer samples, resume up to 1,000 checkpoints, growth 50 stages), under a minute
   --store      measure one store only
   --scenario   measure one scenario only (replication: across stores, see bench/lib/replication.ts;
-               only run when named)
+               workers: BullMQ and pg-boss worker fleets, see bench/lib/workers.ts; both only run
+               when named)
 Servers: CAIRN_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and
-CAIRN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); s3 runs on Ceph RGW (scripts/rgw.sh start,
+CAIRN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0); CAIRN_BENCH_WORKERS_LEASE_MS sets the workers
+scenario's lease TTL (default 5000); s3 runs on Ceph RGW (scripts/rgw.sh start,
 or the running cluster), azure on azurite (scripts/azurite.mjs); a server that is unreachable or
 cannot start skips its store.
 A full run of every store writes bench/results/latest.md; other runs only print and save JSON.`;
