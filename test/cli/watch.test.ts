@@ -5,13 +5,13 @@
  * back (PostgreSQL behind a proxy); and `cairn monitor` woken by the feed instead of waiting out
  * its interval.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
-import { CLI_PATH, runCairn } from "../support/cli.js";
+import { runCairn, startCairn } from "../support/cli.js";
 import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 import { startProxy } from "../support/tcp-proxy.js";
 
@@ -38,34 +38,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A long-running `cairn` process: its output so far, and a way to wait for more of it. */
+/** A long-running `cairn` process, with its output as JSON lines and a wait for a line count. */
 function start(args: string[]) {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    cwd: dir,
-    env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined },
-  });
-  children.add(child);
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (chunk: Buffer) => {
-    out.stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    out.stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  /** Resolves once `test` holds for the output (checked as it arrives; fails after 20 s). */
-  const until = async (what: string, test: () => boolean) => {
-    const deadline = Date.now() + 20_000;
-    while (!test()) {
-      if (Date.now() > deadline || child.exitCode !== null)
-        throw new Error(`cairn ${args.join(" ")}: no ${what}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  };
-  const lines = () => out.stdout.split("\n").filter((l) => l !== "");
-  const json = () => lines().map((l) => JSON.parse(l) as Line);
-  const linesAtLeast = (count: number) => until(`${count} lines`, () => lines().length >= count);
-  return { child, out, exited, until, lines, json, linesAtLeast };
+  const started = startCairn(args, { cwd: dir, children });
+  const json = () => started.lines().map((l) => JSON.parse(l) as Line);
+  const linesAtLeast = (count: number) =>
+    started.until(`${count} lines`, () => started.lines().length >= count);
+  return { ...started, json, linesAtLeast };
 }
 
 /** Writes one checkpoint of `pipelineId` (pipeline `etl`) through a manager of `store`; returns its id. */

@@ -1,5 +1,5 @@
 /** Runs the built `cairn` CLI as a subprocess, the way users run it (the global setup built it). */
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -27,4 +27,36 @@ export function runCairn(
       resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** A long-running `cairn` process (`watch`, `monitor`, `worker`): its output so far, and waits on it. */
+export function startCairn(
+  args: readonly string[],
+  options: { cwd: string; children?: Set<ChildProcess>; timeoutMs?: number },
+) {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined },
+  });
+  options.children?.add(child);
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (chunk: Buffer) => {
+    out.stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    out.stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  /** Resolves once `test` holds (checked every 25 ms); fails after the timeout or if the process exits. */
+  const until = async (what: string, test: () => boolean | Promise<boolean>) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await test())) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`cairn ${args.join(" ")}: no ${what}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  };
+  const lines = () => out.stdout.split("\n").filter((l) => l !== "");
+  return { child, out, exited, until, lines };
 }

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CLI_PATH, runCairn } from "./cli.js";
+import { CLI_PATH, runCairn, startCairn } from "./cli.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -118,36 +118,12 @@ export function enqueueFromStdin(
 
 /** A `cairn worker` process: its output so far and a way to wait for a condition on it. */
 export function startWorker(args: string[]) {
-  const child = spawn(process.execPath, [CLI_PATH, "worker", ...args, "--json"], {
-    cwd: dir,
-    env: { ...process.env, CAIRN_STORE: undefined, CAIRN_DEBUG: undefined },
-  });
-  children.add(child);
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (chunk: Buffer) => {
-    out.stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    out.stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const started = startCairn(["worker", ...args, "--json"], { cwd: dir, children, timeoutMs: 30_000 });
   const events = () =>
-    out.stdout
-      .split("\n")
-      .filter((l) => l !== "")
-      .map((l) => JSON.parse(l) as { type: string; runId?: string; delivery?: number });
-  /** Resolves once `test` holds (checked every 25 ms; fails after 30 s or if the worker exits). */
-  const until = async (what: string, test: () => boolean | Promise<boolean>) => {
-    const deadline = Date.now() + 30_000;
-    while (!(await test())) {
-      if (Date.now() > deadline || child.exitCode !== null)
-        throw new Error(`cairn worker: no ${what}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  };
+    started.lines().map((l) => JSON.parse(l) as { type: string; runId?: string; delivery?: number });
   const event = (type: string, runId: string) =>
-    until(`${type} of ${runId}`, () => events().some((e) => e.type === type && e.runId === runId));
-  return { child, out, exited, events, until, event };
+    started.until(`${type} of ${runId}`, () => events().some((e) => e.type === type && e.runId === runId));
+  return { ...started, events, event };
 }
 
 /** One engine's queue connection and a checkpoint store on the same server, fresh per test. */
