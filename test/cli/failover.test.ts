@@ -102,6 +102,37 @@ async function storedStages(url: string, runId: string): Promise<string[]> {
   }
 }
 
+/**
+ * Starts the run on the primary and, once s1 runs, a following replicator to the replica;
+ * resolves once the run is in s4 and the replica holds s3's checkpoint.
+ */
+async function runAndReplicate(
+  runId: string,
+  primary: string,
+  replica: string,
+  env: Record<string, string>,
+  replicateFlags: string[],
+) {
+  const runner = start(["run", "p.yaml", "--run-id", runId, "--store", primary], env);
+  await until(
+    "s1 to start",
+    async () => (await journal()).includes("s1"),
+    () => runner.output().stderr,
+  );
+  const replicator = start(["replicate", "--from", primary, "--to", replica, "--follow", ...replicateFlags]);
+  await until(
+    "s4 to start",
+    async () => (await journal()).includes("s4"),
+    () => runner.output().stderr,
+  );
+  await until(
+    "the replica to hold s3's checkpoint",
+    async () => (await storedStages(replica, runId)).includes("s3"),
+    () => JSON.stringify(replicator.output()),
+  );
+  return { runner, replicator };
+}
+
 it("a run resumes on the replica after the primary dies, and the primary is reconciled when it returns", {
   timeout: 240_000,
 }, async () => {
@@ -116,23 +147,10 @@ it("a run resumes on the replica after the primary dies, and the primary is reco
   const runId = "failover-1";
 
   // The runner writes s1..s3, then hangs in s4.
-  const runner = start(["run", "p.yaml", "--run-id", runId, "--store", primary], { HANG: "s4" });
-  await until(
-    "s1 to start",
-    async () => (await journal()).includes("s1"),
-    () => runner.output().stderr,
-  );
-  const replicator = start(["replicate", "--from", primary, "--to", replica, "--follow", "--poll-ms", "200"]);
-  await until(
-    "s4 to start",
-    async () => (await journal()).includes("s4"),
-    () => runner.output().stderr,
-  );
-  await until(
-    "the replica to hold s3's checkpoint",
-    async () => (await storedStages(replica, runId)).includes("s3"),
-    () => JSON.stringify(replicator.output()),
-  );
+  const { runner, replicator } = await runAndReplicate(runId, primary, replica, { HANG: "s4" }, [
+    "--poll-ms",
+    "200",
+  ]);
   expect(await storedStages(primary, runId)).toEqual(["s1", "s2", "s3"]);
 
   // The primary dies: the runner is killed, its files are copied (the "restored" primary) and deleted.
@@ -197,23 +215,9 @@ it("a checkpoint the replica never got is run again on it, and removed from the 
   const replica = `sqlite:${join(dir, "replica.db")}`;
   const runId = "failover-2";
   // s4 waits for "go"; the replicator is stopped before it: s4's checkpoint reaches only the primary.
-  const runner = start(["run", "p.yaml", "--run-id", runId, "--store", primary], { GATE: "s4", HANG: "s5" });
-  await until(
-    "s1 to start",
-    async () => (await journal()).includes("s1"),
-    () => runner.output().stderr,
-  );
-  const replicator = start(["replicate", "--from", primary, "--to", replica, "--follow", "--json"]);
-  await until(
-    "s4 to start",
-    async () => (await journal()).includes("s4"),
-    () => runner.output().stderr,
-  );
-  await until(
-    "the replica to hold s3's checkpoint",
-    async () => (await storedStages(replica, runId)).includes("s3"),
-    () => JSON.stringify(replicator.output()),
-  );
+  const { runner, replicator } = await runAndReplicate(runId, primary, replica, { GATE: "s4", HANG: "s5" }, [
+    "--json",
+  ]);
   replicator.child.kill("SIGTERM");
   expect(await replicator.exit, replicator.output().stderr).toBe(0);
   await writeFile(join(dir, "go"), "");
