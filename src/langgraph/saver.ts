@@ -13,6 +13,7 @@ import type {
   CheckpointListOptions,
   CheckpointMetadata,
   CheckpointTuple,
+  DeltaChannelHistory,
   PendingWrite,
   SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
@@ -20,6 +21,7 @@ import { InvalidArgumentError } from "../core/errors.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { CheckpointManagerOptions } from "../manager/manager-options.js";
 import { loadDriver } from "../stores/driver.js";
+import { deltaChannelHistory } from "./delta-history.js";
 import {
   assertThreadId,
   threadCheckpointId,
@@ -104,26 +106,47 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     return { threads, serde: this.serde, peer, nextVersion: () => this.getNextVersion(undefined) };
   }
 
-  /** The checkpoint a config names (`checkpoint_id`), or the thread namespace's latest. */
-  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+  /** The checkpoint record a config names (`checkpoint_id`), or the thread namespace's latest. */
+  private async find(
+    config: RunnableConfig,
+    threads: ThreadStore,
+  ): Promise<ReadRecord<CheckpointState> | undefined> {
     const c = configurable(config, "getTuple");
     if (c.thread_id === undefined) return undefined;
     const threadId = assertThreadId(c.thread_id);
     const ns = namespaceOf(c.checkpoint_ns);
     const runId = threadRunId(threadId, ns);
-    const threads = await this.store();
     let found: ReadRecord | undefined;
     if (c.checkpoint_id !== undefined && c.checkpoint_id !== null) {
       found = await threads.read(threadCheckpointId(runId, String(c.checkpoint_id)));
     } else {
+      // Every record carries the run's greatest checkpoint id as of its write: one read finds it.
       const newest = await threads.newest(runId);
       const latest = newest?.state.latest[1];
       if (!newest || !latest) return undefined;
       found = latest === newest.record.metadata.checkpoint_id ? newest : await threads.read(latest);
     }
     if (found?.state.kind !== "checkpoint") return undefined;
+    // The run id is a hash of thread and namespace: a record of another thread is not this one's.
     if (found.state.thread_id !== threadId || found.state.checkpoint_ns !== ns) return undefined;
-    return buildTuple(this.reader(threads), found as ReadRecord<CheckpointState>);
+    return found as ReadRecord<CheckpointState>;
+  }
+
+  /** The checkpoint a config names (`checkpoint_id`), or the thread namespace's latest. */
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const threads = await this.store();
+    const found = await this.find(config, threads);
+    return found && buildTuple(this.reader(threads), found);
+  }
+
+  /** Pending writes and seed of each channel along the config's ancestors (LangGraph's delta channels). */
+  override async getDeltaChannelHistory(options: {
+    config: RunnableConfig;
+    channels: string[];
+  }): Promise<Record<string, DeltaChannelHistory>> {
+    const threads = await this.store();
+    const start = await this.find(options.config, threads);
+    return deltaChannelHistory(this.reader(threads), start, options.channels);
   }
 
   /** The checkpoints of a thread (or of every thread), newest first, with `before`, `limit`, `filter`. */
