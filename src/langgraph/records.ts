@@ -101,12 +101,31 @@ export async function valueOutput(
   );
 }
 
-/** The value of an output made by {@link valueOutput}; its hash was verified by the caller. */
+const PLAIN_PREFIX = '{"serde":"json","v":';
+
+/**
+ * The JSON text of a `json` output's value when plain JSON.parse gives exactly what the default
+ * serde would: no cairn tag in it (the codec tags what JSON cannot hold) and no `lc` key (the
+ * only thing LangGraph's reviver acts on). The canonical text holds the value's JSON verbatim.
+ */
+export function plainJson(text: string): string | undefined {
+  if (!text.startsWith(PLAIN_PREFIX) || !text.endsWith("}")) return undefined;
+  if (text.includes('"$cairn"') || text.includes('"lc"')) return undefined;
+  return text.slice(PLAIN_PREFIX.length, -1);
+}
+
+/**
+ * The value of an output made by {@link valueOutput}; its hash was verified by the caller.
+ * `plain`: the serde is LangGraph's default, so plain JSON may skip it (see {@link plainJson}).
+ */
 export async function outputValue(
   serde: SerializerProtocol,
   text: string,
   checkpointId: string,
+  plain = false,
 ): Promise<unknown> {
+  const json = plain ? plainJson(text) : undefined;
+  if (json !== undefined) return JSON.parse(json);
   const tree = decode(text) as { serde?: unknown; v?: unknown; bytes?: unknown } | null;
   if (tree === null || typeof tree !== "object" || typeof tree.serde !== "string")
     throw new CheckpointCorruptError(checkpointId, "an output is not a LangGraph value");
