@@ -17,6 +17,7 @@ import type {
   PendingWrite,
   SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
+import { encode } from "../core/codec.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { CheckpointManagerOptions } from "../manager/manager-options.js";
@@ -247,8 +248,9 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     const existing = await threads.read(id);
     const same =
       existing?.state.kind === "checkpoint" &&
-      JSON.stringify(existing.state.checkpoint) === JSON.stringify(stored) &&
-      JSON.stringify(existing.state.metadata) === JSON.stringify(meta) &&
+      // Canonical text on both sides: the stored state comes back with its keys sorted.
+      encode(existing.state.checkpoint) === encode(stored) &&
+      encode(existing.state.metadata) === encode(meta) &&
       existing.state.parent_id === parentLg;
     if (!same) throw error;
   }
