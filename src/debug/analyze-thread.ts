@@ -84,8 +84,8 @@ export function renderThreadAnalysis(t: ThreadAnalysis): string[] {
     "LangGraph thread:",
     `  Thread:          ${t.threadId === null ? "(unknown)" : JSON.stringify(t.threadId)}`,
     `  Namespace:       ${ns}`,
-    `  Tree:            ${t.checkpoints} checkpoints, ${t.writes} pending-writes records, ${t.forks.length} fork${t.forks.length === 1 ? "" : "s"}, ${t.branches.length} branch${t.branches.length === 1 ? "" : "es"}`,
-    `  Latest:          ${t.latest ? `${t.latest.checkpointId} (${t.latest.source}, step ${t.latest.step}), ${t.latestWrites} pending writes` : "none"}`,
+    `  Tree:            ${t.checkpoints} checkpoint${t.checkpoints === 1 ? "" : "s"}, ${t.writes} pending-writes record${t.writes === 1 ? "" : "s"}, ${t.forks.length} fork${t.forks.length === 1 ? "" : "s"}, ${t.branches.length} branch${t.branches.length === 1 ? "" : "es"}`,
+    `  Latest:          ${t.latest ? `${t.latest.checkpointId} (${t.latest.source}, step ${t.latest.step}), ${t.latestWrites} pending-writes record${t.latestWrites === 1 ? "" : "s"}` : "none"}`,
   ];
   for (const f of t.forks) {
     lines.push(`  Fork at ${name(f)} → ${f.children.map((c) => labels.get(c) ?? c).join(", ")}`);

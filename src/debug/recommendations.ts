@@ -112,7 +112,9 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
     );
   }
   if (a.corrupted.length === 0 && a.orphaned.length === 0 && a.checkpoints.sealed === 0) {
-    out.unshift(`All ${plural(a.checkpoints.total, "checkpoint")} verify and the chain has no gaps.`);
+    out.unshift(
+      `All ${plural(a.checkpoints.total, "checkpoint")} verify and the ${a.thread ? "tree" : "chain"} has no gaps.`,
+    );
   }
   return out;
 }
@@ -162,11 +164,13 @@ function threadAdvice(t: ThreadAnalysis): string {
   if (!t.latest)
     return "No checkpoint of this thread namespace verifies: LangGraph would start the thread afresh.";
   const writes = t.latestWrites > 0 ? ` with ${plural(t.latestWrites, "pending-writes record")}` : "";
+  const others = t.branches.length - 1;
   const branches =
-    t.branches.length > 1
-      ? `; the other ${plural(t.branches.length - 1, "branch", "branches")} (forks) resume by passing their ` +
-        "checkpoint_id in the config"
-      : "";
+    others === 0
+      ? ""
+      : others === 1
+        ? "; the other branch (a fork) resumes when its checkpoint_id is passed in the config"
+        : `; the other ${others} branches (forks) resume when their checkpoint_id is passed in the config`;
   return (
     `LangGraph resumes this namespace from its latest checkpoint ${t.latest.checkpointId} ` +
     `(${t.latest.source}, step ${t.latest.step})${writes}${branches}. A thread never finishes: ` +

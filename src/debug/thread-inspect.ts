@@ -6,7 +6,6 @@
 import { CheckpointNotFoundError } from "../core/errors.js";
 import {
   resolvedChannels,
-  shortIds,
   type ThreadChannel,
   type ThreadCheckpoint,
   type ThreadNamespace,
@@ -159,7 +158,6 @@ export function renderThreadInspection(t: ThreadInspection): string[] {
     t.parentCheckpointId === null
       ? "(none)"
       : `${t.parentCheckpointId ?? "(unknown)"}${t.parentCairnId ? ` (${t.parentCairnId})` : ""}`;
-  const labels = shortIds(t.children);
   lines.push(
     field("Checkpoint id", `${t.checkpointId}${t.latest ? " (latest of the namespace)" : ""}`),
     field("Parent", parent),
@@ -168,9 +166,12 @@ export function renderThreadInspection(t: ThreadInspection): string[] {
       "Children",
       t.children.length === 0
         ? "(none)"
-        : `${t.children.map((c) => labels.get(c) ?? c).join(", ")}${t.children.length > 1 ? ` (a fork: ${t.children.length} branches)` : ""}`,
+        : t.children.length === 1
+          ? (t.children[0] as string)
+          : `a fork: ${t.children.length} branches`,
     ),
   );
+  if (t.children.length > 1) for (const child of t.children) lines.push(`    ${child}`);
   if (t.channels === null) lines.push(field("Channels", "(unknown: a record on the way is unreadable)"));
   else {
     const stored = t.full ? "this record holds every channel" : "this record holds the channels marked *";

@@ -31,10 +31,12 @@ export function checkSummary(ns: ThreadNamespace): string {
   return parts.length > 0 ? parts.join(", ") : "all valid";
 }
 
-/** `task …3f2a: messages, next` for one writes record. */
-export function writesLabel(w: ThreadWrites): string {
+/** `task 6c1f0e2a…: messages, next` for one writes record; task ids longer than `max` are cut. */
+export function writesLabel(w: ThreadWrites, max = 40): string {
   const task =
-    w.taskId === null ? "task ?" : `task ${w.taskId.length > 12 ? `…${w.taskId.slice(-8)}` : w.taskId}`;
+    w.taskId === null
+      ? "task ?"
+      : `task ${w.taskId.length > max ? `${w.taskId.slice(0, max - 1)}…` : w.taskId}`;
   const channels = w.writes === null ? "?" : [...new Set(w.writes.map((x) => x.channel))].join(", ");
   return `${task}: ${channels || "(none)"}`;
 }
@@ -80,7 +82,7 @@ export function renderThreadTree(threadId: string, ns: ThreadNamespace): string 
   ];
   const line = (c: ThreadCheckpoint) => {
     const latest = c === ns.latest ? "  ← latest" : "";
-    const fork = c.children.length > 1 ? `  ⑂ ${c.children.length} branches` : "";
+    const fork = c.children.length > 1 ? `  (fork: ${c.children.length} branches)` : "";
     return `${mark(c.check)} ${labels.get(c.lgId)}  ${c.source} step ${c.step}  ${formatTime(c.timestamp)}${fork}${latest}`;
   };
   // Depth first with a stack of its own: a long thread is a deep chain.

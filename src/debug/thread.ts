@@ -8,6 +8,7 @@
 import { CheckpointNotFoundError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
 import { threadPipelineName, threadRunId } from "../langgraph/ids.js";
+import { channelKey } from "../langgraph/records.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { walkRun } from "../manager/run-walk.js";
 import { decodeVerified } from "../manager/verify.js";
@@ -56,6 +57,8 @@ export interface ThreadCheckpoint extends ThreadRecordBase {
 /** One `putWrites` call: the pending writes of one task, attached to a checkpoint. */
 export interface ThreadWrites extends ThreadRecordBase {
   kind: "writes";
+  /** The LangGraph id of the checkpoint the writes attach to; null when the state is unknown. */
+  checkpointLgId: string | null;
   taskId: string | null;
   taskPath: string | null;
   /** Channel and index of each write; null when the state is unknown. */
@@ -98,17 +101,32 @@ export function langgraphState(stateData: Record<string, unknown>): Record<strin
 
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
 
-/** The channel map of a checkpoint state (`{ ch: [version, refKey | null] }`), null when malformed. */
-function channelsOf(value: unknown): Record<string, ThreadChannel> | null {
+/**
+ * The channel map of a checkpoint state (`{ channel: version }`); a channel has a value when the
+ * record's outputs hold its key (a channel without one was emptied). Null when malformed.
+ */
+function channelsOf(
+  value: unknown,
+  refs: Readonly<Record<string, string>>,
+): Record<string, ThreadChannel> | null {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
   const channels: Record<string, ThreadChannel> = {};
-  for (const [name, entry] of Object.entries(value)) {
-    if (!Array.isArray(entry)) return null;
-    const [version, ref] = entry as unknown[];
+  for (const [name, version] of Object.entries(value)) {
     if (typeof version !== "string" && typeof version !== "number") return null;
-    channels[name] = { version, stored: typeof ref === "string" };
+    channels[name] = { version, stored: channelKey(name) in refs };
   }
   return channels;
+}
+
+/** `metadata.source` and `metadata.step` when the metadata is stored as JSON (the default serde). */
+function sourceAndStep(metadata: unknown): { source?: string; step?: number } {
+  if (!Array.isArray(metadata) || metadata[0] !== "json") return {};
+  const m = metadata[1] as { source?: unknown; step?: unknown } | null;
+  if (m === null || typeof m !== "object") return {};
+  return {
+    ...(typeof m.source === "string" ? { source: m.source } : {}),
+    ...(typeof m.step === "number" ? { step: m.step } : {}),
+  };
 }
 
 function writesOf(value: unknown): { channel: string; idx: number }[] | null {
@@ -176,6 +194,7 @@ export async function readThreadRun(
       continue;
     }
     const lg = verified ? langgraphState(decodeVerified(verified).stateData) : undefined;
+    const refs = verified?.body.output_refs ?? {};
     if (lg) {
       namespace ??= str(lg.checkpoint_ns);
       threadId ??= str(lg.thread_id);
@@ -193,12 +212,13 @@ export async function readThreadRun(
       writes.push({
         ...base,
         kind: "writes",
+        checkpointLgId: str(lg?.checkpoint_id),
         taskId: str(lg?.task_id),
         taskPath: str(lg?.task_path),
         writes: lg ? writesOf(lg.writes) : null,
       });
     } else {
-      checkpoints.push(checkpointOf(base, m, runId, lg));
+      checkpoints.push(checkpointOf(base, m, runId, lg, refs));
     }
   }
   if (namespace === null && runId.split(".").length === 3) namespace = "";
@@ -213,7 +233,9 @@ function checkpointOf(
   m: StoredMetadata,
   runId: string,
   lg: Record<string, unknown> | undefined,
+  refs: Readonly<Record<string, string>>,
 ): ThreadCheckpoint {
+  const meta = sourceAndStep(lg?.metadata);
   const fromId = m.checkpoint_id.startsWith(`${runId}.`)
     ? m.checkpoint_id.slice(runId.length + 1)
     : m.checkpoint_id;
@@ -222,9 +244,10 @@ function checkpointOf(
     kind: "checkpoint",
     lgId: str(lg?.checkpoint_id) ?? fromId,
     parentLgId: lg ? (str(lg.parent_id) ?? null) : m.parent_checkpoint_id === null ? null : undefined,
-    source: m.stage_name,
-    step: m.stage_index - 1,
-    channels: lg ? channelsOf(lg.channels) : null,
+    // The record's stage says the same, cut to a name (source) and floored at -1 (step).
+    source: meta.source ?? m.stage_name,
+    step: meta.step ?? m.stage_index - 1,
+    channels: lg ? channelsOf(lg.channels, refs) : null,
     full: lg && typeof lg.full === "boolean" ? lg.full : null,
     children: [],
     writes: [],
@@ -240,14 +263,22 @@ function linkTree(
   unreadable: number,
 ): ThreadNamespace {
   const byId = new Map(checkpoints.map((c) => [c.cairnId, c]));
+  const byLg = new Map(checkpoints.map((c) => [c.lgId, c]));
   for (const c of checkpoints) {
+    // The saver links a record to a parent it held when writing; one put later is linked here by
+    // its LangGraph id, as LangGraph itself would find it.
+    if (c.parentCairnId === null && c.parentLgId) c.parentCairnId = byLg.get(c.parentLgId)?.cairnId ?? null;
     if (c.parentCairnId !== null) byId.get(c.parentCairnId)?.children.push(c.cairnId);
     // A parent the record names but the state could not: known from the parent record.
     if (c.parentLgId === undefined && c.parentCairnId !== null) {
       c.parentLgId = byId.get(c.parentCairnId)?.lgId;
     }
   }
-  for (const w of writes) if (w.parentCairnId !== null) byId.get(w.parentCairnId)?.writes.push(w);
+  for (const w of writes) {
+    if (w.parentCairnId === null && w.checkpointLgId !== null)
+      w.parentCairnId = byLg.get(w.checkpointLgId)?.cairnId ?? null;
+    if (w.parentCairnId !== null) byId.get(w.parentCairnId)?.writes.push(w);
+  }
   let latest: ThreadCheckpoint | undefined;
   for (const c of checkpoints) if (!latest || c.lgId > latest.lgId) latest = c;
   const times = [...checkpoints, ...writes].map((r) => r.timestamp.getTime());
@@ -309,6 +340,8 @@ export function shortIds(ids: readonly string[], min = 9): Map<string, string> {
   let common = 0;
   if (unique.length > 1) {
     while (common < first.length && unique.every((id) => id[common] === first[common])) common++;
+    // Cut after a dash, so labels keep whole uuid groups.
+    common = first.lastIndexOf("-", common - 1) + 1;
   }
   let length = min;
   const cut = (id: string) => id.slice(Math.min(common, Math.max(0, id.length - length)), common + length);

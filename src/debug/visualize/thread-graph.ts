@@ -136,7 +136,7 @@ function addWrites(
         ]
       : c.writes.map((w) => ({
           id: w.cairnId,
-          lines: [`✎ ${writesLabel(w)}`],
+          lines: [`✎ ${writesLabel(w, 13)}`],
           tooltip: [w.cairnId, ...w.problems].join("\n"),
           check: w.check,
         }));

@@ -29,7 +29,7 @@ export function threadColor(node: ThreadGraphNode): { fill: string; text: string
 export function threadMarks(node: ThreadGraphNode): string[] {
   const marks: string[] = [];
   if (node.latest) marks.push("★ latest");
-  if (node.fork) marks.push("⑂ fork");
+  if (node.fork) marks.push("fork");
   if (node.check === "invalid") marks.push("⚠ invalid");
   if (node.check === "sealed") marks.push("◌ not verified");
   return marks;

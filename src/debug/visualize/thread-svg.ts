@@ -17,6 +17,8 @@ const PAD_Y = 8;
 /** Room above a cluster's nodes for its name. */
 const CLUSTER_HEAD = 22;
 const CLUSTER_PAD = 12;
+/** Space between two namespaces' clusters. */
+const CLUSTER_GAP = 26;
 
 interface Box {
   node: ThreadGraphNode;
@@ -41,21 +43,92 @@ function boxFor(node: ThreadGraphNode): Box {
   };
 }
 
+interface Placed {
+  /** Node centres, page coordinates. */
+  nodes: Map<string, { x: number; y: number }>;
+  /** Edge routes inside a cluster, page coordinates. */
+  edges: Map<string, { x: number; y: number }[]>;
+  clusters: { label: string; runId: string; x: number; y: number; width: number; height: number }[];
+  width: number;
+  height: number;
+}
+
+/**
+ * Lays out each namespace on its own (dagre, left to right) and stacks the clusters top to
+ * bottom, root graph first: a compound layout lets clusters overlap their labels, and a
+ * namespace's tree reads best when it is not interleaved with another's.
+ */
+function layOut(graph: ThreadGraph, boxes: ReadonlyMap<string, Box>, left: number, top: number): Placed {
+  const placed: Placed = { nodes: new Map(), edges: new Map(), clusters: [], width: 0, height: 0 };
+  let y = top;
+  for (const group of graph.groups) {
+    const g = new dagre.graphlib.Graph({ multigraph: false });
+    g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 40, marginx: 0, marginy: 0 });
+    g.setDefaultEdgeLabel(() => ({}));
+    const members = new Set<string>();
+    for (const [id, box] of boxes) {
+      if (box.node.group !== group.id) continue;
+      members.add(id);
+      g.setNode(id, { width: box.width + 8, height: box.height + 8 });
+    }
+    for (const e of graph.edges) {
+      if (members.has(e.from) && members.has(e.to))
+        g.setEdge(e.from, e.to, { weight: e.kind === "parent" ? 3 : 1 });
+    }
+    dagre.layout(g);
+    const size = g.graph() as { width?: number; height?: number };
+    const width = (size.width ?? 0) + 2 * CLUSTER_PAD;
+    const height = (size.height ?? 0) + 2 * CLUSTER_PAD + CLUSTER_HEAD;
+    const ox = left + CLUSTER_PAD;
+    const oy = y + CLUSTER_HEAD + CLUSTER_PAD;
+    for (const id of members) {
+      const n = g.node(id) as { x: number; y: number } | undefined;
+      if (n) placed.nodes.set(id, { x: n.x + ox, y: n.y + oy });
+    }
+    for (const e of graph.edges) {
+      const route =
+        members.has(e.from) && (g.edge(e.from, e.to) as { points?: { x: number; y: number }[] } | undefined);
+      if (route && route.points)
+        placed.edges.set(
+          `${e.from}\n${e.to}`,
+          route.points.map((p) => ({ x: p.x + ox, y: p.y + oy })),
+        );
+    }
+    placed.clusters.push({ label: group.label, runId: group.runId, x: left, y, width, height });
+    placed.width = Math.max(placed.width, width);
+    y += height + CLUSTER_GAP;
+  }
+  placed.height = Math.max(0, y - CLUSTER_GAP - top);
+  return placed;
+}
+
+/**
+ * A subgraph edge, routed around the nodes: down from the parent graph's checkpoint into the gap
+ * above the subgraph's cluster, along it to the cluster's left margin, down, and into the
+ * subgraph's first checkpoint from the left.
+ */
+function crossRoute(
+  from: { x: number; y: number },
+  fromBox: Box,
+  to: { x: number; y: number },
+  toBox: Box,
+  cluster: { x: number; y: number },
+) {
+  const gapY = cluster.y - CLUSTER_GAP / 2;
+  const laneX = cluster.x + CLUSTER_PAD / 2;
+  const points = [
+    [from.x, from.y + fromBox.height / 2],
+    [from.x, gapY],
+    [laneX, gapY],
+    [laneX, to.y],
+    [to.x - toBox.width / 2, to.y],
+  ];
+  return points.map(([x, y], i) => `${i === 0 ? "M" : "L"}${fmt(x as number)},${fmt(y as number)}`).join(" ");
+}
+
 /** Renders the thread graph as a standalone SVG document. */
 export function renderThreadSvg(graph: ThreadGraph): string {
   const boxes = new Map(graph.nodes.map((n) => [n.id, boxFor(n)]));
-  const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-  g.setGraph({ rankdir: "LR", nodesep: 22, ranksep: 40, marginx: 0, marginy: 0 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const group of graph.groups) g.setNode(group.id, {});
-  for (const [id, box] of boxes) {
-    g.setNode(id, { width: box.width + 8, height: box.height + 8 });
-    g.setParent(id, box.node.group);
-  }
-  // A subgraph edge crosses clusters; it orders them but weighs little.
-  for (const e of graph.edges) g.setEdge(e.from, e.to, { weight: e.kind === "parent" ? 3 : 1 });
-  dagre.layout(g);
-  const label = g.graph() as { width?: number; height?: number };
   const counts = graph.counts;
   const subtitle = [
     `${counts.namespaces} namespace${counts.namespaces === 1 ? "" : "s"}`,
@@ -65,19 +138,19 @@ export function renderThreadSvg(graph: ThreadGraph): string {
     `${counts.invalid} invalid`,
     `generated ${formatUtc(graph.generatedAt)}`,
   ].join(" · ");
-  const graphTop = MARGIN + 56 + CLUSTER_HEAD;
-  const innerWidth = (label.width ?? 0) + 2 * CLUSTER_PAD;
+  const layout = layOut(graph, boxes, MARGIN, MARGIN + 60);
+  const key = legend(MARGIN, 0);
   const width = Math.ceil(
     Math.max(
       420,
-      innerWidth + 2 * MARGIN,
+      key.width + 2 * MARGIN,
+      layout.width + 2 * MARGIN,
       textWidth(graph.title, 18, true) + 2 * MARGIN,
       textWidth(subtitle, 12) + 2 * MARGIN,
     ),
   );
-  const legendTop = graphTop + (label.height ?? 0) + CLUSTER_PAD + 24;
+  const legendTop = MARGIN + 60 + layout.height + 20;
   const height = Math.ceil(legendTop + 30 + MARGIN);
-  const dx = MARGIN + CLUSTER_PAD + (width - 2 * MARGIN - innerWidth) / 2;
   const out = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT_FAMILY}">`,
@@ -88,24 +161,16 @@ export function renderThreadSvg(graph: ThreadGraph): string {
     `<text x="${MARGIN}" y="${MARGIN + 40}" font-size="12" fill="${MARK_COLORS.muted}">${escapeXml(subtitle)}</text></g>`,
     '<g class="namespaces">',
   ];
-  for (const group of graph.groups) {
-    const c = g.node(group.id) as { x: number; y: number; width: number; height: number } | undefined;
-    if (!c) continue;
-    const x = c.x - c.width / 2 - CLUSTER_PAD + dx;
-    const y = c.y - c.height / 2 - CLUSTER_PAD - CLUSTER_HEAD + graphTop;
-    const name = fitText(`namespace ${group.label}`, c.width + 2 * CLUSTER_PAD - 12, 12, true);
+  for (const c of layout.clusters) {
+    const name = fitText(`namespace ${c.label}`, c.width - 16, 12, true);
     out.push(
-      `<g class="namespace"><title>${escapeXml(`run ${group.runId}`)}</title>` +
-        `<rect x="${fmt(x)}" y="${fmt(y)}" width="${fmt(c.width + 2 * CLUSTER_PAD)}" height="${fmt(c.height + 2 * CLUSTER_PAD + CLUSTER_HEAD)}" rx="10" ry="10" fill="#f5f7f8" stroke="#90a4ae" stroke-dasharray="6 4"/>` +
-        `<text x="${fmt(x + 8)}" y="${fmt(y + 16)}" font-size="12" font-weight="bold" fill="${MARK_COLORS.muted}">${escapeXml(name)}</text></g>`,
+      `<g class="namespace"><title>${escapeXml(`run ${c.runId}`)}</title>` +
+        `<rect x="${fmt(c.x)}" y="${fmt(c.y)}" width="${fmt(c.width)}" height="${fmt(c.height)}" rx="10" ry="10" fill="#f5f7f8" stroke="#90a4ae" stroke-dasharray="6 4"/>` +
+        `<text x="${fmt(c.x + 8)}" y="${fmt(c.y + 16)}" font-size="12" font-weight="bold" fill="${MARK_COLORS.muted}">${escapeXml(name)}</text></g>`,
     );
   }
   out.push("</g>", '<g class="edges">');
   for (const e of graph.edges) {
-    const points =
-      (g.edge(e.from, e.to) as { points?: { x: number; y: number }[] } | undefined)?.points ?? [];
-    if (points.length < 2) continue;
-    const d = points.map((p, i) => `${i === 0 ? "M" : "L"}${fmt(p.x + dx)},${fmt(p.y + graphTop)}`).join(" ");
     const dash =
       e.kind === "writes"
         ? ' stroke-dasharray="2 3"'
@@ -113,16 +178,27 @@ export function renderThreadSvg(graph: ThreadGraph): string {
           ? ' stroke-dasharray="7 4"'
           : "";
     const marker = e.kind === "writes" ? "" : ' marker-end="url(#arrow)"';
-    out.push(
-      `<path class="edge ${e.kind}" d="${d}" fill="none" stroke="${MARK_COLORS.edge}" stroke-width="1.5"${dash}${marker}/>`,
-    );
+    let d: string | undefined;
+    const points = layout.edges.get(`${e.from}\n${e.to}`);
+    if (points && points.length >= 2)
+      d = points.map((p, i) => `${i === 0 ? "M" : "L"}${fmt(p.x)},${fmt(p.y)}`).join(" ");
+    else {
+      const [from, to] = [layout.nodes.get(e.from), layout.nodes.get(e.to)];
+      const [fromBox, toBox] = [boxes.get(e.from), boxes.get(e.to)];
+      const cluster = layout.clusters[graph.groups.findIndex((g) => g.id === toBox?.node.group)];
+      if (from && to && fromBox && toBox && cluster) d = crossRoute(from, fromBox, to, toBox, cluster);
+    }
+    if (d)
+      out.push(
+        `<path class="edge ${e.kind}" d="${d}" fill="none" stroke="${MARK_COLORS.edge}" stroke-width="1.5"${dash}${marker}/>`,
+      );
   }
   out.push("</g>", '<g class="nodes">');
   for (const [id, box] of boxes) {
-    const n = g.node(id) as { x: number; y: number } | undefined;
-    if (n) out.push(renderNode(box, n.x + dx - box.width / 2, n.y + graphTop - box.height / 2));
+    const n = layout.nodes.get(id);
+    if (n) out.push(renderNode(box, n.x - box.width / 2, n.y - box.height / 2));
   }
-  out.push("</g>", legend(MARGIN, legendTop), "</svg>");
+  out.push("</g>", legend(MARGIN, legendTop).svg, "</svg>");
   return `${out.join("\n")}\n`;
 }
 
@@ -158,12 +234,12 @@ function renderNode(box: Box, x: number, y: number): string {
   return parts.join("");
 }
 
-/** One row: a swatch per source, the writes leaf, and what the marks mean. */
-function legend(x: number, top: number): string {
+/** One row: a swatch per source, the writes leaf, and what the marks mean; its width too. */
+function legend(x: number, top: number): { svg: string; width: number } {
   const items = [
     ...["input", "loop", "update", "fork"].map((s) => ({ label: s, color: THREAD_COLORS[s]?.fill ?? "" })),
     { label: "pending writes", color: THREAD_COLORS.writes?.fill ?? "" },
-    { label: "★ latest  ⑂ fork  ⚠ invalid  ◌ encrypted", color: "" },
+    { label: "★ latest  ⚠ invalid  ◌ encrypted  - - → subgraph run by a task", color: "" },
   ];
   const parts = [
     `<g class="legend"><text x="${x}" y="${top + 15}" font-size="12" font-weight="bold" fill="${MARK_COLORS.text}">Legend</text>`,
@@ -182,5 +258,5 @@ function legend(x: number, top: number): string {
     cx += textWidth(item.label, 12) + 18;
   }
   parts.push("</g>");
-  return parts.join("");
+  return { svg: parts.join(""), width: cx - x };
 }
