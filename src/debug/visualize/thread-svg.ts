@@ -86,13 +86,10 @@ function layOut(graph: ThreadGraph, boxes: ReadonlyMap<string, Box>, left: numbe
       if (n) placed.nodes.set(id, { x: n.x + ox, y: n.y + oy });
     }
     for (const e of graph.edges) {
-      const route =
-        members.has(e.from) && (g.edge(e.from, e.to) as { points?: { x: number; y: number }[] } | undefined);
-      if (route && route.points)
-        placed.edges.set(
-          `${e.from}\n${e.to}`,
-          route.points.map((p) => ({ x: p.x + ox, y: p.y + oy })),
-        );
+      if (!(members.has(e.from) && members.has(e.to))) continue;
+      const route = g.edge(e.from, e.to) as { points?: { x: number; y: number }[] } | undefined;
+      const points = route?.points?.map((p) => ({ x: p.x + ox, y: p.y + oy }));
+      if (points) placed.edges.set(`${e.from}\n${e.to}`, points);
     }
     placed.clusters.push({ label: group.label, runId: group.runId, x: left, y, width, height });
     placed.width = Math.max(placed.width, width);
