@@ -3,6 +3,7 @@
  * name, and the LangGraph part of the inspection of any thread record (named either way).
  */
 import { CheckpointCorruptError, KeyMissingError } from "../../core/errors.js";
+import { assertValidName } from "../../core/ids.js";
 import { findThreadRun, readThreadRun } from "../../debug/thread.js";
 import { findThreadRecord, inspectThreadRecord, type ThreadInspection } from "../../debug/thread-inspect.js";
 import type { CheckpointManager } from "../../index.js";
@@ -31,6 +32,8 @@ export async function threadPart(
     };
   }
   const checkpointId = flags.checkpointId as string;
+  // Before any read: a name that could walk out of a file store is a usage error.
+  assertValidName("checkpointId", checkpointId);
   const store = await manager.getStore();
   let runId: string | undefined;
   try {
