@@ -9,7 +9,7 @@ import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { CairnSaver, threadCheckpointId, threadRunId } from "../../src/langgraph/index.js";
 import { type CliResult, runCairn } from "../support/cli.js";
-import { SUB_TASK, type ThreadFixture, writeThread } from "../support/lg-threads.js";
+import { runRealGraph, SUB_TASK, type ThreadFixture, writeThread } from "../support/lg-threads.js";
 import { storeUrls } from "../support/store-urls.js";
 
 const { urls, dir } = storeUrls("lg-cli");
@@ -387,6 +387,41 @@ describe("cairn export and import of a LangGraph thread", () => {
       expect(listed.namespaces[0]?.forks).toHaveLength(1);
     },
   );
+});
+
+describe("a real StateGraph with a subgraph, an interrupt and a fork", () => {
+  it("lists, validates, analyzes and draws its thread", async () => {
+    const store = sqlite();
+    const { forkedFrom } = await runRealGraph(store, "real-graph");
+    const view = json<{
+      namespaces: { namespace: string; forks: string[]; checkpoints: { lgId: string }[] }[];
+    }>(await cairn(["list", "--thread", "real-graph", "--store", store, "--json"]));
+    const [root, sub] = view.namespaces;
+    expect(view.namespaces).toHaveLength(2);
+    expect(root?.namespace).toBe("");
+    expect(sub?.namespace).toMatch(/^child:[0-9a-f-]{36}$/);
+    expect(root?.forks).toEqual([threadCheckpointId(threadRunId("real-graph"), forkedFrom)]);
+    expect((await cairn(["validate", "--thread", "real-graph", "--store", store])).code).toBe(0);
+    const analysis = json<{ namespaces: { thread: { forks: unknown[]; branches: unknown[] } }[] }>(
+      await cairn(["analyze", "--thread", "real-graph", "--store", store, "--json"]),
+    );
+    expect(analysis.namespaces[0]?.thread.forks).toHaveLength(1);
+    expect(analysis.namespaces[0]?.thread.branches).toHaveLength(2);
+    const drawn = await cairn([
+      "visualize",
+      "--thread",
+      "real-graph",
+      "--output",
+      "real.svg",
+      "--store",
+      store,
+    ]);
+    expect(drawn.code).toBe(0);
+    const svg = await readFile(join(dir(), "real.svg"), "utf8");
+    // The subgraph hangs off the root checkpoint whose task ran it.
+    expect(svg.split('class="edge subgraph"').length - 1).toBe(1);
+    expect(svg).toContain("__interrupt__");
+  });
 });
 
 describe("cairn visualize --thread", () => {

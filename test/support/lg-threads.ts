@@ -3,6 +3,7 @@
  * the CLI tests: a root graph with a fork (time travel: an `update` on an older checkpoint) and
  * pending writes (one an interrupt), and a subgraph namespace run by a task of the root graph.
  */
+import { Annotation, Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
 import { type Checkpoint, emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { CairnSaver } from "../../src/langgraph/index.js";
 
@@ -70,6 +71,44 @@ export async function writeThread(store: string, threadId = "support-42"): Promi
     const f = await put(subNs, e.id, e, "loop", 0, { answer: "draft" });
     await writes(subNs, f.id, "task-sub", [["answer", "draft"]]);
     return { threadId, subNs, root: { a: a.id, b: b.id, c: c.id, d: d.id }, sub: { e: e.id, f: f.id } };
+  } finally {
+    await saver.close();
+  }
+}
+
+/**
+ * A real StateGraph on CairnSaver: plan → child (a compiled subgraph) → ask (an interrupt),
+ * resumed with `Command`, then forked by `updateState` on the checkpoint before the subgraph ran.
+ */
+export async function runRealGraph(store: string, threadId: string): Promise<{ forkedFrom: string }> {
+  const State = Annotation.Root({
+    log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+  });
+  const child = new StateGraph(State)
+    .addNode("inner", async () => ({ log: ["inner"] }))
+    .addEdge(START, "inner")
+    .addEdge("inner", END)
+    .compile();
+  const graph = new StateGraph(State)
+    .addNode("plan", async () => ({ log: ["plan"] }))
+    .addNode("child", child)
+    .addNode("ask", async () => ({ log: [`ask:${String(interrupt("ok?"))}`] }))
+    .addEdge(START, "plan")
+    .addEdge("plan", "child")
+    .addEdge("child", "ask")
+    .addEdge("ask", END);
+  const saver = new CairnSaver({ store });
+  try {
+    const app = graph.compile({ checkpointer: saver });
+    const config = { configurable: { thread_id: threadId } };
+    await app.invoke({ log: ["start"] }, config);
+    await app.invoke(new Command({ resume: "yes" }), config);
+    let before: { configurable?: Record<string, unknown> } | undefined;
+    for await (const state of app.getStateHistory(config))
+      if (state.next.includes("child")) before = state.config;
+    if (!before) throw new Error("no checkpoint before the subgraph ran");
+    await app.updateState(before, { log: ["edited"] });
+    return { forkedFrom: String(before.configurable?.checkpoint_id) };
   } finally {
     await saver.close();
   }
