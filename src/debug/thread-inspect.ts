@@ -184,9 +184,11 @@ export function renderThreadInspection(t: ThreadInspection): string[] {
   if (t.pendingWrites.length === 0 && t.unreadableWrites.length === 0)
     lines.push(field("Pending writes", "(none)"));
   else {
-    lines.push(`  Pending writes: ${t.pendingWrites.length}`);
+    const unreadable = t.unreadableWrites.length;
+    const more = unreadable > 0 ? ` (+ ${unreadable} record${unreadable === 1 ? "" : "s"} not read)` : "";
+    lines.push(`  Pending writes: ${t.pendingWrites.length}${more}`);
     for (const w of t.pendingWrites) lines.push(`    task ${w.taskId ?? "?"}  ${w.channel} [${w.idx}]`);
-    for (const id of t.unreadableWrites) lines.push(`    ${id}: unreadable`);
+    for (const id of t.unreadableWrites) lines.push(`    ${id}: not verified (invalid, or encrypted without the key)`);
   }
   return lines;
 }

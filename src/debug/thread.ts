@@ -337,7 +337,8 @@ export function resolvedChannels(
 export function shortIds(ids: readonly string[], min = 9): Map<string, string> {
   const unique = [...new Set(ids)];
   const first = unique[0] ?? "";
-  let common = 0;
+  // One id alone: past its first group, as if it shared that with others.
+  let common = unique.length === 1 ? first.indexOf("-") + 1 : 0;
   if (unique.length > 1) {
     while (common < first.length && unique.every((id) => id[common] === first[common])) common++;
     // Cut after a dash, so labels keep whole uuid groups.

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { CairnSaver, threadCheckpointId, threadRunId } from "../../src/langgraph/index.js";
+import { readKeyFile } from "../../src/transforms/key-file.js";
 import { type CliResult, runCairn } from "../support/cli.js";
 import { runRealGraph, SUB_TASK, type ThreadFixture, writeThread } from "../support/lg-threads.js";
 import { storeUrls } from "../support/store-urls.js";
@@ -245,6 +246,41 @@ describe("cairn inspect on LangGraph threads", () => {
     const text = await cairn(["inspect", "--thread", "wide-thread", "--store", store]);
     expect(text.stdout).toContain("Channels:       40 (this record holds the channels marked *)");
     expect(text.stdout).toMatch(/ \*ch7 +v2\n/);
+  });
+});
+
+describe("an encrypted thread", () => {
+  it("is listed and drawn without the key (not verified, never invalid), and verified with it", async () => {
+    const store = `sqlite:${join(dir(), "sealed.db")}`;
+    const keys = join(dir(), "sealed.keys");
+    expect((await cairn(["keys", "generate", "--key-file", keys])).code).toBe(0);
+    const saver = new CairnSaver({ store, encryption: await readKeyFile(keys) });
+    const { emptyCheckpoint, uuid6 } = await import("@langchain/langgraph-checkpoint");
+    const cp = { ...emptyCheckpoint(), id: uuid6(-1) };
+    cp.channel_values.secret = "Zebra";
+    cp.channel_versions.secret = 1;
+    const conf = { configurable: { thread_id: "sealed", checkpoint_ns: "" } };
+    const stored = await saver.put(conf, cp, { source: "input", step: -1, parents: {} }, { secret: 1 });
+    await saver.putWrites(stored, [["secret", "Zebra 2"]], "task-1");
+    await saver.close();
+
+    const without = await cairn(["list", "--thread", "sealed", "--store", store]);
+    expect(without.code).toBe(0);
+    expect(without.stdout).toMatch(/^\(root\)\s+\S+\s+1\s+1\s+0\s+1\s+.*2 not verified \(encrypted\)$/m);
+    const inspect = await cairn(["inspect", "--thread", "sealed", "--store", store]);
+    expect(inspect.code).toBe(7);
+    expect(inspect.stdout).toContain(`Checkpoint id:  ${cp.id} (latest of the namespace)`);
+    expect(inspect.stdout).not.toContain("Zebra");
+    expect(
+      (await cairn(["visualize", "--thread", "sealed", "--output", "sealed.svg", "--store", store])).code,
+    ).toBe(0);
+    const svg = await readFile(join(dir(), "sealed.svg"), "utf8");
+    expect(svg).toContain("◌ not verified");
+
+    const withKey = await cairn(["list", "--thread", "sealed", "--store", store, "--key-file", keys]);
+    expect(withKey.stdout).toMatch(/all valid$/m);
+    const valid = await cairn(["validate", "--thread", "sealed", "--store", store, "--key-file", keys]);
+    expect(valid.code).toBe(0);
   });
 });
 
