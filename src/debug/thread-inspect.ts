@@ -188,7 +188,8 @@ export function renderThreadInspection(t: ThreadInspection): string[] {
     const more = unreadable > 0 ? ` (+ ${unreadable} record${unreadable === 1 ? "" : "s"} not read)` : "";
     lines.push(`  Pending writes: ${t.pendingWrites.length}${more}`);
     for (const w of t.pendingWrites) lines.push(`    task ${w.taskId ?? "?"}  ${w.channel} [${w.idx}]`);
-    for (const id of t.unreadableWrites) lines.push(`    ${id}: not verified (invalid, or encrypted without the key)`);
+    for (const id of t.unreadableWrites)
+      lines.push(`    ${id}: not verified (invalid, or encrypted without the key)`);
   }
   return lines;
 }
