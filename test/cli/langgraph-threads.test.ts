@@ -5,6 +5,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
 import { CairnSaver, threadCheckpointId, threadRunId } from "../../src/langgraph/index.js";
@@ -304,6 +305,23 @@ describe("cairn validate and analyze on LangGraph threads", () => {
     const one = await cairn(["validate", "--thread", t.threadId, "--namespace", t.subNs, "--store", t.store]);
     expect(one.stdout).toContain("Checked 3 checkpoints in 1 run");
     expect((await cairn(["validate", "--all", "--store", t.store])).code).toBe(0);
+  });
+
+  it("still finds real damage in a thread: a changed value fails validate (exit 4) and shows in the tree", async () => {
+    const store = `sqlite:${join(dir(), "tampered.db")}`;
+    const t = await thread(store);
+    const db = new Database(join(dir(), "tampered.db"));
+    // The fork's edited topic, changed at rest behind cairn's back.
+    db.prepare("UPDATE cairn_outputs SET body = replace(body, 'refunds', 'refundz')").run();
+    db.close();
+    const result = await cairn(["validate", "--thread", t.threadId, "--store", store]);
+    expect(result.code).toBe(4);
+    expect(result.stdout).toContain(`⚠ ${threadCheckpointId(threadRunId(t.threadId), t.root.d)}`);
+    expect(result.stdout).toContain("output_hash_mismatch");
+    const tree = await cairn(["list", "--thread", t.threadId, "--namespace", "", "--store", store]);
+    expect(tree.code).toBe(0);
+    expect(tree.stdout).toMatch(/^└─ ⚠ .*update step 1/m);
+    expect(tree.stdout).toContain("1 invalid");
   });
 
   it("analyzes a thread as a tree: forks, branch tips and LangGraph's latest, nothing orphaned", async () => {
