@@ -374,6 +374,12 @@ describe("cairn validate and analyze on LangGraph threads", () => {
     );
     expect(text.stdout).not.toContain("Resume point:");
     expect(text.stdout).not.toContain("Orphaned");
+    // The recovery report agrees: LangGraph's latest, not a pipeline's resume point or command.
+    const report = await cairn(["report", "--pipeline-id", threadRunId(t.threadId), "--store", t.store]);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toContain(`LangGraph checkpoint: ${t.root.d} (update, step 1)`);
+    expect(report.stdout).toContain("none: LangGraph resumes a thread");
+    expect(report.stdout).not.toContain("cairn run");
   });
 });
 
