@@ -93,3 +93,19 @@ export function renderThreadAnalysis(t: ThreadAnalysis): string[] {
   if (t.branches.length > 1) for (const b of t.branches) lines.push(`  Branch tip ${name(b)}`);
   return lines;
 }
+
+/** The recovery point of a LangGraph thread: the checkpoint LangGraph loads, and its branches. */
+export function threadRecoveryRows(t: ThreadAnalysis): [string, string][] {
+  if (!t.latest) return [["Checkpoint", "none: no checkpoint of this namespace verifies"]];
+  return [
+    ["Checkpoint", t.latest.cairnId],
+    [
+      "LangGraph checkpoint",
+      `${t.latest.checkpointId} (${t.latest.source}, step ${t.latest.step}): the latest, which LangGraph loads`,
+    ],
+    [
+      "Branches",
+      `${t.branches.length} (${t.forks.length} fork${t.forks.length === 1 ? "" : "s"}); another branch resumes by its checkpoint_id`,
+    ],
+  ];
+}

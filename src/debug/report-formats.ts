@@ -6,7 +6,7 @@ import { formatBytes } from "../manager/chain-text.js";
 import type { SealedKey } from "../manager/run-walk.js";
 import type { PlanEstimate } from "../pipeline/plan-estimate.js";
 import type { CorruptedCheckpoint } from "./analyze.js";
-import type { ThreadAnalysis } from "./analyze-thread.js";
+import { threadRecoveryRows } from "./analyze-thread.js";
 import type { RecoveryReport } from "./report.js";
 import {
   codeSegments,
@@ -89,7 +89,7 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
     {
       title: "Recommended recovery point",
       rows: r.thread
-        ? threadRows(r.thread)
+        ? threadRecoveryRows(r.thread)
         : p
           ? [
               ["Checkpoint", p.checkpointId],
@@ -382,19 +382,3 @@ function noResume(r: RecoveryReport): string {
 }
 
 const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
-
-/** The recovery point of a LangGraph thread: the checkpoint LangGraph loads, and its branches. */
-function threadRows(t: ThreadAnalysis): [string, string][] {
-  if (!t.latest) return [["Checkpoint", "none: no checkpoint of this namespace verifies"]];
-  return [
-    ["Checkpoint", t.latest.cairnId],
-    [
-      "LangGraph checkpoint",
-      `${t.latest.checkpointId} (${t.latest.source}, step ${t.latest.step}): the latest, which LangGraph loads`,
-    ],
-    [
-      "Branches",
-      `${t.branches.length} (${t.forks.length} fork${t.forks.length === 1 ? "" : "s"}); another branch resumes by its checkpoint_id`,
-    ],
-  ];
-}
