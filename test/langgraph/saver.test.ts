@@ -251,3 +251,29 @@ describe("CairnSaver", () => {
     await saver.close();
   });
 });
+
+describe("retention on LangGraph threads", () => {
+  it("never trims a thread (its records need their ancestors), and removes it whole once all of it is old", async () => {
+    const url = sqliteUrl();
+    const saver = new CairnSaver({ store: url });
+    const root = { configurable: { thread_id: "aging", checkpoint_ns: "" } };
+    const a = next(undefined, { v: 1 });
+    const ca = await saver.put(root, a, meta(0), newVersions(a, { v: 1 }));
+    await new Promise((r) => setTimeout(r, 150));
+    const b = next(a, { v: 2 });
+    await saver.put(ca, b, meta(1), newVersions(b, { v: 2 }));
+    const cleaner = new CheckpointManager({ store: url });
+    // The first checkpoint is older than the cutoff, the second is not: a pipeline run would be trimmed.
+    const partly = await cleaner.autoCleanup({ retentionDays: 75 / 86_400_000 });
+    expect(partly).toBe(0);
+    const report = await cleaner.cleanupOldCheckpoints({ retentionDays: 75 / 86_400_000, dryRun: true });
+    expect(report.skipped).toEqual([
+      { pipelineId: threadRunId("aging"), reason: expect.stringContaining("removed whole") },
+    ]);
+    expect((await saver.getTuple(root))?.checkpoint.channel_values).toEqual({ v: 2 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await cleaner.autoCleanup({ retentionDays: 50 / 86_400_000 })).toBe(2);
+    expect(await saver.getTuple(root)).toBeUndefined();
+    await Promise.all([cleaner.close(), saver.close()]);
+  });
+});
