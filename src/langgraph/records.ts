@@ -69,6 +69,7 @@ export function channelKey(channel: string): string {
 export const writeKey = (i: number) => `w${i}`;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const PLAIN_PREFIX = '{"serde":"json","v":';
 
 /** Serializes `value` with `serde` into a value cairn's codec holds: parsed JSON, or bytes. */
 export async function toSerdeValue(serde: SerializerProtocol, value: unknown): Promise<SerdeValue> {
@@ -88,20 +89,28 @@ export async function fromSerdeValue(serde: SerializerProtocol, [type, value]: S
   return serde.loadsTyped(type, value);
 }
 
-/** A value as a cairn output: codec text of `{ serde, v }` (json) or `{ serde, bytes }`. */
+/**
+ * A value as a cairn output: codec text of `{ serde, v }` (json) or `{ serde, bytes }`. The serde's
+ * JSON goes in verbatim (it is valid codec text unless it holds a `$cairn` key, which the codec
+ * would read as a tag: such a value is re-encoded), so a write costs LangGraph's serialization
+ * and one SHA-256, not a parse and a re-encode.
+ */
 export async function valueOutput(
   serde: SerializerProtocol,
   value: unknown,
   path: string,
 ): Promise<EncodedOutput> {
-  const [type, stored] = await toSerdeValue(serde, value);
+  const [type, data] = await serde.dumpsTyped(value);
+  if (type === "json") {
+    const text = typeof data === "string" ? data : utf8.decode(data);
+    if (text !== "" && !text.includes('"$cairn"')) return EncodedOutput.fromText(`${PLAIN_PREFIX}${text}}`);
+  }
+  const [, stored] = await toSerdeValue(serde, value);
   return EncodedOutput.of(
     type === "json" ? { serde: type, v: stored } : { serde: type, bytes: stored },
     path,
   );
 }
-
-const PLAIN_PREFIX = '{"serde":"json","v":';
 
 /**
  * The JSON text of a `json` output's value when plain JSON.parse gives exactly what the default

@@ -277,3 +277,48 @@ describe("retention on LangGraph threads", () => {
     await Promise.all([cleaner.close(), saver.close()]);
   });
 });
+
+describe("values through the serde", () => {
+  it("round-trips messages, bytes, maps, sets, dates and objects with a $cairn key", async () => {
+    const { AIMessage, HumanMessage } = await import("@langchain/core/messages");
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    const values = {
+      messages: [new HumanMessage("hi"), new AIMessage({ content: "hello", id: "m2" })],
+      bytes: new Uint8Array([0, 1, 254, 255]),
+      map: new Map<string, unknown>([
+        ["a", 1],
+        ["b", { c: [2] }],
+      ]),
+      set: new Set(["x", "y"]),
+      when: new Date("2026-12-05T00:00:00.000Z"),
+      tagged: { $cairn: "not-a-tag", v: 1 },
+      plain: { z: 1, a: [true, null, "lc"], "-0": -0 },
+    };
+    const root = { configurable: { thread_id: "types", checkpoint_ns: "" } };
+    const cp = next(undefined, values);
+    const config = await saver.put(root, cp, meta(0), newVersions(cp, values));
+    await saver.putWrites(
+      config,
+      [
+        ["messages", [new HumanMessage("more")]],
+        ["bytes", new Uint8Array([7])],
+      ],
+      "t",
+    );
+    const tuple = await new CairnSaver({ manager: saver.manager }).getTuple(root);
+    const got = tuple?.checkpoint.channel_values as typeof values;
+    expect(got.messages.map((m) => [m.constructor.name, m.content])).toEqual([
+      ["HumanMessage", "hi"],
+      ["AIMessage", "hello"],
+    ]);
+    expect(got.bytes).toEqual(values.bytes);
+    expect(got.map).toEqual(values.map);
+    expect(got.set).toEqual(values.set);
+    expect(got.tagged).toEqual(values.tagged);
+    expect(got.plain).toEqual({ z: 1, a: [true, null, "lc"], "-0": 0 });
+    expect(tuple?.pendingWrites?.map(([, ch]) => ch)).toEqual(["messages", "bytes"]);
+    const written = tuple?.pendingWrites?.[0]?.[2] as unknown[];
+    expect(written[0]).toBeInstanceOf(HumanMessage);
+    await saver.close();
+  });
+});
