@@ -227,7 +227,14 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
             outputs,
           };
         });
-        if (written) threads.remember(id, { checksum: record.metadata.checksum, ...written });
+        if (written) {
+          threads.remember(id, {
+            checksum: record.metadata.checksum,
+            stageIndex: record.metadata.stage_index,
+            ...written,
+          });
+          threads.countWrite(id, 0);
+        }
       } catch (error) {
         if (!isIdTaken(error)) throw error;
         await this.assertSameCheckpoint(threads, id, stored, meta, parentLg, error);
@@ -280,15 +287,16 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       peer.WRITES_IDX_MAP[channel] ?? i,
     ]);
     await threads.exclusive(runId, async () => {
-      const target = await threads.read(checkpointId);
-      const parent = target ? { id: checkpointId, checksum: target.record.metadata.checksum } : null;
+      // LangGraph may write to a checkpoint not stored (yet): the writes then name it, unlinked.
+      const target = await threads.knownCheckpoint(checkpointId);
+      const parent = target ? { id: checkpointId, checksum: target.checksum } : null;
       for (let n = (await threads.writeCount(checkpointId)) + 1; n <= MAX_WRITE_RECORDS; n++) {
         try {
           await threads.append(runId, (latest, key) => ({
             id: writesRecordId(checkpointId, n),
             pipelineName: threadPipelineName(threadId),
             stageName: "writes",
-            stageIndex: target?.record.metadata.stage_index ?? 0,
+            stageIndex: target?.stageIndex ?? 0,
             parent,
             state: {
               kind: "writes",

@@ -63,6 +63,7 @@ interface Known {
   checksum: string;
   map: ChannelMap;
   depth: number;
+  stageIndex: number;
 }
 
 /** Delta records between full channel maps: bounds an ancestor walk to this many reads. */
@@ -179,7 +180,12 @@ export class ThreadStore {
         ? new Map(ownEntries(rec))
         : deriveMap(map, versionsOf(rec.state), ownEntries(rec));
     const result = map ?? new Map();
-    this.remember(id, { checksum: r.record.metadata.checksum, map: result, depth: r.state.depth });
+    this.remember(id, {
+      checksum: r.record.metadata.checksum,
+      map: result,
+      depth: r.state.depth,
+      stageIndex: r.record.metadata.stage_index,
+    });
     return result;
   }
 
@@ -191,8 +197,8 @@ export class ThreadStore {
     if (!r) return undefined;
     if (r.state.kind !== "checkpoint")
       throw new CheckpointCorruptError(id, "a LangGraph parent must be a checkpoint, not pending writes");
-    const map = await this.channelMap(r as ReadRecord<CheckpointState>);
-    return { checksum: r.record.metadata.checksum, map, depth: r.state.depth };
+    await this.channelMap(r as ReadRecord<CheckpointState>);
+    return this.known.get(id);
   }
 
   /** The pending-writes records of a checkpoint, in the order they were written. */
