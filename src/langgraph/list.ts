@@ -45,10 +45,17 @@ async function runsOf(
 export async function* listTuples(rt: ReadThread, q: ListQuery): AsyncGenerator<CheckpointTuple> {
   const store = rt.threads.store;
   const ids: string[] = [];
+  // Pending-writes records by checkpoint, from the listings: no id is asked for that is absent.
+  const writes = new Map<string, number>();
   for (const runId of await runsOf(rt, q.threadId, q.ns)) {
     for (const entry of await store.listCheckpoints(runId)) {
       if (!entry.ok) throw new CheckpointCorruptError(entry.corrupt.checkpointId, entry.corrupt.reason);
-      if (entry.metadata.stage_name !== "writes") ids.push(entry.metadata.checkpoint_id);
+      const id = entry.metadata.checkpoint_id;
+      const slot = /^(.*)\.w(\d+)$/.exec(id);
+      if (entry.metadata.stage_name === "writes" && slot) {
+        const [, checkpointId = "", n = "0"] = slot;
+        writes.set(checkpointId, Math.max(writes.get(checkpointId) ?? 0, Number(n)));
+      } else ids.push(id);
     }
   }
   const before = q.before?.configurable?.checkpoint_id as string | undefined;
@@ -74,5 +81,8 @@ export async function* listTuples(rt: ReadThread, q: ListQuery): AsyncGenerator<
         : 0,
   );
   const limit = q.limit !== undefined && q.limit >= 0 ? q.limit : picked.length;
-  for (const r of picked.slice(0, limit)) yield await buildTuple(rt, r);
+  for (const r of picked.slice(0, limit)) {
+    const id = r.record.metadata.checkpoint_id;
+    yield await buildTuple(rt, r, writes.get(id) ?? 0);
+  }
 }

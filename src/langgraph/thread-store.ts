@@ -201,17 +201,32 @@ export class ThreadStore {
     return this.known.get(id);
   }
 
-  /** The pending-writes records of a checkpoint, in the order they were written. */
-  async writesOf(checkpointId: string): Promise<ReadRecord<WritesState>[]> {
+  /**
+   * The pending-writes records of a checkpoint, in slot order. `known`: how many there are, when the
+   * caller knows (from the run's tip or listing), so that no absent id is asked for: on the file
+   * store that costs a listing of every run. A writer takes slot n only once slots 1..n-1 exist,
+   * so the slots are always 1..count.
+   */
+  async writesOf(checkpointId: string, known?: number): Promise<ReadRecord<WritesState>[]> {
     const out: ReadRecord<WritesState>[] = [];
-    for (let n = 1; ; n++) {
-      const r = await this.read(writesRecordId(checkpointId, n));
-      if (!r) break;
+    const check = (r: ReadRecord | undefined, id: string): ReadRecord<WritesState> => {
+      if (!r) throw new CheckpointCorruptError(id, "this pending-writes record is missing");
       if (r.state.kind !== "writes")
         throw new CheckpointCorruptError(r.record.metadata.checkpoint_id, "expected pending writes");
-      out.push(r as ReadRecord<WritesState>);
+      return r as ReadRecord<WritesState>;
+    };
+    if (known !== undefined) {
+      const ids = Array.from({ length: known }, (_, i) => writesRecordId(checkpointId, i + 1));
+      out.push(...(await Promise.all(ids.map(async (id) => check(await this.read(id), id)))));
+    } else {
+      for (let n = 1; ; n++) {
+        const id = writesRecordId(checkpointId, n);
+        const r = await this.read(id);
+        if (!r) break;
+        out.push(check(r, id));
+      }
     }
-    this.writeCounts.set(checkpointId, out.length);
+    this.countWrite(checkpointId, out.length);
     return out;
   }
 
