@@ -10,7 +10,7 @@ import { mapLimit } from "../util/fs-util.js";
 import { isThreadRun, threadPipelineName, threadRunId } from "./ids.js";
 import { type CheckpointState, fromSerdeValue } from "./records.js";
 import type { ReadRecord } from "./thread-store.js";
-import { buildTuple, type ReadThread } from "./tuple.js";
+import { buildTuple, isDefaultSerde, type ReadThread } from "./tuple.js";
 
 /** What to list: a thread (or all), a namespace (or all), and LangGraph's list options. */
 export interface ListQuery extends CheckpointListOptions {
@@ -68,7 +68,10 @@ export async function* listTuples(rt: ReadThread, q: ListQuery): AsyncGenerator<
     if (q.ns !== undefined && s.checkpoint_ns !== q.ns) continue;
     if (before !== undefined && !(s.checkpoint_id < before)) continue;
     if (q.filter && Object.keys(q.filter).length > 0) {
-      const metadata = ((await fromSerdeValue(rt.serde, s.metadata)) ?? {}) as Record<string, unknown>;
+      const metadata = ((await fromSerdeValue(rt.serde, s.metadata, isDefaultSerde(rt))) ?? {}) as Record<
+        string,
+        unknown
+      >;
       if (!Object.entries(q.filter).every(([k, v]) => isDeepStrictEqual(metadata[k], v))) continue;
     }
     picked.push(r as ReadRecord<CheckpointState>);

@@ -80,6 +80,12 @@ function namespaceOf(value: unknown): string {
   return value;
 }
 
+/** `promise`, marked handled: it is awaited later, after the write it waits for. */
+function settledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 /** A LangGraph checkpointer storing threads in cairn, every read verified. */
 export class CairnSaver extends peer.BaseCheckpointSaver<number> {
   /** The manager whose store holds the threads. */
@@ -202,19 +208,29 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     const parentLg =
       c.checkpoint_id === undefined || c.checkpoint_id === null ? null : String(c.checkpoint_id);
     const parentId = parentLg === null ? null : threadCheckpointId(runId, parentLg);
+    // Serialized now, as the caller's objects are at the call: the write may wait for its parent.
+    const plain = this.serde.constructor === peer.JsonPlusSerializer;
+    const { channel_values: values, ...rest } = checkpoint;
+    const serialized = settledLater(
+      Promise.all([
+        toSerdeValue(this.serde, rest, plain),
+        toSerdeValue(this.serde, metadata, plain),
+        Promise.all(
+          Object.keys(newVersions)
+            .filter((channel) => (values as Record<string, unknown>)[channel] !== undefined)
+            .map(async (channel) => {
+              const value = (values as Record<string, unknown>)[channel];
+              return [channel, await valueOutput(this.serde, value, `channel ${channel}`, plain)] as const;
+            }),
+        ),
+      ]),
+    );
     // LangGraph does not wait for a put before the next put or the checkpoint's writes: each
     // waits here for the put it builds on, so a record is always written after its parent.
     return this.sequenced(parentId, id, async () => {
       const threads = await this.store();
-      const { channel_values: values, ...rest } = checkpoint;
-      const stored = await toSerdeValue(this.serde, rest);
-      const meta = await toSerdeValue(this.serde, metadata);
-      const fresh = new Map<string, Awaited<ReturnType<typeof valueOutput>>>();
-      for (const channel of Object.keys(newVersions)) {
-        const value = (values as Record<string, unknown>)[channel];
-        if (value !== undefined)
-          fresh.set(channel, await valueOutput(this.serde, value, `channel ${channel}`));
-      }
+      const [stored, meta, channelOutputs] = await serialized;
+      const fresh = new Map(channelOutputs);
       await threads.exclusive(runId, async () => {
         // A parent this store does not hold (LangGraph does not insist on one) is named, not linked.
         const parent = parentId === null ? undefined : await threads.knownCheckpoint(parentId);
@@ -309,11 +325,18 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     const checkpointLg = String(c.checkpoint_id);
     const runId = threadRunId(threadId, ns);
     const checkpointId = threadCheckpointId(runId, checkpointLg);
+    const plain = this.serde.constructor === peer.JsonPlusSerializer;
+    const serialized = settledLater(
+      Promise.all(
+        writes.map(
+          async ([channel, value], i) =>
+            [writeKey(i), await valueOutput(this.serde, value, `write ${i} (${channel})`, plain)] as const,
+        ),
+      ),
+    );
     return this.sequenced(checkpointId, undefined, async () => {
       const threads = await this.store();
-      const outputs = new Map<string, Awaited<ReturnType<typeof valueOutput>>>();
-      for (const [i, [channel, value]] of writes.entries())
-        outputs.set(writeKey(i), await valueOutput(this.serde, value, `write ${i} (${channel})`));
+      const outputs = new Map(await serialized);
       const entries = writes.map(([channel], i): [string, number] => [
         channel,
         peer.WRITES_IDX_MAP[channel] ?? i,

@@ -98,7 +98,11 @@ export async function buildTuple(
     s.parent_id === null
       ? undefined
       : (m.parent_checkpoint_id ?? threadCheckpointId(m.pipeline_id, s.parent_id));
-  const checkpoint = (await fromSerdeValue(serde, s.checkpoint)) as CheckpointTuple["checkpoint"];
+  const checkpoint = (await fromSerdeValue(
+    serde,
+    s.checkpoint,
+    isDefaultSerde(rt),
+  )) as CheckpointTuple["checkpoint"];
   // Checkpoints before format 4 kept pending sends as the parent's writes: LangGraph migrates them.
   const migrate = typeof checkpoint.v === "number" && checkpoint.v < 4 && parentId !== undefined;
   const [map, writeRecords, parentWrites] = await Promise.all([
@@ -137,7 +141,7 @@ export async function buildTuple(
   const tuple: CheckpointTuple = {
     config: { configurable: { ...base, checkpoint_id: s.checkpoint_id } },
     checkpoint,
-    metadata: (await fromSerdeValue(serde, s.metadata)) as CheckpointTuple["metadata"],
+    metadata: (await fromSerdeValue(serde, s.metadata, isDefaultSerde(rt))) as CheckpointTuple["metadata"],
     pendingWrites,
   };
   if (s.parent_id !== null) tuple.parentConfig = { configurable: { ...base, checkpoint_id: s.parent_id } };
