@@ -293,6 +293,8 @@ describe("values through the serde", () => {
       when: new Date("2026-12-05T00:00:00.000Z"),
       tagged: { $cairn: "not-a-tag", v: 1 },
       plain: { z: 1, a: [true, null, "lc"], "-0": -0 },
+      lcKey: { lc: 5, type: "constructor", nested: { lc: 1 } },
+      holes: { a: undefined, b: [1, undefined] },
     };
     const root = { configurable: { thread_id: "types", checkpoint_ns: "" } };
     const cp = next(undefined, values);
@@ -316,6 +318,8 @@ describe("values through the serde", () => {
     expect(got.set).toEqual(values.set);
     expect(got.tagged).toEqual(values.tagged);
     expect(got.plain).toEqual({ z: 1, a: [true, null, "lc"], "-0": 0 });
+    expect(got.lcKey).toEqual(values.lcKey);
+    expect(got.holes).toStrictEqual({ a: undefined, b: [1, undefined] });
     expect(tuple?.pendingWrites?.map(([, ch]) => ch)).toEqual(["messages", "bytes"]);
     const written = tuple?.pendingWrites?.[0]?.[2] as unknown[];
     expect(written[0]).toBeInstanceOf(HumanMessage);
