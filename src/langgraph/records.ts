@@ -39,6 +39,8 @@ export interface CheckpointState {
   full: boolean;
   /** Records between this one and the nearest `full` ancestor (0 when full). */
   depth: number;
+  /** Pending-writes records of this checkpoint stored before it (LangGraph sent them first). */
+  prior_writes?: number;
   /** The greatest LangGraph checkpoint id of the run, and its cairn id, as of this record. */
   latest: [string, string];
 }
@@ -213,6 +215,8 @@ export function threadState(stateData: unknown, checkpointId: string): ThreadSta
     if (s.parent_id !== null && !isString(s.parent_id)) throw fail("parent_id is not a string");
     if (s.channels === null || typeof s.channels !== "object") throw fail("channels missing");
     if (typeof s.full !== "boolean" || typeof s.depth !== "number") throw fail("full or depth missing");
+    if (s.prior_writes !== undefined && typeof s.prior_writes !== "number")
+      throw fail("prior_writes is not a number");
     return s as unknown as CheckpointState;
   }
   if (s.kind === "writes") {
