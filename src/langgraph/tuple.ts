@@ -85,8 +85,12 @@ function lazyValue(target: Record<string, unknown>, key: string, json: string): 
   });
 }
 
-/** The tuple of a checkpoint record. */
-export async function buildTuple(rt: ReadThread, r: ReadRecord<CheckpointState>): Promise<CheckpointTuple> {
+/** The tuple of a checkpoint record; `writes`: how many pending-writes records it has, when known. */
+export async function buildTuple(
+  rt: ReadThread,
+  r: ReadRecord<CheckpointState>,
+  writes?: number,
+): Promise<CheckpointTuple> {
   const { threads, serde, peer } = rt;
   const m = r.record.metadata;
   const s = r.state;
@@ -94,15 +98,19 @@ export async function buildTuple(rt: ReadThread, r: ReadRecord<CheckpointState>)
     s.parent_id === null
       ? undefined
       : (m.parent_checkpoint_id ?? threadCheckpointId(m.pipeline_id, s.parent_id));
-  const checkpoint = (await fromSerdeValue(serde, s.checkpoint)) as CheckpointTuple["checkpoint"];
+  const checkpoint = (await fromSerdeValue(
+    serde,
+    s.checkpoint,
+    isDefaultSerde(rt),
+  )) as CheckpointTuple["checkpoint"];
   // Checkpoints before format 4 kept pending sends as the parent's writes: LangGraph migrates them.
   const migrate = typeof checkpoint.v === "number" && checkpoint.v < 4 && parentId !== undefined;
-  const [map, writes, parentWrites] = await Promise.all([
+  const [map, writeRecords, parentWrites] = await Promise.all([
     threads.channelMap(r),
-    threads.writesOf(m.checkpoint_id),
+    threads.writesOf(m.checkpoint_id, writes),
     migrate && parentId ? threads.writesOf(parentId) : Promise.resolve([]),
   ]);
-  const slots = resolveWrites(peer, writes);
+  const slots = resolveWrites(peer, writeRecords);
   const sends = resolveWrites(peer, parentWrites).filter((slot) => slot.channel === peer.TASKS);
   const addresses: string[] = [];
   for (const [, address] of map.values()) if (address) addresses.push(address);
@@ -133,7 +141,7 @@ export async function buildTuple(rt: ReadThread, r: ReadRecord<CheckpointState>)
   const tuple: CheckpointTuple = {
     config: { configurable: { ...base, checkpoint_id: s.checkpoint_id } },
     checkpoint,
-    metadata: (await fromSerdeValue(serde, s.metadata)) as CheckpointTuple["metadata"],
+    metadata: (await fromSerdeValue(serde, s.metadata, isDefaultSerde(rt))) as CheckpointTuple["metadata"],
     pendingWrites,
   };
   if (s.parent_id !== null) tuple.parentConfig = { configurable: { ...base, checkpoint_id: s.parent_id } };

@@ -251,3 +251,78 @@ describe("CairnSaver", () => {
     await saver.close();
   });
 });
+
+describe("retention on LangGraph threads", () => {
+  it("never trims a thread (its records need their ancestors), and removes it whole once all of it is old", async () => {
+    const url = sqliteUrl();
+    const saver = new CairnSaver({ store: url });
+    const root = { configurable: { thread_id: "aging", checkpoint_ns: "" } };
+    const a = next(undefined, { v: 1 });
+    const ca = await saver.put(root, a, meta(0), newVersions(a, { v: 1 }));
+    await new Promise((r) => setTimeout(r, 150));
+    const b = next(a, { v: 2 });
+    await saver.put(ca, b, meta(1), newVersions(b, { v: 2 }));
+    const cleaner = new CheckpointManager({ store: url });
+    // The first checkpoint is older than the cutoff, the second is not: a pipeline run would be trimmed.
+    const partly = await cleaner.autoCleanup({ retentionDays: 75 / 86_400_000 });
+    expect(partly).toBe(0);
+    const report = await cleaner.cleanupOldCheckpoints({ retentionDays: 75 / 86_400_000, dryRun: true });
+    expect(report.skipped).toEqual([
+      { pipelineId: threadRunId("aging"), reason: expect.stringContaining("removed whole") },
+    ]);
+    expect((await saver.getTuple(root))?.checkpoint.channel_values).toEqual({ v: 2 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await cleaner.autoCleanup({ retentionDays: 50 / 86_400_000 })).toBe(2);
+    expect(await saver.getTuple(root)).toBeUndefined();
+    await Promise.all([cleaner.close(), saver.close()]);
+  });
+});
+
+describe("values through the serde", () => {
+  it("round-trips messages, bytes, maps, sets, dates and objects with a $cairn key", async () => {
+    const { AIMessage, HumanMessage } = await import("@langchain/core/messages");
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    const values = {
+      messages: [new HumanMessage("hi"), new AIMessage({ content: "hello", id: "m2" })],
+      bytes: new Uint8Array([0, 1, 254, 255]),
+      map: new Map<string, unknown>([
+        ["a", 1],
+        ["b", { c: [2] }],
+      ]),
+      set: new Set(["x", "y"]),
+      when: new Date("2026-12-05T00:00:00.000Z"),
+      tagged: { $cairn: "not-a-tag", v: 1 },
+      plain: { z: 1, a: [true, null, "lc"], "-0": -0 },
+      lcKey: { lc: 5, type: "constructor", nested: { lc: 1 } },
+      holes: { a: undefined, b: [1, undefined] },
+    };
+    const root = { configurable: { thread_id: "types", checkpoint_ns: "" } };
+    const cp = next(undefined, values);
+    const config = await saver.put(root, cp, meta(0), newVersions(cp, values));
+    await saver.putWrites(
+      config,
+      [
+        ["messages", [new HumanMessage("more")]],
+        ["bytes", new Uint8Array([7])],
+      ],
+      "t",
+    );
+    const tuple = await new CairnSaver({ manager: saver.manager }).getTuple(root);
+    const got = tuple?.checkpoint.channel_values as typeof values;
+    expect(got.messages.map((m) => [m.constructor.name, m.content])).toEqual([
+      ["HumanMessage", "hi"],
+      ["AIMessage", "hello"],
+    ]);
+    expect(got.bytes).toEqual(values.bytes);
+    expect(got.map).toEqual(values.map);
+    expect(got.set).toEqual(values.set);
+    expect(got.tagged).toEqual(values.tagged);
+    expect(got.plain).toEqual({ z: 1, a: [true, null, "lc"], "-0": 0 });
+    expect(got.lcKey).toEqual(values.lcKey);
+    expect(got.holes).toStrictEqual({ a: undefined, b: [1, undefined] });
+    expect(tuple?.pendingWrites?.map(([, ch]) => ch)).toEqual(["messages", "bytes"]);
+    const written = tuple?.pendingWrites?.[0]?.[2] as unknown[];
+    expect(written[0]).toBeInstanceOf(HumanMessage);
+    await saver.close();
+  });
+});
