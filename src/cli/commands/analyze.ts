@@ -34,6 +34,8 @@ export function registerAnalyze(program: Command): void {
         "Costs: per stage, the duration, failure rate and checkpoint write cost learned from the pipeline's " +
         "newest runs (exponentially weighted, the newest weighs most), and where `checkpointPolicy: auto` " +
         "would skip the checkpoint after a stage.\n" +
+        "A LangGraph thread's run (--thread) is a tree that never finishes: instead of a resume point and " +
+        "costs, its forks, branch tips and the checkpoint LangGraph resumes from.\n" +
         "Informational: exits 0 even when it finds problems (use `cairn validate` to fail on them); " +
         "exits 3 when the run does not exist.",
     )

@@ -130,7 +130,8 @@ export function registerExport(program: Command): void {
     .description(
       "Export a verified checkpoint (--checkpoint-id), or every checkpoint of a run (--pipeline-id), " +
         "to a JSON file that any store can import. An encrypted run is exported encrypted, as stored, " +
-        "with its wrapped data key (the key file is needed to verify it and to import it), unless --decrypt",
+        "with its wrapped data key (the key file is needed to verify it and to import it), unless --decrypt. " +
+        "--thread exports every namespace run of a LangGraph thread, one file each, into the --output folder",
     )
     .option("--checkpoint-id <id>", "the checkpoint to export")
     .option("--pipeline-id <id>", "export every checkpoint of this run, oldest first")

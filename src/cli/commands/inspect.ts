@@ -118,7 +118,7 @@ export function registerInspect(program: Command): void {
       examples(
         "cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345",
         "cairn inspect --thread support-42 --store sqlite:./graph.db",
-        "cairn inspect --thread support-42 --namespace 'child:6f1c…' --checkpoint-id 1ef9b3c2-…",
+        "cairn inspect --thread support-42 --namespace child:3ec1fe96-4c95-5aef-8806-c52e232d4bbe --checkpoint-id 99c8-6bc0",
       ),
     );
   addThreadOptions(

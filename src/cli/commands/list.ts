@@ -195,7 +195,10 @@ export function registerList(program: Command): void {
   const command = program
     .command("list")
     .summary("List runs, or one run's checkpoints")
-    .description("List pipeline runs, or the checkpoints of one run (newest first)")
+    .description(
+      "List pipeline runs, or the checkpoints of one run (newest first). LangGraph threads (CairnSaver) are " +
+        "listed in a table of their own, by thread and namespace; --thread lists one thread's namespaces",
+    )
     .option("--pipeline-id <id>", "list this run's checkpoints instead of the runs")
     .option("--name <pipeline>", "list one pipeline's runs, newest first, from the runs-by-name index")
     .option("--unfinished", "with --name: only runs that have not finished")

@@ -38,7 +38,9 @@ export function registerVisualize(program: Command): void {
         "failures, invalid and quarantined checkpoints and unreadable entries marked. The output file's " +
         `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}. With --graph stages, draw ` +
         "the pipeline's stages instead: their status in the newest checkpoint that verifies, and an edge from " +
-        "each dependency to the stage that waits for it.",
+        "each dependency to the stage that waits for it. With --thread, a LangGraph thread's checkpoint tree: " +
+        "each namespace a cluster, forks as branches, pending writes as leaves, labelled with LangGraph's ids, " +
+        "sources and steps.",
     )
     .option("--pipeline-id <id>", "the run to draw")
     .requiredOption("-o, --output <file>", "file to write: graph.png, graph.svg, graph.mmd or graph.dot")
