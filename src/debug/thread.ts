@@ -350,7 +350,11 @@ export function shortIds(ids: readonly string[], min = 9): Map<string, string> {
   return new Map(
     unique.map((id) => {
       const label = cut(id);
-      return [id, label.length < id.length ? `${id.startsWith(label) ? "" : "…"}${label}` : id];
+      const start = id.indexOf(label);
+      // One mark is enough: a label from the middle says so in front (`…99f9-6900`).
+      const head = start > 0 ? "…" : "";
+      const tail = start === 0 && label.length < id.length ? "…" : "";
+      return [id, `${head}${label}${tail}`];
     }),
   );
 }
