@@ -343,3 +343,28 @@ describe("names", () => {
     await saver.close();
   });
 });
+
+describe("list", () => {
+  it("orders checkpoints newest first across plain and hashed ids, with before and limit", async () => {
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    const root = { configurable: { thread_id: "mixed", checkpoint_ns: "" } };
+    // "k/…" ids are not name-safe: stored under a hash, placed by reading them.
+    const ids = ["a1", "k/2", "b3", "k/4", "c5", "k/6", "d7"];
+    for (const [step, id] of ids.entries()) {
+      const cp = next(undefined, { step }, id);
+      await saver.put(root, cp, meta(step), newVersions(cp, { step }));
+    }
+    const listed = async (options: Parameters<CairnSaver["list"]>[1]) => {
+      const out: string[] = [];
+      for await (const t of saver.list(root, options)) out.push(t.checkpoint.id);
+      return out;
+    };
+    const all = [...ids].sort().reverse();
+    expect(await listed({})).toEqual(all);
+    expect(await listed({ limit: 3 })).toEqual(all.slice(0, 3));
+    const before = { configurable: { ...root.configurable, checkpoint_id: "k/4" } };
+    expect(await listed({ before })).toEqual(all.filter((id) => id < "k/4"));
+    expect(await listed({ before, limit: 2, filter: { step: 2 } })).toEqual(["b3"]);
+    await saver.close();
+  });
+});
