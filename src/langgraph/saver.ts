@@ -240,6 +240,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               channels: Object.fromEntries(entries.map(([channel, [version]]) => [channel, version])),
               full,
               depth: written.depth,
+              ...(prior > 0 ? { prior_writes: prior } : {}),
               latest: latest && latest[0] > checkpoint.id ? latest : [checkpoint.id, id],
             };
             return {
@@ -259,7 +260,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               stageIndex: record.metadata.stage_index,
               ...written,
             });
-            threads.countWrite(id, 0);
+            threads.countWrite(id, prior);
           }
         } catch (error) {
           if (!isIdTaken(error)) throw error;
