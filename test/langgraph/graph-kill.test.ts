@@ -1,0 +1,66 @@
+/**
+ * A real LangGraph StateGraph (parallel nodes, a compiled subgraph as a node, an `interrupt()`)
+ * on CairnSaver over persistent stores, SIGKILLed between nodes in child processes and resumed
+ * in new ones: the answer goes in with `Command({ resume })`, then time travel forks the thread.
+ * The states and the history's shape must match the same steps on MemorySaver without a kill,
+ * no node that finished before a kill may run again, and cairn must see valid runs.
+ */
+import { MemorySaver } from "@langchain/langgraph";
+import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
+import { beforeAll, describe, expect, it } from "vitest";
+import { act, buildGraph, type GraphOutcome, type HistoryEntry, historyShape } from "../support/lg-graph.js";
+import { type GraphLine, graphProcesses } from "../support/lg-graph-runner.js";
+
+const { dir, runProcess, entries, stores } = graphProcesses("lg-kill");
+
+/** Not name-safe on purpose: cairn sanitizes and hashes it into the run id. */
+const THREAD = "ticket 42/ü";
+
+/**
+ * How often each node runs over the steps below: `fast` finished before the first kill (its
+ * writes are pending writes of the checkpoint) and `s1` before the second (its subgraph
+ * checkpoint), so neither runs again; `slow` and `s2` were killed inside and run again; `review`
+ * runs once to interrupt and once with the answer; `finish` once per branch of the fork.
+ */
+const ENTRIES = { plan: 1, fast: 1, slow: 2, s1: 1, s2: 2, review: 2, finish: 2 };
+
+let expected: { outcomes: GraphOutcome[]; history: HistoryEntry[] };
+beforeAll(async () => {
+  const graph = buildGraph(new MemorySaver());
+  const outcomes = [];
+  outcomes.push(await act(graph, THREAD, "start"));
+  outcomes.push(await act(graph, THREAD, "answer", "yes"));
+  outcomes.push(await act(graph, THREAD, "fork"));
+  expected = { outcomes, history: await historyShape(graph, THREAD) };
+});
+
+const outcomeOf = (line: GraphLine): GraphOutcome => {
+  if (line.event !== "outcome") throw new Error(`expected an outcome, got ${JSON.stringify(line)}`);
+  return { values: line.values, next: line.next, interrupts: line.interrupts };
+};
+
+/** The steps, one process each: killed in `slow`, killed in `s2`, interrupted, answered, forked. */
+async function killResumeAnswerFork(store: string): Promise<GraphOutcome[]> {
+  expect(await runProcess({ store, thread: THREAD, action: "start", hang: ["slow"] })).toMatchObject({
+    event: "hang",
+    node: "slow",
+  });
+  expect(await runProcess({ store, thread: THREAD, action: "resume", hang: ["s2"] })).toMatchObject({
+    event: "hang",
+    node: "s2",
+  });
+  const asked = outcomeOf(await runProcess({ store, thread: THREAD, action: "resume" }));
+  const answered = outcomeOf(await runProcess({ store, thread: THREAD, action: "answer", answer: "yes" }));
+  const forked = outcomeOf(await runProcess({ store, thread: THREAD, action: "fork" }));
+  return [asked, answered, forked];
+}
+
+describe("graph killed between nodes", () => {
+  it("reference: LangGraph's own SqliteSaver gives the states and node counts expected", async () => {
+    const path = `${dir()}/lg.db`;
+    expect(await killResumeAnswerFork(`lg-sqlite:${path}`)).toEqual(expected.outcomes);
+    expect(await entries()).toEqual(ENTRIES);
+    const saver = SqliteSaver.fromConnString(path);
+    expect(await historyShape(buildGraph(saver), THREAD)).toEqual(expected.history);
+  });
+});
