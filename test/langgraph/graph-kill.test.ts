@@ -8,8 +8,11 @@
 import { MemorySaver } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { beforeAll, describe, expect, it } from "vitest";
+import { threadCheckpointId, threadPipelineName, threadRunId } from "../../src/langgraph/ids.js";
+import type { StoredMetadata } from "../../src/stores/types.js";
 import { act, buildGraph, type GraphOutcome, type HistoryEntry, historyShape } from "../support/lg-graph.js";
 import { type GraphLine, graphProcesses } from "../support/lg-graph-runner.js";
+import { openCairnSaver } from "../support/lg-saver.js";
 
 const { dir, runProcess, entries, stores } = graphProcesses("lg-kill");
 
@@ -63,4 +66,57 @@ describe("graph killed between nodes", () => {
     const saver = SqliteSaver.fromConnString(path);
     expect(await historyShape(buildGraph(saver), THREAD)).toEqual(expected.history);
   });
+});
+
+describe.each(stores)("graph killed between nodes on CairnSaver ($name)", ({ url, skip }) => {
+  it.skipIf(skip)(
+    "resumes, answers and forks like MemorySaver, and cairn sees valid runs and the fork",
+    async () => {
+      const store = url();
+      expect(await killResumeAnswerFork(store)).toEqual(expected.outcomes);
+      expect(await entries()).toEqual(ENTRIES);
+
+      const saver = await openCairnSaver(store);
+      try {
+        const graph = buildGraph(saver);
+        expect(await historyShape(graph, THREAD)).toEqual(expected.history);
+
+        // One run per namespace (the root and the subgraph's), all under the thread's name, all valid.
+        const runs = (await saver.manager.listRuns(threadPipelineName(THREAD))).runs.map((r) => r.pipelineId);
+        expect(runs).toHaveLength(2);
+        expect(runs).toContain(threadRunId(THREAD));
+        const records: StoredMetadata[] = [];
+        for (const run of runs) {
+          const validation = await saver.manager.validateRun(run);
+          expect(validation.valid, JSON.stringify(validation.checkpoints)).toBe(true);
+          for (const entry of validation.listing)
+            if (entry.ok && run === threadRunId(THREAD)) records.push(entry.metadata);
+        }
+
+        // The fork: the checkpoint before `review` has two checkpoint children, the answer "yes"
+        // (LangGraph's loop) and the `updateState` answering "no".
+        let before: string | undefined;
+        for await (const snapshot of graph.getStateHistory({ configurable: { thread_id: THREAD } }))
+          if (snapshot.next.join() === "review")
+            before = snapshot.config.configurable?.checkpoint_id as string;
+        const beforeId = threadCheckpointId(threadRunId(THREAD), before as string);
+        const children = records.filter(
+          (r) => r.parent_checkpoint_id === beforeId && r.stage_name !== "writes",
+        );
+        expect(children.map((r) => r.stage_name).sort()).toEqual(["loop", "update"]);
+        const checkpoints = records.filter((r) => r.stage_name !== "writes");
+        const parents = checkpoints.map((r) => r.parent_checkpoint_id);
+        expect(parents.filter((p) => p === beforeId)).toHaveLength(2);
+        // Every other checkpoint has one child at most: the history is a chain with one fork.
+        expect(new Set(parents).size).toBe(parents.length - 1);
+        // Pending writes hang under the checkpoint they belong to.
+        const ids = new Set(checkpoints.map((r) => r.checkpoint_id));
+        const writes = records.filter((r) => r.stage_name === "writes");
+        expect(writes.length).toBeGreaterThan(0);
+        for (const w of writes) expect(ids.has(w.parent_checkpoint_id as string), JSON.stringify(w)).toBe(true);
+      } finally {
+        await saver.close();
+      }
+    },
+  );
 });

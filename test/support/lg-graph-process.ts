@@ -8,6 +8,7 @@
 import { appendFileSync } from "node:fs";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import { act, buildGraph, type GraphAction } from "./lg-graph.js";
+import { openCairnSaver } from "./lg-saver.js";
 
 /** What the test passes on the command line. */
 export interface GraphProcessConfig {
@@ -30,7 +31,7 @@ async function openSaver(store: string): Promise<BaseCheckpointSaver & { close?:
     const { SqliteSaver } = await import("@langchain/langgraph-checkpoint-sqlite");
     return SqliteSaver.fromConnString(store.slice("lg-sqlite:".length));
   }
-  throw new Error(`no saver for ${store} yet`);
+  return openCairnSaver(store);
 }
 
 /**
