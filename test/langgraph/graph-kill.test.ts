@@ -113,7 +113,8 @@ describe.each(stores)("graph killed between nodes on CairnSaver ($name)", ({ url
         const ids = new Set(checkpoints.map((r) => r.checkpoint_id));
         const writes = records.filter((r) => r.stage_name === "writes");
         expect(writes.length).toBeGreaterThan(0);
-        for (const w of writes) expect(ids.has(w.parent_checkpoint_id as string), JSON.stringify(w)).toBe(true);
+        for (const w of writes)
+          expect(ids.has(w.parent_checkpoint_id as string), JSON.stringify(w)).toBe(true);
       } finally {
         await saver.close();
       }
