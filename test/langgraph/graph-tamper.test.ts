@@ -92,7 +92,8 @@ async function expectCorrupt(read: Promise<unknown>): Promise<void> {
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toMatchObject({ name: CheckpointCorruptError.name, code: "CAIRN_CORRUPT" });
+  expect(error).toBeInstanceOf(CheckpointCorruptError);
+  expect((error as CheckpointCorruptError).code).toBe("CAIRN_CORRUPT");
 }
 
 describe.each(stores)("CairnSaver reads are verified ($name)", ({ skip, open }) => {
