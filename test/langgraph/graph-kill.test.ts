@@ -5,13 +5,18 @@
  * The states and the history's shape must match the same steps on MemorySaver without a kill,
  * no node that finished before a kill may run again, and cairn must see valid runs.
  */
-import { MemorySaver } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { beforeAll, describe, expect, it } from "vitest";
 import { threadCheckpointId, threadPipelineName, threadRunId } from "../../src/langgraph/ids.js";
 import type { StoredMetadata } from "../../src/stores/types.js";
-import { act, buildGraph, type GraphOutcome, type HistoryEntry, historyShape } from "../support/lg-graph.js";
-import { type GraphLine, graphProcesses } from "../support/lg-graph-runner.js";
+import {
+  buildGraph,
+  type GraphOutcome,
+  type GraphReference,
+  historyShape,
+  memoryReference,
+} from "../support/lg-graph.js";
+import { graphProcesses, outcomeOf } from "../support/lg-graph-runner.js";
 import { openCairnSaver } from "../support/lg-saver.js";
 
 const { dir, runProcess, entries, stores } = graphProcesses("lg-kill");
@@ -27,20 +32,13 @@ const THREAD = "ticket 42/ü";
  */
 const ENTRIES = { plan: 1, fast: 1, slow: 2, s1: 1, s2: 2, review: 2, finish: 2 };
 
-let expected: { outcomes: GraphOutcome[]; history: HistoryEntry[] };
-beforeAll(async () => {
-  const graph = buildGraph(new MemorySaver());
-  const outcomes = [];
-  outcomes.push(await act(graph, THREAD, "start"));
-  outcomes.push(await act(graph, THREAD, "answer", "yes"));
-  outcomes.push(await act(graph, THREAD, "fork"));
-  expected = { outcomes, history: await historyShape(graph, THREAD) };
-});
+/** Five child processes per test, each loading LangGraph: slow on a loaded machine. */
+const LONG = { timeout: 120_000 };
 
-const outcomeOf = (line: GraphLine): GraphOutcome => {
-  if (line.event !== "outcome") throw new Error(`expected an outcome, got ${JSON.stringify(line)}`);
-  return { values: line.values, next: line.next, interrupts: line.interrupts };
-};
+let expected: GraphReference;
+beforeAll(async () => {
+  expected = await memoryReference(THREAD);
+});
 
 /** The steps, one process each: killed in `slow`, killed in `s2`, interrupted, answered, forked. */
 async function killResumeAnswerFork(store: string): Promise<GraphOutcome[]> {
@@ -59,27 +57,36 @@ async function killResumeAnswerFork(store: string): Promise<GraphOutcome[]> {
 }
 
 describe("graph killed between nodes", () => {
-  it("reference: LangGraph's own SqliteSaver gives the states and node counts expected", async () => {
+  it("reference: LangGraph's own SqliteSaver gives the states and node counts expected", LONG, async () => {
     const path = `${dir()}/lg.db`;
-    expect(await killResumeAnswerFork(`lg-sqlite:${path}`)).toEqual(expected.outcomes);
+    expect(await killResumeAnswerFork(`lg-sqlite:${path}`)).toEqual([
+      expected.started,
+      expected.answered,
+      expected.forked,
+    ]);
     expect(await entries()).toEqual(ENTRIES);
     const saver = SqliteSaver.fromConnString(path);
-    expect(await historyShape(buildGraph(saver), THREAD)).toEqual(expected.history);
+    expect(await historyShape(buildGraph(saver), THREAD)).toEqual(expected.historyForked);
   });
 });
 
 describe.each(stores)("graph killed between nodes on CairnSaver ($name)", ({ url, skip }) => {
   it.skipIf(skip)(
     "resumes, answers and forks like MemorySaver, and cairn sees valid runs and the fork",
+    LONG,
     async () => {
       const store = url();
-      expect(await killResumeAnswerFork(store)).toEqual(expected.outcomes);
+      expect(await killResumeAnswerFork(store)).toEqual([
+        expected.started,
+        expected.answered,
+        expected.forked,
+      ]);
       expect(await entries()).toEqual(ENTRIES);
 
       const saver = await openCairnSaver(store);
       try {
         const graph = buildGraph(saver);
-        expect(await historyShape(graph, THREAD)).toEqual(expected.history);
+        expect(await historyShape(graph, THREAD)).toEqual(expected.historyForked);
 
         // One run per namespace (the root and the subgraph's), all under the thread's name, all valid.
         const runs = (await saver.manager.listRuns(threadPipelineName(THREAD))).runs.map((r) => r.pipelineId);

@@ -20,6 +20,9 @@ export interface GraphProcessConfig {
   answer?: string;
   /** Nodes that hang instead of running. */
   hang?: string[];
+  /** SIGKILL this process `dieDelayMs` (default 0) after the saver's `dieAtCall`th write call starts. */
+  dieAtCall?: number;
+  dieDelayMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,12 +41,14 @@ async function openSaver(store: string): Promise<BaseCheckpointSaver & { close?:
  * Counts the saver's calls in flight and which nodes' writes are stored (by the names the
  * nodes put in `log` / `trail`), so a hanging node waits until what ran before it is durable.
  */
-function instrument(saver: BaseCheckpointSaver) {
+function instrument(saver: BaseCheckpointSaver, onCall: (n: number) => void) {
   const saved = new Set<string>();
   let inflight = 0;
+  let calls = 0;
   const put = saver.put.bind(saver);
   const putWrites = saver.putWrites.bind(saver);
   saver.put = async (...args) => {
+    onCall(++calls);
     inflight++;
     try {
       return await put(...args);
@@ -52,6 +57,7 @@ function instrument(saver: BaseCheckpointSaver) {
     }
   };
   saver.putWrites = async (config, writes, taskId) => {
+    onCall(++calls);
     inflight++;
     try {
       await putWrites(config, writes, taskId);
@@ -68,7 +74,11 @@ function instrument(saver: BaseCheckpointSaver) {
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? "{}") as GraphProcessConfig;
   const saver = await openSaver(config.store);
-  const { saved, idle } = instrument(saver);
+  const { saved, idle } = instrument(saver, (n) => {
+    // A real SIGKILL, from the process itself: lands while that write is in flight (or just after).
+    if (n === config.dieAtCall)
+      setTimeout(() => process.kill(process.pid, "SIGKILL"), config.dieDelayMs ?? 0);
+  });
   const left: string[] = [];
   const hooks = {
     enter: async (node: string) => {

@@ -31,7 +31,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export type GraphLine =
   | ({ event: "outcome"; pid: number } & GraphOutcome)
   | { event: "hang"; pid: number; node: string }
-  | { event: "error"; pid: number; message: string };
+  | { event: "error"; pid: number; message: string }
+  /** The process died as `dieAtCall` asked (no line printed: made by the harness). */
+  | { event: "killed"; pid: number };
+
+/** The outcome a process printed; anything else fails the test with the line. */
+export function outcomeOf(line: GraphLine): GraphOutcome {
+  if (line.event !== "outcome") throw new Error(`expected an outcome, got ${JSON.stringify(line)}`);
+  return { values: line.values, next: line.next, interrupts: line.interrupts };
+}
 
 /** A store the tests run on; `url()` makes a fresh one. */
 export interface GraphStore {
@@ -65,7 +73,10 @@ export function graphProcesses(tag: string) {
     await rm(dir(), { recursive: true, force: true });
   });
 
-  /** Runs one process to its end (or, with `hang`, until a node hangs, then SIGKILLs it). */
+  /**
+   * Runs one process to its end (or, with `hang`, until a node hangs, then SIGKILLs it; with
+   * `dieAtCall`, a SIGKILL it sent itself is `killed`).
+   */
   async function runProcess(config: Omit<GraphProcessConfig, "journal">): Promise<GraphLine> {
     const child = spawn(
       process.execPath,
@@ -99,6 +110,8 @@ export function graphProcesses(tag: string) {
       }
       if (child.exitCode !== null || child.signalCode !== null) {
         await exited;
+        if (config.dieAtCall !== undefined && child.signalCode === "SIGKILL")
+          return { event: "killed", pid: child.pid ?? 0 };
         const end = lines.at(-1);
         if (end?.event !== "outcome")
           throw new Error(`graph process failed: ${JSON.stringify(lines)}\n${stderr}`);

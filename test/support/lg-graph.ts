@@ -5,7 +5,7 @@
  * `hooks.enter`, which is where a test journals it or makes it hang.
  */
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
-import { Annotation, Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
+import { Annotation, Command, END, interrupt, MemorySaver, START, StateGraph } from "@langchain/langgraph";
 
 /** The state every node of the graph and subgraph shares. */
 export const GraphState = Annotation.Root({
@@ -75,7 +75,7 @@ export function buildGraph(checkpointer: BaseCheckpointSaver, hooks: GraphHooks 
 }
 
 /** What a step of a test does to the thread. */
-export type GraphAction = "start" | "resume" | "answer" | "fork";
+export type GraphAction = "start" | "resume" | "answer" | "fork" | "drive";
 
 /** The thread's state after an action, in a form two savers' runs can be compared by. */
 export interface GraphOutcome {
@@ -98,13 +98,16 @@ const threadConfig = (thread: string) => ({ configurable: { thread_id: thread } 
 /**
  * Runs `action` on thread `thread`: `start` with fresh input, `resume` (null input: carry on after
  * a crash), `answer` the interrupt with `Command({ resume })`, or `fork`: time travel back to the
- * checkpoint before `review`, answer "no" there by `updateState` as `review`, and run from it.
+ * checkpoint before `review`, answer "no" there by `updateState` as `review`, and run from it;
+ * or `drive`: whatever state a kill left, carry the thread on to its end (start it when nothing
+ * is stored, answer an open interrupt, resume otherwise).
  */
 export async function act(graph: Graph, thread: string, action: GraphAction, answer = "yes") {
   const config = threadConfig(thread);
   if (action === "start") await graph.invoke({ log: ["start"] }, config);
   else if (action === "resume") await graph.invoke(null, config);
   else if (action === "answer") await graph.invoke(new Command({ resume: answer }), config);
+  else if (action === "drive") await drive(graph, config, answer);
   else {
     let before: Awaited<ReturnType<Graph["getState"]>> | undefined;
     for await (const snapshot of graph.getStateHistory(config))
@@ -114,6 +117,24 @@ export async function act(graph: Graph, thread: string, action: GraphAction, ans
     await graph.invoke(null, forked);
   }
   return outcome(graph, thread);
+}
+
+async function drive(graph: Graph, config: ReturnType<typeof threadConfig>, answer: string) {
+  for (let round = 0; round < 10; round++) {
+    const state = await graph.getState(config);
+    if (state.config.configurable?.checkpoint_id === undefined)
+      await graph.invoke({ log: ["start"] }, config);
+    else if (state.next.length === 0) {
+      // `next` leaves out tasks whose writes are stored: a kill after the last tasks' writes but
+      // before the next checkpoint shows no `next`, yet the thread goes on. Ended = nothing moves.
+      const at = state.config.configurable?.checkpoint_id;
+      await graph.invoke(null, config);
+      if ((await graph.getState(config)).config.configurable?.checkpoint_id === at) return;
+    } else if (state.tasks.some((t) => (t.interrupts ?? []).length > 0))
+      await graph.invoke(new Command({ resume: answer }), config);
+    else await graph.invoke(null, config);
+  }
+  throw new Error("drive: the thread did not end in 10 rounds");
 }
 
 /** The thread's current state. */
@@ -137,4 +158,23 @@ export async function historyShape(graph: Graph, thread: string): Promise<Histor
     next: [...s.next],
     parent: ids.indexOf(s.parentConfig?.configurable?.checkpoint_id as string),
   }));
+}
+
+/** What the steps give on MemorySaver without a kill: each outcome, and the history after each. */
+export interface GraphReference {
+  started: GraphOutcome;
+  answered: GraphOutcome;
+  forked: GraphOutcome;
+  historyAnswered: HistoryEntry[];
+  historyForked: HistoryEntry[];
+}
+
+/** Runs start, answer "yes" and fork on thread `thread` of a MemorySaver. */
+export async function memoryReference(thread: string): Promise<GraphReference> {
+  const graph = buildGraph(new MemorySaver());
+  const started = await act(graph, thread, "start");
+  const answered = await act(graph, thread, "answer", "yes");
+  const historyAnswered = await historyShape(graph, thread);
+  const forked = await act(graph, thread, "fork");
+  return { started, answered, forked, historyAnswered, historyForked: await historyShape(graph, thread) };
 }
