@@ -8,7 +8,7 @@ import { CheckpointCorruptError } from "../core/errors.js";
 import { threadCheckpointId } from "./ids.js";
 import { type CheckpointState, outputValue } from "./records.js";
 import type { ReadRecord } from "./thread-store.js";
-import { type ReadThread, resolveWrites } from "./tuple.js";
+import { isDefaultSerde, type ReadThread, resolveWrites } from "./tuple.js";
 
 /** The checkpoint LangGraph names as `r`'s parent, its link checked; undefined when absent. */
 async function parentOf(
@@ -68,7 +68,8 @@ export async function deltaChannelHistory(
   const addresses = [...seeds.values()];
   for (const list of collected.values()) for (const w of list) addresses.push(w.address);
   const texts = await rt.threads.outputs(runId, addresses, lastId);
-  const value = (address: string) => outputValue(rt.serde, texts.get(address) as string, lastId);
+  const value = (address: string) =>
+    outputValue(rt.serde, texts.get(address) as string, lastId, isDefaultSerde(rt));
   const result: Record<string, DeltaChannelHistory> = {};
   for (const ch of channels) {
     const writes: CheckpointPendingWrite[] = [];
