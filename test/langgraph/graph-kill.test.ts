@@ -7,7 +7,12 @@
  */
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { beforeAll, describe, expect, it } from "vitest";
-import { threadCheckpointId, threadPipelineName, threadRunId } from "../../src/langgraph/ids.js";
+import {
+  CairnSaver,
+  threadCheckpointId,
+  threadPipelineName,
+  threadRunId,
+} from "../../src/langgraph/index.js";
 import type { StoredMetadata } from "../../src/stores/types.js";
 import {
   buildGraph,
@@ -17,7 +22,6 @@ import {
   memoryReference,
 } from "../support/lg-graph.js";
 import { graphProcesses, outcomeOf } from "../support/lg-graph-runner.js";
-import { openCairnSaver } from "../support/lg-saver.js";
 
 const { dir, runProcess, entries, stores } = graphProcesses("lg-kill");
 
@@ -83,7 +87,7 @@ describe.each(stores)("graph killed between nodes on CairnSaver ($name)", ({ url
       ]);
       expect(await entries()).toEqual(ENTRIES);
 
-      const saver = await openCairnSaver(store);
+      const saver = new CairnSaver({ store });
       try {
         const graph = buildGraph(saver);
         expect(await historyShape(graph, THREAD)).toEqual(expected.historyForked);

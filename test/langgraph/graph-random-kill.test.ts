@@ -6,10 +6,9 @@
  * of the thread must validate. The seed is in the failure message; `CAIRN_LG_SEED` replays it.
  */
 import { describe, expect, it } from "vitest";
-import { threadPipelineName } from "../../src/langgraph/ids.js";
+import { CairnSaver, threadPipelineName } from "../../src/langgraph/index.js";
 import { buildGraph, historyShape, memoryReference } from "../support/lg-graph.js";
 import { graphProcesses, outcomeOf } from "../support/lg-graph-runner.js";
-import { openCairnSaver } from "../support/lg-saver.js";
 
 const { runProcess, entries, stores } = graphProcesses("lg-rkill");
 
@@ -52,7 +51,7 @@ describe.each(stores)("graph killed inside saver writes ($name)", ({ url, skip }
       for (const node of ["plan", "fast", "slow", "s1", "s2", "review", "finish"])
         expect(ran[node], why).toBeGreaterThanOrEqual(1);
 
-      const saver = await openCairnSaver(store);
+      const saver = new CairnSaver({ store });
       try {
         expect(await historyShape(buildGraph(saver), THREAD), why).toEqual(reference.historyAnswered);
         const runs = (await saver.manager.listRuns(threadPipelineName(THREAD))).runs;

@@ -10,9 +10,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointCorruptError } from "../../src/core/errors.js";
-import { threadCheckpointId, threadRunId } from "../../src/langgraph/ids.js";
+import { CairnSaver, threadCheckpointId, threadRunId } from "../../src/langgraph/index.js";
 import { act, buildGraph } from "../support/lg-graph.js";
-import { openCairnSaver } from "../support/lg-saver.js";
 import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 
 /** Runs `sql` (`?` placeholders) on the store's tables; returns the rows changed. */
@@ -73,7 +72,7 @@ const config = { configurable: { thread_id: THREAD } };
 
 /** Runs the graph to its end; returns the saver and the LangGraph ids of the last and an earlier checkpoint. */
 async function finishedThread(url: string) {
-  const saver = await openCairnSaver(url);
+  const saver = new CairnSaver({ store: url });
   const graph = buildGraph(saver);
   await act(graph, THREAD, "start");
   await act(graph, THREAD, "answer", "yes");

@@ -7,8 +7,8 @@
  */
 import { appendFileSync } from "node:fs";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import { CairnSaver } from "../../src/langgraph/index.js";
 import { act, buildGraph, type GraphAction } from "./lg-graph.js";
-import { openCairnSaver } from "./lg-saver.js";
 
 /** What the test passes on the command line. */
 export interface GraphProcessConfig {
@@ -34,7 +34,7 @@ async function openSaver(store: string): Promise<BaseCheckpointSaver & { close?:
     const { SqliteSaver } = await import("@langchain/langgraph-checkpoint-sqlite");
     return SqliteSaver.fromConnString(store.slice("lg-sqlite:".length));
   }
-  return openCairnSaver(store);
+  return new CairnSaver({ store });
 }
 
 /**
