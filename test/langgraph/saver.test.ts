@@ -326,3 +326,20 @@ describe("values through the serde", () => {
     await saver.close();
   });
 });
+
+describe("names", () => {
+  it("stores threads and subgraph namespaces with long, odd ids within cairn's 128-character names", async () => {
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    const thread = `user/${"x".repeat(300)} ✓ "quoted"`;
+    const ns = `a_very_long_subgraph_node_name:${uuid6(-1)}|inner_node_with_long_name:${uuid6(-1)}`;
+    const config = { configurable: { thread_id: thread, checkpoint_ns: ns } };
+    const a = next(undefined, { v: 1 });
+    const stored = await saver.put(config, a, meta(0), newVersions(a, { v: 1 }));
+    for (let i = 0; i < 3; i++) await saver.putWrites(stored, [["v", i]], `task-${i}`);
+    const tuple = await saver.getTuple(config);
+    expect(tuple?.config.configurable).toEqual({ thread_id: thread, checkpoint_ns: ns, checkpoint_id: a.id });
+    expect(tuple?.pendingWrites).toHaveLength(3);
+    expect(threadRunId(thread, ns).length).toBeLessThanOrEqual(66);
+    await saver.close();
+  });
+});
