@@ -1,6 +1,7 @@
 /** `cairn list`: the runs in a store, or one run's checkpoints. */
 import type { Command } from "commander";
 import { InvalidArgumentError as CommanderArgumentError } from "commander";
+import { shellQuote } from "../../debug/recommendations.js";
 import type { CheckpointManager, CheckpointVerdict, PipelineSummary } from "../../index.js";
 import { isThreadRun } from "../../langgraph/ids.js";
 import { checkLabel } from "../../manager/chain-text.js";
@@ -63,8 +64,13 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: stri
   if (threadRuns.length > 0) {
     if (runs.length > 0) printText("");
     printText("LangGraph threads (CairnSaver):");
-    printText(threadTable(threadRuns, await threadsOf(manager, threadRuns)));
-    printText(`One thread's namespaces: cairn list --thread <thread_id>${hint}`);
+    const threads = await threadsOf(manager, threadRuns);
+    printText(threadTable(threadRuns, threads));
+    // One thread listed: the hint names it, ready to paste.
+    const ids = new Set([...threads.values()].map((t) => t?.threadId));
+    const [only] = ids;
+    const id = ids.size === 1 && only !== undefined ? shellQuote(only) : "<thread_id>";
+    printText(`One thread's namespaces: cairn list --thread ${id}${hint}`);
   }
   if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}${hint}`);
 }
