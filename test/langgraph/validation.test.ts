@@ -4,15 +4,15 @@
  * `getDeltaChannelHistory` tests. The kit calls vitest's APIs as globals.
  */
 import "../support/vitest-globals.js";
-import { MemorySaver } from "@langchain/langgraph-checkpoint";
 import { deltaChannelHistoryTests, specTest } from "@langchain/langgraph-checkpoint-validation";
 import { describe } from "vitest";
+import { CairnSaver } from "../../src/langgraph/index.js";
 import { kitInitializer, kitStores } from "../support/langgraph-kit.js";
 
 for (const store of kitStores("lgkit")) {
   describe.skipIf(!store.up)(`validation kit on ${store.name}`, () => {
-    // TEMPORARY reference run until CairnSaver lands: MemorySaver under another name.
-    const initializer = kitInitializer(`RefMemorySaver (${store.name})`, store, () => new MemorySaver());
+    // Not "MemorySaver" nor the SQLite saver's name: the kit skips a test for those.
+    const initializer = kitInitializer(`CairnSaver (${store.name})`, store, (o) => new CairnSaver(o));
     specTest(initializer);
     deltaChannelHistoryTests(initializer);
   });
