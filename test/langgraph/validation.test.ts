@@ -1,19 +1,9 @@
 /**
  * LangGraph's own checkpoint validation kit (`@langchain/langgraph-checkpoint-validation`, used
- * as a library: its CLI is broken) against `CairnSaver` on every store, with the opt-in
- * `getDeltaChannelHistory` tests. The kit calls vitest's APIs as globals.
+ * as a library: its CLI is broken) against `CairnSaver` on the local stores, with the opt-in
+ * `getDeltaChannelHistory` tests: 726 kit tests per store. s3 and azure are in
+ * validation-objects.test.ts, so the two files run in parallel and this one starts no server.
  */
-import "../support/vitest-globals.js";
-import { deltaChannelHistoryTests, specTest } from "@langchain/langgraph-checkpoint-validation";
-import { describe } from "vitest";
-import { CairnSaver } from "../../src/langgraph/index.js";
-import { kitInitializer, kitStores } from "../support/langgraph-kit.js";
+import { describeKit, localKitStores } from "../support/langgraph-kit.js";
 
-for (const store of kitStores("lgkit")) {
-  describe.skipIf(!store.up)(`validation kit on ${store.name}`, () => {
-    // Not "MemorySaver" nor the SQLite saver's name: the kit skips a test for those.
-    const initializer = kitInitializer(`CairnSaver (${store.name})`, store, (o) => new CairnSaver(o));
-    specTest(initializer);
-    deltaChannelHistoryTests(initializer);
-  });
-}
+for (const store of localKitStores("lgkit")) describeKit(store);

@@ -1,21 +1,30 @@
 /**
  * LangGraph's checkpoint validation kit over every store: a `CheckpointerTestInitializer` whose
- * `createCheckpointer` opens a saver on a fresh, empty store each time. The kit creates about a
- * hundred savers per store and requires that none sees another's data (its `list` cases list
- * every thread of the store), so each gets its own folder, database file, schema, key prefix or
- * object prefix; everything goes after the file's tests (one DROP / SCAN / `rm` per store, not
- * one per saver, to keep the runs fast). Servers that are down skip their store, as elsewhere.
+ * `createCheckpointer` opens a saver on a fresh, empty store each time. The kit creates about 40
+ * savers per store and requires that none sees another's data (its `list` cases list every
+ * thread of the store), so each gets its own folder, database file, schema, key prefix or object
+ * prefix; everything goes after the file's tests (one DROP / SCAN / `rm` per store, not one per
+ * saver, to keep the runs fast). Servers that are down skip their store, as elsewhere.
+ *
+ * s3 and azure are in langgraph-kit-objects.ts: importing object-servers.ts starts Ceph RGW
+ * and azurite, which the local stores' file does not need.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
-import type { CheckpointSaverTestInitializer } from "@langchain/langgraph-checkpoint-validation";
-import { afterAll, beforeAll } from "vitest";
+import {
+  type CheckpointSaverTestInitializer,
+  deltaChannelHistoryTests,
+  specTest,
+} from "@langchain/langgraph-checkpoint-validation";
+import { afterAll, beforeAll, describe } from "vitest";
+import { CairnSaver } from "../../src/langgraph/index.js";
 import type { CheckpointManagerOptions } from "../../src/manager/manager-options.js";
 import { MemoryObjects } from "../../src/stores/object/memory-objects.js";
 import { ObjectStore } from "../../src/stores/object/object-store.js";
-import { azureUp, azureUrl, objectPrefix, s3Up, s3Url } from "./object-servers.js";
+// The kit calls vitest's APIs as globals: set for the files that import this module only.
+import "./vitest-globals.js";
 import {
   deleteKeyPrefixes,
   dropSchemas,
@@ -37,10 +46,11 @@ export interface KitStore {
 }
 
 /**
- * Every store of the repo, each handing out fresh stores named after `tag`, all removed after
- * the file's tests. Registers its own `beforeAll`/`afterAll`.
+ * The stores on this machine (memory, object-memory, file, sqlite) and on local servers
+ * (postgres, redis), each handing out fresh stores named after `tag`, all removed after the
+ * file's tests. Registers its own `beforeAll`/`afterAll`.
  */
-export function kitStores(tag: string): KitStore[] {
+export function localKitStores(tag: string): KitStore[] {
   let dir: string | undefined;
   const schemas: string[] = [];
   // One parent key prefix: a single SCAN removes every saver's keys afterwards.
@@ -82,9 +92,6 @@ export function kitStores(tag: string): KitStore[] {
       up: redisUp,
       fresh: () => ({ store: `${REDIS_URL}?keyPrefix=${redisPrefix}${++count}:` }),
     },
-    // The bucket and the container, with every prefix in them, go after the file (object-servers.ts).
-    { name: "s3", up: s3Up, fresh: () => ({ store: s3Url(objectPrefix(tag)) }) },
-    { name: "azure", up: azureUp, fresh: () => ({ store: azureUrl(objectPrefix(tag)) }) },
   ];
 }
 
@@ -107,4 +114,17 @@ export function kitInitializer<T extends ClosableSaver>(
       await saver.close?.();
     },
   };
+}
+
+/**
+ * The kit's suites (`specTest` and the opt-in `deltaChannelHistoryTests`) against `CairnSaver`
+ * on `store`, skipped when its server is down.
+ */
+export function describeKit(store: KitStore): void {
+  describe.skipIf(!store.up)(`validation kit on ${store.name}`, () => {
+    // Not "MemorySaver" nor the SQLite saver's name: the kit skips a test for those.
+    const initializer = kitInitializer(`CairnSaver (${store.name})`, store, (o) => new CairnSaver(o));
+    specTest(initializer);
+    deltaChannelHistoryTests(initializer);
+  });
 }
