@@ -31,6 +31,7 @@ import {
   writesRecordId,
 } from "./ids.js";
 import { listTuples } from "./list.js";
+import { PutOrder, settledLater } from "./put-order.js";
 import {
   type CheckpointState,
   channelKey,
@@ -80,20 +81,14 @@ function namespaceOf(value: unknown): string {
   return value;
 }
 
-/** `promise`, marked handled: it is awaited later, after the write it waits for. */
-function settledLater<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
-}
-
 /** A LangGraph checkpointer storing threads in cairn, every read verified. */
 export class CairnSaver extends peer.BaseCheckpointSaver<number> {
   /** The manager whose store holds the threads. */
   readonly manager: CheckpointManager;
   private readonly ownsManager: boolean;
   private threads: ThreadStore | undefined;
-  /** Puts in progress by cairn checkpoint id: what a put's children and writes wait for. */
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  /** The order of puts and writes in progress: what a put's children and writes wait for. */
+  private readonly order = new PutOrder((id) => this.threads?.isKnown(id) ?? false);
 
   constructor(options: CairnSaverOptions = {}, serde?: SerializerProtocol) {
     super(serde);
@@ -104,23 +99,6 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       this.manager = new CheckpointManager(options as CheckpointManagerOptions);
       this.ownsManager = true;
     }
-  }
-
-  /**
-   * Runs `work` once the put of checkpoint `after` (cairn id) running in this saver, if any, has
-   * settled; registers `work` as the put of `id` when given. Calls keep LangGraph's call order.
-   */
-  private sequenced<T>(after: string | null, id: string | undefined, work: () => Promise<T>): Promise<T> {
-    const before = after === null ? undefined : this.inflight.get(after);
-    const run = before ? before.then(work, work) : work();
-    if (id !== undefined) {
-      this.inflight.set(id, run);
-      const clear = () => {
-        if (this.inflight.get(id) === run) this.inflight.delete(id);
-      };
-      run.then(clear, clear);
-    }
-    return run;
   }
 
   private async store(): Promise<ThreadStore> {
@@ -155,7 +133,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       found = latest === tipId ? newest : await threads.read(latest);
       // Nothing is newer than the tip: if it is the latest checkpoint or its n-th writes record,
       // the checkpoint has exactly 0 or n pending-writes records.
-      if (latest === tipId) writes = 0;
+      if (latest === tipId) writes = (newest.state as CheckpointState).prior_writes ?? 0;
       else if (tipId.startsWith(`${latest}.w`) && /^\d+$/.test(tipId.slice(latest.length + 2)))
         writes = Number(tipId.slice(latest.length + 2));
     }
@@ -227,13 +205,15 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     );
     // LangGraph does not wait for a put before the next put or the checkpoint's writes: each
     // waits here for the put it builds on, so a record is always written after its parent.
-    return this.sequenced(parentId, id, async () => {
+    return this.order.sequenced(parentId, id, async () => {
       const threads = await this.store();
       const [stored, meta, channelOutputs] = await serialized;
       const fresh = new Map(channelOutputs);
       await threads.exclusive(runId, async () => {
         // A parent this store does not hold (LangGraph does not insist on one) is named, not linked.
         const parent = parentId === null ? undefined : await threads.knownCheckpoint(parentId);
+        // Writes this process stored for the checkpoint before its put (see afterPut).
+        const prior = threads.cachedWriteCount(id) ?? 0;
         let written: { map: ChannelMap; depth: number } | undefined;
         try {
           const record = await threads.append(runId, (latest, key) => {
@@ -260,6 +240,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               channels: Object.fromEntries(entries.map(([channel, [version]]) => [channel, version])),
               full,
               depth: written.depth,
+              ...(prior > 0 ? { prior_writes: prior } : {}),
               latest: latest && latest[0] > checkpoint.id ? latest : [checkpoint.id, id],
             };
             return {
@@ -279,7 +260,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               stageIndex: record.metadata.stage_index,
               ...written,
             });
-            threads.countWrite(id, 0);
+            threads.countWrite(id, prior);
           }
         } catch (error) {
           if (!isIdTaken(error)) throw error;
@@ -334,7 +315,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
         ),
       ),
     );
-    return this.sequenced(checkpointId, undefined, async () => {
+    return this.order.afterPut(runId, checkpointId, async () => {
       const threads = await this.store();
       const outputs = new Map(await serialized);
       const entries = writes.map(([channel], i): [string, number] => [
