@@ -44,6 +44,7 @@ import {
   type ChannelMap,
   deriveMap,
   FULL_MAP_CHANNELS,
+  fullMapCheap,
   isIdTaken,
   MAX_DEPTH,
   type ReadRecord,
@@ -209,6 +210,8 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       const threads = await this.store();
       const [stored, meta, channelOutputs] = await serialized;
       const fresh = new Map(channelOutputs);
+      let newBytes = 0;
+      for (const out of fresh.values()) newBytes += out.size;
       await threads.exclusive(runId, async () => {
         // A parent this store does not hold (LangGraph does not insist on one) is named, not linked.
         const parent = parentId === null ? undefined : await threads.knownCheckpoint(parentId);
@@ -221,7 +224,11 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               ([channel, version]) => [channel, [version, fresh.get(channel)?.addressIn(key) ?? null]],
             );
             const map = deriveMap(parent?.map, checkpoint.channel_versions, own);
-            const full = !parent || parent.depth + 1 >= MAX_DEPTH || map.size <= FULL_MAP_CHANNELS;
+            const full =
+              !parent ||
+              parent.depth + 1 >= MAX_DEPTH ||
+              map.size <= FULL_MAP_CHANNELS ||
+              fullMapCheap(map, newBytes);
             const entries = full ? [...map] : own;
             const refs = new Map<string, string>();
             for (const [channel, [, address]] of entries) if (address) refs.set(channelKey(channel), address);

@@ -70,6 +70,19 @@ interface Known {
 export const MAX_DEPTH = 16;
 /** A channel map this small is always stored whole: no walk at all for most graphs. */
 export const FULL_MAP_CHANNELS = 32;
+/** A whole channel map is also stored when it adds at most this share to what the record stores. */
+export const FULL_MAP_SHARE = 0.05;
+
+/**
+ * True when storing `map` whole costs at most {@link FULL_MAP_SHARE} of the `newBytes` of values
+ * the record stores anyway: a read then needs no walk, for next to no growth.
+ */
+export function fullMapCheap(map: ChannelMap, newBytes: number): boolean {
+  let bytes = 0;
+  // Per channel: its name in the map and in its output key, its version, the 64-hex address.
+  for (const [channel, [version]] of map) bytes += 2 * channel.length + String(version).length + 80;
+  return bytes <= FULL_MAP_SHARE * newBytes;
+}
 const MAX_KNOWN = 2000;
 const TIP_ATTEMPTS = 8;
 

@@ -391,3 +391,27 @@ describe("writes before their checkpoint", () => {
     await Promise.all([saver.close(), fresh.close()]);
   });
 });
+
+describe("channel maps", () => {
+  it("stores the whole map when it costs little beside the values a record stores", async () => {
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    let config = { configurable: { thread_id: "wide", checkpoint_ns: "" } } as Parameters<
+      CairnSaver["put"]
+    >[0];
+    let cp: Checkpoint | undefined;
+    for (let step = 0; step < 40; step++) {
+      // 40 channels (past the 32 always stored whole), each new value ~8 KB: a whole map is < 5%.
+      const values = { [`ch${step}`]: "v".repeat(8000) };
+      cp = next(cp, values);
+      config = await saver.put(config, cp, meta(step), newVersions(cp, values));
+    }
+    const store = await saver.manager.getStore();
+    const bodies = await Promise.all(
+      (await store.listCheckpoints(threadRunId("wide"))).map(async (e) =>
+        e.ok ? ((await store.getCheckpoint(e.metadata.checkpoint_id))?.body ?? "") : "",
+      ),
+    );
+    expect(bodies.every((b) => b.includes('"full":true'))).toBe(true);
+    await saver.close();
+  });
+});
