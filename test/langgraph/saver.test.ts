@@ -112,9 +112,9 @@ describe("CairnSaver", () => {
         e.ok ? ((await store.getCheckpoint(e.metadata.checkpoint_id))?.body ?? "") : "",
       ),
     );
-    // Up to 32 channels a map is always whole (steps 0-30); past that, every 16th record is.
+    // Up to 32 channels a map is always whole (steps 0-30); past that, every 8th record is.
     const full = bodies.map((b, step) => (b.includes('"full":true') ? step : -1)).filter((s) => s >= 0);
-    expect(full).toEqual([...Array.from({ length: 31 }, (_, i) => i), 46]);
+    expect(full).toEqual([...Array.from({ length: 31 }, (_, i) => i), 38, 46, 54]);
     await reader.close();
   });
 
@@ -400,8 +400,8 @@ describe("channel maps", () => {
     >[0];
     let cp: Checkpoint | undefined;
     for (let step = 0; step < 40; step++) {
-      // 40 channels (past the 32 always stored whole), each new value ~8 KB: a whole map is < 5%.
-      const values = { [`ch${step}`]: "v".repeat(8000) };
+      // 40 channels (past the 32 always stored whole), each new value ~60 KB: a whole map is < 8%.
+      const values = { [`ch${step}`]: "v".repeat(60_000) };
       cp = next(cp, values);
       config = await saver.put(config, cp, meta(step), newVersions(cp, values));
     }
