@@ -9,6 +9,7 @@ import { ms, ratio, table } from "./markdown.js";
 import { roundTripsSection, skippedScenarioLines } from "./object-report.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
+import { saverSection } from "./saver-report.js";
 import { WALKS_NOTE, walksTable } from "./walks-report.js";
 
 /** The machine the numbers come from; without it they mean nothing to a reader. */
@@ -312,7 +313,9 @@ export function renderMarkdown(report: RunReport): string {
       PEER_SAVERS,
     )
       .map(([store, saver]) => `${store}: ${saver}`)
-      .join("; ")}. file and redis: no LangGraph rows (no LangGraph saver in scope for them).`,
+      .join(
+        "; ",
+      )}. file and redis: no LangGraph rows (no LangGraph saver in scope for them). Variant \`cairn-saver\`: cairn's own LangGraph saver on every store but the object stores (see its section).`,
     "",
   ];
   const sections: [string, string, string][] = [
@@ -349,6 +352,8 @@ export function renderMarkdown(report: RunReport): string {
       grownResumeTable(growth),
     ]);
   }
+  const saver = saverSection(report.stores);
+  if (saver) sections.push(saver);
   const e2e = report.stores.flatMap((s) => (s.e2e ? [s.e2e] : []));
   if (e2e.length > 0) {
     sections.push([
