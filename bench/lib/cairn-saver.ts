@@ -10,9 +10,9 @@
  * measured apart from cairn's.
  */
 import { join } from "node:path";
-import { type BaseCheckpointSaver, MemorySaver } from "@langchain/langgraph-checkpoint";
+import type { BaseCheckpointSaver } from "@langchain/langgraph-checkpoint";
 import { CheckpointManager, type CheckpointManagerOptions } from "../../src/index.js";
-import { threadRunId } from "../../src/langgraph/ids.js";
+import { CairnSaver, threadRunId } from "../../src/langgraph/index.js";
 import { storeBytes } from "./bytes.js";
 import type { BenchStore } from "./stores.js";
 
@@ -37,21 +37,6 @@ export interface SaverHandle {
   close(): Promise<void>;
 }
 
-// STAND-IN until CairnSaver lands on main: one MemorySaver per folder, so that a fill and a
-// fresh reader of the same folder meet, as they do through the store.
-const STAND_IN = true;
-const standIns = new Map<string, MemorySaver>();
-function makeSaver(options: CheckpointManagerOptions, key: string): BaseCheckpointSaver<number | string> {
-  void options;
-  let saver = standIns.get(key);
-  if (!saver) {
-    saver = new MemorySaver();
-    standIns.set(key, saver);
-  }
-  return saver;
-}
-const closeSaver = async (_saver: BaseCheckpointSaver<number | string>) => {};
-
 /**
  * CairnSaver on `store` in `dir`. `mode`: `default` = the store's measured configuration;
  * `normal` = sqlite at synchronous=normal (SqliteSaver's durability as shipped); `fill` = the
@@ -64,12 +49,12 @@ export async function openSaver(
 ): Promise<SaverHandle> {
   if (mode === "fill") {
     const filler = await store.openFiller(dir);
-    const saver = makeSaver({ manager: filler.manager } as CheckpointManagerOptions, dir);
+    const saver = new CairnSaver({ manager: filler.manager });
     return {
       saver,
       bytes: () => Promise.reject(new Error("the fill saver does not measure bytes")),
       close: async () => {
-        await closeSaver(saver);
+        await saver.close();
         await filler.close();
       },
     };
@@ -78,16 +63,11 @@ export async function openSaver(
     mode === "normal"
       ? { strategy: "sqlite", config: { dbPath: join(dir, "cairn.db"), synchronous: "normal" } }
       : store.options(dir);
-  const saver = makeSaver(options, dir);
-  let closed = false;
-  const close = async () => {
-    if (!closed) await closeSaver(saver);
-    closed = true;
-  };
+  const saver = new CairnSaver(options);
+  const close = () => saver.close();
   return {
     saver,
     bytes: async (threadId) => {
-      if (STAND_IN) return { bytes: 0, method: "stand-in MemorySaver: not measured" };
       // A manager of its own on the same configuration reads the store API (memory, redis) the
       // way cairn's rows are measured; on the others only the closed store's files / tables count.
       const manager = new CheckpointManager(options);
