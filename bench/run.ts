@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: measures cairn's checkpoint write, latest-checkpoint read and resume against
- * the raw floor of each store and against LangGraph's checkpoint saver where the store has one,
+ * the raw floor of each store and against LangGraph's checkpoint saver where the store has one
+ * (with cairn's own LangGraph saver, CairnSaver, beside it on every store but the object stores),
  * the time and bytes of runs whose outputs grow and the resume of such a run, the example
  * pipeline end to end with checkpointing off and on, and what compression and encryption at rest
  * cost and save. The parent spawns one child process per
