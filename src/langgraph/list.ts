@@ -10,7 +10,7 @@ import { mapLimit } from "../util/fs-util.js";
 import { isThreadRun, threadPipelineName, threadRunId } from "./ids.js";
 import { type CheckpointState, fromSerdeValue } from "./records.js";
 import type { ReadRecord } from "./thread-store.js";
-import { buildTuple, type ReadThread } from "./tuple.js";
+import { buildTuple, isDefaultSerde, type ReadThread } from "./tuple.js";
 
 /** What to list: a thread (or all), a namespace (or all), and LangGraph's list options. */
 export interface ListQuery extends CheckpointListOptions {
@@ -45,10 +45,17 @@ async function runsOf(
 export async function* listTuples(rt: ReadThread, q: ListQuery): AsyncGenerator<CheckpointTuple> {
   const store = rt.threads.store;
   const ids: string[] = [];
+  // Pending-writes records by checkpoint, from the listings: no id is asked for that is absent.
+  const writes = new Map<string, number>();
   for (const runId of await runsOf(rt, q.threadId, q.ns)) {
     for (const entry of await store.listCheckpoints(runId)) {
       if (!entry.ok) throw new CheckpointCorruptError(entry.corrupt.checkpointId, entry.corrupt.reason);
-      if (entry.metadata.stage_name !== "writes") ids.push(entry.metadata.checkpoint_id);
+      const id = entry.metadata.checkpoint_id;
+      const slot = /^(.*)\.w(\d+)$/.exec(id);
+      if (entry.metadata.stage_name === "writes" && slot) {
+        const [, checkpointId = "", n = "0"] = slot;
+        writes.set(checkpointId, Math.max(writes.get(checkpointId) ?? 0, Number(n)));
+      } else ids.push(id);
     }
   }
   const before = q.before?.configurable?.checkpoint_id as string | undefined;
@@ -61,7 +68,10 @@ export async function* listTuples(rt: ReadThread, q: ListQuery): AsyncGenerator<
     if (q.ns !== undefined && s.checkpoint_ns !== q.ns) continue;
     if (before !== undefined && !(s.checkpoint_id < before)) continue;
     if (q.filter && Object.keys(q.filter).length > 0) {
-      const metadata = ((await fromSerdeValue(rt.serde, s.metadata)) ?? {}) as Record<string, unknown>;
+      const metadata = ((await fromSerdeValue(rt.serde, s.metadata, isDefaultSerde(rt))) ?? {}) as Record<
+        string,
+        unknown
+      >;
       if (!Object.entries(q.filter).every(([k, v]) => isDeepStrictEqual(metadata[k], v))) continue;
     }
     picked.push(r as ReadRecord<CheckpointState>);
@@ -74,5 +84,8 @@ export async function* listTuples(rt: ReadThread, q: ListQuery): AsyncGenerator<
         : 0,
   );
   const limit = q.limit !== undefined && q.limit >= 0 ? q.limit : picked.length;
-  for (const r of picked.slice(0, limit)) yield await buildTuple(rt, r);
+  for (const r of picked.slice(0, limit)) {
+    const id = r.record.metadata.checkpoint_id;
+    yield await buildTuple(rt, r, writes.get(id) ?? 0);
+  }
 }

@@ -14,8 +14,11 @@ import { EncodedOutput } from "../manager/build.js";
 /** A channel version, as LangGraph keeps it. */
 export type Version = number | string;
 
-/** A serde result kept in a record: the serde type and the parsed value (json) or the bytes. */
-export type SerdeValue = [type: string, value: unknown];
+/**
+ * A serde result kept in a record: the serde type and the parsed value (json) or the bytes; a
+ * third element 1 marks a JSON value LangGraph's default serde would read back unchanged.
+ */
+export type SerdeValue = [type: string, value: unknown, plain?: 1];
 
 /** State of a record holding one LangGraph checkpoint. */
 export interface CheckpointState {
@@ -69,9 +72,48 @@ export function channelKey(channel: string): string {
 export const writeKey = (i: number) => `w${i}`;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const PLAIN_PREFIX = '{"serde":"json","v":';
 
-/** Serializes `value` with `serde` into a value cairn's codec holds: parsed JSON, or bytes. */
-export async function toSerdeValue(serde: SerializerProtocol, value: unknown): Promise<SerdeValue> {
+/**
+ * True when `value` is a tree LangGraph's default serde writes exactly as `JSON.stringify` does
+ * and reads back unchanged: plain objects and arrays of strings, booleans, null and finite
+ * numbers (not -0), with no cycle and no `lc` key (the only thing its reviver acts on). Anything
+ * else (class instances, `undefined`, Map, Set, bytes…) goes through the serde.
+ */
+export function isPlainTree(value: unknown, stack: Set<object> = new Set()): boolean {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value) && !Object.is(value, -0);
+  if (typeof value !== "object" || stack.has(value)) return false;
+  stack.add(value);
+  let ok = true;
+  if (Array.isArray(value)) {
+    for (let i = 0; ok && i < value.length; i++) ok = i in value && isPlainTree(value[i], stack);
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    ok = proto === Object.prototype || proto === null;
+    for (const key in value) {
+      if (!ok) break;
+      ok =
+        key !== "lc" &&
+        Object.hasOwn(value, key) &&
+        isPlainTree((value as Record<string, unknown>)[key], stack);
+    }
+  }
+  stack.delete(value);
+  return ok;
+}
+
+/**
+ * Serializes `value` with `serde` into a value cairn's codec holds: parsed JSON, or bytes.
+ * `defaultSerde`: a plain tree (see {@link isPlainTree}) is kept as it is, without the serde.
+ */
+export async function toSerdeValue(
+  serde: SerializerProtocol,
+  value: unknown,
+  defaultSerde = false,
+): Promise<SerdeValue> {
+  // A copy: the record is written later, and the caller's objects may change meanwhile.
+  if (defaultSerde && isPlainTree(value)) return ["json", structuredClone(value), 1];
   const [type, data] = await serde.dumpsTyped(value);
   if (type === "json") {
     const text = typeof data === "string" ? data : utf8.decode(data);
@@ -81,32 +123,71 @@ export async function toSerdeValue(serde: SerializerProtocol, value: unknown): P
   return [type, typeof data === "string" ? Buffer.from(data, "utf8") : Uint8Array.from(data)];
 }
 
-/** The value a {@link SerdeValue} stands for, through `serde`. */
-export async function fromSerdeValue(serde: SerializerProtocol, [type, value]: SerdeValue): Promise<unknown> {
+/** The value a {@link SerdeValue} stands for, through `serde` unless it is marked plain. */
+export async function fromSerdeValue(
+  serde: SerializerProtocol,
+  [type, value, plain]: SerdeValue,
+  defaultSerde = false,
+): Promise<unknown> {
+  // The value was just decoded from the record: a fresh tree, the caller's to keep.
+  if (plain === 1 && defaultSerde) return value;
   if (type === "json") return value === undefined ? undefined : serde.loadsTyped(type, JSON.stringify(value));
   if (!(value instanceof Uint8Array)) throw new Error(`a ${type} value is stored without its bytes`);
   return serde.loadsTyped(type, value);
 }
 
-/** A value as a cairn output: codec text of `{ serde, v }` (json) or `{ serde, bytes }`. */
+/**
+ * A value as a cairn output: codec text of `{ serde, v }` (json) or `{ serde, bytes }`. The serde's
+ * JSON goes in verbatim (it is valid codec text unless it holds a `$cairn` key, which the codec
+ * would read as a tag: such a value is re-encoded), so a write costs LangGraph's serialization
+ * and one SHA-256, not a parse and a re-encode.
+ */
 export async function valueOutput(
   serde: SerializerProtocol,
   value: unknown,
   path: string,
+  defaultSerde = false,
 ): Promise<EncodedOutput> {
-  const [type, stored] = await toSerdeValue(serde, value);
+  // What the default serde would write, without its replacer walk (about 4× JSON.stringify).
+  if (defaultSerde && isPlainTree(value)) {
+    const text = JSON.stringify(value);
+    if (!text.includes('"$cairn"')) return EncodedOutput.fromText(`${PLAIN_PREFIX}${text}}`);
+  }
+  const [type, data] = await serde.dumpsTyped(value);
+  if (type === "json") {
+    const text = typeof data === "string" ? data : utf8.decode(data);
+    if (text !== "" && !text.includes('"$cairn"')) return EncodedOutput.fromText(`${PLAIN_PREFIX}${text}}`);
+  }
+  const [, stored] = await toSerdeValue(serde, value);
   return EncodedOutput.of(
     type === "json" ? { serde: type, v: stored } : { serde: type, bytes: stored },
     path,
   );
 }
 
-/** The value of an output made by {@link valueOutput}; its hash was verified by the caller. */
+/**
+ * The JSON text of a `json` output's value when plain JSON.parse gives exactly what the default
+ * serde would: no cairn tag in it (the codec tags what JSON cannot hold) and no `lc` key (the
+ * only thing LangGraph's reviver acts on). The canonical text holds the value's JSON verbatim.
+ */
+export function plainJson(text: string): string | undefined {
+  if (!text.startsWith(PLAIN_PREFIX) || !text.endsWith("}")) return undefined;
+  if (text.includes('"$cairn"') || text.includes('"lc"')) return undefined;
+  return text.slice(PLAIN_PREFIX.length, -1);
+}
+
+/**
+ * The value of an output made by {@link valueOutput}; its hash was verified by the caller.
+ * `plain`: the serde is LangGraph's default, so plain JSON may skip it (see {@link plainJson}).
+ */
 export async function outputValue(
   serde: SerializerProtocol,
   text: string,
   checkpointId: string,
+  plain = false,
 ): Promise<unknown> {
+  const json = plain ? plainJson(text) : undefined;
+  if (json !== undefined) return JSON.parse(json);
   const tree = decode(text) as { serde?: unknown; v?: unknown; bytes?: unknown } | null;
   if (tree === null || typeof tree !== "object" || typeof tree.serde !== "string")
     throw new CheckpointCorruptError(checkpointId, "an output is not a LangGraph value");
@@ -115,7 +196,8 @@ export async function outputValue(
 
 const isString = (v: unknown): v is string => typeof v === "string";
 const isPair = (v: unknown): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every(isString);
-const isSerde = (v: unknown): v is SerdeValue => Array.isArray(v) && v.length === 2 && isString(v[0]);
+const isSerde = (v: unknown): v is SerdeValue =>
+  Array.isArray(v) && (v.length === 2 || (v.length === 3 && v[2] === 1)) && isString(v[0]);
 
 /** The thread state of a decoded `state_data`, or a `CheckpointCorruptError` naming what is off. */
 export function threadState(stateData: unknown, checkpointId: string): ThreadState {

@@ -13,13 +13,16 @@ import type {
   CheckpointListOptions,
   CheckpointMetadata,
   CheckpointTuple,
+  DeltaChannelHistory,
   PendingWrite,
   SerializerProtocol,
 } from "@langchain/langgraph-checkpoint";
+import { encode } from "../core/codec.js";
 import { InvalidArgumentError } from "../core/errors.js";
 import { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { CheckpointManagerOptions } from "../manager/manager-options.js";
 import { loadDriver } from "../stores/driver.js";
+import { deltaChannelHistory } from "./delta-history.js";
 import {
   assertThreadId,
   threadCheckpointId,
@@ -77,12 +80,20 @@ function namespaceOf(value: unknown): string {
   return value;
 }
 
+/** `promise`, marked handled: it is awaited later, after the write it waits for. */
+function settledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 /** A LangGraph checkpointer storing threads in cairn, every read verified. */
 export class CairnSaver extends peer.BaseCheckpointSaver<number> {
   /** The manager whose store holds the threads. */
   readonly manager: CheckpointManager;
   private readonly ownsManager: boolean;
   private threads: ThreadStore | undefined;
+  /** Puts in progress by cairn checkpoint id: what a put's children and writes wait for. */
+  private readonly inflight = new Map<string, Promise<unknown>>();
 
   constructor(options: CairnSaverOptions = {}, serde?: SerializerProtocol) {
     super(serde);
@@ -95,6 +106,23 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     }
   }
 
+  /**
+   * Runs `work` once the put of checkpoint `after` (cairn id) running in this saver, if any, has
+   * settled; registers `work` as the put of `id` when given. Calls keep LangGraph's call order.
+   */
+  private sequenced<T>(after: string | null, id: string | undefined, work: () => Promise<T>): Promise<T> {
+    const before = after === null ? undefined : this.inflight.get(after);
+    const run = before ? before.then(work, work) : work();
+    if (id !== undefined) {
+      this.inflight.set(id, run);
+      const clear = () => {
+        if (this.inflight.get(id) === run) this.inflight.delete(id);
+      };
+      run.then(clear, clear);
+    }
+    return run;
+  }
+
   private async store(): Promise<ThreadStore> {
     if (!this.threads) this.threads = new ThreadStore(await this.manager.getStore());
     return this.threads;
@@ -104,26 +132,54 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     return { threads, serde: this.serde, peer, nextVersion: () => this.getNextVersion(undefined) };
   }
 
-  /** The checkpoint a config names (`checkpoint_id`), or the thread namespace's latest. */
-  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+  /** The checkpoint record a config names (`checkpoint_id`), or the thread namespace's latest. */
+  private async find(
+    config: RunnableConfig,
+    threads: ThreadStore,
+  ): Promise<{ found: ReadRecord<CheckpointState>; writes?: number } | undefined> {
     const c = configurable(config, "getTuple");
     if (c.thread_id === undefined) return undefined;
     const threadId = assertThreadId(c.thread_id);
     const ns = namespaceOf(c.checkpoint_ns);
     const runId = threadRunId(threadId, ns);
-    const threads = await this.store();
     let found: ReadRecord | undefined;
+    let writes: number | undefined;
     if (c.checkpoint_id !== undefined && c.checkpoint_id !== null) {
       found = await threads.read(threadCheckpointId(runId, String(c.checkpoint_id)));
     } else {
+      // Every record carries the run's greatest checkpoint id as of its write: one read finds it.
       const newest = await threads.newest(runId);
       const latest = newest?.state.latest[1];
       if (!newest || !latest) return undefined;
-      found = latest === newest.record.metadata.checkpoint_id ? newest : await threads.read(latest);
+      const tipId = newest.record.metadata.checkpoint_id;
+      found = latest === tipId ? newest : await threads.read(latest);
+      // Nothing is newer than the tip: if it is the latest checkpoint or its n-th writes record,
+      // the checkpoint has exactly 0 or n pending-writes records.
+      if (latest === tipId) writes = 0;
+      else if (tipId.startsWith(`${latest}.w`) && /^\d+$/.test(tipId.slice(latest.length + 2)))
+        writes = Number(tipId.slice(latest.length + 2));
     }
     if (found?.state.kind !== "checkpoint") return undefined;
+    // The run id is a hash of thread and namespace: a record of another thread is not this one's.
     if (found.state.thread_id !== threadId || found.state.checkpoint_ns !== ns) return undefined;
-    return buildTuple(this.reader(threads), found as ReadRecord<CheckpointState>);
+    return { found: found as ReadRecord<CheckpointState>, ...(writes === undefined ? {} : { writes }) };
+  }
+
+  /** The checkpoint a config names (`checkpoint_id`), or the thread namespace's latest. */
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const threads = await this.store();
+    const hit = await this.find(config, threads);
+    return hit && buildTuple(this.reader(threads), hit.found, hit.writes);
+  }
+
+  /** Pending writes and seed of each channel along the config's ancestors (LangGraph's delta channels). */
+  override async getDeltaChannelHistory(options: {
+    config: RunnableConfig;
+    channels: string[];
+  }): Promise<Record<string, DeltaChannelHistory>> {
+    const threads = await this.store();
+    const start = await this.find(options.config, threads);
+    return deltaChannelHistory(this.reader(threads), start?.found, options.channels);
   }
 
   /** The checkpoints of a thread (or of every thread), newest first, with `before`, `limit`, `filter`. */
@@ -151,65 +207,87 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     const id = threadCheckpointId(runId, checkpoint.id);
     const parentLg =
       c.checkpoint_id === undefined || c.checkpoint_id === null ? null : String(c.checkpoint_id);
-    const threads = await this.store();
+    const parentId = parentLg === null ? null : threadCheckpointId(runId, parentLg);
+    // Serialized now, as the caller's objects are at the call: the write may wait for its parent.
+    const plain = this.serde.constructor === peer.JsonPlusSerializer;
     const { channel_values: values, ...rest } = checkpoint;
-    const stored = await toSerdeValue(this.serde, rest);
-    const meta = await toSerdeValue(this.serde, metadata);
-    const fresh = new Map<string, Awaited<ReturnType<typeof valueOutput>>>();
-    for (const channel of Object.keys(newVersions)) {
-      const value = (values as Record<string, unknown>)[channel];
-      if (value !== undefined) fresh.set(channel, await valueOutput(this.serde, value, `channel ${channel}`));
-    }
-    await threads.exclusive(runId, async () => {
-      const parentId = parentLg === null ? null : threadCheckpointId(runId, parentLg);
-      // A parent this store does not hold (LangGraph does not insist on one) is named, not linked.
-      const parent = parentId === null ? undefined : await threads.knownCheckpoint(parentId);
-      let written: { map: ChannelMap; depth: number } | undefined;
-      try {
-        const record = await threads.append(runId, (latest, key) => {
-          const own: [string, readonly [Version, string | null]][] = Object.entries(newVersions).map(
-            ([channel, version]) => [channel, [version, fresh.get(channel)?.addressIn(key) ?? null]],
-          );
-          const map = deriveMap(parent?.map, checkpoint.channel_versions, own);
-          const full = !parent || parent.depth + 1 >= MAX_DEPTH || map.size <= FULL_MAP_CHANNELS;
-          const entries = full ? [...map] : own;
-          const refs = new Map<string, string>();
-          for (const [channel, [, address]] of entries) if (address) refs.set(channelKey(channel), address);
-          const outputs = new Map([...fresh].map(([channel, out]) => [channelKey(channel), out]));
-          written = { map, depth: full ? 0 : (parent?.depth ?? 0) + 1 };
-          const step = (metadata as { step?: unknown })?.step;
-          const source = (metadata as { source?: unknown })?.source;
-          const state: CheckpointState = {
-            kind: "checkpoint",
-            thread_id: threadId,
-            checkpoint_ns: ns,
-            checkpoint_id: checkpoint.id,
-            parent_id: parentLg,
-            checkpoint: stored,
-            metadata: meta,
-            channels: Object.fromEntries(entries.map(([channel, [version]]) => [channel, version])),
-            full,
-            depth: written.depth,
-            latest: latest && latest[0] > checkpoint.id ? latest : [checkpoint.id, id],
-          };
-          return {
-            id,
-            pipelineName: threadPipelineName(threadId),
-            stageName: typeof source === "string" && /^[a-z_]{1,32}$/.test(source) ? source : "checkpoint",
-            stageIndex: typeof step === "number" && Number.isInteger(step) ? Math.max(0, step + 1) : 0,
-            parent: parent && parentId ? { id: parentId, checksum: parent.checksum } : null,
-            state,
-            refs,
-            outputs,
-          };
-        });
-        if (written) threads.remember(id, { checksum: record.metadata.checksum, ...written });
-      } catch (error) {
-        if (!isIdTaken(error)) throw error;
-        await this.assertSameCheckpoint(threads, id, stored, meta, parentLg, error);
-      }
+    const serialized = settledLater(
+      Promise.all([
+        toSerdeValue(this.serde, rest, plain),
+        toSerdeValue(this.serde, metadata, plain),
+        Promise.all(
+          Object.keys(newVersions)
+            .filter((channel) => (values as Record<string, unknown>)[channel] !== undefined)
+            .map(async (channel) => {
+              const value = (values as Record<string, unknown>)[channel];
+              return [channel, await valueOutput(this.serde, value, `channel ${channel}`, plain)] as const;
+            }),
+        ),
+      ]),
+    );
+    // LangGraph does not wait for a put before the next put or the checkpoint's writes: each
+    // waits here for the put it builds on, so a record is always written after its parent.
+    return this.sequenced(parentId, id, async () => {
+      const threads = await this.store();
+      const [stored, meta, channelOutputs] = await serialized;
+      const fresh = new Map(channelOutputs);
+      await threads.exclusive(runId, async () => {
+        // A parent this store does not hold (LangGraph does not insist on one) is named, not linked.
+        const parent = parentId === null ? undefined : await threads.knownCheckpoint(parentId);
+        let written: { map: ChannelMap; depth: number } | undefined;
+        try {
+          const record = await threads.append(runId, (latest, key) => {
+            const own: [string, readonly [Version, string | null]][] = Object.entries(newVersions).map(
+              ([channel, version]) => [channel, [version, fresh.get(channel)?.addressIn(key) ?? null]],
+            );
+            const map = deriveMap(parent?.map, checkpoint.channel_versions, own);
+            const full = !parent || parent.depth + 1 >= MAX_DEPTH || map.size <= FULL_MAP_CHANNELS;
+            const entries = full ? [...map] : own;
+            const refs = new Map<string, string>();
+            for (const [channel, [, address]] of entries) if (address) refs.set(channelKey(channel), address);
+            const outputs = new Map([...fresh].map(([channel, out]) => [channelKey(channel), out]));
+            written = { map, depth: full ? 0 : (parent?.depth ?? 0) + 1 };
+            const step = (metadata as { step?: unknown })?.step;
+            const source = (metadata as { source?: unknown })?.source;
+            const state: CheckpointState = {
+              kind: "checkpoint",
+              thread_id: threadId,
+              checkpoint_ns: ns,
+              checkpoint_id: checkpoint.id,
+              parent_id: parentLg,
+              checkpoint: stored,
+              metadata: meta,
+              channels: Object.fromEntries(entries.map(([channel, [version]]) => [channel, version])),
+              full,
+              depth: written.depth,
+              latest: latest && latest[0] > checkpoint.id ? latest : [checkpoint.id, id],
+            };
+            return {
+              id,
+              pipelineName: threadPipelineName(threadId),
+              stageName: typeof source === "string" && /^[a-z_]{1,32}$/.test(source) ? source : "checkpoint",
+              stageIndex: typeof step === "number" && Number.isInteger(step) ? Math.max(0, step + 1) : 0,
+              parent: parent && parentId ? { id: parentId, checksum: parent.checksum } : null,
+              state,
+              refs,
+              outputs,
+            };
+          });
+          if (written) {
+            threads.remember(id, {
+              checksum: record.metadata.checksum,
+              stageIndex: record.metadata.stage_index,
+              ...written,
+            });
+            threads.countWrite(id, 0);
+          }
+        } catch (error) {
+          if (!isIdTaken(error)) throw error;
+          await this.assertSameCheckpoint(threads, id, stored, meta, parentLg, error);
+        }
+      });
+      return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
     });
-    return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
   }
 
   /** A second `put` of a stored checkpoint is a no-op when it is the same checkpoint. */
@@ -224,8 +302,9 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     const existing = await threads.read(id);
     const same =
       existing?.state.kind === "checkpoint" &&
-      JSON.stringify(existing.state.checkpoint) === JSON.stringify(stored) &&
-      JSON.stringify(existing.state.metadata) === JSON.stringify(meta) &&
+      // Canonical text on both sides: the stored state comes back with its keys sorted.
+      encode(existing.state.checkpoint) === encode(stored) &&
+      encode(existing.state.metadata) === encode(meta) &&
       existing.state.parent_id === parentLg;
     if (!same) throw error;
   }
@@ -246,48 +325,58 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     const checkpointLg = String(c.checkpoint_id);
     const runId = threadRunId(threadId, ns);
     const checkpointId = threadCheckpointId(runId, checkpointLg);
-    const threads = await this.store();
-    const outputs = new Map<string, Awaited<ReturnType<typeof valueOutput>>>();
-    for (const [i, [channel, value]] of writes.entries())
-      outputs.set(writeKey(i), await valueOutput(this.serde, value, `write ${i} (${channel})`));
-    const entries = writes.map(([channel], i): [string, number] => [
-      channel,
-      peer.WRITES_IDX_MAP[channel] ?? i,
-    ]);
-    await threads.exclusive(runId, async () => {
-      const target = await threads.read(checkpointId);
-      const parent = target ? { id: checkpointId, checksum: target.record.metadata.checksum } : null;
-      for (let n = (await threads.writeCount(checkpointId)) + 1; n <= MAX_WRITE_RECORDS; n++) {
-        try {
-          await threads.append(runId, (latest, key) => ({
-            id: writesRecordId(checkpointId, n),
-            pipelineName: threadPipelineName(threadId),
-            stageName: "writes",
-            stageIndex: target?.record.metadata.stage_index ?? 0,
-            parent,
-            state: {
-              kind: "writes",
-              thread_id: threadId,
-              checkpoint_ns: ns,
-              checkpoint_id: checkpointLg,
-              task_id: taskId,
-              task_path: taskPath,
-              writes: entries,
-              latest: latest ?? ["", ""],
-            },
-            refs: new Map([...outputs].map(([k, out]) => [k, out.addressIn(key)])),
-            outputs,
-          }));
-          threads.countWrite(checkpointId, n);
-          return;
-        } catch (error) {
-          // Another process took this slot: the next one is free.
-          if (!isIdTaken(error)) throw error;
+    const plain = this.serde.constructor === peer.JsonPlusSerializer;
+    const serialized = settledLater(
+      Promise.all(
+        writes.map(
+          async ([channel, value], i) =>
+            [writeKey(i), await valueOutput(this.serde, value, `write ${i} (${channel})`, plain)] as const,
+        ),
+      ),
+    );
+    return this.sequenced(checkpointId, undefined, async () => {
+      const threads = await this.store();
+      const outputs = new Map(await serialized);
+      const entries = writes.map(([channel], i): [string, number] => [
+        channel,
+        peer.WRITES_IDX_MAP[channel] ?? i,
+      ]);
+      await threads.exclusive(runId, async () => {
+        // LangGraph may write to a checkpoint not stored (yet): the writes then name it, unlinked.
+        const target = await threads.knownCheckpoint(checkpointId);
+        const parent = target ? { id: checkpointId, checksum: target.checksum } : null;
+        for (let n = (await threads.writeCount(checkpointId)) + 1; n <= MAX_WRITE_RECORDS; n++) {
+          try {
+            await threads.append(runId, (latest, key) => ({
+              id: writesRecordId(checkpointId, n),
+              pipelineName: threadPipelineName(threadId),
+              stageName: "writes",
+              stageIndex: target?.stageIndex ?? 0,
+              parent,
+              state: {
+                kind: "writes",
+                thread_id: threadId,
+                checkpoint_ns: ns,
+                checkpoint_id: checkpointLg,
+                task_id: taskId,
+                task_path: taskPath,
+                writes: entries,
+                latest: latest ?? ["", ""],
+              },
+              refs: new Map([...outputs].map(([k, out]) => [k, out.addressIn(key)])),
+              outputs,
+            }));
+            threads.countWrite(checkpointId, n);
+            return;
+          } catch (error) {
+            // Another process took this slot: the next one is free.
+            if (!isIdTaken(error)) throw error;
+          }
         }
-      }
-      throw new InvalidArgumentError(
-        `putWrites: checkpoint ${checkpointLg} has ${MAX_WRITE_RECORDS} write records`,
-      );
+        throw new InvalidArgumentError(
+          `putWrites: checkpoint ${checkpointLg} has ${MAX_WRITE_RECORDS} write records`,
+        );
+      });
     });
   }
 

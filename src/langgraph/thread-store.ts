@@ -63,6 +63,7 @@ interface Known {
   checksum: string;
   map: ChannelMap;
   depth: number;
+  stageIndex: number;
 }
 
 /** Delta records between full channel maps: bounds an ancestor walk to this many reads. */
@@ -179,7 +180,12 @@ export class ThreadStore {
         ? new Map(ownEntries(rec))
         : deriveMap(map, versionsOf(rec.state), ownEntries(rec));
     const result = map ?? new Map();
-    this.remember(id, { checksum: r.record.metadata.checksum, map: result, depth: r.state.depth });
+    this.remember(id, {
+      checksum: r.record.metadata.checksum,
+      map: result,
+      depth: r.state.depth,
+      stageIndex: r.record.metadata.stage_index,
+    });
     return result;
   }
 
@@ -191,21 +197,36 @@ export class ThreadStore {
     if (!r) return undefined;
     if (r.state.kind !== "checkpoint")
       throw new CheckpointCorruptError(id, "a LangGraph parent must be a checkpoint, not pending writes");
-    const map = await this.channelMap(r as ReadRecord<CheckpointState>);
-    return { checksum: r.record.metadata.checksum, map, depth: r.state.depth };
+    await this.channelMap(r as ReadRecord<CheckpointState>);
+    return this.known.get(id);
   }
 
-  /** The pending-writes records of a checkpoint, in the order they were written. */
-  async writesOf(checkpointId: string): Promise<ReadRecord<WritesState>[]> {
+  /**
+   * The pending-writes records of a checkpoint, in slot order. `known`: how many there are, when the
+   * caller knows (from the run's tip or listing), so that no absent id is asked for: on the file
+   * store that costs a listing of every run. A writer takes slot n only once slots 1..n-1 exist,
+   * so the slots are always 1..count.
+   */
+  async writesOf(checkpointId: string, known?: number): Promise<ReadRecord<WritesState>[]> {
     const out: ReadRecord<WritesState>[] = [];
-    for (let n = 1; ; n++) {
-      const r = await this.read(writesRecordId(checkpointId, n));
-      if (!r) break;
+    const check = (r: ReadRecord | undefined, id: string): ReadRecord<WritesState> => {
+      if (!r) throw new CheckpointCorruptError(id, "this pending-writes record is missing");
       if (r.state.kind !== "writes")
         throw new CheckpointCorruptError(r.record.metadata.checkpoint_id, "expected pending writes");
-      out.push(r as ReadRecord<WritesState>);
+      return r as ReadRecord<WritesState>;
+    };
+    if (known !== undefined) {
+      const ids = Array.from({ length: known }, (_, i) => writesRecordId(checkpointId, i + 1));
+      out.push(...(await Promise.all(ids.map(async (id) => check(await this.read(id), id)))));
+    } else {
+      for (let n = 1; ; n++) {
+        const id = writesRecordId(checkpointId, n);
+        const r = await this.read(id);
+        if (!r) break;
+        out.push(check(r, id));
+      }
     }
-    this.writeCounts.set(checkpointId, out.length);
+    this.countWrite(checkpointId, out.length);
     return out;
   }
 

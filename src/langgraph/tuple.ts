@@ -9,7 +9,14 @@ import type {
 } from "@langchain/langgraph-checkpoint";
 import { CheckpointCorruptError } from "../core/errors.js";
 import { threadCheckpointId } from "./ids.js";
-import { type CheckpointState, fromSerdeValue, outputValue, type WritesState, writeKey } from "./records.js";
+import {
+  type CheckpointState,
+  fromSerdeValue,
+  outputValue,
+  plainJson,
+  type WritesState,
+  writeKey,
+} from "./records.js";
 import type { ReadRecord, ThreadStore } from "./thread-store.js";
 
 type Peer = typeof import("@langchain/langgraph-checkpoint");
@@ -61,8 +68,29 @@ export function resolveWrites(peer: Peer, records: readonly ReadRecord<WritesSta
   return [...slots.values()].sort((a, b) => peer.compareWritesSortKeys(sortKey(a), sortKey(b)));
 }
 
-/** The tuple of a checkpoint record. */
-export async function buildTuple(rt: ReadThread, r: ReadRecord<CheckpointState>): Promise<CheckpointTuple> {
+/** True when the saver uses LangGraph's default serde, whose plain-JSON values may skip it. */
+export const isDefaultSerde = (rt: ReadThread) => rt.serde.constructor === rt.peer.JsonPlusSerializer;
+
+/** Defines `target[key]` as the value of `json`, parsed on first read and then a plain property. */
+function lazyValue(target: Record<string, unknown>, key: string, json: string): void {
+  const settle = (value: unknown) => {
+    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+    return value;
+  };
+  Object.defineProperty(target, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => settle(JSON.parse(json)),
+    set: settle,
+  });
+}
+
+/** The tuple of a checkpoint record; `writes`: how many pending-writes records it has, when known. */
+export async function buildTuple(
+  rt: ReadThread,
+  r: ReadRecord<CheckpointState>,
+  writes?: number,
+): Promise<CheckpointTuple> {
   const { threads, serde, peer } = rt;
   const m = r.record.metadata;
   const s = r.state;
@@ -70,24 +98,35 @@ export async function buildTuple(rt: ReadThread, r: ReadRecord<CheckpointState>)
     s.parent_id === null
       ? undefined
       : (m.parent_checkpoint_id ?? threadCheckpointId(m.pipeline_id, s.parent_id));
-  const checkpoint = (await fromSerdeValue(serde, s.checkpoint)) as CheckpointTuple["checkpoint"];
+  const checkpoint = (await fromSerdeValue(
+    serde,
+    s.checkpoint,
+    isDefaultSerde(rt),
+  )) as CheckpointTuple["checkpoint"];
   // Checkpoints before format 4 kept pending sends as the parent's writes: LangGraph migrates them.
   const migrate = typeof checkpoint.v === "number" && checkpoint.v < 4 && parentId !== undefined;
-  const [map, writes, parentWrites] = await Promise.all([
+  const [map, writeRecords, parentWrites] = await Promise.all([
     threads.channelMap(r),
-    threads.writesOf(m.checkpoint_id),
+    threads.writesOf(m.checkpoint_id, writes),
     migrate && parentId ? threads.writesOf(parentId) : Promise.resolve([]),
   ]);
-  const slots = resolveWrites(peer, writes);
+  const slots = resolveWrites(peer, writeRecords);
   const sends = resolveWrites(peer, parentWrites).filter((slot) => slot.channel === peer.TASKS);
   const addresses: string[] = [];
   for (const [, address] of map.values()) if (address) addresses.push(address);
   for (const slot of [...slots, ...sends]) addresses.push(slot.address);
   const texts = await threads.outputs(m.pipeline_id, addresses, m.checkpoint_id);
-  const value = (address: string) => outputValue(serde, texts.get(address) as string, m.checkpoint_id);
+  const plain = isDefaultSerde(rt);
+  const value = (address: string) => outputValue(serde, texts.get(address) as string, m.checkpoint_id, plain);
 
   const channelValues: Record<string, unknown> = {};
-  for (const [channel, [, address]] of map) if (address) channelValues[channel] = await value(address);
+  for (const [channel, [, address]] of map) {
+    if (!address) continue;
+    // Verified above; plain JSON values are parsed when first read, as cairn's own outputs are.
+    const json = plain ? plainJson(texts.get(address) as string) : undefined;
+    if (json === undefined) channelValues[channel] = await value(address);
+    else lazyValue(channelValues, channel, json);
+  }
   checkpoint.channel_values = channelValues;
   if (migrate) {
     checkpoint.channel_values[peer.TASKS] = await Promise.all(sends.map((slot) => value(slot.address)));
@@ -102,7 +141,7 @@ export async function buildTuple(rt: ReadThread, r: ReadRecord<CheckpointState>)
   const tuple: CheckpointTuple = {
     config: { configurable: { ...base, checkpoint_id: s.checkpoint_id } },
     checkpoint,
-    metadata: (await fromSerdeValue(serde, s.metadata)) as CheckpointTuple["metadata"],
+    metadata: (await fromSerdeValue(serde, s.metadata, isDefaultSerde(rt))) as CheckpointTuple["metadata"],
     pendingWrites,
   };
   if (s.parent_id !== null) tuple.parentConfig = { configurable: { ...base, checkpoint_id: s.parent_id } };

@@ -6,6 +6,7 @@ import { CheckpointCorruptError, InvalidArgumentError } from "../core/errors.js"
 import { assertValidName } from "../core/ids.js";
 import { assertSupportedFormat } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
+import { isThreadRun } from "../langgraph/ids.js";
 import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
 import { readOutline } from "../transforms/envelope.js";
 import {
@@ -77,6 +78,10 @@ async function referencedOutputs(
   return referenced;
 }
 
+/** Why retention left part of a LangGraph thread alone. */
+export const THREAD_REASON =
+  "a LangGraph thread is removed whole, once every checkpoint of it is older than the cutoff";
+
 /** Passes at a run whose newest checkpoint keeps moving before retention leaves it for next time. */
 const PASSES = 3;
 
@@ -141,6 +146,12 @@ async function trimRun(
     const wholeRun = listing.length > 0 && listing.every(isOld);
     const old = listing.filter((e) => isOld(e) && (wholeRun || !newest.has(idOf(e) ?? "")));
     if (old.length === 0) return;
+    // A LangGraph thread's checkpoints are a tree whose records need their ancestors (channel maps,
+    // values stored once): a thread goes whole, once all of it is older than the cutoff.
+    if (isThreadRun(pipelineId) && !wholeRun) {
+      report.skipped.push({ pipelineId, reason: THREAD_REASON });
+      return;
+    }
     const remaining = listing.filter((e) => !old.includes(e));
     const referenced = wholeRun ? new Set<string>() : await referencedOutputs(store, remaining);
     if (!(await lease.keep())) {

@@ -60,5 +60,6 @@ it("importing cairn-pipelines loads none of its optional peer dependencies", asy
   // Every request for an optional peer is refused, as for a user who installed none of them.
   const stdout = await runWithoutPackages(script, { missing: peers, cwd: dir });
   expect(peers).toContain("@opentelemetry/api");
+  expect(peers).toContain("@langchain/langgraph-checkpoint");
   expect(stdout.trim()).toBe("function");
 });
