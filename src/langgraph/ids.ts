@@ -30,10 +30,14 @@ export function assertThreadId(threadId: unknown): string {
   return threadId;
 }
 
-/** The pipeline name every run of thread `threadId` has: `lg.<readable thread>.<hash>`. */
+/**
+ * The pipeline name every run of thread `threadId` has: `lg.<readable thread>.<hash>`. The
+ * lengths leave room, in 128 characters, for a subgraph's run id, a uuid6 checkpoint id and a
+ * pending-writes suffix (at most 110 in all).
+ */
 export function threadPipelineName(threadId: string): string {
   assertThreadId(threadId);
-  return `${THREAD_PREFIX}${readable(threadId, 40)}.${hex12(`thread\0${threadId}`)}`;
+  return `${THREAD_PREFIX}${readable(threadId, 24)}.${hex12(`thread\0${threadId}`)}`;
 }
 
 /** The run id of namespace `checkpointNs` of thread `threadId` ("" is the root namespace). */
@@ -42,7 +46,7 @@ export function threadRunId(threadId: string, checkpointNs = ""): string {
   if (checkpointNs === "") return name;
   // A subgraph namespace is `node:task-id|child:task-id`: the first node names it readably.
   const node = checkpointNs.split(/[:|]/, 1)[0] ?? "";
-  return `${name}.${readable(node, 20)}.${hex12(`ns\0${threadId}\0${checkpointNs}`)}`;
+  return `${name}.${readable(node, 12)}.${hex12(`ns\0${threadId}\0${checkpointNs}`)}`;
 }
 
 /** True when `pipelineId` (or a pipeline name) is a LangGraph thread's. */

@@ -39,6 +39,8 @@ export interface CheckpointState {
   full: boolean;
   /** Records between this one and the nearest `full` ancestor (0 when full). */
   depth: number;
+  /** Pending-writes records of this checkpoint stored before it (LangGraph sent them first). */
+  prior_writes?: number;
   /** The greatest LangGraph checkpoint id of the run, and its cairn id, as of this record. */
   latest: [string, string];
 }
@@ -74,33 +76,32 @@ export const writeKey = (i: number) => `w${i}`;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const PLAIN_PREFIX = '{"serde":"json","v":';
 
+/** Deeper than this, a tree is left to the serde (and a cycle is found without a visited set). */
+const MAX_PLAIN_DEPTH = 256;
+
 /**
  * True when `value` is a tree LangGraph's default serde writes exactly as `JSON.stringify` does
  * and reads back unchanged: plain objects and arrays of strings, booleans, null and finite
- * numbers (not -0), with no cycle and no `lc` key (the only thing its reviver acts on). Anything
- * else (class instances, `undefined`, Map, Set, bytes…) goes through the serde.
+ * numbers (not -0), no `lc` key (the only thing its reviver acts on) and no `$cairn` key (cairn's
+ * codec tag), at most 256 levels deep (so a cycle is refused too). Anything else (class
+ * instances, `undefined`, Map, Set, bytes…) goes through the serde.
  */
-export function isPlainTree(value: unknown, stack: Set<object> = new Set()): boolean {
+export function isPlainTree(value: unknown, depth = 0): boolean {
   if (value === null || typeof value === "string" || typeof value === "boolean") return true;
   if (typeof value === "number") return Number.isFinite(value) && !Object.is(value, -0);
-  if (typeof value !== "object" || stack.has(value)) return false;
-  stack.add(value);
-  let ok = true;
+  if (typeof value !== "object" || depth >= MAX_PLAIN_DEPTH) return false;
   if (Array.isArray(value)) {
-    for (let i = 0; ok && i < value.length; i++) ok = i in value && isPlainTree(value[i], stack);
-  } else {
-    const proto = Object.getPrototypeOf(value);
-    ok = proto === Object.prototype || proto === null;
-    for (const key in value) {
-      if (!ok) break;
-      ok =
-        key !== "lc" &&
-        Object.hasOwn(value, key) &&
-        isPlainTree((value as Record<string, unknown>)[key], stack);
-    }
+    for (let i = 0; i < value.length; i++)
+      if (!(i in value) || !isPlainTree(value[i], depth + 1)) return false;
+    return true;
   }
-  stack.delete(value);
-  return ok;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) {
+    if (key === "lc" || key === "$cairn" || !Object.hasOwn(value, key)) return false;
+    if (!isPlainTree((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 /**
@@ -149,10 +150,8 @@ export async function valueOutput(
   defaultSerde = false,
 ): Promise<EncodedOutput> {
   // What the default serde would write, without its replacer walk (about 4× JSON.stringify).
-  if (defaultSerde && isPlainTree(value)) {
-    const text = JSON.stringify(value);
-    if (!text.includes('"$cairn"')) return EncodedOutput.fromText(`${PLAIN_PREFIX}${text}}`);
-  }
+  if (defaultSerde && isPlainTree(value))
+    return EncodedOutput.fromText(`${PLAIN_PREFIX}${JSON.stringify(value)}}`);
   const [type, data] = await serde.dumpsTyped(value);
   if (type === "json") {
     const text = typeof data === "string" ? data : utf8.decode(data);
@@ -213,6 +212,8 @@ export function threadState(stateData: unknown, checkpointId: string): ThreadSta
     if (s.parent_id !== null && !isString(s.parent_id)) throw fail("parent_id is not a string");
     if (s.channels === null || typeof s.channels !== "object") throw fail("channels missing");
     if (typeof s.full !== "boolean" || typeof s.depth !== "number") throw fail("full or depth missing");
+    if (s.prior_writes !== undefined && typeof s.prior_writes !== "number")
+      throw fail("prior_writes is not a number");
     return s as unknown as CheckpointState;
   }
   if (s.kind === "writes") {

@@ -123,6 +123,28 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     return run;
   }
 
+  /**
+   * Runs `work` (writes of checkpoint `checkpointId`) once that checkpoint's put has settled. With
+   * durability "async" LangGraph may send a checkpoint's writes before it calls `put` for it: the
+   * put comes once the run's earlier puts are done, so those are waited for, a few rounds at most.
+   * Writes of a checkpoint that never comes are stored unlinked, naming it.
+   */
+  private async afterPut<T>(runId: string, checkpointId: string, work: () => Promise<T>): Promise<T> {
+    for (let round = 0; round < 8; round++) {
+      const own = this.inflight.get(checkpointId);
+      if (own) {
+        await own.catch(() => {});
+        break;
+      }
+      if (this.threads?.isKnown(checkpointId)) break;
+      const earlier = [...this.inflight].filter(([id]) => id.startsWith(`${runId}.`)).map(([, put]) => put);
+      if (earlier.length === 0) break;
+      await Promise.allSettled(earlier);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return work();
+  }
+
   private async store(): Promise<ThreadStore> {
     if (!this.threads) this.threads = new ThreadStore(await this.manager.getStore());
     return this.threads;
@@ -155,7 +177,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       found = latest === tipId ? newest : await threads.read(latest);
       // Nothing is newer than the tip: if it is the latest checkpoint or its n-th writes record,
       // the checkpoint has exactly 0 or n pending-writes records.
-      if (latest === tipId) writes = 0;
+      if (latest === tipId) writes = (newest.state as CheckpointState).prior_writes ?? 0;
       else if (tipId.startsWith(`${latest}.w`) && /^\d+$/.test(tipId.slice(latest.length + 2)))
         writes = Number(tipId.slice(latest.length + 2));
     }
@@ -234,6 +256,8 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       await threads.exclusive(runId, async () => {
         // A parent this store does not hold (LangGraph does not insist on one) is named, not linked.
         const parent = parentId === null ? undefined : await threads.knownCheckpoint(parentId);
+        // Writes this process stored for the checkpoint before its put (see afterPut).
+        const prior = threads.cachedWriteCount(id) ?? 0;
         let written: { map: ChannelMap; depth: number } | undefined;
         try {
           const record = await threads.append(runId, (latest, key) => {
@@ -334,7 +358,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
         ),
       ),
     );
-    return this.sequenced(checkpointId, undefined, async () => {
+    return this.afterPut(runId, checkpointId, async () => {
       const threads = await this.store();
       const outputs = new Map(await serialized);
       const entries = writes.map(([channel], i): [string, number] => [

@@ -280,6 +280,16 @@ export class ThreadStore {
     if (this.known.size > MAX_KNOWN) this.known.delete(this.known.keys().next().value as string);
   }
 
+  /** True when this process knows checkpoint `id` is stored (it wrote or read it). */
+  isKnown(id: string): boolean {
+    return this.known.has(id);
+  }
+
+  /** How many pending-writes records of `checkpointId` this process knows of, if it knows. */
+  cachedWriteCount(checkpointId: string): number | undefined {
+    return this.writeCounts.get(checkpointId);
+  }
+
   /** Notes a pending-writes record written by this process. */
   countWrite(checkpointId: string, n: number): void {
     this.writeCounts.set(checkpointId, n);

@@ -326,3 +326,45 @@ describe("values through the serde", () => {
     await saver.close();
   });
 });
+
+describe("names", () => {
+  it("stores threads and subgraph namespaces with long, odd ids within cairn's 128-character names", async () => {
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    const thread = `user/${"x".repeat(300)} ✓ "quoted"`;
+    const ns = `a_very_long_subgraph_node_name:${uuid6(-1)}|inner_node_with_long_name:${uuid6(-1)}`;
+    const config = { configurable: { thread_id: thread, checkpoint_ns: ns } };
+    const a = next(undefined, { v: 1 });
+    const stored = await saver.put(config, a, meta(0), newVersions(a, { v: 1 }));
+    for (let i = 0; i < 3; i++) await saver.putWrites(stored, [["v", i]], `task-${i}`);
+    const tuple = await saver.getTuple(config);
+    expect(tuple?.config.configurable).toEqual({ thread_id: thread, checkpoint_ns: ns, checkpoint_id: a.id });
+    expect(tuple?.pendingWrites).toHaveLength(3);
+    expect(threadRunId(thread, ns).length).toBeLessThanOrEqual(66);
+    await saver.close();
+  });
+});
+
+describe("list", () => {
+  it("orders checkpoints newest first across plain and hashed ids, with before and limit", async () => {
+    const saver = new CairnSaver({ store: sqliteUrl() });
+    const root = { configurable: { thread_id: "mixed", checkpoint_ns: "" } };
+    // "k/…" ids are not name-safe: stored under a hash, placed by reading them.
+    const ids = ["a1", "k/2", "b3", "k/4", "c5", "k/6", "d7"];
+    for (const [step, id] of ids.entries()) {
+      const cp = next(undefined, { step }, id);
+      await saver.put(root, cp, meta(step), newVersions(cp, { step }));
+    }
+    const listed = async (options: Parameters<CairnSaver["list"]>[1]) => {
+      const out: string[] = [];
+      for await (const t of saver.list(root, options)) out.push(t.checkpoint.id);
+      return out;
+    };
+    const all = [...ids].sort().reverse();
+    expect(await listed({})).toEqual(all);
+    expect(await listed({ limit: 3 })).toEqual(all.slice(0, 3));
+    const before = { configurable: { ...root.configurable, checkpoint_id: "k/4" } };
+    expect(await listed({ before })).toEqual(all.filter((id) => id < "k/4"));
+    expect(await listed({ before, limit: 2, filter: { step: 2 } })).toEqual(["b3"]);
+    await saver.close();
+  });
+});
