@@ -24,6 +24,7 @@ export const SAVER_NORMAL_VARIANT = "cairn-saver (synchronous=normal)";
 /** The stores CairnSaver is measured on. */
 export const SAVER_STORES = ["memory", "file", "sqlite", "postgres", "redis"] as const;
 
+/** True when CairnSaver is measured on `store`. */
 export const hasSaver = (store: string): boolean => (SAVER_STORES as readonly string[]).includes(store);
 
 /** The folder CairnSaver uses for scenario `tag` under the child's folder. */
