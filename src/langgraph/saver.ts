@@ -31,6 +31,7 @@ import {
   writesRecordId,
 } from "./ids.js";
 import { listTuples } from "./list.js";
+import { PutOrder, settledLater } from "./put-order.js";
 import {
   type CheckpointState,
   channelKey,
@@ -80,20 +81,14 @@ function namespaceOf(value: unknown): string {
   return value;
 }
 
-/** `promise`, marked handled: it is awaited later, after the write it waits for. */
-function settledLater<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
-}
-
 /** A LangGraph checkpointer storing threads in cairn, every read verified. */
 export class CairnSaver extends peer.BaseCheckpointSaver<number> {
   /** The manager whose store holds the threads. */
   readonly manager: CheckpointManager;
   private readonly ownsManager: boolean;
   private threads: ThreadStore | undefined;
-  /** Puts in progress by cairn checkpoint id: what a put's children and writes wait for. */
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  /** The order of puts and writes in progress: what a put's children and writes wait for. */
+  private readonly order = new PutOrder((id) => this.threads?.isKnown(id) ?? false);
 
   constructor(options: CairnSaverOptions = {}, serde?: SerializerProtocol) {
     super(serde);
@@ -104,45 +99,6 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
       this.manager = new CheckpointManager(options as CheckpointManagerOptions);
       this.ownsManager = true;
     }
-  }
-
-  /**
-   * Runs `work` once the put of checkpoint `after` (cairn id) running in this saver, if any, has
-   * settled; registers `work` as the put of `id` when given. Calls keep LangGraph's call order.
-   */
-  private sequenced<T>(after: string | null, id: string | undefined, work: () => Promise<T>): Promise<T> {
-    const before = after === null ? undefined : this.inflight.get(after);
-    const run = before ? before.then(work, work) : work();
-    if (id !== undefined) {
-      this.inflight.set(id, run);
-      const clear = () => {
-        if (this.inflight.get(id) === run) this.inflight.delete(id);
-      };
-      run.then(clear, clear);
-    }
-    return run;
-  }
-
-  /**
-   * Runs `work` (writes of checkpoint `checkpointId`) once that checkpoint's put has settled. With
-   * durability "async" LangGraph may send a checkpoint's writes before it calls `put` for it: the
-   * put comes once the run's earlier puts are done, so those are waited for, a few rounds at most.
-   * Writes of a checkpoint that never comes are stored unlinked, naming it.
-   */
-  private async afterPut<T>(runId: string, checkpointId: string, work: () => Promise<T>): Promise<T> {
-    for (let round = 0; round < 8; round++) {
-      const own = this.inflight.get(checkpointId);
-      if (own) {
-        await own.catch(() => {});
-        break;
-      }
-      if (this.threads?.isKnown(checkpointId)) break;
-      const earlier = [...this.inflight].filter(([id]) => id.startsWith(`${runId}.`)).map(([, put]) => put);
-      if (earlier.length === 0) break;
-      await Promise.allSettled(earlier);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    return work();
   }
 
   private async store(): Promise<ThreadStore> {
@@ -249,7 +205,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
     );
     // LangGraph does not wait for a put before the next put or the checkpoint's writes: each
     // waits here for the put it builds on, so a record is always written after its parent.
-    return this.sequenced(parentId, id, async () => {
+    return this.order.sequenced(parentId, id, async () => {
       const threads = await this.store();
       const [stored, meta, channelOutputs] = await serialized;
       const fresh = new Map(channelOutputs);
@@ -284,6 +240,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               channels: Object.fromEntries(entries.map(([channel, [version]]) => [channel, version])),
               full,
               depth: written.depth,
+              ...(prior > 0 ? { prior_writes: prior } : {}),
               latest: latest && latest[0] > checkpoint.id ? latest : [checkpoint.id, id],
             };
             return {
@@ -303,7 +260,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
               stageIndex: record.metadata.stage_index,
               ...written,
             });
-            threads.countWrite(id, 0);
+            threads.countWrite(id, prior);
           }
         } catch (error) {
           if (!isIdTaken(error)) throw error;
@@ -358,7 +315,7 @@ export class CairnSaver extends peer.BaseCheckpointSaver<number> {
         ),
       ),
     );
-    return this.afterPut(runId, checkpointId, async () => {
+    return this.order.afterPut(runId, checkpointId, async () => {
       const threads = await this.store();
       const outputs = new Map(await serialized);
       const entries = writes.map(([channel], i): [string, number] => [

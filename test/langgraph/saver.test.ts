@@ -259,21 +259,26 @@ describe("retention on LangGraph threads", () => {
     const root = { configurable: { thread_id: "aging", checkpoint_ns: "" } };
     const a = next(undefined, { v: 1 });
     const ca = await saver.put(root, a, meta(0), newVersions(a, { v: 1 }));
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 20));
     const b = next(a, { v: 2 });
     await saver.put(ca, b, meta(1), newVersions(b, { v: 2 }));
-    const cleaner = new CheckpointManager({ store: url });
-    // The first checkpoint is older than the cutoff, the second is not: a pipeline run would be trimmed.
-    const partly = await cleaner.autoCleanup({ retentionDays: 75 / 86_400_000 });
-    expect(partly).toBe(0);
-    const report = await cleaner.cleanupOldCheckpoints({ retentionDays: 75 / 86_400_000, dryRun: true });
-    expect(report.skipped).toEqual([
+    const store = await saver.manager.getStore();
+    const [ta, tb] = (await store.listCheckpoints(threadRunId("aging"))).map((e) =>
+      e.ok ? Date.parse(e.metadata.timestamp) : 0,
+    ) as [number, number];
+    const DAY = 86_400_000;
+    // The cleaner's clock at the second checkpoint, the cutoff half-way back to the first.
+    const cleaner = new CheckpointManager({ store: url, clock: () => new Date(tb) });
+    const partly = await cleaner.cleanupOldCheckpoints({ retentionDays: (tb - ta) / 2 / DAY });
+    expect(partly.deletedCheckpoints).toEqual([]);
+    expect(partly.skipped).toEqual([
       { pipelineId: threadRunId("aging"), reason: expect.stringContaining("removed whole") },
     ]);
     expect((await saver.getTuple(root))?.checkpoint.channel_values).toEqual({ v: 2 });
-    await new Promise((r) => setTimeout(r, 100));
-    expect(await cleaner.autoCleanup({ retentionDays: 50 / 86_400_000 })).toBe(2);
+    const later = new CheckpointManager({ store: url, clock: () => new Date(tb + DAY) });
+    expect(await later.autoCleanup({ retentionDays: 0.5 })).toBe(2);
     expect(await saver.getTuple(root)).toBeUndefined();
+    await later.close();
     await Promise.all([cleaner.close(), saver.close()]);
   });
 });
@@ -366,5 +371,23 @@ describe("list", () => {
     expect(await listed({ before })).toEqual(all.filter((id) => id < "k/4"));
     expect(await listed({ before, limit: 2, filter: { step: 2 } })).toEqual(["b3"]);
     await saver.close();
+  });
+});
+
+describe("writes before their checkpoint", () => {
+  it("keeps writes LangGraph sent before the put of their checkpoint, on the latest read too", async () => {
+    const url = sqliteUrl();
+    const saver = new CairnSaver({ store: url });
+    const root = { configurable: { thread_id: "early", checkpoint_ns: "" } };
+    const a = next(undefined, { v: 1 });
+    const named = { configurable: { ...root.configurable, checkpoint_id: a.id } };
+    await saver.putWrites(named, [["v", 2]], "early-task");
+    await saver.put(root, a, meta(0), newVersions(a, { v: 1 }));
+    const fresh = new CairnSaver({ store: url });
+    for (const s of [saver, fresh]) {
+      expect((await s.getTuple(root))?.pendingWrites).toEqual([["early-task", "v", 2]]);
+      expect((await s.getTuple(named))?.pendingWrites).toEqual([["early-task", "v", 2]]);
+    }
+    await Promise.all([saver.close(), fresh.close()]);
   });
 });
