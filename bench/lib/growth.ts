@@ -19,7 +19,7 @@ import { storeBytes } from "./bytes.js";
 import { hasSaver, openSaver, SAVER_VARIANT, type SaverHandle, saverDir } from "./cairn-saver.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { type MeterReading, makeReadings } from "./payload.js";
-import { hasPeer, openPeer, type Peer, PeerThread, peerLatest } from "./peer.js";
+import { hasPeer, openPeer, type Peer, PeerThread, peerLatest, peerResume } from "./peer.js";
 import type { GrownResume, GrowthRow } from "./results.js";
 import type { ScenarioContext } from "./scenarios.js";
 import { summarize } from "./stats.js";
@@ -201,7 +201,7 @@ async function measureGrownResume(
       if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== stages) {
         throw new Error(`LangGraph ${runId} does not resume with ${stages} channels`);
       }
-      variants.push({ name: "langgraph", run: () => peerLatest(saver, runId) });
+      variants.push({ name: "langgraph", run: () => peerResume(saver, runId) });
     }
     if (saverAt !== undefined) {
       reader = await openSaver(ctx.store, saverAt);
@@ -210,7 +210,7 @@ async function measureGrownResume(
       if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== stages) {
         throw new Error(`CairnSaver ${runId} does not resume with ${stages} channels`);
       }
-      variants.push({ name: SAVER_VARIANT, run: () => peerLatest(saver, runId) });
+      variants.push({ name: SAVER_VARIANT, run: () => peerResume(saver, runId) });
     }
     const samples = await compareInRounds(variants, ctx.profile.grownResume);
     const result: GrownResume = {

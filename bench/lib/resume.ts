@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { CheckpointManager, type CreateCheckpointInput } from "../../src/index.js";
 import { hasSaver, openSaver, SAVER_VARIANT, type SaverHandle, saverDir } from "./cairn-saver.js";
 import { compareInRounds, type Variant } from "./measure.js";
-import { hasPeer, openPeer, type Peer, PeerThread, peerLatest } from "./peer.js";
+import { hasPeer, openPeer, type Peer, PeerThread, peerLatest, peerResume } from "./peer.js";
 import { requestsPerOp, type Sent, sentText } from "./requests.js";
 import type { Row } from "./results.js";
 import { COUNTED_OPS, type ScenarioContext } from "./scenarios.js";
@@ -99,12 +99,12 @@ export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
     const saver = peer?.saver;
     if (saver) {
       for (const n of sizes)
-        variants.push({ name: `langgraph ${n}`, run: () => peerLatest(saver, runId(n)) });
+        variants.push({ name: `langgraph ${n}`, run: () => peerResume(saver, runId(n)) });
     }
     const cairnSaver = reader?.saver;
     if (cairnSaver) {
       for (const n of sizes)
-        variants.push({ name: `${SAVER_VARIANT} ${n}`, run: () => peerLatest(cairnSaver, runId(n)) });
+        variants.push({ name: `${SAVER_VARIANT} ${n}`, run: () => peerResume(cairnSaver, runId(n)) });
     }
     const samples = await compareInRounds(variants, ctx.profile.resume);
     const requests = new Map<number, Sent>();

@@ -17,7 +17,7 @@ import {
 import { compareInRounds, type Variant } from "./measure.js";
 import { type Profile, planFor } from "./options.js";
 import { type Payload, stamp } from "./payload.js";
-import { hasPeer, openPeer, openSqlitePeerFull, PeerThread, peerLatest } from "./peer.js";
+import { hasPeer, openPeer, openSqlitePeerFull, PeerThread, peerLatest, peerResume } from "./peer.js";
 import { requestsPerOp, sentText } from "./requests.js";
 import { type Row, toRows } from "./results.js";
 import type { BenchStore } from "./stores.js";
@@ -222,7 +222,7 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
         await new PeerThread(held.saver, id).stage("transform", payload.records);
         const tuple = await peerLatest(held.saver, id);
         checkRecords(`${name} getTuple`, tuple?.checkpoint.channel_values.transform, payload);
-        variants.push({ name, run: () => peerLatest(held.saver, id) });
+        variants.push({ name, run: () => peerResume(held.saver, id) });
       }
       const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
       const measured = toRows("read", ctx.store.name, payload.label, samples);
