@@ -130,7 +130,9 @@ mon data = $STATE/mon/\$name
 osd data = $STATE/osd/\$name
 osd objectstore = memstore
 memstore device bytes = 4294967296
-osd max object name len = 256
+# Ceph's own default with BlueStore (256 is the ext4/FileStore setting memstore does not need):
+# RADOS names are "<bucket marker>_<key>", and keys of LangGraph threads' runs pass 256.
+osd max object name len = 2048
 osd max object namespace len = 64
 
 [client.rgw]

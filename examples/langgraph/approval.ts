@@ -6,9 +6,9 @@
  *   npx tsx examples/langgraph/approval.ts [store URL]     (default sqlite:.cairn/langgraph.db)
  *
  * Then look at the thread with the cairn CLI (the example prints these lines with its ids):
- *   npx cairn list --name <thread's pipeline name> --store sqlite:.cairn/langgraph.db
- *   npx cairn chain --pipeline-id <thread's run id> --store sqlite:.cairn/langgraph.db
- *   npx cairn validate --pipeline-id <thread's run id> --store sqlite:.cairn/langgraph.db
+ *   npx cairn list --thread <thread id> --namespace "" --store sqlite:.cairn/langgraph.db
+ *   npx cairn inspect --thread <thread id> --store sqlite:.cairn/langgraph.db
+ *   npx cairn validate --thread <thread id> --store sqlite:.cairn/langgraph.db
  */
 import { Annotation, Command, END, interrupt, START, StateGraph } from "@langchain/langgraph";
 import { CairnSaver, threadPipelineName, threadRunId } from "../../src/langgraph/index.js";
@@ -64,9 +64,10 @@ for await (const snapshot of graph.getStateHistory(config)) {
 }
 
 const flag = `--store ${store}`;
-console.log(`\nIn cairn: one run per thread namespace, one record per checkpoint.
-  npx cairn list --name ${threadPipelineName(threadId)} ${flag}
-  npx cairn chain --pipeline-id ${threadRunId(threadId)} ${flag}
-  npx cairn validate --pipeline-id ${threadRunId(threadId)} ${flag}`);
+console.log(`\nIn cairn: run ${threadRunId(threadId)} of pipeline ${threadPipelineName(threadId)},
+one record per checkpoint and per task's pending writes. Look at it with:
+  npx cairn list --thread ${threadId} --namespace "" ${flag}
+  npx cairn inspect --thread ${threadId} ${flag}
+  npx cairn validate --thread ${threadId} ${flag}`);
 
 await checkpointer.close();

@@ -3,6 +3,7 @@ import { atRestText } from "../manager/at-rest-usage.js";
 import { CHECK_SYMBOLS, formatBytes } from "../manager/chain-text.js";
 import type { PipelineAnalysis } from "./analyze.js";
 import { renderCostLines } from "./analyze-costs.js";
+import { renderThreadAnalysis } from "./analyze-thread.js";
 import { checkpointCounts, formatRate, formatTime, sealedText, terminalSafe } from "./report-formats.js";
 
 /** Renders an analysis as text for terminals. */
@@ -11,15 +12,21 @@ export function renderAnalysisText(a: PipelineAnalysis): string {
   const lines = [
     `Analysis of ${a.pipelineId} (pipeline ${a.pipelineName})`,
     "",
-    `Status:          ${a.finished ? "finished" : a.finishedUnverified ? "finished (not verified: encrypted)" : "not finished"}`,
+    `Status:          ${a.thread ? "LangGraph thread namespace (threads do not finish)" : a.finished ? "finished" : a.finishedUnverified ? "finished (not verified: encrypted)" : "not finished"}`,
     `Checkpoints:     ${checkpointCounts(c, a.corrupted, c.keyMissing)}`,
     `Checkpoint data: ${formatBytes(a.storage.checkpointBytes)}`,
     `Outputs:         ${a.storage.outputs} stored, ${formatBytes(a.storage.outputBytes)}, ${a.storage.unreferencedOutputs} unreferenced`,
     `At rest:         ${atRestText(a.storage.atRest)}`,
-    `Resumes:         ${a.resumes.totalResumeCount} (from ${a.resumes.resumedCheckpoints} checkpoint${a.resumes.resumedCheckpoints === 1 ? "" : "s"})`,
-    `Resume success:  ${formatRate(a.resumeSuccessRate)}`,
-    `Resume point:    ${resumePointText(a)}`,
   ];
+  // A thread has no cairn resumes: LangGraph picks its own checkpoint (the thread part says which).
+  if (a.thread) lines.push("", ...renderThreadAnalysis(a.thread));
+  else {
+    lines.push(
+      `Resumes:         ${a.resumes.totalResumeCount} (from ${a.resumes.resumedCheckpoints} checkpoint${a.resumes.resumedCheckpoints === 1 ? "" : "s"})`,
+      `Resume success:  ${formatRate(a.resumeSuccessRate)}`,
+      `Resume point:    ${resumePointText(a)}`,
+    );
+  }
   if (a.corrupted.length > 0) {
     lines.push("", "Invalid:");
     for (const x of a.corrupted) {

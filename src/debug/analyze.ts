@@ -6,12 +6,14 @@
 import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE } from "../core/types.js";
+import { isThreadRun } from "../langgraph/ids.js";
 import { type AtRestUsage, runAtRestUsage } from "../manager/at-rest-usage.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
 import type { CheckpointVerdict, RunValidation, SealedKey } from "../manager/run-walk.js";
 import type { CheckpointStore } from "../stores/types.js";
 import { analyzeCosts, type CostAnalysis, type CostAnalysisOptions } from "./analyze-costs.js";
+import { analyzeThread, type ThreadAnalysis } from "./analyze-thread.js";
 import { recommend } from "./recommendations.js";
 
 export { renderAnalysisText } from "./analyze-text.js";
@@ -102,8 +104,13 @@ export interface PipelineAnalysis {
   /** The run's history compared with its head record (see `validateRun`): lost history, or information. */
   history: HistoryFinding[];
   recommendations: string[];
-  /** With the `costs` option: the pipeline's learned costs per stage of this run. */
+  /** With the `costs` option: the pipeline's learned costs per stage of this run (never for a LangGraph thread). */
   costs?: CostAnalysis;
+  /**
+   * For a LangGraph thread run (CairnSaver): its tree and latest checkpoint. Such a run never
+   * finishes and has no stages: `resumePoint` is null and the advice is LangGraph's.
+   */
+  thread?: ThreadAnalysis;
 }
 
 /** Options of {@link analyzePipeline}. */
@@ -184,7 +191,11 @@ export async function analyzeRun(
     !finished &&
     present.some((v) => v.status === "sealed" && v.metadata?.stage_name === PIPELINE_COMPLETE_STAGE);
   const totalResumeCount = ok.reduce((sum, m) => sum + m.resume_count, 0);
-  const { resumePoint, resumeError, resumeKeyMissing } = await findResumePoint(manager, pipelineId, ok);
+  // A thread resumes from LangGraph's latest checkpoint, not from the newest record written.
+  const thread = isThreadRun(pipelineId) ? await analyzeThread(manager, pipelineId) : undefined;
+  const { resumePoint, resumeError, resumeKeyMissing } = thread
+    ? { resumePoint: null, resumeError: undefined, resumeKeyMissing: undefined }
+    : await findResumePoint(manager, pipelineId, ok);
   const keyMissing = present.find((v) => v.keyMissing)?.keyMissing ?? resumeKeyMissing;
   const retentionDays = options.retentionDays ?? 30;
   const cutoff = (options.now ?? new Date()).getTime() - retentionDays * DAY_MS;
@@ -212,6 +223,7 @@ export async function analyzeRun(
     failurePoints: failurePoints(ok),
     history: run.history,
     recommendations: [],
+    ...(thread ? { thread } : {}),
   };
   analysis.recommendations = recommend(analysis, {
     old: ok.filter((m) => Date.parse(m.timestamp) < cutoff),
@@ -221,7 +233,8 @@ export async function analyzeRun(
     resumeError,
     storeArgs: options.storeArgs ?? [],
   });
-  if (options.costs) {
+  // Stage costs are a pipeline's: a thread's "stages" are LangGraph sources (input, loop, ...).
+  if (options.costs && !thread) {
     const costOptions = options.costs === true ? {} : options.costs;
     analysis.costs = await analyzeCosts(manager, pipelineId, analysis.pipelineName, costOptions);
   }

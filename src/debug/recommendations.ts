@@ -2,6 +2,7 @@
 import { formatBytes } from "../manager/chain-text.js";
 import type { SealedKey } from "../manager/run-walk.js";
 import type { AnalysisFacts, PipelineAnalysis } from "./analyze.js";
+import type { ThreadAnalysis } from "./analyze-thread.js";
 import { formatTime } from "./report-formats.js";
 
 /** Quotes one argument for a POSIX shell, leaving plain ones as they are. */
@@ -111,12 +112,15 @@ export function recommend(a: PipelineAnalysis, facts: AnalysisFacts): string[] {
     );
   }
   if (a.corrupted.length === 0 && a.orphaned.length === 0 && a.checkpoints.sealed === 0) {
-    out.unshift(`All ${plural(a.checkpoints.total, "checkpoint")} verify and the chain has no gaps.`);
+    out.unshift(
+      `All ${plural(a.checkpoints.total, "checkpoint")} verify and the ${a.thread ? "tree" : "chain"} has no gaps.`,
+    );
   }
   return out;
 }
 
 function resumeAdvice(a: PipelineAnalysis, facts: AnalysisFacts, cmd: (...args: string[]) => string): string {
+  if (a.thread) return threadAdvice(a.thread);
   if (a.finished) {
     return `The run finished: nothing to resume; ${cmd("cleanup", "--pipeline-id", a.pipelineId)} removes it once it is no longer needed.`;
   }
@@ -152,5 +156,24 @@ function sealedAdvice(a: PipelineAnalysis, key: SealedKey, cmd: (...args: string
     `${what}: encrypted under key id ${key.keyId}, which this reader does not have (not damage). ` +
     `Pass the key file that holds it: ${cmd("analyze", "--pipeline-id", a.pipelineId, "--key-file", "<key-file>")} ` +
     "(or set CAIRN_KEY_FILE) to verify them and find the resume point."
+  );
+}
+
+/** Where LangGraph picks up a thread namespace, and how to reach its other branches. */
+function threadAdvice(t: ThreadAnalysis): string {
+  if (!t.latest)
+    return "No checkpoint of this thread namespace verifies: LangGraph would start the thread afresh.";
+  const writes = t.latestWrites > 0 ? ` with ${plural(t.latestWrites, "pending-writes record")}` : "";
+  const others = t.branches.length - 1;
+  const branches =
+    others === 0
+      ? ""
+      : others === 1
+        ? "; the other branch (a fork) resumes when its checkpoint_id is passed in the config"
+        : `; the other ${others} branches (forks) resume when their checkpoint_id is passed in the config`;
+  return (
+    `LangGraph resumes this namespace from its latest checkpoint ${t.latest.checkpointId} ` +
+    `(${t.latest.source}, step ${t.latest.step})${writes}${branches}. A thread never finishes: ` +
+    "deleteThread (CairnSaver) removes it when it is no longer needed."
   );
 }

@@ -6,6 +6,7 @@ import { formatBytes } from "../manager/chain-text.js";
 import type { SealedKey } from "../manager/run-walk.js";
 import type { PlanEstimate } from "../pipeline/plan-estimate.js";
 import type { CorruptedCheckpoint } from "./analyze.js";
+import { threadRecoveryRows } from "./analyze-thread.js";
 import type { RecoveryReport } from "./report.js";
 import {
   codeSegments,
@@ -87,18 +88,20 @@ export function sections(r: RecoveryReport): { title: string; rows: [string, str
     },
     {
       title: "Recommended recovery point",
-      rows: p
-        ? [
-            ["Checkpoint", p.checkpointId],
-            ["Stage", `${p.stageName} (index ${p.stageIndex}), checkpoint #${p.sequence}`],
-            ["Time", formatTime(p.timestamp)],
-            ["Completed stages", p.completedStages.join(", ") || "-"],
-            ["Pending stages", p.pendingStages.join(", ") || "-"],
-            ["Newest checkpoint", p.isNewest ? "yes" : "no: newer checkpoints cannot be used"],
-          ]
-        : r.recoveryKeyMissing
-          ? [["Checkpoint", `unknown: ${sealedText(r.recoveryKeyMissing)}`]]
-          : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
+      rows: r.thread
+        ? threadRecoveryRows(r.thread)
+        : p
+          ? [
+              ["Checkpoint", p.checkpointId],
+              ["Stage", `${p.stageName} (index ${p.stageIndex}), checkpoint #${p.sequence}`],
+              ["Time", formatTime(p.timestamp)],
+              ["Completed stages", p.completedStages.join(", ") || "-"],
+              ["Pending stages", p.pendingStages.join(", ") || "-"],
+              ["Newest checkpoint", p.isNewest ? "yes" : "no: newer checkpoints cannot be used"],
+            ]
+          : r.recoveryKeyMissing
+            ? [["Checkpoint", `unknown: ${sealedText(r.recoveryKeyMissing)}`]]
+            : [["Checkpoint", "none: no checkpoint verifies; a resume starts from the first stage"]],
     },
     ...(r.stageGraph ? [stageSection(r.stageGraph)] : []),
     ...(r.resumePlan
@@ -184,7 +187,7 @@ export function renderText(r: RecoveryReport): string {
     }
   }
   out.push("", "Recommendations", ...r.recommendations.map((line) => `  - ${line}`));
-  out.push("", "Resume command", `  ${r.resumeCommand ?? "none: the run finished"}`);
+  out.push("", "Resume command", `  ${r.resumeCommand ?? noResume(r)}`);
   return `${terminalSafe(out.join("\n"))}\n`;
 }
 
@@ -225,7 +228,7 @@ export function renderMarkdown(r: RecoveryReport): string {
   }
   out.push("", "## Recommendations", "", ...r.recommendations.map((line) => `- ${mdInline(line)}`));
   out.push("", "## Resume command", "");
-  if (r.resumeCommand === null) out.push("None: the run finished.");
+  if (r.resumeCommand === null) out.push(`${capitalized(noResume(r))}.`);
   else {
     const f = fence(r.resumeCommand);
     out.push(`${f}sh`, r.resumeCommand, f);
@@ -310,7 +313,7 @@ export function renderHtml(r: RecoveryReport): string {
   parts.push(
     `<section><h2>Resume command</h2>${
       r.resumeCommand === null
-        ? "<p>None: the run finished.</p>"
+        ? `<p>${escapeHtml(capitalized(noResume(r)))}.</p>`
         : `<pre><code>${escapeHtml(r.resumeCommand)}</code></pre>`
     }</section>`,
   );
@@ -370,3 +373,12 @@ function estimateText(e: PlanEstimate): string {
     `(learned from ${e.runs} run${e.runs === 1 ? "" : "s"}${unknown})`
   );
 }
+
+/** Why a report has no resume command. */
+function noResume(r: RecoveryReport): string {
+  return r.thread
+    ? "none: LangGraph resumes a thread (invoke the graph with its thread_id)"
+    : "none: the run finished";
+}
+
+const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

@@ -21,6 +21,7 @@ import {
   type PipelineAnalysis,
   type ResumePoint,
 } from "./analyze.js";
+import type { ThreadAnalysis } from "./analyze-thread.js";
 import { commandLine, shellQuote } from "./recommendations.js";
 import { renderHtml, renderMarkdown, renderText } from "./report-formats.js";
 import { buildStageGraph, type StageGraph } from "./visualize/stage-graph.js";
@@ -84,8 +85,10 @@ export interface RecoveryReport {
   history: HistoryFinding[];
   failurePoints: FailurePoint[];
   recommendations: string[];
-  /** `cairn run <pipeline-file> --run-id <id> <store flags>`; null once the run finished. */
+  /** `cairn run <pipeline-file> --run-id <id> <store flags>`; null once the run finished, or for a LangGraph thread. */
   resumeCommand: string | null;
+  /** For a LangGraph thread run: its tree and the checkpoint LangGraph resumes from. */
+  thread?: ThreadAnalysis;
   /** What a resume would skip, re-run and run, and why; only when the pipeline definition was given. */
   resumePlan?: PlannedStage[];
   /** The resume plan's estimated time to finish and time saved, learned from the store's runs. */
@@ -130,7 +133,8 @@ export async function buildRecoveryReport(
     number
   >;
   for (const m of ok) byStatus[m.status]++;
-  const stageGraph = await stagesOf(manager, pipelineId, generatedAt);
+  // A LangGraph thread has no stages, and LangGraph (not `cairn run`) resumes it.
+  const stageGraph = analysis.thread ? undefined : await stagesOf(manager, pipelineId, generatedAt);
   const { total, healthy, corrupted, orphaned, sealed, keyMissing } = analysis.checkpoints;
   return {
     generatedAt,
@@ -171,7 +175,8 @@ export async function buildRecoveryReport(
     history: analysis.history,
     failurePoints: analysis.failurePoints,
     recommendations: analysis.recommendations,
-    resumeCommand: analysis.finished ? null : resumeCommand(pipelineId, options),
+    resumeCommand: analysis.finished || analysis.thread ? null : resumeCommand(pipelineId, options),
+    ...(analysis.thread ? { thread: analysis.thread } : {}),
     ...(options.resumePlan ? { resumePlan: options.resumePlan } : {}),
     ...(options.resumeEstimate ? { resumeEstimate: options.resumeEstimate } : {}),
     ...(stageGraph ? { stageGraph } : {}),

@@ -62,6 +62,7 @@ beforeAll(async () => {
     root: join(ROOT, "src/index.ts"),
     testing: join(ROOT, "src/testing/index.ts"),
     workers: join(ROOT, "src/workers/index.ts"),
+    langgraph: join(ROOT, "src/langgraph/index.ts"),
   };
   for (const block of blocks) {
     await mkdir(join(dir, folderOf(block)));

@@ -64,7 +64,13 @@ describe("examples/langgraph", () => {
     const lines = run.stdout.split("\n").filter((l) => l.trim().startsWith("npx cairn "));
     expect(lines).toHaveLength(3);
     for (const line of lines) {
-      const result = await runCairn(line.trim().split(/\s+/).slice(2), { cwd: dir });
+      // The lines are shell commands: `""` is an empty argument.
+      const args = line
+        .trim()
+        .split(/\s+/)
+        .slice(2)
+        .map((a) => (a === '""' ? "" : a));
+      const result = await runCairn(args, { cwd: dir });
       expect(result.code, `${line}\n${result.stderr}`).toBe(0);
     }
     const validate = await runCairn(

@@ -38,6 +38,14 @@ beforeAll(async () => {
   await run("npm", ["ci", "--offline", "--no-audit", "--no-fund"], { cwd: app, env: consumerEnv() });
   // The kit's entry point loads vitest, its optional peer: a consumer who uses the kit brings it.
   await symlink(join(ROOT, "node_modules", "vitest"), join(app, "node_modules", "vitest"), "dir");
+  // So does the LangGraph entry's user: LangGraph's checkpoint package and its peer, @langchain/core.
+  await mkdir(join(app, "node_modules", "@langchain"));
+  for (const pkg of ["langgraph-checkpoint", "core"])
+    await symlink(
+      join(ROOT, "node_modules", "@langchain", pkg),
+      join(app, "node_modules", "@langchain", pkg),
+      "dir",
+    );
 }, 120_000);
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
@@ -63,6 +71,7 @@ it("imports every entry point in `exports` as ESM", async () => {
     ".": ["Pipeline", "CheckpointManager", "openStore", "isCairnError"],
     "./testing": ["describeStoreConformance", "makeRecord"],
     "./workers": ["createWorker", "enqueueRun", "StoreNotSharedError"],
+    "./langgraph": ["CairnSaver", "threadRunId", "threadPipelineName"],
   };
   const entries = Object.keys(manifest.exports).filter((key) => key !== "./package.json");
   expect(entries.sort()).toEqual(Object.keys(expected).sort());

@@ -3,13 +3,16 @@ import type { Command } from "commander";
 import type { ValidationProblem } from "../../core/types.js";
 import { describeAtRest } from "../../debug/at-rest-info.js";
 import { type CheckpointInspection, inspectCheckpoint } from "../../debug/inspect.js";
-import { CommandExit, ExitCode } from "../exit-codes.js";
+import { renderThreadInspection } from "../../debug/thread-inspect.js";
+import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
 import { formatBytes, formatTable, formatTime, printJson, printText } from "../output.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
+import { addThreadOptions, checkThreadFlags, type ThreadFlags } from "../thread-args.js";
+import { threadPart } from "./inspect-thread.js";
 
-interface InspectFlags extends StoreFlags {
-  checkpointId: string;
+interface InspectFlags extends StoreFlags, ThreadFlags {
+  checkpointId?: string;
 }
 
 const list = (items: readonly string[] | null, hidden = "(unreadable)") =>
@@ -106,16 +109,35 @@ export function registerInspect(program: Command): void {
       "Show a checkpoint's metadata, how it is stored at rest, stages, state keys, outputs, validation, parent " +
         "and children (exit 4 if it is invalid; exit 7, after the metadata, if it is encrypted under a key not given)",
     )
-    .requiredOption("--checkpoint-id <id>", "the checkpoint to inspect")
-    .addHelpText("after", examples("cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345"));
+    .option(
+      "--checkpoint-id <id>",
+      "the checkpoint to inspect; with --thread also its LangGraph id, or part of it (default: the latest)",
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "cairn inspect --checkpoint-id etl_load_20240101T000000000Z_abcd2345",
+        "cairn inspect --thread support-42 --store sqlite:./graph.db",
+        "cairn inspect --thread support-42 --namespace child:3ec1fe96-4c95-5aef-8806-c52e232d4bbe --checkpoint-id 99c8-6bc0",
+      ),
+    );
+  addThreadOptions(
+    command,
+    "a checkpoint of this thread (the root graph's, or --namespace's), by --checkpoint-id or the latest",
+  );
   addStoreOptions(command).action(async (flags: InspectFlags) => {
+    checkThreadFlags(flags);
+    if (flags.checkpointId === undefined && flags.thread === undefined)
+      throw new UsageError("say what to inspect: --checkpoint-id <id>, or --thread <thread_id>");
     await withReader(flags, async (manager) => {
-      const report = await inspectCheckpoint(manager, flags.checkpointId);
-      if (flags.json) printJson(report);
-      else printText(render(report));
+      const { checkpointId, langgraph } = await threadPart(manager, flags);
+      const report = await inspectCheckpoint(manager, checkpointId);
+      if (flags.json) printJson(langgraph ? { ...report, langgraph } : report);
+      else
+        printText(render(report) + (langgraph ? `\n\n${renderThreadInspection(langgraph).join("\n")}` : ""));
       if (report.keyMissing) throw new CommandExit(ExitCode.KeyMissing, "");
       if (!report.validation.valid) {
-        throw new CommandExit(ExitCode.Corrupt, `checkpoint ${flags.checkpointId} is invalid`);
+        throw new CommandExit(ExitCode.Corrupt, `checkpoint ${checkpointId} is invalid`);
       }
     });
   });

@@ -1,7 +1,9 @@
 /** `cairn list`: the runs in a store, or one run's checkpoints. */
 import type { Command } from "commander";
 import { InvalidArgumentError as CommanderArgumentError } from "commander";
+import { shellQuote } from "../../debug/recommendations.js";
 import type { CheckpointManager, CheckpointVerdict, PipelineSummary } from "../../index.js";
+import { isThreadRun } from "../../langgraph/ids.js";
 import { checkLabel } from "../../manager/chain-text.js";
 import { checkLatest } from "../../manager/run-walk.js";
 import { UsageError } from "../exit-codes.js";
@@ -9,8 +11,10 @@ import { formatBytes, formatTable, formatTime, printJson, printText, warn } from
 import { examples } from "../runs.js";
 import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
+import { addThreadOptions, checkThreadFlags, type ThreadFlags } from "../thread-args.js";
+import { listThread, threadsOf, threadTable } from "./list-threads.js";
 
-interface ListFlags extends StoreFlags {
+interface ListFlags extends StoreFlags, ThreadFlags {
   pipelineId?: string;
   name?: string;
   unfinished?: boolean;
@@ -31,7 +35,10 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: stri
       ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
     }));
     const checked = flags.verify === true ? await withLatestCheck(manager, runs) : runs;
-    if (json) return printJson({ runs: checked, ...(nextCursor ? { nextCursor } : {}) });
+    if (json) {
+      const threads = await threadsOf(manager, checked);
+      return printJson({ runs: withThreads(checked, threads), ...(nextCursor ? { nextCursor } : {}) });
+    }
     runs = checked;
   } else {
     if (flags.unfinished || flags.limit !== undefined || flags.cursor !== undefined)
@@ -40,7 +47,7 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: stri
       );
     runs = await manager.listPipelines();
     if (flags.verify === true) runs = await withLatestCheck(manager, runs);
-    if (json) return printJson(runs);
+    if (json) return printJson(withThreads(runs, await threadsOf(manager, runs)));
   }
   if (runs.length === 0) {
     printText(
@@ -50,8 +57,36 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: stri
     );
     return;
   }
-  const verify = flags.verify === true;
-  const rows = (runs as CheckedSummary[]).map((r) => [
+  // LangGraph threads get a table of their own: their thread and namespace say more than a run id.
+  const threadRuns = runs.filter((r) => isThreadRun(r.pipelineId));
+  runs = runs.filter((r) => !isThreadRun(r.pipelineId));
+  if (runs.length > 0) printRunTable(runs as CheckedSummary[], flags.verify === true);
+  if (threadRuns.length > 0) {
+    if (runs.length > 0) printText("");
+    printText("LangGraph threads (CairnSaver):");
+    const threads = await threadsOf(manager, threadRuns);
+    printText(threadTable(threadRuns, threads));
+    // One thread listed: the hint names it, ready to paste.
+    const ids = new Set([...threads.values()].map((t) => t?.threadId));
+    const [only] = ids;
+    const id = ids.size === 1 && only !== undefined ? shellQuote(only) : "<thread_id>";
+    printText(`One thread's namespaces: cairn list --thread ${id}${hint}`);
+  }
+  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}${hint}`);
+}
+
+/** Adds `thread` ({ threadId, namespace }, or null when unknown) to the summaries of thread runs. */
+function withThreads<T extends PipelineSummary>(
+  runs: readonly T[],
+  threads: Map<string, { threadId: string; namespace: string } | null>,
+): (T & { thread?: { threadId: string; namespace: string } | null })[] {
+  return runs.map((r) =>
+    threads.has(r.pipelineId) ? { ...r, thread: threads.get(r.pipelineId) ?? null } : r,
+  );
+}
+
+function printRunTable(runs: CheckedSummary[], verify: boolean): void {
+  const rows = runs.map((r) => [
     r.pipelineId,
     r.pipelineName,
     r.status,
@@ -68,8 +103,6 @@ async function listRuns(manager: CheckpointManager, flags: ListFlags, hint: stri
       ? "NEWEST CHECKPOINT: the check of each run's newest checkpoint only; `cairn validate --all` checks every one."
       : "Not verified: --verify checks each run's newest checkpoint, `cairn validate --all` every one.",
   );
-
-  if (nextCursor) printText(`More runs: cairn list --name ${flags.name} --cursor ${nextCursor}${hint}`);
 }
 
 /** A run summary with the one check of its newest checkpoint (`latestCheck`, absent for an empty run). */
@@ -168,7 +201,10 @@ export function registerList(program: Command): void {
   const command = program
     .command("list")
     .summary("List runs, or one run's checkpoints")
-    .description("List pipeline runs, or the checkpoints of one run (newest first)")
+    .description(
+      "List pipeline runs, or the checkpoints of one run (newest first). LangGraph threads (CairnSaver) are " +
+        "listed in a table of their own, by thread and namespace; --thread lists one thread's namespaces",
+    )
     .option("--pipeline-id <id>", "list this run's checkpoints instead of the runs")
     .option("--name <pipeline>", "list one pipeline's runs, newest first, from the runs-by-name index")
     .option("--unfinished", "with --name: only runs that have not finished")
@@ -184,15 +220,32 @@ export function registerList(program: Command): void {
         "cairn list --store sqlite:./cairn.db",
         "cairn list --pipeline-id etl_20240101T000000000Z_abc234",
         "cairn list --name etl --unfinished --limit 5",
+        "cairn list --thread support-42 --store sqlite:./graph.db",
+        'cairn list --thread support-42 --namespace "" --store sqlite:./graph.db',
       ),
     );
+  addThreadOptions(
+    command,
+    "list its namespaces (one run each); with --namespace, that namespace's checkpoint tree",
+  );
   addStoreOptions(command).action(async (flags: ListFlags, self: Command) => {
+    checkThreadFlags(flags);
     if (flags.pipelineId !== undefined && flags.name !== undefined)
       throw new UsageError("--pipeline-id lists one run's checkpoints, --name one pipeline's runs: give one");
+    if (
+      flags.thread !== undefined &&
+      [flags.name, flags.verify, flags.unfinished, flags.limit, flags.cursor].some((f) => f !== undefined)
+    )
+      throw new UsageError(
+        "--thread lists one thread, every record verified: leave out --name, --verify, --unfinished, --limit and --cursor",
+      );
+    const thread = flags.thread;
     await withReader(flags, (manager) =>
-      flags.pipelineId === undefined
-        ? listRuns(manager, flags, storeHint(self))
-        : listRun(manager, flags.pipelineId, flags.json === true, storeHint(self)),
+      thread !== undefined
+        ? listThread(manager, { ...flags, thread }, storeHint(self))
+        : flags.pipelineId === undefined
+          ? listRuns(manager, flags, storeHint(self))
+          : listRun(manager, flags.pipelineId, flags.json === true, storeHint(self)),
     );
   });
 }

@@ -1,5 +1,6 @@
 /** `cairn validate`: verifies checkpoints and reports every problem found. */
 import type { Command } from "commander";
+import { findThreadRun, threadRunIds } from "../../debug/thread.js";
 import type { CheckpointManager, HistoryFinding, RunValidation, ValidationProblem } from "../../index.js";
 import { CHECK_SYMBOLS } from "../../manager/chain-text.js";
 import { CommandExit, ExitCode, UsageError } from "../exit-codes.js";
@@ -7,8 +8,9 @@ import { printJson, printText } from "../output.js";
 import { type ProgressLine, withProgress } from "../progress.js";
 import { examples } from "../runs.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
+import { addThreadOptions, checkThreadFlags, type ThreadFlags } from "../thread-args.js";
 
-interface ValidateFlags extends StoreFlags {
+interface ValidateFlags extends StoreFlags, ThreadFlags {
   pipelineId?: string;
   checkpointId?: string;
   all?: boolean;
@@ -35,7 +37,11 @@ interface FoundHistory {
 }
 
 interface ValidationReport {
-  scope: { pipelineId: string } | { checkpointId: string } | { all: true };
+  scope:
+    | { pipelineId: string }
+    | { checkpointId: string }
+    | { all: true }
+    | { threadId: string; namespace: string | null; runIds: string[] };
   runsChecked: number;
   checkpointsChecked: number;
   /** False when a checkpoint is invalid and not quarantined (with `--strict`: when any is invalid). */
@@ -75,14 +81,17 @@ function scopeOf(flags: ValidateFlags): ValidationReport["scope"] {
     flags.pipelineId !== undefined ? "--pipeline-id" : undefined,
     flags.checkpointId !== undefined ? "--checkpoint-id" : undefined,
     flags.all ? "--all" : undefined,
+    flags.thread !== undefined ? "--thread" : undefined,
   ].filter((f) => f !== undefined);
   if (given.length !== 1) {
     throw new UsageError(
       given.length === 0
-        ? "say what to validate: --pipeline-id <id>, --checkpoint-id <id> or --all"
-        : `${given.join(", ")} cannot be combined: validate one run, one checkpoint, or --all`,
+        ? "say what to validate: --pipeline-id <id>, --checkpoint-id <id>, --thread <thread_id> or --all"
+        : `${given.join(", ")} cannot be combined: validate one run, one checkpoint, one thread, or --all`,
     );
   }
+  if (flags.thread !== undefined)
+    return { threadId: flags.thread, namespace: flags.namespace ?? null, runIds: [] };
   if (flags.pipelineId !== undefined) return { pipelineId: flags.pipelineId };
   if (flags.checkpointId !== undefined) return { checkpointId: flags.checkpointId };
   return { all: true };
@@ -117,6 +126,17 @@ async function validate(
         quarantined,
         ...p,
       });
+    }
+  } else if ("threadId" in scope) {
+    // Every namespace of the thread is a run of its own; a fork in one is no problem (a tree).
+    scope.runIds =
+      scope.namespace === null
+        ? await threadRunIds(manager, scope.threadId)
+        : [await findThreadRun(manager, scope.threadId, scope.namespace)];
+    for (const runId of scope.runIds) {
+      const onProgress = (done: number, total: number) =>
+        progress.count(`validating ${runId}`, done, total, "checkpoints");
+      addRun(report, await manager.validateRun(runId, { onProgress }));
     }
   } else if ("pipelineId" in scope) {
     const onProgress = (done: number, total: number) =>
@@ -167,7 +187,10 @@ function render(report: ValidationReport): string {
   const runs =
     "checkpointId" in report.scope
       ? ""
-      : ` in ${report.runsChecked} run${report.runsChecked === 1 ? "" : "s"}`;
+      : ` in ${report.runsChecked} run${report.runsChecked === 1 ? "" : "s"}` +
+        ("threadId" in report.scope
+          ? ` (namespaces of LangGraph thread ${JSON.stringify(report.scope.threadId)})`
+          : "");
   const checked = `Checked ${report.checkpointsChecked} checkpoint${report.checkpointsChecked === 1 ? "" : "s"}${runs}`;
   if (report.problems.length === 0 && !report.history.some((h) => h.problem)) {
     lines.push(`${checked}: all valid.`);
@@ -209,9 +232,12 @@ export function registerValidate(program: Command): void {
       examples(
         "cairn validate --all --store sqlite:./cairn.db",
         "cairn validate --pipeline-id etl_20240101T000000000Z_abc234",
+        "cairn validate --thread support-42 --store sqlite:./graph.db",
       ),
     );
+  addThreadOptions(command, "validate every record of every namespace of this thread (a fork is no problem)");
   addStoreOptions(command).action(async (flags: ValidateFlags) => {
+    checkThreadFlags(flags);
     const scope = scopeOf(flags);
     await withReader(flags, async (manager) => {
       const strict = flags.strict === true;

@@ -13,13 +13,16 @@ import {
   renderStageGraph,
 } from "../../debug/visualize/index.js";
 import { writeFileDurably } from "../../util/atomic-file.js";
+import { UsageError } from "../exit-codes.js";
 import { printJson, printText, warn } from "../output.js";
 import { examples } from "../runs.js";
 import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
+import { addThreadOptions, checkThreadFlags, type ThreadFlags } from "../thread-args.js";
+import { visualizeThread } from "./visualize-thread.js";
 
-interface VisualizeFlags extends StoreFlags {
-  pipelineId: string;
+interface VisualizeFlags extends StoreFlags, ThreadFlags {
+  pipelineId?: string;
   output: string;
   validate: boolean;
   graph: string;
@@ -35,9 +38,11 @@ export function registerVisualize(program: Command): void {
         "failures, invalid and quarantined checkpoints and unreadable entries marked. The output file's " +
         `extension chooses the format: ${GRAPH_FORMATS.map((f) => `.${f}`).join(", ")}. With --graph stages, draw ` +
         "the pipeline's stages instead: their status in the newest checkpoint that verifies, and an edge from " +
-        "each dependency to the stage that waits for it.",
+        "each dependency to the stage that waits for it. With --thread, a LangGraph thread's checkpoint tree: " +
+        "each namespace a cluster, forks as branches, pending writes as leaves, labelled with LangGraph's ids, " +
+        "sources and steps.",
     )
-    .requiredOption("--pipeline-id <id>", "the run to draw")
+    .option("--pipeline-id <id>", "the run to draw")
     .requiredOption("-o, --output <file>", "file to write: graph.png, graph.svg, graph.mmd or graph.dot")
     .option("--no-validate", "skip validating each checkpoint (faster; no invalid marks)")
     .option(
@@ -52,15 +57,32 @@ export function registerVisualize(program: Command): void {
         "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.png",
         "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output graph.mmd --store sqlite:./cairn.db",
         "cairn visualize --pipeline-id etl_20240101T000000000Z_abc234 --output stages.svg --graph stages",
+        "cairn visualize --thread support-42 --output tree.svg --store sqlite:./graph.db",
       ),
     );
+  addThreadOptions(
+    command,
+    "draw its checkpoint tree: forks as branches, each namespace (subgraph) a cluster, pending writes as leaves",
+  );
   addStoreOptions(command).action(async (flags: VisualizeFlags, self: Command) => {
+    checkThreadFlags(flags);
     // A bad extension is a usage error found before the store is opened.
     const format = formatFromPath(flags.output);
     const kind = graphKind(flags.graph);
     const output = resolve(flags.output);
+    if (flags.thread !== undefined) {
+      if (kind !== "chain")
+        throw new UsageError("--graph stages draws a pipeline's stages: a thread has none");
+      if (flags.validate === false)
+        throw new UsageError("--no-validate: a thread's tree is always drawn from verified records");
+      const thread = flags.thread;
+      return withReader(flags, (manager) => visualizeThread(manager, { ...flags, thread }, output, format));
+    }
+    if (flags.pipelineId === undefined)
+      throw new UsageError("say what to draw: --pipeline-id <id>, or --thread <thread_id>");
+    const pipelineId = flags.pipelineId;
     if (kind === "stages") {
-      const stages = await withReader(flags, (manager) => buildStageGraph(manager, flags.pipelineId));
+      const stages = await withReader(flags, (manager) => buildStageGraph(manager, pipelineId));
       await writeFileDurably(output, await renderStageGraph(stages, format));
       if (flags.json) {
         printJson({
@@ -82,7 +104,7 @@ export function registerVisualize(program: Command): void {
       return;
     }
     const graph = await withReader(flags, (manager) =>
-      buildCheckpointGraph(manager, flags.pipelineId, { validate: flags.validate }),
+      buildCheckpointGraph(manager, pipelineId, { validate: flags.validate }),
     );
     await writeFileDurably(output, await renderCheckpointGraph(graph, format));
     const { invalid, corrupt, quarantined } = graph.counts;
