@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: measures cairn's checkpoint write, latest-checkpoint read and resume against
- * the raw floor of each store and against LangGraph's checkpoint saver where the store has one,
+ * the raw floor of each store and against LangGraph's checkpoint saver where the store has one
+ * (with cairn's own LangGraph saver, CairnSaver, beside it on every store but the object stores),
  * the time and bytes of runs whose outputs grow and the resume of such a run, the example
  * pipeline end to end with checkpointing off and on, and what compression and encryption at rest
  * cost and save. The parent spawns one child process per
@@ -23,7 +24,8 @@ import { standardPayloads } from "./lib/payload.js";
 import { measureReplication, renderReplication } from "./lib/replication.js";
 import { describeMachine, renderMarkdown } from "./lib/report.js";
 import type { RunReport, StoreResult } from "./lib/results.js";
-import { measureReads, measureResume, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
+import { measureResume } from "./lib/resume.js";
+import { measureReads, measureWrites, type ScenarioContext } from "./lib/scenarios.js";
 import { measureStartup } from "./lib/startup.js";
 import { BENCH_STORES, benchStore } from "./lib/stores.js";
 import { measureWalks } from "./lib/walks.js";

@@ -17,7 +17,7 @@ import {
   type ResolvedCompression,
   resolveCompression,
 } from "../../src/transforms/compression.js";
-import { folderBytes, postgresBytes } from "./growth.js";
+import { folderBytes, postgresBytes } from "./bytes.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { planFor } from "./options.js";
 import { type MeterReading, makeReadings, stamp } from "./payload.js";

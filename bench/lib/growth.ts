@@ -3,99 +3,29 @@
  * of seeded meter readings, checkpointed after every stage with all outputs so far. Measures the
  * total time of the checkpoint writes and the bytes stored, for cairn on every store and for the
  * LangGraph saver of the same store (one channel per stage, `newVersions` naming only the new
- * channel), against the sum of the outputs and the naive full-snapshot layout (every checkpoint
- * holding every output so far: computed, not written). Each run is written once, not sampled.
+ * channel) and for CairnSaver driven the same way (every store but the object stores), against
+ * the sum of the outputs and the naive full-snapshot layout (every checkpoint holding every
+ * output so far: computed, not written). Each run is written once, not sampled.
  * The run of `grownResumeStages` stages is then resumed: a fresh reader on each side loads its
  * newest checkpoint, with every output, in interleaved samples.
  */
-import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CheckpointManager } from "../../src/index.js";
 // The Pipeline encodes each stage output once and hands the encoded output to every later
 // checkpoint (src/pipeline/execution.ts); the bench does the same, so that cairn's numbers are
 // the Pipeline's and not those of a caller who re-encodes every output at every stage.
 import { EncodedOutput } from "../../src/manager/build.js";
+import { storeBytes } from "./bytes.js";
+import { hasSaver, openSaver, SAVER_VARIANT, type SaverHandle, saverDir } from "./cairn-saver.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { type MeterReading, makeReadings } from "./payload.js";
-import { hasPeer, openPeer, type Peer, PeerThread, peerLatest } from "./peer.js";
-import { openPgPool } from "./raw-floors.js";
+import { hasPeer, openPeer, type Peer, PeerThread, peerLatest, peerResume } from "./peer.js";
 import type { GrownResume, GrowthRow } from "./results.js";
 import type { ScenarioContext } from "./scenarios.js";
-import { benchSchema, driverUrl, POSTGRES_URL } from "./servers.js";
 import { summarize } from "./stats.js";
 
 const OUTPUT_BYTES = 100 * 1024;
 const stageName = (i: number) => `stage_${String(i).padStart(3, "0")}`;
-
-/** Sum of the sizes of every file under `dir` (what `du --apparent-size` counts). */
-export async function folderBytes(dir: string): Promise<number> {
-  let sum = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) sum += (await stat(join(entry.parentPath, entry.name))).size;
-  }
-  return sum;
-}
-
-/** Logical bytes through the store API: every checkpoint body plus every stored output. */
-async function logicalBytes(manager: CheckpointManager, runId: string): Promise<number> {
-  const store = await manager.getStore();
-  let sum = 0;
-  for (const listed of await store.listCheckpoints(runId)) {
-    if (!listed.ok) throw new Error(`corrupt checkpoint in ${runId}`);
-    const record = await store.getCheckpoint(listed.metadata.checkpoint_id);
-    sum += Buffer.byteLength(record?.body ?? "");
-  }
-  const outputs = await store.getOutputs(runId, await store.listOutputHashes(runId));
-  for (const body of outputs.values()) sum += Buffer.byteLength(body);
-  return sum;
-}
-
-/** pg_total_relation_size of the tables of `schema` whose name starts with `prefix`. */
-export async function postgresBytes(schema: string, prefix: string): Promise<number> {
-  const pool = await openPgPool(driverUrl(POSTGRES_URL), "cairn-bench-size");
-  try {
-    const { rows } = await pool.query(
-      `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2`,
-      [schema, prefix],
-    );
-    return Number((rows[0] as { bytes: string }).bytes);
-  } finally {
-    await pool.end();
-  }
-}
-
-/** cairn's bytes for the run in `dir` (measured after the manager is closed), and how. */
-async function cairnBytes(
-  store: string,
-  dir: string,
-  manager: CheckpointManager,
-  runId: string,
-): Promise<[() => Promise<number>, string]> {
-  switch (store) {
-    case "file":
-      return [() => folderBytes(join(dir, "checkpoints")), "sum of file sizes in the store folder"];
-    case "sqlite":
-      // Closing the last connection checkpoints the WAL into the database file.
-      return [() => folderBytes(dir), "database file size after close (WAL checkpointed)"];
-    case "postgres": {
-      const prefix = `${dir
-        .split("/")
-        .at(-1)
-        ?.replace(/[^A-Za-z0-9_]/g, "_")}_`;
-      return [
-        () => postgresBytes(benchSchema(process.pid), prefix),
-        "pg_total_relation_size of the store's tables (TOAST lz4)",
-      ];
-    }
-    default: {
-      // Memory and Redis: measured before close, through the store API.
-      const bytes = await logicalBytes(manager, runId);
-      return [async () => bytes, "checkpoint bodies + stored outputs (logical)"];
-    }
-  }
-}
 
 /** The growth runs of one store. */
 export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> {
@@ -142,10 +72,7 @@ export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> 
       if (Object.keys(latest?.agentOutputs ?? {}).length !== stages) {
         throw new Error(`cairn ${runId} does not hold ${stages} outputs`);
       }
-      const stored = ctx.store.storedBytes;
-      [measure, method] = stored
-        ? [() => stored.measure(dir), stored.method]
-        : await cairnBytes(ctx.store.name, dir, manager, runId);
+      [measure, method] = await storeBytes(ctx.store, dir, manager, runId);
     } finally {
       await manager.close();
     }
@@ -184,9 +111,12 @@ export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> 
           `growth ${stages}: LangGraph ${row.langgraphSeconds?.toFixed(2)} s, ${row.langgraphBytes} bytes`,
         );
       }
+      const saverAt = hasSaver(ctx.store.name) ? saverDir(ctx.dir, peerTag) : undefined;
+      if (saverAt) await writeSaverGrowth(ctx, row, saverAt, names, outputs);
       // After the bytes are measured, so that no reader's connection or WAL is in them.
       if (stages === ctx.profile.grownResumeStages) {
-        row.resume = await measureGrownResume(ctx, dir, runId, stages, peer ? peerTag : undefined);
+        const peerAt = peer ? peerTag : undefined;
+        row.resume = await measureGrownResume(ctx, dir, runId, stages, peerAt, saverAt);
       }
     } finally {
       // The writer's data (the PostgreSQL schema, the MemorySaver) goes only after the resume.
@@ -195,6 +125,38 @@ export async function measureGrowth(ctx: ScenarioContext): Promise<GrowthRow[]> 
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * The same run as a LangGraph thread through CairnSaver in `dir` (the store's measured
+ * configuration): its time and its bytes, measured as cairn's are on this store, into `row`.
+ */
+async function writeSaverGrowth(
+  ctx: ScenarioContext,
+  row: GrowthRow,
+  dir: string,
+  names: string[],
+  outputs: MeterReading[][],
+): Promise<void> {
+  const runId = `growth-${row.stages}`;
+  const handle = await openSaver(ctx.store, dir);
+  try {
+    await peerLatest(handle.saver, runId); // opens (and migrates) the store before the clock starts
+    const thread = new PeerThread(handle.saver, runId);
+    const start = performance.now();
+    for (let i = 0; i < row.stages; i++) await thread.stage(names[i] as string, outputs[i]);
+    row.saverSeconds = (performance.now() - start) / 1000;
+    const tuple = await peerLatest(handle.saver, runId);
+    if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== row.stages) {
+      throw new Error(`CairnSaver ${runId} does not hold ${row.stages} channels`);
+    }
+    const { bytes, method } = await handle.bytes(runId);
+    row.saverBytes = bytes;
+    row.saverBytesMethod = method;
+    ctx.log(`growth ${row.stages}: CairnSaver ${row.saverSeconds.toFixed(2)} s, ${bytes} bytes`);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -209,9 +171,11 @@ async function measureGrownResume(
   runId: string,
   stages: number,
   peerTag: string | undefined,
+  saverAt: string | undefined,
 ): Promise<GrownResume> {
   const manager = new CheckpointManager(ctx.store.options(dir));
   let peer: Peer | undefined;
+  let reader: SaverHandle | undefined;
   try {
     // Checked once, untimed (this also opens the store), so a broken resume is never timed as a fast one.
     const latest = await manager.loadLatestCheckpoint(runId);
@@ -237,7 +201,16 @@ async function measureGrownResume(
       if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== stages) {
         throw new Error(`LangGraph ${runId} does not resume with ${stages} channels`);
       }
-      variants.push({ name: "langgraph", run: () => peerLatest(saver, runId) });
+      variants.push({ name: "langgraph", run: () => peerResume(saver, runId) });
+    }
+    if (saverAt !== undefined) {
+      reader = await openSaver(ctx.store, saverAt);
+      const saver = reader.saver;
+      const tuple = await peerLatest(saver, runId);
+      if (Object.keys(tuple?.checkpoint.channel_values ?? {}).length !== stages) {
+        throw new Error(`CairnSaver ${runId} does not resume with ${stages} channels`);
+      }
+      variants.push({ name: SAVER_VARIANT, run: () => peerResume(saver, runId) });
     }
     const samples = await compareInRounds(variants, ctx.profile.grownResume);
     const result: GrownResume = {
@@ -245,7 +218,11 @@ async function measureGrownResume(
       cairnDecoded: summarize(samples.get("cairn-decoded") ?? []),
     };
     if (samples.has("langgraph")) result.langgraph = summarize(samples.get("langgraph") ?? []);
-    const peerP50 = result.langgraph ? `, LangGraph ${result.langgraph.p50Ms.toFixed(1)} ms` : "";
+    if (samples.has(SAVER_VARIANT)) result.saver = summarize(samples.get(SAVER_VARIANT) ?? []);
+    const peerP50 = [
+      result.langgraph ? `, LangGraph ${result.langgraph.p50Ms.toFixed(1)} ms` : "",
+      result.saver ? `, CairnSaver ${result.saver.p50Ms.toFixed(1)} ms` : "",
+    ].join("");
     ctx.log(
       `growth ${stages}: resume p50 cairn ${result.cairn.p50Ms.toFixed(1)} ms (all decoded ${result.cairnDecoded?.p50Ms.toFixed(1)} ms)${peerP50}`,
     );
@@ -254,5 +231,6 @@ async function measureGrownResume(
     await manager.close();
     // The reader only: the writer in measureGrowth drops the data.
     await peer?.close();
+    await reader?.close();
   }
 }

@@ -222,6 +222,17 @@ export function peerLatest(saver: BaseCheckpointSaver<number | string>, threadId
   return saver.getTuple({ configurable: { thread_id: threadId } });
 }
 
+/**
+ * The timed read: the latest checkpoint with every channel value read, as a resuming graph
+ * reads them all (its channels are rebuilt from the checkpoint). LangGraph's savers decode every
+ * value inside `getTuple`; a saver that decodes a value when it is first read (CairnSaver) pays
+ * for it here, so both sides are timed for the same work.
+ */
+export async function peerResume(saver: BaseCheckpointSaver<number | string>, threadId: string) {
+  const tuple = await peerLatest(saver, threadId);
+  return tuple ? Object.values(tuple.checkpoint.channel_values) : undefined;
+}
+
 /** Drops every LangGraph schema of bench process `pid` (the parent's cleanup after a crash). */
 export async function dropPeerSchemas(pid: number): Promise<string> {
   const pool = await openPgPool(driverUrl(POSTGRES_URL), "cairn-bench-drop");

@@ -9,6 +9,7 @@ import { ms, ratio, table } from "./markdown.js";
 import { roundTripsSection, skippedScenarioLines } from "./object-report.js";
 import { PEER_SAVERS } from "./peer.js";
 import type { EndToEndRow, GrowthRow, Row, RunReport, StartupRow } from "./results.js";
+import { saverSection } from "./saver-report.js";
 import { WALKS_NOTE, walksTable } from "./walks-report.js";
 
 /** The machine the numbers come from; without it they mean nothing to a reader. */
@@ -312,23 +313,25 @@ export function renderMarkdown(report: RunReport): string {
       PEER_SAVERS,
     )
       .map(([store, saver]) => `${store}: ${saver}`)
-      .join("; ")}. file and redis: no LangGraph rows (no LangGraph saver in scope for them).`,
+      .join(
+        "; ",
+      )}. file and redis: no LangGraph rows (no LangGraph saver in scope for them). Variant \`cairn-saver\`: cairn's own LangGraph saver on every store but the object stores (see its section).`,
     "",
   ];
   const sections: [string, string, string][] = [
     [
       "Checkpoint write",
-      "`createCheckpoint` with the payload as one stage's output, vs the same payload `JSON.stringify`-ed and written durably by the bare driver. Each round writes into a fresh run (so history stays at most one batch long, and the first write of a round also creates the run); each sample changes one number of the payload so its output hash is new and nothing is deduplicated. `langgraph` (memory, sqlite, postgres): the store's LangGraph saver, `put` of the next superstep with the payload as the one changed channel (`newVersions`), a fresh thread per round, same payloads, in the same rounds.",
+      "`createCheckpoint` with the payload as one stage's output, vs the same payload `JSON.stringify`-ed and written durably by the bare driver. Each round writes into a fresh run (so history stays at most one batch long, and the first write of a round also creates the run); each sample changes one number of the payload so its output hash is new and nothing is deduplicated. `langgraph` (memory, sqlite, postgres): the store's LangGraph saver, `put` of the next superstep with the payload as the one changed channel (`newVersions`), a fresh thread per round, same payloads, in the same rounds. `cairn-saver` (every store but the object stores): CairnSaver driven by the same code through the store's measured configuration; on sqlite `cairn-saver (synchronous=normal)` stands beside SqliteSaver as shipped.",
       versusRaw(of("write")),
     ],
     [
       "Latest-checkpoint read",
-      "`loadLatestCheckpoint(pipelineId)` (finds the newest checkpoint, verifies the checksum and every output hash, decodes) vs reading the raw document back and `JSON.parse`. Data is in the OS page cache (file, sqlite) or the server's memory (postgres shared buffers, redis) for both. `langgraph`: `getTuple({ configurable: { thread_id } })` of a thread whose latest checkpoint holds the payload as a channel value.",
+      "`loadLatestCheckpoint(pipelineId)` (finds the newest checkpoint, verifies the checksum and every output hash, decodes) vs reading the raw document back and `JSON.parse`. Data is in the OS page cache (file, sqlite) or the server's memory (postgres shared buffers, redis) for both. `langgraph`: `getTuple({ configurable: { thread_id } })` of a thread whose latest checkpoint holds the payload as a channel value, and every channel value read; `cairn-saver`: the same through CairnSaver (which parses a plain JSON value when it is first read, so the read is timed).",
       versusRaw(of("read")),
     ],
     [
       "Resume: loadLatestCheckpoint by run length",
-      "Runs of a 10-stage pipeline repeated within one run: small state, at most 10 small outputs per checkpoint. Runs are filled as the Pipeline writes them (under the run's lease, every write fenced) without waiting for the disk (file `fsync: false`, SQLite `synchronous=OFF` on an adopted connection, PostgreSQL `synchronous_commit=off` on an adopted pool; same stored data; Redis through the measured configuration, since its persistence is the server's), then read through the store's default configuration: `loadLatestCheckpoint` and every output read; `fill s` is that fill time. `t/t(10)` is the p50 relative to the 10-checkpoint run. `langgraph` rows: the same runs as LangGraph threads (one channel per stage, filled through a saver on the same tables that does not wait for the disk), read with `getTuple({ configurable: { thread_id } })` through the default saver.",
+      "Runs of a 10-stage pipeline repeated within one run: small state, at most 10 small outputs per checkpoint. Runs are filled as the Pipeline writes them (under the run's lease, every write fenced) without waiting for the disk (file `fsync: false`, SQLite `synchronous=OFF` on an adopted connection, PostgreSQL `synchronous_commit=off` on an adopted pool; same stored data; Redis through the measured configuration, since its persistence is the server's), then read through the store's default configuration: `loadLatestCheckpoint` and every output read; `fill s` is that fill time. `t/t(10)` is the p50 relative to the 10-checkpoint run. `langgraph` rows: the same runs as LangGraph threads (one channel per stage, filled through a saver on the same tables that does not wait for the disk), read with `getTuple({ configurable: { thread_id } })` through the default saver, every channel value read; `cairn-saver` rows: the same threads through CairnSaver, filled through the store's fast filler (as cairn's runs) and read through a CairnSaver on the measured configuration.",
       resumeTable(of("resume")),
     ],
   ];
@@ -345,10 +348,12 @@ export function renderMarkdown(report: RunReport): string {
   if (growth.some((r) => r.resume)) {
     sections.push([
       "Resume on a grown run",
-      "The 50-stage growth run above (each stage adds a ~100 KB output), resumed right after it is written: a fresh reader loads its newest checkpoint with every output, as a run resuming in a new process would. cairn load: `loadLatestCheckpoint(runId)` (finds the newest checkpoint, reads every output and verifies its checksum and every output hash; an output decodes when it is first read, so a resume decodes only the outputs its next stages read) on a new CheckpointManager; cairn load + decode all: the same, then every output read, which is what LangGraph's `getTuple` always does, so the speed-up is computed against it through the store's measured (durable) configuration. LangGraph: `getTuple({ configurable: { thread_id } })` through a new default saver on the same tables (MemorySaver: the same instance, its memory is the process's). Nothing is cached in-process but what the store keeps (page cache, PostgreSQL shared buffers, the named memory store, Redis). Warm-up first, then one sample per side per round, interleaved. The target (issue 6) is ≤ 50 ms on every store.",
+      "The 50-stage growth run above (each stage adds a ~100 KB output), resumed right after it is written: a fresh reader loads its newest checkpoint with every output, as a run resuming in a new process would. cairn load: `loadLatestCheckpoint(runId)` (finds the newest checkpoint, reads every output and verifies its checksum and every output hash; an output decodes when it is first read, so a resume decodes only the outputs its next stages read) on a new CheckpointManager; cairn load + decode all: the same, then every output read, which is what LangGraph's `getTuple` always does, so the speed-up is computed against it through the store's measured (durable) configuration. LangGraph: `getTuple({ configurable: { thread_id } })` and every channel value read, through a new default saver on the same tables (MemorySaver: the same instance, its memory is the process's). Nothing is cached in-process but what the store keeps (page cache, PostgreSQL shared buffers, the named memory store, Redis). Warm-up first, then one sample per side per round, interleaved. The target (issue 6) is ≤ 50 ms on every store.",
       grownResumeTable(growth),
     ]);
   }
+  const saver = saverSection(report.stores);
+  if (saver) sections.push(saver);
   const e2e = report.stores.flatMap((s) => (s.e2e ? [s.e2e] : []));
   if (e2e.length > 0) {
     sections.push([

@@ -68,6 +68,10 @@ export interface GrowthRow {
   langgraphSeconds?: number;
   langgraphBytes?: number;
   langgraphBytesMethod?: string;
+  /** The same run as a LangGraph thread through CairnSaver on this store (issue 19). */
+  saverSeconds?: number;
+  saverBytes?: number;
+  saverBytesMethod?: string;
   /** Resume on the run just written, when `stages` is the profile's grown-resume length. */
   resume?: GrownResume;
 }
@@ -79,6 +83,8 @@ export interface GrownResume {
   /** The same load, then every output read (decoded), as LangGraph's getTuple returns them. */
   cairnDecoded?: Summary;
   langgraph?: Summary;
+  /** CairnSaver's `getTuple` through a fresh saver on the thread written beside cairn's run. */
+  saver?: Summary;
 }
 
 /** The example pipeline run whole with checkpointing off and on, through one store. */

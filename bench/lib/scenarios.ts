@@ -1,18 +1,25 @@
 /**
- * The three timed scenarios, each run against one store: checkpoint write and latest-checkpoint
- * read beside the raw floor, and resume (loadLatestCheckpoint) as a run's history grows; on the
- * stores with a LangGraph saver (memory, sqlite, postgres) the saver runs as a `langgraph`
- * variant in the same rounds, on the same payloads (see peer.ts).
+ * Checkpoint write and latest-checkpoint read, each run against one store beside the raw floor
+ * (resume by run length is in resume.ts); on the stores with a LangGraph saver (memory, sqlite,
+ * postgres) the saver runs as a `langgraph` variant in the same rounds, on the same payloads
+ * (see peer.ts), and on every store CairnSaver as `cairn-saver` (see cairn-saver.ts).
  */
 import { join } from "node:path";
 import { CheckpointManager, type CreateCheckpointInput, type Lease } from "../../src/index.js";
+import {
+  hasSaver,
+  openSaver,
+  SAVER_NORMAL_VARIANT,
+  SAVER_VARIANT,
+  type SaverHandle,
+  saverDir,
+} from "./cairn-saver.js";
 import { compareInRounds, type Variant } from "./measure.js";
 import { type Profile, planFor } from "./options.js";
 import { type Payload, stamp } from "./payload.js";
-import { hasPeer, openPeer, openSqlitePeerFull, type Peer, PeerThread, peerLatest } from "./peer.js";
-import { requestsPerOp, type Sent, sentText } from "./requests.js";
+import { hasPeer, openPeer, openSqlitePeerFull, PeerThread, peerLatest, peerResume } from "./peer.js";
+import { requestsPerOp, sentText } from "./requests.js";
 import { type Row, toRows } from "./results.js";
-import { summarize } from "./stats.js";
 import type { BenchStore } from "./stores.js";
 
 /** What every scenario gets. */
@@ -69,6 +76,16 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
       })
     : undefined;
   const peerFull = sqlite ? await openSqlitePeerFull(join(dir, "langgraph-full")) : undefined;
+  // CairnSaver at the store's durability, and on sqlite also at SqliteSaver's as shipped.
+  const savers: [string, SaverHandle][] = [];
+  if (hasSaver(ctx.store.name)) {
+    savers.push([SAVER_VARIANT, await openSaver(ctx.store, saverDir(ctx.dir, "write"))]);
+    if (sqlite)
+      savers.push([
+        SAVER_NORMAL_VARIANT,
+        await openSaver(ctx.store, saverDir(ctx.dir, "write_normal"), "normal"),
+      ]);
+  }
   const rows: Row[] = [];
   try {
     for (const payload of ctx.payloads) {
@@ -139,6 +156,7 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
       for (const [name, saver] of [
         ["langgraph", peer?.saver],
         ["langgraph (synchronous=FULL)", peerFull?.saver],
+        ...savers.map(([variant, handle]) => [variant, handle.saver] as const),
       ] as const) {
         if (!saver) continue;
         let thread: PeerThread | undefined;
@@ -162,6 +180,7 @@ export async function measureWrites(ctx: ScenarioContext): Promise<Row[]> {
     await raw.close();
     await peer?.close({ drop: true });
     await peerFull?.close({ drop: true });
+    for (const [, handle] of savers) await handle.close();
   }
   return rows;
 }
@@ -174,6 +193,7 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
   const peer = hasPeer(ctx.store.name)
     ? await openPeer(ctx.store.name, join(dir, "langgraph"), "read")
     : undefined;
+  const saver = hasSaver(ctx.store.name) ? await openSaver(ctx.store, saverDir(ctx.dir, "read")) : undefined;
   const rows: Row[] = [];
   try {
     for (const payload of ctx.payloads) {
@@ -194,11 +214,15 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
         },
         { name: "raw", run: () => raw.read(id) },
       ];
-      if (peer) {
-        await new PeerThread(peer.saver, id).stage("transform", payload.records);
-        const tuple = await peerLatest(peer.saver, id);
-        checkRecords("getTuple", tuple?.checkpoint.channel_values.transform, payload);
-        variants.push({ name: "langgraph", run: () => peerLatest(peer.saver, id) });
+      for (const [name, held] of [
+        ["langgraph", peer],
+        [SAVER_VARIANT, saver],
+      ] as const) {
+        if (!held) continue;
+        await new PeerThread(held.saver, id).stage("transform", payload.records);
+        const tuple = await peerLatest(held.saver, id);
+        checkRecords(`${name} getTuple`, tuple?.checkpoint.channel_values.transform, payload);
+        variants.push({ name, run: () => peerResume(held.saver, id) });
       }
       const samples = await compareInRounds(variants, planFor(ctx.profile, payload));
       const measured = toRows("read", ctx.store.name, payload.label, samples);
@@ -214,12 +238,13 @@ export async function measureReads(ctx: ScenarioContext): Promise<Row[]> {
     await manager.close();
     await raw.close();
     await peer?.close({ drop: true });
+    await saver?.close();
   }
   return rows;
 }
 
 /** Operations counted per variant for the request counts (outside the timed samples). */
-const COUNTED_OPS = 5;
+export const COUNTED_OPS = 5;
 
 /**
  * HTTP stores: requests per write, steady state (the last round's run, which already has
@@ -237,127 +262,5 @@ async function countWrites(ctx: ScenarioContext, variants: Variant[], rows: Row[
     }
     const first = row.firstRequests === undefined ? "" : `; first of a run: ${sentText(row.firstRequests)}`;
     ctx.log(`write ${row.case} ${row.variant}: ${sentText(row.requests)} per write${first}`);
-  }
-}
-
-const RESUME_STAGES = Array.from({ length: 10 }, (_, i) => `stage-${i}`);
-
-/**
- * Checkpoint `i` of a long run: a 10-stage pipeline run over and over in one run, small state,
- * the outputs of the stages completed so far in this pass (at most 10 small objects). Earlier
- * outputs repeat their parent's, so cairn stores only the new stage's output, as in a real run.
- */
-function smallCheckpoint(pipelineId: string, i: number): CreateCheckpointInput {
-  const index = i % RESUME_STAGES.length;
-  const pass = Math.floor(i / RESUME_STAGES.length);
-  const agentOutputs: Record<string, unknown> = {};
-  for (let j = 0; j <= index; j++) agentOutputs[`stage-${j}`] = { pass, rows: 100 + j, status: "ok" };
-  return {
-    pipelineId,
-    stageName: RESUME_STAGES[index] as string,
-    stageIndex: index,
-    stateData: { source: "meters/2024.csv", cursor: i },
-    completedStages: RESUME_STAGES.slice(0, index + 1),
-    pendingStages: RESUME_STAGES.slice(index + 1),
-    agentOutputs,
-  };
-}
-
-/** loadLatestCheckpoint on runs of 10, 1,000 (and 10,000) checkpoints, interleaved. */
-export async function measureResume(ctx: ScenarioContext): Promise<Row[]> {
-  const dir = join(ctx.dir, "resume");
-  const sizes = ctx.profile.resumeSizes;
-  const runId = (n: number) => `resume-${n}`;
-  const fillSeconds = new Map<number, number>();
-  const filler = await ctx.store.openFiller(dir);
-  try {
-    for (const n of sizes) {
-      const start = performance.now();
-      // Written as the Pipeline writes a run: under the run's lease, each write fenced by it.
-      const store = await filler.manager.getStore();
-      const attempt = await store.acquireLease(runId(n), "bench-filler", 3_600_000);
-      if (!attempt.acquired) throw new Error(`lease on ${runId(n)} not acquired`);
-      const fence = attempt.lease;
-      for (let i = 0; i < n; i++)
-        await filler.manager.createCheckpoint(smallCheckpoint(runId(n), i), { fence });
-      await store.releaseLease(fence);
-      await filler.finish?.(runId(n));
-      fillSeconds.set(n, (performance.now() - start) / 1000);
-      ctx.log(`resume: filled ${n} checkpoints in ${fillSeconds.get(n)?.toFixed(1)} s`);
-    }
-  } finally {
-    await filler.close();
-  }
-  const peerDir = join(dir, "langgraph");
-  const peerFill = new Map<number, number>();
-  let peer: Peer | undefined;
-  if (hasPeer(ctx.store.name)) {
-    // The same runs as LangGraph threads: one channel per stage, each superstep writes one.
-    const fill = await openPeer(ctx.store.name, peerDir, "resume", true);
-    try {
-      for (const n of sizes) {
-        const start = performance.now();
-        const thread = new PeerThread(fill.saver, runId(n));
-        for (let i = 0; i < n; i++) {
-          const index = i % RESUME_STAGES.length;
-          const value = { pass: Math.floor(i / RESUME_STAGES.length), rows: 100 + index, status: "ok" };
-          await thread.stage(RESUME_STAGES[index] as string, value);
-        }
-        peerFill.set(n, (performance.now() - start) / 1000);
-        ctx.log(`resume: filled ${n} LangGraph checkpoints in ${peerFill.get(n)?.toFixed(1)} s`);
-      }
-    } finally {
-      await fill.close();
-    }
-    peer = await openPeer(ctx.store.name, peerDir, "resume");
-  }
-  const manager = new CheckpointManager(ctx.store.options(dir));
-  try {
-    for (const n of sizes) {
-      const latest = await manager.loadLatestCheckpoint(runId(n));
-      if (latest?.metadata.sequence !== n)
-        throw new Error(`run ${runId(n)} does not resume from checkpoint ${n}`);
-      if (peer) {
-        const tuple = await peerLatest(peer.saver, runId(n));
-        if (tuple?.metadata?.step !== n - 1)
-          throw new Error(`LangGraph thread ${runId(n)} does not resume from step ${n - 1}`);
-      }
-    }
-    const variants: Variant[] = sizes.map((n) => ({
-      name: String(n),
-      // Every output read, so the decoding LangGraph's getTuple always does is timed here too.
-      run: async () => Object.values((await manager.loadLatestCheckpoint(runId(n)))?.agentOutputs ?? {}),
-    }));
-    const saver = peer?.saver;
-    if (saver) {
-      for (const n of sizes)
-        variants.push({ name: `langgraph ${n}`, run: () => peerLatest(saver, runId(n)) });
-    }
-    const samples = await compareInRounds(variants, ctx.profile.resume);
-    const requests = new Map<number, Sent>();
-    if (ctx.store.countsRequests) {
-      for (const n of sizes) {
-        const variant = variants.find((v) => v.name === String(n)) as Variant;
-        const sent = await requestsPerOp(variant, COUNTED_OPS);
-        requests.set(n, sent);
-        ctx.log(`resume ${n}: ${sentText(sent)} per loadLatestCheckpoint`);
-      }
-    }
-    const row = (n: number, variant: string, name: string, fill: Map<number, number>): Row => ({
-      scenario: "resume",
-      store: ctx.store.name,
-      case: String(n),
-      variant,
-      summary: summarize(samples.get(name) ?? []),
-      fillSeconds: fill.get(n) as number,
-      ...(variant === "cairn" && requests.has(n) ? { requests: requests.get(n) } : {}),
-    });
-    return [
-      ...sizes.map((n) => row(n, "cairn", String(n), fillSeconds)),
-      ...(saver ? sizes.map((n) => row(n, "langgraph", `langgraph ${n}`, peerFill)) : []),
-    ];
-  } finally {
-    await manager.close();
-    await peer?.close({ drop: true });
   }
 }
