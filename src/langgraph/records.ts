@@ -75,6 +75,8 @@ export const writeKey = (i: number) => `w${i}`;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const PLAIN_PREFIX = '{"serde":"json","v":';
+/** A plain tree's output: keys in codec order, `plain` saying no reader needs to scan it. */
+const PLAIN_TREE_PREFIX = '{"plain":1,"serde":"json","v":';
 
 /** Deeper than this, a tree is left to the serde (and a cycle is found without a visited set). */
 const MAX_PLAIN_DEPTH = 256;
@@ -151,7 +153,7 @@ export async function valueOutput(
 ): Promise<EncodedOutput> {
   // What the default serde would write, without its replacer walk (about 4× JSON.stringify).
   if (defaultSerde && isPlainTree(value))
-    return EncodedOutput.fromText(`${PLAIN_PREFIX}${JSON.stringify(value)}}`);
+    return EncodedOutput.fromText(`${PLAIN_TREE_PREFIX}${JSON.stringify(value)}}`);
   const [type, data] = await serde.dumpsTyped(value);
   if (type === "json") {
     const text = typeof data === "string" ? data : utf8.decode(data);
@@ -170,6 +172,9 @@ export async function valueOutput(
  * only thing LangGraph's reviver acts on). The canonical text holds the value's JSON verbatim.
  */
 export function plainJson(text: string): string | undefined {
+  // Written from a plain tree (no `lc`, no `$cairn` key): nothing to scan for.
+  if (text.startsWith(PLAIN_TREE_PREFIX) && text.endsWith("}"))
+    return text.slice(PLAIN_TREE_PREFIX.length, -1);
   if (!text.startsWith(PLAIN_PREFIX) || !text.endsWith("}")) return undefined;
   if (text.includes('"$cairn"') || text.includes('"lc"')) return undefined;
   return text.slice(PLAIN_PREFIX.length, -1);

@@ -71,7 +71,7 @@ export const MAX_DEPTH = 8;
 /** A channel map this small is always stored whole: no walk at all for most graphs. */
 export const FULL_MAP_CHANNELS = 32;
 /** A whole channel map is also stored when it adds at most this share to what the record stores. */
-export const FULL_MAP_SHARE = 0.08;
+export const FULL_MAP_SHARE = 0.05;
 
 /**
  * True when storing `map` whole costs at most {@link FULL_MAP_SHARE} of the `newBytes` of values

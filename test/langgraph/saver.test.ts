@@ -400,8 +400,8 @@ describe("channel maps", () => {
     >[0];
     let cp: Checkpoint | undefined;
     for (let step = 0; step < 40; step++) {
-      // 40 channels (past the 32 always stored whole), each new value ~60 KB: a whole map is < 8%.
-      const values = { [`ch${step}`]: "v".repeat(60_000) };
+      // 40 channels (past the 32 always stored whole), each new value ~100 KB: a whole map is < 5%.
+      const values = { [`ch${step}`]: "v".repeat(100_000) };
       cp = next(cp, values);
       config = await saver.put(config, cp, meta(step), newVersions(cp, values));
     }
