@@ -8,7 +8,8 @@
 import { CheckpointNotFoundError } from "../core/errors.js";
 import type { StoredMetadata } from "../core/record.js";
 import { threadPipelineName, threadRunId } from "../langgraph/ids.js";
-import { channelKey } from "../langgraph/records.js";
+import { type CheckpointState, channelKey } from "../langgraph/records.js";
+import { deriveMap, versionsOf } from "../langgraph/thread-store.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { walkRun } from "../manager/run-walk.js";
 import { decodeVerified } from "../manager/verify.js";
@@ -48,6 +49,8 @@ export interface ThreadCheckpoint extends ThreadRecordBase {
   /** The channels this record holds (all of them when `full`, else the ones that changed); null when unknown. */
   channels: Record<string, ThreadChannel> | null;
   full: boolean | null;
+  /** The checkpoint's `channel_versions` (what it inherits is kept only at these); null when unknown. */
+  versions: Record<string, string | number> | null;
   /** Cairn ids of the checkpoints LangGraph names this one as parent of (more than one: a fork). */
   children: string[];
   /** The pending-writes records attached to it, oldest first. */
@@ -228,7 +231,16 @@ export async function readThreadRun(
 function checkpointOf(
   base: Omit<
     ThreadCheckpoint,
-    "kind" | "lgId" | "parentLgId" | "source" | "step" | "channels" | "full" | "children" | "writes"
+    | "kind"
+    | "lgId"
+    | "parentLgId"
+    | "source"
+    | "step"
+    | "channels"
+    | "full"
+    | "versions"
+    | "children"
+    | "writes"
   >,
   m: StoredMetadata,
   runId: string,
@@ -249,6 +261,7 @@ function checkpointOf(
     step: meta.step ?? m.stage_index - 1,
     channels: lg ? channelsOf(lg.channels, refs) : null,
     full: lg && typeof lg.full === "boolean" ? lg.full : null,
+    versions: Array.isArray(lg?.checkpoint) ? versionsOf(lg as Pick<CheckpointState, "checkpoint">) : null,
     children: [],
     writes: [],
   };
@@ -315,17 +328,24 @@ export function resolvedChannels(
   c: ThreadCheckpoint,
 ): Record<string, ThreadChannel & { changed: boolean }> | null {
   const byId = new Map(ns.checkpoints.map((x) => [x.cairnId, x]));
-  const result: Record<string, ThreadChannel & { changed: boolean }> = {};
-  let current: ThreadCheckpoint | undefined = c;
-  for (let depth = 0; current; depth++) {
-    if (current.channels === null || depth > 64) return null;
-    for (const [name, ch] of Object.entries(current.channels)) {
-      if (!(name in result)) result[name] = { ...ch, changed: depth === 0 };
-    }
-    if (current.full) return result;
+  const chain: ThreadCheckpoint[] = [];
+  for (let current: ThreadCheckpoint | undefined = c; current; ) {
+    if (current.channels === null || chain.length > 64) return null;
+    chain.push(current);
+    if (current.full) break;
     current = current.parentCairnId === null ? undefined : byId.get(current.parentCairnId);
   }
-  // No full ancestor left (the first checkpoint of a namespace holds everything it has).
+  // The saver's own rule (deriveMap): inherited channels only at the version the checkpoint records.
+  let map: Map<string, readonly [string | number, ThreadChannel]> | undefined;
+  for (const rec of chain.reverse()) {
+    const own = Object.entries(rec.channels ?? {}).map(
+      ([name, ch]) => [name, [ch.version, ch] as const] as const,
+    );
+    if (!rec.full && rec.versions === null) return null;
+    map = rec.full ? new Map(own) : deriveMap(map, rec.versions ?? {}, own);
+  }
+  const result: Record<string, ThreadChannel & { changed: boolean }> = {};
+  for (const [name, [, ch]] of map ?? []) result[name] = { ...ch, changed: name in (c.channels ?? {}) };
   return result;
 }
 

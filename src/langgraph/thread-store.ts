@@ -89,7 +89,7 @@ const TIP_ATTEMPTS = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The channel versions a checkpoint state records (its `channel_versions`). */
-export function versionsOf(state: CheckpointState): Record<string, Version> {
+export function versionsOf(state: Pick<CheckpointState, "checkpoint">): Record<string, Version> {
   const cp = state.checkpoint[1] as { channel_versions?: Record<string, Version> } | undefined;
   return cp?.channel_versions ?? {};
 }
@@ -98,12 +98,12 @@ export function versionsOf(state: CheckpointState): Record<string, Version> {
  * The channel map of a checkpoint from its parent's: the parent's channels still at the version
  * the checkpoint records, overlaid with the channels the checkpoint itself stored.
  */
-export function deriveMap(
-  parent: ChannelMap | undefined,
+export function deriveMap<E extends readonly [Version, ...unknown[]]>(
+  parent: ReadonlyMap<string, E> | undefined,
   versions: Record<string, Version>,
-  own: Iterable<readonly [string, readonly [Version, string | null]]>,
-): Map<string, readonly [Version, string | null]> {
-  const map = new Map<string, readonly [Version, string | null]>();
+  own: Iterable<readonly [string, E]>,
+): Map<string, E> {
+  const map = new Map<string, E>();
   for (const [channel, entry] of parent ?? []) if (versions[channel] === entry[0]) map.set(channel, entry);
   for (const [channel, entry] of own) map.set(channel, entry);
   return map;
