@@ -4,7 +4,12 @@
  * point and plan, the resume command and the problems found. One walk of the run (the recovery
  * report's), one read of its timings (the cost model's), nothing re-implemented here.
  */
-import { CheckpointNotFoundError, InvalidArgumentError } from "../../core/errors.js";
+import {
+  CheckpointCorruptError,
+  CheckpointNotFoundError,
+  InvalidArgumentError,
+  KeyMissingError,
+} from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
 import { buildRecoveryReportWithRun, type RecoveryReport } from "../../debug/report.js";
 import {
@@ -115,9 +120,11 @@ export async function runGraphSvg(ctx: ApiContext, pipelineId: string, kind: str
 }
 
 /**
- * Stage executions from the run's timings, each placed in the session it ran in: a checkpoint
- * resumed from n times starts n sessions, so an execution's session is the resumes recorded on
- * checkpoints written before it started.
+ * Stage executions from the run's timings, each placed in the session it ran in. A resume
+ * continues from a checkpoint C (resumed from n times: n sessions start after it); an execution
+ * ran after that resume when C's own `stage_timings` do not record it and it started no earlier
+ * than C was written (one C does not record but that started before it was re-run later).
+ * Without C's timings (sealed, damaged) the start time alone decides.
  */
 async function timelineOf(
   ctx: ApiContext,
@@ -126,11 +133,17 @@ async function timelineOf(
   report: RecoveryReport,
 ): Promise<Attempt[]> {
   const read = await readRun(await ctx.manager.getStore(), pipelineId, undefined);
-  const resumes = run.checkpoints.flatMap((v) =>
-    v.metadata && v.metadata.resume_count > 0
-      ? [{ at: Date.parse(v.metadata.timestamp), count: v.metadata.resume_count }]
-      : [],
-  );
+  const resumes: { at: number; count: number; known: Set<string> | undefined }[] = [];
+  for (const v of run.checkpoints) {
+    if (!v.metadata || v.metadata.resume_count === 0) continue;
+    const known = v.status === "valid" ? await knownExecutions(ctx, v.metadata.checkpoint_id) : undefined;
+    resumes.push({ at: Date.parse(v.metadata.timestamp), count: v.metadata.resume_count, known });
+  }
+  const sessionOf = (stage: string, at: number) =>
+    resumes.reduce((sum, r) => {
+      const after = r.known ? !r.known.has(`${stage}\u0000${at}`) && at >= r.at : at > r.at;
+      return sum + (after ? r.count : 0);
+    }, 0);
   const observations = [...(read?.observations ?? [])].sort((a, b) => a.at - b.at);
   const seen = new Map<string, number>();
   const attempts = observations.map((o): Attempt => {
@@ -139,7 +152,7 @@ async function timelineOf(
     return {
       stage: o.stageName,
       attempt,
-      session: resumes.reduce((sum, r) => sum + (r.at <= o.at ? r.count : 0), 0),
+      session: sessionOf(o.stageName, o.at),
       start: new Date(o.at).toISOString(),
       end: new Date(o.at + o.durationMs).toISOString(),
       status: o.failed ? "failed" : "completed",
@@ -163,6 +176,26 @@ async function timelineOf(
     });
   }
   return attempts;
+}
+
+/** The executions a checkpoint's `stage_timings` record, as `stage NUL start (ms)`. */
+async function knownExecutions(ctx: ApiContext, checkpointId: string): Promise<Set<string> | undefined> {
+  let state: Record<string, unknown>;
+  try {
+    state = (await ctx.manager.loadCheckpoint(checkpointId)).stateData;
+  } catch (error) {
+    // Unreadable now (damaged or sealed since the walk): the start time decides instead.
+    if (error instanceof CheckpointCorruptError || error instanceof KeyMissingError) return undefined;
+    throw error;
+  }
+  const timings = state.stage_timings;
+  if (typeof timings !== "object" || timings === null) return undefined;
+  const known = new Set<string>();
+  for (const [stage, t] of Object.entries(timings)) {
+    const start = (t as { started_at?: unknown } | null)?.started_at;
+    if (typeof start === "string") known.add(`${stage}\u0000${Date.parse(start)}`);
+  }
+  return known;
 }
 
 /** The stages from the stage graph (else the newest readable checkpoint's lists), with attempts. */
