@@ -108,32 +108,46 @@ function failure(error: unknown): Record<string, unknown> {
   };
 }
 
+/**
+ * Runs `work` between a "requested" and a "done" (with `summary` of the result) or "failed" (with
+ * the error's code and message) entry of the audit trail; nothing runs if "requested" cannot be
+ * written. The console's audited reads (a checkpoint export download) use it too.
+ */
+export async function withAudit<T>(
+  audit: AuditLog,
+  who: Who,
+  action: string,
+  target: Target,
+  work: () => Promise<T>,
+  summary: (result: T) => Record<string, unknown> = () => ({}),
+  request?: Record<string, unknown>,
+): Promise<T> {
+  const base = { user: who.user, client: who.client, action, target };
+  await audit.append({ ...base, outcome: "requested", ...(request ? { detail: request } : {}) });
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    await audit.append({ ...base, outcome: "failed", detail: failure(error) });
+    throw error;
+  }
+  await audit.append({ ...base, outcome: "done", detail: summary(result) });
+  return result;
+}
+
 /** Builds the actions over one manager and audit trail. */
 export function createActions(ctx: ActionContext): Actions {
   const previews = new Map<string, StoredPreview>();
   const clock = ctx.now ?? (() => new Date());
 
-  /** Runs `work` between a "requested" and a "done"/"failed" entry; nothing runs if "requested" cannot be written. */
-  async function audited<T>(
+  const audited = <T>(
     action: string,
     target: Target,
     who: Who,
     work: () => Promise<T>,
     summary: (result: T) => Record<string, unknown>,
     request?: Record<string, unknown>,
-  ): Promise<T> {
-    const base = { user: who.user, client: who.client, action, target };
-    await ctx.audit.append({ ...base, outcome: "requested", ...(request ? { detail: request } : {}) });
-    let result: T;
-    try {
-      result = await work();
-    } catch (error) {
-      await ctx.audit.append({ ...base, outcome: "failed", detail: failure(error) });
-      throw error;
-    }
-    await ctx.audit.append({ ...base, outcome: "done", detail: summary(result) });
-    return result;
-  }
+  ) => withAudit(ctx.audit, who, action, target, work, summary, request);
 
   async function validateRun(pipelineId: string): Promise<ValidateResult> {
     const run = await ctx.manager.validateRun(pipelineId, { sealed: "report" });
