@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { dropOutputWhenClosed } from "./closed-output.js";
 import { registerAnalyze } from "./commands/analyze.js";
+import { registerAudit } from "./commands/audit.js";
 import { registerChain } from "./commands/chain.js";
 import { registerCleanup } from "./commands/cleanup.js";
 import { registerCompare } from "./commands/compare.js";
@@ -78,6 +79,7 @@ export function createProgram(): Command {
   registerUpgrade(program);
   registerWorker(program);
   registerEnqueue(program);
+  registerAudit(program);
   return program;
 }
 
