@@ -50,8 +50,11 @@ export interface Problem {
 /** What `validate` found. */
 export interface ValidateResult {
   pipelineId: string;
-  /** `valid`; `invalid` (a problem not handled yet); `quarantined` (every invalid one is). */
-  status: "valid" | "invalid" | "quarantined";
+  /**
+   * `invalid`: a problem not handled yet; `quarantined`: every invalid checkpoint is; `encrypted`:
+   * nothing invalid, but some checkpoints are sealed under a key the console was not given; `valid`.
+   */
+  status: "valid" | "invalid" | "quarantined" | "encrypted";
   checkpoints: number;
   invalid: number;
   /** Encrypted under a key the console was not given: not verified. */
@@ -163,12 +166,16 @@ export function createActions(ctx: ActionContext): Actions {
     for (const h of run.history)
       if (h.problem) problems.push({ checkpointId: null, code: h.kind, message: h.message });
     const { summary } = run;
-    const unhandled = summary.invalid - summary.quarantined;
-    const status = run.valid
-      ? "valid"
-      : unhandled > 0 || problems.some((p) => p.checkpointId === null)
-        ? "invalid"
-        : "quarantined";
+    const unhandled =
+      summary.invalid - summary.quarantined > 0 || problems.some((p) => p.checkpointId === null);
+    // Checkpoints sealed under a key the console lacks are neither valid nor invalid: said apart.
+    const status = unhandled
+      ? "invalid"
+      : summary.invalid > 0
+        ? "quarantined"
+        : summary.sealed > 0
+          ? "encrypted"
+          : "valid";
     return {
       pipelineId,
       status,

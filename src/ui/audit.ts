@@ -111,8 +111,11 @@ function parseLine(path: string, text: string, line: number | "last"): AuditEntr
   return value as AuditEntry;
 }
 
-/** The file's lines (none when it does not exist), with their 1-based numbers; blank lines skipped. */
-async function readLines(path: string): Promise<{ text: string; line: number }[]> {
+/**
+ * The file's lines (none when it does not exist), with their 1-based numbers; blank lines skipped.
+ * With `complete`, a last line without its newline (an append in progress) is left out.
+ */
+async function readLines(path: string, complete = false): Promise<{ text: string; line: number }[]> {
   let content: string;
   try {
     content = await readFile(path, "utf8");
@@ -120,10 +123,9 @@ async function readLines(path: string): Promise<{ text: string; line: number }[]
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
   }
-  return content
-    .split("\n")
-    .map((text, i) => ({ text, line: i + 1 }))
-    .filter((l) => l.text.trim() !== "");
+  const pieces = content.split("\n");
+  if (complete && !content.endsWith("\n")) pieces.pop();
+  return pieces.map((text, i) => ({ text, line: i + 1 })).filter((l) => l.text.trim() !== "");
 }
 
 /** The append-only, hash-chained audit trail in one file. */
@@ -209,7 +211,11 @@ export class AuditLog {
       throw new InvalidArgumentError(`limit must be an integer from 1 to ${MAX_LIMIT}, got ${String(limit)}`);
     if (options.before !== undefined && !HEX64.test(options.before))
       throw new InvalidArgumentError("before must be the hash of an audit entry (64 hex digits)");
-    const entries = (await readLines(this.path)).map((l) => parseLine(this.path, l.text, l.line)).reverse();
+    // This process's appends in flight finish first; another process's half-written last line is left out.
+    await this.queue;
+    const entries = (await readLines(this.path, true))
+      .map((l) => parseLine(this.path, l.text, l.line))
+      .reverse();
     let start = 0;
     if (options.before !== undefined) {
       const at = entries.findIndex((e) => e.hash === options.before);

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointManager, Pipeline, StageFailedError } from "../../src/index.js";
 import { createActions } from "../../src/ui/actions.js";
 import { AuditLog } from "../../src/ui/audit.js";
+import { ring } from "../support/at-rest-runs.js";
 import { dropSchemas, POSTGRES_URL, postgresUp, uniqueName } from "../support/services.js";
 
 const schemas: string[] = [];
@@ -281,5 +282,33 @@ describe("request bodies", () => {
     });
     expect((await audit.read()).entries).toEqual([]);
     await manager.close();
+  });
+});
+
+describe("an encrypted run, without its key", () => {
+  it("validates as encrypted (not verified, not invalid); its export fails CAIRN_KEY_MISSING, audited", async () => {
+    const url = `sqlite:${join(dir, "sealed.db")}`;
+    const writer = new CheckpointManager({ store: url, encryption: ring("k1") });
+    const runId = await completedRun(writer, "secret");
+    await writer.close();
+    const manager = new CheckpointManager({ store: url });
+    const audit = new AuditLog(join(dir, "audit.jsonl"));
+    const actions = createActions({ manager, audit, storeHint: "" });
+    try {
+      const result = await actions.validate({ pipelineId: runId }, who);
+      expect(result).toMatchObject({ status: "encrypted", invalid: 0 });
+      expect(result.sealed).toBeGreaterThan(0);
+      await expect(actions.exportRun({ pipelineId: runId }, who)).rejects.toMatchObject({
+        code: "CAIRN_KEY_MISSING",
+      });
+      const [last] = (await audit.read({ limit: 1 })).entries;
+      expect(last).toMatchObject({
+        action: "export",
+        outcome: "failed",
+        detail: { code: "CAIRN_KEY_MISSING" },
+      });
+    } finally {
+      await manager.close();
+    }
   });
 });
