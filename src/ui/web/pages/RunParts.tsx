@@ -88,8 +88,12 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
               </td>
               <td class="num">{c.sequence}</td>
               <td class="mono">
-                {c.parentId === null ? "" : "└ "}
-                <a href={href(["checkpoints", c.checkpointId])}>{c.checkpointId}</a>
+                <a
+                  href={href(["checkpoints", c.checkpointId])}
+                  title={c.parentId ? `parent ${c.parentId}` : "first"}
+                >
+                  {c.checkpointId}
+                </a>
                 {c.problems.length > 0 && (
                   <ul class="problems-inline">
                     {c.problems.map((p) => (
@@ -105,8 +109,8 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
               <td>
                 <StatusBadge status={c.check} testid="check" />
               </td>
-              <td class="num">{fmtBytes(c.dataSize)}</td>
-              <td>{fmtTime(c.timestamp)}</td>
+              <td class="num nowrap">{fmtBytes(c.dataSize)}</td>
+              <td class="nowrap">{fmtTime(c.timestamp)}</td>
             </tr>
           ))}
         </tbody>
