@@ -42,7 +42,9 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
   const [picked, setPicked] = useState<string[]>([]);
   const toggle = (id: string): void =>
     setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)));
-  const [a, b] = picked;
+  // A is the older checkpoint, B the newer: the diff then reads as "what happened since".
+  const seqOf = (id: string): number => chain.find((c) => c.checkpointId === id)?.sequence ?? 0;
+  const [a, b] = [...picked].sort((x, y) => seqOf(x) - seqOf(y));
   return (
     <div>
       <div class="toolbar">
