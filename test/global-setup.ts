@@ -1,10 +1,12 @@
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Builds `dist/` once before the tests: the CLI and package tests run the built code the way a
- * user gets it from npm, not the TypeScript sources.
+ * Builds `dist/` once before the tests, the console's page (dist/ui/web) included: the CLI,
+ * package and browser tests run the built code the way a user gets it from npm, not the
+ * TypeScript sources.
  */
 export default function setup(): () => void {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,5 +25,13 @@ export default function setup(): () => void {
       stdio: "inherit",
     },
   );
+  // The console's page (dist/ui/web), as `npm run build` makes it: the browser tests serve it.
+  const viteConfig = join(root, "src/ui/web/vite.config.ts");
+  if (existsSync(viteConfig))
+    execFileSync(
+      process.execPath,
+      [join(root, "node_modules/vite/bin/vite.js"), "build", "--config", viteConfig, "--logLevel", "warn"],
+      { cwd: root, stdio: "inherit" },
+    );
   return teardown;
 }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { dropOutputWhenClosed } from "./closed-output.js";
 import { registerAnalyze } from "./commands/analyze.js";
+import { registerAudit } from "./commands/audit.js";
 import { registerChain } from "./commands/chain.js";
 import { registerCleanup } from "./commands/cleanup.js";
 import { registerCompare } from "./commands/compare.js";
@@ -24,6 +25,7 @@ import { registerReplicate } from "./commands/replicate.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
+import { registerUi } from "./commands/ui.js";
 import { registerUpgrade } from "./commands/upgrade.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVisualize } from "./commands/visualize.js";
@@ -78,6 +80,8 @@ export function createProgram(): Command {
   registerUpgrade(program);
   registerWorker(program);
   registerEnqueue(program);
+  registerAudit(program);
+  registerUi(program);
   return program;
 }
 

@@ -93,10 +93,13 @@ export const MAX_STATE_CHANGES = 200;
 /** Longest value preview, in characters. */
 export const MAX_PREVIEW = 80;
 
-interface Loaded {
+/** One side as far as it reads: its report, body and decoded state, and its verified output texts. */
+export interface Loaded {
   side: CompareSide;
   body: CheckpointBody | undefined;
   state: Record<string, unknown> | undefined;
+  /** Output text by hash, each verified; absent when the side did not verify. */
+  outputs?: ReadonlyMap<string, string>;
 }
 
 function summarize(m: StoredMetadata): MetadataSummary {
@@ -121,7 +124,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
 
 /** Loads one side verified, or as much of it as can be read; `CAIRN_NOT_FOUND` when it is absent. */
-async function load(store: CheckpointStore, checkpointId: string): Promise<Loaded> {
+export async function loadSide(store: CheckpointStore, checkpointId: string): Promise<Loaded> {
   const side: CompareSide = { checkpointId, verified: false, problems: [], metadata: undefined };
   let record: Awaited<ReturnType<CheckpointStore["getCheckpoint"]>>;
   try {
@@ -137,7 +140,7 @@ async function load(store: CheckpointStore, checkpointId: string): Promise<Loade
   side.problems.push(...problems.map((p) => p.message));
   if (verified && checkpoint) {
     side.verified = problems.length === 0;
-    return { side, body: verified.body, state: checkpoint.stateData };
+    return { side, body: verified.body, state: checkpoint.stateData, outputs: verified.outputs };
   }
   // Unverified: whatever still parses is compared, and the report says this side failed.
   let body: CheckpointBody | undefined;
@@ -189,40 +192,70 @@ function childPath(path: string, key: string | number): string {
   return name.startsWith('"') ? `${path}[${name}]` : `${path}.${name}`;
 }
 
-/** Structural diff of two state trees, depth- and size-limited. */
-export function diffState(a: unknown, b: unknown): { changes: StateChange[]; truncated: boolean } {
-  const changes: StateChange[] = [];
+/** One difference between two trees: where (the keys down to it) and the values on each side. */
+export interface TreeChange {
+  path: (string | number)[];
+  change: "added" | "removed" | "changed";
+  /** The value on side A; absent when added. */
+  a?: unknown;
+  /** The value on side B; absent when removed. */
+  b?: unknown;
+}
+
+/**
+ * Structural diff of two trees, depth- and size-limited, with paths as keys and the values as
+ * they are (the console shows its own previews); {@link diffState} renders it for the CLI.
+ */
+export function diffTrees(a: unknown, b: unknown): { changes: TreeChange[]; truncated: boolean } {
+  const changes: TreeChange[] = [];
   let truncated = false;
-  const push = (change: StateChange) => {
+  const push = (change: TreeChange) => {
     if (changes.length >= MAX_STATE_CHANGES) truncated = true;
     else changes.push(change);
   };
-  const walk = (x: unknown, y: unknown, path: string, depth: number): void => {
+  const walk = (x: unknown, y: unknown, path: (string | number)[], depth: number): void => {
     if (truncated) return;
     const bothObjects = isObject(x) && isObject(y) && !isTyped(x) && !isTyped(y);
     if (depth < MAX_STATE_DEPTH && bothObjects) {
       const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
       for (const key of keys) {
-        const p = childPath(path, key);
-        if (!(key in x)) push({ path: p, change: "added", b: preview(y[key]) });
-        else if (!(key in y)) push({ path: p, change: "removed", a: preview(x[key]) });
+        const p = [...path, key];
+        if (!(key in x)) push({ path: p, change: "added", b: y[key] });
+        else if (!(key in y)) push({ path: p, change: "removed", a: x[key] });
         else walk(x[key], y[key], p, depth + 1);
       }
       return;
     }
     if (depth < MAX_STATE_DEPTH && Array.isArray(x) && Array.isArray(y)) {
       for (let i = 0; i < Math.max(x.length, y.length); i++) {
-        const p = childPath(path, i);
-        if (i >= x.length) push({ path: p, change: "added", b: preview(y[i]) });
-        else if (i >= y.length) push({ path: p, change: "removed", a: preview(x[i]) });
+        const p = [...path, i];
+        if (i >= x.length) push({ path: p, change: "added", b: y[i] });
+        else if (i >= y.length) push({ path: p, change: "removed", a: x[i] });
         else walk(x[i], y[i], p, depth + 1);
       }
       return;
     }
-    if (!sameValue(x, y)) push({ path: path || "(state)", change: "changed", a: preview(x), b: preview(y) });
+    if (!sameValue(x, y)) push({ path, change: "changed", a: x, b: y });
   };
-  walk(a, b, "", 0);
+  walk(a, b, [], 0);
   return { changes, truncated };
+}
+
+/** Structural diff of two state trees, depth- and size-limited. */
+export function diffState(a: unknown, b: unknown): { changes: StateChange[]; truncated: boolean } {
+  const { changes, truncated } = diffTrees(a, b);
+  return {
+    changes: changes.map((c): StateChange => {
+      const path = c.path.reduce<string>((p, key) => childPath(p, key), "") || "(state)";
+      return {
+        path,
+        change: c.change,
+        ...(c.change !== "added" ? { a: preview(c.a) } : {}),
+        ...(c.change !== "removed" ? { b: preview(c.b) } : {}),
+      };
+    }),
+    truncated,
+  };
 }
 
 /** Dates, maps, sets and byte arrays are compared as whole values, not walked as objects. */
@@ -235,7 +268,8 @@ function stageState(body: CheckpointBody, stage: string): StageState {
   return body.pending_stages.includes(stage) ? "pending" : "absent";
 }
 
-function compareStages(a: CheckpointBody, b: CheckpointBody): CheckpointComparison["stages"] {
+/** Stages each side knows that the other does not, and those completed on one side only. */
+export function compareStages(a: CheckpointBody, b: CheckpointBody): CheckpointComparison["stages"] {
   const all = [
     ...new Set([...a.completed_stages, ...a.pending_stages, ...b.completed_stages, ...b.pending_stages]),
   ];
@@ -250,7 +284,8 @@ function compareStages(a: CheckpointBody, b: CheckpointBody): CheckpointComparis
   return result;
 }
 
-function compareOutputs(a: CheckpointBody, b: CheckpointBody): OutputChange[] {
+/** Each stage's output on the two sides, compared by hash. */
+export function compareOutputs(a: CheckpointBody, b: CheckpointBody): OutputChange[] {
   const stages = [...new Set([...Object.keys(a.output_refs), ...Object.keys(b.output_refs)])].sort();
   return stages.map((stage): OutputChange => {
     const hashA = a.output_refs[stage];
@@ -286,8 +321,8 @@ export async function compareCheckpoints(
   assertValidName("checkpointId", idA);
   assertValidName("checkpointId", idB);
   const store = await manager.getStore();
-  const a = await load(store, idA);
-  const b = await load(store, idB);
+  const a = await loadSide(store, idA);
+  const b = await loadSide(store, idB);
   const notes: string[] = [];
   for (const [name, loaded] of [
     ["A", a],

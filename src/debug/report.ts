@@ -7,7 +7,7 @@ import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import { CHECKPOINT_STATUSES, type CheckpointStatusValue, type RunSummaryStatus } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import type { HistoryFinding } from "../manager/history.js";
-import type { SealedKey } from "../manager/run-walk.js";
+import type { RunValidation, SealedKey } from "../manager/run-walk.js";
 import { summarizeLiveRun } from "../manager/statistics.js";
 import type { PlanEstimate } from "../pipeline/plan-estimate.js";
 import type { PlannedStage } from "../pipeline/types.js";
@@ -112,6 +112,18 @@ export async function buildRecoveryReport(
   pipelineId: string,
   options: ReportOptions = {},
 ): Promise<RecoveryReport> {
+  return (await buildRecoveryReportWithRun(manager, pipelineId, options)).report;
+}
+
+/**
+ * {@link buildRecoveryReport} with the run walk it was made from (each checkpoint's verdict), for
+ * callers that show every checkpoint too (the console's run page) without walking the run again.
+ */
+export async function buildRecoveryReportWithRun(
+  manager: CheckpointManager,
+  pipelineId: string,
+  options: ReportOptions = {},
+): Promise<{ report: RecoveryReport; run: RunValidation }> {
   const generatedAt = options.now ?? new Date();
   const { analysis, run } = await analyzeRun(manager, pipelineId, { ...options, now: generatedAt });
   const present = run.checkpoints.filter((v) => v.status !== "gone");
@@ -136,7 +148,7 @@ export async function buildRecoveryReport(
   // A LangGraph thread has no stages, and LangGraph (not `cairn run`) resumes it.
   const stageGraph = analysis.thread ? undefined : await stagesOf(manager, pipelineId, generatedAt);
   const { total, healthy, corrupted, orphaned, sealed, keyMissing } = analysis.checkpoints;
-  return {
+  const report: RecoveryReport = {
     generatedAt,
     run: {
       pipelineId,
@@ -181,6 +193,7 @@ export async function buildRecoveryReport(
     ...(options.resumeEstimate ? { resumeEstimate: options.resumeEstimate } : {}),
     ...(stageGraph ? { stageGraph } : {}),
   };
+  return { report, run };
 }
 
 /** The stage graph, or undefined when no checkpoint verifies or is readable without a missing key. */

@@ -50,7 +50,8 @@ export interface LearnedCosts extends CostModel {
   observations: StageObservation[];
 }
 
-interface RunRead {
+/** What {@link readRun} found in one run. */
+export interface RunRead {
   observations: StageObservation[];
   source: "timings" | "timestamps" | "none";
   skipped: number;
@@ -106,10 +107,15 @@ interface Usable {
   state: Record<string, unknown> | undefined;
 }
 
-async function readRun(
+/**
+ * The stage executions of one run as the cost model sees them (each with its start, duration,
+ * attempts and whether it failed), from recorded timings or else timestamp deltas; `name`, when
+ * given, leaves out a run of another pipeline (undefined). The console's timeline reads it too.
+ */
+export async function readRun(
   store: CheckpointStore,
   pipelineId: string,
-  name: string,
+  name: string | undefined,
 ): Promise<RunRead | undefined> {
   const listing = await store.listCheckpoints(pipelineId);
   // Emptied by retention since the index listed it.
@@ -122,7 +128,7 @@ async function readRun(
     if (verdict.status === "gone") continue;
     const metadata = verdict.metadata;
     // An index rebuilt from other data may list a run of another pipeline under this name.
-    if (metadata !== undefined && metadata.pipeline_name !== name) return undefined;
+    if (name !== undefined && metadata !== undefined && metadata.pipeline_name !== name) return undefined;
     if (verdict.status === "sealed" && metadata !== undefined) {
       sealed++;
       chain.push({ metadata, state: undefined });

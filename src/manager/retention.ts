@@ -126,6 +126,7 @@ async function trimRun(
   lease: LeaseHandle,
   report: CleanupReport,
   skipUnfinished: boolean,
+  only: ReadonlySet<string> | undefined,
 ): Promise<void> {
   for (let pass = 1; pass <= PASSES; pass++) {
     const tip = await tipOf(store, pipelineId);
@@ -143,8 +144,10 @@ async function trimRun(
       listing.length > 0 ? idOf(listing[listing.length - 1] as ListedCheckpoint) : "",
     ]);
     const isOld = (e: ListedCheckpoint) => e.ok && Date.parse(e.metadata.timestamp) < cutoff;
-    const wholeRun = listing.length > 0 && listing.every(isOld);
-    const old = listing.filter((e) => isOld(e) && (wholeRun || !newest.has(idOf(e) ?? "")));
+    // `only` (a confirmed preview) narrows the cleanup: nothing outside it goes, whatever changed.
+    const allowed = (e: ListedCheckpoint) => only === undefined || only.has(idOf(e) ?? "");
+    const wholeRun = listing.length > 0 && listing.every((e) => isOld(e) && allowed(e));
+    const old = listing.filter((e) => isOld(e) && allowed(e) && (wholeRun || !newest.has(idOf(e) ?? "")));
     if (old.length === 0) return;
     // A LangGraph thread's checkpoints are a tree whose records need their ancestors (channel maps,
     // values stored once): a thread goes whole, once all of it is older than the cutoff.
@@ -195,12 +198,14 @@ async function trimRun(
 /**
  * Deletes checkpoints older than the retention period, then unreferenced outputs. A run whose
  * lease another runner holds (it is being executed) is skipped and reported; every other run is
- * trimmed while this cleanup holds its lease.
+ * trimmed while this cleanup holds its lease. With `only`, no checkpoint outside it is deleted
+ * (the console executes a previewed cleanup so: what goes is at most what was shown).
  */
 export async function cleanupOldCheckpoints(
   store: CheckpointStore,
   options: CleanupOptions,
   now: Date,
+  only?: ReadonlySet<string>,
 ): Promise<CleanupReport> {
   const days = options?.retentionDays;
   if (typeof days !== "number" || !Number.isFinite(days) || days < 0) {
@@ -230,7 +235,7 @@ export async function cleanupOldCheckpoints(
     refuseNewer(listing);
     if (!listing.some((e) => e.ok && Date.parse(e.metadata.timestamp) < cutoff.getTime())) continue;
     const outcome = await withCleanupLease(store, pipelineId, owner, (lease) =>
-      trimRun(store, pipelineId, cutoff.getTime(), lease, report, options.skipUnfinished ?? false),
+      trimRun(store, pipelineId, cutoff.getTime(), lease, report, options.skipUnfinished ?? false, only),
     );
     if (outcome.held) report.skipped.push({ pipelineId, reason: inUseReason(outcome.holder) });
   }

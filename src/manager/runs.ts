@@ -3,11 +3,11 @@
  * point, what the store says of a run, and a summary of every run. Corrupt checkpoints are
  * skipped on the way, never returned.
  */
-import { CheckpointCorruptError } from "../core/errors.js";
+import { CheckpointCorruptError, KeyMissingError } from "../core/errors.js";
 import { assertValidName } from "../core/ids.js";
 import type { CheckpointRecord, StoredMetadata } from "../core/record.js";
 import { PIPELINE_COMPLETE_STAGE, type PipelineSummary, RESUMABLE_STATUSES } from "../core/types.js";
-import type { CheckpointStore } from "../stores/types.js";
+import type { CheckpointStore, ListedCheckpoint } from "../stores/types.js";
 import { readOutline } from "../transforms/envelope.js";
 import { summarizeLiveRun } from "./statistics.js";
 import { inspectRecord, type VerifiedRecord } from "./verify.js";
@@ -135,22 +135,44 @@ export async function findUnfinishedRun(
   return undefined;
 }
 
-/** The summary of one run; undefined when the store holds nothing of it. */
-export async function summarizeOneRun(
+/** A run's summary with what it was made from: the listing and the newest readable record's body. */
+export interface RunSummaryRead {
+  summary: PipelineSummary;
+  listing: ListedCheckpoint[];
+  /** The newest readable record's body as read (still an envelope when sealed without its key). */
+  latestBody: string | undefined;
+}
+
+/**
+ * {@link summarizeOneRun} with its listing and newest body, for callers that show more of the
+ * run (size, whether it is sealed) without reading it again; `listing` when already read.
+ */
+export async function readRunSummary(
   store: CheckpointStore,
   pipelineId: string,
-): Promise<PipelineSummary | undefined> {
-  const listing = await store.listCheckpoints(pipelineId);
-  if (listing.length === 0) return undefined;
+  listing?: ListedCheckpoint[],
+): Promise<RunSummaryRead | undefined> {
+  const listed = listing ?? (await store.listCheckpoints(pipelineId));
+  if (listed.length === 0) return undefined;
   const latest = await newestReadable(store, pipelineId);
   let stages: { completed: number; pending: number } | undefined;
   try {
     const body = latest && readOutline(latest, latest.body);
     stages = body && { completed: body.completed_stages.length, pending: body.pending_stages.length };
   } catch (error) {
-    if (!(error instanceof CheckpointCorruptError)) throw error;
+    // Unknown stage counts, not a failed summary: damage, or a sealed body without a clear outline.
+    if (!(error instanceof CheckpointCorruptError) && !(error instanceof KeyMissingError)) throw error;
   }
-  return summarizeLiveRun(store, pipelineId, listing, stages);
+  const summary = await summarizeLiveRun(store, pipelineId, listed, stages);
+  return { summary, listing: listed, latestBody: latest?.body };
+}
+
+/** The summary of one run; undefined when the store holds nothing of it. */
+export async function summarizeOneRun(
+  store: CheckpointStore,
+  pipelineId: string,
+): Promise<PipelineSummary | undefined> {
+  return (await readRunSummary(store, pipelineId))?.summary;
 }
 
 /** A summary of every run in the store. */

@@ -77,6 +77,11 @@ export interface StatisticsOptions {
   pipelineName?: string;
   /** Walk every run with the one check and report `check` (reads and hashes every output). */
   verify?: boolean;
+  /**
+   * Called with each run's listing as it is read, so a caller that needs more of every run (the
+   * console's size-over-time series) gets it from the same pass instead of listing the store again.
+   */
+  onRun?: (pipelineId: string, listing: readonly ListedCheckpoint[]) => void;
 }
 
 /** Statistics over every run in the store, or over one pipeline's runs. */
@@ -116,6 +121,7 @@ export async function computeStatistics(
   for await (const pipelineId of runs) {
     const listing = await store.listCheckpoints(pipelineId);
     if (listing.length === 0) continue;
+    options.onRun?.(pipelineId, listing);
     stats.totalPipelines++;
     if (stats.check) {
       const { summary } = await validateRun(store, pipelineId, { listing });

@@ -10,6 +10,7 @@ import { type Otel, otel, otelNow } from "./api.js";
 import { ATTR, metricAttributes, recordError } from "./attributes.js";
 import { instruments, tracer } from "./instruments.js";
 import { activeRun } from "./runs.js";
+import { activeSinks, emit, type MetricsSink, sinkAttributes } from "./sink.js";
 
 /** What a checkpoint write is about. */
 export interface WriteSubject {
@@ -27,9 +28,30 @@ function parentOf(api: Otel, pipelineId: string | undefined, stageName?: string)
   return run?.parentOf(stageName) ?? api.context.active();
 }
 
+/** A write measured for the metrics sinks only (no OpenTelemetry): timed and counted, no span. */
+async function sinkWrite(
+  sinks: readonly MetricsSink[],
+  subject: WriteSubject,
+  write: () => Promise<string>,
+  sizeOf: (checkpointId: string) => number | undefined,
+): Promise<string> {
+  const { store, pipelineId, pipelineName } = subject;
+  const began = performance.now();
+  try {
+    const checkpointId = await write();
+    const bytes = sizeOf(checkpointId);
+    const attrs = sinkAttributes(pipelineName, store);
+    emit(sinks, (sink) => sink.checkpointWritten(attrs, bytes, seconds(began)));
+    return checkpointId;
+  } catch (error) {
+    if (error instanceof LeaseLostError) recordLeaseLoss(pipelineId, store, pipelineName);
+    throw error;
+  }
+}
+
 /**
  * Writes a checkpoint under a `cairn.checkpoint.write` span and counts it; `sizeOf` gives the
- * written checkpoint's data size. Without telemetry, only `write()` runs.
+ * written checkpoint's data size. Without telemetry and metrics sinks, only `write()` runs.
  */
 export async function traceWrite(
   subject: WriteSubject,
@@ -37,7 +59,8 @@ export async function traceWrite(
   sizeOf: (checkpointId: string) => number | undefined,
 ): Promise<string> {
   const api = await otel();
-  if (!api) return write();
+  const sinks = activeSinks();
+  if (!api) return sinks ? sinkWrite(sinks, subject, write, sizeOf) : write();
   const { store, pipelineId, pipelineName, stageName } = subject;
   const span = tracer(api).startSpan(
     "cairn.checkpoint.write",
@@ -58,9 +81,14 @@ export async function traceWrite(
     const bytes = sizeOf(checkpointId);
     const attributes = metricAttributes(pipelineName, store);
     const meters = instruments(api);
+    const took = seconds(began);
     meters.checkpointsWritten.add(1, attributes);
-    meters.writeDuration.record(seconds(began), attributes);
+    meters.writeDuration.record(took, attributes);
     if (bytes !== undefined) meters.bytesWritten.add(bytes, attributes);
+    if (sinks) {
+      const attrs = sinkAttributes(pipelineName, store);
+      emit(sinks, (sink) => sink.checkpointWritten(attrs, bytes, took));
+    }
     span.setAttributes({
       [ATTR.checkpointId]: checkpointId,
       ...(bytes !== undefined ? { [ATTR.bytes]: bytes } : {}),
@@ -96,7 +124,8 @@ export async function traceLoad<T>(
   corruptOf: (error: unknown) => LoadOutcome | undefined,
 ): Promise<T> {
   const api = await otel();
-  if (!api) return load();
+  const sinks = activeSinks();
+  if (!api) return sinks ? sinkLoad(sinks, store, pipelineId, load, outcomeOf, corruptOf) : load();
   const attributes = {
     [ATTR.store]: store,
     ...(pipelineId !== undefined ? { [ATTR.runId]: pipelineId } : {}),
@@ -113,12 +142,57 @@ export async function traceLoad<T>(
     recordError(api, span, error);
     throw error;
   } finally {
-    const name =
-      outcome?.pipelineName ?? (pipelineId !== undefined ? activeRun(pipelineId)?.pipelineName : undefined);
+    const name = loadedName(outcome, pipelineId);
     const metric = metricAttributes(name, store);
-    instruments(api).loadDuration.record(seconds(began), metric);
+    const took = seconds(began);
+    instruments(api).loadDuration.record(took, metric);
     if (outcome) describeLoad(api, span, outcome, metric);
     span.end();
+    if (sinks) loadMeasured(sinks, name, store, took, outcome?.corrupt ?? 0);
+  }
+}
+
+/** The pipeline name of a load: what it loaded says, else the run executing here. */
+function loadedName(outcome: LoadOutcome | undefined, pipelineId: string | undefined): string | undefined {
+  return (
+    outcome?.pipelineName ?? (pipelineId !== undefined ? activeRun(pipelineId)?.pipelineName : undefined)
+  );
+}
+
+function loadMeasured(
+  sinks: readonly MetricsSink[],
+  name: string | undefined,
+  store: string,
+  took: number,
+  corrupt: number,
+): void {
+  const attrs = sinkAttributes(name, store);
+  emit(sinks, (sink) => {
+    sink.checkpointLoaded(attrs, took);
+    if (corrupt > 0) sink.corruptFound(attrs, corrupt);
+  });
+}
+
+/** A load measured for the metrics sinks only (no OpenTelemetry): timed, corrupt records counted. */
+async function sinkLoad<T>(
+  sinks: readonly MetricsSink[],
+  store: string,
+  pipelineId: string | undefined,
+  load: () => Promise<T>,
+  outcomeOf: (result: T) => LoadOutcome,
+  corruptOf: (error: unknown) => LoadOutcome | undefined,
+): Promise<T> {
+  const began = performance.now();
+  let outcome: LoadOutcome | undefined;
+  try {
+    const result = await load();
+    outcome = outcomeOf(result);
+    return result;
+  } catch (error) {
+    outcome = corruptOf(error);
+    throw error;
+  } finally {
+    loadMeasured(sinks, loadedName(outcome, pipelineId), store, seconds(began), outcome?.corrupt ?? 0);
   }
 }
 
@@ -141,14 +215,18 @@ function describeLoad(api: Otel, span: Span, outcome: LoadOutcome, metric: Recor
  */
 export function recordLeaseLoss(pipelineId: string, store?: string, pipelineName?: string): void {
   const api = otelNow();
-  if (!api) return;
+  const sinks = activeSinks();
+  if (!api && !sinks) return;
   const run = activeRun(pipelineId);
   if (run) {
     if (run.leaseLost) return;
     run.leaseLost = true;
   }
-  instruments(api).leaseLosses.add(
-    1,
-    metricAttributes(run?.pipelineName ?? pipelineName, run?.store ?? store),
-  );
+  const name = run?.pipelineName ?? pipelineName;
+  const where = run?.store ?? store;
+  if (api) instruments(api).leaseLosses.add(1, metricAttributes(name, where));
+  if (sinks) {
+    const attrs = sinkAttributes(name, where);
+    emit(sinks, (sink) => sink.leaseLost(attrs));
+  }
 }

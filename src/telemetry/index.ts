@@ -4,3 +4,4 @@ export { ATTR } from "./attributes.js";
 export { recordLeaseLoss, traceLoad, traceWrite } from "./checkpoints.js";
 export { METRIC, SCOPE } from "./instruments.js";
 export { activeRun, RunTelemetry, traceRun } from "./runs.js";
+export { type MetricsSink, registerMetricsSink, type SinkAttributes } from "./sink.js";

@@ -9,6 +9,7 @@ import type { PipelineEvent } from "../pipeline/types.js";
 import { type Otel, otel } from "./api.js";
 import { ATTR, metricAttributes, recordError } from "./attributes.js";
 import { instruments, tracer } from "./instruments.js";
+import { activeSinks, emit, sinkAttributes } from "./sink.js";
 
 /** Executions in progress in this process, by run id. */
 const active = new Map<string, RunTelemetry>();
@@ -18,10 +19,13 @@ export function activeRun(runId: string): RunTelemetry | undefined {
   return active.get(runId);
 }
 
-/** One execution's spans. */
+/**
+ * One execution's spans and metrics. Without OpenTelemetry (`api` null: absent or switched off)
+ * it exists only for the metrics sinks: no spans, the resume and lease-loss counts only.
+ */
 export class RunTelemetry {
-  private readonly span: Span;
-  private readonly context: Context;
+  private readonly span: Span | undefined;
+  private readonly context: Context | undefined;
   private readonly stages = new Map<string, { span: Span; context: Context; ended: boolean }>();
   private runId: string | undefined;
   private resumed = false;
@@ -29,10 +33,11 @@ export class RunTelemetry {
   leaseLost = false;
 
   constructor(
-    private readonly api: Otel,
+    private readonly api: Otel | null,
     readonly pipelineName: string,
     readonly store: string | undefined,
   ) {
+    if (!api) return;
     const attributes = {
       [ATTR.pipeline]: pipelineName,
       ...(store !== undefined ? { [ATTR.store]: store } : {}),
@@ -51,12 +56,12 @@ export class RunTelemetry {
   identify(runId: string): void {
     if (this.runId === runId) return;
     this.runId = runId;
-    this.span.setAttribute(ATTR.runId, runId);
+    this.span?.setAttribute(ATTR.runId, runId);
     active.set(runId, this);
   }
 
-  /** The parent of a checkpoint write or load of this run: the stage's span, else the run's. */
-  parentOf(stageName?: string): Context {
+  /** The parent of a checkpoint write or load of this run: the stage's span, else the run's (none without OpenTelemetry). */
+  parentOf(stageName?: string): Context | undefined {
     return (stageName !== undefined ? this.stages.get(stageName)?.context : undefined) ?? this.context;
   }
 
@@ -69,7 +74,7 @@ export class RunTelemetry {
       case "run_resumed":
         this.identify(event.pipelineId);
         this.resumed = true;
-        instruments(this.api).resumes.add(1, this.metricAttributes);
+        this.countResume();
         return;
       case "stage_started":
         this.stageSpan(event.stageName, event.stageIndex, false);
@@ -91,7 +96,7 @@ export class RunTelemetry {
       }
       case "stage_failed": {
         const stage = this.stages.get(event.stageName);
-        if (stage) recordError(this.api, stage.span, event.error);
+        if (stage && this.api) recordError(this.api, stage.span, event.error);
         this.endStage(stage, "failed");
         return;
       }
@@ -102,27 +107,37 @@ export class RunTelemetry {
 
   /** Ends the run span with the execution's outcome. */
   finish(status: string): void {
-    this.span.setStatus({ code: this.api.SpanStatusCode.OK });
+    if (this.api) this.span?.setStatus({ code: this.api.SpanStatusCode.OK });
     this.end(status);
   }
 
   /** Ends the run span with the error the execution failed with. */
   fail(error: unknown): void {
-    recordError(this.api, this.span, error);
+    if (this.api && this.span) recordError(this.api, this.span, error);
     this.end("failed");
+  }
+
+  private countResume(): void {
+    if (this.api) instruments(this.api).resumes.add(1, this.metricAttributes);
+    const sinks = activeSinks();
+    if (sinks) {
+      const attrs = sinkAttributes(this.pipelineName, this.store);
+      emit(sinks, (sink) => sink.resumed(attrs));
+    }
   }
 
   private end(status: string): void {
     // Stages still open were cut short (a lost lease, a store error): they end with the run.
     for (const stage of this.stages.values()) this.endStage(stage, "interrupted");
-    this.span.setAttributes({ [ATTR.status]: status, [ATTR.resumed]: this.resumed });
-    this.span.end();
+    this.span?.setAttributes({ [ATTR.status]: status, [ATTR.resumed]: this.resumed });
+    this.span?.end();
     if (this.runId !== undefined && active.get(this.runId) === this) active.delete(this.runId);
   }
 
   private stageSpan(stageName: string, stageIndex: number, skipped: boolean) {
     const open = this.stages.get(stageName);
     if (open && !open.ended) return open;
+    if (!this.api || !this.context) return undefined;
     const span = tracer(this.api).startSpan(
       "cairn.stage",
       {
@@ -151,15 +166,15 @@ export class RunTelemetry {
 }
 
 /**
- * Starts the telemetry of one `execute()`: undefined when telemetry is off, so the pipeline
- * does no telemetry work at all.
+ * Starts the telemetry of one `execute()`: undefined when telemetry is off and no metrics sink
+ * is registered, so the pipeline does no telemetry work at all.
  */
 export async function startRun(
   pipelineName: string,
   store: string | undefined,
 ): Promise<RunTelemetry | undefined> {
   const api = await otel();
-  return api ? new RunTelemetry(api, pipelineName, store) : undefined;
+  return api || activeSinks() ? new RunTelemetry(api, pipelineName, store) : undefined;
 }
 
 /** Runs one execution under its run span, ending it with the outcome. */

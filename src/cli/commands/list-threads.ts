@@ -5,7 +5,8 @@
  */
 
 import { shellQuote } from "../../debug/recommendations.js";
-import { findThreadRun, langgraphState, readThread, readThreadRun } from "../../debug/thread.js";
+import { findThreadRun, readThread, readThreadRun } from "../../debug/thread.js";
+import type { ThreadOfRun } from "../../debug/thread-of-run.js";
 import {
   NAMESPACE_HEADERS,
   namespaceJson,
@@ -14,38 +15,7 @@ import {
   renderThreadTree,
 } from "../../debug/thread-text.js";
 import type { CheckpointManager, PipelineSummary } from "../../index.js";
-import { isThreadRun } from "../../langgraph/ids.js";
 import { formatTable, formatTime, printJson, printText } from "../output.js";
-
-/** The thread and namespace a thread run belongs to, read from its newest record's state. */
-export interface ThreadOfRun {
-  threadId: string;
-  namespace: string;
-}
-
-/**
- * The thread of each thread run among `runs`, by run id; null for a run whose newest record
- * cannot be read (it does not verify, or is encrypted without the key): `cairn validate` says why.
- */
-export async function threadsOf(
-  manager: CheckpointManager,
-  runs: readonly PipelineSummary[],
-): Promise<Map<string, ThreadOfRun | null>> {
-  const threads = new Map<string, ThreadOfRun | null>();
-  for (const run of runs) {
-    if (!isThreadRun(run.pipelineId) || run.latestCheckpointId === undefined) continue;
-    let found: ThreadOfRun | null = null;
-    try {
-      const lg = langgraphState((await manager.loadCheckpoint(run.latestCheckpointId)).stateData);
-      if (typeof lg?.thread_id === "string" && typeof lg.checkpoint_ns === "string")
-        found = { threadId: lg.thread_id, namespace: lg.checkpoint_ns };
-    } catch {
-      // Shown as unknown; the listing is not the place to fail on one run's damage.
-    }
-    threads.set(run.pipelineId, found);
-  }
-  return threads;
-}
 
 /** The table of thread runs `cairn list` prints after the pipeline runs. */
 export function threadTable(

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError as CommanderArgumentError } from "commander";
 import { shellQuote } from "../../debug/recommendations.js";
+import { threadsOf } from "../../debug/thread-of-run.js";
 import type { CheckpointManager, CheckpointVerdict, PipelineSummary } from "../../index.js";
 import { isThreadRun } from "../../langgraph/ids.js";
 import { checkLabel } from "../../manager/chain-text.js";
@@ -12,7 +13,7 @@ import { examples } from "../runs.js";
 import { storeHint } from "../store-args.js";
 import { addStoreOptions, type StoreFlags, withReader } from "../store-options.js";
 import { addThreadOptions, checkThreadFlags, type ThreadFlags } from "../thread-args.js";
-import { listThread, threadsOf, threadTable } from "./list-threads.js";
+import { listThread, threadTable } from "./list-threads.js";
 
 interface ListFlags extends StoreFlags, ThreadFlags {
   pipelineId?: string;
