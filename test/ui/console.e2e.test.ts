@@ -116,6 +116,8 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     await poll(() => command.textContent()).toContain(`--run-id ${fixture.runs.failed}`);
     expect(await command.textContent()).toMatch(/^cairn run /);
     expect(await command.textContent()).toContain("--store");
+    await p.getByTestId("run-graph").first().waitFor();
+    await screenshot(p, "run");
   });
 
   it("the failed-then-resumed run shows the failed attempt and its resume", async () => {
@@ -131,8 +133,9 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     await poll(() => resumedFrom.count()).toBe(1);
     expect(await resumedFrom.textContent()).toContain(fixture.failedStage);
     await poll(() => p.locator('[data-testid="chain-row"]').count()).toBe(5);
-    await p.getByTestId("run-graph").first().waitFor();
-    await screenshot(p, "run");
+    // The timeline (Gantt) of the attempts across the first run and its resume.
+    await p.getByTestId("stages-table").scrollIntoViewIfNeeded();
+    await screenshot(p, "run-timeline");
   });
 
   it("the corrupt checkpoint shows its problem, on its page and on its run's", async () => {
