@@ -134,7 +134,7 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     expect(await resumedFrom.textContent()).toContain(fixture.failedStage);
     await poll(() => p.locator('[data-testid="chain-row"]').count()).toBe(5);
     // The timeline (Gantt) of the attempts across the first run and its resume.
-    await p.getByTestId("stages-table").scrollIntoViewIfNeeded();
+    await p.getByTestId("stages-table").evaluate((el) => el.scrollIntoView({ block: "start" }));
     await screenshot(p, "run-timeline");
   });
 
