@@ -134,7 +134,11 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     expect(await resumedFrom.textContent()).toContain(fixture.failedStage);
     await poll(() => p.locator('[data-testid="chain-row"]').count()).toBe(5);
     // The timeline (Gantt) of the attempts across the first run and its resume.
-    await p.getByTestId("stages-table").evaluate((el) => el.scrollIntoView({ block: "start" }));
+    // Below the sticky top bar: the stage table's heading row stays visible.
+    await p.getByTestId("stages-table").evaluate((el) => {
+      el.scrollIntoView({ block: "start" });
+      el.ownerDocument.defaultView?.scrollBy(0, -90);
+    });
     await screenshot(p, "run-timeline");
   });
 
