@@ -25,6 +25,7 @@ import { registerReplicate } from "./commands/replicate.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerStats } from "./commands/stats.js";
+import { registerUi } from "./commands/ui.js";
 import { registerUpgrade } from "./commands/upgrade.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVisualize } from "./commands/visualize.js";
@@ -80,6 +81,7 @@ export function createProgram(): Command {
   registerWorker(program);
   registerEnqueue(program);
   registerAudit(program);
+  registerUi(program);
   return program;
 }
 

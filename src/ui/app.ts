@@ -59,8 +59,8 @@ export interface ActionsApi {
 /** The audit trail as the console uses it. */
 export interface AuditApi {
   read(query: { limit?: number; before?: string }): Promise<unknown>;
-  /** Records an access (an export downloaded) that is not an action. */
-  access(action: string, target: Record<string, string>, who: Who): Promise<void>;
+  /** Runs a read worth recording (an export downloaded) between its audit entries. */
+  access<T>(action: string, target: Record<string, string>, who: Who, work: () => Promise<T>): Promise<T>;
 }
 
 /** Everything the application needs, built by `server.ts`. */
@@ -164,8 +164,9 @@ export function createApp(deps: AppDeps): Hono {
   );
   app.get("/api/checkpoints/:cid/export", async (c) => {
     const checkpointId = c.req.param("cid");
-    const file = await read.exportFile(checkpointId);
-    await deps.audit.access("export-download", { checkpointId }, who(c, deps.user));
+    const file = await deps.audit.access("export-download", { checkpointId }, who(c, deps.user), () =>
+      read.exportFile(checkpointId),
+    );
     return attachment(c, file);
   });
   app.get("/api/compare", async (c) => {

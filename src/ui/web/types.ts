@@ -1,0 +1,193 @@
+/** Shapes of the console's HTTP API (docs: /work/briefs/ui-design.md "HTTP API"). */
+
+/** How the page learns about changes: the server's change feed or a poll interval. */
+export type LiveMode = { mode: "feed" } | { mode: "poll"; intervalMs: number };
+
+/** GET /api/session */
+export interface Session {
+  version: string;
+  store: { strategy: string; location: string };
+  allowActions: boolean;
+  csrfToken: string;
+  live: LiveMode;
+  user: string;
+}
+
+/** One row of the runs table. */
+export interface RunRow {
+  pipelineId: string;
+  pipelineName: string;
+  status: string;
+  finished: boolean;
+  stagesDone: number;
+  stagesTotal: number;
+  checkpoints: number;
+  corrupt: number;
+  sizeBytes: number;
+  lastUpdate: string | null;
+  firstTimestamp: string | null;
+  resumeCount: number;
+  thread?: { threadId: string; namespace: string };
+}
+
+/** GET /api/runs */
+export interface RunsPage {
+  runs: RunRow[];
+  nextCursor?: string;
+  scanned: number;
+  mode: "index" | "ids";
+}
+
+/** One stage of a run. */
+export interface StageRow {
+  name: string;
+  index: number;
+  status: "completed" | "failed" | "pending" | "skipped" | "running";
+  durationMs: number | null;
+  attempts: number;
+  error?: string;
+}
+
+/** One stage attempt on the Gantt timeline. */
+export interface Attempt {
+  stage: string;
+  attempt: number;
+  /** 0 for the first run, n for the nth resume. */
+  session: number;
+  start: string;
+  end: string | null;
+  status: string;
+}
+
+/** One checkpoint of a run's chain. */
+export interface ChainNode {
+  checkpointId: string;
+  sequence: number;
+  stage: string;
+  status: string;
+  timestamp: string;
+  parentId: string | null;
+  dataSize: number;
+  check: "valid" | "invalid" | "corrupt" | "quarantined" | "encrypted";
+  problems: string[];
+}
+
+/** The recommended recovery point and what resuming from it does. */
+export interface Recovery {
+  checkpointId: string | null;
+  stage: string | null;
+  plan: { stage: string; action: string; reason: string }[];
+}
+
+/** A problem found in a run or checkpoint. */
+export interface Problem {
+  checkpointId: string | null;
+  code: string;
+  message: string;
+}
+
+/** GET /api/runs/:id */
+export interface RunDetail {
+  summary: RunRow;
+  stages: StageRow[];
+  timeline: Attempt[];
+  chain: ChainNode[];
+  recovery: Recovery;
+  problems: Problem[];
+  resumeCommand: string | null;
+}
+
+/** A value shown inline, or fetched from `url` when the viewer expands it. */
+export type Lazy = { inline: unknown } | { lazy: true; size: number; url: string };
+
+/** GET /api/checkpoints/:cid */
+export interface CheckpointDetail {
+  metadata: Record<string, unknown>;
+  completedStages: string[];
+  pendingStages: string[];
+  provenance: unknown;
+  validation: { status: string; problems: unknown[] };
+  encrypted: boolean;
+  state?: Lazy;
+  outputs?: { name: string; hash: string; size: number; url: string }[];
+  exportUrl: string;
+}
+
+/** One difference between two checkpoints. */
+export interface Diff {
+  path: (string | number)[];
+  kind: "added" | "removed" | "changed";
+  before?: unknown;
+  after?: unknown;
+}
+
+/** GET /api/compare */
+export interface CompareResult {
+  a: Record<string, unknown>;
+  b: Record<string, unknown>;
+  state: Diff[];
+  outputs: Diff[];
+  stages: { added: string[]; removed: string[] };
+}
+
+/** GET /api/statistics */
+export interface Statistics {
+  totals: {
+    runs: number;
+    checkpoints: number;
+    completed: number;
+    active: number;
+    failed: number;
+    corrupt: number;
+    storedBytes: number;
+  };
+  resumes: { resumedRuns: number; resumedCompleted: number; successRate: number | null };
+  series: { t: string; pipelineId: string; stage: string; size: number; stageMs: number | null }[];
+  byStatus: Record<string, number>;
+}
+
+/** One line of the audit trail. */
+export interface AuditEntry {
+  at: string;
+  user: string;
+  client: string;
+  action: string;
+  target: { pipelineId?: string; checkpointId?: string };
+  outcome: "requested" | "done" | "failed";
+  detail?: unknown;
+  prev: string;
+  hash: string;
+}
+
+/** GET /api/audit */
+export interface AuditPage {
+  entries: AuditEntry[];
+  nextBefore?: string;
+}
+
+/** POST /api/actions/validate */
+export interface ValidateResult {
+  pipelineId: string;
+  status: string;
+  checkpoints: number;
+  invalid: number;
+  problems: Problem[];
+}
+
+/** POST /api/actions/quarantine */
+export interface QuarantineResult {
+  quarantined: string[];
+  reports: { checkpointId: string; status: string; actions: string[]; backup?: string }[];
+}
+
+/** POST /api/actions/cleanup/preview */
+export interface CleanupPreview {
+  previewId: string;
+  runs: { pipelineId: string; checkpoints: number }[];
+  checkpoints: number;
+}
+
+/** The body of an API error response. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
