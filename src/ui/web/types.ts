@@ -27,6 +27,8 @@ export interface RunRow {
   lastUpdate: string | null;
   firstTimestamp: string | null;
   resumeCount: number;
+  /** Encrypted under a key the server was not given: values and checks unavailable. */
+  encrypted?: boolean;
   thread?: { threadId: string; namespace: string };
 }
 

@@ -84,7 +84,9 @@ export function CheckpointPage({ cid, session }: { cid: string; session: Session
               </a>
             ) : (
               <span class="muted" data-testid="no-export">
-                No export: the checkpoint does not verify.
+                {d.encrypted
+                  ? "No export: encrypted, and the server was not given the key."
+                  : "No export: the checkpoint does not verify."}
               </span>
             )}
             {parent && (
@@ -194,6 +196,12 @@ function StageList({ names, testid }: { names: string[] | null; testid: string }
 }
 
 function Provenance({ value }: { value: unknown }) {
+  if (value === null || value === undefined)
+    return (
+      <p class="muted" data-testid="provenance">
+        unknown (not verified)
+      </p>
+    );
   if (value && typeof value === "object" && !Array.isArray(value)) {
     const entries = Object.entries(value as Record<string, unknown>);
     if (entries.every(([, v]) => typeof v === "string"))

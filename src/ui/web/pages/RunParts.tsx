@@ -93,7 +93,7 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
                   )}
                 </td>
                 <td class="num">{c.sequence ?? "?"}</td>
-                <td class="mono">
+                <td class="mono ids">
                   {id ? (
                     <a href={href(["checkpoints", id])} title={c.parentId ? `parent ${c.parentId}` : "first"}>
                       {id}
