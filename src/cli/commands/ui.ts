@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError as CommanderArgumentError } from "commander";
 import type { CheckpointManager } from "../../index.js";
 import { UsageError } from "../exit-codes.js";
-import { printJson, printText } from "../output.js";
+import { printText } from "../output.js";
 import { examples } from "../runs.js";
 import { stopOnSignals } from "../stop-signals.js";
 import { storeHint } from "../store-args.js";
@@ -59,15 +59,18 @@ async function serveUntilStopped(
       ? "live: change feed"
       : `live: polling every ${server.live.intervalMs / 1000} s`;
   if (flags.json) {
-    printJson({
-      url: server.url,
-      host: server.host,
-      port: server.port,
-      ...(server.token !== undefined ? { token: server.token } : {}),
-      ...(server.loginUrl !== undefined ? { loginUrl: server.loginUrl } : {}),
-      allowActions: flags.allowActions === true,
-      live: server.live,
-    });
+    // Exactly one line (the design's contract; scripts and tests read the first stdout line).
+    printText(
+      JSON.stringify({
+        url: server.url,
+        host: server.host,
+        port: server.port,
+        ...(server.token !== undefined ? { token: server.token } : {}),
+        ...(server.loginUrl !== undefined ? { loginUrl: server.loginUrl } : {}),
+        allowActions: flags.allowActions === true,
+        live: server.live,
+      }),
+    );
   } else {
     printText(
       `cairn ui: ${server.url}  (store ${store.location}; actions ${flags.allowActions ? "on" : "off"}; ${liveText})`,
