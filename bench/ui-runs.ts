@@ -7,7 +7,9 @@
  * The store is filled by `putCheckpoint` directly (many at once, no fsync on sqlite); the timed
  * manager opens the store as a user does.
  *
- * Run: `node --import tsx bench/ui-runs.ts [--runs 100000] [--stores sqlite,postgres] [--samples 15]`.
+ * With `--statistics`, the statistics page (`statistics`: a full pass over the store) is timed once too.
+ *
+ * Run: `node --import tsx bench/ui-runs.ts [--runs 100000] [--stores sqlite,postgres] [--samples 15] [--statistics]`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,6 +21,7 @@ import { FORMAT_VERSION } from "../src/core/types.js";
 import { CheckpointManager } from "../src/index.js";
 import { buildBody } from "../src/manager/build.js";
 import { listRunsPage } from "../src/ui/api/runs.js";
+import { statistics } from "../src/ui/api/statistics.js";
 import { openSqlite, SQLITE_STORE_PRAGMAS } from "./lib/raw-floors.js";
 import { dropPostgresSchema, POSTGRES_URL, probePostgres, withParams } from "./lib/servers.js";
 import { summarize } from "./lib/stats.js";
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "100000" },
     stores: { type: "string", default: "sqlite,postgres" },
     samples: { type: "string", default: "15" },
+    statistics: { type: "boolean", default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -155,6 +159,19 @@ async function measure(store: string, manager: CheckpointManager, storeHint: str
       scanned: scanned === undefined ? "" : String(scanned),
     });
     console.error(`  ${store}: ${request}: p50 ${s.p50Ms.toFixed(1)} ms`);
+  }
+  if (values.statistics) {
+    const t = performance.now();
+    await statistics(ctx);
+    const ms = performance.now() - t;
+    rows.push({
+      store,
+      request: "statistics page (once, every run read)",
+      p50: ms,
+      p99: ms,
+      scanned: String(RUNS),
+    });
+    console.error(`  ${store}: statistics: ${ms.toFixed(0)} ms`);
   }
   return rows;
 }

@@ -11,6 +11,7 @@ export const UiErrorCode = {
   Csrf: "CAIRN_UI_CSRF",
   Host: "CAIRN_UI_HOST",
   Method: "CAIRN_UI_METHOD",
+  BadRequest: "CAIRN_UI_BAD_REQUEST",
   MediaType: "CAIRN_UI_MEDIA_TYPE",
   AssetsMissing: "CAIRN_UI_ASSETS_MISSING",
   Internal: "CAIRN_UI_INTERNAL",

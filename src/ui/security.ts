@@ -90,19 +90,42 @@ export class Guard {
   }
 }
 
+/** The hardening headers every response carries. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "X-Frame-Options": "DENY",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+
 /** Hardening headers on every response, errors included. */
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
     await next();
     const h = c.res.headers;
-    h.set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
-    h.set("X-Content-Type-Options", "nosniff");
-    h.set("Referrer-Policy", "no-referrer");
-    h.set("X-Frame-Options", "DENY");
-    h.set("Cross-Origin-Opener-Policy", "same-origin");
-    h.set("Cross-Origin-Resource-Policy", "same-origin");
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) h.set(name, value);
     if (!h.has("Cache-Control")) h.set("Cache-Control", "no-store");
   };
+}
+
+/**
+ * The answer to a request too malformed to reach the application (a backslash in the path, a
+ * bad Host header): the adapter refuses it before routing, and this gives it the same JSON
+ * error and headers as every other answer.
+ */
+export function malformedRequest(error: unknown): Response {
+  const reason = error instanceof Error ? error.message : "malformed request";
+  return new Response(
+    JSON.stringify({
+      error: { code: UiErrorCode.BadRequest, message: `malformed request: ${reason.slice(0, 200)}` },
+    }),
+    {
+      status: 400,
+      headers: { ...SECURITY_HEADERS, "Content-Type": "application/json", "Cache-Control": "no-store" },
+    },
+  );
 }
 
 /** Refuses a loopback console reached through any other host name (DNS rebinding). */

@@ -3,9 +3,11 @@
  * loopback unless told otherwise, and then demands a token (generated when none is given);
  * actions exist only with `allowActions`, each recorded in the audit trail first.
  */
+
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import { serve } from "@hono/node-server";
+import { getRequestListener } from "@hono/node-server";
 import { InvalidArgumentError } from "../core/errors.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
 import { registerMetricsSink } from "../telemetry/index.js";
@@ -27,7 +29,7 @@ import { loadAssets } from "./assets.js";
 import { AuditLog, auditUser, DEFAULT_AUDIT_LOG } from "./audit.js";
 import { FeedHub, type LiveMode } from "./events.js";
 import { createPrometheus } from "./metrics.js";
-import { Guard, isLoopback, secret } from "./security.js";
+import { Guard, isLoopback, malformedRequest, secret } from "./security.js";
 
 /** Options of {@link startConsole}. */
 export interface ConsoleOptions {
@@ -152,10 +154,12 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     user,
     log,
   });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? DEFAULT_PORT, hostname: host }, () =>
-      resolve(s),
-    );
+  // The adapter refuses a malformed request before the application sees it: the error handler
+  // gives that refusal the console's JSON error and security headers.
+  const listener = getRequestListener(app.fetch, { errorHandler: malformedRequest });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createServer(listener);
+    s.listen(options.port ?? DEFAULT_PORT, host, () => resolve(s));
     s.once("error", (error: NodeJS.ErrnoException) =>
       reject(
         error.code === "EADDRINUSE" || error.code === "EACCES" || error.code === "EADDRNOTAVAIL"
@@ -188,7 +192,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Event streams stay open until cut: close() would otherwise wait for every page.
-        if ("closeAllConnections" in server) server.closeAllConnections();
+        server.closeAllConnections();
       });
     },
   };

@@ -1,6 +1,6 @@
 /**
  * `cairn ui` as users start it: the BUILT CLI (`node dist/cli/main.js ui --json --port 0 …`) in a
- * child process, serving the built console from dist/ui/web. Resolves once it printed its one JSON
+ * child process, serving the built console from dist/ui/web. Resolves once it printed its JSON
  * line; `stop()` sends SIGTERM (SIGKILL after 5 s) and waits for the exit. Only the processes
  * started here are ever signalled.
  */
@@ -83,19 +83,17 @@ export function startConsoleServer(options: ConsoleServerOptions): Promise<Conso
       fail(`exited with ${code} before it listened`);
     });
     child.stdout.on("data", (chunk: Buffer) => {
-      const before = stdout;
       stdout += chunk.toString();
-      if (before.includes("\n")) return;
-      const newline = stdout.indexOf("\n");
-      if (newline < 0) return;
-      clearTimeout(timer);
+      if (settled) return;
+      // The design says one JSON line; a value spread over lines is read once it is whole.
       let line: Record<string, unknown>;
       try {
-        line = JSON.parse(stdout.slice(0, newline)) as Record<string, unknown>;
+        line = JSON.parse(stdout) as Record<string, unknown>;
       } catch {
-        fail("the first stdout line is not JSON");
+        if (stdout.length > 100_000) fail("stdout does not start with a JSON value");
         return;
       }
+      clearTimeout(timer);
       settled = true;
       resolve({
         url: String(line.url),

@@ -37,6 +37,9 @@ const FAILED_ERROR = "transform broke: upstream timeout";
 const INTACT = '"region":"eu"';
 const TAMPERED = '"region":"ev"';
 
+/** Stages take a little time, so durations, the timeline and the screenshots show something. */
+const work = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** The three-stage ETL; `failTransform` makes its transform stage throw. */
 function etl(manager: CheckpointManager, failTransform = false): Pipeline {
   return new Pipeline({
@@ -44,10 +47,17 @@ function etl(manager: CheckpointManager, failTransform = false): Pipeline {
     checkpointEnabled: true,
     checkpointStore: manager,
     steps: [
-      { name: "extract", agent: (inputs) => ({ rows: [1, 2, 3], region: inputs.region }) },
+      {
+        name: "extract",
+        agent: async (inputs) => {
+          await work(40);
+          return { rows: [1, 2, 3], region: inputs.region };
+        },
+      },
       {
         name: FAILED_STAGE,
-        agent: (inputs) => {
+        agent: async (inputs) => {
+          await work(60);
           if (failTransform) throw new Error(FAILED_ERROR);
           return (inputs.rows as number[]).map((n) => n * 2);
         },
@@ -55,7 +65,10 @@ function etl(manager: CheckpointManager, failTransform = false): Pipeline {
       },
       {
         name: "load",
-        agent: (inputs) => ({ written: (inputs.values as number[]).length }),
+        agent: async (inputs) => {
+          await work(25);
+          return { written: (inputs.values as number[]).length };
+        },
         inputs: { values: `$${FAILED_STAGE}` },
       },
     ],

@@ -112,9 +112,12 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     await poll(() => stage.getAttribute("data-status")).toBe("failed");
     await poll(() => stage.textContent()).toContain(fixture.failedError);
     const command = p.getByTestId("resume-command");
-    await poll(() => command.textContent()).toContain(`--pipeline-id ${fixture.runs.failed}`);
+    // The command `cairn run` takes (its flag is --run-id), for this run, on this store.
+    await poll(() => command.textContent()).toContain(`--run-id ${fixture.runs.failed}`);
     expect(await command.textContent()).toMatch(/^cairn run /);
     expect(await command.textContent()).toContain("--store");
+    await p.getByTestId("run-graph").first().waitFor();
+    await screenshot(p, "run");
   });
 
   it("the failed-then-resumed run shows the failed attempt and its resume", async () => {
@@ -126,12 +129,17 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     const cells = (await stage.locator("td").allTextContents()).map((t) => t.trim());
     expect(cells[4]).toBe("2");
     // The checkpoint the resume continued from is in the chain, marked resumed.
-    const resumedFrom = p.locator('[data-testid="chain-row"]', { hasText: "resumed" });
+    const resumedFrom = p.locator('[data-testid="chain-row"]', { has: p.locator('[data-status="resumed"]') });
     await poll(() => resumedFrom.count()).toBe(1);
     expect(await resumedFrom.textContent()).toContain(fixture.failedStage);
     await poll(() => p.locator('[data-testid="chain-row"]').count()).toBe(5);
-    await p.getByTestId("run-graph").first().waitFor();
-    await screenshot(p, "run");
+    // The timeline (Gantt) of the attempts across the first run and its resume.
+    // Below the sticky top bar: the stage table's heading row stays visible.
+    await p.getByTestId("stages-table").evaluate((el) => {
+      el.scrollIntoView({ block: "start" });
+      el.ownerDocument.defaultView?.scrollBy(0, -90);
+    });
+    await screenshot(p, "run-timeline");
   });
 
   it("the corrupt checkpoint shows its problem, on its page and on its run's", async () => {
@@ -191,6 +199,11 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
       return out;
     }, fixture.runs.corrupt);
     expect(statuses).toEqual([404, 404, 404, 404, 404]);
+    // The browser logs each of those refused requests; they are this test's own, not the page's.
+    const own = (open.at(-1) as ConsolePage).problems;
+    const refused = own.filter((m) => m.includes("status of 404"));
+    expect(refused).toHaveLength(5);
+    own.splice(0, own.length, ...own.filter((m) => !refused.includes(m)));
   });
 
   it("with --allow-actions, quarantine asks first, then works and appears in the audit trail", async () => {
@@ -282,7 +295,7 @@ describe.skipIf(!ready || !postgresUp)("cairn ui in chromium (postgres store)", 
     await expectRunsTable(p, fixture);
     await row(p, fixture.runs.failed).locator("a").first().click();
     await poll(() => p.getByTestId("resume-command").textContent()).toContain(
-      `--pipeline-id ${fixture.runs.failed}`,
+      `--run-id ${fixture.runs.failed}`,
     );
   }, 60_000);
 });

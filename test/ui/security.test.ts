@@ -292,7 +292,7 @@ describe.skipIf(!built)("cairn ui security (HTTP)", () => {
         expect(res.body, what).not.toContain(packageJson.slice(0, 200));
         expect(res.body, what).not.toContain('"devDependencies"');
       }),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
     expect(plain.child.exitCode).toBeNull();
     expect([...seen].every((s) => s < 500)).toBe(true);

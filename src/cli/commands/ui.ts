@@ -59,7 +59,7 @@ async function serveUntilStopped(
       ? "live: change feed"
       : `live: polling every ${server.live.intervalMs / 1000} s`;
   if (flags.json) {
-    // Exactly one line (the design's contract; scripts and tests read the first stdout line).
+    // One line, so a script reads the address with a single line read.
     printText(
       JSON.stringify({
         url: server.url,

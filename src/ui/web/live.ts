@@ -6,8 +6,8 @@ export interface ChangeEvent {
   type: string;
   pipelineId: string;
   pipelineName: string;
-  checkpointId: string;
-  sequence: number;
+  checkpointId: string | null;
+  sequence: number | null;
   at: string;
   cursor: string;
 }
@@ -55,8 +55,17 @@ export function startLive(live: LiveMode): void {
   }
   setState({ mode: "feed", connected: false });
   const source = new EventSource("/api/events");
-  source.addEventListener("hello", () => setState({ connected: true }));
-  source.addEventListener("open", () => setState({ connected: true }));
+  let lost = false;
+  // After a reconnect, changes made meanwhile were never sent: refetch once.
+  const connected = (): void => {
+    setState({ connected: true });
+    if (lost) {
+      lost = false;
+      emit(null);
+    }
+  };
+  source.addEventListener("hello", connected);
+  source.addEventListener("open", connected);
   source.addEventListener("change", (e) => {
     let change: ChangeEvent | null = null;
     try {
@@ -67,8 +76,16 @@ export function startLive(live: LiveMode): void {
     setState({ connected: true, lastChangeAt: Date.now() });
     emit(change);
   });
+  // The server's watcher lost its place in the feed (trimmed): every page refetches everything.
+  source.addEventListener("resync", () => {
+    setState({ connected: true, lastChangeAt: Date.now() });
+    emit(null);
+  });
   // EventSource reconnects by itself; the indicator says so meanwhile.
-  source.addEventListener("error", () => setState({ connected: false }));
+  source.addEventListener("error", () => {
+    lost = true;
+    setState({ connected: false });
+  });
 }
 
 /** The live indicator's state, re-rendering on changes. */
@@ -86,7 +103,7 @@ export function useLiveState(): LiveState {
 
 /**
  * Calls `refresh` after changes (debounced: a burst of checkpoints triggers one refetch).
- * `filter` picks the changes that concern the page; poll ticks always pass.
+ * `filter` picks the changes that concern the page; poll ticks and resyncs always pass.
  */
 export function useLiveRefresh(
   refresh: () => void,

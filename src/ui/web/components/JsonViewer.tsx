@@ -32,19 +32,31 @@ function Scalar({ value }: { value: unknown }) {
   return <span class="jv">{String(value)}</span>;
 }
 
-function Label({ name }: { name: Key | undefined }) {
+function Label({ name, root }: { name: Key | undefined; root?: boolean }) {
   if (name === undefined) return null;
-  return <span class="jkey">{typeof name === "number" ? `${name}` : JSON.stringify(name)}: </span>;
+  // Keys inside the value are quoted like JSON; a root's name ("state") is a caption.
+  const text = typeof name === "number" || root ? `${name}` : JSON.stringify(name);
+  return <span class="jkey">{text}: </span>;
 }
 
 /** One node of the tree; its children exist in the DOM only while it is expanded. */
-export function JsonNode({ name, value, open = false }: { name?: Key; value: unknown; open?: boolean }) {
+export function JsonNode({
+  name,
+  value,
+  open = false,
+  root = false,
+}: {
+  name?: Key;
+  value: unknown;
+  open?: boolean;
+  root?: boolean;
+}) {
   const [expanded, setExpanded] = useState(open);
   const [shown, setShown] = useState(CHUNK);
   if (value === null || typeof value !== "object") {
     return (
       <div class="jrow">
-        <Label name={name} />
+        <Label name={name} root={root} />
         <Scalar value={value} />
       </div>
     );
@@ -64,7 +76,7 @@ export function JsonNode({ name, value, open = false }: { name?: Key; value: unk
         onClick={() => setExpanded(!expanded)}
       >
         <span class="caret">{expanded ? "▾" : "▸"}</span>
-        <Label name={name} />
+        <Label name={name} root={root} />
         <span class="jsummary">{summary}</span>
       </button>
       {expanded && (
@@ -140,7 +152,7 @@ export function LazyJson({ name, url, size }: { name: string; url: string; size?
 export function JsonViewer({ value, name, open = true }: { value: unknown; name?: string; open?: boolean }) {
   return (
     <div class="json" data-testid="json-viewer">
-      <JsonNode {...(name !== undefined ? { name } : {})} value={value} open={open} />
+      <JsonNode {...(name !== undefined ? { name } : {})} value={value} open={open} root />
     </div>
   );
 }

@@ -51,6 +51,10 @@ export function CleanupPage() {
   return (
     <section>
       <h2>Retention cleanup</h2>
+      <p class="muted">
+        Deletes old checkpoints by a retention rule. Nothing is removed until you have seen the preview and
+        confirmed it; the removal then deletes exactly what the preview listed.
+      </p>
       <form
         class="toolbar"
         data-testid="cleanup-form"

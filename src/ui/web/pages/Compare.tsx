@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { fmtTime, preview } from "../format";
+import { fmtBytes, fmtTime, preview } from "../format";
 import { useFetch } from "../hooks";
 import { href, navigate } from "../router";
 import type { CompareResult, Diff } from "../types";
@@ -12,12 +12,11 @@ export function pathText(path: (string | number)[]): string {
   return out === "" ? "(root)" : out;
 }
 
-function show(v: unknown): string {
-  return typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)
-    ? fmtTime(v)
-    : typeof v === "string"
-      ? v
-      : preview(v);
+function show(key: string, v: unknown): string {
+  if (v === undefined || v === null) return "–";
+  if (key === "dataSize" && typeof v === "number") return fmtBytes(v);
+  if (typeof v === "string") return /^\d{4}-\d\d-\d\dT/.test(v) ? fmtTime(v) : v;
+  return preview(v);
 }
 
 /** Two checkpoints side by side with the structural diff of their state and outputs. */
@@ -83,8 +82,8 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
             </thead>
             <tbody>
               {keys.map((k) => {
-                const x = show(d.a[k]);
-                const y = show(d.b[k]);
+                const x = show(k, d.a[k]);
+                const y = show(k, d.b[k]);
                 return (
                   <tr key={k} class={x === y ? "" : "differs"}>
                     <th>{k}</th>

@@ -3,7 +3,6 @@ import { seg } from "../api";
 import { Card } from "../components/Card";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { Gantt } from "../components/Gantt";
-import { LiveIndicator } from "../components/LiveIndicator";
 import { StatusBadge } from "../components/StatusBadge";
 import { fmtBytes, fmtTime } from "../format";
 import { useFetch } from "../hooks";
@@ -39,8 +38,6 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
           {id}
         </h2>
         {d && <StatusBadge status={d.summary.status} testid="run-status" />}
-        <span class="spacer" />
-        <LiveIndicator />
       </div>
       <ErrorBanner error={run.error} />
       {!d && !run.error && <p class="muted">loading…</p>}

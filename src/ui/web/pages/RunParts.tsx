@@ -42,7 +42,9 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
   const [picked, setPicked] = useState<string[]>([]);
   const toggle = (id: string): void =>
     setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)));
-  const [a, b] = picked;
+  // A is the older checkpoint, B the newer: the diff then reads as "what happened since".
+  const seqOf = (id: string): number => chain.find((c) => c.checkpointId === id)?.sequence ?? 0;
+  const [a, b] = [...picked].sort((x, y) => seqOf(x) - seqOf(y));
   return (
     <div>
       <div class="toolbar">
@@ -88,8 +90,12 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
               </td>
               <td class="num">{c.sequence}</td>
               <td class="mono">
-                {c.parentId === null ? "" : "└ "}
-                <a href={href(["checkpoints", c.checkpointId])}>{c.checkpointId}</a>
+                <a
+                  href={href(["checkpoints", c.checkpointId])}
+                  title={c.parentId ? `parent ${c.parentId}` : "first"}
+                >
+                  {c.checkpointId}
+                </a>
                 {c.problems.length > 0 && (
                   <ul class="problems-inline">
                     {c.problems.map((p) => (
@@ -105,8 +111,8 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
               <td>
                 <StatusBadge status={c.check} testid="check" />
               </td>
-              <td class="num">{fmtBytes(c.dataSize)}</td>
-              <td>{fmtTime(c.timestamp)}</td>
+              <td class="num nowrap">{fmtBytes(c.dataSize)}</td>
+              <td class="nowrap">{fmtTime(c.timestamp)}</td>
             </tr>
           ))}
         </tbody>

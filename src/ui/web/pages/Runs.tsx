@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { type ApiError, getJson } from "../api";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { LiveIndicator } from "../components/LiveIndicator";
 import { StatusBadge } from "../components/StatusBadge";
 import { fmtAgo, fmtBytes, fmtTime } from "../format";
 import { asApiError } from "../hooks";
@@ -212,8 +211,6 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
             )}
           </select>
         </label>
-        <span class="spacer" />
-        <LiveIndicator />
       </form>
       <ErrorBanner error={error} onClose={() => setError(undefined)} />
       <table class="grid" data-testid="runs-table">
@@ -299,8 +296,8 @@ function RunTr({ r }: { r: RunRow }) {
         {r.stagesDone}/{r.stagesTotal}
       </td>
       <td class="num">{r.checkpoints}</td>
-      <td class="num">{fmtBytes(r.sizeBytes)}</td>
-      <td title={r.lastUpdate ?? ""}>
+      <td class="num nowrap">{fmtBytes(r.sizeBytes)}</td>
+      <td class="nowrap" title={r.lastUpdate ?? ""}>
         {fmtTime(r.lastUpdate)} <span class="muted small">{fmtAgo(r.lastUpdate)}</span>
       </td>
       <td class="num">{r.resumeCount}</td>

@@ -12,7 +12,15 @@ import type { Statistics } from "../types";
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-const timeTick = (v: number | string): string => fmtTime(new Date(Number(v)).toISOString()).slice(5, 16);
+/** Tick labels as precise as the span needs: seconds within 10 min, the date beyond a day. */
+function timeTicks(span: number): (v: number | string) => string {
+  return (v) => {
+    const t = fmtTime(new Date(Number(v)).toISOString());
+    if (span <= 10 * 60_000) return t.slice(11, 19);
+    if (span <= DAY) return t.slice(11, 16);
+    return t.slice(5, 16);
+  };
+}
 
 function scatter(
   points: { x: number; y: number }[],
@@ -20,6 +28,8 @@ function scatter(
   color: string,
   yTick: (v: number) => string,
 ): ChartConfiguration {
+  const xs = points.map((p) => p.x);
+  const timeTick = timeTicks(xs.length > 0 ? Math.max(...xs) - Math.min(...xs) : 0);
   return {
     type: "scatter",
     data: { datasets: [{ label, data: points, backgroundColor: color, pointRadius: 3 }] },
