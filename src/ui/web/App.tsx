@@ -96,7 +96,9 @@ export function App() {
         <span class="spacer" />
         {session && (
           <span class="store" data-testid="store" title={`cairn ${session.version} · user ${session.user}`}>
-            {session.store.strategy}:{session.store.location}
+            {session.store.location.startsWith(`${session.store.strategy}:`)
+              ? session.store.location
+              : `${session.store.strategy}:${session.store.location}`}
             <span
               class={session.allowActions ? "badge actions-on" : "badge actions-off"}
               data-testid="actions-mode"

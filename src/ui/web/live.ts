@@ -102,13 +102,13 @@ export function useLiveState(): LiveState {
 }
 
 /**
- * Calls `refresh` after changes (debounced: a burst of checkpoints triggers one refetch).
+ * Calls `refresh` after changes (throttled: a burst of checkpoints triggers one refetch).
  * `filter` picks the changes that concern the page; poll ticks and resyncs always pass.
  */
 export function useLiveRefresh(
   refresh: () => void,
   filter?: (change: ChangeEvent) => boolean,
-  debounceMs = 300,
+  debounceMs = 150,
 ): void {
   const ref = useRef({ refresh, filter });
   ref.current = { refresh, filter };
@@ -117,7 +117,9 @@ export function useLiveRefresh(
     const listener: Listener = (change) => {
       const f = ref.current.filter;
       if (change && f && !f(change)) return;
-      if (timer !== undefined) clearTimeout(timer);
+      // Throttle, not debounce: a steady stream of changes must not postpone the refresh forever,
+      // and the first change is shown within `debounceMs`.
+      if (timer !== undefined) return;
       timer = setTimeout(() => {
         timer = undefined;
         ref.current.refresh();

@@ -27,6 +27,8 @@ export interface RunRow {
   lastUpdate: string | null;
   firstTimestamp: string | null;
   resumeCount: number;
+  /** Encrypted under a key the server was not given: values and checks unavailable. */
+  encrypted?: boolean;
   thread?: { threadId: string; namespace: string };
 }
 
@@ -57,17 +59,20 @@ export interface Attempt {
   start: string;
   end: string | null;
   status: string;
+  /** Timed by the delta between checkpoints (a run without recorded timings). */
+  approximate?: boolean;
 }
 
 /** One checkpoint of a run's chain. */
 export interface ChainNode {
-  checkpointId: string;
-  sequence: number;
-  stage: string;
-  status: string;
-  timestamp: string;
+  /** Null for a stored entry whose id cannot be told. */
+  checkpointId: string | null;
+  sequence: number | null;
+  stage: string | null;
+  status: string | null;
+  timestamp: string | null;
   parentId: string | null;
-  dataSize: number;
+  dataSize: number | null;
   check: "valid" | "invalid" | "corrupt" | "quarantined" | "encrypted";
   problems: string[];
 }
@@ -77,6 +82,8 @@ export interface Recovery {
   checkpointId: string | null;
   stage: string | null;
   plan: { stage: string; action: string; reason: string }[];
+  /** The recovery report's recommendations, most urgent first. */
+  advice?: string[];
 }
 
 /** A problem found in a run or checkpoint. */
@@ -102,15 +109,19 @@ export type Lazy = { inline: unknown } | { lazy: true; size: number; url: string
 
 /** GET /api/checkpoints/:cid */
 export interface CheckpointDetail {
-  metadata: Record<string, unknown>;
-  completedStages: string[];
-  pendingStages: string[];
-  provenance: unknown;
+  /** Null when not even the metadata parses (and then no stages, values or export). */
+  metadata: Record<string, unknown> | null;
+  completedStages: string[] | null;
+  pendingStages: string[] | null;
+  provenance: Record<string, string> | null;
   validation: { status: string; problems: unknown[] };
   encrypted: boolean;
-  state?: Lazy;
-  outputs?: { name: string; hash: string; size: number; url: string }[];
-  exportUrl: string;
+  /** Null when the checkpoint does not verify or is encrypted without its key. */
+  state: Lazy | null;
+  /** `size` and `url` null when the output cannot be served (not verified, no key). */
+  outputs: { name: string; hash: string; size: number | null; url: string | null }[];
+  /** Null when the checkpoint cannot be exported (it does not verify). */
+  exportUrl: string | null;
 }
 
 /** One difference between two checkpoints. */
@@ -121,13 +132,26 @@ export interface Diff {
   after?: unknown;
 }
 
+/** One side of a comparison: the checkpoint, whether it verifies, its metadata. */
+export interface CompareSide {
+  checkpointId: string;
+  verified: boolean;
+  problems: string[];
+  /** Absent when not even its metadata parses. */
+  metadata?: Record<string, unknown> | null;
+}
+
 /** GET /api/compare */
 export interface CompareResult {
-  a: Record<string, unknown>;
-  b: Record<string, unknown>;
+  a: CompareSide;
+  b: CompareSide;
   state: Diff[];
+  /** The state diff stopped at its limit. */
+  stateTruncated?: boolean;
   outputs: Diff[];
   stages: { added: string[]; removed: string[] };
+  /** What could not be compared, and why. */
+  notes?: string[];
 }
 
 /** GET /api/statistics */

@@ -73,7 +73,8 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
                 const dur = a.end
                   ? fmtDuration(new Date(a.end).getTime() - new Date(a.start).getTime())
                   : "running";
-                return `${a.stage} · attempt ${a.attempt} · ${sessionName(a.session)} · ${a.status} · ${dur}`;
+                const approx = a.approximate ? " (approximate: from checkpoint times)" : "";
+                return `${a.stage} · attempt ${a.attempt} · ${sessionName(a.session)} · ${a.status} · ${dur}${approx}`;
               },
             },
           },

@@ -35,10 +35,10 @@ function problemText(p: unknown): { code: string; message: string } {
 export function CheckpointPage({ cid, session }: { cid: string; session: Session }) {
   const cp = useFetch<CheckpointDetail>(`/api/checkpoints/${seg(cid)}`);
   const d = cp.data;
-  const runId = typeof d?.metadata.pipelineId === "string" ? d.metadata.pipelineId : undefined;
+  const meta = d?.metadata ?? undefined;
+  const runId = typeof meta?.pipelineId === "string" ? meta.pipelineId : undefined;
   useLiveRefresh(cp.reload, (c) => c.pipelineId === runId);
-  const parent =
-    typeof d?.metadata.parentCheckpointId === "string" ? d.metadata.parentCheckpointId : undefined;
+  const parent = typeof meta?.parentCheckpointId === "string" ? meta.parentCheckpointId : undefined;
   const actions: ActionSpec[] = [
     {
       id: "quarantine",
@@ -78,14 +78,17 @@ export function CheckpointPage({ cid, session }: { cid: string; session: Session
       {d && (
         <>
           <div class="toolbar">
-            <a
-              class="button"
-              href={d.exportUrl || `/api/checkpoints/${seg(cid)}/export`}
-              download
-              data-testid="export-link"
-            >
-              Download export file
-            </a>
+            {d.exportUrl ? (
+              <a class="button" href={d.exportUrl} download data-testid="export-link">
+                Download export file
+              </a>
+            ) : (
+              <span class="muted" data-testid="no-export">
+                {d.encrypted
+                  ? "No export: encrypted, and the server was not given the key."
+                  : "No export: the checkpoint does not verify."}
+              </span>
+            )}
             {parent && (
               <a class="button" href={href(["compare"], { a: parent, b: cid })} data-testid="compare-parent">
                 Compare with parent
@@ -112,9 +115,10 @@ export function CheckpointPage({ cid, session }: { cid: string; session: Session
           </div>
 
           <h3>Metadata</h3>
+          {!meta && <p class="error-text">The metadata does not parse.</p>}
           <table class="kv" data-testid="metadata">
             <tbody>
-              {Object.entries(d.metadata).map(([k, v]) => (
+              {Object.entries(meta ?? {}).map(([k, v]) => (
                 <tr key={k}>
                   <th>{k}</th>
                   <td class="mono">
@@ -144,6 +148,10 @@ export function CheckpointPage({ cid, session }: { cid: string; session: Session
             <p class="encrypted" data-testid="encrypted">
               encrypted (no key given to the server)
             </p>
+          ) : !d.state && d.outputs.every((o) => !o.url) ? (
+            <p class="muted" data-testid="no-values">
+              Not shown: the checkpoint does not verify, so its values cannot be trusted.
+            </p>
           ) : (
             <div class="json" data-testid="values">
               {d.state && "inline" in d.state && (
@@ -152,10 +160,21 @@ export function CheckpointPage({ cid, session }: { cid: string; session: Session
               {d.state && "lazy" in d.state && (
                 <LazyJson name="state" url={d.state.url} size={d.state.size} />
               )}
-              {(d.outputs ?? []).map((o) => (
-                <LazyJson key={o.name} name={`output: ${o.name}`} url={o.url} size={o.size} />
-              ))}
-              {(d.outputs ?? []).length === 0 && <p class="muted">No stage outputs.</p>}
+              {d.outputs.map((o) =>
+                o.url ? (
+                  <LazyJson
+                    key={o.name}
+                    name={`output: ${o.name}`}
+                    url={o.url}
+                    {...(o.size === null ? {} : { size: o.size })}
+                  />
+                ) : (
+                  <div key={o.name} class="jrow muted">
+                    output: {o.name} — cannot be served (does not verify)
+                  </div>
+                ),
+              )}
+              {d.outputs.length === 0 && <p class="muted">No stage outputs.</p>}
             </div>
           )}
         </>
@@ -164,7 +183,8 @@ export function CheckpointPage({ cid, session }: { cid: string; session: Session
   );
 }
 
-function StageList({ names, testid }: { names: string[]; testid: string }) {
+function StageList({ names, testid }: { names: string[] | null; testid: string }) {
+  if (names === null) return <p class="muted">unknown (the checkpoint does not verify)</p>;
   if (names.length === 0) return <p class="muted">none</p>;
   return (
     <ol class="stage-list mono" data-testid={testid}>
@@ -176,6 +196,12 @@ function StageList({ names, testid }: { names: string[]; testid: string }) {
 }
 
 function Provenance({ value }: { value: unknown }) {
+  if (value === null || value === undefined)
+    return (
+      <p class="muted" data-testid="provenance">
+        unknown (not verified)
+      </p>
+    );
   if (value && typeof value === "object" && !Array.isArray(value)) {
     const entries = Object.entries(value as Record<string, unknown>);
     if (entries.every(([, v]) => typeof v === "string"))

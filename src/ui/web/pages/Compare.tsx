@@ -3,7 +3,16 @@ import { ErrorBanner } from "../components/ErrorBanner";
 import { fmtBytes, fmtTime, preview } from "../format";
 import { useFetch } from "../hooks";
 import { href, navigate } from "../router";
-import type { CompareResult, Diff } from "../types";
+import type { CompareResult, CompareSide, Diff } from "../types";
+
+/** One side as rows: its id, whether it verifies (and why not), then its metadata. */
+function flat(side: CompareSide): Record<string, unknown> {
+  return {
+    checkpointId: side.checkpointId,
+    verified: side.verified ? "yes" : `no: ${side.problems.join("; ") || "does not verify"}`,
+    ...(side.metadata ?? { metadata: "does not parse" }),
+  };
+}
 
 /** A diff path as text: ["a", 0, "b"] -> "a[0].b". */
 export function pathText(path: (string | number)[]): string {
@@ -32,7 +41,9 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
   const url = a && b ? `/api/compare?${new URLSearchParams({ a, b })}` : null;
   const cmp = useFetch<CompareResult>(url);
   const d = cmp.data;
-  const keys = d ? [...new Set([...Object.keys(d.a), ...Object.keys(d.b)])] : [];
+  const fa = d ? flat(d.a) : {};
+  const fb = d ? flat(d.b) : {};
+  const keys = [...new Set([...Object.keys(fa), ...Object.keys(fb)])];
   return (
     <section>
       <h2>Compare checkpoints</h2>
@@ -82,8 +93,8 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
             </thead>
             <tbody>
               {keys.map((k) => {
-                const x = show(k, d.a[k]);
-                const y = show(k, d.b[k]);
+                const x = show(k, fa[k]);
+                const y = show(k, fb[k]);
                 return (
                   <tr key={k} class={x === y ? "" : "differs"}>
                     <th>{k}</th>
@@ -103,8 +114,20 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
               )}
             </p>
           )}
+          {(d.notes ?? []).length > 0 && (
+            <ul class="notes" data-testid="compare-notes">
+              {(d.notes ?? []).map((n) => (
+                <li key={n}>{n}</li>
+              ))}
+            </ul>
+          )}
           <h3>State</h3>
           <DiffTable diffs={d.state} section="state" />
+          {d.stateTruncated && (
+            <p class="muted" data-testid="state-truncated">
+              Only the first {d.state.length} differences are listed.
+            </p>
+          )}
           <h3>Outputs</h3>
           <DiffTable diffs={d.outputs} section="outputs" />
         </>

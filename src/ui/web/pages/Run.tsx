@@ -3,6 +3,7 @@ import { seg } from "../api";
 import { Card } from "../components/Card";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { Gantt } from "../components/Gantt";
+import { GraphImage } from "../components/GraphImage";
 import { StatusBadge } from "../components/StatusBadge";
 import { fmtBytes, fmtTime } from "../format";
 import { useFetch } from "../hooks";
@@ -38,13 +39,18 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
           {id}
         </h2>
         {d && <StatusBadge status={d.summary.status} testid="run-status" />}
+        {d?.summary.encrypted && (
+          <span class="badge s-encrypted" data-testid="run-encrypted">
+            encrypted
+          </span>
+        )}
       </div>
       <ErrorBanner error={run.error} />
       {!d && !run.error && <p class="muted">loading…</p>}
       {d && (
         <>
           <dl class="cards" data-testid="run-summary">
-            <Card label="Pipeline" value={d.summary.pipelineName} />
+            <Card label="Pipeline" value={d.summary.pipelineName} wide />
             <Card label="Stages" value={`${d.summary.stagesDone}/${d.summary.stagesTotal}`} />
             <Card label="Checkpoints" value={String(d.summary.checkpoints)} />
             <Card label="Corrupt" value={String(d.summary.corrupt)} warn={d.summary.corrupt > 0} />
@@ -78,11 +84,10 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
             ))}
           </div>
           <div class="graph">
-            <img
+            <GraphImage
               src={`/api/runs/${seg(id)}/graph.svg?kind=${graph}${version ? `&v=${version}` : ""}`}
               alt={`${graph} graph of ${id}`}
-              data-testid="run-graph"
-              data-kind={graph}
+              kind={graph}
             />
           </div>
 

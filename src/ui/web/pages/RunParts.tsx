@@ -72,49 +72,53 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
           </tr>
         </thead>
         <tbody>
-          {chain.map((c) => (
-            <tr
-              key={c.checkpointId}
-              data-testid="chain-row"
-              data-checkpoint-id={c.checkpointId}
-              data-check={c.check}
-            >
-              <td>
-                <input
-                  type="checkbox"
-                  aria-label={`select ${c.checkpointId}`}
-                  checked={picked.includes(c.checkpointId)}
-                  onChange={() => toggle(c.checkpointId)}
-                  data-testid="chain-pick"
-                />
-              </td>
-              <td class="num">{c.sequence}</td>
-              <td class="mono">
-                <a
-                  href={href(["checkpoints", c.checkpointId])}
-                  title={c.parentId ? `parent ${c.parentId}` : "first"}
-                >
-                  {c.checkpointId}
-                </a>
-                {c.problems.length > 0 && (
-                  <ul class="problems-inline">
-                    {c.problems.map((p) => (
-                      <li key={p}>{p}</li>
-                    ))}
-                  </ul>
-                )}
-              </td>
-              <td class="mono">{c.stage}</td>
-              <td>
-                <StatusBadge status={c.status} />
-              </td>
-              <td>
-                <StatusBadge status={c.check} testid="check" />
-              </td>
-              <td class="num nowrap">{fmtBytes(c.dataSize)}</td>
-              <td class="nowrap">{fmtTime(c.timestamp)}</td>
-            </tr>
-          ))}
+          {chain.map((c, i) => {
+            const id = c.checkpointId;
+            return (
+              <tr
+                key={id ?? `unknown-${i}`}
+                data-testid="chain-row"
+                data-checkpoint-id={id ?? ""}
+                data-check={c.check}
+              >
+                <td>
+                  {id && (
+                    <input
+                      type="checkbox"
+                      aria-label={`select ${id}`}
+                      checked={picked.includes(id)}
+                      onChange={() => toggle(id)}
+                      data-testid="chain-pick"
+                    />
+                  )}
+                </td>
+                <td class="num">{c.sequence ?? "?"}</td>
+                <td class="mono ids">
+                  {id ? (
+                    <a href={href(["checkpoints", id])} title={c.parentId ? `parent ${c.parentId}` : "first"}>
+                      {id}
+                    </a>
+                  ) : (
+                    <span class="muted">(unreadable entry)</span>
+                  )}
+                  {c.problems.length > 0 && (
+                    <ul class="problems-inline">
+                      {c.problems.map((p) => (
+                        <li key={p}>{p}</li>
+                      ))}
+                    </ul>
+                  )}
+                </td>
+                <td class="mono">{c.stage ?? "?"}</td>
+                <td>{c.status && <StatusBadge status={c.status} />}</td>
+                <td>
+                  <StatusBadge status={c.check} testid="check" />
+                </td>
+                <td class="num nowrap">{fmtBytes(c.dataSize)}</td>
+                <td class="nowrap">{fmtTime(c.timestamp)}</td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </div>
@@ -144,6 +148,13 @@ export function RecoveryPanel({
           <span class="muted">none: a resume starts from the beginning</span>
         )}
       </p>
+      {(recovery.advice ?? []).length > 0 && (
+        <ul class="advice" data-testid="advice">
+          {(recovery.advice ?? []).map((a) => (
+            <li key={a}>{a}</li>
+          ))}
+        </ul>
+      )}
       {recovery.plan.length > 0 && (
         <table class="grid" data-testid="recovery-plan">
           <thead>

@@ -280,12 +280,17 @@ function RunTr({ r }: { r: RunRow }) {
       }}
     >
       <td>{r.pipelineName}</td>
-      <td class="mono">
+      <td class="mono ids">
         <a href={link}>{r.pipelineId}</a>
         {r.thread && <div class="muted small">thread {r.thread.threadId}</div>}
       </td>
       <td>
         <StatusBadge status={r.status} />
+        {r.encrypted && (
+          <span class="badge s-encrypted" title="encrypted; the server has no key for it">
+            encrypted
+          </span>
+        )}
         {r.corrupt > 0 && (
           <span class="badge s-corrupt" data-testid="corrupt-count">
             {r.corrupt} corrupt

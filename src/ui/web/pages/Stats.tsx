@@ -29,7 +29,11 @@ function scatter(
   yTick: (v: number) => string,
 ): ChartConfiguration {
   const xs = points.map((p) => p.x);
-  const timeTick = timeTicks(xs.length > 0 ? Math.max(...xs) - Math.min(...xs) : 0);
+  const lo = xs.length > 0 ? Math.min(...xs) : 0;
+  const hi = xs.length > 0 ? Math.max(...xs) : 0;
+  const timeTick = timeTicks(hi - lo);
+  // The axis ends at the data (a "nice" linear bound would run minutes past the newest point).
+  const pad = Math.max(1000, (hi - lo) * 0.02);
   return {
     type: "scatter",
     data: { datasets: [{ label, data: points, backgroundColor: color, pointRadius: 3 }] },
@@ -38,7 +42,7 @@ function scatter(
       maintainAspectRatio: false,
       scales: {
         // Linear milliseconds: Chart.js' time axis needs a date adapter the console does not ship.
-        x: { type: "linear", ticks: { callback: timeTick, maxTicksLimit: 8 } },
+        x: { type: "linear", min: lo - pad, max: hi + pad, ticks: { callback: timeTick, maxTicksLimit: 8 } },
         y: { type: "linear", beginAtZero: true, ticks: { callback: (v) => yTick(Number(v)) } },
       },
       plugins: {
@@ -56,30 +60,40 @@ function scatter(
   };
 }
 
-/** Checkpoints per hour (per day when the series spans more than a week), gaps included. */
+/** Bucket widths for "checkpoints written", smallest first, with how a bucket is named. */
+const BUCKETS: { ms: number; name: string; label: (t: string) => string }[] = [
+  { ms: 60_000, name: "minute", label: (t) => t.slice(11, 16) },
+  { ms: 5 * 60_000, name: "5 minutes", label: (t) => t.slice(11, 16) },
+  { ms: 15 * 60_000, name: "15 minutes", label: (t) => t.slice(5, 16) },
+  { ms: HOUR, name: "hour", label: (t) => `${t.slice(5, 13)}:00` },
+  { ms: 6 * HOUR, name: "6 hours", label: (t) => `${t.slice(5, 13)}:00` },
+  { ms: DAY, name: "day", label: (t) => t.slice(0, 10) },
+  { ms: 7 * DAY, name: "week", label: (t) => t.slice(0, 10) },
+];
+
+/** Checkpoints written per bucket, gaps included: per hour over a day, finer or coarser as needed. */
 function perBucket(times: number[]): ChartConfiguration {
   const lo = Math.min(...times);
   const hi = Math.max(...times);
-  const size = hi - lo > 7 * DAY ? DAY : HOUR;
-  const start = Math.floor(lo / size) * size;
-  const counts = new Array<number>(Math.floor((hi - start) / size) + 1).fill(0);
+  // At most 72 bars: the smallest bucket that covers the span in that many.
+  const bucket = BUCKETS.find((b) => (hi - lo) / b.ms < 72) ?? (BUCKETS.at(-1) as (typeof BUCKETS)[number]);
+  const start = Math.floor(lo / bucket.ms) * bucket.ms;
+  const counts = new Array<number>(Math.floor((hi - start) / bucket.ms) + 1).fill(0);
   for (const t of times) {
-    const i = Math.floor((t - start) / size);
+    const i = Math.floor((t - start) / bucket.ms);
     counts[i] = (counts[i] ?? 0) + 1;
   }
-  const labels = counts.map((_, i) => {
-    const iso = fmtTime(new Date(start + i * size).toISOString());
-    return size === DAY ? iso.slice(0, 10) : `${iso.slice(5, 13)}:00`;
-  });
+  const labels = counts.map((_, i) => bucket.label(fmtTime(new Date(start + i * bucket.ms).toISOString())));
   return {
     type: "bar",
     data: {
       labels,
       datasets: [
         {
-          label: size === DAY ? "checkpoints per day" : "checkpoints per hour",
+          label: `checkpoints per ${bucket.name}`,
           data: counts,
           backgroundColor: "#1565c0",
+          maxBarThickness: 40,
         },
       ],
     },
@@ -144,7 +158,8 @@ export function StatsPage() {
           <p class="muted small">
             {d.resumes.resumedRuns} run(s) resumed, {d.resumes.resumedCompleted} of them completed.
           </p>
-          <div class="by-status">
+          <h3>Checkpoints by status</h3>
+          <div class="by-status" data-testid="by-status">
             {Object.entries(d.byStatus).map(([s, n]) => (
               <span key={s} class="status-count">
                 <StatusBadge status={s} /> {n}
