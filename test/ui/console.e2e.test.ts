@@ -242,7 +242,7 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
   it("shows a run written by another process within 2 s", async () => {
     const p = await page(plain);
     await row(p, fixture.runs.completed).waitFor();
-    await p.getByTestId("live-indicator").waitFor();
+    await p.getByTestId("live-indicator").first().waitFor();
     const runId = uniqueName("run-live").replace(/_/g, "-");
     expect(await row(p, runId).count()).toBe(0);
     await writeRunInAnotherProcess(fixture.url, runId);
