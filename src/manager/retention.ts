@@ -104,6 +104,13 @@ async function tipOf(store: CheckpointStore, pipelineId: string): Promise<string
 
 const idOf = (e: ListedCheckpoint) => (e.ok ? e.metadata.checkpoint_id : undefined);
 
+/** An id for every listing entry, an unparseable one named by its location: a listing's identity. */
+export const listingId = (e: ListedCheckpoint) =>
+  e.ok ? e.metadata.checkpoint_id : `unreadable:${e.corrupt.location}`;
+
+/** Why a previewed run is kept: what it holds is no longer what the preview showed. */
+export const CHANGED_REASON = "the run changed since the cleanup preview; nothing of it was deleted";
+
 /**
  * Refuses a run holding a checkpoint a newer cairn wrote (`FormatTooNewError`): that cairn owns
  * the run now, so nothing of it is deleted, and no lease is taken (which would touch the store).
@@ -267,13 +274,16 @@ const isFinished = (listing: readonly ListedCheckpoint[]) =>
  * Deletes whole runs; unfinished runs only when `force` is set. A run whose lease another runner
  * holds (it is being executed) is refused even with `force`; every other run is deleted while
  * this cleanup holds its lease, so a runner that comes back is fenced rather than writing into a
- * run being deleted. Reports each run's outcome; with `dryRun`, what it would be.
+ * run being deleted. Reports each run's outcome; with `dryRun`, what it would be. With
+ * `expected` (a confirmed preview: each run's entries by {@link listingId}), a run whose listing
+ * under the lease is not exactly that is refused ({@link CHANGED_REASON}).
  */
 export async function cleanupRuns(
   store: CheckpointStore,
   pipelineIds: readonly string[],
   force: boolean,
   dryRun = false,
+  expected?: ReadonlyMap<string, ReadonlySet<string>>,
 ): Promise<RunCleanupReport> {
   const report: RunCleanupReport = { dryRun, deleted: [], refused: [], missing: [] };
   const owner = newCleanupOwner();
@@ -293,6 +303,12 @@ export async function cleanupRuns(
       refuseNewer(listing);
       const finished = isFinished(listing);
       if (!finished && !force) return UNFINISHED_REASON;
+      const want = expected?.get(pipelineId);
+      if (
+        expected &&
+        (!want || listing.length !== want.size || !listing.every((e) => want.has(listingId(e))))
+      )
+        return CHANGED_REASON;
       if (!(await lease.keep())) return LEASE_LOST_REASON;
       if (!dryRun) await store.deleteRun(pipelineId);
       report.deleted.push({ pipelineId, checkpoints: listing.length, finished });

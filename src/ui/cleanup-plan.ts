@@ -14,8 +14,7 @@
 import { CheckpointConflictError, InvalidArgumentError } from "../core/errors.js";
 import type { PipelineSummary } from "../core/types.js";
 import type { CheckpointManager } from "../manager/checkpoint-manager.js";
-import { type CleanupReport, cleanupOldCheckpoints } from "../manager/retention.js";
-import type { ListedCheckpoint } from "../stores/types.js";
+import { type CleanupReport, cleanupOldCheckpoints, cleanupRuns, listingId } from "../manager/retention.js";
 
 /** What a cleanup asks for (checked by the caller). */
 export interface CleanupRequest {
@@ -44,10 +43,6 @@ export interface CleanupSelection {
   /** Runs left alone and why (unfinished, in use, busy). */
   skipped: { pipelineId: string; reason: string }[];
 }
-
-/** An id that also names an unparseable entry, so a listing's signature changes when one appears. */
-const entryId = (e: ListedCheckpoint) =>
-  e.ok ? e.metadata.checkpoint_id : `unreadable:${e.corrupt.location}`;
 
 /** A stable text of what a selection deletes: two selections delete the same iff their signatures match. */
 export function selectionSignature(selection: CleanupSelection): string {
@@ -88,7 +83,7 @@ export async function selectCleanup(
     const ids = await olderRuns(manager, request.keepLast, request.completedOnly);
     const plan = await manager.cleanupPipelines(ids, { force: !request.completedOnly, dryRun: true });
     for (const run of plan.deleted) {
-      const checkpointIds = (await manager.listRun(run.pipelineId)).map(entryId);
+      const checkpointIds = (await manager.listRun(run.pipelineId)).map(listingId);
       selection.runs.push({
         pipelineId: run.pipelineId,
         checkpoints: checkpointIds.length,
@@ -160,7 +155,10 @@ export async function executeCleanup(
   const wholeRuns = previewed.runs.filter((r) => r.reason === "keepLast");
   if (wholeRuns.length > 0) {
     const ids = wholeRuns.map((r) => r.pipelineId);
-    const report = await manager.cleanupPipelines(ids, { force: !request.completedOnly });
+    // Under each run's lease, its listing must still be the previewed one: a checkpoint written
+    // since the re-check above keeps the run (refused), it is never deleted unseen.
+    const expected = new Map(wholeRuns.map((r) => [r.pipelineId, new Set(r.checkpointIds)]));
+    const report = await cleanupRuns(await manager.getStore(), ids, !request.completedOnly, false, expected);
     for (const run of report.deleted) {
       outcome.removedRuns.push(run.pipelineId);
       outcome.deletedCheckpoints.push(

@@ -21,7 +21,7 @@ export interface ConsolePage {
   close(): Promise<void>;
 }
 
-/** Opens `url` in a new context (own cookies) at 1280×800 and waits for the app to render. */
+/** Opens `url` (with its `#/…` route) in a new context (own cookies) at 1280×800. */
 export async function openConsole(browser: Browser, url: string): Promise<ConsolePage> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
@@ -34,12 +34,20 @@ export async function openConsole(browser: Browser, url: string): Promise<Consol
   return { page, context, problems, close: () => context.close() };
 }
 
-/** Goes to a hash route (`#/runs/<id>`) of the open console, encoding each path part. */
-export async function goTo(page: Page, parts: string[], query: Record<string, string> = {}): Promise<void> {
+/** The hash of a route: `#/runs/<encoded id>?a=1`. */
+export function hashOf(parts: string[], query: Record<string, string> = {}): string {
   const path = `#/${parts.map(encodeURIComponent).join("/")}`;
   const search = new URLSearchParams(query).toString();
-  // Runs in the page (no DOM types here): the app's router follows `hashchange`.
-  await page.evaluate(`location.hash = ${JSON.stringify(search ? `${path}?${search}` : path)}`);
+  return search ? `${path}?${search}` : path;
+}
+
+/**
+ * Goes to a hash route of a console that has rendered (its router listens for `hashchange`
+ * from its first effect on; a fresh page is opened at its route with `openConsole` instead).
+ */
+export async function goTo(page: Page, parts: string[], query: Record<string, string> = {}): Promise<void> {
+  // Runs in the page (no DOM types here).
+  await page.evaluate(`location.hash = ${JSON.stringify(hashOf(parts, query))}`);
 }
 
 /** Screenshot of the viewport into docs/screenshots/<name>.png, when `CAIRN_SCREENSHOTS=1`. */

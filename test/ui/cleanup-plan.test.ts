@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import { CheckpointManager, Pipeline } from "../../src/index.js";
-import { cleanupOldCheckpoints } from "../../src/manager/retention.js";
+import { CHANGED_REASON, cleanupOldCheckpoints, cleanupRuns } from "../../src/manager/retention.js";
 import { selectCleanup, selectionSignature } from "../../src/ui/cleanup-plan.js";
 
 function oldClock(): () => Date {
@@ -46,5 +46,27 @@ it("the retention pass narrowed to a set deletes only that set", async () => {
   expect((await manager.getCheckpointHistory(pipelineId)).map((c) => c.checkpointId).reverse()).toEqual(
     ids.slice(2),
   );
+  await manager.close();
+});
+
+it("a previewed whole run whose listing changed is refused under its lease, and kept", async () => {
+  const manager = new CheckpointManager({ strategy: "memory" });
+  const steps = ["a", "b"].map((name) => ({ name, agent: () => ({ name }) }));
+  const { pipelineId } = await new Pipeline({
+    name: "whole",
+    checkpointEnabled: true,
+    checkpointStore: manager,
+    steps,
+  }).execute();
+  const ids = (await manager.getCheckpointHistory(pipelineId)).map((c) => c.checkpointId);
+  const store = await manager.getStore();
+  // The preview saw one checkpoint fewer than the run holds now.
+  const stale = new Map([[pipelineId, new Set(ids.slice(1))]]);
+  const refused = await cleanupRuns(store, [pipelineId], false, false, stale);
+  expect(refused.refused).toEqual([{ pipelineId, reason: CHANGED_REASON }]);
+  expect(await manager.getCheckpointHistory(pipelineId)).toHaveLength(ids.length);
+  const exact = new Map([[pipelineId, new Set(ids)]]);
+  const deleted = await cleanupRuns(store, [pipelineId], false, false, exact);
+  expect(deleted.deleted).toEqual([{ pipelineId, checkpoints: ids.length, finished: true }]);
   await manager.close();
 });

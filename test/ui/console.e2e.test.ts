@@ -11,7 +11,14 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CheckpointManager } from "../../src/index.js";
 import { chromiumPath, launchBrowser } from "../support/browser.js";
-import { type ConsolePage, goTo, openConsole, respondsWithin, screenshot } from "../support/console-page.js";
+import {
+  type ConsolePage,
+  goTo,
+  hashOf,
+  openConsole,
+  respondsWithin,
+  screenshot,
+} from "../support/console-page.js";
 import { type ConsoleServer, consoleBuilt, startConsoleServer } from "../support/console-server.js";
 import { type ConsoleFixture, fillConsoleStore } from "../support/console-stores.js";
 import { LIVE_PIPELINE, writeRunInAnotherProcess } from "../support/console-writer.js";
@@ -52,9 +59,9 @@ async function serve(store: string, args: string[] = []): Promise<ConsoleServer>
 }
 
 async function page(server: ConsoleServer, parts: string[] = ["runs"], query: Record<string, string> = {}) {
-  const p = await openConsole(browser, server.url);
+  // Opened at its route: a hash set right after the load could come before the router listens.
+  const p = await openConsole(browser, `${server.url}${hashOf(parts, query)}`);
   open.push(p);
-  await goTo(p.page, parts, query);
   return p.page;
 }
 
@@ -242,7 +249,7 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
   it("shows a run written by another process within 2 s", async () => {
     const p = await page(plain);
     await row(p, fixture.runs.completed).waitFor();
-    await p.getByTestId("live-indicator").waitFor();
+    await p.getByTestId("live-indicator").first().waitFor();
     const runId = uniqueName("run-live").replace(/_/g, "-");
     expect(await row(p, runId).count()).toBe(0);
     await writeRunInAnotherProcess(fixture.url, runId);
@@ -270,7 +277,7 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
     const link = new URL(exposed.loginUrl as string);
     const p = await openConsole(browser, `http://127.0.0.1:${exposed.port}${link.pathname}${link.search}`);
     open.push(p);
-    await goTo(p.page, ["runs"]);
+    // The link redirects to `/`: the runs page.
     await row(p.page, fixture.runs.completed).waitFor();
     // The link is spent: a second browser with it gets no session.
     const again = await browser.newContext();
