@@ -42,6 +42,7 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
   const [picked, setPicked] = useState<string[]>([]);
   const toggle = (id: string): void =>
     setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)));
+  const seqById = new Map(chain.flatMap((c) => (c.checkpointId ? [[c.checkpointId, c.sequence ?? 0]] : [])));
   // A is the older checkpoint, B the newer: the diff then reads as "what happened since".
   const seqOf = (id: string): number => chain.find((c) => c.checkpointId === id)?.sequence ?? 0;
   const [a, b] = [...picked].sort((x, y) => seqOf(x) - seqOf(y));
@@ -74,6 +75,10 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
         <tbody>
           {chain.map((c, i) => {
             const id = c.checkpointId;
+            // A tree (a forked thread) shows where each branch starts: the parent, when it is not
+            // the row just above.
+            const above = i > 0 ? chain[i - 1]?.checkpointId : null;
+            const parentSeq = c.parentId && c.parentId !== above ? seqById.get(c.parentId) : undefined;
             return (
               <tr
                 key={id ?? `unknown-${i}`}
@@ -100,6 +105,12 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
                     </a>
                   ) : (
                     <span class="muted">(unreadable entry)</span>
+                  )}
+                  {parentSeq !== undefined && (
+                    <span class="muted small" data-testid="chain-branch">
+                      {" "}
+                      ← from #{parentSeq}
+                    </span>
                   )}
                   {c.problems.length > 0 && (
                     <ul class="problems-inline">
