@@ -61,7 +61,8 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
             title: { display: true, text: `time since first start (${fmtTime(new Date(t0).toISOString())})` },
             ticks: { callback: (v) => fmtDuration(Number(v)) },
           },
-          y: { type: "category" },
+          // Every stage keeps its label: a row without one cannot be read.
+          y: { type: "category", ticks: { autoSkip: false } },
         },
         plugins: {
           legend: { position: "bottom" },
@@ -83,6 +84,6 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
     } as ChartConfiguration;
   }, [timeline, stageOrder]);
   if (!config) return <p class="muted">No stage attempts recorded.</p>;
-  const height = Math.max(140, 60 + 34 * (config.data.labels?.length ?? 1));
+  const height = Math.max(160, 100 + 30 * (config.data.labels?.length ?? 1));
   return <ChartView config={config} testid="gantt" height={height} />;
 }

@@ -7,6 +7,12 @@ import type { ChainNode, Problem, Recovery, StageRow } from "../types";
 
 /** Every stage with its status, duration, attempts and error. */
 export function StageTable({ stages }: { stages: StageRow[] }) {
+  if (stages.length === 0)
+    return (
+      <p class="muted" data-testid="stages-table">
+        No stages recorded for this run (a LangGraph thread has nodes, not stages: see the chain).
+      </p>
+    );
   return (
     <table class="grid" data-testid="stages-table">
       <thead>
