@@ -11,6 +11,9 @@ interface Bar {
   a: Attempt;
 }
 
+/** Stages shown each with its own labelled row; a longer run gets a fixed-height chart. */
+const MAX_ROWS = 40;
+
 const sessionName = (n: number): string => (n === 0 ? "first run" : `resume ${n}`);
 
 /**
@@ -62,7 +65,7 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
             ticks: { callback: (v) => fmtDuration(Number(v)) },
           },
           // Every stage keeps its label: a row without one cannot be read.
-          y: { type: "category", ticks: { autoSkip: false } },
+          y: { type: "category", ticks: { autoSkip: stages.length > MAX_ROWS } },
         },
         plugins: {
           legend: { position: "bottom" },
@@ -84,6 +87,7 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
     } as ChartConfiguration;
   }, [timeline, stageOrder]);
   if (!config) return <p class="muted">No stage attempts recorded.</p>;
-  const height = Math.max(160, 100 + 30 * (config.data.labels?.length ?? 1));
+  // One readable row per stage up to MAX_ROWS stages; beyond, the chart stays that tall and labels thin out.
+  const height = 100 + 28 * Math.min(MAX_ROWS, Math.max(2, config.data.labels?.length ?? 1));
   return <ChartView config={config} testid="gantt" height={height} />;
 }

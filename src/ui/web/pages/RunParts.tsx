@@ -43,9 +43,13 @@ export function StageTable({ stages }: { stages: StageRow[] }) {
   );
 }
 
+const CHAIN_CHUNK = 200;
+
 /** The run's checkpoints in order, with their check result; pick two to compare. */
 export function ChainList({ chain }: { chain: ChainNode[] }) {
   const [picked, setPicked] = useState<string[]>([]);
+  // A run with thousands of checkpoints renders them a chunk at a time.
+  const [shown, setShown] = useState(CHAIN_CHUNK);
   const toggle = (id: string): void =>
     setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)));
   const seqById = new Map(chain.flatMap((c) => (c.checkpointId ? [[c.checkpointId, c.sequence ?? 0]] : [])));
@@ -79,7 +83,7 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
           </tr>
         </thead>
         <tbody>
-          {chain.map((c, i) => {
+          {chain.slice(0, shown).map((c, i) => {
             const id = c.checkpointId;
             // A tree (a forked thread) shows where each branch starts: the parent, when it is not
             // the row just above.
@@ -138,6 +142,13 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
           })}
         </tbody>
       </table>
+      {chain.length > shown && (
+        <div class="pager">
+          <button type="button" onClick={() => setShown(shown + CHAIN_CHUNK)} data-testid="chain-more">
+            Show {Math.min(CHAIN_CHUNK, chain.length - shown)} more ({chain.length - shown} hidden)
+          </button>
+        </div>
+      )}
     </div>
   );
 }
