@@ -52,7 +52,8 @@ describe("a DAG run in the console", () => {
     const svg = await runGraphSvg(ctx, runId, "stages");
     for (const name of [...ROOTS, "report"]) expect(svg).toContain(name);
     // One edge per dependency: three into report, none between the roots.
-    expect(svg.match(/<path[^>]*marker-end/g) ?? []).toHaveLength(3);
+    expect(svg.match(/<path class="edge"/g) ?? []).toHaveLength(3);
+    for (const root of ROOTS) expect(svg).toContain(`data-from="${root}" data-to="report"`);
   });
 
   it("lists each stage once, completed, and times the roots as overlapping", async () => {
