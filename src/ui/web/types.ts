@@ -168,6 +168,9 @@ export interface Statistics {
   resumes: { resumedRuns: number; resumedCompleted: number; successRate: number | null };
   series: { t: string; pipelineId: string; stage: string; size: number; stageMs: number | null }[];
   byStatus: Record<string, number>;
+  /** When the server computed this (it reads every run: it keeps the answer a minute). */
+  computedAt?: string;
+  computeMs?: number;
 }
 
 /** One line of the audit trail. */
