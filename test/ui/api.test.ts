@@ -61,6 +61,14 @@ describe.each(STORES)("console data on %s", (_name, makeUrl) => {
     const byName = await listRunsPage(ctx, { name: "etl", status: "failed" });
     expect(byName.mode).toBe("index");
     expect(byName.runs.map((r) => r.pipelineId)).toEqual([runs.failed]);
+    const done = await listRunsPage(ctx, { status: "completed" });
+    expect(done.runs.map((r) => r.pipelineId).sort()).toEqual(
+      [runs.completed, runs.resumed, runs.corrupt].sort(),
+    );
+    expect((await listRunsPage(ctx, { status: "paused" })).runs).toEqual([]);
+    expect((await listRunsPage(ctx, { status: "failed" })).runs.map((r) => r.pipelineId)).toEqual([
+      runs.failed,
+    ]);
     const none = await listRunsPage(ctx, { name: "other" });
     expect(none.runs).toEqual([]);
   });
