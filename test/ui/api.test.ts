@@ -11,6 +11,7 @@ import {
   checkpointOutput,
   checkpointState,
   compareCheckpoints,
+  encodeCursor,
   listRunsPage,
   runDetail,
   runGraphSvg,
@@ -100,6 +101,15 @@ describe.each(STORES)("console data on %s", (_name, makeUrl) => {
     const first = await listRunsPage(ctx, { limit: 1 });
     await expect(listRunsPage(ctx, { name: "etl", cursor: first.nextCursor })).rejects.toMatchObject({
       code: "CAIRN_INVALID_ARGUMENT",
+    });
+    // A forged cursor of the right shape: the store's own cursor check answers, as a bad argument.
+    const forged = encodeCursor({ m: "index", n: "etl", s: null, c: "garbage" });
+    await expect(listRunsPage(ctx, { name: "etl", cursor: forged })).rejects.toMatchObject({
+      code: "CAIRN_INVALID_ARGUMENT",
+    });
+    const forgedId = encodeCursor({ m: "ids", o: "id", s: null, a: "../../etc" });
+    await expect(listRunsPage(ctx, { cursor: forgedId })).rejects.toMatchObject({
+      code: "CAIRN_INVALID_NAME",
     });
     await expect(listRunsPage(ctx, { name: "../etc" })).rejects.toMatchObject({ code: "CAIRN_INVALID_NAME" });
     await expect(listRunsPage(ctx, { status: "bogus" })).rejects.toMatchObject({
