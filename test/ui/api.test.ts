@@ -11,6 +11,7 @@ import {
   checkpointOutput,
   checkpointState,
   compareCheckpoints,
+  encodeCursor,
   listRunsPage,
   runDetail,
   runGraphSvg,
@@ -61,6 +62,14 @@ describe.each(STORES)("console data on %s", (_name, makeUrl) => {
     const byName = await listRunsPage(ctx, { name: "etl", status: "failed" });
     expect(byName.mode).toBe("index");
     expect(byName.runs.map((r) => r.pipelineId)).toEqual([runs.failed]);
+    const done = await listRunsPage(ctx, { status: "completed" });
+    expect(done.runs.map((r) => r.pipelineId).sort()).toEqual(
+      [runs.completed, runs.resumed, runs.corrupt].sort(),
+    );
+    expect((await listRunsPage(ctx, { status: "paused" })).runs).toEqual([]);
+    expect((await listRunsPage(ctx, { status: "failed" })).runs.map((r) => r.pipelineId)).toEqual([
+      runs.failed,
+    ]);
     const none = await listRunsPage(ctx, { name: "other" });
     expect(none.runs).toEqual([]);
   });
@@ -92,6 +101,15 @@ describe.each(STORES)("console data on %s", (_name, makeUrl) => {
     const first = await listRunsPage(ctx, { limit: 1 });
     await expect(listRunsPage(ctx, { name: "etl", cursor: first.nextCursor })).rejects.toMatchObject({
       code: "CAIRN_INVALID_ARGUMENT",
+    });
+    // A forged cursor of the right shape: the store's own cursor check answers, as a bad argument.
+    const forged = encodeCursor({ m: "index", n: "etl", s: null, c: "garbage" });
+    await expect(listRunsPage(ctx, { name: "etl", cursor: forged })).rejects.toMatchObject({
+      code: "CAIRN_INVALID_ARGUMENT",
+    });
+    const forgedId = encodeCursor({ m: "ids", o: "id", s: null, a: "../../etc" });
+    await expect(listRunsPage(ctx, { cursor: forgedId })).rejects.toMatchObject({
+      code: "CAIRN_INVALID_NAME",
     });
     await expect(listRunsPage(ctx, { name: "../etc" })).rejects.toMatchObject({ code: "CAIRN_INVALID_NAME" });
     await expect(listRunsPage(ctx, { status: "bogus" })).rejects.toMatchObject({

@@ -4,12 +4,13 @@
  * shown are summarized, plus, with a status filter, a bounded scan ({@link MAX_SCAN} runs per
  * request) whose cursor continues where it stopped: a store of 100,000 runs is never read whole.
  */
-import { InvalidArgumentError } from "../../core/errors.js";
+import { CheckpointCorruptError, InvalidArgumentError } from "../../core/errors.js";
 import { assertValidName } from "../../core/ids.js";
 import { isEnvelope } from "../../core/sealed.js";
-import type { RunSummaryStatus } from "../../core/types.js";
+import { PIPELINE_COMPLETE_STAGE, type RunSummaryStatus } from "../../core/types.js";
 import { threadsOf } from "../../debug/thread-of-run.js";
 import { readRunSummary } from "../../manager/runs.js";
+import type { CheckpointStore } from "../../stores/types.js";
 import { type ApiContext, boundedInt, decodeCursor, encodeCursor, iso } from "./context.js";
 
 /** One run in the table. */
@@ -47,7 +48,7 @@ export interface RunsPage {
   runs: RunRow[];
   /** Pass back as `cursor` for the next page; absent on the last one. */
   nextCursor?: string;
-  /** Runs summarized to answer this request (the page, plus those a status filter passed over). */
+  /** Runs looked at to answer this request (the page, plus those a status filter passed over). */
   scanned: number;
   /** `index`: the runs-by-name index; `ids`: the store's sorted run ids. */
   mode: "index" | "ids";
@@ -102,6 +103,30 @@ export async function runRow(ctx: ApiContext, pipelineId: string): Promise<RunRo
   return row;
 }
 
+/**
+ * False when the run's newest record alone shows its summary cannot have `status`, so a status
+ * filter skips it after one read instead of a full summary (listing, newest record, lease).
+ * True whenever in doubt: that record unreadable, or a run that may have finished earlier.
+ */
+async function mayHaveStatus(store: CheckpointStore, pipelineId: string, status: string): Promise<boolean> {
+  let latest: Awaited<ReturnType<CheckpointStore["getLatestCheckpoint"]>>;
+  try {
+    latest = await store.getLatestCheckpoint(pipelineId);
+  } catch (error) {
+    if (error instanceof CheckpointCorruptError) return true;
+    throw error;
+  }
+  if (!latest) return true;
+  const m = latest.metadata;
+  // A run whose newest record is pipeline_complete is completed; one with another newest record
+  // is completed only if it wrote pipeline_complete before (rare, but the listing must say).
+  if (m.stage_name === PIPELINE_COMPLETE_STAGE) return status === "completed";
+  if (status === "completed") return true;
+  if (status === "failed" || status === "expired") return m.status === status;
+  // paused / in_progress: unfinished with a newest record that is neither failed nor expired.
+  return m.status !== "failed" && m.status !== "expired";
+}
+
 /** One page of runs; see the module comment. Bad names, statuses, sorts or cursors are 4xx errors. */
 export async function listRunsPage(ctx: ApiContext, q: RunsQuery = {}): Promise<RunsPage> {
   const name = q.name === undefined || q.name === "" ? undefined : assertValidName("name", q.name);
@@ -154,6 +179,7 @@ async function byName(
     });
     for (const entry of page.runs) {
       scanned++;
+      if (status !== undefined && !(await mayHaveStatus(store, entry.pipelineId, status))) continue;
       const row = await runRow(ctx, entry.pipelineId);
       if (row && (status === undefined || row.status === status)) runs.push(row);
     }
@@ -206,6 +232,7 @@ async function byIds(
     position += step;
     scanned++;
     last = id;
+    if (status !== undefined && !(await mayHaveStatus(store, id, status))) continue;
     const row = await runRow(ctx, id);
     if (row && (status === undefined || row.status === status)) runs.push(row);
   }
