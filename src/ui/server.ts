@@ -30,6 +30,7 @@ import { AuditLog, auditUser, DEFAULT_AUDIT_LOG } from "./audit.js";
 import { FeedHub, type LiveMode } from "./events.js";
 import { createPrometheus } from "./metrics.js";
 import { Guard, isLoopback, malformedRequest, secret } from "./security.js";
+import { SharedComputation } from "./stats-cache.js";
 
 /** Options of {@link startConsole}. */
 export interface ConsoleOptions {
@@ -94,8 +95,12 @@ function checkOptions(options: ConsoleOptions): void {
     );
 }
 
+/** How long a statistics answer is served without a refresh. */
+const STATISTICS_TTL_MS = 60_000;
+
 /** The read side of `api/`, bound to one store. */
-function readApi(ctx: ApiContext): ReadApi {
+function readApi(ctx: ApiContext, log: (text: string) => void): ReadApi {
+  const stats = new SharedComputation(() => statistics(ctx), STATISTICS_TTL_MS, Date.now, log);
   return {
     runs: (query) => listRunsPage(ctx, query),
     run: (pipelineId) => runDetail(ctx, pipelineId),
@@ -105,7 +110,7 @@ function readApi(ctx: ApiContext): ReadApi {
     output: (checkpointId, name) => checkpointOutput(ctx, checkpointId, name),
     exportFile: (checkpointId) => checkpointExport(ctx, checkpointId),
     compare: (a, b) => compareCheckpoints(ctx, a, b),
-    statistics: () => statistics(ctx),
+    statistics: () => stats.get(),
   };
 }
 
@@ -142,7 +147,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       live,
       user,
     },
-    read: readApi(ctx),
+    read: readApi(ctx, log),
     actions: options.allowActions ? createActions({ ...ctx, audit }) : undefined,
     audit: {
       read: (query) => audit.read(query),

@@ -199,3 +199,50 @@ it("publishes the conformance kit: the consumer's vitest runs it against a store
   // Every test ran or was skipped with a reason; none failed (a failure rejects `node` above).
   expect(stripVTControlCharacters(stdout)).toMatch(/Tests\s+\d+ passed \| \d+ skipped/);
 }, 120_000);
+
+it("serves the web console from the installed package: the page built into dist/, no network", async () => {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(
+    process.execPath,
+    [
+      join(app, "node_modules", manifest.name, "dist/cli/main.js"),
+      "ui",
+      "--json",
+      "--port",
+      "0",
+      "--allow-actions",
+      "--store",
+      `file:${join(app, "console-store")}`,
+      "--audit-log",
+      join(app, "audit.jsonl"),
+    ],
+    { cwd: app, env: consumerEnv(), stdio: ["ignore", "pipe", "pipe"] },
+  );
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes("\n")) resolve(out.split("\n")[0] ?? "");
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      child.on("exit", (code) => reject(new Error(`cairn ui exited ${code}: ${err}`)));
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/assets\/.+\.js$/);
+    const asset = await fetch(new URL(script as string, url));
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("content-type")).toMatch(/javascript/);
+    const runs = await fetch(new URL("api/runs", url));
+    expect(await runs.json()).toMatchObject({ runs: [] });
+  } finally {
+    child.kill("SIGTERM");
+  }
+});
