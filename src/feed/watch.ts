@@ -10,6 +10,19 @@ import { assertKnownOptions } from "../core/options.js";
 import type { CheckpointStore } from "../stores/types.js";
 import type { ChangeEvent, WatchOptions } from "./types.js";
 
+/** A change as a plain object with every key present (`null` when absent), the cursor last: what `cairn watch --json` prints and the console sends. */
+export function changeRecord(change: ChangeEvent): Record<string, unknown> {
+  return {
+    type: change.type,
+    pipelineId: change.pipelineId,
+    pipelineName: change.pipelineName,
+    checkpointId: change.checkpointId ?? null,
+    sequence: change.sequence ?? null,
+    at: change.at,
+    cursor: change.cursor,
+  };
+}
+
 /** Changes read per page. */
 export const WATCH_PAGE = 1000;
 /** Longest single wait on the store; the wait is re-armed after it (a store may also wake early). */

@@ -10,8 +10,9 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { streamSSE } from "hono/streaming";
 import { InvalidArgumentError } from "../core/errors.js";
+import { changeRecord } from "../feed/watch.js";
 import type { Asset } from "./assets.js";
-import { changeData, type FeedHub, type LiveMessage, type LiveMode } from "./events.js";
+import type { FeedHub, LiveMessage, LiveMode } from "./events.js";
 import { errorResponse, HttpError, UiErrorCode } from "./http-errors.js";
 import {
   authCheck,
@@ -240,7 +241,7 @@ function events(c: Context, feed: FeedHub, live: LiveMode): Response {
       await stream.writeSSE({ event: "hello", data: JSON.stringify(live) });
       while (!closed) {
         for (let message = queue.shift(); message; message = queue.shift()) {
-          const data = message.event === "change" ? changeData(message.data) : message.data;
+          const data = message.event === "change" ? changeRecord(message.data) : message.data;
           await stream.writeSSE({ event: message.event, data: JSON.stringify(data) });
         }
         let timer: NodeJS.Timeout | undefined;

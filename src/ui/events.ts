@@ -20,19 +20,6 @@ export type LiveMessage =
   | { event: "change"; data: ChangeEvent }
   | { event: "resync"; data: { reason: string } };
 
-/** The change as the page receives it: every key present. */
-export function changeData(change: ChangeEvent): Record<string, unknown> {
-  return {
-    type: change.type,
-    pipelineId: change.pipelineId,
-    pipelineName: change.pipelineName,
-    checkpointId: change.checkpointId ?? null,
-    sequence: change.sequence ?? null,
-    at: change.at,
-    cursor: change.cursor,
-  };
-}
-
 const MAX_RETRY_MS = 30_000;
 
 /** The console's one feed watcher and its subscribers. */

@@ -155,6 +155,25 @@ describe("stage graph", () => {
   });
 });
 
+it("renders a graph without stages (a LangGraph thread's run) with finite dimensions", () => {
+  const svg = renderStageSvg({
+    pipelineId: "lg.t.abc",
+    pipelineName: "lg.t",
+    title: "lg.t — run lg.t.abc",
+    generatedAt: new Date(0),
+    checkpointId: "c1",
+    sequence: 1,
+    dependenciesKnown: false,
+    nodes: [],
+    edges: [],
+  });
+  const [, width, height] = /<svg[^>]* width="([^"]+)" height="([^"]+)"/.exec(svg) ?? [];
+  expect(Number.isFinite(Number(width)) && Number(width) > 0).toBe(true);
+  expect(Number.isFinite(Number(height)) && Number(height) > 0).toBe(true);
+  expect(svg).not.toContain("Infinity");
+  expect(svg).not.toContain("NaN");
+});
+
 describe("stage graph of a run with corrupt checkpoints", () => {
   let dir: string;
   beforeEach(async () => {

@@ -5,6 +5,7 @@
  * reported on stderr and watched again from the last change printed once it is back.
  */
 import type { Command } from "commander";
+import { changeRecord } from "../../feed/watch.js";
 import {
   type ChangeEvent,
   type CheckpointManager,
@@ -32,15 +33,7 @@ const MAX_RETRY_MS = 30_000;
 
 /** One change as a JSON line: every key present (null when absent), the cursor last. */
 export function changeJson(change: ChangeEvent): string {
-  return JSON.stringify({
-    type: change.type,
-    pipelineId: change.pipelineId,
-    pipelineName: change.pipelineName,
-    checkpointId: change.checkpointId ?? null,
-    sequence: change.sequence ?? null,
-    at: change.at,
-    cursor: change.cursor,
-  });
+  return JSON.stringify(changeRecord(change));
 }
 
 /** One change as a readable line: time, type, run, checkpoint and its sequence. */

@@ -128,21 +128,24 @@ export function renderStageSvg(graph: StageGraph): string {
   }
   for (const edge of graph.edges) g.setEdge(edge.from, edge.to);
   dagre.layout(g);
-  const size = g.graph() as { width?: number; height?: number };
+  const laid = g.graph() as { width?: number; height?: number };
+  // dagre reports -Infinity for a graph without nodes (a LangGraph thread has no stages).
+  const finite = (n: number | undefined) => (n !== undefined && Number.isFinite(n) ? n : 0);
+  const size = { width: finite(laid.width), height: finite(laid.height) };
   const sub = subtitle(graph);
   const width = Math.ceil(
     Math.max(
       400,
-      (size.width ?? 0) + 2 * MARGIN,
+      size.width + 2 * MARGIN,
       textWidth(graph.title, 18, true) + 2 * MARGIN,
       textWidth(`${sub} · generated ${formatUtc(graph.generatedAt)}`, 12) + 2 * MARGIN,
       legendWidth() + 2 * MARGIN,
     ),
   );
   const top = MARGIN + 56;
-  const legendTop = top + (size.height ?? 0) + 28;
+  const legendTop = top + size.height + 28;
   const height = legendTop + 20 + MARGIN;
-  const dx = MARGIN + (width - 2 * MARGIN - (size.width ?? 0)) / 2;
+  const dx = MARGIN + (width - 2 * MARGIN - size.width) / 2;
   const out = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif">`,

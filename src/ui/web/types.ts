@@ -168,6 +168,9 @@ export interface Statistics {
   resumes: { resumedRuns: number; resumedCompleted: number; successRate: number | null };
   series: { t: string; pipelineId: string; stage: string; size: number; stageMs: number | null }[];
   byStatus: Record<string, number>;
+  /** When the server computed this (it reads every run: it keeps the answer a minute). */
+  computedAt?: string;
+  computeMs?: number;
 }
 
 /** One line of the audit trail. */
@@ -207,8 +210,20 @@ export interface QuarantineResult {
 /** POST /api/actions/cleanup/preview */
 export interface CleanupPreview {
   previewId: string;
-  runs: { pipelineId: string; checkpoints: number }[];
+  /** Until when `previewId` can be executed. */
+  expiresAt?: string;
+  runs: { pipelineId: string; checkpoints: number; wholeRun?: boolean; reason?: string }[];
   checkpoints: number;
+  /** Runs left alone and why (unfinished, in use, busy). */
+  skipped?: { pipelineId: string; reason: string }[];
+}
+
+/** POST /api/actions/cleanup */
+export interface CleanupOutcome {
+  removedRuns: string[];
+  deletedCheckpoints: string[];
+  deletedOutputs: number;
+  skipped: { pipelineId: string; reason: string }[];
 }
 
 /** The body of an API error response. */

@@ -11,6 +11,9 @@ interface Bar {
   a: Attempt;
 }
 
+/** Stages shown each with its own labelled row; a longer run gets a fixed-height chart. */
+const MAX_ROWS = 40;
+
 const sessionName = (n: number): string => (n === 0 ? "first run" : `resume ${n}`);
 
 /**
@@ -61,7 +64,8 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
             title: { display: true, text: `time since first start (${fmtTime(new Date(t0).toISOString())})` },
             ticks: { callback: (v) => fmtDuration(Number(v)) },
           },
-          y: { type: "category" },
+          // Every stage keeps its label: a row without one cannot be read.
+          y: { type: "category", ticks: { autoSkip: stages.length > MAX_ROWS } },
         },
         plugins: {
           legend: { position: "bottom" },
@@ -83,6 +87,7 @@ export function Gantt({ timeline, stageOrder }: { timeline: Attempt[]; stageOrde
     } as ChartConfiguration;
   }, [timeline, stageOrder]);
   if (!config) return <p class="muted">No stage attempts recorded.</p>;
-  const height = Math.max(140, 60 + 34 * (config.data.labels?.length ?? 1));
+  // One readable row per stage up to MAX_ROWS stages; beyond, the chart stays that tall and labels thin out.
+  const height = 100 + 28 * Math.min(MAX_ROWS, Math.max(2, config.data.labels?.length ?? 1));
   return <ChartView config={config} testid="gantt" height={height} />;
 }

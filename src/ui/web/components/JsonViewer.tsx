@@ -11,6 +11,18 @@ const LONG_STRING = 300;
 
 type Key = string | number;
 
+/** A one-line preview of a small collapsed object or array of scalars: `{"n": 3, "ok": true}`. */
+function inlinePreview(value: object, count: number): string {
+  if (count === 0 || count > 8) return "";
+  const entries = Array.isArray(value) ? value.map((v) => [undefined, v] as const) : Object.entries(value);
+  if (entries.some(([, v]) => v !== null && typeof v === "object")) return "";
+  const text = entries
+    .map(([k, v]) => (k === undefined ? "" : `${JSON.stringify(k)}: `) + JSON.stringify(v))
+    .join(", ");
+  const wrapped = Array.isArray(value) ? `[${text}]` : `{${text}}`;
+  return wrapped.length > 90 ? `${wrapped.slice(0, 89)}…` : wrapped;
+}
+
 function Scalar({ value }: { value: unknown }) {
   const [full, setFull] = useState(false);
   if (typeof value === "string") {
@@ -66,6 +78,7 @@ export function JsonNode({
   const keys: Key[] = expanded ? (isArray ? [...value.keys()] : Object.keys(value)) : [];
   const count = isArray ? value.length : expanded ? keys.length : Object.keys(value).length;
   const summary = isArray ? `[${count}]` : `{${count} ${count === 1 ? "key" : "keys"}}`;
+  const peek = expanded ? "" : inlinePreview(value, count);
   return (
     <div class="jnode">
       <button
@@ -78,6 +91,7 @@ export function JsonNode({
         <span class="caret">{expanded ? "▾" : "▸"}</span>
         <Label name={name} root={root} />
         <span class="jsummary">{summary}</span>
+        {peek && <span class="jpeek"> {peek}</span>}
       </button>
       {expanded && (
         <div class="jchildren">

@@ -3,9 +3,10 @@ import { type ApiError, postJson } from "../api";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JsonViewer } from "../components/JsonViewer";
 import { ConfirmDialog } from "../components/Modal";
+import { fmtTime } from "../format";
 import { asApiError } from "../hooks";
 import { href } from "../router";
-import type { CleanupPreview } from "../types";
+import type { CleanupOutcome, CleanupPreview } from "../types";
 
 /** Retention cleanup: choose a rule, preview what it removes, confirm, see what was removed. */
 export function CleanupPage() {
@@ -15,7 +16,7 @@ export function CleanupPage() {
   const [previewed, setPreviewed] = useState<CleanupPreview | undefined>(undefined);
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<unknown>(undefined);
+  const [result, setResult] = useState<Partial<CleanupOutcome> | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
 
   const runPreview = async (): Promise<void> => {
@@ -38,7 +39,9 @@ export function CleanupPage() {
     if (!previewed) return;
     setBusy(true);
     try {
-      setResult(await postJson<unknown>("/api/actions/cleanup", { previewId: previewed.previewId }));
+      setResult(
+        await postJson<Partial<CleanupOutcome>>("/api/actions/cleanup", { previewId: previewed.previewId }),
+      );
       setPreviewed(undefined);
     } catch (e) {
       setError(asApiError(e));
@@ -103,9 +106,14 @@ export function CleanupPage() {
       <ErrorBanner error={error} onClose={() => setError(undefined)} />
       {previewed && (
         <div data-testid="cleanup-previewed">
-          <p>
-            {previewed.checkpoints} checkpoint(s) in {previewed.runs.length} run(s) would be removed.
+          <p data-testid="cleanup-summary">
+            {previewed.checkpoints} checkpoint(s) in {previewed.runs.length} run(s) would be removed
+            {previewed.expiresAt
+              ? ` (this preview can be executed until ${fmtTime(previewed.expiresAt)})`
+              : ""}
+            .
           </p>
+          <Skipped list={previewed.skipped} />
           {previewed.runs.length > 0 && (
             <>
               <table class="grid">
@@ -113,6 +121,8 @@ export function CleanupPage() {
                   <tr>
                     <th>Run</th>
                     <th class="num">Checkpoints removed</th>
+                    <th>Whole run</th>
+                    <th>Why</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -122,26 +132,41 @@ export function CleanupPage() {
                         <a href={href(["runs", r.pipelineId])}>{r.pipelineId}</a>
                       </td>
                       <td class="num">{r.checkpoints}</td>
+                      <td>{r.wholeRun ? "yes" : "no"}</td>
+                      <td>
+                        {r.reason === "keepLast"
+                          ? "beyond keep-last"
+                          : r.reason === "age"
+                            ? "older than the cutoff"
+                            : ""}
+                      </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
-              <button
-                type="button"
-                class="danger"
-                onClick={() => setConfirming(true)}
-                data-testid="cleanup-run"
-              >
-                Remove these checkpoints…
-              </button>
+              <div class="toolbar">
+                <button
+                  type="button"
+                  class="danger"
+                  onClick={() => setConfirming(true)}
+                  data-testid="cleanup-run"
+                >
+                  Remove these checkpoints…
+                </button>
+              </div>
             </>
           )}
         </div>
       )}
       {result !== undefined && (
         <div class="action-result" data-testid="action-result" data-action="cleanup">
-          <p>Cleanup done.</p>
-          <JsonViewer value={result} />
+          <p>
+            Removed {result.deletedCheckpoints?.length ?? 0} checkpoint(s)
+            {result.removedRuns?.length ? `; ${result.removedRuns.length} run(s) deleted whole` : ""}
+            {result.deletedOutputs ? `; ${result.deletedOutputs} stored output(s)` : ""}.
+          </p>
+          <Skipped list={result.skipped} />
+          <JsonViewer name="details" value={result} open={false} />
         </div>
       )}
       {confirming && previewed && (
@@ -160,5 +185,25 @@ export function CleanupPage() {
         </ConfirmDialog>
       )}
     </section>
+  );
+}
+
+/** Runs the cleanup left alone, with the reason. */
+function Skipped({ list }: { list: { pipelineId: string; reason: string }[] | undefined }) {
+  if (!list || list.length === 0) return null;
+  return (
+    <details data-testid="cleanup-skipped">
+      <summary>{list.length} run(s) left alone</summary>
+      <ul>
+        {list.map((r) => (
+          <li key={r.pipelineId}>
+            <a class="mono" href={href(["runs", r.pipelineId])}>
+              {r.pipelineId}
+            </a>
+            : {r.reason}
+          </li>
+        ))}
+      </ul>
+    </details>
   );
 }

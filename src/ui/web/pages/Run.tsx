@@ -16,7 +16,7 @@ import { ChainList, ProblemsList, RecoveryPanel, StageTable } from "./RunParts";
 /** One run: summary, graphs, stages, Gantt timeline, checkpoint chain, recovery, problems. */
 export function RunPage({ id, session }: { id: string; session: Session }) {
   const run = useFetch<RunDetail>(`/api/runs/${seg(id)}`);
-  const [graph, setGraph] = useState<"stages" | "checkpoints">("stages");
+  const [picked, setGraph] = useState<"stages" | "checkpoints">("stages");
   // Bumped on live changes so the graph image is fetched again.
   const [version, setVersion] = useState(0);
   useLiveRefresh(
@@ -27,6 +27,9 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
     (c) => c.pipelineId === id,
   );
   const d = run.data;
+  // A run without stages (a LangGraph thread) has no stage graph to draw: its checkpoints are the graph.
+  const noStages = d !== undefined && d.stages.length === 0;
+  const graph = noStages ? "checkpoints" : picked;
   const stageOrder = useMemo(() => d?.stages.map((s) => s.name) ?? [], [d]);
   return (
     <section>
@@ -77,6 +80,7 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
                 aria-selected={graph === k}
                 class={graph === k ? "tab active" : "tab"}
                 data-testid={`graph-tab-${k}`}
+                disabled={k === "stages" && noStages}
                 onClick={() => setGraph(k)}
               >
                 {k === "stages" ? "Stages" : "Checkpoints"}

@@ -7,6 +7,12 @@ import type { ChainNode, Problem, Recovery, StageRow } from "../types";
 
 /** Every stage with its status, duration, attempts and error. */
 export function StageTable({ stages }: { stages: StageRow[] }) {
+  if (stages.length === 0)
+    return (
+      <p class="muted" data-testid="stages-table">
+        No stages recorded for this run (a LangGraph thread has nodes, not stages: see the chain).
+      </p>
+    );
   return (
     <table class="grid" data-testid="stages-table">
       <thead>
@@ -37,11 +43,16 @@ export function StageTable({ stages }: { stages: StageRow[] }) {
   );
 }
 
+const CHAIN_CHUNK = 200;
+
 /** The run's checkpoints in order, with their check result; pick two to compare. */
 export function ChainList({ chain }: { chain: ChainNode[] }) {
   const [picked, setPicked] = useState<string[]>([]);
+  // A run with thousands of checkpoints renders them a chunk at a time.
+  const [shown, setShown] = useState(CHAIN_CHUNK);
   const toggle = (id: string): void =>
     setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)));
+  const seqById = new Map(chain.flatMap((c) => (c.checkpointId ? [[c.checkpointId, c.sequence ?? 0]] : [])));
   // A is the older checkpoint, B the newer: the diff then reads as "what happened since".
   const seqOf = (id: string): number => chain.find((c) => c.checkpointId === id)?.sequence ?? 0;
   const [a, b] = [...picked].sort((x, y) => seqOf(x) - seqOf(y));
@@ -72,8 +83,12 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
           </tr>
         </thead>
         <tbody>
-          {chain.map((c, i) => {
+          {chain.slice(0, shown).map((c, i) => {
             const id = c.checkpointId;
+            // A tree (a forked thread) shows where each branch starts: the parent, when it is not
+            // the row just above.
+            const above = i > 0 ? chain[i - 1]?.checkpointId : null;
+            const parentSeq = c.parentId && c.parentId !== above ? seqById.get(c.parentId) : undefined;
             return (
               <tr
                 key={id ?? `unknown-${i}`}
@@ -101,6 +116,12 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
                   ) : (
                     <span class="muted">(unreadable entry)</span>
                   )}
+                  {parentSeq !== undefined && (
+                    <span class="muted small" data-testid="chain-branch">
+                      {" "}
+                      ← from #{parentSeq}
+                    </span>
+                  )}
                   {c.problems.length > 0 && (
                     <ul class="problems-inline">
                       {c.problems.map((p) => (
@@ -121,6 +142,13 @@ export function ChainList({ chain }: { chain: ChainNode[] }) {
           })}
         </tbody>
       </table>
+      {chain.length > shown && (
+        <div class="pager">
+          <button type="button" onClick={() => setShown(shown + CHAIN_CHUNK)} data-testid="chain-more">
+            Show {Math.min(CHAIN_CHUNK, chain.length - shown)} more ({chain.length - shown} hidden)
+          </button>
+        </div>
+      )}
     </div>
   );
 }

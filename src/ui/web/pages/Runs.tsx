@@ -84,7 +84,8 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
     } catch (e) {
       if (g === gen.current) setError(asApiError(e));
     } finally {
-      if (g === gen.current) setLoading(false);
+      // Unconditional: a live refresh that superseded this request does not manage the flag.
+      setLoading(false);
     }
   }, [q]);
 

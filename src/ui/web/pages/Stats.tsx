@@ -4,7 +4,7 @@ import { Card } from "../components/Card";
 import { ChartView } from "../components/ChartView";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { StatusBadge } from "../components/StatusBadge";
-import { fmtBytes, fmtDuration, fmtTime } from "../format";
+import { fmtAgo, fmtBytes, fmtDuration, fmtTime } from "../format";
 import { useFetch } from "../hooks";
 import { useLiveRefresh } from "../live";
 import type { Statistics } from "../types";
@@ -158,6 +158,12 @@ export function StatsPage() {
           <p class="muted small">
             {d.resumes.resumedRuns} run(s) resumed, {d.resumes.resumedCompleted} of them completed.
           </p>
+          {d.computedAt && (
+            <p class="muted small" data-testid="stats-computed">
+              Computed {fmtAgo(d.computedAt)} in {fmtDuration(d.computeMs ?? null)} (a pass over every run;
+              kept a minute, then refreshed behind the page).
+            </p>
+          )}
           <h3>Checkpoints by status</h3>
           <div class="by-status" data-testid="by-status">
             {Object.entries(d.byStatus).map(([s, n]) => (
