@@ -3,8 +3,10 @@
  * it): a completed run, a run that failed at a stage and was resumed to completion by a second
  * execution, a run left failed (to resume), a run whose checkpoint was corrupted afterwards (one
  * byte of its stored record changed behind the store's back), a run with a 1 MB output, and two
- * checkpoints that differ by one known state key (for compare).
+ * checkpoints that differ by one known state key (for compare); and, in a store of its own, an
+ * encrypted run.
  */
+import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import Database from "better-sqlite3";
 import { CheckpointManager, Pipeline, type StepDefinition } from "../../src/index.js";
@@ -219,5 +221,40 @@ export async function corruptRecord(url: string, pipelineId: string, checkpointI
     await writeFile(path, swap(await readFile(path, "utf8")));
   } else {
     throw new Error(`corruptRecord: no way to reach into ${url}`);
+  }
+}
+
+/** An encrypted run: the checkpoint to open, the text only its decrypted state holds, the key file. */
+export interface EncryptedFixture {
+  url: string;
+  runId: string;
+  checkpointId: string;
+  marker: string;
+  /** The key file's text (`cairn keys` format) for `--key-file`. */
+  keyFile: string;
+}
+
+/** Fills the empty store at `url` with one encrypted two-stage run (a real `Pipeline` execution). */
+export async function fillEncryptedStore(url: string): Promise<EncryptedFixture> {
+  const key = randomBytes(32).toString("base64");
+  const marker = `secret-${randomBytes(6).toString("hex")}`;
+  const manager = new CheckpointManager({ store: url, encryption: { keys: { k1: key }, activeKeyId: "k1" } });
+  try {
+    const pipeline = new Pipeline({
+      name: "payroll",
+      checkpointEnabled: true,
+      checkpointStore: manager,
+      steps: [
+        { name: "collect", agent: (inputs) => ({ employees: 2, note: inputs.marker }) },
+        { name: "pay", agent: () => ({ paid: true }) },
+      ],
+    });
+    const runId = "run-encrypted";
+    await pipeline.execute({ runId, inputs: { marker } });
+    const checkpointId = await checkpointOf(manager, runId, "collect");
+    const keyFile = JSON.stringify({ cairn_key_file: 1, active_key_id: "k1", keys: { k1: key } });
+    return { url, runId, checkpointId, marker, keyFile };
+  } finally {
+    await manager.close();
   }
 }
