@@ -147,7 +147,7 @@ export function StatsPage() {
             <Card label="Completed runs" value={String(d.totals.completed)} />
             <Card label="Active runs" value={String(d.totals.active)} />
             <Card label="Failed runs" value={String(d.totals.failed)} warn={d.totals.failed > 0} />
-            <Card label="Corrupt checkpoints" value={String(d.totals.corrupt)} warn={d.totals.corrupt > 0} />
+            <Card label="Unreadable entries" value={String(d.totals.corrupt)} warn={d.totals.corrupt > 0} />
             <Card label="Stored" value={fmtBytes(d.totals.storedBytes)} />
             <Card
               label="Resume success rate"
