@@ -205,11 +205,11 @@ async function postgresRows(): Promise<Row[]> {
     console.error(`postgres skipped: ${available.reason}`);
     return [];
   }
-  const schema = `cairn_bench_ui_${process.pid}`;
+  const schema = `cairn_uibench_${process.pid}`;
   const url = withParams(POSTGRES_URL, { schema });
   try {
     const filler = new CheckpointManager({ store: url });
-    const seconds = await fill(filler, 16);
+    const seconds = await fill(filler, 24);
     await filler.close();
     console.error(`postgres: filled ${RUNS} runs in ${seconds.toFixed(0)} s`);
     const manager = new CheckpointManager({ store: url });
