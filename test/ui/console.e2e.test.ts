@@ -166,6 +166,8 @@ describe.skipIf(!ready)("cairn ui in chromium (sqlite store)", () => {
       Number(await p.getByTestId("problems").getAttribute("data-count")),
     ).toBeGreaterThan(0);
     expect(await p.getByTestId("problems").textContent()).toContain(fixture.corruptCheckpointId);
+    // The summary counts it too (the store's own count, unreadable entries, would say 0).
+    expect(await p.getByTestId("run-invalid").textContent()).toContain("1");
   });
 
   it("compare shows the one changed state key", async () => {

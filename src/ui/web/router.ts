@@ -47,6 +47,8 @@ export function useRoute(): Route {
   useEffect(() => {
     const onChange = (): void => setRoute(parseHash(location.hash));
     window.addEventListener("hashchange", onChange);
+    // A hash change between the first render and this effect fired no listener: read it now.
+    onChange();
     return () => window.removeEventListener("hashchange", onChange);
   }, []);
   return route;

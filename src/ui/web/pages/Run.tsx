@@ -14,6 +14,11 @@ import { RunActions } from "./RunActions";
 import { ChainList, ProblemsList, RecoveryPanel, StageTable } from "./RunParts";
 
 /** One run: summary, graphs, stages, Gantt timeline, checkpoint chain, recovery, problems. */
+/** Checkpoints the one check found invalid (quarantined ones are handled) plus unreadable entries. */
+function invalidOf(chain: readonly { check: string }[]): number {
+  return chain.filter((c) => c.check === "invalid" || c.check === "corrupt").length;
+}
+
 export function RunPage({ id, session }: { id: string; session: Session }) {
   const run = useFetch<RunDetail>(`/api/runs/${seg(id)}`);
   const [picked, setGraph] = useState<"stages" | "checkpoints">("stages");
@@ -56,7 +61,12 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
             <Card label="Pipeline" value={d.summary.pipelineName} wide />
             <Card label="Stages" value={`${d.summary.stagesDone}/${d.summary.stagesTotal}`} />
             <Card label="Checkpoints" value={String(d.summary.checkpoints)} />
-            <Card label="Corrupt" value={String(d.summary.corrupt)} warn={d.summary.corrupt > 0} />
+            <Card
+              label="Invalid"
+              value={String(invalidOf(d.chain))}
+              warn={invalidOf(d.chain) > 0}
+              testid="run-invalid"
+            />
             <Card label="Size" value={fmtBytes(d.summary.sizeBytes)} />
             <Card label="Resumes" value={String(d.summary.resumeCount)} />
             <Card label="Started" value={fmtTime(d.summary.firstTimestamp)} />
