@@ -264,6 +264,10 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
           </span>
         )}
       </div>
+      <p class="muted small">
+        Statuses come from each run's newest checkpoint, not verified here (as in <code>cairn list</code>); a
+        run's page checks every checkpoint.
+      </p>
     </section>
   );
 }
