@@ -1,7 +1,8 @@
 /**
- * The statistics page reads every run of the store (38 s for 100,000 runs on sqlite here), so the
- * console computes it once for every page that asks at the same time, keeps the answer for a
- * minute, and past that answers at once with the answer it has while one refresh runs behind it.
+ * The statistics page reads every run of the store (5 s on sqlite, 49 s on postgres for 100,000
+ * runs here), so the console computes it once for every page that asks at the same time, keeps
+ * the answer for a minute, and past that answers at once with the answer it has while one refresh
+ * runs behind it.
  * Each answer says when it was computed and how long that took, and the page shows it.
  */
 
